@@ -1,0 +1,118 @@
+//! The key directory: `trust.toml` (every member's public keys) and
+//! `secrets/MEMBER.seed` (a member's 32-byte ed25519 seed, hex).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Months, Utc};
+use egov_envelope::{KeyEntry, Member, Role, Signer, TrustRegistry};
+use rand_core::{OsRng, RngCore};
+
+/// A directory of keys as `egov keys init` writes it.
+#[derive(Debug, Clone)]
+pub struct KeyDir {
+    path: PathBuf,
+}
+
+impl KeyDir {
+    pub fn new(path: impl Into<PathBuf>) -> KeyDir {
+        KeyDir { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn trust_path(&self) -> PathBuf {
+        self.path.join("trust.toml")
+    }
+
+    fn seed_path(&self, member_id: &str) -> PathBuf {
+        self.path.join("secrets").join(format!("{member_id}.seed"))
+    }
+
+    pub fn exists(&self) -> bool {
+        self.trust_path().is_file()
+    }
+
+    /// Reads and checks `trust.toml`.
+    pub fn trust(&self) -> anyhow::Result<TrustRegistry> {
+        let path = self.trust_path();
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {} (create one with `egov keys init`)", path.display()))?;
+        TrustRegistry::from_toml(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    /// The private key of `member_id`, with the id of its key in the trust registry.
+    pub fn signer(&self, member_id: &str) -> anyhow::Result<Signer> {
+        let trust = self.trust()?;
+        self.signer_in(&trust, member_id)
+    }
+
+    pub fn signer_in(&self, trust: &TrustRegistry, member_id: &str) -> anyhow::Result<Signer> {
+        let path = self.seed_path(member_id);
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let seed: [u8; 32] = hex::decode(text.trim())
+            .ok()
+            .and_then(|bytes| bytes.try_into().ok())
+            .with_context(|| format!("{} is not 32 bytes of hex", path.display()))?;
+        let unnamed = Signer::from_seed(member_id, "", &seed);
+        let public = unnamed.public_key_hex();
+        let member = trust.member(member_id).with_context(|| format!("{member_id} is not in the trust registry"))?;
+        let key = member
+            .keys
+            .iter()
+            .rev()
+            .find(|key| key.public == public && key.revoked_at.is_none())
+            .with_context(|| format!("the seed of {member_id} matches none of its unrevoked keys"))?;
+        Ok(Signer::from_seed(member_id, key.id.clone(), &seed))
+    }
+
+    /// Creates the directory with a fresh key for each member, valid from
+    /// `valid_from` for ten years. Refuses to overwrite an existing registry.
+    pub fn init(&self, members: &[(&str, &str, &str)], valid_from: DateTime<Utc>) -> anyhow::Result<TrustRegistry> {
+        if self.exists() {
+            bail!("{} already exists: remove it first to make new keys", self.trust_path().display());
+        }
+        std::fs::create_dir_all(self.path.join("secrets"))
+            .with_context(|| format!("cannot create {}", self.path.display()))?;
+        let valid_until = valid_from.checked_add_months(Months::new(120)).unwrap_or(valid_from);
+        let mut entries = Vec::with_capacity(members.len());
+        for &(id, role, name) in members {
+            let mut seed = [0u8; 32];
+            OsRng.fill_bytes(&mut seed);
+            let public = Signer::from_seed(id, "", &seed).public_key_hex();
+            let seed_path = self.seed_path(id);
+            write_secret(&seed_path, &hex::encode(seed))?;
+            entries.push(Member {
+                id: id.to_owned(),
+                role: Role::new(role),
+                name: name.to_owned(),
+                keys: vec![KeyEntry {
+                    id: format!("{id}:{}", &public[..16]),
+                    public,
+                    valid_from,
+                    valid_until,
+                    revoked_at: None,
+                }],
+            });
+        }
+        let trust = TrustRegistry::from_members(entries)?;
+        std::fs::write(self.trust_path(), trust.to_toml())
+            .with_context(|| format!("cannot write {}", self.trust_path().display()))?;
+        Ok(trust)
+    }
+}
+
+fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}

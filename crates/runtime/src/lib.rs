@@ -1,0 +1,16 @@
+//! What every participant's server shares: the clock, the key directory, the
+//! addresses of the participants, reason-coded errors, and the gRPC server
+//! with health, reflection and one tracing span per call.
+#![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod ids;
+pub mod keys;
+pub mod server;
+pub mod status;
+pub mod topology;
+
+pub use clock::{Clock, SimClock, SystemClock};
+pub use keys::KeyDir;
+pub use status::{Refusal, reason_of};
+pub use topology::Topology;

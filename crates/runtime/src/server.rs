@@ -1,0 +1,53 @@
+//! The gRPC server every participant runs: its own services plus health and
+//! reflection, one tracing span per call, on a listener bound by the caller.
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
+use tonic_health::ServingStatus;
+
+/// Serves `routes` (with health and reflection added) on `listener` until `shutdown`.
+/// `service_names` are the full names reported SERVING by the health service.
+pub async fn serve(
+    listener: TcpListener,
+    routes: Routes,
+    service_names: &[&'static str],
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    for name in service_names {
+        reporter.set_service_status(*name, ServingStatus::Serving).await;
+    }
+    reporter.set_service_status("", ServingStatus::Serving).await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(egov_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(egov_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let routes = routes.add_service(health).add_service(reflection_v1).add_service(reflection_v1alpha);
+    tonic::transport::Server::builder()
+        .trace_fn(|request| {
+            tracing::info_span!(
+                "rpc",
+                path = %request.uri().path(),
+                correlation_id = tracing::field::Empty,
+                message_id = tracing::field::Empty,
+            )
+        })
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Records an envelope's ids on the current call's span.
+pub fn record_ids(correlation_id: &str, message_id: &str) {
+    let span = tracing::Span::current();
+    span.record("correlation_id", correlation_id);
+    span.record("message_id", message_id);
+}

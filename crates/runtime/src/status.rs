@@ -1,0 +1,53 @@
+//! Errors on the wire: a `tonic::Status` whose message starts with a stable
+//! reason code, which is also carried in the `egov-reason` metadata entry.
+
+use egov_envelope::EnvelopeError;
+use tonic::{Code, Status, metadata::MetadataValue};
+
+/// The metadata key that carries the reason code.
+pub const REASON_KEY: &str = "egov-reason";
+
+/// A refusal: a gRPC code, a stable reason code and a human message.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub code: Code,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(code: Code, reason: &'static str, message: impl std::fmt::Display) -> Refusal {
+        Refusal { code, reason, message: message.to_string() }
+    }
+}
+
+impl From<Refusal> for Status {
+    fn from(refusal: Refusal) -> Status {
+        let mut status = Status::new(refusal.code, format!("{}: {}", refusal.reason, refusal.message));
+        status.metadata_mut().insert(REASON_KEY, MetadataValue::from_static(refusal.reason));
+        tracing::info!(reason = refusal.reason, code = ?refusal.code, "refused: {}", refusal.message);
+        status
+    }
+}
+
+impl From<EnvelopeError> for Refusal {
+    fn from(error: EnvelopeError) -> Refusal {
+        let code = match &error {
+            EnvelopeError::TooLarge { .. } => Code::ResourceExhausted,
+            e if e.is_authentication() => Code::Unauthenticated,
+            _ => Code::InvalidArgument,
+        };
+        Refusal::new(code, error.code(), error)
+    }
+}
+
+/// The reason code of a status made by [`Refusal`], if it has one.
+pub fn reason_of(status: &Status) -> Option<&str> {
+    status.metadata().get(REASON_KEY).and_then(|value| value.to_str().ok())
+}
+
+/// Whether a failed call may succeed when tried again unchanged.
+pub fn is_retryable(status: &Status) -> bool {
+    matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted)
+        || (status.code() == Code::Unknown && reason_of(status).is_none())
+}
