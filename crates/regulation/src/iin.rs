@@ -1,10 +1,10 @@
 //! The Kazakh IIN (individual identification number).
 //!
 //! Twelve digits: birth date `YYMMDD`, a century-and-sex digit, a four-digit
-//! serial number and a check digit (government decree No. 406 of 22.05.2007;
-//! see `docs` and the shared domain facts). [`Iin`] can only hold a valid
-//! number: [`Iin::parse`] checks the length, the digits, the century digit,
-//! the birth date and the check digit.
+//! serial number and a check digit (government decree No. 406 of
+//! 22.05.2007). [`Iin`] can only hold a valid number: [`Iin::parse`] checks
+//! the length, the digits, the century digit, the birth date and the check
+//! digit.
 
 use std::fmt;
 use std::str::FromStr;
@@ -57,8 +57,7 @@ impl Iin {
         };
         let two_digits = |at: usize| u32::from(digits[at]) * 10 + u32::from(digits[at + 1]);
         let year = century + i32::from(digits[0]) * 10 + i32::from(digits[1]);
-        let birth_date = NaiveDate::from_ymd_opt(year, two_digits(2), two_digits(4))
-            .ok_or(IinError::Date)?;
+        let birth_date = NaiveDate::from_ymd_opt(year, two_digits(2), two_digits(4)).ok_or(IinError::Date)?;
 
         let mut first_eleven = [0u8; 11];
         first_eleven.copy_from_slice(&digits[..11]);
@@ -68,11 +67,7 @@ impl Iin {
             return Err(IinError::CheckDigit { expected, found });
         }
 
-        Ok(Iin {
-            text: text.to_owned(),
-            birth_date,
-            sex,
-        })
+        Ok(Iin { text: text.to_owned(), birth_date, sex })
     }
 
     /// The 12 digits.
@@ -102,19 +97,10 @@ pub fn check_digit(first_eleven: &[u8; 11]) -> Option<u8> {
         return None;
     }
     let weighted_sum = |weights: &[u32; 11]| -> u32 {
-        first_eleven
-            .iter()
-            .zip(weights)
-            .map(|(&digit, &weight)| u32::from(digit) * weight)
-            .sum::<u32>()
-            % 11
+        first_eleven.iter().zip(weights).map(|(&digit, &weight)| u32::from(digit) * weight).sum::<u32>() % 11
     };
     let first_pass = weighted_sum(&WEIGHTS_FIRST);
-    let result = if first_pass == 10 {
-        weighted_sum(&WEIGHTS_SECOND)
-    } else {
-        first_pass
-    };
+    let result = if first_pass == 10 { weighted_sum(&WEIGHTS_SECOND) } else { first_pass };
     // result < 11; 10 means unusable, anything else is a digit.
     u8::try_from(result).ok().filter(|&digit| digit < 10)
 }
@@ -240,10 +226,7 @@ mod tests {
         // W2: 24+32+0+6+0+8+27+0+0+1+0 = 98, mod 11 = 10.
         assert_eq!(check_digit(&[8, 8, 0, 1, 0, 1, 3, 0, 0, 1, 0]), None);
         for last in 0..=9 {
-            check(
-                &format!("88010130010{last}"),
-                "error iin.unusable_prefix: iin first 11 digits admit no check digit",
-            );
+            check(&format!("88010130010{last}"), "error iin.unusable_prefix: iin first 11 digits admit no check digit");
         }
     }
 
@@ -304,13 +287,10 @@ mod tests {
         let decoded: Wrapper = toml::from_str(&encoded).unwrap();
         assert_eq!(decoded.iin, iin);
         let invalid = toml::from_str::<Wrapper>("iin = \"900101400123\"\n").unwrap_err();
-        assert!(
-            invalid.to_string().contains("iin check digit must be 2, found 3"),
-            "{invalid}"
-        );
+        assert!(invalid.to_string().contains("iin check digit must be 2, found 3"), "{invalid}");
     }
 
-    #[derive(Serialize, Deserialize)]
+    #[derive(Debug, Serialize, Deserialize)]
     struct Wrapper {
         iin: Iin,
     }

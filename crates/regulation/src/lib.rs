@@ -3,4 +3,11 @@
 #![forbid(unsafe_code)]
 
 pub mod calendar;
+pub mod definition;
 pub mod iin;
+pub mod instance;
+
+pub use calendar::Calendar;
+pub use definition::{Definition, DefinitionError, Duration, Step, StepKind};
+pub use iin::Iin;
+pub use instance::{Branch, Event, Instance, StepRecord, TransitionError, apply};

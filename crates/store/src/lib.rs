@@ -1,1 +1,451 @@
+//! Durable state on sled: versioned records (compare-and-set), the message
+//! log as a hash chain, the idempotency index and the outbox. Every write goes
+//! through [`Store::commit`], which applies a [`Batch`] atomically and returns
+//! only once sled has flushed it to disk.
 #![forbid(unsafe_code)]
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use sha2::{Digest, Sha256};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use thiserror::Error;
+
+/// Why a store operation failed.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("storage failed: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("record {key} changed meanwhile: expected version {expected}, found {found}")]
+    Conflict { key: String, expected: u64, found: u64 },
+    #[error("stored record {key} does not decode: {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error("record {key} does not encode: {reason}")]
+    Encode { key: String, reason: String },
+}
+
+impl StoreError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::Sled(_) => "store.io",
+            StoreError::Conflict { .. } => "store.conflict",
+            StoreError::Corrupt { .. } => "store.corrupt",
+            StoreError::Encode { .. } => "store.encode",
+        }
+    }
+}
+
+/// A stored record with its version (1 for the first write).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Versioned<T> {
+    pub version: u64,
+    pub value: T,
+}
+
+/// One entry of the message log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub sequence: u64,
+    pub time_ms: i64,
+    /// "received", "sent" or "refused".
+    pub direction: String,
+    /// The envelope as carried (a serialised `egov.v1.Envelope`).
+    #[serde(with = "hex")]
+    pub envelope: Vec<u8>,
+    /// Free text: a refusal's reason code, a delivery target.
+    pub note: String,
+    #[serde(with = "hex")]
+    pub previous_hash: Vec<u8>,
+    #[serde(with = "hex")]
+    pub hash: Vec<u8>,
+}
+
+impl LogEntry {
+    /// SHA-256 over the previous hash and the entry's fields, each length-prefixed.
+    pub fn compute_hash(&self) -> Vec<u8> {
+        let mut hasher = Sha256::new();
+        for field in [
+            self.previous_hash.as_slice(),
+            &self.sequence.to_be_bytes(),
+            &self.time_ms.to_be_bytes(),
+            self.direction.as_bytes(),
+            &self.envelope,
+            self.note.as_bytes(),
+        ] {
+            hasher.update((field.len() as u64).to_be_bytes());
+            hasher.update(field);
+        }
+        hasher.finalize().to_vec()
+    }
+}
+
+/// A message waiting to be sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxItem {
+    pub id: u64,
+    /// Who it goes to (a member id).
+    pub target: String,
+    /// The envelope (a serialised `egov.v1.Envelope`).
+    #[serde(with = "hex")]
+    pub envelope: Vec<u8>,
+    pub attempts: u32,
+    pub next_attempt_ms: i64,
+    pub last_error: String,
+    pub enqueued_ms: i64,
+}
+
+/// What a receiver remembers of a message it processed, to answer a resend
+/// with the same answer and to refuse the same id with other bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remembered {
+    #[serde(with = "hex")]
+    pub digest: Vec<u8>,
+    #[serde(with = "hex")]
+    pub response: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+struct LogHead {
+    sequence: u64,
+    hash: Vec<u8>,
+}
+
+enum Op {
+    Put { key: String, expected_version: u64, value: Vec<u8> },
+}
+
+/// Writes applied together by [`Store::commit`]: all or none.
+#[derive(Default)]
+pub struct Batch {
+    ops: Vec<Op>,
+    log: Vec<(i64, String, Vec<u8>, String)>,
+    enqueue: Vec<OutboxItem>,
+    dequeue: Vec<u64>,
+    remember: Vec<(String, Remembered)>,
+}
+
+impl Batch {
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// Writes `value` at `key` if the stored version is `expected_version`
+    /// (0: the key must not exist yet). The new version is `expected_version + 1`.
+    pub fn put<T: Serialize>(&mut self, key: impl Into<String>, expected_version: u64, value: &T) -> Result<(), StoreError> {
+        let key = key.into();
+        let record = Versioned { version: expected_version + 1, value };
+        let value = serde_json::to_vec(&record).map_err(|e| StoreError::Encode { key: key.clone(), reason: e.to_string() })?;
+        self.ops.push(Op::Put { key, expected_version, value });
+        Ok(())
+    }
+
+    /// Appends an envelope to the message log.
+    pub fn log(&mut self, time_ms: i64, direction: &str, envelope: Vec<u8>, note: impl Into<String>) {
+        self.log.push((time_ms, direction.to_owned(), envelope, note.into()));
+    }
+
+    /// Adds a message to the outbox; its id is assigned at commit.
+    pub fn enqueue(&mut self, target: impl Into<String>, envelope: Vec<u8>, now_ms: i64) {
+        self.enqueue.push(OutboxItem {
+            id: 0,
+            target: target.into(),
+            envelope,
+            attempts: 0,
+            next_attempt_ms: now_ms,
+            last_error: String::new(),
+            enqueued_ms: now_ms,
+        });
+    }
+
+    /// Removes a delivered message from the outbox.
+    pub fn dequeue(&mut self, id: u64) {
+        self.dequeue.push(id);
+    }
+
+    /// Remembers the answer to `(sender, message_id)`.
+    pub fn remember(&mut self, sender_id: &str, message_id: &str, digest: Vec<u8>, response: Vec<u8>) {
+        self.remember.push((idempotency_key(sender_id, message_id), Remembered { digest, response }));
+    }
+}
+
+fn idempotency_key(sender_id: &str, message_id: &str) -> String {
+    format!("{sender_id}\u{0}{message_id}")
+}
+
+/// The sled store of one participant.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    records: sled::Tree,
+    log: sled::Tree,
+    outbox: sled::Tree,
+    seen: sled::Tree,
+    meta: sled::Tree,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+const LOG_HEAD: &[u8] = b"log_head";
+
+impl Store {
+    /// Opens (or creates) the store in `path`, with sled's page cache bounded to `cache_bytes`.
+    pub fn open(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        let db = sled::Config::new().path(path).cache_capacity(cache_bytes).open()?;
+        Ok(Store {
+            records: db.open_tree("records")?,
+            log: db.open_tree("log")?,
+            outbox: db.open_tree("outbox")?,
+            seen: db.open_tree("seen")?,
+            meta: db.open_tree("meta")?,
+            db,
+        })
+    }
+
+    /// A record with its version.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<Versioned<T>>, StoreError> {
+        match self.records.get(key.as_bytes())? {
+            None => Ok(None),
+            Some(bytes) => decode(key, &bytes).map(Some),
+        }
+    }
+
+    /// Every record whose key starts with `prefix`, in key order.
+    pub fn scan<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(String, Versioned<T>)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.records.scan_prefix(prefix.as_bytes()) {
+            let (key, bytes) = item?;
+            let key = String::from_utf8_lossy(&key).into_owned();
+            let record = decode(&key, &bytes)?;
+            out.push((key, record));
+        }
+        Ok(out)
+    }
+
+    /// What was remembered for `(sender, message_id)`.
+    pub fn remembered(&self, sender_id: &str, message_id: &str) -> Result<Option<Remembered>, StoreError> {
+        let key = idempotency_key(sender_id, message_id);
+        match self.seen.get(key.as_bytes())? {
+            None => Ok(None),
+            Some(bytes) => decode(&key, &bytes).map(Some),
+        }
+    }
+
+    /// The message log, oldest first.
+    pub fn log_entries(&self) -> impl Iterator<Item = Result<LogEntry, StoreError>> + '_ {
+        self.log.iter().map(|item| {
+            let (key, bytes) = item?;
+            decode(&format!("log/{}", u64_from(&key)), &bytes)
+        })
+    }
+
+    /// Outbox items due at `now_ms`, oldest first, at most `limit`.
+    pub fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.outbox.iter() {
+            let (key, bytes) = item?;
+            let item: OutboxItem = decode(&format!("outbox/{}", u64_from(&key)), &bytes)?;
+            if item.next_attempt_ms <= now_ms {
+                out.push(item);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The whole outbox.
+    pub fn outbox(&self) -> Result<Vec<OutboxItem>, StoreError> {
+        self.due(i64::MAX, usize::MAX)
+    }
+
+    /// Records a failed attempt: the item's next try is at `next_attempt_ms`.
+    pub async fn reschedule(&self, item: &OutboxItem, next_attempt_ms: i64, error: &str) -> Result<(), StoreError> {
+        let mut updated = item.clone();
+        updated.attempts += 1;
+        updated.next_attempt_ms = next_attempt_ms;
+        updated.last_error = error.chars().take(500).collect();
+        let bytes = serde_json::to_vec(&updated)
+            .map_err(|e| StoreError::Encode { key: format!("outbox/{}", item.id), reason: e.to_string() })?;
+        self.outbox.insert(item.id.to_be_bytes(), bytes)?;
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Applies `batch` atomically, then flushes. Returns the ids given to the
+    /// enqueued outbox items, in order.
+    pub async fn commit(&self, batch: Batch) -> Result<Vec<u64>, StoreError> {
+        let mut enqueue = batch.enqueue;
+        for item in &mut enqueue {
+            item.id = self.db.generate_id()?;
+        }
+        let ids: Vec<u64> = enqueue.iter().map(|item| item.id).collect();
+        let result = (&self.records, &self.log, &self.outbox, &self.seen, &self.meta).transaction(
+            |(records, log, outbox, seen, meta)| {
+                for Op::Put { key, expected_version, value } in &batch.ops {
+                    let found = match records.get(key.as_bytes())? {
+                        None => 0,
+                        Some(bytes) => version_of(&bytes),
+                    };
+                    if found != *expected_version {
+                        return Err(ConflictableTransactionError::Abort(StoreError::Conflict {
+                            key: key.clone(),
+                            expected: *expected_version,
+                            found,
+                        }));
+                    }
+                    records.insert(key.as_bytes(), value.as_slice())?;
+                }
+                if !batch.log.is_empty() {
+                    let mut head = match meta.get(LOG_HEAD)? {
+                        None => LogHead { sequence: 0, hash: vec![0; 32] },
+                        Some(bytes) => LogHead { sequence: u64_from(&bytes[..8]), hash: bytes[8..].to_vec() },
+                    };
+                    for (time_ms, direction, envelope, note) in &batch.log {
+                        let mut entry = LogEntry {
+                            sequence: head.sequence + 1,
+                            time_ms: *time_ms,
+                            direction: direction.clone(),
+                            envelope: envelope.clone(),
+                            note: note.clone(),
+                            previous_hash: head.hash.clone(),
+                            hash: Vec::new(),
+                        };
+                        entry.hash = entry.compute_hash();
+                        let bytes = serde_json::to_vec(&entry).map_err(|e| {
+                            ConflictableTransactionError::Abort(StoreError::Encode {
+                                key: format!("log/{}", entry.sequence),
+                                reason: e.to_string(),
+                            })
+                        })?;
+                        log.insert(&entry.sequence.to_be_bytes(), bytes)?;
+                        head = LogHead { sequence: entry.sequence, hash: entry.hash };
+                    }
+                    let mut head_bytes = head.sequence.to_be_bytes().to_vec();
+                    head_bytes.extend_from_slice(&head.hash);
+                    meta.insert(LOG_HEAD, head_bytes)?;
+                }
+                for item in &enqueue {
+                    let bytes = serde_json::to_vec(item).map_err(|e| {
+                        ConflictableTransactionError::Abort(StoreError::Encode {
+                            key: format!("outbox/{}", item.id),
+                            reason: e.to_string(),
+                        })
+                    })?;
+                    outbox.insert(&item.id.to_be_bytes(), bytes)?;
+                }
+                for id in &batch.dequeue {
+                    outbox.remove(&id.to_be_bytes())?;
+                }
+                for (key, remembered) in &batch.remember {
+                    let bytes = serde_json::to_vec(remembered).map_err(|e| {
+                        ConflictableTransactionError::Abort(StoreError::Encode { key: key.clone(), reason: e.to_string() })
+                    })?;
+                    seen.insert(key.as_bytes(), bytes)?;
+                }
+                Ok(())
+            },
+        );
+        match result {
+            Ok(()) => {}
+            Err(TransactionError::Abort(error)) => return Err(error),
+            Err(TransactionError::Storage(error)) => return Err(StoreError::Sled(error)),
+        }
+        self.db.flush_async().await?;
+        Ok(ids)
+    }
+}
+
+fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { key: key.to_owned(), reason: e.to_string() })
+}
+
+fn version_of(bytes: &[u8]) -> u64 {
+    #[derive(Deserialize)]
+    struct VersionOnly {
+        version: u64,
+    }
+    serde_json::from_slice::<VersionOnly>(bytes).map(|v| v.version).unwrap_or(u64::MAX)
+}
+
+fn u64_from(bytes: &[u8]) -> u64 {
+    let mut array = [0u8; 8];
+    let n = bytes.len().min(8);
+    array[..n].copy_from_slice(&bytes[..n]);
+    u64::from_be_bytes(array)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 8 << 20).unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn compare_and_set_refuses_a_stale_version_and_changes_nothing() {
+        let (_dir, store) = open();
+        let mut batch = Batch::new();
+        batch.put("a", 0, &"first").unwrap();
+        store.commit(batch).await.unwrap();
+        let mut stale = Batch::new();
+        stale.put("a", 0, &"second").unwrap();
+        stale.log(1, "received", vec![1, 2, 3], "");
+        let error = store.commit(stale).await.unwrap_err();
+        assert_eq!(error.code(), "store.conflict");
+        let record: Versioned<String> = store.get("a").unwrap().unwrap();
+        assert_eq!((record.version, record.value.as_str()), (1, "first"));
+        assert_eq!(store.log_entries().count(), 0, "an aborted batch logs nothing");
+    }
+
+    #[tokio::test]
+    async fn log_is_a_hash_chain_that_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path(), 8 << 20).unwrap();
+            let mut batch = Batch::new();
+            batch.log(10, "received", vec![1], "a");
+            batch.log(11, "sent", vec![2], "b");
+            store.commit(batch).await.unwrap();
+        }
+        let store = Store::open(dir.path(), 8 << 20).unwrap();
+        let mut batch = Batch::new();
+        batch.log(12, "received", vec![3], "c");
+        store.commit(batch).await.unwrap();
+        let entries: Vec<LogEntry> = store.log_entries().collect::<Result<_, _>>().unwrap();
+        assert_eq!(entries.iter().map(|e| e.sequence).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(entries[0].previous_hash, vec![0; 32]);
+        for pair in entries.windows(2) {
+            assert_eq!(pair[1].previous_hash, pair[0].hash);
+        }
+        for entry in &entries {
+            assert_eq!(entry.hash, entry.compute_hash());
+        }
+    }
+
+    #[tokio::test]
+    async fn outbox_items_come_due_and_leave_when_dequeued() {
+        let (_dir, store) = open();
+        let mut batch = Batch::new();
+        batch.enqueue("gateway", vec![9], 100);
+        let ids = store.commit(batch).await.unwrap();
+        assert_eq!(store.due(99, 10).unwrap().len(), 0);
+        let due = store.due(100, 10).unwrap();
+        assert_eq!(due.len(), 1);
+        store.reschedule(&due[0], 500, "unavailable").await.unwrap();
+        assert_eq!(store.due(499, 10).unwrap().len(), 0);
+        assert_eq!(store.due(500, 10).unwrap()[0].attempts, 1);
+        let mut batch = Batch::new();
+        batch.dequeue(ids[0]);
+        store.commit(batch).await.unwrap();
+        assert!(store.outbox().unwrap().is_empty());
+    }
+}

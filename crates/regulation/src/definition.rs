@@ -1,0 +1,386 @@
+//! The process definition: a TOML file (the regulation's steps, actors,
+//! durations, branches, terms, document checklist, refusal grounds, notices),
+//! checked for consistency when loaded.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+/// The definition of this project's regulation, embedded.
+pub const DEFAULT_DEFINITION: &str = include_str!("../data/meeting-permission.toml");
+
+/// How long a step may take by the regulation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Duration {
+    /// Working minutes.
+    Minutes(u32),
+    /// Working days: the deadline is the end of the N-th working day after the start.
+    WorkingDays(u32),
+}
+
+impl Duration {
+    /// Parses `"20 min"` or `"5 wd"`.
+    pub fn parse(text: &str) -> Option<Duration> {
+        let (number, unit) = text.trim().split_once(' ')?;
+        let number: u32 = number.parse().ok()?;
+        match unit.trim() {
+            "min" => Some(Duration::Minutes(number)),
+            "wd" => Some(Duration::WorkingDays(number)),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Duration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Duration::Minutes(n) => write!(f, "{n} min"),
+            Duration::WorkingDays(n) => write!(f, "{n} wd"),
+        }
+    }
+}
+
+/// A step's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepKind {
+    Task,
+    Condition,
+}
+
+/// Where a condition's branch leads, and the outcome it decides.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BranchTarget {
+    pub next: String,
+    #[serde(default)]
+    pub outcome: Option<String>,
+}
+
+/// One step of the regulation.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub id: String,
+    pub kind: StepKind,
+    pub actor: String,
+    pub title: String,
+    pub duration: Option<Duration>,
+    /// For a task: the next step; none for a final step.
+    pub next: Option<String>,
+    /// For a condition.
+    pub yes: Option<BranchTarget>,
+    pub no: Option<BranchTarget>,
+    /// The line of the step in the definition file.
+    pub line: usize,
+}
+
+impl Step {
+    pub fn is_final(&self) -> bool {
+        self.kind == StepKind::Task && self.next.is_none()
+    }
+}
+
+/// A span of steps with a regulatory duration (e.g. the service term).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Term {
+    pub id: String,
+    pub title: String,
+    pub from: String,
+    pub to: String,
+    #[serde(deserialize_with = "duration_field")]
+    pub duration: Duration,
+}
+
+/// A label in the three languages, with whether the text is the simulator's assumption.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Labelled {
+    pub code: String,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub when: Option<String>,
+    #[serde(default)]
+    pub step: Option<String>,
+    #[serde(default)]
+    pub assumption: bool,
+    pub en: String,
+    pub ru: String,
+    pub kk: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceInfo {
+    pub code: String,
+    pub start: String,
+    pub provider: String,
+    pub regulation: String,
+    pub name_en: String,
+    pub name_ru: String,
+    pub name_kk: String,
+}
+
+/// A checked process definition.
+#[derive(Debug, Clone)]
+pub struct Definition {
+    pub service: ServiceInfo,
+    pub actors: BTreeMap<String, String>,
+    steps: Vec<Step>,
+    index: HashMap<String, usize>,
+    pub terms: Vec<Term>,
+    pub documents: Vec<Labelled>,
+    pub refusal_grounds: Vec<Labelled>,
+    pub notices: Vec<Labelled>,
+}
+
+/// Why a definition was refused. The message names the line.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("definition line {line}: {message}")]
+pub struct DefinitionError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl DefinitionError {
+    pub fn code(&self) -> &'static str {
+        "regulation.invalid_definition"
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDefinition {
+    service: ServiceInfo,
+    actors: BTreeMap<String, String>,
+    #[serde(rename = "step")]
+    steps: Vec<toml::Spanned<RawStep>>,
+    #[serde(default, rename = "term")]
+    terms: Vec<toml::Spanned<Term>>,
+    #[serde(default, rename = "document")]
+    documents: Vec<Labelled>,
+    #[serde(default, rename = "refusal_ground")]
+    refusal_grounds: Vec<Labelled>,
+    #[serde(default, rename = "notice")]
+    notices: Vec<Labelled>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    id: String,
+    #[serde(default = "task")]
+    kind: StepKind,
+    actor: String,
+    title: String,
+    #[serde(default)]
+    duration: Option<String>,
+    #[serde(default)]
+    next: Option<String>,
+    #[serde(default)]
+    yes: Option<BranchTarget>,
+    #[serde(default)]
+    no: Option<BranchTarget>,
+}
+
+fn task() -> StepKind {
+    StepKind::Task
+}
+
+fn duration_field<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    Duration::parse(&text)
+        .ok_or_else(|| serde::de::Error::custom(format!("duration {text:?} is not \"N min\" or \"N wd\"")))
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+impl Definition {
+    /// The embedded definition of this project's regulation.
+    pub fn default_definition() -> &'static Definition {
+        static DEFAULT: OnceLock<Definition> = OnceLock::new();
+        DEFAULT.get_or_init(|| match Definition::from_toml(DEFAULT_DEFINITION) {
+            Ok(definition) => definition,
+            // A test checks the embedded file loads; this cannot happen in a build that passed it.
+            Err(error) => panic!("the embedded definition is invalid: {error}"),
+        })
+    }
+
+    /// Parses and checks a definition.
+    pub fn from_toml(text: &str) -> Result<Definition, DefinitionError> {
+        let raw: RawDefinition = toml::from_str(text).map_err(|e| DefinitionError {
+            line: e.span().map(|span| line_of(text, span.start)).unwrap_or(0),
+            message: e.message().to_owned(),
+        })?;
+        let mut steps = Vec::with_capacity(raw.steps.len());
+        for spanned in raw.steps {
+            let line = line_of(text, spanned.span().start);
+            let raw_step = spanned.into_inner();
+            let error = |message: String| DefinitionError { line, message: format!("step {}: {message}", raw_step.id) };
+            let duration = match &raw_step.duration {
+                None => None,
+                Some(text) => Some(
+                    Duration::parse(text)
+                        .ok_or_else(|| error(format!("duration {text:?} is not \"N min\" or \"N wd\"")))?,
+                ),
+            };
+            if !raw.actors.contains_key(&raw_step.actor) {
+                return Err(error(format!("actor {} is not listed in [actors]", raw_step.actor)));
+            }
+            match raw_step.kind {
+                StepKind::Condition => {
+                    if raw_step.yes.is_none() || raw_step.no.is_none() {
+                        return Err(error("a condition needs both a yes and a no branch".to_owned()));
+                    }
+                    if raw_step.next.is_some() {
+                        return Err(error("a condition leads on by its branches, not by next".to_owned()));
+                    }
+                }
+                StepKind::Task => {
+                    if raw_step.yes.is_some() || raw_step.no.is_some() {
+                        return Err(error("only a condition has yes and no branches".to_owned()));
+                    }
+                }
+            }
+            steps.push(Step {
+                id: raw_step.id,
+                kind: raw_step.kind,
+                actor: raw_step.actor,
+                title: raw_step.title,
+                duration,
+                next: raw_step.next,
+                yes: raw_step.yes,
+                no: raw_step.no,
+                line,
+            });
+        }
+        let mut index = HashMap::new();
+        for (position, step) in steps.iter().enumerate() {
+            if index.insert(step.id.clone(), position).is_some() {
+                return Err(DefinitionError { line: step.line, message: format!("step {} is defined twice", step.id) });
+            }
+        }
+        let definition_error = |line: usize, message: String| DefinitionError { line, message };
+        if !index.contains_key(&raw.service.start) {
+            return Err(definition_error(1, format!("start step {} is not defined", raw.service.start)));
+        }
+        for step in &steps {
+            for target in step.targets() {
+                if !index.contains_key(target) {
+                    return Err(definition_error(step.line, format!("step {}: leads to {target}, which is not defined", step.id)));
+                }
+            }
+        }
+        // Every step is reachable from the start.
+        let mut reached = HashSet::new();
+        let mut frontier = vec![raw.service.start.as_str()];
+        while let Some(id) = frontier.pop() {
+            if reached.insert(id) {
+                frontier.extend(steps[index[id]].targets());
+            }
+        }
+        if let Some(step) = steps.iter().find(|step| !reached.contains(step.id.as_str())) {
+            return Err(definition_error(step.line, format!("step {} is never reached from {}", step.id, raw.service.start)));
+        }
+        // Every step can reach an end: no cycle without an exit.
+        for step in &steps {
+            if !can_finish(&steps, &index, &step.id) {
+                return Err(definition_error(step.line, format!("step {} never reaches a final step", step.id)));
+            }
+        }
+        let mut terms = Vec::with_capacity(raw.terms.len());
+        for spanned in raw.terms {
+            let line = line_of(text, spanned.span().start);
+            let term = spanned.into_inner();
+            for end in [&term.from, &term.to] {
+                if !index.contains_key(end) {
+                    return Err(definition_error(line, format!("term {}: step {end} is not defined", term.id)));
+                }
+            }
+            terms.push(term);
+        }
+        for notice in &raw.notices {
+            if let Some(step) = &notice.step
+                && !index.contains_key(step)
+            {
+                return Err(definition_error(0, format!("notice {}: step {step} is not defined", notice.code)));
+            }
+        }
+        Ok(Definition {
+            service: raw.service,
+            actors: raw.actors,
+            steps,
+            index,
+            terms,
+            documents: raw.documents,
+            refusal_grounds: raw.refusal_grounds,
+            notices: raw.notices,
+        })
+    }
+
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.index.get(id).map(|&position| &self.steps[position])
+    }
+
+    pub fn start(&self) -> &Step {
+        &self.steps[self.index[&self.service.start]]
+    }
+
+    pub fn notice(&self, code: &str) -> Option<&Labelled> {
+        self.notices.iter().find(|notice| notice.code == code)
+    }
+
+    pub fn refusal_ground(&self, code: &str) -> Option<&Labelled> {
+        self.refusal_grounds.iter().find(|ground| ground.code == code)
+    }
+
+    /// Every outcome a branch of the definition can decide.
+    pub fn outcomes(&self) -> Vec<&str> {
+        let mut outcomes: Vec<&str> = self
+            .steps
+            .iter()
+            .flat_map(|step| [&step.yes, &step.no])
+            .filter_map(|branch| branch.as_ref()?.outcome.as_deref())
+            .collect();
+        outcomes.sort_unstable();
+        outcomes.dedup();
+        outcomes
+    }
+}
+
+impl Step {
+    fn targets(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        if let Some(next) = &self.next {
+            out.push(next.as_str());
+        }
+        for branch in [&self.yes, &self.no].into_iter().flatten() {
+            out.push(branch.next.as_str());
+        }
+        out
+    }
+}
+
+fn can_finish(steps: &[Step], index: &HashMap<String, usize>, from: &str) -> bool {
+    let mut seen = HashSet::new();
+    let mut frontier = vec![from];
+    while let Some(id) = frontier.pop() {
+        let step = &steps[index[id]];
+        if step.is_final() {
+            return true;
+        }
+        if seen.insert(id) {
+            frontier.extend(step.targets());
+        }
+    }
+    false
+}

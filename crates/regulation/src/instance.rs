@@ -1,0 +1,213 @@
+//! A process instance and the pure transition function.
+
+use chrono::{DateTime, FixedOffset, TimeZone as _};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::calendar::Calendar;
+use crate::definition::{Definition, Duration, StepKind};
+
+/// A condition's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Branch {
+    Yes,
+    No,
+}
+
+impl Branch {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Branch::Yes => "yes",
+            Branch::No => "no",
+        }
+    }
+}
+
+/// One step of an instance's path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub step_id: String,
+    /// The role the definition names.
+    pub actor: String,
+    /// The member who did it.
+    pub actor_id: String,
+    pub started_ms: i64,
+    pub ended_ms: i64,
+    /// The regulatory deadline; none where the step has no duration or the
+    /// calendar has no data for the dates.
+    pub deadline_ms: Option<i64>,
+    pub branch: Option<Branch>,
+    pub detail: String,
+}
+
+impl StepRecord {
+    /// Whether the step ended by its deadline (true where there is none).
+    pub fn met_deadline(&self) -> bool {
+        self.deadline_ms.is_none_or(|deadline| self.ended_ms <= deadline)
+    }
+}
+
+/// An application's progress through the definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    /// The step waited on; none once the instance has ended.
+    pub current: Option<String>,
+    /// When the current step started.
+    pub current_since_ms: i64,
+    pub path: Vec<StepRecord>,
+    /// The outcome decided by the branches so far.
+    pub decided: Option<String>,
+    /// Set when the instance ends: the final outcome.
+    pub outcome: Option<String>,
+}
+
+/// Something done at a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub step_id: String,
+    pub actor_role: String,
+    pub actor_id: String,
+    /// For a condition.
+    pub branch: Option<Branch>,
+    pub detail: String,
+}
+
+/// Why an event is not allowed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum TransitionError {
+    #[error("the application has ended; {step} cannot happen")]
+    Ended { step: String },
+    #[error("{step} is not the current step: the application waits on {current}")]
+    NotCurrent { step: String, current: String },
+    #[error("{step} is for the role {expected}, not {found}")]
+    WrongActor { step: String, expected: String, found: String },
+    #[error("{step} is a condition: it needs a yes or no answer")]
+    BranchRequired { step: String },
+    #[error("{step} is not a condition: it takes no yes or no answer")]
+    BranchNotAllowed { step: String },
+    #[error("step {step} is not in the definition")]
+    UnknownStep { step: String },
+}
+
+impl TransitionError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            TransitionError::Ended { .. } => "process.ended",
+            TransitionError::NotCurrent { .. } => "process.not_current_step",
+            TransitionError::WrongActor { .. } => "process.wrong_actor",
+            TransitionError::BranchRequired { .. } => "process.branch_required",
+            TransitionError::BranchNotAllowed { .. } => "process.branch_not_allowed",
+            TransitionError::UnknownStep { .. } => "process.unknown_step",
+        }
+    }
+}
+
+impl Instance {
+    /// A new instance at the definition's start step.
+    pub fn start(definition: &Definition, at_ms: i64) -> Instance {
+        Instance::start_at_step(definition, &definition.service.start, at_ms)
+            .unwrap_or_else(|_| Instance { current: None, current_since_ms: at_ms, path: Vec::new(), decided: None, outcome: None })
+    }
+
+    /// A new instance that begins at `step_id` (a participant that takes over
+    /// part of the route, like the regional gateway ARM at process 7).
+    pub fn start_at_step(definition: &Definition, step_id: &str, at_ms: i64) -> Result<Instance, TransitionError> {
+        definition.step(step_id).ok_or_else(|| TransitionError::UnknownStep { step: step_id.to_owned() })?;
+        Ok(Instance { current: Some(step_id.to_owned()), current_since_ms: at_ms, path: Vec::new(), decided: None, outcome: None })
+    }
+
+    pub fn has_ended(&self) -> bool {
+        self.current.is_none()
+    }
+
+    /// The record of `step_id`, if it happened.
+    pub fn record(&self, step_id: &str) -> Option<&StepRecord> {
+        self.path.iter().find(|record| record.step_id == step_id)
+    }
+}
+
+/// The transition function: `event` happens at `now_ms`. Returns the new
+/// instance, or why the definition does not allow the event.
+pub fn apply(
+    definition: &Definition,
+    instance: &Instance,
+    event: &Event,
+    now_ms: i64,
+    calendar: &Calendar,
+) -> Result<Instance, TransitionError> {
+    let current = instance.current.as_deref().ok_or_else(|| TransitionError::Ended { step: event.step_id.clone() })?;
+    let step = definition.step(&event.step_id).ok_or_else(|| TransitionError::UnknownStep { step: event.step_id.clone() })?;
+    if current != event.step_id {
+        return Err(TransitionError::NotCurrent { step: event.step_id.clone(), current: current.to_owned() });
+    }
+    if step.actor != event.actor_role {
+        return Err(TransitionError::WrongActor {
+            step: step.id.clone(),
+            expected: step.actor.clone(),
+            found: event.actor_role.clone(),
+        });
+    }
+    let (next, decided) = match (step.kind, event.branch) {
+        (StepKind::Condition, None) => return Err(TransitionError::BranchRequired { step: step.id.clone() }),
+        (StepKind::Task, Some(_)) => return Err(TransitionError::BranchNotAllowed { step: step.id.clone() }),
+        (StepKind::Task, None) => (step.next.clone(), instance.decided.clone()),
+        (StepKind::Condition, Some(branch)) => {
+            let target = match branch {
+                Branch::Yes => step.yes.as_ref(),
+                Branch::No => step.no.as_ref(),
+            };
+            match target {
+                Some(target) => (Some(target.next.clone()), target.outcome.clone().or_else(|| instance.decided.clone())),
+                None => return Err(TransitionError::BranchRequired { step: step.id.clone() }),
+            }
+        }
+    };
+    let started_ms = instance.current_since_ms.min(now_ms);
+    let mut updated = instance.clone();
+    updated.path.push(StepRecord {
+        step_id: step.id.clone(),
+        actor: step.actor.clone(),
+        actor_id: event.actor_id.clone(),
+        started_ms,
+        ended_ms: now_ms,
+        deadline_ms: step.duration.and_then(|duration| deadline(calendar, started_ms, duration)),
+        branch: event.branch,
+        detail: event.detail.clone(),
+    });
+    updated.current_since_ms = now_ms;
+    updated.decided = decided;
+    updated.current = next;
+    if updated.current.is_none() {
+        updated.outcome = Some(updated.decided.clone().unwrap_or_else(|| "completed".to_owned()));
+    }
+    Ok(updated)
+}
+
+/// The end of `duration` from `start_ms`, in the calendar's working time;
+/// none where the calendar has no data for those dates.
+pub fn deadline(calendar: &Calendar, start_ms: i64, duration: Duration) -> Option<i64> {
+    let start = to_local(calendar, start_ms)?;
+    let end = match duration {
+        Duration::Minutes(minutes) => calendar.add_working_minutes(start, minutes).ok()?,
+        Duration::WorkingDays(days) => calendar.working_days_deadline(start, days).ok()?,
+    };
+    Some(end.timestamp_millis())
+}
+
+/// The deadline of each of the definition's terms that has started, as (term id, deadline).
+pub fn term_deadlines(definition: &Definition, instance: &Instance, calendar: &Calendar) -> Vec<(String, Option<i64>)> {
+    definition
+        .terms
+        .iter()
+        .filter_map(|term| {
+            let from = instance.record(&term.from)?;
+            Some((term.id.clone(), deadline(calendar, from.started_ms, term.duration)))
+        })
+        .collect()
+}
+
+/// Milliseconds since the epoch as the calendar's local time.
+pub fn to_local(calendar: &Calendar, at_ms: i64) -> Option<DateTime<FixedOffset>> {
+    calendar.offset().timestamp_millis_opt(at_ms).single()
+}

@@ -1,0 +1,99 @@
+//! The process definition and the transition function.
+
+use egov_regulation::{Branch, Calendar, Definition, Event, Instance, TransitionError, apply};
+
+/// 2026-06-01 10:00 Astana (a Monday).
+const MONDAY_10_00: i64 = 1_780_290_000_000;
+
+fn event(definition: &Definition, step: &str, branch: Option<Branch>) -> Event {
+    let actor = definition.step(step).map(|s| s.actor.clone()).unwrap_or_default();
+    Event { step_id: step.to_owned(), actor_role: actor, actor_id: "someone".to_owned(), branch, detail: String::new() }
+}
+
+/// Runs `steps` (a step id, with "+"/"-" for a condition's yes/no) from the start.
+fn run(steps: &[&str]) -> Result<Instance, TransitionError> {
+    let definition = Definition::default_definition();
+    let mut instance = Instance::start(definition, MONDAY_10_00);
+    for (minute, step) in steps.iter().enumerate() {
+        let (id, branch) = match step.strip_suffix('+') {
+            Some(id) => (id, Some(Branch::Yes)),
+            None => match step.strip_suffix('-') {
+                Some(id) => (id, Some(Branch::No)),
+                None => (*step, None),
+            },
+        };
+        let now = MONDAY_10_00 + (minute as i64 + 1) * 60_000;
+        instance = apply(definition, &instance, &event(definition, id, branch), now, Calendar::kazakhstan())?;
+    }
+    Ok(instance)
+}
+
+const APPROVAL: &[&str] = &[
+    "process-1", "process-2", "process-3", "condition-1+", "process-5", "process-6", "process-7", "action-1",
+    "condition-2+", "action-2", "action-3", "action-4", "process-9",
+];
+
+#[test]
+fn approval_runs_every_step_and_ends_permitted() {
+    let instance = run(APPROVAL).unwrap();
+    assert_eq!(instance.outcome.as_deref(), Some("permitted"));
+    assert!(instance.has_ended());
+    let path: Vec<&str> = instance.path.iter().map(|r| r.step_id.as_str()).collect();
+    assert_eq!(path, APPROVAL.iter().map(|s| s.trim_end_matches(['+', '-'])).collect::<Vec<_>>());
+    let process_1 = instance.record("process-1").unwrap();
+    assert_eq!(process_1.deadline_ms, Some(MONDAY_10_00 + 60_000), "1 working minute from 10:00");
+}
+
+#[test]
+fn refusal_goes_through_process_8() {
+    let instance = run(&[
+        "process-1", "process-2", "process-3", "condition-1+", "process-5", "process-6", "process-7", "action-1",
+        "condition-2-", "process-8", "action-2", "action-3", "action-4", "process-9",
+    ])
+    .unwrap();
+    assert_eq!(instance.outcome.as_deref(), Some("refused"));
+}
+
+#[test]
+fn missing_data_ends_at_process_4() {
+    let instance = run(&["process-1", "process-2", "process-3", "condition-1-", "process-4"]).unwrap();
+    assert_eq!(instance.outcome.as_deref(), Some("data-unavailable"));
+}
+
+#[test]
+fn transitions_the_regulation_does_not_allow_are_refused() {
+    let check = |steps: &[&str], code: &str| {
+        let error = run(steps).unwrap_err();
+        assert_eq!(error.code(), code, "{steps:?}: {error}");
+    };
+    check(&["process-2"], "process.not_current_step");
+    check(&["process-1", "process-2", "process-3", "condition-1"], "process.branch_required");
+    check(&["process-1+"], "process.branch_not_allowed");
+    check(&["process-1", "process-2", "process-3", "condition-1-", "process-4", "process-5"], "process.ended");
+    let second_decision: Vec<&str> = APPROVAL[..9].iter().copied().chain(["condition-2-"]).collect();
+    check(&second_decision, "process.not_current_step");
+}
+
+#[test]
+fn the_wrong_role_cannot_do_a_step() {
+    let definition = Definition::default_definition();
+    let instance = Instance::start_at_step(definition, "action-3", MONDAY_10_00).unwrap();
+    let mut by_specialist = event(definition, "action-3", None);
+    by_specialist.actor_role = "provider-specialist".to_owned();
+    let error = apply(definition, &instance, &by_specialist, MONDAY_10_00, Calendar::kazakhstan()).unwrap_err();
+    assert_eq!(error.code(), "process.wrong_actor");
+}
+
+#[test]
+fn inconsistent_definitions_are_refused_naming_the_line() {
+    let check = |edit: &dyn Fn(String) -> String, expected: &str| {
+        let text = edit(egov_regulation::definition::DEFAULT_DEFINITION.to_owned());
+        let error = Definition::from_toml(&text).unwrap_err();
+        assert!(error.to_string().contains(expected), "{error}");
+        assert!(error.line > 0, "{error}");
+    };
+    check(&|t| t.replacen("next = \"process-2\"", "next = \"process-22\"", 1), "leads to process-22");
+    check(&|t| t.replacen("duration = \"1 min\"", "duration = \"one minute\"", 1), "not \"N min\"");
+    check(&|t| t.replacen("no = { next = \"process-4\", outcome = \"data-unavailable\" }", "", 1), "both a yes and a no");
+    check(&|t| t.replacen("yes = { next = \"process-5\" }\nno = { next = \"process-4\", outcome = \"data-unavailable\" }", "yes = { next = \"process-5\" }\nno = { next = \"process-5\" }", 1), "process-4 is never reached");
+}
