@@ -18,10 +18,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptors = protox::compile(&files, [&root])?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     // Reflection serves the same descriptors the code was generated from.
-    std::fs::write(
-        out_dir.join("egov_descriptor.bin"),
-        prost::Message::encode_to_vec(&descriptors),
-    )?;
-    tonic_prost_build::configure().compile_fds(descriptors)?;
+    std::fs::write(out_dir.join("egov_descriptor.bin"), prost::Message::encode_to_vec(&descriptors))?;
+    // Registry records are also the fixtures' JSON format.
+    let mut builder = tonic_prost_build::configure();
+    for record in ["PersonRecord", "DictionaryEntry", "Address", "IdentityDocument", "PowerOfAttorney"] {
+        builder = builder.message_attribute(
+            format!(".egov.v1.{record}"),
+            "#[derive(serde::Serialize, serde::Deserialize)] #[serde(default, deny_unknown_fields)]",
+        );
+    }
+    builder.compile_fds(descriptors)?;
     Ok(())
 }

@@ -28,9 +28,7 @@ pub fn sender_signed_bytes(header: &[u8], body: &[u8]) -> Vec<u8> {
 /// `COUNTERSIGN_TAG || u64be(len header) || header || u64be(len body) || body
 /// || u64be(len key_id) || key_id || u64be(64) || sender's signature`.
 pub fn countersigned_bytes(header: &[u8], body: &[u8], sender: &Signature) -> Vec<u8> {
-    let mut out = Vec::with_capacity(
-        COUNTERSIGN_TAG.len() + 32 + header.len() + body.len() + sender.key_id.len() + 64,
-    );
+    let mut out = Vec::with_capacity(COUNTERSIGN_TAG.len() + 32 + header.len() + body.len() + sender.key_id.len() + 64);
     out.extend_from_slice(COUNTERSIGN_TAG);
     push_field(&mut out, header);
     push_field(&mut out, body);
@@ -183,7 +181,8 @@ pub fn open(
         return Err(EnvelopeError::MissingField("message_type"));
     }
     let sender = envelope.signatures.first().ok_or(EnvelopeError::MissingSignature)?;
-    let member = trust.member(&header.sender_id).ok_or_else(|| EnvelopeError::UnknownSender(header.sender_id.clone()))?;
+    let member =
+        trust.member(&header.sender_id).ok_or_else(|| EnvelopeError::UnknownSender(header.sender_id.clone()))?;
     let key = trust.key_for(&sender.key_id, &header.sender_id, header.message_time_ms)?;
     let signature = signature_from(&sender.ed25519)?;
     key.verify_strict(&sender_signed_bytes(&envelope.header, &envelope.body), &signature)

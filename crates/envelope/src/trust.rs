@@ -108,8 +108,8 @@ impl TrustRegistry {
                 return Err(TrustError::DuplicateMember(member.id.clone()));
             }
             for key in &member.keys {
-                let verifying_key = parse_public_key(&key.public)
-                    .ok_or_else(|| TrustError::BadPublicKey { key_id: key.id.clone() })?;
+                let verifying_key =
+                    parse_public_key(&key.public).ok_or_else(|| TrustError::BadPublicKey { key_id: key.id.clone() })?;
                 let trusted = TrustedKey {
                     owner: member.id.clone(),
                     verifying_key,
@@ -145,12 +145,7 @@ impl TrustRegistry {
     }
 
     /// The key `key_id`, checked to belong to `sender_id` and to be usable at `at_ms`.
-    pub(crate) fn key_for(
-        &self,
-        key_id: &str,
-        sender_id: &str,
-        at_ms: i64,
-    ) -> Result<&VerifyingKey, EnvelopeError> {
+    pub(crate) fn key_for(&self, key_id: &str, sender_id: &str, at_ms: i64) -> Result<&VerifyingKey, EnvelopeError> {
         let key = self.keys.get(key_id).ok_or_else(|| EnvelopeError::UnknownKey(key_id.to_owned()))?;
         if key.owner != sender_id {
             return Err(EnvelopeError::KeyNotOfSender {

@@ -272,7 +272,10 @@ impl Definition {
         for step in &steps {
             for target in step.targets() {
                 if !index.contains_key(target) {
-                    return Err(definition_error(step.line, format!("step {}: leads to {target}, which is not defined", step.id)));
+                    return Err(definition_error(
+                        step.line,
+                        format!("step {}: leads to {target}, which is not defined", step.id),
+                    ));
                 }
             }
         }
@@ -285,7 +288,10 @@ impl Definition {
             }
         }
         if let Some(step) = steps.iter().find(|step| !reached.contains(step.id.as_str())) {
-            return Err(definition_error(step.line, format!("step {} is never reached from {}", step.id, raw.service.start)));
+            return Err(definition_error(
+                step.line,
+                format!("step {} is never reached from {}", step.id, raw.service.start),
+            ));
         }
         // Every step can reach an end: no cycle without an exit.
         for step in &steps {

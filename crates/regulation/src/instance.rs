@@ -106,15 +106,26 @@ impl TransitionError {
 impl Instance {
     /// A new instance at the definition's start step.
     pub fn start(definition: &Definition, at_ms: i64) -> Instance {
-        Instance::start_at_step(definition, &definition.service.start, at_ms)
-            .unwrap_or_else(|_| Instance { current: None, current_since_ms: at_ms, path: Vec::new(), decided: None, outcome: None })
+        Instance::start_at_step(definition, &definition.service.start, at_ms).unwrap_or_else(|_| Instance {
+            current: None,
+            current_since_ms: at_ms,
+            path: Vec::new(),
+            decided: None,
+            outcome: None,
+        })
     }
 
     /// A new instance that begins at `step_id` (a participant that takes over
     /// part of the route, like the regional gateway ARM at process 7).
     pub fn start_at_step(definition: &Definition, step_id: &str, at_ms: i64) -> Result<Instance, TransitionError> {
         definition.step(step_id).ok_or_else(|| TransitionError::UnknownStep { step: step_id.to_owned() })?;
-        Ok(Instance { current: Some(step_id.to_owned()), current_since_ms: at_ms, path: Vec::new(), decided: None, outcome: None })
+        Ok(Instance {
+            current: Some(step_id.to_owned()),
+            current_since_ms: at_ms,
+            path: Vec::new(),
+            decided: None,
+            outcome: None,
+        })
     }
 
     pub fn has_ended(&self) -> bool {
@@ -137,7 +148,8 @@ pub fn apply(
     calendar: &Calendar,
 ) -> Result<Instance, TransitionError> {
     let current = instance.current.as_deref().ok_or_else(|| TransitionError::Ended { step: event.step_id.clone() })?;
-    let step = definition.step(&event.step_id).ok_or_else(|| TransitionError::UnknownStep { step: event.step_id.clone() })?;
+    let step =
+        definition.step(&event.step_id).ok_or_else(|| TransitionError::UnknownStep { step: event.step_id.clone() })?;
     if current != event.step_id {
         return Err(TransitionError::NotCurrent { step: event.step_id.clone(), current: current.to_owned() });
     }
@@ -158,7 +170,9 @@ pub fn apply(
                 Branch::No => step.no.as_ref(),
             };
             match target {
-                Some(target) => (Some(target.next.clone()), target.outcome.clone().or_else(|| instance.decided.clone())),
+                Some(target) => {
+                    (Some(target.next.clone()), target.outcome.clone().or_else(|| instance.decided.clone()))
+                }
                 None => return Err(TransitionError::BranchRequired { step: step.id.clone() }),
             }
         }

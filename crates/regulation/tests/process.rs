@@ -29,8 +29,19 @@ fn run(steps: &[&str]) -> Result<Instance, TransitionError> {
 }
 
 const APPROVAL: &[&str] = &[
-    "process-1", "process-2", "process-3", "condition-1+", "process-5", "process-6", "process-7", "action-1",
-    "condition-2+", "action-2", "action-3", "action-4", "process-9",
+    "process-1",
+    "process-2",
+    "process-3",
+    "condition-1+",
+    "process-5",
+    "process-6",
+    "process-7",
+    "action-1",
+    "condition-2+",
+    "action-2",
+    "action-3",
+    "action-4",
+    "process-9",
 ];
 
 #[test]
@@ -47,8 +58,20 @@ fn approval_runs_every_step_and_ends_permitted() {
 #[test]
 fn refusal_goes_through_process_8() {
     let instance = run(&[
-        "process-1", "process-2", "process-3", "condition-1+", "process-5", "process-6", "process-7", "action-1",
-        "condition-2-", "process-8", "action-2", "action-3", "action-4", "process-9",
+        "process-1",
+        "process-2",
+        "process-3",
+        "condition-1+",
+        "process-5",
+        "process-6",
+        "process-7",
+        "action-1",
+        "condition-2-",
+        "process-8",
+        "action-2",
+        "action-3",
+        "action-4",
+        "process-9",
     ])
     .unwrap();
     assert_eq!(instance.outcome.as_deref(), Some("refused"));
@@ -94,6 +117,18 @@ fn inconsistent_definitions_are_refused_naming_the_line() {
     };
     check(&|t| t.replacen("next = \"process-2\"", "next = \"process-22\"", 1), "leads to process-22");
     check(&|t| t.replacen("duration = \"1 min\"", "duration = \"one minute\"", 1), "not \"N min\"");
-    check(&|t| t.replacen("no = { next = \"process-4\", outcome = \"data-unavailable\" }", "", 1), "both a yes and a no");
-    check(&|t| t.replacen("yes = { next = \"process-5\" }\nno = { next = \"process-4\", outcome = \"data-unavailable\" }", "yes = { next = \"process-5\" }\nno = { next = \"process-5\" }", 1), "process-4 is never reached");
+    check(
+        &|t| t.replacen("no = { next = \"process-4\", outcome = \"data-unavailable\" }", "", 1),
+        "both a yes and a no",
+    );
+    check(
+        &|t| {
+            t.replacen(
+                "yes = { next = \"process-5\" }\nno = { next = \"process-4\", outcome = \"data-unavailable\" }",
+                "yes = { next = \"process-5\" }\nno = { next = \"process-5\" }",
+                1,
+            )
+        },
+        "process-4 is never reached",
+    );
 }

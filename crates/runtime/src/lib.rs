@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod clock;
+pub mod context;
 pub mod ids;
 pub mod keys;
 pub mod server;
@@ -11,6 +12,7 @@ pub mod status;
 pub mod topology;
 
 pub use clock::{Clock, SimClock, SystemClock};
+pub use context::{Context, Expect};
 pub use keys::KeyDir;
 pub use status::{Refusal, reason_of};
 pub use topology::Topology;

@@ -132,10 +132,16 @@ impl Batch {
 
     /// Writes `value` at `key` if the stored version is `expected_version`
     /// (0: the key must not exist yet). The new version is `expected_version + 1`.
-    pub fn put<T: Serialize>(&mut self, key: impl Into<String>, expected_version: u64, value: &T) -> Result<(), StoreError> {
+    pub fn put<T: Serialize>(
+        &mut self,
+        key: impl Into<String>,
+        expected_version: u64,
+        value: &T,
+    ) -> Result<(), StoreError> {
         let key = key.into();
         let record = Versioned { version: expected_version + 1, value };
-        let value = serde_json::to_vec(&record).map_err(|e| StoreError::Encode { key: key.clone(), reason: e.to_string() })?;
+        let value =
+            serde_json::to_vec(&record).map_err(|e| StoreError::Encode { key: key.clone(), reason: e.to_string() })?;
         self.ops.push(Op::Put { key, expected_version, value });
         Ok(())
     }
@@ -344,7 +350,10 @@ impl Store {
                 }
                 for (key, remembered) in &batch.remember {
                     let bytes = serde_json::to_vec(remembered).map_err(|e| {
-                        ConflictableTransactionError::Abort(StoreError::Encode { key: key.clone(), reason: e.to_string() })
+                        ConflictableTransactionError::Abort(StoreError::Encode {
+                            key: key.clone(),
+                            reason: e.to_string(),
+                        })
                     })?;
                     seen.insert(key.as_bytes(), bytes)?;
                 }

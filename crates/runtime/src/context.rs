@@ -1,0 +1,93 @@
+//! A participant's identity and what it checks every envelope against.
+
+use std::sync::Arc;
+
+use egov_envelope::{Checks, EnvelopeError, Signer, TrustRegistry, Verified};
+use egov_proto::{Body, Envelope, EnvelopeHeader, MessageType};
+
+use crate::Clock;
+use crate::ids;
+use crate::status::Refusal;
+
+/// What a participant needs to sign and verify.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub trust: Arc<TrustRegistry>,
+    pub signer: Signer,
+    pub clock: Arc<dyn Clock>,
+    pub checks: Checks,
+}
+
+/// What a receiver expects of an envelope.
+#[derive(Debug, Clone, Copy)]
+pub struct Expect<'a> {
+    /// The service ids this call accepts.
+    pub services: &'a [&'a str],
+    /// Whether the gateway's countersignature is required (the message came through the gateway).
+    pub via_gateway: bool,
+}
+
+impl Context {
+    pub fn member_id(&self) -> &str {
+        self.signer.member_id()
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Verifies an envelope addressed to this participant: form, sender's
+    /// signature, freshness, recipient, service, and the gateway's
+    /// countersignature where required. Records the ids on the call's span.
+    pub fn receive(&self, envelope: &Envelope, expect: Expect<'_>) -> Result<Verified, Refusal> {
+        let verified = egov_envelope::open(envelope, &self.trust, self.now_ms(), &self.checks)?;
+        crate::server::record_ids(&verified.header.correlation_id, &verified.header.message_id);
+        if verified.header.recipient_id != self.member_id() {
+            return Err(EnvelopeError::WrongRecipient {
+                found: verified.header.recipient_id.clone(),
+                expected: self.member_id().to_owned(),
+            }
+            .into());
+        }
+        if !expect.services.contains(&verified.header.service_id.as_str()) {
+            return Err(Refusal::new(
+                tonic::Code::InvalidArgument,
+                "envelope.wrong_service",
+                format!(
+                    "service {} is not served by this call (expected {})",
+                    verified.header.service_id,
+                    expect.services.join(" or ")
+                ),
+            ));
+        }
+        if expect.via_gateway {
+            egov_envelope::verify_countersignature(envelope, &verified, &self.trust, ids::GATEWAY)?;
+        }
+        Ok(verified)
+    }
+
+    /// Signs `body` as this participant's message to `recipient_id`.
+    pub fn seal<B: Body>(
+        &self,
+        correlation_id: &str,
+        service_id: &str,
+        recipient_id: &str,
+        message_type: MessageType,
+        body: &B,
+    ) -> Envelope {
+        let header: EnvelopeHeader = self.signer.header(
+            uuid::Uuid::new_v4().to_string(),
+            correlation_id,
+            service_id,
+            recipient_id,
+            self.now_ms(),
+            message_type,
+        );
+        self.signer.seal(&header, body)
+    }
+
+    /// Decodes a verified envelope's body.
+    pub fn body<B: Body>(envelope: &Envelope, verified: &Verified) -> Result<B, Refusal> {
+        Ok(egov_envelope::decode_body(envelope, verified)?)
+    }
+}
