@@ -7,6 +7,7 @@ pub mod clock;
 pub mod context;
 pub mod ids;
 pub mod keys;
+pub mod outbox;
 pub mod server;
 pub mod status;
 pub mod topology;

@@ -122,6 +122,7 @@ pub struct Batch {
     log: Vec<(i64, String, Vec<u8>, String)>,
     enqueue: Vec<OutboxItem>,
     dequeue: Vec<u64>,
+    update: Vec<OutboxItem>,
     remember: Vec<(String, Remembered)>,
 }
 
@@ -169,9 +170,27 @@ impl Batch {
         self.dequeue.push(id);
     }
 
+    /// Replaces an outbox item (a new schedule, a parked incident).
+    pub fn update_outbox(&mut self, item: OutboxItem) {
+        self.update.push(item);
+    }
+
     /// Remembers the answer to `(sender, message_id)`.
     pub fn remember(&mut self, sender_id: &str, message_id: &str, digest: Vec<u8>, response: Vec<u8>) {
         self.remember.push((idempotency_key(sender_id, message_id), Remembered { digest, response }));
+    }
+}
+
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("puts", &self.ops.len())
+            .field("log", &self.log.len())
+            .field("enqueue", &self.enqueue.len())
+            .field("dequeue", &self.dequeue)
+            .field("update", &self.update.len())
+            .field("remember", &self.remember.len())
+            .finish()
     }
 }
 
@@ -265,6 +284,11 @@ impl Store {
         Ok(out)
     }
 
+    /// Whether outbox item `id` is still waiting.
+    pub fn in_outbox(&self, id: u64) -> Result<bool, StoreError> {
+        Ok(self.outbox.contains_key(id.to_be_bytes())?)
+    }
+
     /// The whole outbox.
     pub fn outbox(&self) -> Result<Vec<OutboxItem>, StoreError> {
         self.due(i64::MAX, usize::MAX)
@@ -337,6 +361,15 @@ impl Store {
                     meta.insert(LOG_HEAD, head_bytes)?;
                 }
                 for item in &enqueue {
+                    let bytes = serde_json::to_vec(item).map_err(|e| {
+                        ConflictableTransactionError::Abort(StoreError::Encode {
+                            key: format!("outbox/{}", item.id),
+                            reason: e.to_string(),
+                        })
+                    })?;
+                    outbox.insert(&item.id.to_be_bytes(), bytes)?;
+                }
+                for item in &batch.update {
                     let bytes = serde_json::to_vec(item).map_err(|e| {
                         ConflictableTransactionError::Abort(StoreError::Encode {
                             key: format!("outbox/{}", item.id),

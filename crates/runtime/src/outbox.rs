@@ -1,0 +1,200 @@
+//! The outbox worker: sends what a participant committed to its outbox,
+//! retrying with exponential backoff and jitter while the receiver is
+//! unreachable, and parking what still fails as an incident.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use egov_store::{Batch, OutboxItem, Store};
+use rand_core::{OsRng, RngCore};
+use tokio::sync::{Notify, oneshot};
+
+use crate::Clock;
+
+/// How deliveries are retried.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub first_delay_ms: i64,
+    pub max_delay_ms: i64,
+    /// After this many failed attempts the item is parked as an incident.
+    pub max_attempts: u32,
+    /// Time allowed for one attempt.
+    pub attempt_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy { first_delay_ms: 200, max_delay_ms: 30_000, max_attempts: 12, attempt_timeout: Duration::from_secs(10) }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before attempt `attempts + 1`: doubling, capped, with up to 25 % jitter.
+    pub fn delay_ms(&self, attempts: u32) -> i64 {
+        let doubled = self.first_delay_ms.saturating_mul(1i64 << attempts.min(30));
+        let capped = doubled.min(self.max_delay_ms).max(1);
+        let jitter = i64::from(OsRng.next_u32()) % (capped / 4 + 1);
+        capped + jitter
+    }
+}
+
+/// What an attempt came to.
+#[derive(Debug)]
+pub enum Attempt {
+    /// Delivered: commit these writes with the item's removal.
+    Delivered(Batch),
+    /// Failed in a way that may pass: try again later.
+    Retry(String),
+    /// Refused for good: commit these writes with the item's removal.
+    Stopped(Batch, String),
+}
+
+/// Sends one outbox item; implemented by each participant.
+pub trait Courier: Send + Sync + 'static {
+    fn attempt(&self, item: &OutboxItem) -> impl Future<Output = Attempt> + Send;
+    /// The writes that record an item parked as an incident after its last attempt.
+    fn parked(&self, item: &OutboxItem, error: &str) -> Batch;
+}
+
+/// A participant's outbox and the worker that drains it.
+pub struct Outbox {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    policy: RetryPolicy,
+    wake: Notify,
+    in_flight: Mutex<HashSet<u64>>,
+    waiters: Mutex<HashMap<u64, Vec<oneshot::Sender<()>>>>,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox").field("policy", &self.policy).finish_non_exhaustive()
+    }
+}
+
+/// Parked items wait here: never due until retried by hand.
+pub const PARKED: i64 = i64::MAX;
+
+impl Outbox {
+    /// `clock` times the retries: operational time, not the regulatory clock.
+    pub fn new(store: Store, clock: Arc<dyn Clock>, policy: RetryPolicy) -> Arc<Outbox> {
+        Arc::new(Outbox {
+            store,
+            clock,
+            policy,
+            wake: Notify::new(),
+            in_flight: Mutex::new(HashSet::new()),
+            waiters: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Tells the worker there is something new.
+    pub fn kick(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Waits until item `id` has left the outbox, at most `timeout`. True if it has.
+    pub async fn wait_sent(&self, id: u64, timeout: Duration) -> bool {
+        let (sender, receiver) = oneshot::channel();
+        if let Ok(mut waiters) = self.waiters.lock() {
+            waiters.entry(id).or_default().push(sender);
+        }
+        // It may have left before the waiter was registered.
+        if !self.store.in_outbox(id).unwrap_or(true) {
+            return true;
+        }
+        tokio::time::timeout(timeout, receiver).await.is_ok_and(|result| result.is_ok())
+    }
+
+    fn release(&self, id: u64) {
+        if let Ok(mut in_flight) = self.in_flight.lock() {
+            in_flight.remove(&id);
+        }
+    }
+
+    fn notify_sent(&self, id: u64) {
+        let senders = self.waiters.lock().ok().and_then(|mut waiters| waiters.remove(&id));
+        for sender in senders.into_iter().flatten() {
+            let _ = sender.send(());
+        }
+    }
+
+    /// Runs the worker until the task is dropped.
+    pub async fn run<C: Courier>(self: Arc<Self>, courier: Arc<C>) {
+        loop {
+            let now_ms = self.clock.now_ms();
+            let due = match self.store.due(now_ms, 512) {
+                Ok(due) => due,
+                Err(error) => {
+                    tracing::error!(%error, "outbox cannot be read");
+                    Vec::new()
+                }
+            };
+            let mut next_wake = Duration::from_millis(250);
+            for item in due {
+                let fresh = self.in_flight.lock().map(|mut set| set.insert(item.id)).unwrap_or(false);
+                if !fresh {
+                    continue;
+                }
+                let outbox = Arc::clone(&self);
+                let courier = Arc::clone(&courier);
+                tokio::spawn(async move {
+                    outbox.deliver(&*courier, item).await;
+                });
+            }
+            if let Ok(items) = self.store.outbox()
+                && let Some(soonest) = items.iter().map(|item| item.next_attempt_ms).filter(|&t| t != PARKED).min()
+            {
+                let wait_ms = (soonest - self.clock.now_ms()).clamp(1, 250);
+                next_wake = Duration::from_millis(wait_ms as u64);
+            }
+            let _ = tokio::time::timeout(next_wake, self.wake.notified()).await;
+        }
+    }
+
+    async fn deliver<C: Courier>(&self, courier: &C, item: OutboxItem) {
+        let attempt = match tokio::time::timeout(self.policy.attempt_timeout, courier.attempt(&item)).await {
+            Ok(attempt) => attempt,
+            Err(_) => Attempt::Retry(format!("no answer within {:?}", self.policy.attempt_timeout)),
+        };
+        let (batch, left) = match attempt {
+            Attempt::Delivered(mut batch) => {
+                batch.dequeue(item.id);
+                (batch, true)
+            }
+            Attempt::Stopped(mut batch, error) => {
+                tracing::warn!(id = item.id, target = %item.target, %error, "delivery stopped");
+                batch.dequeue(item.id);
+                (batch, true)
+            }
+            Attempt::Retry(error) => {
+                let mut updated = item.clone();
+                updated.attempts += 1;
+                updated.last_error = error.chars().take(500).collect();
+                let mut batch = if updated.attempts >= self.policy.max_attempts {
+                    tracing::error!(id = item.id, target = %item.target, %error, "delivery parked as an incident");
+                    updated.next_attempt_ms = PARKED;
+                    courier.parked(&updated, &error)
+                } else {
+                    tracing::info!(id = item.id, target = %item.target, attempts = updated.attempts, %error, "delivery will be retried");
+                    updated.next_attempt_ms = self.clock.now_ms() + self.policy.delay_ms(item.attempts);
+                    Batch::new()
+                };
+                batch.update_outbox(updated);
+                (batch, false)
+            }
+        };
+        match self.store.commit(batch).await {
+            Ok(_) => {
+                if left {
+                    self.notify_sent(item.id);
+                }
+            }
+            Err(error) => tracing::warn!(id = item.id, %error, "delivery outcome not recorded; the item stays due"),
+        }
+        self.release(item.id);
+        self.kick();
+    }
+}
