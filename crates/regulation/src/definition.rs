@@ -66,6 +66,8 @@ pub struct Step {
     pub kind: StepKind,
     pub actor: String,
     pub title: String,
+    /// What a participant does at the step (e.g. "register", "sign-result").
+    pub effect: Option<String>,
     pub duration: Option<Duration>,
     /// For a task: the next step; none for a final step.
     pub next: Option<String>,
@@ -177,6 +179,8 @@ struct RawStep {
     actor: String,
     title: String,
     #[serde(default)]
+    effect: Option<String>,
+    #[serde(default)]
     duration: Option<String>,
     #[serde(default)]
     next: Option<String>,
@@ -252,6 +256,7 @@ impl Definition {
                 kind: raw_step.kind,
                 actor: raw_step.actor,
                 title: raw_step.title,
+                effect: raw_step.effect,
                 duration,
                 next: raw_step.next,
                 yes: raw_step.yes,
@@ -260,7 +265,16 @@ impl Definition {
             });
         }
         let mut index = HashMap::new();
+        let mut effects = HashSet::new();
         for (position, step) in steps.iter().enumerate() {
+            if let Some(effect) = &step.effect
+                && !effects.insert(effect.clone())
+            {
+                return Err(DefinitionError {
+                    line: step.line,
+                    message: format!("step {}: effect {effect} is given to two steps", step.id),
+                });
+            }
             if index.insert(step.id.clone(), position).is_some() {
                 return Err(DefinitionError { line: step.line, message: format!("step {} is defined twice", step.id) });
             }
@@ -335,6 +349,11 @@ impl Definition {
 
     pub fn step(&self, id: &str) -> Option<&Step> {
         self.index.get(id).map(|&position| &self.steps[position])
+    }
+
+    /// The step with `effect`.
+    pub fn step_by_effect(&self, effect: &str) -> Option<&Step> {
+        self.steps.iter().find(|step| step.effect.as_deref() == Some(effect))
     }
 
     pub fn start(&self) -> &Step {

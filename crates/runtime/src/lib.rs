@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod context;
+pub mod convert;
 pub mod ids;
 pub mod keys;
 pub mod outbox;

@@ -198,3 +198,48 @@ impl Outbox {
         self.kick();
     }
 }
+
+/// A courier that hands envelopes to the e-government gateway's asynchronous
+/// channel. `on_accepted` turns the gateway's receipt into the writes that
+/// record it (it may read the participant's state).
+pub struct ToGateway<F> {
+    client: egov_proto::gateway_service_client::GatewayServiceClient<tonic::transport::Channel>,
+    on_accepted: F,
+}
+
+impl<F> ToGateway<F>
+where
+    F: Fn(&OutboxItem, &egov_proto::SendAsyncResponse) -> Batch + Send + Sync + 'static,
+{
+    pub fn new(
+        client: egov_proto::gateway_service_client::GatewayServiceClient<tonic::transport::Channel>,
+        on_accepted: F,
+    ) -> ToGateway<F> {
+        ToGateway { client, on_accepted }
+    }
+}
+
+impl<F> Courier for ToGateway<F>
+where
+    F: Fn(&OutboxItem, &egov_proto::SendAsyncResponse) -> Batch + Send + Sync + 'static,
+{
+    async fn attempt(&self, item: &OutboxItem) -> Attempt {
+        use prost::Message as _;
+        let envelope = match egov_proto::Envelope::decode(item.envelope.as_slice()) {
+            Ok(envelope) => envelope,
+            Err(error) => return Attempt::Stopped(Batch::new(), format!("stored envelope does not decode: {error}")),
+        };
+        let mut client = self.client.clone();
+        match client.send_async(egov_proto::SendAsyncRequest { envelope: Some(envelope) }).await {
+            Ok(response) => Attempt::Delivered((self.on_accepted)(item, response.get_ref())),
+            Err(status) if crate::status::is_retryable(&status) => {
+                Attempt::Retry(format!("{:?}: {}", status.code(), status.message()))
+            }
+            Err(status) => Attempt::Stopped(Batch::new(), format!("{:?}: {}", status.code(), status.message())),
+        }
+    }
+
+    fn parked(&self, _item: &OutboxItem, _error: &str) -> Batch {
+        Batch::new()
+    }
+}

@@ -284,6 +284,11 @@ impl Store {
         Ok(out)
     }
 
+    /// A new unique number (monotonic, never reused across restarts).
+    pub fn next_id(&self) -> Result<u64, StoreError> {
+        Ok(self.db.generate_id()?)
+    }
+
     /// Whether outbox item `id` is still waiting.
     pub fn in_outbox(&self, id: u64) -> Result<bool, StoreError> {
         Ok(self.outbox.contains_key(id.to_be_bytes())?)

@@ -1,0 +1,44 @@
+//! A process instance as the wire shows it.
+
+use egov_proto::{Application, StepRecord as StepProto};
+use egov_regulation::{Definition, StepRecord};
+
+/// One step record on the wire.
+pub fn step_to_proto(definition: &Definition, record: &StepRecord) -> StepProto {
+    StepProto {
+        step_id: record.step_id.clone(),
+        title: definition.step(&record.step_id).map(|step| step.title.clone()).unwrap_or_default(),
+        actor: record.actor.clone(),
+        actor_id: record.actor_id.clone(),
+        started_time_ms: record.started_ms,
+        ended_time_ms: record.ended_ms,
+        deadline_time_ms: record.deadline_ms.unwrap_or(0),
+        branch: record.branch.map(|b| b.as_str().to_owned()).unwrap_or_default(),
+        detail: record.detail.clone(),
+    }
+}
+
+/// A step record from the wire (as another participant reported it).
+pub fn step_from_proto(record: &StepProto) -> StepRecord {
+    StepRecord {
+        step_id: record.step_id.clone(),
+        actor: record.actor.clone(),
+        actor_id: record.actor_id.clone(),
+        started_ms: record.started_time_ms,
+        ended_ms: record.ended_time_ms,
+        deadline_ms: (record.deadline_time_ms != 0).then_some(record.deadline_time_ms),
+        branch: match record.branch.as_str() {
+            "yes" => Some(egov_regulation::Branch::Yes),
+            "no" => Some(egov_regulation::Branch::No),
+            _ => None,
+        },
+        detail: record.detail.clone(),
+    }
+}
+
+/// The instance's part of an `Application` message: path, current step, outcome.
+pub fn instance_fields(definition: &Definition, instance: &egov_regulation::Instance, application: &mut Application) {
+    application.current_step = instance.current.clone().unwrap_or_default();
+    application.outcome = instance.outcome.clone().unwrap_or_default();
+    application.path = instance.path.iter().map(|record| step_to_proto(definition, record)).collect();
+}
