@@ -21,7 +21,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(out_dir.join("egov_descriptor.bin"), prost::Message::encode_to_vec(&descriptors))?;
     // Registry records are also the fixtures' JSON format.
     let mut builder = tonic_prost_build::configure();
-    for record in ["PersonRecord", "Representative", "DictionaryEntry", "Address", "IdentityDocument", "PowerOfAttorney"] {
+    for record in
+        ["PersonRecord", "Representative", "DictionaryEntry", "Address", "IdentityDocument", "PowerOfAttorney"]
+    {
         builder = builder.message_attribute(
             format!(".egov.v1.{record}"),
             "#[derive(serde::Serialize, serde::Deserialize)] #[serde(default, deny_unknown_fields)]",

@@ -156,7 +156,9 @@ impl Gateway {
                 .into());
             }
         };
-        answer.ok_or_else(|| Refusal::new(Code::Internal, "gateway.bad_answer", "the recipient answered without an envelope").into())
+        answer.ok_or_else(|| {
+            Refusal::new(Code::Internal, "gateway.bad_answer", "the recipient answered without an envelope").into()
+        })
     }
 
     /// Checks a registry's answer: signed by the route's recipient, for the same application, to the asker.
@@ -193,8 +195,12 @@ impl GatewayService for GatewayServer {
         let received_ms = gateway.context.now_ms();
         let mut answer = gateway.call_registry(route, routed.clone()).await.map_err(|status| {
             if status.code() == Code::Unavailable || status.code() == Code::DeadlineExceeded {
-                Refusal::new(status.code(), "gateway.recipient_unavailable", format!("{}: {}", route.recipient, status.message()))
-                    .into()
+                Refusal::new(
+                    status.code(),
+                    "gateway.recipient_unavailable",
+                    format!("{}: {}", route.recipient, status.message()),
+                )
+                .into()
             } else {
                 status
             }
@@ -205,7 +211,12 @@ impl GatewayService for GatewayServer {
         let mut batch = Batch::new();
         batch.log(received_ms, "received", routed.encode_to_vec(), route.recipient.clone());
         batch.log(gateway.context.now_ms(), "sent", answer.encode_to_vec(), verified.header.sender_id.clone());
-        batch.remember(&verified.header.sender_id, &verified.header.message_id, digest(&envelope), response.encode_to_vec());
+        batch.remember(
+            &verified.header.sender_id,
+            &verified.header.message_id,
+            digest(&envelope),
+            response.encode_to_vec(),
+        );
         gateway.store.commit(batch).await.map_err(store_refusal)?;
         Ok(Response::new(response))
     }
@@ -272,7 +283,10 @@ impl GatewayService for GatewayServer {
         }))
     }
 
-    async fn get_messages(&self, request: Request<GetMessagesRequest>) -> Result<Response<GetMessagesResponse>, Status> {
+    async fn get_messages(
+        &self,
+        request: Request<GetMessagesRequest>,
+    ) -> Result<Response<GetMessagesResponse>, Status> {
         let request = request.into_inner();
         if request.correlation_id.is_empty() == request.recipient_id.is_empty() {
             return Err(Refusal::new(
@@ -347,13 +361,19 @@ impl Courier for Delivery {
     async fn attempt(&self, item: &OutboxItem) -> Attempt {
         let Some(inbox) = self.gateway.recipients.inboxes.get(&item.target) else {
             let error = format!("no inbox is known for {}", item.target);
-            return Attempt::Stopped(self.status_update(item, DeliveryStatus::DeliveryStopped, item.attempts + 1, &error), error);
+            return Attempt::Stopped(
+                self.status_update(item, DeliveryStatus::DeliveryStopped, item.attempts + 1, &error),
+                error,
+            );
         };
         let envelope = match Envelope::decode(item.envelope.as_slice()) {
             Ok(envelope) => envelope,
             Err(error) => {
                 let error = format!("stored envelope does not decode: {error}");
-                return Attempt::Stopped(self.status_update(item, DeliveryStatus::DeliveryStopped, item.attempts + 1, &error), error);
+                return Attempt::Stopped(
+                    self.status_update(item, DeliveryStatus::DeliveryStopped, item.attempts + 1, &error),
+                    error,
+                );
             }
         };
         let mut inbox = inbox.clone();
@@ -363,10 +383,15 @@ impl Courier for Delivery {
                 batch.log(self.gateway.context.now_ms(), "delivered", item.envelope.clone(), item.target.clone());
                 Attempt::Delivered(batch)
             }
-            Err(status) if is_retryable(&status) => Attempt::Retry(format!("{:?}: {}", status.code(), status.message())),
+            Err(status) if is_retryable(&status) => {
+                Attempt::Retry(format!("{:?}: {}", status.code(), status.message()))
+            }
             Err(status) => {
                 let error = format!("{:?}: {}", status.code(), status.message());
-                Attempt::Stopped(self.status_update(item, DeliveryStatus::DeliveryStopped, item.attempts + 1, &error), error)
+                Attempt::Stopped(
+                    self.status_update(item, DeliveryStatus::DeliveryStopped, item.attempts + 1, &error),
+                    error,
+                )
             }
         }
     }

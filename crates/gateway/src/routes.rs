@@ -72,7 +72,11 @@ impl Routes {
     pub fn authorise(&self, verified: &Verified, channel: Channel) -> Result<&Route, Refusal> {
         let header = &verified.header;
         let route = self.routes.iter().find(|route| route.service == header.service_id).ok_or_else(|| {
-            Refusal::new(Code::NotFound, "gateway.unknown_service", format!("no service {} is routed", header.service_id))
+            Refusal::new(
+                Code::NotFound,
+                "gateway.unknown_service",
+                format!("no service {} is routed", header.service_id),
+            )
         })?;
         if route.channel != channel {
             return Err(Refusal::new(

@@ -62,9 +62,9 @@ fn store_refusal(error: StoreError) -> Refusal {
 fn transition_refusal(error: TransitionError) -> Refusal {
     let code = match error {
         TransitionError::WrongActor { .. } => Code::PermissionDenied,
-        TransitionError::UnknownStep { .. } | TransitionError::BranchRequired { .. } | TransitionError::BranchNotAllowed { .. } => {
-            Code::InvalidArgument
-        }
+        TransitionError::UnknownStep { .. }
+        | TransitionError::BranchRequired { .. }
+        | TransitionError::BranchNotAllowed { .. } => Code::InvalidArgument,
         TransitionError::Ended { .. } | TransitionError::NotCurrent { .. } => Code::FailedPrecondition,
     };
     Refusal::new(code, error.code(), error)
@@ -118,19 +118,30 @@ impl Regional {
 
     fn step_for(&self, effect: &str) -> Result<&egov_regulation::Step, Refusal> {
         self.definition.step_by_effect(effect).ok_or_else(|| {
-            Refusal::new(Code::Internal, "regulation.missing_effect", format!("the definition has no step with effect {effect}"))
+            Refusal::new(
+                Code::Internal,
+                "regulation.missing_effect",
+                format!("the definition has no step with effect {effect}"),
+            )
         })
     }
 
     fn load(&self, registration_id: &str) -> Result<egov_store::Versioned<RegistrationRecord>, Refusal> {
-        self.store.get::<RegistrationRecord>(&registration_key(registration_id)).map_err(store_refusal)?.ok_or_else(|| {
-            Refusal::new(Code::NotFound, "regional.unknown_registration", format!("no registration {registration_id}"))
-        })
+        self.store.get::<RegistrationRecord>(&registration_key(registration_id)).map_err(store_refusal)?.ok_or_else(
+            || {
+                Refusal::new(
+                    Code::NotFound,
+                    "regional.unknown_registration",
+                    format!("no registration {registration_id}"),
+                )
+            },
+        )
     }
 
     fn replay<M: Message + Default>(&self, verified: &Verified, envelope: &Envelope) -> Result<Option<M>, Refusal> {
         let header = &verified.header;
-        let Some(remembered) = self.store.remembered(&header.sender_id, &header.message_id).map_err(store_refusal)? else {
+        let Some(remembered) = self.store.remembered(&header.sender_id, &header.message_id).map_err(store_refusal)?
+        else {
             return Ok(None);
         };
         if remembered.digest != digest(envelope) {
@@ -187,11 +198,17 @@ impl Regional {
             ..Application::default()
         };
         convert::instance_fields(&self.definition, &record.instance, &mut application);
+        // The ARM's part ends when the result is sent.
+        let sent = self
+            .definition
+            .step_by_effect("send-result")
+            .is_some_and(|step| record.instance.record(&step.id).is_some());
         let next_actor = record
             .instance
             .current
             .as_deref()
             .and_then(|id| self.definition.step(id))
+            .filter(|_| !sent)
             .map(|step| step.actor.clone())
             .unwrap_or_default();
         Registration {
@@ -207,7 +224,9 @@ impl Regional {
                 })
                 .collect(),
             draft_result: record.draft_result.clone(),
-            signed_result: Envelope::decode(record.signed_result.as_slice()).ok().filter(|_| !record.signed_result.is_empty()),
+            signed_result: Envelope::decode(record.signed_result.as_slice())
+                .ok()
+                .filter(|_| !record.signed_result.is_empty()),
             next_actor,
         }
     }
@@ -221,7 +240,8 @@ impl Regional {
 
     /// Process 7: verifies the delivered application (and the operator's EDS inside it) and registers it.
     async fn register(&self, envelope: Envelope) -> Result<DeliverResponse, Refusal> {
-        let verified = self.context.receive(&envelope, Expect { services: &[services::APPLICATION_SUBMIT], via_gateway: true })?;
+        let verified =
+            self.context.receive(&envelope, Expect { services: &[services::APPLICATION_SUBMIT], via_gateway: true })?;
         if let Some(answer) = self.replay::<DeliverResponse>(&verified, &envelope)? {
             return Ok(answer);
         }
@@ -246,7 +266,8 @@ impl Regional {
             branch: None,
             detail: registration_id.clone(),
         };
-        let instance = apply(&self.definition, &instance, &event, now_ms, self.calendar()).map_err(transition_refusal)?;
+        let instance =
+            apply(&self.definition, &instance, &event, now_ms, self.calendar()).map_err(transition_refusal)?;
         let mut record = RegistrationRecord {
             registration_id: registration_id.clone(),
             application_id: application_id.clone(),
@@ -264,7 +285,12 @@ impl Regional {
         batch.put(registration_key(&registration_id), 0, &record).map_err(store_refusal)?;
         batch.log(now_ms, "received", envelope.encode_to_vec(), "");
         self.queue_progress(&mut batch, &record, None);
-        batch.remember(&verified.header.sender_id, &verified.header.message_id, digest(&envelope), response.encode_to_vec());
+        batch.remember(
+            &verified.header.sender_id,
+            &verified.header.message_id,
+            digest(&envelope),
+            response.encode_to_vec(),
+        );
         self.commit(batch).await?;
         tracing::info!(%registration_id, %application_id, "registered (process 7)");
         Ok(response)
@@ -273,16 +299,24 @@ impl Regional {
     /// The operator's EDS on the submission travels inside the delivery; the ARM checks it too.
     fn check_operator_signature(&self, delivery: &ApplicationDelivery, carrier: &Verified) -> Result<(), Refusal> {
         let bad = |message: String| Refusal::new(Code::InvalidArgument, "regional.bad_operator_signature", message);
-        let submission = delivery.operator_submission.as_ref().ok_or_else(|| bad("the operator's signed submission is missing".to_owned()))?;
+        let submission = delivery
+            .operator_submission
+            .as_ref()
+            .ok_or_else(|| bad("the operator's signed submission is missing".to_owned()))?;
         let checks = Checks { freshness_window_ms: None, ..self.context.checks.clone() };
         let verified = egov_envelope::open(submission, &self.context.trust, self.context.now_ms(), &checks)
             .map_err(|e| bad(format!("operator's submission refused: {e}")))?;
         let sign_step = self.step_for("sign-submission")?;
         if verified.sender_role.as_str() != sign_step.actor || verified.header.service_id != services::FORM_SUBMIT {
-            return Err(bad(format!("the submission is signed by {} ({}), not by an operator", verified.header.sender_id, verified.sender_role)));
+            return Err(bad(format!(
+                "the submission is signed by {} ({}), not by an operator",
+                verified.header.sender_id, verified.sender_role
+            )));
         }
         let body: ApplicationSubmission = Context::body(submission, &verified)?;
-        if body.application_id != carrier.header.correlation_id || verified.header.correlation_id != carrier.header.correlation_id {
+        if body.application_id != carrier.header.correlation_id
+            || verified.header.correlation_id != carrier.header.correlation_id
+        {
             return Err(bad("the operator's submission is for another application".to_owned()));
         }
         Ok(())
@@ -290,18 +324,28 @@ impl Regional {
 
     /// A staff step other than the head's signature.
     async fn staff_action(&self, envelope: Envelope) -> Result<Registration, Refusal> {
-        let verified = self.context.receive(&envelope, Expect { services: &[services::STAFF_ACTION], via_gateway: false })?;
+        let verified =
+            self.context.receive(&envelope, Expect { services: &[services::STAFF_ACTION], via_gateway: false })?;
         if let Some(answer) = self.replay::<PerformStaffActionResponse>(&verified, &envelope)? {
-            return answer.registration.ok_or_else(|| Refusal::new(Code::Internal, "store.corrupt", "stored answer is empty"));
+            return answer
+                .registration
+                .ok_or_else(|| Refusal::new(Code::Internal, "store.corrupt", "stored answer is empty"));
         }
         let action: StaffAction = Context::body(&envelope, &verified)?;
         let stored = self.load(&action.registration_id)?;
         let mut record = stored.value;
         let now_ms = self.context.now_ms();
-        let step = self.definition.step(&action.step_id).ok_or_else(|| transition_refusal(TransitionError::UnknownStep { step: action.step_id.clone() }))?;
+        let step = self
+            .definition
+            .step(&action.step_id)
+            .ok_or_else(|| transition_refusal(TransitionError::UnknownStep { step: action.step_id.clone() }))?;
         let effect = step.effect.as_deref().unwrap_or_default();
         if effect == "sign-result" {
-            return Err(Refusal::new(Code::InvalidArgument, "regional.use_sign_result", "the head signs the result with SignResult"));
+            return Err(Refusal::new(
+                Code::InvalidArgument,
+                "regional.use_sign_result",
+                "the head signs the result with SignResult",
+            ));
         }
         let branch = match Decision::try_from(action.decision).unwrap_or(Decision::Unspecified) {
             Decision::Unspecified => None,
@@ -320,7 +364,11 @@ impl Regional {
             record.refusal_ground = Some(ground.code.clone());
             detail = ground.code.clone();
         } else if !action.refusal_ground.is_empty() {
-            return Err(Refusal::new(Code::InvalidArgument, "regional.unexpected_refusal_ground", "a refusal ground goes only with a negative documents check"));
+            return Err(Refusal::new(
+                Code::InvalidArgument,
+                "regional.unexpected_refusal_ground",
+                "a refusal ground goes only with a negative documents check",
+            ));
         }
         let event = Event {
             step_id: action.step_id.clone(),
@@ -329,7 +377,8 @@ impl Regional {
             branch,
             detail,
         };
-        record.instance = apply(&self.definition, &record.instance, &event, now_ms, self.calendar()).map_err(transition_refusal)?;
+        record.instance =
+            apply(&self.definition, &record.instance, &event, now_ms, self.calendar()).map_err(transition_refusal)?;
         // Automatic steps of the ARM that follow (process 8 after a negative check).
         self.run_automatic(&mut record, now_ms)?;
         let mut signed_result = None;
@@ -348,7 +397,12 @@ impl Regional {
         batch.put(registration_key(&record.registration_id), stored.version, &record).map_err(store_refusal)?;
         batch.log(now_ms, "received", envelope.encode_to_vec(), "");
         self.queue_progress(&mut batch, &record, signed_result);
-        batch.remember(&verified.header.sender_id, &verified.header.message_id, digest(&envelope), response.encode_to_vec());
+        batch.remember(
+            &verified.header.sender_id,
+            &verified.header.message_id,
+            digest(&envelope),
+            response.encode_to_vec(),
+        );
         self.commit(batch).await?;
         tracing::info!(registration_id = %record.registration_id, step = %action.step_id, "staff step done");
         Ok(registration)
@@ -367,7 +421,8 @@ impl Regional {
                 branch: None,
                 detail: record.refusal_ground.clone().unwrap_or_default(),
             };
-            record.instance = apply(&self.definition, &record.instance, &event, now_ms, self.calendar()).map_err(transition_refusal)?;
+            record.instance = apply(&self.definition, &record.instance, &event, now_ms, self.calendar())
+                .map_err(transition_refusal)?;
         }
         Ok(())
     }
@@ -397,16 +452,23 @@ impl Regional {
 
     /// Action 3: the head signs the exact draft bytes.
     async fn sign_result(&self, envelope: Envelope) -> Result<Registration, Refusal> {
-        let verified = self.context.receive(&envelope, Expect { services: &[services::RESULT_SIGN], via_gateway: false })?;
+        let verified =
+            self.context.receive(&envelope, Expect { services: &[services::RESULT_SIGN], via_gateway: false })?;
         if let Some(answer) = self.replay::<SignResultResponse>(&verified, &envelope)? {
-            return answer.registration.ok_or_else(|| Refusal::new(Code::Internal, "store.corrupt", "stored answer is empty"));
+            return answer
+                .registration
+                .ok_or_else(|| Refusal::new(Code::Internal, "store.corrupt", "stored answer is empty"));
         }
         let result: ServiceResult = Context::body(&envelope, &verified)?;
         let stored = self.load(&result.registration_id)?;
         let mut record = stored.value;
         let sign = self.step_for("sign-result")?;
         if record.instance.current.as_deref() == Some(sign.id.as_str()) && envelope.body != record.draft_result {
-            return Err(Refusal::new(Code::InvalidArgument, "regional.draft_mismatch", "the signed bytes are not the drafted result"));
+            return Err(Refusal::new(
+                Code::InvalidArgument,
+                "regional.draft_mismatch",
+                "the signed bytes are not the drafted result",
+            ));
         }
         let now_ms = self.context.now_ms();
         let event = Event {
@@ -416,7 +478,8 @@ impl Regional {
             branch: None,
             detail: verified.key_id.clone(),
         };
-        record.instance = apply(&self.definition, &record.instance, &event, now_ms, self.calendar()).map_err(transition_refusal)?;
+        record.instance =
+            apply(&self.definition, &record.instance, &event, now_ms, self.calendar()).map_err(transition_refusal)?;
         record.signed_result = envelope.encode_to_vec();
         let registration = self.to_registration(&record);
         let response = SignResultResponse { registration: Some(registration.clone()) };
@@ -424,7 +487,12 @@ impl Regional {
         batch.put(registration_key(&record.registration_id), stored.version, &record).map_err(store_refusal)?;
         batch.log(now_ms, "received", envelope.encode_to_vec(), "");
         self.queue_progress(&mut batch, &record, None);
-        batch.remember(&verified.header.sender_id, &verified.header.message_id, digest(&envelope), response.encode_to_vec());
+        batch.remember(
+            &verified.header.sender_id,
+            &verified.header.message_id,
+            digest(&envelope),
+            response.encode_to_vec(),
+        );
         self.commit(batch).await?;
         tracing::info!(registration_id = %record.registration_id, "result signed by the head (action 3)");
         Ok(registration)
@@ -449,12 +517,17 @@ impl RegionalGatewayService for RegionalServer {
         let registrations = records
             .into_iter()
             .map(|(_, record)| regional.to_registration(&record.value))
-            .filter(|registration| !registration.next_actor.is_empty() && (actor.is_empty() || registration.next_actor == actor))
+            .filter(|registration| {
+                !registration.next_actor.is_empty() && (actor.is_empty() || registration.next_actor == actor)
+            })
             .collect();
         Ok(Response::new(ListQueueResponse { registrations }))
     }
 
-    async fn get_registration(&self, request: Request<GetRegistrationRequest>) -> Result<Response<GetRegistrationResponse>, Status> {
+    async fn get_registration(
+        &self,
+        request: Request<GetRegistrationRequest>,
+    ) -> Result<Response<GetRegistrationResponse>, Status> {
         let registration_id = request.into_inner().registration_id;
         let record = self.regional.load(&registration_id)?;
         Ok(Response::new(GetRegistrationResponse { registration: Some(self.regional.to_registration(&record.value)) }))

@@ -11,9 +11,9 @@ use egov_envelope::services;
 use egov_proto::individuals_service_server::{IndividualsService, IndividualsServiceServer};
 use egov_proto::notary_service_server::{NotaryService, NotaryServiceServer};
 use egov_proto::{
-    CheckPowerOfAttorneyRequest, CheckPowerOfAttorneyResponse, LookupPersonRequest, LookupPersonResponse,
-    MessageType, PersonAnswer, PersonQuery, PersonRecord, PowerOfAttorney, PowerOfAttorneyAnswer,
-    PowerOfAttorneyQuery, PowerOfAttorneyStatus,
+    CheckPowerOfAttorneyRequest, CheckPowerOfAttorneyResponse, LookupPersonRequest, LookupPersonResponse, MessageType,
+    PersonAnswer, PersonQuery, PersonRecord, PowerOfAttorney, PowerOfAttorneyAnswer, PowerOfAttorneyQuery,
+    PowerOfAttorneyStatus,
 };
 use egov_regulation::Iin;
 use egov_runtime::{Context, Expect, Refusal};
@@ -121,7 +121,8 @@ impl Powers {
         } else if date(&power.revoked_on).zip(on_date).is_some_and(|(revoked, on)| revoked <= on) {
             PowerOfAttorneyStatus::Revoked
         } else if on_date.is_none_or(|on| {
-            date(&power.issued_on).is_none_or(|issued| on < issued) || date(&power.valid_until).is_none_or(|until| on > until)
+            date(&power.issued_on).is_none_or(|issued| on < issued)
+                || date(&power.valid_until).is_none_or(|until| on > until)
         }) {
             PowerOfAttorneyStatus::Expired
         } else {
@@ -151,9 +152,13 @@ impl IndividualsServer {
 #[tonic::async_trait]
 impl IndividualsService for IndividualsServer {
     #[tracing::instrument(skip_all)]
-    async fn lookup_person(&self, request: Request<LookupPersonRequest>) -> Result<Response<LookupPersonResponse>, Status> {
+    async fn lookup_person(
+        &self,
+        request: Request<LookupPersonRequest>,
+    ) -> Result<Response<LookupPersonResponse>, Status> {
         let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;
-        let verified = self.context.receive(&envelope, Expect { services: &[services::PERSON_LOOKUP], via_gateway: true })?;
+        let verified =
+            self.context.receive(&envelope, Expect { services: &[services::PERSON_LOOKUP], via_gateway: true })?;
         let query: PersonQuery = Context::body(&envelope, &verified)?;
         Iin::parse(&query.iin).map_err(|e| Refusal::new(Code::InvalidArgument, e.code(), e))?;
         let person = self.records.get(&query.iin).cloned();
@@ -195,14 +200,20 @@ impl NotaryService for NotaryServer {
         request: Request<CheckPowerOfAttorneyRequest>,
     ) -> Result<Response<CheckPowerOfAttorneyResponse>, Status> {
         let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;
-        let verified =
-            self.context.receive(&envelope, Expect { services: &[services::POWER_OF_ATTORNEY_CHECK], via_gateway: true })?;
+        let verified = self
+            .context
+            .receive(&envelope, Expect { services: &[services::POWER_OF_ATTORNEY_CHECK], via_gateway: true })?;
         let query: PowerOfAttorneyQuery = Context::body(&envelope, &verified)?;
         for iin in [&query.principal_iin, &query.attorney_iin] {
             Iin::parse(iin).map_err(|e| Refusal::new(Code::InvalidArgument, e.code(), format!("{iin}: {e}")))?;
         }
         if query.number.is_empty() {
-            return Err(Refusal::new(Code::InvalidArgument, "registry.missing_field", "power of attorney number is empty").into());
+            return Err(Refusal::new(
+                Code::InvalidArgument,
+                "registry.missing_field",
+                "power of attorney number is empty",
+            )
+            .into());
         }
         let answer = self.records.check(&query);
         tracing::info!(status = ?answer.status(), "power-of-attorney check");

@@ -26,7 +26,12 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> RetryPolicy {
-        RetryPolicy { first_delay_ms: 200, max_delay_ms: 30_000, max_attempts: 12, attempt_timeout: Duration::from_secs(10) }
+        RetryPolicy {
+            first_delay_ms: 200,
+            max_delay_ms: 30_000,
+            max_attempts: 12,
+            attempt_timeout: Duration::from_secs(10),
+        }
     }
 }
 

@@ -17,11 +17,11 @@ use egov_proto::inbox_service_server::{InboxService, InboxServiceServer};
 use egov_proto::workstation_service_server::{WorkstationService, WorkstationServiceServer};
 use egov_proto::{
     Application, ApplicationDelivery, ApplicationForm, ApplicationProgress, ApplicationSubmission, DeliverRequest,
-    DeliverResponse, Envelope, GetApplicationRequest, GetApplicationResponse, IssueResultRequest,
-    IssueResultResponse, LoginRequest, LoginResponse, MessageType, Notice, OpenFormRequest, OpenFormResponse,
-    PersonAnswer, PersonQuery, PersonRecord, PowerOfAttorney, PowerOfAttorneyAnswer, PowerOfAttorneyKind,
-    PowerOfAttorneyQuery, PowerOfAttorneyStatus, Representative, ResultPickup, SendAsyncResponse, SendSyncRequest,
-    ServiceResult, SubmitApplicationRequest, SubmitApplicationResponse,
+    DeliverResponse, Envelope, GetApplicationRequest, GetApplicationResponse, IssueResultRequest, IssueResultResponse,
+    LoginRequest, LoginResponse, MessageType, Notice, OpenFormRequest, OpenFormResponse, PersonAnswer, PersonQuery,
+    PersonRecord, PowerOfAttorney, PowerOfAttorneyAnswer, PowerOfAttorneyKind, PowerOfAttorneyQuery,
+    PowerOfAttorneyStatus, Representative, ResultPickup, SendAsyncResponse, SendSyncRequest, ServiceResult,
+    SubmitApplicationRequest, SubmitApplicationResponse,
 };
 use egov_regulation::instance::to_local;
 use egov_regulation::{Branch, Calendar, Definition, Event, Iin, Instance, TransitionError, apply};
@@ -89,9 +89,9 @@ fn store_refusal(error: StoreError) -> Refusal {
 fn transition_refusal(error: TransitionError) -> Refusal {
     let code = match error {
         TransitionError::WrongActor { .. } => Code::PermissionDenied,
-        TransitionError::UnknownStep { .. } | TransitionError::BranchRequired { .. } | TransitionError::BranchNotAllowed { .. } => {
-            Code::InvalidArgument
-        }
+        TransitionError::UnknownStep { .. }
+        | TransitionError::BranchRequired { .. }
+        | TransitionError::BranchNotAllowed { .. } => Code::InvalidArgument,
         TransitionError::Ended { .. } | TransitionError::NotCurrent { .. } => Code::FailedPrecondition,
     };
     Refusal::new(code, error.code(), error)
@@ -140,7 +140,14 @@ impl WorkstationServer {
         gateway: GatewayServiceClient<tonic::transport::Channel>,
         operators: Operators,
     ) -> (WorkstationServer, impl std::future::Future<Output = ()> + Send + 'static) {
-        let workstation = Arc::new(Workstation { context, definition, store, outbox: Arc::clone(&outbox), gateway: gateway.clone(), operators });
+        let workstation = Arc::new(Workstation {
+            context,
+            definition,
+            store,
+            outbox: Arc::clone(&outbox),
+            gateway: gateway.clone(),
+            operators,
+        });
         let on_accepted = {
             let workstation = Arc::clone(&workstation);
             move |item: &OutboxItem, receipt: &SendAsyncResponse| workstation.record_receipt(item, receipt)
@@ -165,7 +172,11 @@ impl Workstation {
 
     fn step_for(&self, effect: &str) -> Result<&egov_regulation::Step, Refusal> {
         self.definition.step_by_effect(effect).ok_or_else(|| {
-            Refusal::new(Code::Internal, "regulation.missing_effect", format!("the definition has no step with effect {effect}"))
+            Refusal::new(
+                Code::Internal,
+                "regulation.missing_effect",
+                format!("the definition has no step with effect {effect}"),
+            )
         })
     }
 
@@ -178,7 +189,8 @@ impl Workstation {
     /// Whether a message was seen before: `Some(response)` for a resend of the same bytes.
     fn replay(&self, verified: &Verified, envelope: &Envelope) -> Result<Option<Vec<u8>>, Refusal> {
         let header = &verified.header;
-        let Some(remembered) = self.store.remembered(&header.sender_id, &header.message_id).map_err(store_refusal)? else {
+        let Some(remembered) = self.store.remembered(&header.sender_id, &header.message_id).map_err(store_refusal)?
+        else {
             return Ok(None);
         };
         if remembered.digest != digest(envelope) {
@@ -209,8 +221,20 @@ impl Workstation {
         Ok(session)
     }
 
-    fn event(&self, step: &egov_regulation::Step, actor_id: &str, branch: Option<Branch>, detail: impl Into<String>) -> Event {
-        Event { step_id: step.id.clone(), actor_role: step.actor.clone(), actor_id: actor_id.to_owned(), branch, detail: detail.into() }
+    fn event(
+        &self,
+        step: &egov_regulation::Step,
+        actor_id: &str,
+        branch: Option<Branch>,
+        detail: impl Into<String>,
+    ) -> Event {
+        Event {
+            step_id: step.id.clone(),
+            actor_role: step.actor.clone(),
+            actor_id: actor_id.to_owned(),
+            branch,
+            detail: detail.into(),
+        }
     }
 
     fn advance(&self, instance: &Instance, event: &Event, now_ms: i64) -> Result<Instance, Refusal> {
@@ -243,7 +267,11 @@ impl Workstation {
             Refusal::new(Code::Unauthenticated, "workstation.bad_credentials", "login or password is wrong")
         })?;
         let now_ms = self.context.now_ms();
-        let session = Session { operator_id: account.operator_id.clone(), logged_in_ms: now_ms, expires_ms: now_ms + SESSION_TTL_MS };
+        let session = Session {
+            operator_id: account.operator_id.clone(),
+            logged_in_ms: now_ms,
+            expires_ms: now_ms + SESSION_TTL_MS,
+        };
         let session_id = uuid::Uuid::new_v4().to_string();
         let mut batch = Batch::new();
         batch.put(session_key(&session_id), 0, &session).map_err(store_refusal)?;
@@ -258,37 +286,57 @@ impl Workstation {
             return Err(Refusal::new(
                 Code::NotFound,
                 "workstation.unknown_service",
-                format!("service {:?} is not offered here (this workstation serves {})", form.service_code, self.definition.service.code),
+                format!(
+                    "service {:?} is not offered here (this workstation serves {})",
+                    form.service_code, self.definition.service.code
+                ),
             ));
         }
         if application_id.is_empty()
             || application_id.len() > 128
             || !application_id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         {
-            return Err(invalid("workstation.bad_application_id", format!("application id {application_id:?} must be 1-128 letters, digits, '-', '_' or '.'")));
+            return Err(invalid(
+                "workstation.bad_application_id",
+                format!("application id {application_id:?} must be 1-128 letters, digits, '-', '_' or '.'"),
+            ));
         }
         check_iin("applicant IIN", &form.applicant_iin)?;
         if let Some(representative) = &form.representative {
             check_iin("representative IIN", &representative.iin)?;
             if representative.iin == form.applicant_iin {
-                return Err(invalid("workstation.self_representation", "the representative's IIN is the applicant's own"));
+                return Err(invalid(
+                    "workstation.self_representation",
+                    "the representative's IIN is the applicant's own",
+                ));
             }
             match PowerOfAttorneyKind::try_from(representative.kind).unwrap_or(PowerOfAttorneyKind::Unspecified) {
                 PowerOfAttorneyKind::Unspecified => {
-                    return Err(invalid("workstation.missing_field", "representative.kind must say how the power of attorney is certified"));
+                    return Err(invalid(
+                        "workstation.missing_field",
+                        "representative.kind must say how the power of attorney is certified",
+                    ));
                 }
                 PowerOfAttorneyKind::Notarised => {
                     if representative.power_of_attorney_number.trim().is_empty() {
-                        return Err(invalid("workstation.missing_field", "a notarised power of attorney needs its number"));
+                        return Err(invalid(
+                            "workstation.missing_field",
+                            "a notarised power of attorney needs its number",
+                        ));
                     }
                     if !representative.power_of_attorney_issued_on.is_empty()
                         && NaiveDate::parse_from_str(&representative.power_of_attorney_issued_on, "%Y-%m-%d").is_err()
                     {
-                        return Err(invalid("workstation.bad_date", "power_of_attorney_issued_on must be an ISO date (YYYY-MM-DD)"));
+                        return Err(invalid(
+                            "workstation.bad_date",
+                            "power_of_attorney_issued_on must be an ISO date (YYYY-MM-DD)",
+                        ));
                     }
                 }
                 PowerOfAttorneyKind::Other => {
-                    if !representative.power_of_attorney_number.is_empty() || !representative.power_of_attorney_issued_on.is_empty() {
+                    if !representative.power_of_attorney_number.is_empty()
+                        || !representative.power_of_attorney_issued_on.is_empty()
+                    {
                         return Err(invalid(
                             "workstation.power_of_attorney_data_not_empty",
                             "for a power of attorney not notarised, its data is left empty (process 2)",
@@ -311,27 +359,41 @@ impl Workstation {
         let request = self.context.seal(application_id, service_id, recipient_id, MessageType::Request, query);
         let mut gateway = self.gateway.clone();
         let answer = gateway.send_sync(SendSyncRequest { envelope: Some(request) }).await?.into_inner();
-        let envelope = answer.envelope.ok_or_else(|| Refusal::new(Code::Internal, "workstation.bad_answer", "the gateway answered without an envelope"))?;
+        let envelope = answer.envelope.ok_or_else(|| {
+            Refusal::new(Code::Internal, "workstation.bad_answer", "the gateway answered without an envelope")
+        })?;
         let verified = self.context.receive(&envelope, Expect { services: &[service_id], via_gateway: true })?;
         if verified.header.sender_id != recipient_id || verified.header.correlation_id != application_id {
-            return Err(Refusal::new(Code::Internal, "workstation.bad_answer", format!("answer from {} does not match the request", verified.header.sender_id)).into());
+            return Err(Refusal::new(
+                Code::Internal,
+                "workstation.bad_answer",
+                format!("answer from {} does not match the request", verified.header.sender_id),
+            )
+            .into());
         }
         Ok(Context::body(&envelope, &verified)?)
     }
 
     /// Processes 2, 3, condition 1 and, where data are missing, process 4.
     async fn open_form(&self, envelope: Envelope) -> Result<OpenFormResponse, Status> {
-        let verified = self.context.receive(&envelope, Expect { services: &[services::FORM_OPEN], via_gateway: false })?;
+        let verified =
+            self.context.receive(&envelope, Expect { services: &[services::FORM_OPEN], via_gateway: false })?;
         if let Some(response) = self.replay(&verified, &envelope)? {
-            return OpenFormResponse::decode(response.as_slice())
-                .map_err(|e| Refusal::new(Code::Internal, "store.corrupt", format!("stored answer does not decode: {e}")).into());
+            return OpenFormResponse::decode(response.as_slice()).map_err(|e| {
+                Refusal::new(Code::Internal, "store.corrupt", format!("stored answer does not decode: {e}")).into()
+            });
         }
         let form: ApplicationForm = Context::body(&envelope, &verified)?;
         let session = self.session(&form.session_id, &verified)?;
         let application_id = verified.header.correlation_id.clone();
         self.check_form(&form, &application_id)?;
         if self.store.get::<ApplicationRecord>(&application_key(&application_id)).map_err(store_refusal)?.is_some() {
-            return Err(Refusal::new(Code::AlreadyExists, "workstation.application_exists", format!("application {application_id} exists already")).into());
+            return Err(Refusal::new(
+                Code::AlreadyExists,
+                "workstation.application_exists",
+                format!("application {application_id} exists already"),
+            )
+            .into());
         }
         let operator_id = verified.header.sender_id.clone();
         let log_in = self.step_for("log-in")?;
@@ -344,16 +406,20 @@ impl Workstation {
 
         // Process 3: the look-ups through the gateway.
         let person: PersonAnswer = self
-            .look_up(&application_id, services::PERSON_LOOKUP, ids::INDIVIDUALS, &PersonQuery { iin: form.applicant_iin.clone() })
+            .look_up(
+                &application_id,
+                services::PERSON_LOOKUP,
+                ids::INDIVIDUALS,
+                &PersonQuery { iin: form.applicant_iin.clone() },
+            )
             .await?;
-        let notarised = form
-            .representative
-            .as_ref()
-            .filter(|r| r.kind == PowerOfAttorneyKind::Notarised as i32);
+        let notarised = form.representative.as_ref().filter(|r| r.kind == PowerOfAttorneyKind::Notarised as i32);
         let power: Option<PowerOfAttorneyAnswer> = match notarised {
             None => None,
             Some(representative) => {
-                let today = to_local(self.calendar(), self.context.now_ms()).map(|t| t.date_naive().to_string()).unwrap_or_default();
+                let today = to_local(self.calendar(), self.context.now_ms())
+                    .map(|t| t.date_naive().to_string())
+                    .unwrap_or_default();
                 let query = PowerOfAttorneyQuery {
                     number: representative.power_of_attorney_number.clone(),
                     principal_iin: form.applicant_iin.clone(),
@@ -371,13 +437,21 @@ impl Workstation {
             if person.found { "found" } else { "not found" },
             power.as_ref().map(|p| format!("; notary: {}", p.status().as_str_name())).unwrap_or_default()
         );
-        instance = self.advance(&instance, &self.event(self.step_for("look-up")?, &me, None, look_up_detail), self.context.now_ms())?;
+        instance = self.advance(
+            &instance,
+            &self.event(self.step_for("look-up")?, &me, None, look_up_detail),
+            self.context.now_ms(),
+        )?;
 
         // Condition 1: are the data present?
         let notice_code = condition_1(&person, power.as_ref());
         let branch = if notice_code.is_some() { Branch::No } else { Branch::Yes };
         let condition = self.step_for("data-present")?;
-        instance = self.advance(&instance, &self.event(condition, &me, Some(branch), notice_code.unwrap_or_default()), self.context.now_ms())?;
+        instance = self.advance(
+            &instance,
+            &self.event(condition, &me, Some(branch), notice_code.unwrap_or_default()),
+            self.context.now_ms(),
+        )?;
         if let Some(code) = notice_code {
             let notice_step = self.step_for("data-notice")?;
             instance = self.advance(&instance, &self.event(notice_step, &me, None, code), self.context.now_ms())?;
@@ -405,7 +479,12 @@ impl Workstation {
         let mut batch = Batch::new();
         batch.put(application_key(&application_id), 0, &record).map_err(store_refusal)?;
         batch.log(self.context.now_ms(), "received", envelope.encode_to_vec(), "");
-        batch.remember(&verified.header.sender_id, &verified.header.message_id, digest(&envelope), response.encode_to_vec());
+        batch.remember(
+            &verified.header.sender_id,
+            &verified.header.message_id,
+            digest(&envelope),
+            response.encode_to_vec(),
+        );
         self.store.commit(batch).await.map_err(store_refusal)?;
         tracing::info!(%application_id, outcome = ?record.instance.outcome, "form opened, data looked up");
         Ok(response)
@@ -415,14 +494,24 @@ impl Workstation {
     fn check_documents(&self, record: &ApplicationRecord, submission: &ApplicationSubmission) -> Result<(), Refusal> {
         for document in &submission.documents {
             if !self.definition.documents.iter().any(|d| d.code == document.kind) {
-                return Err(invalid("workstation.unknown_document_kind", format!("document kind {:?} is not in the checklist", document.kind)));
+                return Err(invalid(
+                    "workstation.unknown_document_kind",
+                    format!("document kind {:?} is not in the checklist", document.kind),
+                ));
             }
-            let hash_ok = document.sha256.len() == 64 && document.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            let hash_ok = document.sha256.len() == 64
+                && document.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
             if !hash_ok {
-                return Err(invalid("workstation.bad_document_hash", format!("document {:?}: sha256 must be 64 lower-case hex digits", document.kind)));
+                return Err(invalid(
+                    "workstation.bad_document_hash",
+                    format!("document {:?}: sha256 must be 64 lower-case hex digits", document.kind),
+                ));
             }
             if !document.content.is_empty() && hex::encode(Sha256::digest(&document.content)) != document.sha256 {
-                return Err(invalid("workstation.document_hash_mismatch", format!("document {:?}: the scan does not match its sha256", document.kind)));
+                return Err(invalid(
+                    "workstation.document_hash_mismatch",
+                    format!("document {:?}: the scan does not match its sha256", document.kind),
+                ));
             }
             if document.pages == 0 {
                 return Err(invalid("workstation.bad_document", format!("document {:?} has no pages", document.kind)));
@@ -448,19 +537,29 @@ impl Workstation {
 
     /// Process 5 (the operator's EDS) and process 6 (sent on through the gateway).
     async fn submit(&self, envelope: Envelope) -> Result<SubmitApplicationResponse, Status> {
-        let verified = self.context.receive(&envelope, Expect { services: &[services::FORM_SUBMIT], via_gateway: false })?;
+        let verified =
+            self.context.receive(&envelope, Expect { services: &[services::FORM_SUBMIT], via_gateway: false })?;
         let submission: ApplicationSubmission = Context::body(&envelope, &verified)?;
         if self.replay(&verified, &envelope)?.is_some() {
             return self.submit_response(&submission.application_id).await;
         }
         self.session(&submission.session_id, &verified)?;
         if submission.application_id != verified.header.correlation_id {
-            return Err(invalid("workstation.correlation_mismatch", "the envelope's correlation_id must be the application id").into());
+            return Err(invalid(
+                "workstation.correlation_mismatch",
+                "the envelope's correlation_id must be the application id",
+            )
+            .into());
         }
         let stored = self.load(&submission.application_id)?;
         let mut record = stored.value;
         if record.operator_id != verified.header.sender_id {
-            return Err(Refusal::new(Code::PermissionDenied, "workstation.not_your_application", format!("application {} was opened by {}", record.application_id, record.operator_id)).into());
+            return Err(Refusal::new(
+                Code::PermissionDenied,
+                "workstation.not_your_application",
+                format!("application {} was opened by {}", record.application_id, record.operator_id),
+            )
+            .into());
         }
         let sign = self.step_for("sign-submission")?;
         let mut event = self.event(sign, &verified.header.sender_id, None, verified.key_id.clone());
@@ -478,7 +577,13 @@ impl Workstation {
             operator_submission: Some(envelope.clone()),
             path: record.instance.path.iter().map(|step| convert::step_to_proto(&self.definition, step)).collect(),
         };
-        let message = self.context.seal(&record.application_id, services::APPLICATION_SUBMIT, ids::REGIONAL, MessageType::Request, &delivery);
+        let message = self.context.seal(
+            &record.application_id,
+            services::APPLICATION_SUBMIT,
+            ids::REGIONAL,
+            MessageType::Request,
+            &delivery,
+        );
         let message_bytes = message.encode_to_vec();
         let mut batch = Batch::new();
         batch.put(application_key(&record.application_id), stored.version, &record).map_err(store_refusal)?;
@@ -514,7 +619,11 @@ impl Workstation {
                 return Ok(());
             }
             let detail = format!("gateway message {}", receipt.message_id);
-            record.instance = self.advance(&record.instance, &self.event(send, self.context.member_id(), None, detail), receipt.accepted_time_ms.max(record.instance.current_since_ms))?;
+            record.instance = self.advance(
+                &record.instance,
+                &self.event(send, self.context.member_id(), None, detail),
+                receipt.accepted_time_ms.max(record.instance.current_since_ms),
+            )?;
             record.receipt = receipt.receipt.as_ref().map(Message::encode_to_vec).unwrap_or_default();
             batch.put(application_key(&record.application_id), stored.version, &record).map_err(store_refusal)?;
             Ok(())
@@ -527,10 +636,13 @@ impl Workstation {
 
     /// The regional gateway ARM's progress and, with action 4, the signed result.
     async fn receive_progress(&self, envelope: Envelope) -> Result<DeliverResponse, Status> {
-        let verified = self.context.receive(&envelope, Expect { services: &[services::APPLICATION_PROGRESS], via_gateway: true })?;
+        let verified = self
+            .context
+            .receive(&envelope, Expect { services: &[services::APPLICATION_PROGRESS], via_gateway: true })?;
         if let Some(response) = self.replay(&verified, &envelope)? {
-            return DeliverResponse::decode(response.as_slice())
-                .map_err(|e| Refusal::new(Code::Internal, "store.corrupt", format!("stored answer does not decode: {e}")).into());
+            return DeliverResponse::decode(response.as_slice()).map_err(|e| {
+                Refusal::new(Code::Internal, "store.corrupt", format!("stored answer does not decode: {e}")).into()
+            });
         }
         let progress: ApplicationProgress = Context::body(&envelope, &verified)?;
         let stored = self.load(&verified.header.correlation_id)?;
@@ -550,12 +662,14 @@ impl Workstation {
                 branch: remote_record.branch,
                 detail: remote_record.detail.clone(),
             };
-            record.instance = self.advance(&record.instance, &event, remote_record.ended_ms.max(record.instance.current_since_ms))?;
+            record.instance =
+                self.advance(&record.instance, &event, remote_record.ended_ms.max(record.instance.current_since_ms))?;
             if let Some(last) = record.instance.path.last_mut() {
                 *last = remote_record;
             }
         }
-        record.registration_id = Some(progress.registration_id.clone()).filter(|id| !id.is_empty()).or(record.registration_id);
+        record.registration_id =
+            Some(progress.registration_id.clone()).filter(|id| !id.is_empty()).or(record.registration_id);
         if progress.due_time_ms != 0 {
             record.due_ms = Some(progress.due_time_ms);
         }
@@ -568,7 +682,12 @@ impl Workstation {
         let mut batch = Batch::new();
         batch.put(application_key(&record.application_id), stored.version, &record).map_err(store_refusal)?;
         batch.log(now_ms, "received", envelope.encode_to_vec(), "");
-        batch.remember(&verified.header.sender_id, &verified.header.message_id, digest(&envelope), response.encode_to_vec());
+        batch.remember(
+            &verified.header.sender_id,
+            &verified.header.message_id,
+            digest(&envelope),
+            response.encode_to_vec(),
+        );
         self.store.commit(batch).await.map_err(store_refusal)?;
         Ok(response)
     }
@@ -581,7 +700,10 @@ impl Workstation {
             .map_err(|e| bad(format!("the result's signature is refused: {e}")))?;
         let signer_role = &self.step_for("sign-result")?.actor;
         if verified.sender_role.as_str() != signer_role {
-            return Err(bad(format!("the result is signed by {} ({}), not by the {signer_role}", verified.header.sender_id, verified.sender_role)));
+            return Err(bad(format!(
+                "the result is signed by {} ({}), not by the {signer_role}",
+                verified.header.sender_id, verified.sender_role
+            )));
         }
         let body: ServiceResult = Context::body(result, &verified)?;
         if body.application_id != record.application_id {
@@ -592,7 +714,8 @@ impl Workstation {
 
     /// Process 9: the operator hands the result to the applicant.
     async fn issue(&self, envelope: Envelope) -> Result<IssueResultResponse, Status> {
-        let verified = self.context.receive(&envelope, Expect { services: &[services::RESULT_ISSUE], via_gateway: false })?;
+        let verified =
+            self.context.receive(&envelope, Expect { services: &[services::RESULT_ISSUE], via_gateway: false })?;
         let pickup: ResultPickup = Context::body(&envelope, &verified)?;
         if self.replay(&verified, &envelope)?.is_some() {
             let record = self.load(&pickup.application_id)?.value;
@@ -607,7 +730,12 @@ impl Workstation {
         let now_ms = self.context.now_ms();
         record.instance = self.advance(&record.instance, &event, now_ms)?;
         if record.result.is_empty() {
-            return Err(Refusal::new(Code::FailedPrecondition, "workstation.result_not_ready", "the signed result has not arrived").into());
+            return Err(Refusal::new(
+                Code::FailedPrecondition,
+                "workstation.result_not_ready",
+                "the signed result has not arrived",
+            )
+            .into());
         }
         let mut batch = Batch::new();
         batch.put(application_key(&record.application_id), stored.version, &record).map_err(store_refusal)?;
@@ -655,19 +783,28 @@ impl WorkstationService for WorkstationServer {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn submit_application(&self, request: Request<SubmitApplicationRequest>) -> Result<Response<SubmitApplicationResponse>, Status> {
+    async fn submit_application(
+        &self,
+        request: Request<SubmitApplicationRequest>,
+    ) -> Result<Response<SubmitApplicationResponse>, Status> {
         let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;
         Ok(Response::new(self.workstation.submit(envelope).await?))
     }
 
-    async fn get_application(&self, request: Request<GetApplicationRequest>) -> Result<Response<GetApplicationResponse>, Status> {
+    async fn get_application(
+        &self,
+        request: Request<GetApplicationRequest>,
+    ) -> Result<Response<GetApplicationResponse>, Status> {
         let application_id = request.into_inner().application_id;
         let record = self.workstation.load(&application_id)?.value;
         Ok(Response::new(GetApplicationResponse { application: Some(self.workstation.to_application(&record)) }))
     }
 
     #[tracing::instrument(skip_all)]
-    async fn issue_result(&self, request: Request<IssueResultRequest>) -> Result<Response<IssueResultResponse>, Status> {
+    async fn issue_result(
+        &self,
+        request: Request<IssueResultRequest>,
+    ) -> Result<Response<IssueResultResponse>, Status> {
         let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;
         Ok(Response::new(self.workstation.issue(envelope).await?))
     }

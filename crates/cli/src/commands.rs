@@ -1,0 +1,586 @@
+//! The subcommands.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use egov_client::{ApplicationPlan, Decision, DocumentPlan, OperatorClient, Patience, RepresentativePlan, StaffClient};
+use egov_envelope::{Signer, TrustRegistry};
+use egov_regulation::{Definition, StepKind};
+use egov_runtime::{Clock, KeyDir, SystemClock, Topology, ids};
+use serde::Deserialize;
+
+use crate::Addresses;
+use egov_cli::stack::{Role, Stack, StackConfig};
+
+fn topology(addresses: &Addresses) -> anyhow::Result<Topology> {
+    let mut topology = match &addresses.topology {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("in {}", path.display()))?
+        }
+        None => Topology::default(),
+    };
+    for (value, slot) in [
+        (&addresses.workstation, &mut topology.workstation),
+        (&addresses.gateway, &mut topology.gateway),
+        (&addresses.individuals, &mut topology.individuals),
+        (&addresses.notary, &mut topology.notary),
+        (&addresses.regional, &mut topology.regional),
+    ] {
+        if let Some(value) = value {
+            value.clone_into(slot);
+        }
+    }
+    Ok(topology)
+}
+
+fn definition(path: Option<&PathBuf>) -> anyhow::Result<Arc<Definition>> {
+    match path {
+        None => Ok(Arc::new(Definition::default_definition().clone())),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            Ok(Arc::new(Definition::from_toml(&text).with_context(|| format!("in {}", path.display()))?))
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Each participant keeps its sled store in DATA/ROLE.
+    #[arg(long, default_value = "data")]
+    data: PathBuf,
+    /// The key directory (`egov keys init` makes one).
+    #[arg(long, default_value = "keys")]
+    keys: PathBuf,
+    /// Where individuals.json, powers_of_attorney.json and operators.json are.
+    #[arg(long, default_value = "fixtures")]
+    fixtures: PathBuf,
+    /// The participants to run here, comma-separated: individuals, notary, gateway, regional, workstation.
+    #[arg(long, value_delimiter = ',', default_value = "individuals,notary,gateway,regional,workstation")]
+    roles: Vec<String>,
+    /// Let the system choose free ports for the participants run here.
+    #[arg(long)]
+    any_port: bool,
+    /// The process definition to run instead of the embedded one.
+    #[arg(long)]
+    regulation: Option<PathBuf>,
+}
+
+pub async fn serve(args: ServeArgs, addresses: &Addresses) -> anyhow::Result<ExitCode> {
+    let keys = KeyDir::new(&args.keys);
+    if !keys.exists() {
+        bail!(
+            "no key directory at {}: create one with `egov keys init --dir {}`",
+            args.keys.display(),
+            args.keys.display()
+        );
+    }
+    let mut roles = BTreeSet::new();
+    for name in &args.roles {
+        roles.insert(Role::parse(name.trim()).with_context(|| {
+            format!("unknown role {name:?}: use individuals, notary, gateway, regional, workstation")
+        })?);
+    }
+    let mut config = StackConfig::local(args.data.clone(), keys, args.fixtures.clone());
+    config.definition = definition(args.regulation.as_ref())?;
+    config.topology = topology(addresses)?;
+    if args.any_port {
+        let mut topology = config.topology.clone();
+        for slot in [
+            &mut topology.workstation,
+            &mut topology.gateway,
+            &mut topology.individuals,
+            &mut topology.notary,
+            &mut topology.regional,
+        ] {
+            let host = slot.rsplit_once(':').map_or("127.0.0.1", |(host, _)| host).to_owned();
+            *slot = format!("{host}:0");
+        }
+        for role in Role::ALL.into_iter().filter(|role| !roles.contains(role)) {
+            // Roles run elsewhere keep their configured address.
+            let configured = role_address(&config.topology, role).to_owned();
+            set_role_address(&mut topology, role, configured);
+        }
+        config.topology = topology;
+    }
+    config.roles = roles;
+    let stack = Stack::start(config).await?;
+    for role in stack.roles() {
+        println!("listening {} {}", role.name(), role_address(stack.topology(), *role));
+    }
+    println!("ready");
+    use std::io::Write as _;
+    std::io::stdout().flush()?;
+    wait_for_signal().await;
+    stack.stop().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn role_address(topology: &Topology, role: Role) -> &str {
+    match role {
+        Role::Individuals => &topology.individuals,
+        Role::Notary => &topology.notary,
+        Role::Gateway => &topology.gateway,
+        Role::Regional => &topology.regional,
+        Role::Workstation => &topology.workstation,
+    }
+}
+
+fn set_role_address(topology: &mut Topology, role: Role, address: String) {
+    match role {
+        Role::Individuals => topology.individuals = address,
+        Role::Notary => topology.notary = address,
+        Role::Gateway => topology.gateway = address,
+        Role::Regional => topology.regional = address,
+        Role::Workstation => topology.workstation = address,
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// A scenario file: one application and what should come of it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Scenario {
+    id: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default = "first_operator")]
+    operator: String,
+    application: ApplicationPlan,
+    expect: Expectation,
+}
+
+fn first_operator() -> String {
+    "operator-1".to_owned()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expectation {
+    outcome: String,
+    #[serde(default)]
+    path: Vec<String>,
+    #[serde(default)]
+    notice: String,
+}
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// The scenario to drive.
+    #[arg(long, default_value = "fixtures/applications/approval-in-person.json")]
+    scenario: PathBuf,
+    /// Where individuals.json, powers_of_attorney.json and operators.json are.
+    #[arg(long, default_value = "fixtures")]
+    fixtures: PathBuf,
+}
+
+pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(&args.scenario).with_context(|| format!("cannot read {}", args.scenario.display()))?;
+    let scenario: Scenario = serde_json::from_str(&text).with_context(|| format!("in {}", args.scenario.display()))?;
+    let temp = tempfile::tempdir().context("cannot make a temporary directory")?;
+    let keys = KeyDir::new(temp.path().join("keys"));
+    let clock = SystemClock;
+    keys.init(
+        ids::DEFAULT_MEMBERS,
+        chrono::DateTime::from_timestamp_millis(clock.now_ms() - 86_400_000).unwrap_or_default(),
+    )?;
+    let config = StackConfig::local(temp.path().join("data"), keys.clone(), args.fixtures.clone());
+    let definition = Arc::clone(&config.definition);
+    let stack = Stack::start(config).await?;
+    println!("stack started on loopback:");
+    for role in stack.roles() {
+        println!("  {:<12} {}", role.name(), role_address(stack.topology(), *role));
+    }
+    println!("scenario {}: {}", scenario.id, scenario.description);
+    let trust = keys.trust()?;
+    let result = drive_one(&definition, &keys, &trust, stack.topology(), &scenario).await;
+    stack.stop().await;
+    let application = result?;
+    print!("{}", crate::print::application(&application));
+    let path: Vec<String> = application.path.iter().map(|step| step.step_id.clone()).collect();
+    let notice = application.notice.as_ref().map(|n| n.code.clone()).unwrap_or_default();
+    let mut differences = Vec::new();
+    if application.outcome != scenario.expect.outcome {
+        differences.push(format!("outcome {:?}, expected {:?}", application.outcome, scenario.expect.outcome));
+    }
+    if !scenario.expect.path.is_empty() && path != scenario.expect.path {
+        differences.push(format!("path {}, expected {}", path.join(" "), scenario.expect.path.join(" ")));
+    }
+    if !scenario.expect.notice.is_empty() && notice != scenario.expect.notice {
+        differences.push(format!("notice {notice:?}, expected {:?}", scenario.expect.notice));
+    }
+    if differences.is_empty() {
+        println!("verdict: as expected ({})", scenario.expect.outcome);
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("verdict: DIFFERENT: {}", differences.join("; "));
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+async fn drive_one(
+    definition: &Definition,
+    keys: &KeyDir,
+    trust: &TrustRegistry,
+    topology: &Topology,
+    scenario: &Scenario,
+) -> anyhow::Result<egov_proto::Application> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let mut operator = OperatorClient::new(
+        Topology::channel(&topology.workstation)?,
+        keys.signer_in(trust, &scenario.operator)?,
+        Arc::clone(&clock),
+    );
+    operator
+        .login(&scenario.operator, &format!("{}-password", scenario.operator))
+        .await
+        .context("operator login (process 1)")?;
+    let staff = StaffClient::new(Topology::channel(&topology.regional)?, clock);
+    let staff_keys = staff_signers(keys, trust)?;
+    let application_id = format!("{}-{}", scenario.id, &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    Ok(egov_client::drive(
+        definition,
+        &operator,
+        &staff,
+        &staff_keys,
+        &application_id,
+        &scenario.application,
+        Patience::default(),
+    )
+    .await?)
+}
+
+/// A key for every staff role: the first member of each role in the trust registry.
+fn staff_signers(keys: &KeyDir, trust: &TrustRegistry) -> anyhow::Result<HashMap<String, Signer>> {
+    let mut signers = HashMap::new();
+    for role in [
+        ids::roles::PROVIDER_OFFICE,
+        ids::roles::PROVIDER_SPECIALIST,
+        ids::roles::PROVIDER_EXECUTOR,
+        ids::roles::PROVIDER_HEAD,
+    ] {
+        if let Some(member) = trust.members_with_role(role).next() {
+            signers.insert(role.to_owned(), keys.signer_in(trust, &member.id)?);
+        }
+    }
+    Ok(signers)
+}
+
+#[derive(clap::Subcommand)]
+pub enum KeysCommand {
+    /// Create a key directory with a fresh key for every member of the simulated exchange.
+    Init {
+        #[arg(long, default_value = "keys")]
+        dir: PathBuf,
+    },
+}
+
+pub fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        KeysCommand::Init { dir } => {
+            let keys = KeyDir::new(&dir);
+            let now = SystemClock.now_ms();
+            // Valid from a day back, so clocks a little behind still accept them.
+            let valid_from = chrono::DateTime::from_timestamp_millis(now - 86_400_000).unwrap_or_default();
+            let trust = keys.init(ids::DEFAULT_MEMBERS, valid_from)?;
+            println!("created {} with {} members:", dir.display(), trust.members().len());
+            for member in trust.members() {
+                println!(
+                    "  {:<14} {:<22} {}",
+                    member.id,
+                    member.role,
+                    member.keys.first().map(|k| k.id.as_str()).unwrap_or("")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[derive(clap::Args, Clone)]
+pub struct OperatorLogin {
+    #[arg(long, default_value = "operator-1")]
+    login: String,
+    /// Default: LOGIN-password, as in fixtures/operators.json.
+    #[arg(long)]
+    password: Option<String>,
+    #[arg(long, default_value = "keys")]
+    keys: PathBuf,
+}
+
+#[derive(clap::Subcommand)]
+pub enum OperatorCommand {
+    /// Processes 1 to 6: log in, open the form, look the data up, attach the documents, sign and send.
+    Apply {
+        #[command(flatten)]
+        login: OperatorLogin,
+        /// The application's id (default: a new UUID).
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long)]
+        applicant: String,
+        /// The representative's IIN, when one acts for the applicant.
+        #[arg(long)]
+        representative: Option<String>,
+        /// The representative's power of attorney is notarised (give its number).
+        #[arg(long, requires = "poa_number")]
+        notarised: bool,
+        #[arg(long)]
+        poa_number: Option<String>,
+        #[arg(long)]
+        poa_issued_on: Option<String>,
+        /// A document kind to attach (repeat); default: the checklist's required ones.
+        #[arg(long = "document")]
+        documents: Vec<String>,
+    },
+    /// Process 9: hand the result to the applicant.
+    Issue {
+        #[command(flatten)]
+        login: OperatorLogin,
+        application_id: String,
+    },
+}
+
+/// Process 1, then the operator's key: the account's operator id names it.
+async fn logged_in_operator(login: &OperatorLogin, topology: &Topology) -> anyhow::Result<OperatorClient> {
+    let keys = KeyDir::new(&login.keys);
+    let trust = keys.trust()?;
+    let password = login.password.clone().unwrap_or_else(|| format!("{}-password", login.login));
+    let channel = Topology::channel(&topology.workstation)?;
+    let mut workstation = egov_proto::workstation_service_client::WorkstationServiceClient::new(channel.clone());
+    let session = workstation
+        .login(egov_proto::LoginRequest { login: login.login.clone(), password })
+        .await
+        .context("login (process 1)")?
+        .into_inner();
+    let signer = keys.signer_in(&trust, &session.operator_id)?;
+    Ok(OperatorClient::new(channel, signer, Arc::new(SystemClock)).with_session(session.session_id))
+}
+
+pub async fn operator(command: OperatorCommand, addresses: &Addresses) -> anyhow::Result<ExitCode> {
+    let topology = &topology(addresses)?;
+    let definition = Definition::default_definition();
+    match command {
+        OperatorCommand::Apply {
+            login,
+            id,
+            applicant,
+            representative,
+            notarised,
+            poa_number,
+            poa_issued_on,
+            documents,
+        } => {
+            let operator = logged_in_operator(&login, topology).await?;
+            let application_id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let plan = ApplicationPlan {
+                applicant_iin: applicant,
+                representative: representative.map(|iin| RepresentativePlan {
+                    iin,
+                    notarised,
+                    number: poa_number.unwrap_or_default(),
+                    issued_on: poa_issued_on.unwrap_or_default(),
+                }),
+                documents: Vec::new(),
+                decision: Decision::Approve,
+                refusal_ground: String::new(),
+            };
+            let opened = operator
+                .open_form(&application_id, &definition.service.code, &plan.applicant_iin, plan.representative())
+                .await
+                .context("open form (process 2)")?;
+            let application = opened.application.unwrap_or_default();
+            if !application.outcome.is_empty() {
+                print!("{}", crate::print::application(&application));
+                return Ok(ExitCode::SUCCESS);
+            }
+            let kinds: Vec<String> = if documents.is_empty() {
+                definition
+                    .documents
+                    .iter()
+                    .filter(|d| {
+                        d.required || (d.when.as_deref() == Some("representative") && plan.representative.is_some())
+                    })
+                    .map(|d| d.code.clone())
+                    .collect()
+            } else {
+                documents
+            };
+            let attached = kinds
+                .iter()
+                .map(|kind| {
+                    DocumentPlan {
+                        kind: kind.clone(),
+                        title: kind.clone(),
+                        pages: 1,
+                        content: format!("scan of {kind}"),
+                    }
+                    .to_proto()
+                })
+                .collect();
+            let submitted = operator.submit(&application_id, attached).await.context("submit (process 5)")?;
+            print!("{}", crate::print::application(&submitted.application.unwrap_or_default()));
+            Ok(ExitCode::SUCCESS)
+        }
+        OperatorCommand::Issue { login, application_id } => {
+            let operator = logged_in_operator(&login, topology).await?;
+            let issued = operator.issue(&application_id).await.context("issue result (process 9)")?;
+            print!("{}", crate::print::application(&issued.application.unwrap_or_default()));
+            if let Some(result) = issued.result
+                && let Some(signature) = result.signatures.first()
+            {
+                println!("  result signed with key {}", signature.key_id);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[derive(clap::Subcommand)]
+pub enum StaffCommand {
+    /// Registrations waiting on a staff step.
+    Queue {
+        /// Only those whose next step is this role's (e.g. provider-head).
+        #[arg(long, default_value = "")]
+        actor: String,
+    },
+    /// Do a registration's current staff step, signed as a staff member.
+    Act {
+        registration_id: String,
+        /// The staff member (e.g. office-1, specialist-1, executor-1, head-1).
+        #[arg(long = "as")]
+        member: String,
+        /// For the documents check: yes (they comply) or no.
+        #[arg(long)]
+        decision: Option<String>,
+        /// For a negative documents check: the refusal ground's code.
+        #[arg(long, default_value = "")]
+        ground: String,
+        #[arg(long, default_value = "keys")]
+        keys: PathBuf,
+    },
+    /// Do every remaining staff step of a registration, each signed by the first member of its role.
+    Process {
+        registration_id: String,
+        /// approve or refuse (at the documents check).
+        #[arg(long, default_value = "approve")]
+        decision: String,
+        #[arg(long, default_value = "")]
+        ground: String,
+        #[arg(long, default_value = "keys")]
+        keys: PathBuf,
+    },
+}
+
+pub async fn staff(command: StaffCommand, addresses: &Addresses) -> anyhow::Result<ExitCode> {
+    let topology = topology(addresses)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let client = StaffClient::new(Topology::channel(&topology.regional)?, clock);
+    let definition = Definition::default_definition();
+    match command {
+        StaffCommand::Queue { actor } => {
+            for registration in client.queue(&actor).await? {
+                let application = registration.application.unwrap_or_default();
+                println!(
+                    "{:<18} application {:<40} waits on {:<12} ({})",
+                    application.registration_id,
+                    application.application_id,
+                    application.current_step,
+                    registration.next_actor
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        StaffCommand::Act { registration_id, member, decision, ground, keys } => {
+            let keys = KeyDir::new(keys);
+            let signer = keys.signer(&member)?;
+            let registration = client.registration(&registration_id).await?;
+            let decision = match decision.as_deref() {
+                None => egov_proto::Decision::Unspecified,
+                Some("yes") => egov_proto::Decision::Yes,
+                Some("no") => egov_proto::Decision::No,
+                Some(other) => bail!("--decision is yes or no, not {other:?}"),
+            };
+            let registration = do_step(definition, &client, &signer, registration, decision, &ground).await?;
+            print!("{}", crate::print::application(&registration.application.unwrap_or_default()));
+            Ok(ExitCode::SUCCESS)
+        }
+        StaffCommand::Process { registration_id, decision, ground, keys } => {
+            let keys = KeyDir::new(keys);
+            let trust = keys.trust()?;
+            let signers = staff_signers(&keys, &trust)?;
+            let decision = match decision.as_str() {
+                "approve" => egov_proto::Decision::Yes,
+                "refuse" => egov_proto::Decision::No,
+                other => bail!("--decision is approve or refuse, not {other:?}"),
+            };
+            let mut registration = client.registration(&registration_id).await?;
+            while !registration.next_actor.is_empty() {
+                let signer = signers
+                    .get(&registration.next_actor)
+                    .with_context(|| format!("no key for {}", registration.next_actor))?;
+                registration = do_step(definition, &client, signer, registration, decision, &ground).await?;
+            }
+            print!("{}", crate::print::application(&registration.application.unwrap_or_default()));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn do_step(
+    definition: &Definition,
+    client: &StaffClient,
+    signer: &Signer,
+    registration: egov_proto::Registration,
+    decision: egov_proto::Decision,
+    ground: &str,
+) -> anyhow::Result<egov_proto::Registration> {
+    let step_id = registration.application.as_ref().map(|a| a.current_step.clone()).unwrap_or_default();
+    let step =
+        definition.step(&step_id).with_context(|| format!("registration waits on no staff step ({step_id:?})"))?;
+    let done = if step.effect.as_deref() == Some("sign-result") {
+        client.sign(signer, &registration).await?
+    } else if step.kind == StepKind::Condition {
+        let ground = if decision == egov_proto::Decision::No { ground } else { "" };
+        client.act(signer, &registration, &step_id, decision, ground).await?
+    } else {
+        client.act(signer, &registration, &step_id, egov_proto::Decision::Unspecified, "").await?
+    };
+    Ok(done)
+}
+
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    application_id: String,
+}
+
+pub async fn status(args: StatusArgs, addresses: &Addresses) -> anyhow::Result<ExitCode> {
+    let topology = topology(addresses)?;
+    let mut client = egov_proto::workstation_service_client::WorkstationServiceClient::new(Topology::channel(
+        &topology.workstation,
+    )?);
+    let response = client
+        .get_application(egov_proto::GetApplicationRequest { application_id: args.application_id.clone() })
+        .await?
+        .into_inner();
+    print!("{}", crate::print::application(&response.application.unwrap_or_default()));
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,289 @@
+//! Starts participants: each on its own listener, with its own store under
+//! the data directory, finding the others by address.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use egov_envelope::Checks;
+use egov_gateway::{GatewayServer, Recipients, Routes};
+use egov_proto::gateway_service_client::GatewayServiceClient;
+use egov_proto::inbox_service_client::InboxServiceClient;
+use egov_proto::individuals_service_client::IndividualsServiceClient;
+use egov_proto::notary_service_client::NotaryServiceClient;
+use egov_regional::RegionalServer;
+use egov_registries::{Individuals, IndividualsServer, NotaryServer, Powers};
+use egov_regulation::Definition;
+use egov_runtime::outbox::{Outbox, RetryPolicy};
+use egov_runtime::{Clock, Context, KeyDir, SystemClock, Topology, ids};
+use egov_store::Store;
+use egov_workstation::{Operators, WorkstationServer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tonic::service::Routes as GrpcRoutes;
+
+/// Largest message a participant accepts or sends.
+const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// The five participants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Individuals,
+    Notary,
+    Gateway,
+    Regional,
+    Workstation,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [Role::Individuals, Role::Notary, Role::Gateway, Role::Regional, Role::Workstation];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Individuals => "individuals",
+            Role::Notary => "notary",
+            Role::Gateway => "gateway",
+            Role::Regional => "regional",
+            Role::Workstation => "workstation",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|role| role.name() == text)
+    }
+
+    fn address(self, topology: &Topology) -> &str {
+        match self {
+            Role::Individuals => &topology.individuals,
+            Role::Notary => &topology.notary,
+            Role::Gateway => &topology.gateway,
+            Role::Regional => &topology.regional,
+            Role::Workstation => &topology.workstation,
+        }
+    }
+
+    fn address_mut(self, topology: &mut Topology) -> &mut String {
+        match self {
+            Role::Individuals => &mut topology.individuals,
+            Role::Notary => &mut topology.notary,
+            Role::Gateway => &mut topology.gateway,
+            Role::Regional => &mut topology.regional,
+            Role::Workstation => &mut topology.workstation,
+        }
+    }
+
+    fn member_id(self) -> &'static str {
+        match self {
+            Role::Individuals => ids::INDIVIDUALS,
+            Role::Notary => ids::NOTARY,
+            Role::Gateway => ids::GATEWAY,
+            Role::Regional => ids::REGIONAL,
+            Role::Workstation => ids::SC_WORKSTATION,
+        }
+    }
+}
+
+/// What to start, and where.
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    /// Each participant keeps its store in `data_dir/ROLE`.
+    pub data_dir: PathBuf,
+    pub keys: KeyDir,
+    /// `individuals.json`, `powers_of_attorney.json`, `operators.json`.
+    pub fixtures_dir: PathBuf,
+    pub definition: Arc<Definition>,
+    /// Where each participant listens; port 0 lets the system choose for the roles started here.
+    pub topology: Topology,
+    pub roles: BTreeSet<Role>,
+    pub clock: Arc<dyn Clock>,
+    pub checks: Checks,
+    pub retry: RetryPolicy,
+    /// sled's page cache per store.
+    pub cache_bytes: u64,
+}
+
+impl StackConfig {
+    /// Every participant on loopback ports the system chooses.
+    pub fn local(data_dir: PathBuf, keys: KeyDir, fixtures_dir: PathBuf) -> StackConfig {
+        StackConfig {
+            data_dir,
+            keys,
+            fixtures_dir,
+            definition: Arc::new(Definition::default_definition().clone()),
+            topology: Topology::on_ports("127.0.0.1", [0; 5]),
+            roles: Role::ALL.into_iter().collect(),
+            clock: Arc::new(SystemClock),
+            checks: Checks::default(),
+            retry: RetryPolicy::default(),
+            cache_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+/// Running participants.
+#[derive(Debug)]
+pub struct Stack {
+    topology: Topology,
+    roles: BTreeSet<Role>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+fn lazy(address: &str) -> anyhow::Result<tonic::transport::Channel> {
+    Topology::channel(address).with_context(|| format!("bad address {address}"))
+}
+
+impl Stack {
+    /// Binds the listeners of `config.roles`, then starts them. Returns once
+    /// every listener is bound (so the addresses are final).
+    pub async fn start(config: StackConfig) -> anyhow::Result<Stack> {
+        if config.roles.is_empty() {
+            bail!("no roles to start");
+        }
+        let mut topology = config.topology.clone();
+        let mut listeners = Vec::new();
+        for &role in &config.roles {
+            let address = role.address(&topology).to_owned();
+            let listener = TcpListener::bind(&address)
+                .await
+                .with_context(|| format!("{} cannot listen on {address}", role.name()))?;
+            *role.address_mut(&mut topology) = listener.local_addr()?.to_string();
+            listeners.push((role, listener));
+        }
+        let trust = Arc::new(config.keys.trust()?);
+        let (shutdown, _) = watch::channel(false);
+        let mut tasks = Vec::new();
+        for (role, listener) in listeners {
+            let signer = config.keys.signer_in(&trust, role.member_id())?;
+            let context = Context {
+                trust: Arc::clone(&trust),
+                signer,
+                clock: Arc::clone(&config.clock),
+                checks: config.checks.clone(),
+            };
+            let open_store = || -> anyhow::Result<Store> {
+                let path = config.data_dir.join(role.name());
+                std::fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
+                Store::open(&path, config.cache_bytes)
+                    .with_context(|| format!("cannot open the store in {}", path.display()))
+            };
+            let retry_clock: Arc<dyn Clock> = Arc::new(SystemClock);
+            let (routes, names): (GrpcRoutes, Vec<&'static str>) = match role {
+                Role::Individuals => {
+                    let path = config.fixtures_dir.join("individuals.json");
+                    let text =
+                        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+                    let records = Individuals::from_json(&text).with_context(|| format!("in {}", path.display()))?;
+                    tracing::info!(persons = records.len(), "\"Individuals\" records loaded");
+                    let service = IndividualsServer::new(context, records).into_service();
+                    (GrpcRoutes::new(service), vec!["egov.v1.IndividualsService"])
+                }
+                Role::Notary => {
+                    let path = config.fixtures_dir.join("powers_of_attorney.json");
+                    let text =
+                        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+                    let records = Powers::from_json(&text).with_context(|| format!("in {}", path.display()))?;
+                    let service = NotaryServer::new(context, records).into_service();
+                    (GrpcRoutes::new(service), vec!["egov.v1.NotaryService"])
+                }
+                Role::Gateway => {
+                    let store = open_store()?;
+                    let outbox = Outbox::new(store.clone(), retry_clock, config.retry.clone());
+                    let inbox = |address: &str| -> anyhow::Result<InboxServiceClient<tonic::transport::Channel>> {
+                        Ok(InboxServiceClient::new(lazy(address)?)
+                            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                            .max_encoding_message_size(MAX_MESSAGE_BYTES))
+                    };
+                    let recipients = Recipients {
+                        individuals: IndividualsServiceClient::new(lazy(&topology.individuals)?),
+                        notary: NotaryServiceClient::new(lazy(&topology.notary)?),
+                        inboxes: [
+                            (ids::REGIONAL.to_owned(), inbox(&topology.regional)?),
+                            (ids::SC_WORKSTATION.to_owned(), inbox(&topology.workstation)?),
+                        ]
+                        .into_iter()
+                        .collect(),
+                    };
+                    let (server, worker) =
+                        GatewayServer::new(context, Routes::default_routes(), recipients, store, outbox);
+                    tasks.push(tokio::spawn(worker));
+                    (GrpcRoutes::new(server.into_service()), vec!["egov.v1.GatewayService"])
+                }
+                Role::Regional => {
+                    let store = open_store()?;
+                    let outbox = Outbox::new(store.clone(), retry_clock, config.retry.clone());
+                    let server =
+                        RegionalServer::new(context, Arc::clone(&config.definition), store, Arc::clone(&outbox));
+                    let courier = egov_runtime::outbox::ToGateway::new(gateway_client(&topology.gateway)?, |_, _| {
+                        egov_store::Batch::new()
+                    });
+                    tasks.push(tokio::spawn(outbox.run(Arc::new(courier))));
+                    (
+                        GrpcRoutes::new(server.staff_service()).add_service(server.inbox_service()),
+                        vec!["egov.v1.RegionalGatewayService", "egov.v1.InboxService"],
+                    )
+                }
+                Role::Workstation => {
+                    let store = open_store()?;
+                    let path = config.fixtures_dir.join("operators.json");
+                    let text =
+                        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+                    let operators = Operators::from_json(&text).with_context(|| format!("in {}", path.display()))?;
+                    let outbox = Outbox::new(store.clone(), retry_clock, config.retry.clone());
+                    let (server, worker) = WorkstationServer::new(
+                        context,
+                        Arc::clone(&config.definition),
+                        store,
+                        outbox,
+                        gateway_client(&topology.gateway)?,
+                        operators,
+                    );
+                    tasks.push(tokio::spawn(worker));
+                    (
+                        GrpcRoutes::new(server.workstation_service()).add_service(server.inbox_service()),
+                        vec!["egov.v1.WorkstationService", "egov.v1.InboxService"],
+                    )
+                }
+            };
+            let mut stop = shutdown.subscribe();
+            let name = role.name();
+            tasks.push(tokio::spawn(async move {
+                let signal = async move {
+                    let _ = stop.changed().await;
+                };
+                if let Err(error) = egov_runtime::server::serve(listener, routes, &names, signal).await {
+                    tracing::error!(participant = name, %error, "server stopped");
+                }
+            }));
+        }
+        Ok(Stack { topology, roles: config.roles, shutdown, tasks })
+    }
+
+    /// The addresses, with the ports actually bound for the roles started here.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    pub fn roles(&self) -> &BTreeSet<Role> {
+        &self.roles
+    }
+
+    /// Stops the servers and the workers, and waits for them.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for task in &self.tasks {
+            task.abort();
+        }
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+fn gateway_client(address: &str) -> anyhow::Result<GatewayServiceClient<tonic::transport::Channel>> {
+    Ok(GatewayServiceClient::new(lazy(address)?)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES))
+}

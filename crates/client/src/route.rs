@@ -1,0 +1,209 @@
+//! One application driven through the whole route, as the operator and the
+//! provider's staff would do it.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use egov_envelope::Signer;
+use egov_proto::{Application, AttachedDocument, PowerOfAttorneyKind, Representative};
+use egov_regulation::{Definition, StepKind};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::{OperatorClient, StaffClient};
+
+/// What the staff decide at the documents check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Approve,
+    Refuse,
+}
+
+/// A representative as the operator enters them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepresentativePlan {
+    pub iin: String,
+    /// A notarised power of attorney is checked in the notarial registry.
+    pub notarised: bool,
+    #[serde(default)]
+    pub number: String,
+    #[serde(default)]
+    pub issued_on: String,
+}
+
+/// A document the operator attaches; its scan is simulated by `content`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentPlan {
+    pub kind: String,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default = "one")]
+    pub pages: u32,
+    /// The simulated scan's text; the document's sha256 is computed from it.
+    #[serde(default)]
+    pub content: String,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl DocumentPlan {
+    pub fn to_proto(&self) -> AttachedDocument {
+        let content = self.content.as_bytes().to_vec();
+        AttachedDocument {
+            kind: self.kind.clone(),
+            title: if self.title.is_empty() { self.kind.clone() } else { self.title.clone() },
+            pages: self.pages,
+            sha256: hex::encode(Sha256::digest(&content)),
+            content,
+        }
+    }
+}
+
+/// One application: who applies, with what, and what the staff decide.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationPlan {
+    pub applicant_iin: String,
+    #[serde(default)]
+    pub representative: Option<RepresentativePlan>,
+    #[serde(default)]
+    pub documents: Vec<DocumentPlan>,
+    pub decision: Decision,
+    #[serde(default)]
+    pub refusal_ground: String,
+}
+
+impl ApplicationPlan {
+    pub fn representative(&self) -> Option<Representative> {
+        self.representative.as_ref().map(|plan| Representative {
+            iin: plan.iin.clone(),
+            kind: if plan.notarised { PowerOfAttorneyKind::Notarised } else { PowerOfAttorneyKind::Other } as i32,
+            power_of_attorney_number: plan.number.clone(),
+            power_of_attorney_issued_on: plan.issued_on.clone(),
+        })
+    }
+}
+
+/// Why the route stopped.
+#[derive(Debug, Error)]
+pub enum RouteError {
+    #[error("{step}: {status}")]
+    Refused { step: &'static str, status: tonic::Status },
+    #[error("timed out waiting for {0}")]
+    Timeout(String),
+    #[error("no staff key for the role {0}")]
+    MissingSigner(String),
+}
+
+impl RouteError {
+    /// The reason code of a refusal, if the route stopped on one.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            RouteError::Refused { status, .. } => egov_runtime::reason_of(status),
+            _ => None,
+        }
+    }
+}
+
+fn refused(step: &'static str) -> impl FnOnce(tonic::Status) -> RouteError {
+    move |status| RouteError::Refused { step, status }
+}
+
+/// How long to wait for asynchronous steps, and how often to look.
+#[derive(Debug, Clone, Copy)]
+pub struct Patience {
+    pub timeout: Duration,
+    pub poll: Duration,
+}
+
+impl Default for Patience {
+    fn default() -> Patience {
+        Patience { timeout: Duration::from_secs(30), poll: Duration::from_millis(10) }
+    }
+}
+
+async fn wait_for(
+    operator: &OperatorClient,
+    application_id: &str,
+    what: &str,
+    patience: Patience,
+    done: impl Fn(&Application) -> bool,
+) -> Result<Application, RouteError> {
+    let deadline = tokio::time::Instant::now() + patience.timeout;
+    loop {
+        let application = operator.application(application_id).await.map_err(refused("status"))?;
+        if done(&application) {
+            return Ok(application);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(RouteError::Timeout(format!(
+                "{what} (application {application_id} waits on {})",
+                application.current_step
+            )));
+        }
+        tokio::time::sleep(patience.poll).await;
+    }
+}
+
+/// Drives `plan` as application `application_id` through every step, from
+/// the operator's form to the hand-over of the result. `operator` must be
+/// logged in; `staff` holds a key for each staff role. Returns the
+/// application as the workstation sees it at the end.
+pub async fn drive(
+    definition: &Definition,
+    operator: &OperatorClient,
+    staff: &StaffClient,
+    staff_keys: &HashMap<String, Signer>,
+    application_id: &str,
+    plan: &ApplicationPlan,
+    patience: Patience,
+) -> Result<Application, RouteError> {
+    let opened = operator
+        .open_form(application_id, &definition.service.code, &plan.applicant_iin, plan.representative())
+        .await
+        .map_err(refused("open form"))?;
+    if opened.application.as_ref().is_some_and(|a| !a.outcome.is_empty()) {
+        return operator.application(application_id).await.map_err(refused("status"));
+    }
+    let documents = plan.documents.iter().map(DocumentPlan::to_proto).collect();
+    operator.submit(application_id, documents).await.map_err(refused("submit"))?;
+    let application = wait_for(operator, application_id, "registration at the regional gateway ARM", patience, |a| {
+        !a.registration_id.is_empty()
+    })
+    .await?;
+    let mut registration = staff.registration(&application.registration_id).await.map_err(refused("registration"))?;
+    while !registration.next_actor.is_empty() {
+        let step_id = registration.application.as_ref().map(|a| a.current_step.clone()).unwrap_or_default();
+        let step = definition.step(&step_id).ok_or_else(|| RouteError::Timeout(format!("unknown step {step_id}")))?;
+        let signer = staff_keys
+            .get(&registration.next_actor)
+            .ok_or_else(|| RouteError::MissingSigner(registration.next_actor.clone()))?;
+        registration = if step.effect.as_deref() == Some("sign-result") {
+            staff.sign(signer, &registration).await.map_err(refused("sign result"))?
+        } else if step.kind == StepKind::Condition {
+            let (decision, ground) = match plan.decision {
+                Decision::Approve => (egov_proto::Decision::Yes, ""),
+                Decision::Refuse => (egov_proto::Decision::No, plan.refusal_ground.as_str()),
+            };
+            staff.act(signer, &registration, &step_id, decision, ground).await.map_err(refused("staff decision"))?
+        } else {
+            staff
+                .act(signer, &registration, &step_id, egov_proto::Decision::Unspecified, "")
+                .await
+                .map_err(refused("staff step"))?
+        };
+    }
+    let issue_step = definition.step_by_effect("issue-result").map(|s| s.id.clone()).unwrap_or_default();
+    wait_for(operator, application_id, "the signed result at the State Corporation", patience, |a| {
+        a.current_step == issue_step
+    })
+    .await?;
+    let issued = operator.issue(application_id).await.map_err(refused("issue result"))?;
+    issued.application.ok_or_else(|| RouteError::Timeout("the workstation answered without an application".to_owned()))
+}
