@@ -256,7 +256,7 @@ async fn drive_one(
     let staff = StaffClient::new(Topology::channel(&topology.regional)?, clock);
     let staff_keys = staff_signers(keys, trust)?;
     let application_id = format!("{}-{}", scenario.id, &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    Ok(egov_client::drive(
+    let driven = egov_client::drive(
         definition,
         &operator,
         &staff,
@@ -265,7 +265,8 @@ async fn drive_one(
         &scenario.application,
         Patience::default(),
     )
-    .await?)
+    .await?;
+    Ok(driven.application)
 }
 
 /// A key for every staff role: the first member of each role in the trust registry.

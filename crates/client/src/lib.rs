@@ -10,7 +10,7 @@ mod route;
 mod staff;
 
 pub use operator::OperatorClient;
-pub use route::{ApplicationPlan, Decision, DocumentPlan, Patience, RepresentativePlan, RouteError, drive};
+pub use route::{ApplicationPlan, Decision, DocumentPlan, Driven, Patience, RepresentativePlan, RouteError, drive};
 pub use staff::StaffClient;
 
 /// Largest message the clients accept (results carry scanned documents).

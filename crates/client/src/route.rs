@@ -115,6 +115,14 @@ fn refused(step: &'static str) -> impl FnOnce(tonic::Status) -> RouteError {
     move |status| RouteError::Refused { step, status }
 }
 
+/// Where the route ended: the application as the workstation sees it, and
+/// the head-signed result when one was handed out.
+#[derive(Debug, Clone)]
+pub struct Driven {
+    pub application: Application,
+    pub result: Option<egov_proto::Envelope>,
+}
+
 /// How long to wait for asynchronous steps, and how often to look.
 #[derive(Debug, Clone, Copy)]
 pub struct Patience {
@@ -154,7 +162,7 @@ async fn wait_for(
 /// Drives `plan` as application `application_id` through every step, from
 /// the operator's form to the hand-over of the result. `operator` must be
 /// logged in; `staff` holds a key for each staff role. Returns the
-/// application as the workstation sees it at the end.
+/// application as the workstation sees it at the end, with the signed result.
 pub async fn drive(
     definition: &Definition,
     operator: &OperatorClient,
@@ -163,13 +171,14 @@ pub async fn drive(
     application_id: &str,
     plan: &ApplicationPlan,
     patience: Patience,
-) -> Result<Application, RouteError> {
+) -> Result<Driven, RouteError> {
     let opened = operator
         .open_form(application_id, &definition.service.code, &plan.applicant_iin, plan.representative())
         .await
         .map_err(refused("open form"))?;
     if opened.application.as_ref().is_some_and(|a| !a.outcome.is_empty()) {
-        return operator.application(application_id).await.map_err(refused("status"));
+        let application = operator.application(application_id).await.map_err(refused("status"))?;
+        return Ok(Driven { application, result: None });
     }
     let documents = plan.documents.iter().map(DocumentPlan::to_proto).collect();
     operator.submit(application_id, documents).await.map_err(refused("submit"))?;
@@ -205,5 +214,8 @@ pub async fn drive(
     })
     .await?;
     let issued = operator.issue(application_id).await.map_err(refused("issue result"))?;
-    issued.application.ok_or_else(|| RouteError::Timeout("the workstation answered without an application".to_owned()))
+    let application = issued
+        .application
+        .ok_or_else(|| RouteError::Timeout("the workstation answered without an application".to_owned()))?;
+    Ok(Driven { application, result: issued.result })
 }

@@ -1,0 +1,157 @@
+//! A whole stack on loopback for one test: its own keys, stores and ports.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use egov_cli::stack::{Stack, StackConfig};
+use egov_client::{
+    ApplicationPlan, DocumentPlan, Driven, OperatorClient, Patience, RepresentativePlan, RouteError, StaffClient,
+};
+use egov_envelope::{Signer, TrustRegistry};
+use egov_proto::gateway_service_client::GatewayServiceClient;
+use egov_proto::{Application, GetMessagesRequest, LoggedMessage};
+use egov_regulation::Definition;
+use egov_runtime::{Clock, KeyDir, SystemClock, Topology, ids};
+
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+/// Creates a key directory valid from a day ago.
+pub fn init_keys(dir: &std::path::Path) -> KeyDir {
+    let keys = KeyDir::new(dir);
+    let valid_from = chrono::DateTime::from_timestamp_millis(SystemClock.now_ms() - 86_400_000).unwrap();
+    keys.init(ids::DEFAULT_MEMBERS, valid_from).unwrap();
+    keys
+}
+
+pub struct Harness {
+    pub temp: tempfile::TempDir,
+    pub keys: KeyDir,
+    pub trust: TrustRegistry,
+    pub definition: Arc<Definition>,
+    pub stack: Stack,
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        let temp = tempfile::tempdir().unwrap();
+        let keys = init_keys(&temp.path().join("keys"));
+        let config = StackConfig::local(temp.path().join("data"), keys.clone(), fixtures_dir());
+        let definition = Arc::clone(&config.definition);
+        let stack = Stack::start(config).await.unwrap();
+        let trust = keys.trust().unwrap();
+        Harness { temp, keys, trust, definition, stack }
+    }
+
+    pub fn topology(&self) -> &Topology {
+        self.stack.topology()
+    }
+
+    pub fn signer(&self, member_id: &str) -> Signer {
+        self.keys.signer_in(&self.trust, member_id).unwrap()
+    }
+
+    pub async fn operator(&self) -> OperatorClient {
+        let channel = Topology::channel(&self.topology().workstation).unwrap();
+        let mut operator = OperatorClient::new(channel, self.signer("operator-1"), Arc::new(SystemClock));
+        operator.login("operator-1", "operator-1-password").await.unwrap();
+        operator
+    }
+
+    pub fn staff(&self) -> StaffClient {
+        StaffClient::new(Topology::channel(&self.topology().regional).unwrap(), Arc::new(SystemClock))
+    }
+
+    pub fn staff_keys(&self) -> HashMap<String, Signer> {
+        [
+            ("provider-office", "office-1"),
+            ("provider-specialist", "specialist-1"),
+            ("provider-executor", "executor-1"),
+            ("provider-head", "head-1"),
+        ]
+        .into_iter()
+        .map(|(role, member)| (role.to_owned(), self.signer(member)))
+        .collect()
+    }
+
+    pub async fn drive(&self, application_id: &str, plan: &ApplicationPlan) -> Result<Application, RouteError> {
+        Ok(self.drive_with_result(application_id, plan).await?.application)
+    }
+
+    pub async fn drive_with_result(&self, application_id: &str, plan: &ApplicationPlan) -> Result<Driven, RouteError> {
+        let operator = self.operator().await;
+        egov_client::drive(
+            &self.definition,
+            &operator,
+            &self.staff(),
+            &self.staff_keys(),
+            application_id,
+            plan,
+            Patience::default(),
+        )
+        .await
+    }
+
+    /// Every message the gateway logged for one application.
+    pub async fn gateway_log(&self, correlation_id: &str) -> Vec<LoggedMessage> {
+        let mut gateway = GatewayServiceClient::new(Topology::channel(&self.topology().gateway).unwrap());
+        gateway
+            .get_messages(GetMessagesRequest {
+                correlation_id: correlation_id.to_owned(),
+                recipient_id: String::new(),
+                limit: 1000,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .messages
+    }
+
+    pub async fn stop(self) {
+        self.stack.stop().await;
+    }
+}
+
+pub fn documents(kinds: &[&str]) -> Vec<DocumentPlan> {
+    kinds
+        .iter()
+        .map(|kind| DocumentPlan {
+            kind: (*kind).to_owned(),
+            title: String::new(),
+            pages: 1,
+            content: format!("scan of {kind}"),
+        })
+        .collect()
+}
+
+/// An application in person with the required documents, approved.
+pub fn in_person(iin: &str) -> ApplicationPlan {
+    ApplicationPlan {
+        applicant_iin: iin.to_owned(),
+        representative: None,
+        documents: documents(&["application-form", "identity-document"]),
+        decision: egov_client::Decision::Approve,
+        refusal_ground: String::new(),
+    }
+}
+
+/// An application through a representative.
+pub fn represented(iin: &str, attorney: &str, notarised: bool, number: &str) -> ApplicationPlan {
+    ApplicationPlan {
+        representative: Some(RepresentativePlan {
+            iin: attorney.to_owned(),
+            notarised,
+            number: number.to_owned(),
+            issued_on: String::new(),
+        }),
+        documents: documents(&["application-form", "identity-document", "power-of-attorney"]),
+        ..in_person(iin)
+    }
+}
+
+pub fn path(application: &Application) -> Vec<&str> {
+    application.path.iter().map(|step| step.step_id.as_str()).collect()
+}

@@ -1,0 +1,265 @@
+//! One application along every route of the regulation, over loopback gRPC
+//! between the five participants.
+
+mod common;
+
+use common::{Harness, in_person, path, represented};
+use egov_envelope::Checks;
+use egov_proto::{Body, ServiceResult};
+use prost::Message;
+
+const APPROVAL: &[&str] = &[
+    "process-1",
+    "process-2",
+    "process-3",
+    "condition-1",
+    "process-5",
+    "process-6",
+    "process-7",
+    "action-1",
+    "condition-2",
+    "action-2",
+    "action-3",
+    "action-4",
+    "process-9",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_runs_processes_1_to_9_and_actions_1_to_4() {
+    let harness = Harness::start().await;
+    let driven = harness.drive_with_result("approval-1", &in_person("850715300122")).await.unwrap();
+    let application = driven.application;
+    assert_eq!(application.outcome, "permitted");
+    assert_eq!(path(&application), APPROVAL);
+    assert!(application.registration_id.starts_with("RSHEP-"), "{}", application.registration_id);
+    assert!(application.due_time_ms > 0, "the provider's term is set at registration");
+    let by_step = |id: &str| application.path.iter().find(|s| s.step_id == id).unwrap();
+    assert_eq!(by_step("process-1").actor_id, "operator-1");
+    assert_eq!(by_step("process-5").actor_id, "operator-1");
+    assert_eq!(by_step("action-1").actor_id, "office-1");
+    assert_eq!(by_step("condition-2").actor_id, "specialist-1");
+    assert_eq!(by_step("condition-2").branch, "yes");
+    assert_eq!(by_step("action-2").actor_id, "executor-1");
+    assert_eq!(by_step("action-3").actor_id, "head-1");
+    for pair in application.path.windows(2) {
+        assert!(pair[0].ended_time_ms <= pair[1].ended_time_ms, "steps are recorded in time order: {pair:?}");
+    }
+
+    // The result handed out is signed by the head; anyone with the trust registry can check it offline.
+    let result = driven.result.expect("the signed result");
+    let checks = Checks { freshness_window_ms: None, ..Checks::default() };
+    let verified = egov_envelope::open(&result, &harness.trust, 0, &checks).unwrap();
+    assert_eq!(verified.header.sender_id, "head-1");
+    assert_eq!(verified.header.body_type, ServiceResult::TYPE);
+    let document = ServiceResult::decode(result.body.as_slice()).unwrap();
+    assert_eq!((document.outcome.as_str(), document.application_id.as_str()), ("permitted", "approval-1"));
+    // Process 9 happens once.
+    let again = harness.operator().await.issue("approval-1").await.unwrap_err();
+    assert_eq!(egov_runtime::reason_of(&again), Some("process.ended"));
+    let mut tampered = result.clone();
+    tampered.body[3] ^= 1;
+    assert!(egov_envelope::open(&tampered, &harness.trust, 0, &checks).is_err());
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusal_at_condition_2_goes_through_process_8() {
+    let harness = Harness::start().await;
+    let mut plan = in_person("900101400122");
+    plan.decision = egov_client::Decision::Refuse;
+    plan.refusal_ground = "harm-to-child".to_owned();
+    let driven = harness.drive_with_result("refusal-1", &plan).await.unwrap();
+    let application = driven.application;
+    assert_eq!(application.outcome, "refused");
+    assert_eq!(
+        path(&application),
+        [
+            "process-1",
+            "process-2",
+            "process-3",
+            "condition-1",
+            "process-5",
+            "process-6",
+            "process-7",
+            "action-1",
+            "condition-2",
+            "process-8",
+            "action-2",
+            "action-3",
+            "action-4",
+            "process-9"
+        ]
+    );
+    let check = application.path.iter().find(|s| s.step_id == "condition-2").unwrap();
+    assert_eq!((check.branch.as_str(), check.detail.as_str()), ("no", "harm-to-child"));
+    let document = ServiceResult::decode(driven.result.unwrap().body.as_slice()).unwrap();
+    assert_eq!((document.outcome.as_str(), document.refusal_ground.as_str()), ("refused", "harm-to-child"));
+    harness.stop().await;
+}
+
+async fn assert_process_4(harness: &Harness, application_id: &str, plan: &egov_client::ApplicationPlan, notice: &str) {
+    let application = harness.drive(application_id, plan).await.unwrap();
+    assert_eq!(application.outcome, "data-unavailable");
+    assert_eq!(path(&application), ["process-1", "process-2", "process-3", "condition-1", "process-4"]);
+    let notice_sent = application.notice.as_ref().unwrap();
+    assert_eq!(notice_sent.code, notice);
+    assert!(!notice_sent.text_kk.is_empty() && !notice_sent.text_ru.is_empty() && !notice_sent.text_en.is_empty());
+    assert!(application.registration_id.is_empty());
+    assert!(harness.staff().queue("").await.unwrap().is_empty(), "nothing reaches the regional gateway ARM");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applicant_absent_from_individuals_gets_the_process_4_notice() {
+    let harness = Harness::start().await;
+    assert_process_4(&harness, "absent-1", &in_person("880101300111"), "process-4.applicant-not-found").await;
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notarised_power_absent_from_the_notarial_registry_gets_the_process_4_notice() {
+    let harness = Harness::start().await;
+    let plan = represented("920611400773", "870322300457", true, "NP-0000-9999");
+    assert_process_4(&harness, "poa-absent-1", &plan, "process-4.power-of-attorney-not-found").await;
+    let services: Vec<String> = harness
+        .gateway_log("poa-absent-1")
+        .await
+        .iter()
+        .map(|m| egov_proto::EnvelopeHeader::decode(m.envelope.as_ref().unwrap().header.as_slice()).unwrap().service_id)
+        .collect();
+    assert!(services.iter().any(|s| s == "enis.poa.check.v1"), "{services:?}");
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notarised_power_of_attorney_found_lets_the_representative_apply() {
+    let harness = Harness::start().await;
+    let application =
+        harness.drive("poa-valid-1", &represented("920611400773", "870322300457", true, "NP-2026-0001")).await.unwrap();
+    assert_eq!(application.outcome, "permitted");
+    assert_eq!(path(&application), APPROVAL);
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn power_of_attorney_not_notarised_is_not_looked_up() {
+    let harness = Harness::start().await;
+    let application =
+        harness.drive("poa-other-1", &represented("920611400773", "830303300901", false, "")).await.unwrap();
+    assert_eq!(application.outcome, "permitted");
+    let services: Vec<String> = harness
+        .gateway_log("poa-other-1")
+        .await
+        .iter()
+        .map(|m| egov_proto::EnvelopeHeader::decode(m.envelope.as_ref().unwrap().header.as_slice()).unwrap().service_id)
+        .collect();
+    assert!(services.iter().any(|s| s == "gbdfl.person.lookup.v1"), "{services:?}");
+    assert!(!services.iter().any(|s| s == "enis.poa.check.v1"), "no notarial look-up: {services:?}");
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_iin_is_rejected_at_the_workstation_and_nothing_is_stored() {
+    let harness = Harness::start().await;
+    let operator = harness.operator().await;
+    let error =
+        operator.open_form("bad-iin-1", &harness.definition.service.code, "850715300123", None).await.unwrap_err();
+    assert_eq!(error.code(), tonic::Code::InvalidArgument);
+    assert_eq!(egov_runtime::reason_of(&error), Some("iin.check_digit"));
+    assert!(error.message().starts_with("iin.check_digit: "), "{}", error.message());
+    let missing = operator.application("bad-iin-1").await.unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+    assert!(harness.gateway_log("bad-iin-1").await.is_empty(), "nothing reached the gateway");
+    // The server keeps serving.
+    assert_eq!(harness.drive("after-bad-iin", &in_person("850715300122")).await.unwrap().outcome, "permitted");
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_forms_are_refused_with_their_reason_codes_and_change_nothing() {
+    let harness = Harness::start().await;
+    let operator = harness.operator().await;
+    let service = harness.definition.service.code.clone();
+    let representative = |iin: &str, kind: egov_proto::PowerOfAttorneyKind, number: &str| egov_proto::Representative {
+        iin: iin.to_owned(),
+        kind: kind as i32,
+        power_of_attorney_number: number.to_owned(),
+        power_of_attorney_issued_on: String::new(),
+    };
+    use egov_proto::PowerOfAttorneyKind::{Notarised, Other};
+    let cases: Vec<(&str, &str, &str, Option<egov_proto::Representative>, tonic::Code, &str)> = vec![
+        (
+            "unknown-service",
+            "kz.nowhere.v0",
+            "850715300122",
+            None,
+            tonic::Code::NotFound,
+            "workstation.unknown_service",
+        ),
+        ("short-iin", &service, "85071530012", None, tonic::Code::InvalidArgument, "iin.length"),
+        (
+            "self",
+            &service,
+            "920611400773",
+            Some(representative("920611400773", Notarised, "NP-2026-0001")),
+            tonic::Code::InvalidArgument,
+            "workstation.self_representation",
+        ),
+        (
+            "no-number",
+            &service,
+            "920611400773",
+            Some(representative("870322300457", Notarised, "")),
+            tonic::Code::InvalidArgument,
+            "workstation.missing_field",
+        ),
+        (
+            "other-with-data",
+            &service,
+            "920611400773",
+            Some(representative("870322300457", Other, "NP-2026-0001")),
+            tonic::Code::InvalidArgument,
+            "workstation.power_of_attorney_data_not_empty",
+        ),
+        (
+            "bad-attorney-iin",
+            &service,
+            "920611400773",
+            Some(representative("870322300458", Notarised, "NP-2026-0001")),
+            tonic::Code::InvalidArgument,
+            "iin.check_digit",
+        ),
+        ("bad id!", &service, "850715300122", None, tonic::Code::InvalidArgument, "workstation.bad_application_id"),
+    ];
+    for (application_id, service_code, iin, representative, code, reason) in cases {
+        let error = operator.open_form(application_id, service_code, iin, representative).await.unwrap_err();
+        assert_eq!(
+            (error.code(), egov_runtime::reason_of(&error)),
+            (code, Some(reason)),
+            "{application_id}: {}",
+            error.message()
+        );
+        assert_eq!(
+            operator.application(application_id).await.unwrap_err().code(),
+            tonic::Code::NotFound,
+            "{application_id} stored nothing"
+        );
+        assert!(harness.gateway_log(application_id).await.is_empty(), "{application_id}: nothing reached the gateway");
+    }
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incomplete_package_is_refused_at_reception_and_nothing_is_sent() {
+    let harness = Harness::start().await;
+    let operator = harness.operator().await;
+    let opened =
+        operator.open_form("incomplete-1", &harness.definition.service.code, "850715300122", None).await.unwrap();
+    assert_eq!(opened.application.unwrap().current_step, "process-5");
+    let only_form = common::documents(&["application-form"]).iter().map(egov_client::DocumentPlan::to_proto).collect();
+    let error = operator.submit("incomplete-1", only_form).await.unwrap_err();
+    assert_eq!(egov_runtime::reason_of(&error), Some("workstation.incomplete_package"));
+    let application = operator.application("incomplete-1").await.unwrap();
+    assert_eq!(application.current_step, "process-5", "the application waits for a complete package");
+    assert!(harness.staff().queue("").await.unwrap().is_empty());
+    harness.stop().await;
+}
