@@ -1,6 +1,8 @@
 //! One application along every route of the regulation, over loopback gRPC
 //! between the five participants.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{Harness, in_person, path, represented};
@@ -186,7 +188,8 @@ async fn bad_forms_are_refused_with_their_reason_codes_and_change_nothing() {
         power_of_attorney_issued_on: String::new(),
     };
     use egov_proto::PowerOfAttorneyKind::{Notarised, Other};
-    let cases: Vec<(&str, &str, &str, Option<egov_proto::Representative>, tonic::Code, &str)> = vec![
+    type Case<'a> = (&'a str, &'a str, &'a str, Option<egov_proto::Representative>, tonic::Code, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "unknown-service",
             "kz.nowhere.v0",

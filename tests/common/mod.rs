@@ -1,5 +1,5 @@
 //! A whole stack on loopback for one test: its own keys, stores and ports.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::HashMap;
 use std::path::PathBuf;

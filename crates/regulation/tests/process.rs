@@ -1,5 +1,7 @@
 //! The process definition and the transition function.
 
+#![allow(clippy::unwrap_used)]
+
 use egov_regulation::{Branch, Calendar, Definition, Event, Instance, TransitionError, apply};
 
 /// 2026-06-01 10:00 Astana (a Monday).
