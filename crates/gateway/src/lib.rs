@@ -182,7 +182,6 @@ impl Gateway {
 
 #[tonic::async_trait]
 impl GatewayService for GatewayServer {
-    #[tracing::instrument(skip_all)]
     async fn send_sync(&self, request: Request<SendSyncRequest>) -> Result<Response<SendSyncResponse>, Status> {
         let gateway = &self.gateway;
         let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;
@@ -221,7 +220,6 @@ impl GatewayService for GatewayServer {
         Ok(Response::new(response))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn send_async(&self, request: Request<SendAsyncRequest>) -> Result<Response<SendAsyncResponse>, Status> {
         let gateway = &self.gateway;
         let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;

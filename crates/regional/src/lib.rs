@@ -18,6 +18,7 @@ use egov_proto::{
 use egov_regulation::definition::Labelled;
 use egov_regulation::instance::term_deadlines;
 use egov_regulation::{Branch, Calendar, Definition, Event, Instance, TransitionError, apply};
+use egov_runtime::ids::roles;
 use egov_runtime::outbox::Outbox;
 use egov_runtime::{Context, Expect, Refusal, convert, ids};
 use egov_store::{Batch, Store, StoreError};
@@ -240,8 +241,10 @@ impl Regional {
 
     /// Process 7: verifies the delivered application (and the operator's EDS inside it) and registers it.
     async fn register(&self, envelope: Envelope) -> Result<DeliverResponse, Refusal> {
-        let verified =
-            self.context.receive(&envelope, Expect { services: &[services::APPLICATION_SUBMIT], via_gateway: true })?;
+        let verified = self.context.receive(
+            &envelope,
+            Expect { services: &[services::APPLICATION_SUBMIT], senders: &[roles::SC_WORKSTATION], via_gateway: true },
+        )?;
         if let Some(answer) = self.replay::<DeliverResponse>(&verified, &envelope)? {
             return Ok(answer);
         }
@@ -324,8 +327,10 @@ impl Regional {
 
     /// A staff step other than the head's signature.
     async fn staff_action(&self, envelope: Envelope) -> Result<Registration, Refusal> {
-        let verified =
-            self.context.receive(&envelope, Expect { services: &[services::STAFF_ACTION], via_gateway: false })?;
+        let verified = self.context.receive(
+            &envelope,
+            Expect { services: &[services::STAFF_ACTION], senders: roles::PROVIDER_STAFF, via_gateway: false },
+        )?;
         if let Some(answer) = self.replay::<PerformStaffActionResponse>(&verified, &envelope)? {
             return answer
                 .registration
@@ -452,8 +457,10 @@ impl Regional {
 
     /// Action 3: the head signs the exact draft bytes.
     async fn sign_result(&self, envelope: Envelope) -> Result<Registration, Refusal> {
-        let verified =
-            self.context.receive(&envelope, Expect { services: &[services::RESULT_SIGN], via_gateway: false })?;
+        let verified = self.context.receive(
+            &envelope,
+            Expect { services: &[services::RESULT_SIGN], senders: roles::PROVIDER_STAFF, via_gateway: false },
+        )?;
         if let Some(answer) = self.replay::<SignResultResponse>(&verified, &envelope)? {
             return answer
                 .registration
@@ -501,7 +508,6 @@ impl Regional {
 
 #[tonic::async_trait]
 impl InboxService for RegionalServer {
-    #[tracing::instrument(skip_all)]
     async fn deliver(&self, request: Request<DeliverRequest>) -> Result<Response<DeliverResponse>, Status> {
         let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;
         Ok(Response::new(self.regional.register(envelope).await?))
@@ -533,7 +539,6 @@ impl RegionalGatewayService for RegionalServer {
         Ok(Response::new(GetRegistrationResponse { registration: Some(self.regional.to_registration(&record.value)) }))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn perform_staff_action(
         &self,
         request: Request<PerformStaffActionRequest>,
@@ -543,7 +548,6 @@ impl RegionalGatewayService for RegionalServer {
         Ok(Response::new(PerformStaffActionResponse { registration: Some(registration) }))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn sign_result(&self, request: Request<SignResultRequest>) -> Result<Response<SignResultResponse>, Status> {
         let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;
         let registration = self.regional.sign_result(envelope).await?;

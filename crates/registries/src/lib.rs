@@ -16,6 +16,7 @@ use egov_proto::{
     PowerOfAttorneyStatus,
 };
 use egov_regulation::Iin;
+use egov_runtime::ids::roles;
 use egov_runtime::{Context, Expect, Refusal};
 use serde::Deserialize;
 use thiserror::Error;
@@ -151,14 +152,15 @@ impl IndividualsServer {
 
 #[tonic::async_trait]
 impl IndividualsService for IndividualsServer {
-    #[tracing::instrument(skip_all)]
     async fn lookup_person(
         &self,
         request: Request<LookupPersonRequest>,
     ) -> Result<Response<LookupPersonResponse>, Status> {
         let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;
-        let verified =
-            self.context.receive(&envelope, Expect { services: &[services::PERSON_LOOKUP], via_gateway: true })?;
+        let verified = self.context.receive(
+            &envelope,
+            Expect { services: &[services::PERSON_LOOKUP], senders: &[roles::SC_WORKSTATION], via_gateway: true },
+        )?;
         let query: PersonQuery = Context::body(&envelope, &verified)?;
         Iin::parse(&query.iin).map_err(|e| Refusal::new(Code::InvalidArgument, e.code(), e))?;
         let person = self.records.get(&query.iin).cloned();
@@ -194,15 +196,19 @@ impl NotaryServer {
 
 #[tonic::async_trait]
 impl NotaryService for NotaryServer {
-    #[tracing::instrument(skip_all)]
     async fn check_power_of_attorney(
         &self,
         request: Request<CheckPowerOfAttorneyRequest>,
     ) -> Result<Response<CheckPowerOfAttorneyResponse>, Status> {
         let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;
-        let verified = self
-            .context
-            .receive(&envelope, Expect { services: &[services::POWER_OF_ATTORNEY_CHECK], via_gateway: true })?;
+        let verified = self.context.receive(
+            &envelope,
+            Expect {
+                services: &[services::POWER_OF_ATTORNEY_CHECK],
+                senders: &[roles::SC_WORKSTATION],
+                via_gateway: true,
+            },
+        )?;
         let query: PowerOfAttorneyQuery = Context::body(&envelope, &verified)?;
         for iin in [&query.principal_iin, &query.attorney_iin] {
             Iin::parse(iin).map_err(|e| Refusal::new(Code::InvalidArgument, e.code(), format!("{iin}: {e}")))?;

@@ -23,6 +23,8 @@ pub struct Context {
 pub struct Expect<'a> {
     /// The service ids this call accepts.
     pub services: &'a [&'a str],
+    /// The roles allowed to send it (access rights at the receiver).
+    pub senders: &'a [&'a str],
     /// Whether the gateway's countersignature is required (the message came through the gateway).
     pub via_gateway: bool,
 }
@@ -57,6 +59,16 @@ impl Context {
                     "service {} is not served by this call (expected {})",
                     verified.header.service_id,
                     expect.services.join(" or ")
+                ),
+            ));
+        }
+        if !expect.senders.contains(&verified.sender_role.as_str()) {
+            return Err(Refusal::new(
+                tonic::Code::PermissionDenied,
+                "access.denied",
+                format!(
+                    "{} ({}) may not send {} here",
+                    verified.header.sender_id, verified.sender_role, verified.header.service_id
                 ),
             ));
         }

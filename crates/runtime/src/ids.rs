@@ -19,6 +19,8 @@ pub mod roles {
     pub const PROVIDER_SPECIALIST: &str = "provider-specialist";
     pub const PROVIDER_EXECUTOR: &str = "provider-executor";
     pub const PROVIDER_HEAD: &str = "provider-head";
+    /// The provider's staff at the regional gateway ARM.
+    pub const PROVIDER_STAFF: &[&str] = &[PROVIDER_OFFICE, PROVIDER_SPECIALIST, PROVIDER_EXECUTOR, PROVIDER_HEAD];
 }
 
 /// The members `egov keys init` creates: (id, role, name).

@@ -25,6 +25,7 @@ use egov_proto::{
 };
 use egov_regulation::instance::to_local;
 use egov_regulation::{Branch, Calendar, Definition, Event, Iin, Instance, TransitionError, apply};
+use egov_runtime::ids::roles;
 use egov_runtime::outbox::{Outbox, ToGateway};
 use egov_runtime::{Context, Expect, Refusal, convert, ids};
 use egov_store::{Batch, OutboxItem, Store, StoreError, Versioned};
@@ -354,6 +355,7 @@ impl Workstation {
         application_id: &str,
         service_id: &str,
         recipient_id: &str,
+        responder_role: &str,
         query: &Q,
     ) -> Result<A, Status> {
         let request = self.context.seal(application_id, service_id, recipient_id, MessageType::Request, query);
@@ -362,7 +364,9 @@ impl Workstation {
         let envelope = answer.envelope.ok_or_else(|| {
             Refusal::new(Code::Internal, "workstation.bad_answer", "the gateway answered without an envelope")
         })?;
-        let verified = self.context.receive(&envelope, Expect { services: &[service_id], via_gateway: true })?;
+        let verified = self
+            .context
+            .receive(&envelope, Expect { services: &[service_id], senders: &[responder_role], via_gateway: true })?;
         if verified.header.sender_id != recipient_id || verified.header.correlation_id != application_id {
             return Err(Refusal::new(
                 Code::Internal,
@@ -376,8 +380,10 @@ impl Workstation {
 
     /// Processes 2, 3, condition 1 and, where data are missing, process 4.
     async fn open_form(&self, envelope: Envelope) -> Result<OpenFormResponse, Status> {
-        let verified =
-            self.context.receive(&envelope, Expect { services: &[services::FORM_OPEN], via_gateway: false })?;
+        let verified = self.context.receive(
+            &envelope,
+            Expect { services: &[services::FORM_OPEN], senders: &[roles::SC_OPERATOR], via_gateway: false },
+        )?;
         if let Some(response) = self.replay(&verified, &envelope)? {
             return OpenFormResponse::decode(response.as_slice()).map_err(|e| {
                 Refusal::new(Code::Internal, "store.corrupt", format!("stored answer does not decode: {e}")).into()
@@ -410,6 +416,7 @@ impl Workstation {
                 &application_id,
                 services::PERSON_LOOKUP,
                 ids::INDIVIDUALS,
+                roles::INDIVIDUALS,
                 &PersonQuery { iin: form.applicant_iin.clone() },
             )
             .await?;
@@ -428,7 +435,16 @@ impl Workstation {
                     service_code: form.service_code.clone(),
                     issued_on: representative.power_of_attorney_issued_on.clone(),
                 };
-                Some(self.look_up(&application_id, services::POWER_OF_ATTORNEY_CHECK, ids::NOTARY, &query).await?)
+                Some(
+                    self.look_up(
+                        &application_id,
+                        services::POWER_OF_ATTORNEY_CHECK,
+                        ids::NOTARY,
+                        roles::NOTARY,
+                        &query,
+                    )
+                    .await?,
+                )
             }
         };
         let me = self.context.member_id().to_owned();
@@ -537,8 +553,10 @@ impl Workstation {
 
     /// Process 5 (the operator's EDS) and process 6 (sent on through the gateway).
     async fn submit(&self, envelope: Envelope) -> Result<SubmitApplicationResponse, Status> {
-        let verified =
-            self.context.receive(&envelope, Expect { services: &[services::FORM_SUBMIT], via_gateway: false })?;
+        let verified = self.context.receive(
+            &envelope,
+            Expect { services: &[services::FORM_SUBMIT], senders: &[roles::SC_OPERATOR], via_gateway: false },
+        )?;
         let submission: ApplicationSubmission = Context::body(&envelope, &verified)?;
         if self.replay(&verified, &envelope)?.is_some() {
             return self.submit_response(&submission.application_id).await;
@@ -636,9 +654,10 @@ impl Workstation {
 
     /// The regional gateway ARM's progress and, with action 4, the signed result.
     async fn receive_progress(&self, envelope: Envelope) -> Result<DeliverResponse, Status> {
-        let verified = self
-            .context
-            .receive(&envelope, Expect { services: &[services::APPLICATION_PROGRESS], via_gateway: true })?;
+        let verified = self.context.receive(
+            &envelope,
+            Expect { services: &[services::APPLICATION_PROGRESS], senders: &[roles::REGIONAL_ARM], via_gateway: true },
+        )?;
         if let Some(response) = self.replay(&verified, &envelope)? {
             return DeliverResponse::decode(response.as_slice()).map_err(|e| {
                 Refusal::new(Code::Internal, "store.corrupt", format!("stored answer does not decode: {e}")).into()
@@ -714,8 +733,10 @@ impl Workstation {
 
     /// Process 9: the operator hands the result to the applicant.
     async fn issue(&self, envelope: Envelope) -> Result<IssueResultResponse, Status> {
-        let verified =
-            self.context.receive(&envelope, Expect { services: &[services::RESULT_ISSUE], via_gateway: false })?;
+        let verified = self.context.receive(
+            &envelope,
+            Expect { services: &[services::RESULT_ISSUE], senders: &[roles::SC_OPERATOR], via_gateway: false },
+        )?;
         let pickup: ResultPickup = Context::body(&envelope, &verified)?;
         if self.replay(&verified, &envelope)?.is_some() {
             let record = self.load(&pickup.application_id)?.value;
@@ -771,18 +792,15 @@ fn condition_1(person: &PersonAnswer, power: Option<&PowerOfAttorneyAnswer>) -> 
 
 #[tonic::async_trait]
 impl WorkstationService for WorkstationServer {
-    #[tracing::instrument(skip_all)]
     async fn login(&self, request: Request<LoginRequest>) -> Result<Response<LoginResponse>, Status> {
         Ok(Response::new(self.workstation.login(request.into_inner()).await?))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn open_form(&self, request: Request<OpenFormRequest>) -> Result<Response<OpenFormResponse>, Status> {
         let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;
         Ok(Response::new(self.workstation.open_form(envelope).await?))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn submit_application(
         &self,
         request: Request<SubmitApplicationRequest>,
@@ -800,7 +818,6 @@ impl WorkstationService for WorkstationServer {
         Ok(Response::new(GetApplicationResponse { application: Some(self.workstation.to_application(&record)) }))
     }
 
-    #[tracing::instrument(skip_all)]
     async fn issue_result(
         &self,
         request: Request<IssueResultRequest>,
@@ -812,7 +829,6 @@ impl WorkstationService for WorkstationServer {
 
 #[tonic::async_trait]
 impl InboxService for WorkstationServer {
-    #[tracing::instrument(skip_all)]
     async fn deliver(&self, request: Request<DeliverRequest>) -> Result<Response<DeliverResponse>, Status> {
         let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;
         Ok(Response::new(self.workstation.receive_progress(envelope).await?))
