@@ -67,6 +67,12 @@ pub struct ServeArgs {
     /// The process definition to run instead of the embedded one.
     #[arg(long)]
     regulation: Option<PathBuf>,
+    /// The largest envelope body accepted, checked before anything is decoded.
+    #[arg(long, default_value_t = 10 * 1024 * 1024)]
+    max_body_bytes: usize,
+    /// How far a message time may be from the receiver's clock, in milliseconds.
+    #[arg(long, default_value_t = 5 * 60 * 1000)]
+    freshness_window_ms: i64,
 }
 
 pub async fn serve(args: ServeArgs, addresses: &Addresses) -> anyhow::Result<ExitCode> {
@@ -86,6 +92,10 @@ pub async fn serve(args: ServeArgs, addresses: &Addresses) -> anyhow::Result<Exi
     }
     let mut config = StackConfig::local(args.data.clone(), keys, args.fixtures.clone());
     config.definition = definition(args.regulation.as_ref())?;
+    config.checks = egov_envelope::Checks {
+        max_body_bytes: args.max_body_bytes,
+        freshness_window_ms: Some(args.freshness_window_ms),
+    };
     config.topology = topology(addresses)?;
     if args.any_port {
         let mut topology = config.topology.clone();
@@ -114,7 +124,7 @@ pub async fn serve(args: ServeArgs, addresses: &Addresses) -> anyhow::Result<Exi
     println!("ready");
     use std::io::Write as _;
     std::io::stdout().flush()?;
-    wait_for_signal().await;
+    serve_until_stopped(&stack).await;
     stack.stop().await;
     Ok(ExitCode::SUCCESS)
 }
@@ -139,19 +149,23 @@ fn set_role_address(topology: &mut Topology, role: Role, address: String) {
     }
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
-            return;
+/// Serves until SIGINT or SIGTERM; SIGHUP reloads the trust registry.
+async fn serve_until_stopped(stack: &Stack) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut terminate), Ok(mut hangup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return,
+            _ = terminate.recv() => return,
+            _ = hangup.recv() => match stack.reload_trust() {
+                Ok(members) => tracing::warn!(members, "trust registry reloaded on SIGHUP"),
+                Err(error) => tracing::error!(error = %format!("{error:#}"), "trust registry not reloaded; the previous one stays"),
+            },
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// A scenario file: one application and what should come of it.
@@ -292,6 +306,27 @@ pub enum KeysCommand {
         #[arg(long, default_value = "keys")]
         dir: PathBuf,
     },
+    /// Add a member with a fresh key, or give an existing member a new key (rotation).
+    Add {
+        member: String,
+        /// The new member's role (e.g. sc-operator, provider-head).
+        #[arg(long, default_value = "")]
+        role: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        #[arg(long, default_value = "keys")]
+        dir: PathBuf,
+    },
+    /// Revoke a key: messages signed by it with a later message time are refused.
+    /// Running participants pick the change up within a second (or on SIGHUP).
+    Revoke {
+        key_id: String,
+        /// When the revocation takes effect (RFC 3339); default: now.
+        #[arg(long)]
+        at: Option<chrono::DateTime<chrono::Utc>>,
+        #[arg(long, default_value = "keys")]
+        dir: PathBuf,
+    },
 }
 
 pub fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
@@ -311,6 +346,19 @@ pub fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
                     member.keys.first().map(|k| k.id.as_str()).unwrap_or("")
                 );
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Add { member, role, name, dir } => {
+            let now = chrono::DateTime::from_timestamp_millis(SystemClock.now_ms()).unwrap_or_default();
+            let key_id = KeyDir::new(&dir).add_key(&member, &role, &name, now)?;
+            println!("added key {key_id} for {member}");
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Revoke { key_id, at, dir } => {
+            let at =
+                at.unwrap_or_else(|| chrono::DateTime::from_timestamp_millis(SystemClock.now_ms()).unwrap_or_default());
+            KeyDir::new(&dir).revoke(&key_id, at)?;
+            println!("revoked {key_id} from {}", at.to_rfc3339());
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -16,13 +16,16 @@ use egov_regional::RegionalServer;
 use egov_registries::{Individuals, IndividualsServer, NotaryServer, Powers};
 use egov_regulation::Definition;
 use egov_runtime::outbox::{Outbox, RetryPolicy};
-use egov_runtime::{Clock, Context, KeyDir, SystemClock, Topology, ids};
+use egov_runtime::{Clock, Context, KeyDir, SharedTrust, SystemClock, Topology, ids};
 use egov_store::Store;
 use egov_workstation::{Operators, WorkstationServer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::service::Routes as GrpcRoutes;
+
+/// The registries' limit on a look-up's body.
+const LOOKUP_BODY_BYTES: usize = 64 * 1024;
 
 /// Largest message a participant accepts or sends.
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -126,6 +129,8 @@ impl StackConfig {
 #[derive(Debug)]
 pub struct Stack {
     topology: Topology,
+    keys: KeyDir,
+    trust: SharedTrust,
     roles: BTreeSet<Role>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -152,17 +157,17 @@ impl Stack {
             *role.address_mut(&mut topology) = listener.local_addr()?.to_string();
             listeners.push((role, listener));
         }
-        let trust = Arc::new(config.keys.trust()?);
+        let trust = SharedTrust::new(config.keys.trust()?);
         let (shutdown, _) = watch::channel(false);
         let mut tasks = Vec::new();
         for (role, listener) in listeners {
-            let signer = config.keys.signer_in(&trust, role.member_id())?;
-            let context = Context {
-                trust: Arc::clone(&trust),
-                signer,
-                clock: Arc::clone(&config.clock),
-                checks: config.checks.clone(),
-            };
+            let signer = config.keys.signer_in(&trust.current(), role.member_id())?;
+            let mut checks = config.checks.clone();
+            if matches!(role, Role::Individuals | Role::Notary) {
+                // Look-ups are small.
+                checks.max_body_bytes = checks.max_body_bytes.min(LOOKUP_BODY_BYTES);
+            }
+            let context = Context { trust: trust.clone(), signer, clock: Arc::clone(&config.clock), checks };
             let open_store = || -> anyhow::Result<Store> {
                 let path = config.data_dir.join(role.name());
                 std::fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
@@ -258,7 +263,16 @@ impl Stack {
                 }
             }));
         }
-        Ok(Stack { topology, roles: config.roles, shutdown, tasks })
+        tasks.push(tokio::spawn(watch_trust(config.keys.clone(), trust.clone())));
+        Ok(Stack { topology, keys: config.keys, trust, roles: config.roles, shutdown, tasks })
+    }
+
+    /// Re-reads the trust registry and puts it in force; on error the one in force stays.
+    pub fn reload_trust(&self) -> anyhow::Result<usize> {
+        let trust = self.keys.trust()?;
+        let members = trust.members().len();
+        self.trust.replace(trust);
+        Ok(members)
     }
 
     /// The addresses, with the ports actually bound for the roles started here.
@@ -286,4 +300,29 @@ fn gateway_client(address: &str) -> anyhow::Result<GatewayServiceClient<tonic::t
     Ok(GatewayServiceClient::new(lazy(address)?)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES))
+}
+
+/// Reloads the trust registry whenever its file changes (checked every second).
+async fn watch_trust(keys: KeyDir, trust: SharedTrust) {
+    let path = keys.path().join("trust.toml");
+    let modified = |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let mut last = modified(&path);
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        ticker.tick().await;
+        let now = modified(&path);
+        if now == last {
+            continue;
+        }
+        last = now;
+        match keys.trust() {
+            Ok(registry) => {
+                tracing::info!(members = registry.members().len(), "trust registry reloaded");
+                trust.replace(registry);
+            }
+            Err(error) => {
+                tracing::error!(error = %format!("{error:#}"), "trust registry not reloaded; the previous one stays")
+            }
+        }
+    }
 }

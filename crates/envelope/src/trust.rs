@@ -131,6 +131,11 @@ impl TrustRegistry {
         toml::to_string_pretty(&file).unwrap_or_default()
     }
 
+    /// The members, to build a changed registry from.
+    pub fn into_members(self) -> Vec<Member> {
+        self.members
+    }
+
     pub fn members(&self) -> &[Member] {
         &self.members
     }

@@ -104,9 +104,9 @@ fn missing_envelope() -> Status {
 impl Gateway {
     /// Verifies the sender and checks its right to the service over `channel`.
     fn admit(&self, envelope: &Envelope, channel: RouteChannel) -> Result<(Verified, &Route), Refusal> {
-        let verified = egov_envelope::open(envelope, &self.context.trust, self.context.now_ms(), &self.context.checks)?;
+        let verified = self.context.open(envelope, &self.context.checks)?;
         egov_runtime::server::record_ids(&verified.header.correlation_id, &verified.header.message_id);
-        let route = self.routes.authorise(&verified, channel)?;
+        let route = self.routes.authorise(&verified, envelope.body.len(), channel)?;
         Ok((verified, route))
     }
 
@@ -164,7 +164,9 @@ impl Gateway {
     /// Checks a registry's answer: signed by the route's recipient, for the same application, to the asker.
     fn check_answer(&self, request: &EnvelopeHeader, route: &Route, answer: &Envelope) -> Result<(), Refusal> {
         let bad = |message: String| Refusal::new(Code::Internal, "gateway.bad_answer", message);
-        let verified = egov_envelope::open(answer, &self.context.trust, self.context.now_ms(), &self.context.checks)
+        let verified = self
+            .context
+            .open(answer, &self.context.checks)
             .map_err(|e| bad(format!("{}'s answer refused: {e}", route.recipient)))?;
         let header = &verified.header;
         if header.sender_id != route.recipient

@@ -1,6 +1,6 @@
 //! The routing table and access rights, as data.
 
-use egov_envelope::Verified;
+use egov_envelope::{EnvelopeError, Verified};
 use egov_runtime::Refusal;
 use serde::Deserialize;
 use thiserror::Error;
@@ -26,6 +26,9 @@ pub struct Route {
     pub recipient: String,
     /// The roles allowed to send it.
     pub senders: Vec<String>,
+    /// The largest body of this service; none: the gateway's overall limit.
+    #[serde(default)]
+    pub max_body_bytes: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,7 +72,7 @@ impl Routes {
     }
 
     /// The route of a verified message, if its sender may use it on `channel`.
-    pub fn authorise(&self, verified: &Verified, channel: Channel) -> Result<&Route, Refusal> {
+    pub fn authorise(&self, verified: &Verified, body_bytes: usize, channel: Channel) -> Result<&Route, Refusal> {
         let header = &verified.header;
         let route = self.routes.iter().find(|route| route.service == header.service_id).ok_or_else(|| {
             Refusal::new(
@@ -98,6 +101,11 @@ impl Routes {
                 "gateway.access_denied",
                 format!("{} ({}) may not send {}", header.sender_id, verified.sender_role, route.service),
             ));
+        }
+        if let Some(limit) = route.max_body_bytes
+            && body_bytes > limit
+        {
+            return Err(EnvelopeError::TooLarge { size: body_bytes, limit }.into());
         }
         Ok(route)
     }

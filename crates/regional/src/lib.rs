@@ -307,7 +307,7 @@ impl Regional {
             .as_ref()
             .ok_or_else(|| bad("the operator's signed submission is missing".to_owned()))?;
         let checks = Checks { freshness_window_ms: None, ..self.context.checks.clone() };
-        let verified = egov_envelope::open(submission, &self.context.trust, self.context.now_ms(), &checks)
+        let verified = self.context.open(submission, &checks)
             .map_err(|e| bad(format!("operator's submission refused: {e}")))?;
         let sign_step = self.step_for("sign-submission")?;
         if verified.sender_role.as_str() != sign_step.actor || verified.header.service_id != services::FORM_SUBMIT {

@@ -1,8 +1,34 @@
 //! A participant's identity and what it checks every envelope against.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use egov_envelope::{Checks, EnvelopeError, Signer, TrustRegistry, Verified};
+
+/// The trust registry in force, replaced whole when the file is reloaded.
+#[derive(Debug, Clone)]
+pub struct SharedTrust(Arc<RwLock<Arc<TrustRegistry>>>);
+
+impl SharedTrust {
+    pub fn new(trust: TrustRegistry) -> SharedTrust {
+        SharedTrust(Arc::new(RwLock::new(Arc::new(trust))))
+    }
+
+    /// The registry in force now.
+    pub fn current(&self) -> Arc<TrustRegistry> {
+        match self.0.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Puts `trust` in force for every later check.
+    pub fn replace(&self, trust: TrustRegistry) {
+        match self.0.write() {
+            Ok(mut guard) => *guard = Arc::new(trust),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(trust),
+        }
+    }
+}
 use egov_proto::{Body, Envelope, EnvelopeHeader, MessageType};
 
 use crate::Clock;
@@ -12,7 +38,7 @@ use crate::status::Refusal;
 /// What a participant needs to sign and verify.
 #[derive(Debug, Clone)]
 pub struct Context {
-    pub trust: Arc<TrustRegistry>,
+    pub trust: SharedTrust,
     pub signer: Signer,
     pub clock: Arc<dyn Clock>,
     pub checks: Checks,
@@ -42,7 +68,8 @@ impl Context {
     /// signature, freshness, recipient, service, and the gateway's
     /// countersignature where required. Records the ids on the call's span.
     pub fn receive(&self, envelope: &Envelope, expect: Expect<'_>) -> Result<Verified, Refusal> {
-        let verified = egov_envelope::open(envelope, &self.trust, self.now_ms(), &self.checks)?;
+        let trust = self.trust.current();
+        let verified = egov_envelope::open(envelope, &trust, self.now_ms(), &self.checks)?;
         crate::server::record_ids(&verified.header.correlation_id, &verified.header.message_id);
         if verified.header.recipient_id != self.member_id() {
             return Err(EnvelopeError::WrongRecipient {
@@ -73,9 +100,14 @@ impl Context {
             ));
         }
         if expect.via_gateway {
-            egov_envelope::verify_countersignature(envelope, &verified, &self.trust, ids::GATEWAY)?;
+            egov_envelope::verify_countersignature(envelope, &verified, &trust, ids::GATEWAY)?;
         }
         Ok(verified)
+    }
+
+    /// Checks an envelope's form and sender signature against the registry in force.
+    pub fn open(&self, envelope: &Envelope, checks: &Checks) -> Result<Verified, EnvelopeError> {
+        egov_envelope::open(envelope, &self.trust.current(), self.now_ms(), checks)
     }
 
     /// Signs `body` as this participant's message to `recipient_id`.

@@ -104,6 +104,75 @@ impl KeyDir {
     }
 }
 
+impl KeyDir {
+    /// Writes `trust` in place of `trust.toml`, atomically (a reader sees the old file or the new one).
+    fn write_trust(&self, trust: &TrustRegistry) -> anyhow::Result<()> {
+        let path = self.trust_path();
+        let temporary = self.path.join(".trust.toml.new");
+        std::fs::write(&temporary, trust.to_toml()).with_context(|| format!("cannot write {}", temporary.display()))?;
+        std::fs::rename(&temporary, &path).with_context(|| format!("cannot replace {}", path.display()))?;
+        Ok(())
+    }
+
+    /// Gives `member_id` a fresh key valid from `valid_from` for ten years:
+    /// a new member with `role`, or a new key (rotation) for an existing one,
+    /// whose older keys stay valid until revoked. Returns the new key's id.
+    pub fn add_key(
+        &self,
+        member_id: &str,
+        role: &str,
+        name: &str,
+        valid_from: DateTime<Utc>,
+    ) -> anyhow::Result<String> {
+        let mut members = self.trust()?.into_members();
+        let mut seed = [0u8; 32];
+        OsRng.fill_bytes(&mut seed);
+        let public = Signer::from_seed(member_id, "", &seed).public_key_hex();
+        let key_id = format!("{member_id}:{}", &public[..16]);
+        let valid_until = valid_from.checked_add_months(Months::new(120)).unwrap_or(valid_from);
+        let key = KeyEntry { id: key_id.clone(), public, valid_from, valid_until, revoked_at: None };
+        match members.iter_mut().find(|member| member.id == member_id) {
+            Some(member) => {
+                if member.role.as_str() != role && !role.is_empty() {
+                    bail!("{member_id} has the role {}, not {role}", member.role);
+                }
+                member.keys.push(key);
+            }
+            None => {
+                if role.is_empty() {
+                    bail!("{member_id} is a new member: give its role");
+                }
+                members.push(Member {
+                    id: member_id.to_owned(),
+                    role: Role::new(role),
+                    name: name.to_owned(),
+                    keys: vec![key],
+                });
+            }
+        }
+        let trust = TrustRegistry::from_members(members)?;
+        let seed_path = self.seed_path(member_id);
+        let temporary = self.path.join("secrets").join(format!(".{member_id}.seed.new"));
+        let _ = std::fs::remove_file(&temporary);
+        write_secret(&temporary, &hex::encode(seed))?;
+        std::fs::rename(&temporary, &seed_path).with_context(|| format!("cannot replace {}", seed_path.display()))?;
+        self.write_trust(&trust)?;
+        Ok(key_id)
+    }
+
+    /// Revokes `key_id` from `at` on: messages with a later time signed by it are refused.
+    pub fn revoke(&self, key_id: &str, at: DateTime<Utc>) -> anyhow::Result<()> {
+        let mut members = self.trust()?.into_members();
+        let key = members
+            .iter_mut()
+            .flat_map(|member| member.keys.iter_mut())
+            .find(|key| key.id == key_id)
+            .with_context(|| format!("no key {key_id} in the trust registry"))?;
+        key.revoked_at = Some(at);
+        self.write_trust(&TrustRegistry::from_members(members)?)
+    }
+}
+
 fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
     #[cfg(unix)]

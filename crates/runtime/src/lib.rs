@@ -14,7 +14,7 @@ pub mod status;
 pub mod topology;
 
 pub use clock::{Clock, SimClock, SystemClock};
-pub use context::{Context, Expect};
+pub use context::{Context, Expect, SharedTrust};
 pub use keys::KeyDir;
 pub use status::{Refusal, reason_of};
 pub use topology::Topology;

@@ -715,7 +715,7 @@ impl Workstation {
     fn check_result(&self, result: &Envelope, record: &ApplicationRecord) -> Result<(), Refusal> {
         let bad = |message: String| invalid("workstation.bad_result", message);
         let checks = Checks { freshness_window_ms: None, ..self.context.checks.clone() };
-        let verified = egov_envelope::open(result, &self.context.trust, self.context.now_ms(), &checks)
+        let verified = self.context.open(result, &checks)
             .map_err(|e| bad(format!("the result's signature is refused: {e}")))?;
         let signer_role = &self.step_for("sign-result")?.actor;
         if verified.sender_role.as_str() != signer_role {
