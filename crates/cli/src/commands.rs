@@ -73,6 +73,10 @@ pub struct ServeArgs {
     /// How far a message time may be from the receiver's clock, in milliseconds.
     #[arg(long, default_value_t = 5 * 60 * 1000)]
     freshness_window_ms: i64,
+    /// Run on simulated time: every event happens at the message time of the envelope
+    /// that causes it, so a replay can set the clock (turns the freshness check off).
+    #[arg(long)]
+    simulated_time: bool,
 }
 
 pub async fn serve(args: ServeArgs, addresses: &Addresses) -> anyhow::Result<ExitCode> {
@@ -92,6 +96,7 @@ pub async fn serve(args: ServeArgs, addresses: &Addresses) -> anyhow::Result<Exi
     }
     let mut config = StackConfig::local(args.data.clone(), keys, args.fixtures.clone());
     config.definition = definition(args.regulation.as_ref())?;
+    config.simulated_time = args.simulated_time;
     config.checks = egov_envelope::Checks {
         max_body_bytes: args.max_body_bytes,
         freshness_window_ms: Some(args.freshness_window_ms),
@@ -416,7 +421,7 @@ async fn logged_in_operator(login: &OperatorLogin, topology: &Topology) -> anyho
     let channel = Topology::channel(&topology.workstation)?;
     let mut workstation = egov_proto::workstation_service_client::WorkstationServiceClient::new(channel.clone());
     let session = workstation
-        .login(egov_proto::LoginRequest { login: login.login.clone(), password })
+        .login(egov_proto::LoginRequest { login: login.login.clone(), password, client_time_ms: SystemClock.now_ms() })
         .await
         .context("login (process 1)")?
         .into_inner();

@@ -100,7 +100,11 @@ pub struct StackConfig {
     /// Where each participant listens; port 0 lets the system choose for the roles started here.
     pub topology: Topology,
     pub roles: BTreeSet<Role>,
+    /// The operational clock (outbox retries, log entries).
     pub clock: Arc<dyn Clock>,
+    /// Simulated time: every event happens at the message time of the envelope that causes it
+    /// (replays set the regulatory clock; the freshness check is off).
+    pub simulated_time: bool,
     pub checks: Checks,
     pub retry: RetryPolicy,
     /// sled's page cache per store.
@@ -118,6 +122,7 @@ impl StackConfig {
             topology: Topology::on_ports("127.0.0.1", [0; 5]),
             roles: Role::ALL.into_iter().collect(),
             clock: Arc::new(SystemClock),
+            simulated_time: false,
             checks: Checks::default(),
             retry: RetryPolicy::default(),
             cache_bytes: 32 * 1024 * 1024,
@@ -167,7 +172,17 @@ impl Stack {
                 // Look-ups are small.
                 checks.max_body_bytes = checks.max_body_bytes.min(LOOKUP_BODY_BYTES);
             }
-            let context = Context { trust: trust.clone(), signer, clock: Arc::clone(&config.clock), checks };
+            if config.simulated_time {
+                // Message times are the simulated clock: no freshness to check against.
+                checks.freshness_window_ms = None;
+            }
+            let context = Context {
+                trust: trust.clone(),
+                signer,
+                clock: Arc::clone(&config.clock),
+                checks,
+                message_time: config.simulated_time,
+            };
             let open_store = || -> anyhow::Result<Store> {
                 let path = config.data_dir.join(role.name());
                 std::fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;

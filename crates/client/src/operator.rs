@@ -42,7 +42,11 @@ impl OperatorClient {
     pub async fn login(&mut self, login: &str, password: &str) -> Result<LoginResponse, Status> {
         let response = self
             .workstation
-            .login(LoginRequest { login: login.to_owned(), password: password.to_owned() })
+            .login(LoginRequest {
+                login: login.to_owned(),
+                password: password.to_owned(),
+                client_time_ms: self.clock.now_ms(),
+            })
             .await?
             .into_inner();
         self.session_id = response.session_id.clone();

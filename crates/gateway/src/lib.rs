@@ -236,7 +236,7 @@ impl GatewayService for GatewayServer {
         let response = SendAsyncResponse {
             message_id: header.message_id.clone(),
             correlation_id: header.correlation_id.clone(),
-            accepted_time_ms: now_ms,
+            accepted_time_ms: gateway.context.event_time(&verified),
             receipt: Some(routed.clone()),
         };
         let record = DeliveryRecord {

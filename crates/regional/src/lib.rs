@@ -173,7 +173,13 @@ impl Regional {
     }
 
     /// Queues a progress message to the State Corporation in `batch`.
-    fn queue_progress(&self, batch: &mut Batch, record: &RegistrationRecord, signed_result: Option<Envelope>) {
+    fn queue_progress(
+        &self,
+        batch: &mut Batch,
+        record: &RegistrationRecord,
+        signed_result: Option<Envelope>,
+        event_ms: i64,
+    ) {
         let message_type = if signed_result.is_some() { MessageType::Response } else { MessageType::Notification };
         let progress = self.progress(record, signed_result);
         let envelope = self.context.seal(
@@ -181,6 +187,7 @@ impl Regional {
             services::APPLICATION_PROGRESS,
             ids::SC_WORKSTATION,
             message_type,
+            event_ms,
             &progress,
         );
         let bytes = envelope.encode_to_vec();
@@ -258,7 +265,7 @@ impl Regional {
                 format!("application {application_id} is already registered"),
             ));
         }
-        let now_ms = self.context.now_ms();
+        let now_ms = self.context.event_time(&verified);
         let register = self.step_for("register")?;
         let registration_id = format!("RSHEP-{:010}", self.store.next_id().map_err(store_refusal)?);
         let instance = Instance::start_at_step(&self.definition, &register.id, now_ms).map_err(transition_refusal)?;
@@ -282,12 +289,13 @@ impl Regional {
             due_ms: None,
         };
         record.due_ms = self.due_ms(&record.instance);
-        let response = DeliverResponse { message_id: verified.header.message_id.clone(), accepted_time_ms: now_ms };
+        let response =
+            DeliverResponse { message_id: verified.header.message_id.clone(), accepted_time_ms: self.context.now_ms() };
         let mut batch = Batch::new();
         batch.put(application_key(&application_id), 0, &registration_id).map_err(store_refusal)?;
         batch.put(registration_key(&registration_id), 0, &record).map_err(store_refusal)?;
-        batch.log(now_ms, "received", envelope.encode_to_vec(), "");
-        self.queue_progress(&mut batch, &record, None);
+        batch.log(self.context.now_ms(), "received", envelope.encode_to_vec(), "");
+        self.queue_progress(&mut batch, &record, None, now_ms);
         batch.remember(
             &verified.header.sender_id,
             &verified.header.message_id,
@@ -307,8 +315,8 @@ impl Regional {
             .as_ref()
             .ok_or_else(|| bad("the operator's signed submission is missing".to_owned()))?;
         let checks = Checks { freshness_window_ms: None, ..self.context.checks.clone() };
-        let verified = self.context.open(submission, &checks)
-            .map_err(|e| bad(format!("operator's submission refused: {e}")))?;
+        let verified =
+            self.context.open(submission, &checks).map_err(|e| bad(format!("operator's submission refused: {e}")))?;
         let sign_step = self.step_for("sign-submission")?;
         if verified.sender_role.as_str() != sign_step.actor || verified.header.service_id != services::FORM_SUBMIT {
             return Err(bad(format!(
@@ -339,7 +347,7 @@ impl Regional {
         let action: StaffAction = Context::body(&envelope, &verified)?;
         let stored = self.load(&action.registration_id)?;
         let mut record = stored.value;
-        let now_ms = self.context.now_ms();
+        let now_ms = self.context.event_time(&verified);
         let step = self
             .definition
             .step(&action.step_id)
@@ -400,8 +408,8 @@ impl Regional {
         let response = PerformStaffActionResponse { registration: Some(registration.clone()) };
         let mut batch = Batch::new();
         batch.put(registration_key(&record.registration_id), stored.version, &record).map_err(store_refusal)?;
-        batch.log(now_ms, "received", envelope.encode_to_vec(), "");
-        self.queue_progress(&mut batch, &record, signed_result);
+        batch.log(self.context.now_ms(), "received", envelope.encode_to_vec(), "");
+        self.queue_progress(&mut batch, &record, signed_result, now_ms);
         batch.remember(
             &verified.header.sender_id,
             &verified.header.message_id,
@@ -477,7 +485,7 @@ impl Regional {
                 "the signed bytes are not the drafted result",
             ));
         }
-        let now_ms = self.context.now_ms();
+        let now_ms = self.context.event_time(&verified);
         let event = Event {
             step_id: sign.id.clone(),
             actor_role: verified.sender_role.as_str().to_owned(),
@@ -492,8 +500,8 @@ impl Regional {
         let response = SignResultResponse { registration: Some(registration.clone()) };
         let mut batch = Batch::new();
         batch.put(registration_key(&record.registration_id), stored.version, &record).map_err(store_refusal)?;
-        batch.log(now_ms, "received", envelope.encode_to_vec(), "");
-        self.queue_progress(&mut batch, &record, None);
+        batch.log(self.context.now_ms(), "received", envelope.encode_to_vec(), "");
+        self.queue_progress(&mut batch, &record, None, now_ms);
         batch.remember(
             &verified.header.sender_id,
             &verified.header.message_id,

@@ -171,6 +171,7 @@ impl IndividualsService for IndividualsServer {
             services::PERSON_LOOKUP,
             &verified.header.sender_id,
             MessageType::Response,
+            self.context.event_time(&verified),
             &answer,
         );
         Ok(Response::new(LookupPersonResponse { envelope: Some(reply) }))
@@ -228,6 +229,7 @@ impl NotaryService for NotaryServer {
             services::POWER_OF_ATTORNEY_CHECK,
             &verified.header.sender_id,
             MessageType::Response,
+            self.context.event_time(&verified),
             &answer,
         );
         Ok(Response::new(CheckPowerOfAttorneyResponse { envelope: Some(reply) }))

@@ -40,8 +40,12 @@ use crate::status::Refusal;
 pub struct Context {
     pub trust: SharedTrust,
     pub signer: Signer,
+    /// The operational clock: outbox retries, sessions' wall time, log entries.
     pub clock: Arc<dyn Clock>,
     pub checks: Checks,
+    /// Simulated time: each event happens at the message time of the envelope
+    /// that causes it, so a replay sets the regulatory clock message by message.
+    pub message_time: bool,
 }
 
 /// What a receiver expects of an envelope.
@@ -60,8 +64,15 @@ impl Context {
         self.signer.member_id()
     }
 
+    /// The operational clock's time.
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// When the event a verified envelope causes happens: the clock's time, or
+    /// the message time on simulated time.
+    pub fn event_time(&self, verified: &Verified) -> i64 {
+        if self.message_time { verified.header.message_time_ms } else { self.clock.now_ms() }
     }
 
     /// Verifies an envelope addressed to this participant: form, sender's
@@ -110,13 +121,14 @@ impl Context {
         egov_envelope::open(envelope, &self.trust.current(), self.now_ms(), checks)
     }
 
-    /// Signs `body` as this participant's message to `recipient_id`.
+    /// Signs `body` as this participant's message to `recipient_id`, sent at `time_ms`.
     pub fn seal<B: Body>(
         &self,
         correlation_id: &str,
         service_id: &str,
         recipient_id: &str,
         message_type: MessageType,
+        time_ms: i64,
         body: &B,
     ) -> Envelope {
         let header: EnvelopeHeader = self.signer.header(
@@ -124,7 +136,7 @@ impl Context {
             correlation_id,
             service_id,
             recipient_id,
-            self.now_ms(),
+            time_ms,
             message_type,
         );
         self.signer.seal(&header, body)

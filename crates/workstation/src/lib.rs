@@ -216,7 +216,7 @@ impl Workstation {
         if session.operator_id != verified.header.sender_id {
             return Err(unauthenticated(format!("session {session_id} is not {}'s", verified.header.sender_id)));
         }
-        if session.expires_ms <= self.context.now_ms() {
+        if session.expires_ms <= self.context.event_time(verified) {
             return Err(unauthenticated(format!("session {session_id} has expired: log in again")));
         }
         Ok(session)
@@ -267,7 +267,11 @@ impl Workstation {
         let account = self.operators.authenticate(&request.login, &request.password).ok_or_else(|| {
             Refusal::new(Code::Unauthenticated, "workstation.bad_credentials", "login or password is wrong")
         })?;
-        let now_ms = self.context.now_ms();
+        let now_ms = if self.context.message_time && request.client_time_ms > 0 {
+            request.client_time_ms
+        } else {
+            self.context.now_ms()
+        };
         let session = Session {
             operator_id: account.operator_id.clone(),
             logged_in_ms: now_ms,
@@ -356,9 +360,10 @@ impl Workstation {
         service_id: &str,
         recipient_id: &str,
         responder_role: &str,
+        time_ms: i64,
         query: &Q,
     ) -> Result<A, Status> {
-        let request = self.context.seal(application_id, service_id, recipient_id, MessageType::Request, query);
+        let request = self.context.seal(application_id, service_id, recipient_id, MessageType::Request, time_ms, query);
         let mut gateway = self.gateway.clone();
         let answer = gateway.send_sync(SendSyncRequest { envelope: Some(request) }).await?.into_inner();
         let envelope = answer.envelope.ok_or_else(|| {
@@ -402,13 +407,14 @@ impl Workstation {
             .into());
         }
         let operator_id = verified.header.sender_id.clone();
+        let event_ms = self.context.event_time(&verified);
         let log_in = self.step_for("log-in")?;
         let open_form = self.step_for("open-form")?;
         let mut instance = Instance::start(&self.definition, session.logged_in_ms);
         instance = self.advance(&instance, &self.event(log_in, &operator_id, None, ""), session.logged_in_ms)?;
         let mut form_event = self.event(open_form, &operator_id, None, "");
         form_event.actor_role = verified.sender_role.as_str().to_owned();
-        instance = self.advance(&instance, &form_event, self.context.now_ms())?;
+        instance = self.advance(&instance, &form_event, event_ms)?;
 
         // Process 3: the look-ups through the gateway.
         let person: PersonAnswer = self
@@ -417,6 +423,7 @@ impl Workstation {
                 services::PERSON_LOOKUP,
                 ids::INDIVIDUALS,
                 roles::INDIVIDUALS,
+                event_ms,
                 &PersonQuery { iin: form.applicant_iin.clone() },
             )
             .await?;
@@ -424,9 +431,7 @@ impl Workstation {
         let power: Option<PowerOfAttorneyAnswer> = match notarised {
             None => None,
             Some(representative) => {
-                let today = to_local(self.calendar(), self.context.now_ms())
-                    .map(|t| t.date_naive().to_string())
-                    .unwrap_or_default();
+                let today = to_local(self.calendar(), event_ms).map(|t| t.date_naive().to_string()).unwrap_or_default();
                 let query = PowerOfAttorneyQuery {
                     number: representative.power_of_attorney_number.clone(),
                     principal_iin: form.applicant_iin.clone(),
@@ -441,6 +446,7 @@ impl Workstation {
                         services::POWER_OF_ATTORNEY_CHECK,
                         ids::NOTARY,
                         roles::NOTARY,
+                        event_ms,
                         &query,
                     )
                     .await?,
@@ -453,11 +459,8 @@ impl Workstation {
             if person.found { "found" } else { "not found" },
             power.as_ref().map(|p| format!("; notary: {}", p.status().as_str_name())).unwrap_or_default()
         );
-        instance = self.advance(
-            &instance,
-            &self.event(self.step_for("look-up")?, &me, None, look_up_detail),
-            self.context.now_ms(),
-        )?;
+        instance =
+            self.advance(&instance, &self.event(self.step_for("look-up")?, &me, None, look_up_detail), event_ms)?;
 
         // Condition 1: are the data present?
         let notice_code = condition_1(&person, power.as_ref());
@@ -466,11 +469,11 @@ impl Workstation {
         instance = self.advance(
             &instance,
             &self.event(condition, &me, Some(branch), notice_code.unwrap_or_default()),
-            self.context.now_ms(),
+            event_ms,
         )?;
         if let Some(code) = notice_code {
             let notice_step = self.step_for("data-notice")?;
-            instance = self.advance(&instance, &self.event(notice_step, &me, None, code), self.context.now_ms())?;
+            instance = self.advance(&instance, &self.event(notice_step, &me, None, code), event_ms)?;
         }
         let record = ApplicationRecord {
             application_id: application_id.clone(),
@@ -582,7 +585,7 @@ impl Workstation {
         let sign = self.step_for("sign-submission")?;
         let mut event = self.event(sign, &verified.header.sender_id, None, verified.key_id.clone());
         event.actor_role = verified.sender_role.as_str().to_owned();
-        let now_ms = self.context.now_ms();
+        let now_ms = self.context.event_time(&verified);
         record.instance = self.advance(&record.instance, &event, now_ms)?;
         self.check_documents(&record, &submission)?;
         let delivery = ApplicationDelivery {
@@ -600,14 +603,15 @@ impl Workstation {
             services::APPLICATION_SUBMIT,
             ids::REGIONAL,
             MessageType::Request,
+            now_ms,
             &delivery,
         );
         let message_bytes = message.encode_to_vec();
         let mut batch = Batch::new();
         batch.put(application_key(&record.application_id), stored.version, &record).map_err(store_refusal)?;
-        batch.log(now_ms, "received", envelope.encode_to_vec(), "");
-        batch.log(now_ms, "sent", message_bytes.clone(), ids::GATEWAY);
-        batch.enqueue(ids::GATEWAY, message_bytes, now_ms);
+        batch.log(self.context.now_ms(), "received", envelope.encode_to_vec(), "");
+        batch.log(self.context.now_ms(), "sent", message_bytes.clone(), ids::GATEWAY);
+        batch.enqueue(ids::GATEWAY, message_bytes, self.context.now_ms());
         batch.remember(&verified.header.sender_id, &verified.header.message_id, digest(&envelope), Vec::new());
         let outbox_ids = self.store.commit(batch).await.map_err(store_refusal)?;
         self.outbox.kick();
@@ -715,8 +719,8 @@ impl Workstation {
     fn check_result(&self, result: &Envelope, record: &ApplicationRecord) -> Result<(), Refusal> {
         let bad = |message: String| invalid("workstation.bad_result", message);
         let checks = Checks { freshness_window_ms: None, ..self.context.checks.clone() };
-        let verified = self.context.open(result, &checks)
-            .map_err(|e| bad(format!("the result's signature is refused: {e}")))?;
+        let verified =
+            self.context.open(result, &checks).map_err(|e| bad(format!("the result's signature is refused: {e}")))?;
         let signer_role = &self.step_for("sign-result")?.actor;
         if verified.sender_role.as_str() != signer_role {
             return Err(bad(format!(
@@ -748,7 +752,7 @@ impl Workstation {
         let issue = self.step_for("issue-result")?;
         let mut event = self.event(issue, &verified.header.sender_id, None, "");
         event.actor_role = verified.sender_role.as_str().to_owned();
-        let now_ms = self.context.now_ms();
+        let now_ms = self.context.event_time(&verified);
         record.instance = self.advance(&record.instance, &event, now_ms)?;
         if record.result.is_empty() {
             return Err(Refusal::new(
@@ -760,7 +764,7 @@ impl Workstation {
         }
         let mut batch = Batch::new();
         batch.put(application_key(&record.application_id), stored.version, &record).map_err(store_refusal)?;
-        batch.log(now_ms, "received", envelope.encode_to_vec(), "");
+        batch.log(self.context.now_ms(), "received", envelope.encode_to_vec(), "");
         batch.remember(&verified.header.sender_id, &verified.header.message_id, digest(&envelope), Vec::new());
         self.store.commit(batch).await.map_err(store_refusal)?;
         tracing::info!(application_id = %record.application_id, outcome = ?record.instance.outcome, "result handed out (process 9)");
