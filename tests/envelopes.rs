@@ -14,6 +14,11 @@ use egov_proto::{
     PersonQuery, SendAsyncRequest, SendSyncRequest, StaffAction,
 };
 use egov_runtime::{Clock, SystemClock, Topology, ids, reason_of};
+
+/// `now` less `days`, as a key validity time.
+fn days_ago(days: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(now_ms() - days * 86_400_000).unwrap()
+}
 use prost::Message;
 use tonic::Code;
 
@@ -83,13 +88,11 @@ async fn the_gateway_refuses_every_bad_envelope_and_keeps_serving() {
     let good = |case: &str| lookup(&key, case, "850715300122", now_ms());
 
     // Keys the registry knows, then revoked or expired.
-    let revoked_id =
-        harness.keys.add_key(ids::SC_WORKSTATION, "", "", chrono::Utc::now() - chrono::Duration::days(1)).unwrap();
+    let revoked_id = harness.keys.add_key(ids::SC_WORKSTATION, "", "", days_ago(1)).unwrap();
     let revoked_key = harness.keys.signer(ids::SC_WORKSTATION).unwrap();
     assert_eq!(revoked_key.key_id(), revoked_id);
-    harness.keys.revoke(&revoked_id, chrono::Utc::now() - chrono::Duration::minutes(1)).unwrap();
-    let expired_id =
-        harness.keys.add_key(ids::SC_WORKSTATION, "", "", chrono::Utc::now() - chrono::Duration::days(3700)).unwrap();
+    harness.keys.revoke(&revoked_id, chrono::DateTime::from_timestamp_millis(now_ms() - 60_000).unwrap()).unwrap();
+    let expired_id = harness.keys.add_key(ids::SC_WORKSTATION, "", "", days_ago(3700)).unwrap();
     let expired_key = harness.keys.signer(ids::SC_WORKSTATION).unwrap();
     assert_eq!(expired_key.key_id(), expired_id);
     harness.stack.reload_trust().unwrap();

@@ -140,17 +140,15 @@ async fn the_route_works_with_every_participant_in_its_own_process() {
     .map(|(role, member)| (role.to_owned(), keys.signer_in(&trust, member).unwrap()))
     .collect();
     let definition = egov_regulation::Definition::default_definition();
-    let driven = egov_client::drive(
+    let route = egov_client::Route {
         definition,
-        &operator,
-        &staff,
-        &staff_keys,
-        "separate-1",
-        &in_person("850715300122"),
-        Patience::default(),
-    )
-    .await
-    .unwrap();
+        operator: &operator,
+        staff: &staff,
+        staff_keys: &staff_keys,
+        patience: Patience::default(),
+        pacer: &egov_client::RealTime,
+    };
+    let driven = egov_client::drive(&route, "separate-1", &in_person("850715300122")).await.unwrap();
     assert_eq!(driven.application.outcome, "permitted");
     assert_eq!(driven.application.path.len(), 13);
 

@@ -83,16 +83,16 @@ impl Harness {
 
     pub async fn drive_with_result(&self, application_id: &str, plan: &ApplicationPlan) -> Result<Driven, RouteError> {
         let operator = self.operator().await;
-        egov_client::drive(
-            &self.definition,
-            &operator,
-            &self.staff(),
-            &self.staff_keys(),
-            application_id,
-            plan,
-            Patience::default(),
-        )
-        .await
+        let (staff, staff_keys) = (self.staff(), self.staff_keys());
+        let route = egov_client::Route {
+            definition: &self.definition,
+            operator: &operator,
+            staff: &staff,
+            staff_keys: &staff_keys,
+            patience: Patience::default(),
+            pacer: &egov_client::RealTime,
+        };
+        egov_client::drive(&route, application_id, plan).await
     }
 
     /// Every message the gateway logged for one application.

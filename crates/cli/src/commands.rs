@@ -1,21 +1,20 @@
 //! The subcommands.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use egov_client::{ApplicationPlan, Decision, DocumentPlan, OperatorClient, Patience, RepresentativePlan, StaffClient};
-use egov_envelope::{Signer, TrustRegistry};
+use egov_client::{ApplicationPlan, Decision, DocumentPlan, OperatorClient, RepresentativePlan, StaffClient};
+use egov_envelope::Signer;
 use egov_regulation::{Definition, StepKind};
 use egov_runtime::{Clock, KeyDir, SystemClock, Topology, ids};
-use serde::Deserialize;
 
 use crate::Addresses;
 use egov_cli::stack::{Role, Stack, StackConfig};
 
-fn topology(addresses: &Addresses) -> anyhow::Result<Topology> {
+pub fn topology(addresses: &Addresses) -> anyhow::Result<Topology> {
     let mut topology = match &addresses.topology {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -37,7 +36,7 @@ fn topology(addresses: &Addresses) -> anyhow::Result<Topology> {
     Ok(topology)
 }
 
-fn definition(path: Option<&PathBuf>) -> anyhow::Result<Arc<Definition>> {
+pub fn definition(path: Option<&PathBuf>) -> anyhow::Result<Arc<Definition>> {
     match path {
         None => Ok(Arc::new(Definition::default_definition().clone())),
         Some(path) => {
@@ -171,137 +170,6 @@ async fn serve_until_stopped(stack: &Stack) {
             },
         }
     }
-}
-
-/// A scenario file: one application and what should come of it.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Scenario {
-    id: String,
-    #[serde(default)]
-    description: String,
-    #[serde(default = "first_operator")]
-    operator: String,
-    application: ApplicationPlan,
-    expect: Expectation,
-}
-
-fn first_operator() -> String {
-    "operator-1".to_owned()
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Expectation {
-    outcome: String,
-    #[serde(default)]
-    path: Vec<String>,
-    #[serde(default)]
-    notice: String,
-}
-
-#[derive(clap::Args)]
-pub struct DemoArgs {
-    /// The scenario to drive.
-    #[arg(long, default_value = "fixtures/applications/approval-in-person.json")]
-    scenario: PathBuf,
-    /// Where individuals.json, powers_of_attorney.json and operators.json are.
-    #[arg(long, default_value = "fixtures")]
-    fixtures: PathBuf,
-}
-
-pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let text =
-        std::fs::read_to_string(&args.scenario).with_context(|| format!("cannot read {}", args.scenario.display()))?;
-    let scenario: Scenario = serde_json::from_str(&text).with_context(|| format!("in {}", args.scenario.display()))?;
-    let temp = tempfile::tempdir().context("cannot make a temporary directory")?;
-    let keys = KeyDir::new(temp.path().join("keys"));
-    let clock = SystemClock;
-    keys.init(
-        ids::DEFAULT_MEMBERS,
-        chrono::DateTime::from_timestamp_millis(clock.now_ms() - 86_400_000).unwrap_or_default(),
-    )?;
-    let config = StackConfig::local(temp.path().join("data"), keys.clone(), args.fixtures.clone());
-    let definition = Arc::clone(&config.definition);
-    let stack = Stack::start(config).await?;
-    println!("stack started on loopback:");
-    for role in stack.roles() {
-        println!("  {:<12} {}", role.name(), role_address(stack.topology(), *role));
-    }
-    println!("scenario {}: {}", scenario.id, scenario.description);
-    let trust = keys.trust()?;
-    let result = drive_one(&definition, &keys, &trust, stack.topology(), &scenario).await;
-    stack.stop().await;
-    let application = result?;
-    print!("{}", crate::print::application(&application));
-    let path: Vec<String> = application.path.iter().map(|step| step.step_id.clone()).collect();
-    let notice = application.notice.as_ref().map(|n| n.code.clone()).unwrap_or_default();
-    let mut differences = Vec::new();
-    if application.outcome != scenario.expect.outcome {
-        differences.push(format!("outcome {:?}, expected {:?}", application.outcome, scenario.expect.outcome));
-    }
-    if !scenario.expect.path.is_empty() && path != scenario.expect.path {
-        differences.push(format!("path {}, expected {}", path.join(" "), scenario.expect.path.join(" ")));
-    }
-    if !scenario.expect.notice.is_empty() && notice != scenario.expect.notice {
-        differences.push(format!("notice {notice:?}, expected {:?}", scenario.expect.notice));
-    }
-    if differences.is_empty() {
-        println!("verdict: as expected ({})", scenario.expect.outcome);
-        Ok(ExitCode::SUCCESS)
-    } else {
-        println!("verdict: DIFFERENT: {}", differences.join("; "));
-        Ok(ExitCode::FAILURE)
-    }
-}
-
-async fn drive_one(
-    definition: &Definition,
-    keys: &KeyDir,
-    trust: &TrustRegistry,
-    topology: &Topology,
-    scenario: &Scenario,
-) -> anyhow::Result<egov_proto::Application> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let mut operator = OperatorClient::new(
-        Topology::channel(&topology.workstation)?,
-        keys.signer_in(trust, &scenario.operator)?,
-        Arc::clone(&clock),
-    );
-    operator
-        .login(&scenario.operator, &format!("{}-password", scenario.operator))
-        .await
-        .context("operator login (process 1)")?;
-    let staff = StaffClient::new(Topology::channel(&topology.regional)?, clock);
-    let staff_keys = staff_signers(keys, trust)?;
-    let application_id = format!("{}-{}", scenario.id, &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let driven = egov_client::drive(
-        definition,
-        &operator,
-        &staff,
-        &staff_keys,
-        &application_id,
-        &scenario.application,
-        Patience::default(),
-    )
-    .await?;
-    Ok(driven.application)
-}
-
-/// A key for every staff role: the first member of each role in the trust registry.
-fn staff_signers(keys: &KeyDir, trust: &TrustRegistry) -> anyhow::Result<HashMap<String, Signer>> {
-    let mut signers = HashMap::new();
-    for role in [
-        ids::roles::PROVIDER_OFFICE,
-        ids::roles::PROVIDER_SPECIALIST,
-        ids::roles::PROVIDER_EXECUTOR,
-        ids::roles::PROVIDER_HEAD,
-    ] {
-        if let Some(member) = trust.members_with_role(role).next() {
-            signers.insert(role.to_owned(), keys.signer_in(trust, &member.id)?);
-        }
-    }
-    Ok(signers)
 }
 
 #[derive(clap::Subcommand)]
@@ -580,7 +448,7 @@ pub async fn staff(command: StaffCommand, addresses: &Addresses) -> anyhow::Resu
         StaffCommand::Process { registration_id, decision, ground, keys } => {
             let keys = KeyDir::new(keys);
             let trust = keys.trust()?;
-            let signers = staff_signers(&keys, &trust)?;
+            let signers = egov_client::staff_keys(&keys, &trust)?;
             let decision = match decision.as_str() {
                 "approve" => egov_proto::Decision::Yes,
                 "refuse" => egov_proto::Decision::No,

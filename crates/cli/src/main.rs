@@ -2,7 +2,9 @@
 #![forbid(unsafe_code)]
 
 mod commands;
+mod domain;
 mod print;
+mod replay;
 
 use std::path::PathBuf;
 
@@ -43,8 +45,10 @@ pub struct Addresses {
 enum Command {
     /// Run the participants (all five by default), each on its own port.
     Serve(commands::ServeArgs),
+    /// Replay fixture scenarios, each on its own simulated clock, and check every outcome, notice and deadline.
+    Replay(replay::ReplayArgs),
     /// Drive one application through the whole route on a fresh in-process stack and print its path.
-    Demo(commands::DemoArgs),
+    Demo(replay::DemoArgs),
     /// Key directory: `egov keys init` creates a key for every member.
     #[command(subcommand)]
     Keys(commands::KeysCommand),
@@ -56,6 +60,15 @@ enum Command {
     Staff(commands::StaffCommand),
     /// An application's state and path, as the State Corporation workstation sees it.
     Status(commands::StatusArgs),
+    /// The working-day calendar of Kazakhstan: working days, days off, counting.
+    #[command(subcommand)]
+    Calendar(domain::CalendarCommand),
+    /// The individual identification number: check one.
+    #[command(subcommand)]
+    Iin(domain::IinCommand),
+    /// The process definition: draw it, or check a definition file.
+    #[command(subcommand)]
+    Regulation(domain::RegulationCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -73,11 +86,15 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => commands::serve(args, &cli.addresses).await,
-            Command::Demo(args) => commands::demo(args).await,
+            Command::Replay(args) => replay::replay(args, &cli.addresses).await,
+            Command::Demo(args) => replay::demo(args, &cli.addresses).await,
             Command::Keys(command) => commands::keys(command),
             Command::Operator(command) => commands::operator(command, &cli.addresses).await,
             Command::Staff(command) => commands::staff(command, &cli.addresses).await,
             Command::Status(args) => commands::status(args, &cli.addresses).await,
+            Command::Calendar(command) => domain::calendar(command),
+            Command::Iin(command) => domain::iin(command),
+            Command::Regulation(command) => domain::regulation(command),
         }
     });
     match result {

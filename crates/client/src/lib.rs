@@ -10,8 +10,25 @@ mod route;
 mod staff;
 
 pub use operator::OperatorClient;
-pub use route::{ApplicationPlan, Decision, DocumentPlan, Driven, Patience, RepresentativePlan, RouteError, drive};
+pub use route::{
+    ApplicationPlan, Decision, DocumentPlan, Driven, Pacer, Patience, RealTime, RepresentativePlan, Route, RouteError,
+    drive,
+};
 pub use staff::StaffClient;
+
+/// A key for every staff role: the first member of each role in the trust registry.
+pub fn staff_keys(
+    keys: &egov_runtime::KeyDir,
+    trust: &egov_envelope::TrustRegistry,
+) -> anyhow::Result<std::collections::HashMap<String, egov_envelope::Signer>> {
+    let mut signers = std::collections::HashMap::new();
+    for role in egov_runtime::ids::roles::PROVIDER_STAFF {
+        if let Some(member) = trust.members_with_role(role).next() {
+            signers.insert((*role).to_owned(), keys.signer_in(trust, &member.id)?);
+        }
+    }
+    Ok(signers)
+}
 
 /// Largest message the clients accept (results carry scanned documents).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use egov_envelope::Signer;
 use egov_proto::{Application, AttachedDocument, PowerOfAttorneyKind, Representative};
-use egov_regulation::{Definition, StepKind};
+use egov_regulation::{Definition, Step, StepKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -123,6 +123,21 @@ pub struct Driven {
     pub result: Option<egov_proto::Envelope>,
 }
 
+/// Sets the clients' clock before each step a person does: a replay on
+/// simulated time moves its clock by the step's duration; in real time nothing.
+pub trait Pacer: Sync {
+    /// Called just before the operator or a staff member does `step`.
+    fn before(&self, step: &Step);
+}
+
+/// No pacing: steps happen when they happen.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RealTime;
+
+impl Pacer for RealTime {
+    fn before(&self, _step: &Step) {}
+}
+
 /// How long to wait for asynchronous steps, and how often to look.
 #[derive(Debug, Clone, Copy)]
 pub struct Patience {
@@ -159,19 +174,29 @@ async fn wait_for(
     }
 }
 
+/// The people who take an application along the route, and how.
+pub struct Route<'a> {
+    pub definition: &'a Definition,
+    /// Logged in (process 1).
+    pub operator: &'a OperatorClient,
+    pub staff: &'a StaffClient,
+    /// A key for each staff role.
+    pub staff_keys: &'a HashMap<String, Signer>,
+    pub patience: Patience,
+    pub pacer: &'a dyn Pacer,
+}
+
 /// Drives `plan` as application `application_id` through every step, from
-/// the operator's form to the hand-over of the result. `operator` must be
-/// logged in; `staff` holds a key for each staff role. Returns the
+/// the operator's form to the hand-over of the result. Returns the
 /// application as the workstation sees it at the end, with the signed result.
-pub async fn drive(
-    definition: &Definition,
-    operator: &OperatorClient,
-    staff: &StaffClient,
-    staff_keys: &HashMap<String, Signer>,
-    application_id: &str,
-    plan: &ApplicationPlan,
-    patience: Patience,
-) -> Result<Driven, RouteError> {
+pub async fn drive(route: &Route<'_>, application_id: &str, plan: &ApplicationPlan) -> Result<Driven, RouteError> {
+    let Route { definition, operator, staff, staff_keys, patience, pacer } = *route;
+    let pace = |effect: &str| {
+        if let Some(step) = definition.step_by_effect(effect) {
+            pacer.before(step);
+        }
+    };
+    pace("open-form");
     let opened = operator
         .open_form(application_id, &definition.service.code, &plan.applicant_iin, plan.representative())
         .await
@@ -181,6 +206,7 @@ pub async fn drive(
         return Ok(Driven { application, result: None });
     }
     let documents = plan.documents.iter().map(DocumentPlan::to_proto).collect();
+    pace("sign-submission");
     operator.submit(application_id, documents).await.map_err(refused("submit"))?;
     let application = wait_for(operator, application_id, "registration at the regional gateway ARM", patience, |a| {
         !a.registration_id.is_empty()
@@ -193,6 +219,7 @@ pub async fn drive(
         let signer = staff_keys
             .get(&registration.next_actor)
             .ok_or_else(|| RouteError::MissingSigner(registration.next_actor.clone()))?;
+        pacer.before(step);
         registration = if step.effect.as_deref() == Some("sign-result") {
             staff.sign(signer, &registration).await.map_err(refused("sign result"))?
         } else if step.kind == StepKind::Condition {
@@ -213,6 +240,7 @@ pub async fn drive(
         a.current_step == issue_step
     })
     .await?;
+    pace("issue-result");
     let issued = operator.issue(application_id).await.map_err(refused("issue result"))?;
     let application = issued
         .application

@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod definition;
 pub mod iin;
 pub mod instance;
+pub mod render;
 
 pub use calendar::Calendar;
 pub use definition::{Definition, DefinitionError, Duration, Step, StepKind};

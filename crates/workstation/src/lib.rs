@@ -46,7 +46,9 @@ pub const SESSION_TTL_MS: i64 = 12 * 60 * 60 * 1000;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Session {
     operator_id: String,
+    /// When process 1 happened (the simulated time on simulated time).
     logged_in_ms: i64,
+    /// When the session ends, on the operational clock.
     expires_ms: i64,
 }
 
@@ -216,7 +218,7 @@ impl Workstation {
         if session.operator_id != verified.header.sender_id {
             return Err(unauthenticated(format!("session {session_id} is not {}'s", verified.header.sender_id)));
         }
-        if session.expires_ms <= self.context.event_time(verified) {
+        if session.expires_ms <= self.context.now_ms() {
             return Err(unauthenticated(format!("session {session_id} has expired: log in again")));
         }
         Ok(session)
@@ -275,7 +277,7 @@ impl Workstation {
         let session = Session {
             operator_id: account.operator_id.clone(),
             logged_in_ms: now_ms,
-            expires_ms: now_ms + SESSION_TTL_MS,
+            expires_ms: self.context.now_ms() + SESSION_TTL_MS,
         };
         let session_id = uuid::Uuid::new_v4().to_string();
         let mut batch = Batch::new();

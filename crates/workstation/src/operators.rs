@@ -33,6 +33,11 @@ impl Operators {
         Ok(Operators { by_login: file.operators.into_iter().map(|account| (account.login.clone(), account)).collect() })
     }
 
+    /// Every account.
+    pub fn accounts(&self) -> impl Iterator<Item = &OperatorAccount> {
+        self.by_login.values()
+    }
+
     /// The account, if the login and password match.
     pub fn authenticate(&self, login: &str, password: &str) -> Option<&OperatorAccount> {
         self.by_login.get(login).filter(|account| constant_time_eq(account.password.as_bytes(), password.as_bytes()))

@@ -1,0 +1,478 @@
+//! Drawings of a definition: a Mermaid flowchart and a Graphviz graph of the
+//! regulation's block diagram (Annex 1: one lane per actor), and a plain-text
+//! table of the steps. Pure, and deterministic: the output depends only on the
+//! definition, in the definition's order.
+
+use std::collections::HashMap;
+
+use crate::definition::{BranchTarget, Definition, Step, StepKind};
+
+/// The most characters of a step's title shown in a diagram's node.
+const SHORT_TITLE_CHARS: usize = 48;
+
+/// The node where the diagrams begin.
+const START_NODE: &str = "start_node";
+/// The node every final step leads to.
+const END_NODE: &str = "end_node";
+
+/// One arrow of the process graph: a task's `next`, or a condition's branch.
+struct Edge<'a> {
+    from: &'a Step,
+    to: &'a str,
+    /// "yes" or "no", with the outcome the branch decides ("no: refused").
+    label: Option<String>,
+}
+
+/// The definition as a Mermaid `flowchart TD`: a start node, one subgraph
+/// lane per actor (titled from `[actors]`), a node per step with its id, a
+/// short title and its duration, conditions as diamonds, and the branches
+/// labelled "yes" and "no" with the outcome they decide.
+pub fn mermaid(definition: &Definition) -> String {
+    let node_ids = node_ids(definition);
+    let node = |step_id: &str| node_ids.get(step_id).cloned().unwrap_or_else(|| sanitized(step_id));
+    let mut lines = vec![
+        "flowchart TD".to_owned(),
+        format!("    %% {}", mermaid_text(&definition.service.code)),
+        format!("    {START_NODE}([\"start\"])"),
+    ];
+    for (lane_index, (role, steps)) in lanes(definition).into_iter().enumerate() {
+        lines.push(format!(
+            "    subgraph lane{lane_index}_{}[\"{}\"]",
+            sanitized(role),
+            mermaid_text(&actor_title(definition, role))
+        ));
+        for step in steps {
+            let label = node_label(step).iter().map(|part| mermaid_text(part)).collect::<Vec<_>>().join("<br/>");
+            let shape = match step.kind {
+                StepKind::Task => format!("[\"{label}\"]"),
+                StepKind::Condition => format!("{{\"{label}\"}}"),
+            };
+            lines.push(format!("        {}{shape}", node(&step.id)));
+        }
+        lines.push("    end".to_owned());
+    }
+    lines.push(format!("    {END_NODE}([\"end\"])"));
+    lines.push(format!("    {START_NODE} --> {}", node(&definition.service.start)));
+    for edge in edges(definition) {
+        match &edge.label {
+            None => lines.push(format!("    {} --> {}", node(&edge.from.id), node(edge.to))),
+            Some(label) => {
+                lines.push(format!("    {} -->|\"{}\"| {}", node(&edge.from.id), mermaid_text(label), node(edge.to)))
+            }
+        }
+    }
+    for step in definition.steps().iter().filter(|step| step.is_final()) {
+        lines.push(format!("    {} -.-> {END_NODE}", node(&step.id)));
+    }
+    lines.join("\n") + "\n"
+}
+
+/// The same graph as [`mermaid`] for Graphviz: actors as clusters, conditions
+/// as diamonds.
+pub fn dot(definition: &Definition) -> String {
+    let node_ids = node_ids(definition);
+    let node = |step_id: &str| node_ids.get(step_id).cloned().unwrap_or_else(|| sanitized(step_id));
+    let mut lines = vec![
+        format!("digraph \"{}\" {{", dot_text(&definition.service.code)),
+        "    rankdir=TB;".to_owned(),
+        "    node [shape=box, style=rounded];".to_owned(),
+        format!("    {START_NODE} [shape=oval, label=\"start\"];"),
+        format!("    {END_NODE} [shape=oval, label=\"end\"];"),
+    ];
+    for (lane_index, (role, steps)) in lanes(definition).into_iter().enumerate() {
+        lines.push(format!("    subgraph cluster_{lane_index}_{} {{", sanitized(role)));
+        lines.push(format!("        label=\"{}\";", dot_text(&actor_title(definition, role))));
+        for step in steps {
+            let label = node_label(step).iter().map(|part| dot_text(part)).collect::<Vec<_>>().join("\\n");
+            let shape = match step.kind {
+                StepKind::Task => "",
+                StepKind::Condition => ", shape=diamond, style=solid",
+            };
+            lines.push(format!("        {} [label=\"{label}\"{shape}];", node(&step.id)));
+        }
+        lines.push("    }".to_owned());
+    }
+    lines.push(format!("    {START_NODE} -> {};", node(&definition.service.start)));
+    for edge in edges(definition) {
+        match &edge.label {
+            None => lines.push(format!("    {} -> {};", node(&edge.from.id), node(edge.to))),
+            Some(label) => {
+                lines.push(format!("    {} -> {} [label=\"{}\"];", node(&edge.from.id), node(edge.to), dot_text(label)))
+            }
+        }
+    }
+    for step in definition.steps().iter().filter(|step| step.is_final()) {
+        lines.push(format!("    {} -> {END_NODE} [style=dashed];", node(&step.id)));
+    }
+    lines.push("}".to_owned());
+    lines.join("\n") + "\n"
+}
+
+/// A plain-text table of the steps: id, kind, actor, duration, where it
+/// leads, effect and title, one step a line in the definition's order.
+pub fn table(definition: &Definition) -> String {
+    let header = ["step", "kind", "actor", "duration", "next", "effect", "title"].map(str::to_owned);
+    let mut rows = vec![header];
+    for step in definition.steps() {
+        rows.push([
+            step.id.clone(),
+            match step.kind {
+                StepKind::Task => "task".to_owned(),
+                StepKind::Condition => "condition".to_owned(),
+            },
+            step.actor.clone(),
+            step.duration.map(|duration| duration.to_string()).unwrap_or_else(|| "-".to_owned()),
+            leads_to(step),
+            step.effect.clone().unwrap_or_else(|| "-".to_owned()),
+            step.title.clone(),
+        ]);
+    }
+    let column_count = rows[0].len();
+    let widths: Vec<usize> =
+        (0..column_count).map(|column| rows.iter().map(|row| row[column].chars().count()).max().unwrap_or(0)).collect();
+    let mut lines = Vec::with_capacity(rows.len() + 1);
+    for (row_index, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(column, cell)| if column + 1 == column_count { cell.clone() } else { pad(cell, widths[column]) })
+            .collect();
+        lines.push(cells.join("  ").trim_end().to_owned());
+        if row_index == 0 {
+            let rule: Vec<String> = widths.iter().map(|&width| "-".repeat(width.max(1))).collect();
+            lines.push(rule.join("  "));
+        }
+    }
+    lines.join("\n") + "\n"
+}
+
+/// Where a step leads, for the table: "process-2", "end", or
+/// "yes: action-2 (permitted); no: process-8 (refused)".
+fn leads_to(step: &Step) -> String {
+    match step.kind {
+        StepKind::Task => step.next.clone().unwrap_or_else(|| "end".to_owned()),
+        StepKind::Condition => {
+            let branch = |name: &str, target: Option<&BranchTarget>| match target {
+                None => format!("{name}: -"),
+                Some(BranchTarget { next, outcome: None }) => format!("{name}: {next}"),
+                Some(BranchTarget { next, outcome: Some(outcome) }) => format!("{name}: {next} ({outcome})"),
+            };
+            format!("{}; {}", branch("yes", step.yes.as_ref()), branch("no", step.no.as_ref()))
+        }
+    }
+}
+
+fn pad(text: &str, width: usize) -> String {
+    let length = text.chars().count();
+    let mut padded = text.to_owned();
+    padded.extend(std::iter::repeat_n(' ', width.saturating_sub(length)));
+    padded
+}
+
+/// Every arrow of the definition, in the definition's order.
+fn edges(definition: &Definition) -> Vec<Edge<'_>> {
+    let mut edges = Vec::new();
+    for step in definition.steps() {
+        if let Some(next) = &step.next {
+            edges.push(Edge { from: step, to: next, label: None });
+        }
+        for (name, target) in [("yes", &step.yes), ("no", &step.no)] {
+            if let Some(target) = target {
+                let label = match &target.outcome {
+                    None => name.to_owned(),
+                    Some(outcome) => format!("{name}: {outcome}"),
+                };
+                edges.push(Edge { from: step, to: &target.next, label: Some(label) });
+            }
+        }
+    }
+    edges
+}
+
+/// The actors that have steps, in the order of their first step, each with
+/// its steps in the definition's order.
+fn lanes(definition: &Definition) -> Vec<(&str, Vec<&Step>)> {
+    let mut lanes: Vec<(&str, Vec<&Step>)> = Vec::new();
+    for step in definition.steps() {
+        match lanes.iter_mut().find(|(role, _)| *role == step.actor) {
+            Some((_, steps)) => steps.push(step),
+            None => lanes.push((step.actor.as_str(), vec![step])),
+        }
+    }
+    lanes
+}
+
+/// The actor's title from `[actors]`, or the role itself.
+fn actor_title(definition: &Definition, role: &str) -> String {
+    definition.actors.get(role).cloned().unwrap_or_else(|| role.to_owned())
+}
+
+/// A node's lines: the step id, the short title, and the duration if any.
+fn node_label(step: &Step) -> Vec<String> {
+    let mut parts = vec![step.id.clone(), short_title(&step.title)];
+    if let Some(duration) = step.duration {
+        parts.push(duration.to_string());
+    }
+    parts
+}
+
+/// The title cut at a word boundary to at most [`SHORT_TITLE_CHARS`], with
+/// "…" where it was cut.
+fn short_title(title: &str) -> String {
+    if title.chars().count() <= SHORT_TITLE_CHARS {
+        return title.to_owned();
+    }
+    let mut short = String::new();
+    for word in title.split_whitespace() {
+        let added =
+            if short.is_empty() { word.chars().count() } else { short.chars().count() + 1 + word.chars().count() };
+        if added > SHORT_TITLE_CHARS {
+            break;
+        }
+        if !short.is_empty() {
+            short.push(' ');
+        }
+        short.push_str(word);
+    }
+    if short.is_empty() {
+        short = title.chars().take(SHORT_TITLE_CHARS).collect();
+    }
+    short.push('…');
+    short
+}
+
+/// A node id for every step, safe in both Mermaid and Graphviz: the position
+/// keeps it unique, the sanitised step id keeps it readable ("step8_condition_2").
+fn node_ids(definition: &Definition) -> HashMap<&str, String> {
+    definition
+        .steps()
+        .iter()
+        .enumerate()
+        .map(|(position, step)| (step.id.as_str(), format!("step{position}_{}", sanitized(&step.id))))
+        .collect()
+}
+
+/// ASCII letters and digits kept, anything else an underscore.
+fn sanitized(text: &str) -> String {
+    text.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
+}
+
+/// Text safe inside a quoted Mermaid label: quotes and the characters Mermaid
+/// reads as markup become entity codes, line breaks spaces.
+fn mermaid_text(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '"' => escaped.push_str("#quot;"),
+            '#' => escaped.push_str("#35;"),
+            '<' => escaped.push_str("#lt;"),
+            '>' => escaped.push_str("#gt;"),
+            '`' => escaped.push_str("#96;"),
+            '\n' | '\r' => escaped.push(' '),
+            other => escaped.push(other),
+        }
+    }
+    escaped
+}
+
+/// Text safe inside a quoted Graphviz string.
+fn dot_text(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '"' => escaped.push_str("\\\""),
+            '\\' => escaped.push_str("\\\\"),
+            '\n' | '\r' => escaped.push(' '),
+            other => escaped.push(other),
+        }
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Render = fn(&Definition) -> String;
+
+    const RENDERINGS: [(&str, Render); 3] = [("mermaid", mermaid), ("dot", dot), ("table", table)];
+
+    /// A small definition with quotes, a hash and markup in its texts.
+    const AWKWARD: &str = r##"
+[service]
+code = "example.awkward"
+start = "end"
+provider = "p"
+regulation = "r"
+name_en = "e"
+name_ru = "r"
+name_kk = "k"
+
+[actors]
+clerk = "the \"chief\" clerk <main> #1"
+machine = "a machine"
+
+[[step]]
+id = "end"
+actor = "clerk"
+title = "say \"hello\" to `everyone` <b>#now</b>"
+duration = "3 min"
+next = "ask"
+
+[[step]]
+id = "ask"
+kind = "condition"
+actor = "machine"
+title = "is it \"fine\"?"
+yes = { next = "done", outcome = "\"good\"" }
+no = { next = "done" }
+
+[[step]]
+id = "done"
+actor = "clerk"
+title = "done"
+"##;
+
+    fn definitions() -> Vec<Definition> {
+        vec![Definition::default_definition().clone(), Definition::from_toml(AWKWARD).unwrap()]
+    }
+
+    /// The one place that checks a rendering against a definition: every step
+    /// id is mentioned, and for the diagrams every arrow of the definition is
+    /// drawn, each branch with its label.
+    fn check(definition: &Definition, format: &str, rendering: &str) {
+        let code = &definition.service.code;
+        for step in definition.steps() {
+            assert!(rendering.contains(&step.id), "{code} {format}: step {} missing\n{rendering}", step.id);
+        }
+        if format == "table" {
+            return;
+        }
+        let node = |id: &str| {
+            let position = definition.steps().iter().position(|step| step.id == id).unwrap();
+            format!("step{position}_{}", sanitized(id))
+        };
+        let arrow = |from: &str, to: &str, label: Option<String>| match (format, label) {
+            ("mermaid", None) => format!("    {} --> {}\n", node(from), node(to)),
+            ("mermaid", Some(label)) => format!("    {} -->|\"{}\"| {}\n", node(from), mermaid_text(&label), node(to)),
+            (_, None) => format!("    {} -> {};\n", node(from), node(to)),
+            (_, Some(label)) => format!("    {} -> {} [label=\"{}\"];\n", node(from), node(to), dot_text(&label)),
+        };
+        let mut expected = Vec::new();
+        for step in definition.steps() {
+            if let Some(next) = &step.next {
+                expected.push(arrow(&step.id, next, None));
+            }
+            for (name, branch) in [("yes", &step.yes), ("no", &step.no)] {
+                if let Some(branch) = branch {
+                    let label = match &branch.outcome {
+                        Some(outcome) => format!("{name}: {outcome}"),
+                        None => name.to_owned(),
+                    };
+                    expected.push(arrow(&step.id, &branch.next, Some(label)));
+                }
+            }
+        }
+        expected.push(match format {
+            "mermaid" => format!("    {START_NODE} --> {}\n", node(&definition.service.start)),
+            _ => format!("    {START_NODE} -> {};\n", node(&definition.service.start)),
+        });
+        for arrow in expected {
+            assert!(rendering.contains(&arrow), "{code} {format}: arrow {arrow:?} missing\n{rendering}");
+        }
+    }
+
+    #[test]
+    fn every_rendering_shows_every_step_and_every_arrow() {
+        for definition in definitions() {
+            for (format, render) in RENDERINGS {
+                check(&definition, format, &render(&definition));
+            }
+        }
+    }
+
+    #[test]
+    fn the_mermaid_labels_both_branches_of_each_condition() {
+        for definition in definitions() {
+            let rendering = mermaid(&definition);
+            let conditions = definition.steps().iter().filter(|step| step.kind == StepKind::Condition);
+            for (position, step) in definition.steps().iter().enumerate() {
+                if step.kind != StepKind::Condition {
+                    continue;
+                }
+                let node = format!("step{position}_{}", sanitized(&step.id));
+                for label in ["yes", "no"] {
+                    let arrow = format!("    {node} -->|\"{label}");
+                    assert!(rendering.contains(&arrow), "{}: {arrow} missing\n{rendering}", step.id);
+                }
+                assert!(rendering.contains(&format!("    {node}{{\"")), "{} is not a diamond\n{rendering}", step.id);
+            }
+            assert!(conditions.count() > 0);
+            assert!(rendering.starts_with("flowchart TD\n"), "{rendering}");
+        }
+    }
+
+    #[test]
+    fn the_default_definition_is_drawn_with_its_lanes_durations_and_outcomes() {
+        let definition = Definition::default_definition();
+        let rendering = mermaid(definition);
+        for expected in [
+            "subgraph lane0_sc_operator[\"State Corporation operator\"]",
+            "[\"action-1<br/>accept and register the documents, pass them to…<br/>20 min\"]",
+            "<br/>2 wd\"]",
+            "|\"yes: permitted\"|",
+            "|\"no: refused\"|",
+            "|\"no: data-unavailable\"|",
+            "|\"yes\"|",
+            "-.-> end_node",
+        ] {
+            assert!(rendering.contains(expected), "{expected} missing\n{rendering}");
+        }
+        let subgraphs = rendering.matches("subgraph ").count();
+        let actors_with_steps = lanes(definition).len();
+        assert_eq!(subgraphs, actors_with_steps);
+        assert_eq!(rendering.matches("\n    end\n").count(), actors_with_steps);
+        let table = table(definition);
+        assert_eq!(table.lines().count(), definition.steps().len() + 2, "header, rule and one line a step\n{table}");
+        assert!(table.contains("yes: action-2 (permitted); no: process-8 (refused)"), "{table}");
+    }
+
+    #[test]
+    fn quotes_and_markup_are_escaped() {
+        let definition = Definition::from_toml(AWKWARD).unwrap();
+        let rendering = mermaid(&definition);
+        // Inside labels every quote is an entity: the only raw quotes are the label delimiters.
+        for line in rendering.lines() {
+            assert_eq!(line.matches('"').count() % 2, 0, "unbalanced quotes in {line:?}");
+            let without_syntax = line.replace("<br/>", "").replace("-.->", "").replace("-->", "");
+            assert!(!without_syntax.contains(['<', '>']), "raw markup in {line:?}");
+            assert!(!line.contains('`'), "raw backtick in {line:?}");
+        }
+        assert!(rendering.contains("#quot;hello#quot;"), "{rendering}");
+        assert!(rendering.contains("#lt;main#gt; #35;1"), "{rendering}");
+        assert!(rendering.contains("|\"yes: #quot;good#quot;\"|"), "{rendering}");
+        assert!(!rendering.contains("\n    end[") && !rendering.contains(" end --"), "a step id is not a node id");
+        let graph = dot(&definition);
+        assert!(graph.contains("say \\\"hello\\\""), "{graph}");
+        assert!(graph.contains("label=\"the \\\"chief\\\" clerk <main> #1\";"), "{graph}");
+    }
+
+    #[test]
+    fn titles_are_shortened_at_a_word_boundary() {
+        let check = |title: &str, expected: &str| assert_eq!(short_title(title), expected, "{title}");
+        check("sign the result", "sign the result");
+        check(
+            "request the applicant's data from the registry through the gateway",
+            "request the applicant's data from the registry…",
+        );
+        check(&"x".repeat(60), &format!("{}…", "x".repeat(48)));
+    }
+
+    #[test]
+    fn the_output_is_deterministic() {
+        for (_, render) in RENDERINGS {
+            let definition = Definition::default_definition();
+            assert_eq!(render(definition), render(&definition.clone()));
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! Replaying scenarios against a stack.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use chrono::NaiveDate;
+use egov_client::{Driven, OperatorClient, Pacer, Patience, RouteError, StaffClient};
+use egov_envelope::Signer;
+use egov_proto::{Application, ServiceResult};
+use egov_regulation::instance::{deadline, to_local};
+use egov_regulation::{Calendar, Definition, Duration, Step};
+use egov_runtime::{SimClock, Topology};
+use prost::Message;
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use crate::scenario::{Expectation, Scenario};
+
+/// The stack replayed against, and the people's keys and passwords.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub topology: Topology,
+    pub definition: Arc<Definition>,
+    /// Operator member id → (login, password).
+    pub operators: HashMap<String, (String, String)>,
+    /// Operator member id → key.
+    pub operator_keys: HashMap<String, Signer>,
+    /// Staff role → key.
+    pub staff_keys: HashMap<String, Signer>,
+}
+
+/// How to replay.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Scenarios replayed at once.
+    pub concurrency: usize,
+    /// Added to each scenario id to make the application ids of this run unique.
+    pub run_id: String,
+    pub patience: Patience,
+    /// Report progress on stderr.
+    pub progress: bool,
+}
+
+/// What came of a scenario.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Actual {
+    pub outcome: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    pub path: Vec<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub notice: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub refusal_ground: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub due: Option<NaiveDate>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missed: Vec<String>,
+    /// The application id used.
+    pub application_id: String,
+    /// Where the replay itself failed (not an outcome of the regulation).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub error: String,
+}
+
+/// A scenario's verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub scenario: String,
+    pub description: String,
+    pub expected: Expectation,
+    pub actual: Actual,
+    /// Every difference between expected and actual; empty: passed.
+    pub differences: Vec<String>,
+    pub elapsed_ms: u128,
+    /// The application as the workstation saw it at the end, with its path.
+    #[serde(skip)]
+    pub application: Option<Application>,
+}
+
+impl Verdict {
+    pub fn passed(&self) -> bool {
+        self.differences.is_empty()
+    }
+}
+
+/// Moves a scenario's simulated clock by each step's duration: the one the
+/// scenario gives, or the regulatory one.
+struct ScenarioPacer {
+    clock: Arc<SimClock>,
+    calendar: &'static Calendar,
+    durations: BTreeMap<String, Duration>,
+}
+
+impl Pacer for ScenarioPacer {
+    fn before(&self, step: &Step) {
+        let Some(duration) = self.durations.get(&step.id).copied().or(step.duration) else { return };
+        let now = egov_runtime::Clock::now_ms(&*self.clock);
+        if let Some(end) = deadline(self.calendar, now, duration) {
+            self.clock.set(end.max(now));
+        }
+    }
+}
+
+/// Replays `scenarios` against `target`; the verdicts come in the scenarios' order.
+pub async fn replay(target: &Target, scenarios: Vec<Scenario>, options: &Options) -> Vec<Verdict> {
+    let target = Arc::new(target.clone());
+    let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let done = Arc::new(AtomicUsize::new(0));
+    let total = scenarios.len();
+    let mut tasks = Vec::with_capacity(total);
+    for scenario in scenarios {
+        let target = Arc::clone(&target);
+        let semaphore = Arc::clone(&semaphore);
+        let done = Arc::clone(&done);
+        let options = options.clone();
+        tasks.push(tokio::spawn(async move {
+            let _permit = semaphore.acquire_owned().await;
+            let started = std::time::Instant::now();
+            let (actual, application) = run_one(&target, &scenario, &options).await;
+            let differences = compare(&scenario.expect, &actual);
+            let finished = done.fetch_add(1, Ordering::SeqCst) + 1;
+            if options.progress && (finished.is_multiple_of((total / 50).max(1)) || finished == total) {
+                eprint!("\rreplayed {finished}/{total}");
+                if finished == total {
+                    eprintln!();
+                }
+            }
+            Verdict {
+                scenario: scenario.id.clone(),
+                description: scenario.description.clone(),
+                expected: scenario.expect.clone(),
+                actual,
+                differences,
+                elapsed_ms: started.elapsed().as_millis(),
+                application,
+            }
+        }));
+    }
+    let mut verdicts = Vec::with_capacity(total);
+    for task in tasks {
+        match task.await {
+            Ok(verdict) => verdicts.push(verdict),
+            Err(error) => verdicts.push(Verdict {
+                scenario: String::new(),
+                description: String::new(),
+                expected: Expectation::default(),
+                actual: Actual { error: format!("the replay task failed: {error}"), ..Actual::default() },
+                differences: vec![format!("the replay task failed: {error}")],
+                elapsed_ms: 0,
+                application: None,
+            }),
+        }
+    }
+    verdicts
+}
+
+async fn run_one(target: &Target, scenario: &Scenario, options: &Options) -> (Actual, Option<Application>) {
+    let application_id = format!("{}-{}", scenario.id, options.run_id);
+    let mut actual = Actual { application_id: application_id.clone(), ..Actual::default() };
+    let fail = |mut actual: Actual, error: String| {
+        actual.outcome = "error".to_owned();
+        actual.error = error;
+        (actual, None)
+    };
+    let (Some((login, password)), Some(key)) =
+        (target.operators.get(&scenario.operator), target.operator_keys.get(&scenario.operator))
+    else {
+        return fail(actual, format!("no account or key for operator {}", scenario.operator));
+    };
+    let calendar = Calendar::kazakhstan();
+    let clock = Arc::new(SimClock::starting_at(scenario.submitted_at.timestamp_millis()));
+    let pacer = ScenarioPacer { clock: Arc::clone(&clock), calendar, durations: scenario.duration_overrides() };
+    let channel = match Topology::channel(&target.topology.workstation) {
+        Ok(channel) => channel,
+        Err(error) => return fail(actual, error.to_string()),
+    };
+    let mut operator = OperatorClient::new(channel, key.clone(), clock.clone());
+    if let Some(step) = target.definition.step_by_effect("log-in") {
+        pacer.before(step);
+    }
+    if let Err(status) = operator.login(login, password).await {
+        return fail(actual, format!("login: {status}"));
+    }
+    let staff = match Topology::channel(&target.topology.regional) {
+        Ok(channel) => StaffClient::new(channel, clock.clone()),
+        Err(error) => return fail(actual, error.to_string()),
+    };
+    let route = egov_client::Route {
+        definition: &target.definition,
+        operator: &operator,
+        staff: &staff,
+        staff_keys: &target.staff_keys,
+        patience: options.patience,
+        pacer: &pacer,
+    };
+    let driven = egov_client::drive(&route, &application_id, &scenario.application).await;
+    match driven {
+        Ok(Driven { application, result }) => {
+            observe(&mut actual, &application, &target.definition, calendar);
+            if let Some(result) = result
+                && let Ok(document) = ServiceResult::decode(result.body.as_slice())
+            {
+                actual.refusal_ground = document.refusal_ground;
+            }
+            (actual, Some(application))
+        }
+        Err(error @ RouteError::Refused { .. }) if error.reason().is_some() => {
+            actual.outcome = "rejected".to_owned();
+            actual.reason = error.reason().unwrap_or_default().to_owned();
+            // What the application looks like after the refusal, if it exists.
+            let application = operator.application(&application_id).await.ok();
+            if let Some(application) = &application {
+                actual.path = application.path.iter().map(|s| s.step_id.clone()).collect();
+            }
+            (actual, application)
+        }
+        Err(error) => fail(actual, error.to_string()),
+    }
+}
+
+fn observe(actual: &mut Actual, application: &Application, definition: &Definition, calendar: &Calendar) {
+    actual.outcome = application.outcome.clone();
+    actual.path = application.path.iter().map(|s| s.step_id.clone()).collect();
+    actual.notice = application.notice.as_ref().map(|n| n.code.clone()).unwrap_or_default();
+    actual.due = (application.due_time_ms != 0)
+        .then(|| to_local(calendar, application.due_time_ms).map(|t| t.date_naive()))
+        .flatten();
+    actual.missed = application
+        .path
+        .iter()
+        .filter(|s| s.deadline_time_ms != 0 && s.ended_time_ms > s.deadline_time_ms)
+        .map(|s| s.step_id.clone())
+        .collect();
+    // A term (e.g. the provider's five working days) is missed when its last step ends after it.
+    let record = |id: &str| application.path.iter().find(|s| s.step_id == id);
+    for term in &definition.terms {
+        if let (Some(from), Some(to)) = (record(&term.from), record(&term.to))
+            && deadline(calendar, from.started_time_ms, term.duration).is_some_and(|due| to.ended_time_ms > due)
+        {
+            actual.missed.push(term.id.clone());
+        }
+    }
+}
+
+/// Every difference, in the order a tester reads them.
+fn compare(expected: &Expectation, actual: &Actual) -> Vec<String> {
+    let mut differences = Vec::new();
+    if !actual.error.is_empty() {
+        differences.push(format!("replay failed: {}", actual.error));
+        return differences;
+    }
+    if expected.outcome != actual.outcome {
+        differences.push(format!("outcome is {:?}, expected {:?}", actual.outcome, expected.outcome));
+    }
+    if !expected.reason.is_empty() && expected.reason != actual.reason {
+        differences.push(format!("reason is {:?}, expected {:?}", actual.reason, expected.reason));
+    }
+    if !expected.path.is_empty() && expected.path != actual.path {
+        let at = expected
+            .path
+            .iter()
+            .zip(&actual.path)
+            .position(|(e, a)| e != a)
+            .unwrap_or(expected.path.len().min(actual.path.len()));
+        differences.push(format!(
+            "path differs at step {}: {} instead of {}",
+            at + 1,
+            actual.path.get(at).map_or("nothing", String::as_str),
+            expected.path.get(at).map_or("nothing", String::as_str)
+        ));
+    }
+    if !expected.notice.is_empty() && expected.notice != actual.notice {
+        differences.push(format!("notice is {:?}, expected {:?}", actual.notice, expected.notice));
+    }
+    if !expected.refusal_ground.is_empty() && expected.refusal_ground != actual.refusal_ground {
+        differences
+            .push(format!("refusal ground is {:?}, expected {:?}", actual.refusal_ground, expected.refusal_ground));
+    }
+    if let Some(due) = expected.due
+        && actual.due != Some(due)
+    {
+        differences
+            .push(format!("result due {}, expected {due}", actual.due.map_or("never".to_owned(), |d| d.to_string())));
+    }
+    if expected.missed != actual.missed {
+        differences.push(format!("missed deadlines {:?}, expected {:?}", actual.missed, expected.missed));
+    }
+    differences
+}

@@ -1,0 +1,109 @@
+//! `egov replay`: the fixture library replays to its expectations, at any
+//! concurrency, and a wrong expectation is reported as a failure.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const EGOV: &str = env!("CARGO_BIN_EXE_egov");
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn replay(args: &[&str]) -> Output {
+    Command::new(EGOV).arg("replay").args(args).current_dir(root()).output().unwrap()
+}
+
+fn report(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// (scenario, outcome, path, notice, due, missed, refusal ground) of each verdict: all but the run's ids and times.
+fn observed(report: &serde_json::Value) -> Vec<String> {
+    report["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|verdict| {
+            let actual = &verdict["actual"];
+            format!(
+                "{} {} {} {} {} {} {} {}",
+                verdict["scenario"],
+                actual["outcome"],
+                actual["reason"],
+                actual["path"],
+                actual["notice"],
+                actual["due"],
+                actual["missed"],
+                actual["refusal_ground"]
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_fixture_library_replays_as_expected_at_any_concurrency() {
+    let temp = tempfile::tempdir().unwrap();
+    let serial = temp.path().join("serial.json");
+    let parallel = temp.path().join("parallel.json");
+    let junit = temp.path().join("junit.xml");
+    let output = replay(&["fixtures/applications", "--concurrency", "1", "--report", "json", serial.to_str().unwrap()]);
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{printed}\n{}", String::from_utf8_lossy(&output.stderr));
+    let count = std::fs::read_dir(root().join("fixtures/applications")).unwrap().count();
+    assert!(printed.lines().any(|line| line == format!("{count} passed, 0 failed")), "{printed}");
+    let output =
+        replay(&["fixtures/applications", "--concurrency", "16", "--report", "json", parallel.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(observed(&report(&serial)), observed(&report(&parallel)), "verdicts do not depend on concurrency");
+    assert_eq!(report(&serial)["passed"], count);
+
+    let output =
+        replay(&["fixtures/applications/approval-in-person.json", "--report", "junit", junit.to_str().unwrap()]);
+    assert!(output.status.success());
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<testsuite name=\"egov replay\" tests=\"1\" failures=\"0\""), "{xml}");
+    assert!(xml.contains("name=\"approval-in-person\""), "{xml}");
+}
+
+#[test]
+fn a_wrong_expectation_fails_with_its_first_difference() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut scenario: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("fixtures/applications/before-nauryz.json")).unwrap(),
+    )
+    .unwrap();
+    scenario["id"] = "wrong-due-date".into();
+    scenario["expect"]["due"] = "2026-03-26".into();
+    let mut refused = scenario.clone();
+    refused["id"] = "wrong-outcome".into();
+    refused["expect"]["outcome"] = "refused".into();
+    let file = temp.path().join("wrong.json");
+    std::fs::write(&file, serde_json::json!({ "scenarios": [scenario, refused] }).to_string()).unwrap();
+    let junit = temp.path().join("junit.xml");
+    let output = replay(&[file.to_str().unwrap(), "--report", "junit", junit.to_str().unwrap()]);
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{printed}");
+    assert!(printed.lines().any(|line| line == "0 passed, 2 failed"), "{printed}");
+    assert!(printed.contains("result due 2026-03-31, expected 2026-03-26"), "{printed}");
+    assert!(printed.contains("outcome is \"permitted\", expected \"refused\""), "{printed}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("failures=\"2\""), "{xml}");
+}
+
+#[test]
+fn a_scenario_file_with_an_unknown_field_is_refused_naming_it() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut scenario: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("fixtures/applications/approval-in-person.json")).unwrap(),
+    )
+    .unwrap();
+    scenario["expect"]["outcom"] = "permitted".into();
+    let file = temp.path().join("typo.json");
+    std::fs::write(&file, scenario.to_string()).unwrap();
+    let output = replay(&[file.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(said.contains("typo.json") && said.contains("outcom"), "{said}");
+}
