@@ -3,6 +3,7 @@
 
 mod commands;
 mod domain;
+mod fixtures;
 mod print;
 mod replay;
 
@@ -69,6 +70,9 @@ enum Command {
     /// The process definition: draw it, or check a definition file.
     #[command(subcommand)]
     Regulation(domain::RegulationCommand),
+    /// Generated fixtures: a valid, varied population of records and scenarios for load and soak runs.
+    #[command(subcommand)]
+    Fixtures(fixtures::FixturesCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -95,6 +99,7 @@ fn main() -> std::process::ExitCode {
             Command::Calendar(command) => domain::calendar(command),
             Command::Iin(command) => domain::iin(command),
             Command::Regulation(command) => domain::regulation(command),
+            Command::Fixtures(command) => fixtures::fixtures(command),
         }
     });
     match result {

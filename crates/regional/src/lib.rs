@@ -250,7 +250,12 @@ impl Regional {
     async fn register(&self, envelope: Envelope) -> Result<DeliverResponse, Refusal> {
         let verified = self.context.receive(
             &envelope,
-            Expect { services: &[services::APPLICATION_SUBMIT], senders: &[roles::SC_WORKSTATION], via_gateway: true },
+            Expect {
+                services: &[services::APPLICATION_SUBMIT],
+                message_types: &[MessageType::Request],
+                senders: &[roles::SC_WORKSTATION],
+                via_gateway: true,
+            },
         )?;
         if let Some(answer) = self.replay::<DeliverResponse>(&verified, &envelope)? {
             return Ok(answer);
@@ -337,7 +342,12 @@ impl Regional {
     async fn staff_action(&self, envelope: Envelope) -> Result<Registration, Refusal> {
         let verified = self.context.receive(
             &envelope,
-            Expect { services: &[services::STAFF_ACTION], senders: roles::PROVIDER_STAFF, via_gateway: false },
+            Expect {
+                services: &[services::STAFF_ACTION],
+                message_types: &[MessageType::Request],
+                senders: roles::PROVIDER_STAFF,
+                via_gateway: false,
+            },
         )?;
         if let Some(answer) = self.replay::<PerformStaffActionResponse>(&verified, &envelope)? {
             return answer
@@ -467,7 +477,12 @@ impl Regional {
     async fn sign_result(&self, envelope: Envelope) -> Result<Registration, Refusal> {
         let verified = self.context.receive(
             &envelope,
-            Expect { services: &[services::RESULT_SIGN], senders: roles::PROVIDER_STAFF, via_gateway: false },
+            Expect {
+                services: &[services::RESULT_SIGN],
+                message_types: &[MessageType::Request],
+                senders: roles::PROVIDER_STAFF,
+                via_gateway: false,
+            },
         )?;
         if let Some(answer) = self.replay::<SignResultResponse>(&verified, &envelope)? {
             return answer

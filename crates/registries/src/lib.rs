@@ -159,7 +159,12 @@ impl IndividualsService for IndividualsServer {
         let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;
         let verified = self.context.receive(
             &envelope,
-            Expect { services: &[services::PERSON_LOOKUP], senders: &[roles::SC_WORKSTATION], via_gateway: true },
+            Expect {
+                services: &[services::PERSON_LOOKUP],
+                message_types: &[MessageType::Request],
+                senders: &[roles::SC_WORKSTATION],
+                via_gateway: true,
+            },
         )?;
         let query: PersonQuery = Context::body(&envelope, &verified)?;
         Iin::parse(&query.iin).map_err(|e| Refusal::new(Code::InvalidArgument, e.code(), e))?;
@@ -206,6 +211,7 @@ impl NotaryService for NotaryServer {
             &envelope,
             Expect {
                 services: &[services::POWER_OF_ATTORNEY_CHECK],
+                message_types: &[MessageType::Request],
                 senders: &[roles::SC_WORKSTATION],
                 via_gateway: true,
             },

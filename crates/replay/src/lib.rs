@@ -3,10 +3,12 @@
 //! clock per scenario, and compares what happened with what was expected.
 #![forbid(unsafe_code)]
 
+mod generate;
 mod report;
 mod run;
 mod scenario;
 
+pub use generate::{GenerateError, Population, generate};
 pub use report::{Format, json, junit, summary_line, table};
 pub use run::{Actual, Options, Target, Verdict, replay};
 pub use scenario::{Expectation, LoadError, Scenario, load};

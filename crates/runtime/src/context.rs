@@ -55,6 +55,8 @@ pub struct Expect<'a> {
     pub services: &'a [&'a str],
     /// The roles allowed to send it (access rights at the receiver).
     pub senders: &'a [&'a str],
+    /// The message types this call takes.
+    pub message_types: &'a [MessageType],
     /// Whether the gateway's countersignature is required (the message came through the gateway).
     pub via_gateway: bool,
 }
@@ -97,6 +99,18 @@ impl Context {
                     "service {} is not served by this call (expected {})",
                     verified.header.service_id,
                     expect.services.join(" or ")
+                ),
+            ));
+        }
+        if !expect.message_types.contains(&verified.message_type()) {
+            return Err(Refusal::new(
+                tonic::Code::InvalidArgument,
+                "envelope.wrong_message_type",
+                format!(
+                    "{} takes {}, not {}",
+                    verified.header.service_id,
+                    expect.message_types.iter().map(|t| t.as_str_name()).collect::<Vec<_>>().join(" or "),
+                    verified.message_type().as_str_name()
                 ),
             ));
         }

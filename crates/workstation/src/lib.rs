@@ -371,9 +371,15 @@ impl Workstation {
         let envelope = answer.envelope.ok_or_else(|| {
             Refusal::new(Code::Internal, "workstation.bad_answer", "the gateway answered without an envelope")
         })?;
-        let verified = self
-            .context
-            .receive(&envelope, Expect { services: &[service_id], senders: &[responder_role], via_gateway: true })?;
+        let verified = self.context.receive(
+            &envelope,
+            Expect {
+                services: &[service_id],
+                message_types: &[MessageType::Response],
+                senders: &[responder_role],
+                via_gateway: true,
+            },
+        )?;
         if verified.header.sender_id != recipient_id || verified.header.correlation_id != application_id {
             return Err(Refusal::new(
                 Code::Internal,
@@ -389,7 +395,12 @@ impl Workstation {
     async fn open_form(&self, envelope: Envelope) -> Result<OpenFormResponse, Status> {
         let verified = self.context.receive(
             &envelope,
-            Expect { services: &[services::FORM_OPEN], senders: &[roles::SC_OPERATOR], via_gateway: false },
+            Expect {
+                services: &[services::FORM_OPEN],
+                message_types: &[MessageType::Request],
+                senders: &[roles::SC_OPERATOR],
+                via_gateway: false,
+            },
         )?;
         if let Some(response) = self.replay(&verified, &envelope)? {
             return OpenFormResponse::decode(response.as_slice()).map_err(|e| {
@@ -560,7 +571,12 @@ impl Workstation {
     async fn submit(&self, envelope: Envelope) -> Result<SubmitApplicationResponse, Status> {
         let verified = self.context.receive(
             &envelope,
-            Expect { services: &[services::FORM_SUBMIT], senders: &[roles::SC_OPERATOR], via_gateway: false },
+            Expect {
+                services: &[services::FORM_SUBMIT],
+                message_types: &[MessageType::Request],
+                senders: &[roles::SC_OPERATOR],
+                via_gateway: false,
+            },
         )?;
         let submission: ApplicationSubmission = Context::body(&envelope, &verified)?;
         if self.replay(&verified, &envelope)?.is_some() {
@@ -662,7 +678,12 @@ impl Workstation {
     async fn receive_progress(&self, envelope: Envelope) -> Result<DeliverResponse, Status> {
         let verified = self.context.receive(
             &envelope,
-            Expect { services: &[services::APPLICATION_PROGRESS], senders: &[roles::REGIONAL_ARM], via_gateway: true },
+            Expect {
+                services: &[services::APPLICATION_PROGRESS],
+                message_types: &[MessageType::Notification, MessageType::Response],
+                senders: &[roles::REGIONAL_ARM],
+                via_gateway: true,
+            },
         )?;
         if let Some(response) = self.replay(&verified, &envelope)? {
             return DeliverResponse::decode(response.as_slice()).map_err(|e| {
@@ -741,7 +762,12 @@ impl Workstation {
     async fn issue(&self, envelope: Envelope) -> Result<IssueResultResponse, Status> {
         let verified = self.context.receive(
             &envelope,
-            Expect { services: &[services::RESULT_ISSUE], senders: &[roles::SC_OPERATOR], via_gateway: false },
+            Expect {
+                services: &[services::RESULT_ISSUE],
+                message_types: &[MessageType::Request],
+                senders: &[roles::SC_OPERATOR],
+                via_gateway: false,
+            },
         )?;
         let pickup: ResultPickup = Context::body(&envelope, &verified)?;
         if self.replay(&verified, &envelope)?.is_some() {
