@@ -1,6 +1,7 @@
 //! `egov`: the simulator's command line.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod commands;
 mod domain;
 mod fixtures;
@@ -61,6 +62,9 @@ enum Command {
     Staff(commands::StaffCommand),
     /// An application's state and path, as the State Corporation workstation sees it.
     Status(commands::StatusArgs),
+    /// Offline checks of the participants' message logs and signatures.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// The working-day calendar of Kazakhstan: working days, days off, counting.
     #[command(subcommand)]
     Calendar(domain::CalendarCommand),
@@ -96,6 +100,7 @@ fn main() -> std::process::ExitCode {
             Command::Operator(command) => commands::operator(command, &cli.addresses).await,
             Command::Staff(command) => commands::staff(command, &cli.addresses).await,
             Command::Status(args) => commands::status(args, &cli.addresses).await,
+            Command::Audit(command) => audit::audit(command),
             Command::Calendar(command) => domain::calendar(command),
             Command::Iin(command) => domain::iin(command),
             Command::Regulation(command) => domain::regulation(command),

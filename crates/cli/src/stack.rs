@@ -24,6 +24,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::service::Routes as GrpcRoutes;
 
+/// How many of the newest log entries are checked at start (`egov audit verify` checks all).
+const START_CHECK_ENTRIES: usize = 1000;
+
 /// The registries' limit on a look-up's body.
 const LOOKUP_BODY_BYTES: usize = 64 * 1024;
 
@@ -186,8 +189,13 @@ impl Stack {
             let open_store = || -> anyhow::Result<Store> {
                 let path = config.data_dir.join(role.name());
                 std::fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
-                Store::open(&path, config.cache_bytes)
-                    .with_context(|| format!("cannot open the store in {}", path.display()))
+                let store = Store::open(&path, config.cache_bytes)
+                    .with_context(|| format!("cannot open the store in {}", path.display()))?;
+                // A damaged store is refused at start, never served.
+                store
+                    .verify(Some(START_CHECK_ENTRIES))
+                    .with_context(|| format!("the store in {} is damaged", path.display()))?;
+                Ok(store)
             };
             let retry_clock: Arc<dyn Clock> = Arc::new(SystemClock);
             let (routes, names): (GrpcRoutes, Vec<&'static str>) = match role {

@@ -268,6 +268,62 @@ impl Store {
         })
     }
 
+    /// Checks the hash chain of the message log (its last `tail` entries, or
+    /// all of them) against the head the store records, and that every outbox
+    /// item decodes. Returns the number of log entries checked.
+    pub fn verify(&self, tail: Option<usize>) -> Result<usize, StoreError> {
+        let corrupt = |key: String, reason: String| StoreError::Corrupt { key, reason };
+        let entries: Vec<LogEntry> = match tail {
+            None => self.log_entries().collect::<Result<_, _>>()?,
+            Some(count) => {
+                let mut last = Vec::with_capacity(count);
+                for item in self.log.iter().rev().take(count) {
+                    let (key, bytes) = item?;
+                    last.push(decode(&format!("log/{}", u64_from(&key)), &bytes)?);
+                }
+                last.reverse();
+                last
+            }
+        };
+        for (index, entry) in entries.iter().enumerate() {
+            let key = format!("log/{}", entry.sequence);
+            if entry.hash != entry.compute_hash() {
+                return Err(corrupt(key, "its hash does not match its content".to_owned()));
+            }
+            match index.checked_sub(1).map(|previous| &entries[previous]) {
+                Some(previous) => {
+                    if entry.sequence != previous.sequence + 1 || entry.previous_hash != previous.hash {
+                        return Err(corrupt(key, format!("it does not follow entry {}", previous.sequence)));
+                    }
+                }
+                None if tail.is_none() => {
+                    if entry.sequence != 1 || entry.previous_hash != vec![0; 32] {
+                        return Err(corrupt(key, "the log does not start at entry 1".to_owned()));
+                    }
+                }
+                None => {}
+            }
+        }
+        let head = self.meta.get(LOG_HEAD)?;
+        match (head, entries.last()) {
+            (None, None) => {}
+            (Some(head), Some(last))
+                if head.len() == 40 && u64_from(&head[..8]) == last.sequence && head[8..] == last.hash[..] => {}
+            (head, last) => {
+                return Err(corrupt(
+                    "meta/log_head".to_owned(),
+                    format!(
+                        "the recorded head (entry {}) is not the last entry of the log (entry {}): the log lost entries or the head is damaged",
+                        head.as_deref().map_or(0, |h| u64_from(&h[..h.len().min(8)])),
+                        last.map_or(0, |l| l.sequence)
+                    ),
+                ));
+            }
+        }
+        self.outbox()?;
+        Ok(entries.len())
+    }
+
     /// Outbox items due at `now_ms`, oldest first, at most `limit`.
     pub fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
         let mut out = Vec::new();
@@ -476,6 +532,29 @@ mod tests {
         for entry in &entries {
             assert_eq!(entry.hash, entry.compute_hash());
         }
+    }
+
+    #[tokio::test]
+    async fn verify_finds_a_changed_entry_and_a_lost_tail() {
+        let (_dir, store) = open();
+        for n in 0..5u8 {
+            let mut batch = Batch::new();
+            batch.log(i64::from(n), "received", vec![n], "");
+            store.commit(batch).await.unwrap();
+        }
+        assert_eq!(store.verify(None).unwrap(), 5);
+        assert_eq!(store.verify(Some(2)).unwrap(), 2);
+        let mut third: LogEntry = serde_json::from_slice(&store.log.get(3u64.to_be_bytes()).unwrap().unwrap()).unwrap();
+        third.envelope = vec![99];
+        store.log.insert(3u64.to_be_bytes(), serde_json::to_vec(&third).unwrap()).unwrap();
+        let error = store.verify(None).unwrap_err();
+        assert!(error.to_string().contains("log/3") && error.to_string().contains("hash"), "{error}");
+        assert_eq!(error.code(), "store.corrupt");
+        store.log.remove(3u64.to_be_bytes()).unwrap();
+        store.log.remove(4u64.to_be_bytes()).unwrap();
+        store.log.remove(5u64.to_be_bytes()).unwrap();
+        let error = store.verify(Some(10)).unwrap_err();
+        assert!(error.to_string().contains("lost entries"), "{error}");
     }
 
     #[tokio::test]
