@@ -5,6 +5,7 @@ mod audit;
 mod commands;
 mod domain;
 mod fixtures;
+mod incidents;
 mod print;
 mod replay;
 
@@ -62,6 +63,8 @@ enum Command {
     Staff(commands::StaffCommand),
     /// An application's state and path, as the State Corporation workstation sees it.
     Status(commands::StatusArgs),
+    /// Deliveries that failed every attempt (`--all`: every pending one); `retry ID` retries one.
+    Incidents(incidents::IncidentsArgs),
     /// Offline checks of the participants' message logs and signatures.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -101,6 +104,7 @@ fn main() -> std::process::ExitCode {
             Command::Staff(command) => commands::staff(command, &cli.addresses).await,
             Command::Status(args) => commands::status(args, &cli.addresses).await,
             Command::Audit(command) => audit::audit(command),
+            Command::Incidents(args) => incidents::incidents(args, &cli.addresses).await,
             Command::Calendar(command) => domain::calendar(command),
             Command::Iin(command) => domain::iin(command),
             Command::Regulation(command) => domain::regulation(command),

@@ -15,6 +15,7 @@ use egov_proto::notary_service_client::NotaryServiceClient;
 use egov_regional::RegionalServer;
 use egov_registries::{Individuals, IndividualsServer, NotaryServer, Powers};
 use egov_regulation::Definition;
+use egov_runtime::admin::AdminServer;
 use egov_runtime::outbox::{Outbox, RetryPolicy};
 use egov_runtime::{Clock, Context, KeyDir, SharedTrust, SystemClock, Topology, ids};
 use egov_store::Store;
@@ -23,6 +24,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::service::Routes as GrpcRoutes;
+
+/// A stateful participant's store and outbox.
+type State = (Store, Arc<Outbox>);
 
 /// How many of the newest log entries are checked at start (`egov audit verify` checks all).
 const START_CHECK_ENTRIES: usize = 1000;
@@ -197,8 +201,13 @@ impl Stack {
                     .with_context(|| format!("the store in {} is damaged", path.display()))?;
                 Ok(store)
             };
-            let retry_clock: Arc<dyn Clock> = Arc::new(SystemClock);
-            let (routes, names): (GrpcRoutes, Vec<&'static str>) = match role {
+            // A participant with state: its store and its outbox, retried on the operational clock.
+            let stateful = || -> anyhow::Result<State> {
+                let store = open_store()?;
+                let outbox = Outbox::new(store.clone(), Arc::new(SystemClock), config.retry.clone());
+                Ok((store, outbox))
+            };
+            let (routes, mut names, state): (GrpcRoutes, Vec<&'static str>, Option<State>) = match role {
                 Role::Individuals => {
                     let path = config.fixtures_dir.join("individuals.json");
                     let text =
@@ -206,7 +215,7 @@ impl Stack {
                     let records = Individuals::from_json(&text).with_context(|| format!("in {}", path.display()))?;
                     tracing::info!(persons = records.len(), "\"Individuals\" records loaded");
                     let service = IndividualsServer::new(context, records).into_service();
-                    (GrpcRoutes::new(service), vec!["egov.v1.IndividualsService"])
+                    (GrpcRoutes::new(service), vec!["egov.v1.IndividualsService"], None)
                 }
                 Role::Notary => {
                     let path = config.fixtures_dir.join("powers_of_attorney.json");
@@ -214,11 +223,10 @@ impl Stack {
                         std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
                     let records = Powers::from_json(&text).with_context(|| format!("in {}", path.display()))?;
                     let service = NotaryServer::new(context, records).into_service();
-                    (GrpcRoutes::new(service), vec!["egov.v1.NotaryService"])
+                    (GrpcRoutes::new(service), vec!["egov.v1.NotaryService"], None)
                 }
                 Role::Gateway => {
-                    let store = open_store()?;
-                    let outbox = Outbox::new(store.clone(), retry_clock, config.retry.clone());
+                    let (store, outbox) = stateful()?;
                     let inbox = |address: &str| -> anyhow::Result<InboxServiceClient<tonic::transport::Channel>> {
                         Ok(InboxServiceClient::new(lazy(address)?)
                             .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -234,14 +242,15 @@ impl Stack {
                         .into_iter()
                         .collect(),
                     };
+                    let state = (store.clone(), Arc::clone(&outbox));
                     let (server, worker) =
                         GatewayServer::new(context, Routes::default_routes(), recipients, store, outbox);
                     tasks.push(tokio::spawn(worker));
-                    (GrpcRoutes::new(server.into_service()), vec!["egov.v1.GatewayService"])
+                    (GrpcRoutes::new(server.into_service()), vec!["egov.v1.GatewayService"], Some(state))
                 }
                 Role::Regional => {
-                    let store = open_store()?;
-                    let outbox = Outbox::new(store.clone(), retry_clock, config.retry.clone());
+                    let (store, outbox) = stateful()?;
+                    let state = (store.clone(), Arc::clone(&outbox));
                     let server =
                         RegionalServer::new(context, Arc::clone(&config.definition), store, Arc::clone(&outbox));
                     let courier = egov_runtime::outbox::ToGateway::new(gateway_client(&topology.gateway)?, |_, _| {
@@ -251,15 +260,16 @@ impl Stack {
                     (
                         GrpcRoutes::new(server.staff_service()).add_service(server.inbox_service()),
                         vec!["egov.v1.RegionalGatewayService", "egov.v1.InboxService"],
+                        Some(state),
                     )
                 }
                 Role::Workstation => {
-                    let store = open_store()?;
+                    let (store, outbox) = stateful()?;
+                    let state = (store.clone(), Arc::clone(&outbox));
                     let path = config.fixtures_dir.join("operators.json");
                     let text =
                         std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
                     let operators = Operators::from_json(&text).with_context(|| format!("in {}", path.display()))?;
-                    let outbox = Outbox::new(store.clone(), retry_clock, config.retry.clone());
                     let (server, worker) = WorkstationServer::new(
                         context,
                         Arc::clone(&config.definition),
@@ -272,7 +282,15 @@ impl Stack {
                     (
                         GrpcRoutes::new(server.workstation_service()).add_service(server.inbox_service()),
                         vec!["egov.v1.WorkstationService", "egov.v1.InboxService"],
+                        Some(state),
                     )
+                }
+            };
+            let routes = match state {
+                None => routes,
+                Some((store, outbox)) => {
+                    names.push("egov.v1.AdminService");
+                    routes.add_service(AdminServer::new(store, outbox, Arc::clone(&config.clock)).into_service())
                 }
             };
             let mut stop = shutdown.subscribe();

@@ -1145,6 +1145,18 @@ mod tests {
         let mut late = timeline(&[]);
         late.now_ms = friday.timestamp_millis();
         assert_eq!(late.provider(&paths.permitted).unwrap().due, ymd(2026, 6, 12));
+        // Registered at 17:48, action 1 ends the next morning: a shorter overrun
+        // of action 2 misses the term too, action 4 ends right at its end (as replayed).
+        let evening = DateTime::parse_from_rfc3339("2026-06-01T17:45:00+05:00").unwrap().timestamp_millis();
+        for (durations, missed) in
+            [(&[("action-2", "3 wd")], &["action-2", "service-term"][..]), (&[("action-4", "1 wd")], &["action-4"][..])]
+        {
+            let mut overrun = timeline(durations);
+            overrun.now_ms = evening;
+            let provider = overrun.provider(&paths.permitted).unwrap();
+            assert_eq!(provider.due, ymd(2026, 6, 8), "{durations:?}");
+            assert_eq!(provider.missed, missed, "{durations:?}");
+        }
         assert_eq!(paths.at_counter, ["process-1", "process-2", "process-3", "condition-1"]);
         assert_eq!(paths.data_unavailable.last().map(String::as_str), Some("process-4"));
         assert!(paths.refused.iter().any(|s| s == "process-8"));

@@ -3,6 +3,7 @@
 //! with health, reflection and one tracing span per call.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod clock;
 pub mod context;
 pub mod convert;

@@ -23,6 +23,10 @@ pub enum StoreError {
     Corrupt { key: String, reason: String },
     #[error("record {key} does not encode: {reason}")]
     Encode { key: String, reason: String },
+    #[error("the store's committer has stopped")]
+    Stopped,
+    #[error("flush failed: {0}")]
+    Flush(String),
 }
 
 impl StoreError {
@@ -32,6 +36,8 @@ impl StoreError {
             StoreError::Conflict { .. } => "store.conflict",
             StoreError::Corrupt { .. } => "store.corrupt",
             StoreError::Encode { .. } => "store.encode",
+            StoreError::Stopped => "store.stopped",
+            StoreError::Flush(_) => "store.io",
         }
     }
 }
@@ -201,6 +207,8 @@ fn idempotency_key(sender_id: &str, message_id: &str) -> String {
 /// The sled store of one participant.
 #[derive(Clone)]
 pub struct Store {
+    /// Tells stores apart in the committer (one flush per store per group).
+    id: u64,
     db: sled::Db,
     records: sled::Tree,
     log: sled::Tree,
@@ -221,7 +229,9 @@ impl Store {
     /// Opens (or creates) the store in `path`, with sled's page cache bounded to `cache_bytes`.
     pub fn open(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         let db = sled::Config::new().path(path).cache_capacity(cache_bytes).open()?;
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Store {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             records: db.open_tree("records")?,
             log: db.open_tree("log")?,
             outbox: db.open_tree("outbox")?,
@@ -290,18 +300,14 @@ impl Store {
             if entry.hash != entry.compute_hash() {
                 return Err(corrupt(key, "its hash does not match its content".to_owned()));
             }
-            match index.checked_sub(1).map(|previous| &entries[previous]) {
-                Some(previous) => {
-                    if entry.sequence != previous.sequence + 1 || entry.previous_hash != previous.hash {
-                        return Err(corrupt(key, format!("it does not follow entry {}", previous.sequence)));
-                    }
-                }
-                None if tail.is_none() => {
-                    if entry.sequence != 1 || entry.previous_hash != vec![0; 32] {
-                        return Err(corrupt(key, "the log does not start at entry 1".to_owned()));
-                    }
-                }
-                None => {}
+            let follows = match index.checked_sub(1).map(|previous| &entries[previous]) {
+                Some(previous) => entry.sequence == previous.sequence + 1 && entry.previous_hash == previous.hash,
+                // Checking all of it: the first entry starts the chain.
+                None if tail.is_none() => entry.sequence == 1 && entry.previous_hash == vec![0; 32],
+                None => true,
+            };
+            if !follows {
+                return Err(corrupt(key, "it does not follow the entry before it in the chain".to_owned()));
             }
         }
         let head = self.meta.get(LOG_HEAD)?;
@@ -355,22 +361,18 @@ impl Store {
         self.due(i64::MAX, usize::MAX)
     }
 
-    /// Records a failed attempt: the item's next try is at `next_attempt_ms`.
-    pub async fn reschedule(&self, item: &OutboxItem, next_attempt_ms: i64, error: &str) -> Result<(), StoreError> {
-        let mut updated = item.clone();
-        updated.attempts += 1;
-        updated.next_attempt_ms = next_attempt_ms;
-        updated.last_error = error.chars().take(500).collect();
-        let bytes = serde_json::to_vec(&updated)
-            .map_err(|e| StoreError::Encode { key: format!("outbox/{}", item.id), reason: e.to_string() })?;
-        self.outbox.insert(item.id.to_be_bytes(), bytes)?;
-        self.db.flush_async().await?;
-        Ok(())
+    /// Applies `batch` atomically, then flushes. Returns the ids given to the
+    /// enqueued outbox items, in order. Commits of every store in the process
+    /// go through one committer thread (see [`committer`]): batches that arrive
+    /// together share one flush (group commit).
+    pub async fn commit(&self, batch: Batch) -> Result<Vec<u64>, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        committer::submit(committer::Job { store: self.clone(), batch, reply })?;
+        answer.await.map_err(|_| StoreError::Stopped)?
     }
 
-    /// Applies `batch` atomically, then flushes. Returns the ids given to the
-    /// enqueued outbox items, in order.
-    pub async fn commit(&self, batch: Batch) -> Result<Vec<u64>, StoreError> {
+    /// Writes `batch` in one sled transaction, without flushing.
+    fn apply(&self, batch: Batch) -> Result<Vec<u64>, StoreError> {
         let mut enqueue = batch.enqueue;
         for item in &mut enqueue {
             item.id = self.db.generate_id()?;
@@ -459,8 +461,74 @@ impl Store {
             Err(TransactionError::Abort(error)) => return Err(error),
             Err(TransactionError::Storage(error)) => return Err(StoreError::Sled(error)),
         }
-        self.db.flush_async().await?;
         Ok(ids)
+    }
+}
+
+/// The one thread that writes and flushes every store of the process.
+///
+/// sled 0.34 shares one lock between all its databases in a process, and a
+/// flush holds it while it waits for pending writes; flushes run concurrently
+/// from many tasks can starve sled's own I/O threads and deadlock. So all
+/// transactions and flushes happen here, one after the other: a group of
+/// batches that arrived together is written, then each store touched is
+/// flushed once, and only then is anyone answered.
+mod committer {
+    use std::sync::OnceLock;
+    use std::sync::mpsc::{Receiver, Sender, channel};
+
+    use super::{Batch, Store, StoreError};
+
+    pub(super) struct Job {
+        pub(super) store: Store,
+        pub(super) batch: Batch,
+        pub(super) reply: tokio::sync::oneshot::Sender<Result<Vec<u64>, StoreError>>,
+    }
+
+    /// The most batches written before one flush.
+    const GROUP: usize = 256;
+
+    static QUEUE: OnceLock<Option<Sender<Job>>> = OnceLock::new();
+
+    pub(super) fn submit(job: Job) -> Result<(), StoreError> {
+        let queue = QUEUE.get_or_init(|| {
+            let (sender, receiver) = channel();
+            std::thread::Builder::new().name("egov-store-committer".to_owned()).spawn(move || run(receiver)).ok()?;
+            Some(sender)
+        });
+        queue.as_ref().ok_or(StoreError::Stopped)?.send(job).map_err(|_| StoreError::Stopped)
+    }
+
+    fn run(receiver: Receiver<Job>) {
+        while let Ok(first) = receiver.recv() {
+            let mut group = vec![first];
+            while group.len() < GROUP {
+                match receiver.try_recv() {
+                    Ok(job) => group.push(job),
+                    Err(_) => break,
+                }
+            }
+            let mut written = Vec::with_capacity(group.len());
+            for Job { store, batch, reply } in group {
+                let result = store.apply(batch);
+                written.push((store, reply, result));
+            }
+            let mut flushed: Vec<(u64, Result<(), String>)> = Vec::new();
+            for (store, _, result) in &written {
+                if result.is_ok() && !flushed.iter().any(|(id, _)| *id == store.id) {
+                    flushed.push((store.id, store.db.flush().map(|_| ()).map_err(|e| e.to_string())));
+                }
+            }
+            for (store, reply, result) in written {
+                let outcome = match (result, flushed.iter().find(|(id, _)| *id == store.id)) {
+                    (Ok(ids), Some((_, Ok(())))) => Ok(ids),
+                    (Ok(_), Some((_, Err(error)))) => Err(StoreError::Flush(error.clone())),
+                    (Ok(ids), None) => Ok(ids),
+                    (Err(error), _) => Err(error),
+                };
+                let _ = reply.send(outcome);
+            }
+        }
     }
 }
 
@@ -566,7 +634,12 @@ mod tests {
         assert_eq!(store.due(99, 10).unwrap().len(), 0);
         let due = store.due(100, 10).unwrap();
         assert_eq!(due.len(), 1);
-        store.reschedule(&due[0], 500, "unavailable").await.unwrap();
+        let mut later = due[0].clone();
+        later.attempts += 1;
+        later.next_attempt_ms = 500;
+        let mut batch = Batch::new();
+        batch.update_outbox(later);
+        store.commit(batch).await.unwrap();
         assert_eq!(store.due(499, 10).unwrap().len(), 0);
         assert_eq!(store.due(500, 10).unwrap()[0].attempts, 1);
         let mut batch = Batch::new();

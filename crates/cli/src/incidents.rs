@@ -1,0 +1,78 @@
+//! `egov incidents`: deliveries that failed every attempt, and their retry.
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+use egov_proto::admin_service_client::AdminServiceClient;
+use egov_proto::{ListOutboxRequest, RetryOutboxRequest};
+use egov_runtime::Topology;
+
+use crate::Addresses;
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct IncidentsArgs {
+    #[command(subcommand)]
+    command: Option<IncidentsCommand>,
+    /// List every pending delivery, not only the incidents.
+    #[arg(long)]
+    all: bool,
+}
+
+#[derive(clap::Subcommand)]
+enum IncidentsCommand {
+    /// Retry an incident (or a pending delivery) now, its attempts counted afresh.
+    Retry {
+        id: u64,
+        /// Whose outbox: gateway, regional or workstation.
+        #[arg(long, default_value = "gateway")]
+        participant: String,
+    },
+}
+
+fn participants(topology: &Topology) -> [(&'static str, &str); 3] {
+    [("gateway", &topology.gateway), ("regional", &topology.regional), ("workstation", &topology.workstation)]
+}
+
+pub async fn incidents(args: IncidentsArgs, addresses: &Addresses) -> anyhow::Result<ExitCode> {
+    let topology = crate::commands::topology(addresses)?;
+    match args.command {
+        None => {
+            println!(
+                "{:<12} {:>20}  {:<14} {:<28} {:<36} {:>8}  last error",
+                "participant", "id", "to", "service", "application", "attempts"
+            );
+            let mut count = 0;
+            for (name, address) in participants(&topology) {
+                let mut client = AdminServiceClient::new(Topology::channel(address)?);
+                let entries =
+                    client.list_outbox(ListOutboxRequest { incidents_only: !args.all }).await?.into_inner().entries;
+                for entry in entries {
+                    count += 1;
+                    println!(
+                        "{:<12} {:>20}  {:<14} {:<28} {:<36} {:>8}  {}{}",
+                        name,
+                        entry.id,
+                        entry.target,
+                        entry.service_id,
+                        entry.correlation_id,
+                        entry.attempts,
+                        if entry.incident { "[incident] " } else { "" },
+                        entry.last_error
+                    );
+                }
+            }
+            println!("{count} {}", if args.all { "pending deliveries" } else { "incidents" });
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(IncidentsCommand::Retry { id, participant }) => {
+            let Some((_, address)) = participants(&topology).into_iter().find(|(name, _)| *name == participant) else {
+                bail!("--participant is gateway, regional or workstation, not {participant:?}");
+            };
+            let mut client = AdminServiceClient::new(Topology::channel(address)?);
+            let entry = client.retry_outbox(RetryOutboxRequest { id }).await?.into_inner().entry.unwrap_or_default();
+            println!("retrying {} to {} ({}) now", entry.id, entry.target, entry.service_id);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
