@@ -107,3 +107,34 @@ fn a_scenario_file_with_an_unknown_field_is_refused_naming_it() {
     assert!(!output.status.success());
     assert!(said.contains("typo.json") && said.contains("outcom"), "{said}");
 }
+
+#[test]
+fn a_faulty_run_still_reaches_every_expected_outcome_and_counts_the_retries() {
+    let output = replay(&[
+        "fixtures/applications",
+        "--concurrency",
+        "8",
+        "--fault",
+        "individuals:unavailable=0.5,latency=5ms",
+        "--fault",
+        "regional:down=0s+1s",
+        "--fault",
+        "workstation:unavailable=0.3",
+        "--fault-seed",
+        "7",
+    ]);
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{printed}\n{}", String::from_utf8_lossy(&output.stderr));
+    let count = std::fs::read_dir(root().join("fixtures/applications")).unwrap().count();
+    assert!(printed.lines().any(|line| line == format!("{count} passed, 0 failed")), "{printed}");
+    let retries = printed.lines().find(|line| line.starts_with("retries and faults: ")).unwrap();
+    let counter = |name: &str| -> u64 {
+        retries
+            .split([' ', ','])
+            .find_map(|part| part.strip_prefix(&format!("{name}=")))
+            .map_or(0, |value| value.parse().unwrap())
+    };
+    assert!(counter("gateway.registry_retries") > 0, "{retries}");
+    assert!(counter("gateway.outbox.retries") > 0, "{retries}");
+    assert!(counter("regional.fault.injected") > 0, "{retries}");
+}

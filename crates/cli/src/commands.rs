@@ -76,6 +76,13 @@ pub struct ServeArgs {
     /// that causes it, so a replay can set the clock (turns the freshness check off).
     #[arg(long)]
     simulated_time: bool,
+    /// Inject faults into what a participant receives, e.g.
+    /// `individuals:unavailable=0.2,latency=20ms`, `regional:down=1s+3s`, `notary:timeout=0.05` (repeat).
+    #[arg(long = "fault", value_parser = Role::parse_fault)]
+    faults: Vec<(Role, egov_runtime::fault::Faults)>,
+    /// Seeds the fault injection.
+    #[arg(long, default_value_t = 1)]
+    fault_seed: u64,
 }
 
 pub async fn serve(args: ServeArgs, addresses: &Addresses) -> anyhow::Result<ExitCode> {
@@ -96,6 +103,8 @@ pub async fn serve(args: ServeArgs, addresses: &Addresses) -> anyhow::Result<Exi
     let mut config = StackConfig::local(args.data.clone(), keys, args.fixtures.clone());
     config.definition = definition(args.regulation.as_ref())?;
     config.simulated_time = args.simulated_time;
+    config.faults = args.faults.into_iter().collect();
+    config.fault_seed = args.fault_seed;
     config.checks = egov_envelope::Checks {
         max_body_bytes: args.max_body_bytes,
         freshness_window_ms: Some(args.freshness_window_ms),

@@ -1,12 +1,12 @@
 //! `egov replay`: fixture scenarios against an in-process stack or a running one.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use egov_cli::stack::{Stack, StackConfig};
+use egov_cli::stack::{Role, Stack, StackConfig};
 use egov_client::Patience;
 use egov_replay::{Options, Target};
 use egov_runtime::{KeyDir, Topology, ids};
@@ -41,6 +41,12 @@ pub struct ReplayArgs {
     /// Seconds to wait for one asynchronous step.
     #[arg(long, default_value_t = 60)]
     patience: u64,
+    /// Inject faults into the in-process stack (as `egov serve --fault`), e.g.
+    /// `individuals:unavailable=0.3`, `regional:down=0.5s+2s` (repeat).
+    #[arg(long = "fault", value_parser = Role::parse_fault)]
+    faults: Vec<(Role, egov_runtime::fault::Faults)>,
+    #[arg(long, default_value_t = 1)]
+    fault_seed: u64,
 }
 
 fn target_topology(target: &str, addresses: &Addresses) -> anyhow::Result<Topology> {
@@ -83,7 +89,7 @@ pub async fn replay(args: ReplayArgs, addresses: &Addresses) -> anyhow::Result<E
         )),
         _ => bail!("--report takes a format and a file"),
     };
-    let verdicts = run(&args, addresses).await?;
+    let (verdicts, counters) = run(&args, addresses).await?;
     print!("{}", egov_replay::table(&verdicts));
     for verdict in verdicts.iter().filter(|v| !v.passed()) {
         println!("\n{} ({}):", verdict.scenario, verdict.actual.application_id);
@@ -93,17 +99,45 @@ pub async fn replay(args: ReplayArgs, addresses: &Addresses) -> anyhow::Result<E
     }
     if let Some((format, file)) = report {
         let text = match format {
-            egov_replay::Format::Json => egov_replay::json(&verdicts),
+            egov_replay::Format::Json => egov_replay::json(&verdicts, &counters),
             egov_replay::Format::Junit => egov_replay::junit(&verdicts),
         };
         std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))?;
     }
+    let retries: Vec<String> = counters
+        .iter()
+        .filter(|(name, value)| {
+            **value > 0 && (name.contains("retries") || name.contains("incidents") || name.contains("fault"))
+        })
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    println!("retries and faults: {}", if retries.is_empty() { "none".to_owned() } else { retries.join(", ") });
     println!("{}", egov_replay::summary_line(&verdicts));
     Ok(if verdicts.iter().all(egov_replay::Verdict::passed) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+/// Every participant's counters, as `participant.counter`.
+async fn counters(topology: &Topology) -> BTreeMap<String, u64> {
+    let mut all = BTreeMap::new();
+    for (name, address) in
+        [("gateway", &topology.gateway), ("regional", &topology.regional), ("workstation", &topology.workstation)]
+    {
+        let Ok(channel) = Topology::channel(address) else { continue };
+        let mut client = egov_proto::admin_service_client::AdminServiceClient::new(channel);
+        if let Ok(response) = client.get_counters(egov_proto::GetCountersRequest {}).await {
+            for (counter, value) in response.into_inner().counters {
+                all.insert(format!("{name}.{counter}"), value);
+            }
+        }
+    }
+    all
+}
+
 /// Loads the scenarios and replays them against the target or a fresh in-process stack.
-async fn run(args: &ReplayArgs, addresses: &Addresses) -> anyhow::Result<Vec<egov_replay::Verdict>> {
+async fn run(
+    args: &ReplayArgs,
+    addresses: &Addresses,
+) -> anyhow::Result<(Vec<egov_replay::Verdict>, BTreeMap<String, u64>)> {
     let scenarios = egov_replay::load(&args.paths)?;
     let definition = crate::commands::definition(args.regulation.as_ref())?;
     let operators_path = args.fixtures.join("operators.json");
@@ -124,6 +158,8 @@ async fn run(args: &ReplayArgs, addresses: &Addresses) -> anyhow::Result<Vec<ego
             let mut config = StackConfig::local(temp.path().join("data"), keys.clone(), args.fixtures.clone());
             config.definition = Arc::clone(&definition);
             config.simulated_time = true;
+            config.faults = args.faults.iter().cloned().collect();
+            config.fault_seed = args.fault_seed;
             let stack = Stack::start(config).await?;
             let topology = stack.topology().clone();
             (keys, Some(stack), topology)
@@ -154,11 +190,12 @@ async fn run(args: &ReplayArgs, addresses: &Addresses) -> anyhow::Result<Vec<ego
     let started = std::time::Instant::now();
     let count = scenarios.len();
     let verdicts = egov_replay::replay(&target, scenarios, &options).await;
+    let counters = counters(&target.topology).await;
     eprintln!("replayed {count} scenarios in {:.2} s", started.elapsed().as_secs_f64());
     if let Some(stack) = stack {
         stack.stop().await;
     }
-    Ok(verdicts)
+    Ok((verdicts, counters))
 }
 
 #[derive(clap::Args)]
@@ -182,8 +219,10 @@ pub async fn demo(args: DemoArgs, addresses: &Addresses) -> anyhow::Result<ExitC
         keys: PathBuf::from("keys"),
         regulation: None,
         patience: 60,
+        faults: Vec::new(),
+        fault_seed: 1,
     };
-    let verdicts = run(&replay_args, addresses).await?;
+    let (verdicts, _) = run(&replay_args, addresses).await?;
     for verdict in &verdicts {
         println!("scenario {}: {}", verdict.scenario, verdict.description);
         if let Some(application) = &verdict.application {

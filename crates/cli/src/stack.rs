@@ -1,7 +1,7 @@
 //! Starts participants: each on its own listener, with its own store under
 //! the data directory, finding the others by address.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -16,6 +16,8 @@ use egov_regional::RegionalServer;
 use egov_registries::{Individuals, IndividualsServer, NotaryServer, Powers};
 use egov_regulation::Definition;
 use egov_runtime::admin::AdminServer;
+use egov_runtime::counters::Counters;
+use egov_runtime::fault::{FaultLayer, Faults};
 use egov_runtime::outbox::{Outbox, RetryPolicy};
 use egov_runtime::{Clock, Context, KeyDir, SharedTrust, SystemClock, Topology, ids};
 use egov_store::Store;
@@ -64,6 +66,14 @@ impl Role {
         Role::ALL.into_iter().find(|role| role.name() == text)
     }
 
+    /// `ROLE:SPEC`, e.g. `individuals:unavailable=0.2,latency=20ms` (see `Faults`).
+    pub fn parse_fault(text: &str) -> Result<(Role, Faults), String> {
+        let (role, spec) = text.split_once(':').ok_or_else(|| format!("fault {text:?} is not ROLE:SPEC"))?;
+        let role = Role::parse(role)
+            .ok_or_else(|| format!("unknown role {role:?}: use individuals, notary, gateway, regional, workstation"))?;
+        Ok((role, spec.parse()?))
+    }
+
     fn address(self, topology: &Topology) -> &str {
         match self {
             Role::Individuals => &topology.individuals,
@@ -81,6 +91,16 @@ impl Role {
             Role::Gateway => &mut topology.gateway,
             Role::Regional => &mut topology.regional,
             Role::Workstation => &mut topology.workstation,
+        }
+    }
+
+    /// The calls faults are injected into: those the participant receives from another participant.
+    fn faulty_paths(self) -> &'static [&'static str] {
+        match self {
+            Role::Individuals => &["/egov.v1.IndividualsService/"],
+            Role::Notary => &["/egov.v1.NotaryService/"],
+            Role::Gateway => &["/egov.v1.GatewayService/"],
+            Role::Regional | Role::Workstation => &["/egov.v1.InboxService/"],
         }
     }
 
@@ -114,6 +134,9 @@ pub struct StackConfig {
     pub simulated_time: bool,
     pub checks: Checks,
     pub retry: RetryPolicy,
+    /// Faults to inject, by participant.
+    pub faults: BTreeMap<Role, Faults>,
+    pub fault_seed: u64,
     /// sled's page cache per store.
     pub cache_bytes: u64,
 }
@@ -132,6 +155,8 @@ impl StackConfig {
             simulated_time: false,
             checks: Checks::default(),
             retry: RetryPolicy::default(),
+            faults: BTreeMap::new(),
+            fault_seed: 1,
             cache_bytes: 32 * 1024 * 1024,
         }
     }
@@ -183,7 +208,9 @@ impl Stack {
                 // Message times are the simulated clock: no freshness to check against.
                 checks.freshness_window_ms = None;
             }
+            let counters = Arc::new(Counters::default());
             let context = Context {
+                counters: Arc::clone(&counters),
                 trust: trust.clone(),
                 signer,
                 clock: Arc::clone(&config.clock),
@@ -204,7 +231,8 @@ impl Stack {
             // A participant with state: its store and its outbox, retried on the operational clock.
             let stateful = || -> anyhow::Result<State> {
                 let store = open_store()?;
-                let outbox = Outbox::new(store.clone(), Arc::new(SystemClock), config.retry.clone());
+                let outbox =
+                    Outbox::new(store.clone(), Arc::new(SystemClock), config.retry.clone(), Arc::clone(&counters));
                 Ok((store, outbox))
             };
             let (routes, mut names, state): (GrpcRoutes, Vec<&'static str>, Option<State>) = match role {
@@ -290,16 +318,23 @@ impl Stack {
                 None => routes,
                 Some((store, outbox)) => {
                     names.push("egov.v1.AdminService");
-                    routes.add_service(AdminServer::new(store, outbox, Arc::clone(&config.clock)).into_service())
+                    let admin = AdminServer::new(store, outbox, Arc::clone(&config.clock), Arc::clone(&counters));
+                    routes.add_service(admin.into_service())
                 }
             };
+            let faults = FaultLayer::new(
+                config.faults.get(&role).cloned().unwrap_or_default(),
+                role.faulty_paths().iter().map(|path| (*path).to_owned()).collect(),
+                config.fault_seed.wrapping_add(role as u64),
+                counters,
+            );
             let mut stop = shutdown.subscribe();
             let name = role.name();
             tasks.push(tokio::spawn(async move {
                 let signal = async move {
                     let _ = stop.changed().await;
                 };
-                if let Err(error) = egov_runtime::server::serve(listener, routes, &names, signal).await {
+                if let Err(error) = egov_runtime::server::serve(listener, routes, &names, faults, signal).await {
                     tracing::error!(participant = name, %error, "server stopped");
                 }
             }));

@@ -8,6 +8,12 @@ mod routes;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long one call to a registry may take before it is retried.
+const REGISTRY_CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Calls to a registry for one request, the first included.
+const REGISTRY_ATTEMPTS: u32 = 4;
 
 use egov_envelope::{Verified, countersign, sender_signed_bytes};
 use egov_proto::gateway_service_server::{GatewayService, GatewayServiceServer};
@@ -161,6 +167,29 @@ impl Gateway {
         })
     }
 
+    /// Calls the registry, retrying what may pass (unavailable, no answer in time) with backoff.
+    async fn call_registry_patiently(&self, route: &Route, routed: &Envelope) -> Result<Envelope, Status> {
+        let mut attempt = 1;
+        loop {
+            let status =
+                match tokio::time::timeout(REGISTRY_CALL_TIMEOUT, self.call_registry(route, routed.clone())).await {
+                    Ok(Ok(answer)) => return Ok(answer),
+                    Ok(Err(status)) => status,
+                    Err(_) => Status::deadline_exceeded(format!(
+                        "{} did not answer within {REGISTRY_CALL_TIMEOUT:?}",
+                        route.recipient
+                    )),
+                };
+            if attempt >= REGISTRY_ATTEMPTS || !is_retryable(&status) {
+                return Err(status);
+            }
+            self.context.counters.add("registry_retries", 1);
+            tracing::info!(recipient = %route.recipient, attempt, "registry call failed, retrying: {}", status.message());
+            tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+            attempt += 1;
+        }
+    }
+
     /// Checks a registry's answer: signed by the route's recipient, for the same application, to the asker.
     fn check_answer(&self, request: &EnvelopeHeader, route: &Route, answer: &Envelope) -> Result<(), Refusal> {
         let bad = |message: String| Refusal::new(Code::Internal, "gateway.bad_answer", message);
@@ -194,7 +223,7 @@ impl GatewayService for GatewayServer {
         let mut routed = envelope.clone();
         countersign(&mut routed, &gateway.context.signer).map_err(Refusal::from)?;
         let received_ms = gateway.context.now_ms();
-        let mut answer = gateway.call_registry(route, routed.clone()).await.map_err(|status| {
+        let mut answer = gateway.call_registry_patiently(route, &routed).await.map_err(|status| {
             if status.code() == Code::Unavailable || status.code() == Code::DeadlineExceeded {
                 Refusal::new(
                     status.code(),

@@ -55,12 +55,13 @@ pub fn table(verdicts: &[Verdict]) -> String {
     out
 }
 
-/// The verdicts and a summary as JSON.
-pub fn json(verdicts: &[Verdict]) -> String {
+/// The verdicts, a summary and the participants' counters (retries, faults) as JSON.
+pub fn json(verdicts: &[Verdict], counters: &std::collections::BTreeMap<String, u64>) -> String {
     let passed = verdicts.iter().filter(|v| v.passed()).count();
     let report = serde_json::json!({
         "passed": passed,
         "failed": verdicts.len() - passed,
+        "counters": counters,
         "scenarios": verdicts,
     });
     serde_json::to_string_pretty(&report).unwrap_or_default()

@@ -4,14 +4,15 @@ use std::sync::Arc;
 
 use egov_proto::admin_service_server::{AdminService, AdminServiceServer};
 use egov_proto::{
-    Envelope, EnvelopeHeader, ListOutboxRequest, ListOutboxResponse, OutboxEntry, RetryOutboxRequest,
-    RetryOutboxResponse,
+    Envelope, EnvelopeHeader, GetCountersRequest, GetCountersResponse, ListOutboxRequest, ListOutboxResponse,
+    OutboxEntry, RetryOutboxRequest, RetryOutboxResponse,
 };
 use egov_store::{Batch, OutboxItem, Store};
 use prost::Message;
 use tonic::{Code, Request, Response, Status};
 
 use crate::Refusal;
+use crate::counters::Counters;
 use crate::outbox::{Outbox, PARKED};
 
 /// Serves `AdminService` over a participant's store and outbox.
@@ -20,11 +21,17 @@ pub struct AdminServer {
     store: Store,
     outbox: Arc<Outbox>,
     clock: Arc<dyn crate::Clock>,
+    counters: Arc<Counters>,
 }
 
 impl AdminServer {
-    pub fn new(store: Store, outbox: Arc<Outbox>, clock: Arc<dyn crate::Clock>) -> AdminServer {
-        AdminServer { store, outbox, clock }
+    pub fn new(
+        store: Store,
+        outbox: Arc<Outbox>,
+        clock: Arc<dyn crate::Clock>,
+        counters: Arc<Counters>,
+    ) -> AdminServer {
+        AdminServer { store, outbox, clock, counters }
     }
 
     pub fn into_service(self) -> AdminServiceServer<AdminServer> {
@@ -88,5 +95,12 @@ impl AdminService for AdminServer {
         self.outbox.kick();
         tracing::warn!(id, target = %item.target, "outbox item retried by hand");
         Ok(Response::new(RetryOutboxResponse { entry: Some(entry(&item)) }))
+    }
+
+    async fn get_counters(
+        &self,
+        _request: Request<GetCountersRequest>,
+    ) -> Result<Response<GetCountersResponse>, Status> {
+        Ok(Response::new(GetCountersResponse { counters: self.counters.snapshot().into_iter().collect() }))
     }
 }

@@ -46,6 +46,8 @@ pub struct Context {
     /// Simulated time: each event happens at the message time of the envelope
     /// that causes it, so a replay sets the regulatory clock message by message.
     pub message_time: bool,
+    /// Retries and other counts, served by the admin service.
+    pub counters: Arc<crate::counters::Counters>,
 }
 
 /// What a receiver expects of an envelope.

@@ -7,6 +7,8 @@ pub mod admin;
 pub mod clock;
 pub mod context;
 pub mod convert;
+pub mod counters;
+pub mod fault;
 pub mod ids;
 pub mod keys;
 pub mod outbox;

@@ -66,6 +66,7 @@ pub trait Courier: Send + Sync + 'static {
 /// A participant's outbox and the worker that drains it.
 pub struct Outbox {
     store: Store,
+    counters: Arc<crate::counters::Counters>,
     clock: Arc<dyn Clock>,
     policy: RetryPolicy,
     wake: Notify,
@@ -84,9 +85,15 @@ pub const PARKED: i64 = i64::MAX;
 
 impl Outbox {
     /// `clock` times the retries: operational time, not the regulatory clock.
-    pub fn new(store: Store, clock: Arc<dyn Clock>, policy: RetryPolicy) -> Arc<Outbox> {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        policy: RetryPolicy,
+        counters: Arc<crate::counters::Counters>,
+    ) -> Arc<Outbox> {
         Arc::new(Outbox {
             store,
+            counters,
             clock,
             policy,
             wake: Notify::new(),
@@ -181,10 +188,12 @@ impl Outbox {
                 let mut batch = if updated.attempts >= self.policy.max_attempts {
                     tracing::error!(id = item.id, target = %item.target, %error, "delivery parked as an incident");
                     updated.next_attempt_ms = PARKED;
+                    self.counters.add("outbox.incidents", 1);
                     courier.parked(&updated, &error)
                 } else {
                     tracing::info!(id = item.id, target = %item.target, attempts = updated.attempts, %error, "delivery will be retried");
                     updated.next_attempt_ms = self.clock.now_ms() + self.policy.delay_ms(item.attempts);
+                    self.counters.add("outbox.retries", 1);
                     Batch::new()
                 };
                 batch.update_outbox(updated);

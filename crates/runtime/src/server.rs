@@ -14,6 +14,7 @@ pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     service_names: &[&'static str],
+    faults: crate::fault::FaultLayer,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -31,6 +32,7 @@ pub async fn serve(
         .build_v1alpha()?;
     let routes = routes.add_service(health).add_service(reflection_v1).add_service(reflection_v1alpha);
     tonic::transport::Server::builder()
+        .layer(faults)
         .trace_fn(|request| {
             tracing::info_span!(
                 "rpc",

@@ -21,6 +21,13 @@ impl Refusal {
     }
 }
 
+impl Refusal {
+    /// The status a caller receives.
+    pub fn into_status(self) -> Status {
+        self.into()
+    }
+}
+
 impl From<Refusal> for Status {
     fn from(refusal: Refusal) -> Status {
         let mut status = Status::new(refusal.code, format!("{}: {}", refusal.reason, refusal.message));

@@ -363,7 +363,7 @@ impl Store {
 
     /// Applies `batch` atomically, then flushes. Returns the ids given to the
     /// enqueued outbox items, in order. Commits of every store in the process
-    /// go through one committer thread (see [`committer`]): batches that arrive
+    /// go through one committer thread (the `committer` module): batches that arrive
     /// together share one flush (group commit).
     pub async fn commit(&self, batch: Batch) -> Result<Vec<u64>, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();

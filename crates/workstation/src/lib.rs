@@ -40,6 +40,11 @@ pub use operators::{OperatorAccount, Operators};
 /// answers with process 6 still pending (the outbox keeps trying).
 pub const RECEIPT_WAIT: Duration = Duration::from_secs(5);
 
+/// How long one look-up through the gateway may take before it is resent.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(15);
+/// Sends of one look-up, the first included.
+const LOOKUP_ATTEMPTS: u32 = 3;
+
 /// How long an operator's session lasts.
 pub const SESSION_TTL_MS: i64 = 12 * 60 * 60 * 1000;
 
@@ -366,8 +371,7 @@ impl Workstation {
         query: &Q,
     ) -> Result<A, Status> {
         let request = self.context.seal(application_id, service_id, recipient_id, MessageType::Request, time_ms, query);
-        let mut gateway = self.gateway.clone();
-        let answer = gateway.send_sync(SendSyncRequest { envelope: Some(request) }).await?.into_inner();
+        let answer = self.send_sync_patiently(request).await?;
         let envelope = answer.envelope.ok_or_else(|| {
             Refusal::new(Code::Internal, "workstation.bad_answer", "the gateway answered without an envelope")
         })?;
@@ -389,6 +393,27 @@ impl Workstation {
             .into());
         }
         Ok(Context::body(&envelope, &verified)?)
+    }
+
+    /// Sends through the gateway's synchronous channel, resending the same
+    /// envelope (the gateway answers a resend once) while the failure may pass.
+    async fn send_sync_patiently(&self, request: Envelope) -> Result<egov_proto::SendSyncResponse, Status> {
+        let mut attempt = 1;
+        loop {
+            let mut gateway = self.gateway.clone();
+            let call = gateway.send_sync(SendSyncRequest { envelope: Some(request.clone()) });
+            let status = match tokio::time::timeout(LOOKUP_TIMEOUT, call).await {
+                Ok(Ok(answer)) => return Ok(answer.into_inner()),
+                Ok(Err(status)) => status,
+                Err(_) => Status::deadline_exceeded(format!("the gateway did not answer within {LOOKUP_TIMEOUT:?}")),
+            };
+            if attempt >= LOOKUP_ATTEMPTS || !egov_runtime::status::is_retryable(&status) {
+                return Err(status);
+            }
+            self.context.counters.add("lookup_retries", 1);
+            tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+            attempt += 1;
+        }
     }
 
     /// Processes 2, 3, condition 1 and, where data are missing, process 4.
