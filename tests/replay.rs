@@ -138,3 +138,38 @@ fn a_faulty_run_still_reaches_every_expected_outcome_and_counts_the_retries() {
     assert!(counter("gateway.outbox.retries") > 0, "{retries}");
     assert!(counter("regional.fault.injected") > 0, "{retries}");
 }
+
+#[test]
+fn a_kept_replay_is_reported_by_sla_report_and_audits_clean() {
+    let temp = tempfile::tempdir().unwrap();
+    let keep = temp.path().join("run");
+    let output = replay(&[
+        "fixtures/applications/executor-overruns.json",
+        "fixtures/applications/approval-in-person.json",
+        "--keep",
+        keep.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    let data = keep.join("data");
+    let sla = Command::new(EGOV)
+        .args(["sla", "report", "--data", data.to_str().unwrap(), "--at", "2026-06-10T12:00:00+05:00"])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&sla.stdout);
+    assert!(sla.status.success(), "{printed}");
+    let missed: Vec<&str> = printed.lines().filter(|line| line.ends_with(" missed")).collect();
+    assert_eq!(missed.len(), 2, "{printed}");
+    assert!(missed.iter().all(|line| line.starts_with("executor-overruns-")), "{printed}");
+    assert!(
+        missed.iter().any(|line| line.contains(" action-2 "))
+            && missed.iter().any(|line| line.contains(" service-term ")),
+        "{printed}"
+    );
+    assert!(printed.contains("2 missed or at risk, in 1 applications"), "{printed}");
+    let audit = Command::new(EGOV)
+        .args(["audit", "verify", "--data", data.to_str().unwrap(), "--keys", keep.join("keys").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&audit.stdout);
+    assert!(audit.status.success() && printed.contains("audit: ok"), "{printed}");
+}

@@ -8,6 +8,7 @@ mod fixtures;
 mod incidents;
 mod print;
 mod replay;
+mod sla;
 
 use std::path::PathBuf;
 
@@ -65,6 +66,9 @@ enum Command {
     Status(commands::StatusArgs),
     /// Deliveries that failed every attempt (`--all`: every pending one); `retry ID` retries one.
     Incidents(incidents::IncidentsArgs),
+    /// Service-level reports: the applications with missed or at-risk deadlines.
+    #[command(subcommand)]
+    Sla(sla::SlaCommand),
     /// Offline checks of the participants' message logs and signatures.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -104,6 +108,7 @@ fn main() -> std::process::ExitCode {
             Command::Staff(command) => commands::staff(command, &cli.addresses).await,
             Command::Status(args) => commands::status(args, &cli.addresses).await,
             Command::Audit(command) => audit::audit(command),
+            Command::Sla(command) => sla::sla(command),
             Command::Incidents(args) => incidents::incidents(args, &cli.addresses).await,
             Command::Calendar(command) => domain::calendar(command),
             Command::Iin(command) => domain::iin(command),

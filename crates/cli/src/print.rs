@@ -3,6 +3,8 @@
 use chrono::TimeZone as _;
 use egov_proto::Application;
 use egov_regulation::Calendar;
+use egov_regulation::instance::Standing;
+use egov_runtime::Clock as _;
 
 /// A time in Astana's local time.
 pub fn time(ms: i64) -> String {
@@ -17,6 +19,15 @@ pub fn time(ms: i64) -> String {
 
 /// The application's state and its path, one step a line.
 pub fn application(application: &Application) -> String {
+    application_at(application, egov_runtime::SystemClock.now_ms())
+}
+
+/// The application and where each step, the current one and the provider's term
+/// stand against their deadlines at `now_ms`.
+pub fn application_at(application: &Application, now_ms: i64) -> String {
+    let calendar = Calendar::kazakhstan();
+    let definition = egov_regulation::Definition::default_definition();
+    let record = |id: &str| application.path.iter().find(|step| step.step_id == id);
     let mut out = String::new();
     out.push_str(&format!("application {}\n", application.application_id));
     out.push_str(&format!("  applicant IIN   {}\n", application.applicant_iin));
@@ -29,8 +40,27 @@ pub fn application(application: &Application) -> String {
         format!("ended: {}", application.outcome)
     };
     out.push_str(&format!("  state           {state}\n"));
+    if application.outcome.is_empty() && application.current_step_since_ms != 0 {
+        let deadline = (application.current_step_deadline_ms != 0).then_some(application.current_step_deadline_ms);
+        let standing = Standing::of(application.current_step_since_ms, deadline, None, now_ms, calendar);
+        out.push_str(&format!(
+            "  current step    {} since {}, deadline {}: {}\n",
+            application.current_step,
+            time(application.current_step_since_ms),
+            deadline.map_or("none".to_owned(), time),
+            standing.as_str()
+        ));
+    }
     if application.due_time_ms != 0 {
-        out.push_str(&format!("  result due by   {} (Astana time)\n", time(application.due_time_ms)));
+        let term = definition.terms.first();
+        let started = term.and_then(|t| record(&t.from)).map_or(0, |r| r.started_time_ms);
+        let ended = term.and_then(|t| record(&t.to)).map(|r| r.ended_time_ms);
+        let standing = Standing::of(started, Some(application.due_time_ms), ended, now_ms, calendar);
+        out.push_str(&format!(
+            "  result due by   {} (Astana time): {}\n",
+            time(application.due_time_ms),
+            standing.as_str()
+        ));
     }
     if let Some(notice) = &application.notice {
         out.push_str(&format!("  notice          {}: {}\n", notice.code, notice.text_en));
@@ -38,15 +68,13 @@ pub fn application(application: &Application) -> String {
     out.push_str("  path (times in Astana, UTC+05:00):\n");
     out.push_str(&format!(
         "    {:<12} {:<20} {:<15} {:<23} {:<23} {:<8} {}\n",
-        "step", "actor", "by", "ended", "deadline", "on time", "detail"
+        "step", "actor", "by", "ended", "deadline", "standing", "detail"
     ));
     for step in &application.path {
-        let on_time = if step.deadline_time_ms == 0 {
-            "-"
-        } else if step.ended_time_ms <= step.deadline_time_ms {
-            "yes"
-        } else {
-            "MISSED"
+        let deadline = (step.deadline_time_ms != 0).then_some(step.deadline_time_ms);
+        let on_time = match Standing::of(step.started_time_ms, deadline, Some(step.ended_time_ms), now_ms, calendar) {
+            Standing::Missed => "MISSED",
+            standing => standing.as_str(),
         };
         let detail = if step.branch.is_empty() {
             step.detail.clone()

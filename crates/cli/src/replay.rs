@@ -41,6 +41,10 @@ pub struct ReplayArgs {
     /// Seconds to wait for one asynchronous step.
     #[arg(long, default_value_t = 60)]
     patience: u64,
+    /// Keep the in-process stack's stores and keys in DIR (DIR/data, DIR/keys) for
+    /// `egov audit verify` and `egov sla report` afterwards; default: a temporary folder.
+    #[arg(long, conflicts_with = "target")]
+    keep: Option<PathBuf>,
     /// Inject faults into the in-process stack (as `egov serve --fault`), e.g.
     /// `individuals:unavailable=0.3`, `regional:down=0.5s+2s` (repeat).
     #[arg(long = "fault", value_parser = Role::parse_fault)]
@@ -148,14 +152,17 @@ async fn run(
 
     // The stack: the one at --target, or a fresh one on simulated time in a temporary directory.
     let temp = tempfile::tempdir().context("cannot make a temporary directory")?;
+    let base = args.keep.clone().unwrap_or_else(|| temp.path().to_owned());
     let (keys, stack, topology) = match &args.target {
         Some(target) => (KeyDir::new(&args.keys), None, target_topology(target, addresses)?),
         None => {
-            let keys = KeyDir::new(temp.path().join("keys"));
-            // Valid from 2020: scenarios may be dated in the past.
-            let valid_from = chrono::DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z").map(|t| t.to_utc())?;
-            keys.init(ids::DEFAULT_MEMBERS, valid_from)?;
-            let mut config = StackConfig::local(temp.path().join("data"), keys.clone(), args.fixtures.clone());
+            let keys = KeyDir::new(base.join("keys"));
+            if !keys.exists() {
+                // Valid from 2020: scenarios may be dated in the past.
+                let valid_from = chrono::DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z").map(|t| t.to_utc())?;
+                keys.init(ids::DEFAULT_MEMBERS, valid_from)?;
+            }
+            let mut config = StackConfig::local(base.join("data"), keys.clone(), args.fixtures.clone());
             config.definition = Arc::clone(&definition);
             config.simulated_time = true;
             config.faults = args.faults.iter().cloned().collect();
@@ -219,6 +226,7 @@ pub async fn demo(args: DemoArgs, addresses: &Addresses) -> anyhow::Result<ExitC
         keys: PathBuf::from("keys"),
         regulation: None,
         patience: 60,
+        keep: None,
         faults: Vec::new(),
         fault_seed: 1,
     };
@@ -226,7 +234,8 @@ pub async fn demo(args: DemoArgs, addresses: &Addresses) -> anyhow::Result<ExitC
     for verdict in &verdicts {
         println!("scenario {}: {}", verdict.scenario, verdict.description);
         if let Some(application) = &verdict.application {
-            print!("{}", crate::print::application(application));
+            let last = application.path.iter().map(|step| step.ended_time_ms).max().unwrap_or(0);
+            print!("{}", crate::print::application_at(application, last));
         }
         if verdict.passed() {
             println!("verdict: as expected ({})", verdict.expected.outcome);

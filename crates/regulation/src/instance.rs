@@ -225,3 +225,65 @@ pub fn term_deadlines(definition: &Definition, instance: &Instance, calendar: &C
 pub fn to_local(calendar: &Calendar, at_ms: i64) -> Option<DateTime<FixedOffset>> {
     calendar.offset().timestamp_millis_opt(at_ms).single()
 }
+
+/// Where a step or a term stands against its regulatory deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Standing {
+    /// Ended by its deadline.
+    Met,
+    /// Ended after its deadline, or still open past it.
+    Missed,
+    /// Open, with at least a quarter of its working time left.
+    OnTrack,
+    /// Open, with less than a quarter of its working time left.
+    AtRisk,
+    /// No deadline: the regulation sets no duration, or the calendar has no data.
+    NoDeadline,
+}
+
+impl Standing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Standing::Met => "met",
+            Standing::Missed => "missed",
+            Standing::OnTrack => "on track",
+            Standing::AtRisk => "at risk",
+            Standing::NoDeadline => "-",
+        }
+    }
+
+    /// A step or term that started at `started_ms`, is due at `deadline_ms`,
+    /// and ended at `ended_ms` (none while open), seen at `now_ms`.
+    pub fn of(
+        started_ms: i64,
+        deadline_ms: Option<i64>,
+        ended_ms: Option<i64>,
+        now_ms: i64,
+        calendar: &Calendar,
+    ) -> Standing {
+        let Some(deadline_ms) = deadline_ms else { return Standing::NoDeadline };
+        match ended_ms {
+            Some(ended) if ended <= deadline_ms => Standing::Met,
+            Some(_) => Standing::Missed,
+            None if now_ms > deadline_ms => Standing::Missed,
+            None => {
+                let minutes = |from: i64, to: i64| {
+                    to_local(calendar, from)
+                        .zip(to_local(calendar, to))
+                        .and_then(|(from, to)| calendar.working_minutes_between(from, to).ok())
+                };
+                match (minutes(started_ms, deadline_ms), minutes(now_ms.max(started_ms), deadline_ms)) {
+                    (Some(total), Some(left)) if left * 4 < total => Standing::AtRisk,
+                    _ => Standing::OnTrack,
+                }
+            }
+        }
+    }
+}
+
+/// The current step's deadline, from when it started.
+pub fn current_deadline(definition: &Definition, instance: &Instance, calendar: &Calendar) -> Option<i64> {
+    let step = definition.step(instance.current.as_deref()?)?;
+    deadline(calendar, instance.current_since_ms, step.duration?)
+}

@@ -134,3 +134,21 @@ fn inconsistent_definitions_are_refused_naming_the_line() {
         "process-4 is never reached",
     );
 }
+
+#[test]
+fn a_step_stands_met_missed_on_track_or_at_risk() {
+    use egov_regulation::instance::Standing;
+    let calendar = Calendar::kazakhstan();
+    let hour = 3_600_000;
+    // Started Monday 10:00, due 18:00 the same day (8 working hours less lunch: 7 h).
+    let (start, due) = (MONDAY_10_00, MONDAY_10_00 + 8 * hour);
+    let check = |ended: Option<i64>, now: i64, expected: Standing| {
+        assert_eq!(Standing::of(start, Some(due), ended, now, calendar), expected, "ended {ended:?}, now {now}");
+    };
+    check(Some(start + hour), start + hour, Standing::Met);
+    check(Some(due + 1), due + 1, Standing::Missed);
+    check(None, due + 1, Standing::Missed);
+    check(None, start + hour, Standing::OnTrack);
+    check(None, start + 7 * hour, Standing::AtRisk);
+    assert_eq!(Standing::of(start, None, None, start, calendar), Standing::NoDeadline);
+}

@@ -36,9 +36,15 @@ pub fn step_from_proto(record: &StepProto) -> StepRecord {
     }
 }
 
-/// The instance's part of an `Application` message: path, current step, outcome.
+/// The instance's part of an `Application` message: path, current step and its deadline, outcome.
 pub fn instance_fields(definition: &Definition, instance: &egov_regulation::Instance, application: &mut Application) {
     application.current_step = instance.current.clone().unwrap_or_default();
+    if instance.current.is_some() {
+        application.current_step_since_ms = instance.current_since_ms;
+        application.current_step_deadline_ms =
+            egov_regulation::instance::current_deadline(definition, instance, egov_regulation::Calendar::kazakhstan())
+                .unwrap_or(0);
+    }
     application.outcome = instance.outcome.clone().unwrap_or_default();
     application.path = instance.path.iter().map(|record| step_to_proto(definition, record)).collect();
 }

@@ -739,6 +739,20 @@ impl Workstation {
                 *last = remote_record;
             }
         }
+        if let Some(ahead) = progress.path.iter().find(|remote| record.instance.record(&remote.step_id).is_none()) {
+            // The provider is ahead of what this workstation has recorded (process 6's
+            // receipt not yet in): refuse for now; the gateway delivers it again.
+            return Err(Refusal::new(
+                Code::Aborted,
+                "workstation.progress_ahead",
+                format!(
+                    "{} reported before {} was recorded here",
+                    ahead.step_id,
+                    record.instance.current.clone().unwrap_or_default()
+                ),
+            )
+            .into());
+        }
         record.registration_id =
             Some(progress.registration_id.clone()).filter(|id| !id.is_empty()).or(record.registration_id);
         if progress.due_time_ms != 0 {
@@ -890,4 +904,62 @@ impl InboxService for WorkstationServer {
         let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;
         Ok(Response::new(self.workstation.receive_progress(envelope).await?))
     }
+}
+
+/// One step or term of an application that missed its deadline or is at risk of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlaRow {
+    pub application_id: String,
+    pub registration_id: String,
+    /// A step id or a term id.
+    pub item: String,
+    pub deadline_ms: i64,
+    /// None while open.
+    pub ended_ms: Option<i64>,
+    pub standing: egov_regulation::instance::Standing,
+}
+
+/// The steps and terms of the applications in `store` (a workstation's,
+/// opened while the workstation is stopped) that are missed or at risk at `now_ms`.
+pub fn sla_report(
+    store: &Store,
+    definition: &Definition,
+    calendar: &Calendar,
+    now_ms: i64,
+) -> Result<Vec<SlaRow>, StoreError> {
+    use egov_regulation::instance::{Standing, current_deadline, deadline};
+    let mut rows = Vec::new();
+    for (_, record) in store.scan::<ApplicationRecord>("application/")? {
+        let record = record.value;
+        let mut row = |item: &str, started: i64, deadline_ms: Option<i64>, ended_ms: Option<i64>| {
+            let standing = Standing::of(started, deadline_ms, ended_ms, now_ms, calendar);
+            if let (Standing::Missed | Standing::AtRisk, Some(deadline_ms)) = (standing, deadline_ms) {
+                rows.push(SlaRow {
+                    application_id: record.application_id.clone(),
+                    registration_id: record.registration_id.clone().unwrap_or_default(),
+                    item: item.to_owned(),
+                    deadline_ms,
+                    ended_ms,
+                    standing,
+                });
+            }
+        };
+        for step in &record.instance.path {
+            row(&step.step_id, step.started_ms, step.deadline_ms, Some(step.ended_ms));
+        }
+        if let Some(current) = &record.instance.current {
+            row(
+                current,
+                record.instance.current_since_ms,
+                current_deadline(definition, &record.instance, calendar),
+                None,
+            );
+        }
+        for term in &definition.terms {
+            let Some(from) = record.instance.record(&term.from) else { continue };
+            let ended = record.instance.record(&term.to).map(|step| step.ended_ms);
+            row(&term.id, from.started_ms, deadline(calendar, from.started_ms, term.duration), ended);
+        }
+    }
+    Ok(rows)
 }
