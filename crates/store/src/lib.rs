@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
@@ -19,7 +20,7 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("record {key} changed meanwhile: expected version {expected}, found {found}")]
     Conflict { key: String, expected: u64, found: u64 },
-    #[error("stored record {key} does not decode: {reason}")]
+    #[error("{key} is damaged: {reason}")]
     Corrupt { key: String, reason: String },
     #[error("record {key} does not encode: {reason}")]
     Encode { key: String, reason: String },
@@ -215,6 +216,8 @@ pub struct Store {
     outbox: sled::Tree,
     seen: sled::Tree,
     meta: sled::Tree,
+    /// `log-head` beside sled's files.
+    marker: Arc<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Store {
@@ -227,18 +230,83 @@ const LOG_HEAD: &[u8] = b"log_head";
 
 impl Store {
     /// Opens (or creates) the store in `path`, with sled's page cache bounded to `cache_bytes`.
+    ///
+    /// The head of the message log is also kept beside sled, in `log-head`,
+    /// written after every flush: a store that comes back with fewer entries
+    /// than were acknowledged (a truncated or damaged file that sled recovered
+    /// by dropping its tail) is refused, never served.
     pub fn open(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
-        let db = sled::Config::new().path(path).cache_capacity(cache_bytes).open()?;
+        let config = sled::Config::new().path(path).cache_capacity(cache_bytes);
+        // sled 0.34 panics on some damaged files rather than returning an error:
+        // catch it (quietly: the error says what happened) and refuse the store.
+        let quiet = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
+        std::panic::set_hook(quiet);
+        let db = opened.map_err(|panic| StoreError::Corrupt {
+            key: path.display().to_string(),
+            reason: format!(
+                "sled could not recover it: {}",
+                panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or(panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("panic")
+            ),
+        })??;
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        Ok(Store {
+        let store = Store {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             records: db.open_tree("records")?,
             log: db.open_tree("log")?,
             outbox: db.open_tree("outbox")?,
             seen: db.open_tree("seen")?,
             meta: db.open_tree("meta")?,
+            marker: Arc::new(path.join("log-head")),
             db,
+        };
+        store.check_marker()?;
+        Ok(store)
+    }
+
+    fn head(&self) -> Result<(u64, Vec<u8>), StoreError> {
+        Ok(match self.meta.get(LOG_HEAD)? {
+            Some(bytes) if bytes.len() == 40 => (u64_from(&bytes[..8]), bytes[8..].to_vec()),
+            _ => (0, vec![0; 32]),
         })
+    }
+
+    /// The log head written beside sled must not be ahead of sled's.
+    fn check_marker(&self) -> Result<(), StoreError> {
+        let Ok(marker) = std::fs::read(&*self.marker) else { return Ok(()) };
+        let corrupt = |reason: String| StoreError::Corrupt { key: self.marker.display().to_string(), reason };
+        if marker.len() != 40 {
+            return Err(corrupt(format!("{} bytes, not 40", marker.len())));
+        }
+        let acknowledged = u64_from(&marker[..8]);
+        let (sequence, hash) = self.head()?;
+        if acknowledged > sequence {
+            return Err(corrupt(format!(
+                "the store lost acknowledged messages: the log ended at entry {acknowledged} and now ends at entry {sequence}"
+            )));
+        }
+        if acknowledged == sequence && marker[8..] != hash[..] {
+            return Err(corrupt(format!("log entry {sequence} is not the one acknowledged")));
+        }
+        Ok(())
+    }
+
+    /// Records the log head beside sled (after a flush).
+    fn write_marker(&self) -> Result<(), StoreError> {
+        use std::io::Write as _;
+        let (sequence, hash) = self.head()?;
+        let mut bytes = sequence.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&hash);
+        let io = |e: std::io::Error| StoreError::Flush(format!("{}: {e}", self.marker.display()));
+        let mut file =
+            std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&*self.marker).map_err(io)?;
+        file.write_all(&bytes).map_err(io)?;
+        file.sync_data().map_err(io)
     }
 
     /// A record with its version.
@@ -516,7 +584,9 @@ mod committer {
             let mut flushed: Vec<(u64, Result<(), String>)> = Vec::new();
             for (store, _, result) in &written {
                 if result.is_ok() && !flushed.iter().any(|(id, _)| *id == store.id) {
-                    flushed.push((store.id, store.db.flush().map(|_| ()).map_err(|e| e.to_string())));
+                    let durable = store.db.flush().map(|_| ()).map_err(|e| e.to_string());
+                    let marked = durable.and_then(|()| store.write_marker().map_err(|e| e.to_string()));
+                    flushed.push((store.id, marked));
                 }
             }
             for (store, reply, result) in written {

@@ -1,0 +1,108 @@
+//! A damaged data directory is refused at start with a clear error, never
+//! served; `egov audit verify` names the first broken entry.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const EGOV: &str = env!("CARGO_BIN_EXE_egov");
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Replays two scenarios into `dir` (DIR/data, DIR/keys).
+fn run_into(dir: &Path) {
+    let output = Command::new(EGOV)
+        .args([
+            "replay",
+            "fixtures/applications/approval-in-person.json",
+            "fixtures/applications/refusal-harm-to-child.json",
+        ])
+        .arg("--keep")
+        .arg(dir)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+}
+
+/// `egov serve` on `dir` must refuse to start, saying `expected`.
+fn assert_refused(dir: &Path, expected: &str) {
+    let output = Command::new(EGOV)
+        .args(["serve", "--any-port", "--simulated-time"])
+        .arg("--data")
+        .arg(dir.join("data"))
+        .arg("--keys")
+        .arg(dir.join("keys"))
+        .arg("--fixtures")
+        .arg(root().join("fixtures"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "served a damaged store: {}", String::from_utf8_lossy(&output.stdout));
+    assert!(said.contains("data/gateway") && said.contains(expected), "{said}");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("ready"), "it must not serve");
+}
+
+fn non_zero_pages(bytes: &[u8]) -> Vec<usize> {
+    (0..bytes.len())
+        .step_by(4096)
+        .filter(|&at| bytes[at..(at + 4096).min(bytes.len())].iter().any(|b| *b != 0))
+        .collect()
+}
+
+#[test]
+fn a_truncated_store_is_refused_at_start() {
+    let temp = tempfile::tempdir().unwrap();
+    run_into(temp.path());
+    let file = temp.path().join("data/gateway/db");
+    let bytes = std::fs::read(&file).unwrap();
+    let pages = non_zero_pages(&bytes);
+    std::fs::write(&file, &bytes[..pages[pages.len() / 2]]).unwrap();
+    assert_refused(temp.path(), "is damaged");
+}
+
+#[test]
+fn flipped_bytes_are_refused_at_start() {
+    let temp = tempfile::tempdir().unwrap();
+    run_into(temp.path());
+    let file = temp.path().join("data/gateway/db");
+    let mut bytes = std::fs::read(&file).unwrap();
+    for page in non_zero_pages(&bytes).into_iter().skip(1) {
+        bytes[page + 200] ^= 0x5a;
+    }
+    std::fs::write(&file, &bytes).unwrap();
+    assert_refused(temp.path(), "is damaged");
+}
+
+#[test]
+fn a_changed_log_entry_breaks_the_chain_and_the_audit_names_it() {
+    let temp = tempfile::tempdir().unwrap();
+    run_into(temp.path());
+    let audit = || {
+        Command::new(EGOV)
+            .args(["audit", "verify", "--data"])
+            .arg(temp.path().join("data"))
+            .arg("--keys")
+            .arg(temp.path().join("keys"))
+            .output()
+            .unwrap()
+    };
+    assert!(audit().status.success());
+    {
+        // Rewrite entry 2's envelope through sled itself, as a careless tool would.
+        let db = sled::open(temp.path().join("data/gateway")).unwrap();
+        let log = db.open_tree("log").unwrap();
+        let mut entry: serde_json::Value =
+            serde_json::from_slice(&log.get(2u64.to_be_bytes()).unwrap().unwrap()).unwrap();
+        entry["note"] = "edited".into();
+        log.insert(2u64.to_be_bytes(), serde_json::to_vec(&entry).unwrap()).unwrap();
+        db.flush().unwrap();
+    }
+    let output = audit();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{printed}");
+    assert!(printed.contains("gateway: BROKEN") && printed.contains("log/2"), "{printed}");
+    assert_refused(temp.path(), "log/2");
+}
