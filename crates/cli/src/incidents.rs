@@ -45,8 +45,13 @@ pub async fn incidents(args: IncidentsArgs, addresses: &Addresses) -> anyhow::Re
             let mut count = 0;
             for (name, address) in participants(&topology) {
                 let mut client = AdminServiceClient::new(Topology::channel(address)?);
-                let entries =
-                    client.list_outbox(ListOutboxRequest { incidents_only: !args.all }).await?.into_inner().entries;
+                let entries = match client.list_outbox(ListOutboxRequest { incidents_only: !args.all }).await {
+                    Ok(response) => response.into_inner().entries,
+                    Err(status) => {
+                        eprintln!("{name} at {address}: not reachable ({})", status.message());
+                        continue;
+                    }
+                };
                 for entry in entries {
                     count += 1;
                     println!(

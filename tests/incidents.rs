@@ -1,0 +1,146 @@
+//! A delivery that fails every attempt becomes an incident; `egov incidents`
+//! lists it, and `egov incidents retry` delivers it once the receiver is back.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use egov_cli::stack::{Role, Stack, StackConfig};
+use egov_client::OperatorClient;
+use egov_proto::admin_service_client::AdminServiceClient;
+use egov_proto::gateway_service_client::GatewayServiceClient;
+use egov_proto::{DeliveryStatus, GetMessageStatusRequest, ListOutboxRequest};
+use egov_runtime::outbox::RetryPolicy;
+use egov_runtime::{SystemClock, Topology};
+
+const EGOV: &str = env!("CARGO_BIN_EXE_egov");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undeliverable_application_becomes_an_incident_and_is_retried_by_hand() {
+    let temp = tempfile::tempdir().unwrap();
+    let keys = common::init_keys(&temp.path().join("keys"));
+    let topology = Topology::on_ports("127.0.0.1", [free_port(), free_port(), free_port(), free_port(), free_port()]);
+    let config = |roles: &[Role]| {
+        let mut config = StackConfig::local(temp.path().join("data"), keys.clone(), common::fixtures_dir());
+        config.topology = topology.clone();
+        config.roles = roles.iter().copied().collect();
+        config.retry = RetryPolicy {
+            first_delay_ms: 10,
+            max_delay_ms: 50,
+            max_attempts: 3,
+            attempt_timeout: Duration::from_secs(1),
+        };
+        config
+    };
+    // Everything but the regional gateway ARM.
+    let stack =
+        Stack::start(config(&[Role::Individuals, Role::Notary, Role::Gateway, Role::Workstation])).await.unwrap();
+    let trust = keys.trust().unwrap();
+    let mut operator = OperatorClient::new(
+        Topology::channel(&topology.workstation).unwrap(),
+        keys.signer_in(&trust, "operator-1").unwrap(),
+        Arc::new(SystemClock),
+    );
+    operator.login("operator-1", "operator-1-password").await.unwrap();
+    operator
+        .open_form("stranded-1", &egov_regulation::Definition::default_definition().service.code, "850715300122", None)
+        .await
+        .unwrap();
+    let documents = common::documents(&["application-form", "identity-document"])
+        .iter()
+        .map(egov_client::DocumentPlan::to_proto)
+        .collect();
+    let submitted = operator.submit("stranded-1", documents).await.unwrap();
+    let receipt = egov_proto::EnvelopeHeader::decode_from(&submitted.gateway_receipt.unwrap());
+
+    let mut admin = AdminServiceClient::new(Topology::channel(&topology.gateway).unwrap());
+    let incident = eventually("the incident", async || {
+        let entries = admin.list_outbox(ListOutboxRequest { incidents_only: true }).await.unwrap().into_inner().entries;
+        entries.into_iter().find(|entry| entry.correlation_id == "stranded-1")
+    })
+    .await;
+    assert_eq!((incident.attempts, incident.target.as_str()), (3, "rshep-astana"));
+    let mut gateway = GatewayServiceClient::new(Topology::channel(&topology.gateway).unwrap());
+    let status = gateway
+        .get_message_status(GetMessageStatusRequest {
+            sender_id: receipt.sender_id.clone(),
+            message_id: receipt.message_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.status(), DeliveryStatus::NotDelivered);
+
+    let listed = Command::new(EGOV)
+        .args([
+            "incidents",
+            "--gateway",
+            &topology.gateway,
+            "--regional",
+            &topology.regional,
+            "--workstation",
+            &topology.workstation,
+        ])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success() && printed.contains("stranded-1") && printed.contains("[incident]"), "{printed}");
+
+    // The regional gateway ARM comes up; the incident is retried by hand.
+    let regional = Stack::start(config(&[Role::Regional])).await.unwrap();
+    let retried = Command::new(EGOV)
+        .args([
+            "incidents",
+            "retry",
+            &incident.id.to_string(),
+            "--participant",
+            "gateway",
+            "--gateway",
+            &topology.gateway,
+        ])
+        .output()
+        .unwrap();
+    assert!(retried.status.success(), "{}", String::from_utf8_lossy(&retried.stderr));
+    let application = eventually("the registration", async || {
+        let application = operator.application("stranded-1").await.unwrap();
+        (!application.registration_id.is_empty()).then_some(application)
+    })
+    .await;
+    assert_eq!(application.current_step, "action-1");
+    let status = gateway
+        .get_message_status(GetMessageStatusRequest { sender_id: receipt.sender_id, message_id: receipt.message_id })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.status(), DeliveryStatus::Delivered);
+    regional.stop().await;
+    stack.stop().await;
+}
+
+trait DecodeHeader {
+    fn decode_from(envelope: &egov_proto::Envelope) -> egov_proto::EnvelopeHeader;
+}
+
+impl DecodeHeader for egov_proto::EnvelopeHeader {
+    fn decode_from(envelope: &egov_proto::Envelope) -> egov_proto::EnvelopeHeader {
+        prost::Message::decode(envelope.header.as_slice()).unwrap()
+    }
+}
