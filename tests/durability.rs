@@ -70,7 +70,9 @@ fn flipped_bytes_are_refused_at_start() {
     let file = temp.path().join("data/gateway/db");
     let mut bytes = std::fs::read(&file).unwrap();
     for page in non_zero_pages(&bytes).into_iter().skip(1) {
-        bytes[page + 200] ^= 0x5a;
+        if let Some(byte) = bytes.get_mut(page + 200) {
+            *byte ^= 0x5a;
+        }
     }
     std::fs::write(&file, &bytes).unwrap();
     assert_refused(temp.path(), "is damaged");
