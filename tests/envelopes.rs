@@ -339,3 +339,25 @@ async fn staff_steps_are_refused_to_the_wrong_people() {
     assert_eq!(signed.application.unwrap().current_step, "action-4");
     harness.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_in_the_file_is_refused_within_seconds_without_a_restart() {
+    let harness = Harness::start().await;
+    let operator = harness.operator().await;
+    let service = harness.definition.service.code.clone();
+    operator.open_form("before-revocation", &service, "850715300122", None).await.unwrap();
+    let key_id = harness.signer("operator-1").key_id().to_owned();
+    harness.keys.revoke(&key_id, chrono::DateTime::from_timestamp_millis(now_ms() - 1000).unwrap()).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        match operator.open_form(&format!("after-revocation-{}", now_ms()), &service, "850715300122", None).await {
+            Err(status) => break status,
+            Ok(_) => {
+                assert!(std::time::Instant::now() < deadline, "the revocation was not picked up");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert_eq!((status.code(), reason_of(&status)), (Code::Unauthenticated, Some("envelope.key_revoked")));
+    harness.stop().await;
+}

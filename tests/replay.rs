@@ -173,3 +173,15 @@ fn a_kept_replay_is_reported_by_sla_report_and_audits_clean() {
     let printed = String::from_utf8_lossy(&audit.stdout);
     assert!(audit.status.success() && printed.contains("audit: ok"), "{printed}");
 }
+
+#[test]
+fn another_regulation_runs_through_the_whole_stack() {
+    let output = replay(&[
+        "fixtures/regulations/example-certificate-scenarios",
+        "--regulation",
+        "fixtures/regulations/example-certificate.toml",
+    ]);
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{printed}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(printed.lines().any(|line| line == "3 passed, 0 failed"), "{printed}");
+}
