@@ -205,9 +205,149 @@ fn idempotency_key(sender_id: &str, message_id: &str) -> String {
     format!("{sender_id}\u{0}{message_id}")
 }
 
-/// The sled store of one participant.
+/// What a participant needs of its storage, whatever holds it: records
+/// with a version to compare and set, the hash-chained message log, the
+/// idempotency index, the outbox, and an atomic, durable commit of a batch of
+/// all of them. [`SledBackend`] is the embedded one; a database shared by
+/// several gateway replicas would be another (a later step).
+pub trait Backend: Send + Sync + 'static {
+    /// The stored bytes of a record (a serialised [`Versioned`]).
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every record whose key starts with `prefix`, in key order.
+    fn scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    fn remembered(&self, sender_id: &str, message_id: &str) -> Result<Option<Remembered>, StoreError>;
+    /// The message log, oldest first.
+    fn log_entries(&self) -> Box<dyn Iterator<Item = Result<LogEntry, StoreError>> + '_>;
+    /// The last `count` entries of the log, oldest first.
+    fn log_tail(&self, count: usize) -> Result<Vec<LogEntry>, StoreError>;
+    /// The head the store records: the last entry's sequence and hash.
+    fn log_head(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+    /// Outbox items due at `now_ms`, oldest first, at most `limit`.
+    fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError>;
+    fn in_outbox(&self, id: u64) -> Result<bool, StoreError>;
+    /// A new unique number (monotonic, never reused across restarts).
+    fn next_id(&self) -> Result<u64, StoreError>;
+    /// Applies `batch` atomically and durably; the ids given to the enqueued outbox items.
+    fn commit(
+        &self,
+        batch: Batch,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<u64>, StoreError>> + Send + '_>>;
+}
+
+/// A participant's store: typed access over a [`Backend`].
 #[derive(Clone)]
 pub struct Store {
+    backend: Arc<dyn Backend>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// The embedded sled store in `path` (see [`SledBackend::open`]).
+    pub fn open(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        Ok(Store::with_backend(Arc::new(SledBackend::open(path, cache_bytes)?)))
+    }
+
+    pub fn with_backend(backend: Arc<dyn Backend>) -> Store {
+        Store { backend }
+    }
+
+    /// A record with its version.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<Versioned<T>>, StoreError> {
+        self.backend.get(key)?.map(|bytes| decode(key, &bytes)).transpose()
+    }
+
+    /// Every record whose key starts with `prefix`, in key order.
+    pub fn scan<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(String, Versioned<T>)>, StoreError> {
+        self.backend.scan(prefix)?.into_iter().map(|(key, bytes)| Ok((key.clone(), decode(&key, &bytes)?))).collect()
+    }
+
+    /// What was remembered for `(sender, message_id)`.
+    pub fn remembered(&self, sender_id: &str, message_id: &str) -> Result<Option<Remembered>, StoreError> {
+        self.backend.remembered(sender_id, message_id)
+    }
+
+    /// The message log, oldest first.
+    pub fn log_entries(&self) -> Box<dyn Iterator<Item = Result<LogEntry, StoreError>> + '_> {
+        self.backend.log_entries()
+    }
+
+    /// Outbox items due at `now_ms`, oldest first, at most `limit`.
+    pub fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+        self.backend.due(now_ms, limit)
+    }
+
+    /// The whole outbox.
+    pub fn outbox(&self) -> Result<Vec<OutboxItem>, StoreError> {
+        self.backend.due(i64::MAX, usize::MAX)
+    }
+
+    /// Whether outbox item `id` is still waiting.
+    pub fn in_outbox(&self, id: u64) -> Result<bool, StoreError> {
+        self.backend.in_outbox(id)
+    }
+
+    /// A new unique number (monotonic, never reused across restarts).
+    pub fn next_id(&self) -> Result<u64, StoreError> {
+        self.backend.next_id()
+    }
+
+    /// Applies `batch` atomically, then makes it durable; returns only then.
+    /// The ids given to the enqueued outbox items, in order.
+    pub async fn commit(&self, batch: Batch) -> Result<Vec<u64>, StoreError> {
+        self.backend.commit(batch).await
+    }
+
+    /// Checks the hash chain of the message log (its last `tail` entries, or
+    /// all of them) against the head the store records, and that every outbox
+    /// item decodes. Returns the number of log entries checked.
+    pub fn verify(&self, tail: Option<usize>) -> Result<usize, StoreError> {
+        let corrupt = |key: String, reason: String| StoreError::Corrupt { key, reason };
+        let entries: Vec<LogEntry> = match tail {
+            None => self.log_entries().collect::<Result<_, _>>()?,
+            Some(count) => self.backend.log_tail(count)?,
+        };
+        for (index, entry) in entries.iter().enumerate() {
+            let key = format!("log/{}", entry.sequence);
+            if entry.hash != entry.compute_hash() {
+                return Err(corrupt(key, "its hash does not match its content".to_owned()));
+            }
+            let follows = match index.checked_sub(1).map(|previous| &entries[previous]) {
+                Some(previous) => entry.sequence == previous.sequence + 1 && entry.previous_hash == previous.hash,
+                // Checking all of it: the first entry starts the chain.
+                None if tail.is_none() => entry.sequence == 1 && entry.previous_hash == vec![0; 32],
+                None => true,
+            };
+            if !follows {
+                return Err(corrupt(key, "it does not follow the entry before it in the chain".to_owned()));
+            }
+        }
+        match (self.backend.log_head()?, entries.last()) {
+            (None, None) => {}
+            (Some((sequence, hash)), Some(last)) if sequence == last.sequence && hash == last.hash => {}
+            (head, last) => {
+                return Err(corrupt(
+                    "meta/log_head".to_owned(),
+                    format!(
+                        "the recorded head (entry {}) is not the last entry of the log (entry {}): the log lost entries or the head is damaged",
+                        head.map_or(0, |(sequence, _)| sequence),
+                        last.map_or(0, |l| l.sequence)
+                    ),
+                ));
+            }
+        }
+        self.outbox()?;
+        Ok(entries.len())
+    }
+}
+
+/// The embedded backend: one sled database in one directory.
+#[derive(Clone)]
+pub struct SledBackend {
     /// Tells stores apart in the committer (one flush per store per group).
     id: u64,
     db: sled::Db,
@@ -220,22 +360,22 @@ pub struct Store {
     marker: Arc<std::path::PathBuf>,
 }
 
-impl std::fmt::Debug for Store {
+impl std::fmt::Debug for SledBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").finish_non_exhaustive()
+        f.debug_struct("SledBackend").finish_non_exhaustive()
     }
 }
 
 const LOG_HEAD: &[u8] = b"log_head";
 
-impl Store {
+impl SledBackend {
     /// Opens (or creates) the store in `path`, with sled's page cache bounded to `cache_bytes`.
     ///
     /// The head of the message log is also kept beside sled, in `log-head`,
     /// written after every flush: a store that comes back with fewer entries
     /// than were acknowledged (a truncated or damaged file that sled recovered
     /// by dropping its tail) is refused, never served.
-    pub fn open(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+    pub fn open(path: &Path, cache_bytes: u64) -> Result<SledBackend, StoreError> {
         let config = sled::Config::new().path(path).cache_capacity(cache_bytes);
         // sled 0.34 panics on some damaged files rather than returning an error:
         // catch it (quietly: the error says what happened) and refuse the store.
@@ -255,7 +395,7 @@ impl Store {
             ),
         })??;
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        let store = Store {
+        let store = SledBackend {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             records: db.open_tree("records")?,
             log: db.open_tree("log")?,
@@ -309,134 +449,8 @@ impl Store {
         file.sync_data().map_err(io)
     }
 
-    /// A record with its version.
-    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<Versioned<T>>, StoreError> {
-        match self.records.get(key.as_bytes())? {
-            None => Ok(None),
-            Some(bytes) => decode(key, &bytes).map(Some),
-        }
-    }
-
-    /// Every record whose key starts with `prefix`, in key order.
-    pub fn scan<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(String, Versioned<T>)>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.records.scan_prefix(prefix.as_bytes()) {
-            let (key, bytes) = item?;
-            let key = String::from_utf8_lossy(&key).into_owned();
-            let record = decode(&key, &bytes)?;
-            out.push((key, record));
-        }
-        Ok(out)
-    }
-
-    /// What was remembered for `(sender, message_id)`.
-    pub fn remembered(&self, sender_id: &str, message_id: &str) -> Result<Option<Remembered>, StoreError> {
-        let key = idempotency_key(sender_id, message_id);
-        match self.seen.get(key.as_bytes())? {
-            None => Ok(None),
-            Some(bytes) => decode(&key, &bytes).map(Some),
-        }
-    }
-
-    /// The message log, oldest first.
-    pub fn log_entries(&self) -> impl Iterator<Item = Result<LogEntry, StoreError>> + '_ {
-        self.log.iter().map(|item| {
-            let (key, bytes) = item?;
-            decode(&format!("log/{}", u64_from(&key)), &bytes)
-        })
-    }
-
-    /// Checks the hash chain of the message log (its last `tail` entries, or
-    /// all of them) against the head the store records, and that every outbox
-    /// item decodes. Returns the number of log entries checked.
-    pub fn verify(&self, tail: Option<usize>) -> Result<usize, StoreError> {
-        let corrupt = |key: String, reason: String| StoreError::Corrupt { key, reason };
-        let entries: Vec<LogEntry> = match tail {
-            None => self.log_entries().collect::<Result<_, _>>()?,
-            Some(count) => {
-                let mut last = Vec::with_capacity(count);
-                for item in self.log.iter().rev().take(count) {
-                    let (key, bytes) = item?;
-                    last.push(decode(&format!("log/{}", u64_from(&key)), &bytes)?);
-                }
-                last.reverse();
-                last
-            }
-        };
-        for (index, entry) in entries.iter().enumerate() {
-            let key = format!("log/{}", entry.sequence);
-            if entry.hash != entry.compute_hash() {
-                return Err(corrupt(key, "its hash does not match its content".to_owned()));
-            }
-            let follows = match index.checked_sub(1).map(|previous| &entries[previous]) {
-                Some(previous) => entry.sequence == previous.sequence + 1 && entry.previous_hash == previous.hash,
-                // Checking all of it: the first entry starts the chain.
-                None if tail.is_none() => entry.sequence == 1 && entry.previous_hash == vec![0; 32],
-                None => true,
-            };
-            if !follows {
-                return Err(corrupt(key, "it does not follow the entry before it in the chain".to_owned()));
-            }
-        }
-        let head = self.meta.get(LOG_HEAD)?;
-        match (head, entries.last()) {
-            (None, None) => {}
-            (Some(head), Some(last))
-                if head.len() == 40 && u64_from(&head[..8]) == last.sequence && head[8..] == last.hash[..] => {}
-            (head, last) => {
-                return Err(corrupt(
-                    "meta/log_head".to_owned(),
-                    format!(
-                        "the recorded head (entry {}) is not the last entry of the log (entry {}): the log lost entries or the head is damaged",
-                        head.as_deref().map_or(0, |h| u64_from(&h[..h.len().min(8)])),
-                        last.map_or(0, |l| l.sequence)
-                    ),
-                ));
-            }
-        }
-        self.outbox()?;
-        Ok(entries.len())
-    }
-
-    /// Outbox items due at `now_ms`, oldest first, at most `limit`.
-    pub fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.outbox.iter() {
-            let (key, bytes) = item?;
-            let item: OutboxItem = decode(&format!("outbox/{}", u64_from(&key)), &bytes)?;
-            if item.next_attempt_ms <= now_ms {
-                out.push(item);
-                if out.len() >= limit {
-                    break;
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// A new unique number (monotonic, never reused across restarts).
-    pub fn next_id(&self) -> Result<u64, StoreError> {
-        Ok(self.db.generate_id()?)
-    }
-
-    /// Whether outbox item `id` is still waiting.
-    pub fn in_outbox(&self, id: u64) -> Result<bool, StoreError> {
-        Ok(self.outbox.contains_key(id.to_be_bytes())?)
-    }
-
-    /// The whole outbox.
-    pub fn outbox(&self) -> Result<Vec<OutboxItem>, StoreError> {
-        self.due(i64::MAX, usize::MAX)
-    }
-
-    /// Applies `batch` atomically, then flushes. Returns the ids given to the
-    /// enqueued outbox items, in order. Commits of every store in the process
-    /// go through one committer thread (the `committer` module): batches that arrive
-    /// together share one flush (group commit).
-    pub async fn commit(&self, batch: Batch) -> Result<Vec<u64>, StoreError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        committer::submit(committer::Job { store: self.clone(), batch, reply })?;
-        answer.await.map_err(|_| StoreError::Stopped)?
+    fn log_entry(key: &[u8], bytes: &[u8]) -> Result<LogEntry, StoreError> {
+        decode(&format!("log/{}", u64_from(key)), bytes)
     }
 
     /// Writes `batch` in one sled transaction, without flushing.
@@ -533,6 +547,95 @@ impl Store {
     }
 }
 
+impl Backend for SledBackend {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.records.get(key.as_bytes())?.map(|bytes| bytes.to_vec()))
+    }
+
+    fn scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.records.scan_prefix(prefix.as_bytes()) {
+            let (key, bytes) = item?;
+            out.push((String::from_utf8_lossy(&key).into_owned(), bytes.to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn remembered(&self, sender_id: &str, message_id: &str) -> Result<Option<Remembered>, StoreError> {
+        let key = idempotency_key(sender_id, message_id);
+        match self.seen.get(key.as_bytes())? {
+            None => Ok(None),
+            Some(bytes) => decode(&key, &bytes).map(Some),
+        }
+    }
+
+    fn log_entries(&self) -> Box<dyn Iterator<Item = Result<LogEntry, StoreError>> + '_> {
+        Box::new(self.log.iter().map(|item| {
+            let (key, bytes) = item?;
+            SledBackend::log_entry(&key, &bytes)
+        }))
+    }
+
+    fn log_tail(&self, count: usize) -> Result<Vec<LogEntry>, StoreError> {
+        let mut last = Vec::with_capacity(count.min(4096));
+        for item in self.log.iter().rev().take(count) {
+            let (key, bytes) = item?;
+            last.push(SledBackend::log_entry(&key, &bytes)?);
+        }
+        last.reverse();
+        Ok(last)
+    }
+
+    fn log_head(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        Ok(match self.meta.get(LOG_HEAD)? {
+            None => None,
+            Some(bytes) if bytes.len() == 40 => Some((u64_from(&bytes[..8]), bytes[8..].to_vec())),
+            Some(bytes) => {
+                return Err(StoreError::Corrupt {
+                    key: "meta/log_head".to_owned(),
+                    reason: format!("{} bytes, not 40", bytes.len()),
+                });
+            }
+        })
+    }
+
+    fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.outbox.iter() {
+            let (key, bytes) = item?;
+            let item: OutboxItem = decode(&format!("outbox/{}", u64_from(&key)), &bytes)?;
+            if item.next_attempt_ms <= now_ms {
+                out.push(item);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn in_outbox(&self, id: u64) -> Result<bool, StoreError> {
+        Ok(self.outbox.contains_key(id.to_be_bytes())?)
+    }
+
+    fn next_id(&self) -> Result<u64, StoreError> {
+        Ok(self.db.generate_id()?)
+    }
+
+    /// Hands the batch to the process's one committer thread (the `committer`
+    /// module): batches that arrive together share one flush (group commit).
+    fn commit(
+        &self,
+        batch: Batch,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<u64>, StoreError>> + Send + '_>> {
+        Box::pin(async move {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            committer::submit(committer::Job { store: self.clone(), batch, reply })?;
+            answer.await.map_err(|_| StoreError::Stopped)?
+        })
+    }
+}
+
 /// The one thread that writes and flushes every store of the process.
 ///
 /// sled 0.34 shares one lock between all its databases in a process, and a
@@ -545,10 +648,10 @@ mod committer {
     use std::sync::OnceLock;
     use std::sync::mpsc::{Receiver, Sender, channel};
 
-    use super::{Batch, Store, StoreError};
+    use super::{Batch, SledBackend, StoreError};
 
     pub(super) struct Job {
-        pub(super) store: Store,
+        pub(super) store: SledBackend,
         pub(super) batch: Batch,
         pub(super) reply: tokio::sync::oneshot::Sender<Result<Vec<u64>, StoreError>>,
     }
@@ -674,7 +777,9 @@ mod tests {
 
     #[tokio::test]
     async fn verify_finds_a_changed_entry_and_a_lost_tail() {
-        let (_dir, store) = open();
+        let dir = tempfile::tempdir().unwrap();
+        let backend = Arc::new(SledBackend::open(dir.path(), 8 << 20).unwrap());
+        let store = Store::with_backend(backend.clone());
         for n in 0..5u8 {
             let mut batch = Batch::new();
             batch.log(i64::from(n), "received", vec![n], "");
@@ -682,15 +787,16 @@ mod tests {
         }
         assert_eq!(store.verify(None).unwrap(), 5);
         assert_eq!(store.verify(Some(2)).unwrap(), 2);
-        let mut third: LogEntry = serde_json::from_slice(&store.log.get(3u64.to_be_bytes()).unwrap().unwrap()).unwrap();
+        let mut third: LogEntry =
+            serde_json::from_slice(&backend.log.get(3u64.to_be_bytes()).unwrap().unwrap()).unwrap();
         third.envelope = vec![99];
-        store.log.insert(3u64.to_be_bytes(), serde_json::to_vec(&third).unwrap()).unwrap();
+        backend.log.insert(3u64.to_be_bytes(), serde_json::to_vec(&third).unwrap()).unwrap();
         let error = store.verify(None).unwrap_err();
         assert!(error.to_string().contains("log/3") && error.to_string().contains("hash"), "{error}");
         assert_eq!(error.code(), "store.corrupt");
-        store.log.remove(3u64.to_be_bytes()).unwrap();
-        store.log.remove(4u64.to_be_bytes()).unwrap();
-        store.log.remove(5u64.to_be_bytes()).unwrap();
+        backend.log.remove(3u64.to_be_bytes()).unwrap();
+        backend.log.remove(4u64.to_be_bytes()).unwrap();
+        backend.log.remove(5u64.to_be_bytes()).unwrap();
         let error = store.verify(Some(10)).unwrap_err();
         assert!(error.to_string().contains("lost entries"), "{error}");
     }

@@ -846,6 +846,24 @@ impl Workstation {
     }
 }
 
+/// Runs `call` again while it lost a race for the application's record (a
+/// progress message from the provider landed between its read and its write):
+/// the call wrote nothing, so running it again is safe.
+async fn again_on_conflict<T, F, Fut>(call: F) -> Result<T, Status>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Status>>,
+{
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match call().await {
+            Err(status) if attempts < 8 && egov_runtime::reason_of(&status) == Some("store.conflict") => continue,
+            outcome => return outcome,
+        }
+    }
+}
+
 /// Condition 1: the notice code of process 4 when the data are not present.
 fn condition_1(person: &PersonAnswer, power: Option<&PowerOfAttorneyAnswer>) -> Option<&'static str> {
     let Some(found) = person.person.as_ref().filter(|_| person.found) else {
@@ -877,7 +895,7 @@ impl WorkstationService for WorkstationServer {
         request: Request<SubmitApplicationRequest>,
     ) -> Result<Response<SubmitApplicationResponse>, Status> {
         let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;
-        Ok(Response::new(self.workstation.submit(envelope).await?))
+        Ok(Response::new(again_on_conflict(|| self.workstation.submit(envelope.clone())).await?))
     }
 
     async fn get_application(
@@ -894,7 +912,7 @@ impl WorkstationService for WorkstationServer {
         request: Request<IssueResultRequest>,
     ) -> Result<Response<IssueResultResponse>, Status> {
         let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;
-        Ok(Response::new(self.workstation.issue(envelope).await?))
+        Ok(Response::new(again_on_conflict(|| self.workstation.issue(envelope.clone())).await?))
     }
 }
 
