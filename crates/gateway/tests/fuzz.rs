@@ -92,6 +92,7 @@ fn apply(envelope: &mut Envelope, mutation: &Mutation) -> bool {
 fn mutate_key_id(envelope: &mut Envelope, mutation: &Mutation) -> bool {
     let key_id = &mut envelope.signatures[0].key_id;
     match mutation {
+        Mutation::Flip { .. } | Mutation::Truncate { .. } if key_id.is_empty() => false,
         Mutation::Flip { at, .. } => {
             let at = at % key_id.len();
             let mut chars: Vec<char> = key_id.chars().collect();
@@ -151,4 +152,13 @@ proptest! {
             let _ = admit(&envelope, &trust);
         }
     }
+}
+
+#[test]
+fn a_key_id_cut_to_nothing_and_then_flipped_is_refused() {
+    let trust = trust();
+    let mut envelope = valid();
+    assert!(apply(&mut envelope, &Mutation::Truncate { part: 3, to: 0 }));
+    assert!(!apply(&mut envelope, &Mutation::Flip { part: 3, at: 5, bit: 1 }));
+    assert!(admit(&envelope, &trust).is_err());
 }
