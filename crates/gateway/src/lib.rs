@@ -15,7 +15,7 @@ const REGISTRY_CALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// Calls to a registry for one request, the first included.
 const REGISTRY_ATTEMPTS: u32 = 4;
 
-use egov_envelope::{Verified, countersign, sender_signed_bytes};
+use egov_envelope::{Verified, countersign};
 use egov_proto::gateway_service_server::{GatewayService, GatewayServiceServer};
 use egov_proto::inbox_service_client::InboxServiceClient;
 use egov_proto::individuals_service_client::IndividualsServiceClient;
@@ -25,13 +25,13 @@ use egov_proto::{
     GetMessageStatusResponse, GetMessagesRequest, GetMessagesResponse, LoggedMessage, LookupPersonRequest,
     SendAsyncRequest, SendAsyncResponse, SendSyncRequest, SendSyncResponse,
 };
+use egov_runtime::idempotency::resent;
 use egov_runtime::outbox::{Attempt, Courier, Outbox};
 use egov_runtime::status::is_retryable;
 use egov_runtime::{Context, Refusal, ids};
-use egov_store::{Batch, OutboxItem, Store, StoreError};
+use egov_store::{Batch, OutboxItem, Store};
 use prost::Message;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
 
@@ -91,20 +91,8 @@ impl GatewayServer {
     }
 }
 
-fn digest(envelope: &Envelope) -> Vec<u8> {
-    Sha256::digest(sender_signed_bytes(&envelope.header, &envelope.body)).to_vec()
-}
-
 fn status_key(sender_id: &str, message_id: &str) -> String {
     format!("status/{sender_id}\u{0}{message_id}")
-}
-
-fn store_refusal(error: StoreError) -> Refusal {
-    Refusal::new(Code::Unavailable, error.code(), error)
-}
-
-fn missing_envelope() -> Status {
-    Refusal::new(Code::InvalidArgument, "envelope.missing", "the request carries no envelope").into()
 }
 
 impl Gateway {
@@ -114,29 +102,6 @@ impl Gateway {
         egov_runtime::server::record_ids(&verified.header.correlation_id, &verified.header.message_id);
         let route = self.routes.authorise(&verified, envelope.body.len(), channel)?;
         Ok((verified, route))
-    }
-
-    /// The stored answer to a message seen before, or a refusal if the same id came with other bytes.
-    fn replay<M: Message + Default>(&self, verified: &Verified, envelope: &Envelope) -> Result<Option<M>, Refusal> {
-        let header = &verified.header;
-        let Some(remembered) = self.remembered(&header.sender_id, &header.message_id)? else {
-            return Ok(None);
-        };
-        if remembered.digest != digest(envelope) {
-            return Err(Refusal::new(
-                Code::AlreadyExists,
-                "envelope.replayed_message_id",
-                format!("message id {} was already used by {} for other bytes", header.message_id, header.sender_id),
-            ));
-        }
-        tracing::info!("resend of a message already processed: answering as before");
-        M::decode(remembered.response.as_slice())
-            .map(Some)
-            .map_err(|e| Refusal::new(Code::Internal, "store.corrupt", format!("stored answer does not decode: {e}")))
-    }
-
-    fn remembered(&self, sender_id: &str, message_id: &str) -> Result<Option<egov_store::Remembered>, Refusal> {
-        self.store.remembered(sender_id, message_id).map_err(store_refusal)
     }
 
     async fn call_registry(&self, route: &Route, routed: Envelope) -> Result<Envelope, Status> {
@@ -215,9 +180,9 @@ impl Gateway {
 impl GatewayService for GatewayServer {
     async fn send_sync(&self, request: Request<SendSyncRequest>) -> Result<Response<SendSyncResponse>, Status> {
         let gateway = &self.gateway;
-        let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;
+        let envelope = request.into_inner().envelope.ok_or_else(egov_runtime::status::missing_envelope)?;
         let (verified, route) = gateway.admit(&envelope, RouteChannel::Sync)?;
-        if let Some(answer) = gateway.replay::<SendSyncResponse>(&verified, &envelope)? {
+        if let Some(answer) = resent::<SendSyncResponse>(&gateway.store, &verified, &envelope)? {
             return Ok(Response::new(answer));
         }
         let mut routed = envelope.clone();
@@ -244,18 +209,18 @@ impl GatewayService for GatewayServer {
         batch.remember(
             &verified.header.sender_id,
             &verified.header.message_id,
-            digest(&envelope),
+            egov_runtime::idempotency::digest(&envelope),
             response.encode_to_vec(),
         );
-        gateway.store.commit(batch).await.map_err(store_refusal)?;
+        gateway.store.commit(batch).await.map_err(Refusal::from)?;
         Ok(Response::new(response))
     }
 
     async fn send_async(&self, request: Request<SendAsyncRequest>) -> Result<Response<SendAsyncResponse>, Status> {
         let gateway = &self.gateway;
-        let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;
+        let envelope = request.into_inner().envelope.ok_or_else(egov_runtime::status::missing_envelope)?;
         let (verified, route) = gateway.admit(&envelope, RouteChannel::Async)?;
-        if let Some(answer) = gateway.replay::<SendAsyncResponse>(&verified, &envelope)? {
+        if let Some(answer) = resent::<SendAsyncResponse>(&gateway.store, &verified, &envelope)? {
             return Ok(Response::new(answer));
         }
         let mut routed = envelope.clone();
@@ -279,9 +244,14 @@ impl GatewayService for GatewayServer {
         let mut batch = Batch::new();
         batch.log(now_ms, "received", routed_bytes.clone(), route.recipient.clone());
         batch.enqueue(route.recipient.clone(), routed_bytes, now_ms);
-        batch.put(status_key(&header.sender_id, &header.message_id), 0, &record).map_err(store_refusal)?;
-        batch.remember(&header.sender_id, &header.message_id, digest(&envelope), response.encode_to_vec());
-        gateway.store.commit(batch).await.map_err(store_refusal)?;
+        batch.put(status_key(&header.sender_id, &header.message_id), 0, &record).map_err(Refusal::from)?;
+        batch.remember(
+            &header.sender_id,
+            &header.message_id,
+            egov_runtime::idempotency::digest(&envelope),
+            response.encode_to_vec(),
+        );
+        gateway.store.commit(batch).await.map_err(Refusal::from)?;
         self.outbox.kick();
         Ok(Response::new(response))
     }
@@ -295,7 +265,7 @@ impl GatewayService for GatewayServer {
             .gateway
             .store
             .get::<DeliveryRecord>(&status_key(&request.sender_id, &request.message_id))
-            .map_err(store_refusal)?
+            .map_err(Refusal::from)?
             .ok_or_else(|| {
                 Refusal::new(
                     Code::NotFound,
@@ -328,7 +298,7 @@ impl GatewayService for GatewayServer {
         let limit = if request.limit == 0 { 100 } else { request.limit.min(1000) } as usize;
         let mut messages = Vec::new();
         for entry in self.gateway.store.log_entries() {
-            let entry = entry.map_err(store_refusal)?;
+            let entry = entry.map_err(Refusal::from)?;
             let Ok(envelope) = Envelope::decode(entry.envelope.as_slice()) else { continue };
             let Ok(header) = EnvelopeHeader::decode(envelope.header.as_slice()) else { continue };
             let wanted = if request.correlation_id.is_empty() {

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use egov_envelope::{Checks, Verified, sender_signed_bytes, services};
+use egov_envelope::{Checks, Verified, services};
 use egov_proto::inbox_service_server::{InboxService, InboxServiceServer};
 use egov_proto::regional_gateway_service_server::{RegionalGatewayService, RegionalGatewayServiceServer};
 use egov_proto::{
@@ -18,13 +18,13 @@ use egov_proto::{
 use egov_regulation::definition::Labelled;
 use egov_regulation::instance::term_deadlines;
 use egov_regulation::{Branch, Calendar, Definition, Event, Instance, TransitionError, apply};
+use egov_runtime::idempotency::resent;
 use egov_runtime::ids::roles;
 use egov_runtime::outbox::Outbox;
 use egov_runtime::{Context, Expect, Refusal, convert, ids};
-use egov_store::{Batch, Store, StoreError};
+use egov_store::{Batch, Store};
 use prost::Message;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tonic::{Code, Request, Response, Status};
 
 /// A registration as stored.
@@ -51,32 +51,6 @@ fn registration_key(registration_id: &str) -> String {
 
 fn application_key(application_id: &str) -> String {
     format!("application/{application_id}")
-}
-
-fn store_refusal(error: StoreError) -> Refusal {
-    match error {
-        StoreError::Conflict { .. } => Refusal::new(Code::Aborted, error.code(), error),
-        _ => Refusal::new(Code::Unavailable, error.code(), error),
-    }
-}
-
-fn transition_refusal(error: TransitionError) -> Refusal {
-    let code = match error {
-        TransitionError::WrongActor { .. } => Code::PermissionDenied,
-        TransitionError::UnknownStep { .. }
-        | TransitionError::BranchRequired { .. }
-        | TransitionError::BranchNotAllowed { .. } => Code::InvalidArgument,
-        TransitionError::Ended { .. } | TransitionError::NotCurrent { .. } => Code::FailedPrecondition,
-    };
-    Refusal::new(code, error.code(), error)
-}
-
-fn missing_envelope() -> Status {
-    Refusal::new(Code::InvalidArgument, "envelope.missing", "the request carries no envelope").into()
-}
-
-fn digest(envelope: &Envelope) -> Vec<u8> {
-    Sha256::digest(sender_signed_bytes(&envelope.header, &envelope.body)).to_vec()
 }
 
 fn notice(label: &Labelled) -> Notice {
@@ -128,7 +102,7 @@ impl Regional {
     }
 
     fn load(&self, registration_id: &str) -> Result<egov_store::Versioned<RegistrationRecord>, Refusal> {
-        self.store.get::<RegistrationRecord>(&registration_key(registration_id)).map_err(store_refusal)?.ok_or_else(
+        self.store.get::<RegistrationRecord>(&registration_key(registration_id)).map_err(Refusal::from)?.ok_or_else(
             || {
                 Refusal::new(
                     Code::NotFound,
@@ -137,24 +111,6 @@ impl Regional {
                 )
             },
         )
-    }
-
-    fn replay<M: Message + Default>(&self, verified: &Verified, envelope: &Envelope) -> Result<Option<M>, Refusal> {
-        let header = &verified.header;
-        let Some(remembered) = self.store.remembered(&header.sender_id, &header.message_id).map_err(store_refusal)?
-        else {
-            return Ok(None);
-        };
-        if remembered.digest != digest(envelope) {
-            return Err(Refusal::new(
-                Code::AlreadyExists,
-                "envelope.replayed_message_id",
-                format!("message id {} was already used by {} for other bytes", header.message_id, header.sender_id),
-            ));
-        }
-        M::decode(remembered.response.as_slice())
-            .map(Some)
-            .map_err(|e| Refusal::new(Code::Internal, "store.corrupt", format!("stored answer does not decode: {e}")))
     }
 
     fn due_ms(&self, instance: &Instance) -> Option<i64> {
@@ -241,7 +197,7 @@ impl Regional {
 
     /// Commits `batch` and wakes the outbox worker.
     async fn commit(&self, batch: Batch) -> Result<(), Refusal> {
-        self.store.commit(batch).await.map_err(store_refusal)?;
+        self.store.commit(batch).await.map_err(Refusal::from)?;
         self.outbox.kick();
         Ok(())
     }
@@ -257,13 +213,13 @@ impl Regional {
                 via_gateway: true,
             },
         )?;
-        if let Some(answer) = self.replay::<DeliverResponse>(&verified, &envelope)? {
+        if let Some(answer) = resent::<DeliverResponse>(&self.store, &verified, &envelope)? {
             return Ok(answer);
         }
         let delivery: ApplicationDelivery = Context::body(&envelope, &verified)?;
         self.check_operator_signature(&delivery, &verified)?;
         let application_id = verified.header.correlation_id.clone();
-        if self.store.get::<String>(&application_key(&application_id)).map_err(store_refusal)?.is_some() {
+        if self.store.get::<String>(&application_key(&application_id)).map_err(Refusal::from)?.is_some() {
             return Err(Refusal::new(
                 Code::AlreadyExists,
                 "regional.already_registered",
@@ -272,8 +228,8 @@ impl Regional {
         }
         let now_ms = self.context.event_time(&verified);
         let register = self.step_for("register")?;
-        let registration_id = format!("RSHEP-{:010}", self.store.next_id().map_err(store_refusal)?);
-        let instance = Instance::start_at_step(&self.definition, &register.id, now_ms).map_err(transition_refusal)?;
+        let registration_id = format!("RSHEP-{:010}", self.store.next_id().map_err(Refusal::from)?);
+        let instance = Instance::start_at_step(&self.definition, &register.id, now_ms).map_err(Refusal::from)?;
         let event = Event {
             step_id: register.id.clone(),
             actor_role: register.actor.clone(),
@@ -281,8 +237,7 @@ impl Regional {
             branch: None,
             detail: registration_id.clone(),
         };
-        let instance =
-            apply(&self.definition, &instance, &event, now_ms, self.calendar()).map_err(transition_refusal)?;
+        let instance = apply(&self.definition, &instance, &event, now_ms, self.calendar()).map_err(Refusal::from)?;
         let mut record = RegistrationRecord {
             registration_id: registration_id.clone(),
             application_id: application_id.clone(),
@@ -297,14 +252,14 @@ impl Regional {
         let response =
             DeliverResponse { message_id: verified.header.message_id.clone(), accepted_time_ms: self.context.now_ms() };
         let mut batch = Batch::new();
-        batch.put(application_key(&application_id), 0, &registration_id).map_err(store_refusal)?;
-        batch.put(registration_key(&registration_id), 0, &record).map_err(store_refusal)?;
+        batch.put(application_key(&application_id), 0, &registration_id).map_err(Refusal::from)?;
+        batch.put(registration_key(&registration_id), 0, &record).map_err(Refusal::from)?;
         batch.log(self.context.now_ms(), "received", envelope.encode_to_vec(), "");
         self.queue_progress(&mut batch, &record, None, now_ms);
         batch.remember(
             &verified.header.sender_id,
             &verified.header.message_id,
-            digest(&envelope),
+            egov_runtime::idempotency::digest(&envelope),
             response.encode_to_vec(),
         );
         self.commit(batch).await?;
@@ -349,7 +304,7 @@ impl Regional {
                 via_gateway: false,
             },
         )?;
-        if let Some(answer) = self.replay::<PerformStaffActionResponse>(&verified, &envelope)? {
+        if let Some(answer) = resent::<PerformStaffActionResponse>(&self.store, &verified, &envelope)? {
             return answer
                 .registration
                 .ok_or_else(|| Refusal::new(Code::Internal, "store.corrupt", "stored answer is empty"));
@@ -361,7 +316,7 @@ impl Regional {
         let step = self
             .definition
             .step(&action.step_id)
-            .ok_or_else(|| transition_refusal(TransitionError::UnknownStep { step: action.step_id.clone() }))?;
+            .ok_or_else(|| Refusal::from(TransitionError::UnknownStep { step: action.step_id.clone() }))?;
         let effect = step.effect.as_deref().unwrap_or_default();
         if effect == "sign-result" {
             return Err(Refusal::new(
@@ -401,7 +356,7 @@ impl Regional {
             detail,
         };
         record.instance =
-            apply(&self.definition, &record.instance, &event, now_ms, self.calendar()).map_err(transition_refusal)?;
+            apply(&self.definition, &record.instance, &event, now_ms, self.calendar()).map_err(Refusal::from)?;
         // Automatic steps of the ARM that follow (process 8 after a negative check).
         self.run_automatic(&mut record, now_ms)?;
         let mut signed_result = None;
@@ -417,13 +372,13 @@ impl Regional {
         let registration = self.to_registration(&record);
         let response = PerformStaffActionResponse { registration: Some(registration.clone()) };
         let mut batch = Batch::new();
-        batch.put(registration_key(&record.registration_id), stored.version, &record).map_err(store_refusal)?;
+        batch.put(registration_key(&record.registration_id), stored.version, &record).map_err(Refusal::from)?;
         batch.log(self.context.now_ms(), "received", envelope.encode_to_vec(), "");
         self.queue_progress(&mut batch, &record, signed_result, now_ms);
         batch.remember(
             &verified.header.sender_id,
             &verified.header.message_id,
-            digest(&envelope),
+            egov_runtime::idempotency::digest(&envelope),
             response.encode_to_vec(),
         );
         self.commit(batch).await?;
@@ -444,8 +399,8 @@ impl Regional {
                 branch: None,
                 detail: record.refusal_ground.clone().unwrap_or_default(),
             };
-            record.instance = apply(&self.definition, &record.instance, &event, now_ms, self.calendar())
-                .map_err(transition_refusal)?;
+            record.instance =
+                apply(&self.definition, &record.instance, &event, now_ms, self.calendar()).map_err(Refusal::from)?;
         }
         Ok(())
     }
@@ -484,7 +439,7 @@ impl Regional {
                 via_gateway: false,
             },
         )?;
-        if let Some(answer) = self.replay::<SignResultResponse>(&verified, &envelope)? {
+        if let Some(answer) = resent::<SignResultResponse>(&self.store, &verified, &envelope)? {
             return answer
                 .registration
                 .ok_or_else(|| Refusal::new(Code::Internal, "store.corrupt", "stored answer is empty"));
@@ -509,18 +464,18 @@ impl Regional {
             detail: verified.key_id.clone(),
         };
         record.instance =
-            apply(&self.definition, &record.instance, &event, now_ms, self.calendar()).map_err(transition_refusal)?;
+            apply(&self.definition, &record.instance, &event, now_ms, self.calendar()).map_err(Refusal::from)?;
         record.signed_result = envelope.encode_to_vec();
         let registration = self.to_registration(&record);
         let response = SignResultResponse { registration: Some(registration.clone()) };
         let mut batch = Batch::new();
-        batch.put(registration_key(&record.registration_id), stored.version, &record).map_err(store_refusal)?;
+        batch.put(registration_key(&record.registration_id), stored.version, &record).map_err(Refusal::from)?;
         batch.log(self.context.now_ms(), "received", envelope.encode_to_vec(), "");
         self.queue_progress(&mut batch, &record, None, now_ms);
         batch.remember(
             &verified.header.sender_id,
             &verified.header.message_id,
-            digest(&envelope),
+            egov_runtime::idempotency::digest(&envelope),
             response.encode_to_vec(),
         );
         self.commit(batch).await?;
@@ -532,7 +487,7 @@ impl Regional {
 #[tonic::async_trait]
 impl InboxService for RegionalServer {
     async fn deliver(&self, request: Request<DeliverRequest>) -> Result<Response<DeliverResponse>, Status> {
-        let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;
+        let envelope = request.into_inner().envelope.ok_or_else(egov_runtime::status::missing_envelope)?;
         Ok(Response::new(self.regional.register(envelope).await?))
     }
 }
@@ -542,7 +497,7 @@ impl RegionalGatewayService for RegionalServer {
     async fn list_queue(&self, request: Request<ListQueueRequest>) -> Result<Response<ListQueueResponse>, Status> {
         let actor = request.into_inner().actor;
         let regional = &self.regional;
-        let records = regional.store.scan::<RegistrationRecord>("registration/").map_err(store_refusal)?;
+        let records = regional.store.scan::<RegistrationRecord>("registration/").map_err(Refusal::from)?;
         let registrations = records
             .into_iter()
             .map(|(_, record)| regional.to_registration(&record.value))
@@ -566,13 +521,13 @@ impl RegionalGatewayService for RegionalServer {
         &self,
         request: Request<PerformStaffActionRequest>,
     ) -> Result<Response<PerformStaffActionResponse>, Status> {
-        let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;
+        let envelope = request.into_inner().envelope.ok_or_else(egov_runtime::status::missing_envelope)?;
         let registration = self.regional.staff_action(envelope).await?;
         Ok(Response::new(PerformStaffActionResponse { registration: Some(registration) }))
     }
 
     async fn sign_result(&self, request: Request<SignResultRequest>) -> Result<Response<SignResultResponse>, Status> {
-        let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;
+        let envelope = request.into_inner().envelope.ok_or_else(egov_runtime::status::missing_envelope)?;
         let registration = self.regional.sign_result(envelope).await?;
         Ok(Response::new(SignResultResponse { registration: Some(registration) }))
     }

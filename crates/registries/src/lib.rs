@@ -156,7 +156,7 @@ impl IndividualsService for IndividualsServer {
         &self,
         request: Request<LookupPersonRequest>,
     ) -> Result<Response<LookupPersonResponse>, Status> {
-        let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;
+        let envelope = request.into_inner().envelope.ok_or_else(egov_runtime::status::missing_envelope)?;
         let verified = self.context.receive(
             &envelope,
             Expect {
@@ -206,7 +206,7 @@ impl NotaryService for NotaryServer {
         &self,
         request: Request<CheckPowerOfAttorneyRequest>,
     ) -> Result<Response<CheckPowerOfAttorneyResponse>, Status> {
-        let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;
+        let envelope = request.into_inner().envelope.ok_or_else(egov_runtime::status::missing_envelope)?;
         let verified = self.context.receive(
             &envelope,
             Expect {
@@ -240,10 +240,6 @@ impl NotaryService for NotaryServer {
         );
         Ok(Response::new(CheckPowerOfAttorneyResponse { envelope: Some(reply) }))
     }
-}
-
-fn missing_envelope() -> Status {
-    Refusal::new(Code::InvalidArgument, "envelope.missing", "the request carries no envelope").into()
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod context;
 pub mod convert;
 pub mod counters;
 pub mod fault;
+pub mod idempotency;
 pub mod ids;
 pub mod keys;
 pub mod outbox;

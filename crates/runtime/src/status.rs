@@ -48,6 +48,34 @@ impl From<EnvelopeError> for Refusal {
     }
 }
 
+impl From<egov_store::StoreError> for Refusal {
+    /// A lost race for a record may pass when tried again (`ABORTED`); the rest is the store failing (`UNAVAILABLE`).
+    fn from(error: egov_store::StoreError) -> Refusal {
+        let code = match error {
+            egov_store::StoreError::Conflict { .. } => Code::Aborted,
+            _ => Code::Unavailable,
+        };
+        Refusal::new(code, error.code(), error)
+    }
+}
+
+impl From<egov_regulation::TransitionError> for Refusal {
+    fn from(error: egov_regulation::TransitionError) -> Refusal {
+        use egov_regulation::TransitionError as E;
+        let code = match error {
+            E::WrongActor { .. } => Code::PermissionDenied,
+            E::UnknownStep { .. } | E::BranchRequired { .. } | E::BranchNotAllowed { .. } => Code::InvalidArgument,
+            E::Ended { .. } | E::NotCurrent { .. } => Code::FailedPrecondition,
+        };
+        Refusal::new(code, error.code(), error)
+    }
+}
+
+/// The refusal of a request without its envelope.
+pub fn missing_envelope() -> Status {
+    Refusal::new(Code::InvalidArgument, "envelope.missing", "the request carries no envelope").into()
+}
+
 /// The reason code of a status made by [`Refusal`], if it has one.
 pub fn reason_of(status: &Status) -> Option<&str> {
     status.metadata().get(REASON_KEY).and_then(|value| value.to_str().ok())

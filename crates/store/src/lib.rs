@@ -699,6 +699,8 @@ mod committer {
                     (Ok(ids), None) => Ok(ids),
                     (Err(error), _) => Err(error),
                 };
+                // Let go of the store before answering: the caller may close and reopen it at once.
+                drop(store);
                 let _ = reply.send(outcome);
             }
         }

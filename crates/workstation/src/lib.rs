@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use egov_envelope::{Checks, Verified, sender_signed_bytes, services};
+use egov_envelope::{Checks, Verified, services};
 use egov_proto::gateway_service_client::GatewayServiceClient;
 use egov_proto::inbox_service_server::{InboxService, InboxServiceServer};
 use egov_proto::workstation_service_server::{WorkstationService, WorkstationServiceServer};
@@ -24,7 +24,8 @@ use egov_proto::{
     SubmitApplicationRequest, SubmitApplicationResponse,
 };
 use egov_regulation::instance::to_local;
-use egov_regulation::{Branch, Calendar, Definition, Event, Iin, Instance, TransitionError, apply};
+use egov_regulation::{Branch, Calendar, Definition, Event, Iin, Instance, apply};
+use egov_runtime::idempotency::stored_answer;
 use egov_runtime::ids::roles;
 use egov_runtime::outbox::{Outbox, ToGateway};
 use egov_runtime::{Context, Expect, Refusal, convert, ids};
@@ -87,34 +88,8 @@ fn session_key(session_id: &str) -> String {
     format!("session/{session_id}")
 }
 
-fn store_refusal(error: StoreError) -> Refusal {
-    match error {
-        StoreError::Conflict { .. } => Refusal::new(Code::Aborted, error.code(), error),
-        _ => Refusal::new(Code::Unavailable, error.code(), error),
-    }
-}
-
-fn transition_refusal(error: TransitionError) -> Refusal {
-    let code = match error {
-        TransitionError::WrongActor { .. } => Code::PermissionDenied,
-        TransitionError::UnknownStep { .. }
-        | TransitionError::BranchRequired { .. }
-        | TransitionError::BranchNotAllowed { .. } => Code::InvalidArgument,
-        TransitionError::Ended { .. } | TransitionError::NotCurrent { .. } => Code::FailedPrecondition,
-    };
-    Refusal::new(code, error.code(), error)
-}
-
 fn invalid(reason: &'static str, message: impl std::fmt::Display) -> Refusal {
     Refusal::new(Code::InvalidArgument, reason, message)
-}
-
-fn missing_envelope() -> Status {
-    invalid("envelope.missing", "the request carries no envelope").into()
-}
-
-fn digest(envelope: &Envelope) -> Vec<u8> {
-    Sha256::digest(sender_signed_bytes(&envelope.header, &envelope.body)).to_vec()
 }
 
 fn check_iin(what: &str, text: &str) -> Result<Iin, Refusal> {
@@ -189,26 +164,9 @@ impl Workstation {
     }
 
     fn load(&self, application_id: &str) -> Result<Versioned<ApplicationRecord>, Refusal> {
-        self.store.get::<ApplicationRecord>(&application_key(application_id)).map_err(store_refusal)?.ok_or_else(|| {
+        self.store.get::<ApplicationRecord>(&application_key(application_id)).map_err(Refusal::from)?.ok_or_else(|| {
             Refusal::new(Code::NotFound, "workstation.unknown_application", format!("no application {application_id}"))
         })
-    }
-
-    /// Whether a message was seen before: `Some(response)` for a resend of the same bytes.
-    fn replay(&self, verified: &Verified, envelope: &Envelope) -> Result<Option<Vec<u8>>, Refusal> {
-        let header = &verified.header;
-        let Some(remembered) = self.store.remembered(&header.sender_id, &header.message_id).map_err(store_refusal)?
-        else {
-            return Ok(None);
-        };
-        if remembered.digest != digest(envelope) {
-            return Err(Refusal::new(
-                Code::AlreadyExists,
-                "envelope.replayed_message_id",
-                format!("message id {} was already used by {} for other bytes", header.message_id, header.sender_id),
-            ));
-        }
-        Ok(Some(remembered.response))
     }
 
     /// The operator's session, checked to be theirs and alive.
@@ -217,7 +175,7 @@ impl Workstation {
         let session = self
             .store
             .get::<Session>(&session_key(session_id))
-            .map_err(store_refusal)?
+            .map_err(Refusal::from)?
             .ok_or_else(|| unauthenticated(format!("no session {session_id}: log in first (process 1)")))?
             .value;
         if session.operator_id != verified.header.sender_id {
@@ -246,7 +204,7 @@ impl Workstation {
     }
 
     fn advance(&self, instance: &Instance, event: &Event, now_ms: i64) -> Result<Instance, Refusal> {
-        apply(&self.definition, instance, event, now_ms, self.calendar()).map_err(transition_refusal)
+        apply(&self.definition, instance, event, now_ms, self.calendar()).map_err(Refusal::from)
     }
 
     fn to_application(&self, record: &ApplicationRecord) -> Application {
@@ -286,8 +244,8 @@ impl Workstation {
         };
         let session_id = uuid::Uuid::new_v4().to_string();
         let mut batch = Batch::new();
-        batch.put(session_key(&session_id), 0, &session).map_err(store_refusal)?;
-        self.store.commit(batch).await.map_err(store_refusal)?;
+        batch.put(session_key(&session_id), 0, &session).map_err(Refusal::from)?;
+        self.store.commit(batch).await.map_err(Refusal::from)?;
         tracing::info!(operator = %account.operator_id, "operator logged in (process 1)");
         Ok(LoginResponse { session_id, operator_id: session.operator_id, expires_time_ms: session.expires_ms })
     }
@@ -427,7 +385,7 @@ impl Workstation {
                 via_gateway: false,
             },
         )?;
-        if let Some(response) = self.replay(&verified, &envelope)? {
+        if let Some(response) = stored_answer(&self.store, &verified, &envelope)? {
             return OpenFormResponse::decode(response.as_slice()).map_err(|e| {
                 Refusal::new(Code::Internal, "store.corrupt", format!("stored answer does not decode: {e}")).into()
             });
@@ -436,7 +394,7 @@ impl Workstation {
         let session = self.session(&form.session_id, &verified)?;
         let application_id = verified.header.correlation_id.clone();
         self.check_form(&form, &application_id)?;
-        if self.store.get::<ApplicationRecord>(&application_key(&application_id)).map_err(store_refusal)?.is_some() {
+        if self.store.get::<ApplicationRecord>(&application_key(&application_id)).map_err(Refusal::from)?.is_some() {
             return Err(Refusal::new(
                 Code::AlreadyExists,
                 "workstation.application_exists",
@@ -534,15 +492,15 @@ impl Workstation {
             power_of_attorney: record.power_of_attorney.clone(),
         };
         let mut batch = Batch::new();
-        batch.put(application_key(&application_id), 0, &record).map_err(store_refusal)?;
+        batch.put(application_key(&application_id), 0, &record).map_err(Refusal::from)?;
         batch.log(self.context.now_ms(), "received", envelope.encode_to_vec(), "");
         batch.remember(
             &verified.header.sender_id,
             &verified.header.message_id,
-            digest(&envelope),
+            egov_runtime::idempotency::digest(&envelope),
             response.encode_to_vec(),
         );
-        self.store.commit(batch).await.map_err(store_refusal)?;
+        self.store.commit(batch).await.map_err(Refusal::from)?;
         tracing::info!(%application_id, outcome = ?record.instance.outcome, "form opened, data looked up");
         Ok(response)
     }
@@ -604,7 +562,7 @@ impl Workstation {
             },
         )?;
         let submission: ApplicationSubmission = Context::body(&envelope, &verified)?;
-        if self.replay(&verified, &envelope)?.is_some() {
+        if stored_answer(&self.store, &verified, &envelope)?.is_some() {
             return self.submit_response(&submission.application_id).await;
         }
         self.session(&submission.session_id, &verified)?;
@@ -651,12 +609,17 @@ impl Workstation {
         );
         let message_bytes = message.encode_to_vec();
         let mut batch = Batch::new();
-        batch.put(application_key(&record.application_id), stored.version, &record).map_err(store_refusal)?;
+        batch.put(application_key(&record.application_id), stored.version, &record).map_err(Refusal::from)?;
         batch.log(self.context.now_ms(), "received", envelope.encode_to_vec(), "");
         batch.log(self.context.now_ms(), "sent", message_bytes.clone(), ids::GATEWAY);
         batch.enqueue(ids::GATEWAY, message_bytes, self.context.now_ms());
-        batch.remember(&verified.header.sender_id, &verified.header.message_id, digest(&envelope), Vec::new());
-        let outbox_ids = self.store.commit(batch).await.map_err(store_refusal)?;
+        batch.remember(
+            &verified.header.sender_id,
+            &verified.header.message_id,
+            egov_runtime::idempotency::digest(&envelope),
+            Vec::new(),
+        );
+        let outbox_ids = self.store.commit(batch).await.map_err(Refusal::from)?;
         self.outbox.kick();
         tracing::info!(application_id = %record.application_id, "submission signed (process 5), queued for the gateway");
         if let Some(&id) = outbox_ids.first() {
@@ -690,7 +653,7 @@ impl Workstation {
                 receipt.accepted_time_ms.max(record.instance.current_since_ms),
             )?;
             record.receipt = receipt.receipt.as_ref().map(Message::encode_to_vec).unwrap_or_default();
-            batch.put(application_key(&record.application_id), stored.version, &record).map_err(store_refusal)?;
+            batch.put(application_key(&record.application_id), stored.version, &record).map_err(Refusal::from)?;
             Ok(())
         })();
         if let Err(refusal) = result {
@@ -710,7 +673,7 @@ impl Workstation {
                 via_gateway: true,
             },
         )?;
-        if let Some(response) = self.replay(&verified, &envelope)? {
+        if let Some(response) = stored_answer(&self.store, &verified, &envelope)? {
             return DeliverResponse::decode(response.as_slice()).map_err(|e| {
                 Refusal::new(Code::Internal, "store.corrupt", format!("stored answer does not decode: {e}")).into()
             });
@@ -765,15 +728,15 @@ impl Workstation {
         let now_ms = self.context.now_ms();
         let response = DeliverResponse { message_id: verified.header.message_id.clone(), accepted_time_ms: now_ms };
         let mut batch = Batch::new();
-        batch.put(application_key(&record.application_id), stored.version, &record).map_err(store_refusal)?;
+        batch.put(application_key(&record.application_id), stored.version, &record).map_err(Refusal::from)?;
         batch.log(now_ms, "received", envelope.encode_to_vec(), "");
         batch.remember(
             &verified.header.sender_id,
             &verified.header.message_id,
-            digest(&envelope),
+            egov_runtime::idempotency::digest(&envelope),
             response.encode_to_vec(),
         );
-        self.store.commit(batch).await.map_err(store_refusal)?;
+        self.store.commit(batch).await.map_err(Refusal::from)?;
         Ok(response)
     }
 
@@ -809,7 +772,7 @@ impl Workstation {
             },
         )?;
         let pickup: ResultPickup = Context::body(&envelope, &verified)?;
-        if self.replay(&verified, &envelope)?.is_some() {
+        if stored_answer(&self.store, &verified, &envelope)?.is_some() {
             let record = self.load(&pickup.application_id)?.value;
             return Ok(self.issue_response(&record));
         }
@@ -830,10 +793,15 @@ impl Workstation {
             .into());
         }
         let mut batch = Batch::new();
-        batch.put(application_key(&record.application_id), stored.version, &record).map_err(store_refusal)?;
+        batch.put(application_key(&record.application_id), stored.version, &record).map_err(Refusal::from)?;
         batch.log(self.context.now_ms(), "received", envelope.encode_to_vec(), "");
-        batch.remember(&verified.header.sender_id, &verified.header.message_id, digest(&envelope), Vec::new());
-        self.store.commit(batch).await.map_err(store_refusal)?;
+        batch.remember(
+            &verified.header.sender_id,
+            &verified.header.message_id,
+            egov_runtime::idempotency::digest(&envelope),
+            Vec::new(),
+        );
+        self.store.commit(batch).await.map_err(Refusal::from)?;
         tracing::info!(application_id = %record.application_id, outcome = ?record.instance.outcome, "result handed out (process 9)");
         Ok(self.issue_response(&record))
     }
@@ -886,7 +854,7 @@ impl WorkstationService for WorkstationServer {
     }
 
     async fn open_form(&self, request: Request<OpenFormRequest>) -> Result<Response<OpenFormResponse>, Status> {
-        let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;
+        let envelope = request.into_inner().envelope.ok_or_else(egov_runtime::status::missing_envelope)?;
         Ok(Response::new(self.workstation.open_form(envelope).await?))
     }
 
@@ -894,7 +862,7 @@ impl WorkstationService for WorkstationServer {
         &self,
         request: Request<SubmitApplicationRequest>,
     ) -> Result<Response<SubmitApplicationResponse>, Status> {
-        let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;
+        let envelope = request.into_inner().envelope.ok_or_else(egov_runtime::status::missing_envelope)?;
         Ok(Response::new(again_on_conflict(|| self.workstation.submit(envelope.clone())).await?))
     }
 
@@ -911,7 +879,7 @@ impl WorkstationService for WorkstationServer {
         &self,
         request: Request<IssueResultRequest>,
     ) -> Result<Response<IssueResultResponse>, Status> {
-        let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;
+        let envelope = request.into_inner().envelope.ok_or_else(egov_runtime::status::missing_envelope)?;
         Ok(Response::new(again_on_conflict(|| self.workstation.issue(envelope.clone())).await?))
     }
 }
@@ -919,7 +887,7 @@ impl WorkstationService for WorkstationServer {
 #[tonic::async_trait]
 impl InboxService for WorkstationServer {
     async fn deliver(&self, request: Request<DeliverRequest>) -> Result<Response<DeliverResponse>, Status> {
-        let envelope = request.into_inner().envelope.ok_or_else(missing_envelope)?;
+        let envelope = request.into_inner().envelope.ok_or_else(egov_runtime::status::missing_envelope)?;
         Ok(Response::new(self.workstation.receive_progress(envelope).await?))
     }
 }
