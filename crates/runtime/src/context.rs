@@ -85,7 +85,11 @@ impl Context {
     pub fn receive(&self, envelope: &Envelope, expect: Expect<'_>) -> Result<Verified, Refusal> {
         let trust = self.trust.current();
         let verified = egov_envelope::open(envelope, &trust, self.now_ms(), &self.checks)?;
-        crate::server::record_ids(&verified.header.correlation_id, &verified.header.message_id);
+        // The call's span carries the ids of what the call received, not of the
+        // answers to what it asked on the way (those expect only responses).
+        if expect.message_types != [MessageType::Response] {
+            crate::server::record_ids(&verified.header.correlation_id, &verified.header.message_id);
+        }
         if verified.header.recipient_id != self.member_id() {
             return Err(EnvelopeError::WrongRecipient {
                 found: verified.header.recipient_id.clone(),
