@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+mod bench;
 mod commands;
 mod domain;
 mod fixtures;
@@ -84,6 +85,8 @@ enum Command {
     /// Generated fixtures: a valid, varied population of records and scenarios for load and soak runs.
     #[command(subcommand)]
     Fixtures(fixtures::FixturesCommand),
+    /// Throughput, latency, memory and start-up figures, each with a baseline measured in the same run.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -114,6 +117,7 @@ fn main() -> std::process::ExitCode {
             Command::Iin(command) => domain::iin(command),
             Command::Regulation(command) => domain::regulation(command),
             Command::Fixtures(command) => fixtures::fixtures(command),
+            Command::Bench(args) => bench::bench(args).await,
         }
     });
     match result {

@@ -139,6 +139,19 @@ pub struct StackConfig {
     pub fault_seed: u64,
     /// sled's page cache per store.
     pub cache_bytes: u64,
+    /// Wraps each participant's services before they are served; `None`: served as they are.
+    pub routes_hook: Option<RoutesHook>,
+}
+
+/// Wraps a participant's services (health and reflection are added after it):
+/// `egov bench` counts and times every call with it.
+#[derive(Clone)]
+pub struct RoutesHook(pub Arc<dyn Fn(Role, GrpcRoutes) -> GrpcRoutes + Send + Sync>);
+
+impl std::fmt::Debug for RoutesHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RoutesHook")
+    }
 }
 
 impl StackConfig {
@@ -158,6 +171,7 @@ impl StackConfig {
             faults: BTreeMap::new(),
             fault_seed: 1,
             cache_bytes: 32 * 1024 * 1024,
+            routes_hook: None,
         }
     }
 }
@@ -321,6 +335,10 @@ impl Stack {
                     let admin = AdminServer::new(store, outbox, Arc::clone(&config.clock), Arc::clone(&counters));
                     routes.add_service(admin.into_service())
                 }
+            };
+            let routes = match &config.routes_hook {
+                Some(hook) => (hook.0)(role, routes),
+                None => routes,
             };
             let faults = FaultLayer::new(
                 config.faults.get(&role).cloned().unwrap_or_default(),

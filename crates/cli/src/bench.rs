@@ -1,0 +1,1142 @@
+//! `egov bench`: what the exchange costs on this machine, each figure next to a
+//! baseline measured in the same run. One JSON object a figure on stdout, as it
+//! is measured; a table of them all on stderr at the end (`docs/performance.md`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::future::Future;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use egov_cli::stack::{Role, RoutesHook, Stack, StackConfig};
+use egov_client::Patience;
+use egov_envelope::{Signer, countersign, services};
+use egov_proto::echo_service_client::EchoServiceClient;
+use egov_proto::echo_service_server::{EchoService, EchoServiceServer};
+use egov_proto::gateway_service_client::GatewayServiceClient;
+use egov_proto::individuals_service_client::IndividualsServiceClient;
+use egov_proto::{
+    EchoRequest, EchoResponse, Envelope, EnvelopeHeader, LookupPersonRequest, MessageType, PersonAnswer, PersonQuery,
+    SendSyncRequest,
+};
+use egov_runtime::{Clock as _, KeyDir, SystemClock, Topology, ids};
+use egov_store::{Batch, Store};
+use egov_workstation::Operators;
+use prost::Message as _;
+use serde_json::{Value, json};
+use tonic::codegen::http;
+use tonic::service::{AxumBody, AxumRouter, Routes as GrpcRoutes};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+/// The parts of the bench; the echo baseline always runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Part {
+    /// Bare gRPC: a tonic unary echo.
+    Echo,
+    /// A person look-up, directly and through the gateway.
+    Lookup,
+    /// Generated applications replayed end to end (also memory and store size).
+    Applications,
+    /// Start-up with many stored applications (replays the applications first).
+    Startup,
+}
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Small counts and short runs, under a minute: what the test runs to keep the bench from rotting.
+    #[arg(long)]
+    quick: bool,
+    /// Bytes of the echo payload.
+    #[arg(long, default_value_t = 1024)]
+    payload: usize,
+    /// Seconds each request-rate measurement lasts, after a warm-up of a fifth of it [default: 3; --quick 0.3].
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Concurrencies of the echo and look-up measurements.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 16, 64])]
+    concurrency: Vec<usize>,
+    /// Generated applications replayed end to end [default: 10000; --quick 40].
+    #[arg(long)]
+    applications: Option<usize>,
+    /// Applications replayed at once [default: 64; --quick 16].
+    #[arg(long)]
+    app_concurrency: Option<usize>,
+    /// Stored applications for the start-up figure [default: 100000; --quick 400].
+    #[arg(long)]
+    stored: Option<usize>,
+    /// The generated population's seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Where the keys, fixtures and stores go (kept); default: a temporary directory, removed at the end.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Only these parts (comma-separated); the echo baseline always runs.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<Part>,
+}
+
+/// What to measure, with the defaults and `--quick` resolved.
+#[derive(Debug, Clone)]
+struct Plan {
+    payload: usize,
+    warmup: Duration,
+    measure: Duration,
+    concurrency: Vec<usize>,
+    applications: usize,
+    app_concurrency: usize,
+    stored: usize,
+    seed: u64,
+    parts: Vec<Part>,
+}
+
+impl Plan {
+    fn new(args: &BenchArgs) -> anyhow::Result<Plan> {
+        let seconds = args.seconds.unwrap_or(if args.quick { 0.3 } else { 3.0 });
+        if !(seconds > 0.0 && seconds < 3600.0) {
+            bail!("--seconds must be above 0 and below 3600");
+        }
+        let mut concurrency = args.concurrency.clone();
+        concurrency.sort_unstable();
+        concurrency.dedup();
+        if concurrency.is_empty() || concurrency.contains(&0) {
+            bail!("--concurrency takes numbers above 0");
+        }
+        let applications = args.applications.unwrap_or(if args.quick { 40 } else { 10_000 });
+        let app_concurrency = args.app_concurrency.unwrap_or(if args.quick { 16 } else { 64 });
+        let stored = args.stored.unwrap_or(if args.quick { 400 } else { 100_000 });
+        if applications == 0 || app_concurrency == 0 || stored == 0 {
+            bail!("--applications, --app-concurrency and --stored must be above 0");
+        }
+        let parts = if args.only.is_empty() {
+            vec![Part::Echo, Part::Lookup, Part::Applications, Part::Startup]
+        } else {
+            args.only.clone()
+        };
+        Ok(Plan {
+            payload: args.payload,
+            warmup: Duration::from_secs_f64(seconds / 5.0),
+            measure: Duration::from_secs_f64(seconds),
+            concurrency,
+            applications,
+            app_concurrency,
+            stored,
+            seed: args.seed,
+            parts,
+        })
+    }
+
+    fn runs(&self, part: Part) -> bool {
+        self.parts.contains(&part) || (part == Part::Applications && self.parts.contains(&Part::Startup))
+    }
+}
+
+pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let plan = Plan::new(&args)?;
+    let temp = tempfile::tempdir().context("cannot make a temporary directory")?;
+    let root = match &args.dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            dir.clone()
+        }
+        None => temp.path().to_owned(),
+    };
+    let mut report = Report::default();
+    let machine = machine();
+    eprintln!("bench: {machine}; {}", if args.quick { "quick" } else { "full" });
+
+    // What every stack shares: keys valid from 2020 (the scenarios are dated 2026) and the population.
+    let keys = KeyDir::new(root.join("keys"));
+    let valid_from = chrono::DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z").map(|t| t.to_utc())?;
+    keys.init(ids::DEFAULT_MEMBERS, valid_from)?;
+    let fixtures = root.join("population");
+    // Written, then dropped: the stacks and the replay read the files.
+    for (path, text) in
+        egov_replay::generate(plan.applications, plan.seed).context("cannot generate the population")?.files()
+    {
+        let file = fixtures.join(path);
+        if let Some(folder) = file.parent() {
+            std::fs::create_dir_all(folder).with_context(|| format!("cannot create {}", folder.display()))?;
+        }
+        std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))?;
+    }
+
+    let mut echo_levels = plan.concurrency.clone();
+    if plan.runs(Part::Applications) && !echo_levels.contains(&plan.app_concurrency) {
+        echo_levels.push(plan.app_concurrency);
+        echo_levels.sort_unstable();
+    }
+    // The applications first, so their peak memory is not mixed with what the other parts left
+    // (freed memory the allocator keeps); their figures follow the echo baseline they are compared with.
+    let data = root.join("applications-data");
+    let replayed = match plan.runs(Part::Applications) {
+        true => Some(replay_population(&plan, &keys, &fixtures, &data).await?),
+        false => None,
+    };
+    let echo = echo(&plan, &echo_levels, &mut report).await?;
+    let mut failures = Vec::new();
+    if let Some(mut replayed) = replayed {
+        failures = std::mem::take(&mut replayed.failures);
+        let failed = failures.len();
+        emit_applications(&plan, replayed, failed, &echo, &mut report);
+    }
+    if plan.runs(Part::Lookup) {
+        lookups(&plan, &keys, &fixtures, &echo, &mut report).await?;
+    }
+    if plan.runs(Part::Startup) {
+        startup(&plan, &keys, &fixtures, &data, &root.join("startup-empty"), &mut report).await?;
+    }
+    eprintln!("\n{}", report.table(&machine));
+    let _ = std::io::stdout().flush();
+    if !failures.is_empty() {
+        eprintln!("warning: {} scenarios did not end as expected:", failures.len());
+        for failure in failures.iter().take(10) {
+            eprintln!("  - {failure}");
+        }
+    }
+    if args.dir.is_some() {
+        eprintln!("kept {}", root.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The CPU model and the number of cores.
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    format!("{cpus} cores, {model}")
+}
+
+// ---------------------------------------------------------------- the report
+
+/// One line of the table.
+struct Row {
+    figure: String,
+    value: String,
+    latency: String,
+    baseline: String,
+    ratio: String,
+}
+
+#[derive(Default)]
+struct Report {
+    rows: Vec<Row>,
+}
+
+impl Report {
+    /// Prints the figure's JSON line now (so a long run shows progress) and keeps its row for the table.
+    fn emit(&mut self, figure: Value, row: Row) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{figure}");
+        let _ = stdout.flush();
+        self.rows.push(row);
+    }
+
+    fn table(&self, machine: &str) -> String {
+        let header = Row {
+            figure: "figure".to_owned(),
+            value: "value".to_owned(),
+            latency: "p50 / p99 ms".to_owned(),
+            baseline: "baseline (same run)".to_owned(),
+            ratio: "ratio".to_owned(),
+        };
+        let rows: Vec<&Row> = std::iter::once(&header).chain(&self.rows).collect();
+        let width = |get: fn(&Row) -> &str| rows.iter().map(|row| get(row).chars().count()).max().unwrap_or(0);
+        let widths = [
+            width(|r| &r.figure),
+            width(|r| &r.value),
+            width(|r| &r.latency),
+            width(|r| &r.baseline),
+            width(|r| &r.ratio),
+        ];
+        let mut out = format!("egov bench on {machine}\n");
+        for (index, row) in rows.iter().enumerate() {
+            let cells = [&row.figure, &row.value, &row.latency, &row.baseline, &row.ratio];
+            let line: Vec<String> = cells.iter().zip(widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
+            out.push_str(line.join("  ").trim_end());
+            out.push('\n');
+            if index == 0 {
+                out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1)));
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+fn ratio(value: f64, baseline: f64) -> f64 {
+    if baseline > 0.0 { round(value / baseline, 4) } else { 0.0 }
+}
+
+fn round(value: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (value * scale).round() / scale
+}
+
+fn ms(duration: Duration) -> f64 {
+    round(duration.as_secs_f64() * 1000.0, 3)
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile<T: Copy + Default>(sorted: &[T], quantile: f64) -> T {
+    if sorted.is_empty() {
+        return T::default();
+    }
+    let rank = (quantile * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+// ---------------------------------------------------------------- calls timed at the server
+
+/// Every call a server answered, by method path: the time until its response
+/// headers (for a unary tonic method, the handler's whole work) and whether it failed.
+#[derive(Default)]
+struct Calls {
+    by_path: Mutex<HashMap<String, PathCalls>>,
+}
+
+#[derive(Default)]
+struct PathCalls {
+    errors: u64,
+    micros: Vec<u32>,
+    /// Failed calls by reason code (the status message up to its first ':').
+    reasons: BTreeMap<String, u64>,
+}
+
+impl Calls {
+    fn record(&self, path: &str, elapsed: Duration, failure: Option<String>) {
+        if let Ok(mut by_path) = self.by_path.lock() {
+            let entry = match by_path.get_mut(path) {
+                Some(entry) => entry,
+                None => by_path.entry(path.to_owned()).or_default(),
+            };
+            entry.micros.push(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX));
+            if let Some(reason) = failure {
+                entry.errors += 1;
+                *entry.reasons.entry(reason).or_default() += 1;
+            }
+        }
+    }
+
+    fn take(&self) -> HashMap<String, PathCalls> {
+        self.by_path.lock().map(|mut by_path| std::mem::take(&mut *by_path)).unwrap_or_default()
+    }
+}
+
+/// A participant's (or the echo's) services behind a timer.
+#[derive(Clone)]
+struct Timed {
+    inner: GrpcRoutes,
+    calls: Arc<Calls>,
+}
+
+type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl tonic::codegen::Service<http::Request<AxumBody>> for Timed {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = Boxed<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, context: &mut TaskContext<'_>) -> Poll<Result<(), Infallible>> {
+        tonic::codegen::Service::<http::Request<AxumBody>>::poll_ready(&mut self.inner, context)
+    }
+
+    fn call(&mut self, request: http::Request<AxumBody>) -> Self::Future {
+        let path = request.uri().path().to_owned();
+        let calls = Arc::clone(&self.calls);
+        let started = Instant::now();
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let response = response.await?;
+            // A failed unary call is answered "trailers only": its status is in the headers.
+            let headers = response.headers();
+            let failure = headers.get("grpc-status").filter(|status| status.as_bytes() != b"0").map(|status| {
+                let message = headers.get("grpc-message").and_then(|m| m.to_str().ok()).unwrap_or_default();
+                let reason = message.split(['%', ':']).next().filter(|r| !r.is_empty());
+                reason.map_or_else(|| format!("status {}", status.to_str().unwrap_or("?")), str::to_owned)
+            });
+            calls.record(&path, started.elapsed(), failure);
+            Ok(response)
+        })
+    }
+}
+
+/// `routes` with every call timed into `calls`; services added afterwards (health, reflection) are not timed.
+fn timed(routes: GrpcRoutes, calls: Arc<Calls>) -> GrpcRoutes {
+    let timed = Timed { inner: routes.prepare(), calls };
+    GrpcRoutes::from(AxumRouter::new().fallback_service(timed))
+}
+
+// ---------------------------------------------------------------- closed-loop load
+
+/// What a closed-loop run measured: every request that started after the warm-up.
+struct LoadRun {
+    concurrency: usize,
+    ok: u64,
+    errors: u64,
+    first_error: Option<String>,
+    seconds: f64,
+    /// Client-side round trips of the successful requests, sorted.
+    latencies: Vec<Duration>,
+}
+
+impl LoadRun {
+    fn rate(&self) -> f64 {
+        if self.seconds > 0.0 { self.ok as f64 / self.seconds } else { 0.0 }
+    }
+
+    fn p50(&self) -> Duration {
+        percentile(&self.latencies, 0.50)
+    }
+
+    fn p99(&self) -> Duration {
+        percentile(&self.latencies, 0.99)
+    }
+
+    fn check(&self, what: &str) -> anyhow::Result<()> {
+        if self.ok == 0 {
+            bail!("{what}: no request succeeded ({})", self.first_error.as_deref().unwrap_or("none finished in time"));
+        }
+        Ok(())
+    }
+}
+
+/// `concurrency` workers, each sending one request after the other for the warm-up, then `measure`.
+/// `prepare(n)` builds request `n` (signing it, outside the timed round trip) and returns the call.
+async fn closed_loop<F, Fut>(concurrency: usize, warmup: Duration, measure: Duration, prepare: F) -> LoadRun
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    let prepare = Arc::new(prepare);
+    let counter = Arc::new(AtomicU64::new(0));
+    let from = Instant::now() + warmup;
+    let until = from + measure;
+    let mut workers = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        let prepare = Arc::clone(&prepare);
+        let counter = Arc::clone(&counter);
+        workers.push(tokio::spawn(async move {
+            let (mut latencies, mut errors, mut first_error, mut last) = (Vec::new(), 0u64, None, from);
+            while Instant::now() < until {
+                let call = prepare(counter.fetch_add(1, Ordering::Relaxed));
+                let started = Instant::now();
+                let result = call.await;
+                let ended = Instant::now();
+                if started < from {
+                    continue;
+                }
+                last = last.max(ended);
+                match result {
+                    Ok(()) => latencies.push(ended - started),
+                    Err(error) => {
+                        errors += 1;
+                        first_error.get_or_insert(error);
+                    }
+                }
+            }
+            (latencies, errors, first_error, last)
+        }));
+    }
+    let mut run = LoadRun { concurrency, ok: 0, errors: 0, first_error: None, seconds: 0.0, latencies: Vec::new() };
+    let mut last = from;
+    for worker in workers {
+        match worker.await {
+            Ok((latencies, errors, first_error, worker_last)) => {
+                run.latencies.extend(latencies);
+                run.errors += errors;
+                if run.first_error.is_none() {
+                    run.first_error = first_error;
+                }
+                last = last.max(worker_last);
+            }
+            Err(error) => {
+                run.errors += 1;
+                run.first_error.get_or_insert(format!("worker failed: {error}"));
+            }
+        }
+    }
+    run.latencies.sort_unstable();
+    run.ok = run.latencies.len() as u64;
+    run.seconds = (last - from).as_secs_f64();
+    run
+}
+
+// ---------------------------------------------------------------- 1. bare gRPC
+
+#[derive(Debug, Default)]
+struct Echo;
+
+#[tonic::async_trait]
+impl EchoService for Echo {
+    async fn echo(&self, request: tonic::Request<EchoRequest>) -> Result<tonic::Response<EchoResponse>, tonic::Status> {
+        Ok(tonic::Response::new(EchoResponse { payload: request.into_inner().payload }))
+    }
+}
+
+/// The echo baseline at each concurrency: client round trips, and the server's own time per call.
+struct EchoRun {
+    run: LoadRun,
+    server_p50: Duration,
+    server_p99: Duration,
+}
+
+struct EchoBaseline {
+    levels: BTreeMap<usize, EchoRun>,
+}
+
+impl EchoBaseline {
+    /// The run at `concurrency`, or the nearest one measured.
+    fn at(&self, concurrency: usize) -> Option<&EchoRun> {
+        self.levels.iter().min_by_key(|(level, _)| level.abs_diff(concurrency)).map(|(_, run)| run)
+    }
+}
+
+async fn echo(plan: &Plan, levels: &[usize], report: &mut Report) -> anyhow::Result<EchoBaseline> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("the echo server cannot listen")?;
+    let address = listener.local_addr()?.to_string();
+    let calls = Arc::new(Calls::default());
+    let routes = timed(GrpcRoutes::new(EchoServiceServer::new(Echo)), Arc::clone(&calls));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(tonic::transport::Server::builder().add_routes(routes).serve_with_incoming_shutdown(
+        // TCP_NODELAY on accepted connections, as tonic's own `serve` sets it by default.
+        tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    // The client as the participants make theirs: one HTTP/2 connection, TCP_NODELAY.
+    let client = EchoServiceClient::new(Topology::channel(&address)?);
+    let payload = vec![0x5a_u8; plan.payload];
+    let mut baseline = EchoBaseline { levels: BTreeMap::new() };
+    for &concurrency in levels {
+        eprintln!("bench: echo, concurrency {concurrency}");
+        let (client, payload) = (client.clone(), payload.clone());
+        let run = closed_loop(concurrency, plan.warmup, plan.measure, move |_| {
+            let (mut client, payload) = (client.clone(), payload.clone());
+            async move {
+                let expected = payload.len();
+                let answer = client.echo(EchoRequest { payload }).await.map_err(|s| s.to_string())?;
+                if answer.get_ref().payload.len() != expected {
+                    return Err("the echo answered other bytes".to_owned());
+                }
+                Ok(())
+            }
+        })
+        .await;
+        run.check("echo")?;
+        let mut server: Vec<u32> = calls.take().into_values().flat_map(|path| path.micros).collect();
+        server.sort_unstable();
+        let server_p50 = Duration::from_micros(u64::from(percentile(&server, 0.50)));
+        let server_p99 = Duration::from_micros(u64::from(percentile(&server, 0.99)));
+        baseline.levels.insert(concurrency, EchoRun { run, server_p50, server_p99 });
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+    let first = baseline.levels.values().next().map_or(0.0, |r| r.run.rate());
+    let first_level = baseline.levels.keys().next().copied().unwrap_or(1);
+    for (concurrency, echo) in &baseline.levels {
+        let run = &echo.run;
+        report.emit(
+            json!({
+                "figure": "echo", "unit": "requests/s", "value": round(run.rate(), 1),
+                "concurrency": concurrency, "payload_bytes": plan.payload,
+                "requests": run.ok, "errors": run.errors, "seconds": round(run.seconds, 3),
+                "p50_ms": ms(run.p50()), "p99_ms": ms(run.p99()),
+                "server_p50_ms": ms(echo.server_p50), "server_p99_ms": ms(echo.server_p99),
+                "baseline": format!("echo concurrency {first_level}"), "baseline_value": round(first, 1),
+                "ratio": ratio(run.rate(), first),
+            }),
+            Row {
+                figure: format!("echo {} B, c={concurrency}", plan.payload),
+                value: format!("{:.0} req/s", run.rate()),
+                latency: format!("{:.3} / {:.3}", ms(run.p50()), ms(run.p99())),
+                baseline: format!("echo c={first_level}: {first:.0} req/s"),
+                ratio: format!("{:.2}", ratio(run.rate(), first)),
+            },
+        );
+    }
+    Ok(baseline)
+}
+
+// ---------------------------------------------------------------- 2. the gateway's cost
+
+/// A fresh person look-up from the workstation: a new message id, a new signature.
+fn lookup_envelope(signer: &Signer, n: u64, iin: &str) -> Envelope {
+    let header = signer.header(
+        uuid::Uuid::new_v4().to_string(),
+        format!("bench-{n}"),
+        services::PERSON_LOOKUP,
+        ids::INDIVIDUALS,
+        SystemClock.now_ms(),
+        MessageType::Request,
+    );
+    signer.seal(&header, &PersonQuery { iin: iin.to_owned() })
+}
+
+fn found(answer: Option<Envelope>) -> Result<(), String> {
+    let answer = answer.ok_or("an answer without an envelope")?;
+    match PersonAnswer::decode(answer.body.as_slice()) {
+        Ok(person) if person.found => Ok(()),
+        Ok(_) => Err("the person was not found".to_owned()),
+        Err(error) => Err(format!("the answer does not decode: {error}")),
+    }
+}
+
+async fn lookups(
+    plan: &Plan,
+    keys: &KeyDir,
+    fixtures: &Path,
+    echo: &EchoBaseline,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    #[derive(serde::Deserialize)]
+    struct Persons {
+        persons: Vec<Person>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Person {
+        iin: String,
+    }
+    let individuals = std::fs::read_to_string(fixtures.join("individuals.json"))?;
+    let iins: Arc<Vec<String>> =
+        Arc::new(serde_json::from_str::<Persons>(&individuals)?.persons.into_iter().map(|p| p.iin).collect());
+    if iins.is_empty() {
+        bail!("the population has no persons");
+    }
+    // A stack on real time, as `egov serve` runs: the gateway checks freshness and logs durably.
+    let temp = tempfile::tempdir()?;
+    let stack = Stack::start(StackConfig::local(temp.path().join("data"), keys.clone(), fixtures.to_owned())).await?;
+    let topology = stack.topology().clone();
+    let trust = keys.trust()?;
+    let workstation = keys.signer_in(&trust, ids::SC_WORKSTATION)?;
+    let gateway_key = keys.signer_in(&trust, ids::GATEWAY)?;
+    let registry = IndividualsServiceClient::new(Topology::channel(&topology.individuals)?);
+    let gateway = GatewayServiceClient::new(Topology::channel(&topology.gateway)?);
+    let sample = lookup_envelope(&workstation, 0, &iins[0]).encoded_len();
+    let result = async {
+        for &concurrency in &plan.concurrency {
+            eprintln!("bench: look-up direct and through the gateway, concurrency {concurrency}");
+            let direct = {
+                let (signer, gateway_key, registry, iins) =
+                    (workstation.clone(), gateway_key.clone(), registry.clone(), Arc::clone(&iins));
+                closed_loop(concurrency, plan.warmup, plan.measure, move |n| {
+                    // The gateway's countersignature, made here with its key: the registry verifies both.
+                    let mut envelope = lookup_envelope(&signer, n, &iins[n as usize % iins.len()]);
+                    let countersigned = countersign(&mut envelope, &gateway_key).map_err(|e| e.to_string());
+                    let mut registry = registry.clone();
+                    async move {
+                        countersigned?;
+                        let answer = registry
+                            .lookup_person(LookupPersonRequest { envelope: Some(envelope) })
+                            .await
+                            .map_err(|s| s.to_string())?;
+                        found(answer.into_inner().envelope)
+                    }
+                })
+                .await
+            };
+            direct.check("look-up direct")?;
+            let routed = {
+                let (signer, gateway, iins) = (workstation.clone(), gateway.clone(), Arc::clone(&iins));
+                closed_loop(concurrency, plan.warmup, plan.measure, move |n| {
+                    let envelope = lookup_envelope(&signer, n, &iins[n as usize % iins.len()]);
+                    let mut gateway = gateway.clone();
+                    async move {
+                        let answer = gateway
+                            .send_sync(SendSyncRequest { envelope: Some(envelope) })
+                            .await
+                            .map_err(|s| s.to_string())?;
+                        found(answer.into_inner().envelope)
+                    }
+                })
+                .await
+            };
+            routed.check("look-up through the gateway")?;
+            emit_lookups(report, echo, &direct, &routed, sample);
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    stack.stop().await;
+    result
+}
+
+fn emit_lookups(report: &mut Report, echo: &EchoBaseline, direct: &LoadRun, routed: &LoadRun, request_bytes: usize) {
+    let concurrency = direct.concurrency;
+    let (echo_rate, echo_level) = echo.at(concurrency).map_or((0.0, 0), |e| (e.run.rate(), e.run.concurrency));
+    let common = |run: &LoadRun| {
+        json!({
+            "unit": "requests/s", "value": round(run.rate(), 1), "concurrency": concurrency,
+            "request_bytes": request_bytes, "requests": run.ok, "errors": run.errors,
+            "first_error": run.first_error, "seconds": round(run.seconds, 3),
+            "p50_ms": ms(run.p50()), "p99_ms": ms(run.p99()),
+            "ratio_to_echo": ratio(run.rate(), echo_rate),
+        })
+    };
+    let mut figure = common(direct);
+    if let Some(object) = figure.as_object_mut() {
+        object.insert("figure".to_owned(), json!("lookup_direct"));
+        object.insert("baseline".to_owned(), json!(format!("echo concurrency {echo_level}")));
+        object.insert("baseline_value".to_owned(), json!(round(echo_rate, 1)));
+        object.insert("ratio".to_owned(), json!(ratio(direct.rate(), echo_rate)));
+    }
+    report.emit(
+        figure,
+        Row {
+            figure: format!("look-up direct, c={concurrency}"),
+            value: format!("{:.0} req/s", direct.rate()),
+            latency: format!("{:.3} / {:.3}", ms(direct.p50()), ms(direct.p99())),
+            baseline: format!("echo c={echo_level}: {echo_rate:.0} req/s"),
+            ratio: format!("{:.3}", ratio(direct.rate(), echo_rate)),
+        },
+    );
+    let mut figure = common(routed);
+    if let Some(object) = figure.as_object_mut() {
+        object.insert("figure".to_owned(), json!("lookup_via_gateway"));
+        object.insert("baseline".to_owned(), json!(format!("lookup_direct concurrency {concurrency}")));
+        object.insert("baseline_value".to_owned(), json!(round(direct.rate(), 1)));
+        object.insert("ratio".to_owned(), json!(ratio(routed.rate(), direct.rate())));
+        object.insert("p50_ratio".to_owned(), json!(ratio(ms(routed.p50()), ms(direct.p50()))));
+        object.insert("p99_ratio".to_owned(), json!(ratio(ms(routed.p99()), ms(direct.p99()))));
+    }
+    report.emit(
+        figure,
+        Row {
+            figure: format!("look-up via gateway, c={concurrency}"),
+            value: format!("{:.0} req/s", routed.rate()),
+            latency: format!("{:.3} / {:.3}", ms(routed.p50()), ms(routed.p99())),
+            baseline: format!("direct c={concurrency}: {:.0} req/s", direct.rate()),
+            ratio: format!("{:.3}", ratio(routed.rate(), direct.rate())),
+        },
+    );
+}
+
+// ---------------------------------------------------------------- 3. whole applications
+
+/// A `/proc/self/status` field in KiB.
+fn status_kib(field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = text.lines().find(|line| line.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Resets the peak resident memory to the current one (Linux ≥ 4.0); false if it could not.
+fn reset_peak_memory() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// Bytes of the files under `path` (their length), recursively.
+fn dir_bytes(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else { return 0 };
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => dir_bytes(&entry.path()),
+            Ok(_) => entry.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+const STATEFUL: [Role; 3] = [Role::Gateway, Role::Regional, Role::Workstation];
+
+/// sled's page cache per store, as `StackConfig::local` gives it.
+const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Opens a stopped participant's store, waiting a little for the stack to let go of it.
+async fn open_stopped(path: &Path) -> anyhow::Result<Store> {
+    let mut tries = 0;
+    loop {
+        match Store::open(path, CACHE_BYTES) {
+            Ok(store) => return Ok(store),
+            Err(error) if tries < 100 => {
+                tries += 1;
+                tracing::debug!(%error, "store still held; retrying");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => return Err(error).with_context(|| format!("cannot open {}", path.display())),
+        }
+    }
+}
+
+/// What replaying the population measured.
+struct Replayed {
+    count: usize,
+    passed: usize,
+    /// The scenarios that did not end as expected, with their differences.
+    failures: Vec<String>,
+    seconds: f64,
+    by_path: HashMap<String, PathCalls>,
+    rss_before_kib: u64,
+    peak_kib: u64,
+    peak_reset: bool,
+    empty_bytes: u64,
+    store_bytes: u64,
+    envelope_bytes: u64,
+    log_entries: u64,
+}
+
+/// Replays the population through a fresh stack in `data`, with every call timed.
+async fn replay_population(plan: &Plan, keys: &KeyDir, fixtures: &Path, data: &Path) -> anyhow::Result<Replayed> {
+    eprintln!("bench: {} applications end to end, {} at once", plan.applications, plan.app_concurrency);
+    let scenarios = egov_replay::load(&[fixtures.join("applications")])?;
+    let operators = Operators::from_json(&std::fs::read_to_string(fixtures.join("operators.json"))?)?;
+    let calls = Arc::new(Calls::default());
+    let mut config = StackConfig::local(data.to_owned(), keys.clone(), fixtures.to_owned());
+    config.simulated_time = true;
+    let hook_calls = Arc::clone(&calls);
+    config.routes_hook = Some(RoutesHook(Arc::new(move |_, routes| timed(routes, Arc::clone(&hook_calls)))));
+    let definition = Arc::clone(&config.definition);
+
+    let rss_before = status_kib("VmRSS").unwrap_or(0);
+    let peak_reset = reset_peak_memory();
+    let stack = Stack::start(config).await?;
+    let empty_bytes = dir_bytes(data);
+    let trust = keys.trust()?;
+    let mut operator_keys = HashMap::new();
+    let mut credentials = HashMap::new();
+    for account in operators.accounts() {
+        operator_keys.insert(account.operator_id.clone(), keys.signer_in(&trust, &account.operator_id)?);
+        credentials.insert(account.operator_id.clone(), (account.login.clone(), account.password.clone()));
+    }
+    let target = egov_replay::Target {
+        topology: stack.topology().clone(),
+        definition,
+        operators: credentials,
+        operator_keys,
+        staff_keys: egov_client::staff_keys(keys, &trust)?,
+    };
+    let options = egov_replay::Options {
+        concurrency: plan.app_concurrency,
+        run_id: "bench".to_owned(),
+        patience: Patience { timeout: Duration::from_secs(60), ..Patience::default() },
+        progress: false,
+    };
+    // In chunks, so the verdicts (with each application's path) do not count in the stack's memory.
+    let chunk = (plan.app_concurrency * 32).max(2000);
+    let count = scenarios.len();
+    let (mut passed, mut failures) = (0usize, Vec::new());
+    let started = Instant::now();
+    let mut scenarios = scenarios.into_iter().peekable();
+    while scenarios.peek().is_some() {
+        let part: Vec<_> = scenarios.by_ref().take(chunk).collect();
+        for verdict in egov_replay::replay(&target, part, &options).await {
+            if verdict.passed() {
+                passed += 1;
+            } else {
+                failures.push(format!("{}: {}", verdict.scenario, verdict.differences.join("; ")));
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let peak_kib = status_kib("VmHWM").unwrap_or(0);
+    stack.stop().await;
+    let by_path = calls.take();
+    let store_bytes = dir_bytes(data);
+
+    // What the stores hold: the envelopes they logged, against the bytes on disk.
+    let mut envelope_bytes = 0u64;
+    let mut log_entries = 0u64;
+    for role in STATEFUL {
+        let store = open_stopped(&data.join(role.name())).await?;
+        for entry in store.log_entries() {
+            envelope_bytes += entry?.envelope.len() as u64;
+            log_entries += 1;
+        }
+    }
+
+    Ok(Replayed {
+        count,
+        passed,
+        failures,
+        seconds,
+        by_path,
+        rss_before_kib: rss_before,
+        peak_kib,
+        peak_reset,
+        empty_bytes,
+        store_bytes,
+        envelope_bytes,
+        log_entries,
+    })
+}
+
+/// The figures of the replay: throughput, each kind of call, memory, store size.
+fn emit_applications(plan: &Plan, replayed: Replayed, failed: usize, echo: &EchoBaseline, report: &mut Report) {
+    let Replayed {
+        count,
+        passed,
+        failures: _,
+        seconds,
+        by_path,
+        rss_before_kib: rss_before,
+        peak_kib,
+        peak_reset,
+        empty_bytes,
+        store_bytes,
+        envelope_bytes,
+        log_entries,
+    } = replayed;
+    let rate = count as f64 / seconds;
+    let rpcs: u64 = by_path.values().map(|p| p.micros.len() as u64).sum();
+    let rpc_errors: u64 = by_path.values().map(|p| p.errors).sum();
+    let (echo_rate, echo_level, echo_server) =
+        echo.at(plan.app_concurrency).map_or((0.0, 0, (Duration::ZERO, Duration::ZERO)), |e| {
+            (e.run.rate(), e.run.concurrency, (e.server_p50, e.server_p99))
+        });
+    let per_app = |n: u64| round(n as f64 / count as f64, 2);
+    report.emit(
+        json!({
+            "figure": "applications", "unit": "applications/s", "value": round(rate, 1),
+            "applications": count, "passed": passed, "failed": failed,
+            "concurrency": plan.app_concurrency, "seconds": round(seconds, 3),
+            "rpcs": rpcs, "rpc_errors": rpc_errors, "rpcs_per_application": per_app(rpcs),
+            "rpcs_per_second": round(rpcs as f64 / seconds, 1),
+            "rpc_ratio_to_echo": ratio(rpcs as f64 / seconds, echo_rate),
+            "target": 500,
+            "baseline": format!("echo concurrency {echo_level}"), "baseline_value": round(echo_rate, 1),
+            "ratio": ratio(rate, echo_rate),
+        }),
+        Row {
+            figure: format!("applications ({count}, c={})", plan.app_concurrency),
+            value: format!("{rate:.1} app/s ({:.1} RPC each)", rpcs as f64 / count as f64),
+            latency: String::new(),
+            baseline: format!("echo c={echo_level}: {echo_rate:.0} req/s"),
+            ratio: format!("{:.4} (RPC/s {:.3})", ratio(rate, echo_rate), ratio(rpcs as f64 / seconds, echo_rate)),
+        },
+    );
+    let mut paths: Vec<(String, PathCalls)> = by_path.into_iter().collect();
+    paths.sort_by(|a, b| b.1.micros.len().cmp(&a.1.micros.len()).then_with(|| a.0.cmp(&b.0)));
+    for (path, mut calls) in paths {
+        calls.micros.sort_unstable();
+        let p50 = Duration::from_micros(u64::from(percentile(&calls.micros, 0.50)));
+        let p99 = Duration::from_micros(u64::from(percentile(&calls.micros, 0.99)));
+        let n = calls.micros.len() as u64;
+        report.emit(
+            json!({
+                "figure": "rpc", "kind": path, "unit": "ms", "value": ms(p50),
+                "p50_ms": ms(p50), "p99_ms": ms(p99), "calls": n, "errors": calls.errors, "error_reasons": calls.reasons,
+                "per_application": per_app(n), "measured_at": "server",
+                "baseline": format!("echo server time, concurrency {echo_level}"),
+                "baseline_value": ms(echo_server.0), "baseline_p99_ms": ms(echo_server.1),
+                "ratio": ratio(ms(p50), ms(echo_server.0)),
+            }),
+            Row {
+                figure: format!("  {}", path.trim_start_matches("/egov.v1.")),
+                value: format!("{:.2}/app ({n})", n as f64 / count as f64),
+                latency: format!("{:.3} / {:.3}", ms(p50), ms(p99)),
+                baseline: format!("echo server c={echo_level}: {:.3} / {:.3}", ms(echo_server.0), ms(echo_server.1)),
+                ratio: format!("{:.1}", ratio(ms(p50), ms(echo_server.0))),
+            },
+        );
+    }
+    let mib = |kib: u64| round(kib as f64 / 1024.0, 1);
+    report.emit(
+        json!({
+            "figure": "peak_memory", "unit": "MiB", "value": mib(peak_kib), "applications": count,
+            "measured": if peak_reset { "VmHWM since just before the stack started" } else { "VmHWM since the process started" },
+            "target": 256,
+            "baseline": "VmRSS before the stack started", "baseline_value": mib(rss_before),
+            "ratio": ratio(peak_kib as f64, rss_before as f64),
+        }),
+        Row {
+            figure: format!("peak memory ({count} applications)"),
+            value: format!("{:.1} MiB", mib(peak_kib)),
+            latency: String::new(),
+            baseline: format!("RSS before the stack: {:.1} MiB", mib(rss_before)),
+            ratio: format!("{:.2}", ratio(peak_kib as f64, rss_before as f64)),
+        },
+    );
+    let grown = store_bytes.saturating_sub(empty_bytes);
+    report.emit(
+        json!({
+            "figure": "store_bytes_per_application", "unit": "bytes", "value": grown / count as u64,
+            "store_bytes": store_bytes, "empty_store_bytes": empty_bytes, "log_entries_per_application": per_app(log_entries),
+            "baseline": "envelope bytes logged per application", "baseline_value": envelope_bytes / count as u64,
+            "ratio": ratio(grown as f64, envelope_bytes as f64),
+        }),
+        Row {
+            figure: "store bytes per application".to_owned(),
+            value: format!("{} B", grown / count as u64),
+            latency: String::new(),
+            baseline: format!("envelopes logged: {} B", envelope_bytes / count as u64),
+            ratio: format!("{:.2}", ratio(grown as f64, envelope_bytes as f64)),
+        },
+    );
+}
+
+// ---------------------------------------------------------------- 4. start-up
+
+/// Starts a stack on `data` and waits until every participant answers a health check.
+/// Returns the stack, the seconds `Stack::start` took and the seconds until all were healthy.
+async fn start_healthy(config: StackConfig) -> anyhow::Result<(Stack, f64, f64)> {
+    let started = Instant::now();
+    let stack = Stack::start(config).await?;
+    let start_seconds = started.elapsed().as_secs_f64();
+    let deadline = started + Duration::from_secs(120);
+    for (name, address) in stack.topology().entries() {
+        let mut health = HealthClient::new(Topology::channel(address)?);
+        loop {
+            let answer = health.check(HealthCheckRequest { service: String::new() }).await;
+            match answer {
+                Ok(answer) if answer.get_ref().status == ServingStatus::Serving as i32 => break,
+                _ if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(1)).await,
+                Ok(answer) => bail!("{name} is not serving: status {}", answer.get_ref().status),
+                Err(status) => bail!("{name} does not answer health checks: {status}"),
+            }
+        }
+    }
+    Ok((stack, start_seconds, started.elapsed().as_secs_f64()))
+}
+
+/// Copies everything a stopped participant stored `copies` times: records (keyed
+/// `~cN/KEY`), remembered messages (for a sender `~cN~SENDER`) and log entries
+/// (appended to the hash chain), through `Store::commit` like any write. Two commits of a
+/// store are in flight at once, so the committer always has the next batch.
+async fn duplicate(store: Store, copies: usize) -> anyhow::Result<()> {
+    /// Bytes written per commit.
+    const BATCH_BYTES: usize = 2 << 20;
+    struct Writer {
+        store: Store,
+        batch: Batch,
+        bytes: usize,
+        in_flight: tokio::task::JoinSet<Result<Vec<u64>, egov_store::StoreError>>,
+    }
+    impl Writer {
+        async fn added(&mut self, bytes: usize) -> anyhow::Result<()> {
+            self.bytes += bytes;
+            if self.bytes >= BATCH_BYTES {
+                self.send().await?;
+            }
+            Ok(())
+        }
+        async fn send(&mut self) -> anyhow::Result<()> {
+            // The log's hash chain is extended at commit, in whatever order the batches arrive.
+            let (store, batch) = (self.store.clone(), std::mem::take(&mut self.batch));
+            self.in_flight.spawn(async move { store.commit(batch).await });
+            self.bytes = 0;
+            while self.in_flight.len() > 4 {
+                if let Some(done) = self.in_flight.join_next().await {
+                    done??;
+                }
+            }
+            Ok(())
+        }
+    }
+    let record_keys: Vec<String> = store.scan::<serde::de::IgnoredAny>("")?.into_iter().map(|(key, _)| key).collect();
+    let log_count = store.log_entries().count();
+    let mut writer =
+        Writer { store: store.clone(), batch: Batch::new(), bytes: 0, in_flight: tokio::task::JoinSet::new() };
+    for copy in 1..=copies {
+        for key in &record_keys {
+            if let Some(record) = store.get::<Value>(key)? {
+                writer.batch.put(format!("~c{copy}/{key}"), 0, &record.value)?;
+                writer.added(2048).await?;
+            }
+        }
+        // The log's original entries (the copies are appended after them), and what was
+        // remembered of every message received (its sender and id are in the logged header).
+        for entry in store.log_entries().take(log_count) {
+            let entry = entry?;
+            if entry.direction == "received"
+                && let Some(header) = Envelope::decode(entry.envelope.as_slice())
+                    .ok()
+                    .and_then(|envelope| EnvelopeHeader::decode(envelope.header.as_slice()).ok())
+                && let Some(remembered) = store.remembered(&header.sender_id, &header.message_id)?
+            {
+                let bytes = remembered.response.len() * 2 + 128;
+                let sender = format!("~c{copy}~{}", header.sender_id);
+                writer.batch.remember(&sender, &header.message_id, remembered.digest, remembered.response);
+                writer.added(bytes).await?;
+            }
+            let bytes = entry.envelope.len() * 2 + 256;
+            writer.batch.log(entry.time_ms, &entry.direction, entry.envelope, entry.note);
+            writer.added(bytes).await?;
+        }
+    }
+    writer.send().await?;
+    while let Some(done) = writer.in_flight.join_next().await {
+        done??;
+    }
+    Ok(())
+}
+
+async fn startup(
+    plan: &Plan,
+    keys: &KeyDir,
+    fixtures: &Path,
+    data: &Path,
+    empty: &Path,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let base = plan.applications;
+    let copies = plan.stored.div_ceil(base).saturating_sub(1);
+    let stored = base * (copies + 1);
+    eprintln!("bench: start-up, empty and with {stored} stored applications ({base} replayed, copied {copies} times)");
+    let config = |data: &Path| {
+        let mut config = StackConfig::local(data.to_owned(), keys.clone(), fixtures.to_owned());
+        config.simulated_time = true;
+        config
+    };
+    let (stack, _, empty_seconds) = start_healthy(config(empty)).await?;
+    stack.stop().await;
+
+    let copying = Instant::now();
+    let [gateway, regional, workstation] = STATEFUL.map(|role| data.join(role.name()));
+    let (gateway, regional, workstation) =
+        (open_stopped(&gateway).await?, open_stopped(&regional).await?, open_stopped(&workstation).await?);
+    // On this task (the stores' iterators stay here); the committer takes their batches in turn.
+    let (gateway, regional, workstation) =
+        tokio::join!(duplicate(gateway, copies), duplicate(regional, copies), duplicate(workstation, copies));
+    gateway.context("copying the gateway's store")?;
+    regional.context("copying the regional gateway ARM's store")?;
+    workstation.context("copying the workstation's store")?;
+    let copy_seconds = copying.elapsed().as_secs_f64();
+    let store_bytes = dir_bytes(data);
+    // Let go of the copies' handles before the stack opens the stores.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // sled takes its snapshot when it opens a store: the first start reads everything written
+    // since the last one (here, all the copies), the second one only the snapshot.
+    let (stack, start_seconds, seconds) = start_healthy(config(data)).await?;
+    stack.stop().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (stack, _, again_seconds) = start_healthy(config(data)).await?;
+    stack.stop().await;
+    report.emit(
+        json!({
+            "figure": "startup", "unit": "s", "value": round(seconds, 3),
+            "stored_applications": stored, "store_bytes": store_bytes,
+            "stack_start_seconds": round(start_seconds, 3), "copy_seconds": round(copy_seconds, 1),
+            "second_start_seconds": round(again_seconds, 3),
+            "target": 2,
+            "baseline": "startup with empty stores", "baseline_value": round(empty_seconds, 3),
+            "ratio": ratio(seconds, empty_seconds),
+        }),
+        Row {
+            figure: format!("start-up, {stored} stored applications"),
+            value: format!("{seconds:.3} s (again: {again_seconds:.3} s)"),
+            latency: String::new(),
+            baseline: format!("empty: {empty_seconds:.3} s"),
+            ratio: format!("{:.1}", ratio(seconds, empty_seconds)),
+        },
+    );
+    Ok(())
+}

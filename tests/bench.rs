@@ -1,0 +1,82 @@
+//! `egov bench --quick` keeps running: it exits 0 and prints every figure's
+//! JSON line with its baseline and ratio (the values are not checked: they
+//! depend on the machine).
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+const EGOV: &str = env!("CARGO_BIN_EXE_egov");
+
+#[test]
+fn the_quick_bench_prints_every_figure_with_its_baseline() {
+    let output = Command::new(EGOV).args(["bench", "--quick"]).env_remove("RUST_LOG").output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "egov bench --quick failed:\n{stdout}\n{stderr}");
+
+    let figures: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}")))
+        .collect();
+    for figure in &figures {
+        for field in ["figure", "unit", "value", "baseline", "baseline_value", "ratio"] {
+            assert!(figure.get(field).is_some(), "{field} missing in {figure}");
+        }
+        assert!(figure["value"].is_number() && figure["ratio"].is_number(), "{figure}");
+        assert!(figure["baseline_value"].is_number() && figure["baseline"].is_string(), "{figure}");
+    }
+    let named = |name: &str| figures.iter().filter(|f| f["figure"] == name).collect::<Vec<_>>();
+
+    // 1. Bare gRPC and 2. the gateway's cost, at each concurrency.
+    for name in ["echo", "lookup_direct", "lookup_via_gateway"] {
+        let levels: BTreeSet<u64> = named(name).iter().map(|f| f["concurrency"].as_u64().unwrap()).collect();
+        assert_eq!(levels, BTreeSet::from([1, 16, 64]), "{name}: concurrencies");
+        for figure in named(name) {
+            for field in ["p50_ms", "p99_ms", "requests", "errors"] {
+                assert!(figure.get(field).is_some(), "{field} missing in {figure}");
+            }
+            assert_eq!(figure["errors"], 0, "{figure}");
+        }
+    }
+    for figure in named("lookup_direct") {
+        assert!(figure["baseline"].as_str().unwrap().starts_with("echo"), "{figure}");
+        assert!(figure.get("ratio_to_echo").is_some(), "{figure}");
+    }
+    for figure in named("lookup_via_gateway") {
+        assert!(figure["baseline"].as_str().unwrap().starts_with("lookup_direct"), "{figure}");
+        assert!(figure.get("ratio_to_echo").is_some(), "{figure}");
+    }
+
+    // 3. Whole applications, per RPC kind, memory and store size.
+    let applications = named("applications");
+    assert_eq!(applications.len(), 1, "{stdout}");
+    let applications = applications[0];
+    for field in ["rpcs_per_application", "rpcs_per_second", "rpc_ratio_to_echo", "passed", "failed"] {
+        assert!(applications.get(field).is_some(), "{field} missing in {applications}");
+    }
+    assert!(applications["baseline"].as_str().unwrap().starts_with("echo"), "{applications}");
+    let kinds: BTreeSet<&str> = named("rpc").iter().map(|f| f["kind"].as_str().unwrap()).collect();
+    for kind in [
+        "/egov.v1.WorkstationService/OpenForm",
+        "/egov.v1.GatewayService/SendSync",
+        "/egov.v1.GatewayService/SendAsync",
+        "/egov.v1.InboxService/Deliver",
+        "/egov.v1.IndividualsService/LookupPerson",
+        "/egov.v1.RegionalGatewayService/PerformStaffAction",
+    ] {
+        assert!(kinds.contains(kind), "no rpc figure for {kind}: {kinds:?}");
+    }
+    for figure in named("rpc") {
+        for field in ["p50_ms", "p99_ms", "calls", "per_application"] {
+            assert!(figure.get(field).is_some(), "{field} missing in {figure}");
+        }
+    }
+    for name in ["peak_memory", "store_bytes_per_application", "startup"] {
+        assert_eq!(named(name).len(), 1, "{name}: {stdout}");
+    }
+    assert!(named("startup")[0].get("stored_applications").is_some());
+
+    // The table follows on stderr.
+    assert!(stderr.contains("baseline (same run)"), "{stderr}");
+}
