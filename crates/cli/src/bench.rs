@@ -897,9 +897,10 @@ fn emit_applications(plan: &Plan, replayed: Replayed, failed: usize, echo: &Echo
     let rate = count as f64 / seconds;
     let rpcs: u64 = by_path.values().map(|p| p.micros.len() as u64).sum();
     let rpc_errors: u64 = by_path.values().map(|p| p.errors).sum();
-    let (echo_rate, echo_level, echo_server) =
-        echo.at(plan.app_concurrency).map_or((0.0, 0, (Duration::ZERO, Duration::ZERO)), |e| {
-            (e.run.rate(), e.run.concurrency, (e.server_p50, e.server_p99))
+    let zero = (Duration::ZERO, Duration::ZERO);
+    let (echo_rate, echo_level, echo_trip, echo_server) =
+        echo.at(plan.app_concurrency).map_or((0.0, 0, zero, zero), |e| {
+            (e.run.rate(), e.run.concurrency, (e.run.p50(), e.run.p99()), (e.server_p50, e.server_p99))
         });
     let per_app = |n: u64| round(n as f64 / count as f64, 2);
     report.emit(
@@ -933,17 +934,20 @@ fn emit_applications(plan: &Plan, replayed: Replayed, failed: usize, echo: &Echo
             json!({
                 "figure": "rpc", "kind": path, "unit": "ms", "value": ms(p50),
                 "p50_ms": ms(p50), "p99_ms": ms(p99), "calls": n, "errors": calls.errors, "error_reasons": calls.reasons,
-                "per_application": per_app(n), "measured_at": "server",
-                "baseline": format!("echo server time, concurrency {echo_level}"),
-                "baseline_value": ms(echo_server.0), "baseline_p99_ms": ms(echo_server.1),
-                "ratio": ratio(ms(p50), ms(echo_server.0)),
+                "per_application": per_app(n),
+                // The handler's time at the server, against a whole bare round trip at the client.
+                "measured_at": "server",
+                "baseline": format!("echo round trip p50, concurrency {echo_level}"),
+                "baseline_value": ms(echo_trip.0), "baseline_p99_ms": ms(echo_trip.1),
+                "echo_server_p50_ms": ms(echo_server.0), "echo_server_p99_ms": ms(echo_server.1),
+                "ratio": ratio(ms(p50), ms(echo_trip.0)),
             }),
             Row {
                 figure: format!("  {}", path.trim_start_matches("/egov.v1.")),
                 value: format!("{:.2}/app ({n})", n as f64 / count as f64),
                 latency: format!("{:.3} / {:.3}", ms(p50), ms(p99)),
-                baseline: format!("echo server c={echo_level}: {:.3} / {:.3}", ms(echo_server.0), ms(echo_server.1)),
-                ratio: format!("{:.1}", ratio(ms(p50), ms(echo_server.0))),
+                baseline: format!("echo trip c={echo_level}: {:.3} / {:.3}", ms(echo_trip.0), ms(echo_trip.1)),
+                ratio: format!("{:.1}", ratio(ms(p50), ms(echo_trip.0))),
             },
         );
     }
@@ -1008,8 +1012,8 @@ async fn start_healthy(config: StackConfig) -> anyhow::Result<(Stack, f64, f64)>
 
 /// Copies everything a stopped participant stored `copies` times: records (keyed
 /// `~cN/KEY`), remembered messages (for a sender `~cN~SENDER`) and log entries
-/// (appended to the hash chain), through `Store::commit` like any write. Two commits of a
-/// store are in flight at once, so the committer always has the next batch.
+/// (appended to the hash chain), through `Store::commit` like any write. Up to four commits
+/// of a store are in flight at once, so the committer always has the next batch.
 async fn duplicate(store: Store, copies: usize) -> anyhow::Result<()> {
     /// Bytes written per commit.
     const BATCH_BYTES: usize = 2 << 20;
