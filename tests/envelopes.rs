@@ -162,7 +162,7 @@ async fn the_gateway_refuses_every_bad_envelope_and_keeps_serving() {
     cases.push(("missing-field", envelope, Code::InvalidArgument, "envelope.missing_field"));
     // The operator may not query the registries: only the workstation may.
     let envelope = with_header(&operator, &good("operator-looks-up"), |h| h.sender_id = "operator-1".to_owned());
-    cases.push(("operator-looks-up", envelope, Code::PermissionDenied, "gateway.access_denied"));
+    cases.push(("operator-looks-up", envelope, Code::PermissionDenied, "access.denied"));
     let big = {
         let header = key.header(
             "id-big",

@@ -487,7 +487,7 @@ async fn do_step(
     let step_id = registration.application.as_ref().map(|a| a.current_step.clone()).unwrap_or_default();
     let step =
         definition.step(&step_id).with_context(|| format!("registration waits on no staff step ({step_id:?})"))?;
-    let done = if step.effect.as_deref() == Some("sign-result") {
+    let done = if step.effect == Some(egov_regulation::Effect::SignResult) {
         client.sign(signer, &registration).await?
     } else if step.kind == StepKind::Condition {
         let ground = if decision == egov_proto::Decision::No { ground } else { "" };

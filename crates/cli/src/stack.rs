@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use egov_envelope::Checks;
-use egov_gateway::{GatewayServer, Recipients, Routes};
+use egov_gateway::{GatewayServer, Recipients};
 use egov_proto::gateway_service_client::GatewayServiceClient;
 use egov_proto::inbox_service_client::InboxServiceClient;
 use egov_proto::individuals_service_client::IndividualsServiceClient;
@@ -19,7 +19,7 @@ use egov_runtime::admin::AdminServer;
 use egov_runtime::counters::Counters;
 use egov_runtime::fault::{FaultLayer, Faults};
 use egov_runtime::outbox::{Outbox, RetryPolicy};
-use egov_runtime::{Clock, Context, KeyDir, SharedTrust, SystemClock, Topology, ids};
+use egov_runtime::{Clock, Context, KeyDir, Receiver, Services, SharedTrust, SystemClock, Topology, ids};
 use egov_store::Store;
 use egov_workstation::{Operators, WorkstationServer};
 use tokio::net::TcpListener;
@@ -209,6 +209,7 @@ impl Stack {
             listeners.push((role, listener));
         }
         let trust = SharedTrust::new(config.keys.trust()?);
+        let services = Arc::new(Services::embedded().clone());
         let (shutdown, _) = watch::channel(false);
         let mut tasks = Vec::new();
         for (role, listener) in listeners {
@@ -256,7 +257,8 @@ impl Stack {
                         std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
                     let records = Individuals::from_json(&text).with_context(|| format!("in {}", path.display()))?;
                     tracing::info!(persons = records.len(), "\"Individuals\" records loaded");
-                    let service = IndividualsServer::new(context, records).into_service();
+                    let receiver = Receiver::stateless(context, Arc::clone(&services));
+                    let service = IndividualsServer::new(receiver, records).into_service();
                     (GrpcRoutes::new(service), vec!["egov.v1.IndividualsService"], None)
                 }
                 Role::Notary => {
@@ -264,7 +266,8 @@ impl Stack {
                     let text =
                         std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
                     let records = Powers::from_json(&text).with_context(|| format!("in {}", path.display()))?;
-                    let service = NotaryServer::new(context, records).into_service();
+                    let receiver = Receiver::stateless(context, Arc::clone(&services));
+                    let service = NotaryServer::new(receiver, records).into_service();
                     (GrpcRoutes::new(service), vec!["egov.v1.NotaryService"], None)
                 }
                 Role::Gateway => {
@@ -285,16 +288,19 @@ impl Stack {
                         .collect(),
                     };
                     let state = (store.clone(), Arc::clone(&outbox));
-                    let (server, worker) =
-                        GatewayServer::new(context, Routes::default_routes(), recipients, store, outbox);
+                    let receiver =
+                        Receiver::stateful(context, Arc::clone(&services), store.clone(), Arc::clone(&outbox));
+                    let (server, worker) = GatewayServer::new(receiver, recipients, store, outbox);
                     tasks.push(tokio::spawn(worker));
                     (GrpcRoutes::new(server.into_service()), vec!["egov.v1.GatewayService"], Some(state))
                 }
                 Role::Regional => {
                     let (store, outbox) = stateful()?;
                     let state = (store.clone(), Arc::clone(&outbox));
-                    let server =
-                        RegionalServer::new(context, Arc::clone(&config.definition), store, Arc::clone(&outbox));
+                    let receiver =
+                        Receiver::stateful(context, Arc::clone(&services), store.clone(), Arc::clone(&outbox));
+                    let server = RegionalServer::new(receiver, Arc::clone(&config.definition), store)
+                        .context("the process definition does not fit the regional gateway ARM")?;
                     let courier = egov_runtime::outbox::ToGateway::new(gateway_client(&topology.gateway)?, |_, _| {
                         egov_store::Batch::new()
                     });
@@ -312,14 +318,17 @@ impl Stack {
                     let text =
                         std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
                     let operators = Operators::from_json(&text).with_context(|| format!("in {}", path.display()))?;
+                    let receiver =
+                        Receiver::stateful(context, Arc::clone(&services), store.clone(), Arc::clone(&outbox));
                     let (server, worker) = WorkstationServer::new(
-                        context,
+                        receiver,
                         Arc::clone(&config.definition),
                         store,
                         outbox,
                         gateway_client(&topology.gateway)?,
                         operators,
-                    );
+                    )
+                    .context("the process definition does not fit the State Corporation workstation")?;
                     tasks.push(tokio::spawn(worker));
                     (
                         GrpcRoutes::new(server.workstation_service()).add_service(server.inbox_service()),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use egov_envelope::Signer;
 use egov_proto::{Application, AttachedDocument, PowerOfAttorneyKind, Representative};
-use egov_regulation::{Definition, Step, StepKind};
+use egov_regulation::{Definition, Effect, Step, StepKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -191,12 +191,12 @@ pub struct Route<'a> {
 /// application as the workstation sees it at the end, with the signed result.
 pub async fn drive(route: &Route<'_>, application_id: &str, plan: &ApplicationPlan) -> Result<Driven, RouteError> {
     let Route { definition, operator, staff, staff_keys, patience, pacer } = *route;
-    let pace = |effect: &str| {
+    let pace = |effect: Effect| {
         if let Some(step) = definition.step_by_effect(effect) {
             pacer.before(step);
         }
     };
-    pace("open-form");
+    pace(Effect::OpenForm);
     let opened = operator
         .open_form(application_id, &definition.service.code, &plan.applicant_iin, plan.representative())
         .await
@@ -206,7 +206,7 @@ pub async fn drive(route: &Route<'_>, application_id: &str, plan: &ApplicationPl
         return Ok(Driven { application, result: None });
     }
     let documents = plan.documents.iter().map(DocumentPlan::to_proto).collect();
-    pace("sign-submission");
+    pace(Effect::SignSubmission);
     operator.submit(application_id, documents).await.map_err(refused("submit"))?;
     let application = wait_for(operator, application_id, "registration at the regional gateway ARM", patience, |a| {
         !a.registration_id.is_empty()
@@ -220,7 +220,7 @@ pub async fn drive(route: &Route<'_>, application_id: &str, plan: &ApplicationPl
             .get(&registration.next_actor)
             .ok_or_else(|| RouteError::MissingSigner(registration.next_actor.clone()))?;
         pacer.before(step);
-        registration = if step.effect.as_deref() == Some("sign-result") {
+        registration = if step.effect == Some(Effect::SignResult) {
             staff.sign(signer, &registration).await.map_err(refused("sign result"))?
         } else if step.kind == StepKind::Condition {
             let (decision, ground) = match plan.decision {
@@ -235,12 +235,12 @@ pub async fn drive(route: &Route<'_>, application_id: &str, plan: &ApplicationPl
                 .map_err(refused("staff step"))?
         };
     }
-    let issue_step = definition.step_by_effect("issue-result").map(|s| s.id.clone()).unwrap_or_default();
+    let issue_step = definition.step_by_effect(Effect::IssueResult).map(|s| s.id.clone()).unwrap_or_default();
     wait_for(operator, application_id, "the signed result at the State Corporation", patience, |a| {
         a.current_step == issue_step
     })
     .await?;
-    pace("issue-result");
+    pace(Effect::IssueResult);
     let issued = operator.issue(application_id).await.map_err(refused("issue result"))?;
     let application = issued
         .application

@@ -66,8 +66,8 @@ struct TrustFile {
 /// Why a trust registry file was refused.
 #[derive(Debug, Error)]
 pub enum TrustError {
-    #[error("trust registry does not parse: {0}")]
-    Parse(String),
+    #[error("trust registry does not parse")]
+    Parse(#[source] toml::de::Error),
     #[error("member {0} is listed twice")]
     DuplicateMember(String),
     #[error("key {0} is listed twice")]
@@ -96,7 +96,7 @@ pub struct TrustRegistry {
 impl TrustRegistry {
     /// Parses and checks the TOML form (see `docs/envelope.md`).
     pub fn from_toml(text: &str) -> Result<TrustRegistry, TrustError> {
-        let file: TrustFile = toml::from_str(text).map_err(|e| TrustError::Parse(e.to_string()))?;
+        let file: TrustFile = toml::from_str(text).map_err(TrustError::Parse)?;
         TrustRegistry::from_members(file.members)
     }
 

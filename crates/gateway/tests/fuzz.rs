@@ -2,9 +2,11 @@
 //! envelopes are refused with an error.
 #![allow(clippy::unwrap_used)]
 
-use egov_envelope::{Checks, KeyEntry, Member, Role, Signer, TrustRegistry, open, services};
-use egov_gateway::{RouteChannel, Routes};
+use std::sync::Arc;
+
+use egov_envelope::{Checks, KeyEntry, Member, Role, Signer, TrustRegistry, services};
 use egov_proto::{Envelope, MessageType, PersonQuery};
+use egov_runtime::{Accept, Channel, Context, Receiver, Services, SharedTrust, SimClock};
 use proptest::prelude::*;
 use prost::Message;
 
@@ -37,12 +39,18 @@ fn valid() -> Envelope {
     signer.seal(&header, &PersonQuery { iin: "850715300122".to_owned() })
 }
 
-/// What the gateway does with an envelope before it routes it.
+/// What the gateway does with an envelope before it routes it: the receive pipeline's admission.
 fn admit(envelope: &Envelope, trust: &TrustRegistry) -> Result<(), String> {
-    let verified = open(envelope, trust, NOW, &Checks::default()).map_err(|e| e.code().to_owned())?;
-    Routes::default_routes()
-        .authorise(&verified, envelope.body.len(), RouteChannel::Sync)
-        .map_err(|r| r.reason.to_owned())?;
+    let context = Context {
+        trust: SharedTrust::new(trust.clone()),
+        signer: Signer::from_seed("egov-gateway", "egov-gateway:fuzz", &[4; 32]),
+        clock: Arc::new(SimClock::starting_at(NOW)),
+        checks: Checks::default(),
+        message_time: false,
+        counters: Arc::default(),
+    };
+    let receiver = Receiver::stateless(context, Arc::new(Services::embedded().clone()));
+    receiver.admit(envelope, Accept::Route(Channel::Sync)).map_err(|r| r.reason.to_owned())?;
     Ok(())
 }
 

@@ -42,6 +42,89 @@ impl std::fmt::Display for Duration {
     }
 }
 
+/// What a participant does at a step. The definition names each step's
+/// effect; participants find the steps by it, never by their id, so another
+/// regulation of the same shape can name its steps as it likes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Effect {
+    LogIn,
+    OpenForm,
+    LookUp,
+    DataPresent,
+    DataNotice,
+    SignSubmission,
+    SendApplication,
+    Register,
+    Accept,
+    CheckDocuments,
+    RefusalNotice,
+    DraftResult,
+    SignResult,
+    SendResult,
+    IssueResult,
+}
+
+impl Effect {
+    /// Every effect, in the order of the route.
+    pub const ALL: [Effect; 15] = [
+        Effect::LogIn,
+        Effect::OpenForm,
+        Effect::LookUp,
+        Effect::DataPresent,
+        Effect::DataNotice,
+        Effect::SignSubmission,
+        Effect::SendApplication,
+        Effect::Register,
+        Effect::Accept,
+        Effect::CheckDocuments,
+        Effect::RefusalNotice,
+        Effect::DraftResult,
+        Effect::SignResult,
+        Effect::SendResult,
+        Effect::IssueResult,
+    ];
+
+    /// The name the definition file uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::LogIn => "log-in",
+            Effect::OpenForm => "open-form",
+            Effect::LookUp => "look-up",
+            Effect::DataPresent => "data-present",
+            Effect::DataNotice => "data-notice",
+            Effect::SignSubmission => "sign-submission",
+            Effect::SendApplication => "send-application",
+            Effect::Register => "register",
+            Effect::Accept => "accept",
+            Effect::CheckDocuments => "check-documents",
+            Effect::RefusalNotice => "refusal-notice",
+            Effect::DraftResult => "draft-result",
+            Effect::SignResult => "sign-result",
+            Effect::SendResult => "send-result",
+            Effect::IssueResult => "issue-result",
+        }
+    }
+}
+
+impl std::fmt::Display for Effect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Effect {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Effect, String> {
+        Effect::ALL.into_iter().find(|effect| effect.as_str() == text).ok_or_else(|| {
+            format!(
+                "effect {text:?} is not one of {}",
+                Effect::ALL.iter().map(|effect| effect.as_str()).collect::<Vec<_>>().join(", ")
+            )
+        })
+    }
+}
+
 /// A step's kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -66,8 +149,8 @@ pub struct Step {
     pub kind: StepKind,
     pub actor: String,
     pub title: String,
-    /// What a participant does at the step (e.g. "register", "sign-result").
-    pub effect: Option<String>,
+    /// What a participant does at the step.
+    pub effect: Option<Effect>,
     pub duration: Option<Duration>,
     /// For a task: the next step; none for a final step.
     pub next: Option<String>,
@@ -137,6 +220,8 @@ pub struct Definition {
     pub documents: Vec<Labelled>,
     pub refusal_grounds: Vec<Labelled>,
     pub notices: Vec<Labelled>,
+    /// The line of the `[service]` table, which a missing step is blamed on.
+    service_line: usize,
 }
 
 /// Why a definition was refused. The message names the line.
@@ -251,12 +336,16 @@ impl Definition {
                     }
                 }
             }
+            let effect = match &raw_step.effect {
+                None => None,
+                Some(name) => Some(name.parse::<Effect>().map_err(|message| error(message))?),
+            };
             steps.push(Step {
                 id: raw_step.id,
                 kind: raw_step.kind,
                 actor: raw_step.actor,
                 title: raw_step.title,
-                effect: raw_step.effect,
+                effect,
                 duration,
                 next: raw_step.next,
                 yes: raw_step.yes,
@@ -267,8 +356,8 @@ impl Definition {
         let mut index = HashMap::new();
         let mut effects = HashSet::new();
         for (position, step) in steps.iter().enumerate() {
-            if let Some(effect) = &step.effect
-                && !effects.insert(effect.clone())
+            if let Some(effect) = step.effect
+                && !effects.insert(effect)
             {
                 return Err(DefinitionError {
                     line: step.line,
@@ -340,6 +429,7 @@ impl Definition {
             documents: raw.documents,
             refusal_grounds: raw.refusal_grounds,
             notices: raw.notices,
+            service_line: text.lines().position(|line| line.trim() == "[service]").map_or(1, |index| index + 1),
         })
     }
 
@@ -352,8 +442,18 @@ impl Definition {
     }
 
     /// The step with `effect`.
-    pub fn step_by_effect(&self, effect: &str) -> Option<&Step> {
-        self.steps.iter().find(|step| step.effect.as_deref() == Some(effect))
+    pub fn step_by_effect(&self, effect: Effect) -> Option<&Step> {
+        self.steps.iter().find(|step| step.effect == Some(effect))
+    }
+
+    /// The step with `effect`, which `participant` needs: a definition
+    /// without it is refused when the participant starts, not when an
+    /// application first reaches the step.
+    pub fn bind(&self, effect: Effect, participant: &str) -> Result<Step, DefinitionError> {
+        self.step_by_effect(effect).cloned().ok_or_else(|| DefinitionError {
+            line: self.service_line,
+            message: format!("no step has the effect {effect}, which the {participant} needs"),
+        })
     }
 
     pub fn start(&self) -> &Step {

@@ -9,6 +9,6 @@ pub mod instance;
 pub mod render;
 
 pub use calendar::Calendar;
-pub use definition::{Definition, DefinitionError, Duration, Step, StepKind};
+pub use definition::{Definition, DefinitionError, Duration, Effect, Step, StepKind};
 pub use iin::Iin;
 pub use instance::{Branch, Event, Instance, StepRecord, TransitionError, apply};

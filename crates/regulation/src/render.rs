@@ -123,7 +123,7 @@ pub fn table(definition: &Definition) -> String {
             step.actor.clone(),
             step.duration.map(|duration| duration.to_string()).unwrap_or_else(|| "-".to_owned()),
             leads_to(step),
-            step.effect.clone().unwrap_or_else(|| "-".to_owned()),
+            step.effect.map_or_else(|| "-".to_owned(), |effect| effect.to_string()),
             step.title.clone(),
         ]);
     }

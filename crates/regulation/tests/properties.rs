@@ -165,7 +165,7 @@ fn generated_runs_reach_every_outcome() {
 }
 
 fn event_at(definition: &Definition, effect: &str, branch: Option<Branch>) -> Event {
-    let step = definition.step_by_effect(effect).unwrap();
+    let step = definition.step_by_effect(effect.parse().unwrap()).unwrap();
     Event {
         step_id: step.id.clone(),
         actor_role: step.actor.clone(),

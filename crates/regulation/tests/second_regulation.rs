@@ -89,7 +89,7 @@ fn drive(definition: &Definition, route: Route) -> Result<Instance, TransitionEr
     let mut instance = Instance::start(definition, MONDAY_10_00);
     let mut now_ms = MONDAY_10_00;
     for (effect, branch) in route {
-        let step = match definition.step_by_effect(effect) {
+        let step = match definition.step_by_effect(effect.parse().unwrap()) {
             Some(step) => step,
             None if OPTIONAL_EFFECTS.contains(effect) => continue,
             None => panic!("{}: no step has the effect {effect}", definition.service.code),
@@ -114,10 +114,16 @@ fn check_route(definition: &Definition, route: Route, expected_outcome: &str) {
     let instance = drive(definition, route).unwrap_or_else(|error| panic!("{code}: {error}"));
     assert!(instance.has_ended(), "{code}: waits on {:?}", instance.current);
     assert_eq!(instance.outcome.as_deref(), Some(expected_outcome), "{code}");
-    let visited_effects: Vec<&str> =
-        instance.path.iter().filter_map(|record| definition.step(&record.step_id)?.effect.as_deref()).collect();
-    let expected_effects: Vec<&str> =
-        route.iter().map(|(effect, _)| *effect).filter(|effect| definition.step_by_effect(effect).is_some()).collect();
+    let visited_effects: Vec<&str> = instance
+        .path
+        .iter()
+        .filter_map(|record| definition.step(&record.step_id)?.effect.map(|effect| effect.as_str()))
+        .collect();
+    let expected_effects: Vec<&str> = route
+        .iter()
+        .map(|(effect, _)| *effect)
+        .filter(|effect| definition.step_by_effect(effect.parse().unwrap()).is_some())
+        .collect();
     assert_eq!(visited_effects, expected_effects, "{code}");
 }
 
@@ -144,11 +150,11 @@ fn the_example_is_another_regulation_with_every_needed_effect() {
         assert!(!default_ids.contains(step.id.as_str()), "{} is also a step of the default definition", step.id);
     }
     for effect in NEEDED_EFFECTS {
-        assert!(example.step_by_effect(effect).is_some(), "no step has the effect {effect}");
+        assert!(example.step_by_effect(effect.parse().unwrap()).is_some(), "no step has the effect {effect}");
     }
     assert!(example.steps().len() < default.steps().len(), "fewer steps than the default");
     // The data-notice step carries the notices the SC workstation emits; the draft-result step its result notice.
-    let data_notice = example.step_by_effect("data-notice").unwrap();
+    let data_notice = example.step_by_effect("data-notice".parse().unwrap()).unwrap();
     for code in [
         "process-4.applicant-not-found",
         "process-4.applicant-deceased",
@@ -159,10 +165,10 @@ fn the_example_is_another_regulation_with_every_needed_effect() {
         assert_eq!(notice.step.as_deref(), Some(data_notice.id.as_str()), "{code}");
         assert!(!notice.en.is_empty() && !notice.ru.is_empty() && !notice.kk.is_empty(), "{code}");
     }
-    let draft = example.step_by_effect("draft-result").unwrap();
+    let draft = example.step_by_effect("draft-result".parse().unwrap()).unwrap();
     assert!(example.notices.iter().any(|notice| notice.step.as_deref() == Some(draft.id.as_str())));
     assert_ne!(draft.actor, "provider-executor", "the example has no separate executor");
-    let sign = example.step_by_effect("sign-result").unwrap();
+    let sign = example.step_by_effect("sign-result".parse().unwrap()).unwrap();
     assert_eq!(sign.actor, "provider-head");
     assert!(!example.documents.is_empty() && !example.refusal_grounds.is_empty() && !example.terms.is_empty());
 }
@@ -177,7 +183,7 @@ fn the_example_term_runs_from_registration() {
     assert_eq!(term_id, "service-term");
     // Registered on Monday 2026-06-01: 3 working days later is Thursday 2026-06-04, 18:00 Astana (13:00 UTC).
     assert_eq!(*deadline, Some(1_780_578_000_000));
-    let check = instance.record(&example.step_by_effect("check-documents").unwrap().id).unwrap();
+    let check = instance.record(&example.step_by_effect("check-documents".parse().unwrap()).unwrap().id).unwrap();
     assert!(check.deadline_ms.is_some(), "the documents check has a deadline of 1 wd");
 }
 
@@ -237,6 +243,12 @@ fn broken_variants_of_the_example_are_refused_naming_the_line() {
         "effect = \"draft-result\"",
         "effect = \"check-documents\"",
         "effect check-documents is given to two steps",
+        Blame::TableOf("id = \"step-g\""),
+    );
+    check_broken(
+        "effect = \"draft-result\"",
+        "effect = \"draft-results\"",
+        "effect \"draft-results\" is not one of",
         Blame::TableOf("id = \"step-g\""),
     );
     check_broken(

@@ -11,7 +11,7 @@ use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, NaiveTime, TimeDe
 use egov_client::{ApplicationPlan, Decision, DocumentPlan, RepresentativePlan};
 use egov_proto::{Address, DictionaryEntry, IdentityDocument, PersonRecord, PowerOfAttorney};
 use egov_regulation::instance::{deadline, to_local};
-use egov_regulation::{Calendar, Definition, Duration, StepKind, iin};
+use egov_regulation::{Calendar, Definition, Duration, Effect, StepKind, iin};
 use serde::Serialize;
 use thiserror::Error;
 
@@ -456,19 +456,19 @@ impl Timeline<'_> {
     /// registration, the staff's steps with their deadlines and the terms.
     fn provider(mut self, path: &[String]) -> Result<Provider, GenerateError> {
         let definition = self.definition;
-        let effect = |id: &str| definition.step(id).and_then(|s| s.effect.clone()).unwrap_or_default();
+        let effect = |id: &str| definition.step(id).and_then(|s| s.effect);
         let mut spans: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
         let mut missed = Vec::new();
         let mut registered = None;
         for id in path {
-            match effect(id).as_str() {
-                "log-in" | "open-form" | "sign-submission" => self.pace(id)?,
-                "register" => {
+            match effect(id) {
+                Some(Effect::LogIn | Effect::OpenForm | Effect::SignSubmission) => self.pace(id)?,
+                Some(Effect::Register) => {
                     registered = Some(self.now_ms);
                     spans.insert(id, (self.now_ms, self.now_ms));
                 }
-                "issue-result" => {}
-                "refusal-notice" => {
+                Some(Effect::IssueResult) => {}
+                Some(Effect::RefusalNotice) => {
                     spans.insert(id, (self.now_ms, self.now_ms));
                 }
                 _ if registered.is_some() => {
@@ -498,7 +498,7 @@ impl Timeline<'_> {
             let Some(from) = spans.get(term.from.as_str()) else { continue };
             let end = deadline(self.calendar, from.0, term.duration)
                 .ok_or_else(|| calendar_error(format!("no data for the term {}", term.id)))?;
-            if effect(&term.from) == "register" {
+            if effect(&term.from) == Some(Effect::Register) {
                 due = to_local(self.calendar, end).map(|t| t.date_naive());
             }
             if let Some(to) = spans.get(term.to.as_str())
@@ -520,8 +520,8 @@ fn walk(definition: &Definition, data_present: bool, approve: bool) -> Result<Ve
     for _ in 0..=definition.steps().len() {
         path.push(step.id.clone());
         let next = if step.kind == StepKind::Condition {
-            let yes = match step.effect.as_deref() {
-                Some("data-present") => data_present,
+            let yes = match step.effect {
+                Some(Effect::DataPresent) => data_present,
                 _ => approve,
             };
             if yes { step.yes.as_ref() } else { step.no.as_ref() }.map(|b| b.next.clone())
@@ -547,7 +547,7 @@ impl Paths {
     fn of(definition: &Definition) -> Result<Paths, GenerateError> {
         let permitted = walk(definition, true, true)?;
         let sign = definition
-            .step_by_effect("sign-submission")
+            .step_by_effect(Effect::SignSubmission)
             .ok_or_else(|| GenerateError::Definition("no sign-submission step".to_owned()))?;
         let at_counter = permitted.iter().take_while(|id| **id != sign.id).cloned().collect();
         Ok(Paths {

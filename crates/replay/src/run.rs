@@ -177,7 +177,7 @@ async fn run_one(target: &Target, scenario: &Scenario, options: &Options) -> (Ac
         Err(error) => return fail(actual, error.to_string()),
     };
     let mut operator = OperatorClient::new(channel, key.clone(), clock.clone());
-    if let Some(step) = target.definition.step_by_effect("log-in") {
+    if let Some(step) = target.definition.step_by_effect(egov_regulation::Effect::LogIn) {
         pacer.before(step);
     }
     if let Err(status) = operator.login(login, password).await {

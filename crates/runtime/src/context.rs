@@ -32,7 +32,6 @@ impl SharedTrust {
 use egov_proto::{Body, Envelope, EnvelopeHeader, MessageType};
 
 use crate::Clock;
-use crate::ids;
 use crate::status::Refusal;
 
 /// What a participant needs to sign and verify.
@@ -50,19 +49,6 @@ pub struct Context {
     pub counters: Arc<crate::counters::Counters>,
 }
 
-/// What a receiver expects of an envelope.
-#[derive(Debug, Clone, Copy)]
-pub struct Expect<'a> {
-    /// The service ids this call accepts.
-    pub services: &'a [&'a str],
-    /// The roles allowed to send it (access rights at the receiver).
-    pub senders: &'a [&'a str],
-    /// The message types this call takes.
-    pub message_types: &'a [MessageType],
-    /// Whether the gateway's countersignature is required (the message came through the gateway).
-    pub via_gateway: bool,
-}
-
 impl Context {
     pub fn member_id(&self) -> &str {
         self.signer.member_id()
@@ -77,63 +63,6 @@ impl Context {
     /// the message time on simulated time.
     pub fn event_time(&self, verified: &Verified) -> i64 {
         if self.message_time { verified.header.message_time_ms } else { self.clock.now_ms() }
-    }
-
-    /// Verifies an envelope addressed to this participant: form, sender's
-    /// signature, freshness, recipient, service, and the gateway's
-    /// countersignature where required. Records the ids on the call's span.
-    pub fn receive(&self, envelope: &Envelope, expect: Expect<'_>) -> Result<Verified, Refusal> {
-        let trust = self.trust.current();
-        let verified = egov_envelope::open(envelope, &trust, self.now_ms(), &self.checks)?;
-        // The call's span carries the ids of what the call received, not of the
-        // answers to what it asked on the way (those expect only responses).
-        if expect.message_types != [MessageType::Response] {
-            crate::server::record_ids(&verified.header.correlation_id, &verified.header.message_id);
-        }
-        if verified.header.recipient_id != self.member_id() {
-            return Err(EnvelopeError::WrongRecipient {
-                found: verified.header.recipient_id.clone(),
-                expected: self.member_id().to_owned(),
-            }
-            .into());
-        }
-        if !expect.services.contains(&verified.header.service_id.as_str()) {
-            return Err(Refusal::new(
-                tonic::Code::InvalidArgument,
-                "envelope.wrong_service",
-                format!(
-                    "service {} is not served by this call (expected {})",
-                    verified.header.service_id,
-                    expect.services.join(" or ")
-                ),
-            ));
-        }
-        if !expect.message_types.contains(&verified.message_type()) {
-            return Err(Refusal::new(
-                tonic::Code::InvalidArgument,
-                "envelope.wrong_message_type",
-                format!(
-                    "{} takes {}, not {}",
-                    verified.header.service_id,
-                    expect.message_types.iter().map(|t| t.as_str_name()).collect::<Vec<_>>().join(" or "),
-                    verified.message_type().as_str_name()
-                ),
-            ));
-        }
-        if !expect.senders.contains(&verified.sender_role.as_str()) {
-            return Err(Refusal::new(
-                tonic::Code::PermissionDenied,
-                "access.denied",
-                format!(
-                    "{} ({}) may not send {} here",
-                    verified.header.sender_id, verified.sender_role, verified.header.service_id
-                ),
-            ));
-        }
-        if expect.via_gateway {
-            egov_envelope::verify_countersignature(envelope, &verified, &trust, ids::GATEWAY)?;
-        }
-        Ok(verified)
     }
 
     /// Checks an envelope's form and sender signature against the registry in force.

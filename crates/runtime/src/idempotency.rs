@@ -40,6 +40,11 @@ pub fn decode_answer<M: Message + Default>(bytes: &[u8]) -> Result<M, Refusal> {
         .map_err(|e| Refusal::new(Code::Internal, "store.corrupt", format!("stored answer does not decode: {e}")))
 }
 
+/// The answer remembered for `(sender, message_id)`, decoded as the call's response type.
+pub fn answer_of<M: Message + Default>(store: &Store, sender_id: &str, message_id: &str) -> Result<Option<M>, Refusal> {
+    store.remembered(sender_id, message_id)?.map(|remembered| decode_answer(&remembered.response)).transpose()
+}
+
 /// The stored answer to a resend, decoded as the call's response type.
 pub fn resent<M: Message + Default>(
     store: &Store,

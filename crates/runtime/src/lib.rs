@@ -13,12 +13,16 @@ pub mod idempotency;
 pub mod ids;
 pub mod keys;
 pub mod outbox;
+pub mod receive;
 pub mod server;
+pub mod services;
 pub mod status;
 pub mod topology;
 
 pub use clock::{Clock, SimClock, SystemClock};
-pub use context::{Context, Expect, SharedTrust};
+pub use context::{Context, SharedTrust};
 pub use keys::KeyDir;
+pub use receive::{Accept, Outcome, Received, Receiver};
+pub use services::{Channel, Service, Services};
 pub use status::{Refusal, reason_of};
 pub use topology::Topology;

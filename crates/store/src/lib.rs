@@ -26,8 +26,13 @@ pub enum StoreError {
     Encode { key: String, reason: String },
     #[error("the store's committer has stopped")]
     Stopped,
-    #[error("flush failed: {0}")]
-    Flush(String),
+    #[error("{path}: flush failed")]
+    Flush {
+        /// The store or file that could not be made durable.
+        path: String,
+        #[source]
+        source: Arc<std::io::Error>,
+    },
 }
 
 impl StoreError {
@@ -38,7 +43,7 @@ impl StoreError {
             StoreError::Corrupt { .. } => "store.corrupt",
             StoreError::Encode { .. } => "store.encode",
             StoreError::Stopped => "store.stopped",
-            StoreError::Flush(_) => "store.io",
+            StoreError::Flush { .. } => "store.io",
         }
     }
 }
@@ -157,6 +162,11 @@ impl Batch {
     /// Appends an envelope to the message log.
     pub fn log(&mut self, time_ms: i64, direction: &str, envelope: Vec<u8>, note: impl Into<String>) {
         self.log.push((time_ms, direction.to_owned(), envelope, note.into()));
+    }
+
+    /// Appends an envelope to the message log before every entry added so far.
+    pub fn log_first(&mut self, time_ms: i64, direction: &str, envelope: Vec<u8>, note: impl Into<String>) {
+        self.log.insert(0, (time_ms, direction.to_owned(), envelope, note.into()));
     }
 
     /// Adds a message to the outbox; its id is assigned at commit.
@@ -436,13 +446,17 @@ impl SledBackend {
         Ok(())
     }
 
-    /// Records the log head beside sled (after a flush).
-    fn write_marker(&self) -> Result<(), StoreError> {
+    /// Flushes sled, then records the log head beside it; on failure, the
+    /// file that could not be made durable and why.
+    fn make_durable(&self) -> Result<(), (String, Arc<std::io::Error>)> {
         use std::io::Write as _;
-        let (sequence, hash) = self.head()?;
+        let failed = |path: &Path, error: std::io::Error| (path.display().to_string(), Arc::new(error));
+        let sled_dir = self.marker.parent().unwrap_or(&self.marker);
+        self.db.flush().map_err(|e| failed(sled_dir, e.into()))?;
+        let (sequence, hash) = self.head().map_err(|e| failed(sled_dir, std::io::Error::other(e)))?;
         let mut bytes = sequence.to_be_bytes().to_vec();
         bytes.extend_from_slice(&hash);
-        let io = |e: std::io::Error| StoreError::Flush(format!("{}: {e}", self.marker.display()));
+        let io = |e: std::io::Error| failed(&self.marker, e);
         let mut file =
             std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&*self.marker).map_err(io)?;
         file.write_all(&bytes).map_err(io)?;
@@ -648,6 +662,8 @@ mod committer {
     use std::sync::OnceLock;
     use std::sync::mpsc::{Receiver, Sender, channel};
 
+    use std::sync::Arc;
+
     use super::{Batch, SledBackend, StoreError};
 
     pub(super) struct Job {
@@ -684,18 +700,18 @@ mod committer {
                 let result = store.apply(batch);
                 written.push((store, reply, result));
             }
-            let mut flushed: Vec<(u64, Result<(), String>)> = Vec::new();
+            let mut flushed: Vec<(u64, Result<(), (String, Arc<std::io::Error>)>)> = Vec::new();
             for (store, _, result) in &written {
                 if result.is_ok() && !flushed.iter().any(|(id, _)| *id == store.id) {
-                    let durable = store.db.flush().map(|_| ()).map_err(|e| e.to_string());
-                    let marked = durable.and_then(|()| store.write_marker().map_err(|e| e.to_string()));
-                    flushed.push((store.id, marked));
+                    flushed.push((store.id, store.make_durable()));
                 }
             }
             for (store, reply, result) in written {
                 let outcome = match (result, flushed.iter().find(|(id, _)| *id == store.id)) {
                     (Ok(ids), Some((_, Ok(())))) => Ok(ids),
-                    (Ok(_), Some((_, Err(error)))) => Err(StoreError::Flush(error.clone())),
+                    (Ok(_), Some((_, Err((path, source))))) => {
+                        Err(StoreError::Flush { path: path.clone(), source: Arc::clone(source) })
+                    }
                     (Ok(ids), None) => Ok(ids),
                     (Err(error), _) => Err(error),
                 };

@@ -1,0 +1,45 @@
+//! After each step the ARM reports the provider's part of the path to the
+//! State Corporation, and with action 4 the head-signed result.
+
+use egov_envelope::services;
+use egov_proto::{ApplicationProgress, Envelope, MessageType};
+use egov_regulation::instance::term_deadlines;
+use egov_runtime::{Outcome, convert, ids};
+
+use crate::Regional;
+use crate::record::RegistrationRecord;
+
+impl Regional {
+    /// The provider's term ends at this deadline.
+    pub(crate) fn due_ms(&self, instance: &egov_regulation::Instance) -> Option<i64> {
+        term_deadlines(&self.definition, instance, self.calendar()).into_iter().find_map(|(_, deadline)| deadline)
+    }
+
+    /// Sends the progress of `record` (and the signed result, with action 4) back through the gateway.
+    pub(crate) fn send_progress<A>(
+        &self,
+        outcome: &mut Outcome<A>,
+        record: &RegistrationRecord,
+        signed_result: Option<Envelope>,
+        event_ms: i64,
+    ) {
+        let message_type = if signed_result.is_some() { MessageType::Response } else { MessageType::Notification };
+        let progress = ApplicationProgress {
+            application_id: record.application_id.clone(),
+            registration_id: record.registration_id.clone(),
+            path: record.instance.path.iter().map(|step| convert::step_to_proto(&self.definition, step)).collect(),
+            due_time_ms: record.due_ms.unwrap_or(0),
+            signed_result,
+        };
+        let context = self.receiver.context();
+        let envelope = context.seal(
+            &record.application_id,
+            services::APPLICATION_PROGRESS,
+            ids::SC_WORKSTATION,
+            message_type,
+            event_ms,
+            &progress,
+        );
+        outcome.send(ids::GATEWAY, &envelope, context.now_ms());
+    }
+}

@@ -1,0 +1,102 @@
+//! A registration as the ARM stores it, and as the staff see it.
+
+use egov_proto::{Application, ApplicationDelivery, Envelope, Registration};
+use egov_runtime::{Refusal, convert};
+use egov_store::Versioned;
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use tonic::Code;
+
+use crate::Regional;
+
+/// A registration as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RegistrationRecord {
+    pub(crate) registration_id: String,
+    pub(crate) application_id: String,
+    pub(crate) instance: egov_regulation::Instance,
+    /// The `ApplicationDelivery` as received.
+    #[serde(with = "hex")]
+    pub(crate) delivery: Vec<u8>,
+    pub(crate) refusal_ground: Option<String>,
+    #[serde(with = "hex")]
+    pub(crate) draft_result: Vec<u8>,
+    /// The head-signed result envelope.
+    #[serde(with = "hex")]
+    pub(crate) signed_result: Vec<u8>,
+    pub(crate) due_ms: Option<i64>,
+}
+
+pub(crate) fn registration_key(registration_id: &str) -> String {
+    format!("registration/{registration_id}")
+}
+
+pub(crate) fn application_key(application_id: &str) -> String {
+    format!("application/{application_id}")
+}
+
+/// Stored bytes that do not decode: the store is damaged.
+pub(crate) fn corrupt(what: &str, error: prost::DecodeError) -> Refusal {
+    Refusal::new(Code::DataLoss, "store.corrupt", format!("stored {what} does not decode: {error}"))
+}
+
+impl RegistrationRecord {
+    pub(crate) fn delivery(&self) -> Result<ApplicationDelivery, Refusal> {
+        ApplicationDelivery::decode(self.delivery.as_slice()).map_err(|e| corrupt("delivery", e))
+    }
+
+    pub(crate) fn signed_result(&self) -> Result<Option<Envelope>, Refusal> {
+        if self.signed_result.is_empty() {
+            return Ok(None);
+        }
+        Envelope::decode(self.signed_result.as_slice()).map(Some).map_err(|e| corrupt("signed result", e))
+    }
+}
+
+impl Regional {
+    pub(crate) fn load(&self, registration_id: &str) -> Result<Versioned<RegistrationRecord>, Refusal> {
+        self.store.get::<RegistrationRecord>(&registration_key(registration_id))?.ok_or_else(|| {
+            Refusal::new(Code::NotFound, "regional.unknown_registration", format!("no registration {registration_id}"))
+        })
+    }
+
+    /// The registration as the staff see it (documents without their scans).
+    pub(crate) fn to_registration(&self, record: &RegistrationRecord) -> Result<Registration, Refusal> {
+        let delivery = record.delivery()?;
+        let mut application = Application {
+            application_id: record.application_id.clone(),
+            service_code: delivery.service_code.clone(),
+            applicant_iin: delivery.applicant.as_ref().map(|p| p.iin.clone()).unwrap_or_default(),
+            registration_id: record.registration_id.clone(),
+            due_time_ms: record.due_ms.unwrap_or(0),
+            ..Application::default()
+        };
+        convert::instance_fields(&self.definition, &record.instance, &mut application);
+        // The ARM's part ends when the result is sent.
+        let sent = record.instance.record(&self.steps.send_result.id).is_some();
+        let next_actor = record
+            .instance
+            .current
+            .as_deref()
+            .and_then(|id| self.definition.step(id))
+            .filter(|_| !sent)
+            .map(|step| step.actor.clone())
+            .unwrap_or_default();
+        Ok(Registration {
+            application: Some(application),
+            applicant: delivery.applicant,
+            representative: delivery.representative,
+            documents: delivery
+                .documents
+                .into_iter()
+                .map(|mut document| {
+                    document.content.clear();
+                    document
+                })
+                .collect(),
+            draft_result: record.draft_result.clone(),
+            signed_result: record.signed_result()?,
+            next_actor,
+        })
+    }
+}

@@ -1,0 +1,93 @@
+//! Process 7: the ARM registers the application the gateway delivers, after
+//! checking the operator's signature on the submission inside it (process 5),
+//! and the provider's term starts.
+
+use egov_envelope::{Checks, services};
+use egov_proto::{ApplicationDelivery, ApplicationSubmission, DeliverResponse};
+use egov_regulation::{Event, Instance};
+use egov_runtime::{Context, Outcome, Received, Refusal};
+use tonic::{Code, Status};
+
+use crate::Regional;
+use crate::record::{RegistrationRecord, application_key, registration_key};
+
+impl Regional {
+    pub(crate) async fn register(
+        &self,
+        received: Received<ApplicationDelivery>,
+    ) -> Result<Outcome<DeliverResponse>, Status> {
+        let context = self.receiver.context();
+        let delivery = &received.body;
+        received.correlate(&delivery.application_id)?;
+        self.check_operator_signature(&received)?;
+        let application_id = received.correlation_id().to_owned();
+        if self.store.get::<String>(&application_key(&application_id)).map_err(Refusal::from)?.is_some() {
+            return Err(Refusal::new(
+                Code::AlreadyExists,
+                "regional.already_registered",
+                format!("application {application_id} is already registered"),
+            )
+            .into());
+        }
+        let now_ms = received.event_ms;
+        let register = &self.steps.register;
+        let registration_id = format!("RSHEP-{:010}", self.store.next_id().map_err(Refusal::from)?);
+        let instance = Instance::start_at_step(&self.definition, &register.id, now_ms).map_err(Refusal::from)?;
+        let event = Event {
+            step_id: register.id.clone(),
+            actor_role: register.actor.clone(),
+            actor_id: context.member_id().to_owned(),
+            branch: None,
+            detail: registration_id.clone(),
+        };
+        let instance = self.advance(&instance, &event, now_ms)?;
+        let due_ms = self.due_ms(&instance);
+        let record = RegistrationRecord {
+            registration_id: registration_id.clone(),
+            application_id: application_id.clone(),
+            instance,
+            delivery: received.envelope.body.clone(),
+            refusal_ground: None,
+            draft_result: Vec::new(),
+            signed_result: Vec::new(),
+            due_ms,
+        };
+        let mut outcome = Outcome::new(DeliverResponse {
+            message_id: received.header().message_id.clone(),
+            accepted_time_ms: context.now_ms(),
+        });
+        outcome.put(application_key(&application_id), 0, &registration_id)?;
+        outcome.put(registration_key(&registration_id), 0, &record)?;
+        self.send_progress(&mut outcome, &record, None, now_ms);
+        tracing::info!(%registration_id, %application_id, "registered (process 7)");
+        Ok(outcome)
+    }
+
+    /// The operator's EDS on the submission travels inside the delivery; the ARM checks it too.
+    fn check_operator_signature(&self, carrier: &Received<ApplicationDelivery>) -> Result<(), Refusal> {
+        let bad = |message: String| Refusal::new(Code::InvalidArgument, "regional.bad_operator_signature", message);
+        let context = self.receiver.context();
+        let submission = carrier
+            .body
+            .operator_submission
+            .as_ref()
+            .ok_or_else(|| bad("the operator's signed submission is missing".to_owned()))?;
+        let checks = Checks { freshness_window_ms: None, ..context.checks.clone() };
+        let verified =
+            context.open(submission, &checks).map_err(|e| bad(format!("operator's submission refused: {e}")))?;
+        if verified.sender_role.as_str() != self.steps.sign_submission.actor
+            || verified.header.service_id != services::FORM_SUBMIT
+        {
+            return Err(bad(format!(
+                "the submission is signed by {} ({}), not by an operator",
+                verified.header.sender_id, verified.sender_role
+            )));
+        }
+        let body: ApplicationSubmission = Context::body(submission, &verified)?;
+        if body.application_id != carrier.correlation_id() || verified.header.correlation_id != carrier.correlation_id()
+        {
+            return Err(bad("the operator's submission is for another application".to_owned()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,439 @@
+//! The receive pipeline: every inbound call of every participant goes
+//! through [`Receiver::handle`], in the order of `docs/envelope.md`:
+//!
+//! 1. the envelope is there, its header and signatures within their limits;
+//! 2. the sender's signature and the message's freshness (`egov_envelope::open`);
+//! 3. by the table of services (`services.toml`): at the gateway, the route,
+//!    its channel, its recipient; at a recipient, that it is addressed here
+//!    and served by this call; the message type, the sender's role, the body
+//!    limit and, through the gateway, its countersignature;
+//! 4. a resend is answered from the store, as it was answered the first time;
+//! 5. the body decodes as the type the call takes.
+//!
+//! The participant's handler gets a [`Received`] body and returns an
+//! [`Outcome`]: what it changes and what it answers. The pipeline then logs
+//! what was received and sent, remembers the answer, and commits it all in
+//! one durable batch before anyone is answered. A handler that lost a race for
+//! a record (`store.conflict`) wrote nothing, and is run again.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use egov_envelope::{EnvelopeError, Verified};
+use egov_proto::{Body, Envelope, EnvelopeHeader, MessageType};
+use egov_store::{Batch, Store};
+use prost::Message;
+use serde::Serialize;
+use tonic::{Code, Status};
+
+use crate::idempotency;
+use crate::outbox::Outbox;
+use crate::services::{Channel, Service, Services};
+use crate::status::Refusal;
+use crate::{Context, ids};
+
+/// The largest envelope header accepted (the header holds ids and times only).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Sends of a call that lost a race for a record, the first included.
+const CONFLICT_ATTEMPTS: u32 = 8;
+
+/// What one call takes.
+#[derive(Debug, Clone, Copy)]
+pub enum Accept {
+    /// One service addressed to this participant (its id in the table of services).
+    Service(&'static str),
+    /// Any asynchronous service addressed to this participant (its inbox).
+    Inbox,
+    /// Any service the gateway routes over the channel (the gateway's own calls).
+    Route(Channel),
+}
+
+/// What a call's body is decoded as.
+pub trait Incoming: Sized + Clone {
+    fn decode(envelope: &Envelope, verified: &Verified) -> Result<Self, Refusal>;
+}
+
+impl<B: Body + Clone> Incoming for B {
+    fn decode(envelope: &Envelope, verified: &Verified) -> Result<B, Refusal> {
+        Context::body(envelope, verified)
+    }
+}
+
+/// A body carried without being read (the gateway routes bodies it does not decode).
+#[derive(Debug, Clone, Copy)]
+pub struct Opaque;
+
+impl Incoming for Opaque {
+    fn decode(_envelope: &Envelope, _verified: &Verified) -> Result<Opaque, Refusal> {
+        Ok(Opaque)
+    }
+}
+
+/// A verified envelope and its typed body, handed to a participant's handler.
+#[derive(Debug, Clone)]
+pub struct Received<B> {
+    pub envelope: Envelope,
+    pub verified: Verified,
+    /// The service's row of the table.
+    pub service: Service,
+    pub body: B,
+    /// When the event the message causes happens: the message time on
+    /// simulated time, the operational clock's time otherwise.
+    pub event_ms: i64,
+}
+
+impl<B> Received<B> {
+    pub fn header(&self) -> &EnvelopeHeader {
+        &self.verified.header
+    }
+
+    pub fn sender_id(&self) -> &str {
+        &self.verified.header.sender_id
+    }
+
+    pub fn sender_role(&self) -> &str {
+        self.verified.sender_role.as_str()
+    }
+
+    pub fn correlation_id(&self) -> &str {
+        &self.verified.header.correlation_id
+    }
+
+    /// The envelope must be about `application_id`: its correlation id names the application.
+    pub fn correlate(&self, application_id: &str) -> Result<(), Refusal> {
+        if self.correlation_id() == application_id {
+            return Ok(());
+        }
+        Err(Refusal::new(
+            Code::InvalidArgument,
+            "envelope.correlation_mismatch",
+            format!("the envelope's correlation id {} is not application {application_id}", self.correlation_id()),
+        ))
+    }
+}
+
+/// What a handler changes and what it answers.
+#[derive(Debug)]
+pub struct Outcome<A> {
+    answer: A,
+    batch: Batch,
+    sends: usize,
+    logged_as: Option<(Envelope, String)>,
+}
+
+impl<A> Outcome<A> {
+    pub fn new(answer: A) -> Outcome<A> {
+        Outcome { answer, batch: Batch::new(), sends: 0, logged_as: None }
+    }
+
+    /// Writes `value` at `key` if its stored version is `expected_version` (0: a new record).
+    pub fn put<T: Serialize>(
+        &mut self,
+        key: impl Into<String>,
+        expected_version: u64,
+        value: &T,
+    ) -> Result<(), Refusal> {
+        Ok(self.batch.put(key, expected_version, value)?)
+    }
+
+    /// Sends `envelope` to `target` through the outbox (logged as sent).
+    pub fn send(&mut self, target: &str, envelope: &Envelope, now_ms: i64) {
+        self.batch.log(now_ms, "sent", envelope.encode_to_vec(), target);
+        self.queue(target, envelope, now_ms);
+    }
+
+    /// Queues `envelope` for `target` without logging it again (the gateway
+    /// logged it as received, countersigned).
+    pub fn queue(&mut self, target: &str, envelope: &Envelope, now_ms: i64) {
+        self.batch.enqueue(target, envelope.encode_to_vec(), now_ms);
+        self.sends += 1;
+    }
+
+    /// Logs `envelope` as sent to `target` in the call's answer (not queued).
+    pub fn log_answer(&mut self, target: &str, envelope: &Envelope, now_ms: i64) {
+        self.batch.log(now_ms, "sent", envelope.encode_to_vec(), target);
+    }
+
+    /// Logs `envelope` as what was received, instead of the envelope as it
+    /// arrived (the gateway logs the envelope it countersigned), with `note`.
+    pub fn log_received_as(&mut self, envelope: Envelope, note: impl Into<String>) {
+        self.logged_as = Some((envelope, note.into()));
+    }
+}
+
+/// A call's answer and the ids of the outbox items its commit queued.
+#[derive(Debug)]
+pub struct Handled<A> {
+    pub answer: A,
+    /// Empty for a resend answered from the store.
+    pub queued: Vec<u64>,
+    /// The header of the envelope the call received.
+    pub header: EnvelopeHeader,
+}
+
+/// A participant's receiving side: its identity, the table of services, and
+/// (for a participant with state) its store and outbox.
+#[derive(Debug, Clone)]
+pub struct Receiver {
+    context: Context,
+    services: Arc<Services>,
+    store: Option<Store>,
+    outbox: Option<Arc<Outbox>>,
+}
+
+impl Receiver {
+    /// A participant without state (the registries): it answers, it stores nothing.
+    pub fn stateless(context: Context, services: Arc<Services>) -> Receiver {
+        Receiver { context, services, store: None, outbox: None }
+    }
+
+    /// A participant with a store and an outbox.
+    pub fn stateful(context: Context, services: Arc<Services>, store: Store, outbox: Arc<Outbox>) -> Receiver {
+        Receiver { context, services, store: Some(store), outbox: Some(outbox) }
+    }
+
+    pub fn context(&self) -> &Context {
+        &self.context
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// Takes one call through the pipeline; see the module's documentation.
+    pub async fn handle<B, A, H, F>(&self, accept: Accept, envelope: Option<Envelope>, handler: H) -> Result<A, Status>
+    where
+        B: Incoming,
+        A: Message + Default,
+        H: Fn(Received<B>) -> F,
+        F: Future<Output = Result<Outcome<A>, Status>>,
+    {
+        Ok(self.handle_queued(accept, envelope, handler).await?.answer)
+    }
+
+    /// [`Receiver::handle`], also returning the ids of the outbox items queued.
+    pub async fn handle_queued<B, A, H, F>(
+        &self,
+        accept: Accept,
+        envelope: Option<Envelope>,
+        handler: H,
+    ) -> Result<Handled<A>, Status>
+    where
+        B: Incoming,
+        A: Message + Default,
+        H: Fn(Received<B>) -> F,
+        F: Future<Output = Result<Outcome<A>, Status>>,
+    {
+        let envelope = envelope.ok_or_else(|| {
+            Refusal::new(Code::InvalidArgument, "envelope.missing", "the request carries no envelope")
+        })?;
+        let received_ms = self.context.now_ms();
+        let (verified, service) = self.admit(&envelope, accept)?;
+        if let Some(store) = &self.store
+            && let Some(answer) = idempotency::resent::<A>(store, &verified, &envelope)?
+        {
+            return Ok(Handled { answer, queued: Vec::new(), header: verified.header });
+        }
+        let body = B::decode(&envelope, &verified)?;
+        let received = Received {
+            event_ms: self.context.event_time(&verified),
+            envelope,
+            verified,
+            service: service.clone(),
+            body,
+        };
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let outcome = handler(received.clone()).await?;
+            match self.commit(&received, outcome, received_ms).await {
+                Err(refusal) if refusal.reason == "store.conflict" && attempts < CONFLICT_ATTEMPTS => continue,
+                done => return Ok(done?),
+            }
+        }
+    }
+
+    /// Steps 1-3 of the pipeline: the envelope's shape, its signature, and
+    /// the rules of its service for this call.
+    pub fn admit(&self, envelope: &Envelope, accept: Accept) -> Result<(Verified, &Service), Refusal> {
+        if envelope.header.len() > MAX_HEADER_BYTES {
+            return Err(EnvelopeError::TooLarge { size: envelope.header.len(), limit: MAX_HEADER_BYTES }.into());
+        }
+        let verified = self.context.open(envelope, &self.context.checks)?;
+        crate::server::record_ids(&verified.header.correlation_id, &verified.header.message_id);
+        let header = &verified.header;
+        let service = match accept {
+            Accept::Route(channel) => self.route(&verified, channel)?,
+            Accept::Service(_) | Accept::Inbox => {
+                if header.recipient_id != self.context.member_id() {
+                    return Err(EnvelopeError::WrongRecipient {
+                        found: header.recipient_id.clone(),
+                        expected: self.context.member_id().to_owned(),
+                    }
+                    .into());
+                }
+                let served = self.services.get(&header.service_id).filter(|service| {
+                    service.recipient == self.context.member_id()
+                        && match accept {
+                            Accept::Service(id) => service.id == id,
+                            _ => service.channel == Channel::Async,
+                        }
+                });
+                served.ok_or_else(|| {
+                    Refusal::new(
+                        Code::InvalidArgument,
+                        "envelope.wrong_service",
+                        format!("service {} is not served by this call", header.service_id),
+                    )
+                })?
+            }
+        };
+        if !service.message_types.contains(&verified.message_type()) {
+            return Err(Refusal::new(
+                Code::InvalidArgument,
+                "envelope.wrong_message_type",
+                format!(
+                    "{} takes {}, not {}",
+                    service.id,
+                    service.message_types.iter().map(|t| t.as_str_name()).collect::<Vec<_>>().join(" or "),
+                    verified.message_type().as_str_name()
+                ),
+            ));
+        }
+        if !service.allows(verified.sender_role.as_str()) {
+            return Err(Refusal::new(
+                Code::PermissionDenied,
+                "access.denied",
+                format!("{} ({}) may not send {}", header.sender_id, verified.sender_role, service.id),
+            ));
+        }
+        if let Some(limit) = service.max_body_bytes
+            && envelope.body.len() > limit
+        {
+            return Err(EnvelopeError::TooLarge { size: envelope.body.len(), limit }.into());
+        }
+        // The sender's signature, and the gateway's where the message came through it.
+        let signatures = if service.channel.via_gateway() && !matches!(accept, Accept::Route(_)) { 2 } else { 1 };
+        if envelope.signatures.len() > signatures {
+            return Err(Refusal::new(
+                Code::InvalidArgument,
+                "envelope.unexpected_signature",
+                format!("the envelope carries {} signatures; this call takes {signatures}", envelope.signatures.len()),
+            ));
+        }
+        if signatures == 2 {
+            egov_envelope::verify_countersignature(envelope, &verified, &self.context.trust.current(), ids::GATEWAY)?;
+        }
+        Ok((verified, service))
+    }
+
+    /// At the gateway: the route of a verified message over `channel`.
+    fn route(&self, verified: &Verified, channel: Channel) -> Result<&Service, Refusal> {
+        let header = &verified.header;
+        let service = self.services.get(&header.service_id).filter(|service| service.channel.via_gateway());
+        let service = service.ok_or_else(|| {
+            Refusal::new(
+                Code::NotFound,
+                "gateway.unknown_service",
+                format!("no service {} is routed", header.service_id),
+            )
+        })?;
+        if service.channel != channel {
+            return Err(Refusal::new(
+                Code::FailedPrecondition,
+                "gateway.wrong_channel",
+                format!("service {} travels on the {:?} channel", service.id, service.channel).to_lowercase(),
+            ));
+        }
+        if header.recipient_id != service.recipient {
+            return Err(Refusal::new(
+                Code::InvalidArgument,
+                "gateway.wrong_recipient",
+                format!("service {} goes to {}, not to {}", service.id, service.recipient, header.recipient_id),
+            ));
+        }
+        Ok(service)
+    }
+
+    /// The signed answer to a synchronous request: the same correlation and
+    /// service, to its sender, at the time of the event.
+    pub fn reply<R, B: Body>(&self, received: &Received<R>, body: &B) -> Envelope {
+        self.context.seal(
+            received.correlation_id(),
+            &received.service.id,
+            received.sender_id(),
+            MessageType::Response,
+            received.event_ms,
+            body,
+        )
+    }
+
+    /// Checks an answer to a request this participant sent for `service_id`:
+    /// signed by the service's recipient, a response, to this participant's
+    /// request (same correlation), countersigned where it came through the gateway.
+    pub fn open_answer<B: Incoming>(
+        &self,
+        service_id: &str,
+        request: &EnvelopeHeader,
+        answer: &Envelope,
+        via_gateway: bool,
+    ) -> Result<B, Refusal> {
+        let bad = |message: String| Refusal::new(Code::Internal, "envelope.bad_answer", message);
+        let service =
+            self.services.get(service_id).ok_or_else(|| bad(format!("service {service_id} is not in the table")))?;
+        let verified = self
+            .context
+            .open(answer, &self.context.checks)
+            .map_err(|e| bad(format!("{}'s answer: {e}", service.recipient)))?;
+        let header = &verified.header;
+        if header.sender_id != service.recipient
+            || header.correlation_id != request.correlation_id
+            || header.recipient_id != request.sender_id
+            || header.service_id != service.id
+            || verified.message_type() != MessageType::Response
+        {
+            return Err(bad(format!(
+                "answer from {} for {} to {} does not match the request",
+                header.sender_id, header.correlation_id, header.recipient_id
+            )));
+        }
+        if via_gateway {
+            egov_envelope::verify_countersignature(answer, &verified, &self.context.trust.current(), ids::GATEWAY)
+                .map_err(|e| bad(format!("{}'s answer: {e}", service.recipient)))?;
+        }
+        B::decode(answer, &verified)
+    }
+
+    /// Logs what was received and sent, remembers the answer, and commits.
+    async fn commit<B, A: Message + Default>(
+        &self,
+        received: &Received<B>,
+        outcome: Outcome<A>,
+        received_ms: i64,
+    ) -> Result<Handled<A>, Refusal> {
+        let Outcome { answer, mut batch, sends, logged_as } = outcome;
+        let header = received.header().clone();
+        let Some(store) = &self.store else {
+            return Ok(Handled { answer, queued: Vec::new(), header });
+        };
+        let (logged, note) = match logged_as {
+            Some((envelope, note)) => (envelope.encode_to_vec(), note),
+            None => (received.envelope.encode_to_vec(), String::new()),
+        };
+        batch.log_first(received_ms, "received", logged, note);
+        batch.remember(
+            &header.sender_id,
+            &header.message_id,
+            idempotency::digest(&received.envelope),
+            answer.encode_to_vec(),
+        );
+        let queued = store.commit(batch).await?;
+        if sends > 0
+            && let Some(outbox) = &self.outbox
+        {
+            outbox.kick();
+        }
+        Ok(Handled { answer, queued, header })
+    }
+}

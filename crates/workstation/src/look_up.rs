@@ -1,0 +1,135 @@
+//! Process 3: the look-ups through the gateway's synchronous channel (the
+//! "Individuals" database and, for a notarised power of attorney, the
+//! notarial registry); condition 1 on what they found, whose "no" is the
+//! notice of process 4.
+
+use std::time::Duration;
+
+use egov_envelope::services;
+use egov_proto::{
+    ApplicationForm, Envelope, EnvelopeHeader, MessageType, PersonAnswer, PersonQuery, PowerOfAttorneyAnswer,
+    PowerOfAttorneyKind, PowerOfAttorneyQuery, PowerOfAttorneyStatus, SendSyncRequest, SendSyncResponse,
+};
+use egov_regulation::instance::to_local;
+use egov_runtime::{Refusal, ids};
+use prost::Message;
+use tonic::{Code, Status};
+
+use crate::Workstation;
+
+/// How long one look-up through the gateway may take before it is resent.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(15);
+/// Sends of one look-up, the first included.
+const LOOKUP_ATTEMPTS: u32 = 3;
+
+/// What the registries found.
+pub(crate) struct Found {
+    pub(crate) person: PersonAnswer,
+    /// For a notarised power of attorney.
+    pub(crate) power: Option<PowerOfAttorneyAnswer>,
+}
+
+impl Found {
+    /// Process 3's record: what each registry answered.
+    pub(crate) fn detail(&self) -> String {
+        format!(
+            "individuals: {}{}",
+            if self.person.found { "found" } else { "not found" },
+            self.power.as_ref().map(|p| format!("; notary: {}", p.status().as_str_name())).unwrap_or_default()
+        )
+    }
+
+    /// Condition 1: the notice code of process 4 when the data are not present.
+    pub(crate) fn condition_1(&self) -> Option<&'static str> {
+        let Some(found) = self.person.person.as_ref().filter(|_| self.person.found) else {
+            return Some("process-4.applicant-not-found");
+        };
+        if !found.death_date.is_empty() || found.life_status.as_ref().is_some_and(|status| status.code != "0") {
+            return Some("process-4.applicant-deceased");
+        }
+        match self.power.as_ref().map(PowerOfAttorneyAnswer::status) {
+            None | Some(PowerOfAttorneyStatus::Valid) => None,
+            Some(PowerOfAttorneyStatus::NotFound) => Some("process-4.power-of-attorney-not-found"),
+            Some(_) => Some("process-4.power-of-attorney-invalid"),
+        }
+    }
+}
+
+impl Workstation {
+    /// Process 3 for `form`, at `event_ms`.
+    pub(crate) async fn look_up(
+        &self,
+        application_id: &str,
+        form: &ApplicationForm,
+        event_ms: i64,
+    ) -> Result<Found, Status> {
+        let person: PersonAnswer = self
+            .ask(
+                application_id,
+                services::PERSON_LOOKUP,
+                ids::INDIVIDUALS,
+                event_ms,
+                &PersonQuery { iin: form.applicant_iin.clone() },
+            )
+            .await?;
+        let notarised = form.representative.as_ref().filter(|r| r.kind == PowerOfAttorneyKind::Notarised as i32);
+        let power = match notarised {
+            None => None,
+            Some(representative) => {
+                let today = to_local(self.calendar(), event_ms).map(|t| t.date_naive().to_string()).unwrap_or_default();
+                let query = PowerOfAttorneyQuery {
+                    number: representative.power_of_attorney_number.clone(),
+                    principal_iin: form.applicant_iin.clone(),
+                    attorney_iin: representative.iin.clone(),
+                    on_date: today,
+                    service_code: form.service_code.clone(),
+                    issued_on: representative.power_of_attorney_issued_on.clone(),
+                };
+                Some(self.ask(application_id, services::POWER_OF_ATTORNEY_CHECK, ids::NOTARY, event_ms, &query).await?)
+            }
+        };
+        Ok(Found { person, power })
+    }
+
+    /// Sends one look-up through the gateway and checks the answer.
+    async fn ask<Q: egov_proto::Body, A: egov_proto::Body + Clone>(
+        &self,
+        application_id: &str,
+        service_id: &str,
+        recipient_id: &str,
+        time_ms: i64,
+        query: &Q,
+    ) -> Result<A, Status> {
+        let context = self.receiver.context();
+        let request = context.seal(application_id, service_id, recipient_id, MessageType::Request, time_ms, query);
+        let header = EnvelopeHeader::decode(request.header.as_slice()).map_err(|e| {
+            Refusal::new(Code::Internal, "envelope.malformed_header", format!("own request header: {e}"))
+        })?;
+        let answer = self.send_sync_patiently(request).await?;
+        let envelope = answer.envelope.ok_or_else(|| {
+            Refusal::new(Code::Internal, "envelope.bad_answer", "the gateway answered without an envelope")
+        })?;
+        Ok(self.receiver.open_answer(service_id, &header, &envelope, true)?)
+    }
+
+    /// Sends through the gateway's synchronous channel, resending the same
+    /// envelope (the gateway answers a resend once) while the failure may pass.
+    async fn send_sync_patiently(&self, request: Envelope) -> Result<SendSyncResponse, Status> {
+        let mut attempt = 1;
+        loop {
+            let mut gateway = self.gateway.clone();
+            let call = gateway.send_sync(SendSyncRequest { envelope: Some(request.clone()) });
+            let status = match tokio::time::timeout(LOOKUP_TIMEOUT, call).await {
+                Ok(Ok(answer)) => return Ok(answer.into_inner()),
+                Ok(Err(status)) => status,
+                Err(_) => Status::deadline_exceeded(format!("the gateway did not answer within {LOOKUP_TIMEOUT:?}")),
+            };
+            if attempt >= LOOKUP_ATTEMPTS || !egov_runtime::status::is_retryable(&status) {
+                return Err(status);
+            }
+            self.receiver.context().counters.add("lookup_retries", 1);
+            tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+            attempt += 1;
+        }
+    }
+}

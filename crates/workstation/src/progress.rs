@@ -1,0 +1,95 @@
+//! The provider's progress as the regional gateway ARM reports it through the
+//! gateway, and with action 4 the head-signed result.
+
+use egov_envelope::Checks;
+use egov_proto::{ApplicationProgress, DeliverResponse, Envelope, ServiceResult};
+use egov_regulation::Event;
+use egov_runtime::{Context, Outcome, Received, Refusal, convert};
+use prost::Message;
+use tonic::{Code, Status};
+
+use crate::Workstation;
+use crate::record::{ApplicationRecord, application_key, invalid};
+
+impl Workstation {
+    pub(crate) async fn receive_progress(
+        &self,
+        received: Received<ApplicationProgress>,
+    ) -> Result<Outcome<DeliverResponse>, Status> {
+        let progress = &received.body;
+        received.correlate(&progress.application_id)?;
+        let stored = self.load(received.correlation_id())?;
+        let mut record = stored.value;
+        for remote in &progress.path {
+            if record.instance.record(&remote.step_id).is_some() {
+                continue;
+            }
+            if record.instance.current.as_deref() != Some(remote.step_id.as_str()) {
+                break;
+            }
+            let remote_record = convert::step_from_proto(remote);
+            let event = Event {
+                step_id: remote_record.step_id.clone(),
+                actor_role: remote_record.actor.clone(),
+                actor_id: remote_record.actor_id.clone(),
+                branch: remote_record.branch,
+                detail: remote_record.detail.clone(),
+            };
+            record.instance =
+                self.advance(&record.instance, &event, remote_record.ended_ms.max(record.instance.current_since_ms))?;
+            if let Some(last) = record.instance.path.last_mut() {
+                *last = remote_record;
+            }
+        }
+        if let Some(ahead) = progress.path.iter().find(|remote| record.instance.record(&remote.step_id).is_none()) {
+            // The provider is ahead of what this workstation has recorded (process 6's
+            // receipt not yet in): refuse for now; the gateway delivers it again.
+            return Err(Refusal::new(
+                Code::Aborted,
+                "workstation.progress_ahead",
+                format!(
+                    "{} reported before {} was recorded here",
+                    ahead.step_id,
+                    record.instance.current.clone().unwrap_or_default()
+                ),
+            )
+            .into());
+        }
+        record.registration_id =
+            Some(progress.registration_id.clone()).filter(|id| !id.is_empty()).or(record.registration_id);
+        if progress.due_time_ms != 0 {
+            record.due_ms = Some(progress.due_time_ms);
+        }
+        if let Some(result) = &progress.signed_result {
+            self.check_result(result, &record)?;
+            record.result = result.encode_to_vec();
+        }
+        let mut outcome = Outcome::new(DeliverResponse {
+            message_id: received.header().message_id.clone(),
+            accepted_time_ms: self.receiver.context().now_ms(),
+        });
+        outcome.put(application_key(&record.application_id), stored.version, &record)?;
+        Ok(outcome)
+    }
+
+    /// The result must be signed by the role of the definition's signing step, for this application.
+    fn check_result(&self, result: &Envelope, record: &ApplicationRecord) -> Result<(), Refusal> {
+        let bad = |message: String| invalid("workstation.bad_result", message);
+        let context = self.receiver.context();
+        let checks = Checks { freshness_window_ms: None, ..context.checks.clone() };
+        let verified =
+            context.open(result, &checks).map_err(|e| bad(format!("the result's signature is refused: {e}")))?;
+        let signer_role = &self.steps.sign_result.actor;
+        if verified.sender_role.as_str() != signer_role {
+            return Err(bad(format!(
+                "the result is signed by {} ({}), not by the {signer_role}",
+                verified.header.sender_id, verified.sender_role
+            )));
+        }
+        let body: ServiceResult = Context::body(result, &verified)?;
+        if body.application_id != record.application_id {
+            return Err(bad(format!("the result is for application {}", body.application_id)));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,98 @@
+//! An application as the State Corporation keeps it, and as the operator sees it.
+
+use egov_proto::{Application, Notice, PersonRecord, PowerOfAttorney, Representative};
+use egov_regulation::{Branch, Event, Instance, Step};
+use egov_runtime::{Refusal, convert};
+use egov_store::Versioned;
+use serde::{Deserialize, Serialize};
+use tonic::Code;
+
+use crate::Workstation;
+
+/// An application as the State Corporation keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ApplicationRecord {
+    pub(crate) application_id: String,
+    pub(crate) service_code: String,
+    pub(crate) applicant_iin: String,
+    pub(crate) operator_id: String,
+    pub(crate) representative: Option<Representative>,
+    pub(crate) instance: Instance,
+    pub(crate) applicant: Option<PersonRecord>,
+    pub(crate) power_of_attorney: Option<PowerOfAttorney>,
+    pub(crate) notice_code: Option<String>,
+    pub(crate) registration_id: Option<String>,
+    pub(crate) due_ms: Option<i64>,
+    /// The operator's signed submission (process 5), by sender and message id,
+    /// whose remembered answer the gateway's receipt completes.
+    #[serde(default)]
+    pub(crate) submission: Option<(String, String)>,
+    /// The gateway's countersigned receipt of process 6.
+    #[serde(with = "hex")]
+    pub(crate) receipt: Vec<u8>,
+    /// The head-signed result.
+    #[serde(with = "hex")]
+    pub(crate) result: Vec<u8>,
+}
+
+pub(crate) fn application_key(application_id: &str) -> String {
+    format!("application/{application_id}")
+}
+
+pub(crate) fn invalid(reason: &'static str, message: impl std::fmt::Display) -> Refusal {
+    Refusal::new(Code::InvalidArgument, reason, message)
+}
+
+/// Stored bytes that do not decode: the store is damaged.
+pub(crate) fn corrupt(what: &str, error: prost::DecodeError) -> Refusal {
+    Refusal::new(Code::DataLoss, "store.corrupt", format!("stored {what} does not decode: {error}"))
+}
+
+/// An envelope stored as bytes (empty: not there yet).
+pub(crate) fn stored_envelope(what: &str, bytes: &[u8]) -> Result<Option<egov_proto::Envelope>, Refusal> {
+    use prost::Message as _;
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    egov_proto::Envelope::decode(bytes).map(Some).map_err(|e| corrupt(what, e))
+}
+
+impl Workstation {
+    pub(crate) fn load(&self, application_id: &str) -> Result<Versioned<ApplicationRecord>, Refusal> {
+        self.store.get::<ApplicationRecord>(&application_key(application_id))?.ok_or_else(|| {
+            Refusal::new(Code::NotFound, "workstation.unknown_application", format!("no application {application_id}"))
+        })
+    }
+
+    /// What `actor_id` did at `step`.
+    pub(crate) fn event(step: &Step, actor_id: &str, branch: Option<Branch>, detail: impl Into<String>) -> Event {
+        Event {
+            step_id: step.id.clone(),
+            actor_role: step.actor.clone(),
+            actor_id: actor_id.to_owned(),
+            branch,
+            detail: detail.into(),
+        }
+    }
+
+    pub(crate) fn to_application(&self, record: &ApplicationRecord) -> Application {
+        let notice = record.notice_code.as_deref().and_then(|code| self.definition.notice(code)).map(|label| Notice {
+            code: label.code.clone(),
+            text_kk: label.kk.clone(),
+            text_ru: label.ru.clone(),
+            text_en: label.en.clone(),
+        });
+        let mut application = Application {
+            application_id: record.application_id.clone(),
+            service_code: record.service_code.clone(),
+            applicant_iin: record.applicant_iin.clone(),
+            notice,
+            registration_id: record.registration_id.clone().unwrap_or_default(),
+            due_time_ms: record.due_ms.unwrap_or(0),
+            operator_id: record.operator_id.clone(),
+            ..Application::default()
+        };
+        convert::instance_fields(&self.definition, &record.instance, &mut application);
+        application
+    }
+}

@@ -1,0 +1,172 @@
+//! Process 5: the operator confirms the form with their EDS; process 6: the
+//! workstation sends the application on through the gateway's asynchronous
+//! channel, and records the gateway's receipt when it comes.
+
+use egov_envelope::services;
+use egov_proto::{
+    ApplicationDelivery, ApplicationSubmission, Envelope, MessageType, SendAsyncResponse, SubmitApplicationResponse,
+};
+use egov_runtime::receive::Handled;
+use egov_runtime::{Outcome, Received, Refusal, convert, idempotency, ids};
+use egov_store::{Batch, OutboxItem};
+use prost::Message;
+use sha2::{Digest, Sha256};
+use tonic::{Code, Status};
+
+use crate::record::{ApplicationRecord, application_key, invalid, stored_envelope};
+use crate::{RECEIPT_WAIT, Workstation};
+
+impl Workstation {
+    /// Processes 5 and 6: the signed submission, queued for the gateway.
+    pub(crate) async fn submit(
+        &self,
+        received: Received<ApplicationSubmission>,
+    ) -> Result<Outcome<SubmitApplicationResponse>, Status> {
+        let submission = &received.body;
+        let context = self.receiver.context();
+        self.session(&submission.session_id, received.sender_id())?;
+        received.correlate(&submission.application_id)?;
+        let stored = self.load(&submission.application_id)?;
+        let mut record = stored.value;
+        if record.operator_id != received.sender_id() {
+            return Err(Refusal::new(
+                Code::PermissionDenied,
+                "workstation.not_your_application",
+                format!("application {} was opened by {}", record.application_id, record.operator_id),
+            )
+            .into());
+        }
+        let mut event =
+            Self::event(&self.steps.sign_submission, received.sender_id(), None, received.verified.key_id.clone());
+        event.actor_role = received.sender_role().to_owned();
+        let now_ms = received.event_ms;
+        record.instance = self.advance(&record.instance, &event, now_ms)?;
+        self.check_documents(&record, submission)?;
+        record.submission = Some((received.sender_id().to_owned(), received.header().message_id.clone()));
+        let delivery = ApplicationDelivery {
+            application_id: record.application_id.clone(),
+            service_code: record.service_code.clone(),
+            applicant: record.applicant.clone(),
+            representative: record.representative.clone(),
+            power_of_attorney: record.power_of_attorney.clone(),
+            documents: submission.documents.clone(),
+            operator_submission: Some(received.envelope.clone()),
+            path: record.instance.path.iter().map(|step| convert::step_to_proto(&self.definition, step)).collect(),
+        };
+        let message = context.seal(
+            &record.application_id,
+            services::APPLICATION_SUBMIT,
+            ids::REGIONAL,
+            MessageType::Request,
+            now_ms,
+            &delivery,
+        );
+        let mut outcome = Outcome::new(self.submit_response(&record)?);
+        outcome.put(application_key(&record.application_id), stored.version, &record)?;
+        outcome.send(ids::GATEWAY, &message, context.now_ms());
+        tracing::info!(application_id = %record.application_id, "submission signed (process 5), queued for the gateway");
+        Ok(outcome)
+    }
+
+    /// The answer to a submission: the application and, once process 6 is
+    /// done, the gateway's receipt.
+    fn submit_response(&self, record: &ApplicationRecord) -> Result<SubmitApplicationResponse, Refusal> {
+        Ok(SubmitApplicationResponse {
+            application: Some(self.to_application(record)),
+            gateway_receipt: stored_envelope("gateway receipt", &record.receipt)?,
+        })
+    }
+
+    /// Waits a while for process 6 to be done, then answers what is
+    /// remembered for the submission: the gateway's receipt completes the
+    /// remembered answer once, so a resend gets what the first call got.
+    pub(crate) async fn with_receipt(
+        &self,
+        handled: Handled<SubmitApplicationResponse>,
+    ) -> Result<SubmitApplicationResponse, Refusal> {
+        let Some(&queued) = handled.queued.first() else { return Ok(handled.answer) };
+        self.outbox.wait_sent(queued, RECEIPT_WAIT).await;
+        let header = &handled.header;
+        Ok(idempotency::answer_of(&self.store, &header.sender_id, &header.message_id)?.unwrap_or(handled.answer))
+    }
+
+    /// Checks the documents against the definition's checklist (paragraph 9).
+    fn check_documents(&self, record: &ApplicationRecord, submission: &ApplicationSubmission) -> Result<(), Refusal> {
+        for document in &submission.documents {
+            if !self.definition.documents.iter().any(|d| d.code == document.kind) {
+                return Err(invalid(
+                    "workstation.unknown_document_kind",
+                    format!("document kind {:?} is not in the checklist", document.kind),
+                ));
+            }
+            let hash_ok = document.sha256.len() == 64
+                && document.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            if !hash_ok {
+                return Err(invalid(
+                    "workstation.bad_document_hash",
+                    format!("document {:?}: sha256 must be 64 lower-case hex digits", document.kind),
+                ));
+            }
+            if !document.content.is_empty() && hex::encode(Sha256::digest(&document.content)) != document.sha256 {
+                return Err(invalid(
+                    "workstation.document_hash_mismatch",
+                    format!("document {:?}: the scan does not match its sha256", document.kind),
+                ));
+            }
+            if document.pages == 0 {
+                return Err(invalid("workstation.bad_document", format!("document {:?} has no pages", document.kind)));
+            }
+        }
+        let missing: Vec<&str> = self
+            .definition
+            .documents
+            .iter()
+            .filter(|d| d.required || (d.when.as_deref() == Some("representative") && record.representative.is_some()))
+            .filter(|d| !submission.documents.iter().any(|attached| attached.kind == d.code))
+            .map(|d| d.code.as_str())
+            .collect();
+        if !missing.is_empty() {
+            return Err(Refusal::new(
+                Code::FailedPrecondition,
+                "workstation.incomplete_package",
+                format!("the package lacks: {} (refused at reception; nothing is sent)", missing.join(", ")),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Process 6 is done when the gateway has taken the message: records its
+    /// receipt, and completes the submission's remembered answer with it.
+    pub(crate) fn record_receipt(&self, item: &OutboxItem, receipt: &SendAsyncResponse) -> Batch {
+        let mut batch = Batch::new();
+        if let Err(refusal) = self.receipt_writes(&mut batch, receipt) {
+            tracing::error!(id = item.id, reason = refusal.reason, "gateway receipt not recorded: {}", refusal.message);
+            return Batch::new();
+        }
+        batch
+    }
+
+    fn receipt_writes(&self, batch: &mut Batch, receipt: &SendAsyncResponse) -> Result<(), Refusal> {
+        let stored = self.load(&receipt.correlation_id)?;
+        let mut record = stored.value;
+        let send = &self.steps.send_application;
+        if record.instance.current.as_deref() != Some(send.id.as_str()) {
+            return Ok(());
+        }
+        let detail = format!("gateway message {}", receipt.message_id);
+        record.instance = self.advance(
+            &record.instance,
+            &Self::event(send, self.receiver.context().member_id(), None, detail),
+            receipt.accepted_time_ms.max(record.instance.current_since_ms),
+        )?;
+        record.receipt = receipt.receipt.as_ref().map(Envelope::encode_to_vec).unwrap_or_default();
+        batch.put(application_key(&record.application_id), stored.version, &record)?;
+        if let Some((sender_id, message_id)) = &record.submission
+            && let Some(remembered) = self.store.remembered(sender_id, message_id)?
+        {
+            let answer = self.submit_response(&record)?;
+            batch.remember(sender_id, message_id, remembered.digest, answer.encode_to_vec());
+        }
+        Ok(())
+    }
+}
