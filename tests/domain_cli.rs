@@ -180,4 +180,18 @@ fn regulation_check_loads_a_definition_file() {
     );
     check_regulation(&["show", "--regulation", broken_path], 1, &["leads to step-z"]);
     check_regulation(&["check", "/nonexistent/regulation.toml"], 1, &["cannot read /nonexistent/regulation.toml"]);
+
+    // A definition that loads but lacks a step a participant needs is refused as `egov serve` would refuse it.
+    let without_issue = example.replacen("effect = \"issue-result\"\n", "", 1);
+    assert_ne!(without_issue, example, "the example has an issue-result step");
+    let path = directory.path().join("without-issue.toml");
+    std::fs::write(&path, without_issue).unwrap();
+    check_regulation(
+        &["check", path.to_str().unwrap()],
+        1,
+        &[
+            "invalid: regulation.invalid_definition: ",
+            "no step has the effect issue-result, which the State Corporation workstation needs",
+        ],
+    );
 }

@@ -63,7 +63,7 @@ impl GatewayServer {
     }
 
     pub fn into_service(self) -> GatewayServiceServer<GatewayServer> {
-        GatewayServiceServer::new(self).max_decoding_message_size(64 * 1024 * 1024)
+        GatewayServiceServer::new(self).max_decoding_message_size(egov_runtime::receive::MAX_MESSAGE_BYTES)
     }
 }
 

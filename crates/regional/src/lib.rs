@@ -58,11 +58,12 @@ impl RegionalServer {
     }
 
     pub fn inbox_service(&self) -> InboxServiceServer<RegionalServer> {
-        InboxServiceServer::new(self.clone()).max_decoding_message_size(64 * 1024 * 1024)
+        InboxServiceServer::new(self.clone()).max_decoding_message_size(egov_runtime::receive::MAX_MESSAGE_BYTES)
     }
 
     pub fn staff_service(&self) -> RegionalGatewayServiceServer<RegionalServer> {
         RegionalGatewayServiceServer::new(self.clone())
+            .max_decoding_message_size(egov_runtime::receive::MAX_MESSAGE_BYTES)
     }
 }
 
@@ -75,6 +76,12 @@ impl Regional {
     fn advance(&self, instance: &Instance, event: &Event, now_ms: i64) -> Result<Instance, Refusal> {
         Ok(apply(&self.definition, instance, event, now_ms, self.calendar())?)
     }
+}
+
+/// Whether `definition` has every step this participant needs (what its
+/// server checks when it starts).
+pub fn check_definition(definition: &Definition) -> Result<(), DefinitionError> {
+    Steps::bind(definition).map(|_| ())
 }
 
 #[tonic::async_trait]

@@ -68,7 +68,7 @@ impl IndividualsServer {
     }
 
     pub fn into_service(self) -> IndividualsServiceServer<IndividualsServer> {
-        IndividualsServiceServer::new(self)
+        IndividualsServiceServer::new(self).max_decoding_message_size(egov_runtime::receive::MAX_MESSAGE_BYTES)
     }
 
     async fn look_up(&self, received: Received<PersonQuery>) -> Result<Outcome<LookupPersonResponse>, Status> {

@@ -88,7 +88,7 @@ impl NotaryServer {
     }
 
     pub fn into_service(self) -> NotaryServiceServer<NotaryServer> {
-        NotaryServiceServer::new(self)
+        NotaryServiceServer::new(self).max_decoding_message_size(egov_runtime::receive::MAX_MESSAGE_BYTES)
     }
 
     async fn check(

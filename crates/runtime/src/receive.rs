@@ -32,6 +32,10 @@ use crate::services::{Channel, Service, Services};
 use crate::status::Refusal;
 use crate::{Context, ids};
 
+/// The largest gRPC message a participant decodes: above it tonic refuses
+/// before the pipeline can; below it the pipeline's limits refuse with a reason code.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
 /// The largest envelope header accepted (the header holds ids and times only).
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
@@ -60,13 +64,27 @@ impl<B: Body + Clone> Incoming for B {
     }
 }
 
-/// A body carried without being read (the gateway routes bodies it does not decode).
+/// A body carried without being kept (the gateway routes bodies): it is
+/// checked to decode as its `body_type`, which the pipeline has checked is
+/// the service's, so that nothing is taken that its recipient must refuse.
 #[derive(Debug, Clone, Copy)]
 pub struct Opaque;
 
 impl Incoming for Opaque {
-    fn decode(_envelope: &Envelope, _verified: &Verified) -> Result<Opaque, Refusal> {
-        Ok(Opaque)
+    fn decode(envelope: &Envelope, verified: &Verified) -> Result<Opaque, Refusal> {
+        use egov_proto as pb;
+        fn check<B: Body>(envelope: &Envelope, verified: &Verified) -> Result<Opaque, Refusal> {
+            Context::body::<B>(envelope, verified).map(|_| Opaque)
+        }
+        match verified.header.body_type.as_str() {
+            <pb::PersonQuery as Body>::TYPE => check::<pb::PersonQuery>(envelope, verified),
+            <pb::PowerOfAttorneyQuery as Body>::TYPE => check::<pb::PowerOfAttorneyQuery>(envelope, verified),
+            <pb::PersonAnswer as Body>::TYPE => check::<pb::PersonAnswer>(envelope, verified),
+            <pb::PowerOfAttorneyAnswer as Body>::TYPE => check::<pb::PowerOfAttorneyAnswer>(envelope, verified),
+            <pb::ApplicationDelivery as Body>::TYPE => check::<pb::ApplicationDelivery>(envelope, verified),
+            <pb::ApplicationProgress as Body>::TYPE => check::<pb::ApplicationProgress>(envelope, verified),
+            other => Err(EnvelopeError::BodyTypeMismatch { found: other.to_owned(), expected: "a routed body" }.into()),
+        }
     }
 }
 
@@ -234,6 +252,14 @@ impl Receiver {
             && let Some(answer) = idempotency::resent::<A>(store, &verified, &envelope)?
         {
             return Ok(Handled { answer, queued: Vec::new(), header: verified.header });
+        }
+        if verified.header.body_type != service.body {
+            return Err(Refusal::new(
+                Code::InvalidArgument,
+                "envelope.body_type_mismatch",
+                format!("body type is {}, expected {}", verified.header.body_type, service.body),
+            )
+            .into());
         }
         let body = B::decode(&envelope, &verified)?;
         let received = Received {

@@ -32,6 +32,8 @@ impl Channel {
 #[derive(Debug, Clone)]
 pub struct Service {
     pub id: String,
+    /// The protobuf full name of a request's body.
+    pub body: String,
     pub channel: Channel,
     /// The member id that serves it.
     pub recipient: String,
@@ -54,6 +56,7 @@ impl Service {
 #[serde(deny_unknown_fields)]
 struct RawService {
     id: String,
+    body: String,
     channel: Channel,
     recipient: String,
     senders: Vec<String>,
@@ -116,6 +119,7 @@ impl Services {
             }
             services.push(Service {
                 id: raw.id,
+                body: raw.body,
                 channel: raw.channel,
                 recipient: raw.recipient,
                 senders: raw.senders,
@@ -160,7 +164,7 @@ mod tests {
 
     #[test]
     fn a_table_with_a_service_twice_or_an_unknown_key_is_refused() {
-        let twice = "[[service]]\nid = \"a\"\nchannel = \"direct\"\nrecipient = \"x\"\nsenders = [\"r\"]\nmessage_types = [\"request\"]\n";
+        let twice = "[[service]]\nid = \"a\"\nbody = \"egov.v1.PersonQuery\"\nchannel = \"direct\"\nrecipient = \"x\"\nsenders = [\"r\"]\nmessage_types = [\"request\"]\n";
         let error = Services::from_toml(&format!("{twice}{twice}")).unwrap_err();
         assert!(error.to_string().contains("declared twice"), "{error}");
         let error = Services::from_toml(&twice.replace("senders", "sender")).unwrap_err();

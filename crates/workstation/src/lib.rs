@@ -93,11 +93,11 @@ impl WorkstationServer {
     }
 
     pub fn workstation_service(&self) -> WorkstationServiceServer<WorkstationServer> {
-        WorkstationServiceServer::new(self.clone()).max_decoding_message_size(64 * 1024 * 1024)
+        WorkstationServiceServer::new(self.clone()).max_decoding_message_size(egov_runtime::receive::MAX_MESSAGE_BYTES)
     }
 
     pub fn inbox_service(&self) -> InboxServiceServer<WorkstationServer> {
-        InboxServiceServer::new(self.clone()).max_decoding_message_size(64 * 1024 * 1024)
+        InboxServiceServer::new(self.clone()).max_decoding_message_size(egov_runtime::receive::MAX_MESSAGE_BYTES)
     }
 }
 
@@ -110,6 +110,12 @@ impl Workstation {
     fn advance(&self, instance: &Instance, event: &Event, now_ms: i64) -> Result<Instance, Refusal> {
         Ok(apply(&self.definition, instance, event, now_ms, self.calendar())?)
     }
+}
+
+/// Whether `definition` has every step this participant needs (what its
+/// server checks when it starts).
+pub fn check_definition(definition: &Definition) -> Result<(), DefinitionError> {
+    Steps::bind(definition).map(|_| ())
 }
 
 #[tonic::async_trait]
