@@ -1,5 +1,6 @@
 //! Starts participants: each on its own listener, with its own store under
 //! the data directory, finding the others by address.
+#![forbid(unsafe_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
