@@ -1,5 +1,6 @@
 //! Compiles `proto/egov/v1/*.proto` with protox (no protoc needed) and
-//! generates the prost messages and tonic services.
+//! generates the tonic services; the messages they carry are
+//! `egov-messages`' (an extern path), so they are not generated twice.
 
 use std::path::PathBuf;
 
@@ -19,16 +20,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     // Reflection serves the same descriptors the code was generated from.
     std::fs::write(out_dir.join("egov_descriptor.bin"), prost::Message::encode_to_vec(&descriptors))?;
-    // Registry records are also the fixtures' JSON format.
-    let mut builder = tonic_prost_build::configure();
-    for record in
-        ["PersonRecord", "Representative", "DictionaryEntry", "Address", "IdentityDocument", "PowerOfAttorney"]
-    {
-        builder = builder.message_attribute(
-            format!(".egov.v1.{record}"),
-            "#[derive(serde::Serialize, serde::Deserialize)] #[serde(default, deny_unknown_fields)]",
-        );
-    }
-    builder.compile_fds(descriptors)?;
+    tonic_prost_build::configure().extern_path(".egov.v1", "::egov_messages::v1").compile_fds(descriptors)?;
     Ok(())
 }

@@ -131,11 +131,8 @@ pub fn regulation(command: RegulationCommand) -> anyhow::Result<ExitCode> {
         RegulationCommand::Check { file } => {
             let text = read_definition_text(&file)?;
             // Loaded, then bound by every participant that runs it, as `egov serve` would.
-            let checked = Definition::from_toml(&text).and_then(|definition| {
-                egov_workstation::check_definition(&definition)?;
-                egov_regional::check_definition(&definition)?;
-                Ok(definition)
-            });
+            let checked = Definition::from_toml(&text)
+                .and_then(|definition| egov_stack::check_definition(&definition).map(|()| definition));
             match checked {
                 Ok(definition) => {
                     println!("ok: {} steps", definition.steps().len());

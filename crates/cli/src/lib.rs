@@ -1,5 +1,5 @@
-//! The `egov` command's library: the stack of participants, started in one
-//! process or as a subset of them (`--roles`), wired by addresses.
+//! The `egov` command's library: the stack of participants (`egov-stack`),
+//! under its old path `egov_cli::stack`.
 #![forbid(unsafe_code)]
 
-pub mod stack;
+pub use egov_stack as stack;

@@ -2,7 +2,6 @@
 #![forbid(unsafe_code)]
 
 mod audit;
-mod bench;
 mod commands;
 mod domain;
 mod fixtures;
@@ -86,7 +85,7 @@ enum Command {
     #[command(subcommand)]
     Fixtures(fixtures::FixturesCommand),
     /// Throughput, latency, memory and start-up figures, each with a baseline measured in the same run.
-    Bench(bench::BenchArgs),
+    Bench(egov_bench::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -117,7 +116,7 @@ fn main() -> std::process::ExitCode {
             Command::Iin(command) => domain::iin(command),
             Command::Regulation(command) => domain::regulation(command),
             Command::Fixtures(command) => fixtures::fixtures(command),
-            Command::Bench(args) => bench::bench(args).await,
+            Command::Bench(args) => egov_bench::bench(args).await,
         }
     });
     match result {

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use egov_envelope::{Signer, countersign, countersigned_bytes, sender_signed_bytes};
-use egov_proto::{Body, EnvelopeHeader, MessageType, PersonQuery};
+use egov_messages::{Body, EnvelopeHeader, MessageType, PersonQuery};
 use prost::Message;
 
 fn main() {

@@ -1,7 +1,7 @@
 //! The signed bytes, signing and verification. See `docs/envelope.md`.
 
 use ed25519_dalek::{Signer as _, SigningKey};
-use egov_proto::{Body, Envelope, EnvelopeHeader, MessageType, Signature};
+use egov_messages::{Body, Envelope, EnvelopeHeader, MessageType, Signature};
 use prost::Message;
 
 use crate::{EnvelopeError, Role, TrustRegistry};

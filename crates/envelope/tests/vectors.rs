@@ -5,7 +5,7 @@ use egov_envelope::{
     Checks, KeyEntry, Member, Role, Signer, TrustRegistry, countersign, countersigned_bytes, open, sender_signed_bytes,
     verify_countersignature,
 };
-use egov_proto::Envelope;
+use egov_messages::Envelope;
 use prost::Message;
 
 const VECTORS: &str = include_str!("../../../docs/envelope-vectors.json");

@@ -6,13 +6,14 @@
 //! upgrade), ordered collections only, no clock.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, NaiveTime, TimeDelta, TimeZone};
 use egov_client::{ApplicationPlan, Decision, DocumentPlan, RepresentativePlan};
 use egov_proto::{Address, DictionaryEntry, IdentityDocument, PersonRecord, PowerOfAttorney};
 use egov_regulation::instance::{deadline, to_local};
 use egov_regulation::{Calendar, Definition, Duration, Effect, StepKind, iin};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::scenario::{Expectation, Scenario};
@@ -119,98 +120,101 @@ fn ymd(year: i32, month: u32, day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(year, month, day).unwrap_or_default()
 }
 
-// Names: (male form, female form).
-const KAZAKH_SURNAMES: &[(&str, &str)] = &[
-    ("Серикбаев", "Серикбаева"),
-    ("Ахметов", "Ахметова"),
-    ("Нурланов", "Нурланова"),
-    ("Касымов", "Касымова"),
-    ("Омаров", "Омарова"),
-    ("Жумабеков", "Жумабекова"),
-    ("Сулейменов", "Сулейменова"),
-    ("Абдрахманов", "Абдрахманова"),
-    ("Искаков", "Искакова"),
-    ("Бекмухамедов", "Бекмухамедова"),
-    ("Тулегенов", "Тулегенова"),
-    ("Кенжебаев", "Кенжебаева"),
-];
-const RUSSIAN_SURNAMES: &[(&str, &str)] = &[
-    ("Иванов", "Иванова"),
-    ("Петров", "Петрова"),
-    ("Смирнов", "Смирнова"),
-    ("Кузнецов", "Кузнецова"),
-    ("Попов", "Попова"),
-    ("Волков", "Волкова"),
-    ("Соколов", "Соколова"),
-    ("Морозов", "Морозова"),
-];
-const KAZAKH_MALE: &[&str] = &[
-    "Асылбек",
-    "Ерлан",
-    "Данияр",
-    "Нурлан",
-    "Бауыржан",
-    "Серик",
-    "Айдос",
-    "Марат",
-    "Ержан",
-    "Талгат",
-    "Кайрат",
-    "Арман",
-];
-const KAZAKH_FEMALE: &[&str] =
-    &["Айгерим", "Сауле", "Гульнара", "Динара", "Жанар", "Асель", "Алия", "Мадина", "Камила", "Айжан", "Назерке"];
-const RUSSIAN_MALE: &[&str] = &["Александр", "Дмитрий", "Сергей", "Андрей", "Иван", "Николай", "Владимир"];
-const RUSSIAN_FEMALE: &[&str] = &["Елена", "Ольга", "Наталья", "Анна", "Татьяна", "Ирина", "Светлана"];
-const KAZAKH_PATRONYMICS: &[(&str, &str)] = &[
-    ("Маратович", "Маратовна"),
-    ("Ерланович", "Ерлановна"),
-    ("Серикович", "Сериковна"),
-    ("Болатович", "Болатовна"),
-    ("Кайратович", "Кайратовна"),
-    ("Ахметович", "Ахметовна"),
-    ("Нурланович", "Нурлановна"),
-    ("Бауыржанович", "Бауыржановна"),
-];
-const RUSSIAN_PATRONYMICS: &[(&str, &str)] = &[
-    ("Александрович", "Александровна"),
-    ("Сергеевич", "Сергеевна"),
-    ("Иванович", "Ивановна"),
-    ("Николаевич", "Николаевна"),
-    ("Владимирович", "Владимировна"),
-];
-/// (region, districts, city).
-const PLACES: &[(&str, &[&str], &str)] = &[
-    (
-        "г. Астана",
-        &["Есильский район", "Алматинский район", "Сарыаркинский район", "Байконурский район", "район Нура"],
-        "Астана",
-    ),
-    ("г. Алматы", &["Бостандыкский район", "Алмалинский район", "Медеуский район", "Ауэзовский район"], "Алматы"),
-    ("Акмолинская область", &["Целиноградский район"], "Косшы"),
-    ("Акмолинская область", &["г. Кокшетау"], "Кокшетау"),
-    ("Карагандинская область", &["г. Караганда"], "Караганда"),
-];
-const STREETS: &[&str] = &[
-    "пр. Мангилик Ел",
-    "ул. Бейбитшилик",
-    "ул. Иманова",
-    "ул. Кенесары",
-    "ул. Сыганак",
-    "ул. Абая",
-    "пр. Республики",
-    "ул. Сейфуллина",
-    "ул. Толе би",
-    "пр. Достык",
-    "ул. Жибек жолы",
-];
-const NOTARIES: &[&str] = &[
-    "Notary Sadykova A. K., Astana, licence 0001234",
-    "Notary Bekova Zh. S., Astana, licence 0004411",
-    "Notary Muratov E. B., Almaty, licence 0002718",
-    "Notary Kim O. V., Karaganda, licence 0003307",
-    "Notary Tasova G. M., Kokshetau, licence 0005120",
-];
+/// What the persons and powers of attorney are drawn from (`data/names.toml`).
+const NAMES_TOML: &str = include_str!("../data/names.toml");
+
+/// The names and addresses of `data/names.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Names {
+    kazakh: Nationality,
+    russian: Nationality,
+    addresses: Addresses,
+    powers_of_attorney: Notaries,
+}
+
+/// A nationality's names; surnames and patronymics as (male form, female form).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Nationality {
+    surnames: Vec<(String, String)>,
+    male: Vec<String>,
+    female: Vec<String>,
+    patronymics: Vec<(String, String)>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Addresses {
+    streets: Vec<String>,
+    places: Vec<Place>,
+}
+
+/// A region with its districts and city.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Place {
+    region: String,
+    districts: Vec<String>,
+    city: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Notaries {
+    notaries: Vec<String>,
+}
+
+/// Why names data does not load.
+#[derive(Debug, Error)]
+enum NamesError {
+    #[error("invalid TOML: {0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("{0} is empty")]
+    Empty(String),
+}
+
+impl Nationality {
+    /// Each list's name under `nationality`, with its length.
+    fn lengths(&self, nationality: &str) -> [(String, usize); 4] {
+        [
+            (format!("{nationality}.surnames"), self.surnames.len()),
+            (format!("{nationality}.male"), self.male.len()),
+            (format!("{nationality}.female"), self.female.len()),
+            (format!("{nationality}.patronymics"), self.patronymics.len()),
+        ]
+    }
+}
+
+impl Names {
+    /// The embedded `data/names.toml`, parsed once. A test guarantees it loads.
+    fn embedded() -> &'static Names {
+        static NAMES: OnceLock<Names> = OnceLock::new();
+        NAMES.get_or_init(|| match Names::from_toml(NAMES_TOML) {
+            Ok(names) => names,
+            // Unreachable: the embedded file is a constant checked by the test `the_embedded_names_load`.
+            Err(error) => panic!("embedded names.toml: {error}"),
+        })
+    }
+
+    /// Parses names data; every list must have an entry to pick.
+    fn from_toml(text: &str) -> Result<Names, NamesError> {
+        let names: Names = toml::from_str(text)?;
+        let mut lengths: Vec<(String, usize)> =
+            names.kazakh.lengths("kazakh").into_iter().chain(names.russian.lengths("russian")).collect();
+        lengths.push(("addresses.streets".to_owned(), names.addresses.streets.len()));
+        lengths.push(("addresses.places".to_owned(), names.addresses.places.len()));
+        for (index, place) in names.addresses.places.iter().enumerate() {
+            lengths.push((format!("addresses.places[{index}].districts"), place.districts.len()));
+        }
+        lengths.push(("powers_of_attorney.notaries".to_owned(), names.powers_of_attorney.notaries.len()));
+        match lengths.into_iter().find(|(_, length)| *length == 0) {
+            Some((list, _)) => Err(NamesError::Empty(list)),
+            None => Ok(names),
+        }
+    }
+}
+
 /// A service code no generated power of attorney is for but this one.
 const OTHER_SERVICE: &str = "kz.astana.housing.residence-certificate";
 
@@ -252,26 +256,22 @@ fn fresh_iin(rng: &mut Rng, used: &mut BTreeSet<String>) -> (String, NaiveDate, 
     }
 }
 
-fn person(rng: &mut Rng, used: &mut BTreeSet<String>, deceased: bool) -> Person {
+fn person(names: &Names, rng: &mut Rng, used: &mut BTreeSet<String>, deceased: bool) -> Person {
     let (iin, birth, female) = fresh_iin(rng, used);
     let kazakh = rng.chance(700);
-    let form = |pair: &(&str, &str)| if female { pair.1.to_owned() } else { pair.0.to_owned() };
-    let (surnames, patronymics, names) = match (kazakh, female) {
-        (true, false) => (KAZAKH_SURNAMES, KAZAKH_PATRONYMICS, KAZAKH_MALE),
-        (true, true) => (KAZAKH_SURNAMES, KAZAKH_PATRONYMICS, KAZAKH_FEMALE),
-        (false, false) => (RUSSIAN_SURNAMES, RUSSIAN_PATRONYMICS, RUSSIAN_MALE),
-        (false, true) => (RUSSIAN_SURNAMES, RUSSIAN_PATRONYMICS, RUSSIAN_FEMALE),
-    };
-    let surname = form(rng.pick(surnames));
-    let name = (*rng.pick(names)).to_owned();
-    let patronymic = form(rng.pick(patronymics));
-    let (region, districts, city) = *rng.pick(PLACES);
+    let form = |pair: &(String, String)| if female { pair.1.clone() } else { pair.0.clone() };
+    let nationality = if kazakh { &names.kazakh } else { &names.russian };
+    let given_names = if female { &nationality.female } else { &nationality.male };
+    let surname = form(rng.pick(&nationality.surnames));
+    let name = rng.pick(given_names).clone();
+    let patronymic = form(rng.pick(&nationality.patronymics));
+    let place = rng.pick(&names.addresses.places);
     let reg_address = Address {
         country: "Казахстан".to_owned(),
-        region: region.to_owned(),
-        district: (*rng.pick(districts)).to_owned(),
-        city: city.to_owned(),
-        street: (*rng.pick(STREETS)).to_owned(),
+        region: place.region.clone(),
+        district: rng.pick(&place.districts).clone(),
+        city: place.city.clone(),
+        street: rng.pick(&names.addresses.streets).clone(),
         building: (1 + rng.below(120)).to_string(),
         flat: if rng.chance(250) { String::new() } else { (1 + rng.below(200)).to_string() },
     };
@@ -562,6 +562,7 @@ impl Paths {
 /// Everything the scenarios are built from.
 struct Builder<'a> {
     rng: Rng,
+    names: &'a Names,
     seed: u64,
     calendar: &'a Calendar,
     definition: &'a Definition,
@@ -642,7 +643,7 @@ impl Builder<'_> {
         self.powers.push(PowerOfAttorney {
             number: number.clone(),
             issued_on: issued.to_string(),
-            notary: (*self.rng.pick(NOTARIES)).to_owned(),
+            notary: self.rng.pick(&self.names.powers_of_attorney.notaries).clone(),
             principal_iin: self.living[principal].iin.clone(),
             attorney_iin: self.living[attorney].iin.clone(),
             scope,
@@ -977,6 +978,7 @@ fn list_file<T: Serialize>(key: &str, items: &[T]) -> Result<String, GenerateErr
 pub fn generate(count: usize, seed: u64) -> Result<Population, GenerateError> {
     let calendar = Calendar::kazakhstan();
     let definition = Definition::default_definition();
+    let names = Names::embedded();
     let mut rng = Rng(seed);
     let grounds = definition.refusal_grounds.len();
     if grounds == 0 {
@@ -989,12 +991,12 @@ pub fn generate(count: usize, seed: u64) -> Result<Population, GenerateError> {
     let mut people: Vec<(Person, bool)> = (0..person_count)
         .map(|_| {
             let deceased = rng.chance(20);
-            (person(&mut rng, &mut used, deceased), deceased)
+            (person(names, &mut rng, &mut used, deceased), deceased)
         })
         .collect();
     if !people.iter().any(|(_, deceased)| *deceased) {
         let at = rng.below(people.len());
-        let replacement = person(&mut rng, &mut used, true);
+        let replacement = person(names, &mut rng, &mut used, true);
         used.remove(&people[at].0.iin);
         people[at] = (replacement, true);
     }
@@ -1006,6 +1008,7 @@ pub fn generate(count: usize, seed: u64) -> Result<Population, GenerateError> {
 
     let mut builder = Builder {
         rng,
+        names,
         seed,
         calendar,
         definition,
@@ -1052,6 +1055,60 @@ mod tests {
             scenarios: Vec<Scenario>,
         }
         serde_json::from_str::<File>(&population.scenarios_json).unwrap().scenarios
+    }
+
+    #[test]
+    fn the_embedded_names_load() {
+        let names = Names::from_toml(NAMES_TOML).unwrap();
+        for nationality in [&names.kazakh, &names.russian] {
+            assert!(!nationality.surnames.is_empty() && !nationality.patronymics.is_empty());
+            assert!(!nationality.male.is_empty() && !nationality.female.is_empty());
+        }
+        assert!(!names.addresses.streets.is_empty() && !names.addresses.places.is_empty());
+        assert!(names.addresses.places.iter().all(|place| !place.districts.is_empty()));
+        assert!(!names.powers_of_attorney.notaries.is_empty());
+        assert!(std::ptr::eq(Names::embedded(), Names::embedded()));
+    }
+
+    fn check_names_error(text: &str, expected: &str) {
+        let error = Names::from_toml(text).unwrap_err();
+        assert_eq!(error.to_string(), expected);
+    }
+
+    #[test]
+    fn names_with_an_empty_list_are_refused() {
+        let names = |russian_female: &str, districts: &str| {
+            format!(
+                r#"
+[kazakh]
+surnames = [["Ахметов", "Ахметова"]]
+male = ["Ерлан"]
+female = ["Алия"]
+patronymics = [["Маратович", "Маратовна"]]
+
+[russian]
+surnames = [["Иванов", "Иванова"]]
+male = ["Иван"]
+female = [{russian_female}]
+patronymics = [["Иванович", "Ивановна"]]
+
+[addresses]
+streets = ["ул. Абая"]
+
+[[addresses.places]]
+region = "г. Астана"
+districts = [{districts}]
+city = "Астана"
+
+[powers_of_attorney]
+notaries = ["Notary Kim O. V., Karaganda, licence 0003307"]
+"#
+            )
+        };
+        assert!(Names::from_toml(&names(r#""Анна""#, r#""район Нура""#)).is_ok());
+        check_names_error(&names("", r#""район Нура""#), "russian.female is empty");
+        check_names_error(&names(r#""Анна""#, ""), "addresses.places[0].districts is empty");
+        assert!(matches!(Names::from_toml("[kazakh]\nsurnames = 1\n"), Err(NamesError::Toml(_))));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `egov bench`: what the exchange costs on this machine, each figure next to a
 //! baseline measured in the same run. One JSON object a figure on stdout, as it
 //! is measured; a table of them all on stderr at the end (`docs/performance.md`).
+#![forbid(unsafe_code)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
@@ -15,7 +16,6 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use egov_cli::stack::{Role, RoutesHook, Stack, StackConfig};
 use egov_client::Patience;
 use egov_envelope::{Signer, countersign, services};
 use egov_proto::echo_service_client::EchoServiceClient;
@@ -27,6 +27,7 @@ use egov_proto::{
     SendSyncRequest,
 };
 use egov_runtime::{Clock as _, KeyDir, SystemClock, Topology, ids};
+use egov_stack::{Role, RoutesHook, Stack, StackConfig};
 use egov_store::{Batch, Store};
 use egov_workstation::Operators;
 use prost::Message as _;
@@ -139,6 +140,7 @@ impl Plan {
     }
 }
 
+/// Runs the parts `args` asks for and prints their figures: `egov bench`.
 pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let plan = Plan::new(&args)?;
     let temp = tempfile::tempdir().context("cannot make a temporary directory")?;

@@ -1,5 +1,6 @@
 //! Starts participants: each on its own listener, with its own store under
 //! the data directory, finding the others by address.
+#![forbid(unsafe_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -428,4 +429,11 @@ async fn watch_trust(keys: KeyDir, trust: SharedTrust) {
             }
         }
     }
+}
+
+/// Whether `definition` has every step each participant that runs it needs:
+/// what the participants check when they start.
+pub fn check_definition(definition: &Definition) -> Result<(), egov_regulation::DefinitionError> {
+    egov_workstation::check_definition(definition)?;
+    egov_regional::check_definition(definition)
 }
