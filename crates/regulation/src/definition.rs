@@ -338,7 +338,7 @@ impl Definition {
             }
             let effect = match &raw_step.effect {
                 None => None,
-                Some(name) => Some(name.parse::<Effect>().map_err(|message| error(message))?),
+                Some(name) => Some(name.parse::<Effect>().map_err(error)?),
             };
             steps.push(Step {
                 id: raw_step.id,

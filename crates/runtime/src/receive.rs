@@ -47,8 +47,6 @@ const CONFLICT_ATTEMPTS: u32 = 8;
 pub enum Accept {
     /// One service addressed to this participant (its id in the table of services).
     Service(&'static str),
-    /// Any asynchronous service addressed to this participant (its inbox).
-    Inbox,
     /// Any service the gateway routes over the channel (the gateway's own calls).
     Route(Channel),
 }
@@ -215,10 +213,6 @@ impl Receiver {
         &self.context
     }
 
-    pub fn services(&self) -> &Services {
-        &self.services
-    }
-
     /// Takes one call through the pipeline; see the module's documentation.
     pub async fn handle<B, A, H, F>(&self, accept: Accept, envelope: Option<Envelope>, handler: H) -> Result<A, Status>
     where
@@ -291,7 +285,7 @@ impl Receiver {
         let header = &verified.header;
         let service = match accept {
             Accept::Route(channel) => self.route(&verified, channel)?,
-            Accept::Service(_) | Accept::Inbox => {
+            Accept::Service(id) => {
                 if header.recipient_id != self.context.member_id() {
                     return Err(EnvelopeError::WrongRecipient {
                         found: header.recipient_id.clone(),
@@ -299,13 +293,10 @@ impl Receiver {
                     }
                     .into());
                 }
-                let served = self.services.get(&header.service_id).filter(|service| {
-                    service.recipient == self.context.member_id()
-                        && match accept {
-                            Accept::Service(id) => service.id == id,
-                            _ => service.channel == Channel::Async,
-                        }
-                });
+                let served = self
+                    .services
+                    .get(&header.service_id)
+                    .filter(|service| service.id == id && service.recipient == self.context.member_id());
                 served.ok_or_else(|| {
                     Refusal::new(
                         Code::InvalidArgument,

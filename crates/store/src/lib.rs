@@ -355,6 +355,9 @@ impl Store {
     }
 }
 
+/// The file that could not be made durable, and why (shared by every batch of the group).
+type FlushFailure = (String, Arc<std::io::Error>);
+
 /// The embedded backend: one sled database in one directory.
 #[derive(Clone)]
 pub struct SledBackend {
@@ -448,7 +451,7 @@ impl SledBackend {
 
     /// Flushes sled, then records the log head beside it; on failure, the
     /// file that could not be made durable and why.
-    fn make_durable(&self) -> Result<(), (String, Arc<std::io::Error>)> {
+    fn make_durable(&self) -> Result<(), FlushFailure> {
         use std::io::Write as _;
         let failed = |path: &Path, error: std::io::Error| (path.display().to_string(), Arc::new(error));
         let sled_dir = self.marker.parent().unwrap_or(&self.marker);
@@ -700,7 +703,7 @@ mod committer {
                 let result = store.apply(batch);
                 written.push((store, reply, result));
             }
-            let mut flushed: Vec<(u64, Result<(), (String, Arc<std::io::Error>)>)> = Vec::new();
+            let mut flushed: Vec<(u64, Result<(), super::FlushFailure>)> = Vec::new();
             for (store, _, result) in &written {
                 if result.is_ok() && !flushed.iter().any(|(id, _)| *id == store.id) {
                     flushed.push((store.id, store.make_durable()));
