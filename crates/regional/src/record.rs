@@ -1,6 +1,7 @@
 //! A registration as the ARM stores it, and as the staff see it.
 
 use egov_proto::{Application, ApplicationDelivery, Envelope, Registration};
+use egov_runtime::status::corrupt;
 use egov_runtime::{Refusal, convert};
 use egov_store::Versioned;
 use prost::Message;
@@ -33,11 +34,6 @@ pub(crate) fn registration_key(registration_id: &str) -> String {
 
 pub(crate) fn application_key(application_id: &str) -> String {
     format!("application/{application_id}")
-}
-
-/// Stored bytes that do not decode: the store is damaged.
-pub(crate) fn corrupt(what: &str, error: prost::DecodeError) -> Refusal {
-    Refusal::new(Code::DataLoss, "store.corrupt", format!("stored {what} does not decode: {error}"))
 }
 
 impl RegistrationRecord {

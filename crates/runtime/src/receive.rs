@@ -237,9 +237,7 @@ impl Receiver {
         H: Fn(Received<B>) -> F,
         F: Future<Output = Result<Outcome<A>, Status>>,
     {
-        let envelope = envelope.ok_or_else(|| {
-            Refusal::new(Code::InvalidArgument, "envelope.missing", "the request carries no envelope")
-        })?;
+        let envelope = envelope.ok_or_else(crate::status::missing_envelope)?;
         let received_ms = self.context.now_ms();
         let (verified, service) = self.admit(&envelope, accept)?;
         if let Some(store) = &self.store

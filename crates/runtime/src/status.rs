@@ -71,6 +71,11 @@ impl From<egov_regulation::TransitionError> for Refusal {
     }
 }
 
+/// Stored bytes that do not decode: the store is damaged.
+pub fn corrupt(what: &str, error: prost::DecodeError) -> Refusal {
+    Refusal::new(Code::DataLoss, "store.corrupt", format!("stored {what} does not decode: {error}"))
+}
+
 /// The refusal of a request without its envelope.
 pub fn missing_envelope() -> Status {
     Refusal::new(Code::InvalidArgument, "envelope.missing", "the request carries no envelope").into()

@@ -2,6 +2,7 @@
 
 use egov_proto::{Application, Notice, PersonRecord, PowerOfAttorney, Representative};
 use egov_regulation::{Branch, Event, Instance, Step};
+use egov_runtime::status::corrupt;
 use egov_runtime::{Refusal, convert};
 use egov_store::Versioned;
 use serde::{Deserialize, Serialize};
@@ -41,11 +42,6 @@ pub(crate) fn application_key(application_id: &str) -> String {
 
 pub(crate) fn invalid(reason: &'static str, message: impl std::fmt::Display) -> Refusal {
     Refusal::new(Code::InvalidArgument, reason, message)
-}
-
-/// Stored bytes that do not decode: the store is damaged.
-pub(crate) fn corrupt(what: &str, error: prost::DecodeError) -> Refusal {
-    Refusal::new(Code::DataLoss, "store.corrupt", format!("stored {what} does not decode: {error}"))
 }
 
 /// An envelope stored as bytes (empty: not there yet).
