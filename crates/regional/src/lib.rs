@@ -24,7 +24,7 @@ use egov_proto::{
     DeliverRequest, DeliverResponse, GetRegistrationRequest, GetRegistrationResponse, ListQueueRequest,
     ListQueueResponse, PerformStaffActionRequest, PerformStaffActionResponse, SignResultRequest, SignResultResponse,
 };
-use egov_regulation::{Calendar, Definition, DefinitionError, Event, Instance, apply};
+use egov_regulation::{Calendar, Definition, DefinitionError, Event, Instance, Transition, apply};
 use egov_runtime::{Accept, Receiver, Refusal};
 use egov_store::Store;
 use tonic::{Request, Response, Status};
@@ -73,7 +73,7 @@ impl Regional {
     }
 
     /// The transition function over this ARM's definition.
-    fn advance(&self, instance: &Instance, event: &Event, now_ms: i64) -> Result<Instance, Refusal> {
+    fn advance(&self, instance: &Instance, event: &Event, now_ms: i64) -> Result<Transition, Refusal> {
         Ok(apply(&self.definition, instance, event, now_ms, self.calendar())?)
     }
 }

@@ -40,7 +40,7 @@ impl Regional {
             branch: None,
             detail: registration_id.clone(),
         };
-        let instance = self.advance(&instance, &event, now_ms)?;
+        let instance = self.advance(&instance, &event, now_ms)?.instance;
         let due_ms = self.due_ms(&instance);
         let record = RegistrationRecord {
             registration_id: registration_id.clone(),

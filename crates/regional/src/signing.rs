@@ -35,7 +35,7 @@ impl Regional {
             branch: None,
             detail: received.verified.key_id.clone(),
         };
-        record.instance = self.advance(&record.instance, &event, now_ms)?;
+        record.instance = self.advance(&record.instance, &event, now_ms)?.instance;
         record.signed_result = received.envelope.encode_to_vec();
         let mut outcome = Outcome::new(SignResultResponse { registration: Some(self.to_registration(&record)?) });
         outcome.put(registration_key(&record.registration_id), stored.version, &record)?;

@@ -6,7 +6,7 @@
 
 use egov_proto::{Decision, PerformStaffActionResponse, ServiceResult, StaffAction};
 use egov_regulation::definition::Labelled;
-use egov_regulation::{Branch, Effect, Event, TransitionError};
+use egov_regulation::{Branch, Effect, Event, Follows, TransitionError};
 use egov_runtime::{Outcome, Received, Refusal};
 use prost::Message;
 use tonic::{Code, Status};
@@ -85,9 +85,10 @@ impl Regional {
             branch,
             detail,
         };
-        record.instance = self.advance(&record.instance, &event, now_ms)?;
+        let transition = self.advance(&record.instance, &event, now_ms)?;
+        record.instance = transition.instance;
         // Process 8 after a negative check is the ARM's own step.
-        self.run_automatic(&mut record, now_ms)?;
+        self.run_automatic(&mut record, transition.follows, now_ms)?;
         let mut signed_result = None;
         if step.id == self.steps.draft_result.id {
             record.draft_result = self.draft(&record, now_ms)?.encode_to_vec();
@@ -104,18 +105,19 @@ impl Regional {
         Ok(outcome)
     }
 
-    /// Runs the steps the ARM itself does, while the current step is one.
-    fn run_automatic(&self, record: &mut RegistrationRecord, now_ms: i64) -> Result<(), Refusal> {
-        let Some(refusal_notice) = &self.steps.refusal_notice else { return Ok(()) };
-        while record.instance.current.as_deref() == Some(refusal_notice.id.as_str()) {
+    /// Runs the steps the ARM itself does (the refusal of process 8), while one follows.
+    fn run_automatic(&self, record: &mut RegistrationRecord, mut follows: Follows, now_ms: i64) -> Result<(), Refusal> {
+        while let Follows::Step { step_id, effect: Some(Effect::RefusalNotice), actor } = follows {
             let event = Event {
-                step_id: refusal_notice.id.clone(),
-                actor_role: refusal_notice.actor.clone(),
+                step_id,
+                actor_role: actor,
                 actor_id: self.receiver.context().member_id().to_owned(),
                 branch: None,
                 detail: record.refusal_ground.clone().unwrap_or_default(),
             };
-            record.instance = self.advance(&record.instance, &event, now_ms)?;
+            let transition = self.advance(&record.instance, &event, now_ms)?;
+            record.instance = transition.instance;
+            follows = transition.follows;
         }
         Ok(())
     }

@@ -13,8 +13,6 @@ pub(crate) struct Steps {
     pub(crate) register: Step,
     /// Condition 2.
     pub(crate) check_documents: Step,
-    /// Process 8, which the ARM does itself after a negative condition 2 (optional).
-    pub(crate) refusal_notice: Option<Step>,
     /// Action 2.
     pub(crate) draft_result: Step,
     /// Action 3.
@@ -29,7 +27,6 @@ impl Steps {
             sign_submission: definition.bind(Effect::SignSubmission, PARTICIPANT)?,
             register: definition.bind(Effect::Register, PARTICIPANT)?,
             check_documents: definition.bind(Effect::CheckDocuments, PARTICIPANT)?,
-            refusal_notice: definition.step_by_effect(Effect::RefusalNotice).cloned(),
             draft_result: definition.bind(Effect::DraftResult, PARTICIPANT)?,
             sign_result: definition.bind(Effect::SignResult, PARTICIPANT)?,
             send_result: definition.bind(Effect::SendResult, PARTICIPANT)?,

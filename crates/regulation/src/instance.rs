@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::calendar::Calendar;
-use crate::definition::{Definition, Duration, StepKind};
+use crate::definition::{Definition, Duration, Effect, StepKind};
 
 /// A condition's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +71,32 @@ pub struct Event {
     /// For a condition.
     pub branch: Option<Branch>,
     pub detail: String,
+}
+
+/// What an event leads to: the new instance, and what follows from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub instance: Instance,
+    pub follows: Follows,
+}
+
+/// What follows a transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Follows {
+    /// The next step waits on its actor (a participant does the step when its effect is one of its own).
+    Step { step_id: String, effect: Option<Effect>, actor: String },
+    /// The instance has ended with this outcome.
+    End { outcome: String },
+}
+
+impl Follows {
+    /// The effect of the step that follows, if any.
+    pub fn effect(&self) -> Option<Effect> {
+        match self {
+            Follows::Step { effect, .. } => *effect,
+            Follows::End { .. } => None,
+        }
+    }
 }
 
 /// Why an event is not allowed.
@@ -139,14 +165,14 @@ impl Instance {
 }
 
 /// The transition function: `event` happens at `now_ms`. Returns the new
-/// instance, or why the definition does not allow the event.
+/// instance and what follows from it, or why the definition does not allow the event.
 pub fn apply(
     definition: &Definition,
     instance: &Instance,
     event: &Event,
     now_ms: i64,
     calendar: &Calendar,
-) -> Result<Instance, TransitionError> {
+) -> Result<Transition, TransitionError> {
     let current = instance.current.as_deref().ok_or_else(|| TransitionError::Ended { step: event.step_id.clone() })?;
     let step =
         definition.step(&event.step_id).ok_or_else(|| TransitionError::UnknownStep { step: event.step_id.clone() })?;
@@ -192,10 +218,15 @@ pub fn apply(
     updated.current_since_ms = now_ms;
     updated.decided = decided;
     updated.current = next;
-    if updated.current.is_none() {
-        updated.outcome = Some(updated.decided.clone().unwrap_or_else(|| "completed".to_owned()));
-    }
-    Ok(updated)
+    let follows = match updated.current.as_deref().and_then(|id| definition.step(id)) {
+        Some(next) => Follows::Step { step_id: next.id.clone(), effect: next.effect, actor: next.actor.clone() },
+        None => {
+            let outcome = updated.decided.clone().unwrap_or_else(|| "completed".to_owned());
+            updated.outcome = Some(outcome.clone());
+            Follows::End { outcome }
+        }
+    };
+    Ok(Transition { instance: updated, follows })
 }
 
 /// The end of `duration` from `start_ms`, in the calendar's working time;

@@ -11,4 +11,4 @@ pub mod render;
 pub use calendar::Calendar;
 pub use definition::{Definition, DefinitionError, Duration, Effect, Step, StepKind};
 pub use iin::Iin;
-pub use instance::{Branch, Event, Instance, StepRecord, TransitionError, apply};
+pub use instance::{Branch, Event, Follows, Instance, StepRecord, Transition, TransitionError, apply};

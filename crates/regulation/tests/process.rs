@@ -25,7 +25,7 @@ fn run(steps: &[&str]) -> Result<Instance, TransitionError> {
             },
         };
         let now = MONDAY_10_00 + (minute as i64 + 1) * 60_000;
-        instance = apply(definition, &instance, &event(definition, id, branch), now, Calendar::kazakhstan())?;
+        instance = apply(definition, &instance, &event(definition, id, branch), now, Calendar::kazakhstan())?.instance;
     }
     Ok(instance)
 }

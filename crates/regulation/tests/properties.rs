@@ -106,6 +106,11 @@ fn run(generated_events: &[Generated]) -> Instance {
         now_ms += pause_ms;
         let before = instance.clone();
         let result = apply(definition, &instance, &event, now_ms, calendar);
+        // What follows is the step the new instance waits on, or its end with its outcome.
+        if let Ok(transition) = &result {
+            check_follows(definition, transition);
+        }
+        let result = result.map(|transition| transition.instance);
         // (d) the caller's instance is untouched, whatever the answer.
         assert_eq!(instance, before, "apply changed its input");
         check_transition(definition, &before, &event, now_ms, &result);
@@ -119,6 +124,20 @@ fn run(generated_events: &[Generated]) -> Instance {
         }
     }
     instance
+}
+
+/// `follows` names the step the instance now waits on, with its effect and actor, or its end with its outcome.
+fn check_follows(definition: &Definition, transition: &egov_regulation::Transition) {
+    use egov_regulation::Follows;
+    let instance = &transition.instance;
+    match (&transition.follows, &instance.current) {
+        (Follows::Step { step_id, effect, actor }, Some(current)) => {
+            let step = definition.step(current).unwrap();
+            assert_eq!((step_id, effect, actor), (&step.id, &step.effect, &step.actor));
+        }
+        (Follows::End { outcome }, None) => assert_eq!(Some(outcome), instance.outcome.as_ref()),
+        (follows, current) => panic!("{follows:?} follows, but the instance waits on {current:?}"),
+    }
 }
 
 proptest! {
@@ -199,7 +218,8 @@ fn check_out_of_order(stop_before: &str, attempt: (&str, Option<Branch>), expect
     let mut now_ms = MONDAY_10_00;
     for (effect, branch) in approval.iter().take_while(|(effect, _)| *effect != stop_before) {
         now_ms += 60_000;
-        instance = apply(definition, &instance, &event_at(definition, effect, *branch), now_ms, calendar).unwrap();
+        instance =
+            apply(definition, &instance, &event_at(definition, effect, *branch), now_ms, calendar).unwrap().instance;
     }
     let before = instance.clone();
     let (effect, branch) = attempt;
@@ -262,7 +282,10 @@ title = "b"
     };
     let calendar = Calendar::kazakhstan();
     let instance = Instance::start(&definition, MONDAY_10_00);
-    let instance = apply(&definition, &instance, &event("a", Some(Branch::No)), MONDAY_10_00, calendar).unwrap();
-    let instance = apply(&definition, &instance, &event("b", None), MONDAY_10_00, calendar).unwrap();
+    let instance =
+        apply(&definition, &instance, &event("a", Some(Branch::No)), MONDAY_10_00, calendar).unwrap().instance;
+    let transition = apply(&definition, &instance, &event("b", None), MONDAY_10_00, calendar).unwrap();
+    assert_eq!(transition.follows, egov_regulation::Follows::End { outcome: "completed".to_owned() });
+    let instance = transition.instance;
     assert_eq!(instance.outcome.as_deref(), Some("completed"));
 }

@@ -102,7 +102,7 @@ fn drive(definition: &Definition, route: Route) -> Result<Instance, TransitionEr
             branch: *branch,
             detail: String::new(),
         };
-        instance = apply(definition, &instance, &event, now_ms, calendar)?;
+        instance = apply(definition, &instance, &event, now_ms, calendar)?.instance;
     }
     Ok(instance)
 }

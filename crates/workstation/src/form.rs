@@ -4,7 +4,7 @@
 
 use chrono::NaiveDate;
 use egov_proto::{ApplicationForm, OpenFormResponse, PowerOfAttorneyKind};
-use egov_regulation::{Branch, Iin, Instance};
+use egov_regulation::{Branch, Effect, Iin, Instance};
 use egov_runtime::{Outcome, Received, Refusal};
 use tonic::{Code, Status};
 
@@ -38,22 +38,25 @@ impl Workstation {
         let steps = &self.steps;
         let mut instance = Instance::start(&self.definition, session.logged_in_ms);
         let log_in = Self::event(&steps.log_in, &operator_id, None, "");
-        instance = self.advance(&instance, &log_in, session.logged_in_ms)?;
+        instance = self.advance(&instance, &log_in, session.logged_in_ms)?.instance;
         let mut form_event = Self::event(&steps.open_form, &operator_id, None, "");
         form_event.actor_role = received.sender_role().to_owned();
-        instance = self.advance(&instance, &form_event, event_ms)?;
+        instance = self.advance(&instance, &form_event, event_ms)?.instance;
 
         let found = self.look_up(&application_id, form, event_ms).await?;
         let me = self.receiver.context().member_id().to_owned();
-        instance = self.advance(&instance, &Self::event(&steps.look_up, &me, None, found.detail()), event_ms)?;
+        instance = self.advance(&instance, &Self::event(&steps.look_up, &me, None, found.detail()), event_ms)?.instance;
 
         // Condition 1: are the data present?
         let notice_code = found.condition_1();
         let branch = if notice_code.is_some() { Branch::No } else { Branch::Yes };
         let condition = Self::event(&steps.data_present, &me, Some(branch), notice_code.unwrap_or_default());
-        instance = self.advance(&instance, &condition, event_ms)?;
-        if let Some(code) = notice_code {
-            instance = self.advance(&instance, &Self::event(&steps.data_notice, &me, None, code), event_ms)?;
+        let transition = self.advance(&instance, &condition, event_ms)?;
+        instance = transition.instance;
+        // Process 4, the notice, where condition 1 leads to it.
+        if transition.follows.effect() == Some(Effect::DataNotice) {
+            let notice = Self::event(&steps.data_notice, &me, None, notice_code.unwrap_or_default());
+            instance = self.advance(&instance, &notice, event_ms)?.instance;
         }
         let record = ApplicationRecord {
             application_id: application_id.clone(),

@@ -16,7 +16,7 @@ impl Workstation {
         let mut record = stored.value;
         let mut event = Self::event(&self.steps.issue_result, received.sender_id(), None, "");
         event.actor_role = received.sender_role().to_owned();
-        record.instance = self.advance(&record.instance, &event, received.event_ms)?;
+        record.instance = self.advance(&record.instance, &event, received.event_ms)?.instance;
         let Some(result) = stored_envelope("result", &record.result)? else {
             return Err(Refusal::new(
                 Code::FailedPrecondition,

@@ -29,7 +29,7 @@ use egov_proto::{
     IssueResultResponse, LoginRequest, LoginResponse, OpenFormRequest, OpenFormResponse, SendAsyncResponse,
     SubmitApplicationRequest, SubmitApplicationResponse,
 };
-use egov_regulation::{Calendar, Definition, DefinitionError, Event, Instance, apply};
+use egov_regulation::{Calendar, Definition, DefinitionError, Event, Instance, Transition, apply};
 use egov_runtime::outbox::{Outbox, ToGateway};
 use egov_runtime::{Accept, Receiver, Refusal};
 use egov_store::{OutboxItem, Store};
@@ -107,7 +107,7 @@ impl Workstation {
     }
 
     /// The transition function over this workstation's definition.
-    fn advance(&self, instance: &Instance, event: &Event, now_ms: i64) -> Result<Instance, Refusal> {
+    fn advance(&self, instance: &Instance, event: &Event, now_ms: i64) -> Result<Transition, Refusal> {
         Ok(apply(&self.definition, instance, event, now_ms, self.calendar())?)
     }
 }

@@ -35,8 +35,9 @@ impl Workstation {
                 branch: remote_record.branch,
                 detail: remote_record.detail.clone(),
             };
-            record.instance =
-                self.advance(&record.instance, &event, remote_record.ended_ms.max(record.instance.current_since_ms))?;
+            record.instance = self
+                .advance(&record.instance, &event, remote_record.ended_ms.max(record.instance.current_since_ms))?
+                .instance;
             if let Some(last) = record.instance.path.last_mut() {
                 *last = remote_record;
             }

@@ -40,7 +40,7 @@ impl Workstation {
             Self::event(&self.steps.sign_submission, received.sender_id(), None, received.verified.key_id.clone());
         event.actor_role = received.sender_role().to_owned();
         let now_ms = received.event_ms;
-        record.instance = self.advance(&record.instance, &event, now_ms)?;
+        record.instance = self.advance(&record.instance, &event, now_ms)?.instance;
         self.check_documents(&record, submission)?;
         record.submission = Some((received.sender_id().to_owned(), received.header().message_id.clone()));
         let delivery = ApplicationDelivery {
@@ -154,11 +154,13 @@ impl Workstation {
             return Ok(());
         }
         let detail = format!("gateway message {}", receipt.message_id);
-        record.instance = self.advance(
-            &record.instance,
-            &Self::event(send, self.receiver.context().member_id(), None, detail),
-            receipt.accepted_time_ms.max(record.instance.current_since_ms),
-        )?;
+        record.instance = self
+            .advance(
+                &record.instance,
+                &Self::event(send, self.receiver.context().member_id(), None, detail),
+                receipt.accepted_time_ms.max(record.instance.current_since_ms),
+            )?
+            .instance;
         record.receipt = receipt.receipt.as_ref().map(Envelope::encode_to_vec).unwrap_or_default();
         batch.put(application_key(&record.application_id), stored.version, &record)?;
         if let Some((sender_id, message_id)) = &record.submission
