@@ -106,6 +106,9 @@ enum Scope {
     Every,
     /// Only the receivers that require the gateway's countersignature.
     Countersigned,
+    /// Only the calls of a synchronous or direct service: a message of the
+    /// asynchronous channel may wait in an outbox, so it is never too old.
+    NotQueued,
     /// Only the receivers that keep state. The registries answer look-ups
     /// and keep nothing; every request reaches them through the gateway,
     /// which refuses a reused message id before it is forwarded.
@@ -135,6 +138,10 @@ impl Class {
         Class { scope: Scope::Countersigned, ..self }
     }
 
+    const fn not_queued(self) -> Class {
+        Class { scope: Scope::NotQueued, ..self }
+    }
+
     const fn stateful_only(self) -> Class {
         Class { scope: Scope::Stateful, ..self }
     }
@@ -144,6 +151,7 @@ impl Class {
             Scope::Every => true,
             Scope::Countersigned => spec.countersigned,
             Scope::Stateful => !matches!(spec.rpc, Rpc::LookupPerson | Rpc::CheckPowerOfAttorney),
+            Scope::NotQueued => !matches!(spec.rpc, Rpc::SendAsync | Rpc::WorkstationDeliver | Rpc::RegionalDeliver),
         }
     }
 
@@ -162,7 +170,7 @@ const CLASSES: &[Class] = &[
     class(Break::UnknownSender, Code::Unauthenticated, "envelope.unknown_sender"),
     class(Break::UnknownKey, Code::Unauthenticated, "envelope.unknown_key"),
     class(Break::OtherMembersKey, Code::Unauthenticated, "envelope.key_not_of_sender"),
-    class(Break::Stale, Code::InvalidArgument, "envelope.stale"),
+    class(Break::Stale, Code::InvalidArgument, "envelope.stale").not_queued(),
     class(Break::Future, Code::InvalidArgument, "envelope.future"),
     class(Break::WrongRecipient, Code::InvalidArgument, "envelope.wrong_recipient")
         .at_gateway(Code::InvalidArgument, "gateway.wrong_recipient"),

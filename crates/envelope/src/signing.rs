@@ -187,16 +187,21 @@ pub fn open(
     let signature = signature_from(&sender.ed25519)?;
     key.verify_strict(&sender_signed_bytes(&envelope.header, &envelope.body), &signature)
         .map_err(|_| EnvelopeError::BadSignature)?;
-    if let Some(window_ms) = checks.freshness_window_ms {
-        let skew_ms = header.message_time_ms - now_ms;
-        if skew_ms < -window_ms {
-            return Err(EnvelopeError::Stale { skew_ms: -skew_ms });
-        }
-        if skew_ms > window_ms {
-            return Err(EnvelopeError::Future { skew_ms });
-        }
-    }
+    check_freshness(&header, now_ms, checks)?;
     Ok(Verified { sender_role: member.role.clone(), key_id: sender.key_id.clone(), header })
+}
+
+/// The message time must be within the freshness window of the receiver's clock (no window: no check).
+pub fn check_freshness(header: &EnvelopeHeader, now_ms: i64, checks: &Checks) -> Result<(), EnvelopeError> {
+    let Some(window_ms) = checks.freshness_window_ms else { return Ok(()) };
+    let skew_ms = header.message_time_ms - now_ms;
+    if skew_ms < -window_ms {
+        return Err(EnvelopeError::Stale { skew_ms: -skew_ms });
+    }
+    if skew_ms > window_ms {
+        return Err(EnvelopeError::Future { skew_ms });
+    }
+    Ok(())
 }
 
 /// Checks the countersignature (the second signature) by `gateway_id`.

@@ -52,7 +52,7 @@ pub enum Attempt {
     Delivered(Batch),
     /// Failed in a way that may pass: try again later.
     Retry(String),
-    /// Refused for good: commit these writes with the item's removal.
+    /// Refused for good: commit these writes, and park the item as an incident.
     Stopped(Batch, String),
 }
 
@@ -107,7 +107,8 @@ impl Outbox {
         self.wake.notify_one();
     }
 
-    /// Waits until item `id` has left the outbox, at most `timeout`. True if it has.
+    /// Waits until item `id` has been delivered or parked as an incident, at
+    /// most `timeout`. True if it has.
     pub async fn wait_sent(&self, id: u64, timeout: Duration) -> bool {
         let (sender, receiver) = oneshot::channel();
         if let Ok(mut waiters) = self.waiters.lock() {
@@ -171,21 +172,30 @@ impl Outbox {
             Ok(attempt) => attempt,
             Err(_) => Attempt::Retry(format!("no answer within {:?}", self.policy.attempt_timeout)),
         };
-        let (batch, left) = match attempt {
+        // Settled: delivered, or parked as an incident (waiters are told either way).
+        let (batch, settled) = match attempt {
             Attempt::Delivered(mut batch) => {
                 batch.dequeue(item.id);
                 (batch, true)
             }
             Attempt::Stopped(mut batch, error) => {
-                tracing::warn!(id = item.id, target = %item.target, %error, "delivery stopped");
-                batch.dequeue(item.id);
+                // Refused for good: nothing acknowledged may vanish, so it waits as
+                // an incident with its reason until someone retries it by hand.
+                tracing::error!(id = item.id, target = %item.target, %error, "delivery refused: parked as an incident");
+                let mut parked = item.clone();
+                parked.attempts += 1;
+                parked.last_error = error.chars().take(500).collect();
+                parked.next_attempt_ms = PARKED;
+                self.counters.add("outbox.incidents", 1);
+                batch.update_outbox(parked);
                 (batch, true)
             }
             Attempt::Retry(error) => {
                 let mut updated = item.clone();
                 updated.attempts += 1;
                 updated.last_error = error.chars().take(500).collect();
-                let mut batch = if updated.attempts >= self.policy.max_attempts {
+                let parked = updated.attempts >= self.policy.max_attempts;
+                let mut batch = if parked {
                     tracing::error!(id = item.id, target = %item.target, %error, "delivery parked as an incident");
                     updated.next_attempt_ms = PARKED;
                     self.counters.add("outbox.incidents", 1);
@@ -197,12 +207,12 @@ impl Outbox {
                     Batch::new()
                 };
                 batch.update_outbox(updated);
-                (batch, false)
+                (batch, parked)
             }
         };
         match self.store.commit(batch).await {
             Ok(_) => {
-                if left {
+                if settled {
                     self.notify_sent(item.id);
                 }
             }

@@ -19,7 +19,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use egov_envelope::{EnvelopeError, Verified};
+use egov_envelope::{Checks, EnvelopeError, Verified};
 use egov_proto::{Body, Envelope, EnvelopeHeader, MessageType};
 use egov_store::{Batch, Store};
 use prost::Message;
@@ -278,7 +278,9 @@ impl Receiver {
         if envelope.header.len() > MAX_HEADER_BYTES {
             return Err(EnvelopeError::TooLarge { size: envelope.header.len(), limit: MAX_HEADER_BYTES }.into());
         }
-        let verified = self.context.open(envelope, &self.context.checks)?;
+        // Freshness is checked below, once the service says whether it applies.
+        let unfreshened = Checks { freshness_window_ms: None, ..self.context.checks.clone() };
+        let verified = self.context.open(envelope, &unfreshened)?;
         crate::server::record_ids(&verified.header.correlation_id, &verified.header.message_id);
         let header = &verified.header;
         let service = match accept {
@@ -304,6 +306,14 @@ impl Receiver {
                 })?
             }
         };
+        // A message of the asynchronous channel may wait in an outbox while the
+        // next hop is down, for as long as that takes: it is never too old (a
+        // replay of it is refused by the idempotency index every stateful
+        // receiver keeps), though it may not come from the future (docs/envelope.md).
+        match egov_envelope::check_freshness(header, self.context.now_ms(), &self.context.checks) {
+            Err(EnvelopeError::Stale { .. }) if service.channel == Channel::Async => {}
+            checked => checked?,
+        }
         if !service.message_types.contains(&verified.message_type()) {
             return Err(Refusal::new(
                 Code::InvalidArgument,
