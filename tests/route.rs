@@ -266,3 +266,51 @@ async fn an_incomplete_package_is_refused_at_reception_and_nothing_is_sent() {
     assert!(harness.staff().queue("").await.unwrap().is_empty());
     harness.stop().await;
 }
+
+/// A package with large scans: the documents travel once (in the operator's
+/// signed submission), so a 6 MB scan reaches the ARM; a package the gateway
+/// could not carry on is refused at the submission, and nothing is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_scans_travel_once_and_what_the_route_cannot_carry_is_refused_at_submission() {
+    let harness = Harness::start().await;
+    let operator = harness.operator().await;
+    let service = harness.definition.service.code.clone();
+    let scan = |kind: &str, bytes: usize| {
+        egov_client::DocumentPlan { kind: kind.to_owned(), title: String::new(), pages: 1, content: "%".repeat(bytes) }
+            .to_proto()
+    };
+    operator.open_form("large-1", &service, "850715300122", None).await.unwrap();
+    operator
+        .submit("large-1", vec![scan("application-form", 6_000_000), scan("identity-document", 1000)])
+        .await
+        .unwrap();
+    let staff = harness.staff();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let registration = loop {
+        let application = operator.application("large-1").await.unwrap();
+        if !application.registration_id.is_empty() {
+            break staff.registration(&application.registration_id).await.unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "not registered; at {}", application.current_step);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let kinds: Vec<&str> = registration.documents.iter().map(|d| d.kind.as_str()).collect();
+    assert_eq!(kinds, ["application-form", "identity-document"], "the ARM lists the signed submission's documents");
+
+    // Two scans of 5.5 MB each: the submission itself is within the workstation's limit of 64 MiB
+    // per call, but its delivery would be over the gateway's 10 MiB: refused now, not parked later.
+    operator.open_form("large-2", &service, "900101400122", None).await.unwrap();
+    let status = operator
+        .submit("large-2", vec![scan("application-form", 5_500_000), scan("identity-document", 5_500_000)])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status.code(), egov_runtime::reason_of(&status)),
+        (tonic::Code::ResourceExhausted, Some("envelope.too_large")),
+        "{}",
+        status.message()
+    );
+    let application = operator.application("large-2").await.unwrap();
+    assert_eq!(application.current_step, "process-5", "nothing changed: the operator may submit smaller scans");
+    harness.stop().await;
+}

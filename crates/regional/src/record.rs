@@ -49,6 +49,15 @@ impl RegistrationRecord {
     }
 }
 
+/// The documents of the application: those of the operator's signed
+/// submission inside the delivery (checked at registration).
+fn submitted_documents(delivery: &ApplicationDelivery) -> Result<Vec<egov_proto::AttachedDocument>, Refusal> {
+    let Some(submission) = &delivery.operator_submission else { return Ok(Vec::new()) };
+    let body = egov_proto::ApplicationSubmission::decode(submission.body.as_slice())
+        .map_err(|e| corrupt("operator submission", e))?;
+    Ok(body.documents)
+}
+
 impl Regional {
     pub(crate) fn load(&self, registration_id: &str) -> Result<Versioned<RegistrationRecord>, Refusal> {
         self.store.get::<RegistrationRecord>(&registration_key(registration_id))?.ok_or_else(|| {
@@ -59,6 +68,7 @@ impl Regional {
     /// The registration as the staff see it (documents without their scans).
     pub(crate) fn to_registration(&self, record: &RegistrationRecord) -> Result<Registration, Refusal> {
         let delivery = record.delivery()?;
+        let documents = submitted_documents(&delivery)?;
         let mut application = Application {
             application_id: record.application_id.clone(),
             service_code: delivery.service_code.clone(),
@@ -82,8 +92,7 @@ impl Regional {
             application: Some(application),
             applicant: delivery.applicant,
             representative: delivery.representative,
-            documents: delivery
-                .documents
+            documents: documents
                 .into_iter()
                 .map(|mut document| {
                     document.content.clear();

@@ -213,6 +213,11 @@ impl Receiver {
         &self.context
     }
 
+    /// The row of the table of services for `id`.
+    pub fn service(&self, id: &str) -> Option<&Service> {
+        self.services.get(id)
+    }
+
     /// Takes one call through the pipeline; see the module's documentation.
     pub async fn handle<B, A, H, F>(&self, accept: Accept, envelope: Option<Envelope>, handler: H) -> Result<A, Status>
     where

@@ -49,7 +49,8 @@ impl Workstation {
             applicant: record.applicant.clone(),
             representative: record.representative.clone(),
             power_of_attorney: record.power_of_attorney.clone(),
-            documents: submission.documents.clone(),
+            // The documents travel once, in the operator's signed submission.
+            documents: Vec::new(),
             operator_submission: Some(received.envelope.clone()),
             path: record.instance.path.iter().map(|step| convert::step_to_proto(&self.definition, step)).collect(),
         };
@@ -61,11 +62,35 @@ impl Workstation {
             now_ms,
             &delivery,
         );
+        self.check_route_carries(&message)?;
         let mut outcome = Outcome::new(self.submit_response(&record)?);
         outcome.put(application_key(&record.application_id), stored.version, &record)?;
         outcome.send(ids::GATEWAY, &message, context.now_ms());
         tracing::info!(application_id = %record.application_id, "submission signed (process 5), queued for the gateway");
         Ok(outcome)
+    }
+
+    /// What is acknowledged here must reach the ARM: the message of process 6
+    /// must be within the gateway's limit for its service (the table of services).
+    fn check_route_carries(&self, message: &Envelope) -> Result<(), Refusal> {
+        let context = self.receiver.context();
+        let limit = self
+            .receiver
+            .service(services::APPLICATION_SUBMIT)
+            .and_then(|service| service.max_body_bytes)
+            .unwrap_or(context.checks.max_body_bytes);
+        if message.body.len() > limit {
+            return Err(Refusal::new(
+                Code::ResourceExhausted,
+                "envelope.too_large",
+                format!(
+                    "the application would travel on as {} bytes, over the limit of {limit} of {}: attach smaller scans",
+                    message.body.len(),
+                    services::APPLICATION_SUBMIT
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The answer to a submission: the application and, once process 6 is
