@@ -55,11 +55,18 @@ async fn every_participant_answers_health_checks_and_reflection() {
     for (address, services) in expected {
         assert_eq!(health(address, "").await, ServingStatus::Serving, "{address}");
         let listed = listed_services(address).await;
-        for service in services {
+        for service in &services {
             assert_eq!(health(address, service).await, ServingStatus::Serving, "{address} {service}");
             assert!(listed.iter().any(|s| s == service), "{address} lists {listed:?}, not {service}");
         }
         assert!(listed.iter().any(|s| s == "grpc.health.v1.Health"), "{listed:?}");
+        // A port describes what it serves, and only that.
+        let stateful =
+            !services.contains(&"egov.v1.IndividualsService") && !services.contains(&"egov.v1.NotaryService");
+        for name in listed.iter().filter(|name| name.starts_with("egov.")) {
+            let served = services.contains(&name.as_str()) || (stateful && name == "egov.v1.AdminService");
+            assert!(served, "{address} lists {name}, which it does not serve: {listed:?}");
+        }
     }
     harness.stop().await;
 }

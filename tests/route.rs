@@ -268,11 +268,14 @@ async fn an_incomplete_package_is_refused_at_reception_and_nothing_is_sent() {
 }
 
 /// A package with large scans: the documents travel once (in the operator's
-/// signed submission), so a 6 MB scan reaches the ARM; a package the gateway
-/// could not carry on is refused at the submission, and nothing is sent.
+/// signed submission), so a scan of 60 % of the body limit reaches the ARM
+/// (twice it would not pass the gateway); a package the gateway could not
+/// carry on is refused at the submission, and nothing is sent. The limit is
+/// 1 MiB here instead of 10 MiB, so that the test moves little data.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_scans_travel_once_and_what_the_route_cannot_carry_is_refused_at_submission() {
-    let harness = Harness::start().await;
+    const LIMIT: usize = 1 << 20;
+    let harness = Harness::start_with(|config| config.checks.max_body_bytes = LIMIT).await;
     let operator = harness.operator().await;
     let service = harness.definition.service.code.clone();
     let scan = |kind: &str, bytes: usize| {
@@ -281,11 +284,11 @@ async fn large_scans_travel_once_and_what_the_route_cannot_carry_is_refused_at_s
     };
     operator.open_form("large-1", &service, "850715300122", None).await.unwrap();
     operator
-        .submit("large-1", vec![scan("application-form", 6_000_000), scan("identity-document", 1000)])
+        .submit("large-1", vec![scan("application-form", LIMIT * 6 / 10), scan("identity-document", 1000)])
         .await
         .unwrap();
     let staff = harness.staff();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let registration = loop {
         let application = operator.application("large-1").await.unwrap();
         if !application.registration_id.is_empty() {
@@ -297,11 +300,12 @@ async fn large_scans_travel_once_and_what_the_route_cannot_carry_is_refused_at_s
     let kinds: Vec<&str> = registration.documents.iter().map(|d| d.kind.as_str()).collect();
     assert_eq!(kinds, ["application-form", "identity-document"], "the ARM lists the signed submission's documents");
 
-    // Two scans of 5.5 MB each: the submission itself is within the workstation's limit of 64 MiB
-    // per call, but its delivery would be over the gateway's 10 MiB: refused now, not parked later.
+    // Scans just under the limit: the submission itself is within it, but its delivery (which wraps
+    // it, with the applicant's record and the path) would be over the gateway's: refused now, not
+    // parked later.
     operator.open_form("large-2", &service, "900101400122", None).await.unwrap();
     let status = operator
-        .submit("large-2", vec![scan("application-form", 5_500_000), scan("identity-document", 5_500_000)])
+        .submit("large-2", vec![scan("application-form", LIMIT - 510), scan("identity-document", 10)])
         .await
         .unwrap_err();
     assert_eq!(
@@ -312,5 +316,61 @@ async fn large_scans_travel_once_and_what_the_route_cannot_carry_is_refused_at_s
     );
     let application = operator.application("large-2").await.unwrap();
     assert_eq!(application.current_step, "process-5", "nothing changed: the operator may submit smaller scans");
+    harness.stop().await;
+}
+
+/// The operator's client lost the answer to its form: sending the same signed
+/// form again gets the answer the workstation gave (the look-ups are not done
+/// twice), and the application goes on; a new form for the same id is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_form_whose_answer_was_lost_is_answered_again_and_the_application_goes_on() {
+    use egov_proto::workstation_service_client::WorkstationServiceClient;
+    let harness = Harness::start().await;
+    let operator = harness.operator().await;
+    let mut session = egov_proto::workstation_service_client::WorkstationServiceClient::new(
+        egov_runtime::Topology::channel(&harness.topology().workstation).unwrap(),
+    );
+    let login = session
+        .login(egov_proto::LoginRequest {
+            login: "operator-1".to_owned(),
+            password: "operator-1-password".to_owned(),
+            client_time_ms: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let signer = harness.signer("operator-1");
+    let form = |message_id: &str| {
+        let header = signer.header(
+            message_id,
+            "resumed-1",
+            egov_envelope::services::FORM_OPEN,
+            egov_runtime::ids::SC_WORKSTATION,
+            egov_runtime::Clock::now_ms(&egov_runtime::SystemClock),
+            egov_proto::MessageType::Request,
+        );
+        let body = egov_proto::ApplicationForm {
+            session_id: login.session_id.clone(),
+            service_code: harness.definition.service.code.clone(),
+            applicant_iin: "850715300122".to_owned(),
+            representative: None,
+        };
+        egov_proto::OpenFormRequest { envelope: Some(signer.seal(&header, &body)) }
+    };
+    let mut workstation: WorkstationServiceClient<_> = session.clone();
+    let signed = form("form-1");
+    let first = workstation.open_form(signed.clone()).await.unwrap().into_inner();
+    let again = workstation.open_form(signed).await.unwrap().into_inner();
+    assert_eq!(first, again, "the same answer, byte for byte");
+    let gateway_log = harness.gateway_log("resumed-1").await;
+    assert_eq!(gateway_log.iter().filter(|m| m.envelope.is_some()).count(), 2, "one look-up, logged in and out");
+    let status = workstation.open_form(form("form-2")).await.unwrap_err();
+    assert_eq!(egov_runtime::reason_of(&status), Some("workstation.application_exists"));
+    let documents = common::documents(&["application-form", "identity-document"])
+        .iter()
+        .map(egov_client::DocumentPlan::to_proto)
+        .collect();
+    let submitted = operator.submit("resumed-1", documents).await.unwrap();
+    assert_ne!(submitted.application.unwrap().current_step, "process-5", "the application goes on");
     harness.stop().await;
 }

@@ -37,9 +37,15 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start() -> Harness {
+        Harness::start_with(|_| {}).await
+    }
+
+    /// A harness whose stack's configuration `configure` changes first.
+    pub async fn start_with(configure: impl FnOnce(&mut StackConfig)) -> Harness {
         let temp = tempfile::tempdir().unwrap();
         let keys = init_keys(&temp.path().join("keys"));
-        let config = StackConfig::local(temp.path().join("data"), keys.clone(), fixtures_dir());
+        let mut config = StackConfig::local(temp.path().join("data"), keys.clone(), fixtures_dir());
+        configure(&mut config);
         let definition = Arc::clone(&config.definition);
         let stack = Stack::start(config).await.unwrap();
         let trust = keys.trust().unwrap();

@@ -23,6 +23,9 @@ pub enum AuditCommand {
     },
 }
 
+/// Broken entries printed one by one for a participant; the rest are counted.
+const MAX_BREAKS_SHOWN: usize = 20;
+
 /// What one participant's log came to.
 struct Tally {
     entries: usize,
@@ -38,12 +41,13 @@ fn verify_envelope(envelope: &Envelope, trust: &TrustRegistry, tally: &mut Tally
         verify_countersignature(envelope, &verified, trust, ids::GATEWAY).map_err(|e| format!("{}: {e}", e.code()))?;
         tally.signatures += 1;
     }
+    let undecodable = |e: prost::DecodeError| format!("body {} does not decode: {e}", verified.header.body_type);
     let inner = match verified.header.body_type.as_str() {
         ApplicationDelivery::TYPE => {
-            ApplicationDelivery::decode(envelope.body.as_slice()).ok().and_then(|d| d.operator_submission)
+            ApplicationDelivery::decode(envelope.body.as_slice()).map_err(undecodable)?.operator_submission
         }
         ApplicationProgress::TYPE => {
-            ApplicationProgress::decode(envelope.body.as_slice()).ok().and_then(|p| p.signed_result)
+            ApplicationProgress::decode(envelope.body.as_slice()).map_err(undecodable)?.signed_result
         }
         _ => None,
     };
@@ -58,18 +62,40 @@ pub fn audit(command: AuditCommand) -> anyhow::Result<ExitCode> {
     let trust = KeyDir::new(&keys).trust()?;
     let mut broken = false;
     let mut found = 0;
+    let registered = egov_stack::registered_participants(&data)?;
     for participant in ["gateway", "regional", "workstation"] {
         let path = data.join(participant);
         if !path.is_dir() {
+            // A participant that stored data once and whose store is gone is a break, not an absence.
+            if registered.contains(participant) {
+                println!(
+                    "{participant}: BROKEN: its store {} is missing, though {} lists it",
+                    path.display(),
+                    data.join(egov_stack::PARTICIPANTS_FILE).display()
+                );
+                broken = true;
+            }
             continue;
         }
         found += 1;
         let store = Store::open(&path, 16 * 1024 * 1024)
             .with_context(|| format!("cannot open {} (is the stack still running?)", path.display()))?;
-        if let Err(error) = store.verify(None) {
-            println!("{participant}: BROKEN: {error}");
-            broken = true;
-            continue;
+        // Every break is reported, not only the first: one must not hide another.
+        let mut breaks = 0;
+        match store.chain_problems(None) {
+            Ok((_, problems)) => {
+                for problem in problems {
+                    breaks += 1;
+                    if breaks <= MAX_BREAKS_SHOWN {
+                        println!("{participant}: BROKEN: {problem}");
+                    }
+                }
+            }
+            Err(error) => {
+                println!("{participant}: BROKEN: {error}");
+                broken = true;
+                continue;
+            }
         }
         let mut tally = Tally { entries: 0, signatures: 0 };
         for entry in store.log_entries() {
@@ -79,22 +105,29 @@ pub fn audit(command: AuditCommand) -> anyhow::Result<ExitCode> {
                 .map_err(|e| format!("does not decode: {e}"))
                 .and_then(|envelope| verify_envelope(&envelope, &trust, &mut tally));
             if let Err(reason) = checked {
-                println!(
-                    "{participant}: BROKEN at log entry {} ({} {}): {reason}",
-                    entry.sequence, entry.direction, entry.note
-                );
-                broken = true;
-                break;
+                breaks += 1;
+                if breaks <= MAX_BREAKS_SHOWN {
+                    println!(
+                        "{participant}: BROKEN at log entry {} ({} {}): {reason}",
+                        entry.sequence, entry.direction, entry.note
+                    );
+                }
             }
         }
-        if !broken {
+        if breaks > MAX_BREAKS_SHOWN {
+            println!("{participant}: ... and {} more broken entries", breaks - MAX_BREAKS_SHOWN);
+        }
+        if breaks == 0 {
             println!(
                 "{participant}: {} log entries, hash chain intact, {} signatures verified",
                 tally.entries, tally.signatures
             );
+        } else {
+            println!("{participant}: {breaks} breaks in {} log entries", tally.entries);
+            broken = true;
         }
     }
-    if found == 0 {
+    if found == 0 && !broken {
         anyhow::bail!("no participant store (gateway, regional, workstation) under {}", data.display());
     }
     println!("{}", if broken { "audit: FAILED" } else { "audit: ok" });

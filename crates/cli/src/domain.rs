@@ -37,6 +37,9 @@ pub enum IinCommand {
     Check {
         /// The 12 digits.
         iin: String,
+        /// The day of the check (YYYY-MM-DD): the person must be born by then; default: today in Astana.
+        #[arg(long)]
+        on: Option<NaiveDate>,
     },
 }
 
@@ -92,9 +95,16 @@ pub fn calendar(command: CalendarCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn today_in_astana() -> anyhow::Result<NaiveDate> {
+    use egov_runtime::Clock as _;
+    let now = egov_regulation::instance::to_local(Calendar::kazakhstan(), egov_runtime::SystemClock.now_ms())
+        .context("the clock is outside the calendar's range")?;
+    Ok(now.date_naive())
+}
+
 pub fn iin(command: IinCommand) -> anyhow::Result<ExitCode> {
     match command {
-        IinCommand::Check { iin } => match Iin::parse(&iin) {
+        IinCommand::Check { iin, on } => match Iin::parse_on(&iin, on.map_or_else(today_in_astana, Ok)?) {
             Ok(valid) => {
                 println!("valid: born {}, {}", valid.birth_date(), valid.sex());
                 Ok(ExitCode::SUCCESS)

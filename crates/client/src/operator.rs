@@ -11,6 +11,12 @@ use egov_runtime::{Clock, ids};
 use tonic::Status;
 use tonic::transport::Channel;
 
+/// How long one call to the workstation may take before the same envelope is sent again
+/// (an open form waits for the look-ups, which the gateway retries).
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// Sends of one signed call, the first included.
+const CALL_ATTEMPTS: u32 = 3;
+
 /// The State Corporation operator at the workstation: their session and their key.
 #[derive(Debug, Clone)]
 pub struct OperatorClient {
@@ -65,6 +71,34 @@ impl OperatorClient {
         self.signer.seal(&header, body)
     }
 
+    /// Sends `call` with the same envelope again while its failure may pass
+    /// (the workstation unreachable, no answer in time): a call that was
+    /// processed but whose answer was lost gets the stored answer, so a
+    /// half-done step is resumed, never refused as done twice.
+    async fn patiently<A, F, Fut>(&self, call: F) -> Result<A, Status>
+    where
+        F: Fn(WorkstationServiceClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<A>, Status>>,
+    {
+        let mut attempt = 1;
+        loop {
+            let status = match tokio::time::timeout(CALL_TIMEOUT, call(self.workstation.clone())).await {
+                Ok(Ok(answer)) => return Ok(answer.into_inner()),
+                Ok(Err(status)) => status,
+                Err(_) => Status::deadline_exceeded(format!("the workstation did not answer within {CALL_TIMEOUT:?}")),
+            };
+            let may_pass = matches!(
+                status.code(),
+                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Aborted
+            );
+            if attempt >= CALL_ATTEMPTS || !may_pass {
+                return Err(status);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
+            attempt += 1;
+        }
+    }
+
     /// Process 2 (and, at the workstation, processes 3 and 4 and condition 1).
     pub async fn open_form(
         &self,
@@ -80,8 +114,11 @@ impl OperatorClient {
             representative,
         };
         let envelope = self.seal(application_id, services::FORM_OPEN, &form);
-        let mut workstation = self.workstation.clone();
-        Ok(workstation.open_form(OpenFormRequest { envelope: Some(envelope) }).await?.into_inner())
+        self.patiently(|mut workstation| {
+            let request = OpenFormRequest { envelope: Some(envelope.clone()) };
+            async move { workstation.open_form(request).await }
+        })
+        .await
     }
 
     /// Process 5, signed with the operator's key (and process 6 at the workstation).
@@ -96,8 +133,11 @@ impl OperatorClient {
             documents,
         };
         let envelope = self.seal(application_id, services::FORM_SUBMIT, &submission);
-        let mut workstation = self.workstation.clone();
-        Ok(workstation.submit_application(SubmitApplicationRequest { envelope: Some(envelope) }).await?.into_inner())
+        self.patiently(|mut workstation| {
+            let request = SubmitApplicationRequest { envelope: Some(envelope.clone()) };
+            async move { workstation.submit_application(request).await }
+        })
+        .await
     }
 
     pub async fn application(&self, application_id: &str) -> Result<Application, Status> {
@@ -113,7 +153,10 @@ impl OperatorClient {
     pub async fn issue(&self, application_id: &str) -> Result<IssueResultResponse, Status> {
         let pickup = ResultPickup { session_id: self.session_id.clone(), application_id: application_id.to_owned() };
         let envelope = self.seal(application_id, services::RESULT_ISSUE, &pickup);
-        let mut workstation = self.workstation.clone();
-        Ok(workstation.issue_result(IssueResultRequest { envelope: Some(envelope) }).await?.into_inner())
+        self.patiently(|mut workstation| {
+            let request = IssueResultRequest { envelope: Some(envelope.clone()) };
+            async move { workstation.issue_result(request).await }
+        })
+        .await
     }
 }

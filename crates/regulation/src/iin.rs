@@ -71,6 +71,15 @@ impl Iin {
     }
 
     /// The 12 digits.
+    /// [`Iin::parse`], and the person must be born by `on` (the day of the check).
+    pub fn parse_on(text: &str, on: NaiveDate) -> Result<Iin, IinError> {
+        let iin = Iin::parse(text)?;
+        if iin.birth_date() > on {
+            return Err(IinError::Future { born: iin.birth_date(), on });
+        }
+        Ok(iin)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.text
     }
@@ -173,6 +182,8 @@ pub enum IinError {
     CheckDigit { expected: u8, found: u8 },
     #[error("iin first 11 digits admit no check digit")]
     UnusablePrefix,
+    #[error("iin says born {born}, after {on}")]
+    Future { born: NaiveDate, on: NaiveDate },
 }
 
 impl IinError {
@@ -185,6 +196,7 @@ impl IinError {
             IinError::Date => "iin.date",
             IinError::CheckDigit { .. } => "iin.check_digit",
             IinError::UnusablePrefix => "iin.unusable_prefix",
+            IinError::Future { .. } => "iin.future",
         }
     }
 }
@@ -193,6 +205,15 @@ impl IinError {
 mod tests {
     use super::*;
     use chrono::Datelike;
+
+    #[test]
+    fn an_iin_dated_after_the_day_of_the_check_is_invalid() {
+        let on = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        let error = Iin::parse_on("300101500123", on).unwrap_err();
+        assert_eq!(error.code(), "iin.future", "{error}");
+        assert!(Iin::parse("300101500123").is_ok(), "the digits themselves are valid");
+        assert!(Iin::parse_on("850715300122", on).is_ok());
+    }
     use proptest::prelude::*;
 
     /// The one place that exercises `Iin::parse`: `expected` is either

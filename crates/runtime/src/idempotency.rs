@@ -37,7 +37,7 @@ pub fn stored_answer(store: &Store, verified: &Verified, envelope: &Envelope) ->
 /// A stored answer decoded as the call's response type.
 pub fn decode_answer<M: Message + Default>(bytes: &[u8]) -> Result<M, Refusal> {
     M::decode(bytes)
-        .map_err(|e| Refusal::new(Code::Internal, "store.corrupt", format!("stored answer does not decode: {e}")))
+        .map_err(|e| Refusal::new(Code::DataLoss, "store.corrupt", format!("stored answer does not decode: {e}")))
 }
 
 /// The answer remembered for `(sender, message_id)`, decoded as the call's response type.

@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod keys;
 pub mod outbox;
+pub mod reasons;
 pub mod receive;
 pub mod server;
 pub mod services;

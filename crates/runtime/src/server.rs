@@ -23,14 +23,21 @@ pub async fn serve(
         reporter.set_service_status(*name, ServingStatus::Serving).await;
     }
     reporter.set_service_status("", ServingStatus::Serving).await;
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(egov_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(egov_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
+    // Reflection describes what this port serves, not every service of the contract.
+    let reflection = || {
+        let mut builder = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(egov_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name("grpc.health.v1.Health")
+            .with_service_name("grpc.reflection.v1.ServerReflection")
+            .with_service_name("grpc.reflection.v1alpha.ServerReflection");
+        for name in service_names {
+            builder = builder.with_service_name(*name);
+        }
+        builder
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
     // Small answers go out at once: without TCP_NODELAY, Nagle's algorithm and
     // the peer's delayed acknowledgement add about 40 ms to a call.
     let incoming = TcpListenerStream::new(listener).map(|stream| {
@@ -42,7 +49,8 @@ pub async fn serve(
     });
     let routes = routes.add_service(health).add_service(reflection_v1).add_service(reflection_v1alpha);
     tonic::transport::Server::builder()
-        .layer(faults)
+        // Outermost: no status leaves without a reason code (`reasons`).
+        .layer(tower_layer::Stack::new(faults, crate::reasons::ReasonLayer))
         .trace_fn(|request| {
             tracing::info_span!(
                 "rpc",

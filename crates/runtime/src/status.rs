@@ -49,10 +49,12 @@ impl From<EnvelopeError> for Refusal {
 }
 
 impl From<egov_store::StoreError> for Refusal {
-    /// A lost race for a record may pass when tried again (`ABORTED`); the rest is the store failing (`UNAVAILABLE`).
+    /// A lost race for a record may pass when tried again (`ABORTED`); damaged
+    /// data does not (`DATA_LOSS`); the rest is the store failing (`UNAVAILABLE`).
     fn from(error: egov_store::StoreError) -> Refusal {
         let code = match error {
             egov_store::StoreError::Conflict { .. } => Code::Aborted,
+            egov_store::StoreError::Corrupt { .. } => Code::DataLoss,
             _ => Code::Unavailable,
         };
         Refusal::new(code, error.code(), error)

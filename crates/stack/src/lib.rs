@@ -31,6 +31,36 @@ use tonic::service::Routes as GrpcRoutes;
 /// A stateful participant's store and outbox.
 type State = (Store, Arc<Outbox>);
 
+/// The file in the data root that lists, one per line, the participants whose
+/// stores were created there: a listed participant whose store is missing is
+/// refused at start rather than started empty.
+pub const PARTICIPANTS_FILE: &str = "participants";
+
+/// The participants listed in the data root's `participants` file.
+pub fn registered_participants(data_dir: &std::path::Path) -> anyhow::Result<BTreeSet<String>> {
+    let path = data_dir.join(PARTICIPANTS_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(text.lines().map(str::trim).filter(|line| !line.is_empty()).map(str::to_owned).collect()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(BTreeSet::new()),
+        Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Whether a sled store was created in `path`.
+fn store_exists(path: &std::path::Path) -> bool {
+    path.join("conf").exists() || path.join("db").exists()
+}
+
+/// Adds `role` to the data root's `participants` file, durably.
+fn register_participant(data_dir: &std::path::Path, role: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let path = data_dir.join(PARTICIPANTS_FILE);
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+    writeln!(file, "{role}")?;
+    file.sync_all()?;
+    std::fs::File::open(data_dir)?.sync_all()
+}
+
 /// How many of the newest log entries are checked at start (`egov audit verify` checks all).
 const START_CHECK_ENTRIES: usize = 1000;
 
@@ -235,13 +265,36 @@ impl Stack {
             };
             let open_store = || -> anyhow::Result<Store> {
                 let path = config.data_dir.join(role.name());
+                let register = config.data_dir.join(PARTICIPANTS_FILE);
+                let had_data = registered_participants(&config.data_dir)?.contains(role.name());
+                if had_data && !store_exists(&path) {
+                    bail!(
+                        "the store of the {} in {} is missing, though it has stored data before ({} lists it): \
+                         restore the directory from a backup; to start it empty instead, losing its state, \
+                         remove its line from {}",
+                        role.name(),
+                        path.display(),
+                        register.display(),
+                        register.display()
+                    );
+                }
                 std::fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
-                let store = Store::open(&path, config.cache_bytes)
-                    .with_context(|| format!("cannot open the store in {}", path.display()))?;
+                let what_to_do = || {
+                    format!(
+                        "the store of the {} in {} is damaged or unreadable: restore the directory from a \
+                         backup, or move it away to start the {} empty (its state is then lost)",
+                        role.name(),
+                        path.display(),
+                        role.name()
+                    )
+                };
+                let store = Store::open(&path, config.cache_bytes).with_context(what_to_do)?;
                 // A damaged store is refused at start, never served.
-                store
-                    .verify(Some(START_CHECK_ENTRIES))
-                    .with_context(|| format!("the store in {} is damaged", path.display()))?;
+                store.verify(Some(START_CHECK_ENTRIES)).with_context(what_to_do)?;
+                if !had_data {
+                    register_participant(&config.data_dir, role.name())
+                        .with_context(|| format!("cannot record the {} in {}", role.name(), register.display()))?;
+                }
                 Ok(store)
             };
             // A participant with state: its store and its outbox, retried on the operational clock.

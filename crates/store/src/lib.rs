@@ -314,17 +314,28 @@ impl Store {
 
     /// Checks the hash chain of the message log (its last `tail` entries, or
     /// all of them) against the head the store records, and that every outbox
-    /// item decodes. Returns the number of log entries checked.
+    /// item decodes. Returns the number of log entries checked, or the first problem.
     pub fn verify(&self, tail: Option<usize>) -> Result<usize, StoreError> {
+        let (checked, problems) = self.chain_problems(tail)?;
+        match problems.into_iter().next() {
+            None => Ok(checked),
+            Some(problem) => Err(problem),
+        }
+    }
+
+    /// [`Store::verify`], with every problem of the chain rather than the
+    /// first (an audit must not let one break hide another).
+    pub fn chain_problems(&self, tail: Option<usize>) -> Result<(usize, Vec<StoreError>), StoreError> {
         let corrupt = |key: String, reason: String| StoreError::Corrupt { key, reason };
         let entries: Vec<LogEntry> = match tail {
             None => self.log_entries().collect::<Result<_, _>>()?,
             Some(count) => self.backend.log_tail(count)?,
         };
+        let mut problems = Vec::new();
         for (index, entry) in entries.iter().enumerate() {
             let key = format!("log/{}", entry.sequence);
             if entry.hash != entry.compute_hash() {
-                return Err(corrupt(key, "its hash does not match its content".to_owned()));
+                problems.push(corrupt(key.clone(), "its hash does not match its content".to_owned()));
             }
             let follows = match index.checked_sub(1).map(|previous| &entries[previous]) {
                 Some(previous) => entry.sequence == previous.sequence + 1 && entry.previous_hash == previous.hash,
@@ -333,14 +344,14 @@ impl Store {
                 None => true,
             };
             if !follows {
-                return Err(corrupt(key, "it does not follow the entry before it in the chain".to_owned()));
+                problems.push(corrupt(key, "it does not follow the entry before it in the chain".to_owned()));
             }
         }
         match (self.backend.log_head()?, entries.last()) {
             (None, None) => {}
             (Some((sequence, hash)), Some(last)) if sequence == last.sequence && hash == last.hash => {}
             (head, last) => {
-                return Err(corrupt(
+                problems.push(corrupt(
                     "meta/log_head".to_owned(),
                     format!(
                         "the recorded head (entry {}) is not the last entry of the log (entry {}): the log lost entries or the head is damaged",
@@ -351,7 +362,7 @@ impl Store {
             }
         }
         self.outbox()?;
-        Ok(entries.len())
+        Ok((entries.len(), problems))
     }
 }
 
@@ -431,8 +442,26 @@ impl SledBackend {
 
     /// The log head written beside sled must not be ahead of sled's.
     fn check_marker(&self) -> Result<(), StoreError> {
-        let Ok(marker) = std::fs::read(&*self.marker) else { return Ok(()) };
         let corrupt = |reason: String| StoreError::Corrupt { key: self.marker.display().to_string(), reason };
+        let marker = match std::fs::read(&*self.marker) {
+            Ok(marker) => marker,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                // Written when the store is created, before anything is acknowledged:
+                // once a store holds data, the marker is the only guard against a tail
+                // that sled dropped, so it may not go missing.
+                let (sequence, _) = self.head()?;
+                if sequence > 0 || !self.records.is_empty() {
+                    return Err(corrupt(format!(
+                        "the file is missing, though the store holds data (its log ends at entry {sequence}): \
+                         entries sled dropped could not be told from none"
+                    )));
+                }
+                return self.make_durable().map_err(|(path, source)| StoreError::Flush { path, source });
+            }
+            Err(error) => {
+                return Err(StoreError::Flush { path: self.marker.display().to_string(), source: Arc::new(error) });
+            }
+        };
         if marker.len() != 40 {
             return Err(corrupt(format!("{} bytes, not 40", marker.len())));
         }

@@ -4,6 +4,7 @@
 
 use chrono::NaiveDate;
 use egov_proto::{ApplicationForm, OpenFormResponse, PowerOfAttorneyKind};
+use egov_regulation::instance::to_local;
 use egov_regulation::{Branch, Effect, Iin, Instance};
 use egov_runtime::{Outcome, Received, Refusal};
 use tonic::{Code, Status};
@@ -11,8 +12,9 @@ use tonic::{Code, Status};
 use crate::Workstation;
 use crate::record::{ApplicationRecord, application_key, invalid};
 
-fn check_iin(what: &str, text: &str) -> Result<Iin, Refusal> {
-    Iin::parse(text).map_err(|e| invalid(e.code(), format!("{what} {text}: {e}")))
+/// An IIN of a person born by `on`, the day of the application.
+fn check_iin(what: &str, text: &str, on: chrono::NaiveDate) -> Result<Iin, Refusal> {
+    Iin::parse_on(text, on).map_err(|e| invalid(e.code(), format!("{what} {text}: {e}")))
 }
 
 impl Workstation {
@@ -25,7 +27,7 @@ impl Workstation {
         let operator_id = received.sender_id().to_owned();
         let session = self.session(&form.session_id, &operator_id)?;
         let application_id = received.correlation_id().to_owned();
-        self.check_form(form, &application_id)?;
+        self.check_form(form, &application_id, received.event_ms)?;
         if self.store.get::<ApplicationRecord>(&application_key(&application_id)).map_err(Refusal::from)?.is_some() {
             return Err(Refusal::new(
                 Code::AlreadyExists,
@@ -85,7 +87,10 @@ impl Workstation {
     }
 
     /// Checks process 2's form before anything is looked up or stored.
-    fn check_form(&self, form: &ApplicationForm, application_id: &str) -> Result<(), Refusal> {
+    fn check_form(&self, form: &ApplicationForm, application_id: &str, event_ms: i64) -> Result<(), Refusal> {
+        let today = to_local(self.calendar(), event_ms).map(|time| time.date_naive()).ok_or_else(|| {
+            Refusal::new(Code::FailedPrecondition, "workstation.no_calendar", "the calendar has no data for today")
+        })?;
         if form.service_code != self.definition.service.code {
             return Err(Refusal::new(
                 Code::NotFound,
@@ -105,9 +110,9 @@ impl Workstation {
                 format!("application id {application_id:?} must be 1-128 letters, digits, '-', '_' or '.'"),
             ));
         }
-        check_iin("applicant IIN", &form.applicant_iin)?;
+        check_iin("applicant IIN", &form.applicant_iin, today)?;
         let Some(representative) = &form.representative else { return Ok(()) };
-        check_iin("representative IIN", &representative.iin)?;
+        check_iin("representative IIN", &representative.iin, today)?;
         if representative.iin == form.applicant_iin {
             return Err(invalid("workstation.self_representation", "the representative's IIN is the applicant's own"));
         }

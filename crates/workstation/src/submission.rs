@@ -16,6 +16,10 @@ use tonic::{Code, Status};
 use crate::record::{ApplicationRecord, application_key, invalid, stored_envelope};
 use crate::{RECEIPT_WAIT, Workstation};
 
+/// The most pages one document may have (a check against nonsense such as a
+/// negative count sent as an unsigned one; the simulator's assumption).
+const MAX_PAGES: u32 = 10_000;
+
 impl Workstation {
     /// Processes 5 and 6: the signed submission, queued for the gateway.
     pub(crate) async fn submit(
@@ -138,8 +142,11 @@ impl Workstation {
                     format!("document {:?}: the scan does not match its sha256", document.kind),
                 ));
             }
-            if document.pages == 0 {
-                return Err(invalid("workstation.bad_document", format!("document {:?} has no pages", document.kind)));
+            if document.pages == 0 || document.pages > MAX_PAGES {
+                return Err(invalid(
+                    "workstation.bad_document",
+                    format!("document {:?} has {} pages: 1 to {MAX_PAGES}", document.kind, document.pages),
+                ));
             }
         }
         let missing: Vec<&str> = self

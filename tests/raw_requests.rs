@@ -1,0 +1,152 @@
+//! Bytes that are not a request: every RPC that takes an envelope answers
+//! any bytes at all with a refusal that carries a reason code (none escapes
+//! as tonic's own `INTERNAL "failed to decode Protobuf message"`), and keeps serving.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::Harness;
+use egov_proto::{Envelope, Signature};
+use egov_runtime::{Topology, reason_of};
+use proptest::prelude::*;
+use prost::Message;
+use prost::bytes::{Buf, BufMut};
+use tonic::Code;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::http::uri::PathAndQuery;
+
+/// Sends and receives a gRPC message's bytes as they are.
+#[derive(Debug, Clone, Copy, Default)]
+struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+
+    fn encoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+
+    fn decoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+}
+
+impl Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Vec<u8>, buffer: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        buffer.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, buffer: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
+        let bytes = buffer.chunk().to_vec();
+        buffer.advance(bytes.len());
+        Ok(Some(bytes))
+    }
+}
+
+/// Every RPC that takes an envelope, by the participant that serves it.
+fn rpcs(topology: &Topology) -> Vec<(String, &'static str)> {
+    [
+        (&topology.workstation, "/egov.v1.WorkstationService/OpenForm"),
+        (&topology.workstation, "/egov.v1.WorkstationService/SubmitApplication"),
+        (&topology.workstation, "/egov.v1.WorkstationService/IssueResult"),
+        (&topology.workstation, "/egov.v1.InboxService/Deliver"),
+        (&topology.gateway, "/egov.v1.GatewayService/SendSync"),
+        (&topology.gateway, "/egov.v1.GatewayService/SendAsync"),
+        (&topology.individuals, "/egov.v1.IndividualsService/LookupPerson"),
+        (&topology.notary, "/egov.v1.NotaryService/CheckPowerOfAttorney"),
+        (&topology.regional, "/egov.v1.InboxService/Deliver"),
+        (&topology.regional, "/egov.v1.RegionalGatewayService/PerformStaffAction"),
+        (&topology.regional, "/egov.v1.RegionalGatewayService/SignResult"),
+    ]
+    .into_iter()
+    .map(|(address, path)| (address.clone(), path))
+    .collect()
+}
+
+/// The one place that sends bytes: the refusal, as the caller sees it.
+async fn send(address: &str, path: &'static str, bytes: Vec<u8>) -> tonic::Status {
+    let mut client = tonic::client::Grpc::new(Topology::channel(address).unwrap());
+    client.ready().await.unwrap();
+    match client.unary(tonic::Request::new(bytes), PathAndQuery::from_static(path), RawCodec).await {
+        Ok(answer) => panic!("{path} at {address} accepted bytes that are no request: {:?}", answer.into_inner()),
+        Err(status) => status,
+    }
+}
+
+/// A request whose only field (1) is an envelope with these bytes.
+fn request_with_envelope(envelope: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![0x0a];
+    prost::encoding::encode_varint(envelope.len() as u64, &mut bytes);
+    bytes.extend_from_slice(envelope);
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_that_do_not_decode_are_refused_with_a_reason_code_everywhere() {
+    let harness = Harness::start().await;
+    let envelope = Envelope {
+        header: vec![1, 2, 3],
+        body: vec![4, 5, 6],
+        signatures: vec![Signature { key_id: "k".to_owned(), ed25519: vec![0; 64] }],
+    }
+    .encode_to_vec();
+    let mut invalid_utf8 = envelope.clone();
+    let at = invalid_utf8.iter().position(|&byte| byte == b'k').unwrap();
+    invalid_utf8[at] = 0xff;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("garbage", vec![0xff; 7]),
+        ("a truncated envelope", request_with_envelope(&envelope[..envelope.len() - 3])),
+        ("invalid UTF-8 in a key id", request_with_envelope(&invalid_utf8)),
+    ];
+    for (address, path) in rpcs(harness.topology()) {
+        for (case, bytes) in &cases {
+            let status = send(&address, path, bytes.clone()).await;
+            assert_eq!(
+                (status.code(), reason_of(&status)),
+                (Code::InvalidArgument, Some("request.malformed")),
+                "{case} at {path}: {}",
+                status.message()
+            );
+            assert!(status.message().starts_with("request.malformed: "), "{case} at {path}: {}", status.message());
+        }
+    }
+    // Over the transport's limit of 64 MiB: refused before it is decoded, as too large.
+    let status = send(&harness.topology().gateway, "/egov.v1.GatewayService/SendSync", vec![0; 65 << 20]).await;
+    assert_eq!(
+        (status.code(), reason_of(&status)),
+        (Code::ResourceExhausted, Some("envelope.too_large")),
+        "{status:?}"
+    );
+    harness.stop().await;
+}
+
+#[test]
+fn random_bytes_to_every_rpc_are_refused_with_a_reason_code() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let harness = runtime.block_on(Harness::start());
+    let rpcs = rpcs(harness.topology());
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 64, ..ProptestConfig::default() });
+    let strategy = (0..rpcs.len(), proptest::collection::vec(any::<u8>(), 0..256));
+    let result = runner.run(&strategy, |(index, bytes)| {
+        let (address, path) = &rpcs[index];
+        let status = runtime.block_on(send(address, path, bytes.clone()));
+        prop_assert!(reason_of(&status).is_some(), "{path} answered {bytes:?} without a reason code: {status:?}");
+        let reason = reason_of(&status).unwrap_or_default().to_owned();
+        prop_assert!(status.message().starts_with(&format!("{reason}: ")), "{path}: {}", status.message());
+        Ok(())
+    });
+    runtime.block_on(harness.stop());
+    result.unwrap();
+}
