@@ -361,3 +361,53 @@ async fn a_key_revoked_in_the_file_is_refused_within_seconds_without_a_restart()
     assert_eq!((status.code(), reason_of(&status)), (Code::Unauthenticated, Some("envelope.key_revoked")));
     harness.stop().await;
 }
+
+/// An `ApplicationDelivery` whose operator's submission inside does not verify
+/// (or carries an extra, junk signature) is refused by the gateway before it
+/// is logged: what the gateway logs, the audit can check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_whose_carried_submission_does_not_verify_is_refused_before_it_is_logged() {
+    use egov_proto::{ApplicationDelivery, ApplicationSubmission, SendAsyncRequest};
+    let matrix = Matrix::start().await;
+    let operator = matrix.harness.signer("operator-1");
+    let submission = |application_id: &str| {
+        let header = operator.header(
+            uuid::Uuid::new_v4().to_string(),
+            application_id,
+            services::FORM_SUBMIT,
+            ids::SC_WORKSTATION,
+            now_ms(),
+            MessageType::Request,
+        );
+        operator.seal(
+            &header,
+            &ApplicationSubmission { application_id: application_id.to_owned(), ..ApplicationSubmission::default() },
+        )
+    };
+    let delivery = |application_id: &str, carried: Envelope| {
+        let header = matrix.workstation_key.header(
+            uuid::Uuid::new_v4().to_string(),
+            application_id,
+            services::APPLICATION_SUBMIT,
+            ids::REGIONAL,
+            now_ms(),
+            MessageType::Request,
+        );
+        let body = ApplicationDelivery {
+            application_id: application_id.to_owned(),
+            operator_submission: Some(carried),
+            ..ApplicationDelivery::default()
+        };
+        SendAsyncRequest { envelope: Some(matrix.workstation_key.seal(&header, &body)) }
+    };
+    let mut broken = submission("carried-broken");
+    broken.body.push(0);
+    let mut junk = submission("carried-junk");
+    junk.signatures.push(egov_proto::Signature { key_id: "junk".to_owned(), ed25519: vec![0; 64] });
+    for (case, carried) in [("carried-broken", broken), ("carried-junk", junk)] {
+        let status = matrix.gateway.clone().send_async(delivery(case, carried)).await.unwrap_err();
+        assert_eq!(reason_of(&status), Some("envelope.bad_carried_envelope"), "{case}: {}", status.message());
+        assert!(matrix.harness.gateway_log(case).await.is_empty(), "{case}: the gateway logged it");
+    }
+    harness_stop(matrix).await;
+}

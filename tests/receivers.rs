@@ -51,6 +51,8 @@ enum Break {
     HeaderGarbage,
     /// A required header field, `message_id`, left empty.
     EmptyMessageId,
+    /// A message id of 20 KiB: the header over its limit.
+    HugeHeader,
     NoSignature,
     /// The sender's signature is 63 bytes.
     ShortSignature,
@@ -164,6 +166,7 @@ const CLASSES: &[Class] = &[
     class(Break::NoEnvelope, Code::InvalidArgument, "envelope.missing"),
     class(Break::HeaderGarbage, Code::InvalidArgument, "envelope.malformed_header"),
     class(Break::EmptyMessageId, Code::InvalidArgument, "envelope.missing_field"),
+    class(Break::HugeHeader, Code::ResourceExhausted, "envelope.too_large"),
     class(Break::NoSignature, Code::Unauthenticated, "envelope.missing_signature"),
     class(Break::ShortSignature, Code::Unauthenticated, "envelope.bad_signature"),
     class(Break::BodyChangedAfterSigning, Code::Unauthenticated, "envelope.bad_signature"),
@@ -627,6 +630,7 @@ impl Fixture {
             Break::NoEnvelope => return None,
             Break::HeaderGarbage => return Some(self.seal_then(&draft, vec![0xff, 0xff, 0xff], |_| {})),
             Break::EmptyMessageId => header.message_id.clear(),
+            Break::HugeHeader => header.message_id = "m".repeat(20 * 1024),
             Break::NoSignature => {
                 // Nothing for the gateway to countersign either.
                 draft.countersigned = false;

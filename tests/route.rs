@@ -372,5 +372,8 @@ async fn an_open_form_whose_answer_was_lost_is_answered_again_and_the_applicatio
         .collect();
     let submitted = operator.submit("resumed-1", documents).await.unwrap();
     assert_ne!(submitted.application.unwrap().current_step, "process-5", "the application goes on");
+    // The hand-over before the result has come is refused as such, wherever the provider is.
+    let status = operator.issue("resumed-1").await.unwrap_err();
+    assert_eq!(egov_runtime::reason_of(&status), Some("workstation.result_not_ready"), "{}", status.message());
     harness.stop().await;
 }

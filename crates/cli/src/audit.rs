@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use egov_envelope::{Checks, TrustRegistry, open, verify_countersignature};
-use egov_proto::{ApplicationDelivery, ApplicationProgress, Body, Envelope};
+use egov_envelope::{Checks, TrustRegistry, carried_envelope, open, verify_countersignature};
+use egov_proto::Envelope;
 use egov_runtime::{KeyDir, ids};
 use egov_store::Store;
 use prost::Message;
@@ -41,16 +41,7 @@ fn verify_envelope(envelope: &Envelope, trust: &TrustRegistry, tally: &mut Tally
         verify_countersignature(envelope, &verified, trust, ids::GATEWAY).map_err(|e| format!("{}: {e}", e.code()))?;
         tally.signatures += 1;
     }
-    let undecodable = |e: prost::DecodeError| format!("body {} does not decode: {e}", verified.header.body_type);
-    let inner = match verified.header.body_type.as_str() {
-        ApplicationDelivery::TYPE => {
-            ApplicationDelivery::decode(envelope.body.as_slice()).map_err(undecodable)?.operator_submission
-        }
-        ApplicationProgress::TYPE => {
-            ApplicationProgress::decode(envelope.body.as_slice()).map_err(undecodable)?.signed_result
-        }
-        _ => None,
-    };
+    let inner = carried_envelope(&verified, &envelope.body).map_err(|e| format!("{}: {e}", e.code()))?;
     if let Some(inner) = inner {
         verify_envelope(&inner, trust, tally).map_err(|e| format!("the envelope it carries: {e}"))?;
     }

@@ -10,8 +10,8 @@ mod trust;
 
 pub use error::EnvelopeError;
 pub use signing::{
-    COUNTERSIGN_TAG, Checks, SENDER_TAG, Signer, Verified, check_freshness, countersign, countersigned_bytes,
-    decode_body, open, sender_signed_bytes, verify_countersignature,
+    COUNTERSIGN_TAG, Checks, SENDER_TAG, Signer, Verified, carried_envelope, check_freshness, countersign,
+    countersigned_bytes, decode_body, open, sender_signed_bytes, verify_countersignature,
 };
 pub use trust::{KeyEntry, Member, Role, TrustError, TrustRegistry};
 

@@ -222,6 +222,27 @@ pub fn verify_countersignature(
         .map_err(|_| EnvelopeError::BadCountersignature)
 }
 
+/// The envelope a body carries inside it, signed by someone else: the
+/// operator's submission in an `ApplicationDelivery`, the head-signed result
+/// in an `ApplicationProgress`. Whoever logs a body that carries one checks
+/// its signature too, as the audit does.
+pub fn carried_envelope(verified: &Verified, body: &[u8]) -> Result<Option<Envelope>, EnvelopeError> {
+    use egov_messages::{ApplicationDelivery, ApplicationProgress};
+    let malformed = |body_type: &str, error: prost::DecodeError| EnvelopeError::MalformedBody {
+        body_type: body_type.to_owned(),
+        reason: error.to_string(),
+    };
+    Ok(match verified.header.body_type.as_str() {
+        <ApplicationDelivery as Body>::TYPE => {
+            ApplicationDelivery::decode(body).map_err(|e| malformed(ApplicationDelivery::TYPE, e))?.operator_submission
+        }
+        <ApplicationProgress as Body>::TYPE => {
+            ApplicationProgress::decode(body).map_err(|e| malformed(ApplicationProgress::TYPE, e))?.signed_result
+        }
+        _ => None,
+    })
+}
+
 /// Decodes the body as `B`, after checking the header names `B`.
 pub fn decode_body<B: Body>(envelope: &Envelope, verified: &Verified) -> Result<B, EnvelopeError> {
     if verified.header.body_type != B::TYPE {

@@ -259,6 +259,7 @@ impl Receiver {
             .into());
         }
         let body = B::decode(&envelope, &verified)?;
+        self.check_carried(&envelope, &verified)?;
         let received = Received {
             event_ms: self.context.event_time(&verified),
             envelope,
@@ -356,6 +357,25 @@ impl Receiver {
             egov_envelope::verify_countersignature(envelope, &verified, &self.context.trust.current(), ids::GATEWAY)?;
         }
         Ok((verified, service))
+    }
+
+    /// An envelope the body carries (the operator's submission, the head's
+    /// result) must verify too: what a participant logs, the audit can check.
+    fn check_carried(&self, envelope: &Envelope, verified: &Verified) -> Result<(), Refusal> {
+        let Some(carried) = egov_envelope::carried_envelope(verified, &envelope.body)? else { return Ok(()) };
+        let refused = |message: String| Refusal::new(Code::InvalidArgument, "envelope.bad_carried_envelope", message);
+        // It was signed by its sender and never travelled on its own: no countersignature, nothing else.
+        if carried.signatures.len() > 1 {
+            return Err(refused(format!(
+                "the envelope the body carries has {} signatures, not its sender's alone",
+                carried.signatures.len()
+            )));
+        }
+        let checks = Checks { freshness_window_ms: None, ..self.context.checks.clone() };
+        self.context
+            .open(&carried, &checks)
+            .map(|_| ())
+            .map_err(|error| refused(format!("the envelope the body carries is refused: {}: {error}", error.code())))
     }
 
     /// At the gateway: the route of a verified message over `channel`.

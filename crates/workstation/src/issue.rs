@@ -14,17 +14,18 @@ impl Workstation {
         received.correlate(&pickup.application_id)?;
         let stored = self.load(&pickup.application_id)?;
         let mut record = stored.value;
+        // Before the result arrives the answer is that it has not, whatever step the provider is at.
+        let not_ready = || {
+            Refusal::new(Code::FailedPrecondition, "workstation.result_not_ready", "the signed result has not arrived")
+        };
+        let result = stored_envelope("result", &record.result)?;
+        if result.is_none() && !record.instance.has_ended() {
+            return Err(not_ready().into());
+        }
         let mut event = Self::event(&self.steps.issue_result, received.sender_id(), None, "");
         event.actor_role = received.sender_role().to_owned();
         record.instance = self.advance(&record.instance, &event, received.event_ms)?.instance;
-        let Some(result) = stored_envelope("result", &record.result)? else {
-            return Err(Refusal::new(
-                Code::FailedPrecondition,
-                "workstation.result_not_ready",
-                "the signed result has not arrived",
-            )
-            .into());
-        };
+        let result = result.ok_or_else(not_ready)?;
         let mut outcome =
             Outcome::new(IssueResultResponse { application: Some(self.to_application(&record)), result: Some(result) });
         outcome.put(application_key(&record.application_id), stored.version, &record)?;
