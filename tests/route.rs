@@ -264,6 +264,16 @@ async fn an_incomplete_package_is_refused_at_reception_and_nothing_is_sent() {
     let application = operator.application("incomplete-1").await.unwrap();
     assert_eq!(application.current_step, "process-5", "the application waits for a complete package");
     assert!(harness.staff().queue("").await.unwrap().is_empty());
+    // A page count of -1, sent as the unsigned 4294967295, is nonsense, not a document.
+    let mut documents: Vec<egov_proto::AttachedDocument> =
+        common::documents(&["application-form", "identity-document"])
+            .iter()
+            .map(egov_client::DocumentPlan::to_proto)
+            .collect();
+    documents[0].pages = u32::MAX;
+    let error = operator.submit("incomplete-1", documents).await.unwrap_err();
+    assert_eq!(egov_runtime::reason_of(&error), Some("workstation.bad_document"), "{}", error.message());
+    assert_eq!(operator.application("incomplete-1").await.unwrap().current_step, "process-5");
     harness.stop().await;
 }
 
