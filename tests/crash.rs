@@ -41,10 +41,6 @@ impl Random {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// Starts `egov serve` with every participant and waits for `ready`; its output is drained in the background.
 fn start(topology: &Topology, dir: &Path) -> Child {
     let mut child = Command::new(EGOV)
@@ -181,7 +177,10 @@ async fn applications_survive_sigkill_and_happen_exactly_once() {
     let temp = tempfile::tempdir().unwrap();
     let keys = common::init_keys(&temp.path().join("keys"));
     let trust = keys.trust().unwrap();
-    let topology = Topology::on_ports("127.0.0.1", [free_port(), free_port(), free_port(), free_port(), free_port()]);
+    let topology = Topology::on_ports(
+        "127.0.0.1",
+        [common::free_port(), common::free_port(), common::free_port(), common::free_port(), common::free_port()],
+    );
     let mut child = start(&topology, temp.path());
 
     let clock = Arc::new(SystemClock);

@@ -18,10 +18,6 @@ use egov_runtime::{SystemClock, Topology};
 
 const EGOV: &str = env!("CARGO_BIN_EXE_egov");
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -37,7 +33,10 @@ async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) ->
 async fn an_undeliverable_application_becomes_an_incident_and_is_retried_by_hand() {
     let temp = tempfile::tempdir().unwrap();
     let keys = common::init_keys(&temp.path().join("keys"));
-    let topology = Topology::on_ports("127.0.0.1", [free_port(), free_port(), free_port(), free_port(), free_port()]);
+    let topology = Topology::on_ports(
+        "127.0.0.1",
+        [common::free_port(), common::free_port(), common::free_port(), common::free_port(), common::free_port()],
+    );
     let config = |roles: &[Role]| {
         let mut config = StackConfig::local(temp.path().join("data"), keys.clone(), common::fixtures_dir());
         config.topology = topology.clone();
@@ -144,7 +143,10 @@ async fn an_outage_longer_than_the_freshness_window_loses_no_acknowledged_applic
     const WINDOW_MS: i64 = 1_000;
     let temp = tempfile::tempdir().unwrap();
     let keys = common::init_keys(&temp.path().join("keys"));
-    let topology = Topology::on_ports("127.0.0.1", [free_port(), free_port(), free_port(), free_port(), free_port()]);
+    let topology = Topology::on_ports(
+        "127.0.0.1",
+        [common::free_port(), common::free_port(), common::free_port(), common::free_port(), common::free_port()],
+    );
     let config = |roles: &[Role], max_attempts: u32| {
         let mut config = StackConfig::local(temp.path().join("data"), keys.clone(), common::fixtures_dir());
         config.topology = topology.clone();

@@ -83,10 +83,6 @@ impl Drop for Children {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// Starts `egov serve` for one role and waits for it to say it is ready.
 fn serve(role: &str, topology: &Topology, temp: &std::path::Path) -> Child {
     let mut child = Command::new(EGOV)
@@ -122,7 +118,10 @@ async fn the_route_works_with_every_participant_in_its_own_process() {
     let temp = tempfile::tempdir().unwrap();
     let init = Command::new(EGOV).args(["keys", "init", "--dir"]).arg(temp.path().join("keys")).output().unwrap();
     assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
-    let topology = Topology::on_ports("127.0.0.1", [free_port(), free_port(), free_port(), free_port(), free_port()]);
+    let topology = Topology::on_ports(
+        "127.0.0.1",
+        [common::free_port(), common::free_port(), common::free_port(), common::free_port(), common::free_port()],
+    );
     let mut children = Children(Vec::new());
     for role in ["individuals", "notary", "gateway", "regional", "workstation"] {
         children.0.push(serve(role, &topology, temp.path()));

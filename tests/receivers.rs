@@ -29,11 +29,12 @@ use egov_proto::notary_service_client::NotaryServiceClient;
 use egov_proto::regional_gateway_service_client::RegionalGatewayServiceClient;
 use egov_proto::workstation_service_client::WorkstationServiceClient;
 use egov_proto::{
-    Application, ApplicationDelivery, ApplicationForm, ApplicationProgress, ApplicationSubmission, AttachedDocument,
-    Body, CheckPowerOfAttorneyRequest, DeliverRequest, Envelope, EnvelopeHeader, IssueResultRequest, LoginRequest,
-    LookupPersonRequest, MessageType, OpenFormRequest, PerformStaffActionRequest, PersonQuery, PersonRecord,
-    PowerOfAttorneyQuery, Registration, ResultPickup, SendAsyncRequest, SendSyncRequest, ServiceResult,
-    SignResultRequest, StaffAction, SubmitApplicationRequest,
+    Application, ApplicationDelivery, ApplicationForm, ApplicationProgress, ApplicationSubmission,
+    ApplicationWithdrawal, AttachedDocument, Body, CheckPowerOfAttorneyRequest, DeliverRequest, Envelope,
+    EnvelopeHeader, IssueResultRequest, LoginRequest, LookupPersonRequest, MessageType, OpenFormRequest,
+    PerformStaffActionRequest, PersonQuery, PersonRecord, PowerOfAttorneyQuery, Registration, ResultPickup,
+    SendAsyncRequest, SendSyncRequest, ServiceResult, SignResultRequest, StaffAction, SubmitApplicationRequest,
+    WithdrawApplicationRequest,
 };
 use egov_regulation::{Effect, StepKind};
 use egov_runtime::ids::roles;
@@ -197,6 +198,7 @@ enum Rpc {
     OpenForm,
     SubmitApplication,
     IssueResult,
+    WithdrawApplication,
     WorkstationDeliver,
     SendSync,
     SendAsync,
@@ -252,6 +254,17 @@ const RPCS: &[Spec] = &[
         sender: "operator-1",
         recipient: ids::SC_WORKSTATION,
         service: services::RESULT_ISSUE,
+        message_type: MessageType::Request,
+        countersigned: false,
+        gateway: false,
+        outsider: "office-1",
+    },
+    Spec {
+        rpc: Rpc::WithdrawApplication,
+        name: "WorkstationService.WithdrawApplication",
+        sender: "operator-1",
+        recipient: ids::SC_WORKSTATION,
+        service: services::FORM_WITHDRAW,
         message_type: MessageType::Request,
         countersigned: false,
         gateway: false,
@@ -530,7 +543,7 @@ impl Fixture {
             | Rpc::LookupPerson
             | Rpc::CheckPowerOfAttorney
             | Rpc::RegionalDeliver => Subject::application(&application_id),
-            Rpc::SubmitApplication | Rpc::WorkstationDeliver => {
+            Rpc::SubmitApplication | Rpc::WithdrawApplication | Rpc::WorkstationDeliver => {
                 self.open(&application_id).await;
                 Subject::application(&application_id)
             }
@@ -574,6 +587,9 @@ impl Fixture {
                 encoded(&ApplicationSubmission { session_id, application_id, documents: documents() })
             }
             Rpc::IssueResult => encoded(&ResultPickup { session_id, application_id }),
+            Rpc::WithdrawApplication => {
+                encoded(&ApplicationWithdrawal { session_id, application_id, reason: "left".to_owned() })
+            }
             Rpc::WorkstationDeliver => {
                 encoded(&ApplicationProgress { application_id, ..ApplicationProgress::default() })
             }
@@ -707,6 +723,12 @@ impl Fixture {
             Rpc::SubmitApplication => {
                 clients.workstation.clone().submit_application(SubmitApplicationRequest { envelope }).await.map(|_| ())
             }
+            Rpc::WithdrawApplication => clients
+                .workstation
+                .clone()
+                .withdraw_application(WithdrawApplicationRequest { envelope })
+                .await
+                .map(|_| ()),
             Rpc::IssueResult => {
                 clients.workstation.clone().issue_result(IssueResultRequest { envelope }).await.map(|_| ())
             }
@@ -898,6 +920,12 @@ async fn a_message_whose_correlation_id_is_another_applications_is_refused_and_c
     let registration = fixture.staff_until(registration, Some(Effect::SignResult)).await;
     let at_signature = Subject { application_id: mine.clone(), registration: Some(registration) };
     differences.extend(fixture.check_correlation(Rpc::SignResult, &at_signature, &other).await);
+
+    // A withdrawal of a form named for another application.
+    let unsubmitted = fixture.fresh_id("unsubmitted");
+    fixture.open(&unsubmitted).await;
+    differences
+        .extend(fixture.check_correlation(Rpc::WithdrawApplication, &Subject::application(&unsubmitted), &other).await);
 
     // Process 9: the hand-over of `mine`'s result, named for `other`.
     let registration = fixture.staff.registration(&application.registration_id).await.unwrap();

@@ -387,3 +387,34 @@ async fn an_open_form_whose_answer_was_lost_is_answered_again_and_the_applicatio
     assert_eq!(egov_runtime::reason_of(&status), Some("workstation.result_not_ready"), "{}", status.message());
     harness.stop().await;
 }
+
+/// A form opened and never submitted is withdrawn by its operator: the
+/// application ends "withdrawn" and nothing follows; a submitted one is the
+/// provider's and cannot be withdrawn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_never_submitted_is_withdrawn_and_a_submitted_one_is_not() {
+    let harness = Harness::start().await;
+    let operator = harness.operator().await;
+    let service = harness.definition.service.code.clone();
+    operator.open_form("withdrawn-1", &service, "850715300122", None).await.unwrap();
+    let withdrawn = operator.withdraw("withdrawn-1", "the applicant left").await.unwrap().application.unwrap();
+    assert_eq!((withdrawn.outcome.as_str(), withdrawn.current_step.as_str()), ("withdrawn", ""));
+    assert_eq!(path(&withdrawn), ["process-1", "process-2", "process-3", "condition-1"], "no step is invented");
+    let documents = || {
+        common::documents(&["application-form", "identity-document"])
+            .iter()
+            .map(egov_client::DocumentPlan::to_proto)
+            .collect()
+    };
+    let status = operator.submit("withdrawn-1", documents()).await.unwrap_err();
+    assert_eq!(egov_runtime::reason_of(&status), Some("process.ended"), "{}", status.message());
+    let status = operator.withdraw("withdrawn-1", "again").await.unwrap_err();
+    assert_eq!(egov_runtime::reason_of(&status), Some("process.ended"), "{}", status.message());
+
+    operator.open_form("submitted-1", &service, "900101400122", None).await.unwrap();
+    operator.submit("submitted-1", documents()).await.unwrap();
+    let status = operator.withdraw("submitted-1", "too late").await.unwrap_err();
+    assert_eq!(egov_runtime::reason_of(&status), Some("workstation.not_withdrawable"), "{}", status.message());
+    assert_eq!(operator.application("submitted-1").await.unwrap().outcome, "", "it goes on at the provider");
+    harness.stop().await;
+}

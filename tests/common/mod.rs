@@ -161,3 +161,21 @@ pub fn represented(iin: &str, attorney: &str, notarised: bool, number: &str) -> 
 pub fn path(application: &Application) -> Vec<&str> {
     application.path.iter().map(|step| step.step_id.as_str()).collect()
 }
+
+/// A port for a participant that must keep it across restarts, free now. It
+/// is taken from below the ephemeral range (32768-60999 on Linux), where the
+/// OS picks the ports of outgoing connections: one of those could otherwise
+/// take a port between this check and the participant's bind.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 20_000 + (std::process::id() % 1000) as u16 * 10;
+    for _ in 0..12_000 {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % 12_000;
+        let port = 20_000 + (base - 20_000 + offset) % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range")
+}

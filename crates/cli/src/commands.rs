@@ -288,6 +288,15 @@ pub enum OperatorCommand {
         login: OperatorLogin,
         application_id: String,
     },
+    /// Withdraw an application whose form was opened but never submitted (it ends "withdrawn").
+    Withdraw {
+        #[command(flatten)]
+        login: OperatorLogin,
+        application_id: String,
+        /// Why, in the operator's words.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
 }
 
 /// Process 1, then the operator's key: the account's operator id names it.
@@ -380,6 +389,12 @@ pub async fn operator(command: OperatorCommand, addresses: &Addresses) -> anyhow
             {
                 println!("  result signed with key {}", signature.key_id);
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        OperatorCommand::Withdraw { login, application_id, reason } => {
+            let operator = logged_in_operator(&login, topology).await?;
+            let withdrawn = operator.withdraw(&application_id, &reason).await.context("withdraw")?;
+            print!("{}", crate::print::application(&withdrawn.application.unwrap_or_default()));
             Ok(ExitCode::SUCCESS)
         }
     }

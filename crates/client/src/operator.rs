@@ -3,9 +3,10 @@ use std::sync::Arc;
 use egov_envelope::{Signer, services};
 use egov_proto::workstation_service_client::WorkstationServiceClient;
 use egov_proto::{
-    Application, ApplicationForm, ApplicationSubmission, AttachedDocument, GetApplicationRequest, IssueResultRequest,
-    IssueResultResponse, LoginRequest, LoginResponse, MessageType, OpenFormRequest, OpenFormResponse, Representative,
-    ResultPickup, SubmitApplicationRequest, SubmitApplicationResponse,
+    Application, ApplicationForm, ApplicationSubmission, ApplicationWithdrawal, AttachedDocument,
+    GetApplicationRequest, IssueResultRequest, IssueResultResponse, LoginRequest, LoginResponse, MessageType,
+    OpenFormRequest, OpenFormResponse, Representative, ResultPickup, SubmitApplicationRequest,
+    SubmitApplicationResponse, WithdrawApplicationRequest, WithdrawApplicationResponse,
 };
 use egov_runtime::{Clock, ids};
 use tonic::Status;
@@ -147,6 +148,21 @@ impl OperatorClient {
             .await?
             .into_inner();
         response.application.ok_or_else(|| Status::internal("the workstation answered without an application"))
+    }
+
+    /// Withdraws an application whose form was opened but never submitted.
+    pub async fn withdraw(&self, application_id: &str, reason: &str) -> Result<WithdrawApplicationResponse, Status> {
+        let withdrawal = ApplicationWithdrawal {
+            session_id: self.session_id.clone(),
+            application_id: application_id.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let envelope = self.seal(application_id, services::FORM_WITHDRAW, &withdrawal);
+        self.patiently(|mut workstation| {
+            let request = WithdrawApplicationRequest { envelope: Some(envelope.clone()) };
+            async move { workstation.withdraw_application(request).await }
+        })
+        .await
     }
 
     /// Process 9.

@@ -31,6 +31,8 @@ pub mod services {
     pub const FORM_SUBMIT: &str = "sc.form.submit.v1";
     /// The operator's hand-over of the result (process 9).
     pub const RESULT_ISSUE: &str = "sc.result.issue.v1";
+    /// The operator withdraws an application not yet submitted (the simulator's assumption).
+    pub const FORM_WITHDRAW: &str = "sc.form.withdraw.v1";
     /// A provider staff step at the regional gateway ARM.
     pub const STAFF_ACTION: &str = "rshep.staff.action.v1";
     /// The head's signature on the result (action 3).

@@ -34,6 +34,7 @@ bodies!(
     ApplicationForm,
     ApplicationSubmission,
     ResultPickup,
+    ApplicationWithdrawal,
     ApplicationDelivery,
     ApplicationProgress,
     ServiceResult,

@@ -229,6 +229,24 @@ pub fn apply(
     Ok(Transition { instance: updated, follows })
 }
 
+/// The outcome of an application withdrawn before it was submitted.
+pub const WITHDRAWN: &str = "withdrawn";
+
+/// The application is withdrawn at `now_ms`, waiting on its current step:
+/// it ends with the outcome [`WITHDRAWN`]. The regulation has no such step;
+/// this is the simulator's assumption, for a form opened and never submitted.
+pub fn withdraw(instance: &Instance, now_ms: i64) -> Result<Transition, TransitionError> {
+    if instance.current.is_none() {
+        return Err(TransitionError::Ended { step: "withdrawal".to_owned() });
+    }
+    let mut updated = instance.clone();
+    updated.current = None;
+    updated.current_since_ms = now_ms.max(instance.current_since_ms);
+    updated.decided = Some(WITHDRAWN.to_owned());
+    updated.outcome = Some(WITHDRAWN.to_owned());
+    Ok(Transition { instance: updated, follows: Follows::End { outcome: WITHDRAWN.to_owned() } })
+}
+
 /// The end of `duration` from `start_ms`, in the calendar's working time;
 /// none where the calendar has no data for those dates.
 pub fn deadline(calendar: &Calendar, start_ms: i64, duration: Duration) -> Option<i64> {

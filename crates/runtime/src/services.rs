@@ -158,7 +158,7 @@ mod tests {
     fn the_embedded_table_loads_and_routes_four_services_through_the_gateway() {
         let services = Services::from_toml(DEFAULT_SERVICES).unwrap();
         assert_eq!(services.routed(Channel::Sync).count() + services.routed(Channel::Async).count(), 4);
-        assert_eq!(services.all().len(), 9);
+        assert_eq!(services.all().len(), 10);
         assert!(services.get("rshep.staff.action.v1").unwrap().allows("provider-head"));
     }
 

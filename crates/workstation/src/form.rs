@@ -73,6 +73,7 @@ impl Workstation {
             registration_id: None,
             due_ms: None,
             submission: None,
+            withdrawal_reason: None,
             receipt: Vec::new(),
             result: Vec::new(),
         };

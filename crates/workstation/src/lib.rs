@@ -2,7 +2,8 @@
 //! regulation: `session` (process 1), `form` (process 2), `look_up`
 //! (process 3, condition 1, process 4), `submission` (processes 5 and 6),
 //! `progress` (the provider's steps and result as they come back), `issue`
-//! (process 9), and `sla` (the deadlines report). Every call that carries an
+//! (process 9), `withdrawal` (of a form never submitted: the simulator's
+//! assumption), and `sla` (the deadlines report). Every call that carries an
 //! envelope comes through the one receive pipeline (`egov_runtime::receive`).
 #![forbid(unsafe_code)]
 
@@ -16,6 +17,7 @@ mod session;
 mod sla;
 mod steps;
 mod submission;
+mod withdrawal;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +29,7 @@ use egov_proto::workstation_service_server::{WorkstationService, WorkstationServ
 use egov_proto::{
     DeliverRequest, DeliverResponse, GetApplicationRequest, GetApplicationResponse, IssueResultRequest,
     IssueResultResponse, LoginRequest, LoginResponse, OpenFormRequest, OpenFormResponse, SendAsyncResponse,
-    SubmitApplicationRequest, SubmitApplicationResponse,
+    SubmitApplicationRequest, SubmitApplicationResponse, WithdrawApplicationRequest, WithdrawApplicationResponse,
 };
 use egov_regulation::{Calendar, Definition, DefinitionError, Event, Instance, Transition, apply};
 use egov_runtime::outbox::{Outbox, ToGateway};
@@ -162,6 +164,18 @@ impl WorkstationService for WorkstationServer {
         let envelope = request.into_inner().envelope;
         let accept = Accept::Service(services::RESULT_ISSUE);
         Ok(Response::new(workstation.receiver.handle(accept, envelope, |received| workstation.issue(received)).await?))
+    }
+
+    async fn withdraw_application(
+        &self,
+        request: Request<WithdrawApplicationRequest>,
+    ) -> Result<Response<WithdrawApplicationResponse>, Status> {
+        let workstation = &self.workstation;
+        let envelope = request.into_inner().envelope;
+        let accept = Accept::Service(services::FORM_WITHDRAW);
+        Ok(Response::new(
+            workstation.receiver.handle(accept, envelope, |received| workstation.withdraw(received)).await?,
+        ))
     }
 }
 

@@ -28,6 +28,9 @@ pub(crate) struct ApplicationRecord {
     /// whose remembered answer the gateway's receipt completes.
     #[serde(default)]
     pub(crate) submission: Option<(String, String)>,
+    /// Why the operator withdrew it, if they did (`withdrawal`).
+    #[serde(default)]
+    pub(crate) withdrawal_reason: Option<String>,
     /// The gateway's countersigned receipt of process 6.
     #[serde(with = "hex")]
     pub(crate) receipt: Vec<u8>,
