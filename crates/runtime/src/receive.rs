@@ -2,13 +2,15 @@
 //! through [`Receiver::handle`], in the order of `docs/envelope.md`:
 //!
 //! 1. the envelope is there, its header and signatures within their limits;
-//! 2. the sender's signature and the message's freshness (`egov_envelope::open`);
+//! 2. the sender's signature (`egov_envelope::open`), then its freshness once
+//!    the service is known (a message of the asynchronous channel is never too old);
 //! 3. by the table of services (`services.toml`): at the gateway, the route,
 //!    its channel, its recipient; at a recipient, that it is addressed here
 //!    and served by this call; the message type, the sender's role, the body
 //!    limit and, through the gateway, its countersignature;
 //! 4. a resend is answered from the store, as it was answered the first time;
-//! 5. the body decodes as the type the call takes.
+//! 5. the body is of the service's type and decodes as the call's, and an
+//!    envelope it carries (the operator's submission, the head's result) verifies.
 //!
 //! The participant's handler gets a [`Received`] body and returns an
 //! [`Outcome`]: what it changes and what it answers. The pipeline then logs
