@@ -418,3 +418,22 @@ async fn a_form_never_submitted_is_withdrawn_and_a_submitted_one_is_not() {
     assert_eq!(operator.application("submitted-1").await.unwrap().outcome, "", "it goes on at the provider");
     harness.stop().await;
 }
+
+/// `WatchApplication` streams the application now and after each change,
+/// and ends with it; an unknown application is refused as such.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watching_an_application_streams_each_change_until_it_ends() {
+    let harness = Harness::start().await;
+    let operator = harness.operator().await;
+    operator.open_form("watched-1", &harness.definition.service.code, "850715300122", None).await.unwrap();
+    let mut changes = operator.watch("watched-1").await.unwrap();
+    let now = changes.message().await.unwrap().unwrap().application.unwrap();
+    assert_eq!(now.current_step, "process-5");
+    operator.withdraw("watched-1", "watched").await.unwrap();
+    let after = changes.message().await.unwrap().unwrap().application.unwrap();
+    assert_eq!(after.outcome, "withdrawn");
+    assert!(changes.message().await.unwrap().is_none(), "the stream ends with the application");
+    let status = operator.watch("nobody").await.unwrap_err();
+    assert_eq!(egov_runtime::reason_of(&status), Some("workstation.unknown_application"));
+    harness.stop().await;
+}

@@ -516,6 +516,9 @@ async fn do_step(
 #[derive(clap::Args)]
 pub struct StatusArgs {
     application_id: String,
+    /// Print the application again after each change, until it ends (WatchApplication).
+    #[arg(long)]
+    follow: bool,
 }
 
 pub async fn status(args: StatusArgs, addresses: &Addresses) -> anyhow::Result<ExitCode> {
@@ -523,6 +526,15 @@ pub async fn status(args: StatusArgs, addresses: &Addresses) -> anyhow::Result<E
     let mut client = egov_proto::workstation_service_client::WorkstationServiceClient::new(Topology::channel(
         &topology.workstation,
     )?);
+    if args.follow {
+        let request = egov_proto::WatchApplicationRequest { application_id: args.application_id.clone() };
+        let mut changes = client.watch_application(request).await?.into_inner();
+        while let Some(change) = changes.message().await? {
+            print!("{}", crate::print::application(&change.application.unwrap_or_default()));
+            println!();
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let response = client
         .get_application(egov_proto::GetApplicationRequest { application_id: args.application_id.clone() })
         .await?

@@ -6,7 +6,8 @@ use egov_proto::{
     Application, ApplicationForm, ApplicationSubmission, ApplicationWithdrawal, AttachedDocument,
     GetApplicationRequest, IssueResultRequest, IssueResultResponse, LoginRequest, LoginResponse, MessageType,
     OpenFormRequest, OpenFormResponse, Representative, ResultPickup, SubmitApplicationRequest,
-    SubmitApplicationResponse, WithdrawApplicationRequest, WithdrawApplicationResponse,
+    SubmitApplicationResponse, WatchApplicationRequest, WatchApplicationResponse, WithdrawApplicationRequest,
+    WithdrawApplicationResponse,
 };
 use egov_runtime::{Clock, ids};
 use tonic::Status;
@@ -163,6 +164,13 @@ impl OperatorClient {
             async move { workstation.withdraw_application(request).await }
         })
         .await
+    }
+
+    /// The application's state now and after each change, until it ends.
+    pub async fn watch(&self, application_id: &str) -> Result<tonic::Streaming<WatchApplicationResponse>, Status> {
+        let mut workstation = self.workstation.clone();
+        let request = WatchApplicationRequest { application_id: application_id.to_owned() };
+        Ok(workstation.watch_application(request).await?.into_inner())
     }
 
     /// Process 9.

@@ -138,16 +138,15 @@ impl Pacer for RealTime {
     fn before(&self, _step: &Step) {}
 }
 
-/// How long to wait for asynchronous steps, and how often to look.
+/// How long to wait for asynchronous steps (followed with `WatchApplication`).
 #[derive(Debug, Clone, Copy)]
 pub struct Patience {
     pub timeout: Duration,
-    pub poll: Duration,
 }
 
 impl Default for Patience {
     fn default() -> Patience {
-        Patience { timeout: Duration::from_secs(30), poll: Duration::from_millis(10) }
+        Patience { timeout: Duration::from_secs(30) }
     }
 }
 
@@ -159,18 +158,25 @@ async fn wait_for(
     done: impl Fn(&Application) -> bool,
 ) -> Result<Application, RouteError> {
     let deadline = tokio::time::Instant::now() + patience.timeout;
+    let mut changes = operator.watch(application_id).await.map_err(refused("watch"))?;
+    let mut waits_on = String::new();
     loop {
-        let application = operator.application(application_id).await.map_err(refused("status"))?;
+        let change = match tokio::time::timeout_at(deadline, changes.message()).await {
+            Ok(change) => change.map_err(refused("watch"))?,
+            Err(_) => None,
+        };
+        let Some(application) = change.and_then(|change| change.application) else {
+            // No change in time, or the application ended without it.
+            return Err(RouteError::Timeout(format!("{what} (application {application_id} waits on {waits_on})")));
+        };
         if done(&application) {
             return Ok(application);
         }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(RouteError::Timeout(format!(
-                "{what} (application {application_id} waits on {})",
-                application.current_step
-            )));
-        }
-        tokio::time::sleep(patience.poll).await;
+        waits_on = if application.outcome.is_empty() {
+            application.current_step
+        } else {
+            format!("nothing: it ended {}", application.outcome)
+        };
     }
 }
 

@@ -3,7 +3,8 @@
 //! (process 3, condition 1, process 4), `submission` (processes 5 and 6),
 //! `progress` (the provider's steps and result as they come back), `issue`
 //! (process 9), `withdrawal` (of a form never submitted: the simulator's
-//! assumption), and `sla` (the deadlines report). Every call that carries an
+//! assumption), `watch` (an application's changes, streamed), and `sla`
+//! (the deadlines report). Every call that carries an
 //! envelope comes through the one receive pipeline (`egov_runtime::receive`).
 #![forbid(unsafe_code)]
 
@@ -17,23 +18,27 @@ mod session;
 mod sla;
 mod steps;
 mod submission;
+mod watch;
 mod withdrawal;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use egov_envelope::services;
+use egov_proto::Envelope;
 use egov_proto::gateway_service_client::GatewayServiceClient;
 use egov_proto::inbox_service_server::{InboxService, InboxServiceServer};
 use egov_proto::workstation_service_server::{WorkstationService, WorkstationServiceServer};
 use egov_proto::{
     DeliverRequest, DeliverResponse, GetApplicationRequest, GetApplicationResponse, IssueResultRequest,
     IssueResultResponse, LoginRequest, LoginResponse, OpenFormRequest, OpenFormResponse, SendAsyncResponse,
-    SubmitApplicationRequest, SubmitApplicationResponse, WithdrawApplicationRequest, WithdrawApplicationResponse,
+    SubmitApplicationRequest, SubmitApplicationResponse, WatchApplicationRequest, WithdrawApplicationRequest,
+    WithdrawApplicationResponse,
 };
 use egov_regulation::{Calendar, Definition, DefinitionError, Event, Instance, Transition, apply};
 use egov_runtime::outbox::{Outbox, ToGateway};
-use egov_runtime::{Accept, Receiver, Refusal};
+use egov_runtime::receive::{Handled, Incoming};
+use egov_runtime::{Accept, Outcome, Received, Receiver, Refusal};
 use egov_store::{OutboxItem, Store};
 use tonic::{Request, Response, Status};
 
@@ -57,6 +62,8 @@ struct Workstation {
     outbox: Arc<Outbox>,
     gateway: GatewayServiceClient<tonic::transport::Channel>,
     operators: Operators,
+    /// The ids of applications as they change, for their watchers.
+    changes: tokio::sync::broadcast::Sender<String>,
 }
 
 /// The workstation's gRPC services: the operators' service and the inbox the gateway delivers to.
@@ -85,6 +92,7 @@ impl WorkstationServer {
             outbox: Arc::clone(&outbox),
             gateway: gateway.clone(),
             operators,
+            changes: tokio::sync::broadcast::channel(1024).0,
         });
         let on_accepted = {
             let workstation = Arc::clone(&workstation);
@@ -100,6 +108,26 @@ impl WorkstationServer {
 
     pub fn inbox_service(&self) -> InboxServiceServer<WorkstationServer> {
         InboxServiceServer::new(self.clone()).max_decoding_message_size(egov_runtime::receive::MAX_MESSAGE_BYTES)
+    }
+}
+
+impl WorkstationServer {
+    /// A call that may change an application: through the pipeline, then its watchers are told.
+    async fn changing<B, A, H, F>(
+        &self,
+        service_id: &'static str,
+        envelope: Option<Envelope>,
+        handler: H,
+    ) -> Result<Handled<A>, Status>
+    where
+        B: Incoming,
+        A: prost::Message + Default,
+        H: Fn(Received<B>) -> F,
+        F: std::future::Future<Output = Result<Outcome<A>, Status>>,
+    {
+        let handled = self.workstation.receiver.handle_queued(Accept::Service(service_id), envelope, handler).await?;
+        self.workstation.changed(&handled.header.correlation_id);
+        Ok(handled)
     }
 }
 
@@ -129,10 +157,8 @@ impl WorkstationService for WorkstationServer {
     async fn open_form(&self, request: Request<OpenFormRequest>) -> Result<Response<OpenFormResponse>, Status> {
         let workstation = &self.workstation;
         let envelope = request.into_inner().envelope;
-        let accept = Accept::Service(services::FORM_OPEN);
-        Ok(Response::new(
-            workstation.receiver.handle(accept, envelope, |received| workstation.open_form(received)).await?,
-        ))
+        let handled = self.changing(services::FORM_OPEN, envelope, |received| workstation.open_form(received)).await?;
+        Ok(Response::new(handled.answer))
     }
 
     async fn submit_application(
@@ -141,9 +167,7 @@ impl WorkstationService for WorkstationServer {
     ) -> Result<Response<SubmitApplicationResponse>, Status> {
         let workstation = &self.workstation;
         let envelope = request.into_inner().envelope;
-        let accept = Accept::Service(services::FORM_SUBMIT);
-        let handled =
-            workstation.receiver.handle_queued(accept, envelope, |received| workstation.submit(received)).await?;
+        let handled = self.changing(services::FORM_SUBMIT, envelope, |received| workstation.submit(received)).await?;
         Ok(Response::new(workstation.with_receipt(handled).await?))
     }
 
@@ -156,14 +180,23 @@ impl WorkstationService for WorkstationServer {
         Ok(Response::new(GetApplicationResponse { application: Some(self.workstation.to_application(&record)) }))
     }
 
+    type WatchApplicationStream = watch::Watch;
+
+    async fn watch_application(
+        &self,
+        request: Request<WatchApplicationRequest>,
+    ) -> Result<Response<watch::Watch>, Status> {
+        Ok(Response::new(self.workstation.watch(request.into_inner().application_id)?))
+    }
+
     async fn issue_result(
         &self,
         request: Request<IssueResultRequest>,
     ) -> Result<Response<IssueResultResponse>, Status> {
         let workstation = &self.workstation;
         let envelope = request.into_inner().envelope;
-        let accept = Accept::Service(services::RESULT_ISSUE);
-        Ok(Response::new(workstation.receiver.handle(accept, envelope, |received| workstation.issue(received)).await?))
+        let handled = self.changing(services::RESULT_ISSUE, envelope, |received| workstation.issue(received)).await?;
+        Ok(Response::new(handled.answer))
     }
 
     async fn withdraw_application(
@@ -172,10 +205,9 @@ impl WorkstationService for WorkstationServer {
     ) -> Result<Response<WithdrawApplicationResponse>, Status> {
         let workstation = &self.workstation;
         let envelope = request.into_inner().envelope;
-        let accept = Accept::Service(services::FORM_WITHDRAW);
-        Ok(Response::new(
-            workstation.receiver.handle(accept, envelope, |received| workstation.withdraw(received)).await?,
-        ))
+        let handled =
+            self.changing(services::FORM_WITHDRAW, envelope, |received| workstation.withdraw(received)).await?;
+        Ok(Response::new(handled.answer))
     }
 }
 
@@ -184,9 +216,9 @@ impl InboxService for WorkstationServer {
     async fn deliver(&self, request: Request<DeliverRequest>) -> Result<Response<DeliverResponse>, Status> {
         let workstation = &self.workstation;
         let envelope = request.into_inner().envelope;
-        let accept = Accept::Service(services::APPLICATION_PROGRESS);
-        Ok(Response::new(
-            workstation.receiver.handle(accept, envelope, |received| workstation.receive_progress(received)).await?,
-        ))
+        let handled = self
+            .changing(services::APPLICATION_PROGRESS, envelope, |received| workstation.receive_progress(received))
+            .await?;
+        Ok(Response::new(handled.answer))
     }
 }
