@@ -828,7 +828,7 @@ async fn replay_population(plan: &Plan, keys: &KeyDir, fixtures: &Path, data: &P
     let options = egov_replay::Options {
         concurrency: plan.app_concurrency,
         run_id: "bench".to_owned(),
-        patience: Patience { timeout: Duration::from_secs(60), ..Patience::default() },
+        patience: Patience { timeout: Duration::from_secs(60) },
         progress: false,
     };
     // In chunks, so the verdicts (with each application's path) do not count in the stack's memory.

@@ -191,7 +191,7 @@ async fn run(
     let options = Options {
         concurrency: args.concurrency,
         run_id: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
-        patience: Patience { timeout: std::time::Duration::from_secs(args.patience), ..Patience::default() },
+        patience: Patience { timeout: std::time::Duration::from_secs(args.patience) },
         progress: scenarios.len() > 36,
     };
     let started = std::time::Instant::now();
