@@ -1,21 +1,84 @@
-//! The staff queue: the registrations whose next step waits on a person.
+//! The staff queue: the registrations whose next step waits on a person,
+//! read from an index (`queue/ACTOR/REGISTRATION`) that every write of a
+//! registration keeps in the same commit, so a read costs what it returns.
 
 use egov_proto::ListQueueResponse;
-use egov_runtime::Refusal;
+use egov_runtime::{Outcome, Refusal};
+use egov_store::Batch;
 
 use crate::Regional;
 use crate::record::RegistrationRecord;
 
+const PREFIX: &str = "queue/";
+/// Set once the index holds every registration (stores from before it are indexed on the first read).
+const BUILT: &str = "index/queue-built";
+
+fn entry(actor: &str, registration_id: &str) -> String {
+    format!("{PREFIX}{actor}/{registration_id}")
+}
+
 impl Regional {
+    /// Moves the registration in the queue from whom it waited on (`before`) to whom it waits on now.
+    pub(crate) fn requeue<A>(
+        &self,
+        outcome: &mut Outcome<A>,
+        before: Option<&RegistrationRecord>,
+        after: &RegistrationRecord,
+    ) {
+        let was = before.map(|record| self.next_actor(record)).unwrap_or_default();
+        let is = self.next_actor(after);
+        if was != is {
+            if !was.is_empty() {
+                outcome.index(entry(&was, &after.registration_id), false);
+            }
+            if !is.is_empty() {
+                outcome.index(entry(&is, &after.registration_id), true);
+            }
+        }
+    }
+
     /// The registrations waiting on `actor` (a role), or on anyone when it is empty.
-    pub(crate) fn queue(&self, actor: &str) -> Result<ListQueueResponse, Refusal> {
-        let mut registrations = Vec::new();
-        for (_, record) in self.store.scan::<RegistrationRecord>("registration/")? {
-            let registration = self.to_registration(&record.value)?;
-            if !registration.next_actor.is_empty() && (actor.is_empty() || registration.next_actor == actor) {
+    pub(crate) async fn queue(&self, actor: &str) -> Result<ListQueueResponse, Refusal> {
+        if self.store.get::<bool>(BUILT)?.is_none() {
+            self.build_queue_index().await?;
+        }
+        let prefix = if actor.is_empty() { PREFIX.to_owned() } else { format!("{PREFIX}{actor}/") };
+        let mut waiting: Vec<(String, String)> = self
+            .store
+            .index_entries(&prefix)?
+            .into_iter()
+            .filter_map(|rest| {
+                let (actor_part, id) = if actor.is_empty() { rest.split_once('/')? } else { (actor, rest.as_str()) };
+                Some((id.to_owned(), actor_part.to_owned()))
+            })
+            .collect();
+        waiting.sort();
+        let mut registrations = Vec::with_capacity(waiting.len());
+        for (registration_id, indexed_actor) in waiting {
+            let record = self.load(&registration_id)?.value;
+            // The record is the truth: an entry a racing rebuild left behind is skipped.
+            let registration = self.to_registration(&record)?;
+            if registration.next_actor == indexed_actor {
                 registrations.push(registration);
             }
         }
         Ok(ListQueueResponse { registrations })
+    }
+
+    /// Indexes every registration (a store written before the index existed), once.
+    async fn build_queue_index(&self) -> Result<(), Refusal> {
+        let mut batch = Batch::new();
+        for (_, record) in self.store.scan::<RegistrationRecord>("registration/")? {
+            let actor = self.next_actor(&record.value);
+            if !actor.is_empty() {
+                batch.index(entry(&actor, &record.value.registration_id), true);
+            }
+        }
+        batch.put(BUILT, 0, &true)?;
+        match self.store.commit(batch).await {
+            // Another read built it meanwhile.
+            Err(egov_store::StoreError::Conflict { .. }) => Ok(()),
+            done => done.map(|_| ()).map_err(Refusal::from),
+        }
     }
 }

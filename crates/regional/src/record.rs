@@ -65,6 +65,20 @@ impl Regional {
         })
     }
 
+    /// The role whose step the registration waits on; empty once the ARM's part
+    /// has ended (the result sent) or the application has.
+    pub(crate) fn next_actor(&self, record: &RegistrationRecord) -> String {
+        let sent = record.instance.record(&self.steps.send_result.id).is_some();
+        record
+            .instance
+            .current
+            .as_deref()
+            .and_then(|id| self.definition.step(id))
+            .filter(|_| !sent)
+            .map(|step| step.actor.clone())
+            .unwrap_or_default()
+    }
+
     /// The registration as the staff see it (documents without their scans).
     pub(crate) fn to_registration(&self, record: &RegistrationRecord) -> Result<Registration, Refusal> {
         let delivery = record.delivery()?;
@@ -78,16 +92,7 @@ impl Regional {
             ..Application::default()
         };
         convert::instance_fields(&self.definition, &record.instance, &mut application);
-        // The ARM's part ends when the result is sent.
-        let sent = record.instance.record(&self.steps.send_result.id).is_some();
-        let next_actor = record
-            .instance
-            .current
-            .as_deref()
-            .and_then(|id| self.definition.step(id))
-            .filter(|_| !sent)
-            .map(|step| step.actor.clone())
-            .unwrap_or_default();
+        let next_actor = self.next_actor(record);
         Ok(Registration {
             application: Some(application),
             applicant: delivery.applicant,

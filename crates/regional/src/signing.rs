@@ -15,6 +15,7 @@ impl Regional {
         received: Received<ServiceResult>,
     ) -> Result<Outcome<SignResultResponse>, Status> {
         let stored = self.load(&received.body.registration_id)?;
+        let before = stored.value.clone();
         let mut record = stored.value;
         received.correlate(&record.application_id)?;
         let sign = &self.steps.sign_result;
@@ -39,6 +40,7 @@ impl Regional {
         record.signed_result = received.envelope.encode_to_vec();
         let mut outcome = Outcome::new(SignResultResponse { registration: Some(self.to_registration(&record)?) });
         outcome.put(registration_key(&record.registration_id), stored.version, &record)?;
+        self.requeue(&mut outcome, Some(&before), &record);
         self.send_progress(&mut outcome, &record, None, now_ms);
         tracing::info!(registration_id = %record.registration_id, "result signed by the head (action 3)");
         Ok(outcome)

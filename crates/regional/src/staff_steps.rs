@@ -31,6 +31,7 @@ impl Regional {
     ) -> Result<Outcome<PerformStaffActionResponse>, Status> {
         let action = &received.body;
         let stored = self.load(&action.registration_id)?;
+        let before = stored.value.clone();
         let mut record = stored.value;
         received.correlate(&record.application_id)?;
         let now_ms = received.event_ms;
@@ -100,6 +101,7 @@ impl Regional {
         let mut outcome =
             Outcome::new(PerformStaffActionResponse { registration: Some(self.to_registration(&record)?) });
         outcome.put(registration_key(&record.registration_id), stored.version, &record)?;
+        self.requeue(&mut outcome, Some(&before), &record);
         self.send_progress(&mut outcome, &record, signed_result, now_ms);
         tracing::info!(registration_id = %record.registration_id, step = %action.step_id, "staff step done");
         Ok(outcome)

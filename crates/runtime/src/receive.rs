@@ -155,6 +155,11 @@ impl<A> Outcome<A> {
         Ok(self.batch.put(key, expected_version, value)?)
     }
 
+    /// Adds (`present`) or removes an index entry, in the same commit as the record it is derived from.
+    pub fn index(&mut self, key: impl Into<String>, present: bool) {
+        self.batch.index(key, present);
+    }
+
     /// Sends `envelope` to `target` through the outbox (logged as sent).
     pub fn send(&mut self, target: &str, envelope: &Envelope, now_ms: i64) {
         self.batch.log(now_ms, "sent", envelope.encode_to_vec(), target);

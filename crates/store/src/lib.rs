@@ -124,7 +124,16 @@ struct LogHead {
 }
 
 enum Op {
-    Put { key: String, expected_version: u64, value: Vec<u8> },
+    Put {
+        key: String,
+        expected_version: u64,
+        value: Vec<u8>,
+    },
+    /// An index entry: written or removed without a version (it is derived from a versioned record).
+    Index {
+        key: String,
+        present: bool,
+    },
 }
 
 /// Writes applied together by [`Store::commit`]: all or none.
@@ -157,6 +166,13 @@ impl Batch {
             serde_json::to_vec(&record).map_err(|e| StoreError::Encode { key: key.clone(), reason: e.to_string() })?;
         self.ops.push(Op::Put { key, expected_version, value });
         Ok(())
+    }
+
+    /// Adds (`present`) or removes the index entry `key`, which
+    /// [`Store::index_entries`] lists by prefix. An index entry has no version: it is
+    /// derived from a versioned record written in the same batch.
+    pub fn index(&mut self, key: impl Into<String>, present: bool) {
+        self.ops.push(Op::Index { key: key.into(), present });
     }
 
     /// Appends an envelope to the message log.
@@ -276,6 +292,11 @@ impl Store {
         self.backend.scan(prefix)?.into_iter().map(|(key, bytes)| Ok((key.clone(), decode(&key, &bytes)?))).collect()
     }
 
+    /// The index entries under `prefix`: the rest of each key after it, in key order.
+    pub fn index_entries(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self.backend.scan(prefix)?.into_iter().map(|(key, _)| key[prefix.len()..].to_owned()).collect())
+    }
+
     /// What was remembered for `(sender, message_id)`.
     pub fn remembered(&self, sender_id: &str, message_id: &str) -> Result<Option<Remembered>, StoreError> {
         self.backend.remembered(sender_id, message_id)
@@ -391,6 +412,9 @@ impl std::fmt::Debug for SledBackend {
 }
 
 const LOG_HEAD: &[u8] = b"log_head";
+
+/// The value of an index entry: the key is the information.
+const INDEX_ENTRY: &[u8] = b"";
 
 impl SledBackend {
     /// Opens (or creates) the store in `path`, with sled's page cache bounded to `cache_bytes`.
@@ -508,7 +532,18 @@ impl SledBackend {
         let ids: Vec<u64> = enqueue.iter().map(|item| item.id).collect();
         let result = (&self.records, &self.log, &self.outbox, &self.seen, &self.meta).transaction(
             |(records, log, outbox, seen, meta)| {
-                for Op::Put { key, expected_version, value } in &batch.ops {
+                for op in &batch.ops {
+                    let (key, expected_version, value) = match op {
+                        Op::Put { key, expected_version, value } => (key, expected_version, value),
+                        Op::Index { key, present: true } => {
+                            records.insert(key.as_bytes(), INDEX_ENTRY)?;
+                            continue;
+                        }
+                        Op::Index { key, present: false } => {
+                            records.remove(key.as_bytes())?;
+                            continue;
+                        }
+                    };
                     let found = match records.get(key.as_bytes())? {
                         None => 0,
                         Some(bytes) => version_of(&bytes),
