@@ -8,7 +8,7 @@ use std::sync::Arc;
 use egov_envelope::countersign;
 use egov_proto::{DeliverRequest, DeliveryStatus, Envelope, EnvelopeHeader, SendAsyncResponse};
 use egov_runtime::outbox::{Attempt, Courier};
-use egov_runtime::receive::{Opaque, log_indexes};
+use egov_runtime::receive::Opaque;
 use egov_runtime::status::is_retryable;
 use egov_runtime::{Outcome, Received, Refusal};
 use egov_store::{Batch, OutboxItem};
@@ -110,15 +110,11 @@ impl Courier for Delivery {
             }
         };
         let mut inbox = inbox.clone();
-        let envelope_header = envelope.header.clone();
         match inbox.deliver(DeliverRequest { envelope: Some(envelope) }).await {
             Ok(_) => {
                 let mut batch = self.status_update(item, DeliveryStatus::Delivered, item.attempts + 1, "");
                 let now_ms = self.gateway.receiver.context().now_ms();
-                let indexes = EnvelopeHeader::decode(envelope_header.as_slice())
-                    .map(|header| log_indexes(&header, "delivered"))
-                    .unwrap_or_default();
-                batch.log_indexed(now_ms, "delivered", item.envelope.clone(), item.target.clone(), indexes);
+                batch.log(now_ms, "delivered", item.envelope.clone(), item.target.clone());
                 Attempt::Delivered(batch)
             }
             Err(status) if is_retryable(&status) => {

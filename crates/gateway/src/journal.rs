@@ -6,8 +6,6 @@ use egov_proto::{
     GetMessagesResponse, LoggedMessage,
 };
 use egov_runtime::Refusal;
-use egov_runtime::receive::{LOG_BY_CORRELATION, LOG_BY_RECIPIENT, log_indexes};
-use egov_store::{Batch, log_index_key};
 use prost::Message;
 use serde::{Deserialize, Serialize};
 use tonic::Code;
@@ -28,36 +26,7 @@ pub(crate) fn status_key(sender_id: &str, message_id: &str) -> String {
     format!("status/{sender_id}\u{0}{message_id}")
 }
 
-/// Set once the log's indexes hold every entry (a log from before them is indexed on the first query).
-const LOG_INDEX_BUILT: &str = "index/log-built";
-
 impl Gateway {
-    /// Indexes every log entry (a store written before the indexes existed), once.
-    async fn build_log_index(&self) -> Result<(), Refusal> {
-        let mut batch = Batch::new();
-        for entry in self.store.log_entries() {
-            let entry = entry?;
-            let header = Envelope::decode(entry.envelope.as_slice())
-                .and_then(|envelope| EnvelopeHeader::decode(envelope.header.as_slice()))
-                .map_err(|error| {
-                    Refusal::new(
-                        Code::DataLoss,
-                        "store.corrupt",
-                        format!("log entry {} does not decode: {error}", entry.sequence),
-                    )
-                })?;
-            for prefix in log_indexes(&header, &entry.direction) {
-                batch.index(log_index_key(&prefix, entry.sequence), true);
-            }
-        }
-        batch.put(LOG_INDEX_BUILT, 0, &true)?;
-        match self.store.commit(batch).await {
-            // Another query built them meanwhile.
-            Err(egov_store::StoreError::Conflict { .. }) => Ok(()),
-            done => done.map(|_| ()).map_err(Refusal::from),
-        }
-    }
-
     pub(crate) fn message_status(
         &self,
         request: &GetMessageStatusRequest,
@@ -81,7 +50,7 @@ impl Gateway {
         })
     }
 
-    pub(crate) async fn messages(&self, request: &GetMessagesRequest) -> Result<GetMessagesResponse, Refusal> {
+    pub(crate) fn messages(&self, request: &GetMessagesRequest) -> Result<GetMessagesResponse, Refusal> {
         if request.correlation_id.is_empty() == request.recipient_id.is_empty() {
             return Err(Refusal::new(
                 Code::InvalidArgument,
@@ -90,17 +59,9 @@ impl Gateway {
             ));
         }
         let limit = if request.limit == 0 { 100 } else { request.limit.min(1000) } as usize;
-        // Read from the log's indexes, so a query costs what it returns.
-        if self.store.get::<bool>(LOG_INDEX_BUILT)?.is_none() {
-            self.build_log_index().await?;
-        }
-        let prefix = if request.correlation_id.is_empty() {
-            format!("{LOG_BY_RECIPIENT}{}\0", request.recipient_id)
-        } else {
-            format!("{LOG_BY_CORRELATION}{}\0", request.correlation_id)
-        };
         let mut messages = Vec::new();
-        for entry in self.store.indexed_log(&prefix, limit)? {
+        for entry in self.store.log_entries() {
+            let entry = entry?;
             // The log holds only envelopes that were admitted: one that does not decode is damage.
             let corrupt = |error: prost::DecodeError| {
                 Refusal::new(
@@ -111,6 +72,14 @@ impl Gateway {
             };
             let envelope = Envelope::decode(entry.envelope.as_slice()).map_err(corrupt)?;
             let header = EnvelopeHeader::decode(envelope.header.as_slice()).map_err(corrupt)?;
+            let wanted = if request.correlation_id.is_empty() {
+                entry.direction == "received" && header.recipient_id == request.recipient_id
+            } else {
+                header.correlation_id == request.correlation_id
+            };
+            if !wanted {
+                continue;
+            }
             let status = self
                 .store
                 .get::<DeliveryRecord>(&status_key(&header.sender_id, &header.message_id))?
@@ -121,6 +90,9 @@ impl Gateway {
                 envelope: Some(envelope),
                 status,
             });
+            if messages.len() >= limit {
+                break;
+            }
         }
         Ok(GetMessagesResponse { messages })
     }

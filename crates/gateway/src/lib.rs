@@ -94,6 +94,6 @@ impl GatewayService for GatewayServer {
         &self,
         request: Request<GetMessagesRequest>,
     ) -> Result<Response<GetMessagesResponse>, Status> {
-        Ok(Response::new(self.gateway.messages(&request.into_inner()).await?))
+        Ok(Response::new(self.gateway.messages(&request.into_inner())?))
     }
 }

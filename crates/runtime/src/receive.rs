@@ -41,31 +41,6 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 /// The largest envelope header accepted (the header holds ids and times only).
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-/// Index prefixes of the message log: by application (correlation id) and,
-/// for what a participant received, by recipient (each id ends with `\0`).
-pub const LOG_BY_CORRELATION: &str = "log-index/correlation/";
-pub const LOG_BY_RECIPIENT: &str = "log-index/received-for/";
-
-/// The index prefixes a logged envelope with `header` is listed under.
-pub fn log_indexes(header: &EnvelopeHeader, direction: &str) -> Vec<String> {
-    let mut indexes = vec![format!("{LOG_BY_CORRELATION}{}\0", header.correlation_id)];
-    if direction == "received" {
-        indexes.push(format!("{LOG_BY_RECIPIENT}{}\0", header.recipient_id));
-    }
-    indexes
-}
-
-/// [`log_indexes`] of an envelope this participant made (its header decodes).
-fn own_log_indexes(envelope: &Envelope, direction: &str) -> Vec<String> {
-    match EnvelopeHeader::decode(envelope.header.as_slice()) {
-        Ok(header) => log_indexes(&header, direction),
-        Err(error) => {
-            tracing::error!(%error, "an envelope this participant sealed has a header that does not decode");
-            Vec::new()
-        }
-    }
-}
-
 /// Sends of a call that lost a race for a record, the first included.
 const CONFLICT_ATTEMPTS: u32 = 8;
 
@@ -187,8 +162,7 @@ impl<A> Outcome<A> {
 
     /// Sends `envelope` to `target` through the outbox (logged as sent).
     pub fn send(&mut self, target: &str, envelope: &Envelope, now_ms: i64) {
-        let indexes = own_log_indexes(envelope, "sent");
-        self.batch.log_indexed(now_ms, "sent", envelope.encode_to_vec(), target, indexes);
+        self.batch.log(now_ms, "sent", envelope.encode_to_vec(), target);
         self.queue(target, envelope, now_ms);
     }
 
@@ -201,8 +175,7 @@ impl<A> Outcome<A> {
 
     /// Logs `envelope` as sent to `target` in the call's answer (not queued).
     pub fn log_answer(&mut self, target: &str, envelope: &Envelope, now_ms: i64) {
-        let indexes = own_log_indexes(envelope, "sent");
-        self.batch.log_indexed(now_ms, "sent", envelope.encode_to_vec(), target, indexes);
+        self.batch.log(now_ms, "sent", envelope.encode_to_vec(), target);
     }
 
     /// Logs `envelope` as what was received, instead of the envelope as it
@@ -505,7 +478,7 @@ impl Receiver {
             Some((envelope, note)) => (envelope.encode_to_vec(), note),
             None => (received.envelope.encode_to_vec(), String::new()),
         };
-        batch.log_first(received_ms, "received", logged, note, log_indexes(received.header(), "received"));
+        batch.log_first(received_ms, "received", logged, note);
         batch.remember(
             &header.sender_id,
             &header.message_id,

@@ -123,15 +123,6 @@ struct LogHead {
     hash: Vec<u8>,
 }
 
-/// An entry to append to the log, and the index prefixes under which its sequence is listed.
-struct LogWrite {
-    time_ms: i64,
-    direction: String,
-    envelope: Vec<u8>,
-    note: String,
-    indexes: Vec<String>,
-}
-
 enum Op {
     Put {
         key: String,
@@ -149,7 +140,7 @@ enum Op {
 #[derive(Default)]
 pub struct Batch {
     ops: Vec<Op>,
-    log: Vec<LogWrite>,
+    log: Vec<(i64, String, Vec<u8>, String)>,
     enqueue: Vec<OutboxItem>,
     dequeue: Vec<u64>,
     update: Vec<OutboxItem>,
@@ -186,33 +177,12 @@ impl Batch {
 
     /// Appends an envelope to the message log.
     pub fn log(&mut self, time_ms: i64, direction: &str, envelope: Vec<u8>, note: impl Into<String>) {
-        self.log_indexed(time_ms, direction, envelope, note, Vec::new());
+        self.log.push((time_ms, direction.to_owned(), envelope, note.into()));
     }
 
-    /// Appends an envelope to the message log, listed under each of `indexes`
-    /// (prefixes; [`Store::indexed_log`] reads them): the entry's key is the
-    /// prefix and its sequence, written in the same transaction.
-    pub fn log_indexed(
-        &mut self,
-        time_ms: i64,
-        direction: &str,
-        envelope: Vec<u8>,
-        note: impl Into<String>,
-        indexes: Vec<String>,
-    ) {
-        self.log.push(LogWrite { time_ms, direction: direction.to_owned(), envelope, note: note.into(), indexes });
-    }
-
-    /// [`Batch::log_indexed`], before every entry added so far.
-    pub fn log_first(
-        &mut self,
-        time_ms: i64,
-        direction: &str,
-        envelope: Vec<u8>,
-        note: impl Into<String>,
-        indexes: Vec<String>,
-    ) {
-        self.log.insert(0, LogWrite { time_ms, direction: direction.to_owned(), envelope, note: note.into(), indexes });
+    /// Appends an envelope to the message log before every entry added so far.
+    pub fn log_first(&mut self, time_ms: i64, direction: &str, envelope: Vec<u8>, note: impl Into<String>) {
+        self.log.insert(0, (time_ms, direction.to_owned(), envelope, note.into()));
     }
 
     /// Adds a message to the outbox; its id is assigned at commit.
@@ -276,8 +246,6 @@ pub trait Backend: Send + Sync + 'static {
     fn log_entries(&self) -> Box<dyn Iterator<Item = Result<LogEntry, StoreError>> + '_>;
     /// The last `count` entries of the log, oldest first.
     fn log_tail(&self, count: usize) -> Result<Vec<LogEntry>, StoreError>;
-    /// The log entry `sequence`, if there is one.
-    fn log_entry(&self, sequence: u64) -> Result<Option<LogEntry>, StoreError>;
     /// The head the store records: the last entry's sequence and hash.
     fn log_head(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
     /// Outbox items due at `now_ms`, oldest first, at most `limit`.
@@ -327,24 +295,6 @@ impl Store {
     /// The index entries under `prefix`: the rest of each key after it, in key order.
     pub fn index_entries(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         Ok(self.backend.scan(prefix)?.into_iter().map(|(key, _)| key[prefix.len()..].to_owned()).collect())
-    }
-
-    /// The log entries listed under the index `prefix` (see [`Batch::log_indexed`]), oldest first, at most `limit`.
-    pub fn indexed_log(&self, prefix: &str, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
-        let mut entries = Vec::new();
-        for rest in self.index_entries(prefix)? {
-            if entries.len() >= limit {
-                break;
-            }
-            let sequence: u64 = rest.parse().map_err(|_| StoreError::Corrupt {
-                key: format!("{prefix}{rest}"),
-                reason: "not an index entry of a log sequence".to_owned(),
-            })?;
-            if let Some(entry) = self.backend.log_entry(sequence)? {
-                entries.push(entry);
-            }
-        }
-        Ok(entries)
     }
 
     /// What was remembered for `(sender, message_id)`.
@@ -462,11 +412,6 @@ impl std::fmt::Debug for SledBackend {
 }
 
 const LOG_HEAD: &[u8] = b"log_head";
-
-/// The key of a log entry's index entry under `prefix`.
-pub fn log_index_key(prefix: &str, sequence: u64) -> String {
-    format!("{prefix}{sequence:020}")
-}
 
 /// The value of an index entry: the key is the information.
 const INDEX_ENTRY: &[u8] = b"";
@@ -617,7 +562,7 @@ impl SledBackend {
                         None => LogHead { sequence: 0, hash: vec![0; 32] },
                         Some(bytes) => LogHead { sequence: u64_from(&bytes[..8]), hash: bytes[8..].to_vec() },
                     };
-                    for LogWrite { time_ms, direction, envelope, note, indexes } in &batch.log {
+                    for (time_ms, direction, envelope, note) in &batch.log {
                         let mut entry = LogEntry {
                             sequence: head.sequence + 1,
                             time_ms: *time_ms,
@@ -635,9 +580,6 @@ impl SledBackend {
                             })
                         })?;
                         log.insert(&entry.sequence.to_be_bytes(), bytes)?;
-                        for prefix in indexes {
-                            records.insert(log_index_key(prefix, entry.sequence).as_bytes(), INDEX_ENTRY)?;
-                        }
                         head = LogHead { sequence: entry.sequence, hash: entry.hash };
                     }
                     let mut head_bytes = head.sequence.to_be_bytes().to_vec();
@@ -713,13 +655,6 @@ impl Backend for SledBackend {
             let (key, bytes) = item?;
             SledBackend::log_entry(&key, &bytes)
         }))
-    }
-
-    fn log_entry(&self, sequence: u64) -> Result<Option<LogEntry>, StoreError> {
-        self.log
-            .get(sequence.to_be_bytes())?
-            .map(|bytes| SledBackend::log_entry(&sequence.to_be_bytes(), &bytes))
-            .transpose()
     }
 
     fn log_tail(&self, count: usize) -> Result<Vec<LogEntry>, StoreError> {
