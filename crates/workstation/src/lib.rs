@@ -62,8 +62,8 @@ struct Workstation {
     outbox: Arc<Outbox>,
     gateway: GatewayServiceClient<tonic::transport::Channel>,
     operators: Operators,
-    /// The ids of applications as they change, for their watchers.
-    changes: tokio::sync::broadcast::Sender<String>,
+    /// The applications being watched (`WatchApplication`).
+    watched: watch::Watched,
 }
 
 /// The workstation's gRPC services: the operators' service and the inbox the gateway delivers to.
@@ -92,7 +92,7 @@ impl WorkstationServer {
             outbox: Arc::clone(&outbox),
             gateway: gateway.clone(),
             operators,
-            changes: tokio::sync::broadcast::channel(1024).0,
+            watched: watch::Watched::default(),
         });
         let on_accepted = {
             let workstation = Arc::clone(&workstation);

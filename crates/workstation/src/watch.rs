@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use egov_proto::WatchApplicationResponse;
 use egov_runtime::Refusal;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
@@ -20,52 +20,91 @@ const RECHECK: Duration = Duration::from_millis(250);
 /// The stream a watcher reads.
 pub(crate) type Watch = ReceiverStream<Result<WatchApplicationResponse, Status>>;
 
+/// The applications being watched, each with the signal its watchers wait on.
+#[derive(Debug, Default)]
+pub(crate) struct Watched(std::sync::Mutex<std::collections::HashMap<String, watch::Sender<()>>>);
+
+impl Watched {
+    fn subscribe(&self, application_id: &str) -> watch::Receiver<()> {
+        let mut watched = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        watched.entry(application_id.to_owned()).or_insert_with(|| watch::channel(()).0).subscribe()
+    }
+
+    fn notify(&self, application_id: &str) {
+        let watched = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(signal) = watched.get(application_id) {
+            signal.send_replace(());
+        }
+    }
+
+    /// Forgets an application nobody watches any more.
+    fn release(&self, application_id: &str) {
+        let mut watched = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if watched.get(application_id).is_some_and(|signal| signal.receiver_count() == 0) {
+            watched.remove(application_id);
+        }
+    }
+}
+
 impl Workstation {
-    /// Tells the watchers of `application_id` that it changed.
+    /// Tells the watchers of `application_id` (if any) that it changed.
     pub(crate) fn changed(&self, application_id: &str) {
-        // No watcher is not an error.
-        let _ = self.changes.send(application_id.to_owned());
+        self.watched.notify(application_id);
     }
 
     /// The application's state now, then after each change, until it ends.
     pub(crate) fn watch(self: &Arc<Self>, application_id: String) -> Result<Watch, Refusal> {
-        let mut changes = self.changes.subscribe();
-        let first = self.load(&application_id)?;
+        let mut signal = self.watched.subscribe(&application_id);
+        let first = match self.load(&application_id) {
+            Ok(first) => first,
+            Err(refusal) => {
+                drop(signal);
+                self.watched.release(&application_id);
+                return Err(refusal);
+            }
+        };
         let (sender, receiver) = mpsc::channel(16);
         let workstation = Arc::clone(self);
         tokio::spawn(async move {
-            let mut version = first.version;
-            let mut application = workstation.to_application(&first.value);
-            loop {
-                let ended = !application.outcome.is_empty();
-                let answer = WatchApplicationResponse { application: Some(application) };
-                if sender.send(Ok(answer)).await.is_err() || ended {
-                    return;
-                }
-                // The next change of this application (or a recheck), or the caller leaving.
-                let next = loop {
-                    tokio::select! {
-                        () = sender.closed() => return,
-                        change = tokio::time::timeout(RECHECK, changes.recv()) => match change {
-                            Ok(Ok(id)) if id != application_id => continue,
-                            Ok(Err(broadcast::error::RecvError::Closed)) => return,
-                            // This one, a lagging receiver, or a recheck: read it again.
-                            _ => {}
-                        },
-                    }
-                    match workstation.load(&application_id) {
-                        Ok(stored) if stored.version != version => break stored,
-                        Ok(_) => continue,
-                        Err(refusal) => {
-                            let _ = sender.send(Err(refusal.into())).await;
-                            return;
-                        }
-                    }
-                };
-                version = next.version;
-                application = workstation.to_application(&next.value);
-            }
+            workstation.follow(&application_id, first, &mut signal, &sender).await;
+            drop(signal);
+            workstation.watched.release(&application_id);
         });
         Ok(ReceiverStream::new(receiver))
+    }
+
+    /// Sends `first`, then each new version, until the application ends or the watcher leaves.
+    async fn follow(
+        &self,
+        application_id: &str,
+        first: egov_store::Versioned<crate::record::ApplicationRecord>,
+        signal: &mut watch::Receiver<()>,
+        sender: &mpsc::Sender<Result<WatchApplicationResponse, Status>>,
+    ) {
+        let mut version = first.version;
+        let mut application = self.to_application(&first.value);
+        loop {
+            let ended = !application.outcome.is_empty();
+            if sender.send(Ok(WatchApplicationResponse { application: Some(application) })).await.is_err() || ended {
+                return;
+            }
+            let next = loop {
+                tokio::select! {
+                    () = sender.closed() => return,
+                    // A change, or a recheck: read it again.
+                    _ = tokio::time::timeout(RECHECK, signal.changed()) => {}
+                }
+                match self.load(application_id) {
+                    Ok(stored) if stored.version != version => break stored,
+                    Ok(_) => continue,
+                    Err(refusal) => {
+                        let _ = sender.send(Err(refusal.into())).await;
+                        return;
+                    }
+                }
+            };
+            version = next.version;
+            application = self.to_application(&next.value);
+        }
     }
 }
