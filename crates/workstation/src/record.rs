@@ -63,6 +63,27 @@ impl Workstation {
         })
     }
 
+    /// The application an operator's signed call names, checked: the sender's
+    /// live session, the envelope's correlation, and that the sender opened it.
+    pub(crate) fn operators_application<B>(
+        &self,
+        received: &egov_runtime::Received<B>,
+        session_id: &str,
+        application_id: &str,
+    ) -> Result<Versioned<ApplicationRecord>, Refusal> {
+        self.session(session_id, received.sender_id())?;
+        received.correlate(application_id)?;
+        let stored = self.load(application_id)?;
+        if stored.value.operator_id != received.sender_id() {
+            return Err(Refusal::new(
+                Code::PermissionDenied,
+                "workstation.not_your_application",
+                format!("application {} was opened by {}", stored.value.application_id, stored.value.operator_id),
+            ));
+        }
+        Ok(stored)
+    }
+
     /// What `actor_id` did at `step`.
     pub(crate) fn event(step: &Step, actor_id: &str, branch: Option<Branch>, detail: impl Into<String>) -> Event {
         Event {

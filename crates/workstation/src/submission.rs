@@ -28,18 +28,8 @@ impl Workstation {
     ) -> Result<Outcome<SubmitApplicationResponse>, Status> {
         let submission = &received.body;
         let context = self.receiver.context();
-        self.session(&submission.session_id, received.sender_id())?;
-        received.correlate(&submission.application_id)?;
-        let stored = self.load(&submission.application_id)?;
+        let stored = self.operators_application(&received, &submission.session_id, &submission.application_id)?;
         let mut record = stored.value;
-        if record.operator_id != received.sender_id() {
-            return Err(Refusal::new(
-                Code::PermissionDenied,
-                "workstation.not_your_application",
-                format!("application {} was opened by {}", record.application_id, record.operator_id),
-            )
-            .into());
-        }
         let mut event =
             Self::event(&self.steps.sign_submission, received.sender_id(), None, received.verified.key_id.clone());
         event.actor_role = received.sender_role().to_owned();

@@ -18,18 +18,8 @@ impl Workstation {
         received: Received<ApplicationWithdrawal>,
     ) -> Result<Outcome<WithdrawApplicationResponse>, Status> {
         let withdrawal = &received.body;
-        self.session(&withdrawal.session_id, received.sender_id())?;
-        received.correlate(&withdrawal.application_id)?;
-        let stored = self.load(&withdrawal.application_id)?;
+        let stored = self.operators_application(&received, &withdrawal.session_id, &withdrawal.application_id)?;
         let mut record = stored.value;
-        if record.operator_id != received.sender_id() {
-            return Err(Refusal::new(
-                Code::PermissionDenied,
-                "workstation.not_your_application",
-                format!("application {} was opened by {}", record.application_id, record.operator_id),
-            )
-            .into());
-        }
         let submission = &self.steps.sign_submission;
         if let Some(current) = record.instance.current.as_deref()
             && current != submission.id
