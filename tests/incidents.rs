@@ -18,6 +18,15 @@ use egov_runtime::{SystemClock, Topology};
 
 const EGOV: &str = env!("CARGO_BIN_EXE_egov");
 
+/// `egov incidents retry ID --participant gateway`, which must succeed.
+fn retry_at_the_gateway(incident_id: u64, gateway: &str) {
+    let retried = Command::new(EGOV)
+        .args(["incidents", "retry", &incident_id.to_string(), "--participant", "gateway", "--gateway", gateway])
+        .output()
+        .unwrap();
+    assert!(retried.status.success(), "{}", String::from_utf8_lossy(&retried.stderr));
+}
+
 async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -105,19 +114,7 @@ async fn an_undeliverable_application_becomes_an_incident_and_is_retried_by_hand
 
     // The regional gateway ARM comes up; the incident is retried by hand.
     let regional = Stack::start(config(&[Role::Regional])).await.unwrap();
-    let retried = Command::new(EGOV)
-        .args([
-            "incidents",
-            "retry",
-            &incident.id.to_string(),
-            "--participant",
-            "gateway",
-            "--gateway",
-            &topology.gateway,
-        ])
-        .output()
-        .unwrap();
-    assert!(retried.status.success(), "{}", String::from_utf8_lossy(&retried.stderr));
+    retry_at_the_gateway(incident.id, &topology.gateway);
     let application = eventually("the registration", async || {
         let application = operator.application("stranded-1").await.unwrap();
         (!application.registration_id.is_empty()).then_some(application)
@@ -198,19 +195,7 @@ async fn an_outage_longer_than_the_freshness_window_loses_no_acknowledged_applic
     // Both come back, long after the messages' times.
     let gateway = Stack::start(config(&[Role::Gateway], 3)).await.unwrap();
     let regional = Stack::start(config(&[Role::Regional], 3)).await.unwrap();
-    let retried = Command::new(EGOV)
-        .args([
-            "incidents",
-            "retry",
-            &incident.id.to_string(),
-            "--participant",
-            "gateway",
-            "--gateway",
-            &topology.gateway,
-        ])
-        .output()
-        .unwrap();
-    assert!(retried.status.success(), "{}", String::from_utf8_lossy(&retried.stderr));
+    retry_at_the_gateway(incident.id, &topology.gateway);
     for application_id in ["late-1", "late-2"] {
         let application = eventually(application_id, async || {
             let application = operator.application(application_id).await.unwrap();

@@ -143,11 +143,6 @@ impl Services {
     pub fn get(&self, id: &str) -> Option<&Service> {
         self.services.iter().find(|service| service.id == id)
     }
-
-    /// The services the gateway routes over `channel`.
-    pub fn routed(&self, channel: Channel) -> impl Iterator<Item = &Service> {
-        self.services.iter().filter(move |service| service.channel == channel)
-    }
 }
 
 #[cfg(test)]
@@ -155,9 +150,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_embedded_table_loads_and_routes_four_services_through_the_gateway() {
+    fn the_embedded_table_loads_and_four_services_travel_through_the_gateway() {
         let services = Services::from_toml(DEFAULT_SERVICES).unwrap();
-        assert_eq!(services.routed(Channel::Sync).count() + services.routed(Channel::Async).count(), 4);
+        assert_eq!(services.all().iter().filter(|service| service.channel.via_gateway()).count(), 4);
         assert_eq!(services.all().len(), 10);
         assert!(services.get("rshep.staff.action.v1").unwrap().allows("provider-head"));
     }
