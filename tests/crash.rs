@@ -133,7 +133,11 @@ async fn drive(
                 }
             },
             "process-9" => {
-                if operator.issue(&id).await.is_err() {
+                if let Err(status) = operator.issue(&id).await {
+                    // A login session is not flushed: one lost in a crash means logging in again.
+                    if reason_of(&status) == Some("workstation.bad_session") {
+                        let _ = operator.login("operator-1", "operator-1-password").await;
+                    }
                     pause().await;
                 }
             }
@@ -233,17 +237,24 @@ async fn applications_survive_sigkill_and_happen_exactly_once() {
     // Each application registered once at the regional gateway ARM, and handed out once.
     let regional = egov_store::Store::open(&temp.path().join("data/regional"), 8 << 20).unwrap();
     let mut registrations: HashMap<String, usize> = HashMap::new();
-    for (_, record) in regional.scan::<serde_json::Value>("registration/").unwrap() {
-        *registrations.entry(record.value["application_id"].as_str().unwrap().to_owned()).or_default() += 1;
+    #[derive(serde::Deserialize)]
+    struct Registered {
+        application_id: String,
+    }
+    for (_, record) in regional.scan::<Registered>("registration/").unwrap() {
+        *registrations.entry(record.value.application_id).or_default() += 1;
     }
     drop(regional);
     for id in expected.keys() {
         assert_eq!(registrations.get(id), Some(&1), "seed {seed}: {id} registered {:?} times", registrations.get(id));
     }
     let workstation = egov_store::Store::open(&temp.path().join("data/workstation"), 8 << 20).unwrap();
-    for (key, record) in workstation.scan::<serde_json::Value>("application/").unwrap() {
-        let path = record.value["instance"]["path"].as_array().unwrap();
-        let issued = path.iter().filter(|step| step["step_id"] == "process-9").count();
+    #[derive(serde::Deserialize)]
+    struct Application {
+        instance: egov_regulation::Instance,
+    }
+    for (key, record) in workstation.scan::<Application>("application/").unwrap() {
+        let issued = record.value.instance.path.iter().filter(|step| step.step_id == "process-9").count();
         assert_eq!(issued, 1, "seed {seed}: {key} handed out {issued} times");
     }
     drop(workstation);

@@ -439,11 +439,9 @@ async fn watching_an_application_streams_each_change_until_it_ends() {
 }
 
 /// The staff queue is read from an index that every step keeps: each
-/// registration is in the queue of whom it waits on, and only there; a store
-/// written before the index is indexed on its first read.
+/// registration is in the queue of whom it waits on, and only there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_staff_queue_follows_each_step_and_an_unindexed_store_is_indexed_on_first_read() {
-    use egov_cli::stack::{Stack, StackConfig};
+async fn the_staff_queue_follows_each_step() {
     let harness = Harness::start().await;
     let operator = harness.operator().await;
     let staff = harness.staff();
@@ -476,43 +474,6 @@ async fn the_staff_queue_follows_each_step_and_an_unindexed_store_is_indexed_on_
     assert_eq!(queued("provider-specialist").await, ["queued-1"]);
     assert_eq!(queued("").await, ["queued-1"]);
 
-    // The same store without its index, as a store from before it would be.
-    let data = harness.temp.path().join("data");
-    let keys_dir = harness.keys.clone();
     drop((changes, staff, operator));
-    let Harness { temp, stack, .. } = harness;
-    stack.stop().await;
-    {
-        // The stopped stack lets go of its stores once its last connections are gone.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let db = loop {
-            match sled::open(data.join("regional")) {
-                Ok(db) => break db,
-                Err(error) => {
-                    assert!(std::time::Instant::now() < deadline, "the store stays locked: {error}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            }
-        };
-        let records = db.open_tree("records").unwrap();
-        for key in records.scan_prefix("queue/").keys().chain(records.scan_prefix("index/").keys()) {
-            records.remove(key.unwrap()).unwrap();
-        }
-        db.flush().unwrap();
-    }
-    let stack = Stack::start(StackConfig::local(data, keys_dir, common::fixtures_dir())).await.unwrap();
-    let staff = egov_client::StaffClient::new(
-        egov_runtime::Topology::channel(&stack.topology().regional).unwrap(),
-        std::sync::Arc::new(egov_runtime::SystemClock),
-    );
-    let waiting: Vec<String> = staff
-        .queue("provider-specialist")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.application.unwrap().application_id)
-        .collect();
-    assert_eq!(waiting, ["queued-1"]);
-    stack.stop().await;
-    drop(temp);
+    harness.stack.stop().await;
 }

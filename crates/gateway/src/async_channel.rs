@@ -133,4 +133,10 @@ impl Courier for Delivery {
     fn parked(&self, item: &OutboxItem, error: &str) -> Batch {
         self.status_update(item, DeliveryStatus::NotDelivered, item.attempts, error)
     }
+
+    /// The status and the `delivered` entry: lost in a crash, the envelope is
+    /// delivered again and the recipient answers the resend as before.
+    fn delivery_is_bookkeeping(&self) -> bool {
+        true
+    }
 }

@@ -97,7 +97,7 @@ impl InboxService for RegionalServer {
 #[tonic::async_trait]
 impl RegionalGatewayService for RegionalServer {
     async fn list_queue(&self, request: Request<ListQueueRequest>) -> Result<Response<ListQueueResponse>, Status> {
-        Ok(Response::new(self.regional.queue(&request.into_inner().actor).await?))
+        Ok(Response::new(self.regional.queue(&request.into_inner().actor)?))
     }
 
     async fn get_registration(

@@ -4,14 +4,11 @@
 
 use egov_proto::ListQueueResponse;
 use egov_runtime::{Outcome, Refusal};
-use egov_store::Batch;
 
 use crate::Regional;
 use crate::record::RegistrationRecord;
 
 const PREFIX: &str = "queue/";
-/// Set once the index holds every registration (stores from before it are indexed on the first read).
-const BUILT: &str = "index/queue-built";
 
 fn entry(actor: &str, registration_id: &str) -> String {
     format!("{PREFIX}{actor}/{registration_id}")
@@ -38,10 +35,7 @@ impl Regional {
     }
 
     /// The registrations waiting on `actor` (a role), or on anyone when it is empty.
-    pub(crate) async fn queue(&self, actor: &str) -> Result<ListQueueResponse, Refusal> {
-        if self.store.get::<bool>(BUILT)?.is_none() {
-            self.build_queue_index().await?;
-        }
+    pub(crate) fn queue(&self, actor: &str) -> Result<ListQueueResponse, Refusal> {
         let prefix = if actor.is_empty() { PREFIX.to_owned() } else { format!("{PREFIX}{actor}/") };
         let mut waiting: Vec<(String, String)> = self
             .store
@@ -56,7 +50,6 @@ impl Regional {
         let mut registrations = Vec::with_capacity(waiting.len());
         for (registration_id, indexed_actor) in waiting {
             let record = self.load(&registration_id)?.value;
-            // The record is the truth: an entry a racing rebuild left behind is skipped.
             let registration = self.to_registration(&record)?;
             if registration.next_actor == indexed_actor {
                 registrations.push(registration);
@@ -65,20 +58,4 @@ impl Regional {
         Ok(ListQueueResponse { registrations })
     }
 
-    /// Indexes every registration (a store written before the index existed), once.
-    async fn build_queue_index(&self) -> Result<(), Refusal> {
-        let mut batch = Batch::new();
-        for (_, record) in self.store.scan::<RegistrationRecord>("registration/")? {
-            let actor = self.next_actor(&record.value);
-            if !actor.is_empty() {
-                batch.index(entry(&actor, &record.value.registration_id), true);
-            }
-        }
-        batch.put(BUILT, 0, &true)?;
-        match self.store.commit(batch).await {
-            // Another read built it meanwhile.
-            Err(egov_store::StoreError::Conflict { .. }) => Ok(()),
-            done => done.map(|_| ()).map_err(Refusal::from),
-        }
-    }
 }

@@ -17,13 +17,13 @@ pub(crate) struct RegistrationRecord {
     pub(crate) application_id: String,
     pub(crate) instance: egov_regulation::Instance,
     /// The `ApplicationDelivery` as received.
-    #[serde(with = "hex")]
+    #[serde(with = "serde_bytes")]
     pub(crate) delivery: Vec<u8>,
     pub(crate) refusal_ground: Option<String>,
-    #[serde(with = "hex")]
+    #[serde(with = "serde_bytes")]
     pub(crate) draft_result: Vec<u8>,
     /// The head-signed result envelope.
-    #[serde(with = "hex")]
+    #[serde(with = "serde_bytes")]
     pub(crate) signed_result: Vec<u8>,
     pub(crate) due_ms: Option<i64>,
 }

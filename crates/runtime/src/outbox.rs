@@ -7,7 +7,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use egov_store::{Batch, OutboxItem, Store};
+use egov_store::{Batch, Durability, OutboxItem, Store};
 use rand_core::{OsRng, RngCore};
 use tokio::sync::{Notify, oneshot};
 
@@ -61,6 +61,13 @@ pub trait Courier: Send + Sync + 'static {
     fn attempt(&self, item: &OutboxItem) -> impl Future<Output = Attempt> + Send;
     /// The writes that record an item parked as an incident after its last attempt.
     fn parked(&self, item: &OutboxItem, error: &str) -> Batch;
+    /// Whether the writes of a delivery ([`Attempt::Delivered`]) are only
+    /// bookkeeping whose loss in a crash means one more idempotent resend; they
+    /// then ride with the store's next flushed commit. A delivery with no
+    /// writes of its own always is.
+    fn delivery_is_bookkeeping(&self) -> bool {
+        false
+    }
 }
 
 /// A participant's outbox and the worker that drains it.
@@ -157,8 +164,8 @@ impl Outbox {
                     outbox.deliver(&*courier, item).await;
                 });
             }
-            if let Ok(items) = self.store.outbox()
-                && let Some(soonest) = items.iter().map(|item| item.next_attempt_ms).filter(|&t| t != PARKED).min()
+            if let Ok(schedule) = self.store.schedule()
+                && let Some(soonest) = schedule.into_iter().filter(|&t| t != PARKED).min()
             {
                 let wait_ms = (soonest - self.clock.now_ms()).clamp(1, 250);
                 next_wake = Duration::from_millis(wait_ms as u64);
@@ -173,10 +180,15 @@ impl Outbox {
             Err(_) => Attempt::Retry(format!("no answer within {:?}", self.policy.attempt_timeout)),
         };
         // Settled: delivered, or parked as an incident (waiters are told either way).
-        let (batch, settled) = match attempt {
+        let (batch, settled, durability) = match attempt {
             Attempt::Delivered(mut batch) => {
+                let durability = if batch.is_empty() || courier.delivery_is_bookkeeping() {
+                    Durability::Unflushed
+                } else {
+                    Durability::Flushed
+                };
                 batch.dequeue(item.id);
-                (batch, true)
+                (batch, true, durability)
             }
             Attempt::Stopped(mut batch, error) => {
                 // Refused for good: nothing acknowledged may vanish, so it waits as
@@ -188,7 +200,7 @@ impl Outbox {
                 parked.next_attempt_ms = PARKED;
                 self.counters.add("outbox.incidents", 1);
                 batch.update_outbox(parked);
-                (batch, true)
+                (batch, true, Durability::Flushed)
             }
             Attempt::Retry(error) => {
                 let mut updated = item.clone();
@@ -207,10 +219,15 @@ impl Outbox {
                     Batch::new()
                 };
                 batch.update_outbox(updated);
-                (batch, parked)
+                // A retry's schedule is bookkeeping; an incident is not.
+                (batch, parked, if parked { Durability::Flushed } else { Durability::Unflushed })
             }
         };
-        match self.store.commit(batch).await {
+        let committed = match durability {
+            Durability::Flushed => self.store.commit(batch).await,
+            Durability::Unflushed => self.store.commit_unflushed(batch).await,
+        };
+        match committed {
             Ok(_) => {
                 if settled {
                     self.notify_sent(item.id);

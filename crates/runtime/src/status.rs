@@ -55,6 +55,7 @@ impl From<egov_store::StoreError> for Refusal {
         let code = match error {
             egov_store::StoreError::Conflict { .. } => Code::Aborted,
             egov_store::StoreError::Corrupt { .. } => Code::DataLoss,
+            egov_store::StoreError::Format { .. } => Code::FailedPrecondition,
             _ => Code::Unavailable,
         };
         Refusal::new(code, error.code(), error)

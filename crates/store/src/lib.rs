@@ -1,17 +1,27 @@
-//! Durable state on sled: versioned records (compare-and-set), the message
-//! log as a hash chain, the idempotency index and the outbox. Every write goes
+//! Durable state: versioned records (compare-and-set), the message log as
+//! a hash chain, the idempotency index and the outbox. Every write goes
 //! through [`Store::commit`], which applies a [`Batch`] atomically and returns
-//! only once sled has flushed it to disk.
+//! only once it is on disk.
+//!
+//! The embedded backend ([`SledBackend`]) keeps the log in append-only
+//! segment files and everything else in sled, written in format 2
+//! ([`codec`]; `docs/storage.md`).
 #![forbid(unsafe_code)]
 
 use std::path::Path;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::{Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
 use thiserror::Error;
+
+pub mod codec;
+mod committer;
+mod segments;
+mod sled_backend;
+pub mod stats;
+
+pub use sled_backend::SledBackend;
 
 /// Why a store operation failed.
 #[derive(Debug, Error)]
@@ -24,6 +34,8 @@ pub enum StoreError {
     Corrupt { key: String, reason: String },
     #[error("record {key} does not encode: {reason}")]
     Encode { key: String, reason: String },
+    #[error("{path} is in store format {found}, and this build reads format {}: {what_to_do}", codec::FORMAT)]
+    Format { path: String, found: String, what_to_do: String },
     #[error("the store's committer has stopped")]
     Stopped,
     #[error("{path}: flush failed")]
@@ -42,6 +54,7 @@ impl StoreError {
             StoreError::Conflict { .. } => "store.conflict",
             StoreError::Corrupt { .. } => "store.corrupt",
             StoreError::Encode { .. } => "store.encode",
+            StoreError::Format { .. } => "store.format",
             StoreError::Stopped => "store.stopped",
             StoreError::Flush { .. } => "store.io",
         }
@@ -49,27 +62,24 @@ impl StoreError {
 }
 
 /// A stored record with its version (1 for the first write).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Versioned<T> {
     pub version: u64,
     pub value: T,
 }
 
 /// One entry of the message log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogEntry {
     pub sequence: u64,
     pub time_ms: i64,
-    /// "received", "sent" or "refused".
+    /// "received", "sent", "delivered" or "refused".
     pub direction: String,
     /// The envelope as carried (a serialised `egov.v1.Envelope`).
-    #[serde(with = "hex")]
     pub envelope: Vec<u8>,
     /// Free text: a refusal's reason code, a delivery target.
     pub note: String,
-    #[serde(with = "hex")]
     pub previous_hash: Vec<u8>,
-    #[serde(with = "hex")]
     pub hash: Vec<u8>,
 }
 
@@ -93,14 +103,16 @@ impl LogEntry {
 }
 
 /// A message waiting to be sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxItem {
     pub id: u64,
     /// Who it goes to (a member id).
     pub target: String,
     /// The envelope (a serialised `egov.v1.Envelope`).
-    #[serde(with = "hex")]
     pub envelope: Vec<u8>,
+    /// The log entry that holds the envelope, which the item then does not
+    /// store again (0: the item holds it).
+    pub entry: u64,
     pub attempts: u32,
     pub next_attempt_ms: i64,
     pub last_error: String,
@@ -109,18 +121,10 @@ pub struct OutboxItem {
 
 /// What a receiver remembers of a message it processed, to answer a resend
 /// with the same answer and to refuse the same id with other bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Remembered {
-    #[serde(with = "hex")]
     pub digest: Vec<u8>,
-    #[serde(with = "hex")]
     pub response: Vec<u8>,
-}
-
-#[derive(Debug, Clone)]
-struct LogHead {
-    sequence: u64,
-    hash: Vec<u8>,
 }
 
 enum Op {
@@ -136,11 +140,14 @@ enum Op {
     },
 }
 
+/// A log entry to append: time, direction, envelope, note.
+type NewEntry = (i64, String, Vec<u8>, String);
+
 /// Writes applied together by [`Store::commit`]: all or none.
 #[derive(Default)]
 pub struct Batch {
     ops: Vec<Op>,
-    log: Vec<(i64, String, Vec<u8>, String)>,
+    log: Vec<NewEntry>,
     enqueue: Vec<OutboxItem>,
     dequeue: Vec<u64>,
     update: Vec<OutboxItem>,
@@ -161,9 +168,7 @@ impl Batch {
         value: &T,
     ) -> Result<(), StoreError> {
         let key = key.into();
-        let record = Versioned { version: expected_version + 1, value };
-        let value =
-            serde_json::to_vec(&record).map_err(|e| StoreError::Encode { key: key.clone(), reason: e.to_string() })?;
+        let value = codec::encode_record(&key, expected_version + 1, value)?;
         self.ops.push(Op::Put { key, expected_version, value });
         Ok(())
     }
@@ -185,12 +190,14 @@ impl Batch {
         self.log.insert(0, (time_ms, direction.to_owned(), envelope, note.into()));
     }
 
-    /// Adds a message to the outbox; its id is assigned at commit.
+    /// Adds a message to the outbox; its id is assigned at commit. When the
+    /// same batch logs the same envelope, the item refers to that log entry.
     pub fn enqueue(&mut self, target: impl Into<String>, envelope: Vec<u8>, now_ms: i64) {
         self.enqueue.push(OutboxItem {
             id: 0,
             target: target.into(),
             envelope,
+            entry: 0,
             attempts: 0,
             next_attempt_ms: now_ms,
             last_error: String::new(),
@@ -208,9 +215,20 @@ impl Batch {
         self.update.push(item);
     }
 
-    /// Remembers the answer to `(sender, message_id)`.
+    /// Remembers the answer to `(sender, message_id)`. When the answer carries
+    /// an envelope the same batch logs, only the rest of it is stored again.
     pub fn remember(&mut self, sender_id: &str, message_id: &str, digest: Vec<u8>, response: Vec<u8>) {
         self.remember.push((idempotency_key(sender_id, message_id), Remembered { digest, response }));
+    }
+
+    /// Nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+            && self.log.is_empty()
+            && self.enqueue.is_empty()
+            && self.dequeue.is_empty()
+            && self.update.is_empty()
+            && self.remember.is_empty()
     }
 }
 
@@ -231,33 +249,50 @@ fn idempotency_key(sender_id: &str, message_id: &str) -> String {
     format!("{sender_id}\u{0}{message_id}")
 }
 
+/// How long a commit's caller waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Until the batch is on disk (`fdatasync`): what is acknowledged to anyone.
+    Flushed,
+    /// Until the batch is applied, not until it is on disk: it becomes durable
+    /// with the next flushed commit of the same store, or is lost with a crash
+    /// before it. Only for writes whose loss costs one more idempotent resend.
+    Unflushed,
+}
+
+/// A future a backend's commit returns.
+pub type CommitFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<u64>, StoreError>> + Send + 'a>>;
+
 /// What a participant needs of its storage, whatever holds it: records
 /// with a version to compare and set, the hash-chained message log, the
 /// idempotency index, the outbox, and an atomic, durable commit of a batch of
 /// all of them. [`SledBackend`] is the embedded one; a database shared by
 /// several gateway replicas would be another (a later step).
 pub trait Backend: Send + Sync + 'static {
-    /// The stored bytes of a record (a serialised [`Versioned`]).
+    /// The stored bytes of a record (format 2: header, then the value; see [`codec`]).
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Every record whose key starts with `prefix`, in key order.
     fn scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     fn remembered(&self, sender_id: &str, message_id: &str) -> Result<Option<Remembered>, StoreError>;
     /// The message log, oldest first.
     fn log_entries(&self) -> Box<dyn Iterator<Item = Result<LogEntry, StoreError>> + '_>;
+    /// One entry of the log.
+    fn log_entry(&self, sequence: u64) -> Result<Option<LogEntry>, StoreError>;
     /// The last `count` entries of the log, oldest first.
     fn log_tail(&self, count: usize) -> Result<Vec<LogEntry>, StoreError>;
     /// The head the store records: the last entry's sequence and hash.
     fn log_head(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
     /// Outbox items due at `now_ms`, oldest first, at most `limit`.
     fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError>;
+    /// When each outbox item is next due (its `next_attempt_ms`), without its envelope.
+    fn schedule(&self) -> Result<Vec<i64>, StoreError>;
     fn in_outbox(&self, id: u64) -> Result<bool, StoreError>;
     /// A new unique number (monotonic, never reused across restarts).
     fn next_id(&self) -> Result<u64, StoreError>;
-    /// Applies `batch` atomically and durably; the ids given to the enqueued outbox items.
-    fn commit(
-        &self,
-        batch: Batch,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<u64>, StoreError>> + Send + '_>>;
+    /// Applies `batch` atomically; returns when it is as durable as asked,
+    /// with the ids given to the enqueued outbox items.
+    fn commit(&self, batch: Batch, durability: Durability) -> CommitFuture<'_>;
 }
 
 /// A participant's store: typed access over a [`Backend`].
@@ -273,7 +308,7 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// The embedded sled store in `path` (see [`SledBackend::open`]).
+    /// The embedded store in `path` (see [`SledBackend::open`]).
     pub fn open(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         Ok(Store::with_backend(Arc::new(SledBackend::open(path, cache_bytes)?)))
     }
@@ -307,6 +342,11 @@ impl Store {
         self.backend.log_entries()
     }
 
+    /// One entry of the log, by its sequence number.
+    pub fn log_entry(&self, sequence: u64) -> Result<Option<LogEntry>, StoreError> {
+        self.backend.log_entry(sequence)
+    }
+
     /// Outbox items due at `now_ms`, oldest first, at most `limit`.
     pub fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
         self.backend.due(now_ms, limit)
@@ -315,6 +355,11 @@ impl Store {
     /// The whole outbox.
     pub fn outbox(&self) -> Result<Vec<OutboxItem>, StoreError> {
         self.backend.due(i64::MAX, usize::MAX)
+    }
+
+    /// When each outbox item is next due, without reading the envelopes.
+    pub fn schedule(&self) -> Result<Vec<i64>, StoreError> {
+        self.backend.schedule()
     }
 
     /// Whether outbox item `id` is still waiting.
@@ -330,7 +375,14 @@ impl Store {
     /// Applies `batch` atomically, then makes it durable; returns only then.
     /// The ids given to the enqueued outbox items, in order.
     pub async fn commit(&self, batch: Batch) -> Result<Vec<u64>, StoreError> {
-        self.backend.commit(batch).await
+        self.backend.commit(batch, Durability::Flushed).await
+    }
+
+    /// Applies `batch` atomically and returns without waiting for the disk
+    /// (see [`Durability::Unflushed`]): for a write whose loss in a crash only
+    /// means one more idempotent resend (an outbox's bookkeeping, a login).
+    pub async fn commit_unflushed(&self, batch: Batch) -> Result<Vec<u64>, StoreError> {
+        self.backend.commit(batch, Durability::Unflushed).await
     }
 
     /// Checks the hash chain of the message log (its last `tail` entries, or
@@ -348,11 +400,22 @@ impl Store {
     /// first (an audit must not let one break hide another).
     pub fn chain_problems(&self, tail: Option<usize>) -> Result<(usize, Vec<StoreError>), StoreError> {
         let corrupt = |key: String, reason: String| StoreError::Corrupt { key, reason };
+        let mut problems = Vec::new();
         let entries: Vec<LogEntry> = match tail {
-            None => self.log_entries().collect::<Result<_, _>>()?,
+            None => {
+                let mut entries = Vec::new();
+                for entry in self.log_entries() {
+                    match entry {
+                        Ok(entry) => entries.push(entry),
+                        // A damaged frame: reported, and the entries it still holds are checked.
+                        Err(problem @ StoreError::Corrupt { .. }) => problems.push(problem),
+                        Err(error) => return Err(error),
+                    }
+                }
+                entries
+            }
             Some(count) => self.backend.log_tail(count)?,
         };
-        let mut problems = Vec::new();
         for (index, entry) in entries.iter().enumerate() {
             let key = format!("log/{}", entry.sequence);
             if entry.hash != entry.compute_hash() {
@@ -387,426 +450,9 @@ impl Store {
     }
 }
 
-/// The file that could not be made durable, and why (shared by every batch of the group).
-type FlushFailure = (String, Arc<std::io::Error>);
-
-/// The embedded backend: one sled database in one directory.
-#[derive(Clone)]
-pub struct SledBackend {
-    /// Tells stores apart in the committer (one flush per store per group).
-    id: u64,
-    db: sled::Db,
-    records: sled::Tree,
-    log: sled::Tree,
-    outbox: sled::Tree,
-    seen: sled::Tree,
-    meta: sled::Tree,
-    /// `log-head` beside sled's files.
-    marker: Arc<std::path::PathBuf>,
-}
-
-impl std::fmt::Debug for SledBackend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SledBackend").finish_non_exhaustive()
-    }
-}
-
-const LOG_HEAD: &[u8] = b"log_head";
-
-/// The value of an index entry: the key is the information.
-const INDEX_ENTRY: &[u8] = b"";
-
-impl SledBackend {
-    /// Opens (or creates) the store in `path`, with sled's page cache bounded to `cache_bytes`.
-    ///
-    /// The head of the message log is also kept beside sled, in `log-head`,
-    /// written after every flush: a store that comes back with fewer entries
-    /// than were acknowledged (a truncated or damaged file that sled recovered
-    /// by dropping its tail) is refused, never served.
-    pub fn open(path: &Path, cache_bytes: u64) -> Result<SledBackend, StoreError> {
-        let config = sled::Config::new().path(path).cache_capacity(cache_bytes);
-        // sled 0.34 panics on some damaged files rather than returning an error:
-        // catch it (quietly: the error says what happened) and refuse the store.
-        let quiet = std::panic::take_hook();
-        std::panic::set_hook(Box::new(|_| {}));
-        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
-        std::panic::set_hook(quiet);
-        let db = opened.map_err(|panic| StoreError::Corrupt {
-            key: path.display().to_string(),
-            reason: format!(
-                "sled could not recover it: {}",
-                panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or(panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("panic")
-            ),
-        })??;
-        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        let store = SledBackend {
-            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            records: db.open_tree("records")?,
-            log: db.open_tree("log")?,
-            outbox: db.open_tree("outbox")?,
-            seen: db.open_tree("seen")?,
-            meta: db.open_tree("meta")?,
-            marker: Arc::new(path.join("log-head")),
-            db,
-        };
-        store.check_marker()?;
-        Ok(store)
-    }
-
-    fn head(&self) -> Result<(u64, Vec<u8>), StoreError> {
-        Ok(match self.meta.get(LOG_HEAD)? {
-            Some(bytes) if bytes.len() == 40 => (u64_from(&bytes[..8]), bytes[8..].to_vec()),
-            _ => (0, vec![0; 32]),
-        })
-    }
-
-    /// The log head written beside sled must not be ahead of sled's.
-    fn check_marker(&self) -> Result<(), StoreError> {
-        let corrupt = |reason: String| StoreError::Corrupt { key: self.marker.display().to_string(), reason };
-        let marker = match std::fs::read(&*self.marker) {
-            Ok(marker) => marker,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                // Written when the store is created, before anything is acknowledged:
-                // once a store holds data, the marker is the only guard against a tail
-                // that sled dropped, so it may not go missing.
-                let (sequence, _) = self.head()?;
-                if sequence > 0 || !self.records.is_empty() {
-                    return Err(corrupt(format!(
-                        "the file is missing, though the store holds data (its log ends at entry {sequence}): \
-                         entries sled dropped could not be told from none"
-                    )));
-                }
-                return self.make_durable().map_err(|(path, source)| StoreError::Flush { path, source });
-            }
-            Err(error) => {
-                return Err(StoreError::Flush { path: self.marker.display().to_string(), source: Arc::new(error) });
-            }
-        };
-        if marker.len() != 40 {
-            return Err(corrupt(format!("{} bytes, not 40", marker.len())));
-        }
-        let acknowledged = u64_from(&marker[..8]);
-        let (sequence, hash) = self.head()?;
-        if acknowledged > sequence {
-            return Err(corrupt(format!(
-                "the store lost acknowledged messages: the log ended at entry {acknowledged} and now ends at entry {sequence}"
-            )));
-        }
-        if acknowledged == sequence && marker[8..] != hash[..] {
-            return Err(corrupt(format!("log entry {sequence} is not the one acknowledged")));
-        }
-        Ok(())
-    }
-
-    /// Flushes sled, then records the log head beside it; on failure, the
-    /// file that could not be made durable and why.
-    fn make_durable(&self) -> Result<(), FlushFailure> {
-        use std::io::Write as _;
-        let failed = |path: &Path, error: std::io::Error| (path.display().to_string(), Arc::new(error));
-        let sled_dir = self.marker.parent().unwrap_or(&self.marker);
-        self.db.flush().map_err(|e| failed(sled_dir, e.into()))?;
-        let (sequence, hash) = self.head().map_err(|e| failed(sled_dir, std::io::Error::other(e)))?;
-        let mut bytes = sequence.to_be_bytes().to_vec();
-        bytes.extend_from_slice(&hash);
-        let io = |e: std::io::Error| failed(&self.marker, e);
-        let mut file =
-            std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&*self.marker).map_err(io)?;
-        file.write_all(&bytes).map_err(io)?;
-        file.sync_data().map_err(io)
-    }
-
-    fn log_entry(key: &[u8], bytes: &[u8]) -> Result<LogEntry, StoreError> {
-        decode(&format!("log/{}", u64_from(key)), bytes)
-    }
-
-    /// Writes `batch` in one sled transaction, without flushing.
-    fn apply(&self, batch: Batch) -> Result<Vec<u64>, StoreError> {
-        let mut enqueue = batch.enqueue;
-        for item in &mut enqueue {
-            item.id = self.db.generate_id()?;
-        }
-        let ids: Vec<u64> = enqueue.iter().map(|item| item.id).collect();
-        let result = (&self.records, &self.log, &self.outbox, &self.seen, &self.meta).transaction(
-            |(records, log, outbox, seen, meta)| {
-                for op in &batch.ops {
-                    let (key, expected_version, value) = match op {
-                        Op::Put { key, expected_version, value } => (key, expected_version, value),
-                        Op::Index { key, present: true } => {
-                            records.insert(key.as_bytes(), INDEX_ENTRY)?;
-                            continue;
-                        }
-                        Op::Index { key, present: false } => {
-                            records.remove(key.as_bytes())?;
-                            continue;
-                        }
-                    };
-                    let found = match records.get(key.as_bytes())? {
-                        None => 0,
-                        Some(bytes) => version_of(&bytes),
-                    };
-                    if found != *expected_version {
-                        return Err(ConflictableTransactionError::Abort(StoreError::Conflict {
-                            key: key.clone(),
-                            expected: *expected_version,
-                            found,
-                        }));
-                    }
-                    records.insert(key.as_bytes(), value.as_slice())?;
-                }
-                if !batch.log.is_empty() {
-                    let mut head = match meta.get(LOG_HEAD)? {
-                        None => LogHead { sequence: 0, hash: vec![0; 32] },
-                        Some(bytes) => LogHead { sequence: u64_from(&bytes[..8]), hash: bytes[8..].to_vec() },
-                    };
-                    for (time_ms, direction, envelope, note) in &batch.log {
-                        let mut entry = LogEntry {
-                            sequence: head.sequence + 1,
-                            time_ms: *time_ms,
-                            direction: direction.clone(),
-                            envelope: envelope.clone(),
-                            note: note.clone(),
-                            previous_hash: head.hash.clone(),
-                            hash: Vec::new(),
-                        };
-                        entry.hash = entry.compute_hash();
-                        let bytes = serde_json::to_vec(&entry).map_err(|e| {
-                            ConflictableTransactionError::Abort(StoreError::Encode {
-                                key: format!("log/{}", entry.sequence),
-                                reason: e.to_string(),
-                            })
-                        })?;
-                        log.insert(&entry.sequence.to_be_bytes(), bytes)?;
-                        head = LogHead { sequence: entry.sequence, hash: entry.hash };
-                    }
-                    let mut head_bytes = head.sequence.to_be_bytes().to_vec();
-                    head_bytes.extend_from_slice(&head.hash);
-                    meta.insert(LOG_HEAD, head_bytes)?;
-                }
-                for item in &enqueue {
-                    let bytes = serde_json::to_vec(item).map_err(|e| {
-                        ConflictableTransactionError::Abort(StoreError::Encode {
-                            key: format!("outbox/{}", item.id),
-                            reason: e.to_string(),
-                        })
-                    })?;
-                    outbox.insert(&item.id.to_be_bytes(), bytes)?;
-                }
-                for item in &batch.update {
-                    let bytes = serde_json::to_vec(item).map_err(|e| {
-                        ConflictableTransactionError::Abort(StoreError::Encode {
-                            key: format!("outbox/{}", item.id),
-                            reason: e.to_string(),
-                        })
-                    })?;
-                    outbox.insert(&item.id.to_be_bytes(), bytes)?;
-                }
-                for id in &batch.dequeue {
-                    outbox.remove(&id.to_be_bytes())?;
-                }
-                for (key, remembered) in &batch.remember {
-                    let bytes = serde_json::to_vec(remembered).map_err(|e| {
-                        ConflictableTransactionError::Abort(StoreError::Encode {
-                            key: key.clone(),
-                            reason: e.to_string(),
-                        })
-                    })?;
-                    seen.insert(key.as_bytes(), bytes)?;
-                }
-                Ok(())
-            },
-        );
-        match result {
-            Ok(()) => {}
-            Err(TransactionError::Abort(error)) => return Err(error),
-            Err(TransactionError::Storage(error)) => return Err(StoreError::Sled(error)),
-        }
-        Ok(ids)
-    }
-}
-
-impl Backend for SledBackend {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.records.get(key.as_bytes())?.map(|bytes| bytes.to_vec()))
-    }
-
-    fn scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.records.scan_prefix(prefix.as_bytes()) {
-            let (key, bytes) = item?;
-            out.push((String::from_utf8_lossy(&key).into_owned(), bytes.to_vec()));
-        }
-        Ok(out)
-    }
-
-    fn remembered(&self, sender_id: &str, message_id: &str) -> Result<Option<Remembered>, StoreError> {
-        let key = idempotency_key(sender_id, message_id);
-        match self.seen.get(key.as_bytes())? {
-            None => Ok(None),
-            Some(bytes) => decode(&key, &bytes).map(Some),
-        }
-    }
-
-    fn log_entries(&self) -> Box<dyn Iterator<Item = Result<LogEntry, StoreError>> + '_> {
-        Box::new(self.log.iter().map(|item| {
-            let (key, bytes) = item?;
-            SledBackend::log_entry(&key, &bytes)
-        }))
-    }
-
-    fn log_tail(&self, count: usize) -> Result<Vec<LogEntry>, StoreError> {
-        let mut last = Vec::with_capacity(count.min(4096));
-        for item in self.log.iter().rev().take(count) {
-            let (key, bytes) = item?;
-            last.push(SledBackend::log_entry(&key, &bytes)?);
-        }
-        last.reverse();
-        Ok(last)
-    }
-
-    fn log_head(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        Ok(match self.meta.get(LOG_HEAD)? {
-            None => None,
-            Some(bytes) if bytes.len() == 40 => Some((u64_from(&bytes[..8]), bytes[8..].to_vec())),
-            Some(bytes) => {
-                return Err(StoreError::Corrupt {
-                    key: "meta/log_head".to_owned(),
-                    reason: format!("{} bytes, not 40", bytes.len()),
-                });
-            }
-        })
-    }
-
-    fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.outbox.iter() {
-            let (key, bytes) = item?;
-            let item: OutboxItem = decode(&format!("outbox/{}", u64_from(&key)), &bytes)?;
-            if item.next_attempt_ms <= now_ms {
-                out.push(item);
-                if out.len() >= limit {
-                    break;
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    fn in_outbox(&self, id: u64) -> Result<bool, StoreError> {
-        Ok(self.outbox.contains_key(id.to_be_bytes())?)
-    }
-
-    fn next_id(&self) -> Result<u64, StoreError> {
-        Ok(self.db.generate_id()?)
-    }
-
-    /// Hands the batch to the process's one committer thread (the `committer`
-    /// module): batches that arrive together share one flush (group commit).
-    fn commit(
-        &self,
-        batch: Batch,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<u64>, StoreError>> + Send + '_>> {
-        Box::pin(async move {
-            let (reply, answer) = tokio::sync::oneshot::channel();
-            committer::submit(committer::Job { store: self.clone(), batch, reply })?;
-            answer.await.map_err(|_| StoreError::Stopped)?
-        })
-    }
-}
-
-/// The one thread that writes and flushes every store of the process.
-///
-/// sled 0.34 shares one lock between all its databases in a process, and a
-/// flush holds it while it waits for pending writes; flushes run concurrently
-/// from many tasks can starve sled's own I/O threads and deadlock. So all
-/// transactions and flushes happen here, one after the other: a group of
-/// batches that arrived together is written, then each store touched is
-/// flushed once, and only then is anyone answered.
-mod committer {
-    use std::sync::OnceLock;
-    use std::sync::mpsc::{Receiver, Sender, channel};
-
-    use std::sync::Arc;
-
-    use super::{Batch, SledBackend, StoreError};
-
-    pub(super) struct Job {
-        pub(super) store: SledBackend,
-        pub(super) batch: Batch,
-        pub(super) reply: tokio::sync::oneshot::Sender<Result<Vec<u64>, StoreError>>,
-    }
-
-    /// The most batches written before one flush.
-    const GROUP: usize = 256;
-
-    static QUEUE: OnceLock<Option<Sender<Job>>> = OnceLock::new();
-
-    pub(super) fn submit(job: Job) -> Result<(), StoreError> {
-        let queue = QUEUE.get_or_init(|| {
-            let (sender, receiver) = channel();
-            std::thread::Builder::new().name("egov-store-committer".to_owned()).spawn(move || run(receiver)).ok()?;
-            Some(sender)
-        });
-        queue.as_ref().ok_or(StoreError::Stopped)?.send(job).map_err(|_| StoreError::Stopped)
-    }
-
-    fn run(receiver: Receiver<Job>) {
-        while let Ok(first) = receiver.recv() {
-            let mut group = vec![first];
-            while group.len() < GROUP {
-                match receiver.try_recv() {
-                    Ok(job) => group.push(job),
-                    Err(_) => break,
-                }
-            }
-            let mut written = Vec::with_capacity(group.len());
-            for Job { store, batch, reply } in group {
-                let result = store.apply(batch);
-                written.push((store, reply, result));
-            }
-            let mut flushed: Vec<(u64, Result<(), super::FlushFailure>)> = Vec::new();
-            for (store, _, result) in &written {
-                if result.is_ok() && !flushed.iter().any(|(id, _)| *id == store.id) {
-                    flushed.push((store.id, store.make_durable()));
-                }
-            }
-            for (store, reply, result) in written {
-                let outcome = match (result, flushed.iter().find(|(id, _)| *id == store.id)) {
-                    (Ok(ids), Some((_, Ok(())))) => Ok(ids),
-                    (Ok(_), Some((_, Err((path, source))))) => {
-                        Err(StoreError::Flush { path: path.clone(), source: Arc::clone(source) })
-                    }
-                    (Ok(ids), None) => Ok(ids),
-                    (Err(error), _) => Err(error),
-                };
-                // Let go of the store before answering: the caller may close and reopen it at once.
-                drop(store);
-                let _ = reply.send(outcome);
-            }
-        }
-    }
-}
-
-fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { key: key.to_owned(), reason: e.to_string() })
-}
-
-fn version_of(bytes: &[u8]) -> u64 {
-    #[derive(Deserialize)]
-    struct VersionOnly {
-        version: u64,
-    }
-    serde_json::from_slice::<VersionOnly>(bytes).map(|v| v.version).unwrap_or(u64::MAX)
-}
-
-fn u64_from(bytes: &[u8]) -> u64 {
-    let mut array = [0u8; 8];
-    let n = bytes.len().min(8);
-    array[..n].copy_from_slice(&bytes[..n]);
-    u64::from_be_bytes(array)
+fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<Versioned<T>, StoreError> {
+    let (version, value) = codec::decode_record(key, bytes)?;
+    Ok(Versioned { version, value })
 }
 
 #[cfg(test)]
@@ -872,16 +518,11 @@ mod tests {
         }
         assert_eq!(store.verify(None).unwrap(), 5);
         assert_eq!(store.verify(Some(2)).unwrap(), 2);
-        let mut third: LogEntry =
-            serde_json::from_slice(&backend.log.get(3u64.to_be_bytes()).unwrap().unwrap()).unwrap();
-        third.envelope = vec![99];
-        backend.log.insert(3u64.to_be_bytes(), serde_json::to_vec(&third).unwrap()).unwrap();
+        backend.rewrite_entry(3, |entry| entry.envelope = vec![99]);
         let error = store.verify(None).unwrap_err();
         assert!(error.to_string().contains("log/3") && error.to_string().contains("hash"), "{error}");
         assert_eq!(error.code(), "store.corrupt");
-        backend.log.remove(3u64.to_be_bytes()).unwrap();
-        backend.log.remove(4u64.to_be_bytes()).unwrap();
-        backend.log.remove(5u64.to_be_bytes()).unwrap();
+        backend.forget_entries(3..=5);
         let error = store.verify(Some(10)).unwrap_err();
         assert!(error.to_string().contains("lost entries"), "{error}");
     }

@@ -32,10 +32,10 @@ pub(crate) struct ApplicationRecord {
     #[serde(default)]
     pub(crate) withdrawal_reason: Option<String>,
     /// The gateway's countersigned receipt of process 6.
-    #[serde(with = "hex")]
+    #[serde(with = "serde_bytes")]
     pub(crate) receipt: Vec<u8>,
     /// The head-signed result.
-    #[serde(with = "hex")]
+    #[serde(with = "serde_bytes")]
     pub(crate) result: Vec<u8>,
 }
 

@@ -40,7 +40,9 @@ impl Workstation {
         let session_id = uuid::Uuid::new_v4().to_string();
         let mut batch = Batch::new();
         batch.put(session_key(&session_id), 0, &session)?;
-        self.store.commit(batch).await?;
+        // Not flushed: a session lost in a crash only means logging in again, and
+        // the next flushed commit of this store (the form it opens) makes it durable.
+        self.store.commit_unflushed(batch).await?;
         tracing::info!(operator = %account.operator_id, "operator logged in (process 1)");
         Ok(LoginResponse { session_id, operator_id: session.operator_id, expires_time_ms: session.expires_ms })
     }
