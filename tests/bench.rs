@@ -77,6 +77,28 @@ fn the_quick_bench_prints_every_figure_with_its_baseline() {
     }
     assert!(named("startup")[0].get("stored_applications").is_some());
 
+    // Flushed commits per application, and the floor computed from the per-operation costs.
+    let commits = named("commits_per_application");
+    assert_eq!(commits.len(), 1, "{stdout}");
+    for field in ["unflushed_per_application", "syncs_per_application", "groups", "commits_per_group"] {
+        assert!(commits[0].get(field).is_some(), "{field} missing in {}", commits[0]);
+    }
+    let floor = named("floor");
+    assert_eq!(floor.len(), 1, "{stdout}");
+    for field in ["sign_us", "verify_us", "rpc_p50_ms", "commit_ms", "cores", "assumption"] {
+        assert!(floor[0].get(field).is_some(), "{field} missing in {}", floor[0]);
+    }
+    assert!(applications.get("share_of_floor").is_some(), "{applications}");
+
+    // The target lines: met or missed, the bench exits 0.
+    let targets = named("target");
+    assert!(!targets.is_empty(), "no target: {stdout}");
+    for target in &targets {
+        assert!(target["met"].is_boolean() && target["name"].is_string(), "{target}");
+        assert!(target["target"].is_number(), "{target}");
+    }
+    assert!(stderr.contains("target  applications: "), "{stderr}");
+
     // The table follows on stderr.
     assert!(stderr.contains("baseline (same run)"), "{stderr}");
 }
