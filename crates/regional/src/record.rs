@@ -16,9 +16,6 @@ pub(crate) struct RegistrationRecord {
     pub(crate) registration_id: String,
     pub(crate) application_id: String,
     pub(crate) instance: egov_regulation::Instance,
-    /// The `ApplicationDelivery` as received.
-    #[serde(with = "serde_bytes")]
-    pub(crate) delivery: Vec<u8>,
     pub(crate) refusal_ground: Option<String>,
     #[serde(with = "serde_bytes")]
     pub(crate) draft_result: Vec<u8>,
@@ -32,14 +29,17 @@ pub(crate) fn registration_key(registration_id: &str) -> String {
     format!("registration/{registration_id}")
 }
 
+/// The `ApplicationDelivery` as received, stored once beside the registration
+/// (which each step rewrites) rather than in it.
+pub(crate) fn delivery_key(registration_id: &str) -> String {
+    format!("delivery/{registration_id}")
+}
+
 pub(crate) fn application_key(application_id: &str) -> String {
     format!("application/{application_id}")
 }
 
 impl RegistrationRecord {
-    pub(crate) fn delivery(&self) -> Result<ApplicationDelivery, Refusal> {
-        ApplicationDelivery::decode(self.delivery.as_slice()).map_err(|e| corrupt("delivery", e))
-    }
 
     pub(crate) fn signed_result(&self) -> Result<Option<Envelope>, Refusal> {
         if self.signed_result.is_empty() {
@@ -79,9 +79,18 @@ impl Regional {
             .unwrap_or_default()
     }
 
+    /// The delivery of `record`'s application, as received.
+    pub(crate) fn delivery(&self, record: &RegistrationRecord) -> Result<ApplicationDelivery, Refusal> {
+        let stored = self
+            .store
+            .get::<serde_bytes::ByteBuf>(&delivery_key(&record.registration_id))?
+            .ok_or_else(|| Refusal::new(Code::DataLoss, "store.corrupt", format!("the delivery of {} is missing", record.registration_id)))?;
+        ApplicationDelivery::decode(stored.value.as_slice()).map_err(|e| corrupt("delivery", e))
+    }
+
     /// The registration as the staff see it (documents without their scans).
     pub(crate) fn to_registration(&self, record: &RegistrationRecord) -> Result<Registration, Refusal> {
-        let delivery = record.delivery()?;
+        let delivery = self.delivery(record)?;
         let documents = submitted_documents(&delivery)?;
         let mut application = Application {
             application_id: record.application_id.clone(),

@@ -9,7 +9,7 @@ use egov_runtime::{Context, Outcome, Received, Refusal};
 use tonic::{Code, Status};
 
 use crate::Regional;
-use crate::record::{RegistrationRecord, application_key, registration_key};
+use crate::record::{RegistrationRecord, application_key, registration_key, delivery_key};
 
 impl Regional {
     pub(crate) async fn register(
@@ -46,7 +46,6 @@ impl Regional {
             registration_id: registration_id.clone(),
             application_id: application_id.clone(),
             instance,
-            delivery: received.envelope.body.clone(),
             refusal_ground: None,
             draft_result: Vec::new(),
             signed_result: Vec::new(),
@@ -58,6 +57,7 @@ impl Regional {
         });
         outcome.put(application_key(&application_id), 0, &registration_id)?;
         outcome.put(registration_key(&registration_id), 0, &record)?;
+        outcome.put(delivery_key(&registration_id), 0, &serde_bytes::Bytes::new(&received.envelope.body))?;
         self.requeue(&mut outcome, None, &record);
         self.send_progress(&mut outcome, &record, None, now_ms);
         tracing::info!(%registration_id, %application_id, "registered (process 7)");

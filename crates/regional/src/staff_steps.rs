@@ -126,7 +126,7 @@ impl Regional {
 
     /// Action 2: the result document the head is to sign.
     fn draft(&self, record: &RegistrationRecord, now_ms: i64) -> Result<ServiceResult, Refusal> {
-        let delivery = record.delivery()?;
+        let delivery = self.delivery(record)?;
         let outcome = record.instance.decided.clone().unwrap_or_default();
         let draft_step = &self.steps.draft_result.id;
         let notice = match &record.refusal_ground {

@@ -74,8 +74,6 @@ impl Workstation {
             due_ms: None,
             submission: None,
             withdrawal_reason: None,
-            receipt: Vec::new(),
-            result: Vec::new(),
         };
         let mut outcome = Outcome::new(OpenFormResponse {
             application: Some(self.to_application(&record)),

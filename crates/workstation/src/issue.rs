@@ -5,7 +5,7 @@ use egov_runtime::{Outcome, Received, Refusal};
 use tonic::{Code, Status};
 
 use crate::Workstation;
-use crate::record::{application_key, stored_envelope};
+use crate::record::{application_key, result_key};
 
 impl Workstation {
     pub(crate) async fn issue(&self, received: Received<ResultPickup>) -> Result<Outcome<IssueResultResponse>, Status> {
@@ -18,7 +18,7 @@ impl Workstation {
         let not_ready = || {
             Refusal::new(Code::FailedPrecondition, "workstation.result_not_ready", "the signed result has not arrived")
         };
-        let result = stored_envelope("result", &record.result)?;
+        let result = self.stored_envelope("result", &result_key(&record.application_id))?;
         if result.is_none() && !record.instance.has_ended() {
             return Err(not_ready().into());
         }

@@ -9,7 +9,7 @@ use prost::Message;
 use tonic::{Code, Status};
 
 use crate::Workstation;
-use crate::record::{ApplicationRecord, application_key, invalid};
+use crate::record::{ApplicationRecord, application_key, invalid, result_key};
 
 impl Workstation {
     pub(crate) async fn receive_progress(
@@ -61,14 +61,17 @@ impl Workstation {
         if progress.due_time_ms != 0 {
             record.due_ms = Some(progress.due_time_ms);
         }
-        if let Some(result) = &progress.signed_result {
-            self.check_result(result, &record)?;
-            record.result = result.encode_to_vec();
-        }
         let mut outcome = Outcome::new(DeliverResponse {
             message_id: received.header().message_id.clone(),
             accepted_time_ms: self.receiver.context().now_ms(),
         });
+        if let Some(result) = &progress.signed_result {
+            self.check_result(result, &record)?;
+            let key = result_key(&record.application_id);
+            if self.store.get::<serde_bytes::ByteBuf>(&key).map_err(Refusal::from)?.is_none() {
+                outcome.put(key, 0, &serde_bytes::Bytes::new(&result.encode_to_vec()))?;
+            }
+        }
         outcome.put(application_key(&record.application_id), stored.version, &record)?;
         Ok(outcome)
     }

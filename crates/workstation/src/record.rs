@@ -31,12 +31,17 @@ pub(crate) struct ApplicationRecord {
     /// Why the operator withdrew it, if they did (`withdrawal`).
     #[serde(default)]
     pub(crate) withdrawal_reason: Option<String>,
-    /// The gateway's countersigned receipt of process 6.
-    #[serde(with = "serde_bytes")]
-    pub(crate) receipt: Vec<u8>,
-    /// The head-signed result.
-    #[serde(with = "serde_bytes")]
-    pub(crate) result: Vec<u8>,
+}
+
+/// The gateway's countersigned receipt of process 6 and the head-signed
+/// result are each stored once beside the application (which each step
+/// rewrites) rather than in it.
+pub(crate) fn receipt_key(application_id: &str) -> String {
+    format!("receipt/{application_id}")
+}
+
+pub(crate) fn result_key(application_id: &str) -> String {
+    format!("result/{application_id}")
 }
 
 pub(crate) fn application_key(application_id: &str) -> String {
@@ -47,16 +52,17 @@ pub(crate) fn invalid(reason: &'static str, message: impl std::fmt::Display) -> 
     Refusal::new(Code::InvalidArgument, reason, message)
 }
 
-/// An envelope stored as bytes (empty: not there yet).
-pub(crate) fn stored_envelope(what: &str, bytes: &[u8]) -> Result<Option<egov_proto::Envelope>, Refusal> {
-    use prost::Message as _;
-    if bytes.is_empty() {
-        return Ok(None);
-    }
-    egov_proto::Envelope::decode(bytes).map(Some).map_err(|e| corrupt(what, e))
-}
 
 impl Workstation {
+    /// An envelope stored at `key` (the receipt, the result), if it is there yet.
+    pub(crate) fn stored_envelope(&self, what: &str, key: &str) -> Result<Option<egov_proto::Envelope>, Refusal> {
+        use prost::Message as _;
+        match self.store.get::<serde_bytes::ByteBuf>(key)? {
+            None => Ok(None),
+            Some(stored) => egov_proto::Envelope::decode(stored.value.as_slice()).map(Some).map_err(|e| corrupt(what, e)),
+        }
+    }
+
     pub(crate) fn load(&self, application_id: &str) -> Result<Versioned<ApplicationRecord>, Refusal> {
         self.store.get::<ApplicationRecord>(&application_key(application_id))?.ok_or_else(|| {
             Refusal::new(Code::NotFound, "workstation.unknown_application", format!("no application {application_id}"))

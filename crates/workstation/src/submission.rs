@@ -13,7 +13,7 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 use tonic::{Code, Status};
 
-use crate::record::{ApplicationRecord, application_key, invalid, stored_envelope};
+use crate::record::{ApplicationRecord, application_key, invalid, receipt_key};
 use crate::{RECEIPT_WAIT, Workstation};
 
 /// The most pages one document may have (a check against nonsense such as a
@@ -92,8 +92,13 @@ impl Workstation {
     fn submit_response(&self, record: &ApplicationRecord) -> Result<SubmitApplicationResponse, Refusal> {
         Ok(SubmitApplicationResponse {
             application: Some(self.to_application(record)),
-            gateway_receipt: stored_envelope("gateway receipt", &record.receipt)?,
+            gateway_receipt: self.stored_envelope("gateway receipt", &receipt_key(&record.application_id))?,
         })
+    }
+
+    /// [`Workstation::submit_response`] with the receipt being written in the same commit.
+    fn submit_response_with(&self, record: &ApplicationRecord, receipt: Option<&Envelope>) -> SubmitApplicationResponse {
+        SubmitApplicationResponse { application: Some(self.to_application(record)), gateway_receipt: receipt.cloned() }
     }
 
     /// Waits a while for process 6 to be done, then answers what is
@@ -183,12 +188,14 @@ impl Workstation {
                 receipt.accepted_time_ms.max(record.instance.current_since_ms),
             )?
             .instance;
-        record.receipt = receipt.receipt.as_ref().map(Envelope::encode_to_vec).unwrap_or_default();
+        if let Some(envelope) = &receipt.receipt {
+            batch.put(receipt_key(&record.application_id), 0, &serde_bytes::Bytes::new(&envelope.encode_to_vec()))?;
+        }
         batch.put(application_key(&record.application_id), stored.version, &record)?;
         if let Some((sender_id, message_id)) = &record.submission
             && let Some(remembered) = self.store.remembered(sender_id, message_id)?
         {
-            let answer = self.submit_response(&record)?;
+            let answer = self.submit_response_with(&record, receipt.receipt.as_ref());
             batch.remember(sender_id, message_id, remembered.digest, answer.encode_to_vec());
         }
         Ok(())
