@@ -15,7 +15,8 @@ impl Regional {
         term_deadlines(&self.definition, instance, self.calendar()).into_iter().find_map(|(_, deadline)| deadline)
     }
 
-    /// Sends the progress of `record` (and the signed result, with action 4) back through the gateway.
+    /// Sends the progress of `record` (and the signed result, with action 4) back
+    /// through the gateway, in place of an earlier report not sent yet.
     pub(crate) fn send_progress<A>(
         &self,
         outcome: &mut Outcome<A>,
@@ -30,6 +31,7 @@ impl Regional {
             path: record.instance.path.iter().map(|step| convert::step_to_proto(&self.definition, step)).collect(),
             due_time_ms: record.due_ms.unwrap_or(0),
             signed_result,
+            sequence: record.instance.path.len() as u64,
         };
         let context = self.receiver.context();
         let envelope = context.seal(
@@ -40,6 +42,8 @@ impl Regional {
             event_ms,
             &progress,
         );
-        outcome.send(ids::GATEWAY, &envelope, context.now_ms());
+        // Coalesced: a report of this application still waiting in the outbox is
+        // replaced by this one, which holds all of it.
+        outcome.send_latest(&format!("progress/{}", record.application_id), ids::GATEWAY, &envelope, context.now_ms());
     }
 }

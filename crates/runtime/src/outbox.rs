@@ -187,7 +187,7 @@ impl Outbox {
                 } else {
                     Durability::Flushed
                 };
-                batch.dequeue(item.id);
+                batch.dequeue(&item);
                 (batch, true, durability)
             }
             Attempt::Stopped(mut batch, error) => {

@@ -106,6 +106,8 @@ pub(crate) struct StoredOutbox {
     pub last_error: String,
     #[prost(int64, tag = "8")]
     pub enqueued_ms: i64,
+    #[prost(string, tag = "9")]
+    pub slot: String,
 }
 
 impl StoredOutbox {
@@ -119,6 +121,7 @@ impl StoredOutbox {
             next_attempt_ms: item.next_attempt_ms,
             last_error: item.last_error.clone(),
             enqueued_ms: item.enqueued_ms,
+            slot: item.slot.clone(),
         }
     }
 
@@ -128,6 +131,7 @@ impl StoredOutbox {
             id: self.id,
             target: self.target,
             entry: self.entry,
+            slot: self.slot,
             envelope: if self.entry == 0 { self.envelope } else { envelope },
             attempts: self.attempts,
             next_attempt_ms: self.next_attempt_ms,
@@ -224,12 +228,15 @@ impl FrameWriter {
         at
     }
 
-    pub(crate) fn put(&mut self, key: &[u8], value: &[u8]) {
+    /// Adds a write; the offset of its value within the body.
+    pub(crate) fn put(&mut self, key: &[u8], value: &[u8]) -> usize {
         self.body.push(PUT);
         self.body.extend_from_slice(&((4 + key.len() + value.len()) as u32).to_le_bytes());
         self.body.extend_from_slice(&(key.len() as u32).to_le_bytes());
         self.body.extend_from_slice(key);
+        let at = self.body.len();
         self.body.extend_from_slice(value);
+        at
     }
 
     pub(crate) fn remove(&mut self, key: &[u8]) {

@@ -113,6 +113,8 @@ pub struct OutboxItem {
     /// The log entry that holds the envelope, which the item then does not
     /// store again (0: the item holds it).
     pub entry: u64,
+    /// Messages of one slot replace each other while they wait (empty: none).
+    pub slot: String,
     pub attempts: u32,
     pub next_attempt_ms: i64,
     pub last_error: String,
@@ -149,7 +151,8 @@ pub struct Batch {
     ops: Vec<Op>,
     log: Vec<NewEntry>,
     enqueue: Vec<OutboxItem>,
-    dequeue: Vec<u64>,
+    /// Id, and the log entry of the envelope that was sent.
+    dequeue: Vec<(u64, u64)>,
     update: Vec<OutboxItem>,
     remember: Vec<(String, Remembered)>,
 }
@@ -198,6 +201,7 @@ impl Batch {
             target: target.into(),
             envelope,
             entry: 0,
+            slot: String::new(),
             attempts: 0,
             next_attempt_ms: now_ms,
             last_error: String::new(),
@@ -205,12 +209,24 @@ impl Batch {
         });
     }
 
-    /// Removes a delivered message from the outbox.
-    pub fn dequeue(&mut self, id: u64) {
-        self.dequeue.push(id);
+    /// Like [`Batch::enqueue`], but in place of the message of the same `slot`
+    /// that still waits in the outbox, if there is one: it keeps its id and
+    /// gets this envelope, due now. The envelope must be logged in the same batch.
+    pub fn enqueue_latest(&mut self, slot: &str, target: impl Into<String>, envelope: Vec<u8>, now_ms: i64) {
+        self.enqueue(target, envelope, now_ms);
+        if let Some(item) = self.enqueue.last_mut() {
+            item.slot = slot.to_owned();
+        }
     }
 
-    /// Replaces an outbox item (a new schedule, a parked incident).
+    /// Removes a delivered message from the outbox, unless another envelope
+    /// took its place meanwhile ([`Batch::enqueue_latest`]): that one is still to send.
+    pub fn dequeue(&mut self, item: &OutboxItem) {
+        self.dequeue.push((item.id, item.entry));
+    }
+
+    /// Replaces an outbox item (a new schedule, a parked incident), unless it
+    /// left the outbox or another envelope took its place meanwhile.
     pub fn update_outbox(&mut self, item: OutboxItem) {
         self.update.push(item);
     }
@@ -544,9 +560,107 @@ mod tests {
         store.commit(batch).await.unwrap();
         assert_eq!(store.due(499, 10).unwrap().len(), 0);
         assert_eq!(store.due(500, 10).unwrap()[0].attempts, 1);
+        assert_eq!(due[0].id, ids[0]);
         let mut batch = Batch::new();
-        batch.dequeue(ids[0]);
+        batch.dequeue(&store.due(500, 10).unwrap()[0]);
         store.commit(batch).await.unwrap();
         assert!(store.outbox().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_later_message_of_a_slot_replaces_one_still_waiting_and_survives_the_earlier_ones_delivery() {
+        let (_dir, store) = open();
+        let send = async |envelope: Vec<u8>| {
+            let mut batch = Batch::new();
+            batch.log(1, "sent", envelope.clone(), "gateway");
+            batch.enqueue_latest("progress/a-1", "gateway", envelope, 1);
+            store.commit(batch).await.unwrap()[0]
+        };
+        let first = send(vec![1; 80]).await;
+        let taken = store.due(1, 10).unwrap().remove(0);
+        // While the first is on its way, a second replaces it: same item, the new envelope.
+        let second = send(vec![2; 80]).await;
+        assert_eq!(first, second);
+        assert_eq!(store.outbox().unwrap().len(), 1);
+        assert_eq!(store.outbox().unwrap()[0].envelope, vec![2; 80]);
+        // The first's delivery neither removes nor reschedules the second.
+        let mut retry = taken.clone();
+        retry.next_attempt_ms = 1_000;
+        let mut batch = Batch::new();
+        batch.update_outbox(retry);
+        batch.dequeue(&taken);
+        store.commit(batch).await.unwrap();
+        let waiting = store.due(1, 10).unwrap();
+        assert_eq!(waiting.len(), 1, "the latest is still to send, and due");
+        let mut batch = Batch::new();
+        batch.dequeue(&waiting[0]);
+        store.commit(batch).await.unwrap();
+        assert!(store.outbox().unwrap().is_empty());
+        // The slot is free again: the next message gets an item of its own.
+        let third = send(vec![3; 80]).await;
+        assert_ne!(third, first);
+    }
+
+    #[tokio::test]
+    async fn envelopes_are_stored_once_and_read_back_whole_and_the_index_is_rebuilt_from_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let envelope: Vec<u8> = (0..200u8).collect();
+        let mut answer = vec![1, 2, 3];
+        answer.extend_from_slice(&envelope);
+        answer.extend_from_slice(&[4, 5]);
+        let ids = {
+            let store = Store::open(dir.path(), 8 << 20).unwrap();
+            let mut batch = Batch::new();
+            batch.put("a", 0, &"first").unwrap();
+            batch.log(1, "received", envelope.clone(), "");
+            batch.enqueue("gateway", envelope.clone(), 1);
+            batch.remember("sender", "m-1", vec![7; 32], answer.clone());
+            store.commit(batch).await.unwrap()
+        };
+        let check = |store: &Store| {
+            let item = &store.outbox().unwrap()[0];
+            assert_eq!((item.id, item.entry, &item.envelope), (ids[0], 1, &envelope), "the item refers to entry 1");
+            let remembered = store.remembered("sender", "m-1").unwrap().unwrap();
+            assert_eq!(remembered.response, answer, "the answer comes back byte for byte");
+            let record: Versioned<String> = store.get("a").unwrap().unwrap();
+            assert_eq!((record.version, record.value.as_str()), (1, "first"));
+            assert_eq!(store.verify(None).unwrap(), 1);
+        };
+        check(&Store::open(dir.path(), 8 << 20).unwrap());
+        // The envelope is in the segment once: the item and the answer refer to it.
+        let segment = std::fs::read(dir.path().join("log/0000000001.seg")).unwrap();
+        let copies = segment.windows(envelope.len()).filter(|w| *w == envelope.as_slice()).count();
+        assert_eq!(copies, 1);
+        // sled's files gone: the log is applied again from its first frame.
+        for item in std::fs::read_dir(dir.path()).unwrap() {
+            let path = item.unwrap().path();
+            if path.file_name().unwrap() != "log" {
+                std::fs::remove_file(&path).or_else(|_| std::fs::remove_dir_all(&path)).unwrap();
+            }
+        }
+        check(&Store::open(dir.path(), 8 << 20).unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_frame_cut_short_at_the_end_is_cut_away_and_the_store_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path(), 8 << 20).unwrap();
+            let mut batch = Batch::new();
+            batch.log(1, "received", vec![1; 64], "");
+            store.commit(batch).await.unwrap();
+        }
+        // A write that never completed: half a frame after the last one.
+        let path = dir.path().join("log/0000000001.seg");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let whole = bytes.len();
+        bytes.extend_from_slice(&bytes[..whole / 2].to_vec());
+        std::fs::write(&path, &bytes).unwrap();
+        let store = Store::open(dir.path(), 8 << 20).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, whole);
+        let mut batch = Batch::new();
+        batch.log(2, "received", vec![2; 64], "");
+        store.commit(batch).await.unwrap();
+        assert_eq!(store.verify(None).unwrap(), 2);
     }
 }

@@ -8,10 +8,13 @@
 //! on open, the frames after the last one sled holds (`m/applied`) are
 //! applied again.
 //!
-//! Keys in the sled tree:
-//! - `r/KEY`: a record (format 2: [`codec::encode_record`]) or an index entry (empty);
-//! - `s/SENDER\0MESSAGE`: a remembered answer ([`StoredRemembered`]);
+//! Keys in the sled tree (records and remembered answers are kept in the
+//! segments only: sled holds where they are):
+//! - `r/KEY`: a record's version and where its bytes are (format 2:
+//!   [`codec::encode_record`]), or an index entry (empty);
+//! - `s/SENDER\0MESSAGE`: where a remembered answer ([`StoredRemembered`]) is;
 //! - `o/ID`: an outbox item ([`StoredOutbox`]), `ID` big-endian;
+//! - `q/SLOT`: the outbox item waiting in a slot ([`Batch::enqueue_latest`]);
 //! - `l/SEQUENCE`: where log entry `SEQUENCE` is in the segments ([`Position`]);
 //! - `m/format`, `m/head` (the last entry's sequence and hash), `m/applied`
 //!   (the segment and offset after the last frame applied).
@@ -51,6 +54,59 @@ fn entry_key(sequence: u64) -> Vec<u8> {
 
 fn seen_key(key: &str) -> Vec<u8> {
     [b"s/".as_slice(), key.as_bytes()].concat()
+}
+
+/// Whether sled keeps only where a key's value is in the segments (records
+/// and remembered answers: large, written often) rather than the value.
+fn by_position(key: &[u8]) -> bool {
+    key.starts_with(b"r/") || key.starts_with(b"s/")
+}
+
+/// What sled keeps for a write of `value` at `key`, which the segments hold at `position`.
+fn index_value(key: &[u8], value: &[u8], position: Position) -> Vec<u8> {
+    if !by_position(key) || value.is_empty() {
+        return value.to_vec();
+    }
+    let mut pointer = Vec::with_capacity(24);
+    if key.starts_with(b"r/") {
+        pointer.extend_from_slice(&codec::version_of(value).unwrap_or(u64::MAX).to_be_bytes());
+    }
+    pointer.extend_from_slice(&position.encode());
+    pointer
+}
+
+/// The version a record's pointer names (`u64::MAX`: not a record).
+fn pointer_version(pointer: &[u8]) -> u64 {
+    if pointer.len() == 24 { u64_from(&pointer[..8]) } else { u64::MAX }
+}
+
+/// Where a pointer says the value is.
+fn pointer_position(key: &[u8], pointer: &[u8]) -> Result<Position, StoreError> {
+    let at = if key.starts_with(b"r/") { 8 } else { 0 };
+    pointer.get(at..).and_then(Position::decode).ok_or_else(|| StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: format!("its position in the log does not decode ({} bytes)", pointer.len()),
+    })
+}
+
+fn slot_key(slot: &str) -> Vec<u8> {
+    [b"q/".as_slice(), slot.as_bytes()].concat()
+}
+
+/// What the batches of a group changed in the outbox, for the batches after them.
+#[derive(Default)]
+pub(crate) struct Overlay {
+    /// Per item id: its envelope's entry and its slot, or gone.
+    items: HashMap<u64, Option<(u64, String)>>,
+    /// Per slot key: the item waiting in it, or none.
+    slots: HashMap<Vec<u8>, Option<u64>>,
+}
+
+/// What the batches of a group wrote, for the batches after them.
+#[derive(Default)]
+pub(crate) struct GroupView {
+    versions: HashMap<Vec<u8>, u64>,
+    outbox: Overlay,
 }
 
 /// Where the committer appends, and the chain's head.
@@ -238,6 +294,14 @@ impl SledBackend {
         })
     }
 
+    /// The value sled points to (an index entry's empty value is its own).
+    fn value_at(&self, key: &[u8], pointer: &[u8]) -> Result<Vec<u8>, StoreError> {
+        if pointer.is_empty() || !by_position(key) {
+            return Ok(pointer.to_vec());
+        }
+        self.inner.segments.read(pointer_position(key, pointer)?)
+    }
+
     pub(crate) fn same(&self, other: &SledBackend) -> bool {
         self.inner.id == other.inner.id
     }
@@ -274,7 +338,7 @@ impl SledBackend {
                 reason: "an earlier write reached the log but not the index: reopen the store".to_owned(),
             });
         }
-        let mut overlay: HashMap<Vec<u8>, u64> = HashMap::new();
+        let mut overlay = GroupView::default();
         // Frames not yet written, from `pending_at` in the current segment.
         let mut pending: Vec<u8> = Vec::new();
         let mut pending_at = writer.end;
@@ -416,7 +480,7 @@ impl SledBackend {
         &self,
         batch: Batch,
         writer: &mut Writer,
-        overlay: &mut HashMap<Vec<u8>, u64>,
+        overlay: &mut GroupView,
     ) -> Result<(Vec<u8>, Vec<Write>, Vec<u64>), StoreError> {
         let tree = &self.inner.tree;
         let Batch { ops, log, enqueue, dequeue, update, remember } = batch;
@@ -425,11 +489,11 @@ impl SledBackend {
         for op in &ops {
             if let Op::Put { key, expected_version, .. } = op {
                 let stored = record_key(key);
-                let found = match overlay.get(&stored) {
+                let found = match overlay.versions.get(&stored) {
                     Some(version) => *version,
                     None => match tree.get(&stored)? {
                         None => 0,
-                        Some(bytes) => codec::version_of(&bytes).unwrap_or(u64::MAX),
+                        Some(pointer) => pointer_version(&pointer),
                     },
                 };
                 if found != *expected_version {
@@ -483,17 +547,66 @@ impl SledBackend {
                 Op::Index { key, present: false } => writes.push((record_key(&key), None)),
             }
         }
+        // The outbox as this batch sees it: its own changes, the group's batches
+        // before it, then sled. An item: its envelope's log entry and its slot.
+        let mut changes = Overlay::default();
+        let waiting = |id: u64, changes: &Overlay| -> Result<Option<(u64, String)>, StoreError> {
+            if let Some(item) = changes.items.get(&id).or_else(|| overlay.outbox.items.get(&id)) {
+                return Ok(item.clone());
+            }
+            match tree.get(outbox_key(id))? {
+                None => Ok(None),
+                Some(bytes) => {
+                    let stored = StoredOutbox::decode(bytes.as_ref())
+                        .map_err(|e| StoreError::Corrupt { key: format!("outbox/{id}"), reason: e.to_string() })?;
+                    Ok(Some((stored.entry, stored.slot)))
+                }
+            }
+        };
         let mut ids = Vec::with_capacity(enqueue.len());
         for mut item in enqueue {
-            item.id = self.inner.db.generate_id()?;
             item.entry = logged.iter().find(|(_, envelope)| *envelope == item.envelope.as_slice()).map_or(0, |(s, _)| *s);
+            let slot_key = slot_key(&item.slot);
+            let replaces = if item.slot.is_empty() {
+                None
+            } else {
+                match changes.slots.get(&slot_key).or_else(|| overlay.outbox.slots.get(&slot_key)) {
+                    Some(id) => *id,
+                    None => tree.get(&slot_key)?.map(|id| u64_from(&id)),
+                }
+            };
+            item.id = match replaces {
+                Some(id) if waiting(id, &changes)?.is_some() => id,
+                _ => self.inner.db.generate_id()?,
+            };
+            if !item.slot.is_empty() {
+                writes.push((slot_key.clone(), Some(item.id.to_be_bytes().to_vec())));
+                changes.slots.insert(slot_key, Some(item.id));
+            }
             ids.push(item.id);
+            changes.items.insert(item.id, Some((item.entry, item.slot.clone())));
             writes.push((outbox_key(item.id), Some(StoredOutbox::of(&item).encode_to_vec())));
         }
         for item in update {
+            // Gone, or replaced by a later envelope of its slot: the update was for what is no longer there.
+            if waiting(item.id, &changes)?.map(|(entry, _)| entry) != Some(item.entry) {
+                continue;
+            }
+            changes.items.insert(item.id, Some((item.entry, item.slot.clone())));
             writes.push((outbox_key(item.id), Some(StoredOutbox::of(&item).encode_to_vec())));
         }
-        for id in dequeue {
+        for (id, entry) in dequeue {
+            let Some((stored, slot)) = waiting(id, &changes)? else { continue };
+            if stored != entry {
+                // Replaced meanwhile by a later envelope of its slot: that one is still to send.
+                continue;
+            }
+            if !slot.is_empty() {
+                let slot_key = slot_key(&slot);
+                changes.slots.insert(slot_key.clone(), None);
+                writes.push((slot_key, None));
+            }
+            changes.items.insert(id, None);
             writes.push((outbox_key(id), None));
         }
         for (key, Remembered { digest, response }) in remember {
@@ -511,16 +624,32 @@ impl SledBackend {
             };
             writes.push((seen_key(&key), Some(stored.encode_to_vec())));
         }
-        for (key, value) in &writes {
+        let mut indexed = Vec::with_capacity(writes.len());
+        for (key, value) in writes {
             match value {
-                Some(value) => frame.put(key, value),
-                None => frame.remove(key),
+                Some(value) => {
+                    let at = frame.put(&key, &value);
+                    let position = Position {
+                        segment: writer.segment,
+                        offset: writer.end + (FRAME_HEADER + at) as u64,
+                        len: value.len() as u32,
+                    };
+                    let kept = index_value(&key, &value, position);
+                    indexed.push((key, Some(kept)));
+                }
+                None => {
+                    frame.remove(&key);
+                    indexed.push((key, None));
+                }
             }
         }
+        let writes = indexed;
         let frame = frame.finish();
         writer.sequence = sequence;
         writer.hash = hash;
-        overlay.extend(versions);
+        overlay.versions.extend(versions);
+        overlay.outbox.items.extend(changes.items);
+        overlay.outbox.slots.extend(changes.slots);
         Ok((frame, writes, ids))
     }
 }
@@ -578,9 +707,17 @@ fn replay(tree: &sled::Tree, segments: &Segments) -> Result<(), StoreError> {
             match codec::read_frame(&bytes[at..]) {
                 Frame::Whole(body, size) => {
                     let mut batch = sled::Batch::default();
+                    let body_at = offset + (at + FRAME_HEADER) as u64;
                     for item in codec::items(body) {
                         match item {
-                            Some((_, Item::Put(key, value))) => batch.insert(key, value),
+                            Some((start, Item::Put(key, value))) => {
+                                let position = Position {
+                                    segment,
+                                    offset: body_at + (start + 4 + key.len()) as u64,
+                                    len: value.len() as u32,
+                                };
+                                batch.insert(key, index_value(key, value, position));
+                            }
                             Some((_, Item::Remove(key))) => batch.remove(key),
                             Some((_, Item::Entry(_))) => {}
                             None => {
@@ -619,21 +756,25 @@ fn replay(tree: &sled::Tree, segments: &Segments) -> Result<(), StoreError> {
 
 impl Backend for SledBackend {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.inner.tree.get(record_key(key))?.map(|bytes| bytes.to_vec()))
+        let key = record_key(key);
+        self.inner.tree.get(&key)?.map(|pointer| self.value_at(&key, &pointer)).transpose()
     }
 
     fn scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let mut out = Vec::new();
         for item in self.inner.tree.scan_prefix(record_key(prefix)) {
-            let (key, bytes) = item?;
-            out.push((String::from_utf8_lossy(&key[2..]).into_owned(), bytes.to_vec()));
+            let (key, pointer) = item?;
+            let value = self.value_at(&key, &pointer)?;
+            out.push((String::from_utf8_lossy(&key[2..]).into_owned(), value));
         }
         Ok(out)
     }
 
     fn remembered(&self, sender_id: &str, message_id: &str) -> Result<Option<Remembered>, StoreError> {
         let key = idempotency_key(sender_id, message_id);
-        let Some(bytes) = self.inner.tree.get(seen_key(&key))? else { return Ok(None) };
+        let stored_key = seen_key(&key);
+        let Some(pointer) = self.inner.tree.get(&stored_key)? else { return Ok(None) };
+        let bytes = self.value_at(&stored_key, &pointer)?;
         let stored = StoredRemembered::decode(bytes.as_ref())
             .map_err(|e| StoreError::Corrupt { key: format!("seen/{key}"), reason: e.to_string() })?;
         let envelope = match stored.entry {

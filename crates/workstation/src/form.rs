@@ -74,6 +74,7 @@ impl Workstation {
             due_ms: None,
             submission: None,
             withdrawal_reason: None,
+            progress_sequence: 0,
         };
         let mut outcome = Outcome::new(OpenFormResponse {
             application: Some(self.to_application(&record)),

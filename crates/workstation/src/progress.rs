@@ -20,6 +20,16 @@ impl Workstation {
         received.correlate(&progress.application_id)?;
         let stored = self.load(received.correlation_id())?;
         let mut record = stored.value;
+        let mut outcome = Outcome::new(DeliverResponse {
+            message_id: received.header().message_id.clone(),
+            accepted_time_ms: self.receiver.context().now_ms(),
+        });
+        if progress.sequence != 0 && progress.sequence <= record.progress_sequence {
+            // An older report than one applied already (the ARM sends its latest
+            // one in place of those still waiting; an older one can still arrive
+            // after a newer one, delivered again after a restart): nothing to apply.
+            return Ok(outcome);
+        }
         for remote in &progress.path {
             if record.instance.record(&remote.step_id).is_some() {
                 continue;
@@ -61,10 +71,7 @@ impl Workstation {
         if progress.due_time_ms != 0 {
             record.due_ms = Some(progress.due_time_ms);
         }
-        let mut outcome = Outcome::new(DeliverResponse {
-            message_id: received.header().message_id.clone(),
-            accepted_time_ms: self.receiver.context().now_ms(),
-        });
+        record.progress_sequence = record.progress_sequence.max(progress.sequence);
         if let Some(result) = &progress.signed_result {
             self.check_result(result, &record)?;
             let key = result_key(&record.application_id);

@@ -31,6 +31,9 @@ pub(crate) struct ApplicationRecord {
     /// Why the operator withdrew it, if they did (`withdrawal`).
     #[serde(default)]
     pub(crate) withdrawal_reason: Option<String>,
+    /// The sequence of the provider's latest report applied (`ApplicationProgress.sequence`).
+    #[serde(default)]
+    pub(crate) progress_sequence: u64,
 }
 
 /// The gateway's countersigned receipt of process 6 and the head-signed
