@@ -7,6 +7,12 @@ use egov_regulation::instance::term_deadlines;
 use egov_runtime::{Outcome, convert, ids};
 
 use crate::Regional;
+
+/// How long a report between the first and the last may wait for a later one
+/// to replace it (operational time). The simulator's choice, not the
+/// regulation's: the regulation's terms are working days, and the State
+/// Corporation sees the provider's steps this much later at most.
+pub const PROGRESS_COALESCING_MS: i64 = 200;
 use crate::record::RegistrationRecord;
 
 impl Regional {
@@ -24,7 +30,8 @@ impl Regional {
         signed_result: Option<Envelope>,
         event_ms: i64,
     ) {
-        let message_type = if signed_result.is_some() { MessageType::Response } else { MessageType::Notification };
+        let signed_result_sent = signed_result.is_some();
+        let message_type = if signed_result_sent { MessageType::Response } else { MessageType::Notification };
         let progress = ApplicationProgress {
             application_id: record.application_id.clone(),
             registration_id: record.registration_id.clone(),
@@ -43,7 +50,13 @@ impl Regional {
             &progress,
         );
         // Coalesced: a report of this application still waiting in the outbox is
-        // replaced by this one, which holds all of it.
-        outcome.send_latest(&format!("progress/{}", record.application_id), ids::GATEWAY, &envelope, context.now_ms());
+        // replaced by this one, which holds all of it. The first report (the
+        // registration, which the State Corporation waits for) and one with the
+        // result or the end go at once; a report between them waits up to
+        // `PROGRESS_COALESCING_MS`, so a run of staff steps makes one report.
+        let now_ms = context.now_ms();
+        let at_once = signed_result_sent || record.instance.has_ended() || record.instance.path.len() <= 1;
+        let due_ms = if at_once { now_ms } else { now_ms + PROGRESS_COALESCING_MS };
+        outcome.send_latest(&format!("progress/{}", record.application_id), ids::GATEWAY, &envelope, now_ms, due_ms);
     }
 }

@@ -166,13 +166,13 @@ impl<A> Outcome<A> {
         self.queue(target, envelope, now_ms);
     }
 
-    /// Sends `envelope` to `target` like [`Outcome::send`], in place of a message
-    /// of the same `slot` that still waits in the outbox (it is then not sent:
-    /// `envelope` must say all it said).
-    pub fn send_latest(&mut self, slot: &str, target: &str, envelope: &Envelope, now_ms: i64) {
+    /// Sends `envelope` to `target` like [`Outcome::send`], at `due_ms` at the
+    /// latest, in place of a message of the same `slot` that still waits in the
+    /// outbox (it is then not sent: `envelope` must say all it said).
+    pub fn send_latest(&mut self, slot: &str, target: &str, envelope: &Envelope, now_ms: i64, due_ms: i64) {
         let bytes = envelope.encode_to_vec();
         self.batch.log(now_ms, "sent", bytes.clone(), target);
-        self.batch.enqueue_latest(slot, target, bytes, now_ms);
+        self.batch.enqueue_latest(slot, target, bytes, due_ms);
         self.sends += 1;
     }
 

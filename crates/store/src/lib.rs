@@ -209,11 +209,12 @@ impl Batch {
         });
     }
 
-    /// Like [`Batch::enqueue`], but in place of the message of the same `slot`
-    /// that still waits in the outbox, if there is one: it keeps its id and
-    /// gets this envelope, due now. The envelope must be logged in the same batch.
-    pub fn enqueue_latest(&mut self, slot: &str, target: impl Into<String>, envelope: Vec<u8>, now_ms: i64) {
-        self.enqueue(target, envelope, now_ms);
+    /// Like [`Batch::enqueue`] (due at `due_ms`), but in place of the message of
+    /// the same `slot` that still waits in the outbox, if there is one: it keeps
+    /// its id and the earlier of the two due times, and gets this envelope.
+    /// The envelope must be logged in the same batch.
+    pub fn enqueue_latest(&mut self, slot: &str, target: impl Into<String>, envelope: Vec<u8>, due_ms: i64) {
+        self.enqueue(target, envelope, due_ms);
         if let Some(item) = self.enqueue.last_mut() {
             item.slot = slot.to_owned();
         }

@@ -96,8 +96,8 @@ fn slot_key(slot: &str) -> Vec<u8> {
 /// What the batches of a group changed in the outbox, for the batches after them.
 #[derive(Default)]
 pub(crate) struct Overlay {
-    /// Per item id: its envelope's entry and its slot, or gone.
-    items: HashMap<u64, Option<(u64, String)>>,
+    /// Per item id: its envelope's entry, its slot and when it is due, or gone.
+    items: HashMap<u64, Option<(u64, String, i64)>>,
     /// Per slot key: the item waiting in it, or none.
     slots: HashMap<Vec<u8>, Option<u64>>,
 }
@@ -550,7 +550,7 @@ impl SledBackend {
         // The outbox as this batch sees it: its own changes, the group's batches
         // before it, then sled. An item: its envelope's log entry and its slot.
         let mut changes = Overlay::default();
-        let waiting = |id: u64, changes: &Overlay| -> Result<Option<(u64, String)>, StoreError> {
+        let waiting = |id: u64, changes: &Overlay| -> Result<Option<(u64, String, i64)>, StoreError> {
             if let Some(item) = changes.items.get(&id).or_else(|| overlay.outbox.items.get(&id)) {
                 return Ok(item.clone());
             }
@@ -559,7 +559,7 @@ impl SledBackend {
                 Some(bytes) => {
                     let stored = StoredOutbox::decode(bytes.as_ref())
                         .map_err(|e| StoreError::Corrupt { key: format!("outbox/{id}"), reason: e.to_string() })?;
-                    Ok(Some((stored.entry, stored.slot)))
+                    Ok(Some((stored.entry, stored.slot, stored.next_attempt_ms)))
                 }
             }
         };
@@ -575,8 +575,12 @@ impl SledBackend {
                     None => tree.get(&slot_key)?.map(|id| u64_from(&id)),
                 }
             };
-            item.id = match replaces {
-                Some(id) if waiting(id, &changes)?.is_some() => id,
+            item.id = match replaces.map(|id| waiting(id, &changes).map(|w| (id, w))).transpose()? {
+                Some((id, Some((_, _, due_ms)))) => {
+                    // It keeps the earlier due time: a stream of reports does not hold it back.
+                    item.next_attempt_ms = item.next_attempt_ms.min(due_ms);
+                    id
+                }
                 _ => self.inner.db.generate_id()?,
             };
             if !item.slot.is_empty() {
@@ -584,19 +588,19 @@ impl SledBackend {
                 changes.slots.insert(slot_key, Some(item.id));
             }
             ids.push(item.id);
-            changes.items.insert(item.id, Some((item.entry, item.slot.clone())));
+            changes.items.insert(item.id, Some((item.entry, item.slot.clone(), item.next_attempt_ms)));
             writes.push((outbox_key(item.id), Some(StoredOutbox::of(&item).encode_to_vec())));
         }
         for item in update {
             // Gone, or replaced by a later envelope of its slot: the update was for what is no longer there.
-            if waiting(item.id, &changes)?.map(|(entry, _)| entry) != Some(item.entry) {
+            if waiting(item.id, &changes)?.map(|(entry, _, _)| entry) != Some(item.entry) {
                 continue;
             }
-            changes.items.insert(item.id, Some((item.entry, item.slot.clone())));
+            changes.items.insert(item.id, Some((item.entry, item.slot.clone(), item.next_attempt_ms)));
             writes.push((outbox_key(item.id), Some(StoredOutbox::of(&item).encode_to_vec())));
         }
         for (id, entry) in dequeue {
-            let Some((stored, slot)) = waiting(id, &changes)? else { continue };
+            let Some((stored, slot, _)) = waiting(id, &changes)? else { continue };
             if stored != entry {
                 // Replaced meanwhile by a later envelope of its slot: that one is still to send.
                 continue;
