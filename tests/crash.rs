@@ -267,3 +267,108 @@ async fn applications_survive_sigkill_and_happen_exactly_once() {
         .unwrap();
     assert!(audit.status.success(), "seed {seed}: {}", String::from_utf8_lossy(&audit.stdout));
 }
+
+/// The ARM holds its reports between the first and the last for a moment so that
+/// a later one replaces them. A kill while one is held, or while it is on its
+/// way, must leave the State Corporation with the provider's newest state, each
+/// step once: the report is in the ARM's outbox, durable with the step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_during_a_coalesced_report_leaves_the_newest_state_each_step_once() {
+    let temp = tempfile::tempdir().unwrap();
+    let keys = common::init_keys(&temp.path().join("keys"));
+    let trust = keys.trust().unwrap();
+    let topology = Topology::on_ports(
+        "127.0.0.1",
+        [common::free_port(), common::free_port(), common::free_port(), common::free_port(), common::free_port()],
+    );
+    let mut child = start(&topology, temp.path());
+    let clock = Arc::new(SystemClock);
+    let mut operator = OperatorClient::new(
+        Topology::channel(&topology.workstation).unwrap(),
+        keys.signer_in(&trust, "operator-1").unwrap(),
+        clock.clone(),
+    );
+    let staff = StaffClient::new(Topology::channel(&topology.regional).unwrap(), clock);
+    let staff_keys = egov_client::staff_keys(&keys, &trust).unwrap();
+    operator.login("operator-1", "operator-1-password").await.unwrap();
+    let service = egov_regulation::Definition::default_definition().service.code.clone();
+    let documents: Vec<_> = common::documents(&["application-form", "identity-document"])
+        .iter()
+        .map(egov_client::DocumentPlan::to_proto)
+        .collect();
+    let id = "coalesced-1";
+    operator.open_form(id, &service, "850715300122", None).await.unwrap();
+    operator.submit(id, documents).await.unwrap();
+    let registration_id = eventually(&operator, id, |a| !a.registration_id.is_empty()).await.registration_id;
+
+    // Staff steps one right after the other, up to the head's signature: the
+    // reports between them wait in the ARM's outbox and replace each other.
+    let mut steps = 0;
+    loop {
+        let registration = staff.registration(&registration_id).await.unwrap();
+        let step = registration.application.as_ref().unwrap().current_step.clone();
+        if step == "action-3" {
+            break;
+        }
+        let signer = &staff_keys[&registration.next_actor];
+        let decision =
+            if step == "condition-2" { egov_proto::Decision::Yes } else { egov_proto::Decision::Unspecified };
+        staff.act(signer, &registration, &step, decision, "").await.unwrap();
+        steps += 1;
+    }
+    assert!(steps >= 2, "the definition has staff steps before the signature");
+    // Killed within the coalescing window of the last step's report.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut child = start(&topology, temp.path());
+
+    let provider = staff.registration(&registration_id).await.unwrap().application.unwrap();
+    assert_eq!(provider.current_step, "action-3", "the steps done are durable at the ARM");
+    let seen = eventually(&operator, id, |a| a.current_step == provider.current_step).await;
+    // The State Corporation holds the provider's newest state, each step once.
+    let step_ids: Vec<&str> = seen.path.iter().map(|step| step.step_id.as_str()).collect();
+    let mut unique = step_ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), step_ids.len(), "a step recorded twice: {step_ids:?}");
+    for step in &provider.path {
+        assert!(step_ids.contains(&step.step_id.as_str()), "{} reported by the ARM is missing: {step_ids:?}", step.step_id);
+    }
+    // And the application still ends, once.
+    let registration = staff.registration(&registration_id).await.unwrap();
+    staff.sign(&staff_keys[&registration.next_actor], &registration).await.unwrap();
+    loop {
+        let registration = staff.registration(&registration_id).await.unwrap();
+        let Some(signer) = staff_keys.get(&registration.next_actor) else { break };
+        let step = registration.application.as_ref().unwrap().current_step.clone();
+        staff.act(signer, &registration, &step, egov_proto::Decision::Unspecified, "").await.unwrap();
+    }
+    let ready = eventually(&operator, id, |a| a.current_step == "process-9").await;
+    assert_eq!(ready.path.iter().filter(|s| s.step_id == "action-3").count(), 1);
+    if let Err(status) = operator.issue(id).await {
+        assert_eq!(reason_of(&status), Some("workstation.bad_session"), "{status:?}");
+        operator.login("operator-1", "operator-1-password").await.unwrap();
+        operator.issue(id).await.unwrap();
+    }
+    assert_eq!(operator.application(id).await.unwrap().outcome, "permitted");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// The operator's view of `id` once `done` holds (within 30 s).
+async fn eventually(
+    operator: &OperatorClient,
+    id: &str,
+    done: impl Fn(&egov_proto::Application) -> bool,
+) -> egov_proto::Application {
+    let started = Instant::now();
+    loop {
+        if let Ok(application) = operator.application(id).await
+            && done(&application)
+        {
+            return application;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{id} did not get there");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
