@@ -477,3 +477,43 @@ async fn the_staff_queue_follows_each_step() {
     drop((changes, staff, operator));
     harness.stack.stop().await;
 }
+
+/// `GetMessages` reads the gateway's log by application and by recipient from
+/// the log's index: each entry that names the application, and each message
+/// the gateway took for the recipient, oldest first, up to the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateways_messages_are_listed_by_application_and_by_recipient() {
+    use egov_proto::gateway_service_client::GatewayServiceClient;
+    let harness = Harness::start().await;
+    for id in ["listed-1", "listed-2"] {
+        harness.drive(id, &in_person("850715300122")).await.unwrap();
+    }
+    let header = |m: &egov_proto::LoggedMessage| {
+        egov_proto::EnvelopeHeader::decode(m.envelope.as_ref().unwrap().header.as_slice()).unwrap()
+    };
+    let first = harness.gateway_log("listed-1").await;
+    assert!(first.len() >= 6, "the look-up, the hand-over, the reports and the result: {}", first.len());
+    assert!(first.iter().all(|m| header(m).correlation_id == "listed-1"));
+    assert!(first.windows(2).all(|pair| pair[0].sequence < pair[1].sequence), "oldest first");
+    let mut gateway = GatewayServiceClient::new(egov_runtime::Topology::channel(&harness.topology().gateway).unwrap());
+    let mut for_recipient = async |limit: u32| {
+        gateway
+            .get_messages(egov_proto::GetMessagesRequest {
+                correlation_id: String::new(),
+                recipient_id: egov_runtime::ids::REGIONAL.to_owned(),
+                limit,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .messages
+    };
+    let to_arm = for_recipient(1000).await;
+    let applications: std::collections::BTreeSet<String> = to_arm.iter().map(|m| header(m).correlation_id).collect();
+    assert_eq!(applications, ["listed-1", "listed-2"].map(str::to_owned).into(), "both hand-overs and their messages");
+    assert!(to_arm.iter().all(|m| header(m).recipient_id == egov_runtime::ids::REGIONAL));
+    let limited = for_recipient(1).await;
+    assert_eq!(limited.len(), 1);
+    assert_eq!(limited[0].sequence, to_arm[0].sequence);
+    harness.stop().await;
+}

@@ -110,11 +110,12 @@ impl Courier for Delivery {
             }
         };
         let mut inbox = inbox.clone();
+        let keys = egov_runtime::receive::log_keys(&envelope, "delivered");
         match inbox.deliver(DeliverRequest { envelope: Some(envelope) }).await {
             Ok(_) => {
                 let mut batch = self.status_update(item, DeliveryStatus::Delivered, item.attempts + 1, "");
                 let now_ms = self.gateway.receiver.context().now_ms();
-                batch.log(now_ms, "delivered", item.envelope.clone(), item.target.clone());
+                batch.log_indexed(now_ms, "delivered", item.envelope.clone(), item.target.clone(), keys);
                 Attempt::Delivered(batch)
             }
             Err(status) if is_retryable(&status) => {

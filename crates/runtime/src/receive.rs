@@ -131,6 +131,25 @@ impl<B> Received<B> {
     }
 }
 
+/// The keys a log entry is indexed under ([`egov_store::Store::indexed_log`]):
+/// `application/CORRELATION` for every entry, and `recipient/RECIPIENT` for
+/// what was received, so that a participant's messages of one application,
+/// or those it took for one recipient, are read without reading the log.
+pub fn log_keys(envelope: &Envelope, direction: &str) -> Vec<String> {
+    match EnvelopeHeader::decode(envelope.header.as_slice()) {
+        Ok(header) => keys_of(&header, direction),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn keys_of(header: &EnvelopeHeader, direction: &str) -> Vec<String> {
+    let mut keys = vec![format!("application/{}", header.correlation_id)];
+    if direction == "received" {
+        keys.push(format!("recipient/{}", header.recipient_id));
+    }
+    keys
+}
+
 /// What a handler changes and what it answers.
 #[derive(Debug)]
 pub struct Outcome<A> {
@@ -162,7 +181,7 @@ impl<A> Outcome<A> {
 
     /// Sends `envelope` to `target` through the outbox (logged as sent).
     pub fn send(&mut self, target: &str, envelope: &Envelope, now_ms: i64) {
-        self.batch.log(now_ms, "sent", envelope.encode_to_vec(), target);
+        self.batch.log_indexed(now_ms, "sent", envelope.encode_to_vec(), target, log_keys(envelope, "sent"));
         self.queue(target, envelope, now_ms);
     }
 
@@ -171,7 +190,7 @@ impl<A> Outcome<A> {
     /// outbox (it is then not sent: `envelope` must say all it said).
     pub fn send_latest(&mut self, slot: &str, target: &str, envelope: &Envelope, now_ms: i64, due_ms: i64) {
         let bytes = envelope.encode_to_vec();
-        self.batch.log(now_ms, "sent", bytes.clone(), target);
+        self.batch.log_indexed(now_ms, "sent", bytes.clone(), target, log_keys(envelope, "sent"));
         self.batch.enqueue_latest(slot, target, bytes, due_ms);
         self.sends += 1;
     }
@@ -185,7 +204,7 @@ impl<A> Outcome<A> {
 
     /// Logs `envelope` as sent to `target` in the call's answer (not queued).
     pub fn log_answer(&mut self, target: &str, envelope: &Envelope, now_ms: i64) {
-        self.batch.log(now_ms, "sent", envelope.encode_to_vec(), target);
+        self.batch.log_indexed(now_ms, "sent", envelope.encode_to_vec(), target, log_keys(envelope, "sent"));
     }
 
     /// Logs `envelope` as what was received, instead of the envelope as it
@@ -488,7 +507,7 @@ impl Receiver {
             Some((envelope, note)) => (envelope.encode_to_vec(), note),
             None => (received.envelope.encode_to_vec(), String::new()),
         };
-        batch.log_first(received_ms, "received", logged, note);
+        batch.log_first_indexed(received_ms, "received", logged, note, keys_of(&header, "received"));
         batch.remember(
             &header.sender_id,
             &header.message_id,

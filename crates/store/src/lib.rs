@@ -142,8 +142,8 @@ enum Op {
     },
 }
 
-/// A log entry to append: time, direction, envelope, note.
-type NewEntry = (i64, String, Vec<u8>, String);
+/// A log entry to append: time, direction, envelope, note, and the keys it is indexed under.
+type NewEntry = (i64, String, Vec<u8>, String, Vec<String>);
 
 /// Writes applied together by [`Store::commit`]: all or none.
 #[derive(Default)]
@@ -185,12 +185,32 @@ impl Batch {
 
     /// Appends an envelope to the message log.
     pub fn log(&mut self, time_ms: i64, direction: &str, envelope: Vec<u8>, note: impl Into<String>) {
-        self.log.push((time_ms, direction.to_owned(), envelope, note.into()));
+        self.log.push((time_ms, direction.to_owned(), envelope, note.into(), Vec::new()));
     }
 
-    /// Appends an envelope to the message log before every entry added so far.
-    pub fn log_first(&mut self, time_ms: i64, direction: &str, envelope: Vec<u8>, note: impl Into<String>) {
-        self.log.insert(0, (time_ms, direction.to_owned(), envelope, note.into()));
+    /// Appends an envelope to the message log, indexed under each of `keys`
+    /// ([`Store::indexed_log`] lists the entries of a key).
+    pub fn log_indexed(
+        &mut self,
+        time_ms: i64,
+        direction: &str,
+        envelope: Vec<u8>,
+        note: impl Into<String>,
+        keys: Vec<String>,
+    ) {
+        self.log.push((time_ms, direction.to_owned(), envelope, note.into(), keys));
+    }
+
+    /// [`Batch::log_indexed`], before every entry added so far.
+    pub fn log_first_indexed(
+        &mut self,
+        time_ms: i64,
+        direction: &str,
+        envelope: Vec<u8>,
+        note: impl Into<String>,
+        keys: Vec<String>,
+    ) {
+        self.log.insert(0, (time_ms, direction.to_owned(), envelope, note.into(), keys));
     }
 
     /// Adds a message to the outbox; its id is assigned at commit. When the
@@ -296,6 +316,8 @@ pub trait Backend: Send + Sync + 'static {
     fn log_entries(&self) -> Box<dyn Iterator<Item = Result<LogEntry, StoreError>> + '_>;
     /// One entry of the log.
     fn log_entry(&self, sequence: u64) -> Result<Option<LogEntry>, StoreError>;
+    /// The entries indexed under `key`, oldest first, at most `limit`.
+    fn indexed_log(&self, key: &str, limit: usize) -> Result<Vec<LogEntry>, StoreError>;
     /// The last `count` entries of the log, oldest first.
     fn log_tail(&self, count: usize) -> Result<Vec<LogEntry>, StoreError>;
     /// The head the store records: the last entry's sequence and hash.
@@ -357,6 +379,11 @@ impl Store {
     /// The message log, oldest first.
     pub fn log_entries(&self) -> Box<dyn Iterator<Item = Result<LogEntry, StoreError>> + '_> {
         self.backend.log_entries()
+    }
+
+    /// The log entries indexed under `key` ([`Batch::log_indexed`]), oldest first, at most `limit`.
+    pub fn indexed_log(&self, key: &str, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+        self.backend.indexed_log(key, limit)
     }
 
     /// One entry of the log, by its sequence number.

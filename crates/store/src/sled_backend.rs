@@ -16,6 +16,7 @@
 //! - `o/ID`: an outbox item ([`StoredOutbox`]), `ID` big-endian;
 //! - `q/SLOT`: the outbox item waiting in a slot ([`Batch::enqueue_latest`]);
 //! - `l/SEQUENCE`: where log entry `SEQUENCE` is in the segments ([`Position`]);
+//! - `x/KEY\0SEQUENCE`: log entry `SEQUENCE` is indexed under `KEY` (empty);
 //! - `m/format`, `m/head` (the last entry's sequence and hash), `m/applied`
 //!   (the segment and offset after the last frame applied).
 
@@ -50,6 +51,11 @@ fn outbox_key(id: u64) -> Vec<u8> {
 
 fn entry_key(sequence: u64) -> Vec<u8> {
     [b"l/".as_slice(), &sequence.to_be_bytes()].concat()
+}
+
+/// `x/KEY\0SEQUENCE`: log entry `SEQUENCE` is indexed under `KEY`.
+fn log_index_key(key: &str, sequence: u64) -> Vec<u8> {
+    [b"x/".as_slice(), key.as_bytes(), b"\0", &sequence.to_be_bytes()].concat()
 }
 
 fn seen_key(key: &str) -> Vec<u8> {
@@ -508,7 +514,7 @@ impl SledBackend {
         // The envelopes this batch logs, by sequence, for the items that refer to them.
         let mut logged: Vec<(u64, &[u8])> = Vec::with_capacity(log.len());
         let mut entries = Vec::with_capacity(log.len());
-        for (time_ms, direction, envelope, note) in &log {
+        for (time_ms, direction, envelope, note, keys) in &log {
             sequence += 1;
             let mut entry = LogEntry {
                 sequence,
@@ -530,6 +536,9 @@ impl SledBackend {
                 len: bytes.len() as u32,
             };
             entries.push((entry_key(sequence), position.encode().to_vec()));
+            for key in keys {
+                entries.push((log_index_key(key, sequence), Vec::new()));
+            }
             logged.push((sequence, envelope.as_slice()));
         }
         for (key, value) in entries {
@@ -841,6 +850,19 @@ impl Backend for SledBackend {
             reason: "its position does not decode".to_owned(),
         })?;
         self.read_entry(position, sequence).map(Some)
+    }
+
+    fn indexed_log(&self, key: &str, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+        let prefix = [b"x/".as_slice(), key.as_bytes(), b"\0"].concat();
+        let mut out = Vec::new();
+        for item in self.inner.tree.scan_prefix(&prefix).keys().take(limit) {
+            let sequence = u64_from(&item?[prefix.len()..]);
+            out.push(self.log_entry(sequence)?.ok_or_else(|| StoreError::Corrupt {
+                key: format!("log/{sequence}"),
+                reason: format!("indexed under {key}, but not in the log"),
+            })?);
+        }
+        Ok(out)
     }
 
     fn log_tail(&self, count: usize) -> Result<Vec<LogEntry>, StoreError> {
