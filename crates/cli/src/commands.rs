@@ -83,6 +83,10 @@ pub struct ServeArgs {
     /// Seeds the fault injection.
     #[arg(long, default_value_t = 1)]
     fault_seed: u64,
+    /// sled's page cache per store, in MiB (the index's; what the log's segments
+    /// hold lately is in the kernel's page cache, not the process's memory).
+    #[arg(long, default_value_t = 8)]
+    cache_mib: u64,
 }
 
 pub async fn serve(args: ServeArgs, addresses: &Addresses) -> anyhow::Result<ExitCode> {
@@ -105,6 +109,7 @@ pub async fn serve(args: ServeArgs, addresses: &Addresses) -> anyhow::Result<Exi
     config.simulated_time = args.simulated_time;
     config.faults = args.faults.into_iter().collect();
     config.fault_seed = args.fault_seed;
+    config.cache_bytes = args.cache_mib << 20;
     config.checks = egov_envelope::Checks {
         max_body_bytes: args.max_body_bytes,
         freshness_window_ms: Some(args.freshness_window_ms),

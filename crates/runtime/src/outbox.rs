@@ -122,10 +122,22 @@ impl Outbox {
             waiters.entry(id).or_default().push(sender);
         }
         // It may have left before the waiter was registered.
-        if !self.store.in_outbox(id).unwrap_or(true) {
-            return true;
+        let sent = if self.store.in_outbox(id).unwrap_or(true) {
+            tokio::time::timeout(timeout, receiver).await.is_ok_and(|result| result.is_ok())
+        } else {
+            drop(receiver);
+            true
+        };
+        // Whatever the answer, no waiter of this call is left behind.
+        if let Ok(mut waiters) = self.waiters.lock()
+            && let Some(senders) = waiters.get_mut(&id)
+        {
+            senders.retain(|sender| !sender.is_closed());
+            if senders.is_empty() {
+                waiters.remove(&id);
+            }
         }
-        tokio::time::timeout(timeout, receiver).await.is_ok_and(|result| result.is_ok())
+        sent
     }
 
     fn release(&self, id: u64) {

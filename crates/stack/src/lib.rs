@@ -168,7 +168,8 @@ pub struct StackConfig {
     /// Faults to inject, by participant.
     pub faults: BTreeMap<Role, Faults>,
     pub fault_seed: u64,
-    /// sled's page cache per store.
+    /// sled's page cache per store (it holds the index only: records and
+    /// envelopes are read from the log's segments, which the kernel caches).
     pub cache_bytes: u64,
     /// Wraps each participant's services before they are served; `None`: served as they are.
     pub routes_hook: Option<RoutesHook>,
@@ -201,7 +202,7 @@ impl StackConfig {
             retry: RetryPolicy::default(),
             faults: BTreeMap::new(),
             fault_seed: 1,
-            cache_bytes: 32 * 1024 * 1024,
+            cache_bytes: 8 * 1024 * 1024,
             routes_hook: None,
         }
     }
