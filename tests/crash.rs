@@ -332,7 +332,11 @@ async fn a_kill_during_a_coalesced_report_leaves_the_newest_state_each_step_once
     unique.dedup();
     assert_eq!(unique.len(), step_ids.len(), "a step recorded twice: {step_ids:?}");
     for step in &provider.path {
-        assert!(step_ids.contains(&step.step_id.as_str()), "{} reported by the ARM is missing: {step_ids:?}", step.step_id);
+        assert!(
+            step_ids.contains(&step.step_id.as_str()),
+            "{} reported by the ARM is missing: {step_ids:?}",
+            step.step_id
+        );
     }
     // And the application still ends, once.
     let registration = staff.registration(&registration_id).await.unwrap();

@@ -57,5 +57,4 @@ impl Regional {
         }
         Ok(ListQueueResponse { registrations })
     }
-
 }

@@ -40,7 +40,6 @@ pub(crate) fn application_key(application_id: &str) -> String {
 }
 
 impl RegistrationRecord {
-
     pub(crate) fn signed_result(&self) -> Result<Option<Envelope>, Refusal> {
         if self.signed_result.is_empty() {
             return Ok(None);
@@ -81,10 +80,14 @@ impl Regional {
 
     /// The delivery of `record`'s application, as received.
     pub(crate) fn delivery(&self, record: &RegistrationRecord) -> Result<ApplicationDelivery, Refusal> {
-        let stored = self
-            .store
-            .get::<serde_bytes::ByteBuf>(&delivery_key(&record.registration_id))?
-            .ok_or_else(|| Refusal::new(Code::DataLoss, "store.corrupt", format!("the delivery of {} is missing", record.registration_id)))?;
+        let stored =
+            self.store.get::<serde_bytes::ByteBuf>(&delivery_key(&record.registration_id))?.ok_or_else(|| {
+                Refusal::new(
+                    Code::DataLoss,
+                    "store.corrupt",
+                    format!("the delivery of {} is missing", record.registration_id),
+                )
+            })?;
         ApplicationDelivery::decode(stored.value.as_slice()).map_err(|e| corrupt("delivery", e))
     }
 

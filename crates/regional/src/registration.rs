@@ -9,7 +9,7 @@ use egov_runtime::{Context, Outcome, Received, Refusal};
 use tonic::{Code, Status};
 
 use crate::Regional;
-use crate::record::{RegistrationRecord, application_key, registration_key, delivery_key};
+use crate::record::{RegistrationRecord, application_key, delivery_key, registration_key};
 
 impl Regional {
     pub(crate) async fn register(

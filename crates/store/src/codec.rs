@@ -33,7 +33,11 @@ pub(crate) fn version_of(bytes: &[u8]) -> Option<u64> {
 pub(crate) fn decode_record<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<(u64, T), StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt { key: key.to_owned(), reason };
     let version = version_of(bytes).ok_or_else(|| {
-        corrupt(format!("the record's header is not format {FORMAT} ({} bytes, first {:?})", bytes.len(), bytes.first()))
+        corrupt(format!(
+            "the record's header is not format {FORMAT} ({} bytes, first {:?})",
+            bytes.len(),
+            bytes.first()
+        ))
     })?;
     let value = rmp_serde::from_slice(&bytes[9..]).map_err(|e| corrupt(e.to_string()))?;
     Ok((version, value))

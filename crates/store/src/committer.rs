@@ -41,6 +41,9 @@ pub(crate) fn submit(job: Job) -> Result<(), StoreError> {
 
 type Reply = tokio::sync::oneshot::Sender<Result<Vec<u64>, StoreError>>;
 
+/// One store's batches of a group, with their callers.
+type StoreJobs = (SledBackend, Vec<(Batch, Durability)>, Vec<Reply>);
+
 fn run(receiver: Receiver<Job>) {
     while let Ok(first) = receiver.recv() {
         let mut jobs = vec![first];
@@ -52,7 +55,7 @@ fn run(receiver: Receiver<Job>) {
         }
         stats::group();
         // By store, in the order they came.
-        let mut by_store: Vec<(SledBackend, Vec<(Batch, Durability)>, Vec<Reply>)> = Vec::new();
+        let mut by_store: Vec<StoreJobs> = Vec::new();
         for Job { store, batch, durability, reply } in jobs {
             match by_store.iter_mut().find(|(s, _, _)| s.same(&store)) {
                 Some((_, batches, replies)) => {

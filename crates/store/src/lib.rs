@@ -682,7 +682,8 @@ mod tests {
         let path = dir.path().join("log/0000000001.seg");
         let mut bytes = std::fs::read(&path).unwrap();
         let whole = bytes.len();
-        bytes.extend_from_slice(&bytes[..whole / 2].to_vec());
+        let half = bytes[..whole / 2].to_vec();
+        bytes.extend_from_slice(&half);
         std::fs::write(&path, &bytes).unwrap();
         let store = Store::open(dir.path(), 8 << 20).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, whole);

@@ -33,8 +33,7 @@ use crate::codec::{
 use crate::committer::{self, Job};
 use crate::segments::{SEGMENT_BYTES, Segments};
 use crate::{
-    Backend, Batch, CommitFuture, Durability, LogEntry, Op, OutboxItem, Remembered, StoreError, idempotency_key,
-    stats,
+    Backend, Batch, CommitFuture, Durability, LogEntry, Op, OutboxItem, Remembered, StoreError, idempotency_key, stats,
 };
 
 const HEAD: &[u8] = b"m/head";
@@ -159,6 +158,9 @@ impl std::fmt::Debug for SledBackend {
 /// A sled write: the value, or a removal.
 type Write = (Vec<u8>, Option<Vec<u8>>);
 
+/// A batch made ready: its frame, its sled writes, and the ids of the items it queued.
+type Prepared = (Vec<u8>, Vec<Write>, Vec<u64>);
+
 /// A group's writes to one store, between the committer's phases.
 pub(crate) struct Group {
     saved: Writer,
@@ -212,23 +214,24 @@ impl SledBackend {
         std::panic::set_hook(Box::new(|_| {}));
         let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
         std::panic::set_hook(quiet);
-        let db = opened.map_err(|panic| StoreError::Corrupt {
-            key: path.display().to_string(),
-            reason: format!(
-                "sled could not recover it: {}",
-                panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or(panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("panic")
-            ),
-        })?
-        .map_err(|error| match error {
-            sled::Error::Corruption { .. } => {
-                StoreError::Corrupt { key: path.display().to_string(), reason: format!("sled's files: {error}") }
-            }
-            other => StoreError::Sled(other),
-        })?;
+        let db = opened
+            .map_err(|panic| StoreError::Corrupt {
+                key: path.display().to_string(),
+                reason: format!(
+                    "sled could not recover it: {}",
+                    panic
+                        .downcast_ref::<String>()
+                        .map(String::as_str)
+                        .or(panic.downcast_ref::<&str>().copied())
+                        .unwrap_or("panic")
+                ),
+            })?
+            .map_err(|error| match error {
+                sled::Error::Corruption { .. } => {
+                    StoreError::Corrupt { key: path.display().to_string(), reason: format!("sled's files: {error}") }
+                }
+                other => StoreError::Sled(other),
+            })?;
         if db.tree_names().iter().any(|name| [b"records".as_slice(), b"log", b"outbox"].contains(&name.as_ref())) {
             return Err(StoreError::Format {
                 path: path.display().to_string(),
@@ -482,12 +485,7 @@ impl SledBackend {
 
     /// One batch as a frame and the sled writes it makes, checked against
     /// what the store holds and what the group wrote before it.
-    fn prepare(
-        &self,
-        batch: Batch,
-        writer: &mut Writer,
-        overlay: &mut GroupView,
-    ) -> Result<(Vec<u8>, Vec<Write>, Vec<u64>), StoreError> {
+    fn prepare(&self, batch: Batch, writer: &mut Writer, overlay: &mut GroupView) -> Result<Prepared, StoreError> {
         let tree = &self.inner.tree;
         let Batch { ops, log, enqueue, dequeue, update, remember } = batch;
         let mut writes: Vec<Write> = Vec::new();
@@ -574,7 +572,8 @@ impl SledBackend {
         };
         let mut ids = Vec::with_capacity(enqueue.len());
         for mut item in enqueue {
-            item.entry = logged.iter().find(|(_, envelope)| *envelope == item.envelope.as_slice()).map_or(0, |(s, _)| *s);
+            item.entry =
+                logged.iter().find(|(_, envelope)| *envelope == item.envelope.as_slice()).map_or(0, |(s, _)| *s);
             let slot_key = slot_key(&item.slot);
             let replaces = if item.slot.is_empty() {
                 None
@@ -623,9 +622,10 @@ impl SledBackend {
             writes.push((outbox_key(id), None));
         }
         for (key, Remembered { digest, response }) in remember {
-            let spliced = logged.iter().filter(|(_, envelope)| envelope.len() >= 64).find_map(|(sequence, envelope)| {
-                codec::find(&response, envelope).map(|at| (*sequence, at, envelope.len()))
-            });
+            let spliced =
+                logged.iter().filter(|(_, envelope)| envelope.len() >= 64).find_map(|(sequence, envelope)| {
+                    codec::find(&response, envelope).map(|at| (*sequence, at, envelope.len()))
+                });
             let stored = match spliced {
                 Some((entry, at, len)) => StoredRemembered {
                     digest,
@@ -706,12 +706,18 @@ fn replay(tree: &sled::Tree, segments: &Segments) -> Result<(), StoreError> {
         reason: format!("the store lost acknowledged messages: {reason}"),
     };
     if segment > last {
-        return Err(lost(last, format!("the store holds writes up to segment {segment}, and the log ends at segment {last}")));
+        return Err(lost(
+            last,
+            format!("the store holds writes up to segment {segment}, and the log ends at segment {last}"),
+        ));
     }
     loop {
         let len = segments.len(segment)?;
         if len < offset {
-            return Err(lost(segment, format!("the store holds writes up to offset {offset}, and the segment ends at {len}")));
+            return Err(lost(
+                segment,
+                format!("the store holds writes up to offset {offset}, and the segment ends at {len}"),
+            ));
         }
         let bytes = segments.read_from(segment, offset)?;
         let mut at = 0usize;
@@ -735,7 +741,10 @@ fn replay(tree: &sled::Tree, segments: &Segments) -> Result<(), StoreError> {
                             Some((_, Item::Entry(_))) => {}
                             None => {
                                 return Err(StoreError::Corrupt {
-                                    key: format!("{} at offset {frame_at}", Segments::path_of(segments.dir(), segment).display()),
+                                    key: format!(
+                                        "{} at offset {frame_at}",
+                                        Segments::path_of(segments.dir(), segment).display()
+                                    ),
                                     reason: "a frame's item is malformed".to_owned(),
                                 });
                             }
@@ -747,7 +756,11 @@ fn replay(tree: &sled::Tree, segments: &Segments) -> Result<(), StoreError> {
                 }
                 Frame::Torn if segment == last => {
                     // A write that never completed, so never acknowledged: cut it away.
-                    tracing::warn!(segment, offset = frame_at, "the log ends inside a frame: the unfinished write is cut away");
+                    tracing::warn!(
+                        segment,
+                        offset = frame_at,
+                        "the log ends inside a frame: the unfinished write is cut away"
+                    );
                     segments.truncate(segment, frame_at)?;
                     break;
                 }
@@ -811,7 +824,10 @@ impl Backend for SledBackend {
             let mut out = Vec::new();
             let mut at = 0usize;
             while at < bytes.len() {
-                let damaged = |reason: &str| StoreError::Corrupt { key: format!("{path} at offset {at}"), reason: reason.to_owned() };
+                let damaged = |reason: &str| StoreError::Corrupt {
+                    key: format!("{path} at offset {at}"),
+                    reason: reason.to_owned(),
+                };
                 let (body, size) = match codec::read_frame(&bytes[at..]) {
                     Frame::Whole(body, size) => (body, size),
                     Frame::Damaged => {
@@ -892,7 +908,8 @@ impl Backend for SledBackend {
         let mut out = Vec::new();
         for item in self.inner.tree.scan_prefix(b"o/") {
             let (key, bytes) = item?;
-            let corrupt = |reason: String| StoreError::Corrupt { key: format!("outbox/{}", u64_from(&key[2..])), reason };
+            let corrupt =
+                |reason: String| StoreError::Corrupt { key: format!("outbox/{}", u64_from(&key[2..])), reason };
             let stored = StoredOutbox::decode(bytes.as_ref()).map_err(|e| corrupt(e.to_string()))?;
             if stored.next_attempt_ms <= now_ms {
                 let envelope = match stored.entry {

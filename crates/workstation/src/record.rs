@@ -55,14 +55,15 @@ pub(crate) fn invalid(reason: &'static str, message: impl std::fmt::Display) -> 
     Refusal::new(Code::InvalidArgument, reason, message)
 }
 
-
 impl Workstation {
     /// An envelope stored at `key` (the receipt, the result), if it is there yet.
     pub(crate) fn stored_envelope(&self, what: &str, key: &str) -> Result<Option<egov_proto::Envelope>, Refusal> {
         use prost::Message as _;
         match self.store.get::<serde_bytes::ByteBuf>(key)? {
             None => Ok(None),
-            Some(stored) => egov_proto::Envelope::decode(stored.value.as_slice()).map(Some).map_err(|e| corrupt(what, e)),
+            Some(stored) => {
+                egov_proto::Envelope::decode(stored.value.as_slice()).map(Some).map_err(|e| corrupt(what, e))
+            }
         }
     }
 

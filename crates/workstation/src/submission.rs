@@ -97,7 +97,11 @@ impl Workstation {
     }
 
     /// [`Workstation::submit_response`] with the receipt being written in the same commit.
-    fn submit_response_with(&self, record: &ApplicationRecord, receipt: Option<&Envelope>) -> SubmitApplicationResponse {
+    fn submit_response_with(
+        &self,
+        record: &ApplicationRecord,
+        receipt: Option<&Envelope>,
+    ) -> SubmitApplicationResponse {
         SubmitApplicationResponse { application: Some(self.to_application(record)), gateway_receipt: receipt.cloned() }
     }
 
