@@ -244,6 +244,8 @@ impl Stack {
         let services = Arc::new(Services::embedded().clone());
         let (shutdown, _) = watch::channel(false);
         let mut tasks = Vec::new();
+        // The stores open at the same time: each replays what sled and its log hold since it was last open.
+        let mut opened = open_stores(&config)?;
         for (role, listener) in listeners {
             let signer = config.keys.signer_in(&trust.current(), role.member_id())?;
             let mut checks = config.checks.clone();
@@ -264,42 +266,17 @@ impl Stack {
                 checks,
                 message_time: config.simulated_time,
             };
-            let open_store = || -> anyhow::Result<Store> {
-                let path = config.data_dir.join(role.name());
-                let register = config.data_dir.join(PARTICIPANTS_FILE);
-                let had_data = registered_participants(&config.data_dir)?.contains(role.name());
-                if had_data && !store_exists(&path) {
-                    bail!(
-                        "the store of the {} in {} is missing, though it has stored data before ({} lists it): \
-                         restore the directory from a backup; to start it empty instead, losing its state, \
-                         remove its line from {}",
-                        role.name(),
-                        path.display(),
-                        register.display(),
-                        register.display()
-                    );
-                }
-                std::fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
-                let what_to_do = || {
-                    format!(
-                        "the store of the {} in {} is damaged or unreadable: restore the directory from a \
-                         backup, or move it away to start the {} empty (its state is then lost)",
-                        role.name(),
-                        path.display(),
-                        role.name()
-                    )
-                };
-                let store = Store::open(&path, config.cache_bytes).with_context(what_to_do)?;
-                // A damaged store is refused at start, never served.
-                store.verify(Some(START_CHECK_ENTRIES)).with_context(what_to_do)?;
+            let mut open_store = || -> anyhow::Result<Store> {
+                let (store, had_data) = opened.remove(&role).unwrap_or_else(|| Err(anyhow::anyhow!("no store")))?;
                 if !had_data {
+                    let register = config.data_dir.join(PARTICIPANTS_FILE);
                     register_participant(&config.data_dir, role.name())
                         .with_context(|| format!("cannot record the {} in {}", role.name(), register.display()))?;
                 }
                 Ok(store)
             };
             // A participant with state: its store and its outbox, retried on the operational clock.
-            let stateful = || -> anyhow::Result<State> {
+            let mut stateful = || -> anyhow::Result<State> {
                 let store = open_store()?;
                 let outbox =
                     Outbox::new(store.clone(), Arc::new(SystemClock), config.retry.clone(), Arc::clone(&counters));
@@ -452,6 +429,62 @@ impl Stack {
             let _ = task.await;
         }
     }
+}
+
+/// A participant's store, opened and checked, and whether it held data before.
+type Opened = anyhow::Result<(Store, bool)>;
+
+/// Opens the stores of the participants with state, each on its own thread.
+fn open_stores(config: &StackConfig) -> anyhow::Result<BTreeMap<Role, Opened>> {
+    let stateful: Vec<Role> = config
+        .roles
+        .iter()
+        .copied()
+        .filter(|role| matches!(role, Role::Gateway | Role::Regional | Role::Workstation))
+        .collect();
+    let registered = registered_participants(&config.data_dir)?;
+    let open = |role: Role| -> Opened {
+        let path = config.data_dir.join(role.name());
+        let register = config.data_dir.join(PARTICIPANTS_FILE);
+        let had_data = registered.contains(role.name());
+        if had_data && !store_exists(&path) {
+            bail!(
+                "the store of the {} in {} is missing, though it has stored data before ({} lists it): \
+                 restore the directory from a backup; to start it empty instead, losing its state, \
+                 remove its line from {}",
+                role.name(),
+                path.display(),
+                register.display(),
+                register.display()
+            );
+        }
+        std::fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        let what_to_do = || {
+            format!(
+                "the store of the {} in {} is damaged or unreadable: restore the directory from a \
+                 backup, or move it away to start the {} empty (its state is then lost)",
+                role.name(),
+                path.display(),
+                role.name()
+            )
+        };
+        let store = Store::open(&path, config.cache_bytes).with_context(what_to_do)?;
+        // A damaged store is refused at start, never served.
+        store.verify(Some(START_CHECK_ENTRIES)).with_context(what_to_do)?;
+        Ok((store, had_data))
+    };
+    Ok(std::thread::scope(|scope| {
+        let opening: Vec<_> = stateful.iter().map(|&role| (role, scope.spawn(move || open(role)))).collect();
+        opening
+            .into_iter()
+            .map(|(role, thread)| {
+                let opened = thread
+                    .join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("opening the store of the {} panicked", role.name())));
+                (role, opened)
+            })
+            .collect()
+    }))
 }
 
 fn gateway_client(address: &str) -> anyhow::Result<GatewayServiceClient<tonic::transport::Channel>> {
