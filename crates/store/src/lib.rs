@@ -692,4 +692,26 @@ mod tests {
         store.commit(batch).await.unwrap();
         assert_eq!(store.verify(None).unwrap(), 2);
     }
+
+    #[test]
+    fn a_store_in_format_1_is_refused_naming_its_format_and_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // What the previous build wrote: sled trees of JSON records.
+            let db = sled::open(dir.path()).unwrap();
+            db.open_tree("records")
+                .unwrap()
+                .insert("application/a-1", br#"{"version":1,"value":{}}"#.as_slice())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let error = Store::open(dir.path(), 8 << 20).unwrap_err();
+        assert_eq!(error.code(), "store.format");
+        let said = error.to_string();
+        assert!(
+            said.contains("format 1") && said.contains("reads format 2") && said.contains("empty directory"),
+            "{said}"
+        );
+        assert!(!dir.path().join("log").exists(), "a refused store is left as it was");
+    }
 }
