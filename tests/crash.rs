@@ -76,6 +76,35 @@ fn start(topology: &Topology, dir: &Path) -> Child {
     child
 }
 
+/// A stack started in its own process on `dir`, with an operator logged in and the staff's keys.
+struct Started {
+    topology: Topology,
+    child: Child,
+    operator: OperatorClient,
+    staff: StaffClient,
+    staff_keys: HashMap<String, Signer>,
+}
+
+async fn started(dir: &Path) -> Started {
+    let keys = common::init_keys(&dir.join("keys"));
+    let trust = keys.trust().unwrap();
+    let topology = Topology::on_ports(
+        "127.0.0.1",
+        [common::free_port(), common::free_port(), common::free_port(), common::free_port(), common::free_port()],
+    );
+    let child = start(&topology, dir);
+    let clock = Arc::new(SystemClock);
+    let mut operator = OperatorClient::new(
+        Topology::channel(&topology.workstation).unwrap(),
+        keys.signer_in(&trust, "operator-1").unwrap(),
+        clock.clone(),
+    );
+    operator.login("operator-1", "operator-1-password").await.unwrap();
+    let staff = StaffClient::new(Topology::channel(&topology.regional).unwrap(), clock);
+    let staff_keys = egov_client::staff_keys(&keys, &trust).unwrap();
+    Started { topology, child, operator, staff, staff_keys }
+}
+
 /// Drives one application to its end through any number of crashes: it
 /// reads the state, does the next step, and on any failure looks again.
 async fn drive(
@@ -179,23 +208,8 @@ async fn applications_survive_sigkill_and_happen_exactly_once() {
     eprintln!("crash test seed: {seed} (EGOV_CRASH_SEED={seed} replays it)");
     let mut random = Random(seed);
     let temp = tempfile::tempdir().unwrap();
-    let keys = common::init_keys(&temp.path().join("keys"));
-    let trust = keys.trust().unwrap();
-    let topology = Topology::on_ports(
-        "127.0.0.1",
-        [common::free_port(), common::free_port(), common::free_port(), common::free_port(), common::free_port()],
-    );
-    let mut child = start(&topology, temp.path());
-
-    let clock = Arc::new(SystemClock);
-    let mut operator = OperatorClient::new(
-        Topology::channel(&topology.workstation).unwrap(),
-        keys.signer_in(&trust, "operator-1").unwrap(),
-        clock.clone(),
-    );
-    operator.login("operator-1", "operator-1-password").await.unwrap();
-    let staff = StaffClient::new(Topology::channel(&topology.regional).unwrap(), clock);
-    let staff_keys = Arc::new(egov_client::staff_keys(&keys, &trust).unwrap());
+    let Started { topology, mut child, operator, staff, staff_keys } = started(temp.path()).await;
+    let staff_keys = Arc::new(staff_keys);
     let acknowledged = Arc::new(AtomicUsize::new(0));
     let mut expected = HashMap::new();
     let mut drivers = tokio::task::JoinSet::new();
@@ -275,22 +289,7 @@ async fn applications_survive_sigkill_and_happen_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_during_a_coalesced_report_leaves_the_newest_state_each_step_once() {
     let temp = tempfile::tempdir().unwrap();
-    let keys = common::init_keys(&temp.path().join("keys"));
-    let trust = keys.trust().unwrap();
-    let topology = Topology::on_ports(
-        "127.0.0.1",
-        [common::free_port(), common::free_port(), common::free_port(), common::free_port(), common::free_port()],
-    );
-    let mut child = start(&topology, temp.path());
-    let clock = Arc::new(SystemClock);
-    let mut operator = OperatorClient::new(
-        Topology::channel(&topology.workstation).unwrap(),
-        keys.signer_in(&trust, "operator-1").unwrap(),
-        clock.clone(),
-    );
-    let staff = StaffClient::new(Topology::channel(&topology.regional).unwrap(), clock);
-    let staff_keys = egov_client::staff_keys(&keys, &trust).unwrap();
-    operator.login("operator-1", "operator-1-password").await.unwrap();
+    let Started { topology, mut child, mut operator, staff, staff_keys } = started(temp.path()).await;
     let service = egov_regulation::Definition::default_definition().service.code.clone();
     let documents: Vec<_> = common::documents(&["application-form", "identity-document"])
         .iter()
