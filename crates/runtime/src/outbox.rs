@@ -157,7 +157,10 @@ impl Outbox {
     pub async fn run<C: Courier>(self: Arc<Self>, courier: Arc<C>) {
         loop {
             let now_ms = self.clock.now_ms();
-            let due = match self.store.due(now_ms, 512) {
+            // What is on its way already is left out before its envelope is read:
+            // its delivery wakes the worker when it ends.
+            let on_its_way = |id: u64| self.in_flight.lock().is_ok_and(|set| set.contains(&id));
+            let due = match self.store.due_except(now_ms, 512, &on_its_way) {
                 Ok(due) => due,
                 Err(error) => {
                     tracing::error!(%error, "outbox cannot be read");
@@ -177,7 +180,8 @@ impl Outbox {
                 });
             }
             if let Ok(schedule) = self.store.schedule()
-                && let Some(soonest) = schedule.into_iter().filter(|&t| t != PARKED).min()
+                && let Some(soonest) =
+                    schedule.into_iter().filter(|&(id, t)| t != PARKED && !on_its_way(id)).map(|(_, t)| t).min()
             {
                 let wait_ms = (soonest - self.clock.now_ms()).clamp(1, 250);
                 next_wake = Duration::from_millis(wait_ms as u64);

@@ -322,10 +322,11 @@ pub trait Backend: Send + Sync + 'static {
     fn log_tail(&self, count: usize) -> Result<Vec<LogEntry>, StoreError>;
     /// The head the store records: the last entry's sequence and hash.
     fn log_head(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
-    /// Outbox items due at `now_ms`, oldest first, at most `limit`.
-    fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError>;
-    /// When each outbox item is next due (its `next_attempt_ms`), without its envelope.
-    fn schedule(&self) -> Result<Vec<i64>, StoreError>;
+    /// Outbox items due at `now_ms`, oldest first, at most `limit`, leaving out
+    /// (before their envelopes are read) those `skip` names.
+    fn due(&self, now_ms: i64, limit: usize, skip: &dyn Fn(u64) -> bool) -> Result<Vec<OutboxItem>, StoreError>;
+    /// Each outbox item's id and when it is next due (its `next_attempt_ms`), without its envelope.
+    fn schedule(&self) -> Result<Vec<(u64, i64)>, StoreError>;
     fn in_outbox(&self, id: u64) -> Result<bool, StoreError>;
     /// A new unique number (monotonic, never reused across restarts).
     fn next_id(&self) -> Result<u64, StoreError>;
@@ -393,16 +394,27 @@ impl Store {
 
     /// Outbox items due at `now_ms`, oldest first, at most `limit`.
     pub fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
-        self.backend.due(now_ms, limit)
+        self.backend.due(now_ms, limit, &|_| false)
+    }
+
+    /// [`Store::due`], leaving out the items `skip` names (those on their way
+    /// already) before their envelopes are read.
+    pub fn due_except(
+        &self,
+        now_ms: i64,
+        limit: usize,
+        skip: &dyn Fn(u64) -> bool,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        self.backend.due(now_ms, limit, skip)
     }
 
     /// The whole outbox.
     pub fn outbox(&self) -> Result<Vec<OutboxItem>, StoreError> {
-        self.backend.due(i64::MAX, usize::MAX)
+        self.backend.due(i64::MAX, usize::MAX, &|_| false)
     }
 
-    /// When each outbox item is next due, without reading the envelopes.
-    pub fn schedule(&self) -> Result<Vec<i64>, StoreError> {
+    /// Each item's id and when it is next due, without reading the envelopes.
+    pub fn schedule(&self) -> Result<Vec<(u64, i64)>, StoreError> {
         self.backend.schedule()
     }
 

@@ -904,10 +904,13 @@ impl Backend for SledBackend {
         Ok((sequence > 0).then_some((sequence, hash)))
     }
 
-    fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+    fn due(&self, now_ms: i64, limit: usize, skip: &dyn Fn(u64) -> bool) -> Result<Vec<OutboxItem>, StoreError> {
         let mut out = Vec::new();
         for item in self.inner.tree.scan_prefix(b"o/") {
             let (key, bytes) = item?;
+            if skip(u64_from(&key[2..])) {
+                continue;
+            }
             let corrupt =
                 |reason: String| StoreError::Corrupt { key: format!("outbox/{}", u64_from(&key[2..])), reason };
             let stored = StoredOutbox::decode(bytes.as_ref()).map_err(|e| corrupt(e.to_string()))?;
@@ -928,7 +931,7 @@ impl Backend for SledBackend {
         Ok(out)
     }
 
-    fn schedule(&self) -> Result<Vec<i64>, StoreError> {
+    fn schedule(&self) -> Result<Vec<(u64, i64)>, StoreError> {
         let mut out = Vec::new();
         for item in self.inner.tree.scan_prefix(b"o/") {
             let (key, bytes) = item?;
@@ -936,7 +939,7 @@ impl Backend for SledBackend {
                 key: format!("outbox/{}", u64_from(&key[2..])),
                 reason: e.to_string(),
             })?;
-            out.push(stored.next_attempt_ms);
+            out.push((stored.id, stored.next_attempt_ms));
         }
         Ok(out)
     }
