@@ -187,3 +187,39 @@ fn egov_serve_without_keys_says_how_to_make_them() {
     let said = String::from_utf8_lossy(&output.stderr);
     assert!(said.contains("egov keys init"), "{said}");
 }
+
+/// `--log-format json` writes one JSON object a line on stderr, for machines.
+#[test]
+fn egov_serve_writes_json_logs_when_asked() {
+    let temp = tempfile::tempdir().unwrap();
+    let init = Command::new(EGOV).args(["keys", "init", "--dir"]).arg(temp.path().join("keys")).output().unwrap();
+    assert!(init.status.success());
+    let mut child = Command::new(EGOV)
+        .args(["serve", "--any-port", "--log-format", "json"])
+        .arg("--data")
+        .arg(temp.path().join("data"))
+        .arg("--keys")
+        .arg(temp.path().join("keys"))
+        .arg("--fixtures")
+        .arg(common::fixtures_dir())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let ready = BufReader::new(stdout).lines().map_while(Result::ok).any(|line| line == "ready");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(ready, "egov serve did not become ready");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().filter(|line| !line.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "nothing was logged at info");
+    for line in &lines {
+        let object: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        assert!(object["level"].is_string() && object["fields"]["message"].is_string(), "{line}");
+    }
+    assert!(lines.iter().any(|line| line.contains("records loaded")), "{lines:?}");
+}
