@@ -88,10 +88,7 @@ struct Started {
 async fn started(dir: &Path) -> Started {
     let keys = common::init_keys(&dir.join("keys"));
     let trust = keys.trust().unwrap();
-    let topology = Topology::on_ports(
-        "127.0.0.1",
-        [common::free_port(), common::free_port(), common::free_port(), common::free_port(), common::free_port()],
-    );
+    let topology = common::free_topology();
     let child = start(&topology, dir);
     let clock = Arc::new(SystemClock);
     let mut operator = OperatorClient::new(
@@ -358,20 +355,11 @@ async fn a_kill_during_a_coalesced_report_leaves_the_newest_state_each_step_once
     child.wait().unwrap();
 }
 
-/// The operator's view of `id` once `done` holds (within 30 s).
+/// The operator's view of `id` once `done` holds.
 async fn eventually(
     operator: &OperatorClient,
     id: &str,
     done: impl Fn(&egov_proto::Application) -> bool,
 ) -> egov_proto::Application {
-    let started = Instant::now();
-    loop {
-        if let Ok(application) = operator.application(id).await
-            && done(&application)
-        {
-            return application;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "{id} did not get there");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::eventually(id, async || operator.application(id).await.ok().filter(|a| done(a))).await
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use egov_cli::stack::{Role, Stack, StackConfig};
 use egov_client::OperatorClient;
@@ -27,25 +27,11 @@ fn retry_at_the_gateway(incident_id: u64, gateway: &str) {
     assert!(retried.status.success(), "{}", String::from_utf8_lossy(&retried.stderr));
 }
 
-async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undeliverable_application_becomes_an_incident_and_is_retried_by_hand() {
     let temp = tempfile::tempdir().unwrap();
     let keys = common::init_keys(&temp.path().join("keys"));
-    let topology = Topology::on_ports(
-        "127.0.0.1",
-        [common::free_port(), common::free_port(), common::free_port(), common::free_port(), common::free_port()],
-    );
+    let topology = common::free_topology();
     let config = |roles: &[Role]| {
         let mut config = StackConfig::local(temp.path().join("data"), keys.clone(), common::fixtures_dir());
         config.topology = topology.clone();
@@ -80,7 +66,7 @@ async fn an_undeliverable_application_becomes_an_incident_and_is_retried_by_hand
     let receipt = egov_proto::EnvelopeHeader::decode_from(&submitted.gateway_receipt.unwrap());
 
     let mut admin = AdminServiceClient::new(Topology::channel(&topology.gateway).unwrap());
-    let incident = eventually("the incident", async || {
+    let incident = common::eventually("the incident", async || {
         let entries = admin.list_outbox(ListOutboxRequest { incidents_only: true }).await.unwrap().into_inner().entries;
         entries.into_iter().find(|entry| entry.correlation_id == "stranded-1")
     })
@@ -115,7 +101,7 @@ async fn an_undeliverable_application_becomes_an_incident_and_is_retried_by_hand
     // The regional gateway ARM comes up; the incident is retried by hand.
     let regional = Stack::start(config(&[Role::Regional])).await.unwrap();
     retry_at_the_gateway(incident.id, &topology.gateway);
-    let application = eventually("the registration", async || {
+    let application = common::eventually("the registration", async || {
         let application = operator.application("stranded-1").await.unwrap();
         (!application.registration_id.is_empty()).then_some(application)
     })
@@ -140,10 +126,7 @@ async fn an_outage_longer_than_the_freshness_window_loses_no_acknowledged_applic
     const WINDOW_MS: i64 = 1_000;
     let temp = tempfile::tempdir().unwrap();
     let keys = common::init_keys(&temp.path().join("keys"));
-    let topology = Topology::on_ports(
-        "127.0.0.1",
-        [common::free_port(), common::free_port(), common::free_port(), common::free_port(), common::free_port()],
-    );
+    let topology = common::free_topology();
     let config = |roles: &[Role], max_attempts: u32| {
         let mut config = StackConfig::local(temp.path().join("data"), keys.clone(), common::fixtures_dir());
         config.topology = topology.clone();
@@ -180,7 +163,7 @@ async fn an_outage_longer_than_the_freshness_window_loses_no_acknowledged_applic
     operator.open_form("late-1", &service, "850715300122", None).await.unwrap();
     operator.submit("late-1", documents()).await.unwrap();
     let mut admin = AdminServiceClient::new(Topology::channel(&topology.gateway).unwrap());
-    let incident = eventually("the incident", async || {
+    let incident = common::eventually("the incident", async || {
         let entries = admin.list_outbox(ListOutboxRequest { incidents_only: true }).await.unwrap().into_inner().entries;
         entries.into_iter().find(|entry| entry.correlation_id == "late-1")
     })
@@ -197,7 +180,7 @@ async fn an_outage_longer_than_the_freshness_window_loses_no_acknowledged_applic
     let regional = Stack::start(config(&[Role::Regional], 3)).await.unwrap();
     retry_at_the_gateway(incident.id, &topology.gateway);
     for application_id in ["late-1", "late-2"] {
-        let application = eventually(application_id, async || {
+        let application = common::eventually(application_id, async || {
             let application = operator.application(application_id).await.unwrap();
             (!application.registration_id.is_empty()).then_some(application)
         })

@@ -118,10 +118,7 @@ async fn the_route_works_with_every_participant_in_its_own_process() {
     let temp = tempfile::tempdir().unwrap();
     let init = Command::new(EGOV).args(["keys", "init", "--dir"]).arg(temp.path().join("keys")).output().unwrap();
     assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
-    let topology = Topology::on_ports(
-        "127.0.0.1",
-        [common::free_port(), common::free_port(), common::free_port(), common::free_port(), common::free_port()],
-    );
+    let topology = common::free_topology();
     let mut children = Children(Vec::new());
     for role in ["individuals", "notary", "gateway", "regional", "workstation"] {
         children.0.push(serve(role, &topology, temp.path()));

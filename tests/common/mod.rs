@@ -15,6 +15,23 @@ use egov_proto::{Application, GetMessagesRequest, LoggedMessage};
 use egov_regulation::Definition;
 use egov_runtime::{Clock, KeyDir, SystemClock, Topology, ids};
 
+/// Five addresses on loopback, each on a port that was free (below the ephemeral range).
+pub fn free_topology() -> Topology {
+    Topology::on_ports("127.0.0.1", [free_port(), free_port(), free_port(), free_port(), free_port()])
+}
+
+/// Waits until `probe` gives a value (within 30 s; it is tried every 20 ms).
+pub async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 pub fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
 }

@@ -201,7 +201,8 @@ impl Batch {
         self.log.push((time_ms, direction.to_owned(), envelope, note.into(), keys));
     }
 
-    /// [`Batch::log_indexed`], before every entry added so far.
+    /// [`Batch::log_indexed`], before every entry added so far (what a call
+    /// received comes before what handling it sent).
     pub fn log_first_indexed(
         &mut self,
         time_ms: i64,

@@ -518,12 +518,11 @@ impl SledBackend {
                 sequence,
                 time_ms: *time_ms,
                 direction: direction.clone(),
-                envelope: Vec::new(),
+                envelope: envelope.clone(),
                 note: note.clone(),
                 previous_hash: hash,
                 hash: Vec::new(),
             };
-            entry.envelope = envelope.clone();
             entry.hash = entry.compute_hash();
             hash = entry.hash.clone();
             let bytes = StoredEntry::from(&entry).encode_to_vec();
