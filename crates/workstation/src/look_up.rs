@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use chrono::SecondsFormat;
 use egov_envelope::services;
 use egov_proto::{
     ApplicationForm, Envelope, EnvelopeHeader, MessageType, PersonAnswer, PersonQuery, PowerOfAttorneyAnswer,
@@ -76,14 +77,17 @@ impl Workstation {
         let power = match notarised {
             None => None,
             Some(representative) => {
-                let today = to_local(self.calendar(), event_ms).map(|t| t.date_naive().to_string()).unwrap_or_default();
+                // The verdict is for the moment of the look-up (`at`); `on_date`
+                // is today, for a registry that reads only the date.
+                let now = to_local(self.calendar(), event_ms);
                 let query = PowerOfAttorneyQuery {
                     number: representative.power_of_attorney_number.clone(),
                     principal_iin: form.applicant_iin.clone(),
                     attorney_iin: representative.iin.clone(),
-                    on_date: today,
+                    on_date: now.map(|t| t.date_naive().to_string()).unwrap_or_default(),
                     service_code: form.service_code.clone(),
                     issued_on: representative.power_of_attorney_issued_on.clone(),
+                    at: now.map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, false)).unwrap_or_default(),
                 };
                 Some(self.ask(application_id, services::POWER_OF_ATTORNEY_CHECK, ids::NOTARY, event_ms, &query).await?)
             }
