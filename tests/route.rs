@@ -277,6 +277,99 @@ async fn an_incomplete_package_is_refused_at_reception_and_nothing_is_sent() {
     harness.stop().await;
 }
 
+/// The refusal at the counter gives the applicant a notice signed by the
+/// workstation, in the three languages, naming what is missing; the
+/// application is left as it was. A resend of the refused submission is
+/// checked again (a refusal is not remembered) and gets the same notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incomplete_package_gets_the_applicant_a_signed_notice_of_what_is_missing() {
+    let harness = Harness::start().await;
+    let operator = harness.operator().await;
+    operator.open_form("incomplete-2", &harness.definition.service.code, "850715300122", None).await.unwrap();
+    let before = operator.application("incomplete-2").await.unwrap();
+    let logged_before = harness.gateway_log("incomplete-2").await.len();
+    let only_form: Vec<egov_proto::AttachedDocument> =
+        common::documents(&["application-form"]).iter().map(egov_client::DocumentPlan::to_proto).collect();
+    let error = operator.submit("incomplete-2", only_form.clone()).await.unwrap_err();
+    assert_eq!(error.code(), tonic::Code::FailedPrecondition);
+    assert_eq!(egov_runtime::reason_of(&error), Some("workstation.incomplete_package"));
+
+    // Signed by the workstation: checked with the trust registry alone.
+    let counter = egov_client::counter_notice(&error, &harness.trust).unwrap().expect("the refusal carries a notice");
+    let header = &counter.verified.header;
+    assert_eq!(header.sender_id, "sc-workstation");
+    assert_eq!(counter.verified.key_id, harness.signer("sc-workstation").key_id());
+    assert_eq!(header.recipient_id, "operator-1");
+    assert_eq!(header.correlation_id, "incomplete-2");
+    assert_eq!(header.service_id, egov_envelope::services::FORM_SUBMIT);
+    assert_eq!(header.body_type, egov_proto::Notice::TYPE);
+    let notice = &counter.notice;
+    assert_eq!(notice.code, "counter.incomplete-package");
+    let document = |code: &str| harness.definition.documents.iter().find(|d| d.code == code).unwrap();
+    let (missing, attached) = (document("identity-document"), document("application-form"));
+    for (text, missing, attached) in [
+        (&notice.text_kk, &missing.kk, &attached.kk),
+        (&notice.text_ru, &missing.ru, &attached.ru),
+        (&notice.text_en, &missing.en, &attached.en),
+    ] {
+        assert!(text.contains(missing.as_str()), "{text:?} names the missing {missing:?}");
+        assert!(!text.contains(attached.as_str()), "{text:?} does not name the attached {attached:?}");
+    }
+    let mut tampered = counter.envelope.clone();
+    tampered.body[3] ^= 1;
+    let checks = Checks { freshness_window_ms: None, ..Checks::default() };
+    assert!(egov_envelope::open(&tampered, &harness.trust, 0, &checks).is_err());
+
+    // Nothing changed, nothing was sent.
+    assert_eq!(operator.application("incomplete-2").await.unwrap(), before);
+    assert_eq!(before.current_step, "process-5");
+    assert!(harness.staff().queue("").await.unwrap().is_empty());
+    assert_eq!(harness.gateway_log("incomplete-2").await.len(), logged_before, "only process 3's look-ups");
+
+    // The same signed submission sent twice is refused twice, with the same notice.
+    let mut workstation = egov_proto::workstation_service_client::WorkstationServiceClient::new(
+        egov_runtime::Topology::channel(&harness.topology().workstation).unwrap(),
+    );
+    let session = workstation
+        .login(egov_proto::LoginRequest {
+            login: "operator-1".to_owned(),
+            password: "operator-1-password".to_owned(),
+            client_time_ms: egov_runtime::Clock::now_ms(&egov_runtime::SystemClock),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let signer = harness.signer("operator-1");
+    let submission = egov_proto::ApplicationSubmission {
+        session_id: session.session_id,
+        application_id: "incomplete-2".to_owned(),
+        documents: only_form,
+    };
+    let envelope = signer.seal(
+        &signer.header(
+            "resent-submission-1",
+            "incomplete-2",
+            egov_envelope::services::FORM_SUBMIT,
+            "sc-workstation",
+            egov_runtime::Clock::now_ms(&egov_runtime::SystemClock),
+            egov_proto::MessageType::Request,
+        ),
+        &submission,
+    );
+    let mut notices = Vec::new();
+    for _ in 0..2 {
+        let request = egov_proto::SubmitApplicationRequest { envelope: Some(envelope.clone()) };
+        let error = workstation.submit_application(request).await.unwrap_err();
+        assert_eq!(egov_runtime::reason_of(&error), Some("workstation.incomplete_package"));
+        notices.push(egov_client::counter_notice(&error, &harness.trust).unwrap().unwrap().notice);
+    }
+    assert_eq!(notices[0], notices[1]);
+    assert_eq!(&notices[0], notice);
+    assert_eq!(operator.application("incomplete-2").await.unwrap(), before);
+    assert_eq!(harness.gateway_log("incomplete-2").await.len(), logged_before);
+    harness.stop().await;
+}
+
 /// A package with large scans: the documents travel once (in the operator's
 /// signed submission), so a scan of 60 % of the body limit reaches the ARM
 /// (twice it would not pass the gateway); a package the gateway could not

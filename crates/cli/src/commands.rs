@@ -320,6 +320,30 @@ async fn logged_in_operator(login: &OperatorLogin, topology: &Topology) -> anyho
     Ok(OperatorClient::new(channel, signer, Arc::new(SystemClock)).with_session(session.session_id))
 }
 
+/// Prints the notice a refused submission carries (`egov-notice-bin`), once
+/// its signature verified with the trust registry; warns when it did not.
+fn print_counter_notice(verified: anyhow::Result<Option<egov_client::CounterNotice>>) {
+    match verified {
+        Ok(Some(counter)) => print!("{}", counter_notice_text(&counter)),
+        Ok(None) => {}
+        Err(error) => eprintln!("warning: the refusal's notice is not shown: {error:#}"),
+    }
+}
+
+/// A verified counter notice, in the three languages.
+fn counter_notice_text(counter: &egov_client::CounterNotice) -> String {
+    let (header, notice) = (&counter.verified.header, &counter.notice);
+    let mut out = format!("refused at the counter: application {}\n", header.correlation_id);
+    out.push_str(&format!(
+        "  notice          {} (signed by {}, key {})\n",
+        notice.code, header.sender_id, counter.verified.key_id
+    ));
+    for (language, text) in [("kk", &notice.text_kk), ("ru", &notice.text_ru), ("en", &notice.text_en)] {
+        out.push_str(&format!("  {language:<16}{text}\n"));
+    }
+    out
+}
+
 pub async fn operator(command: OperatorCommand, addresses: &Addresses) -> anyhow::Result<ExitCode> {
     let topology = &topology(addresses)?;
     let definition = Definition::default_definition();
@@ -381,7 +405,15 @@ pub async fn operator(command: OperatorCommand, addresses: &Addresses) -> anyhow
                     .to_proto()
                 })
                 .collect();
-            let submitted = operator.submit(&application_id, attached).await.context("submit (process 5)")?;
+            let submitted = match operator.submit(&application_id, attached).await {
+                Ok(submitted) => submitted,
+                Err(status) => {
+                    // Refused at the counter: the applicant's signed notice, with what is missing.
+                    let trust = KeyDir::new(&login.keys).trust();
+                    print_counter_notice(trust.and_then(|trust| Ok(egov_client::counter_notice(&status, &trust)?)));
+                    return Err(anyhow::Error::new(status).context("submit (process 5)"));
+                }
+            };
             print!("{}", crate::print::application(&submitted.application.unwrap_or_default()));
             Ok(ExitCode::SUCCESS)
         }

@@ -9,7 +9,7 @@ mod operator;
 mod route;
 mod staff;
 
-pub use operator::OperatorClient;
+pub use operator::{CounterNotice, CounterNoticeError, OperatorClient, counter_notice, notice_envelope};
 pub use route::{
     ApplicationPlan, Decision, DocumentPlan, Driven, Pacer, Patience, RealTime, RepresentativePlan, Route, RouteError,
     drive,

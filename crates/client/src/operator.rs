@@ -1,15 +1,18 @@
 use std::sync::Arc;
 
-use egov_envelope::{Signer, services};
+use egov_envelope::{Checks, EnvelopeError, Signer, TrustRegistry, Verified, services};
 use egov_proto::workstation_service_client::WorkstationServiceClient;
 use egov_proto::{
-    Application, ApplicationForm, ApplicationSubmission, ApplicationWithdrawal, AttachedDocument,
-    GetApplicationRequest, IssueResultRequest, IssueResultResponse, LoginRequest, LoginResponse, MessageType,
+    Application, ApplicationForm, ApplicationSubmission, ApplicationWithdrawal, AttachedDocument, Envelope,
+    GetApplicationRequest, IssueResultRequest, IssueResultResponse, LoginRequest, LoginResponse, MessageType, Notice,
     OpenFormRequest, OpenFormResponse, Representative, ResultPickup, SubmitApplicationRequest,
     SubmitApplicationResponse, WatchApplicationRequest, WatchApplicationResponse, WithdrawApplicationRequest,
     WithdrawApplicationResponse,
 };
+use egov_runtime::status::NOTICE_KEY;
 use egov_runtime::{Clock, ids};
+use prost::Message;
+use thiserror::Error;
 use tonic::Status;
 use tonic::transport::Channel;
 
@@ -183,4 +186,71 @@ impl OperatorClient {
         })
         .await
     }
+}
+
+/// The notice to the applicant that a refused submission carries: the
+/// counter's refusal of an incomplete package (`workstation.incomplete_package`),
+/// signed by the workstation.
+#[derive(Debug, Clone)]
+pub struct CounterNotice {
+    /// The envelope as it came in the status's `egov-notice-bin`.
+    pub envelope: Envelope,
+    /// Its header and the key that signed it.
+    pub verified: Verified,
+    /// The notice: its code and its texts in Kazakh, Russian and English.
+    pub notice: Notice,
+}
+
+/// Why the notice a refusal carries was not taken.
+#[derive(Debug, Error)]
+pub enum CounterNoticeError {
+    #[error("{NOTICE_KEY} is not base64 of an envelope: {0}")]
+    Malformed(String),
+    #[error("the notice does not verify: {}: {error}", error.code())]
+    Envelope {
+        #[from]
+        error: EnvelopeError,
+    },
+    #[error("the notice is signed by {sender} ({role}), not by the State Corporation workstation")]
+    NotTheWorkstation { sender: String, role: String },
+    #[error("the notice is {message_type} of {service}, not the workstation's answer to a submission")]
+    NotAnAnswer { service: String, message_type: String },
+}
+
+/// The envelope in a refusal's `egov-notice-bin`, as it came (not verified);
+/// `None` when the refusal carries none.
+pub fn notice_envelope(status: &Status) -> Result<Option<Envelope>, CounterNoticeError> {
+    if status.metadata().get_bin(NOTICE_KEY).is_none() {
+        return Ok(None);
+    }
+    let bytes = egov_runtime::status::binary_of(status, NOTICE_KEY)
+        .ok_or_else(|| CounterNoticeError::Malformed("not base64".to_owned()))?;
+    Envelope::decode(bytes.as_slice()).map(Some).map_err(|e| CounterNoticeError::Malformed(e.to_string()))
+}
+
+/// The counter's notice of a refused submission, verified against `trust`:
+/// signed by a member with the `sc-workstation` role with a key valid at its
+/// message time, as the answer (`MESSAGE_TYPE_RESPONSE`) of `sc.form.submit.v1`,
+/// its body an `egov.v1.Notice`. `Ok(None)`: the refusal carries no notice.
+/// Its message time is not checked against a clock: a notice is kept and read
+/// later. The caller may check its `correlation_id` (the application) and
+/// `recipient_id` (the operator who submitted) in `verified.header`.
+pub fn counter_notice(status: &Status, trust: &TrustRegistry) -> Result<Option<CounterNotice>, CounterNoticeError> {
+    let Some(envelope) = notice_envelope(status)? else { return Ok(None) };
+    let checks = Checks { freshness_window_ms: None, ..Checks::default() };
+    let verified = egov_envelope::open(&envelope, trust, 0, &checks)?;
+    if verified.sender_role.as_str() != ids::roles::SC_WORKSTATION {
+        return Err(CounterNoticeError::NotTheWorkstation {
+            sender: verified.header.sender_id.clone(),
+            role: verified.sender_role.as_str().to_owned(),
+        });
+    }
+    if verified.header.service_id != services::FORM_SUBMIT || verified.message_type() != MessageType::Response {
+        return Err(CounterNoticeError::NotAnAnswer {
+            service: verified.header.service_id.clone(),
+            message_type: verified.message_type().as_str_name().to_owned(),
+        });
+    }
+    let notice = egov_envelope::decode_body::<Notice>(&envelope, &verified)?;
+    Ok(Some(CounterNotice { envelope, verified, notice }))
 }

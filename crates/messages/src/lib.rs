@@ -39,4 +39,7 @@ bodies!(
     ApplicationProgress,
     ServiceResult,
     StaffAction,
+    // A notice to the applicant signed on its own: the counter's refusal of
+    // an incomplete package (`egov-notice-bin` of the refused submission).
+    Notice,
 );

@@ -209,6 +209,9 @@ async fn run_one(target: &Target, scenario: &Scenario, options: &Options) -> (Ac
         Err(error @ RouteError::Refused { .. }) if error.reason().is_some() => {
             actual.outcome = "rejected".to_owned();
             actual.reason = error.reason().unwrap_or_default().to_owned();
+            if let RouteError::Refused { status, .. } = &error {
+                actual.notice = counter_notice_code(status);
+            }
             // What the application looks like after the refusal, if it exists.
             let application = operator.application(&application_id).await.ok();
             if let Some(application) = &application {
@@ -217,6 +220,18 @@ async fn run_one(target: &Target, scenario: &Scenario, options: &Options) -> (Ac
             (actual, application)
         }
         Err(error) => fail(actual, error.to_string()),
+    }
+}
+
+/// The code of the notice a refusal at the counter carries (`egov-notice-bin`),
+/// empty when it carries none. Read, not verified: the target holds no trust
+/// registry (the route tests verify the workstation's signature).
+fn counter_notice_code(status: &tonic::Status) -> String {
+    match egov_client::notice_envelope(status) {
+        Ok(None) => String::new(),
+        Ok(Some(envelope)) => egov_proto::Notice::decode(envelope.body.as_slice())
+            .map_or_else(|error| format!("(a notice that does not decode: {error})"), |notice| notice.code),
+        Err(error) => format!("({error})"),
     }
 }
 

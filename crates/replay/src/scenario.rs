@@ -44,7 +44,9 @@ pub struct Expectation {
     /// The step ids of the path, in order; empty: not checked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub path: Vec<String>,
-    /// The notice's code (process 4); empty: not checked.
+    /// The notice's code: the process-4 notice, or, for "rejected", the
+    /// notice the refusal at the counter carries (`counter.incomplete-package`);
+    /// empty: not checked.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub notice: String,
     /// The refusal ground of the signed result; empty: not checked.

@@ -7,17 +7,34 @@ use tonic::{Code, Status, metadata::MetadataValue};
 /// The metadata key that carries the reason code.
 pub const REASON_KEY: &str = "egov-reason";
 
-/// A refusal: a gRPC code, a stable reason code and a human message.
+/// The binary metadata key that carries a notice to the applicant with a
+/// refusal: an encoded `egov.v1.Envelope` whose body is an `egov.v1.Notice`,
+/// signed by the participant that refused (the counter's refusal of an
+/// incomplete package, `docs/envelope.md`).
+pub const NOTICE_KEY: &str = "egov-notice-bin";
+
+/// A refusal: a gRPC code, a stable reason code and a human message, and
+/// the binary metadata entries the status carries besides (none for most).
 #[derive(Debug, Clone)]
 pub struct Refusal {
     pub code: Code,
     pub reason: &'static str,
     pub message: String,
+    /// Binary metadata of the status: each key ends in `-bin`.
+    pub binary: Vec<(&'static str, Vec<u8>)>,
 }
 
 impl Refusal {
     pub fn new(code: Code, reason: &'static str, message: impl std::fmt::Display) -> Refusal {
-        Refusal { code, reason, message: message.to_string() }
+        Refusal { code, reason, message: message.to_string(), binary: Vec::new() }
+    }
+
+    /// The refusal, with `value` in the status's binary metadata at `key`
+    /// (which must end in `-bin`, as gRPC requires of binary entries).
+    pub fn with_binary(mut self, key: &'static str, value: Vec<u8>) -> Refusal {
+        assert!(key.ends_with("-bin"), "binary metadata key {key:?} must end in -bin");
+        self.binary.push((key, value));
+        self
     }
 }
 
@@ -32,6 +49,9 @@ impl From<Refusal> for Status {
     fn from(refusal: Refusal) -> Status {
         let mut status = Status::new(refusal.code, format!("{}: {}", refusal.reason, refusal.message));
         status.metadata_mut().insert(REASON_KEY, MetadataValue::from_static(refusal.reason));
+        for (key, value) in &refusal.binary {
+            status.metadata_mut().insert_bin(*key, MetadataValue::from_bytes(value));
+        }
         tracing::info!(reason = refusal.reason, code = ?refusal.code, "refused: {}", refusal.message);
         status
     }
@@ -87,6 +107,11 @@ pub fn missing_envelope() -> Status {
 /// The reason code of a status made by [`Refusal`], if it has one.
 pub fn reason_of(status: &Status) -> Option<&str> {
     status.metadata().get(REASON_KEY).and_then(|value| value.to_str().ok())
+}
+
+/// The binary metadata entry `key` of a status, decoded (`None`: absent or not base64).
+pub fn binary_of(status: &Status, key: &str) -> Option<Vec<u8>> {
+    status.metadata().get_bin(key).and_then(|value| value.to_bytes().ok()).map(|bytes| bytes.to_vec())
 }
 
 /// Whether a failed call may succeed when tried again unchanged.

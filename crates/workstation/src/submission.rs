@@ -4,9 +4,12 @@
 
 use egov_envelope::services;
 use egov_proto::{
-    ApplicationDelivery, ApplicationSubmission, Envelope, MessageType, SendAsyncResponse, SubmitApplicationResponse,
+    ApplicationDelivery, ApplicationSubmission, Envelope, MessageType, Notice, SendAsyncResponse,
+    SubmitApplicationResponse,
 };
+use egov_regulation::definition::Labelled;
 use egov_runtime::receive::Handled;
+use egov_runtime::status::NOTICE_KEY;
 use egov_runtime::{Outcome, Received, Refusal, convert, idempotency, ids};
 use egov_store::{Batch, OutboxItem};
 use prost::Message;
@@ -19,6 +22,10 @@ use crate::{RECEIPT_WAIT, Workstation};
 /// The most pages one document may have (a check against nonsense such as a
 /// negative count sent as an unsigned one; the simulator's assumption).
 const MAX_PAGES: u32 = 10_000;
+
+/// The definition's notice given to the applicant when the counter refuses
+/// an incomplete package: its texts, each followed by the missing documents.
+pub const INCOMPLETE_PACKAGE_NOTICE: &str = "counter.incomplete-package";
 
 impl Workstation {
     /// Processes 5 and 6: the signed submission, queued for the gateway.
@@ -35,7 +42,11 @@ impl Workstation {
         event.actor_role = received.sender_role().to_owned();
         let now_ms = received.event_ms;
         record.instance = self.advance(&record.instance, &event, now_ms)?.instance;
-        self.check_documents(&record, submission)?;
+        self.check_documents(submission)?;
+        let missing = self.missing_documents(&record, submission);
+        if !missing.is_empty() {
+            return Err(self.refuse_incomplete(&received, &missing).into());
+        }
         record.submission = Some((received.sender_id().to_owned(), received.header().message_id.clone()));
         let delivery = ApplicationDelivery {
             application_id: record.application_id.clone(),
@@ -118,8 +129,8 @@ impl Workstation {
         Ok(idempotency::answer_of(&self.store, &header.sender_id, &header.message_id)?.unwrap_or(handled.answer))
     }
 
-    /// Checks the documents against the definition's checklist (paragraph 9).
-    fn check_documents(&self, record: &ApplicationRecord, submission: &ApplicationSubmission) -> Result<(), Refusal> {
+    /// Checks each attached document against the definition's checklist (paragraph 9).
+    fn check_documents(&self, submission: &ApplicationSubmission) -> Result<(), Refusal> {
         for document in &submission.documents {
             if !self.definition.documents.iter().any(|d| d.code == document.kind) {
                 return Err(invalid(
@@ -148,22 +159,37 @@ impl Workstation {
                 ));
             }
         }
-        let missing: Vec<&str> = self
-            .definition
+        Ok(())
+    }
+
+    /// The checklist's documents the package lacks: the required ones, and
+    /// the power of attorney where a representative applies.
+    fn missing_documents(&self, record: &ApplicationRecord, submission: &ApplicationSubmission) -> Vec<&Labelled> {
+        self.definition
             .documents
             .iter()
             .filter(|d| d.required || (d.when.as_deref() == Some("representative") && record.representative.is_some()))
             .filter(|d| !submission.documents.iter().any(|attached| attached.kind == d.code))
-            .map(|d| d.code.as_str())
-            .collect();
-        if !missing.is_empty() {
-            return Err(Refusal::new(
-                Code::FailedPrecondition,
-                "workstation.incomplete_package",
-                format!("the package lacks: {} (refused at reception; nothing is sent)", missing.join(", ")),
-            ));
+            .collect()
+    }
+
+    /// The refusal at the counter of a package that lacks `missing`: nothing
+    /// is stored or sent, and the application stays at the submission step.
+    /// The applicant's notice (the definition's `counter.incomplete-package`,
+    /// with the missing documents in each language) travels in the status's
+    /// `egov-notice-bin`, signed by the workstation as its answer to the
+    /// operator's submission. A definition without that notice gives none.
+    fn refuse_incomplete(&self, received: &Received<ApplicationSubmission>, missing: &[&Labelled]) -> Refusal {
+        let codes: Vec<&str> = missing.iter().map(|d| d.code.as_str()).collect();
+        let refusal = Refusal::new(
+            Code::FailedPrecondition,
+            "workstation.incomplete_package",
+            format!("the package lacks: {} (refused at reception; nothing is sent)", codes.join(", ")),
+        );
+        match counter_notice(self.definition.notice(INCOMPLETE_PACKAGE_NOTICE), missing) {
+            Some(notice) => refusal.with_binary(NOTICE_KEY, self.receiver.reply(received, &notice).encode_to_vec()),
+            None => refusal,
         }
-        Ok(())
     }
 
     /// Process 6 is done when the gateway has taken the message: records its
@@ -203,5 +229,47 @@ impl Workstation {
             batch.remember(sender_id, message_id, remembered.digest, answer.encode_to_vec());
         }
         Ok(())
+    }
+}
+
+/// The notice of the counter's refusal: each language's text of `label`,
+/// followed by the missing documents' names in that language.
+fn counter_notice(label: Option<&Labelled>, missing: &[&Labelled]) -> Option<Notice> {
+    let label = label?;
+    let text = |intro: &str, name: fn(&Labelled) -> &str| {
+        let names: Vec<&str> = missing.iter().map(|d| name(d)).collect();
+        format!("{intro} {}.", names.join("; "))
+    };
+    Some(Notice {
+        code: label.code.clone(),
+        text_kk: text(&label.kk, |d| &d.kk),
+        text_ru: text(&label.ru, |d| &d.ru),
+        text_en: text(&label.en, |d| &d.en),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use egov_regulation::Definition;
+
+    use super::*;
+
+    #[test]
+    fn the_counter_notice_lists_the_missing_documents_in_each_language() {
+        let definition = Definition::default_definition();
+        let missing: Vec<&Labelled> = definition.documents.iter().filter(|d| d.code != "application-form").collect();
+        let notice = counter_notice(definition.notice(INCOMPLETE_PACKAGE_NOTICE), &missing)
+            .expect("the embedded definition has the counter's notice");
+        assert_eq!(notice.code, INCOMPLETE_PACKAGE_NOTICE);
+        for (text, names) in [
+            (&notice.text_en, missing.iter().map(|d| d.en.as_str()).collect::<Vec<_>>()),
+            (&notice.text_ru, missing.iter().map(|d| d.ru.as_str()).collect()),
+            (&notice.text_kk, missing.iter().map(|d| d.kk.as_str()).collect()),
+        ] {
+            assert!(names.iter().all(|name| text.contains(name)), "{text}");
+            assert!(text.ends_with('.'), "{text}");
+        }
+        assert!(notice.text_en.starts_with("The documents are not accepted"), "{}", notice.text_en);
+        assert!(counter_notice(None, &missing).is_none(), "no notice where the definition has none");
     }
 }
