@@ -178,12 +178,13 @@ async fn drive(
                 };
                 let step = registration.application.as_ref().unwrap().current_step.clone();
                 let outcome = match step.as_str() {
-                    "action-3" => staff.sign(signer, &registration).await,
-                    "condition-2" if approve => {
+                    // Action 3 begins with the executor's hand-over, then the head signs.
+                    "action-3" if registration.next_actor == "provider-head" => staff.sign(signer, &registration).await,
+                    "condition-2" | "action-2" if approve => {
                         staff.act(signer, &registration, &step, egov_proto::Decision::Yes, "").await
                     }
                     "condition-2" => {
-                        staff.act(signer, &registration, &step, egov_proto::Decision::No, "harm-to-child").await
+                        staff.act(signer, &registration, &step, egov_proto::Decision::No, "incomplete-package").await
                     }
                     _ => staff.act(signer, &registration, &step, egov_proto::Decision::Unspecified, "").await,
                 };
@@ -307,8 +308,11 @@ async fn a_kill_during_a_coalesced_report_leaves_the_newest_state_each_step_once
             break;
         }
         let signer = &staff_keys[&registration.next_actor];
-        let decision =
-            if step == "condition-2" { egov_proto::Decision::Yes } else { egov_proto::Decision::Unspecified };
+        let decision = if matches!(step.as_str(), "condition-2" | "action-2") {
+            egov_proto::Decision::Yes
+        } else {
+            egov_proto::Decision::Unspecified
+        };
         staff.act(signer, &registration, &step, decision, "").await.unwrap();
         steps += 1;
     }
@@ -335,8 +339,11 @@ async fn a_kill_during_a_coalesced_report_leaves_the_newest_state_each_step_once
         );
     }
     // And the application still ends, once.
+    // Action 3: the executor hands the result over, the head signs it.
     let registration = staff.registration(&registration_id).await.unwrap();
-    staff.sign(&staff_keys[&registration.next_actor], &registration).await.unwrap();
+    let executor = &staff_keys[&registration.next_actor];
+    let handed = staff.act(executor, &registration, "action-3", egov_proto::Decision::Unspecified, "").await.unwrap();
+    staff.sign(&staff_keys[&handed.next_actor], &handed).await.unwrap();
     loop {
         let registration = staff.registration(&registration_id).await.unwrap();
         let Some(signer) = staff_keys.get(&registration.next_actor) else { break };

@@ -322,8 +322,16 @@ async fn staff_steps_are_refused_to_the_wrong_people() {
         .act(&keys["provider-specialist"], &registration, "condition-2", egov_proto::Decision::Yes, "")
         .await
         .unwrap();
-    registration = staff
+    // Action 2 decides the result: a yes or a no, never neither.
+    let status = staff
         .act(&keys["provider-executor"], &registration, "action-2", egov_proto::Decision::Unspecified, "")
+        .await
+        .unwrap_err();
+    assert_eq!((status.code(), reason_of(&status)), (Code::InvalidArgument, Some("process.branch_required")));
+    registration =
+        staff.act(&keys["provider-executor"], &registration, "action-2", egov_proto::Decision::Yes, "").await.unwrap();
+    registration = staff
+        .act(&keys["provider-executor"], &registration, "action-3", egov_proto::Decision::Unspecified, "")
         .await
         .unwrap();
     let status = staff.sign(&keys["provider-specialist"], &registration).await.unwrap_err();

@@ -82,7 +82,8 @@ fn a_generated_population_is_reproducible_valid_and_replays_as_expected() {
         BTreeSet::from(["data-unavailable", "permitted", "refused", "rejected"].map(String::from))
     );
     assert_eq!(seen("reason"), BTreeSet::from(["iin.check_digit", "workstation.incomplete_package"].map(String::from)));
-    assert_eq!(seen("notice").len(), 4, "{:?}", seen("notice"));
+    // The four process-4 notices and the counter's signed notice of an incomplete package.
+    assert_eq!(seen("notice").len(), 5, "{:?}", seen("notice"));
     let grounds: BTreeSet<String> =
         egov_regulation::Definition::default_definition().refusal_grounds.iter().map(|g| g.code.clone()).collect();
     assert_eq!(seen("refusal_ground"), grounds);

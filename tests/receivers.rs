@@ -602,6 +602,7 @@ impl Fixture {
                 on_date: "2026-06-01".to_owned(),
                 service_code: self.harness.definition.service.code.clone(),
                 issued_on: String::new(),
+                at: "2026-06-01T10:00:00+05:00".to_owned(),
             }),
             Rpc::PerformStaffAction => {
                 let application = subject.registration().application.as_ref().unwrap();
@@ -802,11 +803,13 @@ impl Fixture {
         while !registration.next_actor.is_empty() {
             let step_id = registration.application.as_ref().unwrap().current_step.clone();
             let step = definition.step(&step_id).unwrap();
-            if effect.is_some() && step.effect == effect {
+            // Up to the step's own actor: a hand-over that begins it is done first.
+            if effect.is_some() && step.effect == effect && registration.next_actor == step.actor {
                 break;
             }
             let signer = &self.staff_keys[&registration.next_actor];
-            registration = if step.effect == Some(Effect::SignResult) {
+            // The signing step begins with the executor's hand-over (a step of theirs).
+            registration = if step.effect == Some(Effect::SignResult) && registration.next_actor == step.actor {
                 self.staff.sign(signer, &registration).await
             } else {
                 let decision = if step.kind == StepKind::Condition {

@@ -42,7 +42,19 @@ async fn approval_runs_processes_1_to_9_and_actions_1_to_4() {
     assert_eq!(by_step("condition-2").actor_id, "specialist-1");
     assert_eq!(by_step("condition-2").branch, "yes");
     assert_eq!(by_step("action-2").actor_id, "executor-1");
-    assert_eq!(by_step("action-3").actor_id, "head-1");
+    assert_eq!(by_step("action-2").branch, "yes");
+    // Action 3 names both: the executor who handed the result over, then the head who signed it.
+    let action_3 = by_step("action-3");
+    assert_eq!(action_3.actor_id, "head-1");
+    assert_eq!(
+        (action_3.handed_over_by_role.as_str(), action_3.handed_over_by.as_str()),
+        ("provider-executor", "executor-1")
+    );
+    assert!(
+        action_3.started_time_ms <= action_3.handed_over_time_ms
+            && action_3.handed_over_time_ms <= action_3.ended_time_ms
+    );
+    assert_eq!(application.notice.as_ref().map(|n| n.code.as_str()), Some("result.permitted"));
     for pair in application.path.windows(2) {
         assert!(pair[0].ended_time_ms <= pair[1].ended_time_ms, "steps are recorded in time order: {pair:?}");
     }
@@ -65,11 +77,11 @@ async fn approval_runs_processes_1_to_9_and_actions_1_to_4() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refusal_at_condition_2_goes_through_process_8() {
+async fn violations_in_the_documents_are_refused_by_process_8_signed_by_the_arm() {
     let harness = Harness::start().await;
     let mut plan = in_person("900101400122");
     plan.decision = egov_client::Decision::Refuse;
-    plan.refusal_ground = "harm-to-child".to_owned();
+    plan.refusal_ground = "incomplete-package".to_owned();
     let driven = harness.drive_with_result("refusal-1", &plan).await.unwrap();
     let application = driven.application;
     assert_eq!(application.outcome, "refused");
@@ -86,16 +98,119 @@ async fn refusal_at_condition_2_goes_through_process_8() {
             "action-1",
             "condition-2",
             "process-8",
-            "action-2",
-            "action-3",
-            "action-4",
             "process-9"
         ]
     );
     let check = application.path.iter().find(|s| s.step_id == "condition-2").unwrap();
-    assert_eq!((check.branch.as_str(), check.detail.as_str()), ("no", "harm-to-child"));
-    let document = ServiceResult::decode(driven.result.unwrap().body.as_slice()).unwrap();
+    assert_eq!((check.branch.as_str(), check.detail.as_str()), ("no", "incomplete-package"));
+    // The refusal is the ARM's own message, signed with its key, with the ground in three languages.
+    let result = driven.result.unwrap();
+    let checks = Checks { freshness_window_ms: None, ..Checks::default() };
+    let verified = egov_envelope::open(&result, &harness.trust, 0, &checks).unwrap();
+    assert_eq!(
+        (verified.header.sender_id.as_str(), verified.sender_role.as_str()),
+        (egov_runtime::ids::REGIONAL, "regional-arm")
+    );
+    let document = ServiceResult::decode(result.body.as_slice()).unwrap();
+    assert_eq!((document.outcome.as_str(), document.refusal_ground.as_str()), ("refused", "incomplete-package"));
+    let notice = application.notice.unwrap();
+    assert_eq!(notice.code, "process-8.refusal");
+    assert_eq!(Some(&notice), document.notice.as_ref());
+    let ground = egov_regulation::Definition::default_definition().refusal_ground("incomplete-package").unwrap();
+    for (text, ground) in [(&notice.text_kk, &ground.kk), (&notice.text_ru, &ground.ru), (&notice.text_en, &ground.en)]
+    {
+        assert!(text.contains(ground.as_str()) && text.len() > ground.len() + 10, "{text}");
+    }
+    assert!(notice.text_en.contains("violations in the documents"), "{}", notice.text_en);
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reasoned_refusal_is_decided_at_action_2_after_the_documents_complied() {
+    let harness = Harness::start().await;
+    let mut plan = in_person("900101400122");
+    plan.result_decision = egov_client::Decision::Refuse;
+    plan.result_refusal_ground = "harm-to-child".to_owned();
+    let driven = harness.drive_with_result("refusal-2", &plan).await.unwrap();
+    let application = driven.application;
+    assert_eq!(application.outcome, "refused");
+    assert_eq!(path(&application), APPROVAL);
+    let by_step = |id: &str| application.path.iter().find(|s| s.step_id == id).unwrap();
+    assert_eq!(by_step("condition-2").branch, "yes");
+    assert_eq!((by_step("action-2").branch.as_str(), by_step("action-2").detail.as_str()), ("no", "harm-to-child"));
+    let result = driven.result.unwrap();
+    let checks = Checks { freshness_window_ms: None, ..Checks::default() };
+    assert_eq!(egov_envelope::open(&result, &harness.trust, 0, &checks).unwrap().header.sender_id, "head-1");
+    let document = ServiceResult::decode(result.body.as_slice()).unwrap();
     assert_eq!((document.outcome.as_str(), document.refusal_ground.as_str()), ("refused", "harm-to-child"));
+    let notice = application.notice.unwrap();
+    assert_eq!(notice.code, "result.refused");
+    assert!(notice.text_en.contains("paragraph 10") && notice.text_en.contains("harm the child"), "{}", notice.text_en);
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ground_of_the_other_decision_is_refused_and_changes_nothing() {
+    let harness = Harness::start().await;
+    // A paragraph-10 ground at the documents check, and a documents ground at action 2.
+    let mut at_check = in_person("900101400122");
+    at_check.decision = egov_client::Decision::Refuse;
+    at_check.refusal_ground = "harm-to-child".to_owned();
+    let mut at_draft = in_person("900101400122");
+    at_draft.result_decision = egov_client::Decision::Refuse;
+    at_draft.result_refusal_ground = "incomplete-package".to_owned();
+    for (id, plan, waits_on) in [("wrong-ground-1", at_check, "condition-2"), ("wrong-ground-2", at_draft, "action-2")]
+    {
+        let error = harness.drive(id, &plan).await.unwrap_err();
+        assert_eq!(error.reason(), Some("regional.unknown_refusal_ground"), "{id}: {error}");
+        // The ARM's registration still waits on the step (the State Corporation sees it a moment later).
+        let registration_id = harness.operator().await.application(id).await.unwrap().registration_id;
+        let registration = harness.staff().registration(&registration_id).await.unwrap();
+        let application = registration.application.unwrap();
+        assert_eq!((application.current_step.as_str(), application.outcome.as_str()), (waits_on, ""), "{id}");
+    }
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_head_signs_only_after_the_executor_has_handed_the_result_over() {
+    use egov_proto::Decision;
+    let harness = Harness::start().await;
+    // The route stops at action 2: no executor's key.
+    let operator = harness.operator().await;
+    let staff = harness.staff();
+    let mut staff_keys = harness.staff_keys();
+    let executor = staff_keys.remove("provider-executor").unwrap();
+    let route = egov_client::Route {
+        definition: &harness.definition,
+        operator: &operator,
+        staff: &staff,
+        staff_keys: &staff_keys,
+        patience: egov_client::Patience::default(),
+        pacer: &egov_client::RealTime,
+    };
+    let stopped = egov_client::drive(&route, "handover-1", &in_person("850715300122")).await.unwrap_err();
+    assert!(
+        matches!(stopped, egov_client::RouteError::MissingSigner(ref role) if role == "provider-executor"),
+        "{stopped}"
+    );
+    let registration_id = operator.application("handover-1").await.unwrap().registration_id;
+    let registration = staff.registration(&registration_id).await.unwrap();
+    let registration = staff.act(&executor, &registration, "action-2", Decision::Yes, "").await.unwrap();
+    assert_eq!(registration.next_actor, "provider-executor", "action 3 begins with the executor's hand-over");
+    let head = &staff_keys["provider-head"];
+    let early = staff.sign(head, &registration).await.unwrap_err();
+    assert_eq!(egov_runtime::reason_of(&early), Some("process.not_handed_over"));
+    let by_head = staff.act(head, &registration, "action-3", Decision::Unspecified, "").await.unwrap_err();
+    assert_eq!(egov_runtime::reason_of(&by_head), Some("regional.use_sign_result"));
+    let handed = staff.act(&executor, &registration, "action-3", Decision::Unspecified, "").await.unwrap();
+    assert_eq!(handed.next_actor, "provider-head");
+    let twice = staff.act(&executor, &handed, "action-3", Decision::Unspecified, "").await.unwrap_err();
+    assert_eq!(egov_runtime::reason_of(&twice), Some("process.handed_over_already"));
+    let signed = staff.sign(head, &handed).await.unwrap();
+    let application = signed.application.unwrap();
+    let action_3 = application.path.iter().find(|s| s.step_id == "action-3").unwrap();
+    assert_eq!((action_3.actor_id.as_str(), action_3.handed_over_by.as_str()), ("head-1", "executor-1"));
     harness.stop().await;
 }
 

@@ -17,10 +17,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let descriptors = protox::compile(&files, [&root])?;
     let mut config = prost_build::Config::new();
-    // Registry records are also the fixtures' JSON format.
-    for record in
-        ["PersonRecord", "Representative", "DictionaryEntry", "Address", "IdentityDocument", "PowerOfAttorney"]
-    {
+    // Registry records are also the fixtures' JSON format; a notice is kept in records.
+    for record in [
+        "PersonRecord",
+        "Representative",
+        "DictionaryEntry",
+        "Address",
+        "IdentityDocument",
+        "PowerOfAttorney",
+        "Notice",
+    ] {
         config.message_attribute(
             format!(".egov.v1.{record}"),
             "#[derive(serde::Serialize, serde::Deserialize)] #[serde(default, deny_unknown_fields)]",

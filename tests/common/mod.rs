@@ -158,6 +158,8 @@ pub fn in_person(iin: &str) -> ApplicationPlan {
         documents: documents(&["application-form", "identity-document"]),
         decision: egov_client::Decision::Approve,
         refusal_ground: String::new(),
+        result_decision: egov_client::Decision::Approve,
+        result_refusal_ground: String::new(),
     }
 }
 

@@ -371,6 +371,8 @@ pub async fn operator(command: OperatorCommand, addresses: &Addresses) -> anyhow
                 documents: Vec::new(),
                 decision: Decision::Approve,
                 refusal_ground: String::new(),
+                result_decision: Decision::Approve,
+                result_refusal_ground: String::new(),
             };
             let opened = operator
                 .open_form(&application_id, &definition.service.code, &plan.applicant_iin, plan.representative())
@@ -451,10 +453,12 @@ pub enum StaffCommand {
         /// The staff member (e.g. office-1, specialist-1, executor-1, head-1).
         #[arg(long = "as")]
         member: String,
-        /// For the documents check: yes (they comply) or no.
+        /// For a deciding step: yes or no (condition 2: the documents comply;
+        /// action 2: the permission, or no for the reasoned refusal).
         #[arg(long)]
         decision: Option<String>,
-        /// For a negative documents check: the refusal ground's code.
+        /// With --decision no: the refusal ground's code (one of those the
+        /// definition ties to the step: `egov regulation show`).
         #[arg(long, default_value = "")]
         ground: String,
         #[arg(long, default_value = "keys")]
@@ -463,11 +467,18 @@ pub enum StaffCommand {
     /// Do every remaining staff step of a registration, each signed by the first member of its role.
     Process {
         registration_id: String,
-        /// approve or refuse (at the documents check).
+        /// approve or refuse, at the documents check (condition 2).
         #[arg(long, default_value = "approve")]
         decision: String,
+        /// With --decision refuse: a ground of the documents check.
         #[arg(long, default_value = "")]
         ground: String,
+        /// approve (the permission) or refuse (the reasoned refusal), at the result (action 2).
+        #[arg(long, default_value = "approve")]
+        result_decision: String,
+        /// With --result-decision refuse: a ground of action 2.
+        #[arg(long, default_value = "")]
+        result_ground: String,
         #[arg(long, default_value = "keys")]
         keys: PathBuf,
     },
@@ -506,21 +517,29 @@ pub async fn staff(command: StaffCommand, addresses: &Addresses) -> anyhow::Resu
             print!("{}", crate::print::application(&registration.application.unwrap_or_default()));
             Ok(ExitCode::SUCCESS)
         }
-        StaffCommand::Process { registration_id, decision, ground, keys } => {
+        StaffCommand::Process { registration_id, decision, ground, result_decision, result_ground, keys } => {
             let keys = KeyDir::new(keys);
             let trust = keys.trust()?;
             let signers = egov_client::staff_keys(&keys, &trust)?;
-            let decision = match decision.as_str() {
-                "approve" => egov_proto::Decision::Yes,
-                "refuse" => egov_proto::Decision::No,
-                other => bail!("--decision is approve or refuse, not {other:?}"),
+            let parse = |flag: &str, text: &str| match text {
+                "approve" => Ok(egov_proto::Decision::Yes),
+                "refuse" => Ok(egov_proto::Decision::No),
+                other => Err(anyhow::anyhow!("--{flag} is approve or refuse, not {other:?}")),
             };
+            let decision = parse("decision", &decision)?;
+            let result_decision = parse("result-decision", &result_decision)?;
             let mut registration = client.registration(&registration_id).await?;
             while !registration.next_actor.is_empty() {
                 let signer = signers
                     .get(&registration.next_actor)
                     .with_context(|| format!("no key for {}", registration.next_actor))?;
-                registration = do_step(definition, &client, signer, registration, decision, &ground).await?;
+                let step_id = registration.application.as_ref().map(|a| a.current_step.clone()).unwrap_or_default();
+                let drafting = definition
+                    .step(&step_id)
+                    .is_some_and(|step| step.effect == Some(egov_regulation::Effect::DraftResult));
+                let (decision, ground) =
+                    if drafting { (result_decision, result_ground.as_str()) } else { (decision, ground.as_str()) };
+                registration = do_step(definition, &client, signer, registration, decision, ground).await?;
             }
             print!("{}", crate::print::application(&registration.application.unwrap_or_default()));
             Ok(ExitCode::SUCCESS)
@@ -539,7 +558,8 @@ async fn do_step(
     let step_id = registration.application.as_ref().map(|a| a.current_step.clone()).unwrap_or_default();
     let step =
         definition.step(&step_id).with_context(|| format!("registration waits on no staff step ({step_id:?})"))?;
-    let done = if step.effect == Some(egov_regulation::Effect::SignResult) {
+    // The signing step begins with the hand-over by another role (a task for that role).
+    let done = if step.effect == Some(egov_regulation::Effect::SignResult) && registration.next_actor == step.actor {
         client.sign(signer, &registration).await?
     } else if step.kind == StepKind::Condition {
         let ground = if decision == egov_proto::Decision::No { ground } else { "" };

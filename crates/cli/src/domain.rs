@@ -133,7 +133,7 @@ pub fn regulation(command: RegulationCommand) -> anyhow::Result<ExitCode> {
             let rendering = match format {
                 RegulationFormat::Mermaid => render::mermaid(definition),
                 RegulationFormat::Dot => render::dot(definition),
-                RegulationFormat::Table => render::table(definition),
+                RegulationFormat::Table => format!("{}\n{}", render::summary(definition), render::table(definition)),
             };
             print!("{rendering}");
             Ok(ExitCode::SUCCESS)

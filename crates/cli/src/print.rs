@@ -17,6 +17,18 @@ pub fn time(ms: i64) -> String {
     }
 }
 
+/// The instance of the application's path as reported (for the terms' ends).
+fn path_instance(application: &Application) -> egov_regulation::Instance {
+    egov_regulation::Instance {
+        current: (!application.current_step.is_empty()).then(|| application.current_step.clone()),
+        current_since_ms: application.current_step_since_ms,
+        path: application.path.iter().map(egov_runtime::convert::step_from_proto).collect(),
+        decided: None,
+        outcome: (!application.outcome.is_empty()).then(|| application.outcome.clone()),
+        handed_over: None,
+    }
+}
+
 /// The application's state and its path, one step a line.
 pub fn application(application: &Application) -> String {
     application_at(application, egov_runtime::SystemClock.now_ms())
@@ -51,19 +63,42 @@ pub fn application_at(application: &Application, now_ms: i64) -> String {
             standing.as_str()
         ));
     }
-    if application.due_time_ms != 0 {
-        let term = definition.terms.first();
-        let started = term.and_then(|t| record(&t.from)).map_or(0, |r| r.started_time_ms);
-        let ended = term.and_then(|t| record(&t.to)).map(|r| r.ended_time_ms);
-        let standing = Standing::of(started, Some(application.due_time_ms), ended, now_ms, calendar);
+    // The provider's term (from registration) is the "result due by" the ARM
+    // reports; every other term is shown with its own deadline.
+    let registration = definition.step_by_effect(egov_regulation::Effect::Register).map(|step| step.id.as_str());
+    for term in &definition.terms {
+        let Some(from) = record(&term.from) else { continue };
+        let ended = egov_regulation::instance::term_end(definition, &path_instance(application), term);
+        if Some(term.from.as_str()) == registration {
+            if application.due_time_ms != 0 {
+                let standing =
+                    Standing::of(from.started_time_ms, Some(application.due_time_ms), ended, now_ms, calendar);
+                out.push_str(&format!(
+                    "  result due by   {} (Astana time): {}\n",
+                    time(application.due_time_ms),
+                    standing.as_str()
+                ));
+            }
+            continue;
+        }
+        let deadline = egov_regulation::instance::deadline(calendar, from.started_time_ms, term.duration);
+        let standing = Standing::of(from.started_time_ms, deadline, ended, now_ms, calendar);
         out.push_str(&format!(
-            "  result due by   {} (Astana time): {}\n",
-            time(application.due_time_ms),
-            standing.as_str()
+            "  term            {} ({}): deadline {}: {}\n",
+            term.id,
+            term.duration,
+            deadline.map_or("none".to_owned(), time),
+            match standing {
+                Standing::Missed => "MISSED",
+                standing => standing.as_str(),
+            }
         ));
     }
     if let Some(notice) = &application.notice {
-        out.push_str(&format!("  notice          {}: {}\n", notice.code, notice.text_en));
+        out.push_str(&format!("  notice          {}\n", notice.code));
+        for (language, text) in [("kk", &notice.text_kk), ("ru", &notice.text_ru), ("en", &notice.text_en)] {
+            out.push_str(&format!("    {language}  {text}\n"));
+        }
     }
     out.push_str("  path (times in Astana, UTC+05:00):\n");
     out.push_str(&format!(
@@ -76,11 +111,16 @@ pub fn application_at(application: &Application, now_ms: i64) -> String {
             Standing::Missed => "MISSED",
             standing => standing.as_str(),
         };
-        let detail = if step.branch.is_empty() {
+        let mut detail = if step.branch.is_empty() {
             step.detail.clone()
         } else {
             format!("{} {}", step.branch, step.detail).trim().to_owned()
         };
+        if !step.handed_over_by.is_empty() {
+            detail = format!("handed over by {} at {}; {detail}", step.handed_over_by, time(step.handed_over_time_ms))
+                .trim_end_matches("; ")
+                .to_owned();
+        }
         out.push_str(&format!(
             "    {:<12} {:<20} {:<15} {:<23} {:<23} {:<8} {}\n",
             step.step_id,

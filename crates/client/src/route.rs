@@ -13,7 +13,8 @@ use thiserror::Error;
 
 use crate::{OperatorClient, StaffClient};
 
-/// What the staff decide at the documents check.
+/// What the staff decide: at the documents check (condition 2) and at the
+/// result (action 2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
@@ -74,9 +75,27 @@ pub struct ApplicationPlan {
     pub representative: Option<RepresentativePlan>,
     #[serde(default)]
     pub documents: Vec<DocumentPlan>,
+    /// The documents check (the `check-documents` step, condition 2).
     pub decision: Decision,
+    /// With `refuse`: one of the grounds the definition ties to the documents check.
     #[serde(default)]
     pub refusal_ground: String,
+    /// The result, where the definition decides it at the draft (the
+    /// `draft-result` step as a condition, action 2): the permission
+    /// (`approve`, the default) or the reasoned refusal.
+    #[serde(default = "approve", skip_serializing_if = "is_approve")]
+    pub result_decision: Decision,
+    /// With `result_decision` `refuse`: one of the grounds tied to the draft step.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub result_refusal_ground: String,
+}
+
+fn approve() -> Decision {
+    Decision::Approve
+}
+
+fn is_approve(decision: &Decision) -> bool {
+    *decision == Decision::Approve
 }
 
 impl ApplicationPlan {
@@ -225,16 +244,27 @@ pub async fn drive(route: &Route<'_>, application_id: &str, plan: &ApplicationPl
         let signer = staff_keys
             .get(&registration.next_actor)
             .ok_or_else(|| RouteError::MissingSigner(registration.next_actor.clone()))?;
-        pacer.before(step);
-        registration = if step.effect == Some(Effect::SignResult) {
+        // A step's duration passes once, before its actor does it: a hand-over
+        // that begins the step is done at once, when it starts.
+        let handing_over = step.handed_over_by.as_deref() == Some(registration.next_actor.as_str());
+        if !handing_over {
+            pacer.before(step);
+        }
+        registration = if step.effect == Some(Effect::SignResult) && !handing_over {
             staff.sign(signer, &registration).await.map_err(refused("sign result"))?
         } else if step.kind == StepKind::Condition {
-            let (decision, ground) = match plan.decision {
+            let (decision, ground) = if step.effect == Some(Effect::DraftResult) {
+                (&plan.result_decision, plan.result_refusal_ground.as_str())
+            } else {
+                (&plan.decision, plan.refusal_ground.as_str())
+            };
+            let (decision, ground) = match decision {
                 Decision::Approve => (egov_proto::Decision::Yes, ""),
-                Decision::Refuse => (egov_proto::Decision::No, plan.refusal_ground.as_str()),
+                Decision::Refuse => (egov_proto::Decision::No, ground),
             };
             staff.act(signer, &registration, &step_id, decision, ground).await.map_err(refused("staff decision"))?
         } else {
+            // A task, or the hand-over that begins the signing step.
             staff
                 .act(signer, &registration, &step_id, egov_proto::Decision::Unspecified, "")
                 .await

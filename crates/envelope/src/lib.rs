@@ -37,4 +37,7 @@ pub mod services {
     pub const STAFF_ACTION: &str = "rshep.staff.action.v1";
     /// The head's signature on the result (action 3).
     pub const RESULT_SIGN: &str = "rshep.result.sign.v1";
+    /// The ARM's signed refusal for violations in the documents (process 8),
+    /// carried back to the State Corporation as the result.
+    pub const REFUSAL_NOTICE: &str = "rshep.refusal.notice.v1";
 }

@@ -64,18 +64,17 @@ impl Regional {
         })
     }
 
-    /// The role whose step the registration waits on; empty once the ARM's part
-    /// has ended (the result sent) or the application has.
+    /// The staff role the registration waits on (the one that hands the step
+    /// over first, where the definition says so); empty once the ARM's part has
+    /// ended (the result or the refusal sent to the State Corporation) or the
+    /// application has.
     pub(crate) fn next_actor(&self, record: &RegistrationRecord) -> String {
-        let sent = record.instance.record(&self.steps.send_result.id).is_some();
         record
             .instance
-            .current
-            .as_deref()
-            .and_then(|id| self.definition.step(id))
-            .filter(|_| !sent)
-            .map(|step| step.actor.clone())
+            .waits_on(&self.definition)
+            .filter(|role| egov_runtime::ids::roles::PROVIDER_STAFF.contains(role))
             .unwrap_or_default()
+            .to_owned()
     }
 
     /// The delivery of `record`'s application, as received.

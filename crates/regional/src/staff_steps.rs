@@ -1,13 +1,16 @@
 //! The provider's steps, each signed by the member who does it: the office
 //! accepts (action 1), the specialist checks the documents (condition 2;
-//! a "no" leads to the refusal, process 8, which the ARM forms itself), the
-//! executor drafts the result (action 2), the office sends it (action 4).
-//! The head's signature (action 3) is `signing`.
+//! a "no" leads to the refusal for violations in the documents, process 8,
+//! which the ARM forms, signs and sends back itself), the executor decides and
+//! drafts the result (action 2: the permission, or the reasoned refusal on
+//! the grounds of paragraph 10) and hands it to the head (action 3), the office
+//! sends it (action 4). The head's signature (action 3) is `signing`.
 
-use egov_proto::{Decision, PerformStaffActionResponse, ServiceResult, StaffAction};
+use egov_envelope::services;
+use egov_proto::{Decision, Envelope, MessageType, PerformStaffActionResponse, ServiceResult, StaffAction};
 use egov_regulation::definition::Labelled;
 use egov_regulation::{Branch, Effect, Event, Follows, TransitionError};
-use egov_runtime::{Outcome, Received, Refusal};
+use egov_runtime::{Outcome, Received, Refusal, ids};
 use prost::Message;
 use tonic::{Code, Status};
 
@@ -39,14 +42,6 @@ impl Regional {
             .definition
             .step(&action.step_id)
             .ok_or_else(|| Refusal::from(TransitionError::UnknownStep { step: action.step_id.clone() }))?;
-        if step.effect == Some(Effect::SignResult) {
-            return Err(Refusal::new(
-                Code::InvalidArgument,
-                "regional.use_sign_result",
-                "the head signs the result with SignResult",
-            )
-            .into());
-        }
         let branch = match Decision::try_from(action.decision) {
             Ok(Decision::Yes) => Some(Branch::Yes),
             Ok(Decision::No) => Some(Branch::No),
@@ -60,13 +55,22 @@ impl Regional {
                 .into());
             }
         };
+        if step.effect == Some(Effect::SignResult) {
+            return self.hand_over(received, stored.version, before, record).await;
+        }
         let mut detail = action.comment.clone();
-        if step.id == self.steps.check_documents.id && branch == Some(Branch::No) {
-            let ground = self.definition.refusal_ground(&action.refusal_ground).ok_or_else(|| {
+        let grounds = self.definition.grounds_for(&step.id);
+        if branch == Some(Branch::No) && !grounds.is_empty() {
+            let ground = grounds.iter().find(|ground| ground.code == action.refusal_ground).ok_or_else(|| {
                 Refusal::new(
                     Code::InvalidArgument,
                     "regional.unknown_refusal_ground",
-                    format!("refusal ground {:?} is not one of the definition's", action.refusal_ground),
+                    format!(
+                        "refusal ground {:?} is not one of those of {}: {}",
+                        action.refusal_ground,
+                        step.id,
+                        grounds.iter().map(|g| g.code.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
                 )
             })?;
             record.refusal_ground = Some(ground.code.clone());
@@ -75,7 +79,7 @@ impl Regional {
             return Err(Refusal::new(
                 Code::InvalidArgument,
                 "regional.unexpected_refusal_ground",
-                "a refusal ground goes only with a negative documents check",
+                format!("a refusal ground goes only with a \"no\" at a step that has grounds, not at {}", step.id),
             )
             .into());
         }
@@ -89,8 +93,7 @@ impl Regional {
         let transition = self.advance(&record.instance, &event, now_ms)?;
         record.instance = transition.instance;
         // Process 8 after a negative check is the ARM's own step.
-        self.run_automatic(&mut record, transition.follows, now_ms)?;
-        let mut signed_result = None;
+        let mut signed_result = self.run_automatic(&mut record, transition.follows, now_ms)?;
         if step.id == self.steps.draft_result.id {
             record.draft_result = self.draft(&record, now_ms)?.encode_to_vec();
         } else if step.id == self.steps.send_result.id {
@@ -107,11 +110,65 @@ impl Regional {
         Ok(outcome)
     }
 
-    /// Runs the steps the ARM itself does (the refusal of process 8), while one follows.
-    fn run_automatic(&self, record: &mut RegistrationRecord, mut follows: Follows, now_ms: i64) -> Result<(), Refusal> {
+    /// The hand-over that begins the signing step (action 3: the executor hands
+    /// the drafted result to the head). Recorded with the registration; the
+    /// step's record carries it once the head has signed.
+    async fn hand_over(
+        &self,
+        received: Received<StaffAction>,
+        version: u64,
+        before: RegistrationRecord,
+        mut record: RegistrationRecord,
+    ) -> Result<Outcome<PerformStaffActionResponse>, Status> {
+        let action = &received.body;
+        let sign = &self.steps.sign_result;
+        if sign.handed_over_by.as_deref() != Some(received.sender_role()) {
+            return Err(Refusal::new(
+                Code::InvalidArgument,
+                "regional.use_sign_result",
+                "the head signs the result with SignResult",
+            )
+            .into());
+        }
+        if action.decision != Decision::Unspecified as i32 || !action.refusal_ground.is_empty() {
+            return Err(Refusal::new(
+                Code::InvalidArgument,
+                "regional.unexpected_decision",
+                format!("the hand-over of {} takes no decision and no refusal ground", sign.id),
+            )
+            .into());
+        }
+        let event = Event {
+            step_id: action.step_id.clone(),
+            actor_role: received.sender_role().to_owned(),
+            actor_id: received.sender_id().to_owned(),
+            branch: None,
+            detail: action.comment.clone(),
+        };
+        record.instance = egov_regulation::hand_over(&self.definition, &record.instance, &event, received.event_ms)
+            .map_err(Refusal::from)?;
+        let mut outcome =
+            Outcome::new(PerformStaffActionResponse { registration: Some(self.to_registration(&record)?) });
+        outcome.put(registration_key(&record.registration_id), version, &record)?;
+        self.requeue(&mut outcome, Some(&before), &record);
+        tracing::info!(registration_id = %record.registration_id, step = %sign.id, "result handed to the head");
+        Ok(outcome)
+    }
+
+    /// Runs the steps the ARM itself does (the refusal of process 8), while one
+    /// follows. Where that ends the ARM's part (the next step is the State
+    /// Corporation's), the ARM forms the refusal message, signs it, and returns
+    /// it to be sent back as the result.
+    fn run_automatic(
+        &self,
+        record: &mut RegistrationRecord,
+        mut follows: Follows,
+        now_ms: i64,
+    ) -> Result<Option<Envelope>, Refusal> {
+        let mut refusal_step = None;
         while let Follows::Step { step_id, effect: Some(Effect::RefusalNotice), actor } = follows {
             let event = Event {
-                step_id,
+                step_id: step_id.clone(),
                 actor_role: actor,
                 actor_id: self.receiver.context().member_id().to_owned(),
                 branch: None,
@@ -120,18 +177,48 @@ impl Regional {
             let transition = self.advance(&record.instance, &event, now_ms)?;
             record.instance = transition.instance;
             follows = transition.follows;
+            refusal_step = Some(step_id);
         }
-        Ok(())
+        let Some(refusal_step) = refusal_step else { return Ok(None) };
+        if !self.next_actor(record).is_empty() {
+            // The provider's staff go on (a regulation whose executor drafts the reasoned refusal).
+            return Ok(None);
+        }
+        let result = self.result(record, &refusal_step, now_ms)?;
+        let envelope = self.receiver.context().seal(
+            &record.application_id,
+            services::REFUSAL_NOTICE,
+            ids::SC_WORKSTATION,
+            MessageType::Response,
+            now_ms,
+            &result,
+        );
+        record.signed_result = envelope.encode_to_vec();
+        Ok(Some(envelope))
     }
 
     /// Action 2: the result document the head is to sign.
     fn draft(&self, record: &RegistrationRecord, now_ms: i64) -> Result<ServiceResult, Refusal> {
+        self.result(record, &self.steps.draft_result.id, now_ms)
+    }
+
+    /// The result as decided at `step_id` (action 2's draft, or process 8's
+    /// refusal): the outcome, the refusal ground, and the step's notice for the
+    /// outcome with the ground's wording appended in each language.
+    fn result(&self, record: &RegistrationRecord, step_id: &str, now_ms: i64) -> Result<ServiceResult, Refusal> {
         let delivery = self.delivery(record)?;
         let outcome = record.instance.decided.clone().unwrap_or_default();
-        let draft_step = &self.steps.draft_result.id;
-        let notice = match &record.refusal_ground {
-            Some(ground) => self.definition.refusal_ground(ground).map(notice),
-            None => self.definition.notices.iter().find(|n| n.step.as_deref() == Some(draft_step.as_str())).map(notice),
+        let ground = record.refusal_ground.as_deref().and_then(|code| self.definition.refusal_ground(code));
+        let notice = match (self.definition.notice_for(step_id, &outcome), ground) {
+            (Some(label), Some(ground)) => Some(egov_proto::Notice {
+                code: label.code.clone(),
+                text_kk: format!("{} {}.", label.kk, ground.kk),
+                text_ru: format!("{} {}.", label.ru, ground.ru),
+                text_en: format!("{} {}.", label.en, ground.en),
+            }),
+            (Some(label), None) => Some(notice(label)),
+            (None, Some(ground)) => Some(notice(ground)),
+            (None, None) => None,
         };
         Ok(ServiceResult {
             application_id: record.application_id.clone(),

@@ -11,8 +11,6 @@ pub(crate) struct Steps {
     pub(crate) sign_submission: Step,
     /// Process 7.
     pub(crate) register: Step,
-    /// Condition 2.
-    pub(crate) check_documents: Step,
     /// Action 2.
     pub(crate) draft_result: Step,
     /// Action 3.
@@ -23,10 +21,11 @@ pub(crate) struct Steps {
 
 impl Steps {
     pub(crate) fn bind(definition: &Definition) -> Result<Steps, DefinitionError> {
+        // Condition 2 is required; the staff name it by id, with the grounds the definition ties to it.
+        definition.bind(Effect::CheckDocuments, PARTICIPANT)?;
         Ok(Steps {
             sign_submission: definition.bind(Effect::SignSubmission, PARTICIPANT)?,
             register: definition.bind(Effect::Register, PARTICIPANT)?,
-            check_documents: definition.bind(Effect::CheckDocuments, PARTICIPANT)?,
             draft_result: definition.bind(Effect::DraftResult, PARTICIPANT)?,
             sign_result: definition.bind(Effect::SignResult, PARTICIPANT)?,
             send_result: definition.bind(Effect::SendResult, PARTICIPANT)?,

@@ -157,6 +157,9 @@ pub struct Step {
     /// For a condition.
     pub yes: Option<BranchTarget>,
     pub no: Option<BranchTarget>,
+    /// The role that hands the step's work over to its actor before the actor
+    /// does it ("the executor hands the result to the head, who signs it").
+    pub handed_over_by: Option<String>,
     /// The line of the step in the definition file.
     pub line: usize,
 }
@@ -190,6 +193,9 @@ pub struct Labelled {
     pub when: Option<String>,
     #[serde(default)]
     pub step: Option<String>,
+    /// For a notice of a deciding step: the outcome it announces.
+    #[serde(default)]
+    pub outcome: Option<String>,
     #[serde(default)]
     pub assumption: bool,
     pub en: String,
@@ -207,6 +213,18 @@ pub struct ServiceInfo {
     pub name_en: String,
     pub name_ru: String,
     pub name_kk: String,
+    /// The form of the service ("paper", "electronic", "partly automated").
+    #[serde(default)]
+    pub form: Option<String>,
+    /// The form of the result.
+    #[serde(default)]
+    pub result_form: Option<String>,
+    /// What the service costs the applicant.
+    #[serde(default)]
+    pub cost: Option<String>,
+    /// Where applications are received and results handed out.
+    #[serde(default)]
+    pub channels: Vec<String>,
 }
 
 /// A checked process definition.
@@ -273,6 +291,8 @@ struct RawStep {
     yes: Option<BranchTarget>,
     #[serde(default)]
     no: Option<BranchTarget>,
+    #[serde(default)]
+    handed_over_by: Option<String>,
 }
 
 fn task() -> StepKind {
@@ -318,8 +338,10 @@ impl Definition {
                         .ok_or_else(|| error(format!("duration {text:?} is not \"N min\" or \"N wd\"")))?,
                 ),
             };
-            if !raw.actors.contains_key(&raw_step.actor) {
-                return Err(error(format!("actor {} is not listed in [actors]", raw_step.actor)));
+            for actor in std::iter::once(&raw_step.actor).chain(&raw_step.handed_over_by) {
+                if !raw.actors.contains_key(actor) {
+                    return Err(error(format!("actor {actor} is not listed in [actors]")));
+                }
             }
             match raw_step.kind {
                 StepKind::Condition => {
@@ -350,6 +372,7 @@ impl Definition {
                 next: raw_step.next,
                 yes: raw_step.yes,
                 no: raw_step.no,
+                handed_over_by: raw_step.handed_over_by,
                 line,
             });
         }
@@ -420,6 +443,26 @@ impl Definition {
                 return Err(definition_error(0, format!("notice {}: step {step} is not defined", notice.code)));
             }
         }
+        // A refusal ground names the condition whose "no" gives it.
+        for ground in &raw.refusal_grounds {
+            if let Some(step) = &ground.step {
+                match index.get(step).map(|&position| &steps[position]) {
+                    None => {
+                        return Err(definition_error(
+                            0,
+                            format!("refusal ground {}: step {step} is not defined", ground.code),
+                        ));
+                    }
+                    Some(found) if found.kind != StepKind::Condition => {
+                        return Err(definition_error(
+                            found.line,
+                            format!("refusal ground {}: step {step} is not a condition", ground.code),
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
         Ok(Definition {
             service: raw.service,
             actors: raw.actors,
@@ -466,6 +509,44 @@ impl Definition {
 
     pub fn refusal_ground(&self, code: &str) -> Option<&Labelled> {
         self.refusal_grounds.iter().find(|ground| ground.code == code)
+    }
+
+    /// The refusal grounds a "no" at `step_id` may give: those tied to it, and
+    /// those tied to no step, which belong to the documents check.
+    pub fn grounds_for(&self, step_id: &str) -> Vec<&Labelled> {
+        let checks_documents = self.step(step_id).is_some_and(|step| step.effect == Some(Effect::CheckDocuments));
+        self.refusal_grounds
+            .iter()
+            .filter(|ground| match &ground.step {
+                Some(step) => step == step_id,
+                None => checks_documents,
+            })
+            .collect()
+    }
+
+    /// The notice of `step_id` that announces `outcome` (or the step's only notice without an outcome).
+    pub fn notice_for(&self, step_id: &str, outcome: &str) -> Option<&Labelled> {
+        let of_step = || self.notices.iter().filter(|notice| notice.step.as_deref() == Some(step_id));
+        of_step()
+            .find(|notice| notice.outcome.as_deref() == Some(outcome))
+            .or_else(|| of_step().find(|notice| notice.outcome.is_none()))
+    }
+
+    /// Whether the route can go from step `from` to step `to` (a step reaches itself).
+    pub fn reaches(&self, from: &str, to: &str) -> bool {
+        let mut seen = HashSet::new();
+        let mut frontier = vec![from];
+        while let Some(id) = frontier.pop() {
+            if id == to {
+                return true;
+            }
+            if seen.insert(id)
+                && let Some(step) = self.step(id)
+            {
+                frontier.extend(step.targets());
+            }
+        }
+        false
     }
 
     /// Every outcome a branch of the definition can decide.

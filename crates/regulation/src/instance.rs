@@ -39,6 +39,20 @@ pub struct StepRecord {
     pub deadline_ms: Option<i64>,
     pub branch: Option<Branch>,
     pub detail: String,
+    /// Who handed the step's work over to its actor, where the definition says
+    /// the step begins with a hand-over (`handed_over_by`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hand_over: Option<HandOver>,
+}
+
+/// A hand-over of a step's work to the step's actor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandOver {
+    /// The role that hands over.
+    pub role: String,
+    /// The member who did.
+    pub actor_id: String,
+    pub at_ms: i64,
 }
 
 impl StepRecord {
@@ -60,6 +74,9 @@ pub struct Instance {
     pub decided: Option<String>,
     /// Set when the instance ends: the final outcome.
     pub outcome: Option<String>,
+    /// The hand-over of the current step, once done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handed_over: Option<HandOver>,
 }
 
 /// Something done at a step.
@@ -114,6 +131,12 @@ pub enum TransitionError {
     BranchNotAllowed { step: String },
     #[error("step {step} is not in the definition")]
     UnknownStep { step: String },
+    #[error("{step} begins with the hand-over by the {by}, which has not happened")]
+    NotHandedOver { step: String, by: String },
+    #[error("{step} has been handed over already")]
+    HandedOverAlready { step: String },
+    #[error("{step} is not handed over by anyone")]
+    NoHandOver { step: String },
 }
 
 impl TransitionError {
@@ -125,6 +148,9 @@ impl TransitionError {
             TransitionError::BranchRequired { .. } => "process.branch_required",
             TransitionError::BranchNotAllowed { .. } => "process.branch_not_allowed",
             TransitionError::UnknownStep { .. } => "process.unknown_step",
+            TransitionError::NotHandedOver { .. } => "process.not_handed_over",
+            TransitionError::HandedOverAlready { .. } => "process.handed_over_already",
+            TransitionError::NoHandOver { .. } => "process.no_hand_over",
         }
     }
 }
@@ -138,6 +164,7 @@ impl Instance {
             path: Vec::new(),
             decided: None,
             outcome: None,
+            handed_over: None,
         })
     }
 
@@ -151,6 +178,7 @@ impl Instance {
             path: Vec::new(),
             decided: None,
             outcome: None,
+            handed_over: None,
         })
     }
 
@@ -162,6 +190,50 @@ impl Instance {
     pub fn record(&self, step_id: &str) -> Option<&StepRecord> {
         self.path.iter().find(|record| record.step_id == step_id)
     }
+
+    /// The role the current step waits on: the one that hands it over first,
+    /// where the definition says so, then the step's actor.
+    pub fn waits_on<'d>(&self, definition: &'d Definition) -> Option<&'d str> {
+        let step = definition.step(self.current.as_deref()?)?;
+        match &step.handed_over_by {
+            Some(by) if self.handed_over.is_none() => Some(by),
+            _ => Some(&step.actor),
+        }
+    }
+}
+
+/// The hand-over that begins the current step (`handed_over_by` in the
+/// definition): `event`'s actor hands the work to the step's actor at `now_ms`.
+pub fn hand_over(
+    definition: &Definition,
+    instance: &Instance,
+    event: &Event,
+    now_ms: i64,
+) -> Result<Instance, TransitionError> {
+    let current = instance.current.as_deref().ok_or_else(|| TransitionError::Ended { step: event.step_id.clone() })?;
+    let step =
+        definition.step(&event.step_id).ok_or_else(|| TransitionError::UnknownStep { step: event.step_id.clone() })?;
+    if current != event.step_id {
+        return Err(TransitionError::NotCurrent { step: event.step_id.clone(), current: current.to_owned() });
+    }
+    let by = step.handed_over_by.as_ref().ok_or_else(|| TransitionError::NoHandOver { step: step.id.clone() })?;
+    if instance.handed_over.is_some() {
+        return Err(TransitionError::HandedOverAlready { step: step.id.clone() });
+    }
+    if by != &event.actor_role {
+        return Err(TransitionError::WrongActor {
+            step: step.id.clone(),
+            expected: by.clone(),
+            found: event.actor_role.clone(),
+        });
+    }
+    let mut updated = instance.clone();
+    updated.handed_over = Some(HandOver {
+        role: by.clone(),
+        actor_id: event.actor_id.clone(),
+        at_ms: now_ms.max(instance.current_since_ms),
+    });
+    Ok(updated)
 }
 
 /// The transition function: `event` happens at `now_ms`. Returns the new
@@ -185,6 +257,11 @@ pub fn apply(
             expected: step.actor.clone(),
             found: event.actor_role.clone(),
         });
+    }
+    if let Some(by) = &step.handed_over_by
+        && instance.handed_over.is_none()
+    {
+        return Err(TransitionError::NotHandedOver { step: step.id.clone(), by: by.clone() });
     }
     let (next, decided) = match (step.kind, event.branch) {
         (StepKind::Condition, None) => return Err(TransitionError::BranchRequired { step: step.id.clone() }),
@@ -214,6 +291,7 @@ pub fn apply(
         deadline_ms: step.duration.and_then(|duration| deadline(calendar, started_ms, duration)),
         branch: event.branch,
         detail: event.detail.clone(),
+        hand_over: updated.handed_over.take(),
     });
     updated.current_since_ms = now_ms;
     updated.decided = decided;
@@ -256,6 +334,22 @@ pub fn deadline(calendar: &Calendar, start_ms: i64, duration: Duration) -> Optio
         Duration::WorkingDays(days) => calendar.working_days_deadline(start, days).ok()?,
     };
     Some(end.timestamp_millis())
+}
+
+/// When `term` ended for `instance`: at its last step; or, where the route
+/// left the term's steps another way (a refusal at process 8 never reaches
+/// action 4, a process-4 notice never reaches process 6), at the first step
+/// from which its last step can no longer be reached. None while it runs, or
+/// before it has started.
+pub fn term_end(definition: &Definition, instance: &Instance, term: &crate::definition::Term) -> Option<i64> {
+    if let Some(to) = instance.record(&term.to) {
+        return Some(to.ended_ms);
+    }
+    let from = instance.path.iter().position(|record| record.step_id == term.from)?;
+    instance.path[from..]
+        .iter()
+        .find(|record| !definition.reaches(&record.step_id, &term.to))
+        .map(|record| record.ended_ms)
 }
 
 /// The deadline of each of the definition's terms that has started, as (term id, deadline).

@@ -11,4 +11,6 @@ pub mod render;
 pub use calendar::Calendar;
 pub use definition::{Definition, DefinitionError, Duration, Effect, Step, StepKind};
 pub use iin::Iin;
-pub use instance::{Branch, Event, Follows, Instance, StepRecord, Transition, TransitionError, apply};
+pub use instance::{
+    Branch, Event, Follows, HandOver, Instance, StepRecord, Transition, TransitionError, apply, hand_over,
+};

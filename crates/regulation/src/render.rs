@@ -146,6 +146,45 @@ pub fn table(definition: &Definition) -> String {
     lines.join("\n") + "\n"
 }
 
+/// The service as the definition describes it, for a reader before the steps'
+/// table: its name, provider, form, result form, cost and channels, the terms,
+/// and the refusal grounds with the step that gives each.
+pub fn summary(definition: &Definition) -> String {
+    let service = &definition.service;
+    let given = |value: &Option<String>| value.clone().unwrap_or_else(|| "not given".to_owned());
+    let mut out = String::new();
+    out.push_str(&format!("service        {}\n", service.code));
+    out.push_str(&format!("name           {}\n", service.name_en));
+    out.push_str(&format!("regulation     {}\n", service.regulation));
+    out.push_str(&format!("provider       {}\n", service.provider));
+    out.push_str(&format!("form           {}\n", given(&service.form)));
+    out.push_str(&format!("result form    {}\n", given(&service.result_form)));
+    out.push_str(&format!("cost           {}\n", given(&service.cost)));
+    if !service.channels.is_empty() {
+        out.push_str(&format!("channels       {}\n", service.channels.join("; ")));
+    }
+    for term in &definition.terms {
+        out.push_str(&format!(
+            "term           {}: {} from {} to {} ({})\n",
+            term.id, term.duration, term.from, term.to, term.title
+        ));
+    }
+    for ground in &definition.refusal_grounds {
+        let step = ground
+            .step
+            .clone()
+            .or_else(|| definition.step_by_effect(crate::Effect::CheckDocuments).map(|step| step.id.clone()));
+        out.push_str(&format!(
+            "refusal ground {} at {}: {}{}\n",
+            ground.code,
+            step.unwrap_or_else(|| "-".to_owned()),
+            ground.en,
+            if ground.assumption { " (assumption)" } else { "" }
+        ));
+    }
+    out
+}
+
 /// Where a step leads, for the table: "process-2", "end", or
 /// "yes: action-2 (permitted); no: process-8 (refused)".
 fn leads_to(step: &Step) -> String {
@@ -419,7 +458,8 @@ title = "done"
         for expected in [
             "subgraph lane0_sc_operator[\"State Corporation operator\"]",
             "[\"action-1<br/>accept and register the documents, pass them to…<br/>20 min\"]",
-            "<br/>2 wd\"]",
+            "<br/>1 wd\"]",
+            "<br/>2 wd\"}",
             "|\"yes: permitted\"|",
             "|\"no: refused\"|",
             "|\"no: data-unavailable\"|",
@@ -434,7 +474,24 @@ title = "done"
         assert_eq!(rendering.matches("\n    end\n").count(), actors_with_steps);
         let table = table(definition);
         assert_eq!(table.lines().count(), definition.steps().len() + 2, "header, rule and one line a step\n{table}");
-        assert!(table.contains("yes: action-2 (permitted); no: process-8 (refused)"), "{table}");
+        assert!(table.contains("yes: action-2; no: process-8 (refused)"), "{table}");
+        assert!(table.contains("yes: action-3 (permitted); no: action-3 (refused)"), "{table}");
+    }
+
+    #[test]
+    fn the_summary_gives_the_form_the_cost_the_terms_and_where_each_ground_is_given() {
+        let summary = summary(Definition::default_definition());
+        for expected in [
+            "form           paper\n",
+            "result form    paper\n",
+            "cost           free of charge to individuals\n",
+            "term           service-term: 5 wd from process-7 to action-4",
+            "term           sc-handling: 15 min from process-2 to process-6",
+            "refusal ground incomplete-package at condition-2:",
+            "refusal ground harm-to-child at action-2:",
+        ] {
+            assert!(summary.contains(expected), "{expected} missing\n{summary}");
+        }
     }
 
     #[test]

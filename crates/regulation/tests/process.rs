@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use egov_regulation::{Branch, Calendar, Definition, Event, Instance, TransitionError, apply};
+use egov_regulation::{Branch, Calendar, Definition, Event, Instance, TransitionError, apply, hand_over};
 
 /// 2026-06-01 10:00 Astana (a Monday).
 const MONDAY_10_00: i64 = 1_780_290_000_000;
@@ -12,11 +12,19 @@ fn event(definition: &Definition, step: &str, branch: Option<Branch>) -> Event {
     Event { step_id: step.to_owned(), actor_role: actor, actor_id: "someone".to_owned(), branch, detail: String::new() }
 }
 
-/// Runs `steps` (a step id, with "+"/"-" for a condition's yes/no) from the start.
+/// Runs `steps` (a step id, with "+"/"-" for a condition's yes/no, "^" for
+/// the hand-over that begins a step) from the start.
 fn run(steps: &[&str]) -> Result<Instance, TransitionError> {
     let definition = Definition::default_definition();
     let mut instance = Instance::start(definition, MONDAY_10_00);
     for (minute, step) in steps.iter().enumerate() {
+        let now = MONDAY_10_00 + (minute as i64 + 1) * 60_000;
+        if let Some(id) = step.strip_suffix('^') {
+            let by = definition.step(id).and_then(|s| s.handed_over_by.clone()).unwrap_or_default();
+            let event = Event { actor_role: by, actor_id: "executor".to_owned(), ..event(definition, id, None) };
+            instance = hand_over(definition, &instance, &event, now)?;
+            continue;
+        }
         let (id, branch) = match step.strip_suffix('+') {
             Some(id) => (id, Some(Branch::Yes)),
             None => match step.strip_suffix('-') {
@@ -24,7 +32,6 @@ fn run(steps: &[&str]) -> Result<Instance, TransitionError> {
                 None => (*step, None),
             },
         };
-        let now = MONDAY_10_00 + (minute as i64 + 1) * 60_000;
         instance = apply(definition, &instance, &event(definition, id, branch), now, Calendar::kazakhstan())?.instance;
     }
     Ok(instance)
@@ -40,7 +47,8 @@ const APPROVAL: &[&str] = &[
     "process-7",
     "action-1",
     "condition-2+",
-    "action-2",
+    "action-2+",
+    "action-3^",
     "action-3",
     "action-4",
     "process-9",
@@ -52,13 +60,21 @@ fn approval_runs_every_step_and_ends_permitted() {
     assert_eq!(instance.outcome.as_deref(), Some("permitted"));
     assert!(instance.has_ended());
     let path: Vec<&str> = instance.path.iter().map(|r| r.step_id.as_str()).collect();
-    assert_eq!(path, APPROVAL.iter().map(|s| s.trim_end_matches(['+', '-'])).collect::<Vec<_>>());
+    let steps: Vec<&str> =
+        APPROVAL.iter().filter(|s| !s.ends_with('^')).map(|s| s.trim_end_matches(['+', '-'])).collect();
+    assert_eq!(path, steps);
+    // Action 3 records both actors: the executor who handed the result over, and the head.
+    let action_3 = instance.record("action-3").unwrap();
+    let hand_over = action_3.hand_over.as_ref().unwrap();
+    assert_eq!((hand_over.role.as_str(), hand_over.actor_id.as_str()), ("provider-executor", "executor"));
+    assert_eq!((action_3.actor.as_str(), action_3.actor_id.as_str()), ("provider-head", "someone"));
+    assert!(hand_over.at_ms > action_3.started_ms && hand_over.at_ms < action_3.ended_ms);
     let process_1 = instance.record("process-1").unwrap();
     assert_eq!(process_1.deadline_ms, Some(MONDAY_10_00 + 60_000), "1 working minute from 10:00");
 }
 
 #[test]
-fn refusal_goes_through_process_8() {
+fn violations_in_the_documents_go_through_process_8_to_the_state_corporation() {
     let instance = run(&[
         "process-1",
         "process-2",
@@ -70,13 +86,41 @@ fn refusal_goes_through_process_8() {
         "action-1",
         "condition-2-",
         "process-8",
-        "action-2",
-        "action-3",
-        "action-4",
         "process-9",
     ])
     .unwrap();
     assert_eq!(instance.outcome.as_deref(), Some("refused"));
+}
+
+#[test]
+fn a_reasoned_refusal_is_decided_at_action_2_after_the_documents_complied() {
+    let mut steps = APPROVAL.to_vec();
+    let at = steps.iter().position(|s| *s == "action-2+").unwrap();
+    steps[at] = "action-2-";
+    let instance = run(&steps).unwrap();
+    assert_eq!(instance.outcome.as_deref(), Some("refused"));
+    assert_eq!(instance.record("condition-2").unwrap().branch, Some(Branch::Yes));
+    assert_eq!(instance.record("action-2").unwrap().branch, Some(Branch::No));
+}
+
+#[test]
+fn the_head_signs_only_what_the_executor_has_handed_over() {
+    let through_draft: Vec<&str> = APPROVAL[..10].to_vec();
+    let check = |extra: &[&str], code: &str| {
+        let steps: Vec<&str> = through_draft.iter().copied().chain(extra.iter().copied()).collect();
+        let error = run(&steps).unwrap_err();
+        assert_eq!(error.code(), code, "{steps:?}: {error}");
+    };
+    check(&["action-3"], "process.not_handed_over");
+    check(&["action-3^", "action-3^"], "process.handed_over_already");
+    check(&["action-4^"], "process.not_current_step");
+    // The hand-over is the executor's: the head cannot hand to themself.
+    let definition = Definition::default_definition();
+    let instance = run(&through_draft).unwrap();
+    let by_head = event(definition, "action-3", None);
+    let error = hand_over(definition, &instance, &by_head, MONDAY_10_00 + 3_600_000).unwrap_err();
+    assert_eq!(error.code(), "process.wrong_actor");
+    assert_eq!(instance.waits_on(definition), Some("provider-executor"));
 }
 
 #[test]

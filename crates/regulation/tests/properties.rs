@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use egov_regulation::{Branch, Calendar, Definition, Event, Instance, StepKind, TransitionError, apply};
+use egov_regulation::{Branch, Calendar, Definition, Event, Instance, StepKind, TransitionError, apply, hand_over};
 use proptest::prelude::*;
 
 /// 2026-06-01 10:00 Astana (a Monday).
@@ -14,11 +14,13 @@ const MAX_PAUSE_MS: i64 = 3 * 24 * 60 * 60 * 1000;
 /// One generated event. `Random` picks the step and the role blindly (almost
 /// always refused); `AtCurrent` is done at the instance's current step by its
 /// role, so that sequences get far along the route, with a random answer that
-/// may not fit the step.
+/// may not fit the step. `HandOver` is the hand-over that begins the current
+/// step, by the role the definition names (refused where it names none).
 #[derive(Debug, Clone)]
 enum Generated {
     Random { step: usize, role: usize, branch: Option<Branch>, pause_ms: i64 },
     AtCurrent { branch: Option<Branch>, pause_ms: i64 },
+    HandOver { pause_ms: i64 },
 }
 
 fn branch() -> impl Strategy<Value = Option<Branch>> {
@@ -29,10 +31,13 @@ fn generated() -> impl Strategy<Value = Generated> {
     let definition = Definition::default_definition();
     let step_count = definition.steps().len();
     let role_count = definition.actors.len();
+    // Weighted towards the current step, so that runs get to the end of a route
+    // with three decisions and a hand-over on it.
     prop_oneof![
-        (0..step_count, 0..role_count, branch(), 0..MAX_PAUSE_MS)
+        2 => (0..step_count, 0..role_count, branch(), 0..MAX_PAUSE_MS)
             .prop_map(|(step, role, branch, pause_ms)| Generated::Random { step, role, branch, pause_ms }),
-        (branch(), 0..MAX_PAUSE_MS).prop_map(|(branch, pause_ms)| Generated::AtCurrent { branch, pause_ms }),
+        3 => (branch(), 0..MAX_PAUSE_MS).prop_map(|(branch, pause_ms)| Generated::AtCurrent { branch, pause_ms }),
+        1 => (0..MAX_PAUSE_MS).prop_map(|pause_ms| Generated::HandOver { pause_ms }),
     ]
 }
 
@@ -48,6 +53,10 @@ fn to_event(definition: &Definition, instance: &Instance, generated: &Generated)
             // After the end there is no current step: take the start, which must be refused.
             let step = instance.current.as_deref().and_then(|id| definition.step(id)).unwrap_or(definition.start());
             (step.id.clone(), step.actor.clone(), *branch, *pause_ms)
+        }
+        Generated::HandOver { pause_ms } => {
+            let step = instance.current.as_deref().and_then(|id| definition.step(id)).unwrap_or(definition.start());
+            (step.id.clone(), step.handed_over_by.clone().unwrap_or_default(), None, *pause_ms)
         }
     };
     (Event { step_id, actor_role, actor_id: "someone".to_owned(), branch, detail: String::new() }, pause_ms)
@@ -105,6 +114,22 @@ fn run(generated_events: &[Generated]) -> Instance {
         let (event, pause_ms) = to_event(definition, &instance, generated);
         now_ms += pause_ms;
         let before = instance.clone();
+        if let Generated::HandOver { .. } = generated {
+            // A hand-over changes nothing but who the step waits on.
+            match hand_over(definition, &instance, &event, now_ms) {
+                Ok(after) => {
+                    assert!(before.handed_over.is_none() && after.handed_over.is_some(), "{event:?}");
+                    assert_eq!(
+                        (&after.path, &after.current, &after.outcome),
+                        (&before.path, &before.current, &before.outcome)
+                    );
+                    instance = after;
+                }
+                Err(error) if before.outcome.is_some() => assert_eq!(error.code(), "process.ended"),
+                Err(_) => assert_eq!(instance, before),
+            }
+            continue;
+        }
         let result = apply(definition, &instance, &event, now_ms, calendar);
         // What follows is the step the new instance waits on, or its end with its outcome.
         if let Ok(transition) = &result {
@@ -199,7 +224,7 @@ fn event_at(definition: &Definition, effect: &str, branch: Option<Branch>) -> Ev
 fn check_out_of_order(stop_before: &str, attempt: (&str, Option<Branch>), expected_code: &str) {
     let definition = Definition::default_definition();
     let calendar = Calendar::kazakhstan();
-    let approval: [(&str, Option<Branch>); 13] = [
+    let approval: [(&str, Option<Branch>); 14] = [
         ("log-in", None),
         ("open-form", None),
         ("look-up", None),
@@ -209,7 +234,8 @@ fn check_out_of_order(stop_before: &str, attempt: (&str, Option<Branch>), expect
         ("register", None),
         ("accept", None),
         ("check-documents", Some(Branch::Yes)),
-        ("draft-result", None),
+        ("draft-result", Some(Branch::Yes)),
+        ("hand-over", None),
         ("sign-result", None),
         ("send-result", None),
         ("issue-result", None),
@@ -218,6 +244,13 @@ fn check_out_of_order(stop_before: &str, attempt: (&str, Option<Branch>), expect
     let mut now_ms = MONDAY_10_00;
     for (effect, branch) in approval.iter().take_while(|(effect, _)| *effect != stop_before) {
         now_ms += 60_000;
+        if *effect == "hand-over" {
+            let step = definition.step(instance.current.as_deref().unwrap()).unwrap();
+            let event =
+                Event { actor_role: step.handed_over_by.clone().unwrap(), ..event_at(definition, "sign-result", None) };
+            instance = hand_over(definition, &instance, &event, now_ms).unwrap();
+            continue;
+        }
         instance =
             apply(definition, &instance, &event_at(definition, effect, *branch), now_ms, calendar).unwrap().instance;
     }
@@ -237,8 +270,9 @@ fn steps_out_of_the_regulation_order_are_refused() {
     // The result handed out before the head signed it.
     check_out_of_order("sign-result", ("issue-result", None), "process.not_current_step");
     check_out_of_order("sign-result", ("send-result", None), "process.not_current_step");
-    // The head signs only a drafted result.
+    // The head signs only a drafted result, and only once the executor has handed it over.
     check_out_of_order("draft-result", ("sign-result", None), "process.not_current_step");
+    check_out_of_order("hand-over", ("sign-result", None), "process.not_handed_over");
 }
 
 #[test]

@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use egov_regulation::instance::term_deadlines;
-use egov_regulation::{Branch, Calendar, Definition, Event, Instance, TransitionError, apply};
+use egov_regulation::{Branch, Calendar, Definition, Event, Instance, TransitionError, apply, hand_over};
 
 const EXAMPLE: &str = include_str!("../../../fixtures/regulations/example-certificate.toml");
 
@@ -57,6 +57,7 @@ const APPROVAL: Route = &[
     ("issue-result", None),
 ];
 
+/// The example's refusal: process 8's notice, then the executor's draft of the refusal.
 const REFUSAL: Route = &[
     ("log-in", None),
     ("open-form", None),
@@ -74,6 +75,39 @@ const REFUSAL: Route = &[
     ("issue-result", None),
 ];
 
+/// The default's refusal for violations in the documents: process 8's signed
+/// refusal goes back to the State Corporation at once.
+const REFUSAL_OF_DOCUMENTS: Route = &[
+    ("log-in", None),
+    ("open-form", None),
+    ("look-up", None),
+    ("data-present", Some(Branch::Yes)),
+    ("sign-submission", None),
+    ("send-application", None),
+    ("register", None),
+    ("accept", None),
+    ("check-documents", Some(Branch::No)),
+    ("refusal-notice", None),
+    ("issue-result", None),
+];
+
+/// The default's reasoned refusal at action 2, after the documents complied.
+const REFUSAL_AT_DRAFT: Route = &[
+    ("log-in", None),
+    ("open-form", None),
+    ("look-up", None),
+    ("data-present", Some(Branch::Yes)),
+    ("sign-submission", None),
+    ("send-application", None),
+    ("register", None),
+    ("accept", None),
+    ("check-documents", Some(Branch::Yes)),
+    ("draft-result", Some(Branch::No)),
+    ("sign-result", None),
+    ("send-result", None),
+    ("issue-result", None),
+];
+
 const DATA_NOTICE: Route = &[
     ("log-in", None),
     ("open-form", None),
@@ -83,7 +117,10 @@ const DATA_NOTICE: Route = &[
 ];
 
 /// Drives `route` from the start, finding each step by its effect (an
-/// optional effect the definition lacks is skipped), one minute apart.
+/// optional effect the definition lacks is skipped), one minute apart. A
+/// condition the route gives no answer for (the draft, where the definition
+/// decides there) answers yes; a step the definition begins with a hand-over
+/// is handed over first by the role it names.
 fn drive(definition: &Definition, route: Route) -> Result<Instance, TransitionError> {
     let calendar = Calendar::kazakhstan();
     let mut instance = Instance::start(definition, MONDAY_10_00);
@@ -99,9 +136,13 @@ fn drive(definition: &Definition, route: Route) -> Result<Instance, TransitionEr
             step_id: step.id.clone(),
             actor_role: step.actor.clone(),
             actor_id: format!("{}-1", step.actor),
-            branch: *branch,
+            branch: branch.or((step.kind == egov_regulation::StepKind::Condition).then_some(Branch::Yes)),
             detail: String::new(),
         };
+        if let Some(by) = &step.handed_over_by {
+            let handing = Event { actor_role: by.clone(), actor_id: format!("{by}-1"), ..event.clone() };
+            instance = hand_over(definition, &instance, &handing, now_ms - 30_000)?;
+        }
         instance = apply(definition, &instance, &event, now_ms, calendar)?.instance;
     }
     Ok(instance)
@@ -132,7 +173,8 @@ fn both_regulations_run_every_route_by_effect() {
     let example = example();
     let default = Definition::default_definition();
     check_route(default, APPROVAL, "permitted");
-    check_route(default, REFUSAL, "refused");
+    check_route(default, REFUSAL_OF_DOCUMENTS, "refused");
+    check_route(default, REFUSAL_AT_DRAFT, "refused");
     check_route(default, DATA_NOTICE, "data-unavailable");
     check_route(&example, APPROVAL, "issued");
     check_route(&example, REFUSAL, "declined");

@@ -330,6 +330,8 @@ enum Route {
 
 /// What goes wrong with a notarised power of attorney.
 const POWER_PROBLEMS: [&str; 5] = ["not-found", "expired", "revoked", "other-principal", "other-service"];
+/// The notice the applicant gets when the counter refuses an incomplete package.
+const COUNTER_NOTICE: &str = "counter.incomplete-package";
 /// How a package is incomplete.
 const INCOMPLETE: [&str; 4] =
     ["no identity document", "no application form", "no power of attorney (not notarised)", "no power of attorney"];
@@ -397,7 +399,7 @@ impl Route {
 }
 
 /// How many scenarios each route gets: its share of `count` (largest
-/// remainders), then enough to cover its variants (from 21 scenarios on),
+/// remainders), then enough to cover its variants (from 22 scenarios on),
 /// taken from the routes with the most to spare.
 fn quotas(count: usize, grounds: usize) -> Vec<usize> {
     let mut counts: Vec<usize> = Route::ALL.iter().map(|r| count * r.per_mille() / 1000).collect();
@@ -513,8 +515,14 @@ impl Timeline<'_> {
 }
 
 /// The step ids from the start to a final step, taking `data_present` at
-/// the look-up's condition and `approve` at the documents check.
-fn walk(definition: &Definition, data_present: bool, approve: bool) -> Result<Vec<String>, GenerateError> {
+/// the look-up's condition, `documents_comply` at the documents check and
+/// `permit` at the draft of the result, where the definition decides there.
+fn walk(
+    definition: &Definition,
+    data_present: bool,
+    documents_comply: bool,
+    permit: bool,
+) -> Result<Vec<String>, GenerateError> {
     let mut path = Vec::new();
     let mut step = definition.start();
     for _ in 0..=definition.steps().len() {
@@ -522,7 +530,8 @@ fn walk(definition: &Definition, data_present: bool, approve: bool) -> Result<Ve
         let next = if step.kind == StepKind::Condition {
             let yes = match step.effect {
                 Some(Effect::DataPresent) => data_present,
-                _ => approve,
+                Some(Effect::DraftResult) => permit,
+                _ => documents_comply,
             };
             if yes { step.yes.as_ref() } else { step.no.as_ref() }.map(|b| b.next.clone())
         } else {
@@ -537,7 +546,11 @@ fn walk(definition: &Definition, data_present: bool, approve: bool) -> Result<Ve
 /// The fixed paths of the routes.
 struct Paths {
     permitted: Vec<String>,
+    /// Refused at the documents check.
     refused: Vec<String>,
+    /// Refused at the draft of the result (the same as `refused` where the
+    /// definition decides only at the documents check).
+    refused_at_draft: Vec<String>,
     data_unavailable: Vec<String>,
     /// Refused at the counter: the steps before the submission.
     at_counter: Vec<String>,
@@ -545,14 +558,15 @@ struct Paths {
 
 impl Paths {
     fn of(definition: &Definition) -> Result<Paths, GenerateError> {
-        let permitted = walk(definition, true, true)?;
+        let permitted = walk(definition, true, true, true)?;
         let sign = definition
             .step_by_effect(Effect::SignSubmission)
             .ok_or_else(|| GenerateError::Definition("no sign-submission step".to_owned()))?;
         let at_counter = permitted.iter().take_while(|id| **id != sign.id).cloned().collect();
         Ok(Paths {
-            refused: walk(definition, true, false)?,
-            data_unavailable: walk(definition, false, true)?,
+            refused: walk(definition, true, false, true)?,
+            refused_at_draft: walk(definition, true, true, false)?,
+            data_unavailable: walk(definition, false, true, true)?,
             permitted,
             at_counter,
         })
@@ -686,6 +700,8 @@ impl Builder<'_> {
             documents: Vec::new(),
             decision: Decision::Approve,
             refusal_ground: String::new(),
+            result_decision: Decision::Approve,
+            result_refusal_ground: String::new(),
         };
         let mut durations = BTreeMap::new();
         let mut expect = Expectation::default();
@@ -715,11 +731,21 @@ impl Builder<'_> {
                 plan.documents = self.documents(&id, title, representative);
                 let ground = refuse.and_then(|i| ground_codes.get(i).cloned());
                 if let Some(ground) = &ground {
-                    plan.decision = Decision::Refuse;
-                    plan.refusal_ground.clone_from(ground);
+                    // A ground of the draft step refuses there, after the documents complied.
+                    let draft = self.definition.step_by_effect(Effect::DraftResult);
+                    if draft
+                        .is_some_and(|draft| self.definition.grounds_for(&draft.id).iter().any(|g| &g.code == ground))
+                    {
+                        plan.result_decision = Decision::Refuse;
+                        plan.result_refusal_ground.clone_from(ground);
+                        expect.path = self.paths.refused_at_draft.clone();
+                    } else {
+                        plan.decision = Decision::Refuse;
+                        plan.refusal_ground.clone_from(ground);
+                        expect.path = self.paths.refused.clone();
+                    }
                     expect.refusal_ground.clone_from(ground);
                     expect.outcome = "refused".to_owned();
-                    expect.path = self.paths.refused.clone();
                 } else {
                     expect.outcome = "permitted".to_owned();
                     expect.path = self.paths.permitted.clone();
@@ -873,6 +899,10 @@ impl Builder<'_> {
                 plan.documents = documents;
                 expect.outcome = "rejected".to_owned();
                 expect.reason = "workstation.incomplete_package".to_owned();
+                // The applicant's signed notice, where the definition has one.
+                if self.definition.notice(COUNTER_NOTICE).is_some() {
+                    expect.notice = COUNTER_NOTICE.to_owned();
+                }
                 expect.path = self.paths.at_counter.clone();
                 description = format!("incomplete package, refused at the counter: {}", INCOMPLETE[which]);
             }
@@ -1123,7 +1153,7 @@ notaries = ["Notary Kim O. V., Karaganda, licence 0003307"]
     #[test]
     fn every_route_and_variant_is_covered_even_for_few_scenarios() {
         let grounds = Definition::default_definition().refusal_grounds.len();
-        for count in [21, 30, 100, 300, 1000] {
+        for count in [22, 30, 100, 300, 1000] {
             let counts = quotas(count, grounds);
             assert_eq!(counts.iter().sum::<usize>(), count);
             for (route, n) in Route::ALL.iter().zip(&counts) {
@@ -1140,7 +1170,8 @@ notaries = ["Notary Kim O. V., Karaganda, licence 0003307"]
             scenarios.iter().map(|s| f(&s.expect).to_owned()).filter(|s| !s.is_empty()).collect::<BTreeSet<_>>()
         };
         assert_eq!(seen(|e| &e.outcome).len(), 4);
-        assert_eq!(seen(|e| &e.notice).len(), 4);
+        // The four process-4 notices and the counter's notice of an incomplete package.
+        assert_eq!(seen(|e| &e.notice).len(), 5);
         assert_eq!(seen(|e| &e.reason).len(), 2);
         assert_eq!(seen(|e| &e.refusal_ground).len(), grounds);
         assert!(scenarios.iter().any(|s| !s.expect.missed.is_empty()));

@@ -15,6 +15,9 @@ pub fn step_to_proto(definition: &Definition, record: &StepRecord) -> StepProto 
         deadline_time_ms: record.deadline_ms.unwrap_or(0),
         branch: record.branch.map(|b| b.as_str().to_owned()).unwrap_or_default(),
         detail: record.detail.clone(),
+        handed_over_by_role: record.hand_over.as_ref().map(|h| h.role.clone()).unwrap_or_default(),
+        handed_over_by: record.hand_over.as_ref().map(|h| h.actor_id.clone()).unwrap_or_default(),
+        handed_over_time_ms: record.hand_over.as_ref().map_or(0, |h| h.at_ms),
     }
 }
 
@@ -33,6 +36,11 @@ pub fn step_from_proto(record: &StepProto) -> StepRecord {
             _ => None,
         },
         detail: record.detail.clone(),
+        hand_over: (!record.handed_over_by.is_empty()).then(|| egov_regulation::HandOver {
+            role: record.handed_over_by_role.clone(),
+            actor_id: record.handed_over_by.clone(),
+            at_ms: record.handed_over_time_ms,
+        }),
     }
 }
 

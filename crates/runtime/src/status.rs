@@ -87,8 +87,12 @@ impl From<egov_regulation::TransitionError> for Refusal {
         use egov_regulation::TransitionError as E;
         let code = match error {
             E::WrongActor { .. } => Code::PermissionDenied,
-            E::UnknownStep { .. } | E::BranchRequired { .. } | E::BranchNotAllowed { .. } => Code::InvalidArgument,
-            E::Ended { .. } | E::NotCurrent { .. } => Code::FailedPrecondition,
+            E::UnknownStep { .. } | E::BranchRequired { .. } | E::BranchNotAllowed { .. } | E::NoHandOver { .. } => {
+                Code::InvalidArgument
+            }
+            E::Ended { .. } | E::NotCurrent { .. } | E::NotHandedOver { .. } | E::HandedOverAlready { .. } => {
+                Code::FailedPrecondition
+            }
         };
         Refusal::new(code, error.code(), error)
     }

@@ -75,6 +75,7 @@ impl Workstation {
             submission: None,
             withdrawal_reason: None,
             progress_sequence: 0,
+            result_notice: None,
         };
         let mut outcome = Outcome::new(OpenFormResponse {
             application: Some(self.to_application(&record)),

@@ -1,9 +1,10 @@
 //! The provider's progress as the regional gateway ARM reports it through the
-//! gateway, and with action 4 the head-signed result.
+//! gateway, and with action 4 the head-signed result (or, after a negative
+//! documents check, process 8's refusal signed by the ARM).
 
 use egov_envelope::Checks;
 use egov_proto::{ApplicationProgress, DeliverResponse, Envelope, ServiceResult};
-use egov_regulation::Event;
+use egov_regulation::{Effect, Event};
 use egov_runtime::{Context, Outcome, Received, Refusal, convert};
 use prost::Message;
 use tonic::{Code, Status};
@@ -45,6 +46,14 @@ impl Workstation {
                 branch: remote_record.branch,
                 detail: remote_record.detail.clone(),
             };
+            if let Some(handed) = &remote_record.hand_over {
+                // The step began with a hand-over (action 3: the executor to the head).
+                let handing =
+                    Event { actor_role: handed.role.clone(), actor_id: handed.actor_id.clone(), ..event.clone() };
+                record.instance =
+                    egov_regulation::hand_over(&self.definition, &record.instance, &handing, handed.at_ms)
+                        .map_err(Refusal::from)?;
+            }
             record.instance = self
                 .advance(&record.instance, &event, remote_record.ended_ms.max(record.instance.current_since_ms))?
                 .instance;
@@ -73,7 +82,7 @@ impl Workstation {
         }
         record.progress_sequence = record.progress_sequence.max(progress.sequence);
         if let Some(result) = &progress.signed_result {
-            self.check_result(result, &record)?;
+            record.result_notice = self.check_result(result, &record)?.notice;
             let key = result_key(&record.application_id);
             if self.store.get::<serde_bytes::ByteBuf>(&key).map_err(Refusal::from)?.is_none() {
                 outcome.put(key, 0, &serde_bytes::Bytes::new(&result.encode_to_vec()))?;
@@ -83,14 +92,26 @@ impl Workstation {
         Ok(outcome)
     }
 
-    /// The result must be signed by the role of the definition's signing step, for this application.
-    fn check_result(&self, result: &Envelope, record: &ApplicationRecord) -> Result<(), Refusal> {
+    /// The result must be signed, for this application, by the role of the
+    /// definition's signing step, or, for the refusal for violations in the
+    /// documents (process 8) where the provider's part ended there, by the
+    /// role of that step.
+    fn check_result(&self, result: &Envelope, record: &ApplicationRecord) -> Result<ServiceResult, Refusal> {
         let bad = |message: String| invalid("workstation.bad_result", message);
         let context = self.receiver.context();
         let checks = Checks { freshness_window_ms: None, ..context.checks.clone() };
         let verified =
             context.open(result, &checks).map_err(|e| bad(format!("the result's signature is refused: {e}")))?;
-        let signer_role = &self.steps.sign_result.actor;
+        let refusal_notice = self.definition.step_by_effect(Effect::RefusalNotice);
+        let signer_role = match refusal_notice {
+            Some(step)
+                if record.instance.record(&self.steps.sign_result.id).is_none()
+                    && record.instance.record(&step.id).is_some() =>
+            {
+                &step.actor
+            }
+            _ => &self.steps.sign_result.actor,
+        };
         if verified.sender_role.as_str() != signer_role {
             return Err(bad(format!(
                 "the result is signed by {} ({}), not by the {signer_role}",
@@ -101,6 +122,6 @@ impl Workstation {
         if body.application_id != record.application_id {
             return Err(bad(format!("the result is for application {}", body.application_id)));
         }
-        Ok(())
+        Ok(body)
     }
 }

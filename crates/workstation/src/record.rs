@@ -34,6 +34,10 @@ pub(crate) struct ApplicationRecord {
     /// The sequence of the provider's latest report applied (`ApplicationProgress.sequence`).
     #[serde(default)]
     pub(crate) progress_sequence: u64,
+    /// The notice of the signed result (the permission, the reasoned refusal,
+    /// or process 8's refusal for violations in the documents), with its ground.
+    #[serde(default)]
+    pub(crate) result_notice: Option<Notice>,
 }
 
 /// The gateway's countersigned receipt of process 6 and the head-signed
@@ -112,6 +116,7 @@ impl Workstation {
             text_ru: label.ru.clone(),
             text_en: label.en.clone(),
         });
+        let notice = notice.or_else(|| record.result_notice.clone());
         let mut application = Application {
             application_id: record.application_id.clone(),
             service_code: record.service_code.clone(),
