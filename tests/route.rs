@@ -725,3 +725,93 @@ async fn the_gateways_messages_are_listed_by_application_and_by_recipient() {
     assert_eq!(limited[0].sequence, to_arm[0].sequence);
     harness.stop().await;
 }
+
+/// Drives `plan` as an application received at the provider's office.
+async fn drive_at_office(
+    harness: &Harness,
+    application_id: &str,
+    plan: &egov_client::ApplicationPlan,
+) -> Result<egov_client::Driven, egov_client::RouteError> {
+    let operator = harness.operator().await;
+    let (staff, staff_keys) = (harness.staff(), harness.staff_keys());
+    let route = egov_client::Route {
+        definition: &harness.definition,
+        operator: &operator,
+        staff: &staff,
+        staff_keys: &staff_keys,
+        patience: egov_client::Patience::default(),
+        pacer: &egov_client::RealTime,
+    };
+    egov_client::drive_at_office(&route, "provider-office", application_id, plan).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_received_at_the_providers_office_is_handed_out_there() {
+    let harness = Harness::start().await;
+    let driven = drive_at_office(&harness, "office-1", &in_person("850715300122")).await.unwrap();
+    let application = driven.application;
+    assert_eq!((application.outcome.as_str(), application.channel.as_str()), ("permitted", "provider-office"));
+    assert_eq!(path(&application), ["action-1", "condition-2", "action-2", "action-3", "action-4", "office-issue"]);
+    let by_step = |id: &str| application.path.iter().find(|s| s.step_id == id).unwrap();
+    assert_eq!(by_step("action-1").actor_id, "office-1");
+    assert_eq!(by_step("office-issue").actor_id, "office-1");
+    assert_eq!(by_step("action-3").handed_over_by, "executor-1");
+    assert!(application.due_time_ms > 0, "the office's term runs from the reception");
+    let result = driven.result.unwrap();
+    let checks = Checks { freshness_window_ms: None, ..Checks::default() };
+    assert_eq!(egov_envelope::open(&result, &harness.trust, 0, &checks).unwrap().header.sender_id, "head-1");
+    // The State Corporation has no part in it.
+    let at_sc = harness.operator().await.application("office-1").await.unwrap_err();
+    assert_eq!(at_sc.code(), tonic::Code::NotFound);
+    assert!(harness.gateway_log("office-1").await.is_empty(), "nothing goes through the gateway");
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn violations_in_the_documents_at_the_office_are_refused_by_process_8_handed_out_there() {
+    let harness = Harness::start().await;
+    let mut plan = in_person("900101400122");
+    plan.decision = egov_client::Decision::Refuse;
+    plan.refusal_ground = "unreliable-documents".to_owned();
+    let driven = drive_at_office(&harness, "office-2", &plan).await.unwrap();
+    assert_eq!(driven.application.outcome, "refused");
+    assert_eq!(path(&driven.application), ["action-1", "condition-2", "process-8", "office-issue"]);
+    let result = driven.result.unwrap();
+    let checks = Checks { freshness_window_ms: None, ..Checks::default() };
+    assert_eq!(egov_envelope::open(&result, &harness.trust, 0, &checks).unwrap().sender_role.as_str(), "regional-arm");
+    let document = ServiceResult::decode(result.body.as_slice()).unwrap();
+    assert_eq!(document.notice.unwrap().code, "process-8.refusal");
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_office_refuses_an_incomplete_package_with_a_signed_notice_and_registers_nothing() {
+    let harness = Harness::start().await;
+    let mut plan = in_person("850715300122");
+    plan.documents.retain(|d| d.kind != "identity-document");
+    let error = drive_at_office(&harness, "office-3", &plan).await.unwrap_err();
+    assert_eq!(error.reason(), Some("regional.incomplete_package"));
+    let egov_client::RouteError::Refused { status, .. } = &error else { panic!("{error}") };
+    let counter = egov_client::counter_notice(status, &harness.trust).unwrap().unwrap();
+    assert_eq!(counter.verified.sender_role.as_str(), "regional-arm");
+    assert_eq!(counter.notice.code, "counter.incomplete-package");
+    let identity = egov_regulation::Definition::default_definition()
+        .documents
+        .iter()
+        .find(|d| d.code == "identity-document")
+        .unwrap()
+        .clone();
+    for (text, name) in [
+        (&counter.notice.text_kk, &identity.kk),
+        (&counter.notice.text_ru, &identity.ru),
+        (&counter.notice.text_en, &identity.en),
+    ] {
+        assert!(text.contains(name.as_str()), "{text}");
+    }
+    assert!(harness.staff().queue("").await.unwrap().is_empty(), "nothing is registered");
+    // A bad IIN and a service of another definition are refused alike.
+    let error = drive_at_office(&harness, "office-4", &in_person("850715300123")).await.unwrap_err();
+    assert_eq!(error.reason(), Some("iin.check_digit"));
+    assert!(harness.staff().queue("").await.unwrap().is_empty());
+    harness.stop().await;
+}

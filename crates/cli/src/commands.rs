@@ -304,6 +304,28 @@ pub enum OperatorCommand {
     },
 }
 
+/// The documents of `kinds`, each with a simulated scan; none given: the
+/// checklist's required ones (and the power of attorney for a representative).
+fn attachments(definition: &Definition, kinds: Vec<String>, represented: bool) -> Vec<egov_proto::AttachedDocument> {
+    let kinds: Vec<String> = if kinds.is_empty() {
+        definition
+            .documents
+            .iter()
+            .filter(|d| d.required || (d.when.as_deref() == Some("representative") && represented))
+            .map(|d| d.code.clone())
+            .collect()
+    } else {
+        kinds
+    };
+    kinds
+        .iter()
+        .map(|kind| {
+            DocumentPlan { kind: kind.clone(), title: kind.clone(), pages: 1, content: format!("scan of {kind}") }
+                .to_proto()
+        })
+        .collect()
+}
+
 /// Process 1, then the operator's key: the account's operator id names it.
 async fn logged_in_operator(login: &OperatorLogin, topology: &Topology) -> anyhow::Result<OperatorClient> {
     let keys = KeyDir::new(&login.keys);
@@ -383,30 +405,7 @@ pub async fn operator(command: OperatorCommand, addresses: &Addresses) -> anyhow
                 print!("{}", crate::print::application(&application));
                 return Ok(ExitCode::SUCCESS);
             }
-            let kinds: Vec<String> = if documents.is_empty() {
-                definition
-                    .documents
-                    .iter()
-                    .filter(|d| {
-                        d.required || (d.when.as_deref() == Some("representative") && plan.representative.is_some())
-                    })
-                    .map(|d| d.code.clone())
-                    .collect()
-            } else {
-                documents
-            };
-            let attached = kinds
-                .iter()
-                .map(|kind| {
-                    DocumentPlan {
-                        kind: kind.clone(),
-                        title: kind.clone(),
-                        pages: 1,
-                        content: format!("scan of {kind}"),
-                    }
-                    .to_proto()
-                })
-                .collect();
+            let attached = attachments(definition, documents, plan.representative.is_some());
             let submitted = match operator.submit(&application_id, attached).await {
                 Ok(submitted) => submitted,
                 Err(status) => {
@@ -441,6 +440,26 @@ pub async fn operator(command: OperatorCommand, addresses: &Addresses) -> anyhow
 
 #[derive(clap::Subcommand)]
 pub enum StaffCommand {
+    /// Paragraph 3: receive an application at the provider's office (action 1
+    /// of the office channel), signed as an office employee.
+    Receive {
+        /// The application's id (default: a new UUID).
+        #[arg(long)]
+        id: Option<String>,
+        /// The office employee (e.g. office-1).
+        #[arg(long = "as", default_value = "office-1")]
+        member: String,
+        #[arg(long)]
+        applicant: String,
+        /// The representative's IIN, when one acts for the applicant.
+        #[arg(long)]
+        representative: Option<String>,
+        /// A document kind to attach (repeat); default: the checklist's required ones.
+        #[arg(long = "document")]
+        documents: Vec<String>,
+        #[arg(long, default_value = "keys")]
+        keys: PathBuf,
+    },
     /// Registrations waiting on a staff step.
     Queue {
         /// Only those whose next step is this role's (e.g. provider-head).
@@ -490,6 +509,37 @@ pub async fn staff(command: StaffCommand, addresses: &Addresses) -> anyhow::Resu
     let client = StaffClient::new(Topology::channel(&topology.regional)?, clock);
     let definition = Definition::default_definition();
     match command {
+        StaffCommand::Receive { id, member, applicant, representative, documents, keys } => {
+            let keys = KeyDir::new(keys);
+            let signer = keys.signer(&member)?;
+            let application_id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let representative = representative.map(|iin| egov_proto::Representative {
+                iin,
+                kind: egov_proto::PowerOfAttorneyKind::Other as i32,
+                ..egov_proto::Representative::default()
+            });
+            let reception = egov_proto::OfficeReception {
+                application_id,
+                service_code: definition.service.code.clone(),
+                applicant_iin: applicant,
+                documents: attachments(definition, documents, representative.is_some()),
+                representative,
+                arrived_time_ms: 0,
+            };
+            match client.receive_at_office(&signer, &reception).await {
+                Ok(registration) => {
+                    print!("{}", crate::print::application(&registration.application.unwrap_or_default()));
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(status) => {
+                    // Refused at the office's counter: the applicant's signed notice, with what is missing.
+                    print_counter_notice(
+                        keys.trust().and_then(|trust| Ok(egov_client::counter_notice(&status, &trust)?)),
+                    );
+                    Err(anyhow::Error::new(status).context("receive at the office"))
+                }
+            }
+        }
         StaffCommand::Queue { actor } => {
             for registration in client.queue(&actor).await? {
                 let application = registration.application.unwrap_or_default();

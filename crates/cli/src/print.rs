@@ -26,6 +26,7 @@ fn path_instance(application: &Application) -> egov_regulation::Instance {
         decided: None,
         outcome: (!application.outcome.is_empty()).then(|| application.outcome.clone()),
         handed_over: None,
+        channel: (!application.channel.is_empty()).then(|| application.channel.clone()),
     }
 }
 
@@ -66,9 +67,10 @@ pub fn application_at(application: &Application, now_ms: i64) -> String {
     // The provider's term (from registration) is the "result due by" the ARM
     // reports; every other term is shown with its own deadline.
     let registration = definition.step_by_effect(egov_regulation::Effect::Register).map(|step| step.id.as_str());
-    for term in &definition.terms {
+    let instance = path_instance(application);
+    for term in definition.terms_of(instance.channel.as_deref()) {
         let Some(from) = record(&term.from) else { continue };
-        let ended = egov_regulation::instance::term_end(definition, &path_instance(application), term);
+        let ended = egov_regulation::instance::term_end(definition, &instance, term);
         if Some(term.from.as_str()) == registration {
             if application.due_time_ms != 0 {
                 let standing =

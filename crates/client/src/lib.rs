@@ -12,7 +12,7 @@ mod staff;
 pub use operator::{CounterNotice, CounterNoticeError, OperatorClient, counter_notice, notice_envelope};
 pub use route::{
     ApplicationPlan, Decision, DocumentPlan, Driven, Pacer, Patience, RealTime, RepresentativePlan, Route, RouteError,
-    drive,
+    drive, drive_at_office,
 };
 pub use staff::StaffClient;
 

@@ -211,9 +211,9 @@ pub enum CounterNoticeError {
         #[from]
         error: EnvelopeError,
     },
-    #[error("the notice is signed by {sender} ({role}), not by the State Corporation workstation")]
-    NotTheWorkstation { sender: String, role: String },
-    #[error("the notice is {message_type} of {service}, not the workstation's answer to a submission")]
+    #[error("the notice is signed by {sender} ({role}), not by the counter that refused ({expected})")]
+    NotTheWorkstation { sender: String, role: String, expected: &'static str },
+    #[error("the notice is {message_type} of {service}, not a counter's answer to a submission or a reception")]
     NotAnAnswer { service: String, message_type: String },
 }
 
@@ -229,9 +229,11 @@ pub fn notice_envelope(status: &Status) -> Result<Option<Envelope>, CounterNotic
 }
 
 /// The counter's notice of a refused submission, verified against `trust`:
-/// signed by a member with the `sc-workstation` role with a key valid at its
-/// message time, as the answer (`MESSAGE_TYPE_RESPONSE`) of `sc.form.submit.v1`,
-/// its body an `egov.v1.Notice`. `Ok(None)`: the refusal carries no notice.
+/// signed with a key valid at its message time, as the answer
+/// (`MESSAGE_TYPE_RESPONSE`) of the counter's service, by its role: the
+/// State Corporation's `sc.form.submit.v1` by a member with the
+/// `sc-workstation` role, or the provider office's `rshep.office.receive.v1`
+/// by the `regional-arm`; its body an `egov.v1.Notice`. `Ok(None)`: the refusal carries no notice.
 /// Its message time is not checked against a clock: a notice is kept and read
 /// later. The caller may check its `correlation_id` (the application) and
 /// `recipient_id` (the operator who submitted) in `verified.header`.
@@ -239,16 +241,22 @@ pub fn counter_notice(status: &Status, trust: &TrustRegistry) -> Result<Option<C
     let Some(envelope) = notice_envelope(status)? else { return Ok(None) };
     let checks = Checks { freshness_window_ms: None, ..Checks::default() };
     let verified = egov_envelope::open(&envelope, trust, 0, &checks)?;
-    if verified.sender_role.as_str() != ids::roles::SC_WORKSTATION {
-        return Err(CounterNoticeError::NotTheWorkstation {
-            sender: verified.header.sender_id.clone(),
-            role: verified.sender_role.as_str().to_owned(),
-        });
-    }
-    if verified.header.service_id != services::FORM_SUBMIT || verified.message_type() != MessageType::Response {
+    let expected = match verified.header.service_id.as_str() {
+        services::FORM_SUBMIT => Some(ids::roles::SC_WORKSTATION),
+        services::OFFICE_RECEIVE => Some(ids::roles::REGIONAL_ARM),
+        _ => None,
+    };
+    let Some(expected) = expected.filter(|_| verified.message_type() == MessageType::Response) else {
         return Err(CounterNoticeError::NotAnAnswer {
             service: verified.header.service_id.clone(),
             message_type: verified.message_type().as_str_name().to_owned(),
+        });
+    };
+    if verified.sender_role.as_str() != expected {
+        return Err(CounterNoticeError::NotTheWorkstation {
+            sender: verified.header.sender_id.clone(),
+            role: verified.sender_role.as_str().to_owned(),
+            expected,
         });
     }
     let notice = egov_envelope::decode_body::<Notice>(&envelope, &verified)?;

@@ -147,6 +147,11 @@ pub struct Driven {
 pub trait Pacer: Sync {
     /// Called just before the operator or a staff member does `step`.
     fn before(&self, step: &Step);
+
+    /// The clients' time now, where the pacer keeps it (simulated time); none in real time.
+    fn now_ms(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// No pacing: steps happen when they happen.
@@ -215,7 +220,7 @@ pub struct Route<'a> {
 /// the operator's form to the hand-over of the result. Returns the
 /// application as the workstation sees it at the end, with the signed result.
 pub async fn drive(route: &Route<'_>, application_id: &str, plan: &ApplicationPlan) -> Result<Driven, RouteError> {
-    let Route { definition, operator, staff, staff_keys, patience, pacer } = *route;
+    let Route { definition, operator, staff, patience, pacer, .. } = *route;
     let pace = |effect: Effect| {
         if let Some(step) = definition.step_by_effect(effect) {
             pacer.before(step);
@@ -237,7 +242,29 @@ pub async fn drive(route: &Route<'_>, application_id: &str, plan: &ApplicationPl
         !a.registration_id.is_empty()
     })
     .await?;
-    let mut registration = staff.registration(&application.registration_id).await.map_err(refused("registration"))?;
+    let registration = staff.registration(&application.registration_id).await.map_err(refused("registration"))?;
+    staff_steps(route, plan, registration).await?;
+    let issue_step = definition.step_by_effect(Effect::IssueResult).map(|s| s.id.clone()).unwrap_or_default();
+    wait_for(operator, application_id, "the signed result at the State Corporation", patience, |a| {
+        a.current_step == issue_step
+    })
+    .await?;
+    pace(Effect::IssueResult);
+    let issued = operator.issue(application_id).await.map_err(refused("issue result"))?;
+    let application = issued
+        .application
+        .ok_or_else(|| RouteError::Timeout("the workstation answered without an application".to_owned()))?;
+    Ok(Driven { application, result: issued.result })
+}
+
+/// The provider's staff do every step the registration waits on, each signed
+/// by the role's key, deciding as `plan` says, until the provider's part ends.
+async fn staff_steps(
+    route: &Route<'_>,
+    plan: &ApplicationPlan,
+    mut registration: egov_proto::Registration,
+) -> Result<egov_proto::Registration, RouteError> {
+    let Route { definition, staff, staff_keys, pacer, .. } = *route;
     while !registration.next_actor.is_empty() {
         let step_id = registration.application.as_ref().map(|a| a.current_step.clone()).unwrap_or_default();
         let step = definition.step(&step_id).ok_or_else(|| RouteError::Timeout(format!("unknown step {step_id}")))?;
@@ -271,15 +298,37 @@ pub async fn drive(route: &Route<'_>, application_id: &str, plan: &ApplicationPl
                 .map_err(refused("staff step"))?
         };
     }
-    let issue_step = definition.step_by_effect(Effect::IssueResult).map(|s| s.id.clone()).unwrap_or_default();
-    wait_for(operator, application_id, "the signed result at the State Corporation", patience, |a| {
-        a.current_step == issue_step
-    })
-    .await?;
-    pace(Effect::IssueResult);
-    let issued = operator.issue(application_id).await.map_err(refused("issue result"))?;
-    let application = issued
-        .application
-        .ok_or_else(|| RouteError::Timeout("the workstation answered without an application".to_owned()))?;
-    Ok(Driven { application, result: issued.result })
+    Ok(registration)
+}
+
+/// Drives `plan` as application `application_id` received at the provider's
+/// office (the definition's `channel`, paragraph 3): the office employee
+/// receives it (the channel's first step), the staff do their steps, and the
+/// result is handed out at the office. Returns the application as the
+/// regional gateway ARM sees it at the end, with the signed result.
+pub async fn drive_at_office(
+    route: &Route<'_>,
+    channel: &str,
+    application_id: &str,
+    plan: &ApplicationPlan,
+) -> Result<Driven, RouteError> {
+    let Route { definition, staff, staff_keys, pacer, .. } = *route;
+    let start = definition
+        .channel(channel)
+        .and_then(|channel| definition.step(&channel.start))
+        .ok_or_else(|| RouteError::Timeout(format!("the definition has no channel {channel}")))?;
+    let office = staff_keys.get(&start.actor).ok_or_else(|| RouteError::MissingSigner(start.actor.clone()))?;
+    let arrived_ms = pacer.now_ms();
+    pacer.before(start);
+    let reception = egov_proto::OfficeReception {
+        application_id: application_id.to_owned(),
+        service_code: definition.service.code.clone(),
+        applicant_iin: plan.applicant_iin.clone(),
+        representative: plan.representative(),
+        documents: plan.documents.iter().map(DocumentPlan::to_proto).collect(),
+        arrived_time_ms: arrived_ms.unwrap_or(0),
+    };
+    let registration = staff.receive_at_office(office, &reception).await.map_err(refused("receive at the office"))?;
+    let registration = staff_steps(route, plan, registration).await?;
+    Ok(Driven { application: registration.application.unwrap_or_default(), result: registration.signed_result })
 }

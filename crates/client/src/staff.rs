@@ -3,8 +3,8 @@ use std::sync::Arc;
 use egov_envelope::{Signer, services};
 use egov_proto::regional_gateway_service_client::RegionalGatewayServiceClient;
 use egov_proto::{
-    Body, Decision, GetRegistrationRequest, ListQueueRequest, MessageType, PerformStaffActionRequest, Registration,
-    ServiceResult, SignResultRequest, StaffAction,
+    Body, Decision, GetRegistrationRequest, ListQueueRequest, MessageType, OfficeReception, PerformStaffActionRequest,
+    ReceiveAtOfficeRequest, Registration, ServiceResult, SignResultRequest, StaffAction,
 };
 use egov_runtime::{Clock, ids};
 use tonic::Status;
@@ -74,6 +74,24 @@ impl StaffClient {
         let mut regional = self.regional.clone();
         regional
             .perform_staff_action(PerformStaffActionRequest { envelope: Some(envelope) })
+            .await?
+            .into_inner()
+            .registration
+            .ok_or_else(|| Status::internal("the ARM answered without a registration"))
+    }
+
+    /// Paragraph 3: the office employee receives an application at the
+    /// provider's office, signing what they received (action 1 of that channel).
+    pub async fn receive_at_office(
+        &self,
+        office: &Signer,
+        reception: &OfficeReception,
+    ) -> Result<Registration, Status> {
+        let envelope =
+            office.seal(&self.header(office, &reception.application_id, services::OFFICE_RECEIVE), reception);
+        let mut regional = self.regional.clone();
+        regional
+            .receive_at_office(ReceiveAtOfficeRequest { envelope: Some(envelope) })
             .await?
             .into_inner()
             .registration

@@ -37,6 +37,8 @@ pub mod services {
     pub const STAFF_ACTION: &str = "rshep.staff.action.v1";
     /// The head's signature on the result (action 3).
     pub const RESULT_SIGN: &str = "rshep.result.sign.v1";
+    /// An application received at the provider's office (paragraph 3; action 1 of that channel).
+    pub const OFFICE_RECEIVE: &str = "rshep.office.receive.v1";
     /// The ARM's signed refusal for violations in the documents (process 8),
     /// carried back to the State Corporation as the result.
     pub const REFUSAL_NOTICE: &str = "rshep.refusal.notice.v1";

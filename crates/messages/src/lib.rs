@@ -39,6 +39,7 @@ bodies!(
     ApplicationProgress,
     ServiceResult,
     StaffAction,
+    OfficeReception,
     // A notice to the applicant signed on its own: the counter's refusal of
     // an incomplete package (`egov-notice-bin` of the refused submission).
     Notice,

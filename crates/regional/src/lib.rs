@@ -1,12 +1,15 @@
 //! The regional e-government gateway's workstation (ARM RSHEP), laid out by
 //! the regulation: `registration` takes what the gateway delivers (process 7),
-//! `staff_steps` runs the provider's steps (action 1, condition 2, process 8,
-//! actions 2 and 4), `signing` takes the head's signature on the result
+//! `office` receives an application at the provider's office (paragraph 3:
+//! action 1 of that channel), `staff_steps` runs the provider's steps
+//! (action 1, condition 2, process 8, actions 2 and 4, the result handed out
+//! at the office), `signing` takes the head's signature on the result
 //! (action 3), `queue` shows what waits on whom, and `progress` reports each
 //! step back to the State Corporation. Every call comes through the one
 //! receive pipeline (`egov_runtime::receive`).
 #![forbid(unsafe_code)]
 
+mod office;
 mod progress;
 mod queue;
 mod record;
@@ -22,7 +25,8 @@ use egov_proto::inbox_service_server::{InboxService, InboxServiceServer};
 use egov_proto::regional_gateway_service_server::{RegionalGatewayService, RegionalGatewayServiceServer};
 use egov_proto::{
     DeliverRequest, DeliverResponse, GetRegistrationRequest, GetRegistrationResponse, ListQueueRequest,
-    ListQueueResponse, PerformStaffActionRequest, PerformStaffActionResponse, SignResultRequest, SignResultResponse,
+    ListQueueResponse, PerformStaffActionRequest, PerformStaffActionResponse, ReceiveAtOfficeRequest,
+    ReceiveAtOfficeResponse, SignResultRequest, SignResultResponse,
 };
 use egov_regulation::{Calendar, Definition, DefinitionError, Event, Instance, Transition, apply};
 use egov_runtime::{Accept, Receiver, Refusal};
@@ -123,5 +127,17 @@ impl RegionalGatewayService for RegionalServer {
         let envelope = request.into_inner().envelope;
         let accept = Accept::Service(services::RESULT_SIGN);
         Ok(Response::new(regional.receiver.handle(accept, envelope, |received| regional.sign_result(received)).await?))
+    }
+
+    async fn receive_at_office(
+        &self,
+        request: Request<ReceiveAtOfficeRequest>,
+    ) -> Result<Response<ReceiveAtOfficeResponse>, Status> {
+        let regional = &self.regional;
+        let envelope = request.into_inner().envelope;
+        let accept = Accept::Service(services::OFFICE_RECEIVE);
+        Ok(Response::new(
+            regional.receiver.handle(accept, envelope, |received| regional.receive_at_office(received)).await?,
+        ))
     }
 }

@@ -16,9 +16,13 @@ pub const PROGRESS_COALESCING_MS: i64 = 200;
 use crate::record::RegistrationRecord;
 
 impl Regional {
-    /// The provider's term ends at this deadline.
+    /// The provider's term (the one that ends with sending the result) ends at this deadline.
     pub(crate) fn due_ms(&self, instance: &egov_regulation::Instance) -> Option<i64> {
-        term_deadlines(&self.definition, instance, self.calendar()).into_iter().find_map(|(_, deadline)| deadline)
+        let send_result = &self.steps.send_result.id;
+        term_deadlines(&self.definition, instance, self.calendar())
+            .into_iter()
+            .filter(|(id, _)| self.definition.terms.iter().any(|t| &t.id == id && &t.to == send_result))
+            .find_map(|(_, deadline)| deadline)
     }
 
     /// Sends the progress of `record` (and the signed result, with action 4) back
@@ -30,6 +34,10 @@ impl Regional {
         signed_result: Option<Envelope>,
         event_ms: i64,
     ) {
+        if record.instance.channel.is_some() {
+            // Received at the provider's office: the State Corporation has no part in it.
+            return;
+        }
         let signed_result_sent = signed_result.is_some();
         let message_type = if signed_result_sent { MessageType::Response } else { MessageType::Notification };
         let progress = ApplicationProgress {

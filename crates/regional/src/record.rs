@@ -49,9 +49,18 @@ impl RegistrationRecord {
 }
 
 /// The documents of the application: those of the operator's signed
-/// submission inside the delivery (checked at registration).
+/// submission inside the delivery (checked at registration), or of the
+/// office's signed reception for one received at the provider's office.
 fn submitted_documents(delivery: &ApplicationDelivery) -> Result<Vec<egov_proto::AttachedDocument>, Refusal> {
+    use egov_proto::Body as _;
     let Some(submission) = &delivery.operator_submission else { return Ok(Vec::new()) };
+    let header = egov_proto::EnvelopeHeader::decode(submission.header.as_slice())
+        .map_err(|e| corrupt("submission header", e))?;
+    if header.body_type == egov_proto::OfficeReception::TYPE {
+        let body = egov_proto::OfficeReception::decode(submission.body.as_slice())
+            .map_err(|e| corrupt("office reception", e))?;
+        return Ok(body.documents);
+    }
     let body = egov_proto::ApplicationSubmission::decode(submission.body.as_slice())
         .map_err(|e| corrupt("operator submission", e))?;
     Ok(body.documents)
@@ -92,7 +101,15 @@ impl Regional {
 
     /// The registration as the staff see it (documents without their scans).
     pub(crate) fn to_registration(&self, record: &RegistrationRecord) -> Result<Registration, Refusal> {
-        let delivery = self.delivery(record)?;
+        self.registration_of(record, self.delivery(record)?)
+    }
+
+    /// The registration of `record`, whose application came as `delivery`.
+    pub(crate) fn registration_of(
+        &self,
+        record: &RegistrationRecord,
+        delivery: ApplicationDelivery,
+    ) -> Result<Registration, Refusal> {
         let documents = submitted_documents(&delivery)?;
         let mut application = Application {
             application_id: record.application_id.clone(),

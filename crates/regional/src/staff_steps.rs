@@ -180,8 +180,9 @@ impl Regional {
             refusal_step = Some(step_id);
         }
         let Some(refusal_step) = refusal_step else { return Ok(None) };
-        if !self.next_actor(record).is_empty() {
-            // The provider's staff go on (a regulation whose executor drafts the reasoned refusal).
+        let current = record.instance.current.as_deref().unwrap_or_default();
+        if self.definition.reaches(current, &self.steps.draft_result.id) {
+            // The executor drafts the reasoned refusal (a regulation whose route goes on to the draft).
             return Ok(None);
         }
         let result = self.result(record, &refusal_step, now_ms)?;

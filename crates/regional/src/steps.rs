@@ -1,6 +1,7 @@
 //! The steps of the definition the ARM does or follows, bound by their
 //! effect once, when the ARM starts.
 
+use egov_regulation::definition::Channel;
 use egov_regulation::{Definition, DefinitionError, Effect, Step};
 
 const PARTICIPANT: &str = "regional gateway ARM";
@@ -17,6 +18,9 @@ pub(crate) struct Steps {
     pub(crate) sign_result: Step,
     /// Action 4.
     pub(crate) send_result: Step,
+    /// The channel that receives applications at the provider's office: the
+    /// one that starts at a step of the provider's staff (paragraph 3).
+    pub(crate) office_channel: Option<Channel>,
 }
 
 impl Steps {
@@ -29,6 +33,15 @@ impl Steps {
             draft_result: definition.bind(Effect::DraftResult, PARTICIPANT)?,
             sign_result: definition.bind(Effect::SignResult, PARTICIPANT)?,
             send_result: definition.bind(Effect::SendResult, PARTICIPANT)?,
+            office_channel: definition
+                .channels
+                .iter()
+                .find(|channel| {
+                    definition
+                        .step(&channel.start)
+                        .is_some_and(|step| egov_runtime::ids::roles::PROVIDER_STAFF.contains(&step.actor.as_str()))
+                })
+                .cloned(),
         })
     }
 }

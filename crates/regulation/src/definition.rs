@@ -62,11 +62,12 @@ pub enum Effect {
     SignResult,
     SendResult,
     IssueResult,
+    IssueAtOffice,
 }
 
 impl Effect {
     /// Every effect, in the order of the route.
-    pub const ALL: [Effect; 15] = [
+    pub const ALL: [Effect; 16] = [
         Effect::LogIn,
         Effect::OpenForm,
         Effect::LookUp,
@@ -82,6 +83,7 @@ impl Effect {
         Effect::SignResult,
         Effect::SendResult,
         Effect::IssueResult,
+        Effect::IssueAtOffice,
     ];
 
     /// The name the definition file uses.
@@ -102,6 +104,7 @@ impl Effect {
             Effect::SignResult => "sign-result",
             Effect::SendResult => "send-result",
             Effect::IssueResult => "issue-result",
+            Effect::IssueAtOffice => "issue-at-office",
         }
     }
 }
@@ -180,6 +183,9 @@ pub struct Term {
     pub to: String,
     #[serde(deserialize_with = "duration_field")]
     pub duration: Duration,
+    /// The channel the term is for; none: every channel whose route passes its steps.
+    #[serde(default)]
+    pub channel: Option<String>,
 }
 
 /// A label in the three languages, with whether the text is the simulator's assumption.
@@ -222,9 +228,22 @@ pub struct ServiceInfo {
     /// What the service costs the applicant.
     #[serde(default)]
     pub cost: Option<String>,
-    /// Where applications are received and results handed out.
+}
+
+/// Where applications are received and results handed out (paragraph 3 of
+/// the regulation): a channel starts the route at its own step and may take
+/// its own steps in place of some of the route's (the result handed out at the
+/// provider's office instead of through the State Corporation).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Channel {
+    pub id: String,
+    pub title: String,
+    /// The step an application received through this channel starts at.
+    pub start: String,
+    /// The route's steps this channel replaces: step id -> the channel's step.
     #[serde(default)]
-    pub channels: Vec<String>,
+    pub instead: BTreeMap<String, String>,
 }
 
 /// A checked process definition.
@@ -235,6 +254,7 @@ pub struct Definition {
     steps: Vec<Step>,
     index: HashMap<String, usize>,
     pub terms: Vec<Term>,
+    pub channels: Vec<Channel>,
     pub documents: Vec<Labelled>,
     pub refusal_grounds: Vec<Labelled>,
     pub notices: Vec<Labelled>,
@@ -265,6 +285,8 @@ struct RawDefinition {
     steps: Vec<toml::Spanned<RawStep>>,
     #[serde(default, rename = "term")]
     terms: Vec<toml::Spanned<Term>>,
+    #[serde(default, rename = "channel")]
+    channels: Vec<toml::Spanned<Channel>>,
     #[serde(default, rename = "document")]
     documents: Vec<Labelled>,
     #[serde(default, rename = "refusal_ground")]
@@ -405,12 +427,27 @@ impl Definition {
                 }
             }
         }
-        // Every step is reachable from the start.
+        let mut channels = Vec::with_capacity(raw.channels.len());
+        for spanned in raw.channels {
+            let line = line_of(text, spanned.span().start);
+            let channel = spanned.into_inner();
+            for step in std::iter::once(&channel.start).chain(channel.instead.keys()).chain(channel.instead.values()) {
+                if !index.contains_key(step) {
+                    return Err(definition_error(line, format!("channel {}: step {step} is not defined", channel.id)));
+                }
+            }
+            if channels.iter().any(|other: &Channel| other.id == channel.id) {
+                return Err(definition_error(line, format!("channel {} is defined twice", channel.id)));
+            }
+            channels.push(channel);
+        }
+        // Every step is reachable from the start or a channel's start.
         let mut reached = HashSet::new();
         let mut frontier = vec![raw.service.start.as_str()];
+        frontier.extend(channels.iter().map(|channel| channel.start.as_str()));
         while let Some(id) = frontier.pop() {
             if reached.insert(id) {
-                frontier.extend(steps[index[id]].targets());
+                frontier.extend(targets_in_channels(&steps[index[id]], &channels));
             }
         }
         if let Some(step) = steps.iter().find(|step| !reached.contains(step.id.as_str())) {
@@ -421,7 +458,7 @@ impl Definition {
         }
         // Every step can reach an end: no cycle without an exit.
         for step in &steps {
-            if !can_finish(&steps, &index, &step.id) {
+            if !can_finish(&steps, &index, &channels, &step.id) {
                 return Err(definition_error(step.line, format!("step {} never reaches a final step", step.id)));
             }
         }
@@ -433,6 +470,11 @@ impl Definition {
                 if !index.contains_key(end) {
                     return Err(definition_error(line, format!("term {}: step {end} is not defined", term.id)));
                 }
+            }
+            if let Some(channel) = &term.channel
+                && !channels.iter().any(|c| &c.id == channel)
+            {
+                return Err(definition_error(line, format!("term {}: channel {channel} is not defined", term.id)));
             }
             terms.push(term);
         }
@@ -469,6 +511,7 @@ impl Definition {
             steps,
             index,
             terms,
+            channels,
             documents: raw.documents,
             refusal_grounds: raw.refusal_grounds,
             notices: raw.notices,
@@ -532,7 +575,7 @@ impl Definition {
             .or_else(|| of_step().find(|notice| notice.outcome.is_none()))
     }
 
-    /// Whether the route can go from step `from` to step `to` (a step reaches itself).
+    /// Whether the route can go from step `from` to step `to` in some channel (a step reaches itself).
     pub fn reaches(&self, from: &str, to: &str) -> bool {
         let mut seen = HashSet::new();
         let mut frontier = vec![from];
@@ -543,10 +586,24 @@ impl Definition {
             if seen.insert(id)
                 && let Some(step) = self.step(id)
             {
-                frontier.extend(step.targets());
+                frontier.extend(targets_in_channels(step, &self.channels));
             }
         }
         false
+    }
+
+    pub fn channel(&self, id: &str) -> Option<&Channel> {
+        self.channels.iter().find(|channel| channel.id == id)
+    }
+
+    /// The step that follows as `next` in `channel` (the channel's own step in its place, if it has one).
+    pub fn next_in_channel(&self, channel: Option<&str>, next: String) -> String {
+        channel.and_then(|id| self.channel(id)).and_then(|channel| channel.instead.get(&next).cloned()).unwrap_or(next)
+    }
+
+    /// The terms that apply to an application of `channel` (none: the default route).
+    pub fn terms_of<'a>(&'a self, channel: Option<&'a str>) -> impl Iterator<Item = &'a Term> + 'a {
+        self.terms.iter().filter(move |term| term.channel.is_none() || term.channel.as_deref() == channel)
     }
 
     /// Every outcome a branch of the definition can decide.
@@ -576,7 +633,7 @@ impl Step {
     }
 }
 
-fn can_finish(steps: &[Step], index: &HashMap<String, usize>, from: &str) -> bool {
+fn can_finish(steps: &[Step], index: &HashMap<String, usize>, channels: &[Channel], from: &str) -> bool {
     let mut seen = HashSet::new();
     let mut frontier = vec![from];
     while let Some(id) = frontier.pop() {
@@ -585,8 +642,17 @@ fn can_finish(steps: &[Step], index: &HashMap<String, usize>, from: &str) -> boo
             return true;
         }
         if seen.insert(id) {
-            frontier.extend(step.targets());
+            frontier.extend(targets_in_channels(step, channels));
         }
     }
     false
+}
+
+/// Where `step` leads, in any channel: its targets and what a channel takes in their place.
+fn targets_in_channels<'a>(step: &'a Step, channels: &'a [Channel]) -> Vec<&'a str> {
+    let mut out = step.targets();
+    for target in step.targets() {
+        out.extend(channels.iter().filter_map(|channel| channel.instead.get(target).map(String::as_str)));
+    }
+    out
 }

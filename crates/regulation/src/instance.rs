@@ -77,6 +77,10 @@ pub struct Instance {
     /// The hand-over of the current step, once done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handed_over: Option<HandOver>,
+    /// The channel the application came through (the definition's
+    /// `[[channel]]`); none: the default route, from the service's start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
 }
 
 /// Something done at a step.
@@ -137,6 +141,8 @@ pub enum TransitionError {
     HandedOverAlready { step: String },
     #[error("{step} is not handed over by anyone")]
     NoHandOver { step: String },
+    #[error("channel {channel} is not in the definition")]
+    UnknownChannel { channel: String },
 }
 
 impl TransitionError {
@@ -151,6 +157,7 @@ impl TransitionError {
             TransitionError::NotHandedOver { .. } => "process.not_handed_over",
             TransitionError::HandedOverAlready { .. } => "process.handed_over_already",
             TransitionError::NoHandOver { .. } => "process.no_hand_over",
+            TransitionError::UnknownChannel { .. } => "process.unknown_channel",
         }
     }
 }
@@ -165,6 +172,7 @@ impl Instance {
             decided: None,
             outcome: None,
             handed_over: None,
+            channel: None,
         })
     }
 
@@ -179,7 +187,22 @@ impl Instance {
             decided: None,
             outcome: None,
             handed_over: None,
+            channel: None,
         })
+    }
+
+    /// A new instance of an application received through `channel_id`, at the channel's start.
+    pub fn start_in_channel(
+        definition: &Definition,
+        channel_id: &str,
+        at_ms: i64,
+    ) -> Result<Instance, TransitionError> {
+        let channel = definition
+            .channel(channel_id)
+            .ok_or_else(|| TransitionError::UnknownChannel { channel: channel_id.to_owned() })?;
+        let mut instance = Instance::start_at_step(definition, &channel.start, at_ms)?;
+        instance.channel = Some(channel.id.clone());
+        Ok(instance)
     }
 
     pub fn has_ended(&self) -> bool {
@@ -295,7 +318,7 @@ pub fn apply(
     });
     updated.current_since_ms = now_ms;
     updated.decided = decided;
-    updated.current = next;
+    updated.current = next.map(|next| definition.next_in_channel(instance.channel.as_deref(), next));
     let follows = match updated.current.as_deref().and_then(|id| definition.step(id)) {
         Some(next) => Follows::Step { step_id: next.id.clone(), effect: next.effect, actor: next.actor.clone() },
         None => {
@@ -355,8 +378,7 @@ pub fn term_end(definition: &Definition, instance: &Instance, term: &crate::defi
 /// The deadline of each of the definition's terms that has started, as (term id, deadline).
 pub fn term_deadlines(definition: &Definition, instance: &Instance, calendar: &Calendar) -> Vec<(String, Option<i64>)> {
     definition
-        .terms
-        .iter()
+        .terms_of(instance.channel.as_deref())
         .filter_map(|term| {
             let from = instance.record(&term.from)?;
             Some((term.id.clone(), deadline(calendar, from.started_ms, term.duration)))

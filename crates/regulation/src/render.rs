@@ -53,6 +53,9 @@ pub fn mermaid(definition: &Definition) -> String {
     }
     lines.push(format!("    {END_NODE}([\"end\"])"));
     lines.push(format!("    {START_NODE} --> {}", node(&definition.service.start)));
+    for channel in other_channels(definition) {
+        lines.push(format!("    {START_NODE} -->|\"{}\"| {}", mermaid_text(&channel.id), node(&channel.start)));
+    }
     for edge in edges(definition) {
         match &edge.label {
             None => lines.push(format!("    {} --> {}", node(&edge.from.id), node(edge.to))),
@@ -93,6 +96,9 @@ pub fn dot(definition: &Definition) -> String {
         lines.push("    }".to_owned());
     }
     lines.push(format!("    {START_NODE} -> {};", node(&definition.service.start)));
+    for channel in other_channels(definition) {
+        lines.push(format!("    {START_NODE} -> {} [label=\"{}\"];", node(&channel.start), dot_text(&channel.id)));
+    }
     for edge in edges(definition) {
         match &edge.label {
             None => lines.push(format!("    {} -> {};", node(&edge.from.id), node(edge.to))),
@@ -160,12 +166,21 @@ pub fn summary(definition: &Definition) -> String {
     out.push_str(&format!("form           {}\n", given(&service.form)));
     out.push_str(&format!("result form    {}\n", given(&service.result_form)));
     out.push_str(&format!("cost           {}\n", given(&service.cost)));
-    if !service.channels.is_empty() {
-        out.push_str(&format!("channels       {}\n", service.channels.join("; ")));
+    for channel in &definition.channels {
+        let instead: Vec<String> =
+            channel.instead.iter().map(|(step, own)| format!("{own} instead of {step}")).collect();
+        out.push_str(&format!(
+            "channel        {}: {} (from {}{})\n",
+            channel.id,
+            channel.title,
+            channel.start,
+            if instead.is_empty() { String::new() } else { format!("; {}", instead.join(", ")) }
+        ));
     }
     for term in &definition.terms {
+        let channel = term.channel.as_ref().map(|c| format!(", channel {c}")).unwrap_or_default();
         out.push_str(&format!(
-            "term           {}: {} from {} to {} ({})\n",
+            "term           {}: {} from {} to {} ({}{channel})\n",
             term.id, term.duration, term.from, term.to, term.title
         ));
     }
@@ -225,7 +240,22 @@ fn edges(definition: &Definition) -> Vec<Edge<'_>> {
             }
         }
     }
+    // A channel's own steps, where they take the place of the route's.
+    let mut replaced = Vec::new();
+    for edge in &edges {
+        for channel in &definition.channels {
+            if let Some(instead) = channel.instead.get(edge.to) {
+                replaced.push(Edge { from: edge.from, to: instead, label: Some(channel.id.clone()) });
+            }
+        }
+    }
+    edges.extend(replaced);
     edges
+}
+
+/// The channels that start elsewhere than the service's start.
+fn other_channels(definition: &Definition) -> impl Iterator<Item = &crate::definition::Channel> {
+    definition.channels.iter().filter(|channel| channel.start != definition.service.start)
 }
 
 /// The actors that have steps, in the order of their first step, each with
@@ -487,6 +517,8 @@ title = "done"
             "cost           free of charge to individuals\n",
             "term           service-term: 5 wd from process-7 to action-4",
             "term           sc-handling: 15 min from process-2 to process-6",
+            "term           office-term: 5 wd from action-1 to action-4",
+            "channel        provider-office: the provider's office (from action-1; office-issue instead of process-9)",
             "refusal ground incomplete-package at condition-2:",
             "refusal ground harm-to-child at action-2:",
         ] {

@@ -496,7 +496,7 @@ impl Timeline<'_> {
             return Err(GenerateError::Definition("the route does not reach registration".to_owned()));
         }
         let mut due = None;
-        for term in &definition.terms {
+        for term in definition.terms_of(None) {
             let Some(from) = spans.get(term.from.as_str()) else { continue };
             let end = deadline(self.calendar, from.0, term.duration)
                 .ok_or_else(|| calendar_error(format!("no data for the term {}", term.id)))?;
@@ -939,6 +939,7 @@ impl Builder<'_> {
             description: format!("{description} ({})", route.name()),
             submitted_at,
             operator: OPERATORS[index % OPERATORS.len()].to_owned(),
+            channel: None,
             application: plan,
             durations,
             expect,

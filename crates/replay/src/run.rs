@@ -101,6 +101,10 @@ impl Pacer for ScenarioPacer {
             self.clock.set(end.max(now));
         }
     }
+
+    fn now_ms(&self) -> Option<i64> {
+        Some(egov_runtime::Clock::now_ms(&*self.clock))
+    }
 }
 
 /// Replays `scenarios` against `target`; the verdicts come in the scenarios' order.
@@ -195,7 +199,10 @@ async fn run_one(target: &Target, scenario: &Scenario, options: &Options) -> (Ac
         patience: options.patience,
         pacer: &pacer,
     };
-    let driven = egov_client::drive(&route, &application_id, &scenario.application).await;
+    let driven = match &scenario.channel {
+        Some(channel) => egov_client::drive_at_office(&route, channel, &application_id, &scenario.application).await,
+        None => egov_client::drive(&route, &application_id, &scenario.application).await,
+    };
     match driven {
         Ok(Driven { application, result }) => {
             observe(&mut actual, &application, &target.definition, calendar);
@@ -203,6 +210,10 @@ async fn run_one(target: &Target, scenario: &Scenario, options: &Options) -> (Ac
                 && let Ok(document) = ServiceResult::decode(result.body.as_slice())
             {
                 actual.refusal_ground = document.refusal_ground;
+                // At the office, the notice is the result's (the ARM's view has none of its own).
+                if actual.notice.is_empty() {
+                    actual.notice = document.notice.map(|notice| notice.code).unwrap_or_default();
+                }
             }
             (actual, Some(application))
         }
@@ -250,7 +261,8 @@ fn observe(actual: &mut Actual, application: &Application, definition: &Definiti
         .collect();
     // A term (e.g. the provider's five working days) is missed when its last step ends after it.
     let record = |id: &str| application.path.iter().find(|s| s.step_id == id);
-    for term in &definition.terms {
+    let channel = (!application.channel.is_empty()).then_some(application.channel.as_str());
+    for term in definition.terms_of(channel) {
         if let (Some(from), Some(to)) = (record(&term.from), record(&term.to))
             && deadline(calendar, from.started_time_ms, term.duration).is_some_and(|due| to.ended_time_ms > due)
         {

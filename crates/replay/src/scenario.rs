@@ -21,6 +21,11 @@ pub struct Scenario {
     /// The operator's member id (an account of operators.json).
     #[serde(default = "first_operator")]
     pub operator: String,
+    /// The channel the applicant applies through, a `[[channel]]` of the
+    /// definition that starts with the provider's staff ("provider-office":
+    /// received at the provider's office); absent: the State Corporation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
     pub application: ApplicationPlan,
     /// How long a person takes over a step, by step id ("45 min", "3 wd"); default: the step's regulatory duration.
     #[serde(default)]

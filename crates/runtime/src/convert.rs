@@ -54,5 +54,6 @@ pub fn instance_fields(definition: &Definition, instance: &egov_regulation::Inst
                 .unwrap_or(0);
     }
     application.outcome = instance.outcome.clone().unwrap_or_default();
+    application.channel = instance.channel.clone().unwrap_or_default();
     application.path = instance.path.iter().map(|record| step_to_proto(definition, record)).collect();
 }

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod clock;
 pub mod context;
 pub mod convert;
+pub mod counter;
 pub mod counters;
 pub mod fault;
 pub mod idempotency;

@@ -87,9 +87,11 @@ impl From<egov_regulation::TransitionError> for Refusal {
         use egov_regulation::TransitionError as E;
         let code = match error {
             E::WrongActor { .. } => Code::PermissionDenied,
-            E::UnknownStep { .. } | E::BranchRequired { .. } | E::BranchNotAllowed { .. } | E::NoHandOver { .. } => {
-                Code::InvalidArgument
-            }
+            E::UnknownStep { .. }
+            | E::BranchRequired { .. }
+            | E::BranchNotAllowed { .. }
+            | E::NoHandOver { .. }
+            | E::UnknownChannel { .. } => Code::InvalidArgument,
             E::Ended { .. } | E::NotCurrent { .. } | E::NotHandedOver { .. } | E::HandedOverAlready { .. } => {
                 Code::FailedPrecondition
             }

@@ -55,7 +55,7 @@ pub fn sla_report(
                 None,
             );
         }
-        for term in &definition.terms {
+        for term in definition.terms_of(record.instance.channel.as_deref()) {
             let Some(from) = record.instance.record(&term.from) else { continue };
             let ended = term_end(definition, &record.instance, term);
             row(&term.id, from.started_ms, deadline(calendar, from.started_ms, term.duration), ended);

@@ -4,28 +4,26 @@
 
 use egov_envelope::services;
 use egov_proto::{
-    ApplicationDelivery, ApplicationSubmission, Envelope, MessageType, Notice, SendAsyncResponse,
-    SubmitApplicationResponse,
+    ApplicationDelivery, ApplicationSubmission, Envelope, MessageType, SendAsyncResponse, SubmitApplicationResponse,
 };
 use egov_regulation::definition::Labelled;
 use egov_runtime::receive::Handled;
 use egov_runtime::status::NOTICE_KEY;
-use egov_runtime::{Outcome, Received, Refusal, convert, idempotency, ids};
+use egov_runtime::{Outcome, Received, Refusal, convert, counter, idempotency, ids};
 use egov_store::{Batch, OutboxItem};
 use prost::Message;
-use sha2::{Digest, Sha256};
 use tonic::{Code, Status};
 
-use crate::record::{ApplicationRecord, application_key, invalid, receipt_key};
+use crate::record::{ApplicationRecord, application_key, receipt_key};
 use crate::{RECEIPT_WAIT, Workstation};
 
-/// The most pages one document may have (a check against nonsense such as a
-/// negative count sent as an unsigned one; the simulator's assumption).
-const MAX_PAGES: u32 = 10_000;
-
-/// The definition's notice given to the applicant when the counter refuses
-/// an incomplete package: its texts, each followed by the missing documents.
-pub const INCOMPLETE_PACKAGE_NOTICE: &str = "counter.incomplete-package";
+/// The reason codes of the State Corporation's counter.
+const COUNTER: counter::Codes = counter::Codes {
+    unknown_kind: "workstation.unknown_document_kind",
+    bad_hash: "workstation.bad_document_hash",
+    hash_mismatch: "workstation.document_hash_mismatch",
+    bad_document: "workstation.bad_document",
+};
 
 impl Workstation {
     /// Processes 5 and 6: the signed submission, queued for the gateway.
@@ -42,8 +40,8 @@ impl Workstation {
         event.actor_role = received.sender_role().to_owned();
         let now_ms = received.event_ms;
         record.instance = self.advance(&record.instance, &event, now_ms)?.instance;
-        self.check_documents(submission)?;
-        let missing = self.missing_documents(&record, submission);
+        counter::check_attached(&self.definition, &submission.documents, &COUNTER)?;
+        let missing = counter::missing(&self.definition, &submission.documents, record.representative.is_some());
         if !missing.is_empty() {
             return Err(self.refuse_incomplete(&received, &missing).into());
         }
@@ -129,50 +127,6 @@ impl Workstation {
         Ok(idempotency::answer_of(&self.store, &header.sender_id, &header.message_id)?.unwrap_or(handled.answer))
     }
 
-    /// Checks each attached document against the definition's checklist (paragraph 9).
-    fn check_documents(&self, submission: &ApplicationSubmission) -> Result<(), Refusal> {
-        for document in &submission.documents {
-            if !self.definition.documents.iter().any(|d| d.code == document.kind) {
-                return Err(invalid(
-                    "workstation.unknown_document_kind",
-                    format!("document kind {:?} is not in the checklist", document.kind),
-                ));
-            }
-            let hash_ok = document.sha256.len() == 64
-                && document.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-            if !hash_ok {
-                return Err(invalid(
-                    "workstation.bad_document_hash",
-                    format!("document {:?}: sha256 must be 64 lower-case hex digits", document.kind),
-                ));
-            }
-            if !document.content.is_empty() && hex::encode(Sha256::digest(&document.content)) != document.sha256 {
-                return Err(invalid(
-                    "workstation.document_hash_mismatch",
-                    format!("document {:?}: the scan does not match its sha256", document.kind),
-                ));
-            }
-            if document.pages == 0 || document.pages > MAX_PAGES {
-                return Err(invalid(
-                    "workstation.bad_document",
-                    format!("document {:?} has {} pages: 1 to {MAX_PAGES}", document.kind, document.pages),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// The checklist's documents the package lacks: the required ones, and
-    /// the power of attorney where a representative applies.
-    fn missing_documents(&self, record: &ApplicationRecord, submission: &ApplicationSubmission) -> Vec<&Labelled> {
-        self.definition
-            .documents
-            .iter()
-            .filter(|d| d.required || (d.when.as_deref() == Some("representative") && record.representative.is_some()))
-            .filter(|d| !submission.documents.iter().any(|attached| attached.kind == d.code))
-            .collect()
-    }
-
     /// The refusal at the counter of a package that lacks `missing`: nothing
     /// is stored or sent, and the application stays at the submission step.
     /// The applicant's notice (the definition's `counter.incomplete-package`,
@@ -186,7 +140,7 @@ impl Workstation {
             "workstation.incomplete_package",
             format!("the package lacks: {} (refused at reception; nothing is sent)", codes.join(", ")),
         );
-        match counter_notice(self.definition.notice(INCOMPLETE_PACKAGE_NOTICE), missing) {
+        match counter::incomplete_package_notice(&self.definition, missing) {
             Some(notice) => refusal.with_binary(NOTICE_KEY, self.receiver.reply(received, &notice).encode_to_vec()),
             None => refusal,
         }
@@ -229,47 +183,5 @@ impl Workstation {
             batch.remember(sender_id, message_id, remembered.digest, answer.encode_to_vec());
         }
         Ok(())
-    }
-}
-
-/// The notice of the counter's refusal: each language's text of `label`,
-/// followed by the missing documents' names in that language.
-fn counter_notice(label: Option<&Labelled>, missing: &[&Labelled]) -> Option<Notice> {
-    let label = label?;
-    let text = |intro: &str, name: fn(&Labelled) -> &str| {
-        let names: Vec<&str> = missing.iter().map(|d| name(d)).collect();
-        format!("{intro} {}.", names.join("; "))
-    };
-    Some(Notice {
-        code: label.code.clone(),
-        text_kk: text(&label.kk, |d| &d.kk),
-        text_ru: text(&label.ru, |d| &d.ru),
-        text_en: text(&label.en, |d| &d.en),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use egov_regulation::Definition;
-
-    use super::*;
-
-    #[test]
-    fn the_counter_notice_lists_the_missing_documents_in_each_language() {
-        let definition = Definition::default_definition();
-        let missing: Vec<&Labelled> = definition.documents.iter().filter(|d| d.code != "application-form").collect();
-        let notice = counter_notice(definition.notice(INCOMPLETE_PACKAGE_NOTICE), &missing)
-            .expect("the embedded definition has the counter's notice");
-        assert_eq!(notice.code, INCOMPLETE_PACKAGE_NOTICE);
-        for (text, names) in [
-            (&notice.text_en, missing.iter().map(|d| d.en.as_str()).collect::<Vec<_>>()),
-            (&notice.text_ru, missing.iter().map(|d| d.ru.as_str()).collect()),
-            (&notice.text_kk, missing.iter().map(|d| d.kk.as_str()).collect()),
-        ] {
-            assert!(names.iter().all(|name| text.contains(name)), "{text}");
-            assert!(text.ends_with('.'), "{text}");
-        }
-        assert!(notice.text_en.starts_with("The documents are not accepted"), "{}", notice.text_en);
-        assert!(counter_notice(None, &missing).is_none(), "no notice where the definition has none");
     }
 }
