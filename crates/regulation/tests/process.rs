@@ -177,6 +177,27 @@ fn inconsistent_definitions_are_refused_naming_the_line() {
         },
         "process-4 is never reached",
     );
+    // The new tables and fields are checked too.
+    check(&|t| t.replacen("handed_over_by = \"provider-executor\"", "handed_over_by = \"nobody\"", 1), "actor nobody");
+    check(&|t| t.replacen("start = \"action-1\"", "start = \"action-9\"", 1), "channel provider-office: step action-9");
+    check(&|t| t.replacen("channel = \"provider-office\"", "channel = \"post\"", 1), "channel post is not defined");
+    check(&|t| t.replacen("step = \"action-2\"\nassumption", "step = \"action-3\"\nassumption", 1), "not a condition");
+    // Without its channel, the office's own step is reached from nowhere.
+    check(&|t| t.replacen("instead = { \"process-9\" = \"office-issue\" }", "", 1), "office-issue is never reached");
+}
+
+#[test]
+fn the_kazakh_notices_use_the_regulations_terms() {
+    // The regulation says "бірыңғай нотариалды ақпараттық жүйе" (the unified notarial information system).
+    for text in [
+        egov_regulation::definition::DEFAULT_DEFINITION,
+        include_str!("../../../fixtures/regulations/example-certificate.toml"),
+    ] {
+        assert!(!text.contains("нотариаттық"), "a notice says нотариаттық");
+    }
+    let definition = Definition::default_definition();
+    let notice = definition.notice("process-4.power-of-attorney-not-found").unwrap();
+    assert!(notice.kk.contains("нотариалды ақпараттық жүйеде"), "{}", notice.kk);
 }
 
 #[test]
