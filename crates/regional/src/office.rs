@@ -8,14 +8,14 @@
 //! of it is reported to the State Corporation.
 
 use egov_proto::{ApplicationDelivery, OfficeReception, PersonRecord, ReceiveAtOfficeResponse};
-use egov_regulation::{Event, Iin, Instance};
+use egov_regulation::{Iin, Instance};
 use egov_runtime::status::NOTICE_KEY;
 use egov_runtime::{Outcome, Received, Refusal, counter};
 use prost::Message;
 use tonic::{Code, Status};
 
 use crate::Regional;
-use crate::record::{RegistrationRecord, application_key, delivery_key, registration_key};
+use crate::record::{application_key, delivery_key, registration_key};
 
 /// The reason codes of the provider office's counter.
 const COUNTER: counter::Codes = counter::Codes {
@@ -86,34 +86,10 @@ impl Regional {
             .into());
         }
         let application_id = received.correlation_id().to_owned();
-        if self.store.get::<String>(&application_key(&application_id)).map_err(Refusal::from)?.is_some() {
-            return Err(Refusal::new(
-                Code::AlreadyExists,
-                "regional.already_registered",
-                format!("application {application_id} is already registered"),
-            )
-            .into());
-        }
-        let registration_id = format!("RSHEP-{:010}", self.store.next_id().map_err(Refusal::from)?);
         let instance = Instance::start_in_channel(&self.definition, &channel.id, arrived_ms).map_err(Refusal::from)?;
-        let event = Event {
-            step_id: channel.start.clone(),
-            actor_role: received.sender_role().to_owned(),
-            actor_id: received.sender_id().to_owned(),
-            branch: None,
-            detail: registration_id.clone(),
-        };
-        let instance = self.advance(&instance, &event, now_ms)?.instance;
-        let due_ms = self.due_ms(&instance);
-        let record = RegistrationRecord {
-            registration_id: registration_id.clone(),
-            application_id: application_id.clone(),
-            instance,
-            refusal_ground: None,
-            draft_result: Vec::new(),
-            signed_result: Vec::new(),
-            due_ms,
-        };
+        let record =
+            self.registered(&application_id, instance, received.sender_role(), received.sender_id(), now_ms)?;
+        let registration_id = record.registration_id.clone();
         // The office's signed reception stands where the State Corporation's
         // submission does: it carries the documents.
         let delivery = ApplicationDelivery {

@@ -21,36 +21,11 @@ impl Regional {
         received.correlate(&delivery.application_id)?;
         self.check_operator_signature(&received)?;
         let application_id = received.correlation_id().to_owned();
-        if self.store.get::<String>(&application_key(&application_id)).map_err(Refusal::from)?.is_some() {
-            return Err(Refusal::new(
-                Code::AlreadyExists,
-                "regional.already_registered",
-                format!("application {application_id} is already registered"),
-            )
-            .into());
-        }
         let now_ms = received.event_ms;
         let register = &self.steps.register;
-        let registration_id = format!("RSHEP-{:010}", self.store.next_id().map_err(Refusal::from)?);
         let instance = Instance::start_at_step(&self.definition, &register.id, now_ms).map_err(Refusal::from)?;
-        let event = Event {
-            step_id: register.id.clone(),
-            actor_role: register.actor.clone(),
-            actor_id: context.member_id().to_owned(),
-            branch: None,
-            detail: registration_id.clone(),
-        };
-        let instance = self.advance(&instance, &event, now_ms)?.instance;
-        let due_ms = self.due_ms(&instance);
-        let record = RegistrationRecord {
-            registration_id: registration_id.clone(),
-            application_id: application_id.clone(),
-            instance,
-            refusal_ground: None,
-            draft_result: Vec::new(),
-            signed_result: Vec::new(),
-            due_ms,
-        };
+        let record = self.registered(&application_id, instance, &register.actor, context.member_id(), now_ms)?;
+        let registration_id = record.registration_id.clone();
         let mut outcome = Outcome::new(DeliverResponse {
             message_id: received.header().message_id.clone(),
             accepted_time_ms: context.now_ms(),
@@ -62,6 +37,46 @@ impl Regional {
         self.send_progress(&mut outcome, &record, None, now_ms);
         tracing::info!(%registration_id, %application_id, "registered (process 7)");
         Ok(outcome)
+    }
+
+    /// A new registration of `application_id`, refused if it has one already:
+    /// its number, and `instance` after its first step, done by `actor_id` at
+    /// `now_ms` (process 7 by the ARM; action 1 by the office employee for an
+    /// application received at the office), with the provider's term set.
+    pub(crate) fn registered(
+        &self,
+        application_id: &str,
+        instance: Instance,
+        actor_role: &str,
+        actor_id: &str,
+        now_ms: i64,
+    ) -> Result<RegistrationRecord, Refusal> {
+        if self.store.get::<String>(&application_key(application_id))?.is_some() {
+            return Err(Refusal::new(
+                Code::AlreadyExists,
+                "regional.already_registered",
+                format!("application {application_id} is already registered"),
+            ));
+        }
+        let registration_id = format!("RSHEP-{:010}", self.store.next_id()?);
+        let event = Event {
+            step_id: instance.current.clone().unwrap_or_default(),
+            actor_role: actor_role.to_owned(),
+            actor_id: actor_id.to_owned(),
+            branch: None,
+            detail: registration_id.clone(),
+        };
+        let instance = self.advance(&instance, &event, now_ms)?.instance;
+        let due_ms = self.due_ms(&instance);
+        Ok(RegistrationRecord {
+            registration_id,
+            application_id: application_id.to_owned(),
+            instance,
+            refusal_ground: None,
+            draft_result: Vec::new(),
+            signed_result: Vec::new(),
+            due_ms,
+        })
     }
 
     /// The operator's EDS on the submission travels inside the delivery; the ARM checks it too.
