@@ -56,7 +56,7 @@ impl Regional {
             }
         };
         if step.effect == Some(Effect::SignResult) {
-            return self.hand_over(received, stored.version, before, record).await;
+            return self.hand_over(received, stored.version, before, record);
         }
         let mut detail = action.comment.clone();
         let grounds = self.definition.grounds_for(&step.id);
@@ -113,7 +113,7 @@ impl Regional {
     /// The hand-over that begins the signing step (action 3: the executor hands
     /// the drafted result to the head). Recorded with the registration; the
     /// step's record carries it once the head has signed.
-    async fn hand_over(
+    fn hand_over(
         &self,
         received: Received<StaffAction>,
         version: u64,
@@ -156,9 +156,10 @@ impl Regional {
     }
 
     /// Runs the steps the ARM itself does (the refusal of process 8), while one
-    /// follows. Where that ends the ARM's part (the next step is the State
-    /// Corporation's), the ARM forms the refusal message, signs it, and returns
-    /// it to be sent back as the result.
+    /// follows. Where the route does not go on to the draft of the result (the
+    /// refusal goes to the applicant as it is: back to the State Corporation,
+    /// or handed out at the office), the ARM forms the refusal message, signs
+    /// it, and returns it as the result.
     fn run_automatic(
         &self,
         record: &mut RegistrationRecord,
