@@ -87,6 +87,10 @@ pub struct ServeArgs {
     /// hold lately is in the kernel's page cache, not the process's memory).
     #[arg(long, default_value_t = 8)]
     cache_mib: u64,
+    /// On SIGTERM or Ctrl-C: how long the participants may take to answer the
+    /// calls in flight (they stop accepting new ones at once) before those are cut.
+    #[arg(long, default_value_t = 10)]
+    drain_seconds: u64,
 }
 
 pub async fn serve(args: ServeArgs, addresses: &Addresses) -> anyhow::Result<ExitCode> {
@@ -143,7 +147,19 @@ pub async fn serve(args: ServeArgs, addresses: &Addresses) -> anyhow::Result<Exi
     use std::io::Write as _;
     std::io::stdout().flush()?;
     serve_until_stopped(&stack).await;
-    stack.stop().await;
+    println!("stopping: answering the calls in flight (at most {} s)", args.drain_seconds);
+    std::io::stdout().flush()?;
+    let drained = stack.drain(std::time::Duration::from_secs(args.drain_seconds)).await;
+    for role in &drained.cut {
+        println!("cut: the {}'s calls in flight after {} s", role.name(), args.drain_seconds);
+    }
+    for (role, error) in &drained.unsettled {
+        println!("not made durable: the {}'s store: {error}", role.name());
+    }
+    if !drained.unsettled.is_empty() {
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("stopped");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -215,9 +215,28 @@ pub struct Stack {
     keys: KeyDir,
     trust: SharedTrust,
     roles: BTreeSet<Role>,
-    shutdown: watch::Sender<bool>,
+    /// Each participant's server: what tells it to stop accepting, and its task.
+    servers: Vec<(Role, watch::Sender<bool>, JoinHandle<()>)>,
+    /// The outbox workers and the trust registry's watcher.
     tasks: Vec<JoinHandle<()>>,
+    /// The stores of the participants with state.
+    stores: Vec<(Role, Store)>,
 }
+
+/// What a graceful stop came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drained {
+    /// The participants whose calls in flight were still running when the
+    /// drain time was up, and were cut.
+    pub cut: Vec<Role>,
+    /// A store that could not be made durable at the end, and why.
+    pub unsettled: Vec<(Role, String)>,
+}
+
+/// The order a graceful stop closes the participants in: each after the
+/// ones whose calls in flight may still need it (the workstation's look-ups
+/// need the gateway, whose synchronous channel needs the registries).
+const DRAIN_ORDER: [Role; 5] = [Role::Workstation, Role::Gateway, Role::Regional, Role::Individuals, Role::Notary];
 
 fn lazy(address: &str) -> anyhow::Result<tonic::transport::Channel> {
     Topology::channel(address).with_context(|| format!("bad address {address}"))
@@ -242,7 +261,8 @@ impl Stack {
         }
         let trust = SharedTrust::new(config.keys.trust()?);
         let services = Arc::new(Services::embedded().clone());
-        let (shutdown, _) = watch::channel(false);
+        let mut servers = Vec::new();
+        let mut stores = Vec::new();
         let mut tasks = Vec::new();
         // The stores open at the same time: each replays what sled and its log hold since it was last open.
         let mut opened = open_stores(&config)?;
@@ -369,6 +389,9 @@ impl Stack {
                     )
                 }
             };
+            if let Some((store, _)) = &state {
+                stores.push((role, store.clone()));
+            }
             let routes = match state {
                 None => routes,
                 Some((store, outbox)) => {
@@ -387,19 +410,20 @@ impl Stack {
                 config.fault_seed.wrapping_add(role as u64),
                 counters,
             );
-            let mut stop = shutdown.subscribe();
+            let (shutdown, mut stop) = watch::channel(false);
             let name = role.name();
-            tasks.push(tokio::spawn(async move {
+            let server = tokio::spawn(async move {
                 let signal = async move {
                     let _ = stop.changed().await;
                 };
                 if let Err(error) = egov_runtime::server::serve(listener, routes, &names, faults, signal).await {
                     tracing::error!(participant = name, %error, "server stopped");
                 }
-            }));
+            });
+            servers.push((role, shutdown, server));
         }
         tasks.push(tokio::spawn(watch_trust(config.keys.clone(), trust.clone())));
-        Ok(Stack { topology, keys: config.keys, trust, roles: config.roles, shutdown, tasks })
+        Ok(Stack { topology, keys: config.keys, trust, roles: config.roles, servers, tasks, stores })
     }
 
     /// Re-reads the trust registry and puts it in force; on error the one in force stays.
@@ -419,15 +443,51 @@ impl Stack {
         &self.roles
     }
 
-    /// Stops the servers and the workers, and waits for them.
+    /// Stops the servers and the workers at once, and waits for them.
     pub async fn stop(self) {
-        let _ = self.shutdown.send(true);
+        for (_, shutdown, _) in &self.servers {
+            let _ = shutdown.send(true);
+        }
+        for task in self.servers.iter().map(|(_, _, task)| task).chain(&self.tasks) {
+            task.abort();
+        }
+        for task in self.servers.into_iter().map(|(_, _, task)| task).chain(self.tasks) {
+            let _ = task.await;
+        }
+    }
+
+    /// Stops gracefully: each participant, in `DRAIN_ORDER`, stops accepting
+    /// calls and answers those in flight, all within `within` (what is still
+    /// running then is cut); then the workers stop (a delivery they were
+    /// making is made again after a restart, and answered once), and every
+    /// store is made durable, the unflushed bookkeeping included.
+    pub async fn drain(self, within: std::time::Duration) -> Drained {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut servers = self.servers;
+        servers.sort_by_key(|(role, _, _)| DRAIN_ORDER.iter().position(|r| r == role));
+        let mut cut = Vec::new();
+        for (role, shutdown, mut server) in servers {
+            let _ = shutdown.send(true);
+            if tokio::time::timeout_at(deadline, &mut server).await.is_err() {
+                tracing::warn!(participant = role.name(), "calls still in flight when the drain time was up: cut");
+                server.abort();
+                let _ = server.await;
+                cut.push(role);
+            }
+        }
         for task in &self.tasks {
             task.abort();
         }
         for task in self.tasks {
             let _ = task.await;
         }
+        let mut unsettled = Vec::new();
+        for (role, store) in self.stores {
+            if let Err(error) = store.settle().await {
+                unsettled.push((role, error.to_string()));
+            }
+        }
+        Drained { cut, unsettled }
     }
 }
 

@@ -435,6 +435,12 @@ impl Store {
         self.backend.commit(batch, Durability::Flushed).await
     }
 
+    /// Returns once every commit made before it is durable (the unflushed ones
+    /// included): a shutdown's last word to the store. Writes nothing.
+    pub async fn settle(&self) -> Result<(), StoreError> {
+        self.commit(Batch::new()).await.map(|_| ())
+    }
+
     /// Applies `batch` atomically and returns without waiting for the disk
     /// (see [`Durability::Unflushed`]): for a write whose loss in a crash only
     /// means one more idempotent resend (an outbox's bookkeeping, a login).

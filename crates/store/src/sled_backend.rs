@@ -380,6 +380,12 @@ impl SledBackend {
                     }
                 }
             }
+            if batch.is_empty() {
+                // Nothing to write: a flushed one only asks that what came before be durable.
+                group.needs_sync |= durability == Durability::Flushed;
+                group.outcomes.push(Ok(Vec::new()));
+                continue;
+            }
             match self.prepare(batch, &mut writer, &mut overlay) {
                 Ok((frame, writes, ids)) => {
                     writer.end += frame.len() as u64;
