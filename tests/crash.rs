@@ -159,7 +159,12 @@ async fn drive(
                 }
             },
             "process-9" => {
-                if let Err(status) = operator.issue(&id).await {
+                // The applicant takes a ticket (the same one again that day), then is served in its turn.
+                let served = match operator.take_ticket(&id).await {
+                    Ok(_) => operator.issue(&id).await.map(|_| ()),
+                    Err(status) => Err(status),
+                };
+                if let Err(status) = served {
                     // A login session is not flushed: one lost in a crash means logging in again.
                     if reason_of(&status) == Some("workstation.bad_session") {
                         let _ = operator.login("operator-1", "operator-1-password").await;
@@ -352,11 +357,12 @@ async fn a_kill_during_a_coalesced_report_leaves_the_newest_state_each_step_once
     }
     let ready = eventually(&operator, id, |a| a.current_step == "process-9").await;
     assert_eq!(ready.path.iter().filter(|s| s.step_id == "action-3").count(), 1);
-    if let Err(status) = operator.issue(id).await {
+    if let Err(status) = operator.take_ticket(id).await {
         assert_eq!(reason_of(&status), Some("workstation.bad_session"), "{status:?}");
         operator.login("operator-1", "operator-1-password").await.unwrap();
-        operator.issue(id).await.unwrap();
+        operator.take_ticket(id).await.unwrap();
     }
+    operator.issue(id).await.unwrap();
     assert_eq!(operator.application(id).await.unwrap().outcome, "permitted");
     child.kill().unwrap();
     child.wait().unwrap();

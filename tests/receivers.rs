@@ -29,12 +29,12 @@ use egov_proto::notary_service_client::NotaryServiceClient;
 use egov_proto::regional_gateway_service_client::RegionalGatewayServiceClient;
 use egov_proto::workstation_service_client::WorkstationServiceClient;
 use egov_proto::{
-    Application, ApplicationDelivery, ApplicationForm, ApplicationProgress, ApplicationSubmission,
+    ApplicantArrival, Application, ApplicationDelivery, ApplicationForm, ApplicationProgress, ApplicationSubmission,
     ApplicationWithdrawal, AttachedDocument, Body, CheckPowerOfAttorneyRequest, DeliverRequest, Envelope,
     EnvelopeHeader, IssueResultRequest, LoginRequest, LookupPersonRequest, MessageType, OpenFormRequest,
     PerformStaffActionRequest, PersonQuery, PersonRecord, PowerOfAttorneyQuery, Registration, ResultPickup,
     SendAsyncRequest, SendSyncRequest, ServiceResult, SignResultRequest, StaffAction, SubmitApplicationRequest,
-    WithdrawApplicationRequest,
+    TakeQueueTicketRequest, WithdrawApplicationRequest,
 };
 use egov_regulation::{Effect, StepKind};
 use egov_runtime::ids::roles;
@@ -197,6 +197,7 @@ const CLASSES: &[Class] = &[
 enum Rpc {
     OpenForm,
     SubmitApplication,
+    TakeQueueTicket,
     IssueResult,
     WithdrawApplication,
     WorkstationDeliver,
@@ -243,6 +244,17 @@ const RPCS: &[Spec] = &[
         sender: "operator-1",
         recipient: ids::SC_WORKSTATION,
         service: services::FORM_SUBMIT,
+        message_type: MessageType::Request,
+        countersigned: false,
+        gateway: false,
+        outsider: "office-1",
+    },
+    Spec {
+        rpc: Rpc::TakeQueueTicket,
+        name: "WorkstationService.TakeQueueTicket",
+        sender: "operator-1",
+        recipient: ids::SC_WORKSTATION,
+        service: services::QUEUE_TICKET,
         message_type: MessageType::Request,
         countersigned: false,
         gateway: false,
@@ -458,6 +470,10 @@ struct Fixture {
     staff_keys: HashMap<String, Signer>,
     gateway_key: Signer,
     next_id: AtomicU64,
+    /// The applications that may hold a ticket of the electronic queue, in the
+    /// order they got one: each is served before the next hand-over is prepared,
+    /// so that none a bad input left waiting holds the queue up.
+    ticketed: std::sync::Mutex<Vec<String>>,
 }
 
 impl Fixture {
@@ -493,7 +509,17 @@ impl Fixture {
             OperatorClient::new(channel(&topology.workstation), harness.signer("operator-1"), Arc::new(SystemClock))
                 .with_session(session_id.clone());
         let (staff, staff_keys, gateway_key) = (harness.staff(), harness.staff_keys(), harness.signer(ids::GATEWAY));
-        Fixture { harness, clients, session_id, operator, staff, staff_keys, gateway_key, next_id: AtomicU64::new(1) }
+        Fixture {
+            harness,
+            clients,
+            session_id,
+            operator,
+            staff,
+            staff_keys,
+            gateway_key,
+            next_id: AtomicU64::new(1),
+            ticketed: std::sync::Mutex::default(),
+        }
     }
 
     fn fresh_id(&self, what: &str) -> String {
@@ -547,8 +573,20 @@ impl Fixture {
                 self.open(&application_id).await;
                 Subject::application(&application_id)
             }
-            Rpc::IssueResult => {
+            Rpc::TakeQueueTicket => {
                 self.ready_to_issue(&application_id).await;
+                self.ticketed.lock().unwrap().push(application_id.clone());
+                Subject::application(&application_id)
+            }
+            Rpc::IssueResult => {
+                // Process 9 serves the tickets in their order: those taken before are served first.
+                let earlier = std::mem::take(&mut *self.ticketed.lock().unwrap());
+                for earlier in earlier {
+                    let _ = self.operator.issue(&earlier).await;
+                }
+                self.ready_to_issue(&application_id).await;
+                self.operator.take_ticket(&application_id).await.unwrap();
+                self.ticketed.lock().unwrap().push(application_id.clone());
                 Subject::application(&application_id)
             }
             Rpc::PerformStaffAction => {
@@ -586,6 +624,7 @@ impl Fixture {
             Rpc::SubmitApplication => {
                 encoded(&ApplicationSubmission { session_id, application_id, documents: documents() })
             }
+            Rpc::TakeQueueTicket => encoded(&ApplicantArrival { session_id, application_id }),
             Rpc::IssueResult => encoded(&ResultPickup { session_id, application_id }),
             Rpc::WithdrawApplication => {
                 encoded(&ApplicationWithdrawal { session_id, application_id, reason: "left".to_owned() })
@@ -730,6 +769,9 @@ impl Fixture {
                 .withdraw_application(WithdrawApplicationRequest { envelope })
                 .await
                 .map(|_| ()),
+            Rpc::TakeQueueTicket => {
+                clients.workstation.clone().take_queue_ticket(TakeQueueTicketRequest { envelope }).await.map(|_| ())
+            }
             Rpc::IssueResult => {
                 clients.workstation.clone().issue_result(IssueResultRequest { envelope }).await.map(|_| ())
             }
@@ -935,6 +977,7 @@ async fn a_message_whose_correlation_id_is_another_applications_is_refused_and_c
     fixture.staff_until(registration, None).await;
     let issue = fixture.step_id(Effect::IssueResult);
     fixture.wait(&mine, "the signed result", |a| a.current_step == issue).await;
+    differences.extend(fixture.check_correlation(Rpc::TakeQueueTicket, &Subject::application(&mine), &other).await);
     differences.extend(fixture.check_correlation(Rpc::IssueResult, &Subject::application(&mine), &other).await);
 
     fixture.harness.stop().await;

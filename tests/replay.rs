@@ -79,17 +79,34 @@ fn a_wrong_expectation_fails_with_its_first_difference() {
     let mut refused = scenario.clone();
     refused["id"] = "wrong-outcome".into();
     refused["expect"]["outcome"] = "refused".into();
+    // The queue for the result: the time an early applicant is told, and the wait.
+    let fixture = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(root().join("fixtures/applications").join(name)).unwrap())
+            .unwrap()
+    };
+    let mut early = fixture("collect-before-the-result.json");
+    early["id"] = "wrong-come-back".into();
+    early["expect"]["come_back_at"] = "2026-06-15T09:00:00+05:00".into();
+    let mut waiting = fixture("collect-waiting-in-the-queue.json");
+    waiting["id"] = "wrong-wait".into();
+    waiting["expect"]["queue_wait"] = "5 min".into();
     let file = temp.path().join("wrong.json");
-    std::fs::write(&file, serde_json::json!({ "scenarios": [scenario, refused] }).to_string()).unwrap();
+    let scenarios = serde_json::json!({ "scenarios": [scenario, refused, early, waiting] });
+    std::fs::write(&file, scenarios.to_string()).unwrap();
     let junit = temp.path().join("junit.xml");
     let output = replay(&[file.to_str().unwrap(), "--report", "junit", junit.to_str().unwrap()]);
     let printed = String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success(), "{printed}");
-    assert!(printed.lines().any(|line| line == "0 passed, 2 failed"), "{printed}");
+    assert!(printed.lines().any(|line| line == "0 passed, 4 failed"), "{printed}");
     assert!(printed.contains("result due 2026-03-31, expected 2026-03-26"), "{printed}");
     assert!(printed.contains("outcome is \"permitted\", expected \"refused\""), "{printed}");
+    assert!(
+        printed.contains("told to come back at 2026-06-16T09:00:00+05:00, expected 2026-06-15T09:00:00+05:00"),
+        "{printed}"
+    );
+    assert!(printed.contains("waited in the queue 25 min, expected 5 min"), "{printed}");
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains("failures=\"2\""), "{xml}");
+    assert!(xml.contains("failures=\"4\""), "{xml}");
 }
 
 #[test]

@@ -67,8 +67,13 @@ async fn approval_runs_processes_1_to_9_and_actions_1_to_4() {
     assert_eq!(verified.header.body_type, ServiceResult::TYPE);
     let document = ServiceResult::decode(result.body.as_slice()).unwrap();
     assert_eq!((document.outcome.as_str(), document.application_id.as_str()), ("permitted", "approval-1"));
-    // Process 9 happens once.
-    let again = harness.operator().await.issue("approval-1").await.unwrap_err();
+    // The applicant took a ticket of the electronic queue; process 9 happens once.
+    assert!(application.queue_ticket.starts_with("R-"), "{}", application.queue_ticket);
+    assert!(by_step("process-9").detail.starts_with(&format!("ticket {}, waited ", application.queue_ticket)));
+    let operator = harness.operator().await;
+    let ticket = operator.take_ticket("approval-1").await.unwrap_err();
+    assert_eq!(egov_runtime::reason_of(&ticket), Some("process.ended"));
+    let again = operator.issue("approval-1").await.unwrap_err();
     assert_eq!(egov_runtime::reason_of(&again), Some("process.ended"));
     let mut tampered = result.clone();
     tampered.body[3] ^= 1;
@@ -590,7 +595,9 @@ async fn an_open_form_whose_answer_was_lost_is_answered_again_and_the_applicatio
         .collect();
     let submitted = operator.submit("resumed-1", documents).await.unwrap();
     assert_ne!(submitted.application.unwrap().current_step, "process-5", "the application goes on");
-    // The hand-over before the result has come is refused as such, wherever the provider is.
+    // The hand-over before the result has come is refused as such, wherever the provider is, and so is a ticket.
+    let status = operator.take_ticket("resumed-1").await.unwrap_err();
+    assert_eq!(egov_runtime::reason_of(&status), Some("workstation.result_not_ready"), "{}", status.message());
     let status = operator.issue("resumed-1").await.unwrap_err();
     assert_eq!(egov_runtime::reason_of(&status), Some("workstation.result_not_ready"), "{}", status.message());
     harness.stop().await;
@@ -814,4 +821,290 @@ async fn the_office_refuses_an_incomplete_package_with_a_signed_notice_and_regis
     assert_eq!(error.reason(), Some("iin.check_digit"));
     assert!(harness.staff().queue("").await.unwrap().is_empty());
     harness.stop().await;
+}
+
+/// The people's clients on one simulated clock, against a stack on simulated
+/// time, starting on the next working day at 10:00 (Astana): the queue's
+/// tickets and waits are then exact to the minute.
+struct SimulatedDesk {
+    harness: Harness,
+    clock: std::sync::Arc<egov_runtime::SimClock>,
+    operator: egov_client::OperatorClient,
+    staff: egov_client::StaffClient,
+}
+
+const MINUTE_MS: i64 = 60_000;
+
+impl SimulatedDesk {
+    async fn start() -> SimulatedDesk {
+        use chrono::TimeZone as _;
+        use egov_runtime::Clock as _;
+        let harness = Harness::start_with(|config| config.simulated_time = true).await;
+        let calendar = egov_regulation::Calendar::kazakhstan();
+        let now = egov_runtime::SystemClock.now_ms();
+        let today = egov_regulation::instance::to_local(calendar, now).unwrap().date_naive();
+        let day = calendar.add_working_days(today, 1).unwrap();
+        let start = calendar.offset().from_local_datetime(&day.and_hms_opt(10, 0, 0).unwrap()).unwrap();
+        let clock = std::sync::Arc::new(egov_runtime::SimClock::starting_at(start.timestamp_millis()));
+        let channel = egov_runtime::Topology::channel(&harness.topology().workstation).unwrap();
+        let mut operator = egov_client::OperatorClient::new(channel, harness.signer("operator-1"), clock.clone());
+        operator.login("operator-1", "operator-1-password").await.unwrap();
+        let staff = egov_client::StaffClient::new(
+            egov_runtime::Topology::channel(&harness.topology().regional).unwrap(),
+            clock.clone(),
+        );
+        SimulatedDesk { harness, clock, operator, staff }
+    }
+
+    fn later(&self, minutes: i64) {
+        self.clock.advance(minutes * MINUTE_MS);
+    }
+
+    /// Processes 1 to 6 for `id` in person: it goes to the provider.
+    async fn submit(&self, id: &str) -> egov_proto::Application {
+        let service = &self.harness.definition.service.code;
+        self.operator.open_form(id, service, "850715300122", None).await.unwrap();
+        let documents = common::documents(&["application-form", "identity-document"])
+            .iter()
+            .map(egov_client::DocumentPlan::to_proto)
+            .collect();
+        self.operator.submit(id, documents).await.unwrap();
+        let operator = &self.operator;
+        common::eventually("registration", async || {
+            operator.application(id).await.ok().filter(|a| !a.registration_id.is_empty() && a.due_time_ms != 0)
+        })
+        .await
+    }
+
+    /// The provider's steps, approved, until the signed result waits at the workstation (process 9).
+    async fn provider_decides(&self, id: &str, registration_id: &str) -> egov_proto::Application {
+        let keys = self.harness.staff_keys();
+        let mut registration = self.staff.registration(registration_id).await.unwrap();
+        while !registration.next_actor.is_empty() {
+            let step_id = registration.application.as_ref().unwrap().current_step.clone();
+            let step = self.harness.definition.step(&step_id).unwrap();
+            let signer = &keys[&registration.next_actor];
+            registration =
+                if step.effect == Some(egov_regulation::Effect::SignResult) && registration.next_actor == step.actor {
+                    self.staff.sign(signer, &registration).await
+                } else {
+                    let decision = if step.kind == egov_regulation::StepKind::Condition {
+                        egov_proto::Decision::Yes
+                    } else {
+                        egov_proto::Decision::Unspecified
+                    };
+                    self.staff.act(signer, &registration, &step_id, decision, "").await
+                }
+                .unwrap();
+        }
+        let operator = &self.operator;
+        common::eventually("the signed result", async || {
+            operator.application(id).await.ok().filter(|a| a.current_step == "process-9")
+        })
+        .await
+    }
+
+    async fn ready_to_issue(&self, id: &str) -> egov_proto::Application {
+        let application = self.submit(id).await;
+        self.provider_decides(id, &application.registration_id).await
+    }
+}
+
+fn step<'a>(application: &'a egov_proto::Application, id: &str) -> &'a egov_proto::StepRecord {
+    application.path.iter().find(|s| s.step_id == id).unwrap()
+}
+
+/// Paragraph 9.4: the result is handed out in the electronic queue. The
+/// operator cannot issue it before the applicant has a ticket; a ticket is
+/// `R-DAY-NNNN`, the same one when they ask again that day, and a resend of
+/// the same message gets the same answer; process 9 records the ticket and
+/// the waiting time; after it no ticket is given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_result_is_issued_only_against_a_ticket_of_the_electronic_queue() {
+    use egov_proto::workstation_service_client::WorkstationServiceClient;
+    let desk = SimulatedDesk::start().await;
+    let (operator, id) = (&desk.operator, "ticketed-1");
+    let ready = desk.ready_to_issue(id).await;
+    let day = chrono::DateTime::from_timestamp_millis(ready.current_step_since_ms)
+        .unwrap()
+        .with_timezone(&egov_regulation::Calendar::kazakhstan().offset())
+        .format("%Y%m%d")
+        .to_string();
+
+    let status = operator.issue(id).await.unwrap_err();
+    assert_eq!(
+        (status.code(), egov_runtime::reason_of(&status)),
+        (tonic::Code::FailedPrecondition, Some("workstation.no_ticket")),
+        "{}",
+        status.message()
+    );
+    assert_eq!(operator.application(id).await.unwrap(), ready, "a refused hand-over changes nothing");
+
+    desk.later(30);
+    let taken = operator.take_ticket(id).await.unwrap();
+    let ticket = taken.ticket.unwrap();
+    assert_eq!((ticket.number.as_str(), ticket.ahead), (format!("R-{day}-0001").as_str(), 0));
+    assert_eq!(ticket.taken_time_ms, ready.current_step_since_ms + 30 * MINUTE_MS, "the arrival is the message's time");
+    let application = taken.application.unwrap();
+    assert_eq!((application.queue_ticket.as_str(), application.queue_wait_ms), (ticket.number.as_str(), 0));
+    assert_eq!(application.queue_ticket_time_ms, ticket.taken_time_ms);
+    assert_eq!(application.current_step, "process-9", "a ticket is no step of the regulation");
+
+    // Asked again the same day: the same ticket, not a new number.
+    desk.later(1);
+    assert_eq!(operator.take_ticket(id).await.unwrap().ticket.unwrap(), ticket);
+    // The same signed message sent twice: the same answer, byte for byte.
+    let mut workstation =
+        WorkstationServiceClient::new(egov_runtime::Topology::channel(&desk.harness.topology().workstation).unwrap());
+    let session = workstation
+        .login(egov_proto::LoginRequest {
+            login: "operator-1".to_owned(),
+            password: "operator-1-password".to_owned(),
+            client_time_ms: egov_runtime::Clock::now_ms(&*desk.clock),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let signer = desk.harness.signer("operator-1");
+    let header = signer.header(
+        "arrival-1",
+        id,
+        egov_envelope::services::QUEUE_TICKET,
+        egov_runtime::ids::SC_WORKSTATION,
+        egov_runtime::Clock::now_ms(&*desk.clock),
+        egov_proto::MessageType::Request,
+    );
+    let arrival = egov_proto::ApplicantArrival { session_id: session.session_id, application_id: id.to_owned() };
+    let request = egov_proto::TakeQueueTicketRequest { envelope: Some(signer.seal(&header, &arrival)) };
+    let first = workstation.take_queue_ticket(request.clone()).await.unwrap().into_inner();
+    let again = workstation.take_queue_ticket(request).await.unwrap().into_inner();
+    assert_eq!(first, again);
+    assert_eq!(first.ticket.unwrap(), ticket);
+
+    desk.later(6);
+    let issued = operator.issue(id).await.unwrap().application.unwrap();
+    assert_eq!(issued.outcome, "permitted");
+    assert_eq!(issued.queue_wait_ms, 7 * MINUTE_MS, "from the ticket to process 9");
+    let process_9 = step(&issued, "process-9");
+    assert_eq!(process_9.detail, format!("ticket {}, waited 7 min", ticket.number));
+    assert_eq!(process_9.ended_time_ms - issued.queue_ticket_time_ms, issued.queue_wait_ms);
+    let status = operator.take_ticket(id).await.unwrap_err();
+    assert_eq!(egov_runtime::reason_of(&status), Some("process.ended"), "{}", status.message());
+    desk.harness.stop().await;
+}
+
+/// Paragraph 9.3: the applicant comes after the provider's term. One who
+/// comes while the provider still works is refused and told to come back at
+/// the first working moment after the term's end, in the message and in
+/// `egov-come-back-at`; nothing changes, no ticket is given. Once that moment
+/// has passed (the provider is late) no time is given; a result that has
+/// arrived is handed over at once (the simulator's assumption).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_applicant_who_comes_before_the_result_is_told_when_to_come_back_and_nothing_changes() {
+    let desk = SimulatedDesk::start().await;
+    let (operator, id) = (&desk.operator, "early-1");
+    let submitted = desk.submit(id).await;
+    use chrono::TimeZone as _;
+    let calendar = egov_regulation::Calendar::kazakhstan();
+    // The term ends at 18:00 of its fifth working day; the next working moment is 09:00 of the next working day.
+    let due = chrono::DateTime::from_timestamp_millis(submitted.due_time_ms).unwrap().with_timezone(&calendar.offset());
+    assert_eq!(due.time(), chrono::NaiveTime::from_hms_opt(18, 0, 0).unwrap());
+    let come_back_day = calendar.add_working_days(due.date_naive(), 1).unwrap();
+    let come_back = calendar.offset().from_local_datetime(&come_back_day.and_hms_opt(9, 0, 0).unwrap()).unwrap();
+
+    desk.later(24 * 60);
+    let before = operator.application(id).await.unwrap();
+    for status in [operator.take_ticket(id).await.unwrap_err(), operator.issue(id).await.unwrap_err()] {
+        assert_eq!(
+            (status.code(), egov_runtime::reason_of(&status)),
+            (tonic::Code::FailedPrecondition, Some("workstation.result_not_ready")),
+            "{}",
+            status.message()
+        );
+        assert_eq!(egov_client::come_back_at(&status), Some(come_back), "{}", status.message());
+        assert_eq!(
+            egov_runtime::status::text_of(&status, egov_runtime::status::COME_BACK_KEY),
+            Some(come_back.to_rfc3339().as_str())
+        );
+        assert!(status.message().contains(&come_back.to_rfc3339()), "{}", status.message());
+    }
+    let after = operator.application(id).await.unwrap();
+    assert_eq!(after, before, "nothing changes");
+    assert!(after.queue_ticket.is_empty(), "no ticket is given");
+
+    // The provider is late: past the moment to come back, no time can be given.
+    desk.clock.set(come_back.timestamp_millis() + 60 * MINUTE_MS);
+    let status = operator.take_ticket(id).await.unwrap_err();
+    assert_eq!(egov_runtime::reason_of(&status), Some("workstation.result_not_ready"));
+    assert_eq!(egov_client::come_back_at(&status), None, "{}", status.message());
+    assert!(status.message().contains("no time"), "{}", status.message());
+
+    // Once the result has arrived the applicant takes a ticket and is served.
+    desk.provider_decides(id, &submitted.registration_id).await;
+    operator.take_ticket(id).await.unwrap();
+    assert_eq!(operator.issue(id).await.unwrap().application.unwrap().outcome, "permitted");
+    desk.harness.stop().await;
+}
+
+/// Paragraph 9.4, without booking and without express service: the results
+/// are handed over in the order of the day's tickets. The later ticket is
+/// refused while the earlier one waits, and each waiting time is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_are_served_in_their_order_and_each_wait_is_recorded() {
+    let desk = SimulatedDesk::start().await;
+    let operator = &desk.operator;
+    desk.ready_to_issue("queued-a").await;
+    desk.ready_to_issue("queued-b").await;
+    desk.later(60);
+    let first = operator.take_ticket("queued-a").await.unwrap().ticket.unwrap();
+    desk.later(5);
+    let second = operator.take_ticket("queued-b").await.unwrap().ticket.unwrap();
+    assert!(first.number.ends_with("-0001") && second.number.ends_with("-0002"), "{first:?} {second:?}");
+    assert_eq!(second.ahead, 1);
+
+    desk.later(10);
+    let before = operator.application("queued-b").await.unwrap();
+    let status = operator.issue("queued-b").await.unwrap_err();
+    assert_eq!(
+        (status.code(), egov_runtime::reason_of(&status)),
+        (tonic::Code::FailedPrecondition, Some("workstation.not_next_in_queue")),
+        "{}",
+        status.message()
+    );
+    assert!(status.message().contains(&first.number), "names the ticket that is next: {}", status.message());
+    assert_eq!(operator.application("queued-b").await.unwrap(), before, "nothing changes");
+
+    let served = operator.issue("queued-a").await.unwrap().application.unwrap();
+    assert_eq!(served.queue_wait_ms, 15 * MINUTE_MS);
+    assert_eq!(step(&served, "process-9").detail, format!("ticket {}, waited 15 min", first.number));
+    desk.later(2);
+    let served = operator.issue("queued-b").await.unwrap().application.unwrap();
+    assert_eq!((served.outcome.as_str(), served.queue_wait_ms), ("permitted", 12 * MINUTE_MS));
+    assert_eq!(step(&served, "process-9").detail, format!("ticket {}, waited 12 min", second.number));
+    desk.harness.stop().await;
+}
+
+/// An applicant not served on their ticket's day has left: their ticket holds
+/// nobody up the next day, is not served then, and a new one is numbered in
+/// the new day's queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_of_an_earlier_day_holds_nobody_up() {
+    let desk = SimulatedDesk::start().await;
+    let operator = &desk.operator;
+    desk.ready_to_issue("left-1").await;
+    desk.ready_to_issue("next-day-1").await;
+    let left = operator.take_ticket("left-1").await.unwrap().ticket.unwrap();
+    desk.later(24 * 60);
+    let next_day = operator.take_ticket("next-day-1").await.unwrap().ticket.unwrap();
+    assert!(next_day.number.ends_with("-0001") && next_day.number != left.number, "{left:?} {next_day:?}");
+    assert_eq!(next_day.ahead, 0);
+    operator.issue("next-day-1").await.unwrap();
+    let status = operator.issue("left-1").await.unwrap_err();
+    assert_eq!(egov_runtime::reason_of(&status), Some("workstation.no_ticket"), "{}", status.message());
+    assert!(status.message().contains(&left.number), "{}", status.message());
+    let again = operator.take_ticket("left-1").await.unwrap().ticket.unwrap();
+    assert!(again.number.ends_with("-0002") && again.number[..11] == next_day.number[..11], "{again:?}");
+    let served = operator.issue("left-1").await.unwrap().application.unwrap();
+    assert_eq!((served.queue_ticket.as_str(), served.outcome.as_str()), (again.number.as_str(), "permitted"));
+    desk.harness.stop().await;
 }

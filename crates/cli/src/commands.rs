@@ -303,7 +303,13 @@ pub enum OperatorCommand {
         #[arg(long = "document")]
         documents: Vec<String>,
     },
-    /// Process 9: hand the result to the applicant.
+    /// The applicant came for the result: a ticket of the electronic queue, or when to come back.
+    Ticket {
+        #[command(flatten)]
+        login: OperatorLogin,
+        application_id: String,
+    },
+    /// Process 9: hand the result to the applicant, whose ticket must be next in the queue.
     Issue {
         #[command(flatten)]
         login: OperatorLogin,
@@ -433,6 +439,25 @@ pub async fn operator(command: OperatorCommand, addresses: &Addresses) -> anyhow
             };
             print!("{}", crate::print::application(&submitted.application.unwrap_or_default()));
             Ok(ExitCode::SUCCESS)
+        }
+        OperatorCommand::Ticket { login, application_id } => {
+            let operator = logged_in_operator(&login, topology).await?;
+            match operator.take_ticket(&application_id).await {
+                Ok(taken) => {
+                    let ticket = taken.ticket.unwrap_or_default();
+                    let calendar = egov_regulation::Calendar::kazakhstan();
+                    let taken_at = egov_regulation::instance::to_local(calendar, ticket.taken_time_ms)
+                        .map_or_else(String::new, |at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, false));
+                    println!("ticket {} taken at {taken_at}, {} ahead", ticket.number, ticket.ahead);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(status) => {
+                    if let Some(at) = egov_client::come_back_at(&status) {
+                        println!("come back at {}", at.to_rfc3339_opts(chrono::SecondsFormat::Secs, false));
+                    }
+                    Err(anyhow::Error::new(status).context("queue ticket"))
+                }
+            }
         }
         OperatorCommand::Issue { login, application_id } => {
             let operator = logged_in_operator(&login, topology).await?;

@@ -53,6 +53,19 @@ pub fn application_at(application: &Application, now_ms: i64) -> String {
         format!("ended: {}", application.outcome)
     };
     out.push_str(&format!("  state           {state}\n"));
+    if !application.queue_ticket.is_empty() {
+        // The electronic queue for the result: served once process 9 is done.
+        let wait = if application.outcome.is_empty() {
+            "waiting".to_owned()
+        } else {
+            format!("waited {} min", application.queue_wait_ms / 60_000)
+        };
+        out.push_str(&format!(
+            "  queue ticket    {} taken {}: {wait}\n",
+            application.queue_ticket,
+            time(application.queue_ticket_time_ms)
+        ));
+    }
     if application.outcome.is_empty() && application.current_step_since_ms != 0 {
         let deadline = (application.current_step_deadline_ms != 0).then_some(application.current_step_deadline_ms);
         let standing = Standing::of(application.current_step_since_ms, deadline, None, now_ms, calendar);

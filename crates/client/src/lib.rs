@@ -9,7 +9,7 @@ mod operator;
 mod route;
 mod staff;
 
-pub use operator::{CounterNotice, CounterNoticeError, OperatorClient, counter_notice, notice_envelope};
+pub use operator::{CounterNotice, CounterNoticeError, OperatorClient, come_back_at, counter_notice, notice_envelope};
 pub use route::{
     ApplicationPlan, Decision, DocumentPlan, Driven, Pacer, Patience, RealTime, RepresentativePlan, Route, RouteError,
     drive, drive_at_office,

@@ -3,13 +3,13 @@ use std::sync::Arc;
 use egov_envelope::{Checks, EnvelopeError, Signer, TrustRegistry, Verified, services};
 use egov_proto::workstation_service_client::WorkstationServiceClient;
 use egov_proto::{
-    Application, ApplicationForm, ApplicationSubmission, ApplicationWithdrawal, AttachedDocument, Envelope,
-    GetApplicationRequest, IssueResultRequest, IssueResultResponse, LoginRequest, LoginResponse, MessageType, Notice,
-    OpenFormRequest, OpenFormResponse, Representative, ResultPickup, SubmitApplicationRequest,
-    SubmitApplicationResponse, WatchApplicationRequest, WatchApplicationResponse, WithdrawApplicationRequest,
-    WithdrawApplicationResponse,
+    ApplicantArrival, Application, ApplicationForm, ApplicationSubmission, ApplicationWithdrawal, AttachedDocument,
+    Envelope, GetApplicationRequest, IssueResultRequest, IssueResultResponse, LoginRequest, LoginResponse, MessageType,
+    Notice, OpenFormRequest, OpenFormResponse, Representative, ResultPickup, SubmitApplicationRequest,
+    SubmitApplicationResponse, TakeQueueTicketRequest, TakeQueueTicketResponse, WatchApplicationRequest,
+    WatchApplicationResponse, WithdrawApplicationRequest, WithdrawApplicationResponse,
 };
-use egov_runtime::status::NOTICE_KEY;
+use egov_runtime::status::{COME_BACK_KEY, NOTICE_KEY};
 use egov_runtime::{Clock, ids};
 use prost::Message;
 use thiserror::Error;
@@ -176,7 +176,22 @@ impl OperatorClient {
         Ok(workstation.watch_application(request).await?.into_inner())
     }
 
-    /// Process 9.
+    /// The applicant came for the result (paragraph 9.3): their ticket of the
+    /// electronic queue, or, while the signed result has not arrived,
+    /// `workstation.result_not_ready` with the time to come back
+    /// ([`come_back_at`]).
+    pub async fn take_ticket(&self, application_id: &str) -> Result<TakeQueueTicketResponse, Status> {
+        let arrival =
+            ApplicantArrival { session_id: self.session_id.clone(), application_id: application_id.to_owned() };
+        let envelope = self.seal(application_id, services::QUEUE_TICKET, &arrival);
+        self.patiently(|mut workstation| {
+            let request = TakeQueueTicketRequest { envelope: Some(envelope.clone()) };
+            async move { workstation.take_queue_ticket(request).await }
+        })
+        .await
+    }
+
+    /// Process 9: the result handed over to the applicant whose ticket is next.
     pub async fn issue(&self, application_id: &str) -> Result<IssueResultResponse, Status> {
         let pickup = ResultPickup { session_id: self.session_id.clone(), application_id: application_id.to_owned() };
         let envelope = self.seal(application_id, services::RESULT_ISSUE, &pickup);
@@ -186,6 +201,15 @@ impl OperatorClient {
         })
         .await
     }
+}
+
+/// When an applicant who came before the result was told to come back: the
+/// `egov-come-back-at` metadata of a `workstation.result_not_ready` refusal
+/// (RFC 3339, Astana time); `None` when it gives none (the provider's term is
+/// not set, or has passed).
+pub fn come_back_at(status: &Status) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    let text = egov_runtime::status::text_of(status, COME_BACK_KEY)?;
+    chrono::DateTime::parse_from_rfc3339(text).ok()
 }
 
 /// The notice to the applicant that a refused submission carries: the

@@ -140,6 +140,9 @@ fn refused(step: &'static str) -> impl FnOnce(tonic::Status) -> RouteError {
 pub struct Driven {
     pub application: Application,
     pub result: Option<egov_proto::Envelope>,
+    /// When the applicant, who came for the result before it had arrived,
+    /// was told to come back (`egov-come-back-at`); none if they were not.
+    pub come_back_ms: Option<i64>,
 }
 
 /// Sets the clients' clock before each step a person does: a replay on
@@ -152,6 +155,23 @@ pub trait Pacer: Sync {
     fn now_ms(&self) -> Option<i64> {
         None
     }
+
+    /// Asked before each staff step: whether the applicant comes for the
+    /// result while the provider is at `step`, before the result can have
+    /// arrived. If so the clock is moved to their arrival, and the step's own
+    /// duration still counts from where it began. Real time: never.
+    fn arrives_during(&self, _step: &Step) -> bool {
+        false
+    }
+
+    /// The applicant comes for the result once it is at the State
+    /// Corporation: the clock moves to their arrival, or to `come_back_ms`,
+    /// when an earlier visit was told to come back then. Real time: at once.
+    fn arrives(&self, _come_back_ms: Option<i64>) {}
+
+    /// The applicant waits in the hall with their ticket until the operator
+    /// calls them. Real time: not at all.
+    fn waits_in_queue(&self) {}
 }
 
 /// No pacing: steps happen when they happen.
@@ -233,7 +253,7 @@ pub async fn drive(route: &Route<'_>, application_id: &str, plan: &ApplicationPl
         .map_err(refused("open form"))?;
     if opened.application.as_ref().is_some_and(|a| !a.outcome.is_empty()) {
         let application = operator.application(application_id).await.map_err(refused("status"))?;
-        return Ok(Driven { application, result: None });
+        return Ok(Driven { application, result: None, come_back_ms: None });
     }
     let documents = plan.documents.iter().map(DocumentPlan::to_proto).collect();
     pace(Effect::SignSubmission);
@@ -243,28 +263,82 @@ pub async fn drive(route: &Route<'_>, application_id: &str, plan: &ApplicationPl
     })
     .await?;
     let registration = staff.registration(&application.registration_id).await.map_err(refused("registration"))?;
-    staff_steps(route, plan, registration).await?;
+    let (_, mut come_back_ms) = staff_steps(route, plan, registration, Some(application_id)).await?;
     let issue_step = definition.step_by_effect(Effect::IssueResult).map(|s| s.id.clone()).unwrap_or_default();
     wait_for(operator, application_id, "the signed result at the State Corporation", patience, |a| {
         a.current_step == issue_step
     })
     .await?;
+    // Paragraphs 9.3-9.4: the applicant comes, takes a ticket of the electronic queue, waits to be called.
+    pacer.arrives(come_back_ms);
+    let mut ticket = operator.take_ticket(application_id).await;
+    if let Err(status) = &ticket
+        && egov_runtime::reason_of(status) == Some(NOT_READY)
+        && let Some(at) = crate::operator::come_back_at(status)
+    {
+        // Told to come back (the result is not at this workstation yet): they come back then, once.
+        come_back_ms = Some(at.timestamp_millis());
+        pacer.arrives(come_back_ms);
+        ticket = operator.take_ticket(application_id).await;
+    }
+    ticket.map_err(refused("queue ticket"))?;
+    pacer.waits_in_queue();
     pace(Effect::IssueResult);
-    let issued = operator.issue(application_id).await.map_err(refused("issue result"))?;
+    let issued = issue_in_turn(operator, application_id, patience).await?;
     let application = issued
         .application
         .ok_or_else(|| RouteError::Timeout("the workstation answered without an application".to_owned()))?;
-    Ok(Driven { application, result: issued.result })
+    Ok(Driven { application, result: issued.result, come_back_ms })
+}
+
+const NOT_READY: &str = "workstation.result_not_ready";
+
+/// The applicant came for the result before it arrived: refused, and told
+/// when to come back (`Ok(None)`: no time given, or, unexpectedly, a ticket).
+async fn come_too_early(operator: &OperatorClient, application_id: &str) -> Result<Option<i64>, RouteError> {
+    match operator.take_ticket(application_id).await {
+        Ok(_) => Ok(None),
+        Err(status) if egov_runtime::reason_of(&status) == Some(NOT_READY) => {
+            Ok(crate::operator::come_back_at(&status).map(|at| at.timestamp_millis()))
+        }
+        Err(status) => Err(RouteError::Refused { step: "queue ticket", status }),
+    }
+}
+
+/// Process 9 in the queue's order: while an earlier ticket of the day still
+/// waits, the operator tries again after a short pause, within `patience`.
+async fn issue_in_turn(
+    operator: &OperatorClient,
+    application_id: &str,
+    patience: Patience,
+) -> Result<egov_proto::IssueResultResponse, RouteError> {
+    let deadline = tokio::time::Instant::now() + patience.timeout;
+    loop {
+        match operator.issue(application_id).await {
+            Err(status)
+                if egov_runtime::reason_of(&status) == Some("workstation.not_next_in_queue")
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            issued => return issued.map_err(refused("issue result")),
+        }
+    }
 }
 
 /// The provider's staff do every step the registration waits on, each signed
 /// by the role's key, deciding as `plan` says, until the provider's part ends.
+/// Meanwhile the applicant of `at_sc` (an application of the State
+/// Corporation) may come for the result too early ([`Pacer::arrives_during`]):
+/// with the time they were told to come back.
 async fn staff_steps(
     route: &Route<'_>,
     plan: &ApplicationPlan,
     mut registration: egov_proto::Registration,
-) -> Result<egov_proto::Registration, RouteError> {
-    let Route { definition, staff, staff_keys, pacer, .. } = *route;
+    at_sc: Option<&str>,
+) -> Result<(egov_proto::Registration, Option<i64>), RouteError> {
+    let Route { definition, operator, staff, staff_keys, pacer, .. } = *route;
+    let mut come_back_ms = None;
     while !registration.next_actor.is_empty() {
         let step_id = registration.application.as_ref().map(|a| a.current_step.clone()).unwrap_or_default();
         let step = definition.step(&step_id).ok_or_else(|| RouteError::Timeout(format!("unknown step {step_id}")))?;
@@ -274,6 +348,12 @@ async fn staff_steps(
         // A step's duration passes once, before its actor does it: a hand-over
         // that begins the step is done at once, when it starts.
         let handing_over = step.handed_over_by.as_deref() == Some(registration.next_actor.as_str());
+        if let Some(application_id) = at_sc
+            && !handing_over
+            && pacer.arrives_during(step)
+        {
+            come_back_ms = come_too_early(operator, application_id).await?.or(come_back_ms);
+        }
         if !handing_over {
             pacer.before(step);
         }
@@ -298,7 +378,7 @@ async fn staff_steps(
                 .map_err(refused("staff step"))?
         };
     }
-    Ok(registration)
+    Ok((registration, come_back_ms))
 }
 
 /// Drives `plan` as application `application_id` received at the provider's
@@ -329,6 +409,10 @@ pub async fn drive_at_office(
         arrived_time_ms: arrived_ms.unwrap_or(0),
     };
     let registration = staff.receive_at_office(office, &reception).await.map_err(refused("receive at the office"))?;
-    let registration = staff_steps(route, plan, registration).await?;
-    Ok(Driven { application: registration.application.unwrap_or_default(), result: registration.signed_result })
+    let (registration, _) = staff_steps(route, plan, registration, None).await?;
+    Ok(Driven {
+        application: registration.application.unwrap_or_default(),
+        result: registration.signed_result,
+        come_back_ms: None,
+    })
 }

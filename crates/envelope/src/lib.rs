@@ -29,6 +29,8 @@ pub mod services {
     pub const FORM_OPEN: &str = "sc.form.open.v1";
     /// The operator's signed submission at the workstation (process 5).
     pub const FORM_SUBMIT: &str = "sc.form.submit.v1";
+    /// The applicant's ticket of the electronic queue for the result (paragraphs 9.3-9.4).
+    pub const QUEUE_TICKET: &str = "sc.queue.ticket.v1";
     /// The operator's hand-over of the result (process 9).
     pub const RESULT_ISSUE: &str = "sc.result.issue.v1";
     /// The operator withdraws an application not yet submitted (the simulator's assumption).

@@ -33,6 +33,7 @@ bodies!(
     PowerOfAttorneyAnswer,
     ApplicationForm,
     ApplicationSubmission,
+    ApplicantArrival,
     ResultPickup,
     ApplicationWithdrawal,
     ApplicationDelivery,

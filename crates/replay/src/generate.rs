@@ -942,6 +942,8 @@ impl Builder<'_> {
             channel: None,
             application: plan,
             durations,
+            collect_at: None,
+            queue_wait: None,
             expect,
         })
     }

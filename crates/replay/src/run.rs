@@ -1,10 +1,10 @@
 //! Replaying scenarios against a stack.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use chrono::NaiveDate;
+use chrono::{DateTime, FixedOffset, NaiveDate};
 use egov_client::{Driven, OperatorClient, Pacer, Patience, RouteError, StaffClient};
 use egov_envelope::Signer;
 use egov_proto::{Application, ServiceResult};
@@ -57,6 +57,12 @@ pub struct Actual {
     pub due: Option<NaiveDate>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub missed: Vec<String>,
+    /// When the applicant, who came before the result, was told to come back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub come_back_at: Option<DateTime<FixedOffset>>,
+    /// How long the applicant waited in the queue for process 9 ("N min"), once served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_wait: Option<String>,
     /// The application id used.
     pub application_id: String,
     /// Where the replay itself failed (not an outcome of the regulation).
@@ -86,24 +92,81 @@ impl Verdict {
 }
 
 /// Moves a scenario's simulated clock by each step's duration: the one the
-/// scenario gives, or the regulatory one.
+/// scenario gives, or the regulatory one; and to when the applicant comes
+/// for the result (`collect_at`), and by their wait in the queue.
 struct ScenarioPacer {
     clock: Arc<SimClock>,
     calendar: &'static Calendar,
     durations: BTreeMap<String, Duration>,
+    /// When the applicant comes for the result; none: as soon as it is there.
+    collect_at: Option<i64>,
+    queue_wait_ms: i64,
+    visit: Mutex<Visit>,
+}
+
+/// The applicant's visit for the result, as far as it went.
+#[derive(Debug, Default)]
+struct Visit {
+    /// They came (at `collect_at`).
+    came: bool,
+    /// They came while a staff step was being done: where it began, which its duration counts from.
+    step_began_ms: Option<i64>,
+}
+
+impl ScenarioPacer {
+    fn clock_ms(&self) -> i64 {
+        egov_runtime::Clock::now_ms(&*self.clock)
+    }
+
+    fn duration(&self, step: &Step) -> Option<Duration> {
+        self.durations.get(&step.id).copied().or(step.duration)
+    }
+
+    fn visit(&self) -> std::sync::MutexGuard<'_, Visit> {
+        self.visit.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl Pacer for ScenarioPacer {
     fn before(&self, step: &Step) {
-        let Some(duration) = self.durations.get(&step.id).copied().or(step.duration) else { return };
-        let now = egov_runtime::Clock::now_ms(&*self.clock);
-        if let Some(end) = deadline(self.calendar, now, duration) {
+        let now = self.clock_ms();
+        let began = self.visit().step_began_ms.take().unwrap_or(now);
+        let Some(duration) = self.duration(step) else { return };
+        if let Some(end) = deadline(self.calendar, began, duration) {
             self.clock.set(end.max(now));
         }
     }
 
     fn now_ms(&self) -> Option<i64> {
         Some(egov_runtime::Clock::now_ms(&*self.clock))
+    }
+
+    fn arrives_during(&self, step: &Step) -> bool {
+        let Some(arrival) = self.collect_at else { return false };
+        let mut visit = self.visit();
+        let now = self.clock_ms();
+        let ends = self.duration(step).and_then(|duration| deadline(self.calendar, now, duration)).unwrap_or(now);
+        if visit.came || arrival >= ends {
+            return false;
+        }
+        visit.came = true;
+        visit.step_began_ms = Some(now);
+        self.clock.set(arrival.max(now));
+        true
+    }
+
+    fn arrives(&self, come_back_ms: Option<i64>) {
+        let mut visit = self.visit();
+        let mut at = self.clock_ms();
+        if !visit.came {
+            visit.came = true;
+            at = at.max(self.collect_at.unwrap_or(at));
+        }
+        self.clock.set(at.max(come_back_ms.unwrap_or(at)));
+    }
+
+    fn waits_in_queue(&self) {
+        self.clock.advance(self.queue_wait_ms);
     }
 }
 
@@ -175,7 +238,14 @@ async fn run_one(target: &Target, scenario: &Scenario, options: &Options) -> (Ac
     };
     let calendar = Calendar::kazakhstan();
     let clock = Arc::new(SimClock::starting_at(scenario.submitted_at.timestamp_millis()));
-    let pacer = ScenarioPacer { clock: Arc::clone(&clock), calendar, durations: scenario.duration_overrides() };
+    let pacer = ScenarioPacer {
+        clock: Arc::clone(&clock),
+        calendar,
+        durations: scenario.duration_overrides(),
+        collect_at: scenario.collect_at.map(|at| at.timestamp_millis()),
+        queue_wait_ms: scenario.queue_wait_ms(),
+        visit: Mutex::default(),
+    };
     let channel = match Topology::channel(&target.topology.workstation) {
         Ok(channel) => channel,
         Err(error) => return fail(actual, error.to_string()),
@@ -204,8 +274,9 @@ async fn run_one(target: &Target, scenario: &Scenario, options: &Options) -> (Ac
         None => egov_client::drive(&route, &application_id, &scenario.application).await,
     };
     match driven {
-        Ok(Driven { application, result }) => {
+        Ok(Driven { application, result, come_back_ms }) => {
             observe(&mut actual, &application, &target.definition, calendar);
+            actual.come_back_at = come_back_ms.and_then(|at| to_local(calendar, at));
             if let Some(result) = result
                 && let Ok(document) = ServiceResult::decode(result.body.as_slice())
             {
@@ -259,6 +330,10 @@ fn observe(actual: &mut Actual, application: &Application, definition: &Definiti
         .filter(|s| s.deadline_time_ms != 0 && s.ended_time_ms > s.deadline_time_ms)
         .map(|s| s.step_id.clone())
         .collect();
+    let issue_step = definition.step_by_effect(egov_regulation::Effect::IssueResult).map(|step| step.id.as_str());
+    if application.path.iter().any(|s| Some(s.step_id.as_str()) == issue_step) {
+        actual.queue_wait = Some(format!("{} min", application.queue_wait_ms / 60_000));
+    }
     // A term (e.g. the provider's five working days) is missed when its last step ends after it.
     let record = |id: &str| application.path.iter().find(|s| s.step_id == id);
     let channel = (!application.channel.is_empty()).then_some(application.channel.as_str());
@@ -313,6 +388,19 @@ fn compare(expected: &Expectation, actual: &Actual) -> Vec<String> {
     }
     if expected.missed != actual.missed {
         differences.push(format!("missed deadlines {:?}, expected {:?}", actual.missed, expected.missed));
+    }
+    if let Some(come_back_at) = expected.come_back_at
+        && actual.come_back_at != Some(come_back_at)
+    {
+        let told = actual.come_back_at.map_or("no time".to_owned(), |at| at.to_rfc3339());
+        differences.push(format!("told to come back at {told}, expected {}", come_back_at.to_rfc3339()));
+    }
+    let expected_wait = expected.queue_wait.as_deref().and_then(crate::scenario::minutes);
+    if let Some(minutes) = expected_wait
+        && actual.queue_wait != Some(format!("{minutes} min"))
+    {
+        let waited = actual.queue_wait.as_deref().unwrap_or("not served");
+        differences.push(format!("waited in the queue {waited}, expected {minutes} min"));
     }
     differences
 }

@@ -30,6 +30,13 @@ pub struct Scenario {
     /// How long a person takes over a step, by step id ("45 min", "3 wd"); default: the step's regulatory duration.
     #[serde(default)]
     pub durations: BTreeMap<String, String>,
+    /// When the applicant comes for the result (RFC 3339); absent: at once, when it has arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collect_at: Option<DateTime<FixedOffset>>,
+    /// How long the applicant waits in the hall with their ticket before the
+    /// operator calls them ("N min", elapsed minutes); absent: not at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_wait: Option<String>,
     pub expect: Expectation,
 }
 
@@ -63,12 +70,31 @@ pub struct Expectation {
     /// The steps that miss their regulatory deadline (always checked: by default none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missed: Vec<String>,
+    /// The time an applicant who came before the result is told to come back; absent: not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub come_back_at: Option<DateTime<FixedOffset>>,
+    /// How long the applicant waited in the queue, from the ticket to process 9 ("N min"); absent: not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_wait: Option<String>,
 }
 
 impl Scenario {
     /// The steps' durations as given.
     pub fn duration_overrides(&self) -> BTreeMap<String, Duration> {
         self.durations.iter().filter_map(|(step, text)| Some((step.clone(), Duration::parse(text)?))).collect()
+    }
+
+    /// How long the applicant waits in the hall, in milliseconds (0 when not given).
+    pub fn queue_wait_ms(&self) -> i64 {
+        self.queue_wait.as_deref().and_then(minutes).map_or(0, |minutes| minutes * 60_000)
+    }
+}
+
+/// The minutes of "N min" (elapsed minutes: the applicant's wait in the hall).
+pub fn minutes(text: &str) -> Option<i64> {
+    match Duration::parse(text)? {
+        Duration::Minutes(minutes) => Some(i64::from(minutes)),
+        Duration::WorkingDays(_) => None,
     }
 }
 
@@ -132,6 +158,15 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, LoadError> {
                         "scenario {}: duration of {step} {text:?} is not \"N min\" or \"N wd\"",
                         scenario.id
                     )));
+                }
+            }
+            for (field, text) in
+                [("queue_wait", &scenario.queue_wait), ("expect.queue_wait", &scenario.expect.queue_wait)]
+            {
+                if let Some(text) = text
+                    && minutes(text).is_none()
+                {
+                    return Err(invalid(format!("scenario {}: {field} {text:?} is not \"N min\"", scenario.id)));
                 }
             }
             if !ids.insert(scenario.id.clone()) {

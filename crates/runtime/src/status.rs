@@ -13,6 +13,11 @@ pub const REASON_KEY: &str = "egov-reason";
 /// incomplete package, `docs/envelope.md`).
 pub const NOTICE_KEY: &str = "egov-notice-bin";
 
+/// The metadata key that tells an applicant who came for the result before
+/// it arrived when to come back (`workstation.result_not_ready`): an RFC 3339
+/// instant in Astana time, e.g. `2026-06-16T09:00:00+05:00`.
+pub const COME_BACK_KEY: &str = "egov-come-back-at";
+
 /// A refusal: a gRPC code, a stable reason code and a human message, and
 /// the binary metadata entries the status carries besides (none for most).
 #[derive(Debug, Clone)]
@@ -22,11 +27,19 @@ pub struct Refusal {
     pub message: String,
     /// Binary metadata of the status: each key ends in `-bin`.
     pub binary: Vec<(&'static str, Vec<u8>)>,
+    /// Text (ASCII) metadata of the status besides the reason.
+    pub text: Vec<(&'static str, String)>,
 }
 
 impl Refusal {
     pub fn new(code: Code, reason: &'static str, message: impl std::fmt::Display) -> Refusal {
-        Refusal { code, reason, message: message.to_string(), binary: Vec::new() }
+        Refusal { code, reason, message: message.to_string(), binary: Vec::new(), text: Vec::new() }
+    }
+
+    /// The refusal, with the ASCII `value` in the status's metadata at `key`.
+    pub fn with_text(mut self, key: &'static str, value: impl Into<String>) -> Refusal {
+        self.text.push((key, value.into()));
+        self
     }
 
     /// The refusal, with `value` in the status's binary metadata at `key`
@@ -51,6 +64,14 @@ impl From<Refusal> for Status {
         status.metadata_mut().insert(REASON_KEY, MetadataValue::from_static(refusal.reason));
         for (key, value) in &refusal.binary {
             status.metadata_mut().insert_bin(*key, MetadataValue::from_bytes(value));
+        }
+        for (key, value) in &refusal.text {
+            match MetadataValue::try_from(value.as_str()) {
+                Ok(value) => {
+                    status.metadata_mut().insert(*key, value);
+                }
+                Err(_) => tracing::warn!(key, "metadata value {value:?} is not ASCII: left out"),
+            }
         }
         tracing::info!(reason = refusal.reason, code = ?refusal.code, "refused: {}", refusal.message);
         status
@@ -113,6 +134,11 @@ pub fn missing_envelope() -> Status {
 /// The reason code of a status made by [`Refusal`], if it has one.
 pub fn reason_of(status: &Status) -> Option<&str> {
     status.metadata().get(REASON_KEY).and_then(|value| value.to_str().ok())
+}
+
+/// The text metadata entry `key` of a status (`None`: absent or not ASCII).
+pub fn text_of<'s>(status: &'s Status, key: &str) -> Option<&'s str> {
+    status.metadata().get(key).and_then(|value| value.to_str().ok())
 }
 
 /// The binary metadata entry `key` of a status, decoded (`None`: absent or not base64).

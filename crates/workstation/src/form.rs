@@ -76,6 +76,7 @@ impl Workstation {
             withdrawal_reason: None,
             progress_sequence: 0,
             result_notice: None,
+            ticket: None,
         };
         let mut outcome = Outcome::new(OpenFormResponse {
             application: Some(self.to_application(&record)),

@@ -1,8 +1,9 @@
-//! Process 9: the operator hands the result over to the applicant.
+//! Process 9: the operator hands the result over to the applicant whose
+//! ticket of the electronic queue is next (`queue`).
 
 use egov_proto::{IssueResultResponse, ResultPickup};
-use egov_runtime::{Outcome, Received, Refusal};
-use tonic::{Code, Status};
+use egov_runtime::{Outcome, Received};
+use tonic::Status;
 
 use crate::Workstation;
 use crate::record::{application_key, result_key};
@@ -15,21 +16,29 @@ impl Workstation {
         let stored = self.load(&pickup.application_id)?;
         let mut record = stored.value;
         // Before the result arrives the answer is that it has not, whatever step the provider is at.
-        let not_ready = || {
-            Refusal::new(Code::FailedPrecondition, "workstation.result_not_ready", "the signed result has not arrived")
-        };
         let result = self.stored_envelope("result", &result_key(&record.application_id))?;
         if result.is_none() && !record.instance.has_ended() {
-            return Err(not_ready().into());
+            return Err(self.result_not_ready(&record, received.event_ms).into());
         }
         let mut event = Self::event(&self.steps.issue_result, received.sender_id(), None, "");
         event.actor_role = received.sender_role().to_owned();
-        record.instance = self.advance(&record.instance, &event, received.event_ms)?.instance;
-        let result = result.ok_or_else(not_ready)?;
+        // The transition refuses what has ended before any ticket is asked for.
+        let mut instance = self.advance(&record.instance, &event, received.event_ms)?.instance;
+        let Some(result) = result else { return Err(self.result_not_ready(&record, received.event_ms).into()) };
+        let ticket = self.call_ticket(&mut record, received.event_ms)?;
+        if let Some(process_9) = instance.path.last_mut() {
+            let waited_minutes = ticket.waited_ms.unwrap_or(0) / 60_000;
+            process_9.detail = format!("ticket {}, waited {waited_minutes} min", ticket.number);
+        }
+        record.instance = instance;
         let mut outcome =
             Outcome::new(IssueResultResponse { application: Some(self.to_application(&record)), result: Some(result) });
+        outcome.index(ticket.entry(&record.application_id), false);
         outcome.put(application_key(&record.application_id), stored.version, &record)?;
-        tracing::info!(application_id = %record.application_id, outcome = ?record.instance.outcome, "result handed out (process 9)");
+        tracing::info!(
+            application_id = %record.application_id, outcome = ?record.instance.outcome, ticket = %ticket.number,
+            waited_ms = ticket.waited_ms.unwrap_or(0), "result handed out (process 9)"
+        );
         Ok(outcome)
     }
 }

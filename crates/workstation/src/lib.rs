@@ -1,7 +1,8 @@
 //! The State Corporation operator's workstation (ARM GK), laid out by the
 //! regulation: `session` (process 1), `form` (process 2), `look_up`
 //! (process 3, condition 1, process 4), `submission` (processes 5 and 6),
-//! `progress` (the provider's steps and result as they come back), `issue`
+//! `progress` (the provider's steps and result as they come back), `queue`
+//! (the electronic queue for the result, paragraphs 9.3-9.4), `issue`
 //! (process 9), `withdrawal` (of a form never submitted: the simulator's
 //! assumption), `watch` (an application's changes, streamed), and `sla`
 //! (the deadlines report). Every call that carries an
@@ -13,6 +14,7 @@ mod issue;
 mod look_up;
 mod operators;
 mod progress;
+mod queue;
 mod record;
 mod session;
 mod sla;
@@ -32,8 +34,8 @@ use egov_proto::workstation_service_server::{WorkstationService, WorkstationServ
 use egov_proto::{
     DeliverRequest, DeliverResponse, GetApplicationRequest, GetApplicationResponse, IssueResultRequest,
     IssueResultResponse, LoginRequest, LoginResponse, OpenFormRequest, OpenFormResponse, SendAsyncResponse,
-    SubmitApplicationRequest, SubmitApplicationResponse, WatchApplicationRequest, WithdrawApplicationRequest,
-    WithdrawApplicationResponse,
+    SubmitApplicationRequest, SubmitApplicationResponse, TakeQueueTicketRequest, TakeQueueTicketResponse,
+    WatchApplicationRequest, WithdrawApplicationRequest, WithdrawApplicationResponse,
 };
 use egov_regulation::{Calendar, Definition, DefinitionError, Event, Instance, Transition, apply};
 use egov_runtime::outbox::{Outbox, ToGateway};
@@ -187,6 +189,17 @@ impl WorkstationService for WorkstationServer {
         request: Request<WatchApplicationRequest>,
     ) -> Result<Response<watch::Watch>, Status> {
         Ok(Response::new(self.workstation.watch(request.into_inner().application_id)?))
+    }
+
+    async fn take_queue_ticket(
+        &self,
+        request: Request<TakeQueueTicketRequest>,
+    ) -> Result<Response<TakeQueueTicketResponse>, Status> {
+        let workstation = &self.workstation;
+        let envelope = request.into_inner().envelope;
+        let handled =
+            self.changing(services::QUEUE_TICKET, envelope, |received| workstation.take_ticket(received)).await?;
+        Ok(Response::new(handled.answer))
     }
 
     async fn issue_result(

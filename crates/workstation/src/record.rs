@@ -38,6 +38,9 @@ pub(crate) struct ApplicationRecord {
     /// or process 8's refusal for violations in the documents), with its ground.
     #[serde(default)]
     pub(crate) result_notice: Option<Notice>,
+    /// The applicant's latest ticket of the electronic queue for the result (`queue`).
+    #[serde(default)]
+    pub(crate) ticket: Option<crate::queue::Ticket>,
 }
 
 /// The gateway's countersigned receipt of process 6 and the head-signed
@@ -125,6 +128,9 @@ impl Workstation {
             registration_id: record.registration_id.clone().unwrap_or_default(),
             due_time_ms: record.due_ms.unwrap_or(0),
             operator_id: record.operator_id.clone(),
+            queue_ticket: record.ticket.as_ref().map(|t| t.number.clone()).unwrap_or_default(),
+            queue_ticket_time_ms: record.ticket.as_ref().map_or(0, |t| t.taken_ms),
+            queue_wait_ms: record.ticket.as_ref().and_then(|t| t.waited_ms).unwrap_or(0),
             ..Application::default()
         };
         convert::instance_fields(&self.definition, &record.instance, &mut application);
