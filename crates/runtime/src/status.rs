@@ -148,6 +148,26 @@ pub fn binary_of(status: &Status, key: &str) -> Option<Vec<u8>> {
 
 /// Whether a failed call may succeed when tried again unchanged.
 pub fn is_retryable(status: &Status) -> bool {
+    // Every answer of a participant carries a reason code (`reasons`): a status
+    // without one never came from the receiver's checks, but from the way to it
+    // (a connection refused, closed, or told to go away while the call was on
+    // it), so the call may not have been taken at all; a resend is answered once.
     matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted)
-        || (status.code() == Code::Unknown && reason_of(status).is_none())
+        || reason_of(status).is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_on_the_way_is_retried_and_a_participants_refusal_is_not() {
+        assert!(is_retryable(&Status::cancelled("operation was canceled")), "a connection closed under the call");
+        assert!(is_retryable(&Status::internal("h2 protocol error: GoAway")), "a call after the server's GOAWAY");
+        assert!(is_retryable(&Status::unavailable("connection refused")));
+        let refused = Refusal::new(Code::InvalidArgument, "iin.check_digit", "bad").into_status();
+        assert!(!is_retryable(&refused), "a participant's refusal stands");
+        let busy = Refusal::new(Code::Unavailable, "store.io", "disk").into_status();
+        assert!(is_retryable(&busy));
+    }
 }
