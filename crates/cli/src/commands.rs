@@ -49,48 +49,80 @@ pub fn definition(path: Option<&PathBuf>) -> anyhow::Result<Arc<Definition>> {
 #[derive(clap::Args)]
 pub struct ServeArgs {
     /// Each participant keeps its sled store in DATA/ROLE.
-    #[arg(long, default_value = "data")]
+    #[arg(long, env = "EGOV_DATA", default_value = "data")]
     data: PathBuf,
     /// The key directory (`egov keys init` makes one).
-    #[arg(long, default_value = "keys")]
+    #[arg(long, env = "EGOV_KEYS", default_value = "keys")]
     keys: PathBuf,
     /// Where individuals.json, powers_of_attorney.json and operators.json are.
-    #[arg(long, default_value = "fixtures")]
+    #[arg(long, env = "EGOV_FIXTURES", default_value = "fixtures")]
     fixtures: PathBuf,
     /// The participants to run here, comma-separated: individuals, notary, gateway, regional, workstation.
-    #[arg(long, value_delimiter = ',', default_value = "individuals,notary,gateway,regional,workstation")]
+    #[arg(
+        long,
+        env = "EGOV_ROLES",
+        value_delimiter = ',',
+        default_value = "individuals,notary,gateway,regional,workstation"
+    )]
     roles: Vec<String>,
     /// Let the system choose free ports for the participants run here.
-    #[arg(long)]
+    #[arg(long, env = "EGOV_ANY_PORT")]
     any_port: bool,
     /// The process definition to run instead of the embedded one.
-    #[arg(long)]
+    #[arg(long, env = "EGOV_REGULATION")]
     regulation: Option<PathBuf>,
     /// The largest envelope body accepted, checked before anything is decoded.
-    #[arg(long, default_value_t = 10 * 1024 * 1024)]
+    #[arg(long, env = "EGOV_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
     max_body_bytes: usize,
     /// How far a message time may be from the receiver's clock, in milliseconds.
-    #[arg(long, default_value_t = 5 * 60 * 1000)]
+    #[arg(long, env = "EGOV_FRESHNESS_WINDOW_MS", default_value_t = 5 * 60 * 1000)]
     freshness_window_ms: i64,
     /// Run on simulated time: every event happens at the message time of the envelope
     /// that causes it, so a replay can set the clock (turns the freshness check off).
-    #[arg(long)]
+    #[arg(long, env = "EGOV_SIMULATED_TIME")]
     simulated_time: bool,
     /// Inject faults into what a participant receives, e.g.
     /// `individuals:unavailable=0.2,latency=20ms`, `regional:down=1s+3s`, `notary:timeout=0.05` (repeat).
     #[arg(long = "fault", value_parser = Role::parse_fault)]
     faults: Vec<(Role, egov_runtime::fault::Faults)>,
     /// Seeds the fault injection.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, env = "EGOV_FAULT_SEED", default_value_t = 1)]
     fault_seed: u64,
     /// sled's page cache per store, in MiB (the index's; what the log's segments
     /// hold lately is in the kernel's page cache, not the process's memory).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, env = "EGOV_CACHE_MIB", default_value_t = 8)]
     cache_mib: u64,
     /// On SIGTERM or Ctrl-C: how long the participants may take to answer the
     /// calls in flight (they stop accepting new ones at once) before those are cut.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, env = "EGOV_DRAIN_SECONDS", default_value_t = 10)]
     drain_seconds: u64,
+}
+
+impl ServeArgs {
+    /// Takes from the config file's `[serve]` what the command line and the
+    /// environment do not set (`matches`: the `serve` subcommand's).
+    pub fn configure(&mut self, matches: &clap::ArgMatches, file: &crate::config::ServeSection) {
+        use crate::config::set;
+        set(matches, "data", &mut self.data, &file.data);
+        set(matches, "keys", &mut self.keys, &file.keys);
+        set(matches, "fixtures", &mut self.fixtures, &file.fixtures);
+        set(matches, "roles", &mut self.roles, &file.roles.as_ref().map(|roles| roles.get_ref().clone()));
+        set(matches, "any_port", &mut self.any_port, &file.any_port);
+        if file.regulation.is_some() {
+            set(matches, "regulation", &mut self.regulation, &Some(file.regulation.clone()));
+        }
+        set(matches, "max_body_bytes", &mut self.max_body_bytes, &file.max_body_bytes);
+        set(matches, "freshness_window_ms", &mut self.freshness_window_ms, &file.freshness_window_ms);
+        set(matches, "simulated_time", &mut self.simulated_time, &file.simulated_time);
+        // Checked when the file was loaded.
+        let faults = file.faults.as_ref().map(|faults| {
+            faults.get_ref().iter().filter_map(|fault| Role::parse_fault(fault).ok()).collect::<Vec<_>>()
+        });
+        set(matches, "faults", &mut self.faults, &faults);
+        set(matches, "fault_seed", &mut self.fault_seed, &file.fault_seed);
+        set(matches, "cache_mib", &mut self.cache_mib, &file.cache_mib);
+        set(matches, "drain_seconds", &mut self.drain_seconds, &file.drain_seconds);
+    }
 }
 
 pub async fn serve(args: ServeArgs, addresses: &Addresses) -> anyhow::Result<ExitCode> {

@@ -3,6 +3,7 @@
 
 mod audit;
 mod commands;
+mod config;
 mod domain;
 mod fixtures;
 mod incidents;
@@ -12,7 +13,7 @@ mod sla;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -26,8 +27,12 @@ struct Cli {
     #[command(flatten)]
     addresses: Addresses,
     /// How log lines on stderr are written: `text` for people, `json` (one object a line) for machines.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, global = true, env = "EGOV_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// A config file for what the flags set (docs/configuration.md); a flag or
+    /// its EGOV_* environment variable overrides it.
+    #[arg(long, global = true, env = "EGOV_CONFIG")]
+    config: Option<PathBuf>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,17 +45,17 @@ enum LogFormat {
 #[derive(clap::Args, Clone, Debug)]
 pub struct Addresses {
     /// A TOML file with the five addresses (workstation, gateway, individuals, notary, regional).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "EGOV_TOPOLOGY")]
     pub topology: Option<PathBuf>,
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "EGOV_WORKSTATION")]
     pub workstation: Option<String>,
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "EGOV_GATEWAY")]
     pub gateway: Option<String>,
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "EGOV_INDIVIDUALS")]
     pub individuals: Option<String>,
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "EGOV_NOTARY")]
     pub notary: Option<String>,
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "EGOV_REGIONAL")]
     pub regional: Option<String>,
 }
 
@@ -98,7 +103,27 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    let config = match cli.config.as_deref().map(config::Config::load).transpose() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    if let Some(config) = &config {
+        config.log_format(&matches, &mut cli.log_format);
+        config.addresses(&matches, &mut cli.addresses);
+        if let Command::Serve(args) = &mut cli.command
+            && let Some(serve) = matches.subcommand_matches("serve")
+        {
+            args.configure(serve, config.serve());
+        }
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
