@@ -96,6 +96,9 @@ pub struct ServeArgs {
     /// calls in flight (they stop accepting new ones at once) before those are cut.
     #[arg(long, env = "EGOV_DRAIN_SECONDS", default_value_t = 10)]
     drain_seconds: u64,
+    /// Serve Prometheus metrics of the participants run here on http://ADDR/metrics.
+    #[arg(long, env = "EGOV_METRICS")]
+    metrics: Option<String>,
 }
 
 impl ServeArgs {
@@ -122,6 +125,9 @@ impl ServeArgs {
         set(matches, "fault_seed", &mut self.fault_seed, &file.fault_seed);
         set(matches, "cache_mib", &mut self.cache_mib, &file.cache_mib);
         set(matches, "drain_seconds", &mut self.drain_seconds, &file.drain_seconds);
+        if file.metrics.is_some() {
+            set(matches, "metrics", &mut self.metrics, &Some(file.metrics.clone()));
+        }
     }
 }
 
@@ -171,9 +177,32 @@ pub async fn serve(args: ServeArgs, addresses: &Addresses) -> anyhow::Result<Exi
         config.topology = topology;
     }
     config.roles = roles;
+    let metrics = match &args.metrics {
+        None => None,
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("the metrics cannot listen on {address}"))?;
+            let metrics = Arc::new(egov_runtime::metrics::Metrics::new());
+            config.metrics = Some(Arc::clone(&metrics));
+            Some((listener, metrics))
+        }
+    };
     let stack = Stack::start(config).await?;
     for role in stack.roles() {
         println!("listening {} {}", role.name(), role_address(stack.topology(), *role));
+    }
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some((listener, metrics)) = metrics {
+        println!("listening metrics http://{}/metrics", listener.local_addr()?);
+        tokio::spawn(async move {
+            let stopped = async move {
+                let _ = metrics_stopped.await;
+            };
+            if let Err(error) = metrics.serve(listener, stopped).await {
+                tracing::error!(%error, "the metrics endpoint stopped");
+            }
+        });
     }
     println!("ready");
     use std::io::Write as _;
@@ -182,6 +211,7 @@ pub async fn serve(args: ServeArgs, addresses: &Addresses) -> anyhow::Result<Exi
     println!("stopping: answering the calls in flight (at most {} s)", args.drain_seconds);
     std::io::stdout().flush()?;
     let drained = stack.drain(std::time::Duration::from_secs(args.drain_seconds)).await;
+    let _ = stop_metrics.send(());
     for role in &drained.cut {
         println!("cut: the {}'s calls in flight after {} s", role.name(), args.drain_seconds);
     }

@@ -59,6 +59,7 @@ pub struct ServeSection {
     pub fault_seed: Option<u64>,
     pub cache_mib: Option<u64>,
     pub drain_seconds: Option<u64>,
+    pub metrics: Option<String>,
 }
 
 /// The line (1-based) of a byte offset of `text`.

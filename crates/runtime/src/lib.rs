@@ -13,6 +13,7 @@ pub mod fault;
 pub mod idempotency;
 pub mod ids;
 pub mod keys;
+pub mod metrics;
 pub mod outbox;
 pub mod reasons;
 pub mod receive;

@@ -324,6 +324,7 @@ impl Receiver {
         let unfreshened = Checks { freshness_window_ms: None, ..self.context.checks.clone() };
         let verified = self.context.open(envelope, &unfreshened)?;
         crate::server::record_ids(&verified.header.correlation_id, &verified.header.message_id);
+        crate::metrics::record_service(&verified.header.service_id);
         let header = &verified.header;
         let service = match accept {
             Accept::Route(channel) => self.route(&verified, channel)?,

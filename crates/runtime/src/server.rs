@@ -16,6 +16,7 @@ pub async fn serve(
     routes: Routes,
     service_names: &[&'static str],
     faults: crate::fault::FaultLayer,
+    metrics: crate::metrics::MetricsLayer,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -49,8 +50,9 @@ pub async fn serve(
     });
     let routes = routes.add_service(health).add_service(reflection_v1).add_service(reflection_v1alpha);
     tonic::transport::Server::builder()
-        // Outermost: no status leaves without a reason code (`reasons`).
-        .layer(tower_layer::Stack::new(faults, crate::reasons::ReasonLayer))
+        // No status leaves without a reason code (`reasons`); outside that, the
+        // metrics see each call's final status and reason.
+        .layer(tower_layer::Stack::new(tower_layer::Stack::new(faults, crate::reasons::ReasonLayer), metrics))
         .trace_fn(|request| {
             tracing::info_span!(
                 "rpc",

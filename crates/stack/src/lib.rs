@@ -173,6 +173,9 @@ pub struct StackConfig {
     pub cache_bytes: u64,
     /// Wraps each participant's services before they are served; `None`: served as they are.
     pub routes_hook: Option<RoutesHook>,
+    /// Where every participant started here counts its calls (served on
+    /// `/metrics` by whoever holds it); none: nothing is counted.
+    pub metrics: Option<Arc<egov_runtime::metrics::Metrics>>,
 }
 
 /// Wraps a participant's services (health and reflection are added after it):
@@ -204,6 +207,7 @@ impl StackConfig {
             fault_seed: 1,
             cache_bytes: 8 * 1024 * 1024,
             routes_hook: None,
+            metrics: None,
         }
     }
 }
@@ -391,6 +395,14 @@ impl Stack {
             };
             if let Some((store, _)) = &state {
                 stores.push((role, store.clone()));
+                if let Some(metrics) = &config.metrics {
+                    let gauges = egov_runtime::metrics::StoreGauges {
+                        store: store.clone(),
+                        path: config.data_dir.join(role.name()),
+                        clock: Arc::new(SystemClock),
+                    };
+                    metrics.watch(role.name(), Arc::new(gauges));
+                }
             }
             let routes = match state {
                 None => routes,
@@ -412,11 +424,13 @@ impl Stack {
             );
             let (shutdown, mut stop) = watch::channel(false);
             let name = role.name();
+            let metrics = egov_runtime::metrics::MetricsLayer::new(config.metrics.clone(), name);
             let server = tokio::spawn(async move {
                 let signal = async move {
                     let _ = stop.changed().await;
                 };
-                if let Err(error) = egov_runtime::server::serve(listener, routes, &names, faults, signal).await {
+                if let Err(error) = egov_runtime::server::serve(listener, routes, &names, faults, metrics, signal).await
+                {
                     tracing::error!(participant = name, %error, "server stopped");
                 }
             });

@@ -1,0 +1,326 @@
+//! Prometheus metrics of the participants run in one process, served as the
+//! text format on `/metrics` (`egov serve --metrics ADDR`). One tower layer
+//! in front of every participant's services counts and times each call by
+//! participant, RPC and service id, with its status code, and counts the
+//! refusals by reason code; the store's and the outboxes' figures are read
+//! when the endpoint is scraped.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::status::REASON_KEY;
+
+tokio::task_local! {
+    /// The service id of the envelope the current call carries, once the receive pipeline knows it.
+    static SERVICE_ID: std::cell::RefCell<Option<String>>;
+}
+
+/// Tells the metrics which service the current call is for (the receive pipeline, once it has read the envelope).
+pub fn record_service(service_id: &str) {
+    let _ = SERVICE_ID.try_with(|cell| *cell.borrow_mut() = Some(service_id.to_owned()));
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    participant: String,
+    rpc: String,
+    service: String,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TimeLabels {
+    participant: String,
+    rpc: String,
+    service: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    participant: String,
+    rpc: String,
+    service: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ParticipantLabels {
+    participant: String,
+}
+
+/// What a scrape reads from one participant with state.
+pub trait Gauges: Send + Sync {
+    /// (items in the outbox, age in seconds of the oldest, incidents).
+    fn outbox(&self) -> (i64, i64, i64);
+    /// Bytes of the store on disk.
+    fn store_bytes(&self) -> i64;
+}
+
+/// The gauges of a participant with a store and an outbox, read at a scrape.
+#[derive(Debug, Clone)]
+pub struct StoreGauges {
+    pub store: egov_store::Store,
+    /// The store's directory, whose files are summed.
+    pub path: std::path::PathBuf,
+    pub clock: Arc<dyn crate::Clock>,
+}
+
+impl Gauges for StoreGauges {
+    fn outbox(&self) -> (i64, i64, i64) {
+        let Ok(items) = self.store.outbox() else { return (0, 0, 0) };
+        let now = self.clock.now_ms();
+        let parked = items.iter().filter(|item| item.next_attempt_ms == crate::outbox::PARKED).count();
+        let waiting = items.iter().filter(|item| item.next_attempt_ms != crate::outbox::PARKED);
+        let oldest = waiting.map(|item| item.enqueued_ms).min().map_or(0, |at| (now - at).max(0) / 1000);
+        ((items.len() - parked) as i64, oldest, parked as i64)
+    }
+
+    fn store_bytes(&self) -> i64 {
+        fn size(path: &std::path::Path) -> u64 {
+            let Ok(entries) = std::fs::read_dir(path) else { return 0 };
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| match entry.metadata() {
+                    Ok(meta) if meta.is_dir() => size(&entry.path()),
+                    Ok(meta) => meta.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        }
+        size(&self.path) as i64
+    }
+}
+
+/// The metrics of one process.
+pub struct Metrics {
+    registry: Registry,
+    calls: Family<CallLabels, Counter>,
+    refusals: Family<RefusalLabels, Counter>,
+    durations: Family<TimeLabels, Histogram>,
+    outbox_depth: Family<ParticipantLabels, Gauge>,
+    outbox_oldest: Family<ParticipantLabels, Gauge>,
+    incidents: Family<ParticipantLabels, Gauge>,
+    store_bytes: Family<ParticipantLabels, Gauge>,
+    commits: Counter,
+    groups: Counter,
+    syncs: Counter,
+    sources: Mutex<Vec<(String, Arc<dyn Gauges>)>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("egov");
+        let calls = Family::<CallLabels, Counter>::default();
+        let refusals = Family::<RefusalLabels, Counter>::default();
+        let durations = Family::<TimeLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
+        registry.register(
+            "rpc_requests",
+            "Calls answered, by participant, RPC, service id and status code",
+            calls.clone(),
+        );
+        registry.register("rpc_refusals", "Calls refused, by reason code", refusals.clone());
+        registry.register("rpc_duration_seconds", "How long a call took to answer", durations.clone());
+        let gauge = |registry: &mut Registry, name: &str, help: &str| {
+            let family = Family::<ParticipantLabels, Gauge>::default();
+            registry.register(name, help, family.clone());
+            family
+        };
+        let outbox_depth = gauge(&mut registry, "outbox_depth", "Items waiting in the participant's outbox");
+        let outbox_oldest =
+            gauge(&mut registry, "outbox_oldest_age_seconds", "Age of the oldest item waiting in the outbox");
+        let incidents = gauge(&mut registry, "incidents", "Deliveries that failed every attempt, parked");
+        let store_bytes = gauge(&mut registry, "store_bytes", "Bytes of the participant's store on disk");
+        let commits = Counter::default();
+        let groups = Counter::default();
+        let syncs = Counter::default();
+        registry.register("store_commits", "Commits of every store of the process", commits.clone());
+        registry.register("store_groups", "Groups the committer wrote (commits are grouped)", groups.clone());
+        registry.register("store_syncs", "fdatasync calls of the stores", syncs.clone());
+        Metrics {
+            registry,
+            calls,
+            refusals,
+            durations,
+            outbox_depth,
+            outbox_oldest,
+            incidents,
+            store_bytes,
+            commits,
+            groups,
+            syncs,
+            sources: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Reads `gauges` at each scrape, as `participant`'s.
+    pub fn watch(&self, participant: &str, gauges: Arc<dyn Gauges>) {
+        if let Ok(mut sources) = self.sources.lock() {
+            sources.push((participant.to_owned(), gauges));
+        }
+    }
+
+    /// The text format, with the gauges read now.
+    pub fn encode(&self) -> String {
+        if let Ok(sources) = self.sources.lock() {
+            for (participant, gauges) in sources.iter() {
+                let labels = ParticipantLabels { participant: participant.clone() };
+                let (depth, oldest, incidents) = gauges.outbox();
+                self.outbox_depth.get_or_create(&labels).set(depth);
+                self.outbox_oldest.get_or_create(&labels).set(oldest);
+                self.incidents.get_or_create(&labels).set(incidents);
+                self.store_bytes.get_or_create(&labels).set(gauges.store_bytes());
+            }
+        }
+        let stats = egov_store::stats::stats();
+        let catch_up = |counter: &Counter, total: u64| {
+            let seen = counter.get();
+            if total > seen {
+                counter.inc_by(total - seen);
+            }
+        };
+        catch_up(&self.commits, stats.flushed_commits + stats.unflushed_commits);
+        catch_up(&self.groups, stats.groups);
+        catch_up(&self.syncs, stats.syncs);
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
+            text.clear();
+        }
+        text
+    }
+
+    fn record(&self, participant: &str, rpc: &str, service: &str, code: &str, reason: Option<&str>, seconds: f64) {
+        let (participant, rpc, service) = (participant.to_owned(), rpc.to_owned(), service.to_owned());
+        self.durations
+            .get_or_create(&TimeLabels { participant: participant.clone(), rpc: rpc.clone(), service: service.clone() })
+            .observe(seconds);
+        if let Some(reason) = reason {
+            self.refusals
+                .get_or_create(&RefusalLabels {
+                    participant: participant.clone(),
+                    rpc: rpc.clone(),
+                    service: service.clone(),
+                    reason: reason.to_owned(),
+                })
+                .inc();
+        }
+        self.calls.get_or_create(&CallLabels { participant, rpc, service, code: code.to_owned() }).inc();
+    }
+
+    /// Serves `/metrics` on `listener` until `shutdown`.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let metrics = Arc::clone(&self);
+                async move {
+                    (
+                        [(http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+                        metrics.encode(),
+                    )
+                }
+            }),
+        );
+        axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    }
+}
+
+/// The layer in front of one participant's services.
+#[derive(Debug, Clone)]
+pub struct MetricsLayer {
+    metrics: Option<Arc<Metrics>>,
+    participant: &'static str,
+}
+
+impl MetricsLayer {
+    /// Counts for `participant`; none: counts nothing.
+    pub fn new(metrics: Option<Arc<Metrics>>, participant: &'static str) -> MetricsLayer {
+        MetricsLayer { metrics, participant }
+    }
+}
+
+impl<S> tower_layer::Layer<S> for MetricsLayer {
+    type Service = MetricsService<S>;
+
+    fn layer(&self, inner: S) -> MetricsService<S> {
+        MetricsService { inner, metrics: self.metrics.clone(), participant: self.participant }
+    }
+}
+
+/// The service the layer makes.
+#[derive(Debug, Clone)]
+pub struct MetricsService<S> {
+    inner: S,
+    metrics: Option<Arc<Metrics>>,
+    participant: &'static str,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B> tower_service::Service<http::Request<B>> for MetricsService<S>
+where
+    S: tower_service::Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let Some(metrics) = self.metrics.clone() else { return Box::pin(inner.call(request)) };
+        let participant = self.participant;
+        // "/egov.v1.WorkstationService/OpenForm" -> "WorkstationService/OpenForm".
+        let rpc = request.uri().path().trim_start_matches('/').trim_start_matches("egov.v1.").to_owned();
+        Box::pin(SERVICE_ID.scope(std::cell::RefCell::new(None), async move {
+            let started = Instant::now();
+            let response = inner.call(request).await?;
+            let service = SERVICE_ID.with(|cell| cell.borrow().clone()).unwrap_or_else(|| "-".to_owned());
+            // A refusal is a trailers-only response: its status is in the headers.
+            let headers = response.headers();
+            let (code, reason) = match tonic::Status::from_header_map(headers) {
+                Some(status) if status.code() != tonic::Code::Ok => (
+                    format!("{:?}", status.code()),
+                    headers.get(REASON_KEY).and_then(|value| value.to_str().ok()).map(str::to_owned),
+                ),
+                _ => ("Ok".to_owned(), None),
+            };
+            metrics.record(participant, &rpc, &service, &code, reason.as_deref(), started.elapsed().as_secs_f64());
+            Ok(response)
+        }))
+    }
+}
