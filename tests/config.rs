@@ -73,7 +73,10 @@ fn serve_and_stop(mut command: Command) -> (Vec<String>, bool) {
     }
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     let status = child.wait().unwrap();
-    said.extend(printed.try_iter());
+    // The rest of what it printed, until its output closes.
+    while let Ok(line) = printed.recv_timeout(Duration::from_secs(10)) {
+        said.push(line);
+    }
     (said, status.success())
 }
 

@@ -17,7 +17,7 @@ use prometheus_parse::{Scrape, Value};
 
 const EGOV: &str = env!("CARGO_BIN_EXE_egov");
 
-fn scrape(address: &str) -> Scrape {
+fn scrape_now(address: &str) -> Scrape {
     let mut stream = std::net::TcpStream::connect(address).unwrap();
     write!(stream, "GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").unwrap();
     let mut response = String::new();
@@ -96,7 +96,7 @@ async fn the_metrics_endpoint_counts_calls_refusals_latency_and_the_stores() {
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     let address = metrics_address.clone();
-    let scrape = tokio::task::spawn_blocking(move || scrape(&address)).await.unwrap();
+    let scrape = tokio::task::spawn_blocking(move || scrape_now(&address)).await.unwrap();
     let open = [("participant", "workstation"), ("rpc", "WorkstationService/OpenForm"), ("service", "sc.form.open.v1")];
     let ok: Vec<(&str, &str)> = open.iter().copied().chain([("code", "Ok")]).collect();
     assert!(value(&scrape, "egov_rpc_requests_total", &ok).unwrap() >= 1.0);
@@ -114,6 +114,23 @@ async fn the_metrics_endpoint_counts_calls_refusals_latency_and_the_stores() {
         assert!(value(&scrape, "egov_incidents", &labels).is_some(), "{participant}");
     }
     assert!(value(&scrape, "egov_store_commits_total", &[]).unwrap() >= 1.0);
+    // The workstation's applications by state: one waits on process 5; none is missed yet.
+    let waiting = [("participant", "workstation"), ("state", "process-5")];
+    assert_eq!(value(&scrape, "egov_applications", &waiting), Some(1.0));
+    assert!(scrape.docs.contains_key("egov_sla_items"), "the SLA family is listed");
+    assert_eq!(value(&scrape, "egov_sla_items", &[("standing", "missed")]), None);
+    // A change of the trust registry is reloaded, and counted.
+    let trust_file = temp.path().join("keys/trust.toml");
+    let text = std::fs::read_to_string(&trust_file).unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    std::fs::write(&trust_file, format!("{text}\n")).unwrap();
+    let address = metrics_address.clone();
+    common::eventually("the reload counted", async || {
+        let address = address.clone();
+        let scrape = tokio::task::spawn_blocking(move || scrape_now(&address)).await.unwrap();
+        value(&scrape, "egov_trust_reloads_total", &[("result", "ok")]).filter(|n| *n >= 1.0)
+    })
+    .await;
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -125,7 +125,8 @@ async fn sigterm_answers_the_calls_in_flight_and_loses_nothing_acknowledged() {
     }
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
     assert!(status.success(), "egov serve exited with {status} on SIGTERM");
-    let said: Vec<String> = printed.try_iter().collect();
+    // What it printed, until its output closes.
+    let said: Vec<String> = std::iter::from_fn(|| printed.recv_timeout(Duration::from_secs(10)).ok()).collect();
     assert!(said.iter().any(|line| line == "stopped"), "{said:?}");
     assert!(!said.iter().any(|line| line.starts_with("cut:")), "calls were cut: {said:?}");
 

@@ -66,6 +66,29 @@ pub trait Gauges: Send + Sync {
     fn store_bytes(&self) -> i64;
 }
 
+/// Figures a participant reads from its own records at a scrape: each a
+/// family (`ReportFamily::Applications` or `ReportFamily::Sla`), its labels and its value.
+pub trait Report: Send + Sync {
+    fn read(&self) -> Vec<Reading>;
+}
+
+/// One figure of a [`Report`]: its family, its labels, its value.
+pub type Reading = (ReportFamily, Vec<(String, String)>, i64);
+
+/// The families a [`Report`] fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFamily {
+    /// Applications by the step they wait on, or the outcome they ended with.
+    Applications,
+    /// Steps and terms missed or at risk of their regulatory deadline.
+    Sla,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TrustLabels {
+    result: String,
+}
+
 /// The gauges of a participant with a store and an outbox, read at a scrape.
 #[derive(Debug, Clone)]
 pub struct StoreGauges {
@@ -114,7 +137,11 @@ pub struct Metrics {
     commits: Counter,
     groups: Counter,
     syncs: Counter,
+    applications: Family<Vec<(String, String)>, Gauge>,
+    sla: Family<Vec<(String, String)>, Gauge>,
+    trust_reloads: Family<TrustLabels, Counter>,
     sources: Mutex<Vec<(String, Arc<dyn Gauges>)>>,
+    reports: Mutex<Vec<Arc<dyn Report>>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -160,6 +187,24 @@ impl Metrics {
         registry.register("store_commits", "Commits of every store of the process", commits.clone());
         registry.register("store_groups", "Groups the committer wrote (commits are grouped)", groups.clone());
         registry.register("store_syncs", "fdatasync calls of the stores", syncs.clone());
+        let applications = Family::<Vec<(String, String)>, Gauge>::default();
+        registry.register(
+            "applications",
+            "Applications by participant and state (the step waited on, or the outcome)",
+            applications.clone(),
+        );
+        let sla = Family::<Vec<(String, String)>, Gauge>::default();
+        registry.register(
+            "sla_items",
+            "Steps and terms of the applications missed or at risk of their regulatory deadline, by step or term and standing",
+            sla.clone(),
+        );
+        let trust_reloads = Family::<TrustLabels, Counter>::default();
+        registry.register(
+            "trust_reloads",
+            "Reloads of the trust registry, by result (ok, failed)",
+            trust_reloads.clone(),
+        );
         Metrics {
             registry,
             calls,
@@ -172,7 +217,11 @@ impl Metrics {
             commits,
             groups,
             syncs,
+            applications,
+            sla,
+            trust_reloads,
             sources: Mutex::new(Vec::new()),
+            reports: Mutex::new(Vec::new()),
         }
     }
 
@@ -183,8 +232,34 @@ impl Metrics {
         }
     }
 
+    /// Reads `report` at each scrape.
+    pub fn report(&self, report: Arc<dyn Report>) {
+        if let Ok(mut reports) = self.reports.lock() {
+            reports.push(report);
+        }
+    }
+
+    /// Counts a reload of the trust registry.
+    pub fn trust_reloaded(&self, ok: bool) {
+        let result = if ok { "ok" } else { "failed" }.to_owned();
+        self.trust_reloads.get_or_create(&TrustLabels { result }).inc();
+    }
+
     /// The text format, with the gauges read now.
     pub fn encode(&self) -> String {
+        if let Ok(reports) = self.reports.lock() {
+            self.applications.clear();
+            self.sla.clear();
+            for report in reports.iter() {
+                for (family, labels, value) in report.read() {
+                    let family = match family {
+                        ReportFamily::Applications => &self.applications,
+                        ReportFamily::Sla => &self.sla,
+                    };
+                    family.get_or_create(&labels).inc_by(value);
+                }
+            }
+        }
         if let Ok(sources) = self.sources.lock() {
             for (participant, gauges) in sources.iter() {
                 let labels = ParticipantLabels { participant: participant.clone() };

@@ -225,6 +225,7 @@ pub struct Stack {
     tasks: Vec<JoinHandle<()>>,
     /// The stores of the participants with state.
     stores: Vec<(Role, Store)>,
+    metrics: Option<Arc<egov_runtime::metrics::Metrics>>,
 }
 
 /// What a graceful stop came to.
@@ -376,6 +377,13 @@ impl Stack {
                     let operators = Operators::from_json(&text).with_context(|| format!("in {}", path.display()))?;
                     let receiver =
                         Receiver::stateful(context, Arc::clone(&services), store.clone(), Arc::clone(&outbox));
+                    if let Some(metrics) = &config.metrics {
+                        metrics.report(Arc::new(egov_workstation::MetricsReport {
+                            store: store.clone(),
+                            definition: Arc::clone(&config.definition),
+                            clock: Arc::clone(&config.clock),
+                        }));
+                    }
                     let (server, worker) = WorkstationServer::new(
                         receiver,
                         Arc::clone(&config.definition),
@@ -436,13 +444,26 @@ impl Stack {
             });
             servers.push((role, shutdown, server));
         }
-        tasks.push(tokio::spawn(watch_trust(config.keys.clone(), trust.clone())));
-        Ok(Stack { topology, keys: config.keys, trust, roles: config.roles, servers, tasks, stores })
+        tasks.push(tokio::spawn(watch_trust(config.keys.clone(), trust.clone(), config.metrics.clone())));
+        Ok(Stack {
+            topology,
+            keys: config.keys,
+            trust,
+            roles: config.roles,
+            servers,
+            tasks,
+            stores,
+            metrics: config.metrics,
+        })
     }
 
     /// Re-reads the trust registry and puts it in force; on error the one in force stays.
     pub fn reload_trust(&self) -> anyhow::Result<usize> {
-        let trust = self.keys.trust()?;
+        let trust = self.keys.trust();
+        if let Some(metrics) = &self.metrics {
+            metrics.trust_reloaded(trust.is_ok());
+        }
+        let trust = trust?;
         let members = trust.members().len();
         self.trust.replace(trust);
         Ok(members)
@@ -568,7 +589,7 @@ fn gateway_client(address: &str) -> anyhow::Result<GatewayServiceClient<tonic::t
 }
 
 /// Reloads the trust registry whenever its file changes (checked every second).
-async fn watch_trust(keys: KeyDir, trust: SharedTrust) {
+async fn watch_trust(keys: KeyDir, trust: SharedTrust, metrics: Option<Arc<egov_runtime::metrics::Metrics>>) {
     let path = keys.path().join("trust.toml");
     let modified = |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
     let mut last = modified(&path);
@@ -580,7 +601,11 @@ async fn watch_trust(keys: KeyDir, trust: SharedTrust) {
             continue;
         }
         last = now;
-        match keys.trust() {
+        let reloaded = keys.trust();
+        if let Some(metrics) = &metrics {
+            metrics.trust_reloaded(reloaded.is_ok());
+        }
+        match reloaded {
             Ok(registry) => {
                 tracing::info!(members = registry.members().len(), "trust registry reloaded");
                 trust.replace(registry);

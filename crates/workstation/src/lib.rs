@@ -46,7 +46,7 @@ use tonic::{Request, Response, Status};
 
 pub use operators::{OperatorAccount, Operators};
 pub use session::SESSION_TTL_MS;
-pub use sla::{SlaRow, sla_report};
+pub use sla::{MetricsReport, SlaRow, sla_report};
 
 use steps::Steps;
 

@@ -63,3 +63,46 @@ pub fn sla_report(
     }
     Ok(rows)
 }
+
+/// The workstation's figures for the metrics, read at each scrape: its
+/// applications by state (the step waited on, or the outcome), and the
+/// steps and terms missed or at risk (`egov_applications`, `egov_sla_items`).
+pub struct MetricsReport {
+    pub store: Store,
+    pub definition: std::sync::Arc<Definition>,
+    pub clock: std::sync::Arc<dyn egov_runtime::Clock>,
+}
+
+impl egov_runtime::metrics::Report for MetricsReport {
+    fn read(&self) -> Vec<egov_runtime::metrics::Reading> {
+        use egov_runtime::metrics::ReportFamily;
+        let participant = ("participant".to_owned(), "workstation".to_owned());
+        let mut states: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+        if let Ok(records) = self.store.scan::<ApplicationRecord>("application/") {
+            for (_, record) in records {
+                let instance = record.value.instance;
+                let state = instance.outcome.or(instance.current).unwrap_or_default();
+                *states.entry(state).or_default() += 1;
+            }
+        }
+        let mut out: Vec<_> = states
+            .into_iter()
+            .map(|(state, count)| {
+                (ReportFamily::Applications, vec![participant.clone(), ("state".to_owned(), state)], count)
+            })
+            .collect();
+        let now_ms = self.clock.now_ms();
+        let mut items: std::collections::BTreeMap<(String, &'static str), i64> = std::collections::BTreeMap::new();
+        if let Ok(rows) = sla_report(&self.store, &self.definition, Calendar::kazakhstan(), now_ms) {
+            for row in rows {
+                *items.entry((row.item, row.standing.as_str())).or_default() += 1;
+            }
+        }
+        out.extend(items.into_iter().map(|((item, standing), count)| {
+            let labels =
+                vec![participant.clone(), ("item".to_owned(), item), ("standing".to_owned(), standing.to_owned())];
+            (ReportFamily::Sla, labels, count)
+        }));
+        out
+    }
+}
