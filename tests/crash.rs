@@ -120,8 +120,14 @@ async fn drive(
     let mut operator = operator;
     let started = Instant::now();
     let mut submitted = false;
+    // Where it was last seen, and the last refusal, for a test that does not finish.
+    let mut seen = String::new();
+    let mut last_error = String::new();
     loop {
-        assert!(started.elapsed() < Duration::from_secs(150), "application {id} did not finish");
+        assert!(
+            started.elapsed() < Duration::from_secs(150),
+            "application {id} did not finish: last seen {seen}; last refusal {last_error}"
+        );
         let pause = || tokio::time::sleep(Duration::from_millis(20));
         let application = match operator.application(&id).await {
             Ok(application) => Some(application),
@@ -143,6 +149,7 @@ async fn drive(
         if !application.outcome.is_empty() {
             return application.outcome;
         }
+        seen = format!("at {} (registration {:?})", application.current_step, application.registration_id);
         match application.current_step.as_str() {
             "process-5" => match operator.submit(&id, documents.clone()).await {
                 Ok(_) => {
@@ -165,6 +172,7 @@ async fn drive(
                     Err(status) => Err(status),
                 };
                 if let Err(status) = served {
+                    last_error = status.to_string();
                     // A login session is not flushed: one lost in a crash means logging in again.
                     if reason_of(&status) == Some("workstation.bad_session") {
                         let _ = operator.login("operator-1", "operator-1-password").await;
@@ -193,7 +201,8 @@ async fn drive(
                     }
                     _ => staff.act(signer, &registration, &step, egov_proto::Decision::Unspecified, "").await,
                 };
-                if outcome.is_err() {
+                if let Err(status) = outcome {
+                    last_error = status.to_string();
                     pause().await;
                 }
             }
