@@ -4,10 +4,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 const EGOV: &str = env!("CARGO_BIN_EXE_egov");
 
@@ -43,41 +41,15 @@ fn a_wrong_key_or_value_is_refused_naming_the_line_and_nothing_starts() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
 }
 
-/// Starts `command` (an `egov serve`), reads what it prints until `ready`,
-/// stops it with SIGTERM and returns the printed lines and whether it exited 0.
+/// Starts `command` (an `egov serve`), stops it with SIGTERM once it is
+/// ready, and returns all it printed and whether it exited 0.
 fn serve_and_stop(mut command: Command) -> (Vec<String>, bool) {
-    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (lines, printed) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines.send(line);
-        }
-    });
-    let mut said = Vec::new();
-    loop {
-        match printed.recv_timeout(Duration::from_secs(30)) {
-            Ok(line) => {
-                let ready = line == "ready";
-                said.push(line);
-                if ready {
-                    break;
-                }
-            }
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("egov serve did not become ready: {said:?}");
-            }
-        }
-    }
-    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
-    let status = child.wait().unwrap();
-    // The rest of what it printed, until its output closes.
-    while let Ok(line) = printed.recv_timeout(Duration::from_secs(10)) {
-        said.push(line);
-    }
-    (said, status.success())
+    command.stderr(Stdio::null());
+    let served = common::Served::start(command);
+    let mut said = served.said.clone();
+    let (exited_0, rest) = served.terminate();
+    said.extend(rest);
+    (said, exited_0)
 }
 
 fn listening(said: &[String]) -> Vec<&str> {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,7 +64,8 @@ async fn the_metrics_endpoint_counts_calls_refusals_latency_and_the_stores() {
     let trust = keys.trust().unwrap();
     let topology = common::free_topology();
     let metrics_address = format!("127.0.0.1:{}", common::free_port());
-    let mut child = Command::new(EGOV)
+    let mut command = Command::new(EGOV);
+    command
         .arg("serve")
         .arg("--data")
         .arg(temp.path().join("data"))
@@ -75,12 +76,9 @@ async fn the_metrics_endpoint_counts_calls_refusals_latency_and_the_stores() {
         .args(["--metrics", &metrics_address])
         .args(["--workstation", &topology.workstation, "--gateway", &topology.gateway])
         .args(["--individuals", &topology.individuals, "--notary", &topology.notary, "--regional", &topology.regional])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
-    let said: Vec<String> = lines.by_ref().take_while(|line| line != "ready").collect();
+        .stderr(Stdio::null());
+    let served = common::Served::start(command);
+    let said = &served.said;
     assert!(said.contains(&format!("listening metrics http://{metrics_address}/metrics")), "{said:?}");
 
     let mut operator = OperatorClient::new(
@@ -131,6 +129,6 @@ async fn the_metrics_endpoint_counts_calls_refusals_latency_and_the_stores() {
         value(&scrape, "egov_trust_reloads_total", &[("result", "ok")]).filter(|n| *n >= 1.0)
     })
     .await;
-    let _ = child.kill();
-    let _ = child.wait();
+    let (exited_0, _) = served.terminate();
+    assert!(exited_0);
 }

@@ -8,12 +8,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use egov_client::OperatorClient;
 use egov_runtime::{SystemClock, Topology};
@@ -22,10 +20,10 @@ const EGOV: &str = env!("CARGO_BIN_EXE_egov");
 const APPLICATIONS: usize = 24;
 const APPLICANT: &str = "850715300122";
 
-/// Starts `egov serve` on `dir` and waits for `ready`; the lines it prints
-/// come on the receiver.
-fn start(topology: &Topology, dir: &Path) -> (Child, std::sync::mpsc::Receiver<String>) {
-    let mut child = Command::new(EGOV)
+/// Starts `egov serve` on `dir` and waits for `ready`.
+fn start(topology: &Topology, dir: &Path) -> common::Served {
+    let mut command = Command::new(EGOV);
+    command
         .arg("serve")
         .arg("--data")
         .arg(dir.join("data"))
@@ -36,28 +34,8 @@ fn start(topology: &Topology, dir: &Path) -> (Child, std::sync::mpsc::Receiver<S
         .args(["--drain-seconds", "20"])
         .args(["--workstation", &topology.workstation, "--gateway", &topology.gateway])
         .args(["--individuals", &topology.individuals, "--notary", &topology.notary, "--regional", &topology.regional])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (lines, printed) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines.send(line);
-        }
-    });
-    loop {
-        match printed.recv_timeout(Duration::from_secs(30)) {
-            Ok(line) if line == "ready" => return (child, printed),
-            Ok(_) => {}
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("egov serve did not become ready");
-            }
-        }
-    }
+        .stderr(Stdio::null());
+    common::Served::start(command)
 }
 
 /// What became of one application's calls.
@@ -73,7 +51,7 @@ async fn sigterm_answers_the_calls_in_flight_and_loses_nothing_acknowledged() {
     let keys = common::init_keys(&temp.path().join("keys"));
     let trust = keys.trust().unwrap();
     let topology = common::free_topology();
-    let (mut child, printed) = start(&topology, temp.path());
+    let served = start(&topology, temp.path());
     let mut operator = OperatorClient::new(
         Topology::channel(&topology.workstation).unwrap(),
         keys.signer_in(&trust, "operator-1").unwrap(),
@@ -117,16 +95,13 @@ async fn sigterm_answers_the_calls_in_flight_and_loses_nothing_acknowledged() {
         (acknowledged.load(Ordering::SeqCst) >= 3).then_some(())
     })
     .await;
-    let signalled = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(signalled.success());
+    let stopping = tokio::task::spawn_blocking(move || served.terminate());
     let mut calls = Vec::new();
     for lane in lanes {
         calls.extend(lane.await.unwrap());
     }
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
-    assert!(status.success(), "egov serve exited with {status} on SIGTERM");
-    // What it printed, until its output closes.
-    let said: Vec<String> = std::iter::from_fn(|| printed.recv_timeout(Duration::from_secs(10)).ok()).collect();
+    let (exited_0, said) = stopping.await.unwrap();
+    assert!(exited_0, "egov serve did not exit 0 on SIGTERM: {said:?}");
     assert!(said.iter().any(|line| line == "stopped"), "{said:?}");
     assert!(!said.iter().any(|line| line.starts_with("cut:")), "calls were cut: {said:?}");
 
@@ -148,7 +123,7 @@ async fn sigterm_answers_the_calls_in_flight_and_loses_nothing_acknowledged() {
     assert!(submitted.len() >= 3 && calls.iter().any(|(_, c)| !matches!(c.submitted, Some(Ok(())))), "{calls:?}");
 
     // Started again: the session still holds, every acknowledged call is there, nothing refused is.
-    let (mut child, _printed) = start(&topology, temp.path());
+    let mut served = start(&topology, temp.path());
     for (id, call) in &calls {
         let found = operator.application(id).await;
         match (&call.opened, &call.submitted) {
@@ -171,6 +146,6 @@ async fn sigterm_answers_the_calls_in_flight_and_loses_nothing_acknowledged() {
         .await;
         assert!(application.registration_id.starts_with("RSHEP-"), "{id}");
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    served.child.kill().unwrap();
+    served.child.wait().unwrap();
 }

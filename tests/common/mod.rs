@@ -198,3 +198,54 @@ pub fn free_port() -> u16 {
     }
     panic!("no free port below the ephemeral range")
 }
+
+/// An `egov serve` child process that said `ready`.
+pub struct Served {
+    pub child: std::process::Child,
+    /// What it printed up to and with `ready`.
+    pub said: Vec<String>,
+    /// The lines it prints after, until its output closes.
+    pub lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Served {
+    /// Spawns `command` (an `egov serve`, its stdout piped here) and waits up to 30 s for `ready`.
+    pub fn start(mut command: std::process::Command) -> Served {
+        use std::io::BufRead as _;
+        let mut child = command.stdout(std::process::Stdio::piped()).spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = sender.send(line);
+            }
+        });
+        let mut said = Vec::new();
+        loop {
+            match lines.recv_timeout(std::time::Duration::from_secs(30)) {
+                Ok(line) => {
+                    let ready = line == "ready";
+                    said.push(line);
+                    if ready {
+                        return Served { child, said, lines };
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("egov serve did not become ready: {said:?}");
+                }
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits for the process: whether it exited 0, and
+    /// everything it printed after `ready`.
+    pub fn terminate(mut self) -> (bool, Vec<String>) {
+        let pid = self.child.id().to_string();
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let status = self.child.wait().unwrap();
+        let rest = std::iter::from_fn(|| self.lines.recv_timeout(std::time::Duration::from_secs(10)).ok()).collect();
+        (status.success(), rest)
+    }
+}

@@ -138,7 +138,7 @@ impl Pacer for ScenarioPacer {
     }
 
     fn now_ms(&self) -> Option<i64> {
-        Some(egov_runtime::Clock::now_ms(&*self.clock))
+        Some(self.clock_ms())
     }
 
     fn arrives_during(&self, step: &Step) -> bool {
