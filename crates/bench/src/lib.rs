@@ -1022,6 +1022,7 @@ async fn replay_population(plan: &Plan, keys: &KeyDir, fixtures: &Path, data: &P
         operators: credentials,
         operator_keys,
         staff_keys: egov_client::staff_keys(keys, &trust)?,
+        tls: None,
     };
     let options = egov_replay::Options {
         concurrency: plan.app_concurrency,

@@ -131,7 +131,7 @@ impl ServeArgs {
     }
 }
 
-pub async fn serve(args: ServeArgs, addresses: &Addresses) -> anyhow::Result<ExitCode> {
+pub async fn serve(args: ServeArgs, addresses: &Addresses, tls: &crate::Tls) -> anyhow::Result<ExitCode> {
     let keys = KeyDir::new(&args.keys);
     if !keys.exists() {
         bail!(
@@ -147,6 +147,7 @@ pub async fn serve(args: ServeArgs, addresses: &Addresses) -> anyhow::Result<Exi
         })?);
     }
     let mut config = StackConfig::local(args.data.clone(), keys, args.fixtures.clone());
+    config.tls = tls.dir(&args.keys);
     config.definition = definition(args.regulation.as_ref())?;
     config.simulated_time = args.simulated_time;
     config.faults = args.faults.into_iter().collect();
@@ -189,8 +190,9 @@ pub async fn serve(args: ServeArgs, addresses: &Addresses) -> anyhow::Result<Exi
         }
     };
     let stack = Stack::start(config).await?;
+    let scheme = if tls.tls { " (mTLS)" } else { "" };
     for role in stack.roles() {
-        println!("listening {} {}", role.name(), role_address(stack.topology(), *role));
+        println!("listening {} {}{scheme}", role.name(), role_address(stack.topology(), *role));
     }
     let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     if let Some((listener, metrics)) = metrics {
@@ -267,9 +269,14 @@ async fn serve_until_stopped(stack: &Stack) {
 #[derive(clap::Subcommand)]
 pub enum KeysCommand {
     /// Create a key directory with a fresh key for every member of the simulated exchange.
+    /// With `--tls`, also a test CA and a TLS certificate for every member (DIR/tls, docs/tls.md).
     Init {
         #[arg(long, default_value = "keys")]
         dir: PathBuf,
+        /// With --tls: another host name or address the certificates are valid for
+        /// (besides localhost, 127.0.0.1 and ::1; repeat).
+        #[arg(long = "tls-host")]
+        tls_hosts: Vec<String>,
     },
     /// Add a member with a fresh key, or give an existing member a new key (rotation).
     Add {
@@ -294,9 +301,9 @@ pub enum KeysCommand {
     },
 }
 
-pub fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
+pub fn keys(command: KeysCommand, tls: &crate::Tls) -> anyhow::Result<ExitCode> {
     match command {
-        KeysCommand::Init { dir } => {
+        KeysCommand::Init { dir, tls_hosts } => {
             let keys = KeyDir::new(&dir);
             let now = SystemClock.now_ms();
             // Valid from a day back, so clocks a little behind still accept them.
@@ -311,12 +318,30 @@ pub fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
                     member.keys.first().map(|k| k.id.as_str()).unwrap_or("")
                 );
             }
+            if let Some(certificates) = tls.dir(&dir) {
+                let members: Vec<&str> = trust.members().iter().map(|member| member.id.as_str()).collect();
+                // As long as the keys: ten years.
+                let until = valid_from.checked_add_months(chrono::Months::new(120)).unwrap_or(valid_from);
+                certificates.init(&members, &tls_hosts, valid_from.timestamp_millis(), until.timestamp_millis())?;
+                println!(
+                    "created a test CA and a TLS certificate for each member in {}",
+                    certificates.path().display()
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         KeysCommand::Add { member, role, name, dir } => {
             let now = chrono::DateTime::from_timestamp_millis(SystemClock.now_ms()).unwrap_or_default();
-            let key_id = KeyDir::new(&dir).add_key(&member, &role, &name, now)?;
+            let keys = KeyDir::new(&dir);
+            let key_id = keys.add_key(&member, &role, &name, now)?;
             println!("added key {key_id} for {member}");
+            // Where the key directory has certificates, the member gets one too.
+            let certificates = tls.dir(&dir).unwrap_or_else(|| egov_runtime::tls::TlsDir::of(&keys));
+            if certificates.ca_path().exists() && !certificates.cert_path(&member).exists() {
+                let until = now.checked_add_months(chrono::Months::new(120)).unwrap_or(now);
+                certificates.issue(&member, &[], now.timestamp_millis() - 86_400_000, until.timestamp_millis())?;
+                println!("issued {}", certificates.cert_path(&member).display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         KeysCommand::Revoke { key_id, at, dir } => {
@@ -411,11 +436,17 @@ fn attachments(definition: &Definition, kinds: Vec<String>, represented: bool) -
 }
 
 /// Process 1, then the operator's key: the account's operator id names it.
-async fn logged_in_operator(login: &OperatorLogin, topology: &Topology) -> anyhow::Result<OperatorClient> {
+/// Over TLS the operator's calls present the certificate of the member their login names.
+async fn logged_in_operator(
+    login: &OperatorLogin,
+    topology: &Topology,
+    tls: &crate::Tls,
+) -> anyhow::Result<OperatorClient> {
     let keys = KeyDir::new(&login.keys);
     let trust = keys.trust()?;
     let password = login.password.clone().unwrap_or_else(|| format!("{}-password", login.login));
-    let channel = Topology::channel(&topology.workstation)?;
+    let certificates = tls.dir(&login.keys);
+    let mut channel = egov_runtime::tls::connect(&topology.workstation, certificates.as_ref(), &login.login)?;
     let mut workstation = egov_proto::workstation_service_client::WorkstationServiceClient::new(channel.clone());
     let session = workstation
         .login(egov_proto::LoginRequest { login: login.login.clone(), password, client_time_ms: SystemClock.now_ms() })
@@ -423,6 +454,9 @@ async fn logged_in_operator(login: &OperatorLogin, topology: &Topology) -> anyho
         .context("login (process 1)")?
         .into_inner();
     let signer = keys.signer_in(&trust, &session.operator_id)?;
+    if session.operator_id != login.login {
+        channel = egov_runtime::tls::connect(&topology.workstation, certificates.as_ref(), &session.operator_id)?;
+    }
     Ok(OperatorClient::new(channel, signer, Arc::new(SystemClock)).with_session(session.session_id))
 }
 
@@ -450,7 +484,7 @@ fn counter_notice_text(counter: &egov_client::CounterNotice) -> String {
     out
 }
 
-pub async fn operator(command: OperatorCommand, addresses: &Addresses) -> anyhow::Result<ExitCode> {
+pub async fn operator(command: OperatorCommand, addresses: &Addresses, tls: &crate::Tls) -> anyhow::Result<ExitCode> {
     let topology = &topology(addresses)?;
     let definition = Definition::default_definition();
     match command {
@@ -464,7 +498,7 @@ pub async fn operator(command: OperatorCommand, addresses: &Addresses) -> anyhow
             poa_issued_on,
             documents,
         } => {
-            let operator = logged_in_operator(&login, topology).await?;
+            let operator = logged_in_operator(&login, topology, tls).await?;
             let application_id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
             let plan = ApplicationPlan {
                 applicant_iin: applicant,
@@ -503,7 +537,7 @@ pub async fn operator(command: OperatorCommand, addresses: &Addresses) -> anyhow
             Ok(ExitCode::SUCCESS)
         }
         OperatorCommand::Ticket { login, application_id } => {
-            let operator = logged_in_operator(&login, topology).await?;
+            let operator = logged_in_operator(&login, topology, tls).await?;
             match operator.take_ticket(&application_id).await {
                 Ok(taken) => {
                     let ticket = taken.ticket.unwrap_or_default();
@@ -522,7 +556,7 @@ pub async fn operator(command: OperatorCommand, addresses: &Addresses) -> anyhow
             }
         }
         OperatorCommand::Issue { login, application_id } => {
-            let operator = logged_in_operator(&login, topology).await?;
+            let operator = logged_in_operator(&login, topology, tls).await?;
             let issued = operator.issue(&application_id).await.context("issue result (process 9)")?;
             print!("{}", crate::print::application(&issued.application.unwrap_or_default()));
             if let Some(result) = issued.result
@@ -533,7 +567,7 @@ pub async fn operator(command: OperatorCommand, addresses: &Addresses) -> anyhow
             Ok(ExitCode::SUCCESS)
         }
         OperatorCommand::Withdraw { login, application_id, reason } => {
-            let operator = logged_in_operator(&login, topology).await?;
+            let operator = logged_in_operator(&login, topology, tls).await?;
             let withdrawn = operator.withdraw(&application_id, &reason).await.context("withdraw")?;
             print!("{}", crate::print::application(&withdrawn.application.unwrap_or_default()));
             Ok(ExitCode::SUCCESS)
@@ -606,10 +640,18 @@ pub enum StaffCommand {
     },
 }
 
-pub async fn staff(command: StaffCommand, addresses: &Addresses) -> anyhow::Result<ExitCode> {
+pub async fn staff(command: StaffCommand, addresses: &Addresses, tls: &crate::Tls) -> anyhow::Result<ExitCode> {
     let topology = topology(addresses)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let client = StaffClient::new(Topology::channel(&topology.regional)?, clock);
+    let keys_dir = match &command {
+        StaffCommand::Receive { keys, .. } | StaffCommand::Act { keys, .. } | StaffCommand::Process { keys, .. } => {
+            keys.clone()
+        }
+        StaffCommand::Queue { .. } => PathBuf::from("keys"),
+    };
+    // Each signed step presents its signer's certificate; the reads, the ARM's own (or --tls-as).
+    let client =
+        StaffClient::connect(&topology.regional, tls.dir(&keys_dir).as_ref(), tls.reader(ids::REGIONAL), clock)?;
     let definition = Definition::default_definition();
     match command {
         StaffCommand::Receive { id, member, applicant, representative, documents, keys } => {
@@ -731,11 +773,14 @@ pub struct StatusArgs {
     follow: bool,
 }
 
-pub async fn status(args: StatusArgs, addresses: &Addresses) -> anyhow::Result<ExitCode> {
+pub async fn status(args: StatusArgs, addresses: &Addresses, tls: &crate::Tls) -> anyhow::Result<ExitCode> {
     let topology = topology(addresses)?;
-    let mut client = egov_proto::workstation_service_client::WorkstationServiceClient::new(Topology::channel(
+    let channel = egov_runtime::tls::connect(
         &topology.workstation,
-    )?);
+        tls.dir(std::path::Path::new("keys")).as_ref(),
+        tls.reader(ids::SC_WORKSTATION),
+    )?;
+    let mut client = egov_proto::workstation_service_client::WorkstationServiceClient::new(channel);
     if args.follow {
         let request = egov_proto::WatchApplicationRequest { application_id: args.application_id.clone() };
         let mut changes = client.watch_application(request).await?.into_inner();

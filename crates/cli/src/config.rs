@@ -14,6 +14,7 @@ use toml::Spanned;
 
 use crate::{Addresses, LogFormat};
 
+
 /// The file, as read.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,6 +25,17 @@ pub struct Config {
     topology: TopologySection,
     #[serde(default)]
     serve: ServeSection,
+    #[serde(default)]
+    tls: TlsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsSection {
+    enabled: Option<bool>,
+    dir: Option<PathBuf>,
+    #[serde(rename = "as")]
+    member: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -119,6 +131,13 @@ impl Config {
         fill(matches, "individuals", &mut addresses.individuals, &t.individuals);
         fill(matches, "notary", &mut addresses.notary, &t.notary);
         fill(matches, "regional", &mut addresses.regional, &t.regional);
+    }
+
+    /// The TLS settings the file sets, where the command line and the environment do not.
+    pub fn tls(&self, matches: &ArgMatches, tls: &mut crate::Tls) {
+        set(matches, "tls", &mut tls.tls, &self.tls.enabled);
+        fill(matches, "tls_dir", &mut tls.tls_dir, &self.tls.dir);
+        fill(matches, "tls_as", &mut tls.tls_as, &self.tls.member);
     }
 
     pub fn serve(&self) -> &ServeSection {

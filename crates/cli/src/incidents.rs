@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 use egov_proto::admin_service_client::AdminServiceClient;
 use egov_proto::{ListOutboxRequest, RetryOutboxRequest};
-use egov_runtime::Topology;
+use egov_runtime::{Topology, ids};
 
 use crate::Addresses;
 
@@ -30,12 +30,20 @@ enum IncidentsCommand {
     },
 }
 
-fn participants(topology: &Topology) -> [(&'static str, &str); 3] {
-    [("gateway", &topology.gateway), ("regional", &topology.regional), ("workstation", &topology.workstation)]
+/// (name, address, member id).
+fn participants(topology: &Topology) -> [(&'static str, &str, &'static str); 3] {
+    [
+        ("gateway", &topology.gateway, ids::GATEWAY),
+        ("regional", &topology.regional, ids::REGIONAL),
+        ("workstation", &topology.workstation, ids::SC_WORKSTATION),
+    ]
 }
 
-pub async fn incidents(args: IncidentsArgs, addresses: &Addresses) -> anyhow::Result<ExitCode> {
+pub async fn incidents(args: IncidentsArgs, addresses: &Addresses, tls: &crate::Tls) -> anyhow::Result<ExitCode> {
     let topology = crate::commands::topology(addresses)?;
+    let certificates = tls.dir(std::path::Path::new("keys"));
+    // Over TLS an administrator presents the participant's own certificate (or --tls-as).
+    let connect = |address: &str, member: &str| egov_runtime::tls::connect(address, certificates.as_ref(), tls.reader(member));
     match args.command {
         None => {
             println!(
@@ -43,8 +51,8 @@ pub async fn incidents(args: IncidentsArgs, addresses: &Addresses) -> anyhow::Re
                 "participant", "id", "to", "service", "application", "attempts"
             );
             let mut count = 0;
-            for (name, address) in participants(&topology) {
-                let mut client = AdminServiceClient::new(Topology::channel(address)?);
+            for (name, address, member) in participants(&topology) {
+                let mut client = AdminServiceClient::new(connect(address, member)?);
                 let entries = match client.list_outbox(ListOutboxRequest { incidents_only: !args.all }).await {
                     Ok(response) => response.into_inner().entries,
                     Err(status) => {
@@ -71,10 +79,11 @@ pub async fn incidents(args: IncidentsArgs, addresses: &Addresses) -> anyhow::Re
             Ok(ExitCode::SUCCESS)
         }
         Some(IncidentsCommand::Retry { id, participant }) => {
-            let Some((_, address)) = participants(&topology).into_iter().find(|(name, _)| *name == participant) else {
+            let Some((_, address, member)) = participants(&topology).into_iter().find(|(name, ..)| *name == participant)
+            else {
                 bail!("--participant is gateway, regional or workstation, not {participant:?}");
             };
-            let mut client = AdminServiceClient::new(Topology::channel(address)?);
+            let mut client = AdminServiceClient::new(connect(address, member)?);
             let entry = client.retry_outbox(RetryOutboxRequest { id }).await?.into_inner().entry.unwrap_or_default();
             println!("retrying {} to {} ({}) now", entry.id, entry.target, entry.service_id);
             Ok(ExitCode::SUCCESS)

@@ -26,6 +26,8 @@ struct Cli {
     command: Command,
     #[command(flatten)]
     addresses: Addresses,
+    #[command(flatten)]
+    tls: Tls,
     /// How log lines on stderr are written: `text` for people, `json` (one object a line) for machines.
     #[arg(long, global = true, env = "EGOV_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -57,6 +59,36 @@ pub struct Addresses {
     pub notary: Option<String>,
     #[arg(long, global = true, env = "EGOV_REGIONAL")]
     pub regional: Option<String>,
+}
+
+/// mTLS on every connection the command serves or makes (docs/tls.md).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct Tls {
+    /// TLS with client certificates: `egov serve` serves it, the clients call with it,
+    /// `egov keys init` also makes the certificates.
+    #[arg(long, global = true, env = "EGOV_TLS")]
+    pub tls: bool,
+    /// Where the certificates are (default: the key directory's `tls`, e.g. `keys/tls`).
+    #[arg(long, global = true, env = "EGOV_TLS_DIR")]
+    pub tls_dir: Option<PathBuf>,
+    /// The member whose certificate the calls that carry no envelope present
+    /// (status, staff queue, incidents); default: the participant's called.
+    #[arg(long, global = true, env = "EGOV_TLS_AS")]
+    pub tls_as: Option<String>,
+}
+
+impl Tls {
+    /// The certificates, when TLS is on: `--tls-dir`, else `keys/tls`.
+    pub fn dir(&self, keys: &std::path::Path) -> Option<egov_runtime::tls::TlsDir> {
+        self.tls.then(|| {
+            egov_runtime::tls::TlsDir::new(self.tls_dir.clone().unwrap_or_else(|| keys.join("tls")))
+        })
+    }
+
+    /// Who presents a certificate on a call that carries no envelope to `participant` (a member id).
+    pub fn reader<'a>(&'a self, participant: &'a str) -> &'a str {
+        self.tls_as.as_deref().unwrap_or(participant)
+    }
 }
 
 #[derive(Subcommand)]
@@ -118,6 +150,7 @@ fn main() -> std::process::ExitCode {
     if let Some(config) = &config {
         config.log_format(&matches, &mut cli.log_format);
         config.addresses(&matches, &mut cli.addresses);
+        config.tls(&matches, &mut cli.tls);
         if let Command::Serve(args) = &mut cli.command
             && let Some(serve) = matches.subcommand_matches("serve")
         {
@@ -138,18 +171,19 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let tls = cli.tls.tls;
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => commands::serve(args, &cli.addresses).await,
-            Command::Replay(args) => replay::replay(args, &cli.addresses).await,
-            Command::Demo(args) => replay::demo(args, &cli.addresses).await,
-            Command::Keys(command) => commands::keys(command),
-            Command::Operator(command) => commands::operator(command, &cli.addresses).await,
-            Command::Staff(command) => commands::staff(command, &cli.addresses).await,
-            Command::Status(args) => commands::status(args, &cli.addresses).await,
+            Command::Serve(args) => commands::serve(args, &cli.addresses, &cli.tls).await,
+            Command::Replay(args) => replay::replay(args, &cli.addresses, &cli.tls).await,
+            Command::Demo(args) => replay::demo(args, &cli.addresses, &cli.tls).await,
+            Command::Keys(command) => commands::keys(command, &cli.tls),
+            Command::Operator(command) => commands::operator(command, &cli.addresses, &cli.tls).await,
+            Command::Staff(command) => commands::staff(command, &cli.addresses, &cli.tls).await,
+            Command::Status(args) => commands::status(args, &cli.addresses, &cli.tls).await,
             Command::Audit(command) => audit::audit(command),
             Command::Sla(command) => sla::sla(command),
-            Command::Incidents(args) => incidents::incidents(args, &cli.addresses).await,
+            Command::Incidents(args) => incidents::incidents(args, &cli.addresses, &cli.tls).await,
             Command::Calendar(command) => domain::calendar(command),
             Command::Iin(command) => domain::iin(command),
             Command::Regulation(command) => domain::regulation(command),
@@ -160,7 +194,11 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            let text = format!("{error:#}");
+            eprintln!("error: {text}");
+            if let Some(hint) = egov_runtime::tls::hint(&text, tls) {
+                eprintln!("hint: {hint}");
+            }
             std::process::ExitCode::FAILURE
         }
     }

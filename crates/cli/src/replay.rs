@@ -80,7 +80,7 @@ fn target_topology(target: &str, addresses: &Addresses) -> anyhow::Result<Topolo
     Ok(topology)
 }
 
-pub async fn replay(args: ReplayArgs, addresses: &Addresses) -> anyhow::Result<ExitCode> {
+pub async fn replay(args: ReplayArgs, addresses: &Addresses, tls: &crate::Tls) -> anyhow::Result<ExitCode> {
     let report = match args.report.as_slice() {
         [] => None,
         [format, file] => Some((
@@ -93,7 +93,7 @@ pub async fn replay(args: ReplayArgs, addresses: &Addresses) -> anyhow::Result<E
         )),
         _ => bail!("--report takes a format and a file"),
     };
-    let (verdicts, counters) = run(&args, addresses).await?;
+    let (verdicts, counters) = run(&args, addresses, tls).await?;
     print!("{}", egov_replay::table(&verdicts));
     for verdict in verdicts.iter().filter(|v| !v.passed()) {
         println!("\n{} ({}):", verdict.scenario, verdict.actual.application_id);
@@ -120,13 +120,15 @@ pub async fn replay(args: ReplayArgs, addresses: &Addresses) -> anyhow::Result<E
     Ok(if verdicts.iter().all(egov_replay::Verdict::passed) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// Every participant's counters, as `participant.counter`.
-async fn counters(topology: &Topology) -> BTreeMap<String, u64> {
+/// Every participant's counters, as `participant.counter` (over TLS, each asked as itself).
+async fn counters(topology: &Topology, tls: Option<&egov_runtime::tls::TlsDir>) -> BTreeMap<String, u64> {
     let mut all = BTreeMap::new();
-    for (name, address) in
-        [("gateway", &topology.gateway), ("regional", &topology.regional), ("workstation", &topology.workstation)]
-    {
-        let Ok(channel) = Topology::channel(address) else { continue };
+    for (name, address, member) in [
+        ("gateway", &topology.gateway, ids::GATEWAY),
+        ("regional", &topology.regional, ids::REGIONAL),
+        ("workstation", &topology.workstation, ids::SC_WORKSTATION),
+    ] {
+        let Ok(channel) = egov_runtime::tls::connect(address, tls, member) else { continue };
         let mut client = egov_proto::admin_service_client::AdminServiceClient::new(channel);
         if let Ok(response) = client.get_counters(egov_proto::GetCountersRequest {}).await {
             for (counter, value) in response.into_inner().counters {
@@ -141,6 +143,7 @@ async fn counters(topology: &Topology) -> BTreeMap<String, u64> {
 async fn run(
     args: &ReplayArgs,
     addresses: &Addresses,
+    tls: &crate::Tls,
 ) -> anyhow::Result<(Vec<egov_replay::Verdict>, BTreeMap<String, u64>)> {
     let scenarios = egov_replay::load(&args.paths)?;
     let definition = crate::commands::definition(args.regulation.as_ref())?;
@@ -153,8 +156,10 @@ async fn run(
     // The stack: the one at --target, or a fresh one on simulated time in a temporary directory.
     let temp = tempfile::tempdir().context("cannot make a temporary directory")?;
     let base = args.keep.clone().unwrap_or_else(|| temp.path().to_owned());
-    let (keys, stack, topology) = match &args.target {
-        Some(target) => (KeyDir::new(&args.keys), None, target_topology(target, addresses)?),
+    let (keys, stack, topology, certificates) = match &args.target {
+        Some(target) => {
+            (KeyDir::new(&args.keys), None, target_topology(target, addresses)?, tls.dir(&args.keys))
+        }
         None => {
             let keys = KeyDir::new(base.join("keys"));
             if !keys.exists() {
@@ -162,14 +167,24 @@ async fn run(
                 let valid_from = chrono::DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z").map(|t| t.to_utc())?;
                 keys.init(ids::DEFAULT_MEMBERS, valid_from)?;
             }
+            let certificates = tls.dir(keys.path());
+            if let Some(certificates) = &certificates
+                && !certificates.ca_path().exists()
+            {
+                // TLS checks the certificates on the real clock: valid from a day back, for a year.
+                let now = egov_runtime::Clock::now_ms(&egov_runtime::SystemClock);
+                let members: Vec<&str> = ids::DEFAULT_MEMBERS.iter().map(|(id, ..)| *id).collect();
+                certificates.init(&members, &[], now - 86_400_000, now + 365 * 86_400_000)?;
+            }
             let mut config = StackConfig::local(base.join("data"), keys.clone(), args.fixtures.clone());
+            config.tls = certificates.clone();
             config.definition = Arc::clone(&definition);
             config.simulated_time = true;
             config.faults = args.faults.iter().cloned().collect();
             config.fault_seed = args.fault_seed;
             let stack = Stack::start(config).await?;
             let topology = stack.topology().clone();
-            (keys, Some(stack), topology)
+            (keys, Some(stack), topology, certificates)
         }
     };
     let trust = keys.trust()?;
@@ -187,6 +202,7 @@ async fn run(
         operators: credentials,
         operator_keys,
         staff_keys: egov_client::staff_keys(&keys, &trust)?,
+        tls: certificates,
     };
     let options = Options {
         concurrency: args.concurrency,
@@ -197,7 +213,7 @@ async fn run(
     let started = std::time::Instant::now();
     let count = scenarios.len();
     let verdicts = egov_replay::replay(&target, scenarios, &options).await;
-    let counters = counters(&target.topology).await;
+    let counters = counters(&target.topology, target.tls.as_ref()).await;
     eprintln!("replayed {count} scenarios in {:.2} s", started.elapsed().as_secs_f64());
     if let Some(stack) = stack {
         stack.stop().await;
@@ -216,7 +232,7 @@ pub struct DemoArgs {
 }
 
 /// One scenario on a fresh in-process stack, with its path printed.
-pub async fn demo(args: DemoArgs, addresses: &Addresses) -> anyhow::Result<ExitCode> {
+pub async fn demo(args: DemoArgs, addresses: &Addresses, tls: &crate::Tls) -> anyhow::Result<ExitCode> {
     let replay_args = ReplayArgs {
         paths: vec![args.scenario],
         fixtures: args.fixtures,
@@ -230,7 +246,7 @@ pub async fn demo(args: DemoArgs, addresses: &Addresses) -> anyhow::Result<ExitC
         faults: Vec::new(),
         fault_seed: 1,
     };
-    let (verdicts, _) = run(&replay_args, addresses).await?;
+    let (verdicts, _) = run(&replay_args, addresses, tls).await?;
     for verdict in &verdicts {
         println!("scenario {}: {}", verdict.scenario, verdict.description);
         if let Some(application) = &verdict.application {

@@ -1,4 +1,5 @@
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use egov_envelope::{Signer, services};
 use egov_proto::regional_gateway_service_client::RegionalGatewayServiceClient;
@@ -6,24 +7,69 @@ use egov_proto::{
     Body, Decision, GetRegistrationRequest, ListQueueRequest, MessageType, OfficeReception, PerformStaffActionRequest,
     ReceiveAtOfficeRequest, Registration, ServiceResult, SignResultRequest, StaffAction,
 };
+use egov_runtime::tls::TlsDir;
 use egov_runtime::{Clock, ids};
 use tonic::Status;
 use tonic::transport::Channel;
 
 /// The provider's staff at the regional gateway ARM. Each step is signed by
-/// the staff member who does it.
+/// the staff member who does it; over TLS each member's calls go on a
+/// channel of their own that presents their certificate.
 #[derive(Debug, Clone)]
 pub struct StaffClient {
     regional: RegionalGatewayServiceClient<Channel>,
+    /// Over TLS: the ARM's address, the certificates, and a client per member.
+    members: Option<Arc<Members>>,
     clock: Arc<dyn Clock>,
 }
 
+#[derive(Debug)]
+struct Members {
+    address: String,
+    tls: TlsDir,
+    clients: Mutex<HashMap<String, RegionalGatewayServiceClient<Channel>>>,
+}
+
+fn client(channel: Channel) -> RegionalGatewayServiceClient<Channel> {
+    RegionalGatewayServiceClient::new(channel)
+        .max_decoding_message_size(crate::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(crate::MAX_MESSAGE_BYTES)
+}
+
 impl StaffClient {
+    /// Every call on `channel` (plaintext, or TLS as one member).
     pub fn new(channel: Channel, clock: Arc<dyn Clock>) -> StaffClient {
-        let regional = RegionalGatewayServiceClient::new(channel)
-            .max_decoding_message_size(crate::MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(crate::MAX_MESSAGE_BYTES);
-        StaffClient { regional, clock }
+        StaffClient { regional: client(channel), members: None, clock }
+    }
+
+    /// To the ARM at `address`: in plaintext without `tls`; with it, each
+    /// signed call presents its signer's certificate, and the calls that
+    /// carry no envelope (the queue, a registration) present `reader`'s.
+    pub fn connect(
+        address: &str,
+        tls: Option<&TlsDir>,
+        reader: &str,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<StaffClient> {
+        let regional = client(egov_runtime::tls::connect(address, tls, reader)?);
+        let members = tls.map(|tls| {
+            Arc::new(Members { address: address.to_owned(), tls: tls.clone(), clients: Mutex::default() })
+        });
+        Ok(StaffClient { regional, members, clock })
+    }
+
+    /// The client `signer`'s calls go on.
+    fn as_member(&self, signer: &Signer) -> Result<RegionalGatewayServiceClient<Channel>, Status> {
+        let Some(members) = &self.members else { return Ok(self.regional.clone()) };
+        let mut clients = members.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(client) = clients.get(signer.member_id()) {
+            return Ok(client.clone());
+        }
+        let channel = egov_runtime::tls::connect(&members.address, Some(&members.tls), signer.member_id())
+            .map_err(|error| Status::failed_precondition(format!("{error:#}")))?;
+        let made = client(channel);
+        clients.insert(signer.member_id().to_owned(), made.clone());
+        Ok(made)
     }
 
     pub async fn queue(&self, actor: &str) -> Result<Vec<Registration>, Status> {
@@ -71,7 +117,7 @@ impl StaffClient {
             comment: String::new(),
         };
         let envelope = signer.seal(&self.header(signer, &application_id, services::STAFF_ACTION), &action);
-        let mut regional = self.regional.clone();
+        let mut regional = self.as_member(signer)?;
         regional
             .perform_staff_action(PerformStaffActionRequest { envelope: Some(envelope) })
             .await?
@@ -89,7 +135,7 @@ impl StaffClient {
     ) -> Result<Registration, Status> {
         let envelope =
             office.seal(&self.header(office, &reception.application_id, services::OFFICE_RECEIVE), reception);
-        let mut regional = self.regional.clone();
+        let mut regional = self.as_member(office)?;
         regional
             .receive_at_office(ReceiveAtOfficeRequest { envelope: Some(envelope) })
             .await?
@@ -104,7 +150,7 @@ impl StaffClient {
         let mut header = self.header(head, &application_id, services::RESULT_SIGN);
         header.body_type = ServiceResult::TYPE.to_owned();
         let envelope = head.seal_bytes(prost::Message::encode_to_vec(&header), registration.draft_result.clone());
-        let mut regional = self.regional.clone();
+        let mut regional = self.as_member(head)?;
         regional
             .sign_result(SignResultRequest { envelope: Some(envelope) })
             .await?

@@ -10,7 +10,7 @@ use egov_envelope::Signer;
 use egov_proto::{Application, ServiceResult};
 use egov_regulation::instance::{deadline, to_local};
 use egov_regulation::{Calendar, Definition, Duration, Step};
-use egov_runtime::{SimClock, Topology};
+use egov_runtime::{SimClock, Topology, ids};
 use prost::Message;
 use serde::Serialize;
 use tokio::sync::Semaphore;
@@ -28,6 +28,8 @@ pub struct Target {
     pub operator_keys: HashMap<String, Signer>,
     /// Staff role → key.
     pub staff_keys: HashMap<String, Signer>,
+    /// mTLS: each person's calls present their certificate from here; none: plaintext.
+    pub tls: Option<egov_runtime::tls::TlsDir>,
 }
 
 /// How to replay.
@@ -246,7 +248,7 @@ async fn run_one(target: &Target, scenario: &Scenario, options: &Options) -> (Ac
         queue_wait_ms: scenario.queue_wait_ms(),
         visit: Mutex::default(),
     };
-    let channel = match Topology::channel(&target.topology.workstation) {
+    let channel = match egov_runtime::tls::connect(&target.topology.workstation, target.tls.as_ref(), key.member_id()) {
         Ok(channel) => channel,
         Err(error) => return fail(actual, error.to_string()),
     };
@@ -257,8 +259,9 @@ async fn run_one(target: &Target, scenario: &Scenario, options: &Options) -> (Ac
     if let Err(status) = operator.login(login, password).await {
         return fail(actual, format!("login: {status}"));
     }
-    let staff = match Topology::channel(&target.topology.regional) {
-        Ok(channel) => StaffClient::new(channel, clock.clone()),
+    let staff = match StaffClient::connect(&target.topology.regional, target.tls.as_ref(), ids::REGIONAL, clock.clone())
+    {
+        Ok(staff) => staff,
         Err(error) => return fail(actual, error.to_string()),
     };
     let route = egov_client::Route {

@@ -20,6 +20,7 @@ pub mod receive;
 pub mod server;
 pub mod services;
 pub mod status;
+pub mod tls;
 pub mod topology;
 
 pub use clock::{Clock, SimClock, SystemClock};

@@ -12,6 +12,9 @@
 //! 5. the body is of the service's type and decodes as the call's, and an
 //!    envelope it carries (the operator's submission, the head's result) verifies.
 //!
+//! On a TLS port, step 3 ends with the caller's certificate: it names the
+//! envelope's sender, or the gateway that countersigned it (`crate::tls`).
+//!
 //! The participant's handler gets a [`Received`] body and returns an
 //! [`Outcome`]: what it changes and what it answers. The pipeline then logs
 //! what was received and sent, remembers the answer, and commits it all in
@@ -393,6 +396,8 @@ impl Receiver {
         if signatures == 2 {
             egov_envelope::verify_countersignature(envelope, &verified, &self.context.trust.current(), ids::GATEWAY)?;
         }
+        // On a TLS port: the caller's certificate is the sender's, or the gateway's that countersigned it.
+        crate::tls::check_peer(&header.sender_id, signatures == 2)?;
         Ok((verified, service))
     }
 

@@ -9,7 +9,8 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::Routes;
 use tonic_health::ServingStatus;
 
-/// Serves `routes` (with health and reflection added) on `listener` until `shutdown`.
+/// Serves `routes` (with health and reflection added) on `listener` until `shutdown`,
+/// over TLS with client certificates when `tls` is given (`crate::tls`).
 /// `service_names` are the full names reported SERVING by the health service.
 pub async fn serve(
     listener: TcpListener,
@@ -17,6 +18,7 @@ pub async fn serve(
     service_names: &[&'static str],
     faults: crate::fault::FaultLayer,
     metrics: crate::metrics::MetricsLayer,
+    tls: Option<crate::tls::ServerTls>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -39,20 +41,15 @@ pub async fn serve(
     };
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
-    // Small answers go out at once: without TCP_NODELAY, Nagle's algorithm and
-    // the peer's delayed acknowledgement add about 40 ms to a call.
-    let incoming = TcpListenerStream::new(listener).map(|stream| {
-        stream.inspect(|stream| {
-            if let Err(error) = stream.set_nodelay(true) {
-                tracing::warn!(%error, "cannot set TCP_NODELAY");
-            }
-        })
-    });
     let routes = routes.add_service(health).add_service(reflection_v1).add_service(reflection_v1alpha);
-    tonic::transport::Server::builder()
+    let peers = tls.as_ref().map(crate::tls::ServerTls::layer).unwrap_or_default();
+    let router = tonic::transport::Server::builder()
         // No status leaves without a reason code (`reasons`); outside that, the
-        // metrics see each call's final status and reason.
-        .layer(tower_layer::Stack::new(tower_layer::Stack::new(faults, crate::reasons::ReasonLayer), metrics))
+        // metrics see each call's final status and reason. Inside, the caller's certificate (`tls`).
+        .layer(tower_layer::Stack::new(
+            tower_layer::Stack::new(tower_layer::Stack::new(peers, faults), crate::reasons::ReasonLayer),
+            metrics,
+        ))
         .trace_fn(|request| {
             tracing::info_span!(
                 "rpc",
@@ -61,9 +58,22 @@ pub async fn serve(
                 message_id = tracing::field::Empty,
             )
         })
-        .add_routes(routes)
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await?;
+        .add_routes(routes);
+    match tls {
+        None => {
+            // Small answers go out at once: without TCP_NODELAY, Nagle's algorithm and
+            // the peer's delayed acknowledgement add about 40 ms to a call.
+            let incoming = TcpListenerStream::new(listener).map(|stream| {
+                stream.inspect(|stream| {
+                    if let Err(error) = stream.set_nodelay(true) {
+                        tracing::warn!(%error, "cannot set TCP_NODELAY");
+                    }
+                })
+            });
+            router.serve_with_incoming_shutdown(incoming, shutdown).await?
+        }
+        Some(tls) => router.serve_with_incoming_shutdown(tls.incoming(listener), shutdown).await?,
+    }
     Ok(())
 }
 

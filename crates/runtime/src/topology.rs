@@ -38,11 +38,8 @@ impl Topology {
         ]
     }
 
-    /// A lazily connecting channel to `address` (`host:port`).
-    pub fn channel(address: &str) -> Result<tonic::transport::Channel, tonic::transport::Error> {
-        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}"))?
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .tcp_nodelay(true);
-        Ok(endpoint.connect_lazy())
+    /// A lazily connecting plaintext channel to `address` (`host:port`): [`crate::tls::connect`] without TLS.
+    pub fn channel(address: &str) -> anyhow::Result<tonic::transport::Channel> {
+        crate::tls::connect(address, None, "")
     }
 }

@@ -20,6 +20,7 @@ use egov_runtime::admin::AdminServer;
 use egov_runtime::counters::Counters;
 use egov_runtime::fault::{FaultLayer, Faults};
 use egov_runtime::outbox::{Outbox, RetryPolicy};
+use egov_runtime::tls::TlsDir;
 use egov_runtime::{Clock, Context, KeyDir, Receiver, Services, SharedTrust, SystemClock, Topology, ids};
 use egov_store::Store;
 use egov_workstation::{Operators, WorkstationServer};
@@ -176,6 +177,9 @@ pub struct StackConfig {
     /// Where every participant started here counts its calls (served on
     /// `/metrics` by whoever holds it); none: nothing is counted.
     pub metrics: Option<Arc<egov_runtime::metrics::Metrics>>,
+    /// mTLS on every port started here and every call between participants,
+    /// with the certificates of this directory (`egov_runtime::tls`); none: plaintext.
+    pub tls: Option<TlsDir>,
 }
 
 /// Wraps a participant's services (health and reflection are added after it):
@@ -208,6 +212,7 @@ impl StackConfig {
             cache_bytes: 8 * 1024 * 1024,
             routes_hook: None,
             metrics: None,
+            tls: None,
         }
     }
 }
@@ -243,8 +248,9 @@ pub struct Drained {
 /// need the gateway, whose synchronous channel needs the registries).
 const DRAIN_ORDER: [Role; 5] = [Role::Workstation, Role::Gateway, Role::Regional, Role::Individuals, Role::Notary];
 
-fn lazy(address: &str) -> anyhow::Result<tonic::transport::Channel> {
-    Topology::channel(address).with_context(|| format!("bad address {address}"))
+/// A lazily connecting channel to `address`, as `member` (over TLS when `tls` is given).
+fn lazy(address: &str, tls: Option<&TlsDir>, member: &str) -> anyhow::Result<tonic::transport::Channel> {
+    egov_runtime::tls::connect(address, tls, member)
 }
 
 impl Stack {
@@ -271,7 +277,9 @@ impl Stack {
         let mut tasks = Vec::new();
         // The stores open at the same time: each replays what sled and its log hold since it was last open.
         let mut opened = open_stores(&config)?;
+        let tls = config.tls.as_ref();
         for (role, listener) in listeners {
+            let member = role.member_id();
             let signer = config.keys.signer_in(&trust.current(), role.member_id())?;
             let mut checks = config.checks.clone();
             if matches!(role, Role::Individuals | Role::Notary) {
@@ -330,13 +338,13 @@ impl Stack {
                 Role::Gateway => {
                     let (store, outbox) = stateful()?;
                     let inbox = |address: &str| -> anyhow::Result<InboxServiceClient<tonic::transport::Channel>> {
-                        Ok(InboxServiceClient::new(lazy(address)?)
+                        Ok(InboxServiceClient::new(lazy(address, tls, member)?)
                             .max_decoding_message_size(MAX_MESSAGE_BYTES)
                             .max_encoding_message_size(MAX_MESSAGE_BYTES))
                     };
                     let recipients = Recipients {
-                        individuals: IndividualsServiceClient::new(lazy(&topology.individuals)?),
-                        notary: NotaryServiceClient::new(lazy(&topology.notary)?),
+                        individuals: IndividualsServiceClient::new(lazy(&topology.individuals, tls, member)?),
+                        notary: NotaryServiceClient::new(lazy(&topology.notary, tls, member)?),
                         inboxes: [
                             (ids::REGIONAL.to_owned(), inbox(&topology.regional)?),
                             (ids::SC_WORKSTATION.to_owned(), inbox(&topology.workstation)?),
@@ -358,7 +366,7 @@ impl Stack {
                         Receiver::stateful(context, Arc::clone(&services), store.clone(), Arc::clone(&outbox));
                     let server = RegionalServer::new(receiver, Arc::clone(&config.definition), store)
                         .context("the process definition does not fit the regional gateway ARM")?;
-                    let courier = egov_runtime::outbox::ToGateway::new(gateway_client(&topology.gateway)?, |_, _| {
+                    let courier = egov_runtime::outbox::ToGateway::new(gateway_client(&topology.gateway, tls, member)?, |_, _| {
                         egov_store::Batch::new()
                     });
                     tasks.push(tokio::spawn(outbox.run(Arc::new(courier))));
@@ -389,7 +397,7 @@ impl Stack {
                         Arc::clone(&config.definition),
                         store,
                         outbox,
-                        gateway_client(&topology.gateway)?,
+                        gateway_client(&topology.gateway, tls, member)?,
                         operators,
                     )
                     .context("the process definition does not fit the State Corporation workstation")?;
@@ -430,6 +438,10 @@ impl Stack {
                 config.fault_seed.wrapping_add(role as u64),
                 counters,
             );
+            let server_tls = match tls {
+                Some(tls) => Some(tls.server(member).with_context(|| format!("the {}'s TLS certificate", role.name()))?),
+                None => None,
+            };
             let (shutdown, mut stop) = watch::channel(false);
             let name = role.name();
             let metrics = egov_runtime::metrics::MetricsLayer::new(config.metrics.clone(), name);
@@ -437,7 +449,7 @@ impl Stack {
                 let signal = async move {
                     let _ = stop.changed().await;
                 };
-                if let Err(error) = egov_runtime::server::serve(listener, routes, &names, faults, metrics, signal).await
+                if let Err(error) = egov_runtime::server::serve(listener, routes, &names, faults, metrics, server_tls, signal).await
                 {
                     tracing::error!(participant = name, %error, "server stopped");
                 }
@@ -582,8 +594,12 @@ fn open_stores(config: &StackConfig) -> anyhow::Result<BTreeMap<Role, Opened>> {
     }))
 }
 
-fn gateway_client(address: &str) -> anyhow::Result<GatewayServiceClient<tonic::transport::Channel>> {
-    Ok(GatewayServiceClient::new(lazy(address)?)
+fn gateway_client(
+    address: &str,
+    tls: Option<&TlsDir>,
+    member: &str,
+) -> anyhow::Result<GatewayServiceClient<tonic::transport::Channel>> {
+    Ok(GatewayServiceClient::new(lazy(address, tls, member)?)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES))
 }
