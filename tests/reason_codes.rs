@@ -19,6 +19,7 @@ const NAMESPACES: &[&str] = &[
     "regulation",
     "request",
     "store",
+    "tls",
     "workstation",
 ];
 

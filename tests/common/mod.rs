@@ -249,3 +249,13 @@ impl Served {
         (status.success(), rest)
     }
 }
+
+impl Drop for Served {
+    /// A test that fails half-way leaves no child behind.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -14,7 +14,6 @@ use toml::Spanned;
 
 use crate::{Addresses, LogFormat};
 
-
 /// The file, as read.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -43,7 +43,8 @@ pub async fn incidents(args: IncidentsArgs, addresses: &Addresses, tls: &crate::
     let topology = crate::commands::topology(addresses)?;
     let certificates = tls.dir(std::path::Path::new("keys"));
     // Over TLS an administrator presents the participant's own certificate (or --tls-as).
-    let connect = |address: &str, member: &str| egov_runtime::tls::connect(address, certificates.as_ref(), tls.reader(member));
+    let connect =
+        |address: &str, member: &str| egov_runtime::tls::connect(address, certificates.as_ref(), tls.reader(member));
     match args.command {
         None => {
             println!(
@@ -79,7 +80,8 @@ pub async fn incidents(args: IncidentsArgs, addresses: &Addresses, tls: &crate::
             Ok(ExitCode::SUCCESS)
         }
         Some(IncidentsCommand::Retry { id, participant }) => {
-            let Some((_, address, member)) = participants(&topology).into_iter().find(|(name, ..)| *name == participant)
+            let Some((_, address, member)) =
+                participants(&topology).into_iter().find(|(name, ..)| *name == participant)
             else {
                 bail!("--participant is gateway, regional or workstation, not {participant:?}");
             };

@@ -80,9 +80,7 @@ pub struct Tls {
 impl Tls {
     /// The certificates, when TLS is on: `--tls-dir`, else `keys/tls`.
     pub fn dir(&self, keys: &std::path::Path) -> Option<egov_runtime::tls::TlsDir> {
-        self.tls.then(|| {
-            egov_runtime::tls::TlsDir::new(self.tls_dir.clone().unwrap_or_else(|| keys.join("tls")))
-        })
+        self.tls.then(|| egov_runtime::tls::TlsDir::new(self.tls_dir.clone().unwrap_or_else(|| keys.join("tls"))))
     }
 
     /// Who presents a certificate on a call that carries no envelope to `participant` (a member id).

@@ -157,9 +157,7 @@ async fn run(
     let temp = tempfile::tempdir().context("cannot make a temporary directory")?;
     let base = args.keep.clone().unwrap_or_else(|| temp.path().to_owned());
     let (keys, stack, topology, certificates) = match &args.target {
-        Some(target) => {
-            (KeyDir::new(&args.keys), None, target_topology(target, addresses)?, tls.dir(&args.keys))
-        }
+        Some(target) => (KeyDir::new(&args.keys), None, target_topology(target, addresses)?, tls.dir(&args.keys)),
         None => {
             let keys = KeyDir::new(base.join("keys"));
             if !keys.exists() {

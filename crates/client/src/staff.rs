@@ -52,9 +52,8 @@ impl StaffClient {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<StaffClient> {
         let regional = client(egov_runtime::tls::connect(address, tls, reader)?);
-        let members = tls.map(|tls| {
-            Arc::new(Members { address: address.to_owned(), tls: tls.clone(), clients: Mutex::default() })
-        });
+        let members = tls
+            .map(|tls| Arc::new(Members { address: address.to_owned(), tls: tls.clone(), clients: Mutex::default() }));
         Ok(StaffClient { regional, members, clock })
     }
 

@@ -26,13 +26,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use anyhow::{Context as _, bail};
-use tonic::Code;
-use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use tokio::net::{TcpListener, TcpStream};
+use tonic::Code;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
 use crate::ids;
@@ -136,7 +136,11 @@ impl TlsDir {
     /// loopback hosts and `hosts`. Refuses to overwrite an existing CA.
     pub fn init(&self, members: &[&str], hosts: &[String], not_before: i64, not_after: i64) -> anyhow::Result<()> {
         if self.ca_path().exists() {
-            bail!("{} already exists: remove {} first to make new certificates", self.ca_path().display(), self.path.display());
+            bail!(
+                "{} already exists: remove {} first to make new certificates",
+                self.ca_path().display(),
+                self.path.display()
+            );
         }
         std::fs::create_dir_all(&self.path).with_context(|| format!("cannot create {}", self.path.display()))?;
         let ca_key = rcgen::KeyPair::generate()?;
@@ -245,6 +249,12 @@ pub fn member_of(der: &[u8]) -> Result<String, String> {
     }
 }
 
+/// The member the first certificate of a PEM text names ([`member_of`]).
+pub fn member_of_pem(pem: &str) -> Result<String, String> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|error| format!("not PEM: {error}"))?;
+    member_of(&pem.contents)
+}
+
 /// Who called, as the certificate of the connection says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Peer {
@@ -282,7 +292,9 @@ pub fn check_peer(sender_id: &str, countersigned: bool) -> Result<(), Refusal> {
             Code::PermissionDenied,
             "tls.member_mismatch",
             if countersigned {
-                format!("the client certificate is {member}'s; this envelope is {sender_id}'s, delivered by the gateway")
+                format!(
+                    "the client certificate is {member}'s; this envelope is {sender_id}'s, delivered by the gateway"
+                )
             } else {
                 format!("the client certificate is {member}'s, not the envelope's sender's ({sender_id})")
             },
@@ -532,21 +544,27 @@ pub fn connect(address: &str, tls: Option<&TlsDir>, member: &str) -> anyhow::Res
 /// chain) when it looks like a client and a server that disagree on TLS.
 pub fn hint(error: &str, tls: bool) -> Option<&'static str> {
     let has = |needles: &[&str]| needles.iter().any(|needle| error.contains(needle));
-    if !tls && has(&[
-        "connection closed",
-        "broken pipe",
-        "connection reset",
-        "operation was canceled",
-        "h2 protocol error",
-        "frame with invalid size",
-    ]) {
-        return Some("the server closed the connection: if it serves mTLS (`egov serve --tls`), call it with --tls (docs/tls.md)");
+    if !tls
+        && has(&[
+            "connection closed",
+            "broken pipe",
+            "connection reset",
+            "operation was canceled",
+            "h2 protocol error",
+            "frame with invalid size",
+        ])
+    {
+        return Some(
+            "the server closed the connection: if it serves mTLS (`egov serve --tls`), call it with --tls (docs/tls.md)",
+        );
     }
     if tls && has(&["corrupt message", "InvalidContentType", "InvalidMessage"]) {
         return Some("the server does not answer in TLS: it serves plaintext, so call it without --tls");
     }
     if tls && has(&["invalid peer certificate"]) {
-        return Some("the server's certificate is not issued by the CA in the TLS directory (--tls-dir), or not for this host");
+        return Some(
+            "the server's certificate is not issued by the CA in the TLS directory (--tls-dir), or not for this host",
+        );
     }
     None
 }

@@ -366,9 +366,10 @@ impl Stack {
                         Receiver::stateful(context, Arc::clone(&services), store.clone(), Arc::clone(&outbox));
                     let server = RegionalServer::new(receiver, Arc::clone(&config.definition), store)
                         .context("the process definition does not fit the regional gateway ARM")?;
-                    let courier = egov_runtime::outbox::ToGateway::new(gateway_client(&topology.gateway, tls, member)?, |_, _| {
-                        egov_store::Batch::new()
-                    });
+                    let courier = egov_runtime::outbox::ToGateway::new(
+                        gateway_client(&topology.gateway, tls, member)?,
+                        |_, _| egov_store::Batch::new(),
+                    );
                     tasks.push(tokio::spawn(outbox.run(Arc::new(courier))));
                     (
                         GrpcRoutes::new(server.staff_service()).add_service(server.inbox_service()),
@@ -439,7 +440,9 @@ impl Stack {
                 counters,
             );
             let server_tls = match tls {
-                Some(tls) => Some(tls.server(member).with_context(|| format!("the {}'s TLS certificate", role.name()))?),
+                Some(tls) => {
+                    Some(tls.server(member).with_context(|| format!("the {}'s TLS certificate", role.name()))?)
+                }
                 None => None,
             };
             let (shutdown, mut stop) = watch::channel(false);
@@ -449,7 +452,8 @@ impl Stack {
                 let signal = async move {
                     let _ = stop.changed().await;
                 };
-                if let Err(error) = egov_runtime::server::serve(listener, routes, &names, faults, metrics, server_tls, signal).await
+                if let Err(error) =
+                    egov_runtime::server::serve(listener, routes, &names, faults, metrics, server_tls, signal).await
                 {
                     tracing::error!(participant = name, %error, "server stopped");
                 }

@@ -1,0 +1,265 @@
+//! mTLS (docs/tls.md): an application through the whole route with every
+//! hop over TLS with client certificates, and the calls whose certificate
+//! does not do: each gets a clear error and changes nothing.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use egov_client::OperatorClient;
+use egov_proto::GetApplicationRequest;
+use egov_proto::workstation_service_client::WorkstationServiceClient;
+use egov_runtime::tls::{TlsDir, connect, member_of_pem};
+use egov_runtime::{Clock, KeyDir, SystemClock, Topology, ids, reason_of};
+
+const EGOV: &str = env!("CARGO_BIN_EXE_egov");
+const DAY_MS: i64 = 86_400_000;
+const IIN: &str = "850715300122";
+
+fn egov() -> Command {
+    let mut command = Command::new(EGOV);
+    for variable in ["EGOV_CONFIG", "EGOV_TLS", "EGOV_TLS_DIR", "EGOV_TLS_AS", "EGOV_ROLES", "EGOV_TOPOLOGY"] {
+        command.env_remove(variable);
+    }
+    command
+}
+
+fn members() -> Vec<&'static str> {
+    ids::DEFAULT_MEMBERS.iter().map(|(id, ..)| *id).collect()
+}
+
+/// Certificates for every member, valid from a day ago for a year.
+fn certificates(keys: &KeyDir) -> TlsDir {
+    let tls = TlsDir::of(keys);
+    let now = SystemClock.now_ms();
+    tls.init(&members(), &[], now - DAY_MS, now + 365 * DAY_MS).unwrap();
+    tls
+}
+
+#[test]
+fn keys_init_tls_makes_a_ca_and_a_certificate_naming_each_member() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("keys");
+    let output =
+        egov().args(["--tls", "keys", "init", "--tls-host", "egov.example", "--dir"]).arg(&dir).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(dir.join("tls/ca.pem").is_file() && dir.join("tls/ca.key").is_file());
+    for member in members() {
+        let pem = std::fs::read_to_string(dir.join(format!("tls/{member}.pem"))).unwrap();
+        assert_eq!(member_of_pem(&pem), Ok(member.to_owned()));
+        assert!(dir.join(format!("tls/{member}.key")).is_file(), "{member}'s key");
+    }
+    // Without --tls: keys only.
+    let plain = temp.path().join("plain");
+    assert!(egov().args(["keys", "init", "--dir"]).arg(&plain).status().unwrap().success());
+    assert!(plain.join("trust.toml").is_file() && !plain.join("tls").exists());
+}
+
+/// `egov serve --tls` as a child on free ports, with keys valid since 2020
+/// (the scenarios are dated in the past) and certificates valid now.
+fn serve_tls(temp: &Path, topology: &Topology) -> common::Served {
+    let keys = KeyDir::new(temp.join("keys"));
+    let valid_from = chrono::DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z").unwrap().to_utc();
+    keys.init(ids::DEFAULT_MEMBERS, valid_from).unwrap();
+    certificates(&keys);
+    std::fs::write(temp.join("topology.toml"), toml::to_string(topology).unwrap()).unwrap();
+    let mut command = egov();
+    command
+        .args(["--tls", "--topology"])
+        .arg(temp.join("topology.toml"))
+        .args(["serve", "--simulated-time", "--keys"])
+        .arg(temp.join("keys"))
+        .arg("--data")
+        .arg(temp.join("data"))
+        .arg("--fixtures")
+        .arg(common::fixtures_dir());
+    common::Served::start(command)
+}
+
+#[test]
+fn an_application_replays_through_the_whole_route_over_mtls() {
+    let temp = tempfile::tempdir().unwrap();
+    let topology = common::free_topology();
+    let served = serve_tls(temp.path(), &topology);
+    for role in ["workstation", "gateway", "individuals", "notary", "regional"] {
+        assert!(
+            served.said.iter().any(|line| line.starts_with(&format!("listening {role} ")) && line.ends_with("(mTLS)")),
+            "{:?}",
+            served.said
+        );
+    }
+    let topology_file = temp.path().join("topology.toml");
+    let scenario = common::fixtures_dir().join("applications/approval-in-person.json");
+    // The operator's and the staff's calls each present their member's certificate;
+    // the workstation, the gateway and the ARM call each other with theirs.
+    let replayed = egov()
+        .arg("--tls")
+        .arg("replay")
+        .arg("--target")
+        .arg(&topology_file)
+        .arg("--keys")
+        .arg(temp.path().join("keys"))
+        .arg("--fixtures")
+        .arg(common::fixtures_dir())
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&replayed.stdout);
+    assert!(replayed.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&replayed.stderr));
+    assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
+
+    // Plaintext to a TLS port: refused, with what to do.
+    let plain = egov().arg("--topology").arg(&topology_file).args(["status", "approval-in-person"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&plain.stderr);
+    assert!(!plain.status.success());
+    assert!(stderr.contains("hint: the server closed the connection: if it serves mTLS"), "{stderr}");
+    assert!(stderr.contains("call it with --tls"), "{stderr}");
+
+    // The same over TLS reaches the workstation (which knows no application of that id).
+    let over_tls = egov()
+        .args(["--tls", "--tls-dir"])
+        .arg(temp.path().join("keys/tls"))
+        .arg("--topology")
+        .arg(&topology_file)
+        .args(["status", "no-such-application"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&over_tls.stderr);
+    assert!(stderr.contains("workstation.unknown_application"), "{stderr}");
+
+    let (exited_0, rest) = served.terminate();
+    assert!(exited_0, "{rest:?}");
+}
+
+/// A directory with the exchange's CA and `member`'s certificate and key given as PEM.
+fn identity_dir(at: &Path, ca: &TlsDir, member: &str, cert: &str, key: &str) -> TlsDir {
+    std::fs::create_dir_all(at).unwrap();
+    std::fs::copy(ca.ca_path(), at.join("ca.pem")).unwrap();
+    std::fs::write(at.join(format!("{member}.pem")), cert).unwrap();
+    std::fs::write(at.join(format!("{member}.key")), key).unwrap();
+    TlsDir::new(at)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_certificate_does_not_do_is_refused_with_a_reason_code_and_changes_nothing() {
+    let mut tls = None;
+    let harness = common::Harness::start_with(|config| {
+        let dir = certificates(&config.keys);
+        tls = Some(dir.clone());
+        config.tls = Some(dir);
+    })
+    .await;
+    let tls = tls.unwrap();
+    let workstation = harness.topology().workstation.clone();
+    let definition = egov_regulation::Definition::default_definition();
+    // Opens a form for `application_id` as operator-1, over `channel`.
+    let open = |channel: tonic::transport::Channel, application_id: &'static str| {
+        let signer = harness.signer("operator-1");
+        let code = definition.service.code.clone();
+        async move {
+            let mut operator = OperatorClient::new(channel, signer, Arc::new(SystemClock));
+            match operator.login("operator-1", "operator-1-password").await {
+                Ok(_) => operator.open_form(application_id, &code, IIN, None).await.map(|_| ()),
+                Err(status) => Err(status),
+            }
+        }
+    };
+    let exists = async |application_id: &str| {
+        let channel = connect(&workstation, Some(&tls), ids::SC_WORKSTATION).unwrap();
+        let got = WorkstationServiceClient::new(channel)
+            .get_application(GetApplicationRequest { application_id: application_id.to_owned() })
+            .await;
+        match got {
+            Ok(_) => true,
+            Err(status) => {
+                assert_eq!(reason_of(&status), Some("workstation.unknown_application"), "{status:?}");
+                false
+            }
+        }
+    };
+
+    // The operator's own certificate: the form opens.
+    open(connect(&workstation, Some(&tls), "operator-1").unwrap(), "tls-own").await.unwrap();
+    assert!(exists("tls-own").await);
+
+    // Another member's certificate (the right CA) for operator-1's envelope.
+    let refused = open(connect(&workstation, Some(&tls), "operator-2").unwrap(), "tls-other-member").await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
+    assert_eq!(reason_of(&refused), Some("tls.member_mismatch"), "{refused:?}");
+    assert!(refused.message().contains("operator-2") && refused.message().contains("operator-1"), "{refused:?}");
+    assert!(!exists("tls-other-member").await);
+
+    // A certificate of another CA.
+    let other = TlsDir::new(harness.temp.path().join("other-ca"));
+    let now = SystemClock.now_ms();
+    other.init(&["operator-1"], &[], now - DAY_MS, now + DAY_MS).unwrap();
+    let cert = std::fs::read_to_string(other.cert_path("operator-1")).unwrap();
+    let key = std::fs::read_to_string(other.key_path("operator-1")).unwrap();
+    let wrong_ca = identity_dir(&harness.temp.path().join("wrong-ca"), &tls, "operator-1", &cert, &key);
+    let refused =
+        open(connect(&workstation, Some(&wrong_ca), "operator-1").unwrap(), "tls-wrong-ca").await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    assert_eq!(reason_of(&refused), Some("tls.unknown_issuer"), "{refused:?}");
+    assert!(!exists("tls-wrong-ca").await);
+
+    // An expired certificate of the right CA.
+    let (cert, key) = tls.issued("operator-1", &[], now - 3 * DAY_MS, now - DAY_MS).unwrap();
+    let expired = identity_dir(&harness.temp.path().join("expired"), &tls, "operator-1", &cert, &key);
+    let refused = open(connect(&workstation, Some(&expired), "operator-1").unwrap(), "tls-expired").await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    assert_eq!(reason_of(&refused), Some("tls.certificate_expired"), "{refused:?}");
+    assert!(refused.message().contains("expired"), "{refused:?}");
+    assert!(!exists("tls-expired").await);
+
+    // TLS without a client certificate.
+    let ca = tonic::transport::Certificate::from_pem(std::fs::read(tls.ca_path()).unwrap());
+    let anonymous = tonic::transport::Endpoint::from_shared(format!("https://{workstation}"))
+        .unwrap()
+        .tls_config(tonic::transport::ClientTlsConfig::new().ca_certificate(ca))
+        .unwrap()
+        .connect_lazy();
+    let refused = open(anonymous, "tls-anonymous").await.unwrap_err();
+    assert_eq!(reason_of(&refused), Some("tls.no_certificate"), "{refused:?}");
+    assert!(!exists("tls-anonymous").await);
+
+    // Plaintext to the TLS port: the connection is refused before any call.
+    let refused = open(Topology::channel(&workstation).unwrap(), "tls-plaintext").await.unwrap_err();
+    assert_eq!(reason_of(&refused), None, "{refused:?}");
+    assert!(egov_runtime::tls::hint(&refused.to_string(), false).is_some(), "{refused:?}");
+    assert!(!exists("tls-plaintext").await);
+
+    // Every participant still works: the whole route over mTLS in process.
+    let plan = common::in_person(IIN);
+    let application = drive_tls(&harness, &tls, "tls-route", &plan).await;
+    assert_eq!(application.outcome, "permitted", "{application:?}");
+    assert_eq!(common::path(&application).last(), Some(&"process-9"), "{application:?}");
+    harness.stop().await;
+}
+
+/// One application through every participant, each person on their own certificate.
+async fn drive_tls(
+    harness: &common::Harness,
+    tls: &TlsDir,
+    application_id: &str,
+    plan: &egov_client::ApplicationPlan,
+) -> egov_proto::Application {
+    let topology = harness.topology();
+    let channel = connect(&topology.workstation, Some(tls), "operator-1").unwrap();
+    let mut operator = OperatorClient::new(channel, harness.signer("operator-1"), Arc::new(SystemClock));
+    operator.login("operator-1", "operator-1-password").await.unwrap();
+    let staff =
+        egov_client::StaffClient::connect(&topology.regional, Some(tls), ids::REGIONAL, Arc::new(SystemClock)).unwrap();
+    let staff_keys = harness.staff_keys();
+    let route = egov_client::Route {
+        definition: &harness.definition,
+        operator: &operator,
+        staff: &staff,
+        staff_keys: &staff_keys,
+        patience: egov_client::Patience::default(),
+        pacer: &egov_client::RealTime,
+    };
+    egov_client::drive(&route, application_id, plan).await.unwrap().application
+}
