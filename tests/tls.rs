@@ -52,10 +52,18 @@ fn keys_init_tls_makes_a_ca_and_a_certificate_naming_each_member() {
         assert_eq!(member_of_pem(&pem), Ok(member.to_owned()));
         assert!(dir.join(format!("tls/{member}.key")).is_file(), "{member}'s key");
     }
-    // Without --tls: keys only.
+    // Without --tls: keys only; with it later, the certificates are added and the keys stay.
     let plain = temp.path().join("plain");
     assert!(egov().args(["keys", "init", "--dir"]).arg(&plain).status().unwrap().success());
     assert!(plain.join("trust.toml").is_file() && !plain.join("tls").exists());
+    let trust = std::fs::read_to_string(plain.join("trust.toml")).unwrap();
+    assert!(egov().args(["--tls", "keys", "init", "--dir"]).arg(&plain).status().unwrap().success());
+    assert_eq!(std::fs::read_to_string(plain.join("trust.toml")).unwrap(), trust);
+    assert_eq!(member_of_pem(&std::fs::read_to_string(plain.join("tls/head-1.pem")).unwrap()), Ok("head-1".to_owned()));
+    // Once both are there, nothing is overwritten.
+    let again = egov().args(["--tls", "keys", "init", "--dir"]).arg(&plain).output().unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 }
 
 /// `egov serve --tls` as a child on free ports, with keys valid since 2020
@@ -262,4 +270,41 @@ async fn drive_tls(
         pacer: &egov_client::RealTime,
     };
     egov_client::drive(&route, application_id, plan).await.unwrap().application
+}
+
+#[test]
+fn one_config_line_turns_mtls_on_and_its_variable_turns_it_off() {
+    let temp = tempfile::tempdir().unwrap();
+    let keys = common::init_keys(&temp.path().join("keys"));
+    certificates(&keys);
+    let file = temp.path().join("egov.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "tls.enabled = true\n\n[serve]\ndata = {:?}\nkeys = {:?}\nfixtures = {:?}\nroles = [\"individuals\"]\nany_port = true\n",
+            temp.path().join("data").display().to_string(),
+            temp.path().join("keys").display().to_string(),
+            common::fixtures_dir().display().to_string(),
+        ),
+    )
+    .unwrap();
+    let serve = |tls: Option<&str>| {
+        let mut command = egov();
+        command.arg("--config").arg(&file).arg("serve");
+        if let Some(value) = tls {
+            command.env("EGOV_TLS", value);
+        }
+        let served = common::Served::start(command);
+        let said = served.said.clone();
+        let (exited_0, rest) = served.terminate();
+        assert!(exited_0, "{rest:?}");
+        said
+    };
+    let said = serve(None);
+    assert!(said.iter().any(|line| line.starts_with("listening individuals ") && line.ends_with("(mTLS)")), "{said:?}");
+    let said = serve(Some("false"));
+    assert!(
+        said.iter().any(|line| line.starts_with("listening individuals ") && !line.ends_with("(mTLS)")),
+        "{said:?}"
+    );
 }

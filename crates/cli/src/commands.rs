@@ -269,7 +269,8 @@ async fn serve_until_stopped(stack: &Stack) {
 #[derive(clap::Subcommand)]
 pub enum KeysCommand {
     /// Create a key directory with a fresh key for every member of the simulated exchange.
-    /// With `--tls`, also a test CA and a TLS certificate for every member (DIR/tls, docs/tls.md).
+    /// With `--tls`, also a test CA and a TLS certificate for every member (DIR/tls, docs/tls.md);
+    /// on a directory that has its keys but no CA yet, the certificates only.
     Init {
         #[arg(long, default_value = "keys")]
         dir: PathBuf,
@@ -308,17 +309,25 @@ pub fn keys(command: KeysCommand, tls: &crate::Tls) -> anyhow::Result<ExitCode> 
             let now = SystemClock.now_ms();
             // Valid from a day back, so clocks a little behind still accept them.
             let valid_from = chrono::DateTime::from_timestamp_millis(now - 86_400_000).unwrap_or_default();
-            let trust = keys.init(ids::DEFAULT_MEMBERS, valid_from)?;
-            println!("created {} with {} members:", dir.display(), trust.members().len());
-            for member in trust.members() {
-                println!(
-                    "  {:<14} {:<22} {}",
-                    member.id,
-                    member.role,
-                    member.keys.first().map(|k| k.id.as_str()).unwrap_or("")
-                );
-            }
-            if let Some(certificates) = tls.dir(&dir) {
+            let certificates = tls.dir(&dir);
+            let trust = if keys.exists() && certificates.as_ref().is_some_and(|c| !c.ca_path().exists()) {
+                // Keys made before: only the certificates are added.
+                println!("{} has its keys already: adding the certificates only", dir.display());
+                keys.trust()?
+            } else {
+                let trust = keys.init(ids::DEFAULT_MEMBERS, valid_from)?;
+                println!("created {} with {} members:", dir.display(), trust.members().len());
+                for member in trust.members() {
+                    println!(
+                        "  {:<14} {:<22} {}",
+                        member.id,
+                        member.role,
+                        member.keys.first().map(|k| k.id.as_str()).unwrap_or("")
+                    );
+                }
+                trust
+            };
+            if let Some(certificates) = certificates {
                 let members: Vec<&str> = trust.members().iter().map(|member| member.id.as_str()).collect();
                 // As long as the keys: ten years.
                 let until = valid_from.checked_add_months(chrono::Months::new(120)).unwrap_or(valid_from);
