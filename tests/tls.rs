@@ -10,10 +10,13 @@ use std::process::Command;
 use std::sync::Arc;
 
 use egov_client::OperatorClient;
-use egov_proto::GetApplicationRequest;
+use egov_proto::gateway_service_client::GatewayServiceClient;
+use egov_proto::inbox_service_client::InboxServiceClient;
 use egov_proto::workstation_service_client::WorkstationServiceClient;
+use egov_proto::{DeliverRequest, EnvelopeHeader, GetApplicationRequest, GetMessagesRequest};
 use egov_runtime::tls::{TlsDir, connect, member_of_pem};
 use egov_runtime::{Clock, KeyDir, SystemClock, Topology, ids, reason_of};
+use prost::Message as _;
 
 const EGOV: &str = env!("CARGO_BIN_EXE_egov");
 const DAY_MS: i64 = 86_400_000;
@@ -60,6 +63,12 @@ fn keys_init_tls_makes_a_ca_and_a_certificate_naming_each_member() {
     assert!(egov().args(["--tls", "keys", "init", "--dir"]).arg(&plain).status().unwrap().success());
     assert_eq!(std::fs::read_to_string(plain.join("trust.toml")).unwrap(), trust);
     assert_eq!(member_of_pem(&std::fs::read_to_string(plain.join("tls/head-1.pem")).unwrap()), Ok("head-1".to_owned()));
+    // A member added later gets a certificate of the same CA.
+    let added =
+        egov().args(["keys", "add", "operator-3", "--role", "sc-operator", "--dir"]).arg(&plain).output().unwrap();
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let pem = std::fs::read_to_string(plain.join("tls/operator-3.pem")).unwrap();
+    assert_eq!(member_of_pem(&pem), Ok("operator-3".to_owned()));
     // Once both are there, nothing is overwritten.
     let again = egov().args(["--tls", "keys", "init", "--dir"]).arg(&plain).output().unwrap();
     assert!(!again.status.success());
@@ -200,6 +209,11 @@ async fn a_call_whose_certificate_does_not_do_is_refused_with_a_reason_code_and_
     assert!(refused.message().contains("operator-2") && refused.message().contains("operator-1"), "{refused:?}");
     assert!(!exists("tls-other-member").await);
 
+    // The gateway's certificate does not speak for the operator on an envelope it did not countersign.
+    let refused = open(connect(&workstation, Some(&tls), ids::GATEWAY).unwrap(), "tls-gateway").await.unwrap_err();
+    assert_eq!(reason_of(&refused), Some("tls.member_mismatch"), "{refused:?}");
+    assert!(!exists("tls-gateway").await);
+
     // A certificate of another CA.
     let other = TlsDir::new(harness.temp.path().join("other-ca"));
     let now = SystemClock.now_ms();
@@ -244,6 +258,44 @@ async fn a_call_whose_certificate_does_not_do_is_refused_with_a_reason_code_and_
     let application = drive_tls(&harness, &tls, "tls-route", &plan).await;
     assert_eq!(application.outcome, "permitted", "{application:?}");
     assert_eq!(common::path(&application).last(), Some(&"process-9"), "{application:?}");
+
+    // A delivery the gateway countersigned, sent again to the workstation's inbox by
+    // another member than the gateway: refused before its resend would be answered.
+    let mut gateway =
+        GatewayServiceClient::new(connect(&harness.topology().gateway, Some(&tls), ids::SC_WORKSTATION).unwrap());
+    let logged = gateway
+        .get_messages(GetMessagesRequest {
+            correlation_id: "tls-route".to_owned(),
+            recipient_id: String::new(),
+            limit: 1000,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .messages;
+    let delivery = logged
+        .into_iter()
+        .filter_map(|message| message.envelope)
+        .find(|envelope| {
+            envelope.signatures.len() == 2
+                && EnvelopeHeader::decode(envelope.header.as_slice()).unwrap().service_id
+                    == "sc.application.progress.v1"
+        })
+        .expect("a countersigned delivery to the workstation");
+    let deliver = async |member: &str| {
+        let channel = connect(&workstation, Some(&tls), member).unwrap();
+        InboxServiceClient::new(channel).deliver(DeliverRequest { envelope: Some(delivery.clone()) }).await
+    };
+    let refused = deliver("operator-1").await.unwrap_err();
+    assert_eq!(reason_of(&refused), Some("tls.member_mismatch"), "{refused:?}");
+    assert!(refused.message().contains("delivered by the gateway"), "{refused:?}");
+    // Its own sender's certificate (the ARM's progress) does not do either: a hop behind the gateway is the gateway's.
+    let sender = EnvelopeHeader::decode(delivery.header.as_slice()).unwrap().sender_id;
+    assert_eq!(sender, ids::REGIONAL);
+    let refused = deliver(&sender).await.unwrap_err();
+    assert_eq!(reason_of(&refused), Some("tls.member_mismatch"), "{refused:?}");
+    // From the gateway, the same bytes are a resend: answered as the first time.
+    deliver(ids::GATEWAY).await.unwrap();
     harness.stop().await;
 }
 

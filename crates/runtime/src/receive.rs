@@ -13,7 +13,7 @@
 //!    envelope it carries (the operator's submission, the head's result) verifies.
 //!
 //! On a TLS port, step 3 ends with the caller's certificate: it names the
-//! envelope's sender, or the gateway that countersigned it (`crate::tls`).
+//! gateway where the envelope came through it, else its sender (`crate::tls`).
 //!
 //! The participant's handler gets a [`Received`] body and returns an
 //! [`Outcome`]: what it changes and what it answers. The pipeline then logs
@@ -396,7 +396,7 @@ impl Receiver {
         if signatures == 2 {
             egov_envelope::verify_countersignature(envelope, &verified, &self.context.trust.current(), ids::GATEWAY)?;
         }
-        // On a TLS port: the caller's certificate is the sender's, or the gateway's that countersigned it.
+        // On a TLS port: the caller's certificate is the gateway's where it countersigned, else the sender's.
         crate::tls::check_peer(&header.sender_id, signatures == 2)?;
         Ok((verified, service))
     }

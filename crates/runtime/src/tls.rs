@@ -14,8 +14,8 @@
 //!   participant's services, refuses a call whose certificate is missing,
 //!   not the CA's or out of its validity with a reason code, and reads the
 //!   member of the others; the receive pipeline checks it against the
-//!   envelope once ([`check_peer`]): the caller is the envelope's sender, or
-//!   the gateway that countersigned it.
+//!   envelope once ([`check_peer`]): the caller is the gateway where the
+//!   envelope came through it (countersigned), else the envelope's sender.
 //! - [`connect`] is the one function that builds a client channel, plaintext
 //!   or TLS with a member's certificate.
 
@@ -281,19 +281,22 @@ pub async fn as_peer<F: Future>(peer: Peer, future: F) -> F::Output {
 }
 
 /// The check of the receive pipeline, once the envelope is verified: the
-/// caller's certificate names the envelope's sender, or the gateway when the
-/// envelope came through it (`countersigned`: the gateway's countersignature verified).
+/// caller's certificate is the one member that may make this call. A message
+/// that came through the gateway (`countersigned`: the gateway's
+/// countersignature verified; a delivery, a forwarded look-up) is the
+/// gateway's to deliver, its sender's own included; any other is its sender's.
 pub fn check_peer(sender_id: &str, countersigned: bool) -> Result<(), Refusal> {
+    let expected = if countersigned { ids::GATEWAY } else { sender_id };
     match current_peer() {
         None => Ok(()),
-        Some(Peer::Member(member)) if member == sender_id => Ok(()),
-        Some(Peer::Member(member)) if countersigned && member == ids::GATEWAY => Ok(()),
+        Some(Peer::Member(member)) if member == expected => Ok(()),
         Some(Peer::Member(member)) => Err(Refusal::new(
             Code::PermissionDenied,
             "tls.member_mismatch",
             if countersigned {
                 format!(
-                    "the client certificate is {member}'s; this envelope is {sender_id}'s, delivered by the gateway"
+                    "the client certificate is {member}'s; {sender_id}'s envelope, countersigned, is delivered by the gateway ({})",
+                    ids::GATEWAY
                 )
             } else {
                 format!("the client certificate is {member}'s, not the envelope's sender's ({sender_id})")
@@ -607,7 +610,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_caller_is_the_sender_or_the_gateway_that_countersigned() {
+    async fn the_caller_is_the_gateway_behind_it_else_the_sender() {
         // Plaintext: nothing to check.
         assert!(check_peer("operator-1", false).is_ok());
         let member = |id: &str| Peer::Member(id.to_owned());
@@ -619,8 +622,14 @@ mod tests {
             assert_eq!(check_peer(ids::SC_WORKSTATION, true).unwrap_err().reason, "tls.member_mismatch");
         })
         .await;
+        // A countersigned message comes from the gateway, not from its own sender directly.
+        as_peer(member(ids::REGIONAL), async {
+            assert_eq!(check_peer(ids::REGIONAL, true).unwrap_err().reason, "tls.member_mismatch");
+        })
+        .await;
         as_peer(member(ids::GATEWAY), async {
             assert!(check_peer(ids::SC_WORKSTATION, true).is_ok());
+            assert!(check_peer(ids::GATEWAY, false).is_ok());
             // Not countersigned: the gateway does not speak for another member.
             assert_eq!(check_peer(ids::SC_WORKSTATION, false).unwrap_err().reason, "tls.member_mismatch");
         })
