@@ -1,15 +1,12 @@
 //! Prometheus metrics of the participants run in one process, served as the
-//! text format on `/metrics` (`egov serve --metrics ADDR`). One tower layer
-//! in front of every participant's services counts and times each call by
-//! participant, RPC and service id, with its status code, and counts the
-//! refusals by reason code; the store's and the outboxes' figures are read
-//! when the endpoint is scraped.
+//! text format on `/metrics` (`egov serve --metrics ADDR`). The tower layer
+//! in front of every participant's services ([`crate::observe`]) counts and
+//! times each call by participant, RPC and service id, with its status code,
+//! and counts the refusals by reason code; the store's and the outboxes'
+//! figures are read when the endpoint is scraped.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-use std::time::Instant;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -17,18 +14,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-
-use crate::status::REASON_KEY;
-
-tokio::task_local! {
-    /// The service id of the envelope the current call carries, once the receive pipeline knows it.
-    static SERVICE_ID: std::cell::RefCell<Option<String>>;
-}
-
-/// Tells the metrics which service the current call is for (the receive pipeline, once it has read the envelope).
-pub fn record_service(service_id: &str) {
-    let _ = SERVICE_ID.try_with(|cell| *cell.borrow_mut() = Some(service_id.to_owned()));
-}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
@@ -287,7 +272,7 @@ impl Metrics {
         text
     }
 
-    fn record(&self, participant: &str, rpc: &str, service: &str, code: &str, reason: Option<&str>, seconds: f64) {
+    pub(crate) fn record(&self, participant: &str, rpc: &str, service: &str, code: &str, reason: Option<&str>, seconds: f64) {
         let (participant, rpc, service) = (participant.to_owned(), rpc.to_owned(), service.to_owned());
         self.durations
             .get_or_create(&TimeLabels { participant: participant.clone(), rpc: rpc.clone(), service: service.clone() })
@@ -324,78 +309,5 @@ impl Metrics {
             }),
         );
         axum::serve(listener, app).with_graceful_shutdown(shutdown).await
-    }
-}
-
-/// The layer in front of one participant's services.
-#[derive(Debug, Clone)]
-pub struct MetricsLayer {
-    metrics: Option<Arc<Metrics>>,
-    participant: &'static str,
-}
-
-impl MetricsLayer {
-    /// Counts for `participant`; none: counts nothing.
-    pub fn new(metrics: Option<Arc<Metrics>>, participant: &'static str) -> MetricsLayer {
-        MetricsLayer { metrics, participant }
-    }
-}
-
-impl<S> tower_layer::Layer<S> for MetricsLayer {
-    type Service = MetricsService<S>;
-
-    fn layer(&self, inner: S) -> MetricsService<S> {
-        MetricsService { inner, metrics: self.metrics.clone(), participant: self.participant }
-    }
-}
-
-/// The service the layer makes.
-#[derive(Debug, Clone)]
-pub struct MetricsService<S> {
-    inner: S,
-    metrics: Option<Arc<Metrics>>,
-    participant: &'static str,
-}
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
-impl<S, B> tower_service::Service<http::Request<B>> for MetricsService<S>
-where
-    S: tower_service::Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<S::Response, S::Error>>;
-
-    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(context)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let Some(metrics) = self.metrics.clone() else { return Box::pin(inner.call(request)) };
-        let participant = self.participant;
-        // "/egov.v1.WorkstationService/OpenForm" -> "WorkstationService/OpenForm".
-        let rpc = request.uri().path().trim_start_matches('/').trim_start_matches("egov.v1.").to_owned();
-        Box::pin(SERVICE_ID.scope(std::cell::RefCell::new(None), async move {
-            let started = Instant::now();
-            let response = inner.call(request).await?;
-            let service = SERVICE_ID.with(|cell| cell.borrow().clone()).unwrap_or_else(|| "-".to_owned());
-            // A refusal is a trailers-only response: its status is in the headers.
-            let headers = response.headers();
-            let (code, reason) = match tonic::Status::from_header_map(headers) {
-                Some(status) if status.code() != tonic::Code::Ok => (
-                    format!("{:?}", status.code()),
-                    headers.get(REASON_KEY).and_then(|value| value.to_str().ok()).map(str::to_owned),
-                ),
-                _ => ("Ok".to_owned(), None),
-            };
-            metrics.record(participant, &rpc, &service, &code, reason.as_deref(), started.elapsed().as_secs_f64());
-            Ok(response)
-        }))
     }
 }

@@ -16,7 +16,7 @@ pub async fn serve(
     routes: Routes,
     service_names: &[&'static str],
     faults: crate::fault::FaultLayer,
-    metrics: crate::metrics::MetricsLayer,
+    observe: crate::observe::ObserveLayer,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -51,8 +51,8 @@ pub async fn serve(
     let routes = routes.add_service(health).add_service(reflection_v1).add_service(reflection_v1alpha);
     tonic::transport::Server::builder()
         // No status leaves without a reason code (`reasons`); outside that, the
-        // metrics see each call's final status and reason.
-        .layer(tower_layer::Stack::new(tower_layer::Stack::new(faults, crate::reasons::ReasonLayer), metrics))
+        // metrics and the monitoring records see each call's final status and reason.
+        .layer(tower_layer::Stack::new(tower_layer::Stack::new(faults, crate::reasons::ReasonLayer), observe))
         .trace_fn(|request| {
             tracing::info_span!(
                 "rpc",

@@ -17,6 +17,7 @@ use egov_regional::RegionalServer;
 use egov_registries::{Individuals, IndividualsServer, NotaryServer, Powers};
 use egov_regulation::Definition;
 use egov_runtime::admin::AdminServer;
+use egov_runtime::monitor::{MonitorConfig, Monitoring};
 use egov_runtime::counters::Counters;
 use egov_runtime::fault::{FaultLayer, Faults};
 use egov_runtime::outbox::{Outbox, RetryPolicy};
@@ -176,6 +177,8 @@ pub struct StackConfig {
     /// Where every participant started here counts its calls (served on
     /// `/metrics` by whoever holds it); none: nothing is counted.
     pub metrics: Option<Arc<egov_runtime::metrics::Metrics>>,
+    /// The operational monitoring records every participant keeps.
+    pub monitor: MonitorConfig,
 }
 
 /// Wraps a participant's services (health and reflection are added after it):
@@ -208,6 +211,7 @@ impl StackConfig {
             cache_bytes: 8 * 1024 * 1024,
             routes_hook: None,
             metrics: None,
+            monitor: MonitorConfig::default(),
         }
     }
 }
@@ -226,6 +230,7 @@ pub struct Stack {
     /// The stores of the participants with state.
     stores: Vec<(Role, Store)>,
     metrics: Option<Arc<egov_runtime::metrics::Metrics>>,
+    monitoring: Arc<Monitoring>,
 }
 
 /// What a graceful stop came to.
@@ -265,6 +270,7 @@ impl Stack {
             listeners.push((role, listener));
         }
         let trust = SharedTrust::new(config.keys.trust()?);
+        let monitoring = Monitoring::start(config.monitor.clone())?;
         let services = Arc::new(Services::embedded().clone());
         let mut servers = Vec::new();
         let mut stores = Vec::new();
@@ -283,7 +289,9 @@ impl Stack {
                 checks.freshness_window_ms = None;
             }
             let counters = Arc::new(Counters::default());
+            let monitor = monitoring.participant(role.member_id());
             let context = Context {
+                monitor: monitor.clone(),
                 counters: Arc::clone(&counters),
                 trust: trust.clone(),
                 signer,
@@ -358,9 +366,10 @@ impl Stack {
                         Receiver::stateful(context, Arc::clone(&services), store.clone(), Arc::clone(&outbox));
                     let server = RegionalServer::new(receiver, Arc::clone(&config.definition), store)
                         .context("the process definition does not fit the regional gateway ARM")?;
-                    let courier = egov_runtime::outbox::ToGateway::new(gateway_client(&topology.gateway)?, |_, _| {
-                        egov_store::Batch::new()
-                    });
+                    let courier =
+                        egov_runtime::outbox::ToGateway::new(gateway_client(&topology.gateway)?, monitor.clone(), |_, _| {
+                            egov_store::Batch::new()
+                        });
                     tasks.push(tokio::spawn(outbox.run(Arc::new(courier))));
                     (
                         GrpcRoutes::new(server.staff_service()).add_service(server.inbox_service()),
@@ -412,14 +421,9 @@ impl Stack {
                     metrics.watch(role.name(), Arc::new(gauges));
                 }
             }
-            let routes = match state {
-                None => routes,
-                Some((store, outbox)) => {
-                    names.push("egov.v1.AdminService");
-                    let admin = AdminServer::new(store, outbox, Arc::clone(&config.clock), Arc::clone(&counters));
-                    routes.add_service(admin.into_service())
-                }
-            };
+            names.push("egov.v1.AdminService");
+            let admin = AdminServer::new(state, Arc::clone(&config.clock), Arc::clone(&counters), monitor.clone());
+            let routes = routes.add_service(admin.into_service());
             let routes = match &config.routes_hook {
                 Some(hook) => (hook.0)(role, routes),
                 None => routes,
@@ -432,12 +436,12 @@ impl Stack {
             );
             let (shutdown, mut stop) = watch::channel(false);
             let name = role.name();
-            let metrics = egov_runtime::metrics::MetricsLayer::new(config.metrics.clone(), name);
+            let observe = egov_runtime::observe::ObserveLayer::new(config.metrics.clone(), monitor, name);
             let server = tokio::spawn(async move {
                 let signal = async move {
                     let _ = stop.changed().await;
                 };
-                if let Err(error) = egov_runtime::server::serve(listener, routes, &names, faults, metrics, signal).await
+                if let Err(error) = egov_runtime::server::serve(listener, routes, &names, faults, observe, signal).await
                 {
                     tracing::error!(participant = name, %error, "server stopped");
                 }
@@ -454,6 +458,7 @@ impl Stack {
             tasks,
             stores,
             metrics: config.metrics,
+            monitoring,
         })
     }
 
@@ -489,6 +494,7 @@ impl Stack {
         for task in self.servers.into_iter().map(|(_, _, task)| task).chain(self.tasks) {
             let _ = task.await;
         }
+        self.monitoring.finish();
     }
 
     /// Stops gracefully: each participant, in `DRAIN_ORDER`, stops accepting
@@ -522,6 +528,7 @@ impl Stack {
                 unsettled.push((role, error.to_string()));
             }
         }
+        self.monitoring.finish();
         Drained { cut, unsettled }
     }
 }
