@@ -91,7 +91,7 @@ pub async fn monitor(args: MonitorArgs, addresses: &Addresses) -> anyhow::Result
         }
     } else {
         println!(
-            "{:<14} {:<6} {:<34} {:<14} {:<28} {:<15} {:<15} {:<15} {:<15} {:>7} {:>7}  result",
+            "{:<14} {:<6} {:<38} {:<14} {:<28} {:<15} {:<15} {:<15} {:<15} {:>7} {:>7}  result",
             "participant",
             "kind",
             "rpc",
@@ -106,7 +106,7 @@ pub async fn monitor(args: MonitorArgs, addresses: &Addresses) -> anyhow::Result
         );
         for record in &records {
             println!(
-                "{:<14} {:<6} {:<34} {:<14} {:<28} {:<15} {:<15} {:<15} {:<15} {:>7} {:>7}  {}",
+                "{:<14} {:<6} {:<38} {:<14} {:<28} {:<15} {:<15} {:<15} {:<15} {:>7} {:>7}  {}",
                 record.participant,
                 record.kind,
                 record.rpc,

@@ -49,6 +49,8 @@ pub trait Gauges: Send + Sync {
     fn outbox(&self) -> (i64, i64, i64);
     /// Bytes of the store on disk.
     fn store_bytes(&self) -> i64;
+    /// Deliveries the outbox retried since the participant started.
+    fn retries(&self) -> u64;
 }
 
 /// Figures a participant reads from its own records at a scrape: each a
@@ -81,9 +83,15 @@ pub struct StoreGauges {
     /// The store's directory, whose files are summed.
     pub path: std::path::PathBuf,
     pub clock: Arc<dyn crate::Clock>,
+    /// The participant's counters (`outbox.retries`).
+    pub counters: Arc<crate::counters::Counters>,
 }
 
 impl Gauges for StoreGauges {
+    fn retries(&self) -> u64 {
+        self.counters.snapshot().get("outbox.retries").copied().unwrap_or(0)
+    }
+
     fn outbox(&self) -> (i64, i64, i64) {
         let Ok(items) = self.store.outbox() else { return (0, 0, 0) };
         let now = self.clock.now_ms();
@@ -119,6 +127,7 @@ pub struct Metrics {
     outbox_oldest: Family<ParticipantLabels, Gauge>,
     incidents: Family<ParticipantLabels, Gauge>,
     store_bytes: Family<ParticipantLabels, Gauge>,
+    retries: Family<ParticipantLabels, Counter>,
     commits: Counter,
     groups: Counter,
     syncs: Counter,
@@ -166,12 +175,24 @@ impl Metrics {
             gauge(&mut registry, "outbox_oldest_age_seconds", "Age of the oldest item waiting in the outbox");
         let incidents = gauge(&mut registry, "incidents", "Deliveries that failed every attempt, parked");
         let store_bytes = gauge(&mut registry, "store_bytes", "Bytes of the participant's store on disk");
+        let retries = Family::<ParticipantLabels, Counter>::default();
+        registry.register("outbox_retries", "Deliveries the outbox retried after a failed attempt", retries.clone());
         let commits = Counter::default();
         let groups = Counter::default();
         let syncs = Counter::default();
         registry.register("store_commits", "Commits of every store of the process", commits.clone());
         registry.register("store_groups", "Groups the committer wrote (commits are grouped)", groups.clone());
         registry.register("store_syncs", "fdatasync calls of the stores", syncs.clone());
+        registry.register(
+            "store_group_size_commits",
+            "Commits per group the committer wrote to the logs",
+            egov_store::stats::group_sizes(),
+        );
+        registry.register(
+            "store_flush_seconds",
+            "How long one fdatasync of a log segment took",
+            egov_store::stats::flush_seconds(),
+        );
         let applications = Family::<Vec<(String, String)>, Gauge>::default();
         registry.register(
             "applications",
@@ -199,6 +220,7 @@ impl Metrics {
             outbox_oldest,
             incidents,
             store_bytes,
+            retries,
             commits,
             groups,
             syncs,
@@ -232,6 +254,13 @@ impl Metrics {
 
     /// The text format, with the gauges read now.
     pub fn encode(&self) -> String {
+        // A counter kept elsewhere, brought up to its total.
+        let catch_up = |counter: &Counter, total: u64| {
+            let seen = counter.get();
+            if total > seen {
+                counter.inc_by(total - seen);
+            }
+        };
         if let Ok(reports) = self.reports.lock() {
             self.applications.clear();
             self.sla.clear();
@@ -253,15 +282,10 @@ impl Metrics {
                 self.outbox_oldest.get_or_create(&labels).set(oldest);
                 self.incidents.get_or_create(&labels).set(incidents);
                 self.store_bytes.get_or_create(&labels).set(gauges.store_bytes());
+                catch_up(&self.retries.get_or_create(&labels), gauges.retries());
             }
         }
         let stats = egov_store::stats::stats();
-        let catch_up = |counter: &Counter, total: u64| {
-            let seen = counter.get();
-            if total > seen {
-                counter.inc_by(total - seen);
-            }
-        };
         catch_up(&self.commits, stats.flushed_commits + stats.unflushed_commits);
         catch_up(&self.groups, stats.groups);
         catch_up(&self.syncs, stats.syncs);

@@ -417,6 +417,7 @@ impl Stack {
                         store: store.clone(),
                         path: config.data_dir.join(role.name()),
                         clock: Arc::new(SystemClock),
+                        counters: Arc::clone(&counters),
                     };
                     metrics.watch(role.name(), Arc::new(gauges));
                 }
