@@ -71,8 +71,12 @@ async fn one_applications_records_show_every_hop_with_its_timestamps() {
     let lookup = lookup[0];
     assert_eq!(lookup.client_id, "sc-workstation");
     assert_eq!(lookup.peer_id, "gbdfl");
-    let times =
-        [lookup.request_in_time_us, lookup.request_out_time_us, lookup.response_in_time_us, lookup.response_out_time_us];
+    let times = [
+        lookup.request_in_time_us,
+        lookup.request_out_time_us,
+        lookup.response_in_time_us,
+        lookup.response_out_time_us,
+    ];
     assert!(times.iter().all(|t| *t > 0), "{lookup:?}");
     assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "out of order: {times:?}");
     assert!(lookup.response_size > 0);
@@ -166,7 +170,15 @@ async fn one_applications_records_show_every_hop_with_its_timestamps() {
         .collect();
     assert!(firsts.windows(2).all(|pair| pair[0] <= pair[1]), "merged in time order");
     let table = egov(
-        &["monitor", "--participants", "gateway", "--service", "gbdfl.person.lookup.v1", "--correlation", "monitored-1"],
+        &[
+            "monitor",
+            "--participants",
+            "gateway",
+            "--service",
+            "gbdfl.person.lookup.v1",
+            "--correlation",
+            "monitored-1",
+        ],
         &addresses,
     )
     .await;

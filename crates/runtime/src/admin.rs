@@ -40,7 +40,11 @@ impl AdminServer {
 
     fn state(&self) -> Result<(&Store, &Arc<Outbox>), Status> {
         let (store, outbox) = self.state.as_ref().ok_or_else(|| {
-            Refusal::new(Code::FailedPrecondition, "admin.no_outbox", "this participant keeps no state and has no outbox")
+            Refusal::new(
+                Code::FailedPrecondition,
+                "admin.no_outbox",
+                "this participant keeps no state and has no outbox",
+            )
         })?;
         Ok((store, outbox))
     }
@@ -95,9 +99,10 @@ impl AdminService for AdminServer {
     ) -> Result<Response<RetryOutboxResponse>, Status> {
         let id = request.into_inner().id;
         let (store, outbox) = self.state()?;
-        let mut item = store.outbox().map_err(store_status)?.into_iter().find(|item| item.id == id).ok_or_else(|| {
-            Refusal::new(Code::NotFound, "admin.unknown_outbox_item", format!("no outbox item {id}"))
-        })?;
+        let mut item =
+            store.outbox().map_err(store_status)?.into_iter().find(|item| item.id == id).ok_or_else(|| {
+                Refusal::new(Code::NotFound, "admin.unknown_outbox_item", format!("no outbox item {id}"))
+            })?;
         item.attempts = 0;
         item.next_attempt_ms = self.clock.now_ms();
         let mut batch = Batch::new();

@@ -296,7 +296,15 @@ impl Metrics {
         text
     }
 
-    pub(crate) fn record(&self, participant: &str, rpc: &str, service: &str, code: &str, reason: Option<&str>, seconds: f64) {
+    pub(crate) fn record(
+        &self,
+        participant: &str,
+        rpc: &str,
+        service: &str,
+        code: &str,
+        reason: Option<&str>,
+        seconds: f64,
+    ) {
         let (participant, rpc, service) = (participant.to_owned(), rpc.to_owned(), service.to_owned());
         self.durations
             .get_or_create(&TimeLabels { participant: participant.clone(), rpc: rpc.clone(), service: service.clone() })

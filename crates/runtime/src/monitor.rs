@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use egov_proto::{Envelope, EnvelopeHeader, MonitoringRecord, QueryMonitoringRequest};
 use prost::Message as _;
@@ -41,7 +41,7 @@ impl Default for MonitorConfig {
 
 /// The microseconds since the Unix epoch now (the operational clock of the records).
 pub fn now_us() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_micros() as i64)
+    crate::SystemClock::now_us()
 }
 
 /// The records of every participant of one process, and their export.
@@ -59,11 +59,9 @@ impl Monitoring {
         let (export, writer) = match &config.export {
             None => (None, None),
             Some(path) => {
-                let file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .map_err(|error| anyhow::anyhow!("cannot open the monitoring export {}: {error}", path.display()))?;
+                let file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|error| {
+                    anyhow::anyhow!("cannot open the monitoring export {}: {error}", path.display())
+                })?;
                 let (sender, receiver) = std::sync::mpsc::channel::<MonitoringRecord>();
                 let writer = std::thread::Builder::new()
                     .name("monitor-export".into())
@@ -116,7 +114,9 @@ impl Monitoring {
 fn export_lines(file: std::fs::File, receiver: std::sync::mpsc::Receiver<MonitoringRecord>) {
     let mut out = std::io::BufWriter::new(file);
     let write = |out: &mut std::io::BufWriter<std::fs::File>, record: MonitoringRecord| {
-        let written = serde_json::to_writer(&mut *out, &record).map_err(std::io::Error::other).and_then(|()| out.write_all(b"\n"));
+        let written = serde_json::to_writer(&mut *out, &record)
+            .map_err(std::io::Error::other)
+            .and_then(|()| out.write_all(b"\n"));
         if let Err(error) = written {
             tracing::error!(%error, "cannot export a monitoring record");
         }
@@ -191,12 +191,9 @@ impl Monitor {
         let header = EnvelopeHeader::decode(envelope.header.as_slice()).unwrap_or_default();
         let (succeeded, status_code, reason, response_size) = match answer {
             Ok(size) => (true, "Ok".to_owned(), String::new(), size as u64),
-            Err(status) => (
-                false,
-                format!("{:?}", status.code()),
-                crate::status::reason_of(status).unwrap_or("").to_owned(),
-                0,
-            ),
+            Err(status) => {
+                (false, format!("{:?}", status.code()), crate::status::reason_of(status).unwrap_or("").to_owned(), 0)
+            }
         };
         self.push(MonitoringRecord {
             participant: String::new(),

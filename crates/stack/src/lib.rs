@@ -17,9 +17,9 @@ use egov_regional::RegionalServer;
 use egov_registries::{Individuals, IndividualsServer, NotaryServer, Powers};
 use egov_regulation::Definition;
 use egov_runtime::admin::AdminServer;
-use egov_runtime::monitor::{MonitorConfig, Monitoring};
 use egov_runtime::counters::Counters;
 use egov_runtime::fault::{FaultLayer, Faults};
+use egov_runtime::monitor::{MonitorConfig, Monitoring};
 use egov_runtime::outbox::{Outbox, RetryPolicy};
 use egov_runtime::{Clock, Context, KeyDir, Receiver, Services, SharedTrust, SystemClock, Topology, ids};
 use egov_store::Store;
@@ -366,10 +366,11 @@ impl Stack {
                         Receiver::stateful(context, Arc::clone(&services), store.clone(), Arc::clone(&outbox));
                     let server = RegionalServer::new(receiver, Arc::clone(&config.definition), store)
                         .context("the process definition does not fit the regional gateway ARM")?;
-                    let courier =
-                        egov_runtime::outbox::ToGateway::new(gateway_client(&topology.gateway)?, monitor.clone(), |_, _| {
-                            egov_store::Batch::new()
-                        });
+                    let courier = egov_runtime::outbox::ToGateway::new(
+                        gateway_client(&topology.gateway)?,
+                        monitor.clone(),
+                        |_, _| egov_store::Batch::new(),
+                    );
                     tasks.push(tokio::spawn(outbox.run(Arc::new(courier))));
                     (
                         GrpcRoutes::new(server.staff_service()).add_service(server.inbox_service()),

@@ -127,7 +127,9 @@ impl Workstation {
             let answered = match tokio::time::timeout(LOOKUP_TIMEOUT, call).await {
                 Ok(Ok(answer)) => Ok(answer.into_inner()),
                 Ok(Err(status)) => Err(status),
-                Err(_) => Err(Status::deadline_exceeded(format!("the gateway did not answer within {LOOKUP_TIMEOUT:?}"))),
+                Err(_) => {
+                    Err(Status::deadline_exceeded(format!("the gateway did not answer within {LOOKUP_TIMEOUT:?}")))
+                }
             };
             let monitor = &self.receiver.context().monitor;
             let size = answered.as_ref().map(prost::Message::encoded_len);
