@@ -110,8 +110,14 @@ async fn the_metrics_endpoint_counts_calls_refusals_latency_and_the_stores() {
         assert!(value(&scrape, "egov_store_bytes", &labels).unwrap() > 0.0, "{participant}");
         assert!(value(&scrape, "egov_outbox_depth", &labels).is_some(), "{participant}");
         assert!(value(&scrape, "egov_incidents", &labels).is_some(), "{participant}");
+        assert_eq!(value(&scrape, "egov_outbox_retries_total", &labels), Some(0.0), "{participant}");
     }
     assert!(value(&scrape, "egov_store_commits_total", &[]).unwrap() >= 1.0);
+    // Each group the committer wrote, by its size, and each flush, timed.
+    let groups = value(&scrape, "egov_store_groups_total", &[]).unwrap();
+    // (read a moment after the groups' counter: a group written between them is in the histogram only)
+    assert!(value(&scrape, "egov_store_group_size_commits", &[]).unwrap() >= groups && groups >= 1.0);
+    assert!(value(&scrape, "egov_store_flush_seconds", &[]).unwrap() >= 1.0);
     // The workstation's applications by state: one waits on process 5; none is missed yet.
     let waiting = [("participant", "workstation"), ("state", "process-5")];
     assert_eq!(value(&scrape, "egov_applications", &waiting), Some(1.0));

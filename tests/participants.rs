@@ -60,11 +60,11 @@ async fn every_participant_answers_health_checks_and_reflection() {
             assert!(listed.iter().any(|s| s == service), "{address} lists {listed:?}, not {service}");
         }
         assert!(listed.iter().any(|s| s == "grpc.health.v1.Health"), "{listed:?}");
+        // Every participant serves its admin service (its monitoring records).
+        assert!(listed.iter().any(|s| s == "egov.v1.AdminService"), "{address} lists {listed:?}");
         // A port describes what it serves, and only that.
-        let stateful =
-            !services.contains(&"egov.v1.IndividualsService") && !services.contains(&"egov.v1.NotaryService");
         for name in listed.iter().filter(|name| name.starts_with("egov.")) {
-            let served = services.contains(&name.as_str()) || (stateful && name == "egov.v1.AdminService");
+            let served = services.contains(&name.as_str()) || name == "egov.v1.AdminService";
             assert!(served, "{address} lists {name}, which it does not serve: {listed:?}");
         }
     }

@@ -17,7 +17,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let descriptors = protox::compile(&files, [&root])?;
     let mut config = prost_build::Config::new();
-    // Registry records are also the fixtures' JSON format; a notice is kept in records.
+    // Registry records are also the fixtures' JSON format; a notice is kept in
+    // records; a monitoring record is exported as a JSON line.
     for record in [
         "PersonRecord",
         "Representative",
@@ -26,6 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "IdentityDocument",
         "PowerOfAttorney",
         "Notice",
+        "MonitoringRecord",
     ] {
         config.message_attribute(
             format!(".egov.v1.{record}"),

@@ -62,6 +62,9 @@ pub enum Part {
     Applications,
     /// Start-up with many stored applications (replays the applications first).
     Startup,
+    /// The cost of the metrics and of the operational monitoring: the same
+    /// applications replayed with each on and off, alternating, in one run.
+    Observe,
 }
 
 #[derive(clap::Args)]
@@ -133,7 +136,7 @@ impl Plan {
             bail!("--applications, --app-concurrency and --stored must be above 0");
         }
         let parts = if args.only.is_empty() {
-            vec![Part::Echo, Part::Lookup, Part::Applications, Part::Startup]
+            vec![Part::Echo, Part::Lookup, Part::Applications, Part::Startup, Part::Observe]
         } else {
             args.only.clone()
         };
@@ -221,6 +224,9 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if plan.runs(Part::Startup) {
         startup(&plan, &keys, &fixtures, &data, &root.join("startup-empty"), &mut report).await?;
     }
+    if plan.runs(Part::Observe) {
+        observability(&plan, &keys, &fixtures, &root.join("observe"), &mut report).await?;
+    }
     eprintln!("\n{}", report.table(&machine));
     report.print_targets();
     let _ = std::io::stdout().flush();
@@ -276,13 +282,14 @@ struct Target {
 }
 
 /// The targets, in the order their lines are printed.
-const TARGETS: [&str; 6] = [
+const TARGETS: [&str; 7] = [
     "applications",
     "commits_per_application",
     "store_bytes_per_application",
     "startup",
     "peak_memory",
     "lookup_via_gateway_c64",
+    "monitoring_cost",
 ];
 
 impl Target {
@@ -1009,27 +1016,8 @@ async fn replay_population(plan: &Plan, keys: &KeyDir, fixtures: &Path, data: &P
     let peak_reset = reset_peak_memory();
     let stack = Stack::start(config).await?;
     let empty_bytes = dir_bytes(data);
-    let trust = keys.trust()?;
-    let mut operator_keys = HashMap::new();
-    let mut credentials = HashMap::new();
-    for account in operators.accounts() {
-        operator_keys.insert(account.operator_id.clone(), keys.signer_in(&trust, &account.operator_id)?);
-        credentials.insert(account.operator_id.clone(), (account.login.clone(), account.password.clone()));
-    }
-    let target = egov_replay::Target {
-        topology: stack.topology().clone(),
-        definition,
-        operators: credentials,
-        operator_keys,
-        staff_keys: egov_client::staff_keys(keys, &trust)?,
-        tls: None,
-    };
-    let options = egov_replay::Options {
-        concurrency: plan.app_concurrency,
-        run_id: "bench".to_owned(),
-        patience: Patience { timeout: Duration::from_secs(60) },
-        progress: false,
-    };
+    let target = replay_target(&stack, definition, keys, &operators)?;
+    let options = replay_options(plan, "bench");
     // In chunks, so the verdicts (with each application's path) do not count in the stack's memory.
     let chunk = (plan.app_concurrency * 32).max(2000);
     let count = scenarios.len();
@@ -1080,6 +1068,118 @@ async fn replay_population(plan: &Plan, keys: &KeyDir, fixtures: &Path, data: &P
         log_entries,
         stats,
     })
+}
+
+/// What the replay drives: `stack`'s participants, with the population's operators and the staff's keys.
+fn replay_target(
+    stack: &Stack,
+    definition: Arc<egov_regulation::Definition>,
+    keys: &KeyDir,
+    operators: &Operators,
+) -> anyhow::Result<egov_replay::Target> {
+    let trust = keys.trust()?;
+    let mut operator_keys = HashMap::new();
+    let mut credentials = HashMap::new();
+    for account in operators.accounts() {
+        operator_keys.insert(account.operator_id.clone(), keys.signer_in(&trust, &account.operator_id)?);
+        credentials.insert(account.operator_id.clone(), (account.login.clone(), account.password.clone()));
+    }
+    Ok(egov_replay::Target {
+        topology: stack.topology().clone(),
+        definition,
+        operators: credentials,
+        operator_keys,
+        staff_keys: egov_client::staff_keys(keys, &trust)?,
+        tls: None,
+    })
+}
+
+fn replay_options(plan: &Plan, run_id: &str) -> egov_replay::Options {
+    egov_replay::Options {
+        concurrency: plan.app_concurrency,
+        run_id: run_id.to_owned(),
+        patience: Patience { timeout: Duration::from_secs(60) },
+        progress: false,
+    }
+}
+
+/// What the observability part compares: a name, metrics on, monitoring on.
+const OBSERVED: [(&str, bool, bool); 4] =
+    [("off", false, false), ("metrics", true, false), ("monitoring", false, true), ("metrics+monitoring", true, true)];
+
+/// The same applications replayed on a fresh stack with the metrics and the
+/// monitoring each on and off. The settings alternate, in a rotated order each
+/// round, and each keeps its best round: the machine is shared, and its noise
+/// only ever slows a round down.
+async fn observability(
+    plan: &Plan,
+    keys: &KeyDir,
+    fixtures: &Path,
+    root: &Path,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let count = plan.applications.min(2000);
+    let rounds = if plan.applications <= 100 { 1 } else { 3 };
+    eprintln!("bench: observability, {count} applications per setting, {rounds} rounds of {}", OBSERVED.len());
+    let scenarios: Vec<_> = egov_replay::load(&[fixtures.join("applications")])?.into_iter().take(count).collect();
+    let operators = Operators::from_json(&std::fs::read_to_string(fixtures.join("operators.json"))?)?;
+    let mut best = [0f64; OBSERVED.len()];
+    let mut run = 0;
+    for round in 0..rounds {
+        for offset in 0..OBSERVED.len() {
+            let index = (round + offset) % OBSERVED.len();
+            let (name, metrics, monitoring) = OBSERVED[index];
+            run += 1;
+            let data = root.join(format!("run-{run}"));
+            let mut config = StackConfig::local(data.clone(), keys.clone(), fixtures.to_owned());
+            config.simulated_time = true;
+            config.metrics = metrics.then(|| Arc::new(egov_runtime::metrics::Metrics::new()));
+            config.monitor.keep = if monitoring { egov_runtime::monitor::MonitorConfig::default().keep } else { 0 };
+            let definition = Arc::clone(&config.definition);
+            let stack = Stack::start(config).await?;
+            let target = replay_target(&stack, definition, keys, &operators)?;
+            let started = Instant::now();
+            let verdicts = egov_replay::replay(&target, scenarios.clone(), &replay_options(plan, name)).await;
+            let seconds = started.elapsed().as_secs_f64();
+            stack.stop().await;
+            let _ = std::fs::remove_dir_all(&data);
+            let failed = verdicts.iter().filter(|verdict| !verdict.passed()).count();
+            if failed > 0 {
+                bail!("observability ({name}): {failed} of {count} scenarios did not end as expected");
+            }
+            best[index] = best[index].max(count as f64 / seconds);
+        }
+    }
+    let off = best[0];
+    for (index, (name, metrics, monitoring)) in OBSERVED.iter().enumerate() {
+        let rate = best[index];
+        let cost = if off > 0.0 { round((1.0 - rate / off) * 100.0, 1) } else { 0.0 };
+        report.emit(
+            json!({
+                "figure": "observability", "setting": name, "metrics": metrics, "monitoring": monitoring,
+                "unit": "applications/s", "value": round(rate, 1), "applications": count, "rounds": rounds,
+                "concurrency": plan.app_concurrency, "cost_percent": cost,
+                "baseline": "metrics and monitoring off", "baseline_value": round(off, 1), "ratio": ratio(rate, off),
+            }),
+            Row {
+                figure: format!("applications, {name} ({count}, best of {rounds})"),
+                value: format!("{rate:.1} app/s ({cost:+.1} % cost)"),
+                latency: String::new(),
+                baseline: format!("both off: {off:.1} app/s"),
+                ratio: format!("{:.3}", ratio(rate, off)),
+            },
+        );
+    }
+    let monitoring_cost = if off > 0.0 { (1.0 - best[2] / off) * 100.0 } else { 0.0 };
+    report.target(Target {
+        name: "monitoring_cost",
+        value: round(monitoring_cost, 1),
+        unit: "% of applications/s",
+        at_least: false,
+        target: 10.0,
+        aim: None,
+    });
+    Ok(())
 }
 
 /// The figures of the replay: throughput, commits, the floor, each kind of call, memory, store size.

@@ -99,6 +99,16 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics of the participants run here on http://ADDR/metrics.
     #[arg(long, env = "EGOV_METRICS")]
     metrics: Option<String>,
+    /// Operational monitoring: the records each participant keeps, the oldest
+    /// dropped first (0: monitoring off; `egov monitor` reads them).
+    #[arg(long, env = "EGOV_MONITOR_KEEP", default_value_t = 10_000)]
+    monitor_keep: usize,
+    /// Monitoring records older than this many seconds are dropped.
+    #[arg(long, env = "EGOV_MONITOR_KEEP_SECONDS", default_value_t = 24 * 3600)]
+    monitor_keep_seconds: u64,
+    /// Append every monitoring record to FILE as a JSON line.
+    #[arg(long, env = "EGOV_MONITOR_EXPORT")]
+    monitor_export: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -128,6 +138,11 @@ impl ServeArgs {
         if file.metrics.is_some() {
             set(matches, "metrics", &mut self.metrics, &Some(file.metrics.clone()));
         }
+        set(matches, "monitor_keep", &mut self.monitor_keep, &file.monitor_keep);
+        set(matches, "monitor_keep_seconds", &mut self.monitor_keep_seconds, &file.monitor_keep_seconds);
+        if file.monitor_export.is_some() {
+            set(matches, "monitor_export", &mut self.monitor_export, &Some(file.monitor_export.clone()));
+        }
     }
 }
 
@@ -153,6 +168,11 @@ pub async fn serve(args: ServeArgs, addresses: &Addresses, tls: &crate::Tls) -> 
     config.faults = args.faults.into_iter().collect();
     config.fault_seed = args.fault_seed;
     config.cache_bytes = args.cache_mib << 20;
+    config.monitor = egov_runtime::monitor::MonitorConfig {
+        keep: args.monitor_keep,
+        keep_for: std::time::Duration::from_secs(args.monitor_keep_seconds),
+        export: args.monitor_export.clone(),
+    };
     config.checks = egov_envelope::Checks {
         max_body_bytes: args.max_body_bytes,
         freshness_window_ms: Some(args.freshness_window_ms),

@@ -71,6 +71,9 @@ pub struct ServeSection {
     pub cache_mib: Option<u64>,
     pub drain_seconds: Option<u64>,
     pub metrics: Option<String>,
+    pub monitor_keep: Option<usize>,
+    pub monitor_keep_seconds: Option<u64>,
+    pub monitor_export: Option<PathBuf>,
 }
 
 /// The line (1-based) of a byte offset of `text`.

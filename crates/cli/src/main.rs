@@ -7,6 +7,7 @@ mod config;
 mod domain;
 mod fixtures;
 mod incidents;
+mod monitor;
 mod print;
 mod replay;
 mod sla;
@@ -110,6 +111,8 @@ enum Command {
     Status(commands::StatusArgs),
     /// Deliveries that failed every attempt (`--all`: every pending one); `retry ID` retries one.
     Incidents(incidents::IncidentsArgs),
+    /// The participants' operational monitoring records: every message each received or sent, with its four timestamps.
+    Monitor(monitor::MonitorArgs),
     /// Service-level reports: the applications with missed or at-risk deadlines.
     #[command(subcommand)]
     Sla(sla::SlaCommand),
@@ -182,6 +185,7 @@ fn main() -> std::process::ExitCode {
             Command::Audit(command) => audit::audit(command),
             Command::Sla(command) => sla::sla(command),
             Command::Incidents(args) => incidents::incidents(args, &cli.addresses, &cli.tls).await,
+            Command::Monitor(args) => monitor::monitor(args, &cli.addresses, &cli.tls).await,
             Command::Calendar(command) => domain::calendar(command),
             Command::Iin(command) => domain::iin(command),
             Command::Regulation(command) => domain::regulation(command),

@@ -111,7 +111,17 @@ impl Courier for Delivery {
         };
         let mut inbox = inbox.clone();
         let keys = egov_runtime::receive::log_keys(&envelope, "delivered");
-        match inbox.deliver(DeliverRequest { envelope: Some(envelope) }).await {
+        let request_out_us = egov_runtime::monitor::now_us();
+        let delivered = inbox.deliver(DeliverRequest { envelope: Some(envelope.clone()) }).await;
+        let monitor = &self.gateway.receiver.context().monitor;
+        monitor.sent(
+            "InboxService/Deliver",
+            &item.target,
+            &envelope,
+            request_out_us,
+            delivered.as_ref().map(|answer| answer.get_ref().encoded_len()),
+        );
+        match delivered {
             Ok(_) => {
                 let mut batch = self.status_update(item, DeliveryStatus::Delivered, item.attempts + 1, "");
                 let now_ms = self.gateway.receiver.context().now_ms();

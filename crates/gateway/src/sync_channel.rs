@@ -24,7 +24,10 @@ impl Gateway {
         let mut routed = received.envelope.clone();
         countersign(&mut routed, &context.signer).map_err(Refusal::from)?;
         let service = &received.service;
-        let mut answer = self.call_registry_patiently(service, &routed).await.map_err(|status| {
+        let request_out_us = egov_runtime::monitor::now_us();
+        let answer = self.call_registry_patiently(service, &routed).await;
+        egov_runtime::monitor::note_onward(request_out_us);
+        let mut answer = answer.map_err(|status| {
             if status.code() == Code::Unavailable || status.code() == Code::DeadlineExceeded {
                 Refusal::new(
                     status.code(),

@@ -48,6 +48,7 @@ fn admit(envelope: &Envelope, trust: &TrustRegistry) -> Result<(), String> {
         checks: Checks::default(),
         message_time: false,
         counters: Arc::default(),
+        monitor: egov_runtime::monitor::Monitor::off(),
     };
     let receiver = Receiver::stateless(context, Arc::new(Services::embedded().clone()));
     receiver.admit(envelope, Accept::Route(Channel::Sync)).map_err(|r| r.reason.to_owned())?;

@@ -1,11 +1,13 @@
-//! The admin service of a participant with an outbox: list it, retry an incident.
+//! The admin service of every participant: its operational monitoring
+//! records, its counters, and, for a participant with an outbox, the outbox
+//! listed and an incident retried.
 
 use std::sync::Arc;
 
 use egov_proto::admin_service_server::{AdminService, AdminServiceServer};
 use egov_proto::{
     Envelope, EnvelopeHeader, GetCountersRequest, GetCountersResponse, ListOutboxRequest, ListOutboxResponse,
-    OutboxEntry, RetryOutboxRequest, RetryOutboxResponse,
+    OutboxEntry, QueryMonitoringRequest, QueryMonitoringResponse, RetryOutboxRequest, RetryOutboxResponse,
 };
 use egov_store::{Batch, OutboxItem, Store};
 use prost::Message;
@@ -13,25 +15,38 @@ use tonic::{Code, Request, Response, Status};
 
 use crate::Refusal;
 use crate::counters::Counters;
+use crate::monitor::Monitor;
 use crate::outbox::{Outbox, PARKED};
 
-/// Serves `AdminService` over a participant's store and outbox.
+/// Serves `AdminService` over a participant's records, and its store and outbox where it has them.
 #[derive(Debug, Clone)]
 pub struct AdminServer {
-    store: Store,
-    outbox: Arc<Outbox>,
+    state: Option<(Store, Arc<Outbox>)>,
     clock: Arc<dyn crate::Clock>,
     counters: Arc<Counters>,
+    monitor: Monitor,
 }
 
 impl AdminServer {
+    /// `state`: the participant's store and outbox; none for the registries.
     pub fn new(
-        store: Store,
-        outbox: Arc<Outbox>,
+        state: Option<(Store, Arc<Outbox>)>,
         clock: Arc<dyn crate::Clock>,
         counters: Arc<Counters>,
+        monitor: Monitor,
     ) -> AdminServer {
-        AdminServer { store, outbox, clock, counters }
+        AdminServer { state, clock, counters, monitor }
+    }
+
+    fn state(&self) -> Result<(&Store, &Arc<Outbox>), Status> {
+        let (store, outbox) = self.state.as_ref().ok_or_else(|| {
+            Refusal::new(
+                Code::FailedPrecondition,
+                "admin.no_outbox",
+                "this participant keeps no state and has no outbox",
+            )
+        })?;
+        Ok((store, outbox))
     }
 
     pub fn into_service(self) -> AdminServiceServer<AdminServer> {
@@ -67,8 +82,8 @@ fn store_status(error: egov_store::StoreError) -> Status {
 impl AdminService for AdminServer {
     async fn list_outbox(&self, request: Request<ListOutboxRequest>) -> Result<Response<ListOutboxResponse>, Status> {
         let incidents_only = request.into_inner().incidents_only;
-        let entries = self
-            .store
+        let (store, _) = self.state()?;
+        let entries = store
             .outbox()
             .map_err(store_status)?
             .iter()
@@ -83,16 +98,17 @@ impl AdminService for AdminServer {
         request: Request<RetryOutboxRequest>,
     ) -> Result<Response<RetryOutboxResponse>, Status> {
         let id = request.into_inner().id;
+        let (store, outbox) = self.state()?;
         let mut item =
-            self.store.outbox().map_err(store_status)?.into_iter().find(|item| item.id == id).ok_or_else(|| {
+            store.outbox().map_err(store_status)?.into_iter().find(|item| item.id == id).ok_or_else(|| {
                 Refusal::new(Code::NotFound, "admin.unknown_outbox_item", format!("no outbox item {id}"))
             })?;
         item.attempts = 0;
         item.next_attempt_ms = self.clock.now_ms();
         let mut batch = Batch::new();
         batch.update_outbox(item.clone());
-        self.store.commit(batch).await.map_err(store_status)?;
-        self.outbox.kick();
+        store.commit(batch).await.map_err(store_status)?;
+        outbox.kick();
         tracing::warn!(id, target = %item.target, "outbox item retried by hand");
         Ok(Response::new(RetryOutboxResponse { entry: Some(entry(&item)) }))
     }
@@ -102,5 +118,29 @@ impl AdminService for AdminServer {
         _request: Request<GetCountersRequest>,
     ) -> Result<Response<GetCountersResponse>, Status> {
         Ok(Response::new(GetCountersResponse { counters: self.counters.snapshot().into_iter().collect() }))
+    }
+
+    async fn query_monitoring(
+        &self,
+        request: Request<QueryMonitoringRequest>,
+    ) -> Result<Response<QueryMonitoringResponse>, Status> {
+        let query = request.into_inner();
+        if query.to_time_us != 0 && query.to_time_us < query.from_time_us {
+            return Err(Refusal::new(
+                Code::InvalidArgument,
+                "admin.bad_time_range",
+                format!("the range ends ({}) before it starts ({})", query.to_time_us, query.from_time_us),
+            )
+            .into());
+        }
+        if !self.monitor.is_on() {
+            return Err(Refusal::new(
+                Code::FailedPrecondition,
+                "admin.monitoring_off",
+                "operational monitoring is off here (monitor.keep = 0)",
+            )
+            .into());
+        }
+        Ok(Response::new(QueryMonitoringResponse { records: self.monitor.query(&query) }))
     }
 }

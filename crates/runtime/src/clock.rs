@@ -11,13 +11,22 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
-impl Clock for SystemClock {
+impl SystemClock {
+    /// The machine's time in microseconds since the Unix epoch (the
+    /// operational monitoring records' timestamps).
+    pub fn now_us() -> i64 {
+        SystemClock::since_epoch().map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)).unwrap_or(0)
+    }
+
     #[allow(clippy::disallowed_methods)] // the one place the system clock is read
+    fn since_epoch() -> Option<std::time::Duration> {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()
+    }
+}
+
+impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or(0)
+        SystemClock::since_epoch().map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
     }
 }
 

@@ -47,6 +47,8 @@ pub struct Context {
     pub message_time: bool,
     /// Retries and other counts, served by the admin service.
     pub counters: Arc<crate::counters::Counters>,
+    /// The participant's operational monitoring records.
+    pub monitor: crate::monitor::Monitor,
 }
 
 impl Context {

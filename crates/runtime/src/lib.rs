@@ -14,6 +14,8 @@ pub mod idempotency;
 pub mod ids;
 pub mod keys;
 pub mod metrics;
+pub mod monitor;
+pub mod observe;
 pub mod outbox;
 pub mod reasons;
 pub mod receive;

@@ -1,15 +1,12 @@
 //! Prometheus metrics of the participants run in one process, served as the
-//! text format on `/metrics` (`egov serve --metrics ADDR`). One tower layer
-//! in front of every participant's services counts and times each call by
-//! participant, RPC and service id, with its status code, and counts the
-//! refusals by reason code; the store's and the outboxes' figures are read
-//! when the endpoint is scraped.
+//! text format on `/metrics` (`egov serve --metrics ADDR`). The tower layer
+//! in front of every participant's services ([`crate::observe`]) counts and
+//! times each call by participant, RPC and service id, with its status code,
+//! and counts the refusals by reason code; the store's and the outboxes'
+//! figures are read when the endpoint is scraped.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-use std::time::Instant;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -17,18 +14,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-
-use crate::status::REASON_KEY;
-
-tokio::task_local! {
-    /// The service id of the envelope the current call carries, once the receive pipeline knows it.
-    static SERVICE_ID: std::cell::RefCell<Option<String>>;
-}
-
-/// Tells the metrics which service the current call is for (the receive pipeline, once it has read the envelope).
-pub fn record_service(service_id: &str) {
-    let _ = SERVICE_ID.try_with(|cell| *cell.borrow_mut() = Some(service_id.to_owned()));
-}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
@@ -64,6 +49,8 @@ pub trait Gauges: Send + Sync {
     fn outbox(&self) -> (i64, i64, i64);
     /// Bytes of the store on disk.
     fn store_bytes(&self) -> i64;
+    /// Deliveries the outbox retried since the participant started.
+    fn retries(&self) -> u64;
 }
 
 /// Figures a participant reads from its own records at a scrape: each a
@@ -96,9 +83,15 @@ pub struct StoreGauges {
     /// The store's directory, whose files are summed.
     pub path: std::path::PathBuf,
     pub clock: Arc<dyn crate::Clock>,
+    /// The participant's counters (`outbox.retries`).
+    pub counters: Arc<crate::counters::Counters>,
 }
 
 impl Gauges for StoreGauges {
+    fn retries(&self) -> u64 {
+        self.counters.snapshot().get("outbox.retries").copied().unwrap_or(0)
+    }
+
     fn outbox(&self) -> (i64, i64, i64) {
         let Ok(items) = self.store.outbox() else { return (0, 0, 0) };
         let now = self.clock.now_ms();
@@ -134,6 +127,7 @@ pub struct Metrics {
     outbox_oldest: Family<ParticipantLabels, Gauge>,
     incidents: Family<ParticipantLabels, Gauge>,
     store_bytes: Family<ParticipantLabels, Gauge>,
+    retries: Family<ParticipantLabels, Counter>,
     commits: Counter,
     groups: Counter,
     syncs: Counter,
@@ -181,12 +175,24 @@ impl Metrics {
             gauge(&mut registry, "outbox_oldest_age_seconds", "Age of the oldest item waiting in the outbox");
         let incidents = gauge(&mut registry, "incidents", "Deliveries that failed every attempt, parked");
         let store_bytes = gauge(&mut registry, "store_bytes", "Bytes of the participant's store on disk");
+        let retries = Family::<ParticipantLabels, Counter>::default();
+        registry.register("outbox_retries", "Deliveries the outbox retried after a failed attempt", retries.clone());
         let commits = Counter::default();
         let groups = Counter::default();
         let syncs = Counter::default();
         registry.register("store_commits", "Commits of every store of the process", commits.clone());
         registry.register("store_groups", "Groups the committer wrote (commits are grouped)", groups.clone());
         registry.register("store_syncs", "fdatasync calls of the stores", syncs.clone());
+        registry.register(
+            "store_group_size_commits",
+            "Commits per group the committer wrote to the logs",
+            egov_store::stats::group_sizes(),
+        );
+        registry.register(
+            "store_flush_seconds",
+            "How long one fdatasync of a log segment took",
+            egov_store::stats::flush_seconds(),
+        );
         let applications = Family::<Vec<(String, String)>, Gauge>::default();
         registry.register(
             "applications",
@@ -214,6 +220,7 @@ impl Metrics {
             outbox_oldest,
             incidents,
             store_bytes,
+            retries,
             commits,
             groups,
             syncs,
@@ -247,6 +254,13 @@ impl Metrics {
 
     /// The text format, with the gauges read now.
     pub fn encode(&self) -> String {
+        // A counter kept elsewhere, brought up to its total.
+        let catch_up = |counter: &Counter, total: u64| {
+            let seen = counter.get();
+            if total > seen {
+                counter.inc_by(total - seen);
+            }
+        };
         if let Ok(reports) = self.reports.lock() {
             self.applications.clear();
             self.sla.clear();
@@ -268,15 +282,10 @@ impl Metrics {
                 self.outbox_oldest.get_or_create(&labels).set(oldest);
                 self.incidents.get_or_create(&labels).set(incidents);
                 self.store_bytes.get_or_create(&labels).set(gauges.store_bytes());
+                catch_up(&self.retries.get_or_create(&labels), gauges.retries());
             }
         }
         let stats = egov_store::stats::stats();
-        let catch_up = |counter: &Counter, total: u64| {
-            let seen = counter.get();
-            if total > seen {
-                counter.inc_by(total - seen);
-            }
-        };
         catch_up(&self.commits, stats.flushed_commits + stats.unflushed_commits);
         catch_up(&self.groups, stats.groups);
         catch_up(&self.syncs, stats.syncs);
@@ -287,7 +296,15 @@ impl Metrics {
         text
     }
 
-    fn record(&self, participant: &str, rpc: &str, service: &str, code: &str, reason: Option<&str>, seconds: f64) {
+    pub(crate) fn record(
+        &self,
+        participant: &str,
+        rpc: &str,
+        service: &str,
+        code: &str,
+        reason: Option<&str>,
+        seconds: f64,
+    ) {
         let (participant, rpc, service) = (participant.to_owned(), rpc.to_owned(), service.to_owned());
         self.durations
             .get_or_create(&TimeLabels { participant: participant.clone(), rpc: rpc.clone(), service: service.clone() })
@@ -324,78 +341,5 @@ impl Metrics {
             }),
         );
         axum::serve(listener, app).with_graceful_shutdown(shutdown).await
-    }
-}
-
-/// The layer in front of one participant's services.
-#[derive(Debug, Clone)]
-pub struct MetricsLayer {
-    metrics: Option<Arc<Metrics>>,
-    participant: &'static str,
-}
-
-impl MetricsLayer {
-    /// Counts for `participant`; none: counts nothing.
-    pub fn new(metrics: Option<Arc<Metrics>>, participant: &'static str) -> MetricsLayer {
-        MetricsLayer { metrics, participant }
-    }
-}
-
-impl<S> tower_layer::Layer<S> for MetricsLayer {
-    type Service = MetricsService<S>;
-
-    fn layer(&self, inner: S) -> MetricsService<S> {
-        MetricsService { inner, metrics: self.metrics.clone(), participant: self.participant }
-    }
-}
-
-/// The service the layer makes.
-#[derive(Debug, Clone)]
-pub struct MetricsService<S> {
-    inner: S,
-    metrics: Option<Arc<Metrics>>,
-    participant: &'static str,
-}
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
-impl<S, B> tower_service::Service<http::Request<B>> for MetricsService<S>
-where
-    S: tower_service::Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<S::Response, S::Error>>;
-
-    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(context)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let Some(metrics) = self.metrics.clone() else { return Box::pin(inner.call(request)) };
-        let participant = self.participant;
-        // "/egov.v1.WorkstationService/OpenForm" -> "WorkstationService/OpenForm".
-        let rpc = request.uri().path().trim_start_matches('/').trim_start_matches("egov.v1.").to_owned();
-        Box::pin(SERVICE_ID.scope(std::cell::RefCell::new(None), async move {
-            let started = Instant::now();
-            let response = inner.call(request).await?;
-            let service = SERVICE_ID.with(|cell| cell.borrow().clone()).unwrap_or_else(|| "-".to_owned());
-            // A refusal is a trailers-only response: its status is in the headers.
-            let headers = response.headers();
-            let (code, reason) = match tonic::Status::from_header_map(headers) {
-                Some(status) if status.code() != tonic::Code::Ok => (
-                    format!("{:?}", status.code()),
-                    headers.get(REASON_KEY).and_then(|value| value.to_str().ok()).map(str::to_owned),
-                ),
-                _ => ("Ok".to_owned(), None),
-            };
-            metrics.record(participant, &rpc, &service, &code, reason.as_deref(), started.elapsed().as_secs_f64());
-            Ok(response)
-        }))
     }
 }

@@ -261,6 +261,7 @@ impl Outbox {
 /// record it (it may read the participant's state).
 pub struct ToGateway<F> {
     client: egov_proto::gateway_service_client::GatewayServiceClient<tonic::transport::Channel>,
+    monitor: crate::monitor::Monitor,
     on_accepted: F,
 }
 
@@ -268,11 +269,13 @@ impl<F> ToGateway<F>
 where
     F: Fn(&OutboxItem, &egov_proto::SendAsyncResponse) -> Batch + Send + Sync + 'static,
 {
+    /// Sends with `client`, writing each attempt down in `monitor`.
     pub fn new(
         client: egov_proto::gateway_service_client::GatewayServiceClient<tonic::transport::Channel>,
+        monitor: crate::monitor::Monitor,
         on_accepted: F,
     ) -> ToGateway<F> {
-        ToGateway { client, on_accepted }
+        ToGateway { client, monitor, on_accepted }
     }
 }
 
@@ -287,7 +290,11 @@ where
             Err(error) => return Attempt::Stopped(Batch::new(), format!("stored envelope does not decode: {error}")),
         };
         let mut client = self.client.clone();
-        match client.send_async(egov_proto::SendAsyncRequest { envelope: Some(envelope) }).await {
+        let request_out_us = crate::monitor::now_us();
+        let sent = client.send_async(egov_proto::SendAsyncRequest { envelope: Some(envelope.clone()) }).await;
+        let answer = sent.as_ref().map(|response| response.get_ref().encoded_len());
+        self.monitor.sent("GatewayService/SendAsync", crate::ids::GATEWAY, &envelope, request_out_us, answer);
+        match sent {
             Ok(response) => Attempt::Delivered((self.on_accepted)(item, response.get_ref())),
             Err(status) if crate::status::is_retryable(&status) => {
                 Attempt::Retry(format!("{:?}: {}", status.code(), status.message()))

@@ -287,6 +287,7 @@ impl Receiver {
         if let Some(store) = &self.store
             && let Some(answer) = idempotency::resent::<A>(store, &verified, &envelope)?
         {
+            crate::monitor::note_answer(answer.encoded_len());
             return Ok(Handled { answer, queued: Vec::new(), header: verified.header });
         }
         if verified.header.body_type != service.body {
@@ -312,7 +313,11 @@ impl Receiver {
             let outcome = handler(received.clone()).await?;
             match self.commit(&received, outcome, received_ms).await {
                 Err(refusal) if refusal.reason == "store.conflict" && attempts < CONFLICT_ATTEMPTS => continue,
-                done => return Ok(done?),
+                done => {
+                    let handled = done?;
+                    crate::monitor::note_answer(handled.answer.encoded_len());
+                    return Ok(handled);
+                }
             }
         }
     }
@@ -327,7 +332,7 @@ impl Receiver {
         let unfreshened = Checks { freshness_window_ms: None, ..self.context.checks.clone() };
         let verified = self.context.open(envelope, &unfreshened)?;
         crate::server::record_ids(&verified.header.correlation_id, &verified.header.message_id);
-        crate::metrics::record_service(&verified.header.service_id);
+        crate::monitor::note_envelope(&verified.header, envelope);
         let header = &verified.header;
         let service = match accept {
             Accept::Route(channel) => self.route(&verified, channel)?,

@@ -17,7 +17,7 @@ pub async fn serve(
     routes: Routes,
     service_names: &[&'static str],
     faults: crate::fault::FaultLayer,
-    metrics: crate::metrics::MetricsLayer,
+    observe: crate::observe::ObserveLayer,
     tls: Option<crate::tls::ServerTls>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
@@ -45,10 +45,11 @@ pub async fn serve(
     let peers = tls.as_ref().map(crate::tls::ServerTls::layer).unwrap_or_default();
     let router = tonic::transport::Server::builder()
         // No status leaves without a reason code (`reasons`); outside that, the
-        // metrics see each call's final status and reason. Inside, the caller's certificate (`tls`).
+        // metrics and the monitoring records see each call's final status and reason.
+        // Inside, the caller's certificate (`tls`).
         .layer(tower_layer::Stack::new(
             tower_layer::Stack::new(tower_layer::Stack::new(peers, faults), crate::reasons::ReasonLayer),
-            metrics,
+            observe,
         ))
         .trace_fn(|request| {
             tracing::info_span!(

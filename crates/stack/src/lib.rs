@@ -19,6 +19,7 @@ use egov_regulation::Definition;
 use egov_runtime::admin::AdminServer;
 use egov_runtime::counters::Counters;
 use egov_runtime::fault::{FaultLayer, Faults};
+use egov_runtime::monitor::{MonitorConfig, Monitoring};
 use egov_runtime::outbox::{Outbox, RetryPolicy};
 use egov_runtime::tls::TlsDir;
 use egov_runtime::{Clock, Context, KeyDir, Receiver, Services, SharedTrust, SystemClock, Topology, ids};
@@ -180,6 +181,8 @@ pub struct StackConfig {
     /// mTLS on every port started here and every call between participants,
     /// with the certificates of this directory (`egov_runtime::tls`); none: plaintext.
     pub tls: Option<TlsDir>,
+    /// The operational monitoring records every participant keeps.
+    pub monitor: MonitorConfig,
 }
 
 /// Wraps a participant's services (health and reflection are added after it):
@@ -213,6 +216,7 @@ impl StackConfig {
             routes_hook: None,
             metrics: None,
             tls: None,
+            monitor: MonitorConfig::default(),
         }
     }
 }
@@ -231,6 +235,7 @@ pub struct Stack {
     /// The stores of the participants with state.
     stores: Vec<(Role, Store)>,
     metrics: Option<Arc<egov_runtime::metrics::Metrics>>,
+    monitoring: Arc<Monitoring>,
 }
 
 /// What a graceful stop came to.
@@ -271,6 +276,7 @@ impl Stack {
             listeners.push((role, listener));
         }
         let trust = SharedTrust::new(config.keys.trust()?);
+        let monitoring = Monitoring::start(config.monitor.clone())?;
         let services = Arc::new(Services::embedded().clone());
         let mut servers = Vec::new();
         let mut stores = Vec::new();
@@ -291,7 +297,9 @@ impl Stack {
                 checks.freshness_window_ms = None;
             }
             let counters = Arc::new(Counters::default());
+            let monitor = monitoring.participant(role.member_id());
             let context = Context {
+                monitor: monitor.clone(),
                 counters: Arc::clone(&counters),
                 trust: trust.clone(),
                 signer,
@@ -368,6 +376,7 @@ impl Stack {
                         .context("the process definition does not fit the regional gateway ARM")?;
                     let courier = egov_runtime::outbox::ToGateway::new(
                         gateway_client(&topology.gateway, tls, member)?,
+                        monitor.clone(),
                         |_, _| egov_store::Batch::new(),
                     );
                     tasks.push(tokio::spawn(outbox.run(Arc::new(courier))));
@@ -417,18 +426,14 @@ impl Stack {
                         store: store.clone(),
                         path: config.data_dir.join(role.name()),
                         clock: Arc::new(SystemClock),
+                        counters: Arc::clone(&counters),
                     };
                     metrics.watch(role.name(), Arc::new(gauges));
                 }
             }
-            let routes = match state {
-                None => routes,
-                Some((store, outbox)) => {
-                    names.push("egov.v1.AdminService");
-                    let admin = AdminServer::new(store, outbox, Arc::clone(&config.clock), Arc::clone(&counters));
-                    routes.add_service(admin.into_service())
-                }
-            };
+            names.push("egov.v1.AdminService");
+            let admin = AdminServer::new(state, Arc::clone(&config.clock), Arc::clone(&counters), monitor.clone());
+            let routes = routes.add_service(admin.into_service());
             let routes = match &config.routes_hook {
                 Some(hook) => (hook.0)(role, routes),
                 None => routes,
@@ -447,13 +452,13 @@ impl Stack {
             };
             let (shutdown, mut stop) = watch::channel(false);
             let name = role.name();
-            let metrics = egov_runtime::metrics::MetricsLayer::new(config.metrics.clone(), name);
+            let observe = egov_runtime::observe::ObserveLayer::new(config.metrics.clone(), monitor, name);
             let server = tokio::spawn(async move {
                 let signal = async move {
                     let _ = stop.changed().await;
                 };
                 if let Err(error) =
-                    egov_runtime::server::serve(listener, routes, &names, faults, metrics, server_tls, signal).await
+                    egov_runtime::server::serve(listener, routes, &names, faults, observe, server_tls, signal).await
                 {
                     tracing::error!(participant = name, %error, "server stopped");
                 }
@@ -470,6 +475,7 @@ impl Stack {
             tasks,
             stores,
             metrics: config.metrics,
+            monitoring,
         })
     }
 
@@ -505,6 +511,7 @@ impl Stack {
         for task in self.servers.into_iter().map(|(_, _, task)| task).chain(self.tasks) {
             let _ = task.await;
         }
+        self.monitoring.finish();
     }
 
     /// Stops gracefully: each participant, in `DRAIN_ORDER`, stops accepting
@@ -538,6 +545,7 @@ impl Stack {
                 unsettled.push((role, error.to_string()));
             }
         }
+        self.monitoring.finish();
         Drained { cut, unsettled }
     }
 }

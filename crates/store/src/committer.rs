@@ -53,7 +53,7 @@ fn run(receiver: Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        stats::group();
+        stats::group(jobs.len());
         // By store, in the order they came.
         let mut by_store: Vec<StoreJobs> = Vec::new();
         for Job { store, batch, durability, reply } in jobs {

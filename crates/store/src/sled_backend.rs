@@ -423,7 +423,10 @@ impl SledBackend {
         }
         let Some(&segment) = group.touched.last() else { return };
         stats::synced();
-        if let Err(error) = self.inner.segments.sync(segment) {
+        let started = std::time::Instant::now();
+        let synced = self.inner.segments.sync(segment);
+        stats::flushed_in(started.elapsed());
+        if let Err(error) = synced {
             group.failure = Some(error);
         }
     }

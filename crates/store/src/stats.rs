@@ -1,7 +1,30 @@
 //! What the process's stores have written since it started, for the bench
-//! and the metrics: commits by durability, groups, `fdatasync`s and bytes.
+//! and the metrics: commits by durability, groups, `fdatasync`s and bytes,
+//! and the histograms of the groups' sizes and of the flushes' latency.
 
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+
+/// Commits per group the committer wrote (1 to 256).
+static GROUP_SIZES: LazyLock<Histogram> = LazyLock::new(|| Histogram::new(exponential_buckets(1.0, 2.0, 9)));
+/// Seconds one `fdatasync` of a segment took (50 µs to 1.6 s).
+static FLUSH_SECONDS: LazyLock<Histogram> = LazyLock::new(|| Histogram::new(exponential_buckets(0.00005, 2.0, 16)));
+
+/// The histogram of the groups' sizes, in commits (the metrics register it).
+pub fn group_sizes() -> Histogram {
+    GROUP_SIZES.clone()
+}
+
+/// The histogram of the flushes' latency, in seconds (the metrics register it).
+pub fn flush_seconds() -> Histogram {
+    FLUSH_SECONDS.clone()
+}
+
+pub(crate) fn flushed_in(elapsed: std::time::Duration) {
+    FLUSH_SECONDS.observe(elapsed.as_secs_f64());
+}
 
 static FLUSHED: AtomicU64 = AtomicU64::new(0);
 static UNFLUSHED: AtomicU64 = AtomicU64::new(0);
@@ -51,8 +74,9 @@ pub(crate) fn committed(flushed: bool) {
     if flushed { &FLUSHED } else { &UNFLUSHED }.fetch_add(1, Ordering::Relaxed);
 }
 
-pub(crate) fn group() {
+pub(crate) fn group(commits: usize) {
     GROUPS.fetch_add(1, Ordering::Relaxed);
+    GROUP_SIZES.observe(commits as f64);
 }
 
 pub(crate) fn synced() {

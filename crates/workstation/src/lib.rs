@@ -100,7 +100,8 @@ impl WorkstationServer {
             let workstation = Arc::clone(&workstation);
             move |item: &OutboxItem, receipt: &SendAsyncResponse| workstation.record_receipt(item, receipt)
         };
-        let worker = outbox.run(Arc::new(ToGateway::new(gateway, on_accepted)));
+        let monitor = workstation.receiver.context().monitor.clone();
+        let worker = outbox.run(Arc::new(ToGateway::new(gateway, monitor, on_accepted)));
         Ok((WorkstationServer { workstation }, worker))
     }
 

@@ -123,10 +123,20 @@ impl Workstation {
         loop {
             let mut gateway = self.gateway.clone();
             let call = gateway.send_sync(SendSyncRequest { envelope: Some(request.clone()) });
-            let status = match tokio::time::timeout(LOOKUP_TIMEOUT, call).await {
-                Ok(Ok(answer)) => return Ok(answer.into_inner()),
-                Ok(Err(status)) => status,
-                Err(_) => Status::deadline_exceeded(format!("the gateway did not answer within {LOOKUP_TIMEOUT:?}")),
+            let request_out_us = egov_runtime::monitor::now_us();
+            let answered = match tokio::time::timeout(LOOKUP_TIMEOUT, call).await {
+                Ok(Ok(answer)) => Ok(answer.into_inner()),
+                Ok(Err(status)) => Err(status),
+                Err(_) => {
+                    Err(Status::deadline_exceeded(format!("the gateway did not answer within {LOOKUP_TIMEOUT:?}")))
+                }
+            };
+            let monitor = &self.receiver.context().monitor;
+            let size = answered.as_ref().map(prost::Message::encoded_len);
+            monitor.sent("GatewayService/SendSync", egov_runtime::ids::GATEWAY, &request, request_out_us, size);
+            let status = match answered {
+                Ok(answer) => return Ok(answer),
+                Err(status) => status,
             };
             if attempt >= LOOKUP_ATTEMPTS || !egov_runtime::status::is_retryable(&status) {
                 return Err(status);

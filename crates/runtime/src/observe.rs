@@ -1,0 +1,127 @@
+//! The tower layer in front of every participant's services that writes down
+//! each call: its metrics ([`crate::metrics`]) and its operational monitoring
+//! record ([`crate::monitor`]). It sees the call's final status, reason code
+//! included; what the receive pipeline learns of the call inside (the
+//! envelope's ids and sizes) it reads from the call's note.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use egov_proto::MonitoringRecord;
+
+use crate::metrics::Metrics;
+use crate::monitor::{Monitor, NOTE, Note, now_us};
+use crate::status::REASON_KEY;
+
+/// Counts and records the calls of one participant.
+#[derive(Debug, Clone)]
+pub struct ObserveLayer {
+    metrics: Option<Arc<Metrics>>,
+    monitor: Monitor,
+    participant: &'static str,
+}
+
+impl ObserveLayer {
+    /// For `participant`: metrics where given, records where `monitor` is on.
+    pub fn new(metrics: Option<Arc<Metrics>>, monitor: Monitor, participant: &'static str) -> ObserveLayer {
+        ObserveLayer { metrics, monitor, participant }
+    }
+}
+
+impl<S> tower_layer::Layer<S> for ObserveLayer {
+    type Service = Observed<S>;
+
+    fn layer(&self, inner: S) -> Observed<S> {
+        Observed { inner, layer: self.clone() }
+    }
+}
+
+/// The service the layer makes.
+#[derive(Debug, Clone)]
+pub struct Observed<S> {
+    inner: S,
+    layer: ObserveLayer,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// The calls that exchange the participants' messages (the admin service and
+/// the bench's echo are not messages; health and reflection are not ours).
+fn is_message_call(path: &str) -> bool {
+    path.starts_with("/egov.v1.")
+        && !path.starts_with("/egov.v1.AdminService/")
+        && !path.starts_with("/egov.v1.BenchService/")
+}
+
+impl<S, B> tower_service::Service<http::Request<B>> for Observed<S>
+where
+    S: tower_service::Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let ObserveLayer { metrics, monitor, participant } = self.layer.clone();
+        let recorded = monitor.is_on() && is_message_call(request.uri().path());
+        if metrics.is_none() && !recorded {
+            return Box::pin(inner.call(request));
+        }
+        // "/egov.v1.WorkstationService/OpenForm" -> "WorkstationService/OpenForm".
+        let rpc = request.uri().path().trim_start_matches('/').trim_start_matches("egov.v1.").to_owned();
+        Box::pin(NOTE.scope(std::cell::RefCell::new(Note::default()), async move {
+            let request_in_us = now_us();
+            let started = Instant::now();
+            let response = inner.call(request).await?;
+            let note = NOTE.with(|note| note.take());
+            // A refusal is a trailers-only response: its status is in the headers.
+            let headers = response.headers();
+            let (code, reason) = match tonic::Status::from_header_map(headers) {
+                Some(status) if status.code() != tonic::Code::Ok => (
+                    format!("{:?}", status.code()),
+                    headers.get(REASON_KEY).and_then(|value| value.to_str().ok()).map(str::to_owned),
+                ),
+                _ => ("Ok".to_owned(), None),
+            };
+            let header = note.header.unwrap_or_default();
+            if let Some(metrics) = &metrics {
+                let service = if header.service_id.is_empty() { "-" } else { header.service_id.as_str() };
+                metrics.record(participant, &rpc, service, &code, reason.as_deref(), started.elapsed().as_secs_f64());
+            }
+            if recorded {
+                monitor.push(MonitoringRecord {
+                    participant: String::new(),
+                    kind: "server".to_owned(),
+                    rpc,
+                    client_id: header.sender_id,
+                    service_id: header.service_id,
+                    message_id: header.message_id,
+                    correlation_id: header.correlation_id,
+                    peer_id: header.recipient_id,
+                    request_in_time_us: request_in_us,
+                    request_out_time_us: note.request_out_us,
+                    response_in_time_us: note.response_in_us,
+                    response_out_time_us: now_us(),
+                    request_size: note.request_size,
+                    response_size: note.response_size,
+                    succeeded: reason.is_none() && code == "Ok",
+                    status_code: code,
+                    reason: reason.unwrap_or_default(),
+                });
+            }
+            Ok(response)
+        }))
+    }
+}
