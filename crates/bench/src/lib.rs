@@ -63,7 +63,8 @@ pub enum Part {
     /// Start-up with many stored applications (replays the applications first).
     Startup,
     /// The cost of the metrics and of the operational monitoring: the same
-    /// applications replayed with each on and off, alternating, in one run.
+    /// applications replayed with each on and off, alternating, in one run
+    /// (only with `--only observe`: its later rounds still fail, see docs/performance.md).
     Observe,
 }
 
@@ -136,7 +137,7 @@ impl Plan {
             bail!("--applications, --app-concurrency and --stored must be above 0");
         }
         let parts = if args.only.is_empty() {
-            vec![Part::Echo, Part::Lookup, Part::Applications, Part::Startup, Part::Observe]
+            vec![Part::Echo, Part::Lookup, Part::Applications, Part::Startup]
         } else {
             args.only.clone()
         };
