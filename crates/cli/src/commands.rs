@@ -226,10 +226,11 @@ pub async fn serve(args: ServeArgs, addresses: &Addresses, tls: &crate::Tls) -> 
             }
         });
     }
+    let signals = signals();
     println!("ready");
     use std::io::Write as _;
     std::io::stdout().flush()?;
-    serve_until_stopped(&stack).await;
+    serve_until_stopped(&stack, signals).await;
     println!("stopping: answering the calls in flight (at most {} s)", args.drain_seconds);
     std::io::stdout().flush()?;
     let drained = stack.drain(std::time::Duration::from_secs(args.drain_seconds)).await;
@@ -267,16 +268,29 @@ fn set_role_address(topology: &mut Topology, role: Role, address: String) {
     }
 }
 
-/// Serves until SIGINT or SIGTERM; SIGHUP reloads the trust registry.
-async fn serve_until_stopped(stack: &Stack) {
+/// The signals that stop `egov serve` (SIGINT, SIGTERM) or reload its trust
+/// registry (SIGHUP), listened to before it says `ready`: a signal tokio's
+/// handler takes before its stream exists is lost, so one sent right after
+/// `ready` would leave the process running.
+struct Signals(Option<[tokio::signal::unix::Signal; 3]>);
+
+fn signals() -> Signals {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut terminate), Ok(mut hangup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup())) {
+        (Ok(interrupt), Ok(terminate), Ok(hangup)) => Signals(Some([interrupt, terminate, hangup])),
+        _ => Signals(None),
+    }
+}
+
+/// Serves until SIGINT or SIGTERM; SIGHUP reloads the trust registry.
+async fn serve_until_stopped(stack: &Stack, signals: Signals) {
+    let Some([mut interrupt, mut terminate, mut hangup]) = signals.0 else {
         let _ = tokio::signal::ctrl_c().await;
         return;
     };
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return,
+            _ = interrupt.recv() => return,
             _ = terminate.recv() => return,
             _ = hangup.recv() => match stack.reload_trust() {
                 Ok(members) => tracing::warn!(members, "trust registry reloaded on SIGHUP"),
