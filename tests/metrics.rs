@@ -121,7 +121,8 @@ async fn the_metrics_endpoint_counts_calls_refusals_latency_and_the_stores() {
     // The workstation's applications by state: one waits on process 5; none is missed yet.
     let waiting = [("participant", "workstation"), ("state", "process-5")];
     assert_eq!(value(&scrape, "egov_applications", &waiting), Some(1.0));
-    assert!(scrape.docs.contains_key("egov_sla_items"), "the SLA family is listed");
+    // (The SLA family is listed only while an item is at risk or missed: whether
+    // process 5's one-minute step is at risk here depends on the working hours of the moment.)
     assert_eq!(value(&scrape, "egov_sla_items", &[("standing", "missed")]), None);
     // A change of the trust registry is reloaded, and counted.
     let trust_file = temp.path().join("keys/trust.toml");
