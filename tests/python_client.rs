@@ -104,7 +104,7 @@ fn collect(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Stri
 #[test]
 fn the_python_client_written_from_the_docs_drives_the_stack() {
     if let Err(reason) = python_ready() {
-        panic!("{reason} (tests/run.sh installs them)");
+        panic!("{reason} (tests/install.sh installs them)");
     }
 
     let temp = tempfile::tempdir().unwrap();

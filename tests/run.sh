@@ -1,16 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (the README's): installs what the tests need
-# beyond the Rust toolchain, then runs every test.
-#
-# - Python 3 with the packages of the second-language client
-#   (tests/python/requirements.txt: grpcio, grpcio-tools, cryptography), from PyPI.
+# beyond the Rust toolchain (tests/install.sh), then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! python3 -c "import grpc, grpc_tools, cryptography" 2>/dev/null; then
-  echo "== installing the Python client's packages (tests/python/requirements.txt)"
-  python3 -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt \
-    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages -r tests/python/requirements.txt
-fi
-
+tests/install.sh
 cargo test --workspace "$@"

@@ -1147,9 +1147,14 @@ async fn observability(
             let seconds = started.elapsed().as_secs_f64();
             stack.stop().await;
             let _ = std::fs::remove_dir_all(&data);
-            let failed = verdicts.iter().filter(|verdict| !verdict.passed()).count();
-            if failed > 0 {
-                bail!("observability ({name}): {failed} of {count} scenarios did not end as expected");
+            let failed: Vec<_> = verdicts.iter().filter(|verdict| !verdict.passed()).collect();
+            if let Some(first) = failed.first() {
+                bail!(
+                    "observability ({name}): {} of {count} scenarios did not end as expected; the first, {}: {}",
+                    failed.len(),
+                    first.scenario,
+                    first.differences.join("; ")
+                );
             }
             best[index] = best[index].max(count as f64 / seconds);
         }

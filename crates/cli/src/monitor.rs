@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
+use egov_proto::QueryMonitoringRequest;
 use egov_proto::admin_service_client::AdminServiceClient;
-use egov_proto::{MonitoringRecord, QueryMonitoringRequest};
 use egov_runtime::ids;
 
 use crate::Addresses;
@@ -52,10 +52,6 @@ fn clock(us: i64) -> String {
     chrono::DateTime::from_timestamp_micros(us).map_or_else(|| us.to_string(), |t| t.format("%H:%M:%S%.6f").to_string())
 }
 
-fn first_time(record: &MonitoringRecord) -> i64 {
-    if record.request_in_time_us != 0 { record.request_in_time_us } else { record.request_out_time_us }
-}
-
 pub async fn monitor(args: MonitorArgs, addresses: &Addresses, tls: &crate::Tls) -> anyhow::Result<ExitCode> {
     let topology = crate::commands::topology(addresses)?;
     let certificates = tls.dir(std::path::Path::new("keys"));
@@ -94,7 +90,7 @@ pub async fn monitor(args: MonitorArgs, addresses: &Addresses, tls: &crate::Tls)
             }
         }
     }
-    records.sort_by_key(first_time);
+    records.sort_by_key(egov_runtime::monitor::first_time);
     if args.json {
         for record in &records {
             println!("{}", serde_json::to_string(record)?);

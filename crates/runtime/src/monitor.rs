@@ -48,16 +48,19 @@ pub fn now_us() -> i64 {
 #[derive(Debug)]
 pub struct Monitoring {
     config: MonitorConfig,
-    export: Option<Mutex<std::sync::mpsc::Sender<MonitoringRecord>>>,
-    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The export's channel and the thread that writes what it carries; none
+    /// without an export file, or once [`Monitoring::finish`] has ended it.
+    export: Mutex<Option<Export>>,
 }
+
+type Export = (std::sync::mpsc::Sender<MonitoringRecord>, std::thread::JoinHandle<()>);
 
 impl Monitoring {
     /// Starts monitoring; with an export file, opens it for appending (an
     /// error names the file) and starts the thread that writes to it.
     pub fn start(config: MonitorConfig) -> anyhow::Result<Arc<Monitoring>> {
-        let (export, writer) = match &config.export {
-            None => (None, None),
+        let export = match &config.export {
+            None => None,
             Some(path) => {
                 let file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|error| {
                     anyhow::anyhow!("cannot open the monitoring export {}: {error}", path.display())
@@ -66,10 +69,10 @@ impl Monitoring {
                 let writer = std::thread::Builder::new()
                     .name("monitor-export".into())
                     .spawn(move || export_lines(file, receiver))?;
-                (Some(Mutex::new(sender)), Some(writer))
+                Some((sender, writer))
             }
         };
-        Ok(Arc::new(Monitoring { config, export, writer: Mutex::new(writer) }))
+        Ok(Arc::new(Monitoring { config, export: Mutex::new(export) }))
     }
 
     /// The handle `participant` (a member id) keeps its records with.
@@ -88,22 +91,17 @@ impl Monitoring {
 
     /// Ends the export: every record pushed so far is written and the file flushed.
     pub fn finish(&self) {
-        if let Ok(mut export) = self.export.as_ref().map(|sender| sender.lock()).transpose() {
-            // A closed channel ends the writer once it has written what it holds.
-            if let Some(sender) = export.as_deref_mut() {
-                let (closed, _) = std::sync::mpsc::channel();
-                *sender = closed;
-            }
-        }
-        let writer = self.writer.lock().ok().and_then(|mut writer| writer.take());
-        if let Some(writer) = writer {
+        let export = self.export.lock().ok().and_then(|mut export| export.take());
+        if let Some((sender, writer)) = export {
+            // The closed channel ends the writer once it has written what it holds.
+            drop(sender);
             let _ = writer.join();
         }
     }
 
     fn export(&self, record: &MonitoringRecord) {
-        if let Some(sender) = &self.export
-            && let Ok(sender) = sender.lock()
+        if let Ok(export) = self.export.lock()
+            && let Some((sender, _)) = export.as_ref()
         {
             let _ = sender.send(record.clone());
         }
@@ -146,8 +144,9 @@ pub struct Monitor {
     inner: Option<Arc<Records>>,
 }
 
-/// The first timestamp of a record: when it began at this participant.
-fn first_time(record: &MonitoringRecord) -> i64 {
+/// The first timestamp of a record: when it began at this participant (what
+/// queries filter and `egov monitor` orders by).
+pub fn first_time(record: &MonitoringRecord) -> i64 {
     if record.request_in_time_us != 0 { record.request_in_time_us } else { record.request_out_time_us }
 }
 

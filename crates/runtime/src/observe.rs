@@ -116,7 +116,7 @@ where
                     response_out_time_us: now_us(),
                     request_size: note.request_size,
                     response_size: note.response_size,
-                    succeeded: reason.is_none() && code == "Ok",
+                    succeeded: code == "Ok",
                     status_code: code,
                     reason: reason.unwrap_or_default(),
                 });
