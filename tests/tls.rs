@@ -173,7 +173,7 @@ async fn a_call_whose_certificate_does_not_do_is_refused_with_a_reason_code_and_
     let workstation = harness.topology().workstation.clone();
     let definition = egov_regulation::Definition::default_definition();
     // Opens a form for `application_id` as operator-1, over `channel`.
-    let open = |channel: tonic::transport::Channel, application_id: &'static str| {
+    let open = |channel: egov_runtime::GrpcChannel, application_id: &'static str| {
         let signer = harness.signer("operator-1");
         let code = definition.service.code.clone();
         async move {
@@ -243,6 +243,7 @@ async fn a_call_whose_certificate_does_not_do_is_refused_with_a_reason_code_and_
         .tls_config(tonic::transport::ClientTlsConfig::new().ca_certificate(ca))
         .unwrap()
         .connect_lazy();
+    let anonymous = tonic::service::interceptor::InterceptedService::new(anonymous, egov_runtime::trace::Propagate);
     let refused = open(anonymous, "tls-anonymous").await.unwrap_err();
     assert_eq!(reason_of(&refused), Some("tls.no_certificate"), "{refused:?}");
     assert!(!exists("tls-anonymous").await);
