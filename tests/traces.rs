@@ -8,65 +8,28 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use egov_runtime::trace::Collector;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use sha2::Digest as _;
 
 const EGOV: &str = env!("CARGO_BIN_EXE_egov");
 
-/// The spans it was sent, with their resource's service name.
-#[derive(Default, Clone)]
-struct Collector {
-    spans: Arc<Mutex<Vec<(String, Span)>>>,
-}
-
-#[tonic::async_trait]
-impl TraceService for Collector {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let mut spans = self.spans.lock().unwrap();
-        for resource in request.into_inner().resource_spans {
-            let service = resource
-                .resource
-                .as_ref()
-                .and_then(|resource| resource.attributes.iter().find(|a| a.key == "service.name"))
-                .and_then(|a| a.value.as_ref())
-                .and_then(|v| match &v.value {
-                    Some(Value::StringValue(s)) => Some(s.clone()),
-                    _ => None,
-                })
-                .unwrap_or_default();
-            for scope in resource.scope_spans {
-                spans.extend(scope.spans.into_iter().map(|span| (service.clone(), span)));
-            }
-        }
-        Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success: None }))
-    }
-}
-
-/// Starts the collector on a free port of the test's own runtime thread: its address.
-fn start_collector(collector: Collector) -> String {
+/// Starts an OTLP collector on a free port, on a runtime of its own thread: its endpoint.
+fn start_collector(collector: &Collector) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap().to_string();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
     listener.set_nonblocking(true).unwrap();
+    let collector = collector.clone();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            tonic::transport::Server::builder()
-                .add_service(TraceServiceServer::new(collector))
-                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
-                .await
-                .unwrap();
+            collector.serve(tokio::net::TcpListener::from_std(listener).unwrap());
+            std::future::pending::<()>().await
         });
     });
-    address
+    endpoint
 }
 
 fn attribute<'s>(span: &'s Span, key: &str) -> Option<&'s str> {
@@ -114,7 +77,7 @@ fn replay(temp: &Path, scenario: &str) {
 #[test]
 fn one_applications_spans_form_one_trace_across_the_five_participants() {
     let collector = Collector::default();
-    let endpoint = format!("http://{}", start_collector(collector.clone()));
+    let endpoint = start_collector(&collector);
     let temp = tempfile::tempdir().unwrap();
     let topology = common::free_topology();
     let served = serve(temp.path(), &topology, &endpoint);
@@ -145,13 +108,13 @@ fn one_applications_spans_form_one_trace_across_the_five_participants() {
     // The exporter sends what it holds when the server stops.
     let (exited_0, rest) = served.terminate();
     assert!(exited_0, "{rest:?}");
-    let spans = collector.spans.lock().unwrap().clone();
+    let spans = collector.spans();
     assert!(!spans.is_empty(), "no span was exported");
-    assert!(spans.iter().all(|(service, _)| service == "egov"), "service.name");
+    assert!(spans.iter().all(|span| attribute(span, "service.name") == Some("egov")), "service.name");
 
     // Every span that names the application is in the trace its correlation id gives.
     let correlation_ids: BTreeSet<&str> =
-        spans.iter().filter_map(|(_, span)| attribute(span, "correlation_id")).filter(|c| !c.is_empty()).collect();
+        spans.iter().filter_map(|span| attribute(span, "correlation_id")).filter(|c| !c.is_empty()).collect();
     let application = correlation_ids
         .iter()
         .copied()
@@ -159,15 +122,12 @@ fn one_applications_spans_form_one_trace_across_the_five_participants() {
         .unwrap_or_else(|| panic!("no span names the application: {correlation_ids:?}"));
     let digest = sha2::Sha256::digest(application.as_bytes());
     let (trace_id, root_id) = (digest[..16].to_vec(), digest[16..24].to_vec());
-    let named: Vec<&Span> = spans
-        .iter()
-        .map(|(_, span)| span)
-        .filter(|span| attribute(span, "correlation_id") == Some(application))
-        .collect();
+    let named: Vec<&Span> =
+        spans.iter().filter(|span| attribute(span, "correlation_id") == Some(application)).collect();
     assert!(named.iter().all(|span| span.trace_id == trace_id), "a span of the application is in another trace");
 
     // That trace holds a served call at each of the five participants.
-    let trace: Vec<&Span> = spans.iter().map(|(_, span)| span).filter(|span| span.trace_id == trace_id).collect();
+    let trace: Vec<&Span> = spans.iter().filter(|span| span.trace_id == trace_id).collect();
     let participants: BTreeSet<&str> = trace.iter().filter_map(|span| attribute(span, "participant")).collect();
     assert_eq!(
         participants,
@@ -207,7 +167,6 @@ fn one_applications_spans_form_one_trace_across_the_five_participants() {
     // The third party's call is the child of its span, in its trace, and refused.
     let caller = spans
         .iter()
-        .map(|(_, span)| span)
         .find(|span| hex::encode(&span.trace_id) == caller_trace)
         .unwrap_or_else(|| panic!("the caller's trace was not continued"));
     assert_eq!(hex::encode(&caller.parent_span_id), caller_span);

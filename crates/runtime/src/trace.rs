@@ -275,3 +275,73 @@ where
         )
     }
 }
+
+/// An OTLP trace receiver that keeps the spans it is sent: what `egov bench`
+/// exports to when it measures tracing's cost, and what the tests read traces from.
+#[derive(Debug, Clone, Default)]
+pub struct Collector {
+    spans: std::sync::Arc<std::sync::Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>>,
+}
+
+impl Collector {
+    /// Serves the OTLP trace service on `listener` until the runtime ends;
+    /// the exporters' endpoint is `http://` and the listener's address.
+    pub fn serve(&self, listener: tokio::net::TcpListener) {
+        use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
+        let service = TraceServiceServer::new(self.clone());
+        tokio::spawn(async move {
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            if let Err(error) =
+                tonic::transport::Server::builder().add_service(service).serve_with_incoming(incoming).await
+            {
+                tracing::warn!(%error, "the OTLP collector stopped");
+            }
+        });
+    }
+
+    /// The spans received so far, each with its resource's `service.name` as attribute `service.name`.
+    pub fn spans(&self) -> Vec<opentelemetry_proto::tonic::trace::v1::Span> {
+        self.spans.lock().map(|spans| spans.clone()).unwrap_or_default()
+    }
+
+    /// How many spans were received.
+    pub fn len(&self) -> usize {
+        self.spans.lock().map(|spans| spans.len()).unwrap_or(0)
+    }
+
+    /// Whether none was.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService for Collector {
+    async fn export(
+        &self,
+        request: tonic::Request<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest>,
+    ) -> Result<
+        tonic::Response<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse>,
+        tonic::Status,
+    > {
+        let mut received = Vec::new();
+        for resource in request.into_inner().resource_spans {
+            let service = resource
+                .resource
+                .iter()
+                .flat_map(|resource| resource.attributes.iter())
+                .find(|attribute| attribute.key == "service.name")
+                .cloned();
+            for scope in resource.scope_spans {
+                for mut span in scope.spans {
+                    span.attributes.extend(service.clone());
+                    received.push(span);
+                }
+            }
+        }
+        if let Ok(mut spans) = self.spans.lock() {
+            spans.extend(received);
+        }
+        Ok(tonic::Response::new(Default::default()))
+    }
+}
