@@ -9,28 +9,11 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use egov_runtime::trace::Collector;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use sha2::Digest as _;
 
 const EGOV: &str = env!("CARGO_BIN_EXE_egov");
-
-/// Starts an OTLP collector on a free port, on a runtime of its own thread: its endpoint.
-fn start_collector(collector: &Collector) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    listener.set_nonblocking(true).unwrap();
-    let collector = collector.clone();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async move {
-            collector.serve(tokio::net::TcpListener::from_std(listener).unwrap());
-            std::future::pending::<()>().await
-        });
-    });
-    endpoint
-}
 
 fn attribute<'s>(span: &'s Span, key: &str) -> Option<&'s str> {
     span.attributes.iter().find(|a| a.key == key).and_then(|a| a.value.as_ref()).and_then(|v| match &v.value {
@@ -76,8 +59,8 @@ fn replay(temp: &Path, scenario: &str) {
 
 #[test]
 fn one_applications_spans_form_one_trace_across_the_five_participants() {
-    let collector = Collector::default();
-    let endpoint = start_collector(&collector);
+    let collector = common::collector();
+    let endpoint = collector.endpoint.clone();
     let temp = tempfile::tempdir().unwrap();
     let topology = common::free_topology();
     let served = serve(temp.path(), &topology, &endpoint);
