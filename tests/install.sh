@@ -5,7 +5,9 @@
 # - Python 3 with the packages of the second-language client
 #   (tests/python/requirements.txt: grpcio, grpcio-tools, cryptography), from PyPI;
 # - the buf CLI (`buf curl`, a third-party gRPC client the TLS test calls with
-#   certificates; `buf lint` in CI), from the npm registry, into target/ci-tools.
+#   certificates; `buf lint` in CI), from the npm registry, into target/ci-tools;
+# - PostgreSQL's server programs (Debian's `postgresql`): the tests of the
+#   PostgreSQL backend start throwaway servers of their own (no server is left running).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,4 +22,14 @@ if [ ! -x "$tools/node_modules/.bin/buf" ]; then
   echo "== installing the buf CLI (npm: @bufbuild/buf) into $tools"
   mkdir -p "$tools"
   npm install --silent --no-audit --no-fund --prefix "$tools" @bufbuild/buf@1 >/dev/null
+fi
+
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && ! command -v postgres >/dev/null 2>&1; then
+  echo "== installing PostgreSQL's server programs (Debian: postgresql)"
+  sudo=""
+  if [ "$(id -u)" != "0" ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+  # The package starts a cluster of its own; the tests do not use it.
+  $sudo service postgresql stop >/dev/null 2>&1 || true
 fi
