@@ -96,7 +96,9 @@ pub fn audit(command: AuditCommand) -> anyhow::Result<ExitCode> {
     }
     if found == 0 && !broken {
         match &store {
-            Some(url) => anyhow::bail!("no participant's schema (gateway, regional, workstation) in the database at {url}"),
+            Some(url) => {
+                anyhow::bail!("no participant's schema (gateway, regional, workstation) in the database at {url}")
+            }
             None => anyhow::bail!("no participant store (gateway, regional, workstation) under {}", data.display()),
         }
     }
@@ -133,7 +135,10 @@ fn verify_log(participant: &str, store: &Store, trust: &TrustRegistry) -> anyhow
         if let Err(reason) = checked {
             breaks += 1;
             if breaks <= MAX_BREAKS_SHOWN {
-                println!("{participant}: BROKEN at log entry {} ({} {}): {reason}", entry.sequence, entry.direction, entry.note);
+                println!(
+                    "{participant}: BROKEN at log entry {} ({} {}): {reason}",
+                    entry.sequence, entry.direction, entry.note
+                );
             }
         }
     }
@@ -141,7 +146,10 @@ fn verify_log(participant: &str, store: &Store, trust: &TrustRegistry) -> anyhow
         println!("{participant}: ... and {} more broken entries", breaks - MAX_BREAKS_SHOWN);
     }
     if breaks == 0 {
-        println!("{participant}: {} log entries, hash chain intact, {} signatures verified", tally.entries, tally.signatures);
+        println!(
+            "{participant}: {} log entries, hash chain intact, {} signatures verified",
+            tally.entries, tally.signatures
+        );
     } else {
         println!("{participant}: {breaks} breaks in {} log entries", tally.entries);
     }

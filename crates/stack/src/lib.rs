@@ -282,11 +282,18 @@ impl Stack {
         let mut topology = config.topology.clone();
         let mut listeners = Vec::new();
         for &role in &config.roles {
-            let address = role.address(&topology).to_owned();
-            let listener = TcpListener::bind(&address)
+            // A list of addresses names the participant's replicas: this one listens on
+            // the first, and the others are reached at the rest (docs/scale-out.md).
+            let list = role.address(&topology).to_owned();
+            let (address, replicas) = list.split_once(',').map_or((list.as_str(), None), |(a, rest)| (a, Some(rest)));
+            let listener = TcpListener::bind(address.trim())
                 .await
                 .with_context(|| format!("{} cannot listen on {address}", role.name()))?;
-            *role.address_mut(&mut topology) = listener.local_addr()?.to_string();
+            let bound = listener.local_addr()?.to_string();
+            *role.address_mut(&mut topology) = match replicas {
+                Some(replicas) => format!("{bound},{replicas}"),
+                None => bound,
+            };
             listeners.push((role, listener));
         }
         let trust = SharedTrust::new(config.keys.trust()?);

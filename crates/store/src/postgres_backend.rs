@@ -602,7 +602,9 @@ impl Backend for PostgresBackend {
                 vec![Box::new(from), Box::new(to)],
                 rows,
             ),
-            None => self.query("SELECT key, value FROM records WHERE key >= $1 ORDER BY key", vec![Box::new(from)], rows),
+            None => {
+                self.query("SELECT key, value FROM records WHERE key >= $1 ORDER BY key", vec![Box::new(from)], rows)
+            }
         }
     }
 
