@@ -1,6 +1,8 @@
 //! A whole stack on loopback for one test: its own keys, stores and ports.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod driver;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;

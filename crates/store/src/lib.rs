@@ -355,6 +355,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Applies `batch` atomically; returns when it is as durable as asked,
     /// with the ids given to the enqueued outbox items.
     fn commit(&self, batch: Batch, durability: Durability) -> CommitFuture<'_>;
+    /// Whether other processes write the same state (replicas on one database):
+    /// the log may then grow while it is read.
+    fn shared(&self) -> bool {
+        false
+    }
 }
 
 /// A participant's store: typed access over a [`Backend`].
@@ -490,7 +495,12 @@ impl Store {
     pub fn chain_problems(&self, tail: Option<usize>) -> Result<(usize, Vec<StoreError>), StoreError> {
         let corrupt = |key: String, reason: String| StoreError::Corrupt { key, reason };
         let mut problems = Vec::new();
-        let entries: Vec<LogEntry> = match tail {
+        // The head first, then the entries up to it: on a database that replicas write
+        // while this one checks, what they append after the head was read is left for later.
+        // Where the store has one writer, an entry past the head is damage, reported below.
+        let head = self.backend.log_head()?;
+        let up_to = head.as_ref().map_or(0, |(sequence, _)| *sequence);
+        let mut entries: Vec<LogEntry> = match tail {
             None => {
                 let mut entries = Vec::new();
                 for entry in self.log_entries() {
@@ -505,6 +515,9 @@ impl Store {
             }
             Some(count) => self.backend.log_tail(count)?,
         };
+        if self.backend.shared() {
+            entries.retain(|entry| entry.sequence <= up_to || head.is_none());
+        }
         for (index, entry) in entries.iter().enumerate() {
             let key = format!("log/{}", entry.sequence);
             if entry.hash != entry.compute_hash() {
@@ -520,7 +533,7 @@ impl Store {
                 problems.push(corrupt(key, "it does not follow the entry before it in the chain".to_owned()));
             }
         }
-        match (self.backend.log_head()?, entries.last()) {
+        match (head, entries.last()) {
             (None, None) => {}
             (Some((sequence, hash)), Some(last)) if sequence == last.sequence && hash == last.hash => {}
             (head, last) => {

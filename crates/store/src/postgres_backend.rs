@@ -726,6 +726,10 @@ impl Backend for PostgresBackend {
         ids.into_iter().next().ok_or_else(|| unavailable_text("nextval returned nothing"))
     }
 
+    fn shared(&self) -> bool {
+        true
+    }
+
     fn commit(&self, batch: Batch, durability: Durability) -> CommitFuture<'_> {
         Box::pin(async move {
             let (reply, answer) = tokio::sync::oneshot::channel();

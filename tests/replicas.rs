@@ -1,0 +1,244 @@
+//! Replicas on PostgreSQL: two processes of each stateful participant (the
+//! workstation, the gateway, the regional ARM) share one database while
+//! applications travel the route. One replica at a time is SIGKILLed and
+//! started again, 30 times. At the end every application reached its
+//! expected outcome, none was registered or handed over twice, and
+//! `egov audit verify --store` passes on the one chain of each participant.
+//!
+//! `EGOV_CRASH_SEED=N` replays a run; the seed is printed at the start.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::driver::{Random, drive};
+use egov_client::{OperatorClient, StaffClient};
+use egov_runtime::{SystemClock, Topology};
+
+const EGOV: &str = env!("CARGO_BIN_EXE_egov");
+const APPLICATIONS: usize = 24;
+const KILLS: usize = 30;
+
+/// Where every participant is: two addresses for each stateful one.
+struct Addresses {
+    workstation: [String; 2],
+    gateway: [String; 2],
+    regional: [String; 2],
+    individuals: String,
+    notary: String,
+}
+
+fn address() -> String {
+    format!("127.0.0.1:{}", common::free_port())
+}
+
+impl Addresses {
+    fn free() -> Addresses {
+        Addresses {
+            workstation: [address(), address()],
+            gateway: [address(), address()],
+            regional: [address(), address()],
+            individuals: address(),
+            notary: address(),
+        }
+    }
+
+    /// The list of a participant's replicas, replica `first` first (where a replica run
+    /// with this list listens).
+    fn list(pair: &[String; 2], first: usize) -> String {
+        format!("{},{}", pair[first], pair[1 - first])
+    }
+
+    /// The address flags of replica `index` of `role` (or of a client, for `role` "").
+    fn flags(&self, role: &str, index: usize) -> Vec<String> {
+        let own = |name: &str| if name == role { index } else { 0 };
+        vec![
+            "--workstation".into(),
+            Addresses::list(&self.workstation, own("workstation")),
+            "--gateway".into(),
+            Addresses::list(&self.gateway, own("gateway")),
+            "--regional".into(),
+            Addresses::list(&self.regional, own("regional")),
+            "--individuals".into(),
+            self.individuals.clone(),
+            "--notary".into(),
+            self.notary.clone(),
+        ]
+    }
+}
+
+/// One process of the test: what it was started with, to start it again.
+struct Process {
+    name: String,
+    args: Vec<String>,
+    child: Child,
+}
+
+impl Process {
+    /// `egov ARGS serve ...` that said `ready`.
+    fn start(name: String, args: Vec<String>) -> Process {
+        let child = Process::spawn(&name, &args);
+        Process { name, args, child }
+    }
+
+    fn spawn(name: &str, args: &[String]) -> Child {
+        let log =
+            std::env::temp_dir().join(format!("egov-replica-{}-{}.log", std::process::id(), name.replace(' ', "-")));
+        let stderr = std::fs::File::create(&log).unwrap();
+        let mut child = Command::new(EGOV).args(args).stdout(Stdio::piped()).stderr(stderr).spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (ready, is_ready) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line == "ready" {
+                    let _ = ready.send(());
+                }
+            }
+        });
+        if is_ready.recv_timeout(Duration::from_secs(60)).is_err() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name} did not become ready: {}", std::fs::read_to_string(&log).unwrap_or_default());
+        }
+        child
+    }
+
+    fn kill_and_restart(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.child = Process::spawn(&self.name, &self.args);
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve_args(addresses: &Addresses, roles: &str, index: usize, store: Option<&str>, dir: &Path) -> Vec<String> {
+    let mut args = addresses.flags(roles, index);
+    args.extend(["serve".into(), "--roles".into(), roles.into(), "--keys".into()]);
+    args.push(dir.join("keys").display().to_string());
+    args.push("--fixtures".into());
+    args.push(common::fixtures_dir().display().to_string());
+    args.push("--data".into());
+    args.push(dir.join(format!("data-{roles}-{index}")).display().to_string());
+    if let Some(url) = store {
+        args.extend(["--store".into(), url.into()]);
+    }
+    args
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_on_one_database_survive_sigkill_one_at_a_time_and_each_application_happens_once() {
+    let seed: u64 = std::env::var("EGOV_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| std::time::SystemTime::UNIX_EPOCH.elapsed().map(|d| d.as_nanos() as u64).unwrap_or(1));
+    eprintln!("replica kill test seed: {seed} (EGOV_CRASH_SEED={seed} replays it)");
+    let mut random = Random(seed);
+    let server = egov_store::postgres_server::PostgresServer::start().unwrap_or_else(|error| panic!("{error}"));
+    let url = server.database("replicas").unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let keys = common::init_keys(&temp.path().join("keys"));
+    let trust = keys.trust().unwrap();
+    let addresses = Addresses::free();
+
+    let _registries =
+        Process::start("registries".into(), serve_args(&addresses, "individuals,notary", 0, None, temp.path()));
+    // Started one after the other: the first of each role migrates its schema.
+    let mut replicas: Vec<Process> = Vec::new();
+    for role in ["regional", "gateway", "workstation"] {
+        for index in 0..2 {
+            let args = serve_args(&addresses, role, index, Some(&url), temp.path());
+            replicas.push(Process::start(format!("{role} {index}"), args));
+        }
+    }
+
+    // The clients reach each participant at both of its replicas.
+    let client_flags = addresses.flags("", 0);
+    let workstation = &client_flags[1];
+    let regional = &client_flags[5];
+    let clock = Arc::new(SystemClock);
+    let mut operator = OperatorClient::new(
+        Topology::channel(workstation).unwrap(),
+        keys.signer_in(&trust, "operator-1").unwrap(),
+        clock.clone(),
+    );
+    operator.login("operator-1", "operator-1-password").await.unwrap();
+    let staff = StaffClient::new(Topology::channel(regional).unwrap(), clock);
+    let staff_keys = Arc::new(egov_client::staff_keys(&keys, &trust).unwrap());
+    let acknowledged = Arc::new(AtomicUsize::new(0));
+    let mut expected = HashMap::new();
+    let mut drivers = tokio::task::JoinSet::new();
+    for n in 0..APPLICATIONS {
+        let id = format!("replica-{seed}-{n}");
+        let approve = random.below(4) != 0;
+        expected.insert(id.clone(), if approve { "permitted" } else { "refused" });
+        let (operator, staff, staff_keys, acknowledged) =
+            (operator.clone(), staff.clone(), Arc::clone(&staff_keys), Arc::clone(&acknowledged));
+        drivers.spawn(async move {
+            let outcome = drive(id.clone(), approve, operator, staff, staff_keys, acknowledged).await;
+            (id, outcome)
+        });
+    }
+
+    // The killer: one replica at a time, at random moments, started again at once.
+    let mut killed: HashMap<String, usize> = HashMap::new();
+    for _ in 0..KILLS {
+        tokio::time::sleep(Duration::from_millis(100 + random.below(300))).await;
+        let replica = &mut replicas[random.below(6) as usize];
+        *killed.entry(replica.name.clone()).or_default() += 1;
+        tokio::task::block_in_place(|| replica.kill_and_restart());
+    }
+    let mut outcomes = HashMap::new();
+    while let Some(result) = drivers.join_next().await {
+        let (id, outcome) = result.unwrap_or_else(|e| panic!("seed {seed}: a driver failed: {e}"));
+        outcomes.insert(id, outcome);
+    }
+    eprintln!("kills: {killed:?}; {} submissions acknowledged", acknowledged.load(Ordering::SeqCst));
+    drop(replicas);
+
+    for (id, outcome) in &outcomes {
+        assert_eq!(outcome, expected[id], "seed {seed}: {id}");
+    }
+    // Each application registered once at the regional ARM, and handed out once.
+    #[derive(serde::Deserialize)]
+    struct Registered {
+        application_id: String,
+    }
+    let regional = egov_store::Store::open_postgres(&url, "regional").unwrap();
+    let mut registrations: HashMap<String, usize> = HashMap::new();
+    for (_, record) in regional.scan::<Registered>("registration/").unwrap() {
+        *registrations.entry(record.value.application_id).or_default() += 1;
+    }
+    for id in expected.keys() {
+        assert_eq!(registrations.get(id), Some(&1), "seed {seed}: {id} registered {:?} times", registrations.get(id));
+    }
+    #[derive(serde::Deserialize)]
+    struct Application {
+        instance: egov_regulation::Instance,
+    }
+    let workstation = egov_store::Store::open_postgres(&url, "workstation").unwrap();
+    for (key, record) in workstation.scan::<Application>("application/").unwrap() {
+        let issued = record.value.instance.path.iter().filter(|step| step.step_id == "process-9").count();
+        assert_eq!(issued, 1, "seed {seed}: {key} handed out {issued} times");
+    }
+    // One chain per participant, whichever replica wrote, and every signature in it.
+    let audit: PathBuf = temp.path().join("keys");
+    let audit = Command::new(EGOV).args(["audit", "verify", "--store", &url, "--keys"]).arg(audit).output().unwrap();
+    let said = String::from_utf8_lossy(&audit.stdout);
+    assert!(audit.status.success(), "seed {seed}: {said}");
+    for participant in ["gateway", "regional", "workstation"] {
+        assert!(said.contains(&format!("{participant}: ")) && said.contains("hash chain intact"), "{said}");
+    }
+}
