@@ -5,6 +5,10 @@
 //! expected outcome, none was registered or handed over twice, and
 //! `egov audit verify --store` passes on the one chain of each participant.
 //!
+//! And the database itself killed mid-load: the participants refuse with
+//! `store.unavailable` while it is down, acknowledge nothing they could not
+//! commit, and go on by themselves once it is back.
+//!
 //! `EGOV_CRASH_SEED=N` replays a run; the seed is printed at the start.
 #![allow(clippy::unwrap_used)]
 
@@ -12,7 +16,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -234,11 +238,92 @@ async fn replicas_on_one_database_survive_sigkill_one_at_a_time_and_each_applica
         assert_eq!(issued, 1, "seed {seed}: {key} handed out {issued} times");
     }
     // One chain per participant, whichever replica wrote, and every signature in it.
-    let audit: PathBuf = temp.path().join("keys");
-    let audit = Command::new(EGOV).args(["audit", "verify", "--store", &url, "--keys"]).arg(audit).output().unwrap();
+    let audit = Command::new(EGOV)
+        .args(["audit", "verify", "--store", &url, "--keys"])
+        .arg(temp.path().join("keys"))
+        .output()
+        .unwrap();
     let said = String::from_utf8_lossy(&audit.stdout);
     assert!(audit.status.success(), "seed {seed}: {said}");
     for participant in ["gateway", "regional", "workstation"] {
         assert!(said.contains(&format!("{participant}: ")) && said.contains("hash chain intact"), "{said}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_database_killed_mid_load_nothing_is_acknowledged_that_was_not_committed_and_the_participants_recover()
+{
+    let seed: u64 = std::env::var("EGOV_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| std::time::SystemTime::UNIX_EPOCH.elapsed().map(|d| d.as_nanos() as u64).unwrap_or(1));
+    eprintln!("database kill test seed: {seed} (EGOV_CRASH_SEED={seed} replays it)");
+    let mut random = Random(seed);
+    let mut server = egov_store::postgres_server::PostgresServer::start().unwrap_or_else(|error| panic!("{error}"));
+    let url = server.database("killed").unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let keys = common::init_keys(&temp.path().join("keys"));
+    let trust = keys.trust().unwrap();
+    let addresses = Addresses::free();
+    // Every participant in one process, one replica each.
+    let all = "individuals,notary,gateway,regional,workstation";
+    let _stack = Process::start("stack".into(), serve_args(&addresses, all, 0, Some(&url), temp.path()));
+    let clock = Arc::new(SystemClock);
+    let mut operator = OperatorClient::new(
+        Topology::channel(&addresses.workstation[0]).unwrap(),
+        keys.signer_in(&trust, "operator-1").unwrap(),
+        clock.clone(),
+    );
+    operator.login("operator-1", "operator-1-password").await.unwrap();
+    let staff = StaffClient::new(Topology::channel(&addresses.regional[0]).unwrap(), clock);
+    let staff_keys = Arc::new(egov_client::staff_keys(&keys, &trust).unwrap());
+    let acknowledged = Arc::new(AtomicUsize::new(0));
+    let mut expected = HashMap::new();
+    let mut drivers = tokio::task::JoinSet::new();
+    for n in 0..12 {
+        let id = format!("db-killed-{seed}-{n}");
+        let approve = random.below(4) != 0;
+        expected.insert(id.clone(), if approve { "permitted" } else { "refused" });
+        let (operator, staff, staff_keys, acknowledged) =
+            (operator.clone(), staff.clone(), Arc::clone(&staff_keys), Arc::clone(&acknowledged));
+        drivers.spawn(async move {
+            let outcome = drive(id.clone(), approve, operator, staff, staff_keys, acknowledged).await;
+            (id, outcome)
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(300 + random.below(700))).await;
+    tokio::task::block_in_place(|| server.kill());
+    // Down: a call that needs the store is refused with the reason, and the participant still answers.
+    let refused = operator.application("db-killed-probe").await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    assert_eq!(egov_runtime::reason_of(&refused), Some("store.unavailable"), "{refused:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::task::block_in_place(|| server.restart()).unwrap();
+    // Back: the participants reconnect by themselves and every application ends as expected.
+    let mut outcomes = HashMap::new();
+    while let Some(result) = drivers.join_next().await {
+        let (id, outcome) = result.unwrap_or_else(|e| panic!("seed {seed}: a driver failed: {e}"));
+        outcomes.insert(id, outcome);
+    }
+    for (id, outcome) in &outcomes {
+        assert_eq!(outcome, expected[id], "seed {seed}: {id}");
+    }
+    #[derive(serde::Deserialize)]
+    struct Registered {
+        application_id: String,
+    }
+    let regional = egov_store::Store::open_postgres(&url, "regional").unwrap();
+    let mut registrations: HashMap<String, usize> = HashMap::new();
+    for (_, record) in regional.scan::<Registered>("registration/").unwrap() {
+        *registrations.entry(record.value.application_id).or_default() += 1;
+    }
+    for id in expected.keys() {
+        assert_eq!(registrations.get(id), Some(&1), "seed {seed}: {id} registered {:?} times", registrations.get(id));
+    }
+    let audit = Command::new(EGOV)
+        .args(["audit", "verify", "--store", &url, "--keys"])
+        .arg(temp.path().join("keys"))
+        .output()
+        .unwrap();
+    assert!(audit.status.success(), "seed {seed}: {}", String::from_utf8_lossy(&audit.stdout));
 }
