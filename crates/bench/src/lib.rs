@@ -65,6 +65,9 @@ pub enum Part {
     /// The cost of the metrics, of the operational monitoring and of the traces:
     /// the same applications replayed with each on and off, alternating, in one run
     Observe,
+    /// The same applications on the embedded store and on PostgreSQL (`--store`), with
+    /// one and with two replicas of each stateful participant
+    Store,
 }
 
 #[derive(clap::Args)]
@@ -99,6 +102,10 @@ pub struct BenchArgs {
     /// Only these parts (comma-separated); the echo baseline always runs.
     #[arg(long, value_delimiter = ',')]
     only: Vec<Part>,
+    /// A PostgreSQL database for the `store` part (`postgres://...`; its schemas
+    /// `gateway`, `regional`, `workstation` are emptied between runs); the part runs when given.
+    #[arg(long)]
+    store: Option<String>,
 }
 
 /// What to measure, with the defaults and `--quick` resolved.
@@ -115,6 +122,8 @@ struct Plan {
     parts: Vec<Part>,
     /// Repetitions of each per-operation cost of the floor.
     repetitions: usize,
+    /// The database of the store part.
+    store: Option<String>,
 }
 
 impl Plan {
@@ -136,10 +145,17 @@ impl Plan {
             bail!("--applications, --app-concurrency and --stored must be above 0");
         }
         let parts = if args.only.is_empty() {
-            vec![Part::Echo, Part::Lookup, Part::Applications, Part::Startup, Part::Observe]
+            let mut parts = vec![Part::Echo, Part::Lookup, Part::Applications, Part::Startup, Part::Observe];
+            if args.store.is_some() {
+                parts.push(Part::Store);
+            }
+            parts
         } else {
             args.only.clone()
         };
+        if parts.contains(&Part::Store) && args.store.is_none() {
+            bail!("the store part needs a PostgreSQL database: --store postgres://user@host:port/db");
+        }
         Ok(Plan {
             payload: args.payload,
             warmup: Duration::from_secs_f64(seconds / 5.0),
@@ -151,6 +167,7 @@ impl Plan {
             seed: args.seed,
             parts,
             repetitions: if args.quick { 300 } else { 3000 },
+            store: args.store.clone(),
         })
     }
 
@@ -226,6 +243,9 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     if plan.runs(Part::Observe) {
         observability(&plan, &keys, &fixtures, &root.join("observe"), &mut report).await?;
+    }
+    if let (true, Some(url)) = (plan.runs(Part::Store), &plan.store) {
+        backends(&plan, url, &keys, &fixtures, &root.join("backends"), &mut report).await?;
     }
     eprintln!("\n{}", report.table(&machine));
     report.print_targets();
@@ -1258,6 +1278,124 @@ impl ObservedRound {
         tokio::task::spawn_blocking(move || exporter.shutdown()).await?;
         ran
     }
+}
+
+/// The same applications replayed on the embedded store, on PostgreSQL with one
+/// replica of each stateful participant, and with two (two stacks in this process
+/// on one database, the clients balancing over both): applications/s and commits
+/// per application on each. The schemas are emptied before each PostgreSQL run.
+async fn backends(
+    plan: &Plan,
+    url: &str,
+    keys: &KeyDir,
+    fixtures: &Path,
+    root: &Path,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let count = plan.applications.min(1000);
+    eprintln!("bench: backends, {count} applications on sled, PostgreSQL, PostgreSQL with two replicas");
+    egov_stack::check_store_url(url)?;
+    let scenarios: Vec<_> = egov_replay::load(&[fixtures.join("applications")])?.into_iter().take(count).collect();
+    let operators = Operators::from_json(&std::fs::read_to_string(fixtures.join("operators.json"))?)?;
+    let mut rates = Vec::new();
+    for (name, database, replicas) in
+        [("sled", None, 1), ("postgres", Some(url), 1), ("postgres, 2 replicas", Some(url), 2)]
+    {
+        if let Some(url) = database {
+            empty_schemas(url)?;
+        }
+        let data = root.join(name.replace([',', ' '], "-"));
+        let mut config = StackConfig::local(data.join("a"), keys.clone(), fixtures.to_owned());
+        config.simulated_time = true;
+        config.database = database.map(str::to_owned);
+        let definition = Arc::clone(&config.definition);
+        let mut stacks = Vec::new();
+        let topology = if replicas == 1 {
+            let stack = Stack::start(config).await?;
+            let topology = stack.topology().clone();
+            stacks.push(stack);
+            topology
+        } else {
+            // Ports chosen first, so each stack's lists can name the other's replicas.
+            let port =
+                || std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.to_string());
+            let (w, g, r) = ([port()?, port()?], [port()?, port()?], [port()?, port()?]);
+            let list = |pair: &[String; 2], first: usize| format!("{},{}", pair[first], pair[1 - first]);
+            let mut second = config.clone();
+            config.topology.workstation = list(&w, 0);
+            config.topology.gateway = list(&g, 0);
+            config.topology.regional = list(&r, 0);
+            let first = Stack::start(config).await?;
+            second.data_dir = data.join("b");
+            second.topology = first.topology().clone();
+            second.topology.workstation = list(&w, 1);
+            second.topology.gateway = list(&g, 1);
+            second.topology.regional = list(&r, 1);
+            second.roles = [egov_stack::Role::Gateway, egov_stack::Role::Regional, egov_stack::Role::Workstation]
+                .into_iter()
+                .collect();
+            let topology = first.topology().clone();
+            stacks.push(first);
+            stacks.push(Stack::start(second).await?);
+            topology
+        };
+        let mut target = replay_target(&stacks[0], definition, keys, &operators)?;
+        target.topology = topology;
+        let before = egov_store::stats::stats();
+        let started = Instant::now();
+        let verdicts = egov_replay::replay(&target, scenarios.clone(), &replay_options(plan, "backends")).await;
+        let seconds = started.elapsed().as_secs_f64();
+        let stats = egov_store::stats::stats().since(&before);
+        for stack in stacks {
+            stack.stop().await;
+        }
+        let _ = std::fs::remove_dir_all(&data);
+        let failed: Vec<_> = verdicts.iter().filter(|verdict| !verdict.passed()).collect();
+        if let Some(first) = failed.first() {
+            bail!(
+                "backends ({name}): {} of {count} scenarios did not end as expected; the first, {}: {}",
+                failed.len(),
+                first.scenario,
+                first.differences.join("; ")
+            );
+        }
+        let commits = (stats.flushed_commits + stats.unflushed_commits) as f64;
+        rates.push((name, count as f64 / seconds, commits / seconds, commits / count as f64));
+    }
+    let sled = rates[0].1;
+    for (name, rate, commits_per_second, commits_per_application) in rates {
+        report.emit(
+            json!({
+                "figure": "backend", "setting": name, "unit": "applications/s", "value": round(rate, 1),
+                "commits_per_second": round(commits_per_second, 0), "commits_per_application": round(commits_per_application, 1),
+                "applications": count, "concurrency": plan.app_concurrency,
+                "baseline": "sled", "baseline_value": round(sled, 1), "ratio": ratio(rate, sled),
+            }),
+            Row {
+                figure: format!("applications, {name} ({count})"),
+                value: format!("{rate:.1} app/s, {commits_per_second:.0} commits/s ({commits_per_application:.1} an application)"),
+                latency: String::new(),
+                baseline: format!("sled: {sled:.1} app/s"),
+                ratio: format!("{:.3}", ratio(rate, sled)),
+            },
+        );
+    }
+    Ok(())
+}
+
+/// Drops the participants' schemas, so that a run starts on an empty database.
+fn empty_schemas(url: &str) -> anyhow::Result<()> {
+    let url = url.to_owned();
+    std::thread::spawn(move || -> anyhow::Result<()> {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
+        client.batch_execute(
+            "DROP SCHEMA IF EXISTS gateway CASCADE; DROP SCHEMA IF EXISTS regional CASCADE; DROP SCHEMA IF EXISTS workstation CASCADE;",
+        )?;
+        Ok(())
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("emptying the database panicked"))?
+    .with_context(|| "cannot empty the bench's database")
 }
 
 /// The figures of the replay: throughput, commits, the floor, each kind of call, memory, store size.

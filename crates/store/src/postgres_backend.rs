@@ -579,6 +579,7 @@ fn apply(client: &mut Client, batch: Batch, durability: Durability) -> Result<Ve
         .map_err(|error| database(&format!("seen/{sender_id}/{message_id}"), error))?;
     }
     tx.commit().map_err(unavailable)?;
+    crate::stats::committed(durability == Durability::Flushed);
     Ok(ids)
 }
 
