@@ -13,10 +13,10 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::driver::{Random, drive};
+use common::driver::{Drivers, Random, assert_handed_out_once, assert_registered_once, seed};
 use egov_client::{OperatorClient, StaffClient};
 use egov_envelope::Signer;
 use egov_runtime::{SystemClock, Topology, reason_of};
@@ -88,32 +88,15 @@ async fn started(dir: &Path) -> Started {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn applications_survive_sigkill_and_happen_exactly_once() {
-    let seed: u64 = std::env::var("EGOV_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| std::time::SystemTime::UNIX_EPOCH.elapsed().map(|d| d.as_nanos() as u64).unwrap_or(1));
-    eprintln!("crash test seed: {seed} (EGOV_CRASH_SEED={seed} replays it)");
+    let seed = seed("crash test");
     let mut random = Random(seed);
     let temp = tempfile::tempdir().unwrap();
     let Started { topology, mut child, operator, staff, staff_keys } = started(temp.path()).await;
     let staff_keys = Arc::new(staff_keys);
-    let acknowledged = Arc::new(AtomicUsize::new(0));
-    let mut expected = HashMap::new();
-    let mut drivers = tokio::task::JoinSet::new();
-    for n in 0..APPLICATIONS {
-        let id = format!("crash-{seed}-{n}");
-        let approve = random.below(4) != 0;
-        expected.insert(id.clone(), if approve { "permitted" } else { "refused" });
-        let (operator, staff, staff_keys, acknowledged) =
-            (operator.clone(), staff.clone(), Arc::clone(&staff_keys), Arc::clone(&acknowledged));
-        drivers.spawn(async move {
-            let outcome = drive(id.clone(), approve, operator, staff, staff_keys, acknowledged).await;
-            (id, outcome)
-        });
-    }
+    let drivers = Drivers::start(&format!("crash-{seed}"), APPLICATIONS, &mut random, &operator, &staff, &staff_keys);
+    let acknowledged = Arc::clone(&drivers.acknowledged);
 
     // The killer: SIGKILL at random moments, restart on the same data.
-    let finished = Arc::new(AtomicBool::new(false));
     let mut kills = 0;
     while kills < KILLS {
         tokio::time::sleep(Duration::from_millis(50 + random.below(400))).await;
@@ -122,42 +105,17 @@ async fn applications_survive_sigkill_and_happen_exactly_once() {
         kills += 1;
         child = start(&topology, temp.path());
     }
-    let mut outcomes = HashMap::new();
-    while let Some(result) = drivers.join_next().await {
-        let (id, outcome) = result.unwrap_or_else(|e| panic!("seed {seed}: a driver failed: {e}"));
-        outcomes.insert(id, outcome);
-    }
-    finished.store(true, Ordering::SeqCst);
+    let expected = drivers.finish(seed).await;
     child.kill().unwrap();
     child.wait().unwrap();
     eprintln!("{kills} kills, {} submissions acknowledged", acknowledged.load(Ordering::SeqCst));
 
-    for (id, outcome) in &outcomes {
-        assert_eq!(outcome, expected[id], "seed {seed}: {id}");
-    }
     // Each application registered once at the regional gateway ARM, and handed out once.
     let regional = egov_store::Store::open(&temp.path().join("data/regional"), 8 << 20).unwrap();
-    let mut registrations: HashMap<String, usize> = HashMap::new();
-    #[derive(serde::Deserialize)]
-    struct Registered {
-        application_id: String,
-    }
-    for (_, record) in regional.scan::<Registered>("registration/").unwrap() {
-        *registrations.entry(record.value.application_id).or_default() += 1;
-    }
+    assert_registered_once(&regional, &expected, seed);
     drop(regional);
-    for id in expected.keys() {
-        assert_eq!(registrations.get(id), Some(&1), "seed {seed}: {id} registered {:?} times", registrations.get(id));
-    }
     let workstation = egov_store::Store::open(&temp.path().join("data/workstation"), 8 << 20).unwrap();
-    #[derive(serde::Deserialize)]
-    struct Application {
-        instance: egov_regulation::Instance,
-    }
-    for (key, record) in workstation.scan::<Application>("application/").unwrap() {
-        let issued = record.value.instance.path.iter().filter(|step| step.step_id == "process-9").count();
-        assert_eq!(issued, 1, "seed {seed}: {key} handed out {issued} times");
-    }
+    assert_handed_out_once(&workstation, seed);
     drop(workstation);
     let audit = Command::new(EGOV)
         .args(["audit", "verify", "--data"])

@@ -19,10 +19,10 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::driver::{Random, drive};
+use common::driver::{Drivers, Random, assert_handed_out_once, assert_registered_once, seed};
 use egov_client::{OperatorClient, StaffClient};
 use egov_runtime::{SystemClock, Topology};
 
@@ -144,11 +144,7 @@ fn serve_args(addresses: &Addresses, roles: &str, index: usize, store: Option<&s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_on_one_database_survive_sigkill_one_at_a_time_and_each_application_happens_once() {
-    let seed: u64 = std::env::var("EGOV_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| std::time::SystemTime::UNIX_EPOCH.elapsed().map(|d| d.as_nanos() as u64).unwrap_or(1));
-    eprintln!("replica kill test seed: {seed} (EGOV_CRASH_SEED={seed} replays it)");
+    let seed = seed("replica kill test");
     let mut random = Random(seed);
     let server = egov_store::postgres_server::PostgresServer::start().unwrap_or_else(|error| panic!("{error}"));
     let url = server.database("replicas").unwrap();
@@ -181,20 +177,8 @@ async fn replicas_on_one_database_survive_sigkill_one_at_a_time_and_each_applica
     operator.login("operator-1", "operator-1-password").await.unwrap();
     let staff = StaffClient::new(Topology::channel(regional).unwrap(), clock);
     let staff_keys = Arc::new(egov_client::staff_keys(&keys, &trust).unwrap());
-    let acknowledged = Arc::new(AtomicUsize::new(0));
-    let mut expected = HashMap::new();
-    let mut drivers = tokio::task::JoinSet::new();
-    for n in 0..APPLICATIONS {
-        let id = format!("replica-{seed}-{n}");
-        let approve = random.below(4) != 0;
-        expected.insert(id.clone(), if approve { "permitted" } else { "refused" });
-        let (operator, staff, staff_keys, acknowledged) =
-            (operator.clone(), staff.clone(), Arc::clone(&staff_keys), Arc::clone(&acknowledged));
-        drivers.spawn(async move {
-            let outcome = drive(id.clone(), approve, operator, staff, staff_keys, acknowledged).await;
-            (id, outcome)
-        });
-    }
+    let drivers = Drivers::start(&format!("replica-{seed}"), APPLICATIONS, &mut random, &operator, &staff, &staff_keys);
+    let acknowledged = Arc::clone(&drivers.acknowledged);
 
     // The killer: one replica at a time, at random moments, started again at once.
     let mut killed: HashMap<String, usize> = HashMap::new();
@@ -204,39 +188,13 @@ async fn replicas_on_one_database_survive_sigkill_one_at_a_time_and_each_applica
         *killed.entry(replica.name.clone()).or_default() += 1;
         tokio::task::block_in_place(|| replica.kill_and_restart());
     }
-    let mut outcomes = HashMap::new();
-    while let Some(result) = drivers.join_next().await {
-        let (id, outcome) = result.unwrap_or_else(|e| panic!("seed {seed}: a driver failed: {e}"));
-        outcomes.insert(id, outcome);
-    }
+    let expected = drivers.finish(seed).await;
     eprintln!("kills: {killed:?}; {} submissions acknowledged", acknowledged.load(Ordering::SeqCst));
     drop(replicas);
 
-    for (id, outcome) in &outcomes {
-        assert_eq!(outcome, expected[id], "seed {seed}: {id}");
-    }
     // Each application registered once at the regional ARM, and handed out once.
-    #[derive(serde::Deserialize)]
-    struct Registered {
-        application_id: String,
-    }
-    let regional = egov_store::Store::open_postgres(&url, "regional").unwrap();
-    let mut registrations: HashMap<String, usize> = HashMap::new();
-    for (_, record) in regional.scan::<Registered>("registration/").unwrap() {
-        *registrations.entry(record.value.application_id).or_default() += 1;
-    }
-    for id in expected.keys() {
-        assert_eq!(registrations.get(id), Some(&1), "seed {seed}: {id} registered {:?} times", registrations.get(id));
-    }
-    #[derive(serde::Deserialize)]
-    struct Application {
-        instance: egov_regulation::Instance,
-    }
-    let workstation = egov_store::Store::open_postgres(&url, "workstation").unwrap();
-    for (key, record) in workstation.scan::<Application>("application/").unwrap() {
-        let issued = record.value.instance.path.iter().filter(|step| step.step_id == "process-9").count();
-        assert_eq!(issued, 1, "seed {seed}: {key} handed out {issued} times");
-    }
+    assert_registered_once(&egov_store::Store::open_postgres(&url, "regional").unwrap(), &expected, seed);
+    assert_handed_out_once(&egov_store::Store::open_postgres(&url, "workstation").unwrap(), seed);
     // One chain per participant, whichever replica wrote, and every signature in it.
     let audit = Command::new(EGOV)
         .args(["audit", "verify", "--store", &url, "--keys"])
@@ -253,11 +211,7 @@ async fn replicas_on_one_database_survive_sigkill_one_at_a_time_and_each_applica
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_database_killed_mid_load_nothing_is_acknowledged_that_was_not_committed_and_the_participants_recover()
 {
-    let seed: u64 = std::env::var("EGOV_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| std::time::SystemTime::UNIX_EPOCH.elapsed().map(|d| d.as_nanos() as u64).unwrap_or(1));
-    eprintln!("database kill test seed: {seed} (EGOV_CRASH_SEED={seed} replays it)");
+    let seed = seed("database kill test");
     let mut random = Random(seed);
     let mut server = egov_store::postgres_server::PostgresServer::start().unwrap_or_else(|error| panic!("{error}"));
     let url = server.database("killed").unwrap();
@@ -277,20 +231,7 @@ async fn with_the_database_killed_mid_load_nothing_is_acknowledged_that_was_not_
     operator.login("operator-1", "operator-1-password").await.unwrap();
     let staff = StaffClient::new(Topology::channel(&addresses.regional[0]).unwrap(), clock);
     let staff_keys = Arc::new(egov_client::staff_keys(&keys, &trust).unwrap());
-    let acknowledged = Arc::new(AtomicUsize::new(0));
-    let mut expected = HashMap::new();
-    let mut drivers = tokio::task::JoinSet::new();
-    for n in 0..12 {
-        let id = format!("db-killed-{seed}-{n}");
-        let approve = random.below(4) != 0;
-        expected.insert(id.clone(), if approve { "permitted" } else { "refused" });
-        let (operator, staff, staff_keys, acknowledged) =
-            (operator.clone(), staff.clone(), Arc::clone(&staff_keys), Arc::clone(&acknowledged));
-        drivers.spawn(async move {
-            let outcome = drive(id.clone(), approve, operator, staff, staff_keys, acknowledged).await;
-            (id, outcome)
-        });
-    }
+    let drivers = Drivers::start(&format!("db-killed-{seed}"), 12, &mut random, &operator, &staff, &staff_keys);
     tokio::time::sleep(Duration::from_millis(300 + random.below(700))).await;
     tokio::task::block_in_place(|| server.kill());
     // Down: a call that needs the store is refused with the reason, and the participant still answers.
@@ -300,26 +241,8 @@ async fn with_the_database_killed_mid_load_nothing_is_acknowledged_that_was_not_
     tokio::time::sleep(Duration::from_secs(2)).await;
     tokio::task::block_in_place(|| server.restart()).unwrap();
     // Back: the participants reconnect by themselves and every application ends as expected.
-    let mut outcomes = HashMap::new();
-    while let Some(result) = drivers.join_next().await {
-        let (id, outcome) = result.unwrap_or_else(|e| panic!("seed {seed}: a driver failed: {e}"));
-        outcomes.insert(id, outcome);
-    }
-    for (id, outcome) in &outcomes {
-        assert_eq!(outcome, expected[id], "seed {seed}: {id}");
-    }
-    #[derive(serde::Deserialize)]
-    struct Registered {
-        application_id: String,
-    }
-    let regional = egov_store::Store::open_postgres(&url, "regional").unwrap();
-    let mut registrations: HashMap<String, usize> = HashMap::new();
-    for (_, record) in regional.scan::<Registered>("registration/").unwrap() {
-        *registrations.entry(record.value.application_id).or_default() += 1;
-    }
-    for id in expected.keys() {
-        assert_eq!(registrations.get(id), Some(&1), "seed {seed}: {id} registered {:?} times", registrations.get(id));
-    }
+    let expected = drivers.finish(seed).await;
+    assert_registered_once(&egov_store::Store::open_postgres(&url, "regional").unwrap(), &expected, seed);
     let audit = Command::new(EGOV)
         .args(["audit", "verify", "--store", &url, "--keys"])
         .arg(temp.path().join("keys"))

@@ -136,3 +136,84 @@ pub async fn drive(
         }
     }
 }
+
+/// The seed of a test's random moments: `EGOV_CRASH_SEED`, else the time; printed, so a run can be replayed.
+pub fn seed(test: &str) -> u64 {
+    let seed = std::env::var("EGOV_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| std::time::SystemTime::UNIX_EPOCH.elapsed().map(|d| d.as_nanos() as u64).unwrap_or(1));
+    eprintln!("{test} seed: {seed} (EGOV_CRASH_SEED={seed} replays it)");
+    seed
+}
+
+/// Applications being driven, each with the outcome it must reach.
+pub struct Drivers {
+    pub expected: HashMap<String, &'static str>,
+    pub acknowledged: Arc<AtomicUsize>,
+    drivers: tokio::task::JoinSet<(String, String)>,
+}
+
+impl Drivers {
+    /// Starts `count` applications named `PREFIX-N`, three in four approved, on the same clients.
+    pub fn start(
+        prefix: &str,
+        count: usize,
+        random: &mut Random,
+        operator: &OperatorClient,
+        staff: &StaffClient,
+        staff_keys: &Arc<HashMap<String, Signer>>,
+    ) -> Drivers {
+        let acknowledged = Arc::new(AtomicUsize::new(0));
+        let mut expected = HashMap::new();
+        let mut drivers = tokio::task::JoinSet::new();
+        for n in 0..count {
+            let id = format!("{prefix}-{n}");
+            let approve = random.below(4) != 0;
+            expected.insert(id.clone(), if approve { "permitted" } else { "refused" });
+            let (operator, staff, staff_keys, acknowledged) =
+                (operator.clone(), staff.clone(), Arc::clone(staff_keys), Arc::clone(&acknowledged));
+            drivers.spawn(async move {
+                let outcome = drive(id.clone(), approve, operator, staff, staff_keys, acknowledged).await;
+                (id, outcome)
+            });
+        }
+        Drivers { expected, acknowledged, drivers }
+    }
+
+    /// Waits for every application to end, and checks that each ended as expected.
+    pub async fn finish(mut self, seed: u64) -> HashMap<String, &'static str> {
+        while let Some(result) = self.drivers.join_next().await {
+            let (id, outcome) = result.unwrap_or_else(|e| panic!("seed {seed}: a driver failed: {e}"));
+            assert_eq!(outcome, self.expected[&id], "seed {seed}: {id}");
+        }
+        self.expected
+    }
+}
+
+/// Each application registered once at the regional ARM (its store is `regional`).
+pub fn assert_registered_once(regional: &egov_store::Store, expected: &HashMap<String, &'static str>, seed: u64) {
+    #[derive(serde::Deserialize)]
+    struct Registered {
+        application_id: String,
+    }
+    let mut registrations: HashMap<String, usize> = HashMap::new();
+    for (_, record) in regional.scan::<Registered>("registration/").unwrap() {
+        *registrations.entry(record.value.application_id).or_default() += 1;
+    }
+    for id in expected.keys() {
+        assert_eq!(registrations.get(id), Some(&1), "seed {seed}: {id} registered {:?} times", registrations.get(id));
+    }
+}
+
+/// Each application handed out once at the workstation (its store is `workstation`).
+pub fn assert_handed_out_once(workstation: &egov_store::Store, seed: u64) {
+    #[derive(serde::Deserialize)]
+    struct Application {
+        instance: egov_regulation::Instance,
+    }
+    for (key, record) in workstation.scan::<Application>("application/").unwrap() {
+        let issued = record.value.instance.path.iter().filter(|step| step.step_id == "process-9").count();
+        assert_eq!(issued, 1, "seed {seed}: {key} handed out {issued} times");
+    }
+}

@@ -101,7 +101,7 @@ impl Connection {
     fn client(&mut self, url: &str, schema: &str) -> Result<&mut Client, StoreError> {
         if self.client.as_ref().is_none_or(Client::is_closed) {
             self.statements.clear();
-            let mut client = Client::connect(url, NoTls).map_err(unavailable)?;
+            let mut client = connect(url)?;
             client.batch_execute(&format!("SET search_path TO {schema}")).map_err(unavailable)?;
             self.client = Some(client);
         }
@@ -116,20 +116,12 @@ pub struct PostgresBackend {
 }
 
 struct Inner {
+    /// The threads' queue: they end when it closes, with the last clone of the backend.
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     /// Who claims outbox items: this process and this backend.
     replica: String,
     url: String,
     schema: String,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        // The threads end when their queue closes.
-        if let Ok(mut jobs) = self.jobs.lock() {
-            jobs.take();
-        }
-    }
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -144,6 +136,17 @@ fn unavailable(error: postgres::Error) -> StoreError {
         None => error.to_string(),
     };
     StoreError::Unavailable { reason }
+}
+
+/// A connection to `url`, given up after 5 seconds (a database that is down
+/// must not hold a participant's calls for long).
+fn connect(url: &str) -> Result<Client, StoreError> {
+    let mut config: postgres::Config =
+        url.parse().map_err(|error: postgres::Error| unavailable_text(&format!("bad address {url}: {error}")))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(std::time::Duration::from_secs(5));
+    }
+    config.connect(NoTls).map_err(unavailable)
 }
 
 fn unavailable_text(reason: &str) -> StoreError {
@@ -187,7 +190,6 @@ impl PostgresBackend {
         let receiver = Arc::new(Mutex::new(receiver));
         for index in 0..CONNECTIONS {
             let receiver = Arc::clone(&receiver);
-            let (url, schema_name) = (url.to_owned(), schema.to_owned());
             std::thread::Builder::new()
                 .name(format!("egov-pg-{schema}-{index}"))
                 .spawn(move || {
@@ -199,7 +201,6 @@ impl PostgresBackend {
                         };
                         let Ok(job) = job else { return };
                         // The job connects, or reconnects, through `connection`.
-                        let _ = connection.client(&url, &schema_name).map(|_| ());
                         job(&mut connection);
                     }
                 })
@@ -268,7 +269,7 @@ impl PostgresBackend {
     /// Whether the database at `url` has schema `schema` (made by [`PostgresBackend::open`]).
     pub fn exists(url: &str, schema: &str) -> Result<bool, StoreError> {
         off_runtime(|| {
-            let mut client = Client::connect(url, NoTls).map_err(unavailable)?;
+            let mut client = connect(url)?;
             let found = client
                 .query_opt(
                     "SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'schema_version'",
@@ -319,7 +320,7 @@ fn prepared(
 
 /// Creates the schema or brings it to this build's version, one replica at a time.
 fn migrate(url: &str, schema: &str) -> Result<(), StoreError> {
-    let mut client = Client::connect(url, NoTls).map_err(unavailable)?;
+    let mut client = connect(url)?;
     let mut transaction = client.transaction().map_err(unavailable)?;
     // Replicas starting together: one migrates, the others wait and find it done.
     transaction.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&schema]).map_err(unavailable)?;
