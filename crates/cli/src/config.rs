@@ -71,6 +71,7 @@ pub struct ServeSection {
     pub cache_mib: Option<u64>,
     pub drain_seconds: Option<u64>,
     pub metrics: Option<String>,
+    pub console: Option<String>,
     pub monitor_keep: Option<usize>,
     pub monitor_keep_seconds: Option<u64>,
     pub monitor_export: Option<PathBuf>,

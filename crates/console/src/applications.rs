@@ -335,7 +335,8 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>) -> Response {
         h2 #hops-title { (t(lang, "hops")) }
         (hops)
     };
-    layout::page(&ctx, &format!("{} {id}", t(lang, "application")), "/applications", body).into_response()
+    let here = format!("/applications/{id}");
+    layout::page(&ctx, &format!("{} {id}", t(lang, "application")), &here, body).into_response()
 }
 
 /// The width of a working day and of a day off on the timeline's axis.

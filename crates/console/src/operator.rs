@@ -202,7 +202,7 @@ fn new_page(ctx: &Ctx, form: &NewApplication, refused: Option<(Field, Problem)>)
             h2 #form-title { (ctx.app.definition().service.name_en) }
             label for="applicant" { (t(lang, "applicant.iin")) }
             input #applicant type="text" name="applicant" value=(form.applicant) inputmode="numeric" maxlength="12"
-                required aria-describedby="applicant-problem" aria-invalid=[at(Field::Applicant).map(|_| "true")];
+                aria-required="true" aria-describedby="applicant-problem" aria-invalid=[at(Field::Applicant).map(|_| "true")];
             (problem("applicant-problem", at(Field::Applicant)))
             label for="representative" { (t(lang, "representative.iin")) }
             input #representative type="text" name="representative" value=(form.representative) inputmode="numeric"
@@ -355,7 +355,8 @@ async fn application_page(ctx: &Ctx, id: &str, refused: Option<Refused>) -> Resp
         (path_table(ctx, &application))
         p { a href={ "/applications/" (id) } { (t(lang, "tester.view")) } }
     };
-    layout::page(ctx, &format!("{} {id}", t(lang, "application")), "/operator", body).into_response()
+    let here = format!("/operator/applications/{id}");
+    layout::page(ctx, &format!("{} {id}", t(lang, "application")), &here, body).into_response()
 }
 
 /// The application's identity and state.
@@ -394,7 +395,10 @@ pub fn path_table(ctx: &Ctx, application: &Application) -> Markup {
                 @for step in &application.path {
                     @let deadline = (step.deadline_time_ms > 0).then_some(step.deadline_time_ms);
                     tr data-step=(step.step_id) {
-                        td { (step.step_id) " " (step.title) @if !step.branch.is_empty() { " → " (step.branch) } }
+                        td {
+                            (step.step_id) " " (step.title) @if !step.branch.is_empty() { " → " (step.branch) }
+                            @if !step.detail.is_empty() { br; small.detail { (step.detail) } }
+                        }
                         td { (step.actor) }
                         td { (step.actor_id) }
                         td { (time(step.started_time_ms)) }

@@ -213,7 +213,8 @@ async fn registration_page(ctx: &Ctx, id: &str, refused: Option<Problem>) -> Res
         (crate::operator::path_table(ctx, &application))
         p { a href={ "/applications/" (application.application_id) } { (t(lang, "tester.view")) } }
     };
-    layout::page(ctx, &format!("{} {id}", t(lang, "registration")), "/staff", body).into_response()
+    let here = format!("/staff/registrations/{id}");
+    layout::page(ctx, &format!("{} {id}", t(lang, "registration")), &here, body).into_response()
 }
 
 /// The drafted (or signed) result, decoded.

@@ -1,0 +1,243 @@
+//! The web console in a real browser: headless Debian Chromium driven by
+//! playwright-core (`tests/browser/*.mjs`), against `egov serve` and its
+//! console on free ports. Without node, playwright-core or chromium the
+//! tests fail and say to run `tests/install.sh`; they never skip.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use egov_cli::stack::{Role, Stack, StackConfig};
+use egov_client::OperatorClient;
+use egov_proto::ListOutboxRequest;
+use egov_proto::admin_service_client::AdminServiceClient;
+use egov_runtime::outbox::RetryPolicy;
+use egov_runtime::{SystemClock, Topology};
+
+const EGOV: &str = env!("CARGO_BIN_EXE_egov");
+/// The longest a browser script may take.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// One browser at a time: the scripts are heavy for a small machine.
+static BROWSER: Mutex<()> = Mutex::new(());
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn chromium() -> PathBuf {
+    std::env::var_os("EGOV_CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
+}
+
+/// node, playwright-core and chromium are there, or the test fails saying how to install them.
+fn require_browser_tools() {
+    let mut missing = Vec::new();
+    if !Command::new("node").arg("--version").output().is_ok_and(|output| output.status.success()) {
+        missing.push("node (apt-get install -y nodejs npm)".to_owned());
+    }
+    if !root().join("tests/browser/node_modules/playwright-core/package.json").is_file() {
+        missing.push("playwright-core in tests/browser/node_modules (npm ci --prefix tests/browser)".to_owned());
+    }
+    if !chromium().is_file() {
+        missing.push(format!("{} (apt-get install -y chromium)", chromium().display()));
+    }
+    assert!(
+        missing.is_empty(),
+        "the console's browser tests need {}: run tests/install.sh (as root, it installs them)",
+        missing.join(", ")
+    );
+}
+
+/// Runs `node tests/browser/SCRIPT ARGS…`, which must exit 0 within the
+/// timeout; its output is printed. Screenshots go to target/console-screenshots.
+fn run_script(script: &str, args: &[&str]) {
+    require_browser_tools();
+    let _one = BROWSER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let root = root();
+    let screenshots = root.join("target/console-screenshots");
+    let output = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Command::new("node")
+        .arg(root.join("tests/browser").join(script))
+        .args(args)
+        .current_dir(&root)
+        .env("EGOV_SCREENSHOTS", &screenshots)
+        .env("EGOV_CHROMIUM", chromium())
+        .stdin(Stdio::null())
+        .stdout(output.reopen().unwrap())
+        .stderr(output.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > SCRIPT_TIMEOUT {
+            // SIGTERM first: playwright closes its browser on it.
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            std::thread::sleep(Duration::from_secs(3));
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let said = std::fs::read_to_string(output.path()).unwrap_or_default();
+    println!("{said}");
+    match status {
+        Some(status) => assert!(status.success(), "{script} failed ({status}):\n{said}"),
+        None => panic!("{script} did not finish within {SCRIPT_TIMEOUT:?}:\n{said}"),
+    }
+}
+
+/// `egov serve` with every participant and its console on free ports: the
+/// child and the console's address.
+fn serve(temp: &Path) -> (common::Served, String) {
+    common::init_keys(&temp.join("keys"));
+    let mut command = Command::new(EGOV);
+    command
+        .args(["serve", "--any-port"])
+        .arg("--data")
+        .arg(temp.join("data"))
+        .arg("--keys")
+        .arg(temp.join("keys"))
+        .arg("--fixtures")
+        .arg(common::fixtures_dir())
+        .stderr(Stdio::null());
+    let served = common::Served::start(command);
+    let url = served
+        .said
+        .iter()
+        .find_map(|line| line.strip_prefix("listening console "))
+        .unwrap_or_else(|| panic!("egov serve did not say where its console is: {:?}", served.said))
+        .to_owned();
+    assert!(url.starts_with("http://127.0.0.1:") && url.ends_with('/'), "{url}");
+    (served, url)
+}
+
+#[test]
+fn one_application_goes_through_every_process_in_the_browser() {
+    let temp = tempfile::tempdir().unwrap();
+    let (served, url) = serve(temp.path());
+    run_script("route.mjs", &[&url]);
+    let (stopped, _) = served.terminate();
+    assert!(stopped, "egov serve did not stop cleanly");
+}
+
+#[test]
+fn a_refusal_at_condition_2_in_the_browser() {
+    let temp = tempfile::tempdir().unwrap();
+    let (served, url) = serve(temp.path());
+    run_script("refusal.mjs", &[&url]);
+    assert!(served.terminate().0);
+}
+
+#[test]
+fn the_process_4_notice_in_the_browser() {
+    let temp = tempfile::tempdir().unwrap();
+    let (served, url) = serve(temp.path());
+    run_script("notice.mjs", &[&url]);
+    assert!(served.terminate().0);
+}
+
+#[test]
+fn egov_serve_runs_no_console_when_told_off_or_for_some_roles_only() {
+    let temp = tempfile::tempdir().unwrap();
+    common::init_keys(&temp.path().join("keys"));
+    let served = |extra: &[&str]| {
+        let mut command = Command::new(EGOV);
+        command
+            .args(["serve", "--any-port"])
+            .args(extra)
+            .arg("--data")
+            .arg(temp.path().join("data"))
+            .arg("--keys")
+            .arg(temp.path().join("keys"))
+            .arg("--fixtures")
+            .arg(common::fixtures_dir())
+            .stderr(Stdio::null());
+        let served = common::Served::start(command);
+        let said = served.said.clone();
+        assert!(served.terminate().0);
+        said
+    };
+    let said = served(&["--console", "off"]);
+    assert!(said.iter().all(|line| !line.starts_with("listening console")), "{said:?}");
+    let said = served(&["--roles", "individuals,notary"]);
+    assert!(said.iter().all(|line| !line.starts_with("listening console")), "{said:?}");
+    // Asked for, it runs beside any roles.
+    let port = common::free_port();
+    let said = served(&["--roles", "individuals", "--console", &format!("127.0.0.1:{port}")]);
+    assert!(said.contains(&format!("listening console http://127.0.0.1:{port}/")), "{said:?}");
+}
+
+/// The incident is made here: the stack runs without the ARM, with few and
+/// quick retries, so the gateway parks the delivery; then the ARM starts and
+/// the browser retries it. The console runs in this process, on a free port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_is_retried_from_the_browser() {
+    let temp = tempfile::tempdir().unwrap();
+    let keys = common::init_keys(&temp.path().join("keys"));
+    let topology = common::free_topology();
+    let config = |roles: &[Role]| {
+        let mut config = StackConfig::local(temp.path().join("data"), keys.clone(), common::fixtures_dir());
+        config.topology = topology.clone();
+        config.roles = roles.iter().copied().collect();
+        config.retry = RetryPolicy {
+            first_delay_ms: 10,
+            max_delay_ms: 50,
+            max_attempts: 3,
+            attempt_timeout: Duration::from_secs(1),
+        };
+        config
+    };
+    let stack =
+        Stack::start(config(&[Role::Individuals, Role::Notary, Role::Gateway, Role::Workstation])).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let (stop_console, console_stopped) = tokio::sync::oneshot::channel::<()>();
+    let console = egov_console::ConsoleConfig {
+        topology: topology.clone(),
+        keys: keys.clone(),
+        tls: None,
+        definition: Arc::new(egov_regulation::Definition::default_definition().clone()),
+    };
+    let console = tokio::spawn(egov_console::serve(listener, console, async move {
+        let _ = console_stopped.await;
+    }));
+
+    let trust = keys.trust().unwrap();
+    let mut operator = OperatorClient::new(
+        Topology::channel(&topology.workstation).unwrap(),
+        keys.signer_in(&trust, "operator-1").unwrap(),
+        Arc::new(SystemClock),
+    );
+    operator.login("operator-1", "operator-1-password").await.unwrap();
+    let service = &egov_regulation::Definition::default_definition().service.code;
+    operator.open_form("stranded-1", service, "850715300122", None).await.unwrap();
+    let documents = common::documents(&["application-form", "identity-document"])
+        .iter()
+        .map(egov_client::DocumentPlan::to_proto)
+        .collect();
+    operator.submit("stranded-1", documents).await.unwrap();
+    let mut admin = AdminServiceClient::new(Topology::channel(&topology.gateway).unwrap());
+    common::eventually("the incident", async || {
+        let entries = admin.list_outbox(ListOutboxRequest { incidents_only: true }).await.unwrap().into_inner().entries;
+        entries.into_iter().find(|entry| entry.correlation_id == "stranded-1")
+    })
+    .await;
+    let regional = Stack::start(config(&[Role::Regional])).await.unwrap();
+
+    let script = tokio::task::spawn_blocking(move || run_script("incident.mjs", &[&url, "stranded-1"])).await;
+    let _ = stop_console.send(());
+    let _ = console.await;
+    regional.stop().await;
+    stack.stop().await;
+    if let Err(panic) = script {
+        std::panic::resume_unwind(panic.into_panic());
+    }
+}
