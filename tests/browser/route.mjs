@@ -130,10 +130,21 @@ await withBrowser(async (browser) => {
   check((await operator.locator("svg.diagram g.step.done").count()) >= 12, "the diagram marks the steps done");
   check((await operator.locator('svg.diagram g.step[aria-current="step"]').count()) === 0, "no current step: it ended");
   const messages = await operator.locator("#messages tr.message").count();
-  check(messages >= 8, `the gateway logged the application's messages (${messages})`);
+  check(messages >= 8, `the logs hold the application's messages (${messages})`);
   const signatures = await operator.locator("#messages li.signature").count();
   const verified = await operator.locator('#messages li.signature[data-verified="true"]').count();
   check(signatures > messages && verified === signatures, `every signature verified (${verified}/${signatures})`);
+  for (const participant of ["workstation", "gateway", "regional"]) {
+    const rows = await operator.locator(`section.log[data-participant="${participant}"] tr.message`).count();
+    check(rows >= 3, `the ${participant}'s log of the application (${rows} entries)`);
+  }
+  const regional = (await operator.locator('section.log[data-participant="regional"]').textContent()) || "";
+  for (const member of ["office-1:", "specialist-1:", "executor-1:", "head-1:"]) {
+    check(regional.includes(member), `the ARM's log has the steps signed by ${member.slice(0, -1)}`);
+  }
+  const workstation = (await operator.locator('section.log[data-participant="workstation"]').textContent()) || "";
+  check(workstation.includes("sc.form.open.v1") && workstation.includes("sc.result.issue.v1"),
+    "the workstation's log has the operator's form and the hand-over");
   check((await operator.locator("#messages").textContent()).includes("operator-1:"), "the operator's key signed");
   check((await operator.locator("#messages").textContent()).includes("head-1:"), "the head's key signed the result");
   check((await operator.locator("#hops tbody tr").count()) > messages, "every participant's monitoring records");

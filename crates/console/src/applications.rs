@@ -9,9 +9,10 @@ use axum::response::{Html, IntoResponse, Response};
 use chrono::{Datelike as _, NaiveDate, Timelike as _};
 use egov_envelope::{Checks, TrustRegistry, carried_envelope, open, verify_countersignature};
 use egov_proto::admin_service_client::AdminServiceClient;
-use egov_proto::gateway_service_client::GatewayServiceClient;
 use egov_proto::workstation_service_client::WorkstationServiceClient;
-use egov_proto::{Application, Envelope, GetApplicationRequest, GetMessagesRequest, QueryMonitoringRequest};
+use egov_proto::{
+    Application, Envelope, GetApplicationRequest, ListApplicationsRequest, QueryLogRequest, QueryMonitoringRequest,
+};
 use egov_regulation::instance::{Standing, to_local};
 use egov_regulation::{Calendar, Definition, Effect, render};
 use egov_runtime::ids;
@@ -22,46 +23,33 @@ use crate::i18n::{Lang, t};
 use crate::layout::{self, problem};
 use crate::{App, Ctx, Problem, time};
 
-/// The most applications the list gathers.
-const MAX_LISTED: usize = 1000;
-
-/// The applications the participants know, newest first: those in the
-/// workstation's monitoring records (every message it exchanged names its
-/// application), each read with `GetApplication`, then those waiting in the
-/// ARM's queue that the workstation does not know (received at the office).
-pub async fn known(app: &App) -> Vec<Application> {
+/// The applications the participants know, the most recently opened first:
+/// the workstation's (`ListApplications`, of `operator_id` or of all), then,
+/// for the whole list, those waiting in the ARM's queue that the workstation
+/// does not know (received at the provider's office).
+pub async fn known(app: &App, operator_id: Option<&str>) -> Result<Vec<Application>, Problem> {
     let topology = &app.config.topology;
-    let mut ids_seen: Vec<String> = Vec::new();
-    if let Ok(channel) = app.channel(&topology.workstation, ids::SC_WORKSTATION) {
-        let mut admin = AdminServiceClient::new(channel);
-        if let Ok(records) = admin.query_monitoring(QueryMonitoringRequest::default()).await {
-            for record in records.into_inner().records.into_iter().rev() {
-                if !record.correlation_id.is_empty() && !ids_seen.contains(&record.correlation_id) {
-                    ids_seen.push(record.correlation_id);
-                }
-                if ids_seen.len() >= MAX_LISTED {
-                    break;
-                }
-            }
-        }
-    }
-    let mut applications = Vec::new();
-    if let Ok(channel) = app.channel(&topology.workstation, ids::SC_WORKSTATION) {
-        let mut workstation = WorkstationServiceClient::new(channel);
-        for id in ids_seen {
-            if let Ok(found) = workstation.get_application(GetApplicationRequest { application_id: id }).await
-                && let Some(application) = found.into_inner().application
-            {
-                applications.push(application);
-            }
-        }
-    }
-    if let Ok(staff) = egov_client::StaffClient::connect(
-        &topology.regional,
-        app.config.tls.as_ref(),
-        ids::REGIONAL,
-        std::sync::Arc::clone(&app.clock),
-    ) && let Ok(queue) = staff.queue("").await
+    let channel = app
+        .channel(&topology.workstation, ids::SC_WORKSTATION)
+        .map_err(|error| Problem::from_error("console.unreachable", &error))?;
+    let mut applications = WorkstationServiceClient::new(channel)
+        .max_decoding_message_size(egov_client::MAX_MESSAGE_BYTES)
+        .list_applications(ListApplicationsRequest {
+            operator_id: operator_id.unwrap_or_default().to_owned(),
+            limit: 0,
+        })
+        .await
+        .map_err(|status| Problem::from_status(&status))?
+        .into_inner()
+        .applications;
+    if operator_id.is_none()
+        && let Ok(staff) = egov_client::StaffClient::connect(
+            &topology.regional,
+            app.config.tls.as_ref(),
+            ids::REGIONAL,
+            std::sync::Arc::clone(&app.clock),
+        )
+        && let Ok(queue) = staff.queue("").await
     {
         for registration in queue {
             if let Some(application) = registration.application
@@ -71,7 +59,7 @@ pub async fn known(app: &App) -> Vec<Application> {
             }
         }
     }
-    applications
+    Ok(applications)
 }
 
 /// One step or term of an application with its deadline, judged now.
@@ -186,7 +174,9 @@ pub async fn list(ctx: Ctx, Query(search): Query<Search>) -> Response {
     let to = NaiveDate::parse_from_str(&search.to, "%Y-%m-%d").ok();
     let q = search.q.trim().to_lowercase();
     let mut rows = Vec::new();
-    for application in known(&ctx.app).await {
+    let known = known(&ctx.app, None).await;
+    for application in known.as_ref().map_or(&[][..], Vec::as_slice) {
+        let application = application.clone();
         let judged = judge(ctx.app.definition(), &application, now);
         let standing = worst(&judged);
         let day = local_date(started(&application));
@@ -258,7 +248,9 @@ pub async fn list(ctx: Ctx, Query(search): Query<Search>) -> Response {
             }
             div { button type="submit" { (t(lang, "search")) } }
         }
-        p { small { (t(lang, "data.note")) } }
+        @if let Err(refused) = &known {
+            (problem("applications-problem", Some(refused)))
+        }
         @if rows.is_empty() {
             p { (t(lang, "none.found")) }
         } @else {
@@ -331,7 +323,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>) -> Response {
         figure aria-labelledby="diagram-heading" { (PreEscaped(diagram)) }
         h2 #messages-title { (t(lang, "messages")) }
         p { (t(lang, "messages.note")) }
-        (messages)
+        div #messages { (messages) }
         h2 #hops-title { (t(lang, "hops")) }
         (hops)
     };
@@ -433,9 +425,10 @@ fn timeline(lang: Lang, judged: &[Judged], now_ms: i64) -> Markup {
     }
 }
 
-/// The gateway's log of the application: each envelope decoded, each
-/// signature (the sender's, the gateway's countersignature, those of the
-/// envelope it carries) verified with the trust registry.
+/// Every participant's message log of the application (`QueryLog` of the
+/// admin service): each envelope decoded, each signature (the sender's, the
+/// gateway's countersignature, those of the envelope it carries) verified
+/// with the trust registry.
 async fn messages(ctx: &Ctx, id: &str) -> Markup {
     let lang = ctx.lang();
     let app = &ctx.app;
@@ -443,45 +436,56 @@ async fn messages(ctx: &Ctx, id: &str) -> Markup {
         Ok(trust) => trust,
         Err(error) => return problem("messages-problem", Some(&Problem::from_error("console.no_key", &error))),
     };
-    let logged = match app.channel(&app.config.topology.gateway, ids::GATEWAY) {
-        Ok(channel) => GatewayServiceClient::new(channel)
-            .max_decoding_message_size(egov_client::MAX_MESSAGE_BYTES)
-            .get_messages(GetMessagesRequest {
-                correlation_id: id.to_owned(),
-                recipient_id: String::new(),
-                limit: 1000,
-            })
-            .await
-            .map(|answer| answer.into_inner().messages)
-            .map_err(|status| Problem::from_status(&status)),
-        Err(error) => Err(Problem::from_error("console.unreachable", &error)),
-    };
-    let logged = match logged {
-        Ok(logged) => logged,
-        Err(refused) => return problem("messages-problem", Some(&refused)),
-    };
+    let topology = &app.config.topology;
+    let mut logs = Vec::new();
+    for (name, address, member) in [
+        ("workstation", &topology.workstation, ids::SC_WORKSTATION),
+        ("gateway", &topology.gateway, ids::GATEWAY),
+        ("regional", &topology.regional, ids::REGIONAL),
+    ] {
+        let logged = match app.channel(address, member) {
+            Ok(channel) => AdminServiceClient::new(channel)
+                .max_decoding_message_size(egov_client::MAX_MESSAGE_BYTES)
+                .query_log(QueryLogRequest { correlation_id: id.to_owned(), limit: 0 })
+                .await
+                .map(|answer| answer.into_inner().entries)
+                .map_err(|status| Problem::from_status(&status)),
+            Err(error) => Err(Problem::from_error("console.unreachable", &error)),
+        };
+        logs.push((name, logged));
+    }
     html! {
-        table #messages aria-labelledby="messages-title" {
-            thead { tr {
-                th scope="col" { "#" }
-                th scope="col" { (t(lang, "time")) }
-                th scope="col" { (t(lang, "sender")) " → " (t(lang, "recipient")) }
-                th scope="col" { (t(lang, "service")) }
-                th scope="col" { (t(lang, "signatures")) }
-                th scope="col" { (t(lang, "body")) }
-            } }
-            tbody {
-                @for message in &logged {
-                    @let envelope = message.envelope.clone().unwrap_or_default();
-                    @let header = egov_proto::EnvelopeHeader::decode(envelope.header.as_slice()).unwrap_or_default();
-                    tr.message data-service=(header.service_id) {
-                        td { (message.sequence) }
-                        td { (time(message.logged_time_ms)) }
-                        td { (header.sender_id) " → " (header.recipient_id) }
-                        td { (header.service_id) br; small { (header.body_type) } }
-                        td { (signatures(lang, &envelope, &trust, 0)) }
-                        td { details { summary { (header.message_id) } pre { (decoded(&header.body_type, &envelope.body)) } } }
-                    }
+        @for (name, logged) in &logs {
+            section.log data-participant=(name) aria-labelledby={ "log-" (name) } {
+                h3 id={ "log-" (name) } { (t(lang, "participant")) ": " (name) }
+                @match logged {
+                    Err(refused) => (problem(&format!("log-{name}-problem"), Some(refused))),
+                    Ok(logged) => table.messages {
+                        thead { tr {
+                            th scope="col" { "#" }
+                            th scope="col" { (t(lang, "time")) }
+                            th scope="col" { "direction" }
+                            th scope="col" { (t(lang, "sender")) " → " (t(lang, "recipient")) }
+                            th scope="col" { (t(lang, "service")) }
+                            th scope="col" { (t(lang, "signatures")) }
+                            th scope="col" { (t(lang, "body")) }
+                        } }
+                        tbody {
+                            @for entry in logged {
+                                @let envelope = entry.envelope.clone().unwrap_or_default();
+                                @let header = egov_proto::EnvelopeHeader::decode(envelope.header.as_slice()).unwrap_or_default();
+                                tr.message data-service=(header.service_id) data-direction=(entry.direction) {
+                                    td { (entry.sequence) }
+                                    td { (time(entry.logged_time_ms)) }
+                                    td { (entry.direction) @if !entry.note.is_empty() { br; small { (entry.note) } } }
+                                    td { (header.sender_id) " → " (header.recipient_id) }
+                                    td { (header.service_id) br; small { (header.body_type) } }
+                                    td { (signatures(lang, &envelope, &trust, 0)) }
+                                    td { details { summary { (header.message_id) } pre { (decoded(&header.body_type, &envelope.body)) } small { "sha256 " (entry.hash) } } }
+                                }
+                            }
+                        }
+                    },
                 }
             }
         }
@@ -644,8 +648,9 @@ pub async fn sla(ctx: Ctx) -> Response {
     let lang = ctx.lang();
     let now = ctx.app.clock.now_ms();
     let mut rows = Vec::new();
-    for application in known(&ctx.app).await {
-        for judged in judge(ctx.app.definition(), &application, now) {
+    let known = known(&ctx.app, None).await;
+    for application in known.as_ref().map_or(&[][..], Vec::as_slice) {
+        for judged in judge(ctx.app.definition(), application, now) {
             if matches!(judged.standing, Standing::Missed | Standing::AtRisk) {
                 rows.push((application.clone(), judged));
             }
@@ -653,6 +658,9 @@ pub async fn sla(ctx: Ctx) -> Response {
     }
     let body = html! {
         p { (t(lang, "sla.intro")) }
+        @if let Err(refused) = &known {
+            (problem("sla-problem", Some(refused)))
+        }
         @if rows.is_empty() {
             p #sla-empty { (t(lang, "none.found")) }
         } @else {

@@ -160,9 +160,9 @@ const TEXTS: &[(&str, &str, &str, &str)] = &[
     ("messages", "Қол қойылған хабарламалар", "Подписанные сообщения", "Signed messages"),
     (
         "messages.note",
-        "Шлюз журналындағы өтінімнің әр хабарламасы, әр қолтаңба сенім тізілімі бойынша тексерілген.",
-        "Каждое сообщение заявки в журнале шлюза; каждая подпись проверена по реестру доверия.",
-        "Every message of the application in the gateway's log; every signature verified with the trust registry.",
+        "Әр қатысушының журналындағы өтінімнің әр хабарламасы; әр қолтаңба сенім тізілімі бойынша тексерілген.",
+        "Каждое сообщение заявки в журнале каждого участника; каждая подпись проверена по реестру доверия.",
+        "Every message of the application in every participant's log; every signature verified with the trust registry.",
     ),
     (
         "hops",
@@ -201,12 +201,6 @@ const TEXTS: &[(&str, &str, &str, &str)] = &[
     ("done", "Орындалды", "Выполнено", "Done"),
     ("file.limit", "Әр файл ең көбі", "Каждый файл не более", "Each file at most"),
     ("unreachable", "қол жетімсіз", "недоступен", "not reachable"),
-    (
-        "data.note",
-        "Тізім жұмыс станциясының мониторинг жазбаларынан және ARM кезегінен алынады.",
-        "Список составлен по записям мониторинга рабочей станции и очереди ARM.",
-        "The list is gathered from the workstation's monitoring records and the ARM's queue.",
-    ),
 ];
 
 /// The text of `key` in `lang`; a key missing from the table is shown as

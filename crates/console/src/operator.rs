@@ -32,16 +32,15 @@ pub async fn start(ctx: Ctx) -> Response {
         None => login_page(&ctx, &LoginForm::default(), None).into_response(),
         Some(operator) => {
             let lang = ctx.lang();
-            let mine: Vec<Application> = crate::applications::known(&ctx.app)
-                .await
-                .into_iter()
-                .filter(|application| application.operator_id == operator.operator_id())
-                .collect();
+            let mine = crate::applications::known(&ctx.app, Some(operator.operator_id())).await;
             let body = html! {
                 (who(&ctx, operator))
                 p { a href="/operator/new" { (t(lang, "new.application")) } }
                 h2 { (t(lang, "my.applications")) }
-                (applications_table(&ctx, &mine, "/operator/applications/"))
+                @match &mine {
+                    Ok(mine) => (applications_table(&ctx, mine, "/operator/applications/")),
+                    Err(refused) => (problem("applications-problem", Some(refused))),
+                }
             };
             layout::page(&ctx, t(lang, "operator"), "/operator", body).into_response()
         }
