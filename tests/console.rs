@@ -67,8 +67,8 @@ fn run_script(script: &str, args: &[&str]) {
         .env("EGOV_SCREENSHOTS", &screenshots)
         .env("EGOV_CHROMIUM", chromium())
         .stdin(Stdio::null())
-        .stdout(output.reopen().unwrap())
-        .stderr(output.reopen().unwrap())
+        .stdout(output.as_file().try_clone().unwrap())
+        .stderr(output.as_file().try_clone().unwrap())
         .spawn()
         .unwrap();
     let started = Instant::now();
@@ -173,6 +173,41 @@ fn egov_serve_runs_no_console_when_told_off_or_for_some_roles_only() {
     let port = common::free_port();
     let said = served(&["--roles", "individuals", "--console", &format!("127.0.0.1:{port}")]);
     assert!(said.contains(&format!("listening console http://127.0.0.1:{port}/")), "{said:?}");
+    // From the config file's serve.console, and EGOV_CONSOLE over it.
+    let file = temp.path().join("egov.toml");
+    let port = common::free_port();
+    std::fs::write(&file, format!("[serve]\nroles = [\"notary\"]\nconsole = \"127.0.0.1:{port}\"\n")).unwrap();
+    let config = file.to_str().unwrap();
+    let said = served(&["--config", config]);
+    assert!(said.contains(&format!("listening console http://127.0.0.1:{port}/")), "{said:?}");
+    let mut command = Command::new(EGOV);
+    command
+        .args(["--config", config, "serve", "--any-port", "--data"])
+        .arg(temp.path().join("data"))
+        .arg("--keys")
+        .arg(temp.path().join("keys"))
+        .arg("--fixtures")
+        .arg(common::fixtures_dir())
+        .env("EGOV_CONSOLE", "off")
+        .stderr(Stdio::null());
+    let served = common::Served::start(command);
+    assert!(served.said.iter().all(|line| !line.starts_with("listening console")), "{:?}", served.said);
+    assert!(served.terminate().0);
+    // An address in use stops the start, naming it.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let output = Command::new(EGOV)
+        .args(["serve", "--any-port", "--console", &address, "--data"])
+        .arg(temp.path().join("data"))
+        .arg("--keys")
+        .arg(temp.path().join("keys"))
+        .arg("--fixtures")
+        .arg(common::fixtures_dir())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains(&format!("the console cannot listen on {address}")), "{error}");
 }
 
 /// The incident is made here: the stack runs without the ARM, with few and

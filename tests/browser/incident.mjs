@@ -37,6 +37,6 @@ await withBrowser(async (browser) => {
   });
   await page.locator("#retry-problem").waitFor();
   const code = await page.locator("#retry-problem").getAttribute("data-code");
-  check(code.length > 0 && code !== "console.unreachable", `an unknown id is refused (${code})`);
+  check(code === "admin.unknown_outbox_item", `an unknown id is refused (${code})`);
 });
 console.log("incident: passed");

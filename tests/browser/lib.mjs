@@ -28,6 +28,12 @@ export async function shoot(page, name) {
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 }
 
+/// A screenshot of one element (a drawing) only.
+export async function shootElement(locator, name) {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await locator.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
+}
+
 /// The text of the first element `selector` matches, trimmed.
 export async function text(page, selector) {
   return ((await page.locator(selector).first().textContent()) || "").trim();

@@ -3,7 +3,7 @@
 // texts, the bad input refused next to its field, and the timeline checked.
 // Usage: node route.mjs CONSOLE_URL
 import {
-  attachAndSubmit, check, openForm, openFromQueue, operatorLogin, reason, shoot, staffLogin, text, until, withBrowser,
+  attachAndSubmit, check, openForm, openFromQueue, operatorLogin, reason, shoot, shootElement, staffLogin, text, until, withBrowser,
 } from "./lib.mjs";
 
 const base = process.argv[2];
@@ -68,6 +68,13 @@ await withBrowser(async (browser) => {
   await shoot(staff, "staff-registration");
   await staff.getByRole("button", { name: "Do the step and sign" }).click();
   check((await text(staff, "p.flash")).includes("condition-2"), "action 1 done: condition 2 next");
+
+  // The applicant comes before the result: told to come back, no ticket taken.
+  await operator.goto(`${base}operator/applications/${id}`);
+  await operator.getByRole("button", { name: "Take a queue ticket" }).click();
+  check((await reason(operator, "#handover-problem")) === "workstation.result_not_ready", "too early: result_not_ready");
+  check((await text(operator, "#handover-problem")).includes("Come back at"), "told when to come back");
+  check((await operator.locator("#ticket").count()) === 0, "no ticket taken");
 
   // A step out of turn: the head cannot check the documents.
   await openFromQueue(staff, base, "specialist-1", id);
@@ -149,6 +156,9 @@ await withBrowser(async (browser) => {
   check((await operator.locator("#messages").textContent()).includes("head-1:"), "the head's key signed the result");
   check((await operator.locator("#hops tbody tr").count()) > messages, "every participant's monitoring records");
   await shoot(operator, "application");
+  await shootElement(operator.locator("svg.timeline"), "timeline");
+  await shootElement(operator.locator("svg.diagram"), "diagram");
+  await shootElement(operator.locator('section.log[data-participant="regional"]'), "messages-regional");
 
   // The list, searched.
   await operator.goto(`${base}applications?q=${id}`);

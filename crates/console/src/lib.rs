@@ -42,6 +42,8 @@ const MAX_FORM_BYTES: usize = 16 * 1024 * 1024;
 /// A session unused this long is forgotten.
 const SESSION_IDLE: Duration = Duration::from_secs(12 * 3600);
 const SESSION_COOKIE: &str = "egov_console";
+/// The most sessions kept: the least recently used goes first.
+const MAX_SESSIONS: usize = 10_000;
 
 /// What the console needs: where the participants are, the key directory
 /// whose members sign, the certificates (mTLS), the process definition.
@@ -192,6 +194,11 @@ async fn with_session(State(app): State<Arc<App>>, mut request: Request, next: N
     let (id, new) = {
         let mut sessions = app.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         sessions.retain(|_, session| session.last_seen.is_none_or(|seen| now.duration_since(seen) < SESSION_IDLE));
+        if sessions.len() >= MAX_SESSIONS
+            && let Some(oldest) = sessions.iter().min_by_key(|(_, session)| session.last_seen).map(|(id, _)| id.clone())
+        {
+            sessions.remove(&oldest);
+        }
         match cookie.filter(|id| sessions.contains_key(id)) {
             Some(id) => {
                 if let Some(session) = sessions.get_mut(&id) {
@@ -229,7 +236,8 @@ async fn switch_language(ctx: Ctx, axum::extract::Query(query): axum::extract::Q
         ctx.update(|session| session.lang = lang);
     }
     // Only a path of this console: never a redirect elsewhere.
-    let back = if query.back.starts_with('/') && !query.back.starts_with("//") { query.back } else { "/".to_owned() };
+    let local = query.back.starts_with('/') && !query.back.starts_with("//") && !query.back.contains('\\');
+    let back = if local { query.back } else { "/".to_owned() };
     see_other(&back)
 }
 
@@ -302,4 +310,74 @@ pub(crate) fn time(ms: i64) -> String {
     }
     egov_regulation::instance::to_local(egov_regulation::Calendar::kazakhstan(), ms)
         .map_or_else(|| ms.to_string(), |at| at.format("%Y-%m-%d %H:%M:%S").to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request as HttpRequest, StatusCode};
+    use tower::ServiceExt as _;
+
+    fn console() -> Router {
+        let keys = std::env::temp_dir().join(format!("egov-console-test-{}", uuid::Uuid::new_v4()));
+        router(ConsoleConfig {
+            topology: Topology::default(),
+            keys: KeyDir::new(keys),
+            tls: None,
+            definition: Arc::new(Definition::default_definition().clone()),
+        })
+    }
+
+    async fn get(router: &Router, path: &str, cookie: Option<&str>) -> Response {
+        let mut request = HttpRequest::get(path);
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        router.clone().oneshot(request.body(Body::empty()).unwrap_or_default()).await.unwrap_or_else(|e| match e {})
+    }
+
+    async fn body(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[tokio::test]
+    async fn a_session_starts_with_a_cookie_and_keeps_its_language() {
+        let router = console();
+        let first = get(&router, "/", None).await;
+        assert_eq!(first.status(), StatusCode::OK);
+        let cookie = first.headers().get(header::SET_COOKIE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        assert!(cookie.starts_with("egov_console=") && cookie.contains("HttpOnly"), "{cookie}");
+        let cookie = cookie.split(';').next().unwrap_or_default().to_owned();
+        assert!(body(first).await.contains("<html lang=\"en\">"));
+        let switched = get(&router, "/lang?to=kk&back=/regulation", Some(&cookie)).await;
+        assert_eq!(switched.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()), Some("/regulation"));
+        assert!(switched.headers().get(header::SET_COOKIE).is_none(), "the same session");
+        let page = body(get(&router, "/regulation", Some(&cookie)).await).await;
+        assert!(page.contains("<html lang=\"kk\">") && page.contains("Регламент"), "{page}");
+        // Another browser has its own session, in English.
+        assert!(body(get(&router, "/", None).await).await.contains("<html lang=\"en\">"));
+    }
+
+    #[tokio::test]
+    async fn the_language_switch_goes_back_only_to_a_page_of_the_console() {
+        let router = console();
+        for back in ["//evil.example/", "https://evil.example/", "/\\evil.example", ""] {
+            let response = get(&router, &format!("/lang?to=ru&back={back}"), None).await;
+            assert_eq!(response.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()), Some("/"), "{back}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_assets_are_embedded_and_the_operator_pages_want_a_log_in() {
+        let router = console();
+        let css = get(&router, "/assets/console.css", None).await;
+        assert_eq!(css.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()), Some("text/css"));
+        assert!(body(css).await.contains(".problem"));
+        let new = get(&router, "/operator/new", None).await;
+        assert_eq!(new.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()), Some("/operator"));
+        let login = body(get(&router, "/operator", None).await).await;
+        assert!(login.contains("<label for=\"login\">Login</label>"), "{login}");
+    }
 }

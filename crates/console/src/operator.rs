@@ -332,7 +332,8 @@ async fn application_page(ctx: &Ctx, id: &str, refused: Option<Refused>) -> Resp
                 div { button type="submit" { (t(lang, "sign.submit")) } }
             }
         }
-        @if issuing {
+        // Once registered the applicant may come for the result: too early, they are told when to come back.
+        @if issuing || (!application.registration_id.is_empty() && application.outcome.is_empty()) {
             section.card aria-labelledby="handover-title" {
                 h2 #handover-title { (t(lang, "hand.over")) }
                 @if !application.queue_ticket.is_empty() {
