@@ -276,3 +276,68 @@ async fn an_incident_is_retried_from_the_browser() {
         std::panic::resume_unwind(panic.into_panic());
     }
 }
+
+/// `GET url` over HTTP/1.1: the body.
+fn http_get(url: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (address, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_owned()
+}
+
+/// The console's SLA page lists what `egov sla report` lists, over the
+/// stores the replay of the fixture library leaves (on simulated time); in
+/// the browser, the missed step and term are marked on the timeline.
+#[test]
+fn the_sla_page_is_the_report_of_egov_sla_report() {
+    let temp = tempfile::tempdir().unwrap();
+    let kept = temp.path().join("kept");
+    let replayed = Command::new(EGOV)
+        .args(["replay", "--keep"])
+        .arg(&kept)
+        .arg("fixtures/applications")
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        replayed.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&replayed.stdout),
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    let mut command = Command::new(EGOV);
+    command
+        .args(["serve", "--any-port", "--simulated-time", "--data"])
+        .arg(kept.join("data"))
+        .arg("--keys")
+        .arg(kept.join("keys"))
+        .arg("--fixtures")
+        .arg(common::fixtures_dir())
+        .stderr(Stdio::null());
+    let served = common::Served::start(command);
+    let url = served.said.iter().find_map(|line| line.strip_prefix("listening console ")).unwrap().to_owned();
+    run_script("replayed.mjs", &[&url]);
+    let page = http_get(&format!("{url}sla"));
+    let mut shown: Vec<String> =
+        page.split("data-row=\"").skip(1).map(|rest| rest[..rest.find('"').unwrap()].to_owned()).collect();
+    assert!(served.terminate().0);
+    let report = Command::new(EGOV).args(["sla", "report", "--data"]).arg(kept.join("data")).output().unwrap();
+    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+    let text = String::from_utf8(report.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // Fixed columns: application 40, registration 18, item 14, deadline 23, ended 23, standing.
+    let mut listed: Vec<String> = lines[1..lines.len() - 1]
+        .iter()
+        .map(|line| format!("{} {} {}", line[..40].trim(), line[60..74].trim(), line[123..].trim()))
+        .collect();
+    shown.sort();
+    listed.sort();
+    assert!(listed.len() >= 4, "{text}");
+    assert_eq!(shown, listed, "the console's SLA page and `egov sla report` differ:\n{page}");
+}

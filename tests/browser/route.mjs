@@ -128,11 +128,11 @@ await withBrowser(async (browser) => {
   // The tester's view: the timeline, the diagram, the signed messages.
   await operator.goto(`${base}applications/${id}`);
   const steps = ["process-1", "process-2", "process-5", "process-7", "action-1", "condition-2", "action-2", "action-3",
-    "action-4", "process-9", "term"];
+    "action-4", "process-9", "service-term", "sc-handling"];
   for (const step of steps) {
     check((await operator.locator(`svg.timeline g[data-step="${step}"]`).count()) >= 1, `the timeline has ${step}`);
   }
-  check((await operator.locator('svg.timeline g[data-step="term"]').getAttribute("data-standing")) === "met",
+  check((await operator.locator('svg.timeline g[data-step="service-term"]').getAttribute("data-standing")) === "met",
     "the provider's term was met");
   check((await operator.locator("svg.diagram g.step.done").count()) >= 12, "the diagram marks the steps done");
   check((await operator.locator('svg.diagram g.step[aria-current="step"]').count()) === 0, "no current step: it ended");

@@ -13,8 +13,8 @@ use egov_proto::workstation_service_client::WorkstationServiceClient;
 use egov_proto::{
     Application, Envelope, GetApplicationRequest, ListApplicationsRequest, QueryLogRequest, QueryMonitoringRequest,
 };
-use egov_regulation::instance::{Standing, to_local};
-use egov_regulation::{Calendar, Definition, Effect, render};
+use egov_regulation::instance::{Standing, deadline, to_local};
+use egov_regulation::{Calendar, Definition, render};
 use egov_runtime::ids;
 use maud::{Markup, PreEscaped, html};
 use prost::Message as _;
@@ -71,9 +71,8 @@ pub struct Judged {
     pub standing: Standing,
 }
 
-/// Every step of the path, the current step, and the provider's term (from
-/// registration to the result), each with its standing at `now_ms`: the
-/// rule of `egov sla report`.
+/// Every step of the path, the current step, and the definition's terms,
+/// each with its standing at `now_ms`: the rule of `egov sla report`.
 pub fn judge(definition: &Definition, application: &Application, now_ms: i64) -> Vec<Judged> {
     let calendar = Calendar::kazakhstan();
     let some = |ms: i64| (ms > 0).then_some(ms);
@@ -104,25 +103,28 @@ pub fn judge(definition: &Definition, application: &Application, now_ms: i64) ->
             standing: Standing::of(application.current_step_since_ms, deadline, None, now_ms, calendar),
         });
     }
-    // The provider's term: from the registration (process 7) to the result
-    // sent (action 4) or the refusal for the documents (process 8).
-    let effect_step = |effect: Effect| definition.step_by_effect(effect).map(|step| step.id.as_str());
-    let registration = effect_step(Effect::Register);
-    let results = [effect_step(Effect::SendResult), effect_step(Effect::RefusalNotice)];
-    if application.due_time_ms > 0
-        && let Some(registered) = application.path.iter().find(|step| Some(step.step_id.as_str()) == registration)
-    {
-        let ended = application
-            .path
-            .iter()
-            .find(|step| results.contains(&Some(step.step_id.as_str())))
-            .map(|step| step.ended_time_ms);
+    // The definition's terms of the application's channel, as `egov sla report`
+    // judges them (`instance::term_end`): from the term's first step to its
+    // last, or to the step from which the last can no longer be reached.
+    let channel = (!application.channel.is_empty()).then_some(application.channel.as_str());
+    let path = &application.path;
+    for term in definition.terms_of(channel) {
+        let Some(from) = path.iter().position(|step| step.step_id == term.from) else { continue };
+        let started_ms = path[from].started_time_ms;
+        let deadline_ms = deadline(calendar, started_ms, term.duration);
+        let ended_ms = match path.iter().find(|step| step.step_id == term.to) {
+            Some(to) => Some(to.ended_time_ms),
+            None => path[from..]
+                .iter()
+                .find(|step| !definition.reaches(&step.step_id, &term.to))
+                .map(|step| step.ended_time_ms),
+        };
         judged.push(Judged {
-            item: "term".to_owned(),
-            started_ms: registered.started_time_ms,
-            ended_ms: ended,
-            deadline_ms: Some(application.due_time_ms),
-            standing: Standing::of(registered.started_time_ms, Some(application.due_time_ms), ended, now_ms, calendar),
+            item: term.id.clone(),
+            started_ms,
+            ended_ms,
+            deadline_ms,
+            standing: Standing::of(started_ms, deadline_ms, ended_ms, now_ms, calendar),
         });
     }
     judged
@@ -347,7 +349,8 @@ fn timeline(lang: Lang, judged: &[Judged], now_ms: i64) -> Markup {
         .iter()
         .flat_map(|j| [Some(j.started_ms), j.ended_ms, j.deadline_ms])
         .flatten()
-        .chain([now_ms])
+        // Now, only while something is open: an ended application's axis ends with it.
+        .chain(judged.iter().any(|j| j.ended_ms.is_none()).then_some(now_ms))
         .filter(|ms| *ms > 0);
     let (Some(first), Some(last)) = (moments.clone().min().and_then(local_date), moments.max().and_then(local_date))
     else {
@@ -675,7 +678,7 @@ pub async fn sla(ctx: Ctx) -> Response {
                 } }
                 tbody {
                     @for (application, judged) in &rows {
-                        tr {
+                        tr data-row={ (application.application_id) " " (judged.item) " " (judged.standing.as_str()) } {
                             td { a href={ "/applications/" (application.application_id) } { (application.application_id) } }
                             td { (application.registration_id) }
                             td { (judged.item) }
