@@ -281,7 +281,13 @@ impl Problem {
             .get("egov-reason")
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned)
-            .or_else(|| status.message().split_once(':').map(|(code, _)| code.trim().to_owned()))
+            .or_else(|| {
+                // A message that begins with a reason code (`iin.check_digit: ...`), not any text before a colon.
+                let (code, _) = status.message().split_once(':')?;
+                let reason = code.contains('.')
+                    && code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+                reason.then(|| code.to_owned())
+            })
             .unwrap_or_else(|| format!("grpc.{:?}", status.code()).to_lowercase());
         Problem { code, message: status.message().to_owned() }
     }
@@ -358,6 +364,23 @@ mod tests {
         assert!(page.contains("<html lang=\"kk\">") && page.contains("Регламент"), "{page}");
         // Another browser has its own session, in English.
         assert!(body(get(&router, "/", None).await).await.contains("<html lang=\"en\">"));
+    }
+
+    #[test]
+    fn a_refusal_shows_its_reason_code_and_a_transport_error_its_grpc_code() {
+        let refused = Problem::from_status(&tonic::Status::invalid_argument("iin.check_digit: check digit is 3"));
+        assert_eq!(
+            (refused.code.as_str(), refused.text().as_str()),
+            ("iin.check_digit", "iin.check_digit: check digit is 3")
+        );
+        let down = Problem::from_status(&tonic::Status::unavailable("tcp connect error: Connection refused"));
+        assert_eq!(down.code, "grpc.unavailable");
+        assert_eq!(down.text(), "grpc.unavailable: tcp connect error: Connection refused");
+        let mut tagged = tonic::Status::failed_precondition("the result has not arrived");
+        tagged
+            .metadata_mut()
+            .insert("egov-reason", "workstation.result_not_ready".parse().unwrap_or_else(|_| unreachable!()));
+        assert_eq!(Problem::from_status(&tagged).code, "workstation.result_not_ready");
     }
 
     #[tokio::test]

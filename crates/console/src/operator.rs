@@ -431,6 +431,8 @@ fn lookup_result(lang: Lang, lookup: &egov_proto::OpenFormResponse) -> Markup {
             @if let Some(person) = &lookup.applicant {
                 p { (t(lang, "person")) ": " strong { (person.surname) " " (person.name) " " (person.patronymic) }
                     ", " (t(lang, "born")) " " (person.birth_date) ", " (person.iin) }
+            } @else {
+                p { (t(lang, "person")) ": " (t(lang, "not.found")) }
             }
             @if let Some(power) = &lookup.power_of_attorney {
                 p { (t(lang, "power.of.attorney")) ": " (power.number) " " (power.issued_on) " – " (power.valid_until)
