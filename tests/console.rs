@@ -277,18 +277,89 @@ async fn an_incident_is_retried_from_the_browser() {
     }
 }
 
-/// `GET url` over HTTP/1.1: the body.
-fn http_get(url: &str) -> String {
+/// One HTTP/1.1 request to the console: the status code, the headers (lower-case names) and the body.
+fn http(method: &str, url: &str, cookie: Option<&str>, form: Option<&str>) -> (u16, Vec<(String, String)>, String) {
     use std::io::{Read as _, Write as _};
     let rest = url.strip_prefix("http://").unwrap();
     let (address, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let mut stream = std::net::TcpStream::connect(address).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    if let Some(cookie) = cookie {
+        request.push_str(&format!("Cookie: {cookie}\r\n"));
+    }
+    let body = form.unwrap_or_default();
+    if form.is_some() {
+        request.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     let (head, body) = answer.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_owned()
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_lowercase(), value.trim().to_owned()))
+        .collect();
+    (status, headers, body.to_owned())
+}
+
+fn header<'h>(headers: &'h [(String, String)], name: &str) -> &'h str {
+    headers.iter().find(|(n, _)| n == name).map_or("", |(_, value)| value.as_str())
+}
+
+/// `GET url`, which must answer 200: the body.
+fn http_get(url: &str) -> String {
+    let (status, _, body) = http("GET", url, None, None);
+    assert_eq!(status, 200, "{url}: {body}");
+    body
+}
+
+/// With `--tls` the console calls every participant over mTLS: as the
+/// operator and the staff member whose certificates they are, and the
+/// reads as the participant read.
+#[test]
+fn the_console_works_over_mtls() {
+    let temp = tempfile::tempdir().unwrap();
+    let keys = temp.path().join("keys");
+    let init = Command::new(EGOV).args(["--tls", "keys", "init", "--dir"]).arg(&keys).output().unwrap();
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let mut command = Command::new(EGOV);
+    command
+        .args(["--tls", "serve", "--any-port", "--data"])
+        .arg(temp.path().join("data"))
+        .arg("--keys")
+        .arg(&keys)
+        .arg("--fixtures")
+        .arg(common::fixtures_dir())
+        .stderr(Stdio::null());
+    let served = common::Served::start(command);
+    let url = served.said.iter().find_map(|line| line.strip_prefix("listening console ")).unwrap().to_owned();
+    let (_, headers, _) = http("GET", &url, None, None);
+    let cookie = header(&headers, "set-cookie").split(';').next().unwrap().to_owned();
+    let cookie = Some(cookie.as_str());
+    let login = "login=operator-1&password=operator-1-password";
+    let (status, headers, body) = http("POST", &format!("{url}operator/login"), cookie, Some(login));
+    assert_eq!((status, header(&headers, "location")), (303, "/operator"), "{body}");
+    let (status, headers, body) = http("POST", &format!("{url}operator/new"), cookie, Some("applicant=850715300122"));
+    assert_eq!(status, 303, "{body}");
+    let application = header(&headers, "location").to_owned();
+    let id = application.strip_prefix("/operator/applications/").unwrap().to_owned();
+    let (_, _, page) = http("GET", &format!("{url}{}", &application[1..]), cookie, None);
+    assert!(page.contains("Серикбаев") && page.contains("id=\"state\">process-5"), "{page}");
+    let listed = http_get(&format!("{url}applications"));
+    assert!(listed.contains(&format!("data-application=\"{id}\"")), "{listed}");
+    let detail = http_get(&format!("{url}applications/{id}"));
+    assert!(detail.contains("data-verified=\"true\"") && !detail.contains("data-verified=\"false\""), "{detail}");
+    assert!(!detail.contains("role=\"alert\""), "a participant refused a read over mTLS: {detail}");
+    let (status, _, body) = http("POST", &format!("{url}staff/login"), cookie, Some("member=office-1"));
+    assert_eq!(status, 303, "{body}");
+    let (_, _, queue) = http("GET", &format!("{url}staff"), cookie, None);
+    assert!(queue.contains("id=\"member-id\">office-1") && !queue.contains("role=\"alert\""), "{queue}");
+    let incidents = http_get(&format!("{url}incidents"));
+    assert!(incidents.contains("id=\"no-incidents\"") && !incidents.contains("not reachable"), "{incidents}");
+    assert!(served.terminate().0);
 }
 
 /// The console's SLA page lists what `egov sla report` lists, over the
