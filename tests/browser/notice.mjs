@@ -36,6 +36,14 @@ await withBrowser(async (browser) => {
   const verified = await page.locator('#messages li.signature[data-verified="true"]').count();
   check(verified >= 4 && verified === (await page.locator("#messages li.signature").count()),
     `the look-ups' messages verified (${verified})`);
+  // A form opened and never submitted, withdrawn by the operator.
+  const withdrawn = await openForm(page, base, "850715300122");
+  await page.getByLabel("Reason", { exact: true }).fill("the applicant left");
+  await page.getByRole("button", { name: "Withdraw the application" }).click();
+  check((await text(page, "#state")) === "Outcome: withdrawn", "withdrawn");
+  check((await page.getByRole("button", { name: "Sign and submit (processes 5-6)" }).count()) === 0, "nothing to submit");
+  check(withdrawn !== id, "another application");
+
   await page.goto(`${base}applications?outcome=data-unavailable`);
   check((await page.locator(`#applications tr[data-application="${id}"]`).count()) === 1, "listed by its outcome");
 });

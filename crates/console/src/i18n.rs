@@ -120,6 +120,8 @@ const TEXTS: &[(&str, &str, &str, &str)] = &[
     ("take.ticket", "Кезек талонын алу", "Взять талон очереди", "Take a queue ticket"),
     ("issue.result", "Нәтижені беру", "Выдать результат", "Hand the result over"),
     ("ticket", "Талон", "Талон", "Ticket"),
+    ("withdraw", "Өтінімді кері қайтарып алу", "Отозвать заявку", "Withdraw the application"),
+    ("withdraw.reason", "Себебі", "Причина", "Reason"),
     ("come.back", "Қайта келу уақыты", "Прийти снова", "Come back at"),
     ("tester.view", "Сынаушының көрінісі", "Вид для тестировщика", "Tester's view"),
     ("staff.login", "Қызметкер ретінде кіру", "Вход сотрудника", "Staff log-in"),

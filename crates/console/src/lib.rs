@@ -80,6 +80,7 @@ pub fn router(config: ConsoleConfig) -> Router {
         .route("/operator/applications/{id}/submit", post(operator::submit))
         .route("/operator/applications/{id}/ticket", post(operator::ticket))
         .route("/operator/applications/{id}/issue", post(operator::issue))
+        .route("/operator/applications/{id}/withdraw", post(operator::withdraw))
         .route("/staff", get(staff::start))
         .route("/staff/login", post(staff::login))
         .route("/staff/logout", post(staff::logout))

@@ -271,6 +271,7 @@ enum Refused {
     Document(String, Problem),
     Submission(Problem, Option<Markup>),
     HandOver(Problem),
+    Withdrawal(Problem),
 }
 
 pub async fn application(ctx: Ctx, Path(id): Path<String>) -> Response {
@@ -330,6 +331,15 @@ async fn application_page(ctx: &Ctx, id: &str, refused: Option<Refused>) -> Resp
                     @if let Some(notice) = notice { (notice) }
                 }
                 div { button type="submit" { (t(lang, "sign.submit")) } }
+            }
+            form.card method="post" action={ "/operator/applications/" (id) "/withdraw" } aria-labelledby="withdraw-title" {
+                h2 #withdraw-title { (t(lang, "withdraw")) }
+                label for="reason" { (t(lang, "withdraw.reason")) }
+                input #reason type="text" name="reason" aria-describedby="withdraw-problem";
+                @if let Some(Refused::Withdrawal(problem_)) = &refused {
+                    (problem("withdraw-problem", Some(problem_)))
+                }
+                div { button.secondary type="submit" { (t(lang, "withdraw")) } }
             }
         }
         // Once registered the applicant may come for the result: too early, they are told when to come back.
@@ -559,5 +569,26 @@ pub async fn issue(ctx: Ctx, Path(id): Path<String>) -> Response {
             see_other(&format!("/operator/applications/{id}"))
         }
         Err(status) => application_page(&ctx, &id, Some(Refused::HandOver(Problem::from_status(&status)))).await,
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct Withdrawal {
+    #[serde(default)]
+    reason: String,
+}
+
+/// Withdraws a form opened but never submitted (the simulator's assumption:
+/// it ends `withdrawn`), signed by the operator.
+pub async fn withdraw(ctx: Ctx, Path(id): Path<String>, Form(form): Form<Withdrawal>) -> Response {
+    let Some(operator) = ctx.session.operator.clone() else { return see_other("/operator") };
+    match operator.withdraw(&id, form.reason.trim()).await {
+        Ok(_) => {
+            ctx.update(|session| {
+                session.flash = Some(format!("{}: {}", t(session.lang, "done"), t(session.lang, "withdraw")))
+            });
+            see_other(&format!("/operator/applications/{id}"))
+        }
+        Err(status) => application_page(&ctx, &id, Some(Refused::Withdrawal(Problem::from_status(&status)))).await,
     }
 }
