@@ -1,7 +1,7 @@
 // (d) An incident's retry: a delivery to the ARM that failed every attempt
 // is listed, retried with its button, and delivered.
 // Usage: node incident.mjs CONSOLE_URL APPLICATION_ID
-import { check, shoot, text, until, withBrowser } from "./lib.mjs";
+import { accessible, check, shoot, text, until, withBrowser } from "./lib.mjs";
 
 const [base, id] = process.argv.slice(2);
 if (!base || !id) throw new Error("usage: node incident.mjs CONSOLE_URL APPLICATION_ID");
@@ -14,6 +14,7 @@ await withBrowser(async (browser) => {
   check((await row.textContent()).includes("rshep-astana"), "to the ARM");
   check((await row.getAttribute("data-incident")) === "true", "parked as an incident");
   await shoot(page, "incidents");
+  await accessible(page, "the incidents");
   await page.getByRole("button", { name: `Retry ${id}` }).click();
   check((await text(page, "p.flash")).includes(id), "retried");
   await until(page, `${base}incidents`, async (p) => (await p.locator(`#incidents tr[data-application="${id}"]`).count()) === 0,

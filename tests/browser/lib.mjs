@@ -105,6 +105,29 @@ export async function openFromQueue(page, base, member, applicationId) {
   await page.locator("#step-title").waitFor();
 }
 
+/// Every visible form control of the page has an accessible name (a label,
+/// aria-label or aria-labelledby), every table its header cells, every image a name.
+export async function accessible(page, what) {
+  const unnamed = await page.evaluate(() => {
+    const missing = [];
+    for (const control of document.querySelectorAll("input, select, textarea, button")) {
+      if (control.type === "hidden") continue;
+      const named = (control.labels && control.labels.length > 0) || control.getAttribute("aria-label")
+        || control.getAttribute("aria-labelledby") || (control.tagName === "BUTTON" && control.textContent.trim());
+      if (!named) missing.push(control.outerHTML.slice(0, 80));
+    }
+    for (const table of document.querySelectorAll("table")) {
+      if (!table.querySelector("th")) missing.push(`a table without headers: ${table.outerHTML.slice(0, 80)}`);
+    }
+    for (const svg of document.querySelectorAll("svg[role=img]")) {
+      const id = svg.getAttribute("aria-labelledby");
+      if (!id || !document.getElementById(id)) missing.push(`an unnamed drawing: ${svg.outerHTML.slice(0, 80)}`);
+    }
+    return missing;
+  });
+  check(unnamed.length === 0, `${what}: every control, table and drawing named ${unnamed.join("; ")}`);
+}
+
 /// Runs `body` with a fresh browser, closed whatever happens.
 export async function withBrowser(body) {
   const browser = await launch();

@@ -1,7 +1,7 @@
 // (c) The process-4 notice: the applicant is absent from "Individuals", the
 // application ends at condition 1 with the notice in the three languages.
 // Usage: node notice.mjs CONSOLE_URL
-import { check, openForm, operatorLogin, shoot, text, withBrowser } from "./lib.mjs";
+import { accessible, check, openForm, operatorLogin, shoot, text, withBrowser } from "./lib.mjs";
 
 const base = process.argv[2];
 if (!base) throw new Error("usage: node notice.mjs CONSOLE_URL");
@@ -18,6 +18,7 @@ await withBrowser(async (browser) => {
   check((await page.getByRole("button", { name: "Sign and submit (processes 5-6)" }).count()) === 0,
     "no documents to attach");
   await shoot(page, "operator-notice");
+  await accessible(page, "the notice");
   await page.getByRole("link", { name: "Русский" }).click();
   const russian = await text(page, "section.notice p");
   check(russian !== english && /[а-я]/.test(russian), `the notice in Russian: ${russian}`);

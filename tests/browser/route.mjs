@@ -3,7 +3,7 @@
 // texts, the bad input refused next to its field, and the timeline checked.
 // Usage: node route.mjs CONSOLE_URL
 import {
-  attachAndSubmit, check, openForm, openFromQueue, operatorLogin, reason, shoot, shootElement, staffLogin, text, until, withBrowser,
+  accessible, attachAndSubmit, check, openForm, openFromQueue, operatorLogin, reason, shoot, shootElement, staffLogin, text, until, withBrowser,
 } from "./lib.mjs";
 
 const base = process.argv[2];
@@ -37,6 +37,7 @@ await withBrowser(async (browser) => {
   check((await operator.getByLabel("Applicant's IIN", { exact: true }).getAttribute("aria-invalid")) === "true",
     "the field is marked invalid");
   await shoot(operator, "operator-bad-iin");
+  await accessible(operator, "the form");
   await operator.goto(`${base}operator`);
   const listed = await operator.locator("tr[data-application]").count();
 
@@ -57,6 +58,7 @@ await withBrowser(async (browser) => {
     "a file too large: console.file_too_large");
   check((await text(operator, "#state")).startsWith("process-5"), "still waiting for the documents");
   await shoot(operator, "operator-documents");
+  await accessible(operator, "the documents");
   await attachAndSubmit(operator);
   check(!(await text(operator, "#state")).startsWith("process-5"), "submitted: past process 5");
 
@@ -66,6 +68,7 @@ await withBrowser(async (browser) => {
   check((await staff.locator("table tbody tr").filter({ hasText: "application-form" }).count()) === 1,
     "the registration lists the documents");
   await shoot(staff, "staff-registration");
+  await accessible(staff, "the registration");
   await staff.getByRole("button", { name: "Do the step and sign" }).click();
   check((await text(staff, "p.flash")).includes("condition-2"), "action 1 done: condition 2 next");
 
@@ -104,6 +107,7 @@ await withBrowser(async (browser) => {
 
   await openFromQueue(staff, base, "head-1", id);
   await shoot(staff, "staff-head-signs");
+  await accessible(staff, "the signature");
   await staff.getByRole("button", { name: "Sign the result (EDS)" }).click();
   check((await text(staff, "p.flash")).includes("action-4"), "signed: action 4 next");
 
@@ -112,6 +116,7 @@ await withBrowser(async (browser) => {
   await staff.getByRole("button", { name: "Do the step and sign" }).click();
   await staff.goto(`${base}staff`);
   await shoot(staff, "staff-queue");
+  await accessible(staff, "the staff's queue");
 
   // Process 9: the applicant takes a ticket, the operator hands the result over.
   await until(operator, `${base}operator/applications/${id}`,
@@ -156,6 +161,7 @@ await withBrowser(async (browser) => {
   check((await operator.locator("#messages").textContent()).includes("head-1:"), "the head's key signed the result");
   check((await operator.locator("#hops tbody tr").count()) > messages, "every participant's monitoring records");
   await shoot(operator, "application");
+  await accessible(operator, "the application");
   await shootElement(operator.locator("svg.timeline"), "timeline");
   await shootElement(operator.locator("svg.diagram"), "diagram");
   await shootElement(operator.locator('section.log[data-participant="regional"]'), "messages-regional");
@@ -169,11 +175,26 @@ await withBrowser(async (browser) => {
   check((await operator.locator(`#applications tr[data-application="${id}"]`).count()) === 0, "not among the missed");
   await operator.goto(`${base}applications`);
   await shoot(operator, "applications");
+  await accessible(operator, "the applications");
   await operator.goto(`${base}regulation`);
   check((await operator.locator("svg.diagram g.step").count()) >= 14, "the regulation drawn");
   await shoot(operator, "regulation");
+  await accessible(operator, "the regulation");
   await operator.goto(`${base}sla`);
   await shoot(operator, "sla");
+  await accessible(operator, "the SLA");
+
+  // Keyboard only: log in again from the keyboard.
+  await operator.goto(`${base}operator`);
+  await operator.getByRole("button", { name: "Log out" }).click();
+  await operator.locator("#login").focus();
+  await operator.keyboard.type("operator-1");
+  await operator.keyboard.press("Tab");
+  await operator.keyboard.type("operator-1-password");
+  await operator.keyboard.press("Enter");
+  await operator.locator("#operator-id").waitFor();
+  check((await text(operator, "#operator-id")) === "operator-1", "logged in with the keyboard");
+  await accessible(operator, "the operator's list");
 
   // Keyboard: the skip link is the first stop, the menu follows.
   await operator.goto(base);

@@ -728,6 +728,12 @@ pub async fn regulation(ctx: Ctx) -> Html<String> {
         }
         h2 #terms-title { (t(lang, "terms")) }
         table aria-labelledby="terms-title" {
+            thead { tr {
+                th scope="col" { (t(lang, "item")) }
+                th scope="col" { (t(lang, "terms")) }
+                th scope="col" { (t(lang, "steps")) }
+                th scope="col" { (t(lang, "duration")) }
+            } }
             tbody {
                 @for term in &definition.terms {
                     tr { td { (term.id) } td { (term.title) } td { (term.from) " → " (term.to) } td { (term.duration.to_string()) } }
