@@ -62,6 +62,15 @@ await withBrowser(async (browser) => {
   await attachAndSubmit(operator);
   check(!(await text(operator, "#state")).startsWith("process-5"), "submitted: past process 5");
 
+  // The tester's view while it waits on the office: the current step highlighted, on the timeline as open.
+  await until(operator, `${base}applications/${id}`,
+    async (p) => (await p.locator('svg.diagram g.step.current[data-step="action-1"]').count()) === 1, "registered");
+  check((await operator.locator('svg.diagram g[aria-current="step"]').getAttribute("data-step")) === "action-1",
+    "the diagram highlights action 1, and only it");
+  check((await operator.locator('svg.diagram g.step.done[data-step="process-7"]').count()) === 1, "process 7 done");
+  check((await operator.locator('svg.timeline g[data-step="action-1"] rect.bar.open').count()) === 1,
+    "action 1 open on the timeline");
+
   // The staff's steps, each signed by its member.
   await openFromQueue(staff, base, "office-1", id);
   check((await text(staff, "#step-title")).startsWith("action-1"), "the office receives (action 1)");
