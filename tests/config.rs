@@ -93,14 +93,87 @@ fn the_file_sets_what_the_flags_set_and_a_flag_or_its_variable_overrides_it() {
     assert_eq!(listening(&said), ["individuals", "notary"], "{said:?}");
 }
 
-#[test]
-fn the_example_of_the_docs_loads() {
+/// The example of docs/configuration.md.
+fn docs_example() -> String {
     let docs =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md")).unwrap();
-    let example = docs.split("```toml\n").nth(1).and_then(|rest| rest.split("```").next()).unwrap();
+    docs.split("```toml\n").nth(1).and_then(|rest| rest.split("```").next()).unwrap().to_owned()
+}
+
+/// What `GET /metrics` at `address` answers.
+fn scrape(address: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(stream, "GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn the_example_of_the_docs_runs_the_five_participants_with_mtls_metrics_and_traces() {
+    let example = docs_example();
+    let file = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/egov.example.toml"));
+    assert_eq!(file.unwrap(), example, "docs/egov.example.toml is not the example of docs/configuration.md");
     let temp = tempfile::tempdir().unwrap();
-    let file = temp.path().join("egov.toml");
-    std::fs::write(&file, example).unwrap();
-    let output = egov(&file).args(["iin", "check", "850715300122"]).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    std::fs::write(temp.path().join("egov.toml"), example).unwrap();
+    let config = Path::new("egov.toml");
+    // As the docs say, in the folder of the file; only the ports are free ones and the
+    // collector is this test's.
+    let made = egov(config).current_dir(temp.path()).args(["keys", "init", "--dir", "keys"]).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(temp.path().join("keys/tls/ca.pem").exists(), "[tls] enabled made no certificates");
+    let collector = common::collector();
+    let topology = common::free_topology();
+    let addresses: Vec<String> =
+        topology.entries().iter().flat_map(|(role, address)| [format!("--{role}"), (*address).to_owned()]).collect();
+    let metrics = format!("127.0.0.1:{}", common::free_port());
+    let console = format!("127.0.0.1:{}", common::free_port());
+    let mut command = egov(config);
+    command
+        .current_dir(temp.path())
+        .args(&addresses)
+        .args(["serve", "--metrics", &metrics, "--console", &console, "--otlp", &collector.endpoint, "--fixtures"])
+        .arg(common::fixtures_dir())
+        .stderr(Stdio::null());
+    let served = common::Served::start(command);
+    assert!(served.said.contains(&format!("listening console http://{console}/")), "{:?}", served.said);
+    for role in ["workstation", "gateway", "individuals", "notary", "regional"] {
+        assert!(
+            served.said.iter().any(|line| line.starts_with(&format!("listening {role} ")) && line.ends_with("(mTLS)")),
+            "{:?}",
+            served.said
+        );
+    }
+    assert!(served.said.contains(&format!("listening metrics http://{metrics}/metrics")), "{:?}", served.said);
+
+    // A client with the same file: the same addresses, over mTLS.
+    let applied = egov(config)
+        .current_dir(temp.path())
+        .args(&addresses)
+        .args(["operator", "apply", "--applicant", "850715300122", "--id", "configured-1"])
+        .output()
+        .unwrap();
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+
+    let scraped = scrape(&metrics);
+    assert!(scraped.starts_with("HTTP/1.1 200"), "{scraped}");
+    assert!(scraped.contains("egov_rpc_requests_total{"), "{scraped}");
+    let (exited_0, rest) = served.terminate();
+    assert!(exited_0, "{rest:?}");
+    // The exporter sent its spans at the stop; the monitoring export has the application's records.
+    let spans = collector.spans();
+    assert!(
+        spans.iter().any(|span| {
+            span.attributes.iter().any(|a| {
+                a.key == "correlation_id"
+                    && matches!(&a.value.as_ref().and_then(|v| v.value.clone()),
+                Some(opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(c)) if c == "configured-1")
+            })
+        }),
+        "no span of the application reached the collector ({} spans)",
+        spans.len()
+    );
+    let exported = std::fs::read_to_string(temp.path().join("data/monitoring.jsonl")).unwrap();
+    assert!(exported.lines().any(|line| line.contains("\"configured-1\"")), "{exported}");
 }

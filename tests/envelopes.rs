@@ -48,7 +48,7 @@ fn with_header(signer: &Signer, envelope: &Envelope, edit: impl FnOnce(&mut Enve
 
 struct Matrix {
     harness: Harness,
-    gateway: GatewayServiceClient<tonic::transport::Channel>,
+    gateway: GatewayServiceClient<egov_runtime::GrpcChannel>,
     workstation_key: Signer,
 }
 

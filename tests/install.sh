@@ -8,6 +8,8 @@
 #   (apt-get, which needs root: CI runs this as root) and playwright-core from
 #   the npm registry into tests/browser/node_modules, as tests/browser/package-lock.json
 #   pins it. No browser is downloaded by playwright: the tests drive /usr/bin/chromium.
+# - the buf CLI (`buf curl`, a third-party gRPC client the TLS test calls with
+#   certificates; `buf lint` in CI), from the npm registry, into target/ci-tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,4 +36,11 @@ fi
 if [ ! -f tests/browser/node_modules/playwright-core/package.json ]; then
   echo "== installing playwright-core (tests/browser/package-lock.json)"
   npm ci --silent --no-audit --no-fund --prefix tests/browser >/dev/null
+fi
+
+tools="target/ci-tools"
+if [ ! -x "$tools/node_modules/.bin/buf" ]; then
+  echo "== installing the buf CLI (npm: @bufbuild/buf) into $tools"
+  mkdir -p "$tools"
+  npm install --silent --no-audit --no-fund --prefix "$tools" @bufbuild/buf@1 >/dev/null
 fi

@@ -37,10 +37,10 @@ use egov_proto::{
     TakeQueueTicketRequest, WithdrawApplicationRequest,
 };
 use egov_regulation::{Effect, StepKind};
+use egov_runtime::GrpcChannel as Channel;
 use egov_runtime::ids::roles;
 use egov_runtime::{Clock, SystemClock, Topology, ids, reason_of};
 use prost::Message;
-use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 /// What a class of bad input breaks in a good message (exactly one thing).

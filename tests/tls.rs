@@ -151,6 +151,62 @@ fn an_application_replays_through_the_whole_route_over_mtls() {
     assert!(exited_0, "{rest:?}");
 }
 
+/// The buf CLI, which tests/install.sh installs from the npm registry.
+fn buf() -> Command {
+    let buf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/ci-tools/node_modules/.bin/buf");
+    assert!(buf.exists(), "the buf CLI is missing: run tests/install.sh (it installs @bufbuild/buf from npm)");
+    let mut command = Command::new(buf);
+    // Offline: nothing to fetch, the schema comes by reflection.
+    command.env("BUF_CACHE_DIR", std::env::temp_dir().join("egov-buf-cache"));
+    command
+}
+
+/// `buf curl` over gRPC to `url` with `data`, presenting `member`'s certificate, the
+/// schema by reflection; with no member, no certificate, and the schema from `proto/`
+/// (reflection, a call like any other, is refused too).
+fn buf_curl(tls: &TlsDir, member: Option<&str>, url: &str, data: &str) -> std::process::Output {
+    let mut command = buf();
+    command.args(["curl", "--protocol", "grpc", "--cacert"]).arg(tls.ca_path());
+    match member {
+        Some(member) => {
+            let dir = tls.ca_path().parent().unwrap().to_owned();
+            command.arg("--cert").arg(dir.join(format!("{member}.pem")));
+            command.arg("--key").arg(dir.join(format!("{member}.key")));
+        }
+        None => {
+            command.arg("--schema").arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."));
+        }
+    }
+    command.args(["--data", data, url]).output().unwrap()
+}
+
+#[test]
+fn buf_curl_calls_an_mtls_port_with_a_members_certificate_as_the_docs_show() {
+    let temp = tempfile::tempdir().unwrap();
+    let topology = common::free_topology();
+    let served = serve_tls(temp.path(), &topology);
+    let tls = TlsDir::new(temp.path().join("keys/tls"));
+    let workstation = format!("https://{}", topology.workstation);
+    // The health service, with the workstation's certificate.
+    let health = buf_curl(&tls, Some("sc-workstation"), &format!("{workstation}/grpc.health.v1.Health/Check"), "{}");
+    let said = String::from_utf8_lossy(&health.stdout);
+    assert!(health.status.success(), "{said}\n{}", String::from_utf8_lossy(&health.stderr));
+    assert!(said.contains("SERVING"), "{said}");
+    // The docs' call: a refusal, with its reason code in the message.
+    let url = format!("{workstation}/egov.v1.WorkstationService/GetApplication");
+    let refused = buf_curl(&tls, Some("sc-workstation"), &url, r#"{"application_id": "app-1"}"#);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(said.contains("workstation.unknown_application"), "{said}");
+    // Without a client certificate: refused before any service runs.
+    let anonymous = buf_curl(&tls, None, &url, r#"{"application_id": "app-1"}"#);
+    let said = format!("{}{}", String::from_utf8_lossy(&anonymous.stdout), String::from_utf8_lossy(&anonymous.stderr));
+    assert!(!anonymous.status.success());
+    assert!(said.contains("tls.no_certificate"), "{said}");
+    let (exited_0, rest) = served.terminate();
+    assert!(exited_0, "{rest:?}");
+}
+
 /// A directory with the exchange's CA and `member`'s certificate and key given as PEM.
 fn identity_dir(at: &Path, ca: &TlsDir, member: &str, cert: &str, key: &str) -> TlsDir {
     std::fs::create_dir_all(at).unwrap();
@@ -173,7 +229,7 @@ async fn a_call_whose_certificate_does_not_do_is_refused_with_a_reason_code_and_
     let workstation = harness.topology().workstation.clone();
     let definition = egov_regulation::Definition::default_definition();
     // Opens a form for `application_id` as operator-1, over `channel`.
-    let open = |channel: tonic::transport::Channel, application_id: &'static str| {
+    let open = |channel: egov_runtime::GrpcChannel, application_id: &'static str| {
         let signer = harness.signer("operator-1");
         let code = definition.service.code.clone();
         async move {
@@ -243,6 +299,7 @@ async fn a_call_whose_certificate_does_not_do_is_refused_with_a_reason_code_and_
         .tls_config(tonic::transport::ClientTlsConfig::new().ca_certificate(ca))
         .unwrap()
         .connect_lazy();
+    let anonymous = tonic::service::interceptor::InterceptedService::new(anonymous, egov_runtime::trace::Propagate);
     let refused = open(anonymous, "tls-anonymous").await.unwrap_err();
     assert_eq!(reason_of(&refused), Some("tls.no_certificate"), "{refused:?}");
     assert!(!exists("tls-anonymous").await);

@@ -259,3 +259,33 @@ impl Drop for Served {
         }
     }
 }
+
+/// An OTLP trace collector serving on a free port, on a runtime of its own thread.
+pub struct TestCollector {
+    pub endpoint: String,
+    collector: egov_runtime::trace::Collector,
+}
+
+impl TestCollector {
+    /// The spans it received.
+    pub fn spans(&self) -> Vec<opentelemetry_proto::tonic::trace::v1::Span> {
+        self.collector.spans()
+    }
+}
+
+/// Starts a [`TestCollector`].
+pub fn collector() -> TestCollector {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    listener.set_nonblocking(true).unwrap();
+    let collector = egov_runtime::trace::Collector::default();
+    let serving = collector.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            serving.serve(tokio::net::TcpListener::from_std(listener).unwrap());
+            std::future::pending::<()>().await
+        });
+    });
+    TestCollector { endpoint, collector }
+}

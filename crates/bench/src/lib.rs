@@ -62,8 +62,8 @@ pub enum Part {
     Applications,
     /// Start-up with many stored applications (replays the applications first).
     Startup,
-    /// The cost of the metrics and of the operational monitoring: the same
-    /// applications replayed with each on and off, alternating, in one run
+    /// The cost of the metrics, of the operational monitoring and of the traces:
+    /// the same applications replayed with each on and off, alternating, in one run
     Observe,
 }
 
@@ -1103,18 +1103,21 @@ fn replay_options(plan: &Plan, run_id: &str) -> egov_replay::Options {
     }
 }
 
-/// What the observability part compares: a name, metrics on, monitoring on.
-const OBSERVED: [(&str, bool, bool); 4] = [
-    ("off", false, false),
-    ("metrics", true, false),
-    ("monitoring", false, true),
-    ("metrics-and-monitoring", true, true),
+/// What the observability part compares: a name, metrics on, monitoring on, traces exported.
+const OBSERVED: [(&str, bool, bool, bool); 5] = [
+    ("off", false, false, false),
+    ("metrics", true, false, false),
+    ("monitoring", false, true, false),
+    ("metrics-and-monitoring", true, true, false),
+    ("tracing", false, false, true),
 ];
 
-/// The same applications replayed on a fresh stack with the metrics and the
-/// monitoring each on and off. The settings alternate, in a rotated order each
-/// round, and each keeps its best round: the machine is shared, and its noise
-/// only ever slows a round down.
+/// The same applications replayed on a fresh stack with the metrics, the
+/// monitoring and the traces each on and off. The settings alternate, in a
+/// rotated order each round, and each keeps its best round, so that the
+/// machine's drift (other jobs, the page cache) falls on all of them alike.
+/// Traces go over OTLP to a collector in this process, as they would to one
+/// beside the participants.
 async fn observability(
     plan: &Plan,
     keys: &KeyDir,
@@ -1127,25 +1130,30 @@ async fn observability(
     eprintln!("bench: observability, {count} applications per setting, {rounds} rounds of {}", OBSERVED.len());
     let scenarios: Vec<_> = egov_replay::load(&[fixtures.join("applications")])?.into_iter().take(count).collect();
     let operators = Operators::from_json(&std::fs::read_to_string(fixtures.join("operators.json"))?)?;
+    let collector = egov_runtime::trace::Collector::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let endpoint = format!("http://{}", listener.local_addr()?);
+    collector.serve(listener);
     let mut best = [0f64; OBSERVED.len()];
     let mut run = 0;
     for round in 0..rounds {
         for offset in 0..OBSERVED.len() {
             let index = (round + offset) % OBSERVED.len();
-            let (name, metrics, monitoring) = OBSERVED[index];
+            let (name, metrics, monitoring, tracing) = OBSERVED[index];
             run += 1;
             let data = root.join(format!("run-{run}"));
             let mut config = StackConfig::local(data.clone(), keys.clone(), fixtures.to_owned());
             config.simulated_time = true;
             config.metrics = metrics.then(|| Arc::new(egov_runtime::metrics::Metrics::new()));
             config.monitor.keep = if monitoring { egov_runtime::monitor::MonitorConfig::default().keep } else { 0 };
-            let definition = Arc::clone(&config.definition);
-            let stack = Stack::start(config).await?;
-            let target = replay_target(&stack, definition, keys, &operators)?;
-            let started = Instant::now();
-            let verdicts = egov_replay::replay(&target, scenarios.clone(), &replay_options(plan, name)).await;
-            let seconds = started.elapsed().as_secs_f64();
-            stack.stop().await;
+            let replayed = ObservedRound {
+                config,
+                keys: keys.clone(),
+                operators: operators.clone(),
+                scenarios: scenarios.clone(),
+                options: replay_options(plan, name),
+            };
+            let (seconds, verdicts) = if tracing { replayed.traced(&endpoint).await? } else { replayed.run().await? };
             let _ = std::fs::remove_dir_all(&data);
             let failed: Vec<_> = verdicts.iter().filter(|verdict| !verdict.passed()).collect();
             if let Some(first) = failed.first() {
@@ -1159,22 +1167,29 @@ async fn observability(
             best[index] = best[index].max(count as f64 / seconds);
         }
     }
+    let spans = collector.len();
     let off = best[0];
-    for (index, (name, metrics, monitoring)) in OBSERVED.iter().enumerate() {
+    for (index, (name, metrics, monitoring, tracing)) in OBSERVED.iter().enumerate() {
         let rate = best[index];
         let cost = if off > 0.0 { round((1.0 - rate / off) * 100.0, 1) } else { 0.0 };
+        let traced = if *tracing {
+            format!(", {:.1} spans an application", spans as f64 / (count * rounds) as f64)
+        } else {
+            String::new()
+        };
         report.emit(
             json!({
                 "figure": "observability", "setting": name, "metrics": metrics, "monitoring": monitoring,
+                "tracing": tracing, "spans_exported": if *tracing { spans } else { 0 },
                 "unit": "applications/s", "value": round(rate, 1), "applications": count, "rounds": rounds,
                 "concurrency": plan.app_concurrency, "cost_percent": cost,
-                "baseline": "metrics and monitoring off", "baseline_value": round(off, 1), "ratio": ratio(rate, off),
+                "baseline": "metrics, monitoring and tracing off", "baseline_value": round(off, 1), "ratio": ratio(rate, off),
             }),
             Row {
                 figure: format!("applications, {name} ({count}, best of {rounds})"),
-                value: format!("{rate:.1} app/s ({cost:+.1} % cost)"),
+                value: format!("{rate:.1} app/s ({cost:+.1} % cost{traced})"),
                 latency: String::new(),
-                baseline: format!("both off: {off:.1} app/s"),
+                baseline: format!("all off: {off:.1} app/s"),
                 ratio: format!("{:.3}", ratio(rate, off)),
             },
         );
@@ -1189,6 +1204,60 @@ async fn observability(
         aim: None,
     });
     Ok(())
+}
+
+/// One round of [`observability`]: a fresh stack, the applications replayed on it.
+struct ObservedRound {
+    config: StackConfig,
+    keys: KeyDir,
+    operators: Operators,
+    scenarios: Vec<egov_replay::Scenario>,
+    options: egov_replay::Options,
+}
+
+impl ObservedRound {
+    /// The seconds the replay took, and its verdicts.
+    async fn run(self) -> anyhow::Result<(f64, Vec<egov_replay::Verdict>)> {
+        let definition = Arc::clone(&self.config.definition);
+        let stack = Stack::start(self.config).await?;
+        let target = replay_target(&stack, definition, &self.keys, &self.operators)?;
+        let started = Instant::now();
+        let verdicts = egov_replay::replay(&target, self.scenarios, &self.options).await;
+        let seconds = started.elapsed().as_secs_f64();
+        stack.stop().await;
+        Ok((seconds, verdicts))
+    }
+
+    /// [`ObservedRound::run`] with every span exported over OTLP to `endpoint`. This
+    /// process's subscriber (its log) is set once, so the round runs on a runtime of
+    /// its own whose threads each send their spans to the exporter's layer.
+    async fn traced(self, endpoint: &str) -> anyhow::Result<(f64, Vec<egov_replay::Verdict>)> {
+        use tracing_subscriber::Layer as _;
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let exporter = egov_runtime::trace::Exporter::start(endpoint, "egov-bench")?;
+        let dispatch = tracing::Dispatch::new(
+            tracing_subscriber::registry()
+                .with(exporter.layer().with_filter(tracing_subscriber::filter::LevelFilter::INFO)),
+        );
+        let ran = tokio::task::spawn_blocking(move || {
+            let _default = tracing::dispatcher::set_default(&dispatch);
+            let on_workers = dispatch.clone();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .on_thread_start(move || {
+                    // Held until the worker ends with the runtime.
+                    std::mem::forget(tracing::dispatcher::set_default(&on_workers));
+                })
+                .build()?;
+            let ran = runtime.block_on(self.run());
+            runtime.shutdown_timeout(Duration::from_secs(10));
+            ran
+        })
+        .await?;
+        // Sends what it still holds, so that the next round starts clean.
+        tokio::task::spawn_blocking(move || exporter.shutdown()).await?;
+        ran
+    }
 }
 
 /// The figures of the replay: throughput, commits, the floor, each kind of call, memory, store size.

@@ -104,6 +104,10 @@ pub struct ServeArgs {
     /// --any-port), off otherwise (docs/console.md).
     #[arg(long, env = "EGOV_CONSOLE")]
     console: Option<String>,
+    /// Export OpenTelemetry traces over OTLP/gRPC to ENDPOINT (`http://host:4317`):
+    /// each call a participant serves or delivers is a span, one trace per application.
+    #[arg(long, env = "EGOV_OTLP")]
+    otlp: Option<String>,
     /// Operational monitoring: the records each participant keeps, the oldest
     /// dropped first (0: monitoring off; `egov monitor` reads them).
     #[arg(long, env = "EGOV_MONITOR_KEEP", default_value_t = 10_000)]
@@ -117,6 +121,11 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// Where traces are exported, if anywhere (`--otlp`).
+    pub fn otlp(&self) -> Option<&str> {
+        self.otlp.as_deref()
+    }
+
     /// Takes from the config file's `[serve]` what the command line and the
     /// environment do not set (`matches`: the `serve` subcommand's).
     pub fn configure(&mut self, matches: &clap::ArgMatches, file: &crate::config::ServeSection) {
@@ -145,6 +154,9 @@ impl ServeArgs {
         }
         if file.console.is_some() {
             set(matches, "console", &mut self.console, &Some(file.console.clone()));
+        }
+        if file.otlp.is_some() {
+            set(matches, "otlp", &mut self.otlp, &Some(file.otlp.clone()));
         }
         set(matches, "monitor_keep", &mut self.monitor_keep, &file.monitor_keep);
         set(matches, "monitor_keep_seconds", &mut self.monitor_keep_seconds, &file.monitor_keep_seconds);

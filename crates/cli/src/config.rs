@@ -72,6 +72,7 @@ pub struct ServeSection {
     pub drain_seconds: Option<u64>,
     pub metrics: Option<String>,
     pub console: Option<String>,
+    pub otlp: Option<String>,
     pub monitor_keep: Option<usize>,
     pub monitor_keep_seconds: Option<u64>,
     pub monitor_export: Option<PathBuf>,

@@ -158,13 +158,6 @@ fn main() -> std::process::ExitCode {
             args.configure(serve, config.serve());
         }
     }
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match cli.log_format {
-        LogFormat::Text => logs.init(),
-        LogFormat::Json => logs.json().init(),
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -172,6 +165,21 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let otlp = match &cli.command {
+        Command::Serve(args) => args.otlp(),
+        _ => None,
+    };
+    // The exporter's client runs on the runtime.
+    let exporter =
+        match otlp.map(|endpoint| runtime.block_on(async { egov_runtime::trace::Exporter::start(endpoint, "egov") })) {
+            None => None,
+            Some(Ok(exporter)) => Some(exporter),
+            Some(Err(error)) => {
+                eprintln!("error: {error:#}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+    init_logs(cli.log_format, exporter.as_ref());
     let tls = cli.tls.tls;
     let result = runtime.block_on(async move {
         match cli.command {
@@ -193,6 +201,9 @@ fn main() -> std::process::ExitCode {
             Command::Bench(args) => egov_bench::bench(args).await,
         }
     });
+    if let Some(exporter) = exporter {
+        exporter.shutdown();
+    }
     match result {
         Ok(code) => code,
         Err(error) => {
@@ -204,4 +215,21 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Log lines on stderr (`RUST_LOG`, `warn` by default), and, with an exporter,
+/// every span at level info and above as an OpenTelemetry span, whatever `RUST_LOG` says.
+fn init_logs(format: LogFormat, exporter: Option<&egov_runtime::trace::Exporter>) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = match format {
+        LogFormat::Text => logs.with_filter(filter).boxed(),
+        LogFormat::Json => logs.json().with_filter(filter).boxed(),
+    };
+    let spans = exporter.map(|exporter| exporter.layer().with_filter(tracing_subscriber::filter::LevelFilter::INFO));
+    tracing_subscriber::registry().with(logs).with(spans).init();
 }

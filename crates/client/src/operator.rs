@@ -9,12 +9,12 @@ use egov_proto::{
     SubmitApplicationResponse, TakeQueueTicketRequest, TakeQueueTicketResponse, WatchApplicationRequest,
     WatchApplicationResponse, WithdrawApplicationRequest, WithdrawApplicationResponse,
 };
+use egov_runtime::GrpcChannel as Channel;
 use egov_runtime::status::{COME_BACK_KEY, NOTICE_KEY};
 use egov_runtime::{Clock, ids};
 use prost::Message;
 use thiserror::Error;
 use tonic::Status;
-use tonic::transport::Channel;
 
 /// How long one call to the workstation may take before the same envelope is sent again
 /// (an open form waits for the look-ups, which the gateway retries).

@@ -7,10 +7,10 @@ use egov_proto::{
     Body, Decision, GetRegistrationRequest, ListQueueRequest, MessageType, OfficeReception, PerformStaffActionRequest,
     ReceiveAtOfficeRequest, Registration, ServiceResult, SignResultRequest, StaffAction,
 };
+use egov_runtime::GrpcChannel as Channel;
 use egov_runtime::tls::TlsDir;
 use egov_runtime::{Clock, ids};
 use tonic::Status;
-use tonic::transport::Channel;
 
 /// The provider's staff at the regional gateway ARM. Each step is signed by
 /// the staff member who does it; over TLS each member's calls go on a

@@ -109,7 +109,7 @@ pub(crate) struct App {
 
 impl App {
     /// A channel to a participant at `address`, presenting `member`'s certificate over TLS.
-    pub fn channel(&self, address: &str, member: &str) -> anyhow::Result<tonic::transport::Channel> {
+    pub fn channel(&self, address: &str, member: &str) -> anyhow::Result<egov_runtime::GrpcChannel> {
         egov_runtime::tls::connect(address, self.config.tls.as_ref(), member)
     }
 

@@ -29,10 +29,10 @@ use tonic::{Request, Response, Status};
 /// Where the gateway finds each recipient.
 #[derive(Debug, Clone)]
 pub struct Recipients {
-    pub individuals: IndividualsServiceClient<tonic::transport::Channel>,
-    pub notary: NotaryServiceClient<tonic::transport::Channel>,
+    pub individuals: IndividualsServiceClient<egov_runtime::GrpcChannel>,
+    pub notary: NotaryServiceClient<egov_runtime::GrpcChannel>,
     /// Inboxes of the asynchronous recipients, by member id.
-    pub inboxes: HashMap<String, InboxServiceClient<tonic::transport::Channel>>,
+    pub inboxes: HashMap<String, InboxServiceClient<egov_runtime::GrpcChannel>>,
 }
 
 /// The gateway's state, shared by its gRPC service and its delivery worker.

@@ -24,6 +24,7 @@ pub mod services;
 pub mod status;
 pub mod tls;
 pub mod topology;
+pub mod trace;
 
 pub use clock::{Clock, SimClock, SystemClock};
 pub use context::{Context, SharedTrust};
@@ -32,3 +33,6 @@ pub use receive::{Accept, Outcome, Received, Receiver};
 pub use services::{Channel, Service, Services};
 pub use status::{Refusal, reason_of};
 pub use topology::Topology;
+
+/// The channel every client of a participant calls through ([`tls::connect`]).
+pub type GrpcChannel = tonic::service::interceptor::InterceptedService<tonic::transport::Channel, trace::Propagate>;

@@ -56,12 +56,18 @@ pub struct Monitoring {
 type Export = (std::sync::mpsc::Sender<MonitoringRecord>, std::thread::JoinHandle<()>);
 
 impl Monitoring {
-    /// Starts monitoring; with an export file, opens it for appending (an
-    /// error names the file) and starts the thread that writes to it.
+    /// Starts monitoring; with an export file, opens it for appending (its
+    /// folder is made if missing; an error names the file) and starts the
+    /// thread that writes to it.
     pub fn start(config: MonitorConfig) -> anyhow::Result<Arc<Monitoring>> {
         let export = match &config.export {
             None => None,
             Some(path) => {
+                if let Some(folder) = path.parent().filter(|folder| !folder.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(folder).map_err(|error| {
+                        anyhow::anyhow!("cannot make the folder of the monitoring export {}: {error}", path.display())
+                    })?;
+                }
                 let file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|error| {
                     anyhow::anyhow!("cannot open the monitoring export {}: {error}", path.display())
                 })?;

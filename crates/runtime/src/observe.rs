@@ -29,6 +29,11 @@ impl ObserveLayer {
     pub fn new(metrics: Option<Arc<Metrics>>, monitor: Monitor, participant: &'static str) -> ObserveLayer {
         ObserveLayer { metrics, monitor, participant }
     }
+
+    /// The participant whose calls it observes.
+    pub fn participant(&self) -> &'static str {
+        self.participant
+    }
 }
 
 impl<S> tower_layer::Layer<S> for ObserveLayer {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use egov_store::{Batch, Durability, OutboxItem, Store};
 use rand_core::{OsRng, RngCore};
 use tokio::sync::{Notify, oneshot};
+use tracing::Instrument as _;
 
 use crate::Clock;
 
@@ -175,9 +176,13 @@ impl Outbox {
                 }
                 let outbox = Arc::clone(&self);
                 let courier = Arc::clone(&courier);
-                tokio::spawn(async move {
-                    outbox.deliver(&*courier, item).await;
-                });
+                let span = delivery_span(&item);
+                tokio::spawn(
+                    async move {
+                        outbox.deliver(&*courier, item).await;
+                    }
+                    .instrument(span),
+                );
             }
             if let Ok(schedule) = self.store.schedule()
                 && let Some(soonest) =
@@ -256,11 +261,27 @@ impl Outbox {
     }
 }
 
+/// The span of one delivery attempt of `item`, in its application's trace
+/// when spans are exported (its correlation id is then read off its envelope).
+fn delivery_span(item: &OutboxItem) -> tracing::Span {
+    use prost::Message as _;
+    let correlation_id = if crate::trace::exporting() {
+        egov_proto::Envelope::decode(item.envelope.as_slice())
+            .ok()
+            .and_then(|envelope| egov_proto::EnvelopeHeader::decode(envelope.header.as_slice()).ok())
+            .map(|header| header.correlation_id)
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    crate::trace::delivery_span(&item.target, item.id, item.attempts + 1, &correlation_id)
+}
+
 /// A courier that hands envelopes to the e-government gateway's asynchronous
 /// channel. `on_accepted` turns the gateway's receipt into the writes that
 /// record it (it may read the participant's state).
 pub struct ToGateway<F> {
-    client: egov_proto::gateway_service_client::GatewayServiceClient<tonic::transport::Channel>,
+    client: egov_proto::gateway_service_client::GatewayServiceClient<crate::GrpcChannel>,
     monitor: crate::monitor::Monitor,
     on_accepted: F,
 }
@@ -271,7 +292,7 @@ where
 {
     /// Sends with `client`, writing each attempt down in `monitor`.
     pub fn new(
-        client: egov_proto::gateway_service_client::GatewayServiceClient<tonic::transport::Channel>,
+        client: egov_proto::gateway_service_client::GatewayServiceClient<crate::GrpcChannel>,
         monitor: crate::monitor::Monitor,
         on_accepted: F,
     ) -> ToGateway<F> {

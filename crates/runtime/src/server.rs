@@ -1,5 +1,5 @@
 //! The gRPC server every participant runs: its own services plus health and
-//! reflection, one tracing span per call, on a listener bound by the caller.
+//! reflection, one tracing span per call (`crate::trace`), on a listener bound by the caller.
 
 use std::future::Future;
 
@@ -42,23 +42,20 @@ pub async fn serve(
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
     let routes = routes.add_service(health).add_service(reflection_v1).add_service(reflection_v1alpha);
+    let trace = crate::trace::TraceLayer::new(observe.participant());
     let peers = tls.as_ref().map(crate::tls::ServerTls::layer).unwrap_or_default();
     let router = tonic::transport::Server::builder()
         // No status leaves without a reason code (`reasons`); outside that, the
         // metrics and the monitoring records see each call's final status and reason.
         // Inside, the caller's certificate (`tls`).
+        // Outermost, each call's span (`trace`).
         .layer(tower_layer::Stack::new(
-            tower_layer::Stack::new(tower_layer::Stack::new(peers, faults), crate::reasons::ReasonLayer),
-            observe,
+            tower_layer::Stack::new(
+                tower_layer::Stack::new(tower_layer::Stack::new(peers, faults), crate::reasons::ReasonLayer),
+                observe,
+            ),
+            trace,
         ))
-        .trace_fn(|request| {
-            tracing::info_span!(
-                "rpc",
-                path = %request.uri().path(),
-                correlation_id = tracing::field::Empty,
-                message_id = tracing::field::Empty,
-            )
-        })
         .add_routes(routes);
     match tls {
         None => {
@@ -83,4 +80,5 @@ pub fn record_ids(correlation_id: &str, message_id: &str) {
     let span = tracing::Span::current();
     span.record("correlation_id", correlation_id);
     span.record("message_id", message_id);
+    crate::trace::join_application(&span, correlation_id);
 }

@@ -530,7 +530,8 @@ where
 /// The one function that builds a client channel: to `address` (`host:port`),
 /// lazily connecting, in plaintext when `tls` is `None`, else over TLS
 /// checking the server by the directory's CA and presenting `member`'s certificate.
-pub fn connect(address: &str, tls: Option<&TlsDir>, member: &str) -> anyhow::Result<tonic::transport::Channel> {
+/// Its calls carry their span's trace context ([`crate::trace::Propagate`]).
+pub fn connect(address: &str, tls: Option<&TlsDir>, member: &str) -> anyhow::Result<crate::GrpcChannel> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     let mut endpoint = tonic::transport::Endpoint::from_shared(format!("{scheme}://{address}"))
         .with_context(|| format!("bad address {address}"))?
@@ -540,7 +541,7 @@ pub fn connect(address: &str, tls: Option<&TlsDir>, member: &str) -> anyhow::Res
         let config = tls.client(member).with_context(|| format!("no TLS identity for {member}"))?;
         endpoint = endpoint.tls_config(config).with_context(|| format!("TLS to {address} as {member}"))?;
     }
-    Ok(endpoint.connect_lazy())
+    Ok(tonic::service::interceptor::InterceptedService::new(endpoint.connect_lazy(), crate::trace::Propagate))
 }
 
 /// What to tell the person whose call failed with `error` (the text of its

@@ -39,7 +39,7 @@ impl Topology {
     }
 
     /// A lazily connecting plaintext channel to `address` (`host:port`): [`crate::tls::connect`] without TLS.
-    pub fn channel(address: &str) -> anyhow::Result<tonic::transport::Channel> {
+    pub fn channel(address: &str) -> anyhow::Result<crate::GrpcChannel> {
         crate::tls::connect(address, None, "")
     }
 }

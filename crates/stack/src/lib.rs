@@ -254,7 +254,7 @@ pub struct Drained {
 const DRAIN_ORDER: [Role; 5] = [Role::Workstation, Role::Gateway, Role::Regional, Role::Individuals, Role::Notary];
 
 /// A lazily connecting channel to `address`, as `member` (over TLS when `tls` is given).
-fn lazy(address: &str, tls: Option<&TlsDir>, member: &str) -> anyhow::Result<tonic::transport::Channel> {
+fn lazy(address: &str, tls: Option<&TlsDir>, member: &str) -> anyhow::Result<egov_runtime::GrpcChannel> {
     egov_runtime::tls::connect(address, tls, member)
 }
 
@@ -345,7 +345,7 @@ impl Stack {
                 }
                 Role::Gateway => {
                     let (store, outbox) = stateful()?;
-                    let inbox = |address: &str| -> anyhow::Result<InboxServiceClient<tonic::transport::Channel>> {
+                    let inbox = |address: &str| -> anyhow::Result<InboxServiceClient<egov_runtime::GrpcChannel>> {
                         Ok(InboxServiceClient::new(lazy(address, tls, member)?)
                             .max_decoding_message_size(MAX_MESSAGE_BYTES)
                             .max_encoding_message_size(MAX_MESSAGE_BYTES))
@@ -610,7 +610,7 @@ fn gateway_client(
     address: &str,
     tls: Option<&TlsDir>,
     member: &str,
-) -> anyhow::Result<GatewayServiceClient<tonic::transport::Channel>> {
+) -> anyhow::Result<GatewayServiceClient<egov_runtime::GrpcChannel>> {
     Ok(GatewayServiceClient::new(lazy(address, tls, member)?)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES))

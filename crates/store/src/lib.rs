@@ -5,7 +5,9 @@
 //!
 //! The embedded backend ([`SledBackend`]) keeps the log in append-only
 //! segment files and everything else in sled, written in format 2
-//! ([`codec`]; `docs/storage.md`).
+//! ([`codec`]; `docs/storage.md`). [`PostgresBackend`] keeps it in a
+//! PostgreSQL database that several replicas of a participant share
+//! (`docs/scale-out.md`).
 #![forbid(unsafe_code)]
 
 use std::path::Path;
@@ -17,10 +19,13 @@ use thiserror::Error;
 
 pub mod codec;
 mod committer;
+mod postgres_backend;
+pub mod postgres_server;
 mod segments;
 mod sled_backend;
 pub mod stats;
 
+pub use postgres_backend::PostgresBackend;
 pub use sled_backend::SledBackend;
 
 /// Why a store operation failed.
@@ -38,6 +43,8 @@ pub enum StoreError {
     Format { path: String, found: String, what_to_do: String },
     #[error("the store's committer has stopped")]
     Stopped,
+    #[error("the database is unavailable: {reason}")]
+    Unavailable { reason: String },
     #[error("{path}: flush failed")]
     Flush {
         /// The store or file that could not be made durable.
@@ -56,6 +63,7 @@ impl StoreError {
             StoreError::Encode { .. } => "store.encode",
             StoreError::Format { .. } => "store.format",
             StoreError::Stopped => "store.stopped",
+            StoreError::Unavailable { .. } => "store.unavailable",
             StoreError::Flush { .. } => "store.io",
         }
     }
@@ -305,8 +313,8 @@ pub type CommitFuture<'a> =
 /// What a participant needs of its storage, whatever holds it: records
 /// with a version to compare and set, the hash-chained message log, the
 /// idempotency index, the outbox, and an atomic, durable commit of a batch of
-/// all of them. [`SledBackend`] is the embedded one; a database shared by
-/// several gateway replicas would be another (a later step).
+/// all of them. [`SledBackend`] is the embedded one; [`PostgresBackend`]
+/// is a database that several replicas of a participant share.
 pub trait Backend: Send + Sync + 'static {
     /// The stored bytes of a record (format 2: header, then the value; see [`codec`]).
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
@@ -352,6 +360,11 @@ impl Store {
     /// The embedded store in `path` (see [`SledBackend::open`]).
     pub fn open(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         Ok(Store::with_backend(Arc::new(SledBackend::open(path, cache_bytes)?)))
+    }
+
+    /// Schema `schema` of the PostgreSQL database at `url` (see [`PostgresBackend::open`]).
+    pub fn open_postgres(url: &str, schema: &str) -> Result<Store, StoreError> {
+        Ok(Store::with_backend(Arc::new(PostgresBackend::open(url, schema)?)))
     }
 
     pub fn with_backend(backend: Arc<dyn Backend>) -> Store {
@@ -522,15 +535,70 @@ fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<Versioned<T>, 
 mod tests {
     use super::*;
 
-    fn open() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), 8 << 20).unwrap();
-        (dir, store)
+    /// Where a test's store lives, on either backend: opening it again finds what was committed.
+    trait Place {
+        fn open(&self) -> Store;
     }
 
-    #[tokio::test]
-    async fn compare_and_set_refuses_a_stale_version_and_changes_nothing() {
-        let (_dir, store) = open();
+    struct SledPlace(tempfile::TempDir);
+
+    impl Place for SledPlace {
+        fn open(&self) -> Store {
+            Store::open(self.0.path(), 8 << 20).unwrap()
+        }
+    }
+
+    struct PostgresPlace {
+        /// Stopped and removed with the place.
+        _server: postgres_server::PostgresServer,
+        url: String,
+    }
+
+    impl Place for PostgresPlace {
+        fn open(&self) -> Store {
+            Store::open_postgres(&self.url, "participant").unwrap()
+        }
+    }
+
+    fn sled_place() -> SledPlace {
+        SledPlace(tempfile::tempdir().unwrap())
+    }
+
+    /// A throwaway server; without PostgreSQL's programs the test fails, saying how to install them.
+    fn postgres_place() -> PostgresPlace {
+        let server = postgres_server::PostgresServer::start().unwrap_or_else(|error| panic!("{error}"));
+        let url = server.database("store_test").unwrap();
+        PostgresPlace { _server: server, url }
+    }
+
+    /// A test of what every backend guarantees, run on sled and on PostgreSQL.
+    macro_rules! on_both_backends {
+        ($($test:ident),* $(,)?) => {$(
+            mod $test {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sled() {
+                    super::$test(&super::sled_place()).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$test(&super::postgres_place()).await
+                }
+            }
+        )*};
+    }
+
+    on_both_backends!(
+        compare_and_set_refuses_a_stale_version_and_changes_nothing,
+        log_is_a_hash_chain_that_survives_reopening,
+        outbox_items_come_due_and_leave_when_dequeued,
+        a_later_message_of_a_slot_replaces_one_still_waiting_and_survives_the_earlier_ones_delivery,
+        envelopes_answers_and_records_come_back_whole,
+        index_entries_are_listed_by_prefix_in_key_order,
+    );
+
+    async fn compare_and_set_refuses_a_stale_version_and_changes_nothing(place: &dyn Place) {
+        let store = place.open();
         let mut batch = Batch::new();
         batch.put("a", 0, &"first").unwrap();
         store.commit(batch).await.unwrap();
@@ -542,19 +610,22 @@ mod tests {
         let record: Versioned<String> = store.get("a").unwrap().unwrap();
         assert_eq!((record.version, record.value.as_str()), (1, "first"));
         assert_eq!(store.log_entries().count(), 0, "an aborted batch logs nothing");
+        let mut next = Batch::new();
+        next.put("a", 1, &"second").unwrap();
+        store.commit(next).await.unwrap();
+        let record: Versioned<String> = store.get("a").unwrap().unwrap();
+        assert_eq!((record.version, record.value.as_str()), (2, "second"));
     }
 
-    #[tokio::test]
-    async fn log_is_a_hash_chain_that_survives_reopening() {
-        let dir = tempfile::tempdir().unwrap();
+    async fn log_is_a_hash_chain_that_survives_reopening(place: &dyn Place) {
         {
-            let store = Store::open(dir.path(), 8 << 20).unwrap();
+            let store = place.open();
             let mut batch = Batch::new();
             batch.log(10, "received", vec![1], "a");
             batch.log(11, "sent", vec![2], "b");
             store.commit(batch).await.unwrap();
         }
-        let store = Store::open(dir.path(), 8 << 20).unwrap();
+        let store = place.open();
         let mut batch = Batch::new();
         batch.log(12, "received", vec![3], "c");
         store.commit(batch).await.unwrap();
@@ -567,6 +638,51 @@ mod tests {
         for entry in &entries {
             assert_eq!(entry.hash, entry.compute_hash());
         }
+        assert_eq!(store.verify(None).unwrap(), 3);
+        assert_eq!(store.verify(Some(2)).unwrap(), 2);
+        assert_eq!(store.log_entry(2).unwrap().unwrap().note, "b");
+    }
+
+    async fn envelopes_answers_and_records_come_back_whole(place: &dyn Place) {
+        let envelope: Vec<u8> = (0..200u8).collect();
+        let mut answer = vec![1, 2, 3];
+        answer.extend_from_slice(&envelope);
+        let ids = {
+            let store = place.open();
+            let mut batch = Batch::new();
+            batch.put("a", 0, &"first").unwrap();
+            batch.log_indexed(1, "received", envelope.clone(), "", vec!["application/a-1".to_owned()]);
+            batch.enqueue("gateway", envelope.clone(), 1);
+            batch.remember("sender", "m-1", vec![7; 32], answer.clone());
+            store.commit(batch).await.unwrap()
+        };
+        // Opened again: everything read back from where it was kept.
+        let store = place.open();
+        let item = &store.outbox().unwrap()[0];
+        assert_eq!((item.id, item.entry, &item.envelope), (ids[0], 1, &envelope), "the item refers to entry 1");
+        let remembered = store.remembered("sender", "m-1").unwrap().unwrap();
+        assert_eq!((remembered.digest, remembered.response), (vec![7; 32], answer), "byte for byte");
+        assert!(store.remembered("sender", "m-2").unwrap().is_none());
+        let indexed = store.indexed_log("application/a-1", 10).unwrap();
+        assert_eq!(indexed.iter().map(|e| e.sequence).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(indexed[0].envelope, envelope);
+        assert!(store.next_id().unwrap() > 0);
+    }
+
+    async fn index_entries_are_listed_by_prefix_in_key_order(place: &dyn Place) {
+        let store = place.open();
+        let mut batch = Batch::new();
+        for key in ["queue/b", "queue/a", "queue/c", "queued", "other/a"] {
+            batch.index(key, true);
+        }
+        batch.put("queue-record", 0, &1u32).unwrap();
+        store.commit(batch).await.unwrap();
+        let mut batch = Batch::new();
+        batch.index("queue/c", false);
+        store.commit(batch).await.unwrap();
+        assert_eq!(store.index_entries("queue/").unwrap(), vec!["a".to_owned(), "b".to_owned()]);
+        let records: Vec<(String, Versioned<u32>)> = store.scan("queue-").unwrap();
+        assert_eq!(records.len(), 1);
     }
 
     #[tokio::test]
@@ -590,9 +706,8 @@ mod tests {
         assert!(error.to_string().contains("lost entries"), "{error}");
     }
 
-    #[tokio::test]
-    async fn outbox_items_come_due_and_leave_when_dequeued() {
-        let (_dir, store) = open();
+    async fn outbox_items_come_due_and_leave_when_dequeued(place: &dyn Place) {
+        let store = place.open();
         let mut batch = Batch::new();
         batch.enqueue("gateway", vec![9], 100);
         let ids = store.commit(batch).await.unwrap();
@@ -614,9 +729,10 @@ mod tests {
         assert!(store.outbox().unwrap().is_empty());
     }
 
-    #[tokio::test]
-    async fn a_later_message_of_a_slot_replaces_one_still_waiting_and_survives_the_earlier_ones_delivery() {
-        let (_dir, store) = open();
+    async fn a_later_message_of_a_slot_replaces_one_still_waiting_and_survives_the_earlier_ones_delivery(
+        place: &dyn Place,
+    ) {
+        let store = place.open();
         let send = async |envelope: Vec<u8>| {
             let mut batch = Batch::new();
             batch.log(1, "sent", envelope.clone(), "gateway");

@@ -63,7 +63,7 @@ struct Workstation {
     steps: Steps,
     store: Store,
     outbox: Arc<Outbox>,
-    gateway: GatewayServiceClient<tonic::transport::Channel>,
+    gateway: GatewayServiceClient<egov_runtime::GrpcChannel>,
     operators: Operators,
     /// The applications being watched (`WatchApplication`).
     watched: watch::Watched,
@@ -83,7 +83,7 @@ impl WorkstationServer {
         definition: Arc<Definition>,
         store: Store,
         outbox: Arc<Outbox>,
-        gateway: GatewayServiceClient<tonic::transport::Channel>,
+        gateway: GatewayServiceClient<egov_runtime::GrpcChannel>,
         operators: Operators,
     ) -> Result<(WorkstationServer, impl std::future::Future<Output = ()> + Send + 'static), DefinitionError> {
         let steps = Steps::bind(&definition)?;

@@ -1,0 +1,803 @@
+//! The PostgreSQL backend: a participant's state in one schema of a database
+//! that several replicas of it share (`egov serve --store postgres://...`,
+//! `docs/scale-out.md`).
+//!
+//! The same guarantees as the embedded backend, from the database:
+//!
+//! - a commit is one transaction, acknowledged once PostgreSQL has committed
+//!   it (`synchronous_commit`; [`Durability::Unflushed`] turns it off for that
+//!   transaction only);
+//! - a record is written only at the version its writer read
+//!   (`UPDATE ... WHERE version = $expected`), else the whole batch is
+//!   refused `store.conflict`;
+//! - what a receiver remembers is unique on (sender, message id): two replicas
+//!   that take the same message at once cannot both commit it;
+//! - the message log is one hash chain per participant: a commit that logs
+//!   locks the chain's head row, so writers append one after the other;
+//! - an outbox item is claimed by one replica at a time
+//!   (`FOR UPDATE SKIP LOCKED`, with a lease on the database's clock): a dead
+//!   replica's claims return when their lease runs out.
+//!
+//! The [`Backend`] trait reads synchronously, as sled does, and the
+//! `postgres` client may not run inside the async runtime, so the calls run
+//! on a few threads of this backend, each with its own connection, which
+//! reconnect by themselves after the database comes back. A call while the
+//! database is down fails `store.unavailable` and changes nothing.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, mpsc};
+
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Statement};
+
+use crate::{Backend, Batch, CommitFuture, Durability, LogEntry, Op, OutboxItem, Remembered, StoreError};
+
+/// The schema's migrations, in order: a database at version N has had the first N.
+const MIGRATIONS: [&str; 1] = [r#"
+CREATE TABLE records (
+    key text COLLATE "C" PRIMARY KEY,
+    version bigint NOT NULL,
+    value bytea NOT NULL
+);
+CREATE TABLE log (
+    sequence bigint PRIMARY KEY,
+    time_ms bigint NOT NULL,
+    direction text NOT NULL,
+    envelope bytea NOT NULL,
+    note text NOT NULL,
+    previous_hash bytea NOT NULL,
+    hash bytea NOT NULL
+);
+CREATE TABLE log_index (
+    key text COLLATE "C" NOT NULL,
+    sequence bigint NOT NULL,
+    PRIMARY KEY (key, sequence)
+);
+CREATE TABLE log_head (
+    only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    sequence bigint NOT NULL,
+    hash bytea NOT NULL
+);
+INSERT INTO log_head (sequence, hash) VALUES (0, '\x0000000000000000000000000000000000000000000000000000000000000000');
+CREATE TABLE remembered (
+    sender_id text NOT NULL,
+    message_id text NOT NULL,
+    digest bytea NOT NULL,
+    response bytea NOT NULL,
+    PRIMARY KEY (sender_id, message_id)
+);
+CREATE TABLE outbox (
+    id bigint PRIMARY KEY,
+    target text NOT NULL,
+    envelope bytea NOT NULL,
+    entry bigint NOT NULL,
+    slot text NOT NULL,
+    attempts integer NOT NULL,
+    next_attempt_ms bigint NOT NULL,
+    last_error text NOT NULL,
+    enqueued_ms bigint NOT NULL,
+    leased_by text,
+    lease_until timestamptz
+);
+CREATE UNIQUE INDEX outbox_slot ON outbox (slot) WHERE slot <> '';
+CREATE SEQUENCE ids;
+"#];
+
+/// How long a replica's claim on an outbox item holds before another may take it.
+const LEASE_SECONDS: i64 = 30;
+
+/// How many connections (and threads) one participant's backend keeps.
+const CONNECTIONS: usize = 3;
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// One connection of the pool, with its prepared statements.
+struct Connection {
+    client: Option<Client>,
+    statements: HashMap<&'static str, Statement>,
+}
+
+impl Connection {
+    fn client(&mut self, url: &str, schema: &str) -> Result<&mut Client, StoreError> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            self.statements.clear();
+            let mut client = Client::connect(url, NoTls).map_err(unavailable)?;
+            client.batch_execute(&format!("SET search_path TO {schema}")).map_err(unavailable)?;
+            self.client = Some(client);
+        }
+        self.client.as_mut().ok_or_else(|| unavailable_text("no connection"))
+    }
+}
+
+/// A participant's state in schema `schema` of the database at `url`.
+#[derive(Clone)]
+pub struct PostgresBackend {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    /// Who claims outbox items: this process and this backend.
+    replica: String,
+    url: String,
+    schema: String,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The threads end when their queue closes.
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.take();
+        }
+    }
+}
+
+impl std::fmt::Debug for PostgresBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresBackend").field("schema", &self.inner.schema).finish_non_exhaustive()
+    }
+}
+
+fn unavailable(error: postgres::Error) -> StoreError {
+    StoreError::Unavailable { reason: error.to_string() }
+}
+
+fn unavailable_text(reason: &str) -> StoreError {
+    StoreError::Unavailable { reason: reason.to_owned() }
+}
+
+/// A database error as the store's: a lost race (a unique key taken by another
+/// writer, a serialization failure) is a conflict; the rest, the database failing.
+fn database(key: &str, error: postgres::Error) -> StoreError {
+    use postgres::error::SqlState;
+    match error.code() {
+        Some(code) if *code == SqlState::UNIQUE_VIOLATION || *code == SqlState::T_R_SERIALIZATION_FAILURE => {
+            StoreError::Conflict { key: key.to_owned(), expected: 0, found: 0 }
+        }
+        _ => unavailable(error),
+    }
+}
+
+/// Whether `name` may be a schema's name as it is written into SQL.
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !name.as_bytes()[0].is_ascii_digit()
+}
+
+impl PostgresBackend {
+    /// Opens (creating or migrating it) schema `schema` of the database at `url`
+    /// (`postgres://user@host:port/db`). A schema newer than this build knows is
+    /// refused, and so is a database that cannot be reached.
+    pub fn open(url: &str, schema: &str) -> Result<PostgresBackend, StoreError> {
+        if !plain_name(schema) {
+            return Err(StoreError::Format {
+                path: schema.to_owned(),
+                found: "a schema name".to_owned(),
+                what_to_do: "name it with lowercase letters, digits and _".to_owned(),
+            });
+        }
+        off_runtime(|| migrate(url, schema))?;
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for index in 0..CONNECTIONS {
+            let receiver = Arc::clone(&receiver);
+            let (url, schema_name) = (url.to_owned(), schema.to_owned());
+            std::thread::Builder::new()
+                .name(format!("egov-pg-{schema}-{index}"))
+                .spawn(move || {
+                    let mut connection = Connection { client: None, statements: HashMap::new() };
+                    loop {
+                        let job = match receiver.lock() {
+                            Ok(receiver) => receiver.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(job) = job else { return };
+                        // The job connects, or reconnects, through `connection`.
+                        let _ = connection.client(&url, &schema_name).map(|_| ());
+                        job(&mut connection);
+                    }
+                })
+                .map_err(|error| unavailable_text(&format!("cannot start a database thread: {error}")))?;
+        }
+        Ok(PostgresBackend {
+            inner: Arc::new(Inner {
+                jobs: Mutex::new(Some(sender)),
+                replica: replica_name(),
+                url: url.to_owned(),
+                schema: schema.to_owned(),
+            }),
+        })
+    }
+
+    /// Runs `work` on a connection of the pool, waiting for its answer.
+    fn run<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Client, &mut HashMap<&'static str, Statement>) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.submit(work, move |result| {
+            let _ = reply.send(result);
+        })?;
+        answer.recv().map_err(|_| StoreError::Stopped)?
+    }
+
+    fn submit<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Client, &mut HashMap<&'static str, Statement>) -> Result<R, StoreError> + Send + 'static,
+        reply: impl FnOnce(Result<R, StoreError>) + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let (url, schema) = (self.inner.url.clone(), self.inner.schema.clone());
+        let job: Job = Box::new(move |connection: &mut Connection| {
+            let result = match connection.client(&url, &schema) {
+                Err(error) => Err(error),
+                Ok(_) => {
+                    let Connection { client, statements } = connection;
+                    match client.as_mut() {
+                        Some(client) => work(client, statements),
+                        None => Err(unavailable_text("no connection")),
+                    }
+                }
+            };
+            reply(result);
+        });
+        let jobs = self.inner.jobs.lock().map_err(|_| StoreError::Stopped)?;
+        jobs.as_ref().ok_or(StoreError::Stopped)?.send(job).map_err(|_| StoreError::Stopped)
+    }
+
+    /// The rows of a read, as `f` turns each into a value.
+    fn query<R: Send + 'static>(
+        &self,
+        sql: &'static str,
+        params: Vec<Box<dyn ToSql + Sync + Send>>,
+        f: impl Fn(&postgres::Row) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<Vec<R>, StoreError> {
+        self.run(move |client, statements| {
+            let statement = prepared(client, statements, sql)?;
+            let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+            let rows = client.query(&statement, &params).map_err(unavailable)?;
+            rows.iter().map(&f).collect()
+        })
+    }
+
+    /// The database the backend is in, and its schema.
+    pub fn location(&self) -> (&str, &str) {
+        (&self.inner.url, &self.inner.schema)
+    }
+}
+
+/// Runs `work` on a thread of its own: the `postgres` client runs a runtime of
+/// its own, which it cannot do on a thread that drives the process's.
+pub(crate) fn off_runtime<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|scope| match scope.spawn(work).join() {
+        Ok(result) => result,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+/// A name for this backend's claims on outbox items, unique across processes and restarts.
+fn replica_name() -> String {
+    use std::hash::BuildHasher as _;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static OPENED: AtomicU64 = AtomicU64::new(0);
+    // Randomly keyed by the standard library, so a restarted process's pid does not reuse a name.
+    let random = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
+    format!("{}-{random:016x}-{}", std::process::id(), OPENED.fetch_add(1, Ordering::Relaxed))
+}
+
+fn prepared(
+    client: &mut Client,
+    statements: &mut HashMap<&'static str, Statement>,
+    sql: &'static str,
+) -> Result<Statement, StoreError> {
+    if let Some(statement) = statements.get(sql) {
+        return Ok(statement.clone());
+    }
+    let statement = client.prepare(sql).map_err(unavailable)?;
+    statements.insert(sql, statement.clone());
+    Ok(statement)
+}
+
+/// Creates the schema or brings it to this build's version, one replica at a time.
+fn migrate(url: &str, schema: &str) -> Result<(), StoreError> {
+    let mut client = Client::connect(url, NoTls).map_err(unavailable)?;
+    let mut transaction = client.transaction().map_err(unavailable)?;
+    // Replicas starting together: one migrates, the others wait and find it done.
+    transaction.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&schema]).map_err(unavailable)?;
+    transaction
+        .batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema};
+             CREATE TABLE IF NOT EXISTS {schema}.schema_version (only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row), version integer NOT NULL);"
+        ))
+        .map_err(unavailable)?;
+    let found: i32 = transaction
+        .query_opt(&format!("SELECT version FROM {schema}.schema_version"), &[])
+        .map_err(unavailable)?
+        .map_or(0, |row| row.get(0));
+    let known = MIGRATIONS.len() as i32;
+    if found > known {
+        return Err(StoreError::Format {
+            path: format!("schema {schema}"),
+            found: format!("schema version {found}"),
+            what_to_do: format!(
+                "this build knows schema versions up to {known}: run the newer build that wrote it, or use another schema or database"
+            ),
+        });
+    }
+    transaction.batch_execute(&format!("SET LOCAL search_path TO {schema}")).map_err(unavailable)?;
+    for migration in &MIGRATIONS[found as usize..] {
+        transaction.batch_execute(migration).map_err(unavailable)?;
+    }
+    if found < known {
+        transaction
+            .execute(
+                "INSERT INTO schema_version (version) VALUES ($1) ON CONFLICT (only_row) DO UPDATE SET version = $1",
+                &[&known],
+            )
+            .map_err(unavailable)?;
+    }
+    transaction.commit().map_err(unavailable)
+}
+
+fn u64_of(value: i64) -> u64 {
+    value.max(0) as u64
+}
+
+fn entry_of(row: &postgres::Row) -> LogEntry {
+    LogEntry {
+        sequence: u64_of(row.get(0)),
+        time_ms: row.get(1),
+        direction: row.get(2),
+        envelope: row.get(3),
+        note: row.get(4),
+        previous_hash: row.get(5),
+        hash: row.get(6),
+    }
+}
+
+fn item_of(row: &postgres::Row) -> OutboxItem {
+    OutboxItem {
+        id: u64_of(row.get(0)),
+        target: row.get(1),
+        envelope: row.get(2),
+        entry: u64_of(row.get(3)),
+        slot: row.get(4),
+        attempts: row.get::<_, i32>(5).max(0) as u32,
+        next_attempt_ms: row.get(6),
+        last_error: row.get(7),
+        enqueued_ms: row.get(8),
+    }
+}
+
+/// Applies `batch` in one transaction: all of it, or none.
+fn apply(client: &mut Client, batch: Batch, durability: Durability) -> Result<Vec<u64>, StoreError> {
+    let Batch { ops, log, enqueue, dequeue, update, remember } = batch;
+    let mut tx = client.transaction().map_err(unavailable)?;
+    if durability == Durability::Unflushed {
+        tx.batch_execute("SET LOCAL synchronous_commit TO off").map_err(unavailable)?;
+    }
+    for op in ops {
+        match op {
+            Op::Put { key, expected_version, value } => {
+                let (expected, next) = (expected_version as i64, expected_version as i64 + 1);
+                let written = if expected_version == 0 {
+                    tx.execute(
+                        "INSERT INTO records (key, version, value) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
+                        &[&key, &next, &value],
+                    )
+                } else {
+                    tx.execute(
+                        "UPDATE records SET version = $2, value = $3 WHERE key = $1 AND version = $4",
+                        &[&key, &next, &value, &expected],
+                    )
+                }
+                .map_err(|error| database(&key, error))?;
+                if written != 1 {
+                    let found = tx
+                        .query_opt("SELECT version FROM records WHERE key = $1", &[&key])
+                        .map_err(unavailable)?
+                        .map_or(0, |row| u64_of(row.get(0)));
+                    return Err(StoreError::Conflict { key, expected: expected_version, found });
+                }
+            }
+            Op::Index { key, present: true } => {
+                tx.execute(
+                    "INSERT INTO records (key, version, value) VALUES ($1, 0, '') ON CONFLICT (key) DO UPDATE SET value = ''",
+                    &[&key],
+                )
+                .map_err(|error| database(&key, error))?;
+            }
+            Op::Index { key, present: false } => {
+                tx.execute("DELETE FROM records WHERE key = $1", &[&key]).map_err(|error| database(&key, error))?;
+            }
+        }
+    }
+    let mut logged: Vec<(u64, Vec<u8>)> = Vec::with_capacity(log.len());
+    if !log.is_empty() {
+        // The chain's head, locked: the writers of one participant append one after the other.
+        let head = tx.query_one("SELECT sequence, hash FROM log_head FOR UPDATE", &[]).map_err(unavailable)?;
+        let (mut sequence, mut hash): (i64, Vec<u8>) = (head.get(0), head.get(1));
+        for (time_ms, direction, envelope, note, keys) in log {
+            sequence += 1;
+            let mut entry = LogEntry {
+                sequence: sequence as u64,
+                time_ms,
+                direction,
+                envelope,
+                note,
+                previous_hash: hash,
+                hash: Vec::new(),
+            };
+            entry.hash = entry.compute_hash();
+            hash = entry.hash.clone();
+            tx.execute(
+                "INSERT INTO log (sequence, time_ms, direction, envelope, note, previous_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[&sequence, &entry.time_ms, &entry.direction, &entry.envelope, &entry.note, &entry.previous_hash, &entry.hash],
+            )
+            .map_err(|error| database(&format!("log/{sequence}"), error))?;
+            for key in keys {
+                tx.execute("INSERT INTO log_index (key, sequence) VALUES ($1, $2)", &[&key, &sequence])
+                    .map_err(|error| database(&key, error))?;
+            }
+            logged.push((sequence as u64, entry.envelope));
+        }
+        tx.execute("UPDATE log_head SET sequence = $1, hash = $2", &[&sequence, &hash]).map_err(unavailable)?;
+    }
+    let mut ids = Vec::with_capacity(enqueue.len());
+    for mut item in enqueue {
+        item.entry = logged.iter().find(|(_, envelope)| *envelope == item.envelope).map_or(0, |(s, _)| *s);
+        let waiting = if item.slot.is_empty() {
+            None
+        } else {
+            tx.query_opt("SELECT id, next_attempt_ms FROM outbox WHERE slot = $1 FOR UPDATE", &[&item.slot])
+                .map_err(unavailable)?
+        };
+        match waiting {
+            Some(row) => {
+                // In place of the message of its slot still waiting: its id, the earlier due time.
+                let (id, due_ms): (i64, i64) = (row.get(0), row.get(1));
+                item.id = u64_of(id);
+                item.next_attempt_ms = item.next_attempt_ms.min(due_ms);
+                tx.execute(
+                    "UPDATE outbox SET target = $2, envelope = $3, entry = $4, next_attempt_ms = $5 WHERE id = $1",
+                    &[&id, &item.target, &item.envelope, &(item.entry as i64), &item.next_attempt_ms],
+                )
+                .map_err(|error| database(&format!("outbox/{id}"), error))?;
+            }
+            None => {
+                let id: i64 = tx.query_one("SELECT nextval('ids')", &[]).map_err(unavailable)?.get(0);
+                item.id = u64_of(id);
+                tx.execute(
+                    "INSERT INTO outbox (id, target, envelope, entry, slot, attempts, next_attempt_ms, last_error, enqueued_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    &[
+                        &id,
+                        &item.target,
+                        &item.envelope,
+                        &(item.entry as i64),
+                        &item.slot,
+                        &(item.attempts as i32),
+                        &item.next_attempt_ms,
+                        &item.last_error,
+                        &item.enqueued_ms,
+                    ],
+                )
+                .map_err(|error| database(&format!("outbox slot {}", item.slot), error))?;
+            }
+        }
+        ids.push(item.id);
+    }
+    for item in update {
+        // Gone, or replaced by a later envelope of its slot: the update was for what is no longer there.
+        tx.execute(
+            "UPDATE outbox SET attempts = $3, next_attempt_ms = $4, last_error = $5, leased_by = NULL, lease_until = NULL
+             WHERE id = $1 AND entry = $2",
+            &[&(item.id as i64), &(item.entry as i64), &(item.attempts as i32), &item.next_attempt_ms, &item.last_error],
+        )
+        .map_err(|error| database(&format!("outbox/{}", item.id), error))?;
+    }
+    for (id, entry) in dequeue {
+        // Replaced meanwhile by a later envelope of its slot: that one is still to send.
+        tx.execute("DELETE FROM outbox WHERE id = $1 AND entry = $2", &[&(id as i64), &(entry as i64)])
+            .map_err(|error| database(&format!("outbox/{id}"), error))?;
+    }
+    for (key, Remembered { digest, response }) in remember {
+        let (sender_id, message_id) = key.split_once('\u{0}').unwrap_or((key.as_str(), ""));
+        // Unique on (sender, message id): a replica that took the same message meanwhile wins,
+        // and this batch is refused as a conflict, so the message is processed once.
+        tx.execute(
+            "INSERT INTO remembered (sender_id, message_id, digest, response) VALUES ($1, $2, $3, $4)",
+            &[&sender_id, &message_id, &digest, &response],
+        )
+        .map_err(|error| database(&format!("seen/{sender_id}/{message_id}"), error))?;
+    }
+    tx.commit().map_err(unavailable)?;
+    Ok(ids)
+}
+
+impl Backend for PostgresBackend {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = key.to_owned();
+        Ok(self
+            .query("SELECT value FROM records WHERE key = $1", vec![Box::new(key)], |row| Ok(row.get::<_, Vec<u8>>(0)))?
+            .pop())
+    }
+
+    fn scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.query(
+            "SELECT key, value FROM records WHERE starts_with(key, $1) ORDER BY key",
+            vec![Box::new(prefix.to_owned())],
+            |row| Ok((row.get(0), row.get(1))),
+        )
+    }
+
+    fn remembered(&self, sender_id: &str, message_id: &str) -> Result<Option<Remembered>, StoreError> {
+        Ok(self
+            .query(
+                "SELECT digest, response FROM remembered WHERE sender_id = $1 AND message_id = $2",
+                vec![Box::new(sender_id.to_owned()), Box::new(message_id.to_owned())],
+                |row| Ok(Remembered { digest: row.get(0), response: row.get(1) }),
+            )?
+            .pop())
+    }
+
+    fn log_entries(&self) -> Box<dyn Iterator<Item = Result<LogEntry, StoreError>> + '_> {
+        // In pages, oldest first.
+        let mut after = 0i64;
+        let mut page: std::vec::IntoIter<LogEntry> = Vec::new().into_iter();
+        let mut failed = false;
+        Box::new(std::iter::from_fn(move || {
+            if failed {
+                return None;
+            }
+            if let Some(entry) = page.next() {
+                return Some(Ok(entry));
+            }
+            let rows = self.query(
+                "SELECT sequence, time_ms, direction, envelope, note, previous_hash, hash FROM log WHERE sequence > $1 ORDER BY sequence LIMIT 1000",
+                vec![Box::new(after)],
+                |row| Ok(entry_of(row)),
+            );
+            match rows {
+                Err(error) => {
+                    failed = true;
+                    Some(Err(error))
+                }
+                Ok(rows) => {
+                    after = rows.last().map_or(after, |entry| entry.sequence as i64);
+                    page = rows.into_iter();
+                    page.next().map(Ok)
+                }
+            }
+        }))
+    }
+
+    fn log_entry(&self, sequence: u64) -> Result<Option<LogEntry>, StoreError> {
+        Ok(self
+            .query(
+                "SELECT sequence, time_ms, direction, envelope, note, previous_hash, hash FROM log WHERE sequence = $1",
+                vec![Box::new(sequence as i64)],
+                |row| Ok(entry_of(row)),
+            )?
+            .pop())
+    }
+
+    fn indexed_log(&self, key: &str, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+        self.query(
+            "SELECT l.sequence, l.time_ms, l.direction, l.envelope, l.note, l.previous_hash, l.hash
+             FROM log_index i JOIN log l ON l.sequence = i.sequence WHERE i.key = $1 ORDER BY i.sequence LIMIT $2",
+            vec![Box::new(key.to_owned()), Box::new(limit.min(i64::MAX as usize) as i64)],
+            |row| Ok(entry_of(row)),
+        )
+    }
+
+    fn log_tail(&self, count: usize) -> Result<Vec<LogEntry>, StoreError> {
+        let mut entries = self.query(
+            "SELECT sequence, time_ms, direction, envelope, note, previous_hash, hash FROM log ORDER BY sequence DESC LIMIT $1",
+            vec![Box::new(count.min(i64::MAX as usize) as i64)],
+            |row| Ok(entry_of(row)),
+        )?;
+        entries.reverse();
+        Ok(entries)
+    }
+
+    fn log_head(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let head = self.query("SELECT sequence, hash FROM log_head", Vec::new(), |row| {
+            Ok((u64_of(row.get(0)), row.get::<_, Vec<u8>>(1)))
+        })?;
+        Ok(head.into_iter().find(|(sequence, _)| *sequence > 0))
+    }
+
+    fn due(&self, now_ms: i64, limit: usize, skip: &dyn Fn(u64) -> bool) -> Result<Vec<OutboxItem>, StoreError> {
+        // Claimed for this replica: due, and not claimed by another whose lease still holds.
+        let replica = self.inner.replica.clone();
+        let claimed = self.query(
+            "UPDATE outbox SET leased_by = $3, lease_until = now() + make_interval(secs => $4)
+             WHERE id IN (
+                 SELECT id FROM outbox
+                 WHERE next_attempt_ms <= $1 AND (lease_until IS NULL OR lease_until < now() OR leased_by = $3)
+                 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+             RETURNING id, target, envelope, entry, slot, attempts, next_attempt_ms, last_error, enqueued_ms",
+            vec![
+                Box::new(now_ms),
+                Box::new(limit.min(i64::MAX as usize) as i64),
+                Box::new(replica),
+                Box::new(LEASE_SECONDS as f64),
+            ],
+            |row| Ok(item_of(row)),
+        )?;
+        let mut claimed: Vec<OutboxItem> = claimed.into_iter().filter(|item| !skip(item.id)).collect();
+        claimed.sort_by_key(|item| item.id);
+        Ok(claimed)
+    }
+
+    fn schedule(&self) -> Result<Vec<(u64, i64)>, StoreError> {
+        let replica = self.inner.replica.clone();
+        self.query(
+            "SELECT id, next_attempt_ms FROM outbox WHERE lease_until IS NULL OR lease_until < now() OR leased_by = $1 ORDER BY id",
+            vec![Box::new(replica)],
+            |row| Ok((u64_of(row.get(0)), row.get(1))),
+        )
+    }
+
+    fn in_outbox(&self, id: u64) -> Result<bool, StoreError> {
+        Ok(!self.query("SELECT 1 FROM outbox WHERE id = $1", vec![Box::new(id as i64)], |_| Ok(()))?.is_empty())
+    }
+
+    fn next_id(&self) -> Result<u64, StoreError> {
+        let ids = self.query("SELECT nextval('ids')", Vec::new(), |row| Ok(u64_of(row.get(0))))?;
+        ids.into_iter().next().ok_or_else(|| unavailable_text("nextval returned nothing"))
+    }
+
+    fn commit(&self, batch: Batch, durability: Durability) -> CommitFuture<'_> {
+        Box::pin(async move {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            self.submit(
+                move |client, _| apply(client, batch, durability),
+                move |result| {
+                    let _ = reply.send(result);
+                },
+            )?;
+            answer.await.map_err(|_| StoreError::Stopped)?
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::postgres_server::PostgresServer;
+    use crate::{Store, Versioned};
+
+    fn server() -> (PostgresServer, String) {
+        let server = PostgresServer::start().unwrap_or_else(|error| panic!("{error}"));
+        let url = server.database("replicas").unwrap();
+        (server, url)
+    }
+
+    fn sql(url: &str, statements: &str) {
+        off_runtime(|| {
+            let mut client = Client::connect(url, NoTls).unwrap();
+            client.batch_execute(statements).unwrap();
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_replicas_claim_each_item_once_and_a_dead_ones_claims_return_when_its_lease_ends() {
+        let (_server, url) = server();
+        let first = Store::open_postgres(&url, "gateway").unwrap();
+        let second = Store::open_postgres(&url, "gateway").unwrap();
+        let mut batch = Batch::new();
+        for n in 0..6u8 {
+            batch.enqueue("regional", vec![n], 1);
+        }
+        first.commit(batch).await.unwrap();
+        let mine = first.due(10, 4).unwrap();
+        let theirs = second.due(10, 10).unwrap();
+        assert_eq!(mine.len(), 4);
+        assert_eq!(theirs.len(), 2, "the other replica gets what the first did not claim");
+        assert!(mine.iter().all(|a| theirs.iter().all(|b| a.id != b.id)));
+        // A replica sees its own claims again (its worker decides what is on its way).
+        assert_eq!(first.due(10, 10).unwrap().len(), 4);
+        assert!(second.due(10, 10).unwrap().iter().all(|item| theirs.contains(item)));
+        // The first replica dies: once its leases run out, the second takes its items.
+        drop(first);
+        sql(&url, "UPDATE gateway.outbox SET lease_until = now() - interval '1 second' WHERE leased_by IS NOT NULL");
+        assert_eq!(second.due(10, 10).unwrap().len(), 6);
+        // Delivered and dequeued by the second: gone for both.
+        let mut batch = Batch::new();
+        for item in second.due(10, 10).unwrap() {
+            batch.dequeue(&item);
+        }
+        second.commit(batch).await.unwrap();
+        assert!(second.outbox().unwrap().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_same_message_taken_by_two_replicas_is_committed_once() {
+        let (_server, url) = server();
+        let first = Store::open_postgres(&url, "regional").unwrap();
+        let second = Store::open_postgres(&url, "regional").unwrap();
+        let take = || {
+            let mut batch = Batch::new();
+            batch.log(1, "received", vec![1, 2, 3], "");
+            batch.remember("egov-gateway", "m-1", vec![1; 32], vec![9]);
+            batch.put("registration/r-1", 0, &"registered").unwrap();
+            batch
+        };
+        let (a, b) = tokio::join!(first.commit(take()), second.commit(take()));
+        let refused = [&a, &b].iter().filter(|result| result.is_err()).count();
+        assert_eq!(refused, 1, "{a:?} {b:?}");
+        let error = if let Err(error) = a { error } else { b.unwrap_err() };
+        assert_eq!(error.code(), "store.conflict");
+        assert_eq!(first.log_entries().count(), 1, "the refused batch logged nothing");
+        assert_eq!(first.verify(None).unwrap(), 1);
+        // One chain for the participant, whichever replica writes.
+        for store in [&first, &second, &first] {
+            let mut batch = Batch::new();
+            batch.log(2, "sent", vec![4], "");
+            store.commit(batch).await.unwrap();
+        }
+        assert_eq!(second.verify(None).unwrap(), 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verify_finds_a_changed_entry_and_a_lost_tail_in_the_database() {
+        let (_server, url) = server();
+        let store = Store::open_postgres(&url, "workstation").unwrap();
+        for n in 0..5u8 {
+            let mut batch = Batch::new();
+            batch.log(i64::from(n), "received", vec![n], "");
+            store.commit(batch).await.unwrap();
+        }
+        assert_eq!(store.verify(None).unwrap(), 5);
+        sql(&url, "UPDATE workstation.log SET envelope = '\\x63' WHERE sequence = 3");
+        let error = store.verify(None).unwrap_err();
+        assert!(error.to_string().contains("log/3") && error.to_string().contains("hash"), "{error}");
+        sql(&url, "DELETE FROM workstation.log WHERE sequence >= 3");
+        let error = store.verify(Some(10)).unwrap_err();
+        assert!(error.to_string().contains("lost entries"), "{error}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_schema_newer_than_this_build_is_refused_and_left_as_it_is() {
+        let (_server, url) = server();
+        drop(Store::open_postgres(&url, "gateway").unwrap());
+        sql(&url, "UPDATE gateway.schema_version SET version = 99");
+        let error = Store::open_postgres(&url, "gateway").unwrap_err();
+        assert_eq!(error.code(), "store.format");
+        assert!(error.to_string().contains("schema version 99"), "{error}");
+        let error = Store::open_postgres(&url, "Robert'); DROP TABLE x; --").unwrap_err();
+        assert_eq!(error.code(), "store.format");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_the_database_down_nothing_is_acknowledged_and_the_store_recovers_when_it_is_back() {
+        let (mut server, url) = server();
+        let store = Store::open_postgres(&url, "workstation").unwrap();
+        let mut batch = Batch::new();
+        batch.put("a", 0, &1u32).unwrap();
+        store.commit(batch).await.unwrap();
+        server.kill();
+        let mut batch = Batch::new();
+        batch.put("a", 1, &2u32).unwrap();
+        let error = store.commit(batch).await.unwrap_err();
+        assert_eq!(error.code(), "store.unavailable", "{error}");
+        assert_eq!(store.get::<u32>("a").unwrap_err().code(), "store.unavailable");
+        server.restart().unwrap();
+        // The connections come back by themselves; what was refused was not written.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let record: Versioned<u32> = loop {
+            if let Ok(Some(record)) = store.get("a") {
+                break record;
+            }
+            assert!(std::time::Instant::now() < deadline, "the store did not come back");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        assert_eq!((record.version, record.value), (1, 1));
+        let mut batch = Batch::new();
+        batch.put("a", 1, &2u32).unwrap();
+        store.commit(batch).await.unwrap();
+    }
+}
