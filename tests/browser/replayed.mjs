@@ -25,6 +25,6 @@ await withBrowser(async (browser) => {
   check((await page.locator("svg.timeline rect.dayoff").count()) >= 2, "the weekend's days off on the axis");
   await shootElement(page.locator("svg.timeline"), "timeline-replayed");
   await page.goto(`${base}sla`);
-  await shoot(page, "sla");
+  await shoot(page, "sla-replayed");
 });
 console.log("replayed: passed");
