@@ -467,7 +467,7 @@ async fn messages(ctx: &Ctx, id: &str) -> Markup {
                         thead { tr {
                             th scope="col" { "#" }
                             th scope="col" { (t(lang, "time")) }
-                            th scope="col" { "direction" }
+                            th scope="col" { (t(lang, "direction")) }
                             th scope="col" { (t(lang, "sender")) " → " (t(lang, "recipient")) }
                             th scope="col" { (t(lang, "service")) }
                             th scope="col" { (t(lang, "signatures")) }
@@ -621,12 +621,12 @@ async fn monitoring(ctx: &Ctx, id: &str) -> Markup {
         table #hops aria-labelledby="hops-title" {
             thead { tr {
                 th scope="col" { (t(lang, "participant")) }
-                th scope="col" { "kind" }
-                th scope="col" { "rpc" }
+                th scope="col" { (t(lang, "record.kind")) }
+                th scope="col" { "RPC" }
                 th scope="col" { (t(lang, "sender")) " → " (t(lang, "recipient")) }
                 th scope="col" { (t(lang, "service")) }
                 th scope="col" { (t(lang, "time")) }
-                th scope="col" { "status" }
+                th scope="col" { (t(lang, "status")) }
             } }
             tbody {
                 @for (name, record) in &rows {

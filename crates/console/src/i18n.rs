@@ -203,6 +203,12 @@ const TEXTS: &[(&str, &str, &str, &str)] = &[
     ("done", "Орындалды", "Выполнено", "Done"),
     ("file.limit", "Әр файл ең көбі", "Каждый файл не более", "Each file at most"),
     ("unreachable", "қол жетімсіз", "недоступен", "not reachable"),
+    ("document.kind", "Түрі", "Вид", "Kind"),
+    ("document.title", "Атауы", "Название", "Title"),
+    ("pages", "Беттер", "Страниц", "Pages"),
+    ("direction", "Бағыты", "Направление", "Direction"),
+    ("record.kind", "Жазба", "Запись", "Record"),
+    ("status", "Нәтиже коды", "Код результата", "Status"),
 ];
 
 /// The text of `key` in `lang`; a key missing from the table is shown as

@@ -193,7 +193,12 @@ async fn registration_page(ctx: &Ctx, id: &str, refused: Option<Problem>) -> Res
         }
         h2 #documents-title { (t(lang, "documents")) }
         table aria-labelledby="documents-title" {
-            thead { tr { th scope="col" { "kind" } th scope="col" { "title" } th scope="col" { "pages" } th scope="col" { "sha256" } } }
+            thead { tr {
+                th scope="col" { (t(lang, "document.kind")) }
+                th scope="col" { (t(lang, "document.title")) }
+                th scope="col" { (t(lang, "pages")) }
+                th scope="col" { "SHA-256" }
+            } }
             tbody {
                 @for document in &registration.documents {
                     tr { td { (document.kind) } td { (document.title) } td { (document.pages) } td { code { (document.sha256) } } }
