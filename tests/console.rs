@@ -33,8 +33,8 @@ fn chromium() -> PathBuf {
     std::env::var_os("EGOV_CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
 }
 
-/// node, playwright-core and chromium are there, or the test fails saying how to install them.
-fn require_browser_tools() {
+/// What the browser tests need and is not there: node, playwright-core, `chromium`.
+fn missing_browser_tools(chromium: &Path) -> Vec<String> {
     let mut missing = Vec::new();
     if !Command::new("node").arg("--version").output().is_ok_and(|output| output.status.success()) {
         missing.push("node (apt-get install -y nodejs npm)".to_owned());
@@ -42,14 +42,35 @@ fn require_browser_tools() {
     if !root().join("tests/browser/node_modules/playwright-core/package.json").is_file() {
         missing.push("playwright-core in tests/browser/node_modules (npm ci --prefix tests/browser)".to_owned());
     }
-    if !chromium().is_file() {
-        missing.push(format!("{} (apt-get install -y chromium)", chromium().display()));
+    if !chromium.is_file() {
+        missing.push(format!("{} (apt-get install -y chromium)", chromium.display()));
     }
+    missing
+}
+
+/// node, playwright-core and chromium are there, or the test fails saying how to install them.
+fn require_browser_tools() {
+    require_browser_tools_at(&chromium());
+}
+
+fn require_browser_tools_at(chromium: &Path) {
+    let missing = missing_browser_tools(chromium);
     assert!(
         missing.is_empty(),
         "the console's browser tests need {}: run tests/install.sh (as root, it installs them)",
         missing.join(", ")
     );
+}
+
+/// A machine without chromium fails the browser tests with the command that installs it.
+#[test]
+fn a_missing_browser_fails_the_tests_and_names_the_install_command() {
+    let missing = missing_browser_tools(Path::new("/nonexistent/chromium"));
+    assert!(missing.iter().any(|tool| tool.contains("apt-get install -y chromium")), "{missing:?}");
+    let failed = std::panic::catch_unwind(|| require_browser_tools_at(Path::new("/nonexistent/chromium")));
+    let message = failed.expect_err("it must fail, not skip");
+    let message = message.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("run tests/install.sh") && message.contains("/nonexistent/chromium"), "{message}");
 }
 
 /// Runs `node tests/browser/SCRIPT ARGS…`, which must exit 0 within the
