@@ -9,7 +9,9 @@
 #   the npm registry into tests/browser/node_modules, as tests/browser/package-lock.json
 #   pins it. No browser is downloaded by playwright: the tests drive /usr/bin/chromium.
 # - the buf CLI (`buf curl`, a third-party gRPC client the TLS test calls with
-#   certificates; `buf lint` in CI), from the npm registry, into target/ci-tools.
+#   certificates; `buf lint` in CI), from the npm registry, into target/ci-tools;
+# - PostgreSQL's server programs (Debian's `postgresql`): the tests of the
+#   PostgreSQL backend start throwaway servers of their own (no server is left running).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,13 +26,11 @@ command -v node >/dev/null 2>&1 || missing_packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing_packages+=(npm)
 [ -x /usr/bin/chromium ] || missing_packages+=(chromium)
 if [ ${#missing_packages[@]} -gt 0 ]; then
-  echo "== installing ${missing_packages[*]} (apt-get)"
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "tests/install.sh: ${missing_packages[*]} missing; run it as root (or: sudo apt-get install -y ${missing_packages[*]})" >&2
-    exit 1
-  fi
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing_packages[@]}" >/dev/null
+  echo "== installing ${missing_packages[*]} (Debian's packages, for the console's browser tests)"
+  sudo=""
+  if [ "$(id -u)" != "0" ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing_packages[@]}" >/dev/null
 fi
 
 if [ ! -f tests/browser/node_modules/playwright-core/package.json ]; then
@@ -43,4 +43,14 @@ if [ ! -x "$tools/node_modules/.bin/buf" ]; then
   echo "== installing the buf CLI (npm: @bufbuild/buf) into $tools"
   mkdir -p "$tools"
   npm install --silent --no-audit --no-fund --prefix "$tools" @bufbuild/buf@1 >/dev/null
+fi
+
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && ! command -v postgres >/dev/null 2>&1; then
+  echo "== installing PostgreSQL's server programs (Debian: postgresql)"
+  sudo=""
+  if [ "$(id -u)" != "0" ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+  # The package starts a cluster of its own; the tests do not use it.
+  $sudo service postgresql stop >/dev/null 2>&1 || true
 fi

@@ -2,6 +2,8 @@
 //! concurrency, and a wrong expectation is reported as a failure.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -11,8 +13,18 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// `egov replay` with `args`, on the backend of the tests (`common::test_database`):
+/// the output, and the `--store` arguments that reach the replay's state afterwards.
 fn replay(args: &[&str]) -> Output {
-    Command::new(EGOV).arg("replay").args(args).current_dir(root()).output().unwrap()
+    replay_kept(args).0
+}
+
+fn replay_kept(args: &[&str]) -> (Output, Vec<String>, Option<egov_store::postgres_server::PostgresServer>) {
+    let database = common::test_database();
+    let store: Vec<String> =
+        database.as_ref().map(|(_, url)| vec!["--store".to_owned(), url.clone()]).unwrap_or_default();
+    let output = Command::new(EGOV).arg("replay").args(args).args(&store).current_dir(root()).output().unwrap();
+    (output, store, database.map(|(server, _)| server))
 }
 
 fn report(path: &Path) -> serde_json::Value {
@@ -160,7 +172,7 @@ fn a_faulty_run_still_reaches_every_expected_outcome_and_counts_the_retries() {
 fn a_kept_replay_is_reported_by_sla_report_and_audits_clean() {
     let temp = tempfile::tempdir().unwrap();
     let keep = temp.path().join("run");
-    let output = replay(&[
+    let (output, store, _database) = replay_kept(&[
         "fixtures/applications/executor-overruns.json",
         "fixtures/applications/approval-in-person.json",
         "--keep",
@@ -170,6 +182,7 @@ fn a_kept_replay_is_reported_by_sla_report_and_audits_clean() {
     let data = keep.join("data");
     let sla = Command::new(EGOV)
         .args(["sla", "report", "--data", data.to_str().unwrap(), "--at", "2026-06-10T12:00:00+05:00"])
+        .args(&store)
         .output()
         .unwrap();
     let printed = String::from_utf8_lossy(&sla.stdout);
@@ -185,6 +198,7 @@ fn a_kept_replay_is_reported_by_sla_report_and_audits_clean() {
     assert!(printed.contains("2 missed or at risk, in 1 applications"), "{printed}");
     let audit = Command::new(EGOV)
         .args(["audit", "verify", "--data", data.to_str().unwrap(), "--keys", keep.join("keys").to_str().unwrap()])
+        .args(&store)
         .output()
         .unwrap();
     let printed = String::from_utf8_lossy(&audit.stdout);

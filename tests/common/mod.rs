@@ -44,12 +44,29 @@ pub fn init_keys(dir: &std::path::Path) -> KeyDir {
     keys
 }
 
+/// The backend the tests' stacks keep their state in: `EGOV_TEST_STORE=postgres` runs
+/// them on a throwaway PostgreSQL server each (tests/run.sh runs the route, the replays
+/// and the bad-input tests so too); otherwise the embedded store.
+pub fn test_database() -> Option<(egov_store::postgres_server::PostgresServer, String)> {
+    match std::env::var("EGOV_TEST_STORE").as_deref() {
+        Ok("postgres") => {
+            let server = egov_store::postgres_server::PostgresServer::start().unwrap_or_else(|error| panic!("{error}"));
+            let url = server.database("egov").unwrap();
+            Some((server, url))
+        }
+        Ok("sled") | Err(_) => None,
+        Ok(other) => panic!("EGOV_TEST_STORE is postgres or sled, not {other:?}"),
+    }
+}
+
 pub struct Harness {
     pub temp: tempfile::TempDir,
     pub keys: KeyDir,
     pub trust: TrustRegistry,
     pub definition: Arc<Definition>,
     pub stack: Stack,
+    /// The PostgreSQL server the stack keeps its state in, if any (stopped after the stack).
+    pub database: Option<(egov_store::postgres_server::PostgresServer, String)>,
 }
 
 impl Harness {
@@ -62,11 +79,13 @@ impl Harness {
         let temp = tempfile::tempdir().unwrap();
         let keys = init_keys(&temp.path().join("keys"));
         let mut config = StackConfig::local(temp.path().join("data"), keys.clone(), fixtures_dir());
+        let database = test_database();
+        config.database = database.as_ref().map(|(_, url)| url.clone());
         configure(&mut config);
         let definition = Arc::clone(&config.definition);
         let stack = Stack::start(config).await.unwrap();
         let trust = keys.trust().unwrap();
-        Harness { temp, keys, trust, definition, stack }
+        Harness { temp, keys, trust, definition, stack, database }
     }
 
     pub fn topology(&self) -> &Topology {

@@ -14,12 +14,16 @@ use prost::Message;
 pub enum AuditCommand {
     /// Check the hash chain of each participant's message log and every signature in it
     /// (senders', the gateway's countersignatures, the operators' and the head's inside).
-    /// Run it on a stopped stack or a copy of its data: a running participant holds its store.
+    /// Run it on a stopped stack or a copy of its data: a running participant holds its
+    /// store. With `--store postgres://...` it reads the database, running or not.
     Verify {
         #[arg(long, default_value = "data")]
         data: PathBuf,
         #[arg(long, default_value = "keys")]
         keys: PathBuf,
+        /// The participants' PostgreSQL database (`egov serve --store`), instead of `--data`.
+        #[arg(long, env = "EGOV_STORE")]
+        store: Option<String>,
     },
 }
 
@@ -49,78 +53,105 @@ fn verify_envelope(envelope: &Envelope, trust: &TrustRegistry, tally: &mut Tally
 }
 
 pub fn audit(command: AuditCommand) -> anyhow::Result<ExitCode> {
-    let AuditCommand::Verify { data, keys } = command;
+    let AuditCommand::Verify { data, keys, store } = command;
     let trust = KeyDir::new(&keys).trust()?;
     let mut broken = false;
     let mut found = 0;
-    let registered = egov_stack::registered_participants(&data)?;
+    let registered = match &store {
+        None => egov_stack::registered_participants(&data)?,
+        Some(_) => Default::default(),
+    };
     for participant in ["gateway", "regional", "workstation"] {
-        let path = data.join(participant);
-        if !path.is_dir() {
-            // A participant that stored data once and whose store is gone is a break, not an absence.
-            if registered.contains(participant) {
-                println!(
-                    "{participant}: BROKEN: its store {} is missing, though {} lists it",
-                    path.display(),
-                    data.join(egov_stack::PARTICIPANTS_FILE).display()
-                );
-                broken = true;
+        let opened = match &store {
+            Some(url) => {
+                egov_stack::check_store_url(url)?;
+                if !egov_store::PostgresBackend::exists(url, participant)
+                    .with_context(|| format!("cannot read the database at {url}"))?
+                {
+                    continue;
+                }
+                Store::open_postgres(url, participant)
+                    .with_context(|| format!("cannot open the {participant}'s schema at {url}"))?
             }
-            continue;
-        }
-        found += 1;
-        let store = Store::open(&path, 16 * 1024 * 1024)
-            .with_context(|| format!("cannot open {} (is the stack still running?)", path.display()))?;
-        // Every break is reported, not only the first: one must not hide another.
-        let mut breaks = 0;
-        match store.chain_problems(None) {
-            Ok((_, problems)) => {
-                for problem in problems {
-                    breaks += 1;
-                    if breaks <= MAX_BREAKS_SHOWN {
-                        println!("{participant}: BROKEN: {problem}");
+            None => {
+                let path = data.join(participant);
+                if !path.is_dir() {
+                    // A participant that stored data once and whose store is gone is a break, not an absence.
+                    if registered.contains(participant) {
+                        println!(
+                            "{participant}: BROKEN: its store {} is missing, though {} lists it",
+                            path.display(),
+                            data.join(egov_stack::PARTICIPANTS_FILE).display()
+                        );
+                        broken = true;
                     }
+                    continue;
                 }
+                Store::open(&path, 16 * 1024 * 1024)
+                    .with_context(|| format!("cannot open {} (is the stack still running?)", path.display()))?
             }
-            Err(error) => {
-                println!("{participant}: BROKEN: {error}");
-                broken = true;
-                continue;
-            }
-        }
-        let mut tally = Tally { entries: 0, signatures: 0 };
-        for entry in store.log_entries() {
-            let entry = entry?;
-            tally.entries += 1;
-            let checked = Envelope::decode(entry.envelope.as_slice())
-                .map_err(|e| format!("does not decode: {e}"))
-                .and_then(|envelope| verify_envelope(&envelope, &trust, &mut tally));
-            if let Err(reason) = checked {
-                breaks += 1;
-                if breaks <= MAX_BREAKS_SHOWN {
-                    println!(
-                        "{participant}: BROKEN at log entry {} ({} {}): {reason}",
-                        entry.sequence, entry.direction, entry.note
-                    );
-                }
-            }
-        }
-        if breaks > MAX_BREAKS_SHOWN {
-            println!("{participant}: ... and {} more broken entries", breaks - MAX_BREAKS_SHOWN);
-        }
-        if breaks == 0 {
-            println!(
-                "{participant}: {} log entries, hash chain intact, {} signatures verified",
-                tally.entries, tally.signatures
-            );
-        } else {
-            println!("{participant}: {breaks} breaks in {} log entries", tally.entries);
-            broken = true;
-        }
+        };
+        found += 1;
+        broken |= !verify_log(participant, &opened, &trust)?;
     }
     if found == 0 && !broken {
-        anyhow::bail!("no participant store (gateway, regional, workstation) under {}", data.display());
+        match &store {
+            Some(url) => {
+                anyhow::bail!("no participant's schema (gateway, regional, workstation) in the database at {url}")
+            }
+            None => anyhow::bail!("no participant store (gateway, regional, workstation) under {}", data.display()),
+        }
     }
     println!("{}", if broken { "audit: FAILED" } else { "audit: ok" });
     Ok(if broken { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Checks one participant's chain and every signature in its log, printing
+/// what it finds: whether nothing was broken.
+fn verify_log(participant: &str, store: &Store, trust: &TrustRegistry) -> anyhow::Result<bool> {
+    // Every break is reported, not only the first: one must not hide another.
+    let mut breaks = 0;
+    match store.chain_problems(None) {
+        Ok((_, problems)) => {
+            for problem in problems {
+                breaks += 1;
+                if breaks <= MAX_BREAKS_SHOWN {
+                    println!("{participant}: BROKEN: {problem}");
+                }
+            }
+        }
+        Err(error) => {
+            println!("{participant}: BROKEN: {error}");
+            return Ok(false);
+        }
+    }
+    let mut tally = Tally { entries: 0, signatures: 0 };
+    for entry in store.log_entries() {
+        let entry = entry?;
+        tally.entries += 1;
+        let checked = Envelope::decode(entry.envelope.as_slice())
+            .map_err(|e| format!("does not decode: {e}"))
+            .and_then(|envelope| verify_envelope(&envelope, trust, &mut tally));
+        if let Err(reason) = checked {
+            breaks += 1;
+            if breaks <= MAX_BREAKS_SHOWN {
+                println!(
+                    "{participant}: BROKEN at log entry {} ({} {}): {reason}",
+                    entry.sequence, entry.direction, entry.note
+                );
+            }
+        }
+    }
+    if breaks > MAX_BREAKS_SHOWN {
+        println!("{participant}: ... and {} more broken entries", breaks - MAX_BREAKS_SHOWN);
+    }
+    if breaks == 0 {
+        println!(
+            "{participant}: {} log entries, hash chain intact, {} signatures verified",
+            tally.entries, tally.signatures
+        );
+    } else {
+        println!("{participant}: {breaks} breaks in {} log entries", tally.entries);
+    }
+    Ok(breaks == 0)
 }

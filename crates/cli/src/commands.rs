@@ -51,6 +51,10 @@ pub struct ServeArgs {
     /// Each participant keeps its sled store in DATA/ROLE.
     #[arg(long, env = "EGOV_DATA", default_value = "data")]
     data: PathBuf,
+    /// Keep the state in this PostgreSQL database instead (`postgres://user@host:port/db`),
+    /// each participant in the schema of its role, shared with its replicas (docs/scale-out.md).
+    #[arg(long, env = "EGOV_STORE")]
+    store: Option<String>,
     /// The key directory (`egov keys init` makes one).
     #[arg(long, env = "EGOV_KEYS", default_value = "keys")]
     keys: PathBuf,
@@ -131,6 +135,9 @@ impl ServeArgs {
     pub fn configure(&mut self, matches: &clap::ArgMatches, file: &crate::config::ServeSection) {
         use crate::config::set;
         set(matches, "data", &mut self.data, &file.data);
+        if file.store.is_some() {
+            set(matches, "store", &mut self.store, &Some(file.store.clone()));
+        }
         set(matches, "keys", &mut self.keys, &file.keys);
         set(matches, "fixtures", &mut self.fixtures, &file.fixtures);
         set(matches, "roles", &mut self.roles, &file.roles.as_ref().map(|roles| roles.get_ref().clone()));
@@ -186,6 +193,10 @@ pub async fn serve(args: ServeArgs, addresses: &Addresses, tls: &crate::Tls) -> 
     }
     let mut config = StackConfig::local(args.data.clone(), keys, args.fixtures.clone());
     config.tls = tls.dir(&args.keys);
+    if let Some(url) = &args.store {
+        egov_stack::check_store_url(url)?;
+    }
+    config.database = args.store.clone();
     config.definition = definition(args.regulation.as_ref())?;
     config.simulated_time = args.simulated_time;
     config.faults = args.faults.into_iter().collect();

@@ -58,6 +58,7 @@ struct TopologySection {
 #[serde(deny_unknown_fields)]
 pub struct ServeSection {
     pub data: Option<PathBuf>,
+    pub store: Option<String>,
     pub keys: Option<PathBuf>,
     pub fixtures: Option<PathBuf>,
     pub roles: Option<Spanned<Vec<String>>>,

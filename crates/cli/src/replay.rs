@@ -45,6 +45,10 @@ pub struct ReplayArgs {
     /// `egov audit verify` and `egov sla report` afterwards; default: a temporary folder.
     #[arg(long, conflicts_with = "target")]
     keep: Option<PathBuf>,
+    /// Keep the in-process stack's state in this PostgreSQL database (`postgres://...`,
+    /// as `egov serve --store`) instead of embedded stores.
+    #[arg(long, conflicts_with = "target")]
+    store: Option<String>,
     /// Inject faults into the in-process stack (as `egov serve --fault`), e.g.
     /// `individuals:unavailable=0.3`, `regional:down=0.5s+2s` (repeat).
     #[arg(long = "fault", value_parser = Role::parse_fault)]
@@ -180,6 +184,7 @@ async fn run(
             config.simulated_time = true;
             config.faults = args.faults.iter().cloned().collect();
             config.fault_seed = args.fault_seed;
+            config.database = args.store.clone();
             let stack = Stack::start(config).await?;
             let topology = stack.topology().clone();
             (keys, Some(stack), topology, certificates)
@@ -241,6 +246,7 @@ pub async fn demo(args: DemoArgs, addresses: &Addresses, tls: &crate::Tls) -> an
         regulation: None,
         patience: 60,
         keep: None,
+        store: None,
         faults: Vec::new(),
         fault_seed: 1,
     };

@@ -11,10 +11,14 @@ use egov_store::Store;
 #[derive(clap::Subcommand)]
 pub enum SlaCommand {
     /// Table the steps and terms that missed their deadline or are at risk of it.
-    /// Reads the workstation's store: run it on a stopped stack or a copy of its data.
+    /// Reads the workstation's store: run it on a stopped stack or a copy of its data
+    /// (with `--store postgres://...`, the database, running or not).
     Report {
         #[arg(long, default_value = "data")]
         data: PathBuf,
+        /// The participants' PostgreSQL database (`egov serve --store`), instead of `--data`.
+        #[arg(long, env = "EGOV_STORE")]
+        store: Option<String>,
         /// The moment to judge open steps at (RFC 3339); default: now.
         #[arg(long)]
         at: Option<chrono::DateTime<chrono::FixedOffset>>,
@@ -25,11 +29,22 @@ pub enum SlaCommand {
 }
 
 pub fn sla(command: SlaCommand) -> anyhow::Result<ExitCode> {
-    let SlaCommand::Report { data, at, regulation } = command;
+    let SlaCommand::Report { data, store, at, regulation } = command;
     let definition = crate::commands::definition(regulation.as_ref())?;
-    let path = data.join("workstation");
-    let store = Store::open(&path, 16 * 1024 * 1024)
-        .with_context(|| format!("cannot open {} (is the stack still running?)", path.display()))?;
+    let store = match store {
+        Some(url) => {
+            egov_stack::check_store_url(&url)?;
+            if !egov_store::PostgresBackend::exists(&url, "workstation")? {
+                anyhow::bail!("the database at {url} holds no workstation's state");
+            }
+            Store::open_postgres(&url, "workstation").with_context(|| format!("cannot open the database at {url}"))?
+        }
+        None => {
+            let path = data.join("workstation");
+            Store::open(&path, 16 * 1024 * 1024)
+                .with_context(|| format!("cannot open {} (is the stack still running?)", path.display()))?
+        }
+    };
     let now_ms = at.map_or_else(|| SystemClock.now_ms(), |at| at.timestamp_millis());
     let rows = egov_workstation::sla_report(&store, &definition, Calendar::kazakhstan(), now_ms)?;
     println!(

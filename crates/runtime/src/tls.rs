@@ -530,18 +530,33 @@ where
 /// The one function that builds a client channel: to `address` (`host:port`),
 /// lazily connecting, in plaintext when `tls` is `None`, else over TLS
 /// checking the server by the directory's CA and presenting `member`'s certificate.
+/// A list (`host:port,host:port`) names replicas of one participant: the calls are
+/// balanced over those that answer, and a replica that is down is left out until it
+/// is back (docs/scale-out.md).
 /// Its calls carry their span's trace context ([`crate::trace::Propagate`]).
 pub fn connect(address: &str, tls: Option<&TlsDir>, member: &str) -> anyhow::Result<crate::GrpcChannel> {
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let mut endpoint = tonic::transport::Endpoint::from_shared(format!("{scheme}://{address}"))
-        .with_context(|| format!("bad address {address}"))?
-        .connect_timeout(std::time::Duration::from_secs(5))
-        .tcp_nodelay(true);
-    if let Some(tls) = tls {
-        let config = tls.client(member).with_context(|| format!("no TLS identity for {member}"))?;
-        endpoint = endpoint.tls_config(config).with_context(|| format!("TLS to {address} as {member}"))?;
-    }
-    Ok(tonic::service::interceptor::InterceptedService::new(endpoint.connect_lazy(), crate::trace::Propagate))
+    let endpoint = |address: &str| -> anyhow::Result<tonic::transport::Endpoint> {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let mut endpoint = tonic::transport::Endpoint::from_shared(format!("{scheme}://{address}"))
+            .with_context(|| format!("bad address {address}"))?
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .tcp_nodelay(true);
+        if let Some(tls) = tls {
+            let config = tls.client(member).with_context(|| format!("no TLS identity for {member}"))?;
+            endpoint = endpoint.tls_config(config).with_context(|| format!("TLS to {address} as {member}"))?;
+        }
+        Ok(endpoint)
+    };
+    let addresses: Vec<&str> = address.split(',').map(str::trim).filter(|a| !a.is_empty()).collect();
+    let channel = match addresses.as_slice() {
+        [] => anyhow::bail!("no address given"),
+        [one] => endpoint(one)?.connect_lazy(),
+        many => {
+            let endpoints = many.iter().map(|address| endpoint(address)).collect::<anyhow::Result<Vec<_>>>()?;
+            tonic::transport::Channel::balance_list(endpoints.into_iter())
+        }
+    };
+    Ok(tonic::service::interceptor::InterceptedService::new(channel, crate::trace::Propagate))
 }
 
 /// What to tell the person whose call failed with `error` (the text of its

@@ -183,6 +183,19 @@ pub struct StackConfig {
     pub tls: Option<TlsDir>,
     /// The operational monitoring records every participant keeps.
     pub monitor: MonitorConfig,
+    /// A PostgreSQL database (`postgres://...`) that keeps the stateful participants'
+    /// state, each in the schema of its role, shared with their replicas; none: each
+    /// keeps an embedded store in `data_dir/ROLE`.
+    pub database: Option<String>,
+}
+
+/// Refuses what is not a PostgreSQL address (`postgres://` or `postgresql://`).
+pub fn check_store_url(url: &str) -> anyhow::Result<()> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(())
+    } else {
+        bail!("--store takes a PostgreSQL address (postgres://user@host:port/database), not {url:?}")
+    }
 }
 
 /// Wraps a participant's services (health and reflection are added after it):
@@ -217,6 +230,7 @@ impl StackConfig {
             metrics: None,
             tls: None,
             monitor: MonitorConfig::default(),
+            database: None,
         }
     }
 }
@@ -268,11 +282,18 @@ impl Stack {
         let mut topology = config.topology.clone();
         let mut listeners = Vec::new();
         for &role in &config.roles {
-            let address = role.address(&topology).to_owned();
-            let listener = TcpListener::bind(&address)
+            // A list of addresses names the participant's replicas: this one listens on
+            // the first, and the others are reached at the rest (docs/scale-out.md).
+            let list = role.address(&topology).to_owned();
+            let (address, replicas) = list.split_once(',').map_or((list.as_str(), None), |(a, rest)| (a, Some(rest)));
+            let listener = TcpListener::bind(address.trim())
                 .await
                 .with_context(|| format!("{} cannot listen on {address}", role.name()))?;
-            *role.address_mut(&mut topology) = listener.local_addr()?.to_string();
+            let bound = listener.local_addr()?.to_string();
+            *role.address_mut(&mut topology) = match replicas {
+                Some(replicas) => format!("{bound},{replicas}"),
+                None => bound,
+            };
             listeners.push((role, listener));
         }
         let trust = SharedTrust::new(config.keys.trust()?);
@@ -561,6 +582,18 @@ fn open_stores(config: &StackConfig) -> anyhow::Result<BTreeMap<Role, Opened>> {
         .copied()
         .filter(|role| matches!(role, Role::Gateway | Role::Regional | Role::Workstation))
         .collect();
+    if let Some(url) = &config.database {
+        check_store_url(url)?;
+        let open = |role: Role| -> Opened {
+            let what_to_do = || format!("the {}'s state in the database at {url}", role.name());
+            let store = Store::open_postgres(url, role.name()).with_context(what_to_do)?;
+            // A damaged chain is refused at start, never served.
+            store.verify(Some(START_CHECK_ENTRIES)).with_context(what_to_do)?;
+            // Registered in the database itself: there is no participants file to keep.
+            Ok((store, true))
+        };
+        return Ok(stateful.iter().map(|&role| (role, open(role))).collect());
+    }
     let registered = registered_participants(&config.data_dir)?;
     let open = |role: Role| -> Opened {
         let path = config.data_dir.join(role.name());

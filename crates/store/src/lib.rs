@@ -163,6 +163,8 @@ pub struct Batch {
     dequeue: Vec<(u64, u64)>,
     update: Vec<OutboxItem>,
     remember: Vec<(String, Remembered)>,
+    /// Remembered answers completed: the message was remembered before.
+    rewrite_remembered: Vec<(String, Remembered)>,
 }
 
 impl Batch {
@@ -263,8 +265,17 @@ impl Batch {
 
     /// Remembers the answer to `(sender, message_id)`. When the answer carries
     /// an envelope the same batch logs, only the rest of it is stored again.
+    /// The first answer to a message is remembered once: a batch that remembers what
+    /// another writer remembered meanwhile (a replica that took the same message) is
+    /// refused as a conflict on the PostgreSQL backend.
     pub fn remember(&mut self, sender_id: &str, message_id: &str, digest: Vec<u8>, response: Vec<u8>) {
         self.remember.push((idempotency_key(sender_id, message_id), Remembered { digest, response }));
+    }
+
+    /// Replaces the answer remembered for `(sender, message_id)`, which was
+    /// remembered before ([`Batch::remember`]): a later step completed it.
+    pub fn rewrite_remembered(&mut self, sender_id: &str, message_id: &str, digest: Vec<u8>, response: Vec<u8>) {
+        self.rewrite_remembered.push((idempotency_key(sender_id, message_id), Remembered { digest, response }));
     }
 
     /// Nothing to write.
@@ -275,6 +286,7 @@ impl Batch {
             && self.dequeue.is_empty()
             && self.update.is_empty()
             && self.remember.is_empty()
+            && self.rewrite_remembered.is_empty()
     }
 }
 
@@ -287,6 +299,7 @@ impl std::fmt::Debug for Batch {
             .field("dequeue", &self.dequeue)
             .field("update", &self.update.len())
             .field("remember", &self.remember.len())
+            .field("rewrite_remembered", &self.rewrite_remembered.len())
             .finish()
     }
 }

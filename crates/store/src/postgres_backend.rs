@@ -35,7 +35,7 @@ use crate::{Backend, Batch, CommitFuture, Durability, LogEntry, Op, OutboxItem, 
 /// The schema's migrations, in order: a database at version N has had the first N.
 const MIGRATIONS: [&str; 1] = [r#"
 CREATE TABLE records (
-    key text COLLATE "C" PRIMARY KEY,
+    key bytea PRIMARY KEY,
     version bigint NOT NULL,
     value bytea NOT NULL
 );
@@ -44,12 +44,12 @@ CREATE TABLE log (
     time_ms bigint NOT NULL,
     direction text NOT NULL,
     envelope bytea NOT NULL,
-    note text NOT NULL,
+    note bytea NOT NULL,
     previous_hash bytea NOT NULL,
     hash bytea NOT NULL
 );
 CREATE TABLE log_index (
-    key text COLLATE "C" NOT NULL,
+    key bytea NOT NULL,
     sequence bigint NOT NULL,
     PRIMARY KEY (key, sequence)
 );
@@ -60,8 +60,8 @@ CREATE TABLE log_head (
 );
 INSERT INTO log_head (sequence, hash) VALUES (0, '\x0000000000000000000000000000000000000000000000000000000000000000');
 CREATE TABLE remembered (
-    sender_id text NOT NULL,
-    message_id text NOT NULL,
+    sender_id bytea NOT NULL,
+    message_id bytea NOT NULL,
     digest bytea NOT NULL,
     response bytea NOT NULL,
     PRIMARY KEY (sender_id, message_id)
@@ -71,7 +71,7 @@ CREATE TABLE outbox (
     target text NOT NULL,
     envelope bytea NOT NULL,
     entry bigint NOT NULL,
-    slot text NOT NULL,
+    slot bytea NOT NULL,
     attempts integer NOT NULL,
     next_attempt_ms bigint NOT NULL,
     last_error text NOT NULL,
@@ -79,7 +79,7 @@ CREATE TABLE outbox (
     leased_by text,
     lease_until timestamptz
 );
-CREATE UNIQUE INDEX outbox_slot ON outbox (slot) WHERE slot <> '';
+CREATE UNIQUE INDEX outbox_slot ON outbox (slot) WHERE slot <> '\x';
 CREATE SEQUENCE ids;
 "#];
 
@@ -139,7 +139,11 @@ impl std::fmt::Debug for PostgresBackend {
 }
 
 fn unavailable(error: postgres::Error) -> StoreError {
-    StoreError::Unavailable { reason: error.to_string() }
+    let reason = match error.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => error.to_string(),
+    };
+    StoreError::Unavailable { reason }
 }
 
 fn unavailable_text(reason: &str) -> StoreError {
@@ -261,6 +265,20 @@ impl PostgresBackend {
         })
     }
 
+    /// Whether the database at `url` has schema `schema` (made by [`PostgresBackend::open`]).
+    pub fn exists(url: &str, schema: &str) -> Result<bool, StoreError> {
+        off_runtime(|| {
+            let mut client = Client::connect(url, NoTls).map_err(unavailable)?;
+            let found = client
+                .query_opt(
+                    "SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'schema_version'",
+                    &[&schema],
+                )
+                .map_err(unavailable)?;
+            Ok(found.is_some())
+        })
+    }
+
     /// The database the backend is in, and its schema.
     pub fn location(&self) -> (&str, &str) {
         (&self.inner.url, &self.inner.schema)
@@ -340,6 +358,29 @@ fn migrate(url: &str, schema: &str) -> Result<(), StoreError> {
     transaction.commit().map_err(unavailable)
 }
 
+/// Keys, slots and notes are stored as bytes: PostgreSQL's text cannot hold the NUL
+/// that some keys hold, and a note must come back exactly as it was hashed.
+fn string(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+}
+
+/// Free text (an error) as PostgreSQL's text takes it.
+fn text(value: &str) -> String {
+    value.replace('\0', "\u{fffd}")
+}
+
+/// The least byte string greater than every one that starts with `prefix` (none: no bound).
+fn upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut bound = prefix.to_vec();
+    while let Some(last) = bound.pop() {
+        if last < u8::MAX {
+            bound.push(last + 1);
+            return Some(bound);
+        }
+    }
+    None
+}
+
 fn u64_of(value: i64) -> u64 {
     value.max(0) as u64
 }
@@ -350,7 +391,7 @@ fn entry_of(row: &postgres::Row) -> LogEntry {
         time_ms: row.get(1),
         direction: row.get(2),
         envelope: row.get(3),
-        note: row.get(4),
+        note: string(row.get(4)),
         previous_hash: row.get(5),
         hash: row.get(6),
     }
@@ -362,7 +403,7 @@ fn item_of(row: &postgres::Row) -> OutboxItem {
         target: row.get(1),
         envelope: row.get(2),
         entry: u64_of(row.get(3)),
-        slot: row.get(4),
+        slot: string(row.get(4)),
         attempts: row.get::<_, i32>(5).max(0) as u32,
         next_attempt_ms: row.get(6),
         last_error: row.get(7),
@@ -372,7 +413,7 @@ fn item_of(row: &postgres::Row) -> OutboxItem {
 
 /// Applies `batch` in one transaction: all of it, or none.
 fn apply(client: &mut Client, batch: Batch, durability: Durability) -> Result<Vec<u64>, StoreError> {
-    let Batch { ops, log, enqueue, dequeue, update, remember } = batch;
+    let Batch { ops, log, enqueue, dequeue, update, remember, rewrite_remembered } = batch;
     let mut tx = client.transaction().map_err(unavailable)?;
     if durability == Durability::Unflushed {
         tx.batch_execute("SET LOCAL synchronous_commit TO off").map_err(unavailable)?;
@@ -381,21 +422,22 @@ fn apply(client: &mut Client, batch: Batch, durability: Durability) -> Result<Ve
         match op {
             Op::Put { key, expected_version, value } => {
                 let (expected, next) = (expected_version as i64, expected_version as i64 + 1);
+                let stored = key.as_bytes();
                 let written = if expected_version == 0 {
                     tx.execute(
                         "INSERT INTO records (key, version, value) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
-                        &[&key, &next, &value],
+                        &[&stored, &next, &value],
                     )
                 } else {
                     tx.execute(
                         "UPDATE records SET version = $2, value = $3 WHERE key = $1 AND version = $4",
-                        &[&key, &next, &value, &expected],
+                        &[&stored, &next, &value, &expected],
                     )
                 }
                 .map_err(|error| database(&key, error))?;
                 if written != 1 {
                     let found = tx
-                        .query_opt("SELECT version FROM records WHERE key = $1", &[&key])
+                        .query_opt("SELECT version FROM records WHERE key = $1", &[&key.as_bytes()])
                         .map_err(unavailable)?
                         .map_or(0, |row| u64_of(row.get(0)));
                     return Err(StoreError::Conflict { key, expected: expected_version, found });
@@ -404,12 +446,13 @@ fn apply(client: &mut Client, batch: Batch, durability: Durability) -> Result<Ve
             Op::Index { key, present: true } => {
                 tx.execute(
                     "INSERT INTO records (key, version, value) VALUES ($1, 0, '') ON CONFLICT (key) DO UPDATE SET value = ''",
-                    &[&key],
+                    &[&key.as_bytes()],
                 )
                 .map_err(|error| database(&key, error))?;
             }
             Op::Index { key, present: false } => {
-                tx.execute("DELETE FROM records WHERE key = $1", &[&key]).map_err(|error| database(&key, error))?;
+                tx.execute("DELETE FROM records WHERE key = $1", &[&key.as_bytes()])
+                    .map_err(|error| database(&key, error))?;
             }
         }
     }
@@ -433,11 +476,19 @@ fn apply(client: &mut Client, batch: Batch, durability: Durability) -> Result<Ve
             hash = entry.hash.clone();
             tx.execute(
                 "INSERT INTO log (sequence, time_ms, direction, envelope, note, previous_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[&sequence, &entry.time_ms, &entry.direction, &entry.envelope, &entry.note, &entry.previous_hash, &entry.hash],
+                &[
+                    &sequence,
+                    &entry.time_ms,
+                    &entry.direction,
+                    &entry.envelope,
+                    &entry.note.as_bytes(),
+                    &entry.previous_hash,
+                    &entry.hash,
+                ],
             )
             .map_err(|error| database(&format!("log/{sequence}"), error))?;
             for key in keys {
-                tx.execute("INSERT INTO log_index (key, sequence) VALUES ($1, $2)", &[&key, &sequence])
+                tx.execute("INSERT INTO log_index (key, sequence) VALUES ($1, $2)", &[&key.as_bytes(), &sequence])
                     .map_err(|error| database(&key, error))?;
             }
             logged.push((sequence as u64, entry.envelope));
@@ -450,7 +501,7 @@ fn apply(client: &mut Client, batch: Batch, durability: Durability) -> Result<Ve
         let waiting = if item.slot.is_empty() {
             None
         } else {
-            tx.query_opt("SELECT id, next_attempt_ms FROM outbox WHERE slot = $1 FOR UPDATE", &[&item.slot])
+            tx.query_opt("SELECT id, next_attempt_ms FROM outbox WHERE slot = $1 FOR UPDATE", &[&item.slot.as_bytes()])
                 .map_err(unavailable)?
         };
         match waiting {
@@ -476,10 +527,10 @@ fn apply(client: &mut Client, batch: Batch, durability: Durability) -> Result<Ve
                         &item.target,
                         &item.envelope,
                         &(item.entry as i64),
-                        &item.slot,
+                        &item.slot.as_bytes(),
                         &(item.attempts as i32),
                         &item.next_attempt_ms,
-                        &item.last_error,
+                        &text(&item.last_error),
                         &item.enqueued_ms,
                     ],
                 )
@@ -493,7 +544,13 @@ fn apply(client: &mut Client, batch: Batch, durability: Durability) -> Result<Ve
         tx.execute(
             "UPDATE outbox SET attempts = $3, next_attempt_ms = $4, last_error = $5, leased_by = NULL, lease_until = NULL
              WHERE id = $1 AND entry = $2",
-            &[&(item.id as i64), &(item.entry as i64), &(item.attempts as i32), &item.next_attempt_ms, &item.last_error],
+            &[
+                &(item.id as i64),
+                &(item.entry as i64),
+                &(item.attempts as i32),
+                &item.next_attempt_ms,
+                &text(&item.last_error),
+            ],
         )
         .map_err(|error| database(&format!("outbox/{}", item.id), error))?;
     }
@@ -508,7 +565,16 @@ fn apply(client: &mut Client, batch: Batch, durability: Durability) -> Result<Ve
         // and this batch is refused as a conflict, so the message is processed once.
         tx.execute(
             "INSERT INTO remembered (sender_id, message_id, digest, response) VALUES ($1, $2, $3, $4)",
-            &[&sender_id, &message_id, &digest, &response],
+            &[&sender_id.as_bytes(), &message_id.as_bytes(), &digest, &response],
+        )
+        .map_err(|error| database(&format!("seen/{sender_id}/{message_id}"), error))?;
+    }
+    for (key, Remembered { digest, response }) in rewrite_remembered {
+        let (sender_id, message_id) = key.split_once('\u{0}').unwrap_or((key.as_str(), ""));
+        tx.execute(
+            "INSERT INTO remembered (sender_id, message_id, digest, response) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (sender_id, message_id) DO UPDATE SET digest = $3, response = $4",
+            &[&sender_id.as_bytes(), &message_id.as_bytes(), &digest, &response],
         )
         .map_err(|error| database(&format!("seen/{sender_id}/{message_id}"), error))?;
     }
@@ -520,23 +586,33 @@ impl Backend for PostgresBackend {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let key = key.to_owned();
         Ok(self
-            .query("SELECT value FROM records WHERE key = $1", vec![Box::new(key)], |row| Ok(row.get::<_, Vec<u8>>(0)))?
+            .query("SELECT value FROM records WHERE key = $1", vec![Box::new(key.into_bytes())], |row| {
+                Ok(row.get::<_, Vec<u8>>(0))
+            })?
             .pop())
     }
 
     fn scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        self.query(
-            "SELECT key, value FROM records WHERE starts_with(key, $1) ORDER BY key",
-            vec![Box::new(prefix.to_owned())],
-            |row| Ok((row.get(0), row.get(1))),
-        )
+        // The keys from the prefix up to the first that no longer starts with it, in byte order.
+        let from = prefix.as_bytes().to_vec();
+        let rows = |row: &postgres::Row| Ok((string(row.get(0)), row.get(1)));
+        match upper_bound(&from) {
+            Some(to) => self.query(
+                "SELECT key, value FROM records WHERE key >= $1 AND key < $2 ORDER BY key",
+                vec![Box::new(from), Box::new(to)],
+                rows,
+            ),
+            None => {
+                self.query("SELECT key, value FROM records WHERE key >= $1 ORDER BY key", vec![Box::new(from)], rows)
+            }
+        }
     }
 
     fn remembered(&self, sender_id: &str, message_id: &str) -> Result<Option<Remembered>, StoreError> {
         Ok(self
             .query(
                 "SELECT digest, response FROM remembered WHERE sender_id = $1 AND message_id = $2",
-                vec![Box::new(sender_id.to_owned()), Box::new(message_id.to_owned())],
+                vec![Box::new(sender_id.as_bytes().to_vec()), Box::new(message_id.as_bytes().to_vec())],
                 |row| Ok(Remembered { digest: row.get(0), response: row.get(1) }),
             )?
             .pop())
@@ -587,7 +663,7 @@ impl Backend for PostgresBackend {
         self.query(
             "SELECT l.sequence, l.time_ms, l.direction, l.envelope, l.note, l.previous_hash, l.hash
              FROM log_index i JOIN log l ON l.sequence = i.sequence WHERE i.key = $1 ORDER BY i.sequence LIMIT $2",
-            vec![Box::new(key.to_owned()), Box::new(limit.min(i64::MAX as usize) as i64)],
+            vec![Box::new(key.as_bytes().to_vec()), Box::new(limit.min(i64::MAX as usize) as i64)],
             |row| Ok(entry_of(row)),
         )
     }

@@ -496,7 +496,9 @@ impl SledBackend {
     /// what the store holds and what the group wrote before it.
     fn prepare(&self, batch: Batch, writer: &mut Writer, overlay: &mut GroupView) -> Result<Prepared, StoreError> {
         let tree = &self.inner.tree;
-        let Batch { ops, log, enqueue, dequeue, update, remember } = batch;
+        let Batch { ops, log, enqueue, dequeue, update, mut remember, rewrite_remembered } = batch;
+        // The embedded store has one writer: a rewritten answer is written as any other.
+        remember.extend(rewrite_remembered);
         let mut writes: Vec<Write> = Vec::new();
         let mut versions: Vec<(Vec<u8>, u64)> = Vec::new();
         for op in &ops {

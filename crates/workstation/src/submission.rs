@@ -180,7 +180,7 @@ impl Workstation {
             && let Some(remembered) = self.store.remembered(sender_id, message_id)?
         {
             let answer = self.submit_response_with(&record, receipt.receipt.as_ref());
-            batch.remember(sender_id, message_id, remembered.digest, answer.encode_to_vec());
+            batch.rewrite_remembered(sender_id, message_id, remembered.digest, answer.encode_to_vec());
         }
         Ok(())
     }
