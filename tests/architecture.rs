@@ -137,3 +137,15 @@ fn no_participant_depends_on_another() {
 fn the_store_and_the_runtime_depend_on_no_participant() {
     check(&graph(), &SHARED, &PARTICIPANTS, "egov-store and egov-runtime must not depend on a participant");
 }
+
+#[test]
+fn the_console_reaches_the_participants_only_over_grpc() {
+    let mut forbidden = PARTICIPANTS.to_vec();
+    forbidden.push("egov-stack");
+    check(
+        &graph(),
+        &["egov-console"],
+        &forbidden,
+        "egov-console talks to the participants through egov-client and their gRPC services, never by linking them",
+    );
+}

@@ -128,14 +128,16 @@ fn the_example_of_the_docs_runs_the_five_participants_with_mtls_metrics_and_trac
     let addresses: Vec<String> =
         topology.entries().iter().flat_map(|(role, address)| [format!("--{role}"), (*address).to_owned()]).collect();
     let metrics = format!("127.0.0.1:{}", common::free_port());
+    let console = format!("127.0.0.1:{}", common::free_port());
     let mut command = egov(config);
     command
         .current_dir(temp.path())
         .args(&addresses)
-        .args(["serve", "--metrics", &metrics, "--otlp", &collector.endpoint, "--fixtures"])
+        .args(["serve", "--metrics", &metrics, "--console", &console, "--otlp", &collector.endpoint, "--fixtures"])
         .arg(common::fixtures_dir())
         .stderr(Stdio::null());
     let served = common::Served::start(command);
+    assert!(served.said.contains(&format!("listening console http://{console}/")), "{:?}", served.said);
     for role in ["workstation", "gateway", "individuals", "notary", "regional"] {
         assert!(
             served.said.iter().any(|line| line.starts_with(&format!("listening {role} ")) && line.ends_with("(mTLS)")),

@@ -241,3 +241,71 @@ async fn monitoring_off_keeps_nothing_and_says_so() {
     assert_eq!(egov_runtime::reason_of(&off), Some("admin.monitoring_off"));
     harness.stop().await;
 }
+
+/// `AdminService.QueryLog`: each participant's log of one application, every
+/// envelope signed and verifiable; `WorkstationService.ListApplications`: the
+/// applications, newest first, of one operator or of all (the console's reads).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_participant_reads_out_its_log_of_an_application_and_the_workstation_lists_them() {
+    use egov_proto::workstation_service_client::WorkstationServiceClient;
+    use egov_proto::{EnvelopeHeader, ListApplicationsRequest, QueryLogRequest};
+    use prost::Message as _;
+    let harness = common::Harness::start().await;
+    let application = harness.drive("logged-1", &common::in_person("850715300122")).await.unwrap();
+    assert_eq!(application.outcome, "permitted", "{application:?}");
+    let topology = harness.topology().clone();
+    let checks = egov_envelope::Checks { max_body_bytes: usize::MAX, freshness_window_ms: None };
+    let mut senders = BTreeSet::new();
+    for address in [&topology.workstation, &topology.gateway, &topology.regional] {
+        let mut admin = AdminServiceClient::new(Topology::channel(address).unwrap());
+        let query = QueryLogRequest { correlation_id: "logged-1".into(), limit: 0 };
+        let entries = admin.query_log(query).await.unwrap().into_inner().entries;
+        assert!(entries.len() >= 3, "{address}: {entries:?}");
+        assert!(entries.windows(2).all(|pair| pair[0].sequence < pair[1].sequence), "oldest first");
+        for entry in &entries {
+            let envelope = entry.envelope.clone().unwrap();
+            let header = EnvelopeHeader::decode(envelope.header.as_slice()).unwrap();
+            assert_eq!(header.correlation_id, "logged-1");
+            assert_eq!(entry.hash.len(), 64, "{entry:?}");
+            egov_envelope::open(&envelope, &harness.trust, 0, &checks).unwrap();
+            senders.insert(header.sender_id);
+        }
+        let limited = admin.query_log(QueryLogRequest { correlation_id: "logged-1".into(), limit: 2 }).await.unwrap();
+        assert_eq!(limited.into_inner().entries.len(), 2);
+        let none = admin.query_log(QueryLogRequest { correlation_id: "no-such".into(), limit: 0 }).await.unwrap();
+        assert!(none.into_inner().entries.is_empty());
+        let bad = admin.query_log(QueryLogRequest::default()).await.unwrap_err();
+        assert_eq!(egov_runtime::reason_of(&bad), Some("admin.bad_query"));
+    }
+    for member in ["operator-1", "office-1", "specialist-1", "executor-1", "head-1", "sc-workstation", "rshep-astana"] {
+        assert!(senders.contains(member), "no envelope of {member} in the logs: {senders:?}");
+    }
+    let mut notary = AdminServiceClient::new(Topology::channel(&topology.notary).unwrap());
+    let stateless = notary.query_log(QueryLogRequest { correlation_id: "logged-1".into(), limit: 0 }).await;
+    assert_eq!(egov_runtime::reason_of(&stateless.unwrap_err()), Some("admin.no_outbox"));
+
+    let operator_2 = {
+        let channel = Topology::channel(&topology.workstation).unwrap();
+        let mut operator = egov_client::OperatorClient::new(
+            channel,
+            harness.signer("operator-2"),
+            std::sync::Arc::new(egov_runtime::SystemClock),
+        );
+        operator.login("operator-2", "operator-2-password").await.unwrap();
+        operator
+    };
+    let service = harness.definition.service.code.clone();
+    operator_2.open_form("listed-2", &service, "900101400122", None).await.unwrap();
+    let mut workstation = WorkstationServiceClient::new(Topology::channel(&topology.workstation).unwrap());
+    let list = |operator_id: &str, limit: u32| ListApplicationsRequest { operator_id: operator_id.to_owned(), limit };
+    let all = workstation.list_applications(list("", 0)).await.unwrap().into_inner().applications;
+    let ids: Vec<&str> = all.iter().map(|a| a.application_id.as_str()).collect();
+    assert_eq!(ids, ["listed-2", "logged-1"], "newest first");
+    assert_eq!(all[1].outcome, "permitted");
+    let mine = workstation.list_applications(list("operator-1", 0)).await.unwrap().into_inner().applications;
+    assert_eq!(mine.iter().map(|a| a.application_id.as_str()).collect::<Vec<_>>(), ["logged-1"]);
+    let newest = workstation.list_applications(list("", 1)).await.unwrap().into_inner().applications;
+    assert_eq!(newest.len(), 1);
+    assert_eq!(newest[0].application_id, "listed-2");
+    harness.stop().await;
+}

@@ -24,7 +24,7 @@ const APPLICANT: &str = "850715300122";
 fn start(topology: &Topology, dir: &Path) -> common::Served {
     let mut command = Command::new(EGOV);
     command
-        .arg("serve")
+        .args(["serve", "--console", "off"])
         .arg("--data")
         .arg(dir.join("data"))
         .arg("--keys")

@@ -103,6 +103,11 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics of the participants run here on http://ADDR/metrics.
     #[arg(long, env = "EGOV_METRICS")]
     metrics: Option<String>,
+    /// Serve the web console on http://ADDR/ (`off`: no console). Default: on at
+    /// 127.0.0.1:50080 when all five participants run here (a free port with
+    /// --any-port), off otherwise (docs/console.md).
+    #[arg(long, env = "EGOV_CONSOLE")]
+    console: Option<String>,
     /// Export OpenTelemetry traces over OTLP/gRPC to ENDPOINT (`http://host:4317`):
     /// each call a participant serves or delivers is a span, one trace per application.
     #[arg(long, env = "EGOV_OTLP")]
@@ -154,6 +159,9 @@ impl ServeArgs {
         if file.metrics.is_some() {
             set(matches, "metrics", &mut self.metrics, &Some(file.metrics.clone()));
         }
+        if file.console.is_some() {
+            set(matches, "console", &mut self.console, &Some(file.console.clone()));
+        }
         if file.otlp.is_some() {
             set(matches, "otlp", &mut self.otlp, &Some(file.otlp.clone()));
         }
@@ -164,6 +172,9 @@ impl ServeArgs {
         }
     }
 }
+
+/// Where the console listens by default: beside the participants' 50051..50055.
+const DEFAULT_CONSOLE: &str = "127.0.0.1:50080";
 
 pub async fn serve(args: ServeArgs, addresses: &Addresses, tls: &crate::Tls) -> anyhow::Result<ExitCode> {
     let keys = KeyDir::new(&args.keys);
@@ -232,6 +243,23 @@ pub async fn serve(args: ServeArgs, addresses: &Addresses, tls: &crate::Tls) -> 
             Some((listener, metrics))
         }
     };
+    // The console, on by default for the all-in-one stack; bound before the
+    // participants start, so an address in use stops the start.
+    let console_address = match args.console.as_deref().map(str::trim) {
+        Some("off") => None,
+        Some(address) => Some(address.to_owned()),
+        None if config.roles.len() == Role::ALL.len() => {
+            Some(if args.any_port { "127.0.0.1:0" } else { DEFAULT_CONSOLE }.to_owned())
+        }
+        None => None,
+    };
+    let console = match &console_address {
+        None => None,
+        Some(address) => Some(tokio::net::TcpListener::bind(address).await.with_context(|| {
+            format!("the console cannot listen on {address} (--console ADDR to choose another, --console off for none)")
+        })?),
+    };
+    let definition = Arc::clone(&config.definition);
     let stack = Stack::start(config).await?;
     let scheme = if tls.tls { " (mTLS)" } else { "" };
     for role in stack.roles() {
@@ -249,6 +277,24 @@ pub async fn serve(args: ServeArgs, addresses: &Addresses, tls: &crate::Tls) -> 
             }
         });
     }
+    let (stop_console, console_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(listener) = console {
+        println!("listening console http://{}/", listener.local_addr()?);
+        let console = egov_console::ConsoleConfig {
+            topology: stack.topology().clone(),
+            keys: KeyDir::new(&args.keys),
+            tls: tls.dir(&args.keys),
+            definition,
+        };
+        tokio::spawn(async move {
+            let stopped = async move {
+                let _ = console_stopped.await;
+            };
+            if let Err(error) = egov_console::serve(listener, console, stopped).await {
+                tracing::error!(%error, "the console stopped");
+            }
+        });
+    }
     let signals = signals();
     println!("ready");
     use std::io::Write as _;
@@ -258,6 +304,7 @@ pub async fn serve(args: ServeArgs, addresses: &Addresses, tls: &crate::Tls) -> 
     std::io::stdout().flush()?;
     let drained = stack.drain(std::time::Duration::from_secs(args.drain_seconds)).await;
     let _ = stop_metrics.send(());
+    let _ = stop_console.send(());
     for role in &drained.cut {
         println!("cut: the {}'s calls in flight after {} s", role.name(), args.drain_seconds);
     }

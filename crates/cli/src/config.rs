@@ -72,6 +72,7 @@ pub struct ServeSection {
     pub cache_mib: Option<u64>,
     pub drain_seconds: Option<u64>,
     pub metrics: Option<String>,
+    pub console: Option<String>,
     pub otlp: Option<String>,
     pub monitor_keep: Option<usize>,
     pub monitor_keep_seconds: Option<u64>,

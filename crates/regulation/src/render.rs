@@ -358,6 +358,136 @@ fn dot_text(text: &str) -> String {
     escaped
 }
 
+/// The definition as an SVG block diagram (Annex 1: one lane per actor, a
+/// row per step in the definition's order), with `done` steps and the
+/// `current` one marked by their CSS class (`step done`, `step current`,
+/// the latter also `aria-current="step"`). Each step is a `g` with its id
+/// in `data-step`.
+pub fn svg(definition: &Definition, done: &[&str], current: Option<&str>) -> String {
+    const COLUMN: usize = 200;
+    const ROW: usize = 70;
+    const BOX_W: usize = 176;
+    const BOX_H: usize = 50;
+    const TOP: usize = 44;
+    let lanes = lanes(definition);
+    let lane_of = |role: &str| lanes.iter().position(|(r, _)| *r == role).unwrap_or(0);
+    let row_of: HashMap<&str, usize> =
+        definition.steps().iter().enumerate().map(|(index, step)| (step.id.as_str(), index)).collect();
+    let centre = |step: &Step| {
+        let x = lane_of(&step.actor) * COLUMN + COLUMN / 2;
+        let y = TOP + row_of.get(step.id.as_str()).copied().unwrap_or(0) * ROW + BOX_H / 2;
+        (x, y)
+    };
+    let width = lanes.len().max(1) * COLUMN + 40;
+    let height = TOP + definition.steps().len() * ROW + 10;
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"diagram\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" role=\"img\" aria-labelledby=\"diagram-title\">\n<title id=\"diagram-title\">{}</title>\n",
+        xml_text(&format!("{}: {}", definition.service.code, definition.service.name_en))
+    );
+    out.push_str("<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#57606a\"/></marker></defs>\n");
+    for (index, (role, _)) in lanes.iter().enumerate() {
+        let x = index * COLUMN;
+        out.push_str(&format!(
+            "<rect class=\"lane\" x=\"{x}\" y=\"0\" width=\"{COLUMN}\" height=\"{height}\" fill=\"{}\" stroke=\"#d0d7de\"/>\n<text x=\"{}\" y=\"18\" text-anchor=\"middle\" font-weight=\"bold\">{}</text>\n",
+            if index % 2 == 0 { "#fafbfc" } else { "#f3f5f7" },
+            x + COLUMN / 2,
+            xml_text(&truncate(&actor_title(definition, role), 30))
+        ));
+    }
+    for edge in edges(definition) {
+        let Some(to) = definition.step(edge.to) else { continue };
+        let (x1, y1) = centre(edge.from);
+        let (x2, y2) = centre(to);
+        let path = if y2 > y1 {
+            format!("M {x1} {} L {x2} {}", y1 + BOX_H / 2, y2 - BOX_H / 2)
+        } else {
+            // Back up or sideways: around the right of the boxes.
+            let side = x1.max(x2) + BOX_W / 2 + 10;
+            format!("M {} {y1} L {side} {y1} L {side} {y2} L {} {y2}", x1 + BOX_W / 2, x2 + BOX_W / 2)
+        };
+        out.push_str(&format!("<path class=\"edge\" d=\"{path}\"/>\n"));
+        if let Some(label) = &edge.label {
+            out.push_str(&format!(
+                "<text class=\"edge-label\" x=\"{}\" y=\"{}\" font-size=\"10\">{}</text>\n",
+                (x1 + x2) / 2 + 4,
+                (y1 + BOX_H / 2 + y2 - BOX_H / 2) / 2,
+                xml_text(label)
+            ));
+        }
+    }
+    for step in definition.steps() {
+        let (x, y) = centre(step);
+        let (left, top) = (x - BOX_W / 2, y - BOX_H / 2);
+        let state = if current == Some(step.id.as_str()) {
+            " current"
+        } else if done.contains(&step.id.as_str()) {
+            " done"
+        } else {
+            ""
+        };
+        let aria = if state == " current" { " aria-current=\"step\"" } else { "" };
+        out.push_str(&format!(
+            "<g class=\"step{state}\" data-step=\"{}\"{aria}><title>{}</title>",
+            xml_text(&step.id),
+            xml_text(&format!("{}: {}", step.id, step.title))
+        ));
+        match step.kind {
+            StepKind::Task => {
+                out.push_str(&format!("<rect x=\"{left}\" y=\"{top}\" width=\"{BOX_W}\" height=\"{BOX_H}\" rx=\"6\"/>"))
+            }
+            StepKind::Condition => out.push_str(&format!(
+                "<polygon points=\"{},{top} {},{y} {},{} {},{y}\"/>",
+                x,
+                left + BOX_W,
+                x,
+                top + BOX_H,
+                left
+            )),
+        }
+        let mut lines = vec![step.id.clone()];
+        lines.extend(wrap(&short_title(&step.title), 30).into_iter().take(2));
+        for (index, line) in lines.iter().enumerate() {
+            let weight = if index == 0 { " font-weight=\"bold\"" } else { "" };
+            out.push_str(&format!(
+                "<text x=\"{x}\" y=\"{}\" text-anchor=\"middle\"{weight}>{}</text>",
+                top + 15 + index * 14,
+                xml_text(line)
+            ));
+        }
+        out.push_str("</g>\n");
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+/// `text` escaped for SVG's text and attributes.
+fn xml_text(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn truncate(text: &str, chars: usize) -> String {
+    if text.chars().count() <= chars {
+        text.to_owned()
+    } else {
+        text.chars().take(chars - 1).collect::<String>() + "…"
+    }
+}
+
+/// `text` in lines of at most `width` characters, at word boundaries.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(truncate(word, width)),
+        }
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -563,5 +693,17 @@ title = "done"
             let definition = Definition::default_definition();
             assert_eq!(render(definition), render(&definition.clone()));
         }
+    }
+
+    #[test]
+    fn the_svg_marks_the_current_step_and_the_done_ones() {
+        let definition = Definition::default_definition();
+        let drawn = svg(definition, &["process-1", "process-2"], Some("process-3"));
+        assert!(drawn.starts_with("<svg "), "{drawn}");
+        assert_eq!(drawn.matches("<g class=\"step").count(), definition.steps().len());
+        assert!(drawn.contains("<g class=\"step current\" data-step=\"process-3\" aria-current=\"step\">"));
+        assert!(drawn.contains("<g class=\"step done\" data-step=\"process-1\">"));
+        assert_eq!(drawn.matches("aria-current").count(), 1);
+        assert!(drawn.trim_end().ends_with("</svg>"));
     }
 }

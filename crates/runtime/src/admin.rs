@@ -1,13 +1,14 @@
 //! The admin service of every participant: its operational monitoring
 //! records, its counters, and, for a participant with an outbox, the outbox
-//! listed and an incident retried.
+//! listed, an incident retried and the message log of one application read.
 
 use std::sync::Arc;
 
 use egov_proto::admin_service_server::{AdminService, AdminServiceServer};
 use egov_proto::{
     Envelope, EnvelopeHeader, GetCountersRequest, GetCountersResponse, ListOutboxRequest, ListOutboxResponse,
-    OutboxEntry, QueryMonitoringRequest, QueryMonitoringResponse, RetryOutboxRequest, RetryOutboxResponse,
+    LogRecord, OutboxEntry, QueryLogRequest, QueryLogResponse, QueryMonitoringRequest, QueryMonitoringResponse,
+    RetryOutboxRequest, RetryOutboxResponse,
 };
 use egov_store::{Batch, OutboxItem, Store};
 use prost::Message;
@@ -142,5 +143,41 @@ impl AdminService for AdminServer {
             .into());
         }
         Ok(Response::new(QueryMonitoringResponse { records: self.monitor.query(&query) }))
+    }
+
+    async fn query_log(&self, request: Request<QueryLogRequest>) -> Result<Response<QueryLogResponse>, Status> {
+        let query = request.into_inner();
+        if query.correlation_id.is_empty() {
+            return Err(Refusal::new(
+                Code::InvalidArgument,
+                "admin.bad_query",
+                "give the application's id (correlation_id) whose log entries to read",
+            )
+            .into());
+        }
+        let (store, _) = self.state()?;
+        let limit = if query.limit == 0 { 1000 } else { query.limit.min(1000) } as usize;
+        // The receive pipeline indexes every entry under its application (`receive::log_keys`).
+        let logged =
+            store.indexed_log(&format!("application/{}", query.correlation_id), limit).map_err(store_status)?;
+        let mut entries = Vec::with_capacity(logged.len());
+        for entry in logged {
+            let envelope = Envelope::decode(entry.envelope.as_slice()).map_err(|error| {
+                Status::from(Refusal::new(
+                    Code::DataLoss,
+                    "store.corrupt",
+                    format!("log entry {} does not decode: {error}", entry.sequence),
+                ))
+            })?;
+            entries.push(LogRecord {
+                sequence: entry.sequence,
+                logged_time_ms: entry.time_ms,
+                direction: entry.direction,
+                note: entry.note,
+                envelope: Some(envelope),
+                hash: hex::encode(&entry.hash),
+            });
+        }
+        Ok(Response::new(QueryLogResponse { entries }))
     }
 }

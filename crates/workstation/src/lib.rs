@@ -33,9 +33,10 @@ use egov_proto::inbox_service_server::{InboxService, InboxServiceServer};
 use egov_proto::workstation_service_server::{WorkstationService, WorkstationServiceServer};
 use egov_proto::{
     DeliverRequest, DeliverResponse, GetApplicationRequest, GetApplicationResponse, IssueResultRequest,
-    IssueResultResponse, LoginRequest, LoginResponse, OpenFormRequest, OpenFormResponse, SendAsyncResponse,
-    SubmitApplicationRequest, SubmitApplicationResponse, TakeQueueTicketRequest, TakeQueueTicketResponse,
-    WatchApplicationRequest, WithdrawApplicationRequest, WithdrawApplicationResponse,
+    IssueResultResponse, ListApplicationsRequest, ListApplicationsResponse, LoginRequest, LoginResponse,
+    OpenFormRequest, OpenFormResponse, SendAsyncResponse, SubmitApplicationRequest, SubmitApplicationResponse,
+    TakeQueueTicketRequest, TakeQueueTicketResponse, WatchApplicationRequest, WithdrawApplicationRequest,
+    WithdrawApplicationResponse,
 };
 use egov_regulation::{Calendar, Definition, DefinitionError, Event, Instance, Transition, apply};
 use egov_runtime::outbox::{Outbox, ToGateway};
@@ -181,6 +182,14 @@ impl WorkstationService for WorkstationServer {
         let application_id = request.into_inner().application_id;
         let record = self.workstation.load(&application_id)?.value;
         Ok(Response::new(GetApplicationResponse { application: Some(self.workstation.to_application(&record)) }))
+    }
+
+    async fn list_applications(
+        &self,
+        request: Request<ListApplicationsRequest>,
+    ) -> Result<Response<ListApplicationsResponse>, Status> {
+        let query = request.into_inner();
+        Ok(Response::new(ListApplicationsResponse { applications: self.workstation.list(&query)? }))
     }
 
     type WatchApplicationStream = watch::Watch;

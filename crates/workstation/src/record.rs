@@ -80,6 +80,24 @@ impl Workstation {
         })
     }
 
+    /// `ListApplications`: the applications, the most recently opened first,
+    /// of one operator or of all.
+    pub(crate) fn list(&self, query: &egov_proto::ListApplicationsRequest) -> Result<Vec<Application>, Refusal> {
+        let limit = if query.limit == 0 { 1000 } else { query.limit } as usize;
+        let mut records: Vec<ApplicationRecord> = self
+            .store
+            .scan::<ApplicationRecord>("application/")?
+            .into_iter()
+            .map(|(_, record)| record.value)
+            .filter(|record| query.operator_id.is_empty() || record.operator_id == query.operator_id)
+            .collect();
+        let opened = |record: &ApplicationRecord| {
+            record.instance.path.first().map_or(record.instance.current_since_ms, |step| step.started_ms)
+        };
+        records.sort_by_key(|record| std::cmp::Reverse(opened(record)));
+        Ok(records.iter().take(limit).map(|record| self.to_application(record)).collect())
+    }
+
     /// The application an operator's signed call names, checked: the sender's
     /// live session, the envelope's correlation, and that the sender opened it.
     pub(crate) fn operators_application<B>(

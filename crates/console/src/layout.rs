@@ -1,0 +1,114 @@
+//! The frame of every page: the header with the menu and the language
+//! switch, the flash message of the last action, the embedded assets.
+
+use axum::response::Html;
+use maud::{DOCTYPE, Markup, html};
+
+use crate::Ctx;
+use crate::i18n::{Lang, t};
+
+pub const CSS: &str = include_str!("../assets/console.css");
+pub const JS: &str = include_str!("../assets/console.js");
+
+/// The menu: (path, text key).
+const MENU: [(&str, &str); 7] = [
+    ("/", "home"),
+    ("/operator", "operator"),
+    ("/staff", "staff"),
+    ("/applications", "applications"),
+    ("/incidents", "incidents"),
+    ("/sla", "sla"),
+    ("/regulation", "regulation"),
+];
+
+/// A whole page: `title` as its heading, `here` the path it is at (for the
+/// menu and the language switch), `body` its content.
+pub fn page(ctx: &Ctx, title: &str, here: &str, body: Markup) -> Html<String> {
+    let lang = ctx.lang();
+    let flash = ctx.take_flash();
+    let section = MENU.iter().rev().find(|(path, _)| here == *path || (*path != "/" && here.starts_with(path)));
+    let markup = html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (t(lang, "console")) }
+                link rel="stylesheet" href="/assets/console.css";
+                script src="/assets/console.js" defer {}
+            }
+            body {
+                a.skip href="#main" { "↓" }
+                header {
+                    span.brand { (t(lang, "console")) }
+                    nav aria-label=(t(lang, "nav")) {
+                        ul {
+                            @for (path, key) in MENU {
+                                li {
+                                    @if section.is_some_and(|(p, _)| *p == path) {
+                                        a href=(path) aria-current="page" { (t(lang, key)) }
+                                    } @else {
+                                        a href=(path) { (t(lang, key)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    nav.languages aria-label=(t(lang, "language")) {
+                        @for other in Lang::ALL {
+                            @if other == lang {
+                                span aria-current="true" lang=(other.code()) { (other.name()) }
+                            } @else {
+                                a href={ "/lang?to=" (other.code()) "&back=" (encode(here)) } lang=(other.code()) hreflang=(other.code()) { (other.name()) }
+                            }
+                        }
+                    }
+                }
+                main id="main" {
+                    h1 { (title) }
+                    @if let Some(flash) = flash {
+                        p.flash role="status" { (flash) }
+                    }
+                    (body)
+                }
+            }
+        }
+    };
+    Html(markup.into_string())
+}
+
+/// `text` for a query string value.
+pub fn encode(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~/".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A refusal's reason shown next to the field `id` names (the field's
+/// `aria-describedby` points at it).
+pub fn problem(id: &str, problem: Option<&crate::Problem>) -> Markup {
+    html! {
+        @if let Some(problem) = problem {
+            p.problem id=(id) role="alert" data-code=(problem.code) { (problem.text()) }
+        }
+    }
+}
+
+/// The standing of a step, as a badge.
+pub fn standing(lang: Lang, standing: egov_regulation::instance::Standing) -> Markup {
+    use egov_regulation::instance::Standing;
+    let (class, key) = match standing {
+        Standing::Met => ("met", "met"),
+        Standing::Missed => ("missed", "missed"),
+        Standing::OnTrack => ("on-track", "on.track"),
+        Standing::AtRisk => ("at-risk", "at.risk"),
+        Standing::NoDeadline => return html! { "–" },
+    };
+    html! { span class={ "badge " (class) } { (t(lang, key)) } }
+}

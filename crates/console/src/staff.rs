@@ -1,0 +1,348 @@
+//! The provider staff's screens at the regional gateway ARM: log-in as a
+//! member (office, specialist, executor or head), the queue of steps waiting
+//! on that member's role, a registration's documents, and each step's
+//! decision, signed with the member's key (condition 2 with its grounds, the
+//! executor's draft and hand-over, the head's signature of the result).
+
+use axum::extract::{Form, Path};
+use axum::response::{IntoResponse, Response};
+use egov_client::StaffClient;
+use egov_envelope::Signer;
+use egov_proto::{Decision, Registration};
+use egov_regulation::{Effect, StepKind};
+use egov_runtime::ids;
+use maud::{Markup, html};
+use prost::Message as _;
+
+use crate::i18n::t;
+use crate::layout::{self, problem};
+use crate::{Ctx, Problem, see_other, time};
+
+fn client(ctx: &Ctx) -> Result<StaffClient, Problem> {
+    let app = &ctx.app;
+    StaffClient::connect(
+        &app.config.topology.regional,
+        app.config.tls.as_ref(),
+        ids::REGIONAL,
+        std::sync::Arc::clone(&app.clock),
+    )
+    .map_err(|error| Problem::from_error("console.unreachable", &error))
+}
+
+/// The staff members of the trust registry: (member id, role, name).
+fn staff_members(ctx: &Ctx) -> Vec<(String, String, String)> {
+    let Ok(trust) = ctx.app.config.keys.trust() else { return Vec::new() };
+    trust
+        .members()
+        .iter()
+        .filter(|member| ids::roles::PROVIDER_STAFF.contains(&member.role.as_str()))
+        .map(|member| (member.id.clone(), member.role.as_str().to_owned(), member.name.clone()))
+        .collect()
+}
+
+/// The logged-in member's key and role.
+fn signer(ctx: &Ctx, member: &str) -> Result<(Signer, String), Problem> {
+    let keys = &ctx.app.config.keys;
+    let trust = keys.trust().map_err(|error| Problem::from_error("console.no_key", &error))?;
+    let role = trust
+        .member(member)
+        .map(|m| m.role.as_str().to_owned())
+        .filter(|role| ids::roles::PROVIDER_STAFF.contains(&role.as_str()))
+        .ok_or_else(|| {
+            Problem::new("console.unknown_member", format!("console.unknown_member: {member:?} is no staff member"))
+        })?;
+    let signer = keys.signer_in(&trust, member).map_err(|error| Problem::from_error("console.no_key", &error))?;
+    Ok((signer, role))
+}
+
+pub async fn start(ctx: Ctx) -> Response {
+    let lang = ctx.lang();
+    let Some(member) = ctx.session.staff.clone() else { return login_page(&ctx, None).into_response() };
+    let role = match signer(&ctx, &member) {
+        Ok((_, role)) => role,
+        Err(refused) => return login_page(&ctx, Some(&refused)).into_response(),
+    };
+    let queue = match client(&ctx) {
+        Ok(client) => client.queue(&role).await.map_err(|status| Problem::from_status(&status)),
+        Err(refused) => Err(refused),
+    };
+    let body = html! {
+        (who(&ctx, &member, &role))
+        h2 #queue-title { (t(lang, "queue")) }
+        @match &queue {
+            Err(refused) => (problem("queue-problem", Some(refused))),
+            Ok(queue) if queue.is_empty() => p { (t(lang, "queue.empty")) },
+            Ok(queue) => (queue_table(&ctx, queue)),
+        }
+    };
+    layout::page(&ctx, t(lang, "staff"), "/staff", body).into_response()
+}
+
+fn who(ctx: &Ctx, member: &str, role: &str) -> Markup {
+    let lang = ctx.lang();
+    html! {
+        form.inline method="post" action="/staff/logout" {
+            (t(lang, "logged.in.as")) " " strong #member-id { (member) } " (" (role) ") "
+            button.secondary type="submit" { (t(lang, "logout")) }
+        }
+    }
+}
+
+fn queue_table(ctx: &Ctx, queue: &[Registration]) -> Markup {
+    use egov_regulation::instance::Standing;
+    let lang = ctx.lang();
+    let now = ctx.app.clock.now_ms();
+    html! {
+        table aria-labelledby="queue-title" {
+            thead { tr {
+                th scope="col" { (t(lang, "registration")) }
+                th scope="col" { (t(lang, "application")) }
+                th scope="col" { (t(lang, "step")) }
+                th scope="col" { (t(lang, "waits.on")) }
+                th scope="col" { (t(lang, "since")) }
+                th scope="col" { (t(lang, "deadline")) }
+                th scope="col" { (t(lang, "standing")) }
+            } }
+            tbody {
+                @for registration in queue {
+                    @let application = registration.application.clone().unwrap_or_default();
+                    @let deadline = (application.current_step_deadline_ms > 0).then_some(application.current_step_deadline_ms);
+                    tr data-registration=(application.registration_id) {
+                        td { a href={ "/staff/registrations/" (application.registration_id) } { (application.registration_id) } }
+                        td { (application.application_id) }
+                        td { (crate::operator::state(ctx, &application)) }
+                        td { (registration.next_actor) }
+                        td { (time(application.current_step_since_ms)) }
+                        td { (time(application.current_step_deadline_ms)) }
+                        td { (layout::standing(lang, Standing::of(application.current_step_since_ms, deadline, None, now, egov_regulation::Calendar::kazakhstan()))) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn login_page(ctx: &Ctx, refused: Option<&Problem>) -> axum::response::Html<String> {
+    let lang = ctx.lang();
+    let members = staff_members(ctx);
+    let body = html! {
+        form.card method="post" action="/staff/login" aria-labelledby="staff-login-title" {
+            h2 #staff-login-title { (t(lang, "staff.login")) }
+            label for="member" { (t(lang, "member")) }
+            select #member name="member" aria-describedby="member-problem" {
+                @for (id, role, name) in &members {
+                    option value=(id) { (id) " — " (role) " — " (name) }
+                }
+            }
+            (problem("member-problem", refused))
+            div { button type="submit" { (t(lang, "login")) } }
+        }
+    };
+    layout::page(ctx, t(lang, "staff"), "/staff", body)
+}
+
+#[derive(serde::Deserialize)]
+pub struct StaffLogin {
+    #[serde(default)]
+    member: String,
+}
+
+pub async fn login(ctx: Ctx, Form(form): Form<StaffLogin>) -> Response {
+    match signer(&ctx, form.member.trim()) {
+        Ok(_) => {
+            ctx.update(|session| session.staff = Some(form.member.trim().to_owned()));
+            see_other("/staff")
+        }
+        Err(refused) => login_page(&ctx, Some(&refused)).into_response(),
+    }
+}
+
+pub async fn logout(ctx: Ctx) -> Response {
+    ctx.update(|session| session.staff = None);
+    see_other("/staff")
+}
+
+pub async fn registration(ctx: Ctx, Path(id): Path<String>) -> Response {
+    registration_page(&ctx, &id, None).await
+}
+
+async fn registration_page(ctx: &Ctx, id: &str, refused: Option<Problem>) -> Response {
+    let lang = ctx.lang();
+    let Some(member) = ctx.session.staff.clone() else { return see_other("/staff") };
+    let loaded = match client(ctx) {
+        Ok(client) => client.registration(id).await.map_err(|status| Problem::from_status(&status)),
+        Err(refused) => Err(refused),
+    };
+    let registration = match loaded {
+        Ok(registration) => registration,
+        Err(refused) => {
+            let body = html! { (problem("registration-problem", Some(&refused))) };
+            return layout::page(ctx, t(lang, "registration"), "/staff", body).into_response();
+        }
+    };
+    let application = registration.application.clone().unwrap_or_default();
+    let role = signer(ctx, &member).map(|(_, role)| role).unwrap_or_default();
+    let body = html! {
+        (who(ctx, &member, &role))
+        (crate::operator::summary(ctx, &application))
+        @if let Some(person) = &registration.applicant {
+            p { (t(lang, "person")) ": " (person.surname) " " (person.name) " " (person.patronymic) ", " (t(lang, "born")) " " (person.birth_date) }
+        }
+        @if let Some(representative) = &registration.representative {
+            p { (t(lang, "representative.iin")) ": " (representative.iin) " " (representative.power_of_attorney_number) }
+        }
+        h2 #documents-title { (t(lang, "documents")) }
+        table aria-labelledby="documents-title" {
+            thead { tr {
+                th scope="col" { (t(lang, "document.kind")) }
+                th scope="col" { (t(lang, "document.title")) }
+                th scope="col" { (t(lang, "pages")) }
+                th scope="col" { "SHA-256" }
+            } }
+            tbody {
+                @for document in &registration.documents {
+                    tr { td { (document.kind) } td { (document.title) } td { (document.pages) } td { code { (document.sha256) } } }
+                }
+            }
+        }
+        @if !registration.draft_result.is_empty() {
+            h2 { (t(lang, "draft")) }
+            (service_result(&registration.draft_result))
+        }
+        @if let Some(signed) = &registration.signed_result {
+            h2 { (t(lang, "signed.result")) }
+            p { (signed.signatures.first().map(|s| s.key_id.as_str()).unwrap_or("")) }
+        }
+        (step_form(ctx, id, &registration, refused.as_ref()))
+        h2 { (t(lang, "path")) }
+        (crate::operator::path_table(ctx, &application))
+        p { a href={ "/applications/" (application.application_id) } { (t(lang, "tester.view")) } }
+    };
+    let here = format!("/staff/registrations/{id}");
+    layout::page(ctx, &format!("{} {id}", t(lang, "registration")), &here, body).into_response()
+}
+
+/// The drafted (or signed) result, decoded.
+pub fn service_result(bytes: &[u8]) -> Markup {
+    match egov_proto::ServiceResult::decode(bytes) {
+        Ok(result) => html! {
+            p.result data-outcome=(result.outcome) {
+                strong { (result.outcome) }
+                @if !result.refusal_ground.is_empty() { " — " (result.refusal_ground) }
+                " · " (result.registration_id) " · " (time(result.decided_time_ms)) " · " (result.provider)
+            }
+        },
+        Err(error) => html! { p.bad { (error.to_string()) } },
+    }
+}
+
+/// The form of the step the registration waits on.
+fn step_form(ctx: &Ctx, id: &str, registration: &Registration, refused: Option<&Problem>) -> Markup {
+    let lang = ctx.lang();
+    let definition = ctx.app.definition();
+    let application = registration.application.clone().unwrap_or_default();
+    let Some(step) = definition.step(&application.current_step) else {
+        return html! { (problem("step-problem", refused)) };
+    };
+    let signing = step.effect == Some(Effect::SignResult);
+    let head_signs = signing && registration.next_actor == step.actor;
+    let grounds = definition.grounds_for(&step.id);
+    html! {
+        form.card method="post" action={ "/staff/registrations/" (id) "/act" } aria-labelledby="step-title" {
+            h2 #step-title { (step.id) " " (step.title) }
+            p { (t(lang, "waits.on")) ": " strong #next-actor { (registration.next_actor) } }
+            input type="hidden" name="step" value=(step.id);
+            @if step.kind == StepKind::Condition && !signing {
+                fieldset aria-describedby="decision-problem" {
+                    legend { (t(lang, "decision")) }
+                    input #decision-yes type="radio" name="decision" value="yes";
+                    label.inline for="decision-yes" { (t(lang, "yes")) }
+                    input #decision-no type="radio" name="decision" value="no";
+                    label.inline for="decision-no" { (t(lang, "no")) }
+                }
+                @if !grounds.is_empty() {
+                    label for="ground" { (t(lang, "ground")) }
+                    select #ground name="ground" {
+                        option value="" { "—" }
+                        @for ground in &grounds {
+                            option value=(ground.code) { (ground.code) ": " (lang.pick(&ground.kk, &ground.ru, &ground.en)) }
+                        }
+                    }
+                }
+            }
+            (problem("decision-problem", refused))
+            div { button type="submit" {
+                @if head_signs { (t(lang, "sign.result")) }
+                @else if signing { (t(lang, "hand.over.draft")) }
+                @else { (t(lang, "do.step")) }
+            } }
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct StepForm {
+    #[serde(default)]
+    step: String,
+    #[serde(default)]
+    decision: Option<String>,
+    #[serde(default)]
+    ground: String,
+}
+
+/// Does the step, signed by the logged-in member. The ARM refuses a step out
+/// of turn, another role's step or a ground that is not the step's; the
+/// refusal is shown on the form and nothing changed.
+pub async fn act(ctx: Ctx, Path(id): Path<String>, Form(form): Form<StepForm>) -> Response {
+    let Some(member) = ctx.session.staff.clone() else { return see_other("/staff") };
+    let done = async {
+        let (signer, _) = signer(&ctx, &member)?;
+        let client = client(&ctx)?;
+        let registration = client.registration(&id).await.map_err(|status| Problem::from_status(&status))?;
+        let definition = ctx.app.definition();
+        let step = definition
+            .step(&form.step)
+            .ok_or_else(|| Problem::new("console.unknown_step", format!("console.unknown_step: {:?}", form.step)))?;
+        let decision = match form.decision.as_deref() {
+            Some("yes") => Decision::Yes,
+            Some("no") => Decision::No,
+            _ => Decision::Unspecified,
+        };
+        let signing = step.effect == Some(Effect::SignResult);
+        let done = if signing && registration.next_actor == step.actor && step.id == current(&registration) {
+            client.sign(&signer, &registration).await
+        } else {
+            if step.kind == StepKind::Condition && !signing && decision == Decision::Unspecified {
+                return Err(Problem::new("console.required", "console.required: choose yes or no"));
+            }
+            let ground = if decision == Decision::No { form.ground.as_str() } else { "" };
+            client.act(&signer, &registration, &step.id, decision, ground).await
+        };
+        done.map_err(|status| Problem::from_status(&status))
+    }
+    .await;
+    match done {
+        Ok(registration) => {
+            let application = registration.application.unwrap_or_default();
+            ctx.update(|session| {
+                session.flash = Some(format!(
+                    "{}: {} {} → {}",
+                    t(session.lang, "done"),
+                    form.step,
+                    member,
+                    if application.outcome.is_empty() {
+                        application.current_step.clone()
+                    } else {
+                        application.outcome.clone()
+                    }
+                ))
+            });
+            see_other("/staff")
+        }
+        Err(refused) => registration_page(&ctx, &id, Some(refused)).await,
+    }
+}
+
+fn current(registration: &Registration) -> String {
+    registration.application.as_ref().map(|a| a.current_step.clone()).unwrap_or_default()
+}

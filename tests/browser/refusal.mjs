@@ -1,0 +1,57 @@
+// (b) A refusal at condition 2: the specialist finds the documents do not
+// comply (process 8), the operator hands the reasoned refusal over.
+// Usage: node refusal.mjs CONSOLE_URL
+import {
+  attachAndSubmit, check, openForm, openFromQueue, operatorLogin, reason, shoot, text, until, withBrowser,
+} from "./lib.mjs";
+
+const base = process.argv[2];
+if (!base) throw new Error("usage: node refusal.mjs CONSOLE_URL");
+
+await withBrowser(async (browser) => {
+  const operator = await (await browser.newContext()).newPage();
+  const staff = await (await browser.newContext()).newPage();
+  await operatorLogin(operator, base);
+  const id = await openForm(operator, base, "900101400122");
+  check((await text(operator, "#lookup")).includes("Нурланова"), "the look-up found the applicant");
+  await attachAndSubmit(operator);
+
+  await openFromQueue(staff, base, "office-1", id);
+  await staff.getByRole("button", { name: "Do the step and sign" }).click();
+
+  await openFromQueue(staff, base, "specialist-1", id);
+  const grounds = await staff.getByLabel("Refusal ground").locator("option").allTextContents();
+  check(grounds.some((g) => g.startsWith("incomplete-package")), "the grounds of condition 2 are offered");
+  check(!grounds.some((g) => g.startsWith("harm-to-child")), "not the grounds of action 2");
+  // "No" without a ground: refused by the ARM, next to the decision; nothing changed.
+  await staff.getByLabel("No", { exact: true }).check();
+  await staff.getByRole("button", { name: "Do the step and sign" }).click();
+  const code = await reason(staff, "#decision-problem");
+  check(code.startsWith("regional."), `a refusal without a ground is refused (${code})`);
+  check((await text(staff, "#step-title")).startsWith("condition-2"), "still at condition 2");
+  await shoot(staff, "staff-refusal-ground");
+  await staff.getByLabel("No", { exact: true }).check();
+  await staff.getByLabel("Refusal ground").selectOption("incomplete-package");
+  await staff.getByRole("button", { name: "Do the step and sign" }).click();
+  check((await text(staff, "p.flash")).includes("condition-2"), "condition 2 answered no");
+
+  await until(operator, `${base}operator/applications/${id}`,
+    async (p) => (await p.getByRole("button", { name: "Take a queue ticket" }).count()) > 0, "the refusal at the workstation");
+  await operator.getByRole("button", { name: "Take a queue ticket" }).click();
+  await operator.getByRole("button", { name: "Hand the result over" }).click();
+  check((await text(operator, "#state")) === "Outcome: refused", "handed over: refused");
+  const notice = operator.locator("section.notice");
+  check((await notice.getAttribute("data-code")) === "process-8.refusal", "the notice of process 8");
+
+  await operator.goto(`${base}applications/${id}`);
+  check((await operator.locator('svg.timeline g[data-step="process-8"]').count()) === 1, "the timeline has process 8");
+  check((await operator.locator('svg.timeline g[data-step="action-2"]').count()) === 0, "and no action 2");
+  check((await operator.locator('svg.diagram g.step.done[data-step="process-8"]').count()) === 1, "the diagram too");
+  const path = await operator.locator("table.path tbody tr[data-step]").evaluateAll(
+    (rows) => rows.map((row) => row.getAttribute("data-step")));
+  check(JSON.stringify(path) === JSON.stringify(["process-1", "process-2", "process-3", "condition-1", "process-5",
+    "process-6", "process-7", "action-1", "condition-2", "process-8", "process-9"]), `the path ${path}`);
+  check((await operator.locator("table.path").textContent()).includes("incomplete-package"), "the ground is on the path");
+  await shoot(operator, "application-refused");
+});
+console.log("refusal: passed");

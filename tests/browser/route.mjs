@@ -1,0 +1,218 @@
+// (a) One application through every process in the browser: the operator's
+// form, the staff's steps as four members, the result handed over; the page
+// texts, the bad input refused next to its field, and the timeline checked.
+// Usage: node route.mjs CONSOLE_URL
+import {
+  accessible, attachAndSubmit, check, openForm, openFromQueue, operatorLogin, reason, shoot, shootElement, staffLogin, text, until, withBrowser,
+} from "./lib.mjs";
+
+const base = process.argv[2];
+if (!base) throw new Error("usage: node route.mjs CONSOLE_URL");
+
+await withBrowser(async (browser) => {
+  const operator = await (await browser.newContext()).newPage();
+  const staff = await (await browser.newContext()).newPage();
+
+  // The language switch: every page in kk, ru and en.
+  await operator.goto(base);
+  await operator.getByRole("link", { name: "Русский" }).click();
+  check((await text(operator, "h1")) === "Консоль egov", "the home page in Russian");
+  check(await operator.getByRole("navigation", { name: "Главное меню" }).getByRole("link", { name: "Заявки" }).isVisible(), "the menu in Russian");
+  await operator.getByRole("link", { name: "Қазақша" }).click();
+  check((await operator.locator("html").getAttribute("lang")) === "kk", "the page says it is in Kazakh");
+  check(await operator.getByRole("navigation", { name: "Негізгі мәзір" }).getByRole("link", { name: "Өтінімдер" }).isVisible(), "the menu in Kazakh");
+  await shoot(operator, "home-kk");
+  await operator.getByRole("link", { name: "English" }).click();
+  check((await text(operator, "h1")) === "egov console", "back in English");
+
+  // Process 1.
+  await operatorLogin(operator, base);
+  // Bad input: an empty form, then a wrong IIN, each shown next to the field; nothing is stored.
+  await operator.goto(`${base}operator/new`);
+  await operator.getByRole("button", { name: "Open the form and look the data up" }).click();
+  check((await reason(operator, "#applicant-problem")) === "console.required", "an empty form: console.required");
+  await operator.getByLabel("Applicant's IIN", { exact: true }).fill("850715300123");
+  await operator.getByRole("button", { name: "Open the form and look the data up" }).click();
+  check((await reason(operator, "#applicant-problem")) === "iin.check_digit", "a wrong IIN: iin.check_digit");
+  check((await operator.getByLabel("Applicant's IIN", { exact: true }).getAttribute("aria-invalid")) === "true",
+    "the field is marked invalid");
+  await shoot(operator, "operator-bad-iin");
+  await accessible(operator, "the form");
+  await operator.goto(`${base}operator`);
+  const listed = await operator.locator("tr[data-application]").count();
+
+  // Process 2, then 3 and condition 1 at the workstation: the look-up result.
+  const id = await openForm(operator, base, "850715300122");
+  check((await text(operator, "#lookup")).includes("Серикбаев"), "the look-up found the applicant");
+  check((await text(operator, "#state")).startsWith("process-5"), "the form waits for the documents (process 5)");
+  await operator.goto(`${base}operator`);
+  check((await operator.locator("tr[data-application]").count()) === listed + 1, "one application more, not two");
+
+  // Process 5: a file too large is refused next to its picker, and nothing is sent.
+  await operator.goto(`${base}operator/applications/${id}`);
+  await operator.setInputFiles("#doc-application-form", {
+    name: "huge.pdf", mimeType: "application/pdf", buffer: Buffer.alloc(3 * 1024 * 1024, 1),
+  });
+  await operator.getByRole("button", { name: "Sign and submit (processes 5-6)" }).click();
+  check((await reason(operator, "#doc-application-form-problem")) === "console.file_too_large",
+    "a file too large: console.file_too_large");
+  check((await text(operator, "#state")).startsWith("process-5"), "still waiting for the documents");
+  await shoot(operator, "operator-documents");
+  await accessible(operator, "the documents");
+  await attachAndSubmit(operator);
+  check(!(await text(operator, "#state")).startsWith("process-5"), "submitted: past process 5");
+
+  // The tester's view while it waits on the office: the current step highlighted, on the timeline as open.
+  await until(operator, `${base}applications/${id}`,
+    async (p) => (await p.locator('svg.diagram g.step.current[data-step="action-1"]').count()) === 1, "registered");
+  check((await operator.locator('svg.diagram g[aria-current="step"]').getAttribute("data-step")) === "action-1",
+    "the diagram highlights action 1, and only it");
+  check((await operator.locator('svg.diagram g.step.done[data-step="process-7"]').count()) === 1, "process 7 done");
+  check((await operator.locator('svg.timeline g[data-step="action-1"] rect.bar.open').count()) === 1,
+    "action 1 open on the timeline");
+
+  // The staff's steps, each signed by its member.
+  await openFromQueue(staff, base, "office-1", id);
+  check((await text(staff, "#step-title")).startsWith("action-1"), "the office receives (action 1)");
+  check((await staff.locator("table tbody tr").filter({ hasText: "application-form" }).count()) === 1,
+    "the registration lists the documents");
+  await shoot(staff, "staff-registration");
+  await accessible(staff, "the registration");
+  await staff.getByRole("button", { name: "Do the step and sign" }).click();
+  check((await text(staff, "p.flash")).includes("condition-2"), "action 1 done: condition 2 next");
+
+  // The applicant comes before the result: told to come back, no ticket taken.
+  await operator.goto(`${base}operator/applications/${id}`);
+  await operator.getByRole("button", { name: "Take a queue ticket" }).click();
+  check((await reason(operator, "#handover-problem")) === "workstation.result_not_ready", "too early: result_not_ready");
+  check((await text(operator, "#handover-problem")).includes("Come back at"), "told when to come back");
+  check((await operator.locator("#ticket").count()) === 0, "no ticket taken");
+
+  // A step out of turn: the head cannot check the documents.
+  await openFromQueue(staff, base, "specialist-1", id);
+  const registration = staff.url();
+  await staffLogin(staff, base, "head-1");
+  await staff.goto(registration);
+  await staff.getByLabel("Yes", { exact: true }).check();
+  await staff.getByRole("button", { name: "Do the step and sign" }).click();
+  check((await reason(staff, "#decision-problem")) === "process.wrong_actor", "the head at condition 2: process.wrong_actor");
+  check((await text(staff, "#step-title")).startsWith("condition-2"), "still at condition 2");
+
+  await openFromQueue(staff, base, "specialist-1", id);
+  await staff.getByRole("button", { name: "Do the step and sign" }).click();
+  check((await reason(staff, "#decision-problem")) === "console.required", "no decision: console.required");
+  await staff.getByLabel("Yes", { exact: true }).check();
+  await staff.getByRole("button", { name: "Do the step and sign" }).click();
+  check((await text(staff, "p.flash")).includes("action-2"), "the documents comply: action 2 next");
+
+  await openFromQueue(staff, base, "executor-1", id);
+  check((await text(staff, "#step-title")).startsWith("action-2"), "the executor decides (action 2)");
+  await staff.getByLabel("Yes", { exact: true }).check();
+  await staff.getByRole("button", { name: "Do the step and sign" }).click();
+  await openFromQueue(staff, base, "executor-1", id);
+  check((await text(staff, "#step-title")).startsWith("action-3"), "the draft goes to the head (action 3)");
+  check((await staff.locator("p.result").getAttribute("data-outcome")) === "permitted", "the draft is the permission");
+  await staff.getByRole("button", { name: "Hand the draft over to the head" }).click();
+
+  await openFromQueue(staff, base, "head-1", id);
+  await shoot(staff, "staff-head-signs");
+  await accessible(staff, "the signature");
+  await staff.getByRole("button", { name: "Sign the result (EDS)" }).click();
+  check((await text(staff, "p.flash")).includes("action-4"), "signed: action 4 next");
+
+  await openFromQueue(staff, base, "office-1", id);
+  check((await text(staff, "#step-title")).startsWith("action-4"), "the office sends the result (action 4)");
+  await staff.getByRole("button", { name: "Do the step and sign" }).click();
+  await staff.goto(`${base}staff`);
+  await shoot(staff, "staff-queue");
+  await accessible(staff, "the staff's queue");
+
+  // Process 9: the applicant takes a ticket, the operator hands the result over.
+  await until(operator, `${base}operator/applications/${id}`,
+    async (p) => (await p.getByRole("button", { name: "Take a queue ticket" }).count()) > 0, "the result at the workstation");
+  await operator.getByRole("button", { name: "Take a queue ticket" }).click();
+  check((await text(operator, "p.flash")).startsWith("Ticket R-"), "a ticket of the electronic queue");
+  await operator.getByRole("button", { name: "Hand the result over" }).click();
+  check((await text(operator, "#state")) === "Outcome: permitted", "handed over: permitted");
+  await operator.goto(`${base}operator`);
+  check((await operator.locator(`tr[data-application="${id}"] td.state`).textContent()).includes("permitted"),
+    "the operator's list shows the outcome");
+  await shoot(operator, "operator-applications");
+
+  // The tester's view: the timeline, the diagram, the signed messages.
+  await operator.goto(`${base}applications/${id}`);
+  const steps = ["process-1", "process-2", "process-5", "process-7", "action-1", "condition-2", "action-2", "action-3",
+    "action-4", "process-9", "service-term", "sc-handling"];
+  for (const step of steps) {
+    check((await operator.locator(`svg.timeline g[data-step="${step}"]`).count()) >= 1, `the timeline has ${step}`);
+  }
+  check((await operator.locator('svg.timeline g[data-step="service-term"]').getAttribute("data-standing")) === "met",
+    "the provider's term was met");
+  check((await operator.locator("svg.diagram g.step.done").count()) >= 12, "the diagram marks the steps done");
+  check((await operator.locator('svg.diagram g.step[aria-current="step"]').count()) === 0, "no current step: it ended");
+  const messages = await operator.locator("#messages tr.message").count();
+  check(messages >= 8, `the logs hold the application's messages (${messages})`);
+  const signatures = await operator.locator("#messages li.signature").count();
+  const verified = await operator.locator('#messages li.signature[data-verified="true"]').count();
+  check(signatures > messages && verified === signatures, `every signature verified (${verified}/${signatures})`);
+  for (const participant of ["workstation", "gateway", "regional"]) {
+    const rows = await operator.locator(`section.log[data-participant="${participant}"] tr.message`).count();
+    check(rows >= 3, `the ${participant}'s log of the application (${rows} entries)`);
+  }
+  const regional = (await operator.locator('section.log[data-participant="regional"]').textContent()) || "";
+  for (const member of ["office-1:", "specialist-1:", "executor-1:", "head-1:"]) {
+    check(regional.includes(member), `the ARM's log has the steps signed by ${member.slice(0, -1)}`);
+  }
+  const workstation = (await operator.locator('section.log[data-participant="workstation"]').textContent()) || "";
+  check(workstation.includes("sc.form.open.v1") && workstation.includes("sc.result.issue.v1"),
+    "the workstation's log has the operator's form and the hand-over");
+  check((await operator.locator("#messages").textContent()).includes("operator-1:"), "the operator's key signed");
+  check((await operator.locator("#messages").textContent()).includes("head-1:"), "the head's key signed the result");
+  check((await operator.locator("#hops tbody tr").count()) > messages, "every participant's monitoring records");
+  await shoot(operator, "application");
+  await accessible(operator, "the application");
+  await shootElement(operator.locator("svg.timeline"), "timeline");
+  await shootElement(operator.locator("svg.diagram"), "diagram");
+  await shootElement(operator.locator('section.log[data-participant="regional"]'), "messages-regional");
+
+  // The list, searched.
+  await operator.goto(`${base}applications?q=${id}`);
+  check((await operator.locator("#applications tbody tr").count()) === 1, "the search finds the application");
+  await operator.goto(`${base}applications?state=ended&outcome=permitted`);
+  check((await operator.locator(`#applications tr[data-application="${id}"]`).count()) === 1, "found by outcome");
+  await operator.goto(`${base}applications?standing=missed`);
+  check((await operator.locator(`#applications tr[data-application="${id}"]`).count()) === 0, "not among the missed");
+  await operator.goto(`${base}applications`);
+  await shoot(operator, "applications");
+  await accessible(operator, "the applications");
+  await operator.goto(`${base}regulation`);
+  check((await operator.locator("svg.diagram g.step").count()) >= 14, "the regulation drawn");
+  await shoot(operator, "regulation");
+  await accessible(operator, "the regulation");
+  await operator.goto(`${base}sla`);
+  await shoot(operator, "sla");
+  await accessible(operator, "the SLA");
+
+  // Keyboard only: log in again from the keyboard.
+  await operator.goto(`${base}operator`);
+  await operator.getByRole("button", { name: "Log out" }).click();
+  await operator.locator("#login").focus();
+  await operator.keyboard.type("operator-1");
+  await operator.keyboard.press("Tab");
+  await operator.keyboard.type("operator-1-password");
+  await operator.keyboard.press("Enter");
+  await operator.locator("#operator-id").waitFor();
+  check((await text(operator, "#operator-id")) === "operator-1", "logged in with the keyboard");
+  await accessible(operator, "the operator's list");
+
+  // Keyboard: the skip link is the first stop, the menu follows.
+  await operator.goto(base);
+  await operator.keyboard.press("Tab");
+  check(await operator.evaluate(() => document.activeElement.classList.contains("skip")), "Tab reaches the skip link");
+  await operator.keyboard.press("Tab");
+  await operator.keyboard.press("Tab");
+  await operator.keyboard.press("Enter");
+  await operator.waitForURL(`${base}operator`);
+  check(true, "the menu works with the keyboard");
+});
+console.log("route: passed");

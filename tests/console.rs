@@ -1,0 +1,435 @@
+//! The web console in a real browser: headless Debian Chromium driven by
+//! playwright-core (`tests/browser/*.mjs`), against `egov serve` and its
+//! console on free ports. Without node, playwright-core or chromium the
+//! tests fail and say to run `tests/install.sh`; they never skip.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use egov_cli::stack::{Role, Stack, StackConfig};
+use egov_client::OperatorClient;
+use egov_proto::ListOutboxRequest;
+use egov_proto::admin_service_client::AdminServiceClient;
+use egov_runtime::outbox::RetryPolicy;
+use egov_runtime::{SystemClock, Topology};
+
+const EGOV: &str = env!("CARGO_BIN_EXE_egov");
+/// The longest a browser script may take.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// One browser at a time: the scripts are heavy for a small machine.
+static BROWSER: Mutex<()> = Mutex::new(());
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn chromium() -> PathBuf {
+    std::env::var_os("EGOV_CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
+}
+
+/// What the browser tests need and is not there: node, playwright-core, `chromium`.
+fn missing_browser_tools(chromium: &Path) -> Vec<String> {
+    let mut missing = Vec::new();
+    if !Command::new("node").arg("--version").output().is_ok_and(|output| output.status.success()) {
+        missing.push("node (apt-get install -y nodejs npm)".to_owned());
+    }
+    if !root().join("tests/browser/node_modules/playwright-core/package.json").is_file() {
+        missing.push("playwright-core in tests/browser/node_modules (npm ci --prefix tests/browser)".to_owned());
+    }
+    if !chromium.is_file() {
+        missing.push(format!("{} (apt-get install -y chromium)", chromium.display()));
+    }
+    missing
+}
+
+/// node, playwright-core and chromium are there, or the test fails saying how to install them.
+fn require_browser_tools() {
+    require_browser_tools_at(&chromium());
+}
+
+fn require_browser_tools_at(chromium: &Path) {
+    let missing = missing_browser_tools(chromium);
+    assert!(
+        missing.is_empty(),
+        "the console's browser tests need {}: run tests/install.sh (as root, it installs them)",
+        missing.join(", ")
+    );
+}
+
+/// A machine without chromium fails the browser tests with the command that installs it.
+#[test]
+fn a_missing_browser_fails_the_tests_and_names_the_install_command() {
+    let missing = missing_browser_tools(Path::new("/nonexistent/chromium"));
+    assert!(missing.iter().any(|tool| tool.contains("apt-get install -y chromium")), "{missing:?}");
+    let failed = std::panic::catch_unwind(|| require_browser_tools_at(Path::new("/nonexistent/chromium")));
+    let message = failed.expect_err("it must fail, not skip");
+    let message = message.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("run tests/install.sh") && message.contains("/nonexistent/chromium"), "{message}");
+}
+
+/// Runs `node tests/browser/SCRIPT ARGS…`, which must exit 0 within the
+/// timeout; its output is printed. Screenshots go to target/console-screenshots.
+fn run_script(script: &str, args: &[&str]) {
+    require_browser_tools();
+    let _one = BROWSER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let root = root();
+    let screenshots = root.join("target/console-screenshots");
+    let output = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Command::new("node")
+        .arg(root.join("tests/browser").join(script))
+        .args(args)
+        .current_dir(&root)
+        .env("EGOV_SCREENSHOTS", &screenshots)
+        .env("EGOV_CHROMIUM", chromium())
+        .stdin(Stdio::null())
+        .stdout(output.as_file().try_clone().unwrap())
+        .stderr(output.as_file().try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > SCRIPT_TIMEOUT {
+            // SIGTERM first: playwright closes its browser on it.
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            std::thread::sleep(Duration::from_secs(3));
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let said = std::fs::read_to_string(output.path()).unwrap_or_default();
+    println!("{said}");
+    match status {
+        Some(status) => assert!(status.success(), "{script} failed ({status}):\n{said}"),
+        None => panic!("{script} did not finish within {SCRIPT_TIMEOUT:?}:\n{said}"),
+    }
+}
+
+/// `egov serve` with every participant and its console on free ports: the
+/// child and the console's address.
+fn serve(temp: &Path) -> (common::Served, String) {
+    common::init_keys(&temp.join("keys"));
+    let mut command = Command::new(EGOV);
+    command
+        .args(["serve", "--any-port"])
+        .arg("--data")
+        .arg(temp.join("data"))
+        .arg("--keys")
+        .arg(temp.join("keys"))
+        .arg("--fixtures")
+        .arg(common::fixtures_dir())
+        .stderr(Stdio::null());
+    let served = common::Served::start(command);
+    let url = served
+        .said
+        .iter()
+        .find_map(|line| line.strip_prefix("listening console "))
+        .unwrap_or_else(|| panic!("egov serve did not say where its console is: {:?}", served.said))
+        .to_owned();
+    assert!(url.starts_with("http://127.0.0.1:") && url.ends_with('/'), "{url}");
+    (served, url)
+}
+
+#[test]
+fn one_application_goes_through_every_process_in_the_browser() {
+    let temp = tempfile::tempdir().unwrap();
+    let (served, url) = serve(temp.path());
+    run_script("route.mjs", &[&url]);
+    let (stopped, _) = served.terminate();
+    assert!(stopped, "egov serve did not stop cleanly");
+}
+
+#[test]
+fn a_refusal_at_condition_2_in_the_browser() {
+    let temp = tempfile::tempdir().unwrap();
+    let (served, url) = serve(temp.path());
+    run_script("refusal.mjs", &[&url]);
+    assert!(served.terminate().0);
+}
+
+#[test]
+fn the_process_4_notice_in_the_browser() {
+    let temp = tempfile::tempdir().unwrap();
+    let (served, url) = serve(temp.path());
+    run_script("notice.mjs", &[&url]);
+    assert!(served.terminate().0);
+}
+
+#[test]
+fn egov_serve_runs_no_console_when_told_off_or_for_some_roles_only() {
+    let temp = tempfile::tempdir().unwrap();
+    common::init_keys(&temp.path().join("keys"));
+    let served = |extra: &[&str]| {
+        let mut command = Command::new(EGOV);
+        command
+            .args(["serve", "--any-port"])
+            .args(extra)
+            .arg("--data")
+            .arg(temp.path().join("data"))
+            .arg("--keys")
+            .arg(temp.path().join("keys"))
+            .arg("--fixtures")
+            .arg(common::fixtures_dir())
+            .stderr(Stdio::null());
+        let served = common::Served::start(command);
+        let said = served.said.clone();
+        assert!(served.terminate().0);
+        said
+    };
+    let said = served(&["--console", "off"]);
+    assert!(said.iter().all(|line| !line.starts_with("listening console")), "{said:?}");
+    let said = served(&["--roles", "individuals,notary"]);
+    assert!(said.iter().all(|line| !line.starts_with("listening console")), "{said:?}");
+    // Asked for, it runs beside any roles.
+    let port = common::free_port();
+    let said = served(&["--roles", "individuals", "--console", &format!("127.0.0.1:{port}")]);
+    assert!(said.contains(&format!("listening console http://127.0.0.1:{port}/")), "{said:?}");
+    // From the config file's serve.console, and EGOV_CONSOLE over it.
+    let file = temp.path().join("egov.toml");
+    let port = common::free_port();
+    std::fs::write(&file, format!("[serve]\nroles = [\"notary\"]\nconsole = \"127.0.0.1:{port}\"\n")).unwrap();
+    let config = file.to_str().unwrap();
+    let said = served(&["--config", config]);
+    assert!(said.contains(&format!("listening console http://127.0.0.1:{port}/")), "{said:?}");
+    let mut command = Command::new(EGOV);
+    command
+        .args(["--config", config, "serve", "--any-port", "--data"])
+        .arg(temp.path().join("data"))
+        .arg("--keys")
+        .arg(temp.path().join("keys"))
+        .arg("--fixtures")
+        .arg(common::fixtures_dir())
+        .env("EGOV_CONSOLE", "off")
+        .stderr(Stdio::null());
+    let served = common::Served::start(command);
+    assert!(served.said.iter().all(|line| !line.starts_with("listening console")), "{:?}", served.said);
+    assert!(served.terminate().0);
+    // An address in use stops the start, naming it.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let output = Command::new(EGOV)
+        .args(["serve", "--any-port", "--console", &address, "--data"])
+        .arg(temp.path().join("data"))
+        .arg("--keys")
+        .arg(temp.path().join("keys"))
+        .arg("--fixtures")
+        .arg(common::fixtures_dir())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains(&format!("the console cannot listen on {address}")), "{error}");
+}
+
+/// The incident is made here: the stack runs without the ARM, with few and
+/// quick retries, so the gateway parks the delivery; then the ARM starts and
+/// the browser retries it. The console runs in this process, on a free port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_is_retried_from_the_browser() {
+    let temp = tempfile::tempdir().unwrap();
+    let keys = common::init_keys(&temp.path().join("keys"));
+    let topology = common::free_topology();
+    let config = |roles: &[Role]| {
+        let mut config = StackConfig::local(temp.path().join("data"), keys.clone(), common::fixtures_dir());
+        config.topology = topology.clone();
+        config.roles = roles.iter().copied().collect();
+        config.retry = RetryPolicy {
+            first_delay_ms: 10,
+            max_delay_ms: 50,
+            max_attempts: 3,
+            attempt_timeout: Duration::from_secs(1),
+        };
+        config
+    };
+    let stack =
+        Stack::start(config(&[Role::Individuals, Role::Notary, Role::Gateway, Role::Workstation])).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let (stop_console, console_stopped) = tokio::sync::oneshot::channel::<()>();
+    let console = egov_console::ConsoleConfig {
+        topology: topology.clone(),
+        keys: keys.clone(),
+        tls: None,
+        definition: Arc::new(egov_regulation::Definition::default_definition().clone()),
+    };
+    let console = tokio::spawn(egov_console::serve(listener, console, async move {
+        let _ = console_stopped.await;
+    }));
+
+    let trust = keys.trust().unwrap();
+    let mut operator = OperatorClient::new(
+        Topology::channel(&topology.workstation).unwrap(),
+        keys.signer_in(&trust, "operator-1").unwrap(),
+        Arc::new(SystemClock),
+    );
+    operator.login("operator-1", "operator-1-password").await.unwrap();
+    let service = &egov_regulation::Definition::default_definition().service.code;
+    operator.open_form("stranded-1", service, "850715300122", None).await.unwrap();
+    let documents = common::documents(&["application-form", "identity-document"])
+        .iter()
+        .map(egov_client::DocumentPlan::to_proto)
+        .collect();
+    operator.submit("stranded-1", documents).await.unwrap();
+    let mut admin = AdminServiceClient::new(Topology::channel(&topology.gateway).unwrap());
+    common::eventually("the incident", async || {
+        let entries = admin.list_outbox(ListOutboxRequest { incidents_only: true }).await.unwrap().into_inner().entries;
+        entries.into_iter().find(|entry| entry.correlation_id == "stranded-1")
+    })
+    .await;
+    let regional = Stack::start(config(&[Role::Regional])).await.unwrap();
+
+    let script = tokio::task::spawn_blocking(move || run_script("incident.mjs", &[&url, "stranded-1"])).await;
+    let _ = stop_console.send(());
+    let _ = console.await;
+    regional.stop().await;
+    stack.stop().await;
+    if let Err(panic) = script {
+        std::panic::resume_unwind(panic.into_panic());
+    }
+}
+
+/// One HTTP/1.1 request to the console: the status code, the headers (lower-case names) and the body.
+fn http(method: &str, url: &str, cookie: Option<&str>, form: Option<&str>) -> (u16, Vec<(String, String)>, String) {
+    use std::io::{Read as _, Write as _};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (address, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    if let Some(cookie) = cookie {
+        request.push_str(&format!("Cookie: {cookie}\r\n"));
+    }
+    let body = form.unwrap_or_default();
+    if form.is_some() {
+        request.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_lowercase(), value.trim().to_owned()))
+        .collect();
+    (status, headers, body.to_owned())
+}
+
+fn header<'h>(headers: &'h [(String, String)], name: &str) -> &'h str {
+    headers.iter().find(|(n, _)| n == name).map_or("", |(_, value)| value.as_str())
+}
+
+/// `GET url`, which must answer 200: the body.
+fn http_get(url: &str) -> String {
+    let (status, _, body) = http("GET", url, None, None);
+    assert_eq!(status, 200, "{url}: {body}");
+    body
+}
+
+/// With `--tls` the console calls every participant over mTLS: as the
+/// operator and the staff member whose certificates they are, and the
+/// reads as the participant read.
+#[test]
+fn the_console_works_over_mtls() {
+    let temp = tempfile::tempdir().unwrap();
+    let keys = temp.path().join("keys");
+    let init = Command::new(EGOV).args(["--tls", "keys", "init", "--dir"]).arg(&keys).output().unwrap();
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let mut command = Command::new(EGOV);
+    command
+        .args(["--tls", "serve", "--any-port", "--data"])
+        .arg(temp.path().join("data"))
+        .arg("--keys")
+        .arg(&keys)
+        .arg("--fixtures")
+        .arg(common::fixtures_dir())
+        .stderr(Stdio::null());
+    let served = common::Served::start(command);
+    let url = served.said.iter().find_map(|line| line.strip_prefix("listening console ")).unwrap().to_owned();
+    let (_, headers, _) = http("GET", &url, None, None);
+    let cookie = header(&headers, "set-cookie").split(';').next().unwrap().to_owned();
+    let cookie = Some(cookie.as_str());
+    let login = "login=operator-1&password=operator-1-password";
+    let (status, headers, body) = http("POST", &format!("{url}operator/login"), cookie, Some(login));
+    assert_eq!((status, header(&headers, "location")), (303, "/operator"), "{body}");
+    let (status, headers, body) = http("POST", &format!("{url}operator/new"), cookie, Some("applicant=850715300122"));
+    assert_eq!(status, 303, "{body}");
+    let application = header(&headers, "location").to_owned();
+    let id = application.strip_prefix("/operator/applications/").unwrap().to_owned();
+    let (_, _, page) = http("GET", &format!("{url}{}", &application[1..]), cookie, None);
+    assert!(page.contains("Серикбаев") && page.contains("id=\"state\">process-5"), "{page}");
+    let listed = http_get(&format!("{url}applications"));
+    assert!(listed.contains(&format!("data-application=\"{id}\"")), "{listed}");
+    let detail = http_get(&format!("{url}applications/{id}"));
+    assert!(detail.contains("data-verified=\"true\"") && !detail.contains("data-verified=\"false\""), "{detail}");
+    assert!(!detail.contains("role=\"alert\""), "a participant refused a read over mTLS: {detail}");
+    let (status, _, body) = http("POST", &format!("{url}staff/login"), cookie, Some("member=office-1"));
+    assert_eq!(status, 303, "{body}");
+    let (_, _, queue) = http("GET", &format!("{url}staff"), cookie, None);
+    assert!(queue.contains("id=\"member-id\">office-1") && !queue.contains("role=\"alert\""), "{queue}");
+    let incidents = http_get(&format!("{url}incidents"));
+    assert!(incidents.contains("id=\"no-incidents\"") && !incidents.contains("not reachable"), "{incidents}");
+    assert!(served.terminate().0);
+}
+
+/// The console's SLA page lists what `egov sla report` lists, over the
+/// stores the replay of the fixture library leaves (on simulated time); in
+/// the browser, the missed step and term are marked on the timeline.
+#[test]
+fn the_sla_page_is_the_report_of_egov_sla_report() {
+    let temp = tempfile::tempdir().unwrap();
+    let kept = temp.path().join("kept");
+    let replayed = Command::new(EGOV)
+        .args(["replay", "--keep"])
+        .arg(&kept)
+        .arg("fixtures/applications")
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        replayed.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&replayed.stdout),
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    let mut command = Command::new(EGOV);
+    command
+        .args(["serve", "--any-port", "--simulated-time", "--data"])
+        .arg(kept.join("data"))
+        .arg("--keys")
+        .arg(kept.join("keys"))
+        .arg("--fixtures")
+        .arg(common::fixtures_dir())
+        .stderr(Stdio::null());
+    let served = common::Served::start(command);
+    let url = served.said.iter().find_map(|line| line.strip_prefix("listening console ")).unwrap().to_owned();
+    run_script("replayed.mjs", &[&url]);
+    let page = http_get(&format!("{url}sla"));
+    let mut shown: Vec<String> =
+        page.split("data-row=\"").skip(1).map(|rest| rest[..rest.find('"').unwrap()].to_owned()).collect();
+    assert!(served.terminate().0);
+    let report = Command::new(EGOV).args(["sla", "report", "--data"]).arg(kept.join("data")).output().unwrap();
+    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+    let text = String::from_utf8(report.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // Fixed columns: application 40, registration 18, item 14, deadline 23, ended 23, standing.
+    let mut listed: Vec<String> = lines[1..lines.len() - 1]
+        .iter()
+        .map(|line| format!("{} {} {}", line[..40].trim(), line[60..74].trim(), line[123..].trim()))
+        .collect();
+    shown.sort();
+    listed.sort();
+    assert!(listed.len() >= 4, "{text}");
+    assert_eq!(shown, listed, "the console's SLA page and `egov sla report` differ:\n{page}");
+}
