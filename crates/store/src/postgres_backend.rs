@@ -93,19 +93,35 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
 /// One connection of the pool, with its prepared statements.
 struct Connection {
+    url: String,
+    schema: String,
     client: Option<Client>,
     statements: HashMap<&'static str, Statement>,
 }
 
 impl Connection {
-    fn client(&mut self, url: &str, schema: &str) -> Result<&mut Client, StoreError> {
+    /// `work` on this connection, made first if there is none. When `work` fails
+    /// for the database's sake and the connection is found broken, it is dropped,
+    /// so that the next call makes a new one.
+    fn attempt<R>(
+        &mut self,
+        work: impl FnOnce(&mut Client, &mut HashMap<&'static str, Statement>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
         if self.client.as_ref().is_none_or(Client::is_closed) {
             self.statements.clear();
-            let mut client = connect(url)?;
-            client.batch_execute(&format!("SET search_path TO {schema}")).map_err(unavailable)?;
+            self.client = None;
+            let mut client = connect(&self.url)?;
+            client.batch_execute(&format!("SET search_path TO {}", self.schema)).map_err(unavailable)?;
             self.client = Some(client);
         }
-        self.client.as_mut().ok_or_else(|| unavailable_text("no connection"))
+        let Some(client) = self.client.as_mut() else { return Err(unavailable_text("no connection")) };
+        let result = work(client, &mut self.statements);
+        if matches!(result, Err(StoreError::Unavailable { .. }))
+            && client.is_valid(std::time::Duration::from_secs(1)).is_err()
+        {
+            self.client = None;
+        }
+        result
     }
 }
 
@@ -193,7 +209,12 @@ impl PostgresBackend {
             std::thread::Builder::new()
                 .name(format!("egov-pg-{schema}-{index}"))
                 .spawn(move || {
-                    let mut connection = Connection { client: None, statements: HashMap::new() };
+                    let mut connection = Connection {
+                        url: String::new(),
+                        schema: String::new(),
+                        client: None,
+                        statements: HashMap::new(),
+                    };
                     loop {
                         let job = match receiver.lock() {
                             Ok(receiver) => receiver.recv(),
@@ -216,36 +237,38 @@ impl PostgresBackend {
         })
     }
 
-    /// Runs `work` on a connection of the pool, waiting for its answer.
+    /// Runs the read `work` on a connection of the pool, waiting for its answer. A
+    /// connection that broke (the database restarted since it was made) is made again
+    /// and the read tried once more: a read changes nothing.
     fn run<R: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut Client, &mut HashMap<&'static str, Statement>) -> Result<R, StoreError> + Send + 'static,
+        work: impl Fn(&mut Client, &mut HashMap<&'static str, Statement>) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
         let (reply, answer) = mpsc::sync_channel(1);
-        self.submit(work, move |result| {
-            let _ = reply.send(result);
-        })?;
+        self.submit(
+            move |connection| match connection.attempt(&work) {
+                Err(StoreError::Unavailable { .. }) if connection.client.is_none() => connection.attempt(&work),
+                done => done,
+            },
+            move |result| {
+                let _ = reply.send(result);
+            },
+        )?;
         answer.recv().map_err(|_| StoreError::Stopped)?
     }
 
+    /// Hands `work` to a thread of the pool, with its connection made if need be;
+    /// `reply` gets what it came to.
     fn submit<R: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut Client, &mut HashMap<&'static str, Statement>) -> Result<R, StoreError> + Send + 'static,
+        work: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
         reply: impl FnOnce(Result<R, StoreError>) + Send + 'static,
     ) -> Result<(), StoreError> {
         let (url, schema) = (self.inner.url.clone(), self.inner.schema.clone());
         let job: Job = Box::new(move |connection: &mut Connection| {
-            let result = match connection.client(&url, &schema) {
-                Err(error) => Err(error),
-                Ok(_) => {
-                    let Connection { client, statements } = connection;
-                    match client.as_mut() {
-                        Some(client) => work(client, statements),
-                        None => Err(unavailable_text("no connection")),
-                    }
-                }
-            };
-            reply(result);
+            connection.url = url;
+            connection.schema = schema;
+            reply(work(connection));
         });
         let jobs = self.inner.jobs.lock().map_err(|_| StoreError::Stopped)?;
         jobs.as_ref().ok_or(StoreError::Stopped)?.send(job).map_err(|_| StoreError::Stopped)
@@ -735,8 +758,10 @@ impl Backend for PostgresBackend {
     fn commit(&self, batch: Batch, durability: Durability) -> CommitFuture<'_> {
         Box::pin(async move {
             let (reply, answer) = tokio::sync::oneshot::channel();
+            // Not tried again on a broken connection: a commit whose answer was lost may have
+            // happened. The caller is told `store.unavailable` and retries as it does any refusal.
             self.submit(
-                move |client, _| apply(client, batch, durability),
+                move |connection| connection.attempt(|client, _| apply(client, batch, durability)),
                 move |result| {
                     let _ = reply.send(result);
                 },
@@ -878,8 +903,22 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(100));
         };
         assert_eq!((record.version, record.value), (1, 1));
-        let mut batch = Batch::new();
-        batch.put("a", 1, &2u32).unwrap();
-        store.commit(batch).await.unwrap();
+        // A connection made before the restart fails once, and is made again: a caller
+        // that is refused `store.unavailable` tries again, as the participants' callers do.
+        let mut refusals = 0;
+        loop {
+            let mut batch = Batch::new();
+            batch.put("a", 1, &2u32).unwrap();
+            match store.commit(batch).await {
+                Ok(_) => break,
+                Err(error) => {
+                    assert_eq!(error.code(), "store.unavailable", "{error}");
+                    refusals += 1;
+                    assert!(refusals <= CONNECTIONS, "the pool's connections did not come back");
+                }
+            }
+        }
+        let record: Versioned<u32> = store.get("a").unwrap().unwrap();
+        assert_eq!((record.version, record.value), (2, 2), "written once");
     }
 }
