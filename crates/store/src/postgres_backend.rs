@@ -87,7 +87,7 @@ CREATE SEQUENCE ids;
 const LEASE_SECONDS: i64 = 30;
 
 /// How many connections (and threads) one participant's backend keeps.
-const CONNECTIONS: usize = 3;
+const CONNECTIONS: usize = 8;
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
