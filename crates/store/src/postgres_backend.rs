@@ -149,7 +149,16 @@ impl std::fmt::Debug for PostgresBackend {
 fn unavailable(error: postgres::Error) -> StoreError {
     let reason = match error.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => error.to_string(),
+        // "error connecting to server", and why: the cause is in the chain.
+        None => {
+            let mut reason = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                reason = format!("{reason}: {cause}");
+                source = cause.source();
+            }
+            reason
+        }
     };
     StoreError::Unavailable { reason }
 }
