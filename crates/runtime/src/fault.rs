@@ -2,12 +2,11 @@
 //! `UNAVAILABLE`, lets some hang past the caller's deadline, or takes the
 //! participant down for a while. Set with `egov serve --fault` or `egov replay --fault`.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+
+use crate::around::{Around, BoxFuture, Inner, Response, Wrapped};
 
 use crate::counters::Counters;
 
@@ -131,43 +130,21 @@ impl Shared {
 }
 
 impl<S> tower_layer::Layer<S> for FaultLayer {
-    type Service = FaultService<S>;
+    type Service = Wrapped<FaultLayer, S>;
 
-    fn layer(&self, service: S) -> FaultService<S> {
-        FaultService { inner: service, shared: Arc::clone(&self.inner) }
+    fn layer(&self, inner: S) -> Self::Service {
+        Wrapped::new(self.clone(), inner)
     }
 }
 
-/// The service the layer makes.
-#[derive(Debug, Clone)]
-pub struct FaultService<S> {
-    inner: S,
-    shared: Arc<Shared>,
-}
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
-impl<S, B> tower_service::Service<http::Request<B>> for FaultService<S>
-where
-    S: tower_service::Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<S::Response, S::Error>>;
-
-    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(context)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let decision = self.shared.decide(request.uri().path());
-        let latency = self.shared.faults.latency;
-        // The clone is ready only after poll_ready; call the one that was polled.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+impl Around for FaultLayer {
+    fn around<S, B>(&self, request: http::Request<B>, mut inner: S) -> BoxFuture<Result<Response, S::Error>>
+    where
+        S: Inner<B>,
+        B: Send + 'static,
+    {
+        let decision = self.inner.decide(request.uri().path());
+        let latency = self.inner.faults.latency;
         Box::pin(async move {
             if !latency.is_zero() {
                 tokio::time::sleep(latency).await;

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod around;
 pub mod clock;
 pub mod context;
 pub mod convert;

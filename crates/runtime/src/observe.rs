@@ -4,14 +4,12 @@
 //! included; what the receive pipeline learns of the call inside (the
 //! envelope's ids and sizes) it reads from the call's note.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 use egov_proto::MonitoringRecord;
 
+use crate::around::{Around, BoxFuture, Inner, Response, Wrapped};
 use crate::metrics::Metrics;
 use crate::monitor::{Monitor, NOTE, Note, now_us};
 use crate::status::REASON_KEY;
@@ -37,21 +35,12 @@ impl ObserveLayer {
 }
 
 impl<S> tower_layer::Layer<S> for ObserveLayer {
-    type Service = Observed<S>;
+    type Service = Wrapped<ObserveLayer, S>;
 
-    fn layer(&self, inner: S) -> Observed<S> {
-        Observed { inner, layer: self.clone() }
+    fn layer(&self, inner: S) -> Self::Service {
+        Wrapped::new(self.clone(), inner)
     }
 }
-
-/// The service the layer makes.
-#[derive(Debug, Clone)]
-pub struct Observed<S> {
-    inner: S,
-    layer: ObserveLayer,
-}
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// The calls that exchange the participants' messages (the admin service and
 /// the bench's echo are not messages; health and reflection are not ours).
@@ -61,25 +50,13 @@ fn is_message_call(path: &str) -> bool {
         && !path.starts_with("/egov.v1.BenchService/")
 }
 
-impl<S, B> tower_service::Service<http::Request<B>> for Observed<S>
-where
-    S: tower_service::Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<S::Response, S::Error>>;
-
-    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(context)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let ObserveLayer { metrics, monitor, participant } = self.layer.clone();
+impl Around for ObserveLayer {
+    fn around<S, B>(&self, request: http::Request<B>, mut inner: S) -> BoxFuture<Result<Response, S::Error>>
+    where
+        S: Inner<B>,
+        B: Send + 'static,
+    {
+        let ObserveLayer { metrics, monitor, participant } = self.clone();
         let recorded = monitor.is_on() && is_message_call(request.uri().path());
         if metrics.is_none() && !recorded {
             return Box::pin(inner.call(request));

@@ -3,11 +3,9 @@
 //! makes before the receive pipeline sees the call (a request that does not
 //! decode, a message over the transport's limit, an unknown method).
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use tonic::Code;
+
+use crate::around::{Around, BoxFuture, Inner, Response, Wrapped};
 
 use crate::status::{REASON_KEY, Refusal};
 
@@ -16,17 +14,11 @@ use crate::status::{REASON_KEY, Refusal};
 pub struct ReasonLayer;
 
 impl<S> tower_layer::Layer<S> for ReasonLayer {
-    type Service = ReasonService<S>;
+    type Service = Wrapped<ReasonLayer, S>;
 
-    fn layer(&self, inner: S) -> ReasonService<S> {
-        ReasonService { inner }
+    fn layer(&self, inner: S) -> Self::Service {
+        Wrapped::new(*self, inner)
     }
-}
-
-/// The service the layer makes.
-#[derive(Debug, Clone)]
-pub struct ReasonService<S> {
-    inner: S,
 }
 
 /// The reason code of a status tonic made itself.
@@ -42,27 +34,12 @@ fn reason_for(status: &tonic::Status) -> (Code, &'static str) {
     }
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
-impl<S, B> tower_service::Service<http::Request<B>> for ReasonService<S>
-where
-    S: tower_service::Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<S::Response, S::Error>>;
-
-    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(context)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        // The clone is ready only after poll_ready; call the one that was polled.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+impl Around for ReasonLayer {
+    fn around<S, B>(&self, request: http::Request<B>, mut inner: S) -> BoxFuture<Result<Response, S::Error>>
+    where
+        S: Inner<B>,
+        B: Send + 'static,
+    {
         Box::pin(async move {
             let response = inner.call(request).await?;
             // A refusal before any answer is a trailers-only response: its status is in the headers.

@@ -21,9 +21,7 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use anyhow::{Context as _, bail};
 use rustls::client::danger::HandshakeSignatureValid;
@@ -35,6 +33,7 @@ use tonic::Code;
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
+use crate::around::{Around, BoxFuture, Inner, Response, Wrapped};
 use crate::ids;
 use crate::status::Refusal;
 
@@ -481,41 +480,19 @@ impl std::fmt::Debug for PeerLayer {
 }
 
 impl<S> tower_layer::Layer<S> for PeerLayer {
-    type Service = PeerService<S>;
+    type Service = Wrapped<PeerLayer, S>;
 
-    fn layer(&self, inner: S) -> PeerService<S> {
-        PeerService { inner, verifier: self.verifier.clone() }
+    fn layer(&self, inner: S) -> Self::Service {
+        Wrapped::new(self.clone(), inner)
     }
 }
 
-/// The service [`PeerLayer`] makes.
-#[derive(Clone)]
-pub struct PeerService<S> {
-    inner: S,
-    verifier: Option<Arc<dyn ClientCertVerifier>>,
-}
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
-impl<S, B> tower_service::Service<http::Request<B>> for PeerService<S>
-where
-    S: tower_service::Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<S::Response, S::Error>>;
-
-    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(context)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        // The clone is ready only after poll_ready; call the one that was polled.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+impl Around for PeerLayer {
+    fn around<S, B>(&self, request: http::Request<B>, mut inner: S) -> BoxFuture<Result<Response, S::Error>>
+    where
+        S: Inner<B>,
+        B: Send + 'static,
+    {
         let Some(verifier) = &self.verifier else { return Box::pin(inner.call(request)) };
         match peer_of(&request, verifier.as_ref()) {
             Ok(peer) => Box::pin(PEER.scope(peer, inner.call(request))),

@@ -16,10 +16,7 @@
 //! cost is a flag read per call.
 
 use std::cell::Cell;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
 
 use anyhow::Context as _;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator as _};
@@ -31,6 +28,8 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use sha2::Digest as _;
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::around::{Around, BoxFuture, Inner, Response, Wrapped};
 
 /// Whether spans are exported (an exporter was started in this process).
 static EXPORTING: AtomicBool = AtomicBool::new(false);
@@ -199,40 +198,19 @@ impl TraceLayer {
 }
 
 impl<S> tower_layer::Layer<S> for TraceLayer {
-    type Service = Traced<S>;
+    type Service = Wrapped<TraceLayer, S>;
 
-    fn layer(&self, inner: S) -> Traced<S> {
-        Traced { inner, participant: self.participant }
+    fn layer(&self, inner: S) -> Self::Service {
+        Wrapped::new(*self, inner)
     }
 }
 
-/// The service the layer makes.
-#[derive(Debug, Clone)]
-pub struct Traced<S> {
-    inner: S,
-    participant: &'static str,
-}
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
-impl<S, B> tower_service::Service<http::Request<B>> for Traced<S>
-where
-    S: tower_service::Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<S::Response, S::Error>>;
-
-    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(context)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+impl Around for TraceLayer {
+    fn around<S, B>(&self, request: http::Request<B>, mut inner: S) -> BoxFuture<Result<Response, S::Error>>
+    where
+        S: Inner<B>,
+        B: Send + 'static,
+    {
         let path = request.uri().path();
         let span = tracing::info_span!(
             "rpc",
