@@ -150,6 +150,14 @@ fn one_application_goes_through_every_process_in_the_browser() {
 }
 
 #[test]
+fn an_application_received_at_the_providers_office_in_the_browser() {
+    let temp = tempfile::tempdir().unwrap();
+    let (served, url) = serve(temp.path());
+    run_script("office.mjs", &[&url]);
+    assert!(served.terminate().0);
+}
+
+#[test]
 fn a_refusal_at_condition_2_in_the_browser() {
     let temp = tempfile::tempdir().unwrap();
     let (served, url) = serve(temp.path());

@@ -16,6 +16,7 @@ mod i18n;
 mod incidents;
 mod layout;
 mod operator;
+mod package;
 mod staff;
 
 use std::collections::HashMap;
@@ -84,6 +85,7 @@ pub fn router(config: ConsoleConfig) -> Router {
         .route("/staff", get(staff::start))
         .route("/staff/login", post(staff::login))
         .route("/staff/logout", post(staff::logout))
+        .route("/staff/office", post(staff::receive))
         .route("/staff/registrations/{id}", get(staff::registration))
         .route("/staff/registrations/{id}/act", post(staff::act))
         .route("/applications", get(applications::list))

@@ -12,7 +12,6 @@ use egov_client::OperatorClient;
 use egov_proto::{Application, PowerOfAttorneyKind, Representative};
 use egov_regulation::Effect;
 use maud::{Markup, html};
-use sha2::Digest as _;
 
 use crate::i18n::{Lang, t};
 use crate::layout::{self, problem};
@@ -455,49 +454,17 @@ fn lookup_result(lang: Lang, lookup: &egov_proto::OpenFormResponse) -> Markup {
 /// Process 5: the documents attached with the file picker, signed with the
 /// operator's key; the workstation sends them on (process 6). A file too
 /// large or a package the counter refuses changes nothing.
-pub async fn submit(ctx: Ctx, Path(id): Path<String>, mut multipart: Multipart) -> Response {
+pub async fn submit(ctx: Ctx, Path(id): Path<String>, multipart: Multipart) -> Response {
     let Some(operator) = ctx.session.operator.clone() else { return see_other("/operator") };
-    let mut documents = Vec::new();
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(error) => {
-                let refused = Problem::new("console.bad_form", format!("console.bad_form: {error}"));
-                return application_page(&ctx, &id, Some(Refused::Submission(refused, None))).await;
-            }
-        };
-        let Some(kind) = field.name().and_then(|name| name.strip_prefix("doc-")).map(str::to_owned) else { continue };
-        let title = field.file_name().unwrap_or_default().to_owned();
-        let content = match field.bytes().await {
-            Ok(content) => content,
-            Err(error) => {
-                let refused = Problem::new("console.bad_form", format!("console.bad_form: {error}"));
-                return application_page(&ctx, &id, Some(Refused::Document(kind, refused))).await;
-            }
-        };
-        if content.is_empty() && title.is_empty() {
-            continue;
+    let documents = match crate::package::read(multipart).await {
+        Ok(package) => package.documents,
+        Err(crate::package::Unread { kind: Some(kind), problem }) => {
+            return application_page(&ctx, &id, Some(Refused::Document(kind, problem))).await;
         }
-        if content.len() > MAX_FILE_BYTES {
-            let refused = Problem::new(
-                "console.file_too_large",
-                format!(
-                    "console.file_too_large: {title} is {} KiB, more than {} KiB; nothing was sent",
-                    content.len() / 1024,
-                    MAX_FILE_BYTES / 1024
-                ),
-            );
-            return application_page(&ctx, &id, Some(Refused::Document(kind, refused))).await;
+        Err(crate::package::Unread { kind: None, problem }) => {
+            return application_page(&ctx, &id, Some(Refused::Submission(problem, None))).await;
         }
-        documents.push(egov_proto::AttachedDocument {
-            kind: kind.clone(),
-            title: if title.is_empty() { kind } else { title },
-            pages: 1,
-            sha256: hex::encode(sha2::Sha256::digest(&content)),
-            content: content.to_vec(),
-        });
-    }
+    };
     match operator.submit(&id, documents).await {
         Ok(_) => {
             ctx.update(|session| session.flash = Some(format!("{}: {id}", t(session.lang, "done"))));

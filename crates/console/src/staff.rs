@@ -4,7 +4,7 @@
 //! decision, signed with the member's key (condition 2 with its grounds, the
 //! executor's draft and hand-over, the head's signature of the result).
 
-use axum::extract::{Form, Path};
+use axum::extract::{Form, Multipart, Path};
 use axum::response::{IntoResponse, Response};
 use egov_client::StaffClient;
 use egov_envelope::Signer;
@@ -16,6 +16,7 @@ use prost::Message as _;
 
 use crate::i18n::t;
 use crate::layout::{self, problem};
+use crate::package::Unread;
 use crate::{Ctx, Problem, see_other, time};
 
 fn client(ctx: &Ctx) -> Result<StaffClient, Problem> {
@@ -56,26 +57,138 @@ fn signer(ctx: &Ctx, member: &str) -> Result<(Signer, String), Problem> {
 }
 
 pub async fn start(ctx: Ctx) -> Response {
+    queue_page(&ctx, None).await
+}
+
+/// The queue of the member logged in; for the office, also the form of an
+/// application received at the provider's office, with what refused it.
+async fn queue_page(ctx: &Ctx, office_refused: Option<&Unread>) -> Response {
     let lang = ctx.lang();
-    let Some(member) = ctx.session.staff.clone() else { return login_page(&ctx, None).into_response() };
-    let role = match signer(&ctx, &member) {
+    let Some(member) = ctx.session.staff.clone() else { return login_page(ctx, None).into_response() };
+    let role = match signer(ctx, &member) {
         Ok((_, role)) => role,
-        Err(refused) => return login_page(&ctx, Some(&refused)).into_response(),
+        Err(refused) => return login_page(ctx, Some(&refused)).into_response(),
     };
-    let queue = match client(&ctx) {
+    let queue = match client(ctx) {
         Ok(client) => client.queue(&role).await.map_err(|status| Problem::from_status(&status)),
         Err(refused) => Err(refused),
     };
     let body = html! {
-        (who(&ctx, &member, &role))
+        (who(ctx, &member, &role))
         h2 #queue-title { (t(lang, "queue")) }
         @match &queue {
             Err(refused) => (problem("queue-problem", Some(refused))),
             Ok(queue) if queue.is_empty() => p { (t(lang, "queue.empty")) },
-            Ok(queue) => (queue_table(&ctx, queue)),
+            Ok(queue) => (queue_table(ctx, queue)),
+        }
+        @if role == ids::roles::PROVIDER_OFFICE {
+            (office_form(ctx, office_refused))
         }
     };
-    layout::page(&ctx, t(lang, "staff"), "/staff", body).into_response()
+    layout::page(ctx, t(lang, "staff"), "/staff", body).into_response()
+}
+
+/// Paragraph 3: an application received at the provider's office, its
+/// documents attached with the file picker, signed by the office employee.
+fn office_form(ctx: &Ctx, refused: Option<&Unread>) -> Markup {
+    let lang = ctx.lang();
+    let definition = ctx.app.definition();
+    let at = |kind: Option<&str>| refused.filter(|unread| unread.kind.as_deref() == kind).map(|unread| &unread.problem);
+    html! {
+        form.card method="post" action="/staff/office" enctype="multipart/form-data" aria-labelledby="office-title" {
+            h2 #office-title { (t(lang, "office.receive")) }
+            label for="office-applicant" { (t(lang, "applicant.iin")) }
+            input #office-applicant type="text" name="applicant" inputmode="numeric" maxlength="12"
+                aria-required="true" aria-describedby="office-applicant-problem"
+                aria-invalid=[at(Some("applicant")).map(|_| "true")];
+            (problem("office-applicant-problem", at(Some("applicant"))))
+            label for="office-representative" { (t(lang, "representative.iin")) }
+            input #office-representative type="text" name="representative" inputmode="numeric" maxlength="12";
+            fieldset {
+                legend { (t(lang, "power.of.attorney")) }
+                input #office-notarised type="checkbox" name="notarised" value="yes";
+                label.inline for="office-notarised" { (t(lang, "notarised")) }
+                label for="office-poa-number" { (t(lang, "poa.number")) }
+                input #office-poa-number type="text" name="poa_number";
+                label for="office-poa-issued" { (t(lang, "poa.issued")) }
+                input #office-poa-issued type="date" name="poa_issued_on";
+            }
+            p { (t(lang, "file.limit")) " " (crate::MAX_FILE_BYTES / 1024) " KiB." }
+            @for document in &definition.documents {
+                @let field = format!("doc-{}", document.code);
+                label for={ "office-" (field) } {
+                    (lang.pick(&document.kk, &document.ru, &document.en))
+                    @if document.required { " (" (t(lang, "required")) ")" }
+                }
+                input id={ "office-" (field) } type="file" name=(field) aria-describedby={ "office-" (field) "-problem" };
+                (problem(&format!("office-{field}-problem"), at(Some(document.code.as_str()))))
+            }
+            (problem("office-problem", at(None)))
+            div { button type="submit" { (t(lang, "office.receive.sign")) } }
+        }
+    }
+}
+
+/// Receives the office's form: the reception signed with the member's key and
+/// sent to the ARM, which registers it (action 1 of the office's channel). A
+/// refusal is shown next to its field, and the ARM registered nothing.
+pub async fn receive(ctx: Ctx, multipart: Multipart) -> Response {
+    let Some(member) = ctx.session.staff.clone() else { return see_other("/staff") };
+    let package = match crate::package::read(multipart).await {
+        Ok(package) => package,
+        Err(unread) => return queue_page(&ctx, Some(&unread)).await,
+    };
+    let refused = |kind: Option<&str>, problem: Problem| Unread { kind: kind.map(str::to_owned), problem };
+    let applicant = package.field("applicant").to_owned();
+    if applicant.is_empty() {
+        let problem = Problem::new("console.required", "console.required: the applicant's IIN is required");
+        return queue_page(&ctx, Some(&refused(Some("applicant"), problem))).await;
+    }
+    let representative = (!package.field("representative").is_empty()).then(|| {
+        let notarised = !package.field("notarised").is_empty();
+        egov_proto::Representative {
+            iin: package.field("representative").to_owned(),
+            kind: if notarised {
+                egov_proto::PowerOfAttorneyKind::Notarised
+            } else {
+                egov_proto::PowerOfAttorneyKind::Other
+            } as i32,
+            power_of_attorney_number: if notarised { package.field("poa_number").to_owned() } else { String::new() },
+            power_of_attorney_issued_on: if notarised {
+                package.field("poa_issued_on").to_owned()
+            } else {
+                String::new()
+            },
+        }
+    });
+    let reception = egov_proto::OfficeReception {
+        application_id: uuid::Uuid::new_v4().to_string(),
+        service_code: ctx.app.definition().service.code.clone(),
+        applicant_iin: applicant,
+        representative,
+        documents: package.documents,
+        arrived_time_ms: 0,
+    };
+    let received = match (signer(&ctx, &member), client(&ctx)) {
+        (Ok((office, _)), Ok(client)) => {
+            client.receive_at_office(&office, &reception).await.map_err(|status| Problem::from_status(&status))
+        }
+        (Err(problem), _) | (_, Err(problem)) => Err(problem),
+    };
+    match received {
+        Ok(registration) => {
+            let application = registration.application.unwrap_or_default();
+            ctx.update(|session| {
+                session.flash = Some(format!("{}: {}", t(session.lang, "office.received"), application.registration_id))
+            });
+            see_other(&format!("/staff/registrations/{}", application.registration_id))
+        }
+        Err(problem) => {
+            // An IIN the ARM refuses is the applicant's field; the rest goes under the form.
+            let kind = problem.code.starts_with("iin.").then_some("applicant");
+            queue_page(&ctx, Some(&refused(kind, problem))).await
+        }
+    }
 }
 
 fn who(ctx: &Ctx, member: &str, role: &str) -> Markup {
@@ -185,7 +298,7 @@ async fn registration_page(ctx: &Ctx, id: &str, refused: Option<Problem>) -> Res
     let body = html! {
         (who(ctx, &member, &role))
         (crate::operator::summary(ctx, &application))
-        @if let Some(person) = &registration.applicant {
+        @if let Some(person) = registration.applicant.as_ref().filter(|person| !person.surname.is_empty()) {
             p { (t(lang, "person")) ": " (person.surname) " " (person.name) " " (person.patronymic) ", " (t(lang, "born")) " " (person.birth_date) }
         }
         @if let Some(representative) = &registration.representative {
