@@ -516,7 +516,8 @@ impl Store {
             Some(count) => self.backend.log_tail(count)?,
         };
         if self.backend.shared() {
-            entries.retain(|entry| entry.sequence <= up_to || head.is_none());
+            // Its head row is always there: no head read means none appended yet (sequence 0).
+            entries.retain(|entry| entry.sequence <= up_to);
         }
         for (index, entry) in entries.iter().enumerate() {
             let key = format!("log/{}", entry.sequence);
