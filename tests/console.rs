@@ -11,11 +11,10 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use egov_cli::stack::{Role, Stack, StackConfig};
+use egov_cli::stack::{Role, Stack};
 use egov_client::OperatorClient;
 use egov_proto::ListOutboxRequest;
 use egov_proto::admin_service_client::AdminServiceClient;
-use egov_runtime::outbox::RetryPolicy;
 use egov_runtime::{SystemClock, Topology};
 
 const EGOV: &str = env!("CARGO_BIN_EXE_egov");
@@ -247,18 +246,7 @@ async fn an_incident_is_retried_from_the_browser() {
     let temp = tempfile::tempdir().unwrap();
     let keys = common::init_keys(&temp.path().join("keys"));
     let topology = common::free_topology();
-    let config = |roles: &[Role]| {
-        let mut config = StackConfig::local(temp.path().join("data"), keys.clone(), common::fixtures_dir());
-        config.topology = topology.clone();
-        config.roles = roles.iter().copied().collect();
-        config.retry = RetryPolicy {
-            first_delay_ms: 10,
-            max_delay_ms: 50,
-            max_attempts: 3,
-            attempt_timeout: Duration::from_secs(1),
-        };
-        config
-    };
+    let config = |roles: &[Role]| common::quick_incidents(&temp.path().join("data"), &keys, &topology, roles);
     let stack =
         Stack::start(config(&[Role::Individuals, Role::Notary, Role::Gateway, Role::Workstation])).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -32,18 +32,7 @@ async fn an_undeliverable_application_becomes_an_incident_and_is_retried_by_hand
     let temp = tempfile::tempdir().unwrap();
     let keys = common::init_keys(&temp.path().join("keys"));
     let topology = common::free_topology();
-    let config = |roles: &[Role]| {
-        let mut config = StackConfig::local(temp.path().join("data"), keys.clone(), common::fixtures_dir());
-        config.topology = topology.clone();
-        config.roles = roles.iter().copied().collect();
-        config.retry = RetryPolicy {
-            first_delay_ms: 10,
-            max_delay_ms: 50,
-            max_attempts: 3,
-            attempt_timeout: Duration::from_secs(1),
-        };
-        config
-    };
+    let config = |roles: &[Role]| common::quick_incidents(&temp.path().join("data"), &keys, &topology, roles);
     // Everything but the regional gateway ARM.
     let stack =
         Stack::start(config(&[Role::Individuals, Role::Notary, Role::Gateway, Role::Workstation])).await.unwrap();

@@ -310,3 +310,24 @@ pub fn collector() -> TestCollector {
     });
     TestCollector { endpoint, collector }
 }
+
+/// A stack's configuration on `topology` with only `roles`, whose outboxes try
+/// three times, quickly: a delivery to a participant that is not started is
+/// parked as an incident within a second (the incident tests).
+pub fn quick_incidents(
+    data: &std::path::Path,
+    keys: &KeyDir,
+    topology: &Topology,
+    roles: &[egov_cli::stack::Role],
+) -> StackConfig {
+    let mut config = StackConfig::local(data.to_owned(), keys.clone(), fixtures_dir());
+    config.topology = topology.clone();
+    config.roles = roles.iter().copied().collect();
+    config.retry = egov_runtime::outbox::RetryPolicy {
+        first_delay_ms: 10,
+        max_delay_ms: 50,
+        max_attempts: 3,
+        attempt_timeout: std::time::Duration::from_secs(1),
+    };
+    config
+}
