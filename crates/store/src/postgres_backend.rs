@@ -311,11 +311,6 @@ impl PostgresBackend {
             Ok(found.is_some())
         })
     }
-
-    /// The database the backend is in, and its schema.
-    pub fn location(&self) -> (&str, &str) {
-        (&self.inner.url, &self.inner.schema)
-    }
 }
 
 /// Runs `work` on a thread of its own: the `postgres` client runs a runtime of

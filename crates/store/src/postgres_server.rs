@@ -4,7 +4,7 @@
 //! runs as `nobody` (through `setpriv`, which executes it in place, so the
 //! child is the server itself and a SIGKILL reaches it).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -148,11 +148,6 @@ impl PostgresServer {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
-    /// Its port on 127.0.0.1.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     /// The address of database `database` (`postgres` is always there).
     pub fn url(&self, database: &str) -> String {
         format!("postgres://egov@127.0.0.1:{}/{database}", self.port)
@@ -192,11 +187,6 @@ impl PostgresServer {
                 Err(error) => return Err(error),
             }
         }
-    }
-
-    /// Where its files are.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 }
 
