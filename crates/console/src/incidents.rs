@@ -2,13 +2,14 @@
 //! of the gateway, the ARM and the workstation, each with a retry button
 //! (the admin service's `RetryOutbox`, as `egov incidents retry`).
 
-use axum::extract::{Form, Query};
+use axum::extract::Query;
 use axum::response::{IntoResponse, Response};
 use egov_proto::admin_service_client::AdminServiceClient;
 use egov_proto::{ListOutboxRequest, RetryOutboxRequest};
 use egov_runtime::ids;
 use maud::html;
 
+use crate::guard::{self, Posted};
 use crate::i18n::t;
 use crate::layout::{self, problem};
 use crate::{App, Ctx, Problem, see_other, time};
@@ -86,6 +87,7 @@ async fn page(ctx: &Ctx, all: bool, refused: Option<Problem>) -> Response {
                             td { @if entry.incident { "[incident] " } (entry.last_error) br; small { (time(entry.enqueued_time_ms)) } }
                             td {
                                 form method="post" action="/incidents/retry" {
+                                    (guard::field(ctx))
                                     input type="hidden" name="participant" value=(name);
                                     input type="hidden" name="id" value=(entry.id);
                                     button type="submit" aria-label={ (t(lang, "retry")) " " (entry.correlation_id) } { (t(lang, "retry")) }
@@ -108,7 +110,7 @@ pub struct Retry {
     id: String,
 }
 
-pub async fn retry(ctx: Ctx, Form(form): Form<Retry>) -> Response {
+pub async fn retry(ctx: Ctx, Posted(form): Posted<Retry>) -> Response {
     let Some((_, address, member)) = participants(&ctx.app).into_iter().find(|(name, ..)| *name == form.participant)
     else {
         let refused = Problem::new(
@@ -131,16 +133,14 @@ pub async fn retry(ctx: Ctx, Form(form): Form<Retry>) -> Response {
     match answer {
         Ok(answer) => {
             let entry = answer.into_inner().entry.unwrap_or_default();
-            ctx.update(|session| {
-                session.flash = Some(format!(
-                    "{}: {} {} → {} ({})",
-                    t(session.lang, "retry"),
-                    entry.id,
-                    entry.correlation_id,
-                    entry.target,
-                    entry.service_id
-                ))
-            });
+            ctx.flash(&format!(
+                "{}: {} {} → {} ({})",
+                t(ctx.lang(), "retry"),
+                entry.id,
+                entry.correlation_id,
+                entry.target,
+                entry.service_id
+            ));
             see_other("/incidents")
         }
         Err(refused) => page(&ctx, false, Some(refused)).await,

@@ -90,6 +90,30 @@ pub fn encode(text: &str) -> String {
     out
 }
 
+/// What [`encode`] encoded (`%XX` escapes; an invalid one is kept as it is).
+pub fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let escaped = (bytes[at] == b'%')
+            .then(|| text.get(at + 1..at + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                at += 3;
+            }
+            None => {
+                out.push(bytes[at]);
+                at += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// A refusal's reason shown next to the field `id` names (the field's
 /// `aria-describedby` points at it).
 pub fn problem(id: &str, problem: Option<&crate::Problem>) -> Markup {
@@ -111,4 +135,15 @@ pub fn standing(lang: Lang, standing: egov_regulation::instance::Standing) -> Ma
         Standing::NoDeadline => return html! { "–" },
     };
     html! { span class={ "badge " (class) } { (t(lang, key)) } }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_text_encoded_decodes_to_itself() {
+        for text in ["Retry: 3 stranded-1 → rshep (x)", "Дайын: action-2", "a%zz;b=c", ""] {
+            assert_eq!(super::decode(&super::encode(text)), text);
+        }
+        assert_eq!(super::decode("%zz%4"), "%zz%4");
+    }
 }

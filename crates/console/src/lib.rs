@@ -8,10 +8,12 @@
 //! their gRPC services (the `egov-client` clients, the gateway's journal and
 //! every participant's admin service), and signs what a person does with
 //! that member's key from the key directory, as the command line does. It
-//! keeps no state but the sessions, in memory.
+//! keeps no state but the sessions of those logged in, in memory; a visitor
+//! who has not logged in has cookies only.
 #![forbid(unsafe_code)]
 
 mod applications;
+mod guard;
 mod i18n;
 mod incidents;
 mod layout;
@@ -25,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -38,11 +40,20 @@ pub use i18n::Lang;
 
 /// The largest file the operator may attach (each document of the package).
 pub const MAX_FILE_BYTES: usize = 2 * 1024 * 1024;
-/// The largest form the console reads (a package of files).
+/// The most the console keeps of a form (the documents of a package and its fields).
 const MAX_FORM_BYTES: usize = 16 * 1024 * 1024;
+/// The most it reads of a request: a file over [`MAX_FILE_BYTES`] is read to
+/// its end (and not kept), so the browser is told why it was refused.
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// A session unused this long is forgotten.
 const SESSION_IDLE: Duration = Duration::from_secs(12 * 3600);
+/// The session made at log-in.
 const SESSION_COOKIE: &str = "egov_console";
+/// A random id each browser is given on its first visit: the forms' token is bound to it before log-in.
+const VISITOR_COOKIE: &str = "egov_visitor";
+const LANG_COOKIE: &str = "egov_lang";
+/// The message of what an action did, for the next page.
+const FLASH_COOKIE: &str = "egov_flash";
 /// The most sessions kept: the least recently used goes first.
 const MAX_SESSIONS: usize = 10_000;
 
@@ -67,7 +78,15 @@ pub async fn serve(
 
 /// Every page of the console.
 pub fn router(config: ConsoleConfig) -> Router {
-    let app = Arc::new(App { config, sessions: Mutex::default(), clock: Arc::new(SystemClock) });
+    routes(Arc::new(App {
+        config,
+        sessions: Mutex::default(),
+        secret: guard::Secret::random(),
+        clock: Arc::new(SystemClock),
+    }))
+}
+
+fn routes(app: Arc<App>) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/lang", get(switch_language))
@@ -94,8 +113,8 @@ pub fn router(config: ConsoleConfig) -> Router {
         .route("/regulation", get(applications::regulation))
         .route("/incidents", get(incidents::list))
         .route("/incidents/retry", post(incidents::retry))
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
-        .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), with_session))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), visit))
         .with_state(app)
 }
 
@@ -106,10 +125,15 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 pub(crate) struct App {
     pub config: ConsoleConfig,
     sessions: Mutex<HashMap<String, Session>>,
+    secret: guard::Secret,
     pub clock: Arc<dyn Clock>,
 }
 
 impl App {
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+        self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// A channel to a participant at `address`, presenting `member`'s certificate over TLS.
     pub fn channel(&self, address: &str, member: &str) -> anyhow::Result<egov_runtime::GrpcChannel> {
         egov_runtime::tls::connect(address, self.config.tls.as_ref(), member)
@@ -120,47 +144,128 @@ impl App {
     }
 }
 
-/// One person's session: the language, who is logged in, and what the
+/// One person's session, made at log-in: who is logged in, and what the
 /// operator's look-up found (the workstation answers it once, to OpenForm).
+/// A visitor who has not logged in has none: their language, the flash
+/// message and the visitor cookie the forms' token is bound to are cookies.
 #[derive(Clone, Default)]
 pub(crate) struct Session {
-    pub lang: Lang,
     pub operator: Option<OperatorClient>,
     pub staff: Option<String>,
     pub lookups: HashMap<String, egov_proto::OpenFormResponse>,
-    /// A message for the next page (what an action did).
-    pub flash: Option<String>,
     last_seen: Option<Instant>,
 }
 
+/// What the request brought: its session (if its cookie names a live one),
+/// the visitor cookie, the language and the flash message; and the cookies
+/// to set on the response.
 #[derive(Clone)]
-struct SessionId(String);
+struct Visit {
+    session: Option<String>,
+    visitor: String,
+    lang: Lang,
+    flash: Option<String>,
+    set_cookies: Arc<Mutex<Vec<String>>>,
+}
 
 /// The request's session, as it was when the request came.
 pub(crate) struct Ctx {
     pub app: Arc<App>,
-    id: String,
+    visit: Visit,
     pub session: Session,
 }
 
 impl Ctx {
     pub fn lang(&self) -> Lang {
-        self.session.lang
+        self.visit.lang
     }
 
-    /// Changes the stored session.
+    /// Changes the stored session (none before log-in).
     pub fn update(&self, change: impl FnOnce(&mut Session)) {
-        let mut sessions = self.app.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(session) = sessions.get_mut(&self.id) {
+        let Some(id) = &self.visit.session else { return };
+        if let Some(session) = self.app.sessions().get_mut(id) {
             change(session);
         }
     }
 
+    /// A log-in: the session, changed, under a new id (the cookie set); the
+    /// only place a session is made. The least recently used goes when
+    /// there are [`MAX_SESSIONS`].
+    pub fn log_in(&self, change: impl FnOnce(&mut Session)) {
+        let id = new_id();
+        {
+            let mut sessions = self.app.sessions();
+            let mut session = self.visit.session.as_ref().and_then(|old| sessions.remove(old)).unwrap_or_default();
+            change(&mut session);
+            session.last_seen = Some(Instant::now());
+            while sessions.len() >= MAX_SESSIONS {
+                let Some(oldest) =
+                    sessions.iter().min_by_key(|(_, session)| session.last_seen).map(|(id, _)| id.clone())
+                else {
+                    break;
+                };
+                sessions.remove(&oldest);
+            }
+            sessions.insert(id.clone(), session);
+        }
+        self.set_cookie(&format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict"));
+    }
+
+    /// A log-out: the session changed, and forgotten once no one is logged in.
+    pub fn log_out(&self, change: impl FnOnce(&mut Session)) {
+        let Some(id) = &self.visit.session else { return };
+        let mut sessions = self.app.sessions();
+        let Some(session) = sessions.get_mut(id) else { return };
+        change(session);
+        if session.operator.is_none() && session.staff.is_none() {
+            sessions.remove(id);
+            drop(sessions);
+            self.set_cookie(&expired(SESSION_COOKIE));
+        }
+    }
+
+    /// The token of this request's forms: bound to its session, or before log-in to the visitor cookie.
+    pub fn token(&self) -> String {
+        self.app.secret.token(&self.binding())
+    }
+
+    fn binding(&self) -> String {
+        match &self.visit.session {
+            Some(id) => format!("session:{id}"),
+            None => format!("visitor:{}", self.visit.visitor),
+        }
+    }
+
+    /// The form's token is this request's, or the refusal (`console.csrf`) to answer.
+    pub fn check_token(&self, given: Option<&str>) -> Result<(), Box<Response>> {
+        if given.is_some_and(|given| self.app.secret.token_matches(&self.binding(), given)) {
+            return Ok(());
+        }
+        let why = if given.is_none_or(str::is_empty) {
+            "the form has no token"
+        } else {
+            "the form's token is not this session's"
+        };
+        let problem = Problem::new("console.csrf", format!("console.csrf: {why}; nothing was done"));
+        Err(Box::new(guard::refused(self, &problem)))
+    }
+
+    /// A message for the next page (what an action did), in a cookie sealed with the console's secret.
+    pub fn flash(&self, text: &str) {
+        let text = layout::encode(text);
+        let seal = self.app.secret.mac(format!("flash\0{text}").as_bytes());
+        self.set_cookie(&format!("{FLASH_COOKIE}={seal}.{text}; Path=/; HttpOnly; SameSite=Strict; Max-Age=300"));
+    }
+
     /// The flash message, taken (shown once).
     pub fn take_flash(&self) -> Option<String> {
-        let mut flash = None;
-        self.update(|session| flash = session.flash.take());
-        flash
+        let flash = self.visit.flash.clone()?;
+        self.set_cookie(&expired(FLASH_COOKIE));
+        Some(flash)
+    }
+
+    pub fn set_cookie(&self, cookie: &str) {
+        self.visit.set_cookies.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(cookie.to_owned());
     }
 }
 
@@ -168,60 +273,100 @@ impl FromRequestParts<Arc<App>> for Ctx {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, app: &Arc<App>) -> Result<Ctx, Response> {
-        let Some(SessionId(id)) = parts.extensions.get::<SessionId>().cloned() else {
+        let Some(visit) = parts.extensions.get::<Visit>().cloned() else {
             return Err((axum::http::StatusCode::INTERNAL_SERVER_ERROR, "no session").into_response());
         };
-        let session = app
-            .sessions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&id)
-            .cloned()
-            .unwrap_or_default();
-        Ok(Ctx { app: Arc::clone(app), id, session })
+        Ok(Ctx::new(app, visit))
     }
 }
 
-/// Finds the request's session by its cookie, or starts one (and sets the cookie).
-async fn with_session(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
-    let cookie = request
-        .headers()
+impl Ctx {
+    fn new(app: &Arc<App>, visit: Visit) -> Ctx {
+        let session = visit.session.as_ref().and_then(|id| app.sessions().get(id).cloned()).unwrap_or_default();
+        Ctx { app: Arc::clone(app), visit, session }
+    }
+}
+
+/// A new random id (a session's, a visitor's): 32 hex digits.
+fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+fn expired(name: &str) -> String {
+    format!("{name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+/// The request's cookies, by name.
+fn cookies(headers: &axum::http::HeaderMap) -> HashMap<String, String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.to_owned());
-    let now = Instant::now();
-    let (id, new) = {
-        let mut sessions = app.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
+}
+
+/// Reads the request's cookies: its session (only if its cookie names a live
+/// one, which it keeps alive; it makes none), the visitor cookie (set when
+/// missing), the language and the flash message. A request other than GET or
+/// HEAD must come from a page of the console, or it is refused here.
+async fn visit(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
+    let jar = cookies(request.headers());
+    let mut set_cookies = Vec::new();
+    let session = {
+        let now = Instant::now();
+        let mut sessions = app.sessions();
         sessions.retain(|_, session| session.last_seen.is_none_or(|seen| now.duration_since(seen) < SESSION_IDLE));
-        if sessions.len() >= MAX_SESSIONS
-            && let Some(oldest) = sessions.iter().min_by_key(|(_, session)| session.last_seen).map(|(id, _)| id.clone())
-        {
-            sessions.remove(&oldest);
-        }
-        match cookie.filter(|id| sessions.contains_key(id)) {
-            Some(id) => {
-                if let Some(session) = sessions.get_mut(&id) {
-                    session.last_seen = Some(now);
-                }
-                (id, false)
+        let live = jar.get(SESSION_COOKIE).and_then(|id| sessions.get_mut(id).map(|session| (id, session)));
+        match live {
+            Some((id, session)) => {
+                session.last_seen = Some(now);
+                Some(id.clone())
             }
             None => {
-                let id = uuid::Uuid::new_v4().simple().to_string();
-                sessions.insert(id.clone(), Session { last_seen: Some(now), ..Session::default() });
-                (id, true)
+                if jar.contains_key(SESSION_COOKIE) {
+                    set_cookies.push(expired(SESSION_COOKIE));
+                }
+                None
             }
         }
     };
-    request.extensions_mut().insert(SessionId(id.clone()));
-    let mut response = next.run(request).await;
-    if new
-        && let Ok(value) = HeaderValue::from_str(&format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict"))
-    {
-        response.headers_mut().append(header::SET_COOKIE, value);
+    let well_formed = |id: &&String| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    let visitor = match jar.get(VISITOR_COOKIE).filter(well_formed) {
+        Some(visitor) => visitor.clone(),
+        None => {
+            let visitor = new_id();
+            set_cookies.push(format!("{VISITOR_COOKIE}={visitor}; Path=/; HttpOnly; SameSite=Strict"));
+            visitor
+        }
+    };
+    let flash = jar.get(FLASH_COOKIE).and_then(|sealed| {
+        let (seal, text) = sealed.split_once('.')?;
+        let expected = app.secret.mac(format!("flash\0{text}").as_bytes());
+        bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), seal.as_bytes())).then(|| layout::decode(text))
+    });
+    let visit = Visit {
+        session,
+        visitor,
+        lang: jar.get(LANG_COOKIE).and_then(|code| Lang::parse(code)).unwrap_or_default(),
+        flash,
+        set_cookies: Arc::new(Mutex::new(set_cookies)),
+    };
+    let safe = matches!(*request.method(), Method::GET | Method::HEAD);
+    let mut response = match guard::same_origin(request.headers()) {
+        Err(problem) if !safe => guard::refused(&Ctx::new(&app, visit.clone()), &problem),
+        _ => {
+            request.extensions_mut().insert(visit.clone());
+            next.run(request).await
+        }
+    };
+    let set_cookies = std::mem::take(&mut *visit.set_cookies.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    for cookie in set_cookies {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
     }
     response
 }
@@ -233,10 +378,10 @@ struct LangQuery {
     back: String,
 }
 
-/// The language switch: sets the session's language and goes back.
+/// The language switch: sets the language's cookie and goes back.
 async fn switch_language(ctx: Ctx, axum::extract::Query(query): axum::extract::Query<LangQuery>) -> Response {
     if let Some(lang) = Lang::parse(&query.to) {
-        ctx.update(|session| session.lang = lang);
+        ctx.set_cookie(&format!("{LANG_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000", lang.code()));
     }
     // Only a path of this console: never a redirect elsewhere.
     let local = query.back.starts_with('/') && !query.back.starts_with("//") && !query.back.contains('\\');
@@ -328,22 +473,49 @@ mod tests {
     use axum::http::{Request as HttpRequest, StatusCode};
     use tower::ServiceExt as _;
 
-    fn console() -> Router {
+    const HOST: &str = "console.test:8080";
+    const ORIGIN: &str = "http://console.test:8080";
+
+    fn app() -> Arc<App> {
         let keys = std::env::temp_dir().join(format!("egov-console-test-{}", uuid::Uuid::new_v4()));
-        router(ConsoleConfig {
-            topology: Topology::default(),
-            keys: KeyDir::new(keys),
-            tls: None,
-            definition: Arc::new(Definition::default_definition().clone()),
+        Arc::new(App {
+            config: ConsoleConfig {
+                topology: Topology::default(),
+                keys: KeyDir::new(keys),
+                tls: None,
+                definition: Arc::new(Definition::default_definition().clone()),
+            },
+            sessions: Mutex::default(),
+            secret: guard::Secret::random(),
+            clock: Arc::new(SystemClock),
         })
     }
 
+    fn console() -> Router {
+        routes(app())
+    }
+
     async fn get(router: &Router, path: &str, cookie: Option<&str>) -> Response {
-        let mut request = HttpRequest::get(path);
+        let mut request = HttpRequest::get(path).header(header::HOST, HOST);
         if let Some(cookie) = cookie {
             request = request.header(header::COOKIE, cookie);
         }
         router.clone().oneshot(request.body(Body::empty()).unwrap_or_default()).await.unwrap_or_else(|e| match e {})
+    }
+
+    /// A POST of `body` (`content_type`) with `headers` (Origin, Referer, Cookie).
+    async fn post(
+        router: &Router,
+        path: &str,
+        headers: &[(header::HeaderName, &str)],
+        content_type: &str,
+        body: String,
+    ) -> Response {
+        let mut request = HttpRequest::post(path).header(header::HOST, HOST).header(header::CONTENT_TYPE, content_type);
+        for (name, value) in headers {
+            request = request.header(name, *value);
+        }
+        router.clone().oneshot(request.body(Body::from(body)).unwrap_or_default()).await.unwrap_or_else(|e| match e {})
     }
 
     async fn body(response: Response) -> String {
@@ -351,22 +523,195 @@ mod tests {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
+    /// The response's `name=value` cookies set.
+    fn set_cookies(response: &Response) -> Vec<String> {
+        response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn cookie_named(cookies: &[String], name: &str) -> Option<String> {
+        cookies
+            .iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .map(|c| c.split(';').next().unwrap_or_default().to_owned())
+    }
+
+    /// The token in the page's first form.
+    fn token_in(page: &str) -> String {
+        let (_, rest) = page.split_once("name=\"csrf\" value=\"").unwrap_or_default();
+        rest.split('"').next().unwrap_or_default().to_owned()
+    }
+
     #[tokio::test]
-    async fn a_session_starts_with_a_cookie_and_keeps_its_language() {
-        let router = console();
+    async fn a_visitor_keeps_the_language_in_a_cookie_and_no_session_is_made() {
+        let app = app();
+        let router = routes(Arc::clone(&app));
         let first = get(&router, "/", None).await;
         assert_eq!(first.status(), StatusCode::OK);
-        let cookie = first.headers().get(header::SET_COOKIE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-        assert!(cookie.starts_with("egov_console=") && cookie.contains("HttpOnly"), "{cookie}");
-        let cookie = cookie.split(';').next().unwrap_or_default().to_owned();
+        let cookies = set_cookies(&first);
+        let visitor = cookies.iter().find(|c| c.starts_with("egov_visitor=")).cloned().unwrap_or_default();
+        assert!(visitor.contains("HttpOnly") && visitor.contains("SameSite=Strict"), "{cookies:?}");
+        assert!(cookie_named(&cookies, SESSION_COOKIE).is_none(), "no session before log-in: {cookies:?}");
+        let cookie = cookie_named(&cookies, VISITOR_COOKIE).unwrap_or_default();
         assert!(body(first).await.contains("<html lang=\"en\">"));
         let switched = get(&router, "/lang?to=kk&back=/regulation", Some(&cookie)).await;
         assert_eq!(switched.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()), Some("/regulation"));
-        assert!(switched.headers().get(header::SET_COOKIE).is_none(), "the same session");
-        let page = body(get(&router, "/regulation", Some(&cookie)).await).await;
+        let cookies = set_cookies(&switched);
+        assert!(cookie_named(&cookies, VISITOR_COOKIE).is_none(), "the same visitor: {cookies:?}");
+        let lang = cookie_named(&cookies, LANG_COOKIE).unwrap_or_default();
+        assert_eq!(lang, "egov_lang=kk");
+        let page = body(get(&router, "/regulation", Some(&format!("{cookie}; {lang}"))).await).await;
         assert!(page.contains("<html lang=\"kk\">") && page.contains("Регламент"), "{page}");
-        // Another browser has its own session, in English.
+        // Another browser has its own language, English.
         assert!(body(get(&router, "/", None).await).await.contains("<html lang=\"en\">"));
+        assert!(app.sessions().is_empty(), "visits made sessions");
+    }
+
+    /// 10,100 visits without a cookie (more than the sessions kept) leave the
+    /// session of a member logged in, and make none.
+    #[tokio::test]
+    async fn a_flood_of_visits_logs_no_one_out() {
+        let app = app();
+        let valid_from = chrono::DateTime::from_timestamp_millis(SystemClock.now_ms() - 86_400_000).unwrap_or_default();
+        app.config.keys.init(egov_runtime::ids::DEFAULT_MEMBERS, valid_from).unwrap_or_else(|e| panic!("{e:#}"));
+        let router = routes(Arc::clone(&app));
+        let visitor = cookie_named(&set_cookies(&get(&router, "/", None).await), VISITOR_COOKIE).unwrap_or_default();
+        let page = body(get(&router, "/staff", Some(&visitor)).await).await;
+        let form = format!("csrf={}&member=office-1", token_in(&page));
+        let headers = [(header::ORIGIN, ORIGIN), (header::COOKIE, visitor.as_str())];
+        let logged_in = post(&router, "/staff/login", &headers, "application/x-www-form-urlencoded", form).await;
+        assert_eq!(logged_in.status(), StatusCode::SEE_OTHER);
+        let session = cookie_named(&set_cookies(&logged_in), SESSION_COOKIE).unwrap_or_default();
+        assert!(!session.is_empty(), "the log-in made a session");
+        for _ in 0..MAX_SESSIONS + 100 {
+            assert_eq!(get(&router, "/", None).await.status(), StatusCode::OK);
+        }
+        let id = session.trim_start_matches("egov_console=");
+        assert_eq!(app.sessions().len(), 1, "visits made sessions");
+        assert_eq!(app.sessions().get(id).and_then(|s| s.staff.clone()).as_deref(), Some("office-1"), "logged out");
+        // The log-out forgets it.
+        let page = body(get(&router, "/", Some(&format!("{visitor}; {session}"))).await).await;
+        assert!(!page.contains("csrf"), "the home page has no form");
+        let both = format!("{visitor}; {session}");
+        let token = Ctx::new(
+            &app,
+            Visit {
+                session: Some(id.to_owned()),
+                visitor: String::new(),
+                lang: Lang::En,
+                flash: None,
+                set_cookies: Arc::default(),
+            },
+        )
+        .token();
+        let headers = [(header::ORIGIN, ORIGIN), (header::COOKIE, both.as_str())];
+        let out =
+            post(&router, "/staff/logout", &headers, "application/x-www-form-urlencoded", format!("csrf={token}"))
+                .await;
+        assert_eq!(out.status(), StatusCode::SEE_OTHER);
+        assert!(app.sessions().is_empty());
+    }
+
+    /// Every POST route of the router, with a form it could take (the multipart ones as such).
+    const POSTS: [(&str, bool); 12] = [
+        ("/operator/login", false),
+        ("/operator/logout", false),
+        ("/operator/new", false),
+        ("/operator/applications/a-1/submit", true),
+        ("/operator/applications/a-1/ticket", false),
+        ("/operator/applications/a-1/issue", false),
+        ("/operator/applications/a-1/withdraw", false),
+        ("/staff/login", false),
+        ("/staff/logout", false),
+        ("/staff/office", true),
+        ("/staff/registrations/R-1/act", false),
+        ("/incidents/retry", false),
+    ];
+
+    fn form(multipart: bool, token: Option<&str>) -> (&'static str, String) {
+        let fields: Vec<(&str, &str)> = token
+            .map(|token| ("csrf", token))
+            .into_iter()
+            .chain([("member", "nobody"), ("applicant", "850715300122")])
+            .collect();
+        if multipart {
+            let mut body = String::new();
+            for (name, value) in fields {
+                body.push_str(&format!("--XyZ\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"));
+            }
+            body.push_str("--XyZ--\r\n");
+            ("multipart/form-data; boundary=XyZ", body)
+        } else {
+            let body = fields.iter().map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>().join("&");
+            ("application/x-www-form-urlencoded", body)
+        }
+    }
+
+    async fn refused_with_csrf(response: Response, what: &str) {
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{what}");
+        let page = body(response).await;
+        assert!(page.contains("data-code=\"console.csrf\"") && page.contains("role=\"alert\""), "{what}: {page}");
+    }
+
+    #[tokio::test]
+    async fn every_form_wants_its_token_and_this_consoles_origin() {
+        let routes_posted = include_str!("lib.rs").split("fn routes(").nth(1).unwrap_or_default();
+        let routes_posted = routes_posted.split("\n}").next().unwrap_or_default();
+        assert_eq!(routes_posted.matches("post(").count(), POSTS.len(), "a POST route the test does not try");
+        let router = console();
+        let visitor = cookie_named(&set_cookies(&get(&router, "/", None).await), VISITOR_COOKIE).unwrap_or_default();
+        let token = token_in(&body(get(&router, "/operator", Some(&visitor)).await).await);
+        assert_eq!(token.len(), 64, "the log-in form has a token");
+        let other = cookie_named(&set_cookies(&get(&router, "/", None).await), VISITOR_COOKIE).unwrap_or_default();
+        let others = token_in(&body(get(&router, "/operator", Some(&other)).await).await);
+        assert_ne!(token, others, "each visitor has their own token");
+        for (path, multipart) in POSTS {
+            let cookie = (header::COOKIE, visitor.as_str());
+            for (name, from) in [
+                (header::ORIGIN, "http://evil.example"),
+                (header::ORIGIN, "http://console.test:1"),
+                (header::ORIGIN, "null"),
+                (header::REFERER, "http://evil.example/console.test:8080/"),
+            ] {
+                let (kind, form) = form(multipart, Some(&token));
+                let response = post(&router, path, &[(name.clone(), from), cookie.clone()], kind, form).await;
+                refused_with_csrf(response, &format!("{path} from {name} {from}")).await;
+            }
+            let (kind, body) = form(multipart, Some(&token));
+            refused_with_csrf(
+                post(&router, path, std::slice::from_ref(&cookie), kind, body).await,
+                &format!("{path} from nowhere"),
+            )
+            .await;
+            let (kind, body) = form(multipart, None);
+            let response = post(&router, path, &[(header::ORIGIN, ORIGIN), cookie.clone()], kind, body).await;
+            refused_with_csrf(response, &format!("{path} without its token")).await;
+            let (kind, body) = form(multipart, Some(&others));
+            let response = post(&router, path, &[(header::ORIGIN, ORIGIN), cookie.clone()], kind, body).await;
+            refused_with_csrf(response, &format!("{path} with another visitor's token")).await;
+            // From a page of the console with its token, the form is taken.
+            let (kind, body) = form(multipart, Some(&token));
+            let referer = format!("{ORIGIN}/operator");
+            for from in [(header::ORIGIN, ORIGIN), (header::REFERER, referer.as_str())] {
+                let response = post(&router, path, &[from, cookie.clone()], kind, body.clone()).await;
+                assert_ne!(response.status(), StatusCode::FORBIDDEN, "{path}: {}", self::body(response).await);
+            }
+        }
+        // The staff's log-in, taken, says why it logged no one in.
+        let (kind, form) = form(false, Some(&token));
+        let page = body(
+            post(&router, "/staff/login", &[(header::ORIGIN, ORIGIN), (header::COOKIE, &visitor)], kind, form).await,
+        )
+        .await;
+        assert!(
+            page.contains("data-code=\"console.no_key\"") || page.contains("data-code=\"console.unknown_member\""),
+            "{page}"
+        );
     }
 
     #[test]

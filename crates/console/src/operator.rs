@@ -6,15 +6,17 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Form, Multipart, Path};
+use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
 use egov_client::OperatorClient;
 use egov_proto::{Application, PowerOfAttorneyKind, Representative};
 use egov_regulation::Effect;
 use maud::{Markup, html};
 
+use crate::guard::{self, NoFields, Posted};
 use crate::i18n::{Lang, t};
 use crate::layout::{self, problem};
+use crate::package::Upload;
 use crate::{Ctx, MAX_FILE_BYTES, Problem, see_other, time};
 
 #[derive(serde::Deserialize, Default)]
@@ -51,6 +53,7 @@ fn who(ctx: &Ctx, operator: &OperatorClient) -> Markup {
     let lang = ctx.lang();
     html! {
         form.inline method="post" action="/operator/logout" {
+            (guard::field(ctx))
             (t(lang, "logged.in.as")) " " strong #operator-id { (operator.operator_id()) } " "
             button.secondary type="submit" { (t(lang, "logout")) }
         }
@@ -104,6 +107,7 @@ fn login_page(ctx: &Ctx, form: &LoginForm, refused: Option<&Problem>) -> axum::r
     let lang = ctx.lang();
     let body = html! {
         form.card method="post" action="/operator/login" aria-labelledby="login-title" {
+            (guard::field(ctx))
             h2 #login-title { (t(lang, "login.operator")) }
             label for="login" { (t(lang, "login.name")) }
             input #login type="text" name="login" value=(form.login) autocomplete="username" aria-describedby="login-problem";
@@ -118,14 +122,17 @@ fn login_page(ctx: &Ctx, form: &LoginForm, refused: Option<&Problem>) -> axum::r
 
 /// Process 1: the workstation's `Login`; the session's operator signs with
 /// the key of the member the account names.
-pub async fn login(ctx: Ctx, Form(form): Form<LoginForm>) -> Response {
+pub async fn login(ctx: Ctx, Posted(form): Posted<LoginForm>) -> Response {
     if form.login.trim().is_empty() || form.password.is_empty() {
         let refused = Problem::new("console.required", "console.required: give the login and the password");
         return login_page(&ctx, &form, Some(&refused)).into_response();
     }
     match log_in(&ctx, form.login.trim(), &form.password).await {
         Ok(operator) => {
-            ctx.update(|session| session.operator = Some(operator));
+            ctx.log_in(|session| {
+                session.operator = Some(operator);
+                session.lookups.clear();
+            });
             see_other("/operator")
         }
         Err(refused) => login_page(&ctx, &form, Some(&refused)).into_response(),
@@ -155,8 +162,8 @@ fn placeholder_signer() -> egov_envelope::Signer {
     egov_envelope::Signer::from_seed("console", "console", &[0; 32])
 }
 
-pub async fn logout(ctx: Ctx) -> Response {
-    ctx.update(|session| {
+pub async fn logout(ctx: Ctx, _: Posted<NoFields>) -> Response {
+    ctx.log_out(|session| {
         session.operator = None;
         session.lookups.clear();
     });
@@ -197,6 +204,7 @@ fn new_page(ctx: &Ctx, form: &NewApplication, refused: Option<(Field, Problem)>)
     let at = |field: Field| refused.as_ref().filter(|(f, _)| *f == field).map(|(_, p)| p);
     let body = html! {
         form.card method="post" action="/operator/new" aria-labelledby="form-title" {
+            (guard::field(ctx))
             h2 #form-title { (ctx.app.definition().service.name_en) }
             label for="applicant" { (t(lang, "applicant.iin")) }
             input #applicant type="text" name="applicant" value=(form.applicant) inputmode="numeric" maxlength="12"
@@ -226,7 +234,7 @@ fn new_page(ctx: &Ctx, form: &NewApplication, refused: Option<(Field, Problem)>)
 /// Process 2 (and at the workstation processes 3, 4 and condition 1): the
 /// form signed by the operator. A refusal is shown next to its field; the
 /// workstation stored nothing.
-pub async fn open_form(ctx: Ctx, Form(form): Form<NewApplication>) -> Response {
+pub async fn open_form(ctx: Ctx, Posted(form): Posted<NewApplication>) -> Response {
     let Some(operator) = ctx.session.operator.clone() else { return see_other("/operator") };
     let applicant = form.applicant.trim().to_owned();
     if applicant.is_empty() {
@@ -313,6 +321,7 @@ async fn application_page(ctx: &Ctx, id: &str, refused: Option<Refused>) -> Resp
         @if submitting {
             form.card method="post" action={ "/operator/applications/" (id) "/submit" } enctype="multipart/form-data"
                 aria-labelledby="attach-title" {
+                (guard::field(ctx))
                 h2 #attach-title { (t(lang, "attach.sign")) }
                 p { (t(lang, "file.limit")) " " (MAX_FILE_BYTES / 1024) " KiB." }
                 @for document in &definition.documents {
@@ -332,6 +341,7 @@ async fn application_page(ctx: &Ctx, id: &str, refused: Option<Refused>) -> Resp
                 div { button type="submit" { (t(lang, "sign.submit")) } }
             }
             form.card method="post" action={ "/operator/applications/" (id) "/withdraw" } aria-labelledby="withdraw-title" {
+                (guard::field(ctx))
                 h2 #withdraw-title { (t(lang, "withdraw")) }
                 label for="reason" { (t(lang, "withdraw.reason")) }
                 input #reason type="text" name="reason" aria-describedby="withdraw-problem";
@@ -349,10 +359,12 @@ async fn application_page(ctx: &Ctx, id: &str, refused: Option<Refused>) -> Resp
                     p { (t(lang, "ticket")) ": " strong #ticket { (application.queue_ticket) } }
                 }
                 form.inline method="post" action={ "/operator/applications/" (id) "/ticket" } {
+                    (guard::field(ctx))
                     button type="submit" { (t(lang, "take.ticket")) }
                 }
                 " "
                 form.inline method="post" action={ "/operator/applications/" (id) "/issue" } {
+                    (guard::field(ctx))
                     button type="submit" { (t(lang, "issue.result")) }
                 }
                 @if let Some(Refused::HandOver(problem_)) = &refused {
@@ -454,9 +466,9 @@ fn lookup_result(lang: Lang, lookup: &egov_proto::OpenFormResponse) -> Markup {
 /// Process 5: the documents attached with the file picker, signed with the
 /// operator's key; the workstation sends them on (process 6). A file too
 /// large or a package the counter refuses changes nothing.
-pub async fn submit(ctx: Ctx, Path(id): Path<String>, multipart: Multipart) -> Response {
+pub async fn submit(ctx: Ctx, Path(id): Path<String>, Upload(read): Upload) -> Response {
     let Some(operator) = ctx.session.operator.clone() else { return see_other("/operator") };
-    let documents = match crate::package::read(multipart).await {
+    let documents = match read {
         Ok(package) => package.documents,
         Err(crate::package::Unread { kind: Some(kind), problem }) => {
             return application_page(&ctx, &id, Some(Refused::Document(kind, problem))).await;
@@ -467,7 +479,7 @@ pub async fn submit(ctx: Ctx, Path(id): Path<String>, multipart: Multipart) -> R
     };
     match operator.submit(&id, documents).await {
         Ok(_) => {
-            ctx.update(|session| session.flash = Some(format!("{}: {id}", t(session.lang, "done"))));
+            ctx.flash(&format!("{}: {id}", t(ctx.lang(), "done")));
             see_other(&format!("/operator/applications/{id}"))
         }
         Err(status) => {
@@ -497,15 +509,12 @@ fn counter_notice(lang: Lang, counter: &egov_client::CounterNotice) -> Markup {
 }
 
 /// The applicant came for the result: a ticket of the electronic queue.
-pub async fn ticket(ctx: Ctx, Path(id): Path<String>) -> Response {
+pub async fn ticket(ctx: Ctx, Path(id): Path<String>, _: Posted<NoFields>) -> Response {
     let Some(operator) = ctx.session.operator.clone() else { return see_other("/operator") };
     match operator.take_ticket(&id).await {
         Ok(taken) => {
             let ticket = taken.ticket.unwrap_or_default();
-            ctx.update(|session| {
-                session.flash =
-                    Some(format!("{} {} ({} ahead)", t(session.lang, "ticket"), ticket.number, ticket.ahead))
-            });
+            ctx.flash(&format!("{} {} ({} ahead)", t(ctx.lang(), "ticket"), ticket.number, ticket.ahead));
             see_other(&format!("/operator/applications/{id}"))
         }
         Err(status) => {
@@ -520,19 +529,18 @@ pub async fn ticket(ctx: Ctx, Path(id): Path<String>) -> Response {
 }
 
 /// Process 9: the result handed over, in the queue's order.
-pub async fn issue(ctx: Ctx, Path(id): Path<String>) -> Response {
+pub async fn issue(ctx: Ctx, Path(id): Path<String>, _: Posted<NoFields>) -> Response {
     let Some(operator) = ctx.session.operator.clone() else { return see_other("/operator") };
     match operator.issue(&id).await {
         Ok(issued) => {
             let key = issued.result.and_then(|result| result.signatures.first().map(|s| s.key_id.clone()));
-            ctx.update(|session| {
-                session.flash = Some(format!(
-                    "{}: {}{}",
-                    t(session.lang, "done"),
-                    t(session.lang, "hand.over"),
-                    key.map(|key| format!(" ({}: {key})", t(session.lang, "signed.result"))).unwrap_or_default()
-                ))
-            });
+            let lang = ctx.lang();
+            ctx.flash(&format!(
+                "{}: {}{}",
+                t(lang, "done"),
+                t(lang, "hand.over"),
+                key.map(|key| format!(" ({}: {key})", t(lang, "signed.result"))).unwrap_or_default()
+            ));
             see_other(&format!("/operator/applications/{id}"))
         }
         Err(status) => application_page(&ctx, &id, Some(Refused::HandOver(Problem::from_status(&status)))).await,
@@ -547,13 +555,11 @@ pub struct Withdrawal {
 
 /// Withdraws a form opened but never submitted (the simulator's assumption:
 /// it ends `withdrawn`), signed by the operator.
-pub async fn withdraw(ctx: Ctx, Path(id): Path<String>, Form(form): Form<Withdrawal>) -> Response {
+pub async fn withdraw(ctx: Ctx, Path(id): Path<String>, Posted(form): Posted<Withdrawal>) -> Response {
     let Some(operator) = ctx.session.operator.clone() else { return see_other("/operator") };
     match operator.withdraw(&id, form.reason.trim()).await {
         Ok(_) => {
-            ctx.update(|session| {
-                session.flash = Some(format!("{}: {}", t(session.lang, "done"), t(session.lang, "withdraw")))
-            });
+            ctx.flash(&format!("{}: {}", t(ctx.lang(), "done"), t(ctx.lang(), "withdraw")));
             see_other(&format!("/operator/applications/{id}"))
         }
         Err(status) => application_page(&ctx, &id, Some(Refused::Withdrawal(Problem::from_status(&status)))).await,

@@ -4,7 +4,7 @@
 //! decision, signed with the member's key (condition 2 with its grounds, the
 //! executor's draft and hand-over, the head's signature of the result).
 
-use axum::extract::{Form, Multipart, Path};
+use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
 use egov_client::StaffClient;
 use egov_envelope::Signer;
@@ -14,9 +14,10 @@ use egov_runtime::ids;
 use maud::{Markup, html};
 use prost::Message as _;
 
+use crate::guard::{self, NoFields, Posted};
 use crate::i18n::t;
 use crate::layout::{self, problem};
-use crate::package::Unread;
+use crate::package::{Unread, Upload};
 use crate::{Ctx, Problem, see_other, time};
 
 fn client(ctx: &Ctx) -> Result<StaffClient, Problem> {
@@ -96,6 +97,7 @@ fn office_form(ctx: &Ctx, refused: Option<&Unread>) -> Markup {
     let at = |kind: Option<&str>| refused.filter(|unread| unread.kind.as_deref() == kind).map(|unread| &unread.problem);
     html! {
         form.card method="post" action="/staff/office" enctype="multipart/form-data" aria-labelledby="office-title" {
+            (guard::field(ctx))
             h2 #office-title { (t(lang, "office.receive")) }
             label for="office-applicant" { (t(lang, "applicant.iin")) }
             input #office-applicant type="text" name="applicant" inputmode="numeric" maxlength="12"
@@ -132,9 +134,9 @@ fn office_form(ctx: &Ctx, refused: Option<&Unread>) -> Markup {
 /// Receives the office's form: the reception signed with the member's key and
 /// sent to the ARM, which registers it (action 1 of the office's channel). A
 /// refusal is shown next to its field, and the ARM registered nothing.
-pub async fn receive(ctx: Ctx, multipart: Multipart) -> Response {
+pub async fn receive(ctx: Ctx, Upload(read): Upload) -> Response {
     let Some(member) = ctx.session.staff.clone() else { return see_other("/staff") };
-    let package = match crate::package::read(multipart).await {
+    let package = match read {
         Ok(package) => package,
         Err(unread) => return queue_page(&ctx, Some(&unread)).await,
     };
@@ -178,9 +180,7 @@ pub async fn receive(ctx: Ctx, multipart: Multipart) -> Response {
     match received {
         Ok(registration) => {
             let application = registration.application.unwrap_or_default();
-            ctx.update(|session| {
-                session.flash = Some(format!("{}: {}", t(session.lang, "office.received"), application.registration_id))
-            });
+            ctx.flash(&format!("{}: {}", t(ctx.lang(), "office.received"), application.registration_id));
             see_other(&format!("/staff/registrations/{}", application.registration_id))
         }
         Err(problem) => {
@@ -195,6 +195,7 @@ fn who(ctx: &Ctx, member: &str, role: &str) -> Markup {
     let lang = ctx.lang();
     html! {
         form.inline method="post" action="/staff/logout" {
+            (guard::field(ctx))
             (t(lang, "logged.in.as")) " " strong #member-id { (member) } " (" (role) ") "
             button.secondary type="submit" { (t(lang, "logout")) }
         }
@@ -240,6 +241,7 @@ fn login_page(ctx: &Ctx, refused: Option<&Problem>) -> axum::response::Html<Stri
     let members = staff_members(ctx);
     let body = html! {
         form.card method="post" action="/staff/login" aria-labelledby="staff-login-title" {
+            (guard::field(ctx))
             h2 #staff-login-title { (t(lang, "staff.login")) }
             label for="member" { (t(lang, "member")) }
             select #member name="member" aria-describedby="member-problem" {
@@ -260,18 +262,18 @@ pub struct StaffLogin {
     member: String,
 }
 
-pub async fn login(ctx: Ctx, Form(form): Form<StaffLogin>) -> Response {
+pub async fn login(ctx: Ctx, Posted(form): Posted<StaffLogin>) -> Response {
     match signer(&ctx, form.member.trim()) {
         Ok(_) => {
-            ctx.update(|session| session.staff = Some(form.member.trim().to_owned()));
+            ctx.log_in(|session| session.staff = Some(form.member.trim().to_owned()));
             see_other("/staff")
         }
         Err(refused) => login_page(&ctx, Some(&refused)).into_response(),
     }
 }
 
-pub async fn logout(ctx: Ctx) -> Response {
-    ctx.update(|session| session.staff = None);
+pub async fn logout(ctx: Ctx, _: Posted<NoFields>) -> Response {
+    ctx.log_out(|session| session.staff = None);
     see_other("/staff")
 }
 
@@ -362,6 +364,7 @@ fn step_form(ctx: &Ctx, id: &str, registration: &Registration, refused: Option<&
     let grounds = definition.grounds_for(&step.id);
     html! {
         form.card method="post" action={ "/staff/registrations/" (id) "/act" } aria-labelledby="step-title" {
+            (guard::field(ctx))
             h2 #step-title { (step.id) " " (step.title) }
             p { (t(lang, "waits.on")) ": " strong #next-actor { (registration.next_actor) } }
             input type="hidden" name="step" value=(step.id);
@@ -406,7 +409,7 @@ pub struct StepForm {
 /// Does the step, signed by the logged-in member. The ARM refuses a step out
 /// of turn, another role's step or a ground that is not the step's; the
 /// refusal is shown on the form and nothing changed.
-pub async fn act(ctx: Ctx, Path(id): Path<String>, Form(form): Form<StepForm>) -> Response {
+pub async fn act(ctx: Ctx, Path(id): Path<String>, Posted(form): Posted<StepForm>) -> Response {
     let Some(member) = ctx.session.staff.clone() else { return see_other("/staff") };
     let done = async {
         let (signer, _) = signer(&ctx, &member)?;
@@ -437,19 +440,13 @@ pub async fn act(ctx: Ctx, Path(id): Path<String>, Form(form): Form<StepForm>) -
     match done {
         Ok(registration) => {
             let application = registration.application.unwrap_or_default();
-            ctx.update(|session| {
-                session.flash = Some(format!(
-                    "{}: {} {} → {}",
-                    t(session.lang, "done"),
-                    form.step,
-                    member,
-                    if application.outcome.is_empty() {
-                        application.current_step.clone()
-                    } else {
-                        application.outcome.clone()
-                    }
-                ))
-            });
+            ctx.flash(&format!(
+                "{}: {} {} → {}",
+                t(ctx.lang(), "done"),
+                form.step,
+                member,
+                if application.outcome.is_empty() { &application.current_step } else { &application.outcome }
+            ));
             see_other("/staff")
         }
         Err(refused) => registration_page(&ctx, &id, Some(refused)).await,
