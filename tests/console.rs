@@ -294,24 +294,27 @@ async fn an_incident_is_retried_from_the_browser() {
     }
 }
 
-/// One HTTP/1.1 request to the console: the status code, the headers (lower-case names) and the body.
-fn http(method: &str, url: &str, cookie: Option<&str>, form: Option<&str>) -> (u16, Vec<(String, String)>, String) {
+/// One HTTP/1.1 request to the console, with `headers` and a body of
+/// `content_type`: the status code, the headers (lower-case names) and the body.
+fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<(&str, &[u8])>) -> Answer {
     use std::io::{Read as _, Write as _};
     let rest = url.strip_prefix("http://").unwrap();
     let (address, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let mut stream = std::net::TcpStream::connect(address).unwrap();
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
-    if let Some(cookie) = cookie {
-        request.push_str(&format!("Cookie: {cookie}\r\n"));
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
     }
-    let body = form.unwrap_or_default();
-    if form.is_some() {
-        request.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+    let (content_type, body) = body.unwrap_or(("", b""));
+    if !content_type.is_empty() {
+        request.push_str(&format!("Content-Type: {content_type}\r\n"));
     }
-    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    request.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
     stream.write_all(request.as_bytes()).unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
+    stream.write_all(body).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer);
     let (head, body) = answer.split_once("\r\n\r\n").unwrap();
     let mut lines = head.lines();
     let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
@@ -319,18 +322,258 @@ fn http(method: &str, url: &str, cookie: Option<&str>, form: Option<&str>) -> (u
         .filter_map(|line| line.split_once(':'))
         .map(|(name, value)| (name.trim().to_lowercase(), value.trim().to_owned()))
         .collect();
-    (status, headers, body.to_owned())
+    Answer { status, headers, body: body.to_owned() }
 }
 
-fn header<'h>(headers: &'h [(String, String)], name: &str) -> &'h str {
-    headers.iter().find(|(n, _)| n == name).map_or("", |(_, value)| value.as_str())
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> &str {
+        self.headers.iter().find(|(n, _)| n == name).map_or("", |(_, value)| value.as_str())
+    }
+
+    /// The reason code of the page's alert `id`.
+    fn code(&self, id: &str) -> &str {
+        let Some((_, rest)) = self.body.split_once(&format!("id=\"{id}\" role=\"alert\" data-code=\"")) else {
+            return "";
+        };
+        &rest[..rest.find('"').unwrap()]
+    }
 }
 
 /// `GET url`, which must answer 200: the body.
 fn http_get(url: &str) -> String {
-    let (status, _, body) = http("GET", url, None, None);
-    assert_eq!(status, 200, "{url}: {body}");
-    body
+    let answer = http("GET", url, &[], None);
+    assert_eq!(answer.status, 200, "{url}: {}", answer.body);
+    answer.body
+}
+
+/// A plain HTTP client that does what a browser on the console's pages
+/// does: it keeps the cookies the console sets, says its Origin, and sends
+/// the token of the last page it read that had a form.
+struct Browser {
+    url: String,
+    cookies: std::collections::BTreeMap<String, String>,
+    token: String,
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+impl Browser {
+    fn new(url: &str) -> Browser {
+        Browser { url: url.to_owned(), cookies: Default::default(), token: String::new() }
+    }
+
+    /// `http://HOST:PORT`, as a browser says it.
+    fn origin(&self) -> String {
+        self.url.trim_end_matches('/').to_owned()
+    }
+
+    fn cookie(&self) -> String {
+        self.cookies.iter().map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>().join("; ")
+    }
+
+    fn request(&mut self, method: &str, path: &str, extra: &[(&str, &str)], body: Option<(&str, &[u8])>) -> Answer {
+        let cookie = self.cookie();
+        let mut headers = vec![("Cookie", cookie.as_str())];
+        headers.extend_from_slice(extra);
+        let answer = http(method, &format!("{}{path}", self.url), &headers, body);
+        for (name, value) in &answer.headers {
+            let Some((cookie, value)) =
+                (name == "set-cookie").then(|| value.split(';').next()).flatten().and_then(|c| c.split_once('='))
+            else {
+                continue;
+            };
+            if value.is_empty() {
+                self.cookies.remove(cookie);
+            } else {
+                self.cookies.insert(cookie.to_owned(), value.to_owned());
+            }
+        }
+        if let Some((_, rest)) = answer.body.split_once("name=\"csrf\" value=\"") {
+            self.token = rest[..rest.find('"').unwrap()].to_owned();
+        }
+        answer
+    }
+
+    fn get(&mut self, path: &str) -> Answer {
+        self.request("GET", path, &[], None)
+    }
+
+    /// The form `fields` posted from a page of the console, with its token.
+    fn post(&mut self, path: &str, fields: &str) -> Answer {
+        let origin = self.origin();
+        let form = format!("csrf={}&{fields}", self.token);
+        self.request("POST", path, &[("Origin", &origin)], Some((FORM, form.as_bytes())))
+    }
+
+    fn operator_login(&mut self) {
+        self.get("operator");
+        let answer = self.post("operator/login", "login=operator-1&password=operator-1-password");
+        assert_eq!((answer.status, answer.header("location")), (303, "/operator"), "{}", answer.body);
+        let page = self.get("operator");
+        assert!(page.body.contains("id=\"operator-id\">operator-1"), "{}", page.body);
+    }
+}
+
+/// A page of another site (another port of 127.0.0.1, another host) that
+/// posts the console's forms with the logged-in operator's cookie is
+/// refused (`console.csrf`), as is a form without its token or with another
+/// browser's, and no application is opened; from the console's own page
+/// the same form opens one.
+#[test]
+fn a_form_from_another_site_or_without_its_token_is_refused_and_changes_nothing() {
+    let temp = tempfile::tempdir().unwrap();
+    let (served, url) = serve(temp.path());
+    let mut operator = Browser::new(&url);
+    operator.operator_login();
+    let token = operator.token.clone();
+    let mut stranger = Browser::new(&url);
+    stranger.get("operator");
+    let strangers = stranger.token.clone();
+    assert!(token.len() == 64 && strangers.len() == 64 && token != strangers);
+    let origin = operator.origin();
+    let open = |token: Option<&str>| match token {
+        Some(token) => format!("csrf={token}&applicant=850715300122"),
+        None => "applicant=850715300122".to_owned(),
+    };
+    type Try<'t> = (&'t str, &'t [(&'t str, &'t str)], Option<&'t str>);
+    let tries: [Try; 6] = [
+        ("from another port", &[("Origin", "http://127.0.0.1:1")], Some(&token)),
+        ("from another host", &[("Origin", "http://evil.example")], Some(&token)),
+        ("from another host, said by the Referer", &[("Referer", "http://evil.example/page")], Some(&token)),
+        ("with neither Origin nor Referer", &[], Some(&token)),
+        ("without the token", &[("Origin", &origin)], None),
+        ("with another browser's token", &[("Origin", &origin)], Some(&strangers)),
+    ];
+    for (what, headers, token) in tries {
+        let form = open(token);
+        let answer = operator.request("POST", "operator/new", headers, Some((FORM, form.as_bytes())));
+        assert_eq!((answer.status, answer.code("csrf-problem")), (403, "console.csrf"), "{what}: {}", answer.body);
+    }
+    // Nor can another site log the browser in (as someone else).
+    let login = format!("csrf={strangers}&login=operator-1&password=operator-1-password");
+    let answer = stranger.request(
+        "POST",
+        "operator/login",
+        &[("Origin", "http://evil.example")],
+        Some((FORM, login.as_bytes())),
+    );
+    assert_eq!((answer.status, answer.code("csrf-problem")), (403, "console.csrf"), "{}", answer.body);
+    assert!(!stranger.cookies.contains_key("egov_console"), "a session made: {:?}", stranger.cookies);
+    // Nor act as a staff member: the head's signature, the office's reception.
+    operator.get("staff");
+    assert_eq!(operator.post("staff/login", "member=head-1").status, 303);
+    operator.get("staff");
+    let staff_token = operator.token.clone();
+    let sign = format!("csrf={staff_token}&step=action-3");
+    let answer = operator.request(
+        "POST",
+        "staff/registrations/RSHEP-1/act",
+        &[("Origin", "http://127.0.0.1:1")],
+        Some((FORM, sign.as_bytes())),
+    );
+    assert_eq!((answer.status, answer.code("csrf-problem")), (403, "console.csrf"), "{}", answer.body);
+    // Nothing was opened: the workstation lists no application, the operator's page none.
+    assert!(!http_get(&format!("{url}applications")).contains("data-application="), "an application was opened");
+    assert!(!operator.get("operator").body.contains("data-application="));
+    // From the console's own page, with its token, the same form opens one.
+    let answer = operator.post("operator/new", "applicant=850715300122");
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let id = answer.header("location").strip_prefix("/operator/applications/").unwrap().to_owned();
+    assert!(http_get(&format!("{url}applications")).contains(&format!("data-application=\"{id}\"")));
+    assert!(served.terminate().0);
+}
+
+/// 10,100 visits without a cookie (more than the 10,000 sessions kept) do
+/// not log the operator out: a visit makes no session.
+#[test]
+fn a_flood_of_anonymous_visits_logs_no_operator_out() {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let temp = tempfile::tempdir().unwrap();
+    let (served, url) = serve(temp.path());
+    let mut operator = Browser::new(&url);
+    operator.operator_login();
+    let address = url.trim_start_matches("http://").trim_end_matches('/');
+    let stream = std::net::TcpStream::connect(address).unwrap();
+    let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    let started = Instant::now();
+    let visits = 10_100;
+    for _ in 0..visits {
+        writer.write_all(format!("GET / HTTP/1.1\r\nHost: {address}\r\n\r\n").as_bytes()).unwrap();
+        let mut length = 0;
+        let mut status = String::new();
+        reader.read_line(&mut status).unwrap();
+        assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+    }
+    println!("{visits} anonymous visits in {:?}", started.elapsed());
+    let page = operator.get("operator");
+    assert!(page.body.contains("id=\"operator-id\">operator-1"), "logged out by the visits: {}", page.body);
+    assert_eq!(operator.post("operator/new", "applicant=850715300122").status, 303, "the session acts");
+    assert!(served.terminate().0);
+}
+
+/// A file over 2 MiB is refused next to its file picker with
+/// `console.file_too_large` whatever its size (3 MB, and 20 MB, more than
+/// the 16 MiB the console keeps of a form), and nothing is sent.
+#[test]
+fn a_file_too_large_is_refused_with_its_code_whatever_its_size() {
+    let temp = tempfile::tempdir().unwrap();
+    let (served, url) = serve(temp.path());
+    let mut operator = Browser::new(&url);
+    operator.operator_login();
+    let answer = operator.post("operator/new", "applicant=850715300122");
+    let page = answer.header("location").trim_start_matches('/').to_owned();
+    assert!(page.starts_with("operator/applications/"), "{}", answer.body);
+    for megabytes in [3, 20] {
+        operator.get(&page);
+        let mut body = format!(
+            "--XyZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n\
+             --XyZ\r\nContent-Disposition: form-data; name=\"doc-application-form\"; filename=\"huge.pdf\"\r\n\
+             Content-Type: application/pdf\r\n\r\n",
+            operator.token
+        )
+        .into_bytes();
+        body.extend(std::iter::repeat_n(b'1', megabytes * 1000 * 1000));
+        body.extend_from_slice(b"\r\n--XyZ--\r\n");
+        let origin = operator.origin();
+        let answer = operator.request(
+            "POST",
+            &format!("{page}/submit"),
+            &[("Origin", &origin)],
+            Some(("multipart/form-data; boundary=XyZ", &body)),
+        );
+        assert_eq!(answer.status, 200, "{megabytes} MB: {}", answer.body);
+        assert_eq!(
+            answer.code("doc-application-form-problem"),
+            "console.file_too_large",
+            "{megabytes} MB: {}",
+            answer.body
+        );
+        let kib = megabytes * 1000 * 1000 / 1024;
+        assert!(answer.body.contains(&format!("huge.pdf is {kib} KiB, more than 2048 KiB")), "{}", answer.body);
+        assert!(operator.get(&page).body.contains("id=\"state\">process-5"), "{megabytes} MB: something was sent");
+    }
+    assert!(served.terminate().0);
 }
 
 /// With `--tls` the console calls every participant over mTLS: as the
@@ -353,26 +596,22 @@ fn the_console_works_over_mtls() {
         .stderr(Stdio::null());
     let served = common::Served::start(command);
     let url = served.said.iter().find_map(|line| line.strip_prefix("listening console ")).unwrap().to_owned();
-    let (_, headers, _) = http("GET", &url, None, None);
-    let cookie = header(&headers, "set-cookie").split(';').next().unwrap().to_owned();
-    let cookie = Some(cookie.as_str());
-    let login = "login=operator-1&password=operator-1-password";
-    let (status, headers, body) = http("POST", &format!("{url}operator/login"), cookie, Some(login));
-    assert_eq!((status, header(&headers, "location")), (303, "/operator"), "{body}");
-    let (status, headers, body) = http("POST", &format!("{url}operator/new"), cookie, Some("applicant=850715300122"));
-    assert_eq!(status, 303, "{body}");
-    let application = header(&headers, "location").to_owned();
+    let mut browser = Browser::new(&url);
+    browser.operator_login();
+    let answer = browser.post("operator/new", "applicant=850715300122");
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let application = answer.header("location").to_owned();
     let id = application.strip_prefix("/operator/applications/").unwrap().to_owned();
-    let (_, _, page) = http("GET", &format!("{url}{}", &application[1..]), cookie, None);
+    let page = browser.get(&application[1..]).body;
     assert!(page.contains("Серикбаев") && page.contains("id=\"state\">process-5"), "{page}");
     let listed = http_get(&format!("{url}applications"));
     assert!(listed.contains(&format!("data-application=\"{id}\"")), "{listed}");
     let detail = http_get(&format!("{url}applications/{id}"));
     assert!(detail.contains("data-verified=\"true\"") && !detail.contains("data-verified=\"false\""), "{detail}");
     assert!(!detail.contains("role=\"alert\""), "a participant refused a read over mTLS: {detail}");
-    let (status, _, body) = http("POST", &format!("{url}staff/login"), cookie, Some("member=office-1"));
-    assert_eq!(status, 303, "{body}");
-    let (_, _, queue) = http("GET", &format!("{url}staff"), cookie, None);
+    let answer = browser.post("staff/login", "member=office-1");
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let queue = browser.get("staff").body;
     assert!(queue.contains("id=\"member-id\">office-1") && !queue.contains("role=\"alert\""), "{queue}");
     let incidents = http_get(&format!("{url}incidents"));
     assert!(incidents.contains("id=\"no-incidents\"") && !incidents.contains("not reachable"), "{incidents}");

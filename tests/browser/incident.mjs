@@ -23,19 +23,22 @@ await withBrowser(async (browser) => {
   await until(page, `${base}applications/${id}`, async (p) => (await text(p, "#registration")).length > 0,
     "the registration at the ARM");
   check((await text(page, "#state")).startsWith("action-1"), "registered: waits on the office (action 1)");
-  // A retry of what is no longer there is refused with its reason, and nothing changes.
+  // A retry of what is no longer there is refused with its reason, and nothing changes (the
+  // form carries this browser's token, as every form of the console does: the log-in form's).
+  await page.goto(`${base}operator`);
+  const token = await page.locator('input[name="csrf"]').first().getAttribute("value");
   await page.goto(`${base}incidents`);
-  await page.evaluate(() => {
+  await page.evaluate((token) => {
     const form = document.createElement("form");
     form.method = "post";
     form.action = "/incidents/retry";
-    for (const [name, value] of [["participant", "gateway"], ["id", "999999"]]) {
+    for (const [name, value] of [["csrf", token], ["participant", "gateway"], ["id", "999999"]]) {
       const input = document.createElement("input");
       input.type = "hidden"; input.name = name; input.value = value; form.appendChild(input);
     }
     document.body.appendChild(form);
     form.submit();
-  });
+  }, token);
   await page.locator("#retry-problem").waitFor();
   const code = await page.locator("#retry-problem").getAttribute("data-code");
   check(code === "admin.unknown_outbox_item", `an unknown id is refused (${code})`);
