@@ -172,6 +172,16 @@ fn the_process_4_notice_in_the_browser() {
     assert!(served.terminate().0);
 }
 
+/// In the browser: a page of another port of 127.0.0.1, and of another host
+/// name, that posts the operator's form where the operator is logged in.
+#[test]
+fn a_page_of_another_site_cannot_post_the_consoles_forms_in_the_browser() {
+    let temp = tempfile::tempdir().unwrap();
+    let (served, url) = serve(temp.path());
+    run_script("csrf.mjs", &[&url]);
+    assert!(served.terminate().0);
+}
+
 #[test]
 fn egov_serve_runs_no_console_when_told_off_or_for_some_roles_only() {
     let temp = tempfile::tempdir().unwrap();
