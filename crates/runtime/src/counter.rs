@@ -4,9 +4,10 @@
 //! (paragraph 9 of the Standard), then what the package lacks, and the
 //! applicant's notice when it is refused for that.
 
+use chrono::NaiveDate;
 use egov_proto::{AttachedDocument, Notice};
-use egov_regulation::Definition;
 use egov_regulation::definition::Labelled;
+use egov_regulation::{Definition, Iin};
 use sha2::{Digest, Sha256};
 use tonic::Code;
 
@@ -27,6 +28,31 @@ pub struct Codes {
     pub bad_hash: &'static str,
     pub hash_mismatch: &'static str,
     pub bad_document: &'static str,
+}
+
+/// The reason code of a representative who is the applicant, at either counter.
+pub const SELF_REPRESENTATION: &str = "counter.self_representation";
+
+/// Checks the people of an application as a counter takes it (paragraph 9
+/// of the Standard): the applicant's IIN and the representative's, each of a
+/// person born by `today` (the day of the application), and a representative
+/// who is not the applicant.
+pub fn check_people(applicant_iin: &str, representative_iin: Option<&str>, today: NaiveDate) -> Result<(), Refusal> {
+    let check = |what: &str, text: &str| {
+        Iin::parse_on(text, today)
+            .map_err(|e| Refusal::new(Code::InvalidArgument, e.code(), format!("{what} {text:?}: {e}")))
+    };
+    check("applicant IIN", applicant_iin)?;
+    let Some(representative_iin) = representative_iin else { return Ok(()) };
+    check("representative IIN", representative_iin)?;
+    if representative_iin == applicant_iin {
+        return Err(Refusal::new(
+            Code::InvalidArgument,
+            SELF_REPRESENTATION,
+            "the representative's IIN is the applicant's own",
+        ));
+    }
+    Ok(())
 }
 
 /// Checks each attached document: a kind of the checklist, a well-formed
