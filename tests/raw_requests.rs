@@ -6,10 +6,10 @@
 mod common;
 
 use common::Harness;
+use common::raw::{self, request_with_envelope};
 use egov_proto::{Envelope, Signature};
 use egov_runtime::{Topology, reason_of};
 use proptest::prelude::*;
-use common::raw::{self, request_with_envelope};
 use prost::Message;
 use tonic::Code;
 

@@ -31,11 +31,10 @@ use egov_proto::workstation_service_client::WorkstationServiceClient;
 use egov_proto::{
     ApplicantArrival, Application, ApplicationDelivery, ApplicationForm, ApplicationProgress, ApplicationSubmission,
     ApplicationWithdrawal, AttachedDocument, Body, CheckPowerOfAttorneyRequest, DeliverRequest, Envelope,
-    EnvelopeHeader, IssueResultRequest, LoginRequest, LookupPersonRequest, MessageType, OpenFormRequest,
-    OfficeReception, PerformStaffActionRequest, PersonQuery, PersonRecord, PowerOfAttorneyQuery,
-    ReceiveAtOfficeRequest, Registration, ResultPickup,
-    SendAsyncRequest, SendSyncRequest, ServiceResult, SignResultRequest, StaffAction, SubmitApplicationRequest,
-    TakeQueueTicketRequest, WithdrawApplicationRequest,
+    EnvelopeHeader, IssueResultRequest, LoginRequest, LookupPersonRequest, MessageType, OfficeReception,
+    OpenFormRequest, PerformStaffActionRequest, PersonQuery, PersonRecord, PowerOfAttorneyQuery,
+    ReceiveAtOfficeRequest, Registration, ResultPickup, SendAsyncRequest, SendSyncRequest, ServiceResult,
+    SignResultRequest, StaffAction, SubmitApplicationRequest, TakeQueueTicketRequest, WithdrawApplicationRequest,
 };
 use egov_regulation::{Effect, StepKind};
 use egov_runtime::GrpcChannel as Channel;
@@ -1040,8 +1039,7 @@ fn judge_long(answer: &Result<Vec<u8>, Status>, codes: &HashMap<String, String>)
     };
     let code = format!("{:?}", status.code());
     let documented = codes.get(reason).map(|code| code.replace('_', "").to_lowercase());
-    if !documented.is_some_and(|documented| documented.contains(&code.to_lowercase()) || documented.contains("tonic"))
-    {
+    if !documented.is_some_and(|documented| documented.contains(&code.to_lowercase()) || documented.contains("tonic")) {
         return Some(format!("{code} {reason}: not the code docs/envelope.md gives ({:?})", codes.get(reason)));
     }
     let message = status.message();
@@ -1172,8 +1170,7 @@ async fn a_value_of_20000_characters_in_any_string_field_of_any_rpc_is_refused_w
         for method in service.methods() {
             let path = format!("/{}/{}", service.full_name(), method.name());
             let input = method.input();
-            let takes_envelope =
-                input.get_field_by_name("envelope").is_some_and(|f| f.kind().as_message().is_some());
+            let takes_envelope = input.get_field_by_name("envelope").is_some_and(|f| f.kind().as_message().is_some());
             let name = format!("{}.{}", service.name(), method.name());
             let specs: Vec<&Spec> =
                 RPCS.iter().filter(|spec| spec.name.split('@').next() == Some(name.as_str())).collect();

@@ -145,6 +145,27 @@ mod tests {
     }
 
     #[test]
+    fn a_counter_takes_two_people_with_valid_iins_born_by_the_day() {
+        let today = NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
+        let reason = |applicant, representative| check_people(applicant, representative, today).err().map(|r| r.reason);
+        assert_eq!(reason("920611400773", None), None);
+        assert_eq!(reason("920611400773", Some("870322300457")), None);
+        assert_eq!(reason("920611400773", Some("920611400773")), Some(SELF_REPRESENTATION));
+        assert_eq!(reason("920611400773", Some("870322300458")), Some("iin.check_digit"));
+        assert_eq!(reason("85071530012", None), Some("iin.length"));
+        // Born on 2026-06-02 (century digit 5: a man born in the 2000s), the day after.
+        let born_tomorrow = (0..100)
+            .find_map(|serial| {
+                let first: String = format!("2606025{serial:04}");
+                let digits: [u8; 11] = first.bytes().map(|b| b - b'0').collect::<Vec<_>>().try_into().unwrap();
+                egov_regulation::iin::check_digit(&digits).map(|check| format!("{first}{check}"))
+            })
+            .unwrap();
+        assert_eq!(reason(&born_tomorrow, None), Some("iin.future"));
+        assert_eq!(reason("920611400773", Some(&born_tomorrow)), Some("iin.future"));
+    }
+
+    #[test]
     fn a_representative_needs_the_power_of_attorney() {
         let definition = Definition::default_definition();
         let codes = |represented| -> Vec<String> {

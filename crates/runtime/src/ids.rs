@@ -71,7 +71,14 @@ mod tests {
 
     #[test]
     fn an_id_is_1_to_128_letters_digits_dashes_underscores_or_dots() {
-        for good in ["a", "application-1", "00000000-0000-4000-8000-000000000001", "RSHEP-0000000001", "a.b_c", &"x".repeat(128)] {
+        for good in [
+            "a",
+            "application-1",
+            "00000000-0000-4000-8000-000000000001",
+            "RSHEP-0000000001",
+            "a.b_c",
+            &"x".repeat(128),
+        ] {
             assert!(check_id("id", good).is_ok(), "{good}");
         }
         for bad in ["", "../x/<b>", "a/b", "bad id!", "Жx", "a\n", &"x".repeat(129)] {

@@ -214,7 +214,8 @@ mod tests {
     #[test]
     fn a_long_value_is_quoted_by_a_bounded_prefix_and_the_message_is_bounded() {
         let value = "Жx".repeat(10_000);
-        let status = Refusal::new(Code::InvalidArgument, "iin.length", format!("IIN {value:?} is not 12 digits")).into_status();
+        let status =
+            Refusal::new(Code::InvalidArgument, "iin.length", format!("IIN {value:?} is not 12 digits")).into_status();
         let message = status.message();
         assert!(message.starts_with("iin.length: IIN \""), "{message}");
         let quoted: String = format!("{value:?}").chars().take(MAX_QUOTED_CHARS).collect();
