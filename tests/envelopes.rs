@@ -313,6 +313,19 @@ async fn staff_steps_are_refused_to_the_wrong_people() {
         .await
         .unwrap_err();
     assert_eq!((status.code(), reason_of(&status)), (Code::InvalidArgument, Some("regional.unknown_refusal_ground")));
+    // A ground of the definition that is another step's (action 2's), one with a "yes", and a "no" without one.
+    for (decision, ground, reason) in [
+        (egov_proto::Decision::No, "harm-to-child", "regional.unexpected_refusal_ground"),
+        (egov_proto::Decision::Yes, "unreliable-documents", "regional.unexpected_refusal_ground"),
+        (egov_proto::Decision::No, "", "regional.missing_refusal_ground"),
+    ] {
+        let status =
+            staff.act(&keys["provider-specialist"], &registration, "condition-2", decision, ground).await.unwrap_err();
+        assert_eq!((status.code(), reason_of(&status)), (Code::InvalidArgument, Some(reason)), "{ground:?}");
+        if decision == egov_proto::Decision::No {
+            assert!(status.message().contains("unreliable-documents"), "the step's grounds: {}", status.message());
+        }
+    }
     let status = staff
         .act(&keys["provider-specialist"], &registration, "condition-2", egov_proto::Decision::Unspecified, "")
         .await
@@ -330,6 +343,12 @@ async fn staff_steps_are_refused_to_the_wrong_people() {
     assert_eq!((status.code(), reason_of(&status)), (Code::InvalidArgument, Some("process.branch_required")));
     registration =
         staff.act(&keys["provider-executor"], &registration, "action-2", egov_proto::Decision::Yes, "").await.unwrap();
+    // The hand-over of action 3 is the executor's: anyone else but the head (told to sign) may not, with or without a decision.
+    for decision in [egov_proto::Decision::Unspecified, egov_proto::Decision::Yes] {
+        let status =
+            staff.act(&keys["provider-specialist"], &registration, "action-3", decision, "").await.unwrap_err();
+        assert_eq!((status.code(), reason_of(&status)), (Code::PermissionDenied, Some("process.wrong_actor")));
+    }
     registration = staff
         .act(&keys["provider-executor"], &registration, "action-3", egov_proto::Decision::Unspecified, "")
         .await

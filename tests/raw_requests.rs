@@ -6,54 +6,12 @@
 mod common;
 
 use common::Harness;
+use common::raw::{self, request_with_envelope};
 use egov_proto::{Envelope, Signature};
 use egov_runtime::{Topology, reason_of};
 use proptest::prelude::*;
 use prost::Message;
-use prost::bytes::{Buf, BufMut};
 use tonic::Code;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
-use tonic::codegen::http::uri::PathAndQuery;
-
-/// Sends and receives a gRPC message's bytes as they are.
-#[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-
-    fn encode(&mut self, item: Vec<u8>, buffer: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        buffer.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-
-    fn decode(&mut self, buffer: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
-        let bytes = buffer.chunk().to_vec();
-        buffer.advance(bytes.len());
-        Ok(Some(bytes))
-    }
-}
 
 /// Every RPC that takes an envelope, by the participant that serves it.
 fn rpcs(topology: &Topology) -> Vec<(String, &'static str)> {
@@ -71,6 +29,7 @@ fn rpcs(topology: &Topology) -> Vec<(String, &'static str)> {
         (&topology.regional, "/egov.v1.InboxService/Deliver"),
         (&topology.regional, "/egov.v1.RegionalGatewayService/PerformStaffAction"),
         (&topology.regional, "/egov.v1.RegionalGatewayService/SignResult"),
+        (&topology.regional, "/egov.v1.RegionalGatewayService/ReceiveAtOffice"),
     ]
     .into_iter()
     .map(|(address, path)| (address.clone(), path))
@@ -79,20 +38,10 @@ fn rpcs(topology: &Topology) -> Vec<(String, &'static str)> {
 
 /// The one place that sends bytes: the refusal, as the caller sees it.
 async fn send(address: &str, path: &'static str, bytes: Vec<u8>) -> tonic::Status {
-    let mut client = tonic::client::Grpc::new(Topology::channel(address).unwrap());
-    client.ready().await.unwrap();
-    match client.unary(tonic::Request::new(bytes), PathAndQuery::from_static(path), RawCodec).await {
-        Ok(answer) => panic!("{path} at {address} accepted bytes that are no request: {:?}", answer.into_inner()),
+    match raw::call(address, path, bytes, false).await {
+        Ok(answer) => panic!("{path} at {address} accepted bytes that are no request: {answer:?}"),
         Err(status) => status,
     }
-}
-
-/// A request whose only field (1) is an envelope with these bytes.
-fn request_with_envelope(envelope: &[u8]) -> Vec<u8> {
-    let mut bytes = vec![0x0a];
-    prost::encoding::encode_varint(envelope.len() as u64, &mut bytes);
-    bytes.extend_from_slice(envelope);
-    bytes
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

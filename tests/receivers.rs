@@ -31,10 +31,10 @@ use egov_proto::workstation_service_client::WorkstationServiceClient;
 use egov_proto::{
     ApplicantArrival, Application, ApplicationDelivery, ApplicationForm, ApplicationProgress, ApplicationSubmission,
     ApplicationWithdrawal, AttachedDocument, Body, CheckPowerOfAttorneyRequest, DeliverRequest, Envelope,
-    EnvelopeHeader, IssueResultRequest, LoginRequest, LookupPersonRequest, MessageType, OpenFormRequest,
-    PerformStaffActionRequest, PersonQuery, PersonRecord, PowerOfAttorneyQuery, Registration, ResultPickup,
-    SendAsyncRequest, SendSyncRequest, ServiceResult, SignResultRequest, StaffAction, SubmitApplicationRequest,
-    TakeQueueTicketRequest, WithdrawApplicationRequest,
+    EnvelopeHeader, IssueResultRequest, LoginRequest, LookupPersonRequest, MessageType, OfficeReception,
+    OpenFormRequest, PerformStaffActionRequest, PersonQuery, PersonRecord, PowerOfAttorneyQuery,
+    ReceiveAtOfficeRequest, Registration, ResultPickup, SendAsyncRequest, SendSyncRequest, ServiceResult,
+    SignResultRequest, StaffAction, SubmitApplicationRequest, TakeQueueTicketRequest, WithdrawApplicationRequest,
 };
 use egov_regulation::{Effect, StepKind};
 use egov_runtime::GrpcChannel as Channel;
@@ -208,6 +208,7 @@ enum Rpc {
     RegionalDeliver,
     PerformStaffAction,
     SignResult,
+    ReceiveAtOffice,
 }
 
 /// A good message for one RPC: who sends it, to whom, what.
@@ -370,6 +371,17 @@ const RPCS: &[Spec] = &[
         gateway: false,
         // None but the staff may send it; which of them signs is the definition's (a specialist who
         // tries gets process.wrong_actor from the transition: tests/envelopes.rs).
+        outsider: "operator-1",
+    },
+    Spec {
+        rpc: Rpc::ReceiveAtOffice,
+        name: "RegionalGatewayService.ReceiveAtOffice",
+        sender: "office-1",
+        recipient: ids::REGIONAL,
+        service: services::OFFICE_RECEIVE,
+        message_type: MessageType::Request,
+        countersigned: false,
+        gateway: false,
         outsider: "operator-1",
     },
 ];
@@ -568,7 +580,8 @@ impl Fixture {
             | Rpc::SendAsync
             | Rpc::LookupPerson
             | Rpc::CheckPowerOfAttorney
-            | Rpc::RegionalDeliver => Subject::application(&application_id),
+            | Rpc::RegionalDeliver
+            | Rpc::ReceiveAtOffice => Subject::application(&application_id),
             Rpc::SubmitApplication | Rpc::WithdrawApplication | Rpc::WorkstationDeliver => {
                 self.open(&application_id).await;
                 Subject::application(&application_id)
@@ -653,6 +666,14 @@ impl Fixture {
             }
             // The head signs the draft's exact bytes.
             Rpc::SignResult => (ServiceResult::TYPE, subject.registration().draft_result.clone()),
+            Rpc::ReceiveAtOffice => encoded(&OfficeReception {
+                application_id,
+                service_code: self.harness.definition.service.code.clone(),
+                applicant_iin: APPLICANT_IIN.to_owned(),
+                representative: None,
+                documents: documents(),
+                arrived_time_ms: 0,
+            }),
         };
         header.body_type = body_type.to_owned();
         Draft { header, body, signer, countersigned: spec.countersigned }
@@ -796,6 +817,9 @@ impl Fixture {
                 clients.regional.clone().perform_staff_action(PerformStaffActionRequest { envelope }).await.map(|_| ())
             }
             Rpc::SignResult => clients.regional.clone().sign_result(SignResultRequest { envelope }).await.map(|_| ()),
+            Rpc::ReceiveAtOffice => {
+                clients.regional.clone().receive_at_office(ReceiveAtOfficeRequest { envelope }).await.map(|_| ())
+            }
         }
     }
 
@@ -982,4 +1006,283 @@ async fn a_message_whose_correlation_id_is_another_applications_is_refused_and_c
 
     fixture.harness.stop().await;
     assert!(differences.is_empty(), "expected {CORRELATION_MISMATCH:?} and no change:\n{}", differences.join("\n"));
+}
+
+/// A value of 20,000 characters: letters of two alphabets, no white space.
+fn long_value() -> String {
+    "Жx".repeat(10_000)
+}
+
+/// The gRPC code of each reason, as `docs/envelope.md` documents it.
+fn documented_codes() -> HashMap<String, String> {
+    let document =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/envelope.md"))
+            .unwrap();
+    let mut codes = HashMap::new();
+    for line in document.lines().filter(|line| line.starts_with("| `")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        for reason in cells[1].split('`').skip(1).step_by(2) {
+            codes.insert(reason.to_owned(), cells[2].to_owned());
+        }
+    }
+    codes
+}
+
+/// Judges the answer to a request with [`long_value`] in one field: taken, or
+/// refused with a documented reason code, its documented gRPC code, the
+/// reason as the message's prefix, at most 64 characters of the value quoted
+/// and a message within 1 KiB. `None` when so; otherwise what was answered.
+fn judge_long(answer: &Result<Vec<u8>, Status>, codes: &HashMap<String, String>) -> Option<String> {
+    let Err(status) = answer else { return None };
+    let Some(reason) = reason_of(status) else {
+        return Some(format!("{:?} without a reason code: {:.120}", status.code(), status.message()));
+    };
+    let code = format!("{:?}", status.code());
+    let documented = codes.get(reason).map(|code| code.replace('_', "").to_lowercase());
+    if !documented.is_some_and(|documented| documented.contains(&code.to_lowercase()) || documented.contains("tonic")) {
+        return Some(format!("{code} {reason}: not the code docs/envelope.md gives ({:?})", codes.get(reason)));
+    }
+    let message = status.message();
+    let value = long_value();
+    let quoted_too_much = value.chars().take(65).collect::<String>();
+    let quoted_too_much_shifted = value.chars().skip(1).take(65).collect::<String>();
+    if !message.starts_with(&format!("{reason}: "))
+        || message.len() > egov_runtime::status::MAX_MESSAGE_BYTES
+        || message.contains(&quoted_too_much)
+        || message.contains(&quoted_too_much_shifted)
+    {
+        return Some(format!("{code} {reason}, a message of {} bytes: {:.200}", message.len(), message));
+    }
+    None
+}
+
+/// The paths to every string field of `message`, through its message fields
+/// (a repeated one: its first element) up to a depth that covers every request.
+fn string_paths(message: &prost_reflect::MessageDescriptor) -> Vec<Vec<prost_reflect::FieldDescriptor>> {
+    fn walk(
+        message: &prost_reflect::MessageDescriptor,
+        prefix: &[prost_reflect::FieldDescriptor],
+        paths: &mut Vec<Vec<prost_reflect::FieldDescriptor>>,
+    ) {
+        assert!(prefix.len() < 6, "the messages nest deeper than a request does: {prefix:?}");
+        for field in message.fields() {
+            let path = [prefix, std::slice::from_ref(&field)].concat();
+            match field.kind() {
+                prost_reflect::Kind::String => paths.push(path),
+                prost_reflect::Kind::Message(inner) if !field.is_map() => walk(&inner, &path, paths),
+                _ => {}
+            }
+        }
+    }
+    let mut paths = Vec::new();
+    walk(message, &[], &mut paths);
+    paths
+}
+
+fn path_name(path: &[prost_reflect::FieldDescriptor]) -> String {
+    path.iter().map(|field| field.name()).collect::<Vec<_>>().join(".")
+}
+
+/// `bytes`, a `descriptor` message, with `value` at `path` (creating the
+/// messages on the way; a repeated field: its first element, or a new one).
+fn with_value(
+    descriptor: &prost_reflect::MessageDescriptor,
+    bytes: &[u8],
+    path: &[prost_reflect::FieldDescriptor],
+    value: &str,
+) -> Vec<u8> {
+    use prost_reflect::{DynamicMessage, Value};
+    fn set(message: &mut DynamicMessage, path: &[prost_reflect::FieldDescriptor], value: &str) {
+        let (field, rest) = path.split_first().unwrap();
+        if rest.is_empty() {
+            let string = Value::String(value.to_owned());
+            message.set_field(field, if field.is_list() { Value::List(vec![string]) } else { string });
+            return;
+        }
+        match message.get_field_mut(field) {
+            Value::Message(inner) => set(inner, rest, value),
+            Value::List(list) => {
+                if list.is_empty() {
+                    list.push(Value::Message(DynamicMessage::new(field.kind().as_message().unwrap().clone())));
+                }
+                let Value::Message(inner) = &mut list[0] else { unreachable!("a list of messages") };
+                set(inner, rest, value);
+            }
+            other => panic!("{} is no message: {other:?}", field.full_name()),
+        }
+    }
+    let mut message = DynamicMessage::decode(descriptor.clone(), bytes).unwrap();
+    set(&mut message, path, value);
+    message.encode_to_vec()
+}
+
+/// Where a service that takes no envelope is served: its participants' addresses.
+fn served_at(topology: &Topology, service: &str) -> Vec<String> {
+    match service {
+        "WorkstationService" => vec![topology.workstation.clone()],
+        "GatewayService" => vec![topology.gateway.clone()],
+        "RegionalGatewayService" => vec![topology.regional.clone()],
+        "AdminService" => vec![
+            topology.workstation.clone(),
+            topology.gateway.clone(),
+            topology.individuals.clone(),
+            topology.notary.clone(),
+            topology.regional.clone(),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// Where an RPC that takes an envelope is served (one `Spec` each).
+fn spec_address(topology: &Topology, spec: &Spec) -> String {
+    let address = match spec.rpc {
+        Rpc::OpenForm
+        | Rpc::SubmitApplication
+        | Rpc::TakeQueueTicket
+        | Rpc::IssueResult
+        | Rpc::WithdrawApplication
+        | Rpc::WorkstationDeliver => &topology.workstation,
+        Rpc::SendSync | Rpc::SendAsync => &topology.gateway,
+        Rpc::LookupPerson => &topology.individuals,
+        Rpc::CheckPowerOfAttorney => &topology.notary,
+        Rpc::RegionalDeliver | Rpc::PerformStaffAction | Rpc::SignResult | Rpc::ReceiveAtOffice => &topology.regional,
+    };
+    address.clone()
+}
+
+/// Issue 27, item 7: a value of 20,000 characters in any string field of any
+/// RPC (the request's own fields, and for an RPC that takes an envelope, its
+/// header's, its signatures' and its body's, walked from the descriptor set)
+/// is taken or refused with a reason code, within a status every gRPC client
+/// takes. Each field of each RPC is one case, sent to a good message of the RPC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_of_20000_characters_in_any_string_field_of_any_rpc_is_refused_within_bounds() {
+    use prost_reflect::DescriptorPool;
+    let fixture = Fixture::start().await;
+    let topology = fixture.harness.topology().clone();
+    let pool = DescriptorPool::decode(egov_proto::FILE_DESCRIPTOR_SET).unwrap();
+    let codes = documented_codes();
+    let value = long_value();
+    let header_type = pool.get_message_by_name("egov.v1.EnvelopeHeader").unwrap();
+    let mut rows = Vec::new();
+    let (mut cases, mut refused, mut methods) = (0, 0, 0);
+    for service in pool.services() {
+        for method in service.methods() {
+            let path = format!("/{}/{}", service.full_name(), method.name());
+            let input = method.input();
+            let takes_envelope = input.get_field_by_name("envelope").is_some_and(|f| f.kind().as_message().is_some());
+            let name = format!("{}.{}", service.name(), method.name());
+            let specs: Vec<&Spec> =
+                RPCS.iter().filter(|spec| spec.name.split('@').next() == Some(name.as_str())).collect();
+            let addresses = served_at(&topology, service.name());
+            if service.name() == "EchoService" {
+                continue; // `egov bench`'s own echo server, no participant's.
+            }
+            assert!(
+                if takes_envelope { !specs.is_empty() } else { !addresses.is_empty() },
+                "{path}: no way to reach it in this test"
+            );
+            methods += 1;
+            let mut judged = |case: String, answer: Result<Vec<u8>, Status>| {
+                cases += 1;
+                refused += usize::from(answer.is_err());
+                if let Some(today) = judge_long(&answer, &codes) {
+                    rows.push(format!("| {case} | {today} |"));
+                }
+                answer.is_ok()
+            };
+            if !takes_envelope {
+                for address in &addresses {
+                    for field in string_paths(&input) {
+                        let bytes = with_value(&input, &[], &field, &value);
+                        let answer = common::raw::call(address, &path, bytes, method.is_server_streaming()).await;
+                        judged(format!("{name} at {address}: {}", path_name(&field)), answer);
+                    }
+                }
+                continue;
+            }
+            for spec in specs {
+                let address = spec_address(&topology, spec);
+                let body_type = fixture.draft(spec, &fixture.prepare(spec).await).header.body_type;
+                let body_type = pool.get_message_by_name(&body_type).unwrap();
+                // What the long value goes into: the request's fields, the header's, the body's.
+                let mut targets: Vec<(&str, Vec<prost_reflect::FieldDescriptor>)> = Vec::new();
+                targets.extend(string_paths(&input).into_iter().map(|p| ("request", p)));
+                targets.extend(string_paths(&header_type).into_iter().map(|p| ("header", p)));
+                targets.extend(string_paths(&body_type).into_iter().map(|p| ("body", p)));
+                // A refusal changes nothing: the subject serves until a case is taken.
+                let mut subject = fixture.prepare(spec).await;
+                for (part, field) in targets {
+                    let mut draft = fixture.draft(spec, &subject);
+                    let mut header = draft.header.encode_to_vec();
+                    match part {
+                        "header" => header = with_value(&header_type, &header, &field, &value),
+                        "body" => draft.body = with_value(&body_type, &draft.body, &field, &value),
+                        _ => {}
+                    }
+                    let envelope = fixture.seal_then(&draft, header, |_| {});
+                    let mut request = common::raw::request_with_envelope(&envelope.encode_to_vec());
+                    if part == "request" {
+                        request = with_value(&input, &request, &field, &value);
+                    }
+                    let answer = common::raw::call(&address, &path, request, false).await;
+                    if judged(format!("{} ({part}): {}", spec.name, path_name(&field)), answer) {
+                        subject = fixture.prepare(spec).await;
+                    }
+                }
+            }
+        }
+    }
+    fixture.harness.stop().await;
+    // 26 RPCs (InboxService.Deliver at two participants, AdminService at five), 292 fields in all.
+    assert!(methods >= 26 && cases > 250, "only {cases} cases in {methods} RPCs");
+    assert!(refused > cases / 2, "only {refused} of {cases} refused: the cases reach the checks");
+    assert!(
+        rows.is_empty(),
+        "{} of {cases} answers to a value of 20,000 characters are out of bounds:\n| RPC: field | today |\n|---|---|\n{}",
+        rows.len(),
+        rows.join("\n")
+    );
+}
+
+/// Issue 27, item 10: the envelope a delivery carries (the operator's signed
+/// submission) is held to the limits and the rule for ids of every envelope,
+/// at the gateway and at the ARM: refused as a bad carried envelope, naming why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_envelope_a_delivery_carries_is_held_to_the_header_limit_and_the_rule_for_ids() {
+    let fixture = Fixture::start().await;
+    let operator = fixture.harness.signer("operator-1");
+    type Breaks = fn(&mut EnvelopeHeader);
+    let breaks: [(&str, Breaks, &str); 3] = [
+        ("a header of 20 KiB", |header| header.message_id = "m".repeat(20 * 1024), "envelope.too_large"),
+        ("a correlation id ../x/<b>", |header| header.correlation_id = "../x/<b>".to_owned(), "request.bad_id"),
+        ("a message id with a slash", |header| header.message_id = "a/b".to_owned(), "request.bad_id"),
+    ];
+    let mut rows = Vec::new();
+    for rpc in [Rpc::SendAsync, Rpc::RegionalDeliver] {
+        let spec = spec(rpc);
+        for (what, breaks, inner) in breaks {
+            let subject = fixture.prepare(spec).await;
+            let mut draft = fixture.draft(spec, &subject);
+            let mut delivery = fixture.delivery(&subject.application_id);
+            let carried = delivery.operator_submission.take().unwrap();
+            let mut header = EnvelopeHeader::decode(carried.header.as_slice()).unwrap();
+            breaks(&mut header);
+            delivery.operator_submission = Some(operator.seal_bytes(header.encode_to_vec(), carried.body));
+            draft.body = delivery.encode_to_vec();
+            let answer = fixture.send(rpc, Some(fixture.seal(&draft))).await;
+            let expected = (Code::InvalidArgument, "envelope.bad_carried_envelope");
+            match judge(&answer, expected) {
+                Some(today) => rows.push(format!("{}, {what}: {today}", spec.name)),
+                None => {
+                    let message = answer.unwrap_err().message().to_owned();
+                    if !message.contains(&format!("{inner}: ")) {
+                        rows.push(format!("{}, {what}: the message does not name {inner}: {message}", spec.name));
+                    }
+                }
+            }
+        }
+    }
+    fixture.harness.stop().await;
+    assert!(rows.is_empty(), "expected envelope.bad_carried_envelope:\n{}", rows.join("\n"));
 }

@@ -167,7 +167,7 @@ async fn a_ground_of_the_other_decision_is_refused_and_changes_nothing() {
     for (id, plan, waits_on) in [("wrong-ground-1", at_check, "condition-2"), ("wrong-ground-2", at_draft, "action-2")]
     {
         let error = harness.drive(id, &plan).await.unwrap_err();
-        assert_eq!(error.reason(), Some("regional.unknown_refusal_ground"), "{id}: {error}");
+        assert_eq!(error.reason(), Some("regional.unexpected_refusal_ground"), "{id}: {error}");
         // The ARM's registration still waits on the step (the State Corporation sees it a moment later).
         let registration_id = harness.operator().await.application(id).await.unwrap().registration_id;
         let registration = harness.staff().registration(&registration_id).await.unwrap();
@@ -208,6 +208,13 @@ async fn the_head_signs_only_after_the_executor_has_handed_the_result_over() {
     assert_eq!(egov_runtime::reason_of(&early), Some("process.not_handed_over"));
     let by_head = staff.act(head, &registration, "action-3", Decision::Unspecified, "").await.unwrap_err();
     assert_eq!(egov_runtime::reason_of(&by_head), Some("regional.use_sign_result"));
+    let specialist = &staff_keys["provider-specialist"];
+    let by_specialist = staff.act(specialist, &registration, "action-3", Decision::Unspecified, "").await.unwrap_err();
+    assert_eq!(
+        (by_specialist.code(), egov_runtime::reason_of(&by_specialist)),
+        (tonic::Code::PermissionDenied, Some("process.wrong_actor")),
+        "{by_specialist:?}"
+    );
     let handed = staff.act(&executor, &registration, "action-3", Decision::Unspecified, "").await.unwrap();
     assert_eq!(handed.next_actor, "provider-head");
     let twice = staff.act(&executor, &handed, "action-3", Decision::Unspecified, "").await.unwrap_err();
@@ -325,7 +332,7 @@ async fn bad_forms_are_refused_with_their_reason_codes_and_change_nothing() {
             "920611400773",
             Some(representative("920611400773", Notarised, "NP-2026-0001")),
             tonic::Code::InvalidArgument,
-            "workstation.self_representation",
+            "counter.self_representation",
         ),
         (
             "no-number",
@@ -351,7 +358,7 @@ async fn bad_forms_are_refused_with_their_reason_codes_and_change_nothing() {
             tonic::Code::InvalidArgument,
             "iin.check_digit",
         ),
-        ("bad id!", &service, "850715300122", None, tonic::Code::InvalidArgument, "workstation.bad_application_id"),
+        ("bad id!", &service, "850715300122", None, tonic::Code::InvalidArgument, "request.bad_id"),
     ];
     for (application_id, service_code, iin, representative, code, reason) in cases {
         let error = operator.open_form(application_id, service_code, iin, representative).await.unwrap_err();
@@ -361,6 +368,12 @@ async fn bad_forms_are_refused_with_their_reason_codes_and_change_nothing() {
             "{application_id}: {}",
             error.message()
         );
+        if reason == "request.bad_id" {
+            // No participant takes such an id, to store or to read.
+            let read = operator.application(application_id).await.unwrap_err();
+            assert_eq!(egov_runtime::reason_of(&read), Some("request.bad_id"), "{application_id}");
+            continue;
+        }
         assert_eq!(
             operator.application(application_id).await.unwrap_err().code(),
             tonic::Code::NotFound,
@@ -1107,4 +1120,60 @@ async fn a_ticket_of_an_earlier_day_holds_nobody_up() {
     let served = operator.issue("left-1").await.unwrap().application.unwrap();
     assert_eq!((served.queue_ticket.as_str(), served.outcome.as_str()), (again.number.as_str(), "permitted"));
     desk.harness.stop().await;
+}
+
+/// The State Corporation's counter and the provider's office take an
+/// application after the same checks, in the same code: the same people and
+/// the same ids are refused at both with the same codes, and nothing is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_counters_refuse_the_same_people_and_ids_alike() {
+    use egov_proto::{OfficeReception, PowerOfAttorneyKind, Representative};
+    let harness = Harness::start().await;
+    let operator = harness.operator().await;
+    let staff = harness.staff();
+    let office = harness.signer("office-1");
+    let service = harness.definition.service.code.clone();
+    let documents: Vec<egov_proto::AttachedDocument> =
+        common::documents(&["application-form", "identity-document", "power-of-attorney"])
+            .iter()
+            .map(egov_client::DocumentPlan::to_proto)
+            .collect();
+    let representative = |iin: &str| Representative {
+        iin: iin.to_owned(),
+        kind: PowerOfAttorneyKind::Other as i32,
+        ..Representative::default()
+    };
+    let cases = [
+        ("self-represented", "920611400773", Some(representative("920611400773")), "counter.self_representation"),
+        ("bad-representative", "920611400773", Some(representative("870322300458")), "iin.check_digit"),
+        ("bad-applicant", "85071530012", None, "iin.length"),
+        ("../x/<b>", "850715300122", None, "request.bad_id"),
+        ("bad id!", "850715300122", None, "request.bad_id"),
+    ];
+    for (id, iin, representative, reason) in cases {
+        let at_counter = operator.open_form(id, &service, iin, representative.clone()).await.unwrap_err();
+        let reception = OfficeReception {
+            application_id: id.to_owned(),
+            service_code: service.clone(),
+            applicant_iin: iin.to_owned(),
+            representative,
+            documents: documents.clone(),
+            arrived_time_ms: 0,
+        };
+        let at_office = staff.receive_at_office(&office, &reception).await.unwrap_err();
+        for (counter, status) in [("State Corporation's counter", at_counter), ("office", at_office)] {
+            assert_eq!(
+                (status.code(), egov_runtime::reason_of(&status)),
+                (tonic::Code::InvalidArgument, Some(reason)),
+                "{id} at the {counter}: {}",
+                status.message()
+            );
+        }
+    }
+    assert!(staff.queue("").await.unwrap().is_empty(), "nothing is registered at the office");
+    for id in ["self-represented", "bad-representative", "bad-applicant"] {
+        let read = operator.application(id).await.unwrap_err();
+        assert_eq!(read.code(), tonic::Code::NotFound, "{id} is not opened at the State Corporation");
+    }
+    harness.stop().await;
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod driver;
+pub mod raw;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -418,8 +418,10 @@ pub(crate) struct Problem {
 }
 
 impl Problem {
+    /// A problem whose message quotes the input back as a participant's
+    /// refusal does: within the same bounds (`egov_runtime::status::bounded`).
     pub fn new(code: &str, message: impl Into<String>) -> Problem {
-        Problem { code: code.to_owned(), message: message.into() }
+        Problem { code: code.to_owned(), message: egov_runtime::status::bounded(&message.into()) }
     }
 
     /// A participant's refusal: its `egov-reason` (or the message's prefix).
@@ -437,7 +439,7 @@ impl Problem {
                 reason.then(|| code.to_owned())
             })
             .unwrap_or_else(|| format!("grpc.{:?}", status.code()).to_lowercase());
-        Problem { code, message: status.message().to_owned() }
+        Problem { code, message: egov_runtime::status::bounded(status.message()) }
     }
 
     pub fn from_error(code: &str, error: &anyhow::Error) -> Problem {

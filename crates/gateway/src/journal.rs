@@ -31,6 +31,8 @@ impl Gateway {
         &self,
         request: &GetMessageStatusRequest,
     ) -> Result<GetMessageStatusResponse, Refusal> {
+        egov_runtime::ids::check_id("sender id", &request.sender_id)?;
+        egov_runtime::ids::check_id("message id", &request.message_id)?;
         let record = self
             .store
             .get::<DeliveryRecord>(&status_key(&request.sender_id, &request.message_id))?
@@ -61,8 +63,10 @@ impl Gateway {
         let limit = if request.limit == 0 { 100 } else { request.limit.min(1000) } as usize;
         // Read from the log's index: the cost is what is returned, not the log's length.
         let key = if request.correlation_id.is_empty() {
+            egov_runtime::ids::check_id("recipient id", &request.recipient_id)?;
             format!("recipient/{}", request.recipient_id)
         } else {
+            egov_runtime::ids::check_id("correlation id", &request.correlation_id)?;
             format!("application/{}", request.correlation_id)
         };
         let mut messages = Vec::new();

@@ -8,7 +8,8 @@
 //! of it is reported to the State Corporation.
 
 use egov_proto::{ApplicationDelivery, OfficeReception, PersonRecord, ReceiveAtOfficeResponse};
-use egov_regulation::{Iin, Instance};
+use egov_regulation::Instance;
+use egov_regulation::instance::to_local;
 use egov_runtime::status::NOTICE_KEY;
 use egov_runtime::{Outcome, Received, Refusal, counter};
 use prost::Message;
@@ -51,11 +52,12 @@ impl Regional {
             )
             .into());
         }
-        let representative_iin = reception.representative.as_ref().map(|r| r.iin.as_str());
-        for iin in std::iter::once(reception.applicant_iin.as_str()).chain(representative_iin) {
-            Iin::parse(iin).map_err(|e| Refusal::new(Code::InvalidArgument, e.code(), format!("{iin}: {e}")))?;
-        }
         let now_ms = received.event_ms;
+        let today = to_local(self.calendar(), now_ms).map(|time| time.date_naive()).ok_or_else(|| {
+            Refusal::new(Code::FailedPrecondition, "regional.no_calendar", "the calendar has no data for today")
+        })?;
+        let representative_iin = reception.representative.as_ref().map(|r| r.iin.as_str());
+        counter::check_people(&reception.applicant_iin, representative_iin, today)?;
         let arrived_ms = match reception.arrived_time_ms {
             0 => now_ms,
             at if at <= now_ms && now_ms - at <= ARRIVAL_WINDOW_MS => at,

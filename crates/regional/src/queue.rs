@@ -36,6 +36,9 @@ impl Regional {
 
     /// The registrations waiting on `actor` (a role), or on anyone when it is empty.
     pub(crate) fn queue(&self, actor: &str) -> Result<ListQueueResponse, Refusal> {
+        if !actor.is_empty() {
+            egov_runtime::ids::check_id("actor", actor)?;
+        }
         let prefix = if actor.is_empty() { PREFIX.to_owned() } else { format!("{PREFIX}{actor}/") };
         let mut waiting: Vec<(String, String)> = self
             .store

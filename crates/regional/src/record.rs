@@ -68,6 +68,7 @@ fn submitted_documents(delivery: &ApplicationDelivery) -> Result<Vec<egov_proto:
 
 impl Regional {
     pub(crate) fn load(&self, registration_id: &str) -> Result<Versioned<RegistrationRecord>, Refusal> {
+        egov_runtime::ids::check_id("registration id", registration_id)?;
         self.store.get::<RegistrationRecord>(&registration_key(registration_id))?.ok_or_else(|| {
             Refusal::new(Code::NotFound, "regional.unknown_registration", format!("no registration {registration_id}"))
         })

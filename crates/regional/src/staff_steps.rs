@@ -59,29 +59,9 @@ impl Regional {
             return self.hand_over(received, stored.version, before, record);
         }
         let mut detail = action.comment.clone();
-        let grounds = self.definition.grounds_for(&step.id);
-        if branch == Some(Branch::No) && !grounds.is_empty() {
-            let ground = grounds.iter().find(|ground| ground.code == action.refusal_ground).ok_or_else(|| {
-                Refusal::new(
-                    Code::InvalidArgument,
-                    "regional.unknown_refusal_ground",
-                    format!(
-                        "refusal ground {:?} is not one of those of {}: {}",
-                        action.refusal_ground,
-                        step.id,
-                        grounds.iter().map(|g| g.code.as_str()).collect::<Vec<_>>().join(", ")
-                    ),
-                )
-            })?;
-            record.refusal_ground = Some(ground.code.clone());
-            detail = ground.code.clone();
-        } else if !action.refusal_ground.is_empty() {
-            return Err(Refusal::new(
-                Code::InvalidArgument,
-                "regional.unexpected_refusal_ground",
-                format!("a refusal ground goes only with a \"no\" at a step that has grounds, not at {}", step.id),
-            )
-            .into());
+        if let Some(ground) = self.refusal_ground(&step.id, branch, &action.refusal_ground)? {
+            record.refusal_ground = Some(ground.clone());
+            detail = ground;
         }
         let event = Event {
             step_id: action.step_id.clone(),
@@ -110,6 +90,44 @@ impl Regional {
         Ok(outcome)
     }
 
+    /// The refusal ground a step's decision gives: one of the step's own with a
+    /// "no" at a step that has grounds, none otherwise. A ground the definition
+    /// does not have is unknown; one of another step, or one given where none
+    /// goes, is unexpected; a "no" without one where the step has grounds is missing.
+    fn refusal_ground(&self, step_id: &str, branch: Option<Branch>, given: &str) -> Result<Option<String>, Refusal> {
+        let invalid = |reason, message: String| Refusal::new(Code::InvalidArgument, reason, message);
+        let grounds = self.definition.grounds_for(step_id);
+        let listed = || grounds.iter().map(|g| g.code.as_str()).collect::<Vec<_>>().join(", ");
+        if !given.is_empty() && !self.definition.refusal_grounds.iter().any(|ground| ground.code == given) {
+            return Err(invalid(
+                "regional.unknown_refusal_ground",
+                format!("refusal ground {given:?} is not in the definition; those of {step_id}: {}", listed()),
+            ));
+        }
+        if branch != Some(Branch::No) || grounds.is_empty() {
+            if given.is_empty() {
+                return Ok(None);
+            }
+            return Err(invalid(
+                "regional.unexpected_refusal_ground",
+                format!("a refusal ground goes only with a \"no\" at a step that has grounds, not at {step_id}"),
+            ));
+        }
+        if given.is_empty() {
+            return Err(invalid(
+                "regional.missing_refusal_ground",
+                format!("a \"no\" at {step_id} needs one of its refusal grounds: {}", listed()),
+            ));
+        }
+        match grounds.iter().find(|ground| ground.code == given) {
+            Some(ground) => Ok(Some(ground.code.clone())),
+            None => Err(invalid(
+                "regional.unexpected_refusal_ground",
+                format!("refusal ground {given:?} is another step's; those of {step_id}: {}", listed()),
+            )),
+        }
+    }
+
     /// The hand-over that begins the signing step (action 3: the executor hands
     /// the drafted result to the head). Recorded with the registration; the
     /// step's record carries it once the head has signed.
@@ -122,12 +140,23 @@ impl Regional {
     ) -> Result<Outcome<PerformStaffActionResponse>, Status> {
         let action = &received.body;
         let sign = &self.steps.sign_result;
-        if sign.handed_over_by.as_deref() != Some(received.sender_role()) {
-            return Err(Refusal::new(
-                Code::InvalidArgument,
-                "regional.use_sign_result",
-                "the head signs the result with SignResult",
-            )
+        // Who may act comes first: the step's own actor (the head) is told how
+        // to sign; anyone but the one who hands over may not act at all.
+        let role = received.sender_role();
+        if sign.handed_over_by.as_deref() != Some(role) {
+            if role == sign.actor {
+                return Err(Refusal::new(
+                    Code::InvalidArgument,
+                    "regional.use_sign_result",
+                    "the head signs the result with SignResult",
+                )
+                .into());
+            }
+            return Err(Refusal::from(TransitionError::WrongActor {
+                step: sign.id.clone(),
+                expected: sign.handed_over_by.clone().unwrap_or_else(|| sign.actor.clone()),
+                found: role.to_owned(),
+            })
             .into());
         }
         if action.decision != Decision::Unspecified as i32 || !action.refusal_ground.is_empty() {

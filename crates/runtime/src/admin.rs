@@ -126,6 +126,11 @@ impl AdminService for AdminServer {
         request: Request<QueryMonitoringRequest>,
     ) -> Result<Response<QueryMonitoringResponse>, Status> {
         let query = request.into_inner();
+        for (what, id) in [("service id", &query.service_id), ("correlation id", &query.correlation_id)] {
+            if !id.is_empty() {
+                crate::ids::check_id(what, id)?;
+            }
+        }
         if query.to_time_us != 0 && query.to_time_us < query.from_time_us {
             return Err(Refusal::new(
                 Code::InvalidArgument,
@@ -155,6 +160,7 @@ impl AdminService for AdminServer {
             )
             .into());
         }
+        crate::ids::check_id("correlation id", &query.correlation_id)?;
         let (store, _) = self.state()?;
         let limit = if query.limit == 0 { 1000 } else { query.limit.min(1000) } as usize;
         // The receive pipeline indexes every entry under its application (`receive::log_keys`).

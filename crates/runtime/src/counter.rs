@@ -4,9 +4,10 @@
 //! (paragraph 9 of the Standard), then what the package lacks, and the
 //! applicant's notice when it is refused for that.
 
+use chrono::NaiveDate;
 use egov_proto::{AttachedDocument, Notice};
-use egov_regulation::Definition;
 use egov_regulation::definition::Labelled;
+use egov_regulation::{Definition, Iin};
 use sha2::{Digest, Sha256};
 use tonic::Code;
 
@@ -27,6 +28,31 @@ pub struct Codes {
     pub bad_hash: &'static str,
     pub hash_mismatch: &'static str,
     pub bad_document: &'static str,
+}
+
+/// The reason code of a representative who is the applicant, at either counter.
+pub const SELF_REPRESENTATION: &str = "counter.self_representation";
+
+/// Checks the people of an application as a counter takes it (paragraph 9
+/// of the Standard): the applicant's IIN and the representative's, each of a
+/// person born by `today` (the day of the application), and a representative
+/// who is not the applicant.
+pub fn check_people(applicant_iin: &str, representative_iin: Option<&str>, today: NaiveDate) -> Result<(), Refusal> {
+    let check = |what: &str, text: &str| {
+        Iin::parse_on(text, today)
+            .map_err(|e| Refusal::new(Code::InvalidArgument, e.code(), format!("{what} {text:?}: {e}")))
+    };
+    check("applicant IIN", applicant_iin)?;
+    let Some(representative_iin) = representative_iin else { return Ok(()) };
+    check("representative IIN", representative_iin)?;
+    if representative_iin == applicant_iin {
+        return Err(Refusal::new(
+            Code::InvalidArgument,
+            SELF_REPRESENTATION,
+            "the representative's IIN is the applicant's own",
+        ));
+    }
+    Ok(())
 }
 
 /// Checks each attached document: a kind of the checklist, a well-formed
@@ -116,6 +142,27 @@ mod tests {
         let without = egov_regulation::definition::DEFAULT_DEFINITION.replace("counter.incomplete-package", "other");
         let without = Definition::from_toml(&without).unwrap();
         assert!(incomplete_package_notice(&without, &missing).is_none(), "no notice where the definition has none");
+    }
+
+    #[test]
+    fn a_counter_takes_two_people_with_valid_iins_born_by_the_day() {
+        let today = NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
+        let reason = |applicant, representative| check_people(applicant, representative, today).err().map(|r| r.reason);
+        assert_eq!(reason("920611400773", None), None);
+        assert_eq!(reason("920611400773", Some("870322300457")), None);
+        assert_eq!(reason("920611400773", Some("920611400773")), Some(SELF_REPRESENTATION));
+        assert_eq!(reason("920611400773", Some("870322300458")), Some("iin.check_digit"));
+        assert_eq!(reason("85071530012", None), Some("iin.length"));
+        // Born on 2026-06-02 (century digit 5: a man born in the 2000s), the day after.
+        let born_tomorrow = (0..100)
+            .find_map(|serial| {
+                let first: String = format!("2606025{serial:04}");
+                let digits: [u8; 11] = first.bytes().map(|b| b - b'0').collect::<Vec<_>>().try_into().unwrap();
+                egov_regulation::iin::check_digit(&digits).map(|check| format!("{first}{check}"))
+            })
+            .unwrap();
+        assert_eq!(reason(&born_tomorrow, None), Some("iin.future"));
+        assert_eq!(reason("920611400773", Some(&born_tomorrow)), Some("iin.future"));
     }
 
     #[test]

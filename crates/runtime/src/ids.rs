@@ -1,4 +1,31 @@
-//! The members and roles of the simulated exchange.
+//! The members and roles of the simulated exchange, and the one rule every
+//! id that comes in follows.
+
+use tonic::Code;
+
+use crate::Refusal;
+
+/// The most characters of an id ([`check_id`]).
+pub const MAX_ID_CHARS: usize = 128;
+
+/// The one rule for an id that comes in, at every participant: an envelope's
+/// correlation id (an application's id, chosen by the operator or the office)
+/// and message id, and an id a request names (an application, a registration,
+/// a correlation id to read by). 1-128 of `A-Z a-z 0-9 - _ .`: ids become the
+/// keys of stored records and index entries, where `/` separates their parts.
+pub fn check_id(what: &str, id: &str) -> Result<(), Refusal> {
+    let fits = !id.is_empty()
+        && id.len() <= MAX_ID_CHARS
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if fits {
+        return Ok(());
+    }
+    Err(Refusal::new(
+        Code::InvalidArgument,
+        "request.bad_id",
+        format!("{what} {id:?} must be 1-{MAX_ID_CHARS} letters, digits, '-', '_' or '.'"),
+    ))
+}
 
 /// Member ids of the participant systems.
 pub const GATEWAY: &str = "egov-gateway";
@@ -37,3 +64,26 @@ pub const DEFAULT_MEMBERS: &[(&str, &str, &str)] = &[
     ("executor-1", roles::PROVIDER_EXECUTOR, "provider's responsible executor"),
     ("head-1", roles::PROVIDER_HEAD, "head of the Astana City Education Department"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_1_to_128_letters_digits_dashes_underscores_or_dots() {
+        for good in [
+            "a",
+            "application-1",
+            "00000000-0000-4000-8000-000000000001",
+            "RSHEP-0000000001",
+            "a.b_c",
+            &"x".repeat(128),
+        ] {
+            assert!(check_id("id", good).is_ok(), "{good}");
+        }
+        for bad in ["", "../x/<b>", "a/b", "bad id!", "Жx", "a\n", &"x".repeat(129)] {
+            let refusal = check_id("application id", bad).unwrap_err();
+            assert_eq!((refusal.code, refusal.reason), (Code::InvalidArgument, "request.bad_id"), "{bad:?}");
+        }
+    }
+}

@@ -47,6 +47,21 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Sends of a call that lost a race for a record, the first included.
 const CONFLICT_ATTEMPTS: u32 = 8;
 
+/// An envelope's header within [`MAX_HEADER_BYTES`], before anything else is
+/// done with it: the envelope a call carries, and one its body carries.
+fn check_header_size(envelope: &Envelope) -> Result<(), Refusal> {
+    if envelope.header.len() > MAX_HEADER_BYTES {
+        return Err(EnvelopeError::TooLarge { size: envelope.header.len(), limit: MAX_HEADER_BYTES }.into());
+    }
+    Ok(())
+}
+
+/// The header's ids follow the rule of every id that comes in ([`ids::check_id`]).
+fn check_header_ids(header: &EnvelopeHeader) -> Result<(), Refusal> {
+    ids::check_id("the envelope's correlation id", &header.correlation_id)?;
+    ids::check_id("the envelope's message id", &header.message_id)
+}
+
 /// What one call takes.
 #[derive(Debug, Clone, Copy)]
 pub enum Accept {
@@ -325,12 +340,11 @@ impl Receiver {
     /// Steps 1-3 of the pipeline: the envelope's shape, its signature, and
     /// the rules of its service for this call.
     pub fn admit(&self, envelope: &Envelope, accept: Accept) -> Result<(Verified, &Service), Refusal> {
-        if envelope.header.len() > MAX_HEADER_BYTES {
-            return Err(EnvelopeError::TooLarge { size: envelope.header.len(), limit: MAX_HEADER_BYTES }.into());
-        }
+        check_header_size(envelope)?;
         // Freshness is checked below, once the service says whether it applies.
         let unfreshened = Checks { freshness_window_ms: None, ..self.context.checks.clone() };
         let verified = self.context.open(envelope, &unfreshened)?;
+        check_header_ids(&verified.header)?;
         crate::server::record_ids(&verified.header.correlation_id, &verified.header.message_id);
         crate::monitor::note_envelope(&verified.header, envelope);
         let header = &verified.header;
@@ -418,11 +432,14 @@ impl Receiver {
                 carried.signatures.len()
             )));
         }
+        // The limits and the rule for ids of every envelope apply to it too.
+        let inner = |refusal: Refusal| {
+            refused(format!("the envelope the body carries is refused: {}: {}", refusal.reason, refusal.message))
+        };
+        check_header_size(&carried).map_err(inner)?;
         let checks = Checks { freshness_window_ms: None, ..self.context.checks.clone() };
-        self.context
-            .open(&carried, &checks)
-            .map(|_| ())
-            .map_err(|error| refused(format!("the envelope the body carries is refused: {}: {error}", error.code())))
+        let opened = self.context.open(&carried, &checks).map_err(|error| inner(error.into()))?;
+        check_header_ids(&opened.header).map_err(inner)
     }
 
     /// At the gateway: the route of a verified message over `channel`.

@@ -58,9 +58,60 @@ impl Refusal {
     }
 }
 
+/// The most characters of one value a refusal's message quotes back: a
+/// longer run of characters without a space (an id, an IIN, a code, as sent)
+/// is cut there and followed by `…(N chars)`.
+pub const MAX_QUOTED_CHARS: usize = 64;
+
+/// The most bytes of a refusal's message, its reason code included: far
+/// below what gRPC clients take in `grpc-message` (8 KiB, percent-encoded).
+pub const MAX_MESSAGE_BYTES: usize = 1024;
+
+/// A refusal's message as it is sent and logged: every run of more than
+/// [`MAX_QUOTED_CHARS`] characters without white space is cut to its first
+/// [`MAX_QUOTED_CHARS`], followed by `…(N chars)` (N: the run's length); then
+/// a message still over [`MAX_MESSAGE_BYTES`] is cut to fit, followed by
+/// `…(N chars)` (N: the whole message's length). Every status a participant
+/// sends goes through it, so no value quoted back makes the status too large
+/// for the caller: the one place the rule is kept (the console's problems too).
+pub fn bounded(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(MAX_MESSAGE_BYTES));
+    let mut rest = message;
+    while !rest.is_empty() {
+        let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let (word, after) = rest.split_at(word_end);
+        let chars = word.chars().count();
+        if chars > MAX_QUOTED_CHARS {
+            let cut = word.char_indices().nth(MAX_QUOTED_CHARS).map_or(word.len(), |(at, _)| at);
+            out.push_str(&word[..cut]);
+            out.push_str(&format!("…({chars} chars)"));
+        } else {
+            out.push_str(word);
+        }
+        let space_end = after.find(|c: char| !c.is_whitespace()).unwrap_or(after.len());
+        out.push_str(&after[..space_end]);
+        rest = &after[space_end..];
+        if out.len() > MAX_MESSAGE_BYTES {
+            break;
+        }
+    }
+    if out.len() <= MAX_MESSAGE_BYTES {
+        return out;
+    }
+    let marker = format!("…({} chars)", message.chars().count());
+    let mut cut = MAX_MESSAGE_BYTES - marker.len();
+    while !out.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    out.truncate(cut);
+    out.push_str(&marker);
+    out
+}
+
 impl From<Refusal> for Status {
     fn from(refusal: Refusal) -> Status {
-        let mut status = Status::new(refusal.code, format!("{}: {}", refusal.reason, refusal.message));
+        let message = bounded(&format!("{}: {}", refusal.reason, refusal.message));
+        let mut status = Status::new(refusal.code, message.clone());
         status.metadata_mut().insert(REASON_KEY, MetadataValue::from_static(refusal.reason));
         for (key, value) in &refusal.binary {
             status.metadata_mut().insert_bin(*key, MetadataValue::from_bytes(value));
@@ -73,7 +124,7 @@ impl From<Refusal> for Status {
                 Err(_) => tracing::warn!(key, "metadata value {value:?} is not ASCII: left out"),
             }
         }
-        tracing::info!(reason = refusal.reason, code = ?refusal.code, "refused: {}", refusal.message);
+        tracing::info!(reason = refusal.reason, code = ?refusal.code, "refused: {message}");
         status
     }
 }
@@ -159,6 +210,30 @@ pub fn is_retryable(status: &Status) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_value_is_quoted_by_a_bounded_prefix_and_the_message_is_bounded() {
+        let value = "Жx".repeat(10_000);
+        let status =
+            Refusal::new(Code::InvalidArgument, "iin.length", format!("IIN {value:?} is not 12 digits")).into_status();
+        let message = status.message();
+        assert!(message.starts_with("iin.length: IIN \""), "{message}");
+        let quoted: String = format!("{value:?}").chars().take(MAX_QUOTED_CHARS).collect();
+        assert!(message.contains(&format!("{quoted}…(20002 chars) is not 12 digits")), "{message}");
+        assert!(message.len() <= MAX_MESSAGE_BYTES, "{} bytes", message.len());
+
+        // Many short words: the whole message is cut, on a character boundary.
+        let words = "Жж ".repeat(2_000);
+        let message = bounded(&format!("iin.length: {words}"));
+        assert!(message.len() <= MAX_MESSAGE_BYTES, "{} bytes", message.len());
+        assert!(message.starts_with("iin.length: Жж Жж"), "{message}");
+        assert!(message.ends_with(&format!("…({} chars)", 12 + words.chars().count())), "{message}");
+
+        // A message within the bounds is as it was, white space and all.
+        let short = "process.wrong_actor: action-3 is for the role provider-head,\tnot  provider-specialist";
+        assert_eq!(bounded(short), short);
+        assert_eq!(bounded(""), "");
+    }
 
     #[test]
     fn a_failure_on_the_way_is_retried_and_a_participants_refusal_is_not() {

@@ -5,17 +5,12 @@
 use chrono::NaiveDate;
 use egov_proto::{ApplicationForm, OpenFormResponse, PowerOfAttorneyKind};
 use egov_regulation::instance::to_local;
-use egov_regulation::{Branch, Effect, Iin, Instance};
-use egov_runtime::{Outcome, Received, Refusal};
+use egov_regulation::{Branch, Effect, Instance};
+use egov_runtime::{Outcome, Received, Refusal, counter};
 use tonic::{Code, Status};
 
 use crate::Workstation;
 use crate::record::{ApplicationRecord, application_key, invalid};
-
-/// An IIN of a person born by `on`, the day of the application.
-fn check_iin(what: &str, text: &str, on: chrono::NaiveDate) -> Result<Iin, Refusal> {
-    Iin::parse_on(text, on).map_err(|e| invalid(e.code(), format!("{what} {text}: {e}")))
-}
 
 impl Workstation {
     /// Processes 2, 3, condition 1 and, where data are missing, process 4.
@@ -27,7 +22,7 @@ impl Workstation {
         let operator_id = received.sender_id().to_owned();
         let session = self.session(&form.session_id, &operator_id)?;
         let application_id = received.correlation_id().to_owned();
-        self.check_form(form, &application_id, received.event_ms)?;
+        self.check_form(form, received.event_ms)?;
         if self.store.get::<ApplicationRecord>(&application_key(&application_id)).map_err(Refusal::from)?.is_some() {
             return Err(Refusal::new(
                 Code::AlreadyExists,
@@ -89,7 +84,7 @@ impl Workstation {
     }
 
     /// Checks process 2's form before anything is looked up or stored.
-    fn check_form(&self, form: &ApplicationForm, application_id: &str, event_ms: i64) -> Result<(), Refusal> {
+    fn check_form(&self, form: &ApplicationForm, event_ms: i64) -> Result<(), Refusal> {
         let today = to_local(self.calendar(), event_ms).map(|time| time.date_naive()).ok_or_else(|| {
             Refusal::new(Code::FailedPrecondition, "workstation.no_calendar", "the calendar has no data for today")
         })?;
@@ -103,21 +98,9 @@ impl Workstation {
                 ),
             ));
         }
-        if application_id.is_empty()
-            || application_id.len() > 128
-            || !application_id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            return Err(invalid(
-                "workstation.bad_application_id",
-                format!("application id {application_id:?} must be 1-128 letters, digits, '-', '_' or '.'"),
-            ));
-        }
-        check_iin("applicant IIN", &form.applicant_iin, today)?;
+        let representative_iin = form.representative.as_ref().map(|r| r.iin.as_str());
+        counter::check_people(&form.applicant_iin, representative_iin, today)?;
         let Some(representative) = &form.representative else { return Ok(()) };
-        check_iin("representative IIN", &representative.iin, today)?;
-        if representative.iin == form.applicant_iin {
-            return Err(invalid("workstation.self_representation", "the representative's IIN is the applicant's own"));
-        }
         let kind = PowerOfAttorneyKind::try_from(representative.kind).map_err(|_| {
             invalid("workstation.bad_field", format!("representative.kind {} is not a known kind", representative.kind))
         })?;

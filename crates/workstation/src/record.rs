@@ -75,6 +75,7 @@ impl Workstation {
     }
 
     pub(crate) fn load(&self, application_id: &str) -> Result<Versioned<ApplicationRecord>, Refusal> {
+        egov_runtime::ids::check_id("application id", application_id)?;
         self.store.get::<ApplicationRecord>(&application_key(application_id))?.ok_or_else(|| {
             Refusal::new(Code::NotFound, "workstation.unknown_application", format!("no application {application_id}"))
         })
@@ -83,6 +84,9 @@ impl Workstation {
     /// `ListApplications`: the applications, the most recently opened first,
     /// of one operator or of all.
     pub(crate) fn list(&self, query: &egov_proto::ListApplicationsRequest) -> Result<Vec<Application>, Refusal> {
+        if !query.operator_id.is_empty() {
+            egov_runtime::ids::check_id("operator id", &query.operator_id)?;
+        }
         let limit = if query.limit == 0 { 1000 } else { query.limit } as usize;
         let mut records: Vec<ApplicationRecord> = self
             .store
