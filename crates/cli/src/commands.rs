@@ -378,6 +378,12 @@ pub enum KeysCommand {
     Init {
         #[arg(long, default_value = "keys")]
         dir: PathBuf,
+        /// From when the keys are valid, for message times: a day (YYYY-MM-DD, from 00:00
+        /// Astana time) or an RFC 3339 instant. Default: 2020-01-01T00:00:00Z, before every
+        /// scenario of the fixture library, so a stack on simulated time replays them.
+        /// They stay valid until ten years from today (or from this date, if later).
+        #[arg(long, env = "EGOV_KEYS_VALID_FROM", value_parser = egov_runtime::keys::parse_valid_from)]
+        valid_from: Option<chrono::DateTime<chrono::Utc>>,
         /// With --tls: another host name or address the certificates are valid for
         /// (besides localhost, 127.0.0.1 and ::1; repeat).
         #[arg(long = "tls-host")]
@@ -408,19 +414,26 @@ pub enum KeysCommand {
 
 pub fn keys(command: KeysCommand, tls: &crate::Tls) -> anyhow::Result<ExitCode> {
     match command {
-        KeysCommand::Init { dir, tls_hosts } => {
+        KeysCommand::Init { dir, tls_hosts, valid_from } => {
             let keys = KeyDir::new(&dir);
-            let now = SystemClock.now_ms();
-            // Valid from a day back, so clocks a little behind still accept them.
-            let valid_from = chrono::DateTime::from_timestamp_millis(now - 86_400_000).unwrap_or_default();
+            let now = chrono::DateTime::from_timestamp_millis(SystemClock.now_ms()).unwrap_or_default();
+            let valid_from = valid_from.unwrap_or_else(egov_runtime::keys::default_valid_from);
+            let ten_years = chrono::Months::new(120);
+            let valid_until = valid_from.max(now).checked_add_months(ten_years).unwrap_or(valid_from);
             let certificates = tls.dir(&dir);
             let trust = if keys.exists() && certificates.as_ref().is_some_and(|c| !c.ca_path().exists()) {
                 // Keys made before: only the certificates are added.
                 println!("{} has its keys already: adding the certificates only", dir.display());
                 keys.trust()?
             } else {
-                let trust = keys.init(ids::DEFAULT_MEMBERS, valid_from)?;
-                println!("created {} with {} members:", dir.display(), trust.members().len());
+                let trust = keys.init_valid(ids::DEFAULT_MEMBERS, valid_from, valid_until)?;
+                println!(
+                    "created {} with {} members, their keys valid from {} until {}:",
+                    dir.display(),
+                    trust.members().len(),
+                    valid_from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    valid_until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                );
                 for member in trust.members() {
                     println!(
                         "  {:<14} {:<22} {}",
@@ -433,9 +446,11 @@ pub fn keys(command: KeysCommand, tls: &crate::Tls) -> anyhow::Result<ExitCode> 
             };
             if let Some(certificates) = certificates {
                 let members: Vec<&str> = trust.members().iter().map(|member| member.id.as_str()).collect();
-                // As long as the keys: ten years.
-                let until = valid_from.checked_add_months(chrono::Months::new(120)).unwrap_or(valid_from);
-                certificates.init(&members, &tls_hosts, valid_from.timestamp_millis(), until.timestamp_millis())?;
+                // TLS checks them on the real clock: from a day back (clocks a little
+                // behind still accept them) for ten years.
+                let from = now - chrono::Duration::days(1);
+                let until = now.checked_add_months(ten_years).unwrap_or(now);
+                certificates.init(&members, &tls_hosts, from.timestamp_millis(), until.timestamp_millis())?;
                 println!(
                     "created a test CA and a TLS certificate for each member in {}",
                     certificates.path().display()

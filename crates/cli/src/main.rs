@@ -152,6 +152,9 @@ fn main() -> std::process::ExitCode {
         config.log_format(&matches, &mut cli.log_format);
         config.addresses(&matches, &mut cli.addresses);
         config.tls(&matches, &mut cli.tls);
+        if let Command::Keys(commands::KeysCommand::Init { valid_from, .. }) = &mut cli.command {
+            config.keys_valid_from(&matches, valid_from);
+        }
         if let Command::Serve(args) = &mut cli.command
             && let Some(serve) = matches.subcommand_matches("serve")
         {

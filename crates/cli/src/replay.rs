@@ -74,9 +74,13 @@ fn target_topology(target: &str, addresses: &Addresses) -> anyhow::Result<Topolo
         notary: on_host(&base.notary),
         regional: on_host(&base.regional),
     };
-    for (value, slot) in
-        [(&addresses.workstation, &mut topology.workstation), (&addresses.regional, &mut topology.regional)]
-    {
+    for (value, slot) in [
+        (&addresses.workstation, &mut topology.workstation),
+        (&addresses.gateway, &mut topology.gateway),
+        (&addresses.individuals, &mut topology.individuals),
+        (&addresses.notary, &mut topology.notary),
+        (&addresses.regional, &mut topology.regional),
+    ] {
         if let Some(value) = value {
             value.clone_into(slot);
         }
@@ -165,9 +169,8 @@ async fn run(
         None => {
             let keys = KeyDir::new(base.join("keys"));
             if !keys.exists() {
-                // Valid from 2020: scenarios may be dated in the past.
-                let valid_from = chrono::DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z").map(|t| t.to_utc())?;
-                keys.init(ids::DEFAULT_MEMBERS, valid_from)?;
+                // As `egov keys init` makes them: scenarios may be dated in the past.
+                keys.init(ids::DEFAULT_MEMBERS, egov_runtime::keys::default_valid_from())?;
             }
             let certificates = tls.dir(keys.path());
             if let Some(certificates) = &certificates
