@@ -28,6 +28,14 @@ pub struct Config {
     tls: TlsSection,
     #[serde(default)]
     keys: KeysSection,
+    #[serde(default)]
+    client: ClientSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientSection {
+    retry_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -164,6 +172,11 @@ impl Config {
         let from_file =
             self.keys.valid_from.as_ref().and_then(|text| egov_runtime::keys::parse_valid_from(text.get_ref()).ok());
         fill(matches, "valid_from", valid_from, &from_file);
+    }
+
+    /// How long a client sends a call again, where the command line and `EGOV_RETRY_SECONDS` do not say.
+    pub fn retry_seconds(&self, matches: &ArgMatches, retry_seconds: &mut u64) {
+        set(matches, "retry_seconds", retry_seconds, &self.client.retry_seconds);
     }
 
     pub fn serve(&self) -> &ServeSection {

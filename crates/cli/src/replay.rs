@@ -88,7 +88,12 @@ fn target_topology(target: &str, addresses: &Addresses) -> anyhow::Result<Topolo
     Ok(topology)
 }
 
-pub async fn replay(args: ReplayArgs, addresses: &Addresses, tls: &crate::Tls) -> anyhow::Result<ExitCode> {
+pub async fn replay(
+    args: ReplayArgs,
+    addresses: &Addresses,
+    tls: &crate::Tls,
+    persistence: egov_client::Persistence,
+) -> anyhow::Result<ExitCode> {
     let report = match args.report.as_slice() {
         [] => None,
         [format, file] => Some((
@@ -101,7 +106,7 @@ pub async fn replay(args: ReplayArgs, addresses: &Addresses, tls: &crate::Tls) -
         )),
         _ => bail!("--report takes a format and a file"),
     };
-    let (verdicts, counters) = run(&args, addresses, tls).await?;
+    let (verdicts, counters) = run(&args, addresses, tls, persistence).await?;
     print!("{}", egov_replay::table(&verdicts));
     for verdict in verdicts.iter().filter(|v| !v.passed()) {
         println!("\n{} ({}):", verdict.scenario, verdict.actual.application_id);
@@ -152,6 +157,7 @@ async fn run(
     args: &ReplayArgs,
     addresses: &Addresses,
     tls: &crate::Tls,
+    persistence: egov_client::Persistence,
 ) -> anyhow::Result<(Vec<egov_replay::Verdict>, BTreeMap<String, u64>)> {
     let scenarios = egov_replay::load(&args.paths)?;
     let definition = crate::commands::definition(args.regulation.as_ref())?;
@@ -214,6 +220,7 @@ async fn run(
         concurrency: args.concurrency,
         run_id: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
         patience: Patience { timeout: std::time::Duration::from_secs(args.patience) },
+        persistence,
         progress: scenarios.len() > 36,
     };
     let started = std::time::Instant::now();
@@ -253,7 +260,7 @@ pub async fn demo(args: DemoArgs, addresses: &Addresses, tls: &crate::Tls) -> an
         faults: Vec::new(),
         fault_seed: 1,
     };
-    let (verdicts, _) = run(&replay_args, addresses, tls).await?;
+    let (verdicts, _) = run(&replay_args, addresses, tls, egov_client::Persistence::default()).await?;
     for verdict in &verdicts {
         println!("scenario {}: {}", verdict.scenario, verdict.description);
         if let Some(application) = &verdict.application {
