@@ -181,3 +181,98 @@ async fn with_the_server_never_back_the_command_names_the_step_not_done_and_the_
     assert!(text.contains("workstation.application_exists") && text.contains("not this one to resume"), "{text}");
     drop(served);
 }
+
+/// Issue 27, item 11: the operator's submission was refused `store.unavailable`
+/// (the workstation's PostgreSQL database down); once it is back, the same
+/// `egov operator apply` resumes the application and submits it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submission_refused_while_the_database_was_down_is_resumed_by_the_same_command() {
+    let mut server = egov_store::postgres_server::PostgresServer::start().unwrap_or_else(|error| panic!("{error}"));
+    let url = server.database("resumed").unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let keys = common::init_keys(&temp.path().join("keys"));
+    let trust = keys.trust().unwrap();
+    let topology = common::free_topology();
+    let mut command = Command::new(EGOV);
+    command
+        .args(["serve", "--console", "off", "--store", &url])
+        .arg("--data")
+        .arg(temp.path().join("data"))
+        .arg("--keys")
+        .arg(temp.path().join("keys"))
+        .arg("--fixtures")
+        .arg(common::fixtures_dir())
+        .envs(addresses(&topology))
+        .stderr(Stdio::null());
+    let served = common::Served::start(command);
+    // The operator opens the form (processes 2 to 4), then the database goes down as they submit.
+    let mut operator = egov_client::OperatorClient::new(
+        Topology::channel(&topology.workstation).unwrap(),
+        keys.signer_in(&trust, "operator-1").unwrap(),
+        std::sync::Arc::new(egov_runtime::SystemClock),
+    )
+    .with_persistence(egov_client::Persistence::within(Duration::ZERO));
+    operator.login("operator-1", "operator-1-password").await.unwrap();
+    let service = egov_regulation::Definition::default_definition().service.code.clone();
+    operator.open_form("db-down-1", &service, APPLICANT, None).await.unwrap();
+    tokio::task::block_in_place(|| server.kill());
+    let documents = common::documents(&["application-form", "identity-document"]);
+    let refused = operator.submit("db-down-1", documents.iter().map(egov_client::DocumentPlan::to_proto).collect());
+    let refused = refused.await.unwrap_err();
+    assert_eq!(egov_runtime::reason_of(&refused), Some("store.unavailable"), "{refused:?}");
+    tokio::task::block_in_place(|| server.restart()).unwrap();
+
+    let apply = ["operator", "apply", "--id", "db-down-1", "--applicant", APPLICANT];
+    let resumed = finished(client(&topology, temp.path(), &apply)).await;
+    let text = said(&resumed);
+    assert!(resumed.status.success(), "{text}");
+    assert!(text.contains("resumed application db-down-1, found at process-5"), "{text}");
+    assert!(!text.contains("application_exists"), "{text}");
+    let application = operator.clone().with_persistence(egov_client::Persistence::default());
+    let submitted = application.application("db-down-1").await.unwrap();
+    assert_ne!(submitted.current_step, "process-5", "{submitted:?}");
+    drop(served);
+    drop(server);
+}
+
+/// The replay driver (`egov replay --target`) across a graceful restart of the
+/// stack it replays against: every scenario still ends as expected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_against_a_running_stack_goes_on_across_its_restart() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::os::unix::fs::symlink(root.join("fixtures"), temp.path().join("fixtures")).unwrap();
+    let topology = common::free_topology();
+    let egov = |args: &[&str]| {
+        let mut command = Command::new(EGOV);
+        command.args(args).current_dir(temp.path()).envs(addresses(&topology)).env("EGOV_CONSOLE", "off");
+        command.env_remove("EGOV_RETRY_SECONDS");
+        command
+    };
+    assert!(egov(&["keys", "init", "--dir", "keys"]).output().unwrap().status.success());
+    // Each call at the ARM a little slow, so that the replay is under way when the stop comes.
+    let serve = || {
+        let mut command = egov(&["serve", "--simulated-time", "--fault", "regional:latency=100ms"]);
+        command.stderr(Stdio::null());
+        common::Served::start(command)
+    };
+    let served = serve();
+    let mut replay = egov(&["replay", "fixtures/applications", "--target", "127.0.0.1", "--keys", "keys"]);
+    let mut replay = replay.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut staff = egov_client::StaffClient::new(
+        Topology::channel(&topology.regional).unwrap(),
+        std::sync::Arc::new(egov_runtime::SystemClock),
+    );
+    staff = staff.with_persistence(egov_client::Persistence::within(Duration::ZERO));
+    common::eventually("registrations at the ARM", async || (staff.queue("").await.ok()?.len() >= 3).then_some(()))
+        .await;
+    assert!(replay.try_wait().unwrap().is_none(), "the replay runs when the stop comes");
+    let (exited_0, _) = tokio::task::spawn_blocking(move || served.terminate()).await.unwrap();
+    assert!(exited_0);
+    let served = serve();
+    let replayed = finished(replay).await;
+    let text = said(&replayed);
+    let scenarios = std::fs::read_dir(root.join("fixtures/applications")).unwrap().count();
+    assert!(replayed.status.success() && text.contains(&format!("{scenarios} passed, 0 failed")), "{text}");
+    drop(served);
+}
