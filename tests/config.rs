@@ -27,6 +27,7 @@ fn a_wrong_key_or_value_is_refused_naming_the_line_and_nothing_starts() {
         ("[log]\nformat = \"xml\"\n", "line 2", "log.format"),
         ("[servce]\ndata = \"d\"\n", "line 1", "unknown field `servce`"),
         ("[keys]\n\nvalid_from = \"March\"\n", "line 3", "keys.valid_from"),
+        ("[client]\nretry_seconds = \"long\"\n", "line 2", "invalid type: string \"long\""),
     ];
     for (text, line, what) in cases {
         let file = temp.path().join("egov.toml");
@@ -224,4 +225,34 @@ fn the_example_of_the_docs_runs_the_five_participants_with_mtls_metrics_and_trac
     );
     let exported = std::fs::read_to_string(temp.path().join("data/monitoring.jsonl")).unwrap();
     assert!(exported.lines().any(|line| line.contains("\"configured-1\"")), "{exported}");
+}
+
+#[test]
+fn the_clients_retry_bound_comes_from_the_file_and_the_flag_wins() {
+    let temp = tempfile::tempdir().unwrap();
+    let file = temp.path().join("egov.toml");
+    // Nothing listens there.
+    let nowhere = format!("127.0.0.1:{}", common::free_port());
+    std::fs::write(&file, format!("[topology]\nworkstation = \"{nowhere}\"\n[client]\nretry_seconds = 1\n")).unwrap();
+    common::init_keys(&temp.path().join("keys"));
+    let status = |extra: &[&str]| {
+        let started = std::time::Instant::now();
+        let output = egov(&file)
+            .env_remove("EGOV_RETRY_SECONDS")
+            .env_remove("EGOV_WORKSTATION")
+            .args(extra)
+            .args(["operator", "apply", "--applicant", "850715300122", "--keys"])
+            .arg(temp.path().join("keys"))
+            .output()
+            .unwrap();
+        (output, started.elapsed())
+    };
+    let (output, took) = status(&[]);
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(said.contains("login (process 1) not done") && said.contains("over 1.0 s, in vain"), "{said}");
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    let (output, _) = status(&["--retry-seconds", "0"]);
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("login (process 1) not done") && !said.contains("in vain"), "sent once: {said}");
 }
