@@ -84,8 +84,9 @@ async fn a_command_of_several_calls_completes_across_a_graceful_restart() {
     let served = start(&topology, temp.path(), &["individuals:latency=1500ms"]);
     let mut apply =
         client(&topology, temp.path(), &["operator", "apply", "--id", "restart-1", "--applicant", APPLICANT]);
+    // OpenForm follows the login at once and takes 1.5 s and more (the look-up's latency): in flight 0.7 s later.
     logged_in(&topology).await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(apply.try_wait().unwrap().is_none(), "the command runs when the stop comes");
     let (exited_0, _) = tokio::task::spawn_blocking(move || served.terminate()).await.unwrap();
     assert!(exited_0);
@@ -140,8 +141,9 @@ async fn with_the_server_never_back_the_command_names_the_step_not_done_and_the_
     let served = start(&topology, temp.path(), &["individuals:latency=1500ms"]);
     let apply_args = ["--retry-seconds", "3", "operator", "apply", "--id", "away-1", "--applicant", APPLICANT];
     let apply = client(&topology, temp.path(), &apply_args);
+    // OpenForm follows the login at once and takes 1.5 s and more (the look-up's latency): in flight 0.7 s later.
     logged_in(&topology).await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
     // Stopped while the form is being opened (the stop answers that call), and not started again.
     let started = std::time::Instant::now();
     let (exited_0, _) = tokio::task::spawn_blocking(move || served.terminate()).await.unwrap();
