@@ -26,6 +26,8 @@ fn a_wrong_key_or_value_is_refused_naming_the_line_and_nothing_starts() {
         ("[serve]\nfaults = [\"gateway:sometimes\"]\n", "line 2", "serve.faults"),
         ("[log]\nformat = \"xml\"\n", "line 2", "log.format"),
         ("[servce]\ndata = \"d\"\n", "line 1", "unknown field `servce`"),
+        ("[keys]\n\nvalid_from = \"March\"\n", "line 3", "keys.valid_from"),
+        ("[client]\nretry_seconds = \"long\"\n", "line 2", "invalid type: string \"long\""),
     ];
     for (text, line, what) in cases {
         let file = temp.path().join("egov.toml");
@@ -43,6 +45,53 @@ fn a_wrong_key_or_value_is_refused_naming_the_line_and_nothing_starts() {
 
 /// Starts `command` (an `egov serve`), stops it with SIGTERM once it is
 /// ready, and returns all it printed and whether it exited 0.
+/// The `valid_from` of the keys `egov keys init` wrote in `dir`, one per member.
+fn valid_from(dir: &Path) -> Vec<String> {
+    let trust = std::fs::read_to_string(dir.join("trust.toml")).unwrap();
+    trust
+        .lines()
+        .filter_map(|line| line.strip_prefix("valid_from = "))
+        .map(|v| v.trim_matches('"').to_owned())
+        .collect()
+}
+
+#[test]
+fn the_keys_validity_comes_from_the_flag_its_variable_or_the_file() {
+    let temp = tempfile::tempdir().unwrap();
+    let file = temp.path().join("egov.toml");
+    std::fs::write(&file, "[keys]\nvalid_from = \"2026-03-01\"\n").unwrap();
+    let init = |mut command: Command, dir: &str| {
+        let dir = temp.path().join(dir);
+        let output = command.env_remove("EGOV_KEYS_VALID_FROM").args(["keys", "init", "--dir"]).arg(&dir).output();
+        let output = output.unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let froms = valid_from(&dir);
+        assert_eq!(froms.len(), egov_runtime::ids::DEFAULT_MEMBERS.len());
+        froms[0].clone()
+    };
+    // A day starts at 00:00 in Astana (UTC+05:00).
+    assert_eq!(init(egov(&file), "from-file"), "2026-02-28T19:00:00Z");
+    let mut flag = egov(&file);
+    flag.args(["keys", "init", "--valid-from", "2026-01-15T09:00:00+05:00"]);
+    let output = flag.arg("--dir").arg(temp.path().join("from-flag")).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(valid_from(&temp.path().join("from-flag"))[0], "2026-01-15T04:00:00Z", "the flag wins");
+    let mut variable = egov(&file);
+    variable.env("EGOV_KEYS_VALID_FROM", "2025-12-31");
+    let output = variable.args(["keys", "init", "--dir"]).arg(temp.path().join("from-variable")).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(valid_from(&temp.path().join("from-variable"))[0], "2025-12-30T19:00:00Z", "the variable wins");
+    // Without any: the start of 2020, before every scenario of the fixture library.
+    let mut plain = Command::new(EGOV);
+    plain.env_remove("EGOV_CONFIG");
+    assert_eq!(init(plain, "default"), "2020-01-01T00:00:00Z");
+    let mut bad = Command::new(EGOV);
+    let bad =
+        bad.args(["keys", "init", "--valid-from", "March", "--dir"]).arg(temp.path().join("bad")).output().unwrap();
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("--valid-from"));
+    assert!(!temp.path().join("bad").exists());
+}
+
 fn serve_and_stop(mut command: Command) -> (Vec<String>, bool) {
     command.stderr(Stdio::null());
     let served = common::Served::start(command);
@@ -176,4 +225,34 @@ fn the_example_of_the_docs_runs_the_five_participants_with_mtls_metrics_and_trac
     );
     let exported = std::fs::read_to_string(temp.path().join("data/monitoring.jsonl")).unwrap();
     assert!(exported.lines().any(|line| line.contains("\"configured-1\"")), "{exported}");
+}
+
+#[test]
+fn the_clients_retry_bound_comes_from_the_file_and_the_flag_wins() {
+    let temp = tempfile::tempdir().unwrap();
+    let file = temp.path().join("egov.toml");
+    // Nothing listens there.
+    let nowhere = format!("127.0.0.1:{}", common::free_port());
+    std::fs::write(&file, format!("[topology]\nworkstation = \"{nowhere}\"\n[client]\nretry_seconds = 1\n")).unwrap();
+    common::init_keys(&temp.path().join("keys"));
+    let status = |extra: &[&str]| {
+        let started = std::time::Instant::now();
+        let output = egov(&file)
+            .env_remove("EGOV_RETRY_SECONDS")
+            .env_remove("EGOV_WORKSTATION")
+            .args(extra)
+            .args(["operator", "apply", "--applicant", "850715300122", "--keys"])
+            .arg(temp.path().join("keys"))
+            .output()
+            .unwrap();
+        (output, started.elapsed())
+    };
+    let (output, took) = status(&[]);
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(said.contains("login (process 1) not done") && said.contains("over 1.0 s, in vain"), "{said}");
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    let (output, _) = status(&["--retry-seconds", "0"]);
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("login (process 1) not done") && !said.contains("in vain"), "sent once: {said}");
 }

@@ -216,3 +216,65 @@ fn another_regulation_runs_through_the_whole_stack() {
     assert!(output.status.success(), "{printed}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(printed.lines().any(|line| line == "3 passed, 0 failed"), "{printed}");
 }
+
+/// The testers' walk-through of `docs/fixtures.md` and the README, command for
+/// command, in a fresh folder that has the shipped `fixtures/`: the keys made
+/// with `egov keys init`, `egov serve --simulated-time`, then `egov replay
+/// fixtures/applications --target 127.0.0.1 --keys keys --fixtures fixtures`.
+/// The addresses (free ports) and the store come from the `EGOV_*` variables,
+/// so the command lines are the documented ones.
+fn documented_walk_through(store: Option<&str>) {
+    let temp = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(root().join("fixtures"), temp.path().join("fixtures")).unwrap();
+    let topology = common::free_topology();
+    let mut environment = vec![
+        ("EGOV_WORKSTATION", topology.workstation.clone()),
+        ("EGOV_GATEWAY", topology.gateway.clone()),
+        ("EGOV_INDIVIDUALS", topology.individuals.clone()),
+        ("EGOV_NOTARY", topology.notary.clone()),
+        ("EGOV_REGIONAL", topology.regional.clone()),
+        ("EGOV_CONSOLE", "off".to_owned()),
+    ];
+    if let Some(url) = store {
+        environment.push(("EGOV_STORE", url.to_owned()));
+    }
+    let egov = |args: &[&str]| {
+        let mut command = Command::new(EGOV);
+        command.args(args).current_dir(temp.path()).envs(environment.iter().map(|(k, v)| (k, v)));
+        command
+    };
+    let made = egov(&["keys", "init", "--dir", "keys"]).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let said = String::from_utf8_lossy(&made.stdout);
+    assert!(said.contains("valid from 2020-01-01T00:00:00Z"), "{said}");
+
+    let mut serve = egov(&["serve", "--simulated-time"]);
+    serve.stderr(std::process::Stdio::null());
+    let served = common::Served::start(serve);
+    let replayed =
+        egov(&["replay", "fixtures/applications", "--target", "127.0.0.1", "--keys", "keys", "--fixtures", "fixtures"])
+            .output()
+            .unwrap();
+    let stdout = String::from_utf8_lossy(&replayed.stdout);
+    let scenarios = std::fs::read_dir(root().join("fixtures/applications")).unwrap().count();
+    assert!(
+        replayed.status.success() && stdout.contains(&format!("{scenarios} passed, 0 failed")),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    let (exited_0, _) = served.terminate();
+    assert!(exited_0);
+}
+
+#[test]
+fn the_documented_walk_through_replays_the_library_against_a_running_stack_on_sled() {
+    documented_walk_through(None);
+}
+
+#[test]
+fn the_documented_walk_through_replays_the_library_against_a_running_stack_on_postgresql() {
+    let server = egov_store::postgres_server::PostgresServer::start().unwrap_or_else(|error| panic!("{error}"));
+    let url = server.database("egov").unwrap();
+    documented_walk_through(Some(&url));
+    drop(server);
+}

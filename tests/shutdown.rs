@@ -52,11 +52,14 @@ async fn sigterm_answers_the_calls_in_flight_and_loses_nothing_acknowledged() {
     let trust = keys.trust().unwrap();
     let topology = common::free_topology();
     let served = start(&topology, temp.path());
+    // Each call sent once: those that meet the stop fail while the server is down (tests/restart.rs has
+    // the clients that send again until it is back).
     let mut operator = OperatorClient::new(
         Topology::channel(&topology.workstation).unwrap(),
         keys.signer_in(&trust, "operator-1").unwrap(),
         Arc::new(SystemClock),
-    );
+    )
+    .with_persistence(egov_client::Persistence::within(std::time::Duration::ZERO));
     operator.login("operator-1", "operator-1-password").await.unwrap();
     let service = egov_regulation::Definition::default_definition().service.code.clone();
     let documents: Vec<_> = common::documents(&["application-form", "identity-document"])

@@ -1119,6 +1119,7 @@ fn replay_options(plan: &Plan, run_id: &str) -> egov_replay::Options {
         concurrency: plan.app_concurrency,
         run_id: run_id.to_owned(),
         patience: Patience { timeout: Duration::from_secs(60) },
+        persistence: egov_client::Persistence::default(),
         progress: false,
     }
 }

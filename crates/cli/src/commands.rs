@@ -6,7 +6,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use egov_client::{ApplicationPlan, Decision, DocumentPlan, OperatorClient, RepresentativePlan, StaffClient};
+use egov_client::{
+    ApplicationPlan, Decision, DocumentPlan, OperatorClient, Persistence, RealTime, RepresentativePlan, RouteError,
+    StaffClient,
+};
 use egov_envelope::Signer;
 use egov_regulation::{Definition, StepKind};
 use egov_runtime::{Clock, KeyDir, SystemClock, Topology, ids};
@@ -378,6 +381,12 @@ pub enum KeysCommand {
     Init {
         #[arg(long, default_value = "keys")]
         dir: PathBuf,
+        /// From when the keys are valid, for message times: a day (YYYY-MM-DD, from 00:00
+        /// Astana time) or an RFC 3339 instant. Default: 2020-01-01T00:00:00Z, before every
+        /// scenario of the fixture library, so a stack on simulated time replays them.
+        /// They stay valid until ten years from today (or from this date, if later).
+        #[arg(long, env = "EGOV_KEYS_VALID_FROM", value_parser = egov_runtime::keys::parse_valid_from)]
+        valid_from: Option<chrono::DateTime<chrono::Utc>>,
         /// With --tls: another host name or address the certificates are valid for
         /// (besides localhost, 127.0.0.1 and ::1; repeat).
         #[arg(long = "tls-host")]
@@ -408,19 +417,26 @@ pub enum KeysCommand {
 
 pub fn keys(command: KeysCommand, tls: &crate::Tls) -> anyhow::Result<ExitCode> {
     match command {
-        KeysCommand::Init { dir, tls_hosts } => {
+        KeysCommand::Init { dir, tls_hosts, valid_from } => {
             let keys = KeyDir::new(&dir);
-            let now = SystemClock.now_ms();
-            // Valid from a day back, so clocks a little behind still accept them.
-            let valid_from = chrono::DateTime::from_timestamp_millis(now - 86_400_000).unwrap_or_default();
+            let now = chrono::DateTime::from_timestamp_millis(SystemClock.now_ms()).unwrap_or_default();
+            let valid_from = valid_from.unwrap_or_else(egov_runtime::keys::default_valid_from);
+            let ten_years = chrono::Months::new(120);
+            let valid_until = valid_from.max(now).checked_add_months(ten_years).unwrap_or(valid_from);
             let certificates = tls.dir(&dir);
             let trust = if keys.exists() && certificates.as_ref().is_some_and(|c| !c.ca_path().exists()) {
                 // Keys made before: only the certificates are added.
                 println!("{} has its keys already: adding the certificates only", dir.display());
                 keys.trust()?
             } else {
-                let trust = keys.init(ids::DEFAULT_MEMBERS, valid_from)?;
-                println!("created {} with {} members:", dir.display(), trust.members().len());
+                let trust = keys.init_valid(ids::DEFAULT_MEMBERS, valid_from, valid_until)?;
+                println!(
+                    "created {} with {} members, their keys valid from {} until {}:",
+                    dir.display(),
+                    trust.members().len(),
+                    valid_from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    valid_until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                );
                 for member in trust.members() {
                     println!(
                         "  {:<14} {:<22} {}",
@@ -433,9 +449,11 @@ pub fn keys(command: KeysCommand, tls: &crate::Tls) -> anyhow::Result<ExitCode> 
             };
             if let Some(certificates) = certificates {
                 let members: Vec<&str> = trust.members().iter().map(|member| member.id.as_str()).collect();
-                // As long as the keys: ten years.
-                let until = valid_from.checked_add_months(chrono::Months::new(120)).unwrap_or(valid_from);
-                certificates.init(&members, &tls_hosts, valid_from.timestamp_millis(), until.timestamp_millis())?;
+                // TLS checks them on the real clock: from a day back (clocks a little
+                // behind still accept them) for ten years.
+                let from = now - chrono::Duration::days(1);
+                let until = now.checked_add_months(ten_years).unwrap_or(now);
+                certificates.init(&members, &tls_hosts, from.timestamp_millis(), until.timestamp_millis())?;
                 println!(
                     "created a test CA and a TLS certificate for each member in {}",
                     certificates.path().display()
@@ -529,6 +547,11 @@ pub enum OperatorCommand {
 /// The documents of `kinds`, each with a simulated scan; none given: the
 /// checklist's required ones (and the power of attorney for a representative).
 fn attachments(definition: &Definition, kinds: Vec<String>, represented: bool) -> Vec<egov_proto::AttachedDocument> {
+    document_plans(definition, kinds, represented).iter().map(DocumentPlan::to_proto).collect()
+}
+
+/// [`attachments`], as the operator plans them.
+fn document_plans(definition: &Definition, kinds: Vec<String>, represented: bool) -> Vec<DocumentPlan> {
     let kinds: Vec<String> = if kinds.is_empty() {
         definition
             .documents
@@ -541,9 +564,11 @@ fn attachments(definition: &Definition, kinds: Vec<String>, represented: bool) -
     };
     kinds
         .iter()
-        .map(|kind| {
-            DocumentPlan { kind: kind.clone(), title: kind.clone(), pages: 1, content: format!("scan of {kind}") }
-                .to_proto()
+        .map(|kind| DocumentPlan {
+            kind: kind.clone(),
+            title: kind.clone(),
+            pages: 1,
+            content: format!("scan of {kind}"),
         })
         .collect()
 }
@@ -554,23 +579,51 @@ async fn logged_in_operator(
     login: &OperatorLogin,
     topology: &Topology,
     tls: &crate::Tls,
+    persistence: Persistence,
 ) -> anyhow::Result<OperatorClient> {
     let keys = KeyDir::new(&login.keys);
     let trust = keys.trust()?;
     let password = login.password.clone().unwrap_or_else(|| format!("{}-password", login.login));
     let certificates = tls.dir(&login.keys);
     let mut channel = egov_runtime::tls::connect(&topology.workstation, certificates.as_ref(), &login.login)?;
-    let mut workstation = egov_proto::workstation_service_client::WorkstationServiceClient::new(channel.clone());
-    let session = workstation
-        .login(egov_proto::LoginRequest { login: login.login.clone(), password, client_time_ms: SystemClock.now_ms() })
+    // Login signs nothing: the key is the login's member's until the account names its operator.
+    let anyone = egov_envelope::Signer::from_seed(&login.login, "", &[0; 32]);
+    let session = OperatorClient::new(channel.clone(), anyone, Arc::new(SystemClock))
+        .with_persistence(persistence)
+        .login(&login.login, &password)
         .await
-        .context("login (process 1)")?
-        .into_inner();
+        .context("login (process 1) not done")?;
     let signer = keys.signer_in(&trust, &session.operator_id)?;
     if session.operator_id != login.login {
         channel = egov_runtime::tls::connect(&topology.workstation, certificates.as_ref(), &session.operator_id)?;
     }
-    Ok(OperatorClient::new(channel, signer, Arc::new(SystemClock)).with_session(session.session_id))
+    Ok(OperatorClient::new(channel, signer, Arc::new(SystemClock))
+        .with_persistence(persistence)
+        .with_session(session.session_id))
+}
+
+/// The error of `egov operator apply`, naming the step not done and, when the
+/// form is open, how to go on; a refusal at the counter prints the applicant's notice.
+fn apply_failed(error: RouteError, application_id: &str, keys: &std::path::Path) -> anyhow::Error {
+    let RouteError::Refused { step, status } = error else { return anyhow::Error::new(error) };
+    let (what, then) = match step {
+        "open form" => ("open form (process 2)", ""),
+        "submit" => {
+            // Refused at the counter: the applicant's signed notice, with what is missing.
+            let trust = KeyDir::new(keys).trust();
+            print_counter_notice(trust.and_then(|trust| Ok(egov_client::counter_notice(&status, &trust)?)));
+            (
+                "submit (process 5)",
+                if egov_runtime::status::is_retryable(&status) {
+                    "; the form is open and the data looked up: the same command resumes it"
+                } else {
+                    ""
+                },
+            )
+        }
+        other => (other, ""),
+    };
+    anyhow::Error::new(status).context(format!("{what} of application {application_id} not done{then}"))
 }
 
 /// Prints the notice a refused submission carries (`egov-notice-bin`), once
@@ -597,7 +650,12 @@ fn counter_notice_text(counter: &egov_client::CounterNotice) -> String {
     out
 }
 
-pub async fn operator(command: OperatorCommand, addresses: &Addresses, tls: &crate::Tls) -> anyhow::Result<ExitCode> {
+pub async fn operator(
+    command: OperatorCommand,
+    addresses: &Addresses,
+    tls: &crate::Tls,
+    persistence: Persistence,
+) -> anyhow::Result<ExitCode> {
     let topology = &topology(addresses)?;
     let definition = Definition::default_definition();
     match command {
@@ -611,8 +669,9 @@ pub async fn operator(command: OperatorCommand, addresses: &Addresses, tls: &cra
             poa_issued_on,
             documents,
         } => {
-            let operator = logged_in_operator(&login, topology, tls).await?;
+            let operator = logged_in_operator(&login, topology, tls, persistence).await?;
             let application_id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let represented = representative.is_some();
             let plan = ApplicationPlan {
                 applicant_iin: applicant,
                 representative: representative.map(|iin| RepresentativePlan {
@@ -621,36 +680,31 @@ pub async fn operator(command: OperatorCommand, addresses: &Addresses, tls: &cra
                     number: poa_number.unwrap_or_default(),
                     issued_on: poa_issued_on.unwrap_or_default(),
                 }),
-                documents: Vec::new(),
+                documents: document_plans(definition, documents, represented),
                 decision: Decision::Approve,
                 refusal_ground: String::new(),
                 result_decision: Decision::Approve,
                 result_refusal_ground: String::new(),
             };
-            let opened = operator
-                .open_form(&application_id, &definition.service.code, &plan.applicant_iin, plan.representative())
-                .await
-                .context("open form (process 2)")?;
-            let application = opened.application.unwrap_or_default();
-            if !application.outcome.is_empty() {
-                print!("{}", crate::print::application(&application));
-                return Ok(ExitCode::SUCCESS);
-            }
-            let attached = attachments(definition, documents, plan.representative.is_some());
-            let submitted = match operator.submit(&application_id, attached).await {
-                Ok(submitted) => submitted,
-                Err(status) => {
-                    // Refused at the counter: the applicant's signed notice, with what is missing.
-                    let trust = KeyDir::new(&login.keys).trust();
-                    print_counter_notice(trust.and_then(|trust| Ok(egov_client::counter_notice(&status, &trust)?)));
-                    return Err(anyhow::Error::new(status).context("submit (process 5)"));
-                }
+            let applied = match egov_client::apply(&operator, definition, &RealTime, &application_id, &plan).await {
+                Ok(applied) => applied,
+                Err(error) => return Err(apply_failed(error, &application_id, &login.keys)),
             };
-            print!("{}", crate::print::application(&submitted.application.unwrap_or_default()));
+            if let Some(at) = &applied.resumed_at {
+                let what = if applied.submitted {
+                    "its form was open, the data looked up: submitted now (processes 5 and 6)"
+                } else if applied.application.outcome.is_empty() {
+                    "it was submitted before: nothing left to do here"
+                } else {
+                    "it has ended: nothing left to do here"
+                };
+                println!("resumed application {application_id}, found at {at}: {what}");
+            }
+            print!("{}", crate::print::application(&applied.application));
             Ok(ExitCode::SUCCESS)
         }
         OperatorCommand::Ticket { login, application_id } => {
-            let operator = logged_in_operator(&login, topology, tls).await?;
+            let operator = logged_in_operator(&login, topology, tls, persistence).await?;
             match operator.take_ticket(&application_id).await {
                 Ok(taken) => {
                     let ticket = taken.ticket.unwrap_or_default();
@@ -664,13 +718,17 @@ pub async fn operator(command: OperatorCommand, addresses: &Addresses, tls: &cra
                     if let Some(at) = egov_client::come_back_at(&status) {
                         println!("come back at {}", at.to_rfc3339_opts(chrono::SecondsFormat::Secs, false));
                     }
-                    Err(anyhow::Error::new(status).context("queue ticket"))
+                    Err(anyhow::Error::new(status)
+                        .context(format!("queue ticket of application {application_id} not done")))
                 }
             }
         }
         OperatorCommand::Issue { login, application_id } => {
-            let operator = logged_in_operator(&login, topology, tls).await?;
-            let issued = operator.issue(&application_id).await.context("issue result (process 9)")?;
+            let operator = logged_in_operator(&login, topology, tls, persistence).await?;
+            let issued = operator
+                .issue(&application_id)
+                .await
+                .with_context(|| format!("issue result (process 9) of application {application_id} not done"))?;
             print!("{}", crate::print::application(&issued.application.unwrap_or_default()));
             if let Some(result) = issued.result
                 && let Some(signature) = result.signatures.first()
@@ -680,8 +738,11 @@ pub async fn operator(command: OperatorCommand, addresses: &Addresses, tls: &cra
             Ok(ExitCode::SUCCESS)
         }
         OperatorCommand::Withdraw { login, application_id, reason } => {
-            let operator = logged_in_operator(&login, topology, tls).await?;
-            let withdrawn = operator.withdraw(&application_id, &reason).await.context("withdraw")?;
+            let operator = logged_in_operator(&login, topology, tls, persistence).await?;
+            let withdrawn = operator
+                .withdraw(&application_id, &reason)
+                .await
+                .with_context(|| format!("withdrawal of application {application_id} not done"))?;
             print!("{}", crate::print::application(&withdrawn.application.unwrap_or_default()));
             Ok(ExitCode::SUCCESS)
         }
@@ -753,7 +814,12 @@ pub enum StaffCommand {
     },
 }
 
-pub async fn staff(command: StaffCommand, addresses: &Addresses, tls: &crate::Tls) -> anyhow::Result<ExitCode> {
+pub async fn staff(
+    command: StaffCommand,
+    addresses: &Addresses,
+    tls: &crate::Tls,
+    persistence: Persistence,
+) -> anyhow::Result<ExitCode> {
     let topology = topology(addresses)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let keys_dir = match &command {
@@ -764,7 +830,8 @@ pub async fn staff(command: StaffCommand, addresses: &Addresses, tls: &crate::Tl
     };
     // Each signed step presents its signer's certificate; the reads, the ARM's own (or --tls-as).
     let client =
-        StaffClient::connect(&topology.regional, tls.dir(&keys_dir).as_ref(), tls.reader(ids::REGIONAL), clock)?;
+        StaffClient::connect(&topology.regional, tls.dir(&keys_dir).as_ref(), tls.reader(ids::REGIONAL), clock)?
+            .with_persistence(persistence);
     let definition = Definition::default_definition();
     match command {
         StaffCommand::Receive { id, member, applicant, representative, documents, keys } => {
@@ -814,7 +881,7 @@ pub async fn staff(command: StaffCommand, addresses: &Addresses, tls: &crate::Tl
         StaffCommand::Act { registration_id, member, decision, ground, keys } => {
             let keys = KeyDir::new(keys);
             let signer = keys.signer(&member)?;
-            let registration = client.registration(&registration_id).await?;
+            let registration = client.registration(&registration_id).await.context("read the registration")?;
             let decision = match decision.as_deref() {
                 None => egov_proto::Decision::Unspecified,
                 Some("yes") => egov_proto::Decision::Yes,
@@ -836,7 +903,7 @@ pub async fn staff(command: StaffCommand, addresses: &Addresses, tls: &crate::Tl
             };
             let decision = parse("decision", &decision)?;
             let result_decision = parse("result-decision", &result_decision)?;
-            let mut registration = client.registration(&registration_id).await?;
+            let mut registration = client.registration(&registration_id).await.context("read the registration")?;
             while !registration.next_actor.is_empty() {
                 let signer = signers
                     .get(&registration.next_actor)
@@ -868,14 +935,17 @@ async fn do_step(
         definition.step(&step_id).with_context(|| format!("registration waits on no staff step ({step_id:?})"))?;
     // The signing step begins with the hand-over by another role (a task for that role).
     let done = if step.effect == Some(egov_regulation::Effect::SignResult) && registration.next_actor == step.actor {
-        client.sign(signer, &registration).await?
+        client.sign(signer, &registration).await
     } else if step.kind == StepKind::Condition {
         let ground = if decision == egov_proto::Decision::No { ground } else { "" };
-        client.act(signer, &registration, &step_id, decision, ground).await?
+        client.act(signer, &registration, &step_id, decision, ground).await
     } else {
-        client.act(signer, &registration, &step_id, egov_proto::Decision::Unspecified, "").await?
+        client.act(signer, &registration, &step_id, egov_proto::Decision::Unspecified, "").await
     };
-    Ok(done)
+    let registration_id = registration.application.as_ref().map(|a| a.registration_id.as_str()).unwrap_or_default();
+    done.with_context(|| {
+        format!("{step_id} ({}, {}) of registration {registration_id} not done", step.title, signer.member_id())
+    })
 }
 
 #[derive(clap::Args)]
@@ -886,7 +956,12 @@ pub struct StatusArgs {
     follow: bool,
 }
 
-pub async fn status(args: StatusArgs, addresses: &Addresses, tls: &crate::Tls) -> anyhow::Result<ExitCode> {
+pub async fn status(
+    args: StatusArgs,
+    addresses: &Addresses,
+    tls: &crate::Tls,
+    persistence: Persistence,
+) -> anyhow::Result<ExitCode> {
     let topology = topology(addresses)?;
     let channel = egov_runtime::tls::connect(
         &topology.workstation,
@@ -903,10 +978,12 @@ pub async fn status(args: StatusArgs, addresses: &Addresses, tls: &crate::Tls) -
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let response = client
-        .get_application(egov_proto::GetApplicationRequest { application_id: args.application_id.clone() })
-        .await?
-        .into_inner();
+    let request = egov_proto::GetApplicationRequest { application_id: args.application_id.clone() };
+    let response = egov_client::retry::send(persistence, || {
+        let (mut client, request) = (client.clone(), request.clone());
+        async move { client.get_application(request).await }
+    })
+    .await?;
     print!("{}", crate::print::application(&response.application.unwrap_or_default()));
     Ok(ExitCode::SUCCESS)
 }

@@ -26,6 +26,22 @@ pub struct Config {
     serve: ServeSection,
     #[serde(default)]
     tls: TlsSection,
+    #[serde(default)]
+    keys: KeysSection,
+    #[serde(default)]
+    client: ClientSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientSection {
+    retry_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysSection {
+    valid_from: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -108,6 +124,11 @@ impl Config {
                 }
             }
         }
+        if let Some(valid_from) = &config.keys.valid_from
+            && let Err(error) = egov_runtime::keys::parse_valid_from(valid_from.get_ref())
+        {
+            bail!("{}: keys.valid_from: {error}", at(valid_from.span()));
+        }
         if let Some(faults) = &config.serve.faults {
             for fault in faults.get_ref() {
                 if let Err(error) = egov_stack::Role::parse_fault(fault) {
@@ -145,6 +166,19 @@ impl Config {
         fill(matches, "tls_as", &mut tls.tls_as, &self.tls.member);
     }
 
+    /// From when `egov keys init` makes the keys valid, where the command line and the environment do not say.
+    pub fn keys_valid_from(&self, matches: &ArgMatches, valid_from: &mut Option<chrono::DateTime<chrono::Utc>>) {
+        // Checked when the file was loaded.
+        let from_file =
+            self.keys.valid_from.as_ref().and_then(|text| egov_runtime::keys::parse_valid_from(text.get_ref()).ok());
+        fill(matches, "valid_from", valid_from, &from_file);
+    }
+
+    /// How long a client sends a call again, where the command line and `EGOV_RETRY_SECONDS` do not say.
+    pub fn retry_seconds(&self, matches: &ArgMatches, retry_seconds: &mut u64) {
+        set(matches, "retry_seconds", retry_seconds, &self.client.retry_seconds);
+    }
+
     pub fn serve(&self) -> &ServeSection {
         &self.serve
     }
@@ -156,7 +190,7 @@ pub fn given(matches: &ArgMatches, id: &str) -> bool {
     let mut level = Some(matches);
     while let Some(here) = level {
         if matches!(
-            here.try_get_raw(id).ok().and(here.value_source(id)),
+            here.try_get_raw(id).ok().and_then(|_| here.value_source(id)),
             Some(ValueSource::CommandLine | ValueSource::EnvVariable)
         ) {
             return true;

@@ -36,6 +36,10 @@ struct Cli {
     /// its EGOV_* environment variable overrides it.
     #[arg(long, global = true, env = "EGOV_CONFIG")]
     config: Option<PathBuf>,
+    /// How long a client sends a call again, the same signed message each time, while
+    /// the participant is unreachable or restarting (0: once); then it names the step not done.
+    #[arg(long, global = true, env = "EGOV_RETRY_SECONDS", default_value_t = 30)]
+    retry_seconds: u64,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,6 +156,10 @@ fn main() -> std::process::ExitCode {
         config.log_format(&matches, &mut cli.log_format);
         config.addresses(&matches, &mut cli.addresses);
         config.tls(&matches, &mut cli.tls);
+        config.retry_seconds(&matches, &mut cli.retry_seconds);
+        if let Command::Keys(commands::KeysCommand::Init { valid_from, .. }) = &mut cli.command {
+            config.keys_valid_from(&matches, valid_from);
+        }
         if let Command::Serve(args) = &mut cli.command
             && let Some(serve) = matches.subcommand_matches("serve")
         {
@@ -181,15 +189,16 @@ fn main() -> std::process::ExitCode {
         };
     init_logs(cli.log_format, exporter.as_ref());
     let tls = cli.tls.tls;
+    let persistence = egov_client::Persistence::within(std::time::Duration::from_secs(cli.retry_seconds));
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => commands::serve(args, &cli.addresses, &cli.tls).await,
-            Command::Replay(args) => replay::replay(args, &cli.addresses, &cli.tls).await,
+            Command::Replay(args) => replay::replay(args, &cli.addresses, &cli.tls, persistence).await,
             Command::Demo(args) => replay::demo(args, &cli.addresses, &cli.tls).await,
             Command::Keys(command) => commands::keys(command, &cli.tls),
-            Command::Operator(command) => commands::operator(command, &cli.addresses, &cli.tls).await,
-            Command::Staff(command) => commands::staff(command, &cli.addresses, &cli.tls).await,
-            Command::Status(args) => commands::status(args, &cli.addresses, &cli.tls).await,
+            Command::Operator(command) => commands::operator(command, &cli.addresses, &cli.tls, persistence).await,
+            Command::Staff(command) => commands::staff(command, &cli.addresses, &cli.tls, persistence).await,
+            Command::Status(args) => commands::status(args, &cli.addresses, &cli.tls, persistence).await,
             Command::Audit(command) => audit::audit(command),
             Command::Sla(command) => sla::sla(command),
             Command::Incidents(args) => incidents::incidents(args, &cli.addresses, &cli.tls).await,

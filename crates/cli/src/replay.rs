@@ -74,9 +74,13 @@ fn target_topology(target: &str, addresses: &Addresses) -> anyhow::Result<Topolo
         notary: on_host(&base.notary),
         regional: on_host(&base.regional),
     };
-    for (value, slot) in
-        [(&addresses.workstation, &mut topology.workstation), (&addresses.regional, &mut topology.regional)]
-    {
+    for (value, slot) in [
+        (&addresses.workstation, &mut topology.workstation),
+        (&addresses.gateway, &mut topology.gateway),
+        (&addresses.individuals, &mut topology.individuals),
+        (&addresses.notary, &mut topology.notary),
+        (&addresses.regional, &mut topology.regional),
+    ] {
         if let Some(value) = value {
             value.clone_into(slot);
         }
@@ -84,7 +88,12 @@ fn target_topology(target: &str, addresses: &Addresses) -> anyhow::Result<Topolo
     Ok(topology)
 }
 
-pub async fn replay(args: ReplayArgs, addresses: &Addresses, tls: &crate::Tls) -> anyhow::Result<ExitCode> {
+pub async fn replay(
+    args: ReplayArgs,
+    addresses: &Addresses,
+    tls: &crate::Tls,
+    persistence: egov_client::Persistence,
+) -> anyhow::Result<ExitCode> {
     let report = match args.report.as_slice() {
         [] => None,
         [format, file] => Some((
@@ -97,7 +106,7 @@ pub async fn replay(args: ReplayArgs, addresses: &Addresses, tls: &crate::Tls) -
         )),
         _ => bail!("--report takes a format and a file"),
     };
-    let (verdicts, counters) = run(&args, addresses, tls).await?;
+    let (verdicts, counters) = run(&args, addresses, tls, persistence).await?;
     print!("{}", egov_replay::table(&verdicts));
     for verdict in verdicts.iter().filter(|v| !v.passed()) {
         println!("\n{} ({}):", verdict.scenario, verdict.actual.application_id);
@@ -148,6 +157,7 @@ async fn run(
     args: &ReplayArgs,
     addresses: &Addresses,
     tls: &crate::Tls,
+    persistence: egov_client::Persistence,
 ) -> anyhow::Result<(Vec<egov_replay::Verdict>, BTreeMap<String, u64>)> {
     let scenarios = egov_replay::load(&args.paths)?;
     let definition = crate::commands::definition(args.regulation.as_ref())?;
@@ -165,9 +175,8 @@ async fn run(
         None => {
             let keys = KeyDir::new(base.join("keys"));
             if !keys.exists() {
-                // Valid from 2020: scenarios may be dated in the past.
-                let valid_from = chrono::DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z").map(|t| t.to_utc())?;
-                keys.init(ids::DEFAULT_MEMBERS, valid_from)?;
+                // As `egov keys init` makes them: scenarios may be dated in the past.
+                keys.init(ids::DEFAULT_MEMBERS, egov_runtime::keys::default_valid_from())?;
             }
             let certificates = tls.dir(keys.path());
             if let Some(certificates) = &certificates
@@ -211,6 +220,7 @@ async fn run(
         concurrency: args.concurrency,
         run_id: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
         patience: Patience { timeout: std::time::Duration::from_secs(args.patience) },
+        persistence,
         progress: scenarios.len() > 36,
     };
     let started = std::time::Instant::now();
@@ -250,7 +260,7 @@ pub async fn demo(args: DemoArgs, addresses: &Addresses, tls: &crate::Tls) -> an
         faults: Vec::new(),
         fault_seed: 1,
     };
-    let (verdicts, _) = run(&replay_args, addresses, tls).await?;
+    let (verdicts, _) = run(&replay_args, addresses, tls, egov_client::Persistence::default()).await?;
     for verdict in &verdicts {
         println!("scenario {}: {}", verdict.scenario, verdict.description);
         if let Some(application) = &verdict.application {

@@ -6,13 +6,15 @@
 #![forbid(unsafe_code)]
 
 mod operator;
+pub mod retry;
 mod route;
 mod staff;
 
 pub use operator::{CounterNotice, CounterNoticeError, OperatorClient, come_back_at, counter_notice, notice_envelope};
+pub use retry::Persistence;
 pub use route::{
-    ApplicationPlan, Decision, DocumentPlan, Driven, Pacer, Patience, RealTime, RepresentativePlan, Route, RouteError,
-    drive, drive_at_office,
+    ApplicationPlan, Applied, Decision, DocumentPlan, Driven, Pacer, Patience, RealTime, RepresentativePlan, Route,
+    RouteError, apply, drive, drive_at_office,
 };
 pub use staff::StaffClient;
 

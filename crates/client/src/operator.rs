@@ -16,11 +16,7 @@ use prost::Message;
 use thiserror::Error;
 use tonic::Status;
 
-/// How long one call to the workstation may take before the same envelope is sent again
-/// (an open form waits for the look-ups, which the gateway retries).
-const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-/// Sends of one signed call, the first included.
-const CALL_ATTEMPTS: u32 = 3;
+use crate::retry::Persistence;
 
 /// The State Corporation operator at the workstation: their session and their key.
 #[derive(Debug, Clone)]
@@ -29,6 +25,7 @@ pub struct OperatorClient {
     signer: Signer,
     clock: Arc<dyn Clock>,
     session_id: String,
+    persistence: Persistence,
 }
 
 impl OperatorClient {
@@ -36,7 +33,14 @@ impl OperatorClient {
         let workstation = WorkstationServiceClient::new(channel)
             .max_decoding_message_size(crate::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(crate::MAX_MESSAGE_BYTES);
-        OperatorClient { workstation, signer, clock, session_id: String::new() }
+        OperatorClient { workstation, signer, clock, session_id: String::new(), persistence: Persistence::default() }
+    }
+
+    /// How patiently each call is sent ([`Persistence`]; by default, again for 30 s
+    /// while the workstation is unreachable or restarting).
+    pub fn with_persistence(mut self, persistence: Persistence) -> OperatorClient {
+        self.persistence = persistence;
+        self
     }
 
     /// Uses a session opened elsewhere (e.g. by a plain `Login` call).
@@ -51,15 +55,17 @@ impl OperatorClient {
 
     /// Process 1.
     pub async fn login(&mut self, login: &str, password: &str) -> Result<LoginResponse, Status> {
+        let request = LoginRequest {
+            login: login.to_owned(),
+            password: password.to_owned(),
+            client_time_ms: self.clock.now_ms(),
+        };
         let response = self
-            .workstation
-            .login(LoginRequest {
-                login: login.to_owned(),
-                password: password.to_owned(),
-                client_time_ms: self.clock.now_ms(),
+            .patiently(|mut workstation| {
+                let request = request.clone();
+                async move { workstation.login(request).await }
             })
-            .await?
-            .into_inner();
+            .await?;
         self.session_id = response.session_id.clone();
         Ok(response)
     }
@@ -76,32 +82,16 @@ impl OperatorClient {
         self.signer.seal(&header, body)
     }
 
-    /// Sends `call` with the same envelope again while its failure may pass
-    /// (the workstation unreachable, no answer in time): a call that was
-    /// processed but whose answer was lost gets the stored answer, so a
-    /// half-done step is resumed, never refused as done twice.
+    /// Sends `call` ([`crate::retry::send`]): a signed call again as the same
+    /// envelope while its failure may pass, so a call that was processed but
+    /// whose answer was lost gets the stored answer, and a half-done step is
+    /// resumed, never refused as done twice.
     async fn patiently<A, F, Fut>(&self, call: F) -> Result<A, Status>
     where
         F: Fn(WorkstationServiceClient<Channel>) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<A>, Status>>,
     {
-        let mut attempt = 1;
-        loop {
-            let status = match tokio::time::timeout(CALL_TIMEOUT, call(self.workstation.clone())).await {
-                Ok(Ok(answer)) => return Ok(answer.into_inner()),
-                Ok(Err(status)) => status,
-                Err(_) => Status::deadline_exceeded(format!("the workstation did not answer within {CALL_TIMEOUT:?}")),
-            };
-            let may_pass = matches!(
-                status.code(),
-                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Aborted
-            );
-            if attempt >= CALL_ATTEMPTS || !may_pass {
-                return Err(status);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
-            attempt += 1;
-        }
+        crate::retry::send(self.persistence, || call(self.workstation.clone())).await
     }
 
     /// Process 2 (and, at the workstation, processes 3 and 4 and condition 1).
@@ -146,11 +136,13 @@ impl OperatorClient {
     }
 
     pub async fn application(&self, application_id: &str) -> Result<Application, Status> {
-        let mut workstation = self.workstation.clone();
-        let response = workstation
-            .get_application(GetApplicationRequest { application_id: application_id.to_owned() })
-            .await?
-            .into_inner();
+        let request = GetApplicationRequest { application_id: application_id.to_owned() };
+        let response = self
+            .patiently(|mut workstation| {
+                let request = request.clone();
+                async move { workstation.get_application(request).await }
+            })
+            .await?;
         response.application.ok_or_else(|| Status::internal("the workstation answered without an application"))
     }
 
@@ -170,10 +162,15 @@ impl OperatorClient {
     }
 
     /// The application's state now and after each change, until it ends.
+    /// A stream cut on the way (the workstation restarting) ends with a status
+    /// [`egov_runtime::status::is_retryable`] says may pass: watch again.
     pub async fn watch(&self, application_id: &str) -> Result<tonic::Streaming<WatchApplicationResponse>, Status> {
-        let mut workstation = self.workstation.clone();
         let request = WatchApplicationRequest { application_id: application_id.to_owned() };
-        Ok(workstation.watch_application(request).await?.into_inner())
+        self.patiently(|mut workstation| {
+            let request = request.clone();
+            async move { workstation.watch_application(request).await }
+        })
+        .await
     }
 
     /// The applicant came for the result (paragraph 9.3): their ticket of the

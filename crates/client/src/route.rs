@@ -204,23 +204,29 @@ async fn wait_for(
     let deadline = tokio::time::Instant::now() + patience.timeout;
     let mut changes = operator.watch(application_id).await.map_err(refused("watch"))?;
     let mut waits_on = String::new();
+    let mut ended = false;
     loop {
         let change = match tokio::time::timeout_at(deadline, changes.message()).await {
-            Ok(change) => change.map_err(refused("watch"))?,
-            Err(_) => None,
-        };
-        let Some(application) = change.and_then(|change| change.application) else {
+            Ok(Ok(Some(change))) => change.application,
+            // The stream ended or was cut on the way (the workstation stopping or
+            // restarting) while the application goes on: watched again, from its state now.
+            Ok(Ok(None)) if !ended => None,
+            Ok(Err(status)) if egov_runtime::status::is_retryable(&status) => None,
+            Ok(Err(status)) => return Err(RouteError::Refused { step: "watch", status }),
             // No change in time, or the application ended without it.
-            return Err(RouteError::Timeout(format!("{what} (application {application_id} waits on {waits_on})")));
+            Ok(Ok(None)) | Err(_) => {
+                return Err(RouteError::Timeout(format!("{what} (application {application_id} waits on {waits_on})")));
+            }
+        };
+        let Some(application) = change else {
+            changes = operator.watch(application_id).await.map_err(refused("watch"))?;
+            continue;
         };
         if done(&application) {
             return Ok(application);
         }
-        waits_on = if application.outcome.is_empty() {
-            application.current_step
-        } else {
-            format!("nothing: it ended {}", application.outcome)
-        };
+        ended = !application.outcome.is_empty();
+        waits_on = if ended { format!("nothing: it ended {}", application.outcome) } else { application.current_step };
     }
 }
 
@@ -236,6 +242,114 @@ pub struct Route<'a> {
     pub pacer: &'a dyn Pacer,
 }
 
+/// What [`apply`] did.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The application as the workstation answered last.
+    pub application: Application,
+    /// Where an application opened before was found, when it was resumed
+    /// from there (the step it waited on); none when its form was opened now.
+    pub resumed_at: Option<String>,
+    /// Whether this call submitted it (process 5): not when condition 1 ended
+    /// it (process 4), nor when it had been submitted before.
+    pub submitted: bool,
+    /// The gateway's receipt of process 6, when the submission's answer carried it.
+    pub gateway_receipt: Option<egov_proto::Envelope>,
+}
+
+const APPLICATION_EXISTS: &str = "workstation.application_exists";
+
+/// Processes 2 to 6 of `plan` as application `application_id`: the operator
+/// opens the form (the workstation looks the data up, processes 3 and 4),
+/// and, unless condition 1 ended it, signs and submits the documents.
+///
+/// An application this operator opened before for this applicant (the client
+/// stopped after the look-up, or its submission was refused while the
+/// workstation's store was unavailable) is resumed where it is: read from the
+/// workstation, submitted if it waits on the submission, left as it is if it
+/// went further or ended. One of another operator or applicant is refused
+/// as `workstation.application_exists`.
+pub async fn apply(
+    operator: &OperatorClient,
+    definition: &Definition,
+    pacer: &dyn Pacer,
+    application_id: &str,
+    plan: &ApplicationPlan,
+) -> Result<Applied, RouteError> {
+    let sign = definition.step_by_effect(Effect::SignSubmission);
+    if let Some(step) = definition.step_by_effect(Effect::OpenForm) {
+        pacer.before(step);
+    }
+    let opened =
+        operator.open_form(application_id, &definition.service.code, &plan.applicant_iin, plan.representative()).await;
+    let (application, resumed_at) = match opened {
+        Ok(opened) => (opened.application.unwrap_or_default(), None),
+        Err(status) if egov_runtime::reason_of(&status) == Some(APPLICATION_EXISTS) => {
+            let found = operator.application(application_id).await.map_err(refused("status"))?;
+            if let Some(other) = not_to_resume(&found, operator, definition, plan) {
+                let message = format!("{} ({other}: not this one to resume)", status.message());
+                let status = tonic::Status::with_metadata(status.code(), message, status.metadata().clone());
+                return Err(RouteError::Refused { step: "open form", status });
+            }
+            let at = if found.outcome.is_empty() { found.current_step.clone() } else { found.outcome.clone() };
+            (found, Some(at))
+        }
+        Err(status) => return Err(RouteError::Refused { step: "open form", status }),
+    };
+    let waits_to_be_signed = sign.is_some_and(|step| step.id == application.current_step);
+    if !application.outcome.is_empty() || !waits_to_be_signed {
+        if resumed_at.is_none() || !application.outcome.is_empty() || submitted_before(&application, sign) {
+            return Ok(Applied { application, resumed_at, submitted: false, gateway_receipt: None });
+        }
+        return Err(RouteError::Refused {
+            step: "open form",
+            status: tonic::Status::failed_precondition(format!(
+                "application {application_id} waits on {}, which this client does not resume",
+                application.current_step
+            )),
+        });
+    }
+    if let Some(step) = sign {
+        pacer.before(step);
+    }
+    let documents = plan.documents.iter().map(DocumentPlan::to_proto).collect();
+    let submitted = operator.submit(application_id, documents).await.map_err(refused("submit"))?;
+    Ok(Applied {
+        application: submitted.application.unwrap_or(application),
+        resumed_at,
+        submitted: true,
+        gateway_receipt: submitted.gateway_receipt,
+    })
+}
+
+/// Why `found`, an application of the id asked for, is not the one `plan`
+/// would open for `operator`; none when it is.
+fn not_to_resume(
+    found: &Application,
+    operator: &OperatorClient,
+    definition: &Definition,
+    plan: &ApplicationPlan,
+) -> Option<String> {
+    if found.operator_id != operator.operator_id() {
+        return Some(format!("opened by {}", found.operator_id));
+    }
+    if found.applicant_iin != plan.applicant_iin {
+        return Some(format!("opened for applicant {}", found.applicant_iin));
+    }
+    if found.service_code != definition.service.code {
+        return Some(format!("opened for service {}", found.service_code));
+    }
+    if !found.channel.is_empty() {
+        return Some(format!("received through {}", found.channel));
+    }
+    None
+}
+
+/// Whether the operator's signed submission is on the application's path.
+fn submitted_before(application: &Application, sign: Option<&Step>) -> bool {
+    sign.is_some_and(|sign| application.path.iter().any(|step| step.step_id == sign.id && step.ended_time_ms > 0))
+}
+
 /// Drives `plan` as application `application_id` through every step, from
 /// the operator's form to the hand-over of the result. Returns the
 /// application as the workstation sees it at the end, with the signed result.
@@ -246,18 +360,11 @@ pub async fn drive(route: &Route<'_>, application_id: &str, plan: &ApplicationPl
             pacer.before(step);
         }
     };
-    pace(Effect::OpenForm);
-    let opened = operator
-        .open_form(application_id, &definition.service.code, &plan.applicant_iin, plan.representative())
-        .await
-        .map_err(refused("open form"))?;
-    if opened.application.as_ref().is_some_and(|a| !a.outcome.is_empty()) {
+    let applied = apply(operator, definition, pacer, application_id, plan).await?;
+    if !applied.application.outcome.is_empty() {
         let application = operator.application(application_id).await.map_err(refused("status"))?;
         return Ok(Driven { application, result: None, come_back_ms: None });
     }
-    let documents = plan.documents.iter().map(DocumentPlan::to_proto).collect();
-    pace(Effect::SignSubmission);
-    operator.submit(application_id, documents).await.map_err(refused("submit"))?;
     let application = wait_for(operator, application_id, "registration at the regional gateway ARM", patience, |a| {
         !a.registration_id.is_empty()
     })

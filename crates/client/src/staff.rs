@@ -12,6 +12,8 @@ use egov_runtime::tls::TlsDir;
 use egov_runtime::{Clock, ids};
 use tonic::Status;
 
+use crate::retry::Persistence;
+
 /// The provider's staff at the regional gateway ARM. Each step is signed by
 /// the staff member who does it; over TLS each member's calls go on a
 /// channel of their own that presents their certificate.
@@ -21,6 +23,7 @@ pub struct StaffClient {
     /// Over TLS: the ARM's address, the certificates, and a client per member.
     members: Option<Arc<Members>>,
     clock: Arc<dyn Clock>,
+    persistence: Persistence,
 }
 
 #[derive(Debug)]
@@ -39,7 +42,14 @@ fn client(channel: Channel) -> RegionalGatewayServiceClient<Channel> {
 impl StaffClient {
     /// Every call on `channel` (plaintext, or TLS as one member).
     pub fn new(channel: Channel, clock: Arc<dyn Clock>) -> StaffClient {
-        StaffClient { regional: client(channel), members: None, clock }
+        StaffClient { regional: client(channel), members: None, clock, persistence: Persistence::default() }
+    }
+
+    /// How patiently each call is sent ([`Persistence`]; by default, again for 30 s
+    /// while the ARM is unreachable or restarting).
+    pub fn with_persistence(mut self, persistence: Persistence) -> StaffClient {
+        self.persistence = persistence;
+        self
     }
 
     /// To the ARM at `address`: in plaintext without `tls`; with it, each
@@ -54,7 +64,7 @@ impl StaffClient {
         let regional = client(egov_runtime::tls::connect(address, tls, reader)?);
         let members = tls
             .map(|tls| Arc::new(Members { address: address.to_owned(), tls: tls.clone(), clients: Mutex::default() }));
-        Ok(StaffClient { regional, members, clock })
+        Ok(StaffClient { regional, members, clock, persistence: Persistence::default() })
     }
 
     /// The client `signer`'s calls go on.
@@ -72,17 +82,45 @@ impl StaffClient {
     }
 
     pub async fn queue(&self, actor: &str) -> Result<Vec<Registration>, Status> {
-        let mut regional = self.regional.clone();
-        Ok(regional.list_queue(ListQueueRequest { actor: actor.to_owned() }).await?.into_inner().registrations)
+        let request = ListQueueRequest { actor: actor.to_owned() };
+        let answer = crate::retry::send(self.persistence, || {
+            let (mut regional, request) = (self.regional.clone(), request.clone());
+            async move { regional.list_queue(request).await }
+        })
+        .await?;
+        Ok(answer.registrations)
     }
 
     pub async fn registration(&self, registration_id: &str) -> Result<Registration, Status> {
-        let mut regional = self.regional.clone();
-        regional
-            .get_registration(GetRegistrationRequest { registration_id: registration_id.to_owned() })
+        let request = GetRegistrationRequest { registration_id: registration_id.to_owned() };
+        crate::retry::send(self.persistence, || {
+            let (mut regional, request) = (self.regional.clone(), request.clone());
+            async move { regional.get_registration(request).await }
+        })
+        .await?
+        .registration
+        .ok_or_else(|| Status::internal("the ARM answered without a registration"))
+    }
+
+    /// Sends `envelope`, signed by `signer`, with `call` ([`crate::retry::send`]:
+    /// again as the same envelope while its failure may pass), on the client
+    /// that presents `signer`'s certificate; the registration it answers with.
+    async fn signed<Request, Answer, F, Fut>(
+        &self,
+        signer: &Signer,
+        request: Request,
+        call: F,
+    ) -> Result<Registration, Status>
+    where
+        Request: Clone,
+        F: Fn(RegionalGatewayServiceClient<Channel>, Request) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<Answer>, Status>>,
+        Answer: Answered,
+    {
+        let regional = self.as_member(signer)?;
+        crate::retry::send(self.persistence, || call(regional.clone(), request.clone()))
             .await?
-            .into_inner()
-            .registration
+            .registration()
             .ok_or_else(|| Status::internal("the ARM answered without a registration"))
     }
 
@@ -116,13 +154,13 @@ impl StaffClient {
             comment: String::new(),
         };
         let envelope = signer.seal(&self.header(signer, &application_id, services::STAFF_ACTION), &action);
-        let mut regional = self.as_member(signer)?;
-        regional
-            .perform_staff_action(PerformStaffActionRequest { envelope: Some(envelope) })
-            .await?
-            .into_inner()
-            .registration
-            .ok_or_else(|| Status::internal("the ARM answered without a registration"))
+        let request = PerformStaffActionRequest { envelope: Some(envelope) };
+        self.signed(
+            signer,
+            request,
+            |mut regional, request| async move { regional.perform_staff_action(request).await },
+        )
+        .await
     }
 
     /// Paragraph 3: the office employee receives an application at the
@@ -134,13 +172,9 @@ impl StaffClient {
     ) -> Result<Registration, Status> {
         let envelope =
             office.seal(&self.header(office, &reception.application_id, services::OFFICE_RECEIVE), reception);
-        let mut regional = self.as_member(office)?;
-        regional
-            .receive_at_office(ReceiveAtOfficeRequest { envelope: Some(envelope) })
-            .await?
-            .into_inner()
-            .registration
-            .ok_or_else(|| Status::internal("the ARM answered without a registration"))
+        let request = ReceiveAtOfficeRequest { envelope: Some(envelope) };
+        self.signed(office, request, |mut regional, request| async move { regional.receive_at_office(request).await })
+            .await
     }
 
     /// Action 3: the head signs the exact bytes of the drafted result.
@@ -149,12 +183,30 @@ impl StaffClient {
         let mut header = self.header(head, &application_id, services::RESULT_SIGN);
         header.body_type = ServiceResult::TYPE.to_owned();
         let envelope = head.seal_bytes(prost::Message::encode_to_vec(&header), registration.draft_result.clone());
-        let mut regional = self.as_member(head)?;
-        regional
-            .sign_result(SignResultRequest { envelope: Some(envelope) })
-            .await?
-            .into_inner()
-            .registration
-            .ok_or_else(|| Status::internal("the ARM answered without a registration"))
+        let request = SignResultRequest { envelope: Some(envelope) };
+        self.signed(head, request, |mut regional, request| async move { regional.sign_result(request).await }).await
+    }
+}
+
+/// An answer of the ARM that carries the registration.
+trait Answered {
+    fn registration(self) -> Option<Registration>;
+}
+
+impl Answered for egov_proto::PerformStaffActionResponse {
+    fn registration(self) -> Option<Registration> {
+        self.registration
+    }
+}
+
+impl Answered for egov_proto::ReceiveAtOfficeResponse {
+    fn registration(self) -> Option<Registration> {
+        self.registration
+    }
+}
+
+impl Answered for egov_proto::SignResultResponse {
+    fn registration(self) -> Option<Registration> {
+        self.registration
     }
 }

@@ -40,6 +40,8 @@ pub struct Options {
     /// Added to each scenario id to make the application ids of this run unique.
     pub run_id: String,
     pub patience: Patience,
+    /// How patiently each call is sent while a participant is unreachable or restarting.
+    pub persistence: egov_client::Persistence,
     /// Report progress on stderr.
     pub progress: bool,
 }
@@ -252,7 +254,7 @@ async fn run_one(target: &Target, scenario: &Scenario, options: &Options) -> (Ac
         Ok(channel) => channel,
         Err(error) => return fail(actual, error.to_string()),
     };
-    let mut operator = OperatorClient::new(channel, key.clone(), clock.clone());
+    let mut operator = OperatorClient::new(channel, key.clone(), clock.clone()).with_persistence(options.persistence);
     if let Some(step) = target.definition.step_by_effect(egov_regulation::Effect::LogIn) {
         pacer.before(step);
     }
@@ -261,7 +263,7 @@ async fn run_one(target: &Target, scenario: &Scenario, options: &Options) -> (Ac
     }
     let staff = match StaffClient::connect(&target.topology.regional, target.tls.as_ref(), ids::REGIONAL, clock.clone())
     {
-        Ok(staff) => staff,
+        Ok(staff) => staff.with_persistence(options.persistence),
         Err(error) => return fail(actual, error.to_string()),
     };
     let route = egov_client::Route {

@@ -8,6 +8,30 @@ use chrono::{DateTime, Months, Utc};
 use egov_envelope::{KeyEntry, Member, Role, Signer, TrustRegistry};
 use rand_core::{OsRng, RngCore};
 
+/// From when `egov keys init` makes the keys valid unless told otherwise
+/// (`--valid-from`), and the keys of the stack `egov replay` starts: the
+/// start of 2020 (UTC), before every scenario of the fixture library and of
+/// the generated populations, so that a stack on simulated time accepts the
+/// envelopes signed at the scenarios' times (docs/fixtures.md).
+pub fn default_valid_from() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_577_836_800, 0).unwrap_or_default()
+}
+
+/// A day (`YYYY-MM-DD`, from 00:00 Astana time, UTC+05:00, the working-day
+/// calendar's) or an RFC 3339 instant: what `--valid-from` takes.
+pub fn parse_valid_from(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
+        return Ok(instant.to_utc());
+    }
+    let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| format!("{text:?} is neither a day (YYYY-MM-DD) nor an RFC 3339 instant"))?;
+    let astana = chrono::FixedOffset::east_opt(5 * 3600).ok_or("no Astana offset")?;
+    day.and_hms_opt(0, 0, 0)
+        .and_then(|midnight| midnight.and_local_timezone(astana).single())
+        .map(|instant| instant.to_utc())
+        .ok_or_else(|| format!("{text:?} has no midnight in Astana time"))
+}
+
 /// A directory of keys as `egov keys init` writes it.
 #[derive(Debug, Clone)]
 pub struct KeyDir {
@@ -71,12 +95,27 @@ impl KeyDir {
     /// Creates the directory with a fresh key for each member, valid from
     /// `valid_from` for ten years. Refuses to overwrite an existing registry.
     pub fn init(&self, members: &[(&str, &str, &str)], valid_from: DateTime<Utc>) -> anyhow::Result<TrustRegistry> {
+        let valid_until = valid_from.checked_add_months(Months::new(120)).unwrap_or(valid_from);
+        self.init_valid(members, valid_from, valid_until)
+    }
+
+    /// Creates the directory with a fresh key for each member, valid for
+    /// message times from `valid_from` until `valid_until` (excluded).
+    /// Refuses to overwrite an existing registry, and an empty validity.
+    pub fn init_valid(
+        &self,
+        members: &[(&str, &str, &str)],
+        valid_from: DateTime<Utc>,
+        valid_until: DateTime<Utc>,
+    ) -> anyhow::Result<TrustRegistry> {
+        if valid_until <= valid_from {
+            bail!("the keys would be valid from {valid_from} until {valid_until}: never");
+        }
         if self.exists() {
             bail!("{} already exists: remove it first to make new keys", self.trust_path().display());
         }
         std::fs::create_dir_all(self.path.join("secrets"))
             .with_context(|| format!("cannot create {}", self.path.display()))?;
-        let valid_until = valid_from.checked_add_months(Months::new(120)).unwrap_or(valid_from);
         let mut entries = Vec::with_capacity(members.len());
         for &(id, role, name) in members {
             let mut seed = [0u8; 32];

@@ -197,14 +197,23 @@ pub fn binary_of(status: &Status, key: &str) -> Option<Vec<u8>> {
     status.metadata().get_bin(key).and_then(|value| value.to_bytes().ok()).map(|bytes| bytes.to_vec())
 }
 
-/// Whether a failed call may succeed when tried again unchanged.
+/// Whether a failed call may succeed when tried again unchanged: the one rule
+/// of every client and every participant that sends again (`docs/envelope.md`).
 pub fn is_retryable(status: &Status) -> bool {
-    // Every answer of a participant carries a reason code (`reasons`): a status
-    // without one never came from the receiver's checks, but from the way to it
-    // (a connection refused, closed, or told to go away while the call was on
-    // it), so the call may not have been taken at all; a resend is answered once.
-    matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted)
-        || reason_of(status).is_none()
+    match reason_of(status) {
+        // A participant's answer: only where its code says the failure may pass
+        // (its store or the recipient it calls unreachable, a record changed meanwhile).
+        Some(_) => matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Aborted),
+        // Every answer of a participant carries a reason code (`reasons`): a status
+        // without one never came from the receiver's checks, but from the way to it
+        // (a connection refused, closed, or told to go away while the call was on
+        // it), so the call may not have been taken at all; a resend is answered once.
+        // Not what the client refused itself to send or read (too large, malformed).
+        None => !matches!(
+            status.code(),
+            Code::InvalidArgument | Code::OutOfRange | Code::ResourceExhausted | Code::Unimplemented
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -244,5 +253,8 @@ mod tests {
         assert!(!is_retryable(&refused), "a participant's refusal stands");
         let busy = Refusal::new(Code::Unavailable, "store.io", "disk").into_status();
         assert!(is_retryable(&busy));
+        let too_large = Refusal::new(Code::ResourceExhausted, "envelope.too_large", "big").into_status();
+        assert!(!is_retryable(&too_large), "the same bytes are as large the next time");
+        assert!(!is_retryable(&Status::out_of_range("decoded message length too large")), "refused by the client");
     }
 }
