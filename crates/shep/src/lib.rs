@@ -1,0 +1,5 @@
+//! The e-government gateway's SHEP face (docs/shep.md).
+#![forbid(unsafe_code)]
+
+pub mod payload;
+pub mod wire;
