@@ -3,3 +3,4 @@
 
 pub mod payload;
 pub mod wire;
+pub mod wsdl;

@@ -6,6 +6,9 @@
 //! ([`payload_xsd`]), never hand-kept.
 //!
 //! - The root element is the message's name (`PersonQuery`), unqualified.
+//!   Read, an element of another name whose `xsi:type` names the message is
+//!   taken too: a generated client (JAXB, .NET, zeep) writes a typed value into
+//!   `data` (`xsd:anyType`) as `<data xsi:type="PersonQuery"><iin>…`.
 //! - Each set field is a child element named by its lowerCamelCase JSON name
 //!   (`applicantIin`), in field-number order; a repeated field repeats its
 //!   element. Reading takes the children in any order, and ignores the
@@ -117,7 +120,7 @@ pub fn from_xml_with(
     let document = roxmltree::Document::parse(xml)
         .map_err(|e| error("shep.payload_malformed", format!("the payload is not well-formed XML: {e}")))?;
     let root = document.root_element();
-    if root.tag_name().name() != descriptor.name() {
+    if root.tag_name().name() != descriptor.name() && xsi_type(root) != Some(descriptor.name()) {
         return Err(error(
             "shep.payload_wrong_type",
             format!("the payload is <{}>, expected <{}>", root.tag_name().name(), descriptor.name()),
@@ -125,6 +128,14 @@ pub fn from_xml_with(
     }
     read_message(root, descriptor, carried, 0)
 }
+
+/// The local name of an element's `xsi:type` (`PersonQuery` for `xsi:type="p:PersonQuery"`).
+fn xsi_type<'a>(node: roxmltree::Node<'a, '_>) -> Option<&'a str> {
+    let value = node.attribute((XSI, "type"))?;
+    Some(value.rsplit_once(':').map_or(value, |(_, local)| local))
+}
+
+const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
 
 /// Reads the children of `node` as the fields of a `descriptor` message.
 fn read_message(
@@ -847,6 +858,19 @@ mod tests {
     }
 
     #[test]
+    fn a_typed_value_written_into_data_reads_by_its_xsi_type() {
+        let xml = r#"<data xmlns:p="urn:x" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="p:PersonQuery"><iin>900101300123</iin></data>"#;
+        let query: pb::PersonQuery =
+            from_xml(xml, &message_type("PersonQuery").unwrap()).unwrap().transcode_to().unwrap();
+        assert_eq!(query.iin, "900101300123");
+        let other = xml.replace("p:PersonQuery", "p:PersonAnswer");
+        assert_eq!(
+            from_xml(&other, &message_type("PersonQuery").unwrap()).unwrap_err().code,
+            "shep.payload_wrong_type"
+        );
+    }
+
+    #[test]
     fn reading_takes_any_order_namespaces_and_empty_optional_elements() {
         let descriptor = message_type("PersonAnswer").unwrap();
         let xml = r#"<p:PersonAnswer xmlns:p="urn:whatever" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
@@ -916,6 +940,7 @@ mod tests {
         ];
         for (xml, descriptor, code) in cases {
             let error = from_xml(xml, descriptor).unwrap_err();
+            assert!(error.code.starts_with("shep.payload"));
             assert_eq!(error.code, *code, "{xml}: {error}");
             assert!(error.code.starts_with("shep.payload"));
         }
