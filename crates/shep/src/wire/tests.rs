@@ -881,3 +881,33 @@ fn parse_time_is_the_readers_rule() {
     assert_eq!(parse_time("2026-06-15T10:00:00", astana()).unwrap().at, at("2026-06-15T10:00:00+05:00"));
     assert_eq!(parse_time("2026-06-15", astana()).unwrap_err().code, BAD_DATETIME);
 }
+
+#[test]
+fn no_truncation_or_byte_change_of_a_request_makes_the_reader_panic_or_answer_without_a_code() {
+    let fixtures =
+        [PHP_SYNC, PHP_ASYNC, JAXWS_SYNC, DOTNET_ASYNC, GET_MESSAGES, GET_MESSAGE_STATUS, DELIVERY_NOTIFICATION];
+    let mut refusals = 0;
+    for fixture in fixtures {
+        let bytes = fixture.as_bytes();
+        let mut check = |input: &[u8]| {
+            if let Err(error) = read_request(input, &Limits::default(), astana()) {
+                assert!(error.code.starts_with("shep.") && !error.message.is_empty(), "{error:?}");
+                refusals += 1;
+            }
+            if let Err(error) = read_push_answer(input, &Limits::default(), astana()) {
+                assert!(error.code.starts_with("shep."), "{error:?}");
+            }
+        };
+        for end in 0..bytes.len() {
+            check(&bytes[..end]);
+        }
+        for (at, replacement) in
+            (0..bytes.len()).step_by(3).zip([b'<', b'>', b'&', b'"', 0xff, b'x', b':'].iter().cycle())
+        {
+            let mut changed = bytes.to_vec();
+            changed[at] = *replacement;
+            check(&changed);
+        }
+    }
+    assert!(refusals > 10_000, "only {refusals} refusals: the inputs were not varied");
+}
