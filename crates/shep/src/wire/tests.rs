@@ -911,3 +911,41 @@ fn no_truncation_or_byte_change_of_a_request_makes_the_reader_panic_or_answer_wi
     }
     assert!(refusals > 10_000, "only {refusals} refusals: the inputs were not varied");
 }
+
+#[test]
+fn a_senders_answer_to_a_status_change_is_read() {
+    let limits = Limits::default();
+    let ok = format!(
+        r#"<s:Envelope xmlns:s="{SOAP_ENV}"><s:Body><c:changeMassageStatusNotificationResponse xmlns:c="{ASYNC_CLIENT_TYPES}">
+        <response><responseDate>2026-06-15T10:00:00</responseDate><sessionId>{{S}}</sessionId></response>
+        </c:changeMassageStatusNotificationResponse></s:Body></s:Envelope>"#
+    );
+    assert_eq!(
+        read_change_status_answer(ok.as_bytes(), &limits, astana()).unwrap(),
+        PushAnswer::Accepted { message_id: None, correlation_id: None }
+    );
+    let fault = write_fault(OperationName::ChangeStatusNotification, "soap:Server", &error_info());
+    assert!(fault.contains("changeMassageStatusNotificationFault1_changeMassageStatusNotificationFault"));
+    let PushAnswer::Fault { error, .. } = read_change_status_answer(fault.as_bytes(), &limits, astana()).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(error, Some(error_info()));
+    let error = read_change_status_answer(ok.replace(ASYNC_CLIENT_TYPES, ASYNC_TYPES).as_bytes(), &limits, astana())
+        .unwrap_err();
+    assert_eq!((error.code, error.operation), (WRONG_NAMESPACE, Some(OperationName::ChangeStatusNotification)));
+    // A send-message answer is not an answer to a status change, and the reverse.
+    let push = read_change_status_answer(write_push(&delivered()).as_bytes(), &limits, astana()).unwrap_err();
+    assert_eq!(push.code, UNKNOWN_OPERATION);
+    assert_eq!(read_push_answer(ok.as_bytes(), &limits, astana()).unwrap_err().code, UNKNOWN_OPERATION);
+}
+
+#[test]
+fn an_error_inside_a_send_message_response_names_the_operation() {
+    let twice = format!(
+        r#"<s:Envelope xmlns:s="{SOAP_ENV}"><s:Body><ns2:sendMessageResponse xmlns:ns2="{ASYNC_TYPES}">
+        <response><messageId>a</messageId><messageId>b</messageId></response></ns2:sendMessageResponse></s:Body></s:Envelope>"#
+    );
+    let error = read_push_answer(twice.as_bytes(), &Limits::default(), astana()).unwrap_err();
+    assert_eq!((error.code, error.operation), (BAD_ELEMENT, Some(OperationName::SendMessage)));
+}
