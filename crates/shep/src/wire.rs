@@ -455,6 +455,17 @@ pub fn read_push_answer(bytes: &[u8], limits: &Limits, naive_offset: FixedOffset
     read::push_answer(bytes, limits, naive_offset)
 }
 
+/// Reads what a sender answered to [`write_change_status`]'s request:
+/// `changeMassageStatusNotificationResponse` is [`PushAnswer::Accepted`] (its
+/// `response` holds no ids: both `None`), a Fault is [`PushAnswer::Fault`].
+pub fn read_change_status_answer(
+    bytes: &[u8],
+    limits: &Limits,
+    naive_offset: FixedOffset,
+) -> Result<PushAnswer, WireError> {
+    read::change_status_answer(bytes, limits, naive_offset)
+}
+
 /// Reads one `xsd:dateTime` (`2024-05-02T10:00:00`, with `Z` or an offset
 /// `+05:00`, with up to 9 fractional digits); a time without an offset is read
 /// in `naive_offset`. `shep.bad_datetime` otherwise.

@@ -91,36 +91,43 @@ fn operation(name: OperationName, soap: &Soap, wrapper: Node, offset: FixedOffse
 
 pub(super) fn push_answer(bytes: &[u8], limits: &Limits, offset: FixedOffset) -> Result<PushAnswer> {
     let operation = OperationName::SendMessage;
-    let text = scan::check(bytes, limits).map_err(with_operation(operation))?;
-    let document = parse(text, limits).map_err(with_operation(operation))?;
-    let soap = envelope(&document).map_err(with_operation(operation))?;
-    let element = body_element(soap.body).map_err(with_operation(operation))?;
+    client_answer(bytes, limits, offset, operation).map_err(with_operation(operation))
+}
+
+pub(super) fn change_status_answer(bytes: &[u8], limits: &Limits, offset: FixedOffset) -> Result<PushAnswer> {
+    let operation = OperationName::ChangeStatusNotification;
+    client_answer(bytes, limits, offset, operation).map_err(with_operation(operation))
+}
+
+/// What a system egov called answered to `operation`: its response element, or a Fault.
+fn client_answer(bytes: &[u8], limits: &Limits, offset: FixedOffset, operation: OperationName) -> Result<PushAnswer> {
+    let text = scan::check(bytes, limits)?;
+    let document = parse(text, limits)?;
+    let soap = envelope(&document)?;
+    let element = body_element(soap.body)?;
     let name = element.tag_name();
-    let answer = match (name.namespace(), name.name()) {
+    let expected = format!("{}Response", operation.element());
+    match (name.namespace(), name.name()) {
         (Some(SOAP_ENV), "Fault") => fault(element, offset),
-        (Some(super::ASYNC_TYPES), "sendMessageResponse") => {
+        (namespace, local) if local == expected && namespace == Some(operation.namespace()) => {
             let fields = Fields { node: element, path: String::new() };
-            match fields.child("response")? {
-                Some(response) => Ok(PushAnswer::Accepted {
-                    message_id: response.text("messageId")?,
-                    correlation_id: response.text("correlationId")?,
-                }),
-                None => Ok(PushAnswer::Accepted { message_id: None, correlation_id: None }),
-            }
+            let Some(response) = fields.child("response")? else {
+                return Ok(PushAnswer::Accepted { message_id: None, correlation_id: None });
+            };
+            Ok(PushAnswer::Accepted {
+                message_id: response.text("messageId")?,
+                correlation_id: response.text("correlationId")?,
+            })
         }
-        (namespace, "sendMessageResponse") => Err(WireError::new(
+        (namespace, local) if local == expected => Err(WireError::new(
             WRONG_NAMESPACE,
-            format!("sendMessageResponse is in namespace `{}`, not `{}`", namespace.unwrap_or(""), super::ASYNC_TYPES),
+            format!("{expected} is in namespace `{}`, not `{}`", namespace.unwrap_or(""), operation.namespace()),
         )),
         (namespace, local) => Err(WireError::new(
             UNKNOWN_OPERATION,
-            format!(
-                "`{local}` (namespace `{}`) is neither sendMessageResponse nor a soap:Fault",
-                namespace.unwrap_or("")
-            ),
+            format!("`{local}` (namespace `{}`) is neither {expected} nor a soap:Fault", namespace.unwrap_or("")),
         )),
-    };
-    answer.map_err(with_operation(operation))
+    }
 }
 
 /// A recipient's Fault. `faultcode` is required; the `ErrorInfo` of `detail`

@@ -881,3 +881,71 @@ fn parse_time_is_the_readers_rule() {
     assert_eq!(parse_time("2026-06-15T10:00:00", astana()).unwrap().at, at("2026-06-15T10:00:00+05:00"));
     assert_eq!(parse_time("2026-06-15", astana()).unwrap_err().code, BAD_DATETIME);
 }
+
+#[test]
+fn no_truncation_or_byte_change_of_a_request_makes_the_reader_panic_or_answer_without_a_code() {
+    let fixtures =
+        [PHP_SYNC, PHP_ASYNC, JAXWS_SYNC, DOTNET_ASYNC, GET_MESSAGES, GET_MESSAGE_STATUS, DELIVERY_NOTIFICATION];
+    let mut refusals = 0;
+    for fixture in fixtures {
+        let bytes = fixture.as_bytes();
+        let mut check = |input: &[u8]| {
+            if let Err(error) = read_request(input, &Limits::default(), astana()) {
+                assert!(error.code.starts_with("shep.") && !error.message.is_empty(), "{error:?}");
+                refusals += 1;
+            }
+            if let Err(error) = read_push_answer(input, &Limits::default(), astana()) {
+                assert!(error.code.starts_with("shep."), "{error:?}");
+            }
+        };
+        for end in 0..bytes.len() {
+            check(&bytes[..end]);
+        }
+        for (at, replacement) in
+            (0..bytes.len()).step_by(3).zip([b'<', b'>', b'&', b'"', 0xff, b'x', b':'].iter().cycle())
+        {
+            let mut changed = bytes.to_vec();
+            changed[at] = *replacement;
+            check(&changed);
+        }
+    }
+    assert!(refusals > 10_000, "only {refusals} refusals: the inputs were not varied");
+}
+
+#[test]
+fn a_senders_answer_to_a_status_change_is_read() {
+    let limits = Limits::default();
+    let ok = format!(
+        r#"<s:Envelope xmlns:s="{SOAP_ENV}"><s:Body><c:changeMassageStatusNotificationResponse xmlns:c="{ASYNC_CLIENT_TYPES}">
+        <response><responseDate>2026-06-15T10:00:00</responseDate><sessionId>{{S}}</sessionId></response>
+        </c:changeMassageStatusNotificationResponse></s:Body></s:Envelope>"#
+    );
+    assert_eq!(
+        read_change_status_answer(ok.as_bytes(), &limits, astana()).unwrap(),
+        PushAnswer::Accepted { message_id: None, correlation_id: None }
+    );
+    let fault = write_fault(OperationName::ChangeStatusNotification, "soap:Server", &error_info());
+    assert!(fault.contains("changeMassageStatusNotificationFault1_changeMassageStatusNotificationFault"));
+    let PushAnswer::Fault { error, .. } = read_change_status_answer(fault.as_bytes(), &limits, astana()).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(error, Some(error_info()));
+    let error = read_change_status_answer(ok.replace(ASYNC_CLIENT_TYPES, ASYNC_TYPES).as_bytes(), &limits, astana())
+        .unwrap_err();
+    assert_eq!((error.code, error.operation), (WRONG_NAMESPACE, Some(OperationName::ChangeStatusNotification)));
+    // A send-message answer is not an answer to a status change, and the reverse.
+    let push = read_change_status_answer(write_push(&delivered()).as_bytes(), &limits, astana()).unwrap_err();
+    assert_eq!(push.code, UNKNOWN_OPERATION);
+    assert_eq!(read_push_answer(ok.as_bytes(), &limits, astana()).unwrap_err().code, UNKNOWN_OPERATION);
+}
+
+#[test]
+fn an_error_inside_a_send_message_response_names_the_operation() {
+    let twice = format!(
+        r#"<s:Envelope xmlns:s="{SOAP_ENV}"><s:Body><ns2:sendMessageResponse xmlns:ns2="{ASYNC_TYPES}">
+        <response><messageId>a</messageId><messageId>b</messageId></response></ns2:sendMessageResponse></s:Body></s:Envelope>"#
+    );
+    let error = read_push_answer(twice.as_bytes(), &Limits::default(), astana()).unwrap_err();
+    assert_eq!((error.code, error.operation), (BAD_ELEMENT, Some(OperationName::SendMessage)));
+}
