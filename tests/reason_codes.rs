@@ -19,6 +19,7 @@ const NAMESPACES: &[&str] = &[
     "registry",
     "regulation",
     "request",
+    "shep",
     "store",
     "tls",
     "workstation",
