@@ -1,0 +1,93 @@
+//! PUSH delivery: the edge calls an external system's `sendMessage`
+//! (`IAsyncChannelClient`) through its outbox. Accepted: DELIVERED. A
+//! transport error, an HTTP 5xx without a SOAP fault, or a fault `SCE909`
+//! (the recipient's internal error): tried again, with the outbox's backoff
+//! and its incident after the last attempt. Any other fault: NOT_DELIVERED,
+//! parked as an incident at once.
+
+use bytes::Bytes;
+use egov_runtime::outbox::Attempt;
+use egov_store::Batch;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::asynchronous::{EdgeCourier, State};
+use crate::edge::External;
+use crate::wire;
+
+/// The HTTP client the edge pushes with.
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+pub fn client() -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(std::time::Duration::from_secs(5)));
+    Client::builder(TokioExecutor::new()).build(connector)
+}
+
+/// The largest answer read from a recipient.
+const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// One PUSH of SHEP message `id` to the system serving `member`.
+pub(crate) async fn attempt(courier: &EdgeCourier, member: &str, id: &str) -> Attempt {
+    let edge = courier.edge();
+    let record = match edge.record(id) {
+        Ok(Some((_, record))) => record,
+        Ok(None) => return Attempt::Stopped(Batch::new(), format!("no SHEP message {id}")),
+        Err(fault) => return Attempt::Retry(fault.to_string()),
+    };
+    if record.state != State::OnDelivery {
+        // Settled by other means meanwhile: nothing to push.
+        return Attempt::Delivered(Batch::new());
+    }
+    let Some(External::Push(url)) = edge.external_of(member).cloned() else {
+        let error = format!("{member} is not served by a PUSH recipient");
+        let mut batch = Batch::new();
+        courier.set_state(&mut batch, id, State::DeliveryStopped, &error);
+        return Attempt::Stopped(batch, error);
+    };
+    let text = wire::write_push(&edge.delivered_message(&record));
+    let request = hyper::Request::post(url.as_str())
+        .header(hyper::header::CONTENT_TYPE, "text/xml; charset=utf-8")
+        .header("SOAPAction", "\"\"")
+        .body(Full::new(Bytes::from(text)));
+    let request = match request {
+        Ok(request) => request,
+        Err(error) => return Attempt::Stopped(Batch::new(), format!("bad push URL {url}: {error}")),
+    };
+    let response = match courier.http().request(request).await {
+        Ok(response) => response,
+        Err(error) => return Attempt::Retry(format!("{url}: {error}")),
+    };
+    let status = response.status();
+    let body = match Limited::new(response.into_body(), MAX_ANSWER_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) => return Attempt::Retry(format!("{url}: the answer could not be read: {error}")),
+    };
+    match wire::read_push_answer(&body, &edge.settings.limits, edge.offset()) {
+        Ok(wire::PushAnswer::Accepted { .. }) => {
+            let mut batch = Batch::new();
+            courier.set_state(&mut batch, id, State::Delivered, "");
+            Attempt::Delivered(batch)
+        }
+        Ok(wire::PushAnswer::Fault { faultcode, faultstring, error }) => {
+            let code = error.as_ref().map(|error| error.error_code.clone()).unwrap_or_else(|| faultcode.clone());
+            let message = format!("{url} answered a fault {code}: {faultstring}");
+            if code == "SCE909" {
+                return Attempt::Retry(message);
+            }
+            let mut batch = Batch::new();
+            courier.set_state(&mut batch, id, State::NotDelivered, &message);
+            Attempt::Stopped(batch, message)
+        }
+        Err(error) if status.is_server_error() => Attempt::Retry(format!("{url}: HTTP {status}: {error}")),
+        Err(error) => {
+            let message = format!("{url}: HTTP {status}, not a SHEP answer: {error}");
+            let mut batch = Batch::new();
+            courier.set_state(&mut batch, id, State::NotDelivered, &message);
+            Attempt::Stopped(batch, message)
+        }
+    }
+}
