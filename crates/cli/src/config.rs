@@ -26,6 +26,21 @@ pub struct Config {
     serve: ServeSection,
     #[serde(default)]
     tls: TlsSection,
+    #[serde(default)]
+    shep: ShepSection,
+}
+
+/// `[shep]`: the gateway's SHEP face (docs/shep.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShepSection {
+    /// `off`, or the address of the SOAP endpoints.
+    pub address: Option<String>,
+    pub grpc_address: Option<String>,
+    pub services: Option<PathBuf>,
+    pub require_signed_sync: Option<bool>,
+    /// `[shep.external]`: `workstation = "poll"`, `regional = "push:http://..."`.
+    pub external: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -115,6 +130,13 @@ impl Config {
                 }
             }
         }
+        if let Some(external) = &config.shep.external {
+            for (role, how) in external {
+                if let Err(error) = egov_shep::edge::parse_external(&format!("{role}={how}")) {
+                    bail!("{}: shep.external: {error}", path.display());
+                }
+            }
+        }
         Ok(config)
     }
 
@@ -147,6 +169,10 @@ impl Config {
 
     pub fn serve(&self) -> &ServeSection {
         &self.serve
+    }
+
+    pub fn shep(&self) -> &ShepSection {
+        &self.shep
     }
 }
 

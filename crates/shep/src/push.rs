@@ -91,3 +91,19 @@ pub(crate) async fn attempt(courier: &EdgeCourier, member: &str, id: &str) -> At
         }
     }
 }
+
+/// Posts a SOAP request to `url`: the HTTP status and the answer's text (`egov shep send`).
+pub async fn post(url: &str, body: Vec<u8>) -> anyhow::Result<(hyper::StatusCode, String)> {
+    let request = hyper::Request::post(url)
+        .header(hyper::header::CONTENT_TYPE, "text/xml; charset=utf-8")
+        .header("SOAPAction", "\"\"")
+        .body(Full::new(Bytes::from(body)))?;
+    let response = client().request(request).await?;
+    let status = response.status();
+    let body = Limited::new(response.into_body(), 64 * 1024 * 1024)
+        .collect()
+        .await
+        .map_err(|error| anyhow::anyhow!("the answer could not be read: {error}"))?
+        .to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
