@@ -129,11 +129,14 @@ fn the_example_of_the_docs_runs_the_five_participants_with_mtls_metrics_and_trac
         topology.entries().iter().flat_map(|(role, address)| [format!("--{role}"), (*address).to_owned()]).collect();
     let metrics = format!("127.0.0.1:{}", common::free_port());
     let console = format!("127.0.0.1:{}", common::free_port());
+    let shep = format!("127.0.0.1:{}", common::free_port());
+    let shep_grpc = format!("127.0.0.1:{}", common::free_port());
     let mut command = egov(config);
     command
         .current_dir(temp.path())
         .args(&addresses)
-        .args(["serve", "--metrics", &metrics, "--console", &console, "--otlp", &collector.endpoint, "--fixtures"])
+        .args(["serve", "--metrics", &metrics, "--console", &console, "--otlp", &collector.endpoint])
+        .args(["--shep", &shep, "--shep-grpc", &shep_grpc, "--fixtures"])
         .arg(common::fixtures_dir())
         .stderr(Stdio::null());
     let served = common::Served::start(command);
@@ -146,6 +149,7 @@ fn the_example_of_the_docs_runs_the_five_participants_with_mtls_metrics_and_trac
         );
     }
     assert!(served.said.contains(&format!("listening metrics http://{metrics}/metrics")), "{:?}", served.said);
+    assert!(served.said.contains(&format!("listening shep http://{shep}/")), "{:?}", served.said);
 
     // A client with the same file: the same addresses, over mTLS.
     let applied = egov(config)
