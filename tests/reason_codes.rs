@@ -18,6 +18,7 @@ const NAMESPACES: &[&str] = &[
     "registry",
     "regulation",
     "request",
+    "shep",
     "store",
     "tls",
     "workstation",

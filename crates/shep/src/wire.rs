@@ -16,6 +16,17 @@
 
 use chrono::{DateTime, FixedOffset};
 
+mod codes;
+mod read;
+mod scan;
+mod time;
+mod write;
+
+#[cfg(test)]
+mod tests;
+
+pub use codes::*;
+
 /// `http://schemas.xmlsoap.org/soap/envelope/`
 pub const SOAP_ENV: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 /// The namespace of the sync channel's wrapper elements.
@@ -30,6 +41,10 @@ pub const WSSE: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-
 pub const WSU: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd";
 /// XML-DSig.
 pub const DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
+/// XML Schema instance (`xsi:type`).
+pub const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
+/// XML Schema (`xs:string`).
+pub const XS: &str = "http://www.w3.org/2001/XMLSchema";
 
 /// What the reader accepts, checked before a tree is built.
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +68,13 @@ pub struct WireError {
     pub message: String,
     /// The operation, when the body's element was recognised: its fault element is then used.
     pub operation: Option<OperationName>,
+}
+
+impl WireError {
+    /// An error with its code, before the operation is known.
+    pub fn new(code: &'static str, message: impl Into<String>) -> WireError {
+        WireError { code, message: message.into(), operation: None }
+    }
 }
 
 /// The operations egov serves, and the two it calls on a PUSH recipient.
@@ -400,14 +422,12 @@ pub enum PushAnswer {
 /// is the body element's qualified name). A time without an offset is read in
 /// `naive_offset`.
 pub fn read_request(bytes: &[u8], limits: &Limits, naive_offset: FixedOffset) -> Result<Request, WireError> {
-    let _ = (bytes, limits, naive_offset);
-    unimplemented!("wire::read_request")
+    read::request(bytes, limits, naive_offset)
 }
 
 /// Writes an answer as a whole SOAP 1.1 envelope.
 pub fn write_answer(answer: &Answer) -> String {
-    let _ = answer;
-    unimplemented!("wire::write_answer")
+    write::answer(answer)
 }
 
 /// Writes a SOAP 1.1 Fault: `faultcode` `soap:Client` or `soap:Server`,
@@ -415,27 +435,44 @@ pub fn write_answer(answer: &Answer) -> String {
 /// element (`SendMessageFault1_SendMessageFault`, ...) holding `error`. With no
 /// operation (the body could not be read far enough to know it), the detail
 /// holds the fault element of the path's main operation, which the caller names.
+/// A `faultcode` without a prefix (`Client`) is written in the envelope's namespace (`soap:Client`).
 pub fn write_fault(operation: OperationName, faultcode: &str, error: &ErrorInfo) -> String {
-    let _ = (operation, faultcode, error);
-    unimplemented!("wire::write_fault")
+    write::fault(operation, faultcode, error)
 }
 
 /// SHEP → a PUSH recipient: the `sendMessage` request delivering `message`.
 pub fn write_push(message: &DeliveredMessage) -> String {
-    let _ = message;
-    unimplemented!("wire::write_push")
+    write::push(message)
 }
 
 /// SHEP → a sender: `changeMassageStatusNotification`.
 pub fn write_change_status(notification: &ChangeStatusNotification) -> String {
-    let _ = notification;
-    unimplemented!("wire::write_change_status")
+    write::change_status(notification)
 }
 
 /// Reads what a PUSH recipient answered to [`write_push`]'s request.
 pub fn read_push_answer(bytes: &[u8], limits: &Limits, naive_offset: FixedOffset) -> Result<PushAnswer, WireError> {
-    let _ = (bytes, limits, naive_offset);
-    unimplemented!("wire::read_push_answer")
+    read::push_answer(bytes, limits, naive_offset)
+}
+
+/// Reads what a sender answered to [`write_change_status`]'s request:
+/// `changeMassageStatusNotificationResponse` is [`PushAnswer::Accepted`] (its
+/// `response` holds no ids: both `None`), a Fault is [`PushAnswer::Fault`].
+pub fn read_change_status_answer(
+    bytes: &[u8],
+    limits: &Limits,
+    naive_offset: FixedOffset,
+) -> Result<PushAnswer, WireError> {
+    read::change_status_answer(bytes, limits, naive_offset)
+}
+
+/// Reads one `xsd:dateTime` (`2024-05-02T10:00:00`, with `Z` or an offset
+/// `+05:00`, with up to 9 fractional digits); a time without an offset is read
+/// in `naive_offset`. `shep.bad_datetime` otherwise.
+pub fn parse_time(text: &str, naive_offset: FixedOffset) -> Result<SoapTime, WireError> {
+    time::parse(text, naive_offset).ok_or_else(|| {
+        WireError::new(BAD_DATETIME, format!("`{text}` is not an xsd:dateTime (YYYY-MM-DDThh:mm:ss[.fff][Z|+hh:mm])"))
+    })
 }
 
 /// `xsd:dateTime` as egov writes it: with its offset and milliseconds.
