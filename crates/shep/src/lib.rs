@@ -10,6 +10,7 @@ pub mod push;
 pub mod senders;
 pub mod services;
 pub mod wire;
+pub mod wsdl;
 
 pub use edge::{Edge, EdgeParts, EdgeSettings, External, Fronted};
 pub use faults::Fault;
