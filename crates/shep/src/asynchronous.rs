@@ -158,7 +158,7 @@ impl Edge {
             wire::MessageType::Request => body.application_id().unwrap_or_else(|| message_id.clone()),
             _ => {
                 let chain = info.correlation_id.clone().ok_or_else(|| {
-                    Fault::client("shep.missing_correlation", "a RESPONSE, NOTIFICATION or UPDATE names its chain")
+                    Fault::client("shep.correlation_required", "a RESPONSE, NOTIFICATION or UPDATE names its chain")
                 })?;
                 if !self.chain_known(&chain)? {
                     return Err(Fault::client("shep.unknown_chain", format!("no chain {chain} passed this gateway")));
@@ -448,7 +448,7 @@ impl Edge {
             .external_of(&header.recipient_id)
             .ok_or_else(|| refused("shep.not_external", format!("{} is not served by an external system", header.recipient_id)))?
             .clone();
-        let payload = crate::body::to_xml_carrying(&received.envelope.body, &header.body_type)
+        let payload = crate::body::to_xml(&received.envelope.body, &header.body_type)
             .map_err(|fault| Status::from(Refusal::new(Code::InvalidArgument, "shep.bad_payload", fault.to_string())))?;
         let now_ms = self.clock.now_ms();
         let id = uuid::Uuid::new_v4().to_string();

@@ -502,12 +502,18 @@ impl Edge {
         Ok(text)
     }
 
+    /// `http://ADDR`, the address the edge serves on.
+    fn base(&self) -> String {
+        self.base_url.get().cloned().unwrap_or_else(|| format!("http://{}", self.settings.address))
+    }
+
     /// The WSDL of an endpoint, with the edge's own address in it.
     pub fn wsdl(&self, endpoint: Endpoint) -> String {
-        let base = self.base_url.get().cloned().unwrap_or_else(|| format!("http://{}", self.settings.address));
-        // WSDL_PENDING: crate::wsdl lands with the payload branch.
-        let _ = (base, endpoint);
-        String::new()
+        let base = self.base();
+        match endpoint {
+            Endpoint::Sync => crate::wsdl::sync_wsdl(&base),
+            Endpoint::Async => crate::wsdl::async_wsdl(&base),
+        }
     }
 }
 
@@ -563,11 +569,23 @@ fn soap((status, text): (StatusCode, String)) -> Response {
     (status, [(header::CONTENT_TYPE, "text/xml; charset=utf-8")], text).into_response()
 }
 
+/// `?wsdl`: the endpoint's WSDL; `?xsd=NAME`: one of its XSDs; both with the edge's address.
 fn wsdl(edge: &Edge, endpoint: Endpoint, query: Option<&str>) -> Response {
-    if query.is_some_and(|query| query.eq_ignore_ascii_case("wsdl")) {
-        return (StatusCode::OK, [(header::CONTENT_TYPE, "text/xml; charset=utf-8")], edge.wsdl(endpoint)).into_response();
+    let xml = |text: String| (StatusCode::OK, [(header::CONTENT_TYPE, "text/xml; charset=utf-8")], text).into_response();
+    match query {
+        Some(query) if query.eq_ignore_ascii_case("wsdl") => xml(edge.wsdl(endpoint)),
+        Some(query) if query.to_ascii_lowercase().starts_with("xsd=") => {
+            let path = match endpoint {
+                Endpoint::Sync => crate::wsdl::SYNC_PATH,
+                Endpoint::Async => crate::wsdl::ASYNC_PATH,
+            };
+            match crate::wsdl::xsd(&query[4..], &edge.base(), path) {
+                Some(text) => xml(text),
+                None => (StatusCode::NOT_FOUND, "no such XSD\n").into_response(),
+            }
+        }
+        _ => (StatusCode::NOT_FOUND, "GET ?wsdl for the WSDL; POST a SOAP request\n").into_response(),
     }
-    (StatusCode::NOT_FOUND, "GET ?wsdl for the WSDL; POST a SOAP request\n").into_response()
 }
 
 /// Serves the SOAP endpoints on `listener` until `shutdown`.

@@ -57,7 +57,11 @@ impl Fault {
 
     /// `soap:Client` or `soap:Server`.
     pub fn faultcode(&self) -> &'static str {
-        if self.server { "soap:Server" } else { "soap:Client" }
+        match (self.code.as_str(), self.server) {
+            ("shep.must_understand", _) => "soap:MustUnderstand",
+            (_, true) => "soap:Server",
+            (_, false) => "soap:Client",
+        }
     }
 
     /// The fault's `ErrorInfo` in `lang`.

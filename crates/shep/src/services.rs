@@ -82,7 +82,7 @@ mod tests {
     fn the_shipped_table_maps_four_services_both_ways() {
         let services = ShepServices::embedded().unwrap();
         assert_eq!(services.all().len(), 4);
-        assert_eq!(services.by_shep_id("GBDFL_PERSON_INFO").unwrap().service.id, "gbdfl.person.lookup.v1");
+        assert_eq!(services.by_shep_id("GBDFL_PERSON_BY_IIN").unwrap().service.id, "gbdfl.person.lookup.v1");
         assert_eq!(services.by_service("sc.application.progress.v1").unwrap().shep_id, "SC_APPLICATION_PROGRESS");
     }
 
