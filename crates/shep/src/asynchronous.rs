@@ -109,6 +109,15 @@ pub fn role_member(role: &str) -> Option<&'static str> {
     }
 }
 
+/// An id as the edge writes it: a GUID sent braced or in capitals is the same id.
+pub(crate) fn normal_id(id: &str) -> String {
+    let bare = id.trim().trim_start_matches('{').trim_end_matches('}');
+    match uuid::Uuid::parse_str(bare) {
+        Ok(uuid) => uuid.to_string(),
+        Err(_) => id.trim().to_owned(),
+    }
+}
+
 fn store_fault(error: egov_store::StoreError) -> Fault {
     Fault::server(error.code(), error.to_string())
 }
@@ -280,7 +289,7 @@ impl Edge {
                 break;
             }
             let Some((_, id)) = entry.rsplit_once('/') else { continue };
-            if request.message_id.as_deref().is_some_and(|wanted| wanted != id) {
+            if request.message_id.as_deref().is_some_and(|wanted| normal_id(wanted) != id) {
                 continue;
             }
             let Some((_, record)) = self.record(id)? else { continue };
@@ -324,7 +333,7 @@ impl Edge {
             .ok_or_else(|| Fault::client("shep.unknown_sender", "sendDeliveryNotification names no sender"))?;
         let sender = self.senders.authenticate(info)?;
         let unknown = || Fault::client("shep.unknown_message", format!("no message {} for {}", request.message_id, sender.sender_id));
-        let (version, mut record) = self.record(&request.message_id)?.ok_or_else(unknown)?;
+        let (version, mut record) = self.record(&normal_id(&request.message_id))?.ok_or_else(unknown)?;
         if record.direction != Direction::Out || record.member != sender.member || record.shep_service != request.service_id {
             return Err(unknown());
         }
@@ -375,7 +384,7 @@ impl Edge {
     ) -> Result<String, Fault> {
         let sender = self.senders.authenticate(&request.sender)?;
         let unknown = || Fault::client("shep.unknown_message", format!("{} sent no message {}", sender.sender_id, request.message_id));
-        let (_, record) = self.record(&request.message_id)?.ok_or_else(unknown)?;
+        let (_, record) = self.record(&normal_id(&request.message_id))?.ok_or_else(unknown)?;
         if record.direction != Direction::In || record.sender != sender.sender_id {
             return Err(unknown());
         }
