@@ -857,6 +857,67 @@ mod tests {
         }
     }
 
+    /// `xml` without the whitespace between its elements.
+    fn compact(xml: &str) -> String {
+        let mut out = String::new();
+        let mut pending = String::new();
+        for c in xml.chars() {
+            if c.is_whitespace() && (out.ends_with('>') || !pending.is_empty()) {
+                pending.push(c);
+                continue;
+            }
+            if c != '<' {
+                out.push_str(&pending);
+            }
+            pending.clear();
+            out.push(c);
+        }
+        out
+    }
+
+    #[test]
+    fn the_examples_of_the_design_read() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/shep.md");
+        let document = std::fs::read_to_string(path).unwrap();
+        let section = document.split("\n## Payloads\n").nth(1).unwrap().split("\n## ").next().unwrap();
+        let examples: Vec<&str> =
+            section.split("```xml\n").skip(1).map(|block| block.split("```").next().unwrap()).collect();
+        let roots: Vec<&str> = examples
+            .iter()
+            .map(|xml| roxmltree::Document::parse(xml).unwrap().root_element().tag_name().name())
+            .collect();
+        assert_eq!(
+            roots,
+            [
+                "PersonQuery",
+                "PersonAnswer",
+                "PowerOfAttorneyQuery",
+                "PowerOfAttorneyAnswer",
+                "ApplicationDelivery",
+                "ApplicationProgress"
+            ]
+        );
+        for (xml, root) in examples.iter().zip(roots) {
+            let descriptor = message_type(root).unwrap();
+            let mut carried = Vec::new();
+            let message = from_xml_with(xml, &descriptor, &mut |field, node| {
+                let read = read_carried(field, node)?;
+                assert!(read.body.is_some() && read.signed_by.is_some(), "{root}: {read:?}");
+                let mut envelope = DynamicMessage::new(message_type(ENVELOPE_TYPE).unwrap());
+                if let Some(bytes) = &read.envelope {
+                    envelope = DynamicMessage::decode(envelope.descriptor(), bytes.as_slice()).unwrap();
+                }
+                carried.push(read);
+                Ok(Some(Value::Message(envelope)))
+            })
+            .unwrap_or_else(|e| panic!("{root}: {e}"));
+            // Written back, each example is what egov writes.
+            let mut carried = carried.into_iter();
+            let written = to_xml_with(&message, &mut |field, _| Some(write_carried(field, &carried.next().unwrap())));
+            assert_eq!(written, compact(xml), "{root}");
+        }
+    }
+
     #[test]
     fn a_typed_value_written_into_data_reads_by_its_xsi_type() {
         let xml = r#"<data xmlns:p="urn:x" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="p:PersonQuery"><iin>900101300123</iin></data>"#;
