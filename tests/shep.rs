@@ -12,6 +12,7 @@ use egov_runtime::{Topology, ids};
 use egov_shep::{EdgeSettings, External};
 
 const SC_PASSWORD: &str = "sc-secret";
+const ARM_PASSWORD: &str = "arm-secret";
 const SYNC: &str = "/bip-sync-wss-gost/";
 const ASYNC: &str = "/bip-async/";
 /// A person of fixtures/individuals.json.
@@ -27,6 +28,15 @@ async fn start(external: &[(&str, External)]) -> Harness {
             ids::SC_WORKSTATION,
             Some(SC_PASSWORD),
             &["operator-1".to_owned()],
+            None,
+        )
+        .unwrap();
+        egov_shep::senders::add_sender(
+            config.keys.path(),
+            "arm-ext",
+            ids::REGIONAL,
+            Some(ARM_PASSWORD),
+            &["head-1".to_owned()],
             None,
         )
         .unwrap();
@@ -72,15 +82,6 @@ fn text_of(xml: &str, name: &str) -> Option<String> {
     let document = roxmltree::Document::parse(xml).ok()?;
     let node = document.descendants().find(|node| node.tag_name().name() == name)?;
     Some(node.text().unwrap_or("").to_owned())
-}
-
-fn texts_of(xml: &str, name: &str) -> Vec<String> {
-    let Ok(document) = roxmltree::Document::parse(xml) else { return Vec::new() };
-    document
-        .descendants()
-        .filter(|node| node.tag_name().name() == name)
-        .map(|node| node.text().unwrap_or("").to_owned())
-        .collect()
 }
 
 fn envelope(body: &str) -> String {
@@ -216,5 +217,194 @@ async fn bad_input_is_refused_with_its_fault_and_code_and_nothing_is_stored() {
         assert_eq!(edge_log(&harness, id).await, 0, "{id} left an entry in the edge's log");
         assert!(harness.gateway_log(id).await.is_empty(), "{id} reached the gateway");
     }
+    harness.stop().await;
+}
+
+/// An async `sendMessage` from `sc-ext`.
+fn send_message(message_id: Option<&str>, message_type: &str, service: &str, correlation: Option<&str>, data: &str) -> String {
+    let message_id = message_id.map(|id| format!("<messageId>{id}</messageId>")).unwrap_or_default();
+    let correlation = correlation.map(|id| format!("<correlationId>{id}</correlationId>")).unwrap_or_default();
+    envelope(&format!(
+        "<ns:sendMessage xmlns:ns=\"http://bip.bee.kz/AsyncChannel/v10/Types\"><request><messageInfo>\
+         {message_id}{correlation}<serviceId>{service}</serviceId><messageType>{message_type}</messageType>\
+         <messageDate>2026-06-15T10:00:00+05:00</messageDate>\
+         <sender><senderId>sc-ext</senderId><password>{SC_PASSWORD}</password></sender></messageInfo>\
+         <messageData><data>{data}</data></messageData></request></ns:sendMessage>"
+    ))
+}
+
+fn get_messages(service: &str, message_id: Option<&str>) -> String {
+    let message_id = message_id.map(|id| format!("<messageId>{id}</messageId>")).unwrap_or_default();
+    envelope(&format!(
+        "<ns:getMessages xmlns:ns=\"http://bip.bee.kz/AsyncChannel/v10/Types\"><request>{message_id}\
+         <requestDate>2026-06-15T10:00:00+05:00</requestDate><serviceId>{service}</serviceId>\
+         <sender><senderId>sc-ext</senderId><password>{SC_PASSWORD}</password></sender><amount>0</amount>\
+         </request></ns:getMessages>"
+    ))
+}
+
+fn delivery_notification(message_id: &str, service: &str, status: &str, resend: &str) -> String {
+    envelope(&format!(
+        "<ns:sendDeliveryNotification xmlns:ns=\"http://bip.bee.kz/AsyncChannel/v10/Types\"><request><notification>\
+         <messageId>{message_id}</messageId><serviceId>{service}</serviceId>\
+         <notificationDate>2026-06-15T10:01:00+05:00</notificationDate><deliveryStatus>\
+         <receiveStatus>{status}</receiveStatus><statusDate>2026-06-15T10:01:00+05:00</statusDate>\
+         <resendMessage>{resend}</resendMessage></deliveryStatus></notification>\
+         <requestDate>2026-06-15T10:01:00+05:00</requestDate>\
+         <sender><senderId>sc-ext</senderId><password>{SC_PASSWORD}</password></sender></request></ns:sendDeliveryNotification>"
+    ))
+}
+
+fn message_status(message_id: &str) -> String {
+    envelope(&format!(
+        "<ns:getMessageStatus xmlns:ns=\"http://bip.bee.kz/AsyncChannel/v10/Types\"><request>\
+         <messageId>{message_id}</messageId><requestDate>2026-06-15T10:05:00+05:00</requestDate>\
+         <sender><senderId>sc-ext</senderId><password>{SC_PASSWORD}</password></sender></request></ns:getMessageStatus>"
+    ))
+}
+
+/// The application an external State Corporation system sends: the
+/// operator's submission carried with `signedBy`, for the edge to sign.
+fn application(application_id: &str, signed_by: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let documents: String = ["application-form", "identity-document"]
+        .iter()
+        .map(|kind| {
+            let content = format!("scan of {kind}");
+            format!(
+                "<documents><kind>{kind}</kind><title>{kind}</title><pages>1</pages><sha256>{}</sha256><content>{}</content></documents>",
+                hex::encode(sha2::Sha256::digest(content.as_bytes())),
+                base64::engine::general_purpose::STANDARD.encode(content.as_bytes())
+            )
+        })
+        .collect();
+    format!(
+        "<ApplicationDelivery><applicationId>{application_id}</applicationId><serviceCode>svc</serviceCode>\
+         <applicant><iin>{IIN}</iin><surname>Серикбаев</surname><name>Асылбек</name></applicant>\
+         <operatorSubmission signedBy=\"{signed_by}\"><ApplicationSubmission><sessionId>external</sessionId>\
+         <applicationId>{application_id}</applicationId>{documents}</ApplicationSubmission></operatorSubmission>\
+         </ApplicationDelivery>"
+    )
+}
+
+/// The `messages` of a getMessages answer: (messageId, correlationId, messageType, the payload's XML).
+fn messages_of(answer: &str) -> Vec<(String, String, String, String)> {
+    let document = roxmltree::Document::parse(answer).unwrap();
+    document
+        .descendants()
+        .filter(|node| node.tag_name().name() == "messages")
+        .map(|message| {
+            let child = |name: &str| {
+                message.descendants().find(|node| node.tag_name().name() == name).and_then(|n| n.text()).unwrap_or("").to_owned()
+            };
+            let data = message.descendants().find(|node| node.tag_name().name() == "data").unwrap();
+            let payload = &answer[data.range()];
+            (child("messageId"), child("correlationId"), child("messageType"), payload.to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_application_from_an_external_state_corporation_is_routed_and_its_progress_and_result_polled_back() {
+    use egov_cli::stack::Role;
+    let harness = start(&[("workstation", External::Poll)]).await;
+    assert!(!harness.stack.roles().contains(&Role::Workstation), "the external role is not run here");
+    let app = "APP-SHEP-1";
+
+    // Signing for a member the sender does not sign for is refused, and stores nothing.
+    let foreign = send_message(Some("c-0"), "REQUEST", "RSHEP_APPLICATION_SUBMIT", None, &application(app, "operator-2"));
+    let (status, fault) = soap(&harness, ASYNC, &foreign).await;
+    assert_eq!((status, text_of(&fault, "errorCode").as_deref()), (500, Some("shep.not_allowed_to_sign")), "{fault}");
+    assert_eq!(edge_log(&harness, app).await, 0);
+
+    // Process 6 from outside: acknowledged with SHEP's message id and the chain, the application's id.
+    let request = send_message(Some("c-1"), "REQUEST", "RSHEP_APPLICATION_SUBMIT", None, &application(app, "operator-1"));
+    let (status, answer) = soap(&harness, ASYNC, &request).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(text_of(&answer, "correlationId").as_deref(), Some(app), "{answer}");
+    let message_id = text_of(&answer, "messageId").unwrap();
+    assert_ne!(message_id, "c-1", "the message id is SHEP's own");
+    let (_, again) = soap(&harness, ASYNC, &request).await;
+    assert_eq!(again, answer, "a resend is answered as before");
+
+    // A NOTIFICATION on a chain that never passed the gateway is refused (an ARM's sender).
+    let progress = "<ApplicationProgress><applicationId>no-such-chain</applicationId></ApplicationProgress>";
+    let stray = send_message(None, "NOTIFICATION", "SC_APPLICATION_PROGRESS", Some("no-such-chain"), progress)
+        .replace(">sc-ext<", ">arm-ext<")
+        .replace(SC_PASSWORD, ARM_PASSWORD);
+    let (_, fault) = soap(&harness, ASYNC, &stray).await;
+    assert_eq!(text_of(&fault, "errorCode").as_deref(), Some("shep.unknown_chain"), "{fault}");
+    // The State Corporation's sender may not send the ARM's progress (the gateway's rule, by the table of services).
+    let (_, fault) = soap(&harness, ASYNC, &stray.replace(">arm-ext<", ">sc-ext<").replace(ARM_PASSWORD, SC_PASSWORD)).await;
+    assert_eq!(text_of(&fault, "errorCode").as_deref(), Some("access.denied"), "{fault}");
+
+    // The ARM registers it (process 7) and reports back: the report waits for getMessages.
+    let (first, registration_id) = common::eventually("the ARM's first report", async || {
+        let (_, answer) = soap(&harness, ASYNC, &get_messages("SC_APPLICATION_PROGRESS", None)).await;
+        let first = messages_of(&answer).into_iter().next()?;
+        let registration_id = text_of(&first.3, "registrationId")?;
+        Some((first, registration_id))
+    })
+    .await;
+    assert_eq!(first.1, app, "the report is on the application's chain");
+    assert_eq!(first.2, "NOTIFICATION");
+    // Fetched, not acknowledged: offered again.
+    let (_, offered) = soap(&harness, ASYNC, &get_messages("SC_APPLICATION_PROGRESS", Some(&first.0))).await;
+    assert_eq!(messages_of(&offered).first().map(|m| m.0.clone()), Some(first.0.clone()), "{offered}");
+    // The application's state: delivered to the ARM.
+    let (_, state) = soap(&harness, ASYNC, &message_status(&format!("{{{}}}", message_id.to_uppercase()))).await;
+    assert_eq!(text_of(&state, "messageState").as_deref(), Some("DELIVERED"), "{state}");
+
+    // The provider's staff do their steps; the result comes back as the chain's RESPONSE.
+    let staff = harness.staff();
+    let keys = harness.staff_keys();
+    let mut registration = staff.registration(&registration_id).await.unwrap();
+    while !registration.next_actor.is_empty() {
+        let step_id = registration.application.as_ref().map(|a| a.current_step.clone()).unwrap_or_default();
+        let step = harness.definition.step(&step_id).unwrap().clone();
+        let signer = &keys[&registration.next_actor];
+        let handing_over = step.handed_over_by.as_deref() == Some(registration.next_actor.as_str());
+        registration = if step.effect == Some(egov_regulation::Effect::SignResult) && !handing_over {
+            staff.sign(signer, &registration).await.unwrap()
+        } else if step.kind == egov_regulation::StepKind::Condition {
+            staff.act(signer, &registration, &step_id, egov_proto::Decision::Yes, "").await.unwrap()
+        } else {
+            staff.act(signer, &registration, &step_id, egov_proto::Decision::Unspecified, "").await.unwrap()
+        };
+    }
+    // Each report is acknowledged as it is read, until the result.
+    let result = common::eventually("the signed result", async || {
+        let (_, answer) = soap(&harness, ASYNC, &get_messages("SC_APPLICATION_PROGRESS", None)).await;
+        let mut result = None;
+        for message in messages_of(&answer) {
+            let ack = delivery_notification(&message.0, "SC_APPLICATION_PROGRESS", "MESSAGE_ACCEPTED", "NOT_RESEND");
+            let (status, acked) = soap(&harness, ASYNC, &ack).await;
+            assert_eq!(status, 200, "{acked}");
+            assert!(text_of(&acked, "notificationId").is_some_and(|id| !id.is_empty()), "{acked}");
+            if message.2 == "RESPONSE" {
+                result = Some(message);
+            }
+        }
+        result
+    })
+    .await;
+    assert_eq!(result.1, app);
+    // The head's signed result travels with its signer and its envelope, for the recipient to check.
+    assert!(result.3.contains("signedBy=\"head-1\""), "{}", result.3);
+    assert!(text_of(&result.3, "envelope").is_some_and(|envelope| envelope.len() > 100), "{}", result.3);
+    assert_eq!(text_of(&result.3, "outcome").as_deref(), Some("permitted"), "{}", result.3);
+    // Acknowledged: no longer offered.
+    let (_, left) = soap(&harness, ASYNC, &get_messages("SC_APPLICATION_PROGRESS", None)).await;
+    assert!(messages_of(&left).is_empty(), "{left}");
+    // The edge logged the SOAP request beside the envelope it became.
+    let channel = Topology::channel(harness.stack.shep_grpc_address().unwrap()).unwrap();
+    let entries = AdminServiceClient::new(channel)
+        .query_log(egov_proto::QueryLogRequest { correlation_id: app.to_owned(), limit: 0 })
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    assert!(entries.iter().any(|entry| entry.direction == "sent" && entry.note.contains("RSHEP_APPLICATION_SUBMIT")));
     harness.stop().await;
 }
