@@ -179,8 +179,16 @@ async fn bad_input_is_refused_with_its_fault_and_code_and_nothing_is_stored() {
     let cases: Vec<(&str, String, &str)> = vec![
         ("not XML", "this is not XML <".to_owned(), "shep.not_xml"),
         ("a DTD bomb", bomb.to_owned(), "shep.dtd"),
-        ("the wrong namespace", good("b-1").replace("SyncChannel/v10/Types", "SyncChannel/v9/Types"), "shep.wrong_namespace"),
-        ("a missing element", good("b-2").replace("<serviceId>GBDFL_PERSON_BY_IIN</serviceId>", ""), "shep.missing_element"),
+        (
+            "the wrong namespace",
+            good("b-1").replace("SyncChannel/v10/Types", "SyncChannel/v9/Types"),
+            "shep.wrong_namespace",
+        ),
+        (
+            "a missing element",
+            good("b-2").replace("<serviceId>GBDFL_PERSON_BY_IIN</serviceId>", ""),
+            "shep.missing_element",
+        ),
         ("a bad dateTime", good("b-3").replace("2026-06-15T10:00:00", "15.06.2026 10:00"), "shep.bad_datetime"),
         ("a bad messageType", async_message("QUESTION", ""), "shep.bad_enum"),
         ("a RESPONSE without correlationId", async_message("RESPONSE", ""), "shep.correlation_required"),
@@ -190,10 +198,18 @@ async fn bad_input_is_refused_with_its_fault_and_code_and_nothing_is_stored() {
             "envelope.wrong_message_type",
         ),
         ("an unknown serviceId", good("b-4").replace("GBDFL_PERSON_BY_IIN", "NO_SUCH_SERVICE"), "shep.unknown_service"),
-        ("an async service on the sync channel", good("b-5").replace("GBDFL_PERSON_BY_IIN", "RSHEP_APPLICATION_SUBMIT"), "shep.wrong_channel"),
+        (
+            "an async service on the sync channel",
+            good("b-5").replace("GBDFL_PERSON_BY_IIN", "RSHEP_APPLICATION_SUBMIT"),
+            "shep.wrong_channel",
+        ),
         ("a wrong password", good("b-6").replace(SC_PASSWORD, "guess"), "shep.bad_password"),
         ("an unknown sender", good("b-7").replace(">sc-ext<", ">nobody<"), "shep.unknown_sender"),
-        ("a payload of another type", good("b-8").replace("PersonQuery", "PowerOfAttorneyQuery"), "shep.payload_wrong_type"),
+        (
+            "a payload of another type",
+            good("b-8").replace("PersonQuery", "PowerOfAttorneyQuery"),
+            "shep.payload_wrong_type",
+        ),
         ("an oversized body", good("b-9").replace(IIN, &"8".repeat(70 * 1024)), "shep.too_large"),
     ];
     for (what, body, code) in &cases {
@@ -213,7 +229,9 @@ async fn bad_input_is_refused_with_its_fault_and_code_and_nothing_is_stored() {
     let (_, fault) = soap(&harness, SYNC, &good("b-12").replace(SC_PASSWORD, "guess").replace(">en<", ">xx<")).await;
     assert_eq!(text_of(&fault, "errorMessage").as_deref(), Some("Ошибка аутентификации отправителя"), "{fault}");
     // Nothing stored: no entry in the edge's log, no message at the gateway.
-    for id in ["b-1", "b-2", "b-3", "b-4", "b-5", "b-6", "b-7", "b-8", "b-9", "b-10", "b-11", "b-12", "X-1", "no-such-chain"] {
+    for id in
+        ["b-1", "b-2", "b-3", "b-4", "b-5", "b-6", "b-7", "b-8", "b-9", "b-10", "b-11", "b-12", "X-1", "no-such-chain"]
+    {
         assert_eq!(edge_log(&harness, id).await, 0, "{id} left an entry in the edge's log");
         assert!(harness.gateway_log(id).await.is_empty(), "{id} reached the gateway");
     }
@@ -221,7 +239,13 @@ async fn bad_input_is_refused_with_its_fault_and_code_and_nothing_is_stored() {
 }
 
 /// An async `sendMessage` from `sc-ext`.
-fn send_message(message_id: Option<&str>, message_type: &str, service: &str, correlation: Option<&str>, data: &str) -> String {
+fn send_message(
+    message_id: Option<&str>,
+    message_type: &str,
+    service: &str,
+    correlation: Option<&str>,
+    data: &str,
+) -> String {
     let message_id = message_id.map(|id| format!("<messageId>{id}</messageId>")).unwrap_or_default();
     let correlation = correlation.map(|id| format!("<correlationId>{id}</correlationId>")).unwrap_or_default();
     envelope(&format!(
@@ -296,7 +320,12 @@ fn messages_of(answer: &str) -> Vec<(String, String, String, String)> {
         .filter(|node| node.tag_name().name() == "messages")
         .map(|message| {
             let child = |name: &str| {
-                message.descendants().find(|node| node.tag_name().name() == name).and_then(|n| n.text()).unwrap_or("").to_owned()
+                message
+                    .descendants()
+                    .find(|node| node.tag_name().name() == name)
+                    .and_then(|n| n.text())
+                    .unwrap_or("")
+                    .to_owned()
             };
             let data = message.descendants().find(|node| node.tag_name().name() == "data").unwrap();
             let payload = &answer[data.range()];
@@ -313,13 +342,15 @@ async fn an_application_from_an_external_state_corporation_is_routed_and_its_pro
     let app = "APP-SHEP-1";
 
     // Signing for a member the sender does not sign for is refused, and stores nothing.
-    let foreign = send_message(Some("c-0"), "REQUEST", "RSHEP_APPLICATION_SUBMIT", None, &application(app, "operator-2"));
+    let foreign =
+        send_message(Some("c-0"), "REQUEST", "RSHEP_APPLICATION_SUBMIT", None, &application(app, "operator-2"));
     let (status, fault) = soap(&harness, ASYNC, &foreign).await;
     assert_eq!((status, text_of(&fault, "errorCode").as_deref()), (500, Some("shep.not_allowed_to_sign")), "{fault}");
     assert_eq!(edge_log(&harness, app).await, 0);
 
     // Process 6 from outside: acknowledged with SHEP's message id and the chain, the application's id.
-    let request = send_message(Some("c-1"), "REQUEST", "RSHEP_APPLICATION_SUBMIT", None, &application(app, "operator-1"));
+    let request =
+        send_message(Some("c-1"), "REQUEST", "RSHEP_APPLICATION_SUBMIT", None, &application(app, "operator-1"));
     let (status, answer) = soap(&harness, ASYNC, &request).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(text_of(&answer, "correlationId").as_deref(), Some(app), "{answer}");
@@ -336,7 +367,8 @@ async fn an_application_from_an_external_state_corporation_is_routed_and_its_pro
     let (_, fault) = soap(&harness, ASYNC, &stray).await;
     assert_eq!(text_of(&fault, "errorCode").as_deref(), Some("shep.unknown_chain"), "{fault}");
     // The State Corporation's sender may not send the ARM's progress (the gateway's rule, by the table of services).
-    let (_, fault) = soap(&harness, ASYNC, &stray.replace(">arm-ext<", ">sc-ext<").replace(ARM_PASSWORD, SC_PASSWORD)).await;
+    let (_, fault) =
+        soap(&harness, ASYNC, &stray.replace(">arm-ext<", ">sc-ext<").replace(ARM_PASSWORD, SC_PASSWORD)).await;
     assert_eq!(text_of(&fault, "errorCode").as_deref(), Some("access.denied"), "{fault}");
 
     // The ARM registers it (process 7) and reports back: the report waits for getMessages.

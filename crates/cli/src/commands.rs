@@ -507,7 +507,8 @@ pub fn keys(command: KeysCommand, tls: &crate::Tls) -> anyhow::Result<ExitCode> 
                     );
                 }
                 // A SHEP sender for each member that talks to the gateway (docs/shep.md).
-                let members: Vec<(&str, &str)> = ids::DEFAULT_MEMBERS.iter().map(|(id, role, _)| (*id, *role)).collect();
+                let members: Vec<(&str, &str)> =
+                    ids::DEFAULT_MEMBERS.iter().map(|(id, role, _)| (*id, *role)).collect();
                 for (sender, _) in egov_shep::senders::init_senders(&dir, &members)? {
                     println!(
                         "  SHEP sender {sender}: password in {}",

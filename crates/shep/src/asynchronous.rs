@@ -229,7 +229,8 @@ impl Edge {
         )?;
         // What the route would refuse is refused here, before anything is acknowledged.
         let fronted = self.fronted(&sender.member)?;
-        let verified = fronted.context.open(&envelope, &fronted.context.checks).map_err(|e| Fault::from_refusal(&e.into()))?;
+        let verified =
+            fronted.context.open(&envelope, &fronted.context.checks).map_err(|e| Fault::from_refusal(&e.into()))?;
         {
             use egov_runtime::receive::Incoming as _;
             Opaque::decode(&envelope, &verified).map_err(|refusal| Fault::from_refusal(&refusal))?;
@@ -260,7 +261,13 @@ impl Edge {
         let mut batch = Batch::new();
         let bytes = envelope.encode_to_vec();
         let request_text = String::from_utf8_lossy(raw).into_owned();
-        batch.log_indexed(now_ms, "sent", bytes.clone(), request_text, egov_runtime::receive::log_keys(&envelope, "sent"));
+        batch.log_indexed(
+            now_ms,
+            "sent",
+            bytes.clone(),
+            request_text,
+            egov_runtime::receive::log_keys(&envelope, "sent"),
+        );
         batch.put(message_key(&message_id), 0, &record).map_err(store_fault)?;
         batch.index(chain_key(&chain), true);
         batch.index(internal_key(&sender.member, &internal_id, &message_id), true);
@@ -332,9 +339,14 @@ impl Edge {
             .as_ref()
             .ok_or_else(|| Fault::client("shep.unknown_sender", "sendDeliveryNotification names no sender"))?;
         let sender = self.senders.authenticate(info)?;
-        let unknown = || Fault::client("shep.unknown_message", format!("no message {} for {}", request.message_id, sender.sender_id));
+        let unknown = || {
+            Fault::client("shep.unknown_message", format!("no message {} for {}", request.message_id, sender.sender_id))
+        };
         let (version, mut record) = self.record(&normal_id(&request.message_id))?.ok_or_else(unknown)?;
-        if record.direction != Direction::Out || record.member != sender.member || record.shep_service != request.service_id {
+        if record.direction != Direction::Out
+            || record.member != sender.member
+            || record.shep_service != request.service_id
+        {
             return Err(unknown());
         }
         let now_ms = self.clock.now_ms();
@@ -383,7 +395,12 @@ impl Edge {
         session: &str,
     ) -> Result<String, Fault> {
         let sender = self.senders.authenticate(&request.sender)?;
-        let unknown = || Fault::client("shep.unknown_message", format!("{} sent no message {}", sender.sender_id, request.message_id));
+        let unknown = || {
+            Fault::client(
+                "shep.unknown_message",
+                format!("{} sent no message {}", sender.sender_id, request.message_id),
+            )
+        };
         let (_, record) = self.record(&normal_id(&request.message_id))?.ok_or_else(unknown)?;
         if record.direction != Direction::In || record.sender != sender.sender_id {
             return Err(unknown());
@@ -448,17 +465,21 @@ impl Edge {
     /// What the gateway delivers to a member served by an external system.
     async fn delivered(&self, received: Received<Opaque>) -> Result<Outcome<DeliverResponse>, Status> {
         let header = received.header().clone();
-        let refused = |code: &'static str, message: String| Status::from(Refusal::new(Code::FailedPrecondition, code, message));
+        let refused =
+            |code: &'static str, message: String| Status::from(Refusal::new(Code::FailedPrecondition, code, message));
         let shep = self
             .shep_services
             .by_service(&header.service_id)
             .ok_or_else(|| refused("shep.unknown_service", format!("service {} has no SHEP id", header.service_id)))?;
         let external = self
             .external_of(&header.recipient_id)
-            .ok_or_else(|| refused("shep.not_external", format!("{} is not served by an external system", header.recipient_id)))?
+            .ok_or_else(|| {
+                refused("shep.not_external", format!("{} is not served by an external system", header.recipient_id))
+            })?
             .clone();
-        let payload = crate::body::to_xml(&received.envelope.body, &header.body_type)
-            .map_err(|fault| Status::from(Refusal::new(Code::InvalidArgument, "shep.bad_payload", fault.to_string())))?;
+        let payload = crate::body::to_xml(&received.envelope.body, &header.body_type).map_err(|fault| {
+            Status::from(Refusal::new(Code::InvalidArgument, "shep.bad_payload", fault.to_string()))
+        })?;
         let now_ms = self.clock.now_ms();
         let id = uuid::Uuid::new_v4().to_string();
         let message_type = match MessageType::try_from(header.message_type).unwrap_or(MessageType::Request) {
@@ -482,7 +503,8 @@ impl Edge {
             payload,
             error: String::new(),
         };
-        let mut outcome = Outcome::new(DeliverResponse { message_id: header.message_id.clone(), accepted_time_ms: now_ms });
+        let mut outcome =
+            Outcome::new(DeliverResponse { message_id: header.message_id.clone(), accepted_time_ms: now_ms });
         outcome.put(message_key(&id), 0, &record)?;
         outcome.index(chain_key(&record.chain), true);
         outcome.index(internal_key(&header.sender_id, &header.message_id, &id), true);
@@ -528,7 +550,9 @@ impl InboxService for EdgeInbox {
             .map_or("", |service| service.id.as_str());
         let edge = &self.edge;
         let answer = receiver
-            .handle::<Opaque, DeliverResponse, _, _>(Accept::Service(service), envelope, |received| edge.delivered(received))
+            .handle::<Opaque, DeliverResponse, _, _>(Accept::Service(service), envelope, |received| {
+                edge.delivered(received)
+            })
             .await?;
         edge.outbox.kick();
         Ok(Response::new(answer))
@@ -637,7 +661,9 @@ impl Courier for EdgeCourier {
                 return Attempt::Stopped(self.settle_sent(item, State::NotDelivered, &error), error);
             };
             return match courier.attempt(item).await {
-                Attempt::Stopped(_, error) => Attempt::Stopped(self.settle_sent(item, State::NotDelivered, &error), error),
+                Attempt::Stopped(_, error) => {
+                    Attempt::Stopped(self.settle_sent(item, State::NotDelivered, &error), error)
+                }
                 other => other,
             };
         }

@@ -396,14 +396,18 @@ impl Edge {
             )));
         }
         let limit = self.settings.limits.max_bytes;
-        let too_large = |size: String| Fault::client("shep.too_large", format!("the request is {size}; the limit is {limit} bytes"));
-        if let Some(length) = headers.get(header::CONTENT_LENGTH).and_then(|value| value.to_str().ok()?.parse::<usize>().ok())
+        let too_large = |size: String| {
+            Fault::client("shep.too_large", format!("the request is {size}; the limit is {limit} bytes"))
+        };
+        if let Some(length) =
+            headers.get(header::CONTENT_LENGTH).and_then(|value| value.to_str().ok()?.parse::<usize>().ok())
             && length > limit
         {
             return Err(ru(too_large(format!("{length} bytes"))));
         }
         let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ru(too_large("larger".to_owned())))?;
-        let request = wire::read_request(&bytes, &self.settings.limits, self.offset()).map_err(|e| ru(Fault::from(e)))?;
+        let request =
+            wire::read_request(&bytes, &self.settings.limits, self.offset()).map_err(|e| ru(Fault::from(e)))?;
         let operation = request.operation.name();
         let lang = Lang::parse(lang_of(&request.operation));
         let refused = |fault: Fault| (fault.of(operation), lang);
@@ -494,7 +498,13 @@ impl Edge {
         let text = wire::write_answer(&wire::Answer::SyncSendMessage(response));
         let mut batch = Batch::new();
         let request_text = String::from_utf8_lossy(raw).into_owned();
-        batch.log_indexed(now_ms, "sent", request.encode_to_vec(), request_text, egov_runtime::receive::log_keys(&request, "sent"));
+        batch.log_indexed(
+            now_ms,
+            "sent",
+            request.encode_to_vec(),
+            request_text,
+            egov_runtime::receive::log_keys(&request, "sent"),
+        );
         let answer_keys = egov_runtime::receive::log_keys(&answer, "received");
         batch.log_indexed(self.clock.now_ms(), "received", answer.encode_to_vec(), text.clone(), answer_keys);
         batch.remember(&remembered_sender(&sender.sender_id), &info.message_id, digest(raw), text.clone().into_bytes());
@@ -571,7 +581,8 @@ fn soap((status, text): (StatusCode, String)) -> Response {
 
 /// `?wsdl`: the endpoint's WSDL; `?xsd=NAME`: one of its XSDs; both with the edge's address.
 fn wsdl(edge: &Edge, endpoint: Endpoint, query: Option<&str>) -> Response {
-    let xml = |text: String| (StatusCode::OK, [(header::CONTENT_TYPE, "text/xml; charset=utf-8")], text).into_response();
+    let xml =
+        |text: String| (StatusCode::OK, [(header::CONTENT_TYPE, "text/xml; charset=utf-8")], text).into_response();
     match query {
         Some(query) if query.eq_ignore_ascii_case("wsdl") => xml(edge.wsdl(endpoint)),
         Some(query) if query.to_ascii_lowercase().starts_with("xsd=") => {
@@ -629,7 +640,10 @@ mod tests {
             Security { body_id: None, ..signed() },
             Security { signature_method: Some("http://www.w3.org/2000/09/xmldsig#rsa-sha1".into()), ..signed() },
             Security { digest_method: None, ..signed() },
-            Security { canonicalization_method: Some("http://www.w3.org/TR/2001/REC-xml-c14n-20010315".into()), ..signed() },
+            Security {
+                canonicalization_method: Some("http://www.w3.org/TR/2001/REC-xml-c14n-20010315".into()),
+                ..signed()
+            },
         ];
         for security in broken {
             assert_eq!(check_security(Some(&security), false).unwrap_err().code, "shep.bad_security", "{security:?}");

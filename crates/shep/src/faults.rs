@@ -135,8 +135,7 @@ fn family(code: &str) -> [&'static str; 3] {
         "Сервис не существует или недоступен",
         "The service does not exist or is not available",
     ];
-    const ACCESS: [&str; 3] =
-        ["Қол жеткізуге тыйым салынған", "Доступ запрещён", "Access is denied"];
+    const ACCESS: [&str; 3] = ["Қол жеткізуге тыйым салынған", "Доступ запрещён", "Access is denied"];
     const DUPLICATE: [&str; 3] = [
         "Осы идентификатормен хабарлама бұрын алынған",
         "Сообщение с таким идентификатором уже получено",
@@ -147,15 +146,10 @@ fn family(code: &str) -> [&'static str; 3] {
         "Сообщение или цепочка сообщений не найдены",
         "The message or the chain of messages was not found",
     ];
-    const SIGNATURE: [&str; 3] =
-        ["Қолтаңба жарамсыз", "Подпись недействительна", "The signature is not valid"];
-    const INTERNAL: [&str; 3] = [
-        "Ішкі қате, кейінірек қайталаңыз",
-        "Внутренняя ошибка, повторите позже",
-        "Internal error, try again later",
-    ];
-    const REFUSED: [&str; 3] =
-        ["Хабарлама қабылданбады", "Сообщение отклонено", "The message was refused"];
+    const SIGNATURE: [&str; 3] = ["Қолтаңба жарамсыз", "Подпись недействительна", "The signature is not valid"];
+    const INTERNAL: [&str; 3] =
+        ["Ішкі қате, кейінірек қайталаңыз", "Внутренняя ошибка, повторите позже", "Internal error, try again later"];
+    const REFUSED: [&str; 3] = ["Хабарлама қабылданбады", "Сообщение отклонено", "The message was refused"];
     match code {
         "shep.unknown_sender" | "shep.bad_password" => AUTH,
         "shep.unsigned" | "shep.bad_security" | "shep.not_allowed_to_sign" => SIGNATURE,

@@ -74,7 +74,8 @@ impl Senders {
             if senders.iter().any(|known| known.sender_id == sender.sender_id) {
                 bail!("sender {} is listed twice", sender.sender_id);
             }
-            if hex::decode(&sender.salt).is_err() || hex::decode(&sender.password_sha256).map_or(true, |h| h.len() != 32)
+            if hex::decode(&sender.salt).is_err()
+                || hex::decode(&sender.password_sha256).map_or(true, |h| h.len() != 32)
             {
                 bail!("sender {}: salt and password_sha256 are hex (a SHA-256 of 32 bytes)", sender.sender_id);
             }
@@ -121,7 +122,10 @@ impl Senders {
 
     /// Every member the edge signs as: each sender's member and those it signs for.
     pub fn members(&self) -> std::collections::BTreeSet<String> {
-        self.senders.iter().flat_map(|sender| std::iter::once(sender.member.clone()).chain(sender.signs_for.clone())).collect()
+        self.senders
+            .iter()
+            .flat_map(|sender| std::iter::once(sender.member.clone()).chain(sender.signs_for.clone()))
+            .collect()
     }
 }
 
@@ -214,8 +218,8 @@ mod tests {
     #[test]
     fn a_sender_is_known_by_its_password_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
-        let password = add_sender(dir.path(), "sc-1", "sc-workstation", Some("secret"), &["operator-1".into()], None)
-            .unwrap();
+        let password =
+            add_sender(dir.path(), "sc-1", "sc-workstation", Some("secret"), &["operator-1".into()], None).unwrap();
         assert_eq!(password, "secret");
         let senders = Senders::load(dir.path()).unwrap();
         let info = |id: &str, password: Option<&str>| SenderInfo {

@@ -533,7 +533,13 @@ impl Stack {
                         .with_context(|| format!("cannot record the SHEP edge in {}", config.data_dir.display()))?;
                 }
                 stores.push((Role::Shep, store.clone()));
-                let edge = ShepStart { config: &config, settings, trust: &trust, monitoring: &monitoring, topology: &topology };
+                let edge = ShepStart {
+                    config: &config,
+                    settings,
+                    trust: &trust,
+                    monitoring: &monitoring,
+                    topology: &topology,
+                };
                 let (edge_servers, edge_tasks) = edge.start(store, http, grpc, Arc::clone(&services)).await?;
                 servers.extend(edge_servers);
                 tasks.extend(edge_tasks);
@@ -779,12 +785,13 @@ impl ShepStart<'_> {
         let senders = egov_shep::senders::Senders::load(config.keys.path())?;
         let shep_services = match &self.settings.services_file {
             Some(path) => {
-                let text =
-                    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+                let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
                 egov_shep::services::ShepServices::from_toml(&text, &services)
                     .with_context(|| format!("in {}", path.display()))?
             }
-            None => egov_shep::services::ShepServices::from_toml(egov_shep::services::DEFAULT_SHEP_SERVICES, &services)?,
+            None => {
+                egov_shep::services::ShepServices::from_toml(egov_shep::services::DEFAULT_SHEP_SERVICES, &services)?
+            }
         };
         let counters = Arc::new(Counters::default());
         let monitor = self.monitoring.participant(Role::Shep.name());
