@@ -87,7 +87,7 @@ impl Default for EdgeSettings {
             grpc_address: "127.0.0.1:0".to_owned(),
             services_file: None,
             require_signed_sync: false,
-            limits: Limits { max_bytes: 4 * 1024 * 1024, ..Limits::default() },
+            limits: Limits::default(),
             naive_offset: FixedOffset::east_opt(5 * 3600).expect("+05:00 is an offset"),
             default_amount: 10,
             external: BTreeMap::new(),
