@@ -440,3 +440,167 @@ async fn an_application_from_an_external_state_corporation_is_routed_and_its_pro
     assert!(entries.iter().any(|entry| entry.direction == "sent" && entry.note.contains("RSHEP_APPLICATION_SUBMIT")));
     harness.stop().await;
 }
+
+/// A PUSH recipient in the test: an HTTP server that keeps each request's
+/// body and answers the n-th with `answers[n]` (the last one after them).
+struct Recipient {
+    address: String,
+    received: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn recipient(answers: Vec<(u16, String)>) -> Recipient {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = std::sync::Arc::clone(&received);
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else { return };
+            let mut bytes = Vec::new();
+            let mut buffer = [0u8; 8192];
+            // The head, then as many bytes as Content-Length says.
+            let body = loop {
+                let Ok(read) = stream.read(&mut buffer).await else { break None };
+                if read == 0 {
+                    break None;
+                }
+                bytes.extend_from_slice(&buffer[..read]);
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                let Some((head, body)) = text.split_once("\r\n\r\n") else { continue };
+                let length = head
+                    .lines()
+                    .find_map(|line| {
+                        let (name, value) = line.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    break Some(body.to_owned());
+                }
+            };
+            let Some(body) = body else { continue };
+            let n = {
+                let mut kept = kept.lock().unwrap();
+                kept.push(body);
+                kept.len() - 1
+            };
+            let (status, answer) = answers[n.min(answers.len() - 1)].clone();
+            let response = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: text/xml; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        }
+    });
+    Recipient { address, received, task }
+}
+
+fn accepted(message_id: &str) -> String {
+    envelope(&format!(
+        "<ns:sendMessageResponse xmlns:ns=\"http://bip.bee.kz/AsyncChannel/v10/Types\"><response>\
+         <messageId>{message_id}</messageId><correlationId>x</correlationId>\
+         <responseDate>2026-06-15T10:00:00+05:00</responseDate></response></ns:sendMessageResponse>"
+    ))
+}
+
+fn push_fault(code: &str) -> String {
+    envelope(&format!(
+        "<soapenv:Fault><faultcode>soapenv:Server</faultcode><faultstring>{code}</faultstring><detail>\
+         <ns:sendMessageFault1_sendMessageFault xmlns:ns=\"http://bip.bee.kz/AsyncChannel/v10/Types\">\
+         <errorCode>{code}</errorCode><errorMessage>refused</errorMessage>\
+         <errorDate>2026-06-15T10:00:00+05:00</errorDate></ns:sendMessageFault1_sendMessageFault></detail></soapenv:Fault>"
+    ))
+}
+
+#[tokio::test]
+async fn an_external_arm_receives_the_application_by_push_and_reports_back_on_the_chain() {
+    use egov_cli::stack::Role;
+    // The recipient's first answer is its internal error (tried again), the second takes it.
+    let arm = recipient(vec![(500, push_fault("SCE909")), (200, accepted("arm-1"))]).await;
+    let url = format!("http://{}/arm/bip-async", arm.address);
+    let harness = start(&[("regional", External::Push(url))]).await;
+    assert!(!harness.stack.roles().contains(&Role::Regional));
+    let app = "APP-SHEP-PUSH";
+    let operator = harness.operator().await;
+    operator.open_form(app, &harness.definition.service.code, IIN, None).await.unwrap();
+    let documents =
+        common::documents(&["application-form", "identity-document"]).iter().map(|d| d.to_proto()).collect();
+    operator.submit(app, documents).await.unwrap();
+
+    // Pushed as SHEP's sendMessage, once more after the recipient's internal error.
+    let pushed = common::eventually("the push to the ARM", async || {
+        let received = arm.received.lock().unwrap().clone();
+        (received.len() >= 2).then_some(received)
+    })
+    .await;
+    assert_eq!(text_of(&pushed[0], "messageId"), text_of(&pushed[1], "messageId"), "the same message is pushed again");
+    let push = &pushed[1];
+    assert_eq!(text_of(push, "serviceId").as_deref(), Some("RSHEP_APPLICATION_SUBMIT"), "{push}");
+    assert_eq!(text_of(push, "messageType").as_deref(), Some("REQUEST"), "{push}");
+    assert_eq!(text_of(push, "correlationId").as_deref(), Some(app), "{push}");
+    // The operator's submission comes with its signer and envelope: the ARM checks the EDS itself.
+    assert!(push.contains("signedBy=\"operator-1\""), "{push}");
+    let envelope_text = text_of(push, "envelope").unwrap();
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(envelope_text.trim()).unwrap();
+    let carried = <egov_proto::Envelope as prost::Message>::decode(bytes.as_slice()).unwrap();
+    let checks = egov_envelope::Checks { freshness_window_ms: None, ..egov_envelope::Checks::default() };
+    let verified =
+        egov_envelope::open(&carried, &harness.trust, egov_runtime::Clock::now_ms(&egov_runtime::SystemClock), &checks)
+            .unwrap();
+    assert_eq!(verified.header.sender_id, "operator-1");
+    // Delivered: nothing left in the edge's outbox.
+    let channel = Topology::channel(harness.stack.shep_grpc_address().unwrap()).unwrap();
+    let mut admin = AdminServiceClient::new(channel);
+    common::eventually("the edge's outbox empty", async || {
+        let items = admin.list_outbox(egov_proto::ListOutboxRequest::default()).await.ok()?.into_inner().entries;
+        items.is_empty().then_some(())
+    })
+    .await;
+
+    // The ARM reports back on the chain through the edge, as rshep-astana.
+    let progress = format!(
+        "<ApplicationProgress><applicationId>{app}</applicationId><registrationId>EXT-7</registrationId></ApplicationProgress>"
+    );
+    let report = send_message(None, "NOTIFICATION", "SC_APPLICATION_PROGRESS", Some(app), &progress)
+        .replace(">sc-ext<", ">arm-ext<")
+        .replace(SC_PASSWORD, ARM_PASSWORD);
+    let (status, answer) = soap(&harness, ASYNC, &report).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(text_of(&answer, "correlationId").as_deref(), Some(app), "{answer}");
+    let application = common::eventually("the report at the workstation", async || {
+        let application = operator.application(app).await.ok()?;
+        (application.registration_id == "EXT-7").then_some(application)
+    })
+    .await;
+    assert_eq!(application.application_id, app);
+    arm.task.abort();
+    harness.stop().await;
+}
+
+#[tokio::test]
+async fn a_push_refused_by_the_recipient_is_not_delivered_and_parked_as_an_incident() {
+    let arm = recipient(vec![(500, push_fault("SCE001"))]).await;
+    let url = format!("http://{}/arm", arm.address);
+    let harness = start(&[("regional", External::Push(url))]).await;
+    let app = "APP-SHEP-REFUSED";
+    let operator = harness.operator().await;
+    operator.open_form(app, &harness.definition.service.code, IIN, None).await.unwrap();
+    let documents =
+        common::documents(&["application-form", "identity-document"]).iter().map(|d| d.to_proto()).collect();
+    operator.submit(app, documents).await.unwrap();
+    let channel = Topology::channel(harness.stack.shep_grpc_address().unwrap()).unwrap();
+    let mut admin = AdminServiceClient::new(channel);
+    let parked = common::eventually("the incident", async || {
+        let items = admin.list_outbox(egov_proto::ListOutboxRequest::default()).await.ok()?.into_inner().entries;
+        items.into_iter().find(|item| item.last_error.contains("SCE001"))
+    })
+    .await;
+    assert!(parked.target.starts_with("push/rshep-astana/"), "{parked:?}");
+    assert_eq!(arm.received.lock().unwrap().len(), 1, "a refusal is not tried again");
+    arm.task.abort();
+    harness.stop().await;
+}
