@@ -21,6 +21,11 @@ const IIN: &str = "850715300122";
 /// A stack with the SHEP face on free ports, a sender `sc-ext` (the State
 /// Corporation workstation, signing for operator-1), and `external` roles.
 async fn start(external: &[(&str, External)]) -> Harness {
+    start_notifying(external, None).await
+}
+
+/// [`start`], with `sc-ext`'s status notifications pushed to `status_endpoint`.
+async fn start_notifying(external: &[(&str, External)], status_endpoint: Option<&str>) -> Harness {
     Harness::start_with(|config| {
         egov_shep::senders::add_sender(
             config.keys.path(),
@@ -28,7 +33,7 @@ async fn start(external: &[(&str, External)]) -> Harness {
             ids::SC_WORKSTATION,
             Some(SC_PASSWORD),
             &["operator-1".to_owned()],
-            None,
+            status_endpoint,
         )
         .unwrap();
         egov_shep::senders::add_sender(
@@ -384,6 +389,20 @@ async fn an_application_from_an_external_state_corporation_is_routed_and_its_pro
     // Fetched, not acknowledged: offered again.
     let (_, offered) = soap(&harness, ASYNC, &get_messages("SC_APPLICATION_PROGRESS", Some(&first.0))).await;
     assert_eq!(messages_of(&offered).first().map(|m| m.0.clone()), Some(first.0.clone()), "{offered}");
+    // Not accepted, to be sent again: still offered.
+    let nack = delivery_notification(&first.0, "SC_APPLICATION_PROGRESS", "MESSAGE_NOT_ACCTEPTED", "RESEND");
+    let (status, _) = soap(&harness, ASYNC, &nack).await;
+    assert_eq!(status, 200);
+    let (_, offered) = soap(&harness, ASYNC, &get_messages("SC_APPLICATION_PROGRESS", Some(&first.0))).await;
+    assert_eq!(messages_of(&offered).len(), 1, "{offered}");
+    // Another sender's message cannot be acknowledged by this one.
+    let (_, fault) = soap(
+        &harness,
+        ASYNC,
+        &delivery_notification(&message_id_of_nothing(), "SC_APPLICATION_PROGRESS", "MESSAGE_ACCEPTED", "NOT_RESEND"),
+    )
+    .await;
+    assert_eq!(text_of(&fault, "errorCode").as_deref(), Some("shep.unknown_message"), "{fault}");
     // The application's state: delivered to the ARM.
     let (_, state) = soap(&harness, ASYNC, &message_status(&format!("{{{}}}", message_id.to_uppercase()))).await;
     assert_eq!(text_of(&state, "messageState").as_deref(), Some("DELIVERED"), "{state}");
@@ -603,4 +622,45 @@ async fn a_push_refused_by_the_recipient_is_not_delivered_and_parked_as_an_incid
     assert_eq!(arm.received.lock().unwrap().len(), 1, "a refusal is not tried again");
     arm.task.abort();
     harness.stop().await;
+}
+
+fn status_accepted() -> String {
+    envelope(
+        "<ns:changeMassageStatusNotificationResponse xmlns:ns=\"http://bip.bee.kz/AsyncChannel/v10/Types/Client\">\
+         <response><responseDate>2026-06-15T10:00:00+05:00</responseDate><sessionId>{s}</sessionId></response>\
+         </ns:changeMassageStatusNotificationResponse>",
+    )
+}
+
+#[tokio::test]
+async fn with_both_sides_external_the_sender_is_told_of_the_delivery_by_push() {
+    let arm = recipient(vec![(200, accepted("arm-1"))]).await;
+    let sc = recipient(vec![(200, status_accepted())]).await;
+    let arm_url = format!("http://{}/arm", arm.address);
+    let status_url = format!("http://{}/status", sc.address);
+    let harness =
+        start_notifying(&[("workstation", External::Poll), ("regional", External::Push(arm_url))], Some(&status_url))
+            .await;
+    let app = "APP-SHEP-BOTH";
+    let request = send_message(None, "REQUEST", "RSHEP_APPLICATION_SUBMIT", None, &application(app, "operator-1"));
+    let (status, answer) = soap(&harness, ASYNC, &request).await;
+    assert_eq!(status, 200, "{answer}");
+    let message_id = text_of(&answer, "messageId").unwrap();
+    // The external ARM gets it through the gateway and takes it ...
+    common::eventually("the push to the ARM", async || (!arm.received.lock().unwrap().is_empty()).then_some(())).await;
+    // ... and the State Corporation's system is told: DELIVERED.
+    let told =
+        common::eventually("the status notification", async || sc.received.lock().unwrap().first().cloned()).await;
+    assert!(told.contains("changeMassageStatusNotification"), "{told}");
+    assert_eq!(text_of(&told, "messageId").as_deref(), Some(message_id.as_str()), "{told}");
+    assert_eq!(text_of(&told, "messageState").as_deref(), Some("DELIVERED"), "{told}");
+    let (_, state) = soap(&harness, ASYNC, &message_status(&message_id)).await;
+    assert_eq!(text_of(&state, "messageState").as_deref(), Some("DELIVERED"), "{state}");
+    arm.task.abort();
+    sc.task.abort();
+    harness.stop().await;
+}
+
+fn message_id_of_nothing() -> String {
+    "{00000000-0000-0000-0000-000000000000}".to_owned()
 }

@@ -384,7 +384,9 @@ impl Edge {
             record.error = format!("{}: {}", error.error_code, error.error_message);
         }
         batch.put(message_key(&record.id), version, &record).map_err(store_fault)?;
+        self.status_changed(&mut batch, &record, now_ms);
         self.commit(batch).await?;
+        self.outbox.kick();
         Ok(text)
     }
 
@@ -459,6 +461,75 @@ impl Edge {
                 Ok((State::OnDelivery, record.state_time_ms, "on its way to the gateway".to_owned()))
             }
             Err(status) => Err(Fault::from_status(&status)),
+        }
+    }
+
+    /// A message's state changed: its sender is told, where it registered a
+    /// status endpoint, through the outbox (`changeMassageStatusNotification`).
+    /// A message delivered to an external system tells the SHEP sender of the
+    /// message it became, when one sent it through this edge.
+    pub(crate) fn status_changed(&self, batch: &mut Batch, record: &ShepMessage, now_ms: i64) {
+        let senders: Vec<String> = match record.direction {
+            Direction::In => vec![record.id.clone()],
+            Direction::Out => self
+                .store
+                .index_entries(&format!("internal/{}/{}/", record.sender, record.internal_id))
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|id| *id != record.id)
+                .collect(),
+        };
+        for id in senders {
+            let Ok(Some((_, sent))) = self.record(&id) else { continue };
+            let wants = self.senders.get(&sent.sender).is_some_and(|sender| sender.status_endpoint.is_some());
+            if sent.direction == Direction::In && wants {
+                batch.enqueue(status_target(&sent.sender, &id), Vec::new(), now_ms);
+            }
+        }
+    }
+
+    /// `changeMassageStatusNotification` of SHEP message `id` to its sender's endpoint.
+    pub(crate) async fn notify_status(&self, courier: &EdgeCourier, sender_id: &str, id: &str) -> Attempt {
+        let Some(url) = self.senders.get(sender_id).and_then(|sender| sender.status_endpoint.clone()) else {
+            return Attempt::Stopped(Batch::new(), format!("sender {sender_id} has no status endpoint"));
+        };
+        let record = match self.record(id) {
+            Ok(Some((_, record))) => record,
+            Ok(None) => return Attempt::Stopped(Batch::new(), format!("no SHEP message {id}")),
+            Err(fault) => return Attempt::Retry(fault.to_string()),
+        };
+        let (state, at_ms, detail) = match self.state_of(&record).await {
+            Ok(state) => state,
+            Err(fault) => return Attempt::Retry(fault.to_string()),
+        };
+        let now = self.now();
+        let notification = wire::ChangeStatusNotification {
+            notification_id: uuid::Uuid::new_v4().to_string(),
+            message_id: record.id.clone(),
+            notification_date: now,
+            message_state: state.wire(),
+            status: wire::MessageStatusInfo {
+                status_code: state.wire().as_str().to_owned(),
+                status_message: detail,
+                status_date: self.at(at_ms),
+            },
+            error: None,
+            request_date: now,
+            session_id: Some(braced_guid()),
+        };
+        let text = wire::write_change_status(&notification);
+        match crate::push::exchange(courier.http(), &url, text).await {
+            Err(error) => Attempt::Retry(error),
+            Ok((status, body)) => match wire::read_change_status_answer(&body, &self.settings.limits, self.offset()) {
+                Ok(wire::PushAnswer::Accepted { .. }) => Attempt::Delivered(Batch::new()),
+                Ok(wire::PushAnswer::Fault { faultstring, error, .. }) => {
+                    let code = error.map(|error| error.error_code).unwrap_or_default();
+                    let message = format!("{url} refused the status notification: {code} {faultstring}");
+                    if code == "SCE909" { Attempt::Retry(message) } else { Attempt::Stopped(Batch::new(), message) }
+                }
+                Err(error) if status.is_server_error() => Attempt::Retry(format!("{url}: HTTP {status}: {error}")),
+                Err(error) => Attempt::Stopped(Batch::new(), format!("{url}: HTTP {status}: {error}")),
+            },
         }
     }
 
@@ -564,6 +635,11 @@ fn gateway_target(member: &str) -> String {
     format!("gateway/{member}")
 }
 
+/// The outbox target of a status notification of SHEP message `id` to its sender.
+fn status_target(sender_id: &str, id: &str) -> String {
+    format!("status/{sender_id}/{id}")
+}
+
 /// The outbox target of a PUSH of SHEP message `id` to `member`'s system.
 fn push_target(member: &str, id: &str) -> String {
     format!("push/{member}/{id}")
@@ -643,12 +719,14 @@ impl EdgeCourier {
 
     pub(crate) fn set_state(&self, batch: &mut Batch, id: &str, state: State, error: &str) {
         if let Ok(Some((version, mut record))) = self.edge.record(id) {
+            let now_ms = self.edge.clock.now_ms();
             record.state = state;
-            record.state_time_ms = self.edge.clock.now_ms();
+            record.state_time_ms = now_ms;
             record.error = error.chars().take(500).collect();
             if let Err(error) = batch.put(message_key(id), version, &record) {
                 tracing::error!(%error, "the SHEP message's state is not recorded");
             }
+            self.edge.status_changed(batch, &record, now_ms);
         }
     }
 }
@@ -672,10 +750,18 @@ impl Courier for EdgeCourier {
         {
             return crate::push::attempt(self, member, id).await;
         }
+        if let Some(rest) = item.target.strip_prefix("status/")
+            && let Some((sender_id, id)) = rest.rsplit_once('/')
+        {
+            return self.edge.notify_status(self, sender_id, id).await;
+        }
         Attempt::Stopped(Batch::new(), format!("unknown outbox target {}", item.target))
     }
 
     fn parked(&self, item: &OutboxItem, error: &str) -> Batch {
+        if item.target.starts_with("status/") {
+            return Batch::new();
+        }
         if item.target.starts_with("gateway/") {
             return self.settle_sent(item, State::NotDelivered, error);
         }

@@ -30,6 +30,28 @@ pub fn client() -> HttpClient {
 /// The largest answer read from a recipient.
 const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
+/// Posts a SOAP request to `url` with `client`: the status and the answer's
+/// bytes, or why there is none (a transport error: the call may be tried again).
+pub(crate) async fn exchange(
+    client: &HttpClient,
+    url: &str,
+    text: String,
+) -> Result<(hyper::StatusCode, Bytes), String> {
+    let request = hyper::Request::post(url)
+        .header(hyper::header::CONTENT_TYPE, "text/xml; charset=utf-8")
+        .header("SOAPAction", "\"\"")
+        .body(Full::new(Bytes::from(text)))
+        .map_err(|error| format!("bad URL {url}: {error}"))?;
+    let response = client.request(request).await.map_err(|error| format!("{url}: {error}"))?;
+    let status = response.status();
+    let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+        .collect()
+        .await
+        .map_err(|error| format!("{url}: the answer could not be read: {error}"))?
+        .to_bytes();
+    Ok((status, body))
+}
+
 /// One PUSH of SHEP message `id` to the system serving `member`.
 pub(crate) async fn attempt(courier: &EdgeCourier, member: &str, id: &str) -> Attempt {
     let edge = courier.edge();
@@ -49,22 +71,9 @@ pub(crate) async fn attempt(courier: &EdgeCourier, member: &str, id: &str) -> At
         return Attempt::Stopped(batch, error);
     };
     let text = wire::write_push(&edge.delivered_message(&record));
-    let request = hyper::Request::post(url.as_str())
-        .header(hyper::header::CONTENT_TYPE, "text/xml; charset=utf-8")
-        .header("SOAPAction", "\"\"")
-        .body(Full::new(Bytes::from(text)));
-    let request = match request {
-        Ok(request) => request,
-        Err(error) => return Attempt::Stopped(Batch::new(), format!("bad push URL {url}: {error}")),
-    };
-    let response = match courier.http().request(request).await {
-        Ok(response) => response,
-        Err(error) => return Attempt::Retry(format!("{url}: {error}")),
-    };
-    let status = response.status();
-    let body = match Limited::new(response.into_body(), MAX_ANSWER_BYTES).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) => return Attempt::Retry(format!("{url}: the answer could not be read: {error}")),
+    let (status, body) = match exchange(courier.http(), &url, text).await {
+        Ok(answer) => answer,
+        Err(error) => return Attempt::Retry(error),
     };
     match wire::read_push_answer(&body, &edge.settings.limits, edge.offset()) {
         Ok(wire::PushAnswer::Accepted { .. }) => {
