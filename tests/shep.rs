@@ -664,3 +664,49 @@ async fn with_both_sides_external_the_sender_is_told_of_the_delivery_by_push() {
 fn message_id_of_nothing() -> String {
     "{00000000-0000-0000-0000-000000000000}".to_owned()
 }
+
+#[tokio::test]
+async fn a_jaxws_request_signed_with_wsse_is_accepted_and_with_signed_sync_required_an_unsigned_one_is_refused() {
+    let harness = Harness::start_with(|config| {
+        egov_shep::senders::add_sender(
+            config.keys.path(),
+            "sc-workstation",
+            ids::SC_WORKSTATION,
+            Some("zxc123+-"),
+            &[],
+            None,
+        )
+        .unwrap();
+        config.shep = Some(EdgeSettings {
+            address: "127.0.0.1:0".to_owned(),
+            grpc_address: "127.0.0.1:0".to_owned(),
+            require_signed_sync: true,
+            ..EdgeSettings::default()
+        });
+    })
+    .await;
+    let fixtures = common::fixtures_dir().join("shep");
+    // The fixture's query, with the two IINs the notarial registry needs.
+    let signed = std::fs::read_to_string(fixtures.join("jaxws-sync-signed.xml")).unwrap().replace(
+        "&lt;/number&gt;",
+        &format!(
+            "&lt;/number&gt;&lt;principalIin&gt;{IIN}&lt;/principalIin&gt;&lt;attorneyIin&gt;{IIN}&lt;/attorneyIin&gt;"
+        ),
+    );
+    let (status, answer) = soap(&harness, SYNC, &signed).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(text_of(&answer, "code").as_deref(), Some("SCSS001"), "{answer}");
+    // Sent as one escaped string, answered so: the notarial registry's verdict inside.
+    assert!(answer.contains("&lt;PowerOfAttorneyAnswer"), "{answer}");
+    // The same request without its header: refused, unsigned.
+    let start = signed.find("<SOAP-ENV:Header>").unwrap();
+    let end = signed.find("</SOAP-ENV:Header>").unwrap() + "</SOAP-ENV:Header>".len();
+    let unsigned = format!("{}{}", &signed[..start], &signed[end..]).replace("bd1f6a0e", "cd1f6a0e");
+    let (status, fault) = soap(&harness, SYNC, &unsigned).await;
+    assert_eq!((status, text_of(&fault, "errorCode").as_deref()), (500, Some("shep.unsigned")), "{fault}");
+    // A signature over something other than the Body: refused.
+    let elsewhere = signed.replace("URI=\"#id-0a1b", "URI=\"#other-0a1b").replace("bd1f6a0e", "dd1f6a0e");
+    let (_, fault) = soap(&harness, SYNC, &elsewhere).await;
+    assert_eq!(text_of(&fault, "errorCode").as_deref(), Some("shep.bad_security"), "{fault}");
+    harness.stop().await;
+}
