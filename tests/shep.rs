@@ -152,6 +152,12 @@ async fn a_sync_look_up_is_answered_scss001_with_the_person_and_a_resend_gets_th
     let address = harness.stack.shep_address().unwrap().to_owned();
     let wsdl = get(&address, "/bip-sync-wss-gost/?wsdl").await;
     assert!(wsdl.contains(&format!("http://{address}/bip-sync-wss-gost/")), "{wsdl}");
+    let wsdl = get(&address, "/bip-async/?wsdl").await;
+    assert!(wsdl.contains(&format!("http://{address}/bip-async/?xsd=")), "{wsdl}");
+    let client = get(&address, "/bip-async/?wsdl=client").await;
+    assert!(client.contains("changeMassageStatusNotification"), "{client}");
+    let xsd = get(&address, "/bip-async/?xsd=common.xsd").await;
+    assert!(xsd.contains("ErrorInfo"), "{xsd}");
     harness.stop().await;
 }
 

@@ -585,6 +585,10 @@ fn wsdl(edge: &Edge, endpoint: Endpoint, query: Option<&str>) -> Response {
         |text: String| (StatusCode::OK, [(header::CONTENT_TYPE, "text/xml; charset=utf-8")], text).into_response();
     match query {
         Some(query) if query.eq_ignore_ascii_case("wsdl") => xml(edge.wsdl(endpoint)),
+        // What a PUSH recipient or a notified sender implements.
+        Some(query) if endpoint == Endpoint::Async && query.eq_ignore_ascii_case("wsdl=client") => {
+            xml(crate::wsdl::client_wsdl(&edge.base()))
+        }
         Some(query) if query.to_ascii_lowercase().starts_with("xsd=") => {
             let path = match endpoint {
                 Endpoint::Sync => crate::wsdl::SYNC_PATH,
