@@ -369,6 +369,10 @@ async fn an_application_from_an_external_state_corporation_is_routed_and_its_pro
     assert_ne!(message_id, "c-1", "the message id is SHEP's own");
     let (_, again) = soap(&harness, ASYNC, &request).await;
     assert_eq!(again, answer, "a resend is answered as before");
+    // The same application once more, under another id: refused, its chain exists.
+    let twice = send_message(Some("c-2"), "REQUEST", "RSHEP_APPLICATION_SUBMIT", None, &application(app, "operator-1"));
+    let (_, fault) = soap(&harness, ASYNC, &twice).await;
+    assert_eq!(text_of(&fault, "errorCode").as_deref(), Some("shep.chain_exists"), "{fault}");
 
     // A NOTIFICATION on a chain that never passed the gateway is refused (an ARM's sender).
     let progress = "<ApplicationProgress><applicationId>no-such-chain</applicationId></ApplicationProgress>";

@@ -158,13 +158,24 @@ impl Edge {
         let message_id = uuid::Uuid::new_v4().to_string();
         // The duplicate key: the client's message id if it sent one, else SHEP's own.
         let duplicate_key = info.message_id.clone().unwrap_or_else(|| message_id.clone());
+        let _one = self.one_at_a_time(&sender.sender_id, &duplicate_key).await;
         if let Some(answer) = self.remembered(&sender.sender_id, &duplicate_key, raw)? {
             return Ok(answer);
         }
         let body = crate::body::read(&data.xml, &service.body)?;
         let chain = match info.message_type {
             // egov's rule: a chain is the application: its id is the one the payload names.
-            wire::MessageType::Request => body.application_id().unwrap_or_else(|| message_id.clone()),
+            wire::MessageType::Request => {
+                let chain = body.application_id().unwrap_or_else(|| message_id.clone());
+                // A REQUEST starts its chain: the application was sent once already.
+                if self.chain_known(&chain)? {
+                    return Err(Fault::client(
+                        "shep.chain_exists",
+                        format!("chain {chain} was started already: its REQUEST passed this gateway"),
+                    ));
+                }
+                chain
+            }
             _ => {
                 let chain = info.correlation_id.clone().ok_or_else(|| {
                     Fault::client("shep.correlation_required", "a RESPONSE, NOTIFICATION or UPDATE names its chain")

@@ -133,7 +133,13 @@ pub struct Edge {
     pub(crate) settings: EdgeSettings,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) base_url: std::sync::OnceLock<String>,
+    /// One request of a `(senderId, messageId)` at a time: a resend that
+    /// arrives while the first is still being handled waits for its answer.
+    pub(crate) in_flight: Vec<tokio::sync::Mutex<()>>,
 }
+
+/// How many locks the `(senderId, messageId)`s share.
+const IN_FLIGHT_STRIPES: usize = 256;
 
 impl std::fmt::Debug for Edge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -266,6 +272,7 @@ impl Edge {
             settings: parts.settings,
             clock: parts.clock,
             base_url: std::sync::OnceLock::new(),
+            in_flight: (0..IN_FLIGHT_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
         })
     }
 
@@ -336,6 +343,15 @@ impl Edge {
             ));
         }
         Ok(Some(String::from_utf8_lossy(&remembered.response).into_owned()))
+    }
+
+    /// Holds the lock of `(sender_id, message_id)` while its request is handled.
+    pub(crate) async fn one_at_a_time(&self, sender_id: &str, message_id: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (sender_id, message_id).hash(&mut hasher);
+        let stripe = (hasher.finish() as usize) % self.in_flight.len();
+        self.in_flight[stripe].lock().await
     }
 
     pub(crate) async fn commit(&self, batch: Batch) -> Result<Vec<u64>, Fault> {
@@ -449,6 +465,7 @@ impl Edge {
         let service = &shep.service;
         check_security(security, self.settings.require_signed_sync)?;
         self.check_role(sender, service)?;
+        let _one = self.one_at_a_time(&sender.sender_id, &info.message_id).await;
         if let Some(answer) = self.remembered(&sender.sender_id, &info.message_id, raw)? {
             return Ok(answer);
         }
