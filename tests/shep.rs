@@ -59,8 +59,12 @@ async fn start_notifying(external: &[(&str, External)], status_endpoint: Option<
 
 /// POSTs `body` to the edge: the HTTP status and the answer.
 async fn post(harness: &Harness, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
+    post_to(harness.stack.shep_address().unwrap(), path, content_type, body).await
+}
+
+/// POSTs `body` to the edge at `address`.
+async fn post_to(address: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let address = harness.stack.shep_address().unwrap();
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: {content_type}\r\nSOAPAction: \"\"\r\n\
@@ -719,4 +723,66 @@ async fn a_jaxws_request_signed_with_wsse_is_accepted_and_with_signed_sync_requi
     let (_, fault) = soap(&harness, SYNC, &elsewhere).await;
     assert_eq!(text_of(&fault, "errorCode").as_deref(), Some("shep.bad_security"), "{fault}");
     harness.stop().await;
+}
+
+#[tokio::test]
+async fn egov_serve_with_an_external_state_corporation_its_senders_from_keys_init_and_the_audit_of_the_edge() {
+    let temp = tempfile::tempdir().unwrap();
+    let egov = env!("CARGO_BIN_EXE_egov");
+    let keys = temp.path().join("keys");
+    let made = std::process::Command::new(egov).args(["keys", "init", "--dir"]).arg(&keys).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let password = std::fs::read_to_string(keys.join("secrets/shep-sc-workstation.password")).unwrap();
+    let mut command = std::process::Command::new(egov);
+    command
+        .args(["serve", "--any-port", "--console", "off", "--external", "workstation=poll", "--data"])
+        .arg(temp.path().join("data"))
+        .arg("--keys")
+        .arg(&keys)
+        .arg("--fixtures")
+        .arg(common::fixtures_dir())
+        .stderr(std::process::Stdio::null());
+    let served = common::Served::start(command);
+    assert!(served.said.iter().all(|line| !line.starts_with("listening workstation")), "{:?}", served.said);
+    let address = served
+        .said
+        .iter()
+        .find_map(|line| line.strip_prefix("listening shep http://"))
+        .map(|rest| rest.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| panic!("{:?}", served.said));
+    let as_workstation = |xml: String| xml.replace(">sc-ext<", ">sc-workstation<").replace(SC_PASSWORD, &password);
+    let app = "APP-SHEP-SERVED";
+    let request = as_workstation(send_message(
+        None,
+        "REQUEST",
+        "RSHEP_APPLICATION_SUBMIT",
+        None,
+        &application(app, "operator-1"),
+    ));
+    let (status, answer) = post_to(&address, ASYNC, "text/xml", request.as_bytes()).await;
+    assert_eq!(status, 200, "{answer}");
+    let report = common::eventually("the ARM's first report", async || {
+        let poll = as_workstation(get_messages("SC_APPLICATION_PROGRESS", None));
+        let (_, answer) = post_to(&address, ASYNC, "text/xml", poll.as_bytes()).await;
+        messages_of(&answer).into_iter().next()
+    })
+    .await;
+    let ack =
+        as_workstation(delivery_notification(&report.0, "SC_APPLICATION_PROGRESS", "MESSAGE_ACCEPTED", "NOT_RESEND"));
+    let (status, acked) = post_to(&address, ASYNC, "text/xml", ack.as_bytes()).await;
+    assert_eq!(status, 200, "{acked}");
+    let (stopped, _) = served.terminate();
+    assert!(stopped);
+    // The audit checks the edge's log with the others': every signature, and the SOAP messages beside them.
+    let audit = std::process::Command::new(egov)
+        .args(["audit", "verify", "--data"])
+        .arg(temp.path().join("data"))
+        .arg("--keys")
+        .arg(&keys)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&audit.stdout);
+    assert!(audit.status.success(), "{said}{}", String::from_utf8_lossy(&audit.stderr));
+    let shep = said.lines().find(|line| line.starts_with("shep: ")).unwrap_or_else(|| panic!("{said}"));
+    assert!(shep.contains("hash chain intact") && shep.contains("with their SOAP message"), "{said}");
 }
