@@ -138,6 +138,10 @@ pub struct Edge {
     pub(crate) in_flight: Vec<tokio::sync::Mutex<()>>,
 }
 
+/// How long a sync request may wait for the gateway's answer (the gateway
+/// tries a registry for at most about 8 s).
+const SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// How many locks the `(senderId, messageId)`s share.
 const IN_FLIGHT_STRIPES: usize = 256;
 
@@ -488,9 +492,10 @@ impl Edge {
         )?;
         let fronted = self.fronted(&sender.member)?;
         let mut gateway = fronted.gateway.clone();
-        let answered = gateway
-            .send_sync(egov_proto::SendSyncRequest { envelope: Some(request.clone()) })
+        let call = gateway.send_sync(egov_proto::SendSyncRequest { envelope: Some(request.clone()) });
+        let answered = tokio::time::timeout(SYNC_TIMEOUT, call)
             .await
+            .map_err(|_| Fault::server("shep.gateway_unreachable", format!("no answer within {SYNC_TIMEOUT:?}")))?
             .map_err(|status| Fault::from_status(&status))?;
         let answer = answered
             .into_inner()
