@@ -32,11 +32,7 @@ const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
 /// Posts a SOAP request to `url` with `client`: the status and the answer's
 /// bytes, or why there is none (a transport error: the call may be tried again).
-pub(crate) async fn exchange(
-    client: &HttpClient,
-    url: &str,
-    text: String,
-) -> Result<(hyper::StatusCode, Bytes), String> {
+pub async fn exchange(client: &HttpClient, url: &str, text: String) -> Result<(hyper::StatusCode, Bytes), String> {
     let request = hyper::Request::post(url)
         .header(hyper::header::CONTENT_TYPE, "text/xml; charset=utf-8")
         .header("SOAPAction", "\"\"")
