@@ -146,6 +146,12 @@ async fn a_sync_look_up_is_answered_scss001_with_the_person_and_a_resend_gets_th
     assert_eq!((status, &again), (200, &answer));
     assert_eq!(edge_log(&harness, "m-1").await, 2);
     assert_eq!(harness.gateway_log("m-1").await.len(), routed.len());
+    // The same request twice at once: one goes through, the other waits for its answer.
+    let twice = sync_request("m-2", "GBDFL_PERSON_BY_IIN", "sc-ext", SC_PASSWORD, &person_query(IIN));
+    let (first, second) = tokio::join!(soap(&harness, SYNC, &twice), soap(&harness, SYNC, &twice));
+    assert_eq!(first.0, 200, "{}", first.1);
+    assert_eq!(first, second, "both get the one answer");
+    assert_eq!(edge_log(&harness, "m-2").await, 2);
     // The same id with other bytes: refused.
     let other = sync_request("m-1", "GBDFL_PERSON_BY_IIN", "sc-ext", SC_PASSWORD, &person_query("900101400123"));
     let (status, fault) = soap(&harness, SYNC, &other).await;
@@ -733,6 +739,30 @@ async fn egov_serve_with_an_external_state_corporation_its_senders_from_keys_ini
     let made = std::process::Command::new(egov).args(["keys", "init", "--dir"]).arg(&keys).output().unwrap();
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     let password = std::fs::read_to_string(keys.join("secrets/shep-sc-workstation.password")).unwrap();
+    // A sender of one's own, for the look-ups.
+    let added = std::process::Command::new(egov)
+        .args([
+            "shep",
+            "sender",
+            "add",
+            "--id",
+            "tester",
+            "--member",
+            "sc-workstation",
+            "--password",
+            "t-pass",
+            "--dir",
+        ])
+        .arg(&keys)
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let unknown = std::process::Command::new(egov)
+        .args(["shep", "sender", "add", "--id", "ghost", "--member", "nobody", "--dir"])
+        .arg(&keys)
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success(), "a sender must be a member of the trust registry");
     let mut command = std::process::Command::new(egov);
     command
         .args(["serve", "--any-port", "--console", "off", "--external", "workstation=poll", "--data"])
@@ -771,6 +801,18 @@ async fn egov_serve_with_an_external_state_corporation_its_senders_from_keys_ini
         as_workstation(delivery_notification(&report.0, "SC_APPLICATION_PROGRESS", "MESSAGE_ACCEPTED", "NOT_RESEND"));
     let (status, acked) = post_to(&address, ASYNC, "text/xml", ack.as_bytes()).await;
     assert_eq!(status, 200, "{acked}");
+    // `egov shep send` posts a SOAP file and prints the answer.
+    let file = temp.path().join("lookup.xml");
+    std::fs::write(&file, sync_request("t-1", "GBDFL_PERSON_BY_IIN", "tester", "t-pass", &person_query(IIN))).unwrap();
+    let sent = std::process::Command::new(egov)
+        .args(["shep", "send"])
+        .arg(&file)
+        .args(["--to", &format!("http://{address}/bip-sync-wss-gost/")])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&sent.stdout);
+    assert!(sent.status.success(), "{printed}");
+    assert_eq!(text_of(printed.trim(), "code").as_deref(), Some("SCSS001"), "{printed}");
     let (stopped, _) = served.terminate();
     assert!(stopped);
     // The audit checks the edge's log with the others': every signature, and the SOAP messages beside them.

@@ -129,7 +129,13 @@ impl Edge {
     }
 
     fn chain_known(&self, chain: &str) -> Result<bool, Fault> {
-        Ok(!self.store.index_entries(&format!("chain/{chain}/")).map_err(store_fault)?.is_empty())
+        // Exactly this chain's entry: a chain id may hold a '/', so another's may start with it.
+        Ok(self
+            .store
+            .index_entries(&format!("chain/{chain}/"))
+            .map_err(store_fault)?
+            .iter()
+            .any(|entry| entry == "known"))
     }
 
     pub(crate) fn record(&self, id: &str) -> Result<Option<(u64, ShepMessage)>, Fault> {

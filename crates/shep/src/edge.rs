@@ -135,15 +135,28 @@ pub struct Edge {
     pub(crate) base_url: std::sync::OnceLock<String>,
     /// One request of a `(senderId, messageId)` at a time: a resend that
     /// arrives while the first is still being handled waits for its answer.
-    pub(crate) in_flight: Vec<tokio::sync::Mutex<()>>,
+    pub(crate) in_flight: std::sync::Mutex<HashMap<(String, String), Arc<tokio::sync::Notify>>>,
+}
+
+/// A request of a `(senderId, messageId)` being handled: the next one waits until it is dropped.
+pub(crate) struct OneAtATime<'e> {
+    edge: &'e Edge,
+    key: (String, String),
+    done: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for OneAtATime<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut in_flight) = self.edge.in_flight.lock() {
+            in_flight.remove(&self.key);
+        }
+        self.done.notify_waiters();
+    }
 }
 
 /// How long a sync request may wait for the gateway's answer (the gateway
 /// tries a registry for at most about 8 s).
 const SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
-
-/// How many locks the `(senderId, messageId)`s share.
-const IN_FLIGHT_STRIPES: usize = 256;
 
 impl std::fmt::Debug for Edge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -276,7 +289,7 @@ impl Edge {
             settings: parts.settings,
             clock: parts.clock,
             base_url: std::sync::OnceLock::new(),
-            in_flight: (0..IN_FLIGHT_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            in_flight: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -350,12 +363,34 @@ impl Edge {
     }
 
     /// Holds the lock of `(sender_id, message_id)` while its request is handled.
-    pub(crate) async fn one_at_a_time(&self, sender_id: &str, message_id: &str) -> tokio::sync::MutexGuard<'_, ()> {
-        use std::hash::{Hash as _, Hasher as _};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (sender_id, message_id).hash(&mut hasher);
-        let stripe = (hasher.finish() as usize) % self.in_flight.len();
-        self.in_flight[stripe].lock().await
+    pub(crate) async fn one_at_a_time(&self, sender_id: &str, message_id: &str) -> OneAtATime<'_> {
+        let key = (sender_id.to_owned(), message_id.to_owned());
+        loop {
+            let running = {
+                let Ok(mut in_flight) = self.in_flight.lock() else { break };
+                match in_flight.get(&key) {
+                    Some(running) => Arc::clone(running),
+                    None => {
+                        let done = Arc::new(tokio::sync::Notify::new());
+                        in_flight.insert(key.clone(), Arc::clone(&done));
+                        return OneAtATime { edge: self, key, done };
+                    }
+                }
+            };
+            // Registered before the map is looked at again, so the first one's end is not missed.
+            let finished = running.notified();
+            tokio::pin!(finished);
+            finished.as_mut().enable();
+            let still_running = self
+                .in_flight
+                .lock()
+                .is_ok_and(|in_flight| in_flight.get(&key).is_some_and(|current| Arc::ptr_eq(current, &running)));
+            if still_running {
+                finished.await;
+            }
+        }
+        // A poisoned map: no waiting (the remembered answer still decides).
+        OneAtATime { edge: self, key, done: Arc::new(tokio::sync::Notify::new()) }
     }
 
     pub(crate) async fn commit(&self, batch: Batch) -> Result<Vec<u64>, Fault> {
