@@ -428,22 +428,7 @@ async fn an_application_from_an_external_state_corporation_is_routed_and_its_pro
     assert_eq!(text_of(&state, "messageState").as_deref(), Some("DELIVERED"), "{state}");
 
     // The provider's staff do their steps; the result comes back as the chain's RESPONSE.
-    let staff = harness.staff();
-    let keys = harness.staff_keys();
-    let mut registration = staff.registration(&registration_id).await.unwrap();
-    while !registration.next_actor.is_empty() {
-        let step_id = registration.application.as_ref().map(|a| a.current_step.clone()).unwrap_or_default();
-        let step = harness.definition.step(&step_id).unwrap().clone();
-        let signer = &keys[&registration.next_actor];
-        let handing_over = step.handed_over_by.as_deref() == Some(registration.next_actor.as_str());
-        registration = if step.effect == Some(egov_regulation::Effect::SignResult) && !handing_over {
-            staff.sign(signer, &registration).await.unwrap()
-        } else if step.kind == egov_regulation::StepKind::Condition {
-            staff.act(signer, &registration, &step_id, egov_proto::Decision::Yes, "").await.unwrap()
-        } else {
-            staff.act(signer, &registration, &step_id, egov_proto::Decision::Unspecified, "").await.unwrap()
-        };
-    }
+    staff_steps(&harness.staff(), &harness.staff_keys(), &harness.definition, &registration_id).await;
     // Each report is acknowledged as it is read, until the result.
     let result = common::eventually("the signed result", async || {
         let (_, answer) = soap(&harness, ASYNC, &get_messages("SC_APPLICATION_PROGRESS", None)).await;
@@ -827,4 +812,102 @@ async fn egov_serve_with_an_external_state_corporation_its_senders_from_keys_ini
     assert!(audit.status.success(), "{said}{}", String::from_utf8_lossy(&audit.stderr));
     let shep = said.lines().find(|line| line.starts_with("shep: ")).unwrap_or_else(|| panic!("{said}"));
     assert!(shep.contains("hash chain intact") && shep.contains("with their SOAP message"), "{said}");
+}
+
+/// The provider's staff do every step of `registration_id`, approving, each signed by its member.
+async fn staff_steps(
+    staff: &egov_client::StaffClient,
+    keys: &std::collections::HashMap<String, egov_envelope::Signer>,
+    definition: &egov_regulation::Definition,
+    registration_id: &str,
+) {
+    let mut registration = staff.registration(registration_id).await.unwrap();
+    while !registration.next_actor.is_empty() {
+        let step_id = registration.application.as_ref().map(|a| a.current_step.clone()).unwrap_or_default();
+        let step = definition.step(&step_id).unwrap().clone();
+        let signer = &keys[&registration.next_actor];
+        let handing_over = step.handed_over_by.as_deref() == Some(registration.next_actor.as_str());
+        registration = if step.effect == Some(egov_regulation::Effect::SignResult) && !handing_over {
+            staff.sign(signer, &registration).await.unwrap()
+        } else if step.kind == egov_regulation::StepKind::Condition {
+            staff.act(signer, &registration, &step_id, egov_proto::Decision::Yes, "").await.unwrap()
+        } else {
+            staff.act(signer, &registration, &step_id, egov_proto::Decision::Unspecified, "").await.unwrap()
+        };
+    }
+}
+
+/// Runs `tests/python/shep_zeep_client.py` with `args`: what it printed.
+fn zeep_client(args: Vec<String>) -> String {
+    let probe = std::process::Command::new("python3").args(["-c", "import zeep"]).output();
+    match probe {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => panic!(
+            "python3 cannot import zeep ({}); install it with `python3 -m pip install -r tests/python/requirements.txt`",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ),
+        Err(error) => panic!("python3 cannot be run ({error}); the zeep client test needs it"),
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/shep_zeep_client.py");
+    let output = std::process::Command::new("python3").arg(script).args(args).output().unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{printed}{}", String::from_utf8_lossy(&output.stderr));
+    printed
+}
+
+#[tokio::test]
+async fn a_client_zeep_generates_from_the_served_wsdls_runs_an_application_through_egov() {
+    let temp = tempfile::tempdir().unwrap();
+    let egov = env!("CARGO_BIN_EXE_egov");
+    let keys = temp.path().join("keys");
+    let made = std::process::Command::new(egov).args(["keys", "init", "--dir"]).arg(&keys).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let password = std::fs::read_to_string(keys.join("secrets/shep-sc-workstation.password")).unwrap();
+    let mut command = std::process::Command::new(egov);
+    command
+        .args(["serve", "--any-port", "--console", "off", "--external", "workstation=poll", "--data"])
+        .arg(temp.path().join("data"))
+        .arg("--keys")
+        .arg(&keys)
+        .arg("--fixtures")
+        .arg(common::fixtures_dir())
+        .stderr(std::process::Stdio::null());
+    let served = common::Served::start(command);
+    let said = |prefix: &str| {
+        served.said.iter().find_map(|line| line.strip_prefix(prefix)).map(|rest| rest.trim_end_matches('/').to_owned())
+    };
+    let base = format!("http://{}", said("listening shep http://").unwrap());
+    let regional = said("listening regional ").unwrap();
+    let app = "APP-SHEP-ZEEP";
+    let args = ["submit", &base, "sc-workstation", &password, app, IIN].map(str::to_owned).to_vec();
+    let printed = tokio::task::spawn_blocking(move || zeep_client(args)).await.unwrap();
+    assert!(printed.contains("looked up Серикбаев"), "{printed}");
+    let registration = printed
+        .lines()
+        .find_map(|line| line.strip_prefix("registration "))
+        .unwrap_or_else(|| panic!("{printed}"))
+        .to_owned();
+    // The provider's staff, at the ARM egov runs.
+    let key_dir = egov_runtime::KeyDir::new(&keys);
+    let trust = key_dir.trust().unwrap();
+    let staff_keys = [
+        ("provider-office", "office-1"),
+        ("provider-specialist", "specialist-1"),
+        ("provider-executor", "executor-1"),
+        ("provider-head", "head-1"),
+    ]
+    .into_iter()
+    .map(|(role, member)| (role.to_owned(), key_dir.signer_in(&trust, member).unwrap()))
+    .collect();
+    let staff = egov_client::StaffClient::new(
+        Topology::channel(&regional).unwrap(),
+        std::sync::Arc::new(egov_runtime::SystemClock),
+    );
+    let definition = egov_regulation::Definition::default_definition().clone();
+    staff_steps(&staff, &staff_keys, &definition, &registration).await;
+    let args = ["result", &base, "sc-workstation", &password, app].map(str::to_owned).to_vec();
+    let printed = tokio::task::spawn_blocking(move || zeep_client(args)).await.unwrap();
+    assert!(printed.contains("result permitted head-1"), "{printed}");
+    let (stopped, _) = served.terminate();
+    assert!(stopped);
 }
