@@ -64,14 +64,19 @@ async fn post(harness: &Harness, path: &str, content_type: &str, body: &[u8]) ->
 
 /// POSTs `body` to the edge at `address`.
 async fn post_to(address: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
+    try_post_to(address, path, content_type, body).await.unwrap_or_else(|| panic!("{address} cannot be reached"))
+}
+
+/// [`post_to`]; `None` when the edge cannot be reached (a stack killed meanwhile).
+async fn try_post_to(address: &str, path: &str, content_type: &str, body: &[u8]) -> Option<(u16, String)> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(address).await.ok()?;
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: {content_type}\r\nSOAPAction: \"\"\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
-    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(head.as_bytes()).await.ok()?;
     // The edge may answer before it has read an oversized body.
     let _ = stream.write_all(body).await;
     let mut answer = Vec::new();
@@ -79,7 +84,7 @@ async fn post_to(address: &str, path: &str, content_type: &str, body: &[u8]) -> 
     let answer = String::from_utf8_lossy(&answer).into_owned();
     let status = answer.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
     let body = answer.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
-    (status, body)
+    Some((status, body))
 }
 
 async fn soap(harness: &Harness, path: &str, body: &str) -> (u16, String) {
@@ -910,4 +915,155 @@ async fn a_client_zeep_generates_from_the_served_wsdls_runs_an_application_throu
     assert!(printed.contains("result permitted head-1"), "{printed}");
     let (stopped, _) = served.terminate();
     assert!(stopped);
+}
+
+/// `egov serve` with every role but the workstation, served by an external
+/// system that polls, on `temp`'s data and keys: the child and the edge's address.
+fn serve_external_workstation(temp: &std::path::Path) -> (common::Served, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_egov"));
+    command
+        .args(["serve", "--any-port", "--console", "off", "--external", "workstation=poll", "--data"])
+        .arg(temp.join("data"))
+        .arg("--keys")
+        .arg(temp.join("keys"))
+        .arg("--fixtures")
+        .arg(common::fixtures_dir())
+        .stderr(std::process::Stdio::null());
+    let served = common::Served::start(command);
+    let address = served
+        .said
+        .iter()
+        .find_map(|line| line.strip_prefix("listening shep http://"))
+        .map(|rest| rest.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| panic!("{:?}", served.said));
+    (served, address)
+}
+
+fn sigkill(mut served: common::Served) {
+    served.child.kill().unwrap();
+    served.child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn sigkilled_while_soap_senders_and_a_poller_run_nothing_acknowledged_is_lost_or_offered_again() {
+    const APPLICATIONS: usize = 12;
+    let temp = tempfile::tempdir().unwrap();
+    let egov = env!("CARGO_BIN_EXE_egov");
+    let made = std::process::Command::new(egov)
+        .args(["keys", "init", "--dir"])
+        .arg(temp.path().join("keys"))
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let password = std::fs::read_to_string(temp.path().join("keys/secrets/shep-sc-workstation.password")).unwrap();
+    let as_workstation = |xml: String| xml.replace(">sc-ext<", ">sc-workstation<").replace(SC_PASSWORD, &password);
+    // Each application with the sender's own message id: a resend is the same bytes.
+    let requests: Vec<String> = (0..APPLICATIONS)
+        .map(|i| {
+            let app = format!("APP-KILL-{i}");
+            as_workstation(send_message(
+                Some(&format!("k-{i}")),
+                "REQUEST",
+                "RSHEP_APPLICATION_SUBMIT",
+                None,
+                &application(&app, "operator-1"),
+            ))
+        })
+        .collect();
+
+    // Four senders at once; the process is killed as soon as one message is acknowledged.
+    let (served, address) = serve_external_workstation(temp.path());
+    let (first_tx, mut first_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut senders = Vec::new();
+    for lane in 0..4 {
+        let (address, requests, first_tx) = (address.clone(), requests.clone(), first_tx.clone());
+        senders.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for i in (lane..APPLICATIONS).step_by(4) {
+                // Killed: what is on its way, and what follows, is not acknowledged.
+                let Some((status, answer)) = try_post_to(&address, ASYNC, "text/xml", requests[i].as_bytes()).await
+                else {
+                    break;
+                };
+                if status == 200 {
+                    acknowledged.push((i, text_of(&answer, "messageId").unwrap()));
+                    let _ = first_tx.send(i);
+                }
+            }
+            acknowledged
+        }));
+    }
+    drop(first_tx);
+    first_rx.recv().await.expect("no application was acknowledged");
+    sigkill(served);
+    let mut acknowledged = std::collections::HashMap::new();
+    for sender in senders {
+        acknowledged.extend(sender.await.unwrap());
+    }
+    assert!(!acknowledged.is_empty());
+
+    // Restarted, every request is sent again: one acknowledged before is answered as before.
+    let (served, address) = serve_external_workstation(temp.path());
+    let mut message_ids = Vec::new();
+    for (i, request) in requests.iter().enumerate() {
+        let (status, answer) = post_to(&address, ASYNC, "text/xml", request.as_bytes()).await;
+        assert_eq!(status, 200, "{answer}");
+        let message_id = text_of(&answer, "messageId").unwrap();
+        if let Some(before) = acknowledged.get(&i) {
+            assert_eq!(&message_id, before, "application {i}'s answer changed after the crash");
+        }
+        message_ids.push(message_id);
+    }
+
+    // A poller acknowledges each report; the process is killed once more while it does.
+    let poll = as_workstation(get_messages("SC_APPLICATION_PROGRESS", None));
+    let mut taken = std::collections::HashSet::new();
+    let mut chains = std::collections::HashSet::new();
+    let (mut served, mut address, mut killed_again) = (served, address, false);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while chains.len() < APPLICATIONS {
+        assert!(std::time::Instant::now() < deadline, "reports of only {} applications", chains.len());
+        let (status, answer) = post_to(&address, ASYNC, "text/xml", poll.as_bytes()).await;
+        assert_eq!(status, 200, "{answer}");
+        for (message_id, chain, _, _) in messages_of(&answer) {
+            assert!(!taken.contains(&message_id), "report {message_id} offered again after it was acknowledged");
+            let ack = as_workstation(delivery_notification(
+                &message_id,
+                "SC_APPLICATION_PROGRESS",
+                "MESSAGE_ACCEPTED",
+                "NOT_RESEND",
+            ));
+            let (status, acked) = post_to(&address, ASYNC, "text/xml", ack.as_bytes()).await;
+            assert_eq!(status, 200, "{acked}");
+            taken.insert(message_id);
+            chains.insert(chain);
+        }
+        if !taken.is_empty() && !killed_again {
+            killed_again = true;
+            sigkill(served);
+            (served, address) = serve_external_workstation(temp.path());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Nothing acknowledged is offered again.
+    let (_, answer) = post_to(&address, ASYNC, "text/xml", poll.as_bytes()).await;
+    for (message_id, ..) in messages_of(&answer) {
+        assert!(!taken.contains(&message_id), "report {message_id} offered again after it was acknowledged");
+    }
+    // Every application reached the ARM.
+    for message_id in &message_ids {
+        let state = as_workstation(message_status(message_id));
+        let (_, answer) = post_to(&address, ASYNC, "text/xml", state.as_bytes()).await;
+        assert_eq!(text_of(&answer, "messageState").as_deref(), Some("DELIVERED"), "{answer}");
+    }
+    let (stopped, _) = served.terminate();
+    assert!(stopped);
+    let audit = std::process::Command::new(egov)
+        .args(["audit", "verify", "--data"])
+        .arg(temp.path().join("data"))
+        .arg("--keys")
+        .arg(temp.path().join("keys"))
+        .output()
+        .unwrap();
+    assert!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stdout));
 }
