@@ -26,6 +26,8 @@ fn a_wrong_key_or_value_is_refused_naming_the_line_and_nothing_starts() {
         ("[serve]\nfaults = [\"gateway:sometimes\"]\n", "line 2", "serve.faults"),
         ("[log]\nformat = \"xml\"\n", "line 2", "log.format"),
         ("[servce]\ndata = \"d\"\n", "line 1", "unknown field `servce`"),
+        ("[shep.external]\nregional = \"ftp://arm\"\n", "line 2", "shep.external"),
+        ("[shep]\nadress = \"127.0.0.1:1\"\n", "line 2", "unknown field `adress`"),
     ];
     for (text, line, what) in cases {
         let file = temp.path().join("egov.toml");

@@ -1067,3 +1067,43 @@ async fn sigkilled_while_soap_senders_and_a_poller_run_nothing_acknowledged_is_l
         .unwrap();
     assert!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stdout));
 }
+
+#[tokio::test]
+async fn the_shep_services_come_from_a_file_when_one_is_given() {
+    let temp = tempfile::tempdir().unwrap();
+    let file = temp.path().join("services.toml");
+    std::fs::write(&file, "[[service]]\nshep_id = \"GBD_FL_LOOKUP\"\nservice = \"gbdfl.person.lookup.v1\"\n").unwrap();
+    let harness = Harness::start_with(|config| {
+        egov_shep::senders::add_sender(config.keys.path(), "sc-ext", ids::SC_WORKSTATION, Some(SC_PASSWORD), &[], None)
+            .unwrap();
+        config.shep = Some(EdgeSettings {
+            address: "127.0.0.1:0".to_owned(),
+            grpc_address: "127.0.0.1:0".to_owned(),
+            services_file: Some(file.clone()),
+            ..EdgeSettings::default()
+        });
+    })
+    .await;
+    let renamed = sync_request("f-1", "GBD_FL_LOOKUP", "sc-ext", SC_PASSWORD, &person_query(IIN));
+    let (status, answer) = soap(&harness, SYNC, &renamed).await;
+    assert_eq!((status, text_of(&answer, "code").as_deref()), (200, Some("SCSS001")), "{answer}");
+    let shipped = sync_request("f-2", "GBDFL_PERSON_BY_IIN", "sc-ext", SC_PASSWORD, &person_query(IIN));
+    let (_, fault) = soap(&harness, SYNC, &shipped).await;
+    assert_eq!(text_of(&fault, "errorCode").as_deref(), Some("shep.unknown_service"), "{fault}");
+    harness.stop().await;
+    // A file naming a service the exchange does not have stops the start.
+    std::fs::write(&file, "[[service]]\nshep_id = \"X\"\nservice = \"no.such.v1\"\n").unwrap();
+    let mut config = egov_cli::stack::StackConfig::local(
+        temp.path().join("data2"),
+        common::init_keys(&temp.path().join("keys2")),
+        common::fixtures_dir(),
+    );
+    config.shep = Some(EdgeSettings {
+        address: "127.0.0.1:0".to_owned(),
+        grpc_address: "127.0.0.1:0".to_owned(),
+        services_file: Some(file),
+        ..EdgeSettings::default()
+    });
+    let error = egov_cli::stack::Stack::start(config).await.unwrap_err();
+    assert!(format!("{error:#}").contains("no.such.v1"), "{error:#}");
+}

@@ -209,7 +209,7 @@ impl ServeArgs {
         let external = file.external.as_ref().map(|external| {
             external
                 .iter()
-                .filter_map(|(role, how)| egov_shep::edge::parse_external(&format!("{role}={how}")).ok())
+                .filter_map(|(role, how)| egov_shep::edge::parse_external(&format!("{role}={}", how.get_ref())).ok())
                 .collect::<Vec<_>>()
         });
         set(matches, "external", &mut self.external, &external);

@@ -40,7 +40,7 @@ pub struct ShepSection {
     pub services: Option<PathBuf>,
     pub require_signed_sync: Option<bool>,
     /// `[shep.external]`: `workstation = "poll"`, `regional = "push:http://..."`.
-    pub external: Option<std::collections::BTreeMap<String, String>>,
+    pub external: Option<std::collections::BTreeMap<String, Spanned<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -132,8 +132,8 @@ impl Config {
         }
         if let Some(external) = &config.shep.external {
             for (role, how) in external {
-                if let Err(error) = egov_shep::edge::parse_external(&format!("{role}={how}")) {
-                    bail!("{}: shep.external: {error}", path.display());
+                if let Err(error) = egov_shep::edge::parse_external(&format!("{role}={}", how.get_ref())) {
+                    bail!("{}: shep.external: {error}", at(how.span()));
                 }
             }
         }

@@ -306,6 +306,11 @@ impl Stack {
                 Some((http, grpc))
             }
         };
+        // The edge's tables are read before anything starts: a bad one stops the start.
+        let shep_tables = match &config.shep {
+            Some(settings) => Some(shep_tables(&config, settings, Services::embedded())?),
+            None => None,
+        };
         let shep_grpc = match &shep_listeners {
             Some((_, grpc)) => Some(grpc.local_addr()?.to_string()),
             None => None,
@@ -523,8 +528,8 @@ impl Stack {
             });
             servers.push((role, shutdown, server));
         }
-        let shep = match (&config.shep, shep_listeners) {
-            (Some(settings), Some((http, grpc))) => {
+        let shep = match (&config.shep, shep_listeners, shep_tables) {
+            (Some(settings), Some((http, grpc)), Some((senders, shep_services))) => {
                 let addresses = (http.local_addr()?.to_string(), grpc.local_addr()?.to_string());
                 let (store, had_data) =
                     opened.remove(&Role::Shep).unwrap_or_else(|| Err(anyhow::anyhow!("no store")))?;
@@ -540,7 +545,8 @@ impl Stack {
                     monitoring: &monitoring,
                     topology: &topology,
                 };
-                let (edge_servers, edge_tasks) = edge.start(store, http, grpc, Arc::clone(&services)).await?;
+                let (edge_servers, edge_tasks) =
+                    edge.start(store, http, grpc, Arc::clone(&services), senders, shep_services).await?;
                 servers.extend(edge_servers);
                 tasks.extend(edge_tasks);
                 Some(addresses)
@@ -758,6 +764,25 @@ pub fn check_definition(definition: &Definition) -> Result<(), egov_regulation::
     egov_regional::check_definition(definition)
 }
 
+/// The SHEP edge's senders (`keys/shep/senders.toml`) and its services (the
+/// settings' file, else the embedded table), checked against the table of services.
+fn shep_tables(
+    config: &StackConfig,
+    settings: &egov_shep::EdgeSettings,
+    services: &Services,
+) -> anyhow::Result<(egov_shep::senders::Senders, egov_shep::services::ShepServices)> {
+    let senders = egov_shep::senders::Senders::load(config.keys.path())?;
+    let shep_services = match &settings.services_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            egov_shep::services::ShepServices::from_toml(&text, services)
+                .with_context(|| format!("in {}", path.display()))?
+        }
+        None => egov_shep::services::ShepServices::from_toml(egov_shep::services::DEFAULT_SHEP_SERVICES, services)?,
+    };
+    Ok((senders, shep_services))
+}
+
 /// What the SHEP edge is started with.
 struct ShepStart<'a> {
     config: &'a StackConfig,
@@ -779,20 +804,11 @@ impl ShepStart<'_> {
         http: TcpListener,
         grpc: TcpListener,
         services: Arc<Services>,
+        senders: egov_shep::senders::Senders,
+        shep_services: egov_shep::services::ShepServices,
     ) -> anyhow::Result<(Servers, Vec<JoinHandle<()>>)> {
         let config = self.config;
         let tls = config.tls.as_ref();
-        let senders = egov_shep::senders::Senders::load(config.keys.path())?;
-        let shep_services = match &self.settings.services_file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-                egov_shep::services::ShepServices::from_toml(&text, &services)
-                    .with_context(|| format!("in {}", path.display()))?
-            }
-            None => {
-                egov_shep::services::ShepServices::from_toml(egov_shep::services::DEFAULT_SHEP_SERVICES, &services)?
-            }
-        };
         let counters = Arc::new(Counters::default());
         let monitor = self.monitoring.participant(Role::Shep.name());
         let mut checks = config.checks.clone();
