@@ -360,6 +360,7 @@ pub async fn serve(args: ServeArgs, addresses: &Addresses, tls: &crate::Tls) -> 
             keys: KeyDir::new(&args.keys),
             tls: tls.dir(&args.keys),
             definition,
+            shep: stack.shep_grpc_address().map(str::to_owned),
         };
         tokio::spawn(async move {
             let stopped = async move {
