@@ -624,6 +624,8 @@ async fn an_external_arm_receives_the_application_by_push_and_reports_back_on_th
     let shep = page.split("data-participant=\"shep\"").nth(1).unwrap_or_else(|| panic!("no shep log: {page}"));
     assert!(shep.contains("<summary>SOAP</summary>"), "{shep}");
     assert!(shep.contains("SC_APPLICATION_PROGRESS") && shep.contains("&lt;registrationId&gt;EXT-7"), "{shep}");
+    // And the application as the edge pushed it to the ARM.
+    assert!(shep.contains("delivered") && shep.contains("&lt;serviceId&gt;RSHEP_APPLICATION_SUBMIT"), "{shep}");
     let _ = stop_console.send(());
     let _ = console.await;
     arm.task.abort();

@@ -765,7 +765,7 @@ impl Courier for EdgeCourier {
         if let Some(rest) = item.target.strip_prefix("push/")
             && let Some((member, id)) = rest.split_once('/')
         {
-            return crate::push::attempt(self, member, id).await;
+            return crate::push::attempt(self, item, member, id).await;
         }
         if let Some(rest) = item.target.strip_prefix("status/")
             && let Some((sender_id, id)) = rest.rsplit_once('/')

@@ -48,8 +48,10 @@ pub async fn exchange(client: &HttpClient, url: &str, text: String) -> Result<(h
     Ok((status, body))
 }
 
-/// One PUSH of SHEP message `id` to the system serving `member`.
-pub(crate) async fn attempt(courier: &EdgeCourier, member: &str, id: &str) -> Attempt {
+/// One PUSH of SHEP message `id` (outbox item `item`) to the system serving
+/// `member`. Taken, the envelope is logged as delivered with the SOAP request
+/// it became in the entry's note.
+pub(crate) async fn attempt(courier: &EdgeCourier, item: &egov_store::OutboxItem, member: &str, id: &str) -> Attempt {
     let edge = courier.edge();
     let record = match edge.record(id) {
         Ok(Some((_, record))) => record,
@@ -67,7 +69,7 @@ pub(crate) async fn attempt(courier: &EdgeCourier, member: &str, id: &str) -> At
         return Attempt::Stopped(batch, error);
     };
     let text = wire::write_push(&edge.delivered_message(&record));
-    let (status, body) = match exchange(courier.http(), &url, text).await {
+    let (status, body) = match exchange(courier.http(), &url, text.clone()).await {
         Ok(answer) => answer,
         Err(error) => return Attempt::Retry(error),
     };
@@ -75,6 +77,10 @@ pub(crate) async fn attempt(courier: &EdgeCourier, member: &str, id: &str) -> At
         Ok(wire::PushAnswer::Accepted { .. }) => {
             let mut batch = Batch::new();
             courier.set_state(&mut batch, id, State::Delivered, "");
+            let keys = <egov_proto::Envelope as prost::Message>::decode(item.envelope.as_slice())
+                .map(|envelope| egov_runtime::receive::log_keys(&envelope, "delivered"))
+                .unwrap_or_default();
+            batch.log_indexed(edge.clock.now_ms(), "delivered", item.envelope.clone(), text, keys);
             Attempt::Delivered(batch)
         }
         Ok(wire::PushAnswer::Fault { faultcode, faultstring, error }) => {
