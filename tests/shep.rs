@@ -665,6 +665,27 @@ fn status_accepted() -> String {
 }
 
 #[tokio::test]
+async fn an_external_sender_is_told_when_the_gateway_delivered_its_application_to_egov_s_arm() {
+    let sc = recipient(vec![(200, status_accepted())]).await;
+    let status_url = format!("http://{}/status", sc.address);
+    let harness = start_notifying(&[("workstation", External::Poll)], Some(&status_url)).await;
+    let request =
+        send_message(None, "REQUEST", "RSHEP_APPLICATION_SUBMIT", None, &application("APP-SHEP-TOLD", "operator-1"));
+    let (status, answer) = soap(&harness, ASYNC, &request).await;
+    assert_eq!(status, 200, "{answer}");
+    let message_id = text_of(&answer, "messageId").unwrap();
+    let told =
+        common::eventually("the status notification", async || sc.received.lock().unwrap().first().cloned()).await;
+    assert_eq!(text_of(&told, "messageId").as_deref(), Some(message_id.as_str()), "{told}");
+    assert_eq!(text_of(&told, "messageState").as_deref(), Some("DELIVERED"), "{told}");
+    // Told once.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(sc.received.lock().unwrap().len(), 1);
+    sc.task.abort();
+    harness.stop().await;
+}
+
+#[tokio::test]
 async fn with_both_sides_external_the_sender_is_told_of_the_delivery_by_push() {
     let arm = recipient(vec![(200, accepted("arm-1"))]).await;
     let sc = recipient(vec![(200, status_accepted())]).await;
@@ -688,6 +709,8 @@ async fn with_both_sides_external_the_sender_is_told_of_the_delivery_by_push() {
     assert_eq!(text_of(&told, "messageState").as_deref(), Some("DELIVERED"), "{told}");
     let (_, state) = soap(&harness, ASYNC, &message_status(&message_id)).await;
     assert_eq!(text_of(&state, "messageState").as_deref(), Some("DELIVERED"), "{state}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(sc.received.lock().unwrap().len(), 1, "told once");
     arm.task.abort();
     sc.task.abort();
     harness.stop().await;

@@ -519,6 +519,10 @@ impl Edge {
             Ok(state) => state,
             Err(fault) => return Attempt::Retry(fault.to_string()),
         };
+        if state == State::OnDelivery {
+            // Watched from the gateway's acceptance on: told once it is settled.
+            return Attempt::Retry("the message is still on delivery".to_owned());
+        }
         let now = self.now();
         let notification = wire::ChangeStatusNotification {
             notification_id: uuid::Uuid::new_v4().to_string(),
@@ -734,6 +738,28 @@ impl EdgeCourier {
         batch
     }
 
+    /// The gateway took a SHEP sender's message for a participant egov runs:
+    /// where the sender wants status notifications, one waits in the outbox
+    /// until the gateway's delivery settles (a message for an external system
+    /// is told of when that system settles it).
+    fn watch_delivery(&self, batch: &mut Batch, item: &OutboxItem) {
+        let header = Envelope::decode(item.envelope.as_slice())
+            .ok()
+            .and_then(|envelope| EnvelopeHeader::decode(envelope.header.as_slice()).ok());
+        let Some(header) = header else { return };
+        if self.edge.external_of(&header.recipient_id).is_some() {
+            return;
+        }
+        let prefix = format!("internal/{}/{}/", header.sender_id, header.message_id);
+        for id in self.edge.store.index_entries(&prefix).unwrap_or_default() {
+            let Ok(Some((_, record))) = self.edge.record(&id) else { continue };
+            let wants = self.edge.senders.get(&record.sender).is_some_and(|sender| sender.status_endpoint.is_some());
+            if record.direction == Direction::In && wants {
+                batch.enqueue(status_target(&record.sender, &id), Vec::new(), self.edge.clock.now_ms());
+            }
+        }
+    }
+
     pub(crate) fn set_state(&self, batch: &mut Batch, id: &str, state: State, error: &str) {
         if let Ok(Some((version, mut record))) = self.edge.record(id) {
             let now_ms = self.edge.clock.now_ms();
@@ -758,6 +784,10 @@ impl Courier for EdgeCourier {
             return match courier.attempt(item).await {
                 Attempt::Stopped(_, error) => {
                     Attempt::Stopped(self.settle_sent(item, State::NotDelivered, &error), error)
+                }
+                Attempt::Delivered(mut batch) => {
+                    self.watch_delivery(&mut batch, item);
+                    Attempt::Delivered(batch)
                 }
                 other => other,
             };
