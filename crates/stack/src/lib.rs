@@ -772,6 +772,12 @@ fn shep_tables(
     services: &Services,
 ) -> anyhow::Result<(egov_shep::senders::Senders, egov_shep::services::ShepServices)> {
     let senders = egov_shep::senders::Senders::load(config.keys.path())?;
+    if senders.all().is_empty() {
+        tracing::warn!(
+            file = %egov_shep::senders::senders_path(config.keys.path()).display(),
+            "the SHEP face has no senders: every request is refused shep.unknown_sender (add one with `egov shep sender add`)"
+        );
+    }
     let shep_services = match &settings.services_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
