@@ -16,7 +16,7 @@ const PURE: [&str; 3] = ["egov-regulation", "egov-envelope", "egov-messages"];
 /// What a pure crate must not reach.
 const RUNTIME: [&str; 5] = ["tokio", "tonic", "sled", "hyper", "h2"];
 /// The participants: they talk to each other only over gRPC.
-const PARTICIPANTS: [&str; 4] = ["egov-workstation", "egov-gateway", "egov-regional", "egov-registries"];
+const PARTICIPANTS: [&str; 5] = ["egov-workstation", "egov-gateway", "egov-regional", "egov-registries", "egov-shep"];
 /// What every participant builds on.
 const SHARED: [&str; 2] = ["egov-store", "egov-runtime"];
 

@@ -29,7 +29,7 @@ fn the_quick_bench_prints_every_figure_with_its_baseline() {
     let named = |name: &str| figures.iter().filter(|f| f["figure"] == name).collect::<Vec<_>>();
 
     // 1. Bare gRPC and 2. the gateway's cost, at each concurrency.
-    for name in ["echo", "lookup_direct", "lookup_via_gateway"] {
+    for name in ["echo", "lookup_direct", "lookup_via_gateway", "lookup_via_shep"] {
         let levels: BTreeSet<u64> = named(name).iter().map(|f| f["concurrency"].as_u64().unwrap()).collect();
         assert_eq!(levels, BTreeSet::from([1, 16, 64]), "{name}: concurrencies");
         for figure in named(name) {
@@ -42,6 +42,9 @@ fn the_quick_bench_prints_every_figure_with_its_baseline() {
     for figure in named("lookup_direct") {
         assert!(figure["baseline"].as_str().unwrap().starts_with("echo"), "{figure}");
         assert!(figure.get("ratio_to_echo").is_some(), "{figure}");
+    }
+    for figure in named("lookup_via_shep") {
+        assert!(figure["baseline"].as_str().unwrap().starts_with("lookup_via_gateway"), "{figure}");
     }
     for figure in named("lookup_via_gateway") {
         assert!(figure["baseline"].as_str().unwrap().starts_with("lookup_direct"), "{figure}");

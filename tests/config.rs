@@ -28,6 +28,8 @@ fn a_wrong_key_or_value_is_refused_naming_the_line_and_nothing_starts() {
         ("[servce]\ndata = \"d\"\n", "line 1", "unknown field `servce`"),
         ("[keys]\n\nvalid_from = \"March\"\n", "line 3", "keys.valid_from"),
         ("[client]\nretry_seconds = \"long\"\n", "line 2", "invalid type: string \"long\""),
+        ("[shep.external]\nregional = \"ftp://arm\"\n", "line 2", "shep.external"),
+        ("[shep]\nadress = \"127.0.0.1:1\"\n", "line 2", "unknown field `adress`"),
     ];
     for (text, line, what) in cases {
         let file = temp.path().join("egov.toml");
@@ -149,6 +151,22 @@ fn docs_example() -> String {
     docs.split("```toml\n").nth(1).and_then(|rest| rest.split("```").next()).unwrap().to_owned()
 }
 
+/// What the SHEP face at `address` answers to a SOAP request.
+fn soap_post(address: &str, path: &str, body: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: text/xml; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
 /// What `GET /metrics` at `address` answers.
 fn scrape(address: &str) -> String {
     use std::io::{Read as _, Write as _};
@@ -178,11 +196,14 @@ fn the_example_of_the_docs_runs_the_five_participants_with_mtls_metrics_and_trac
         topology.entries().iter().flat_map(|(role, address)| [format!("--{role}"), (*address).to_owned()]).collect();
     let metrics = format!("127.0.0.1:{}", common::free_port());
     let console = format!("127.0.0.1:{}", common::free_port());
+    let shep = format!("127.0.0.1:{}", common::free_port());
+    let shep_grpc = format!("127.0.0.1:{}", common::free_port());
     let mut command = egov(config);
     command
         .current_dir(temp.path())
         .args(&addresses)
-        .args(["serve", "--metrics", &metrics, "--console", &console, "--otlp", &collector.endpoint, "--fixtures"])
+        .args(["serve", "--metrics", &metrics, "--console", &console, "--otlp", &collector.endpoint])
+        .args(["--shep", &shep, "--shep-grpc", &shep_grpc, "--fixtures"])
         .arg(common::fixtures_dir())
         .stderr(Stdio::null());
     let served = common::Served::start(command);
@@ -195,6 +216,7 @@ fn the_example_of_the_docs_runs_the_five_participants_with_mtls_metrics_and_trac
         );
     }
     assert!(served.said.contains(&format!("listening metrics http://{metrics}/metrics")), "{:?}", served.said);
+    assert!(served.said.contains(&format!("listening shep http://{shep}/")), "{:?}", served.said);
 
     // A client with the same file: the same addresses, over mTLS.
     let applied = egov(config)
@@ -204,6 +226,20 @@ fn the_example_of_the_docs_runs_the_five_participants_with_mtls_metrics_and_trac
         .output()
         .unwrap();
     assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+
+    // A SOAP look-up through the SHEP face: the edge calls the gateway over mTLS as the sender's member.
+    let password = std::fs::read_to_string(temp.path().join("keys/secrets/shep-sc-workstation.password")).unwrap();
+    let lookup = format!(
+        "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\"><soapenv:Body>\
+         <t:SendMessage xmlns:t=\"http://bip.bee.kz/SyncChannel/v10/Types\"><request><requestInfo>\
+         <messageId>configured-soap-1</messageId><serviceId>GBDFL_PERSON_BY_IIN</serviceId>\
+         <messageDate>2026-06-15T10:00:00+05:00</messageDate><sender><senderId>sc-workstation</senderId>\
+         <password>{password}</password></sender></requestInfo><requestData><data>\
+         <PersonQuery><iin>850715300122</iin></PersonQuery></data></requestData></request></t:SendMessage>\
+         </soapenv:Body></soapenv:Envelope>"
+    );
+    let answered = soap_post(&shep, "/bip-sync-wss-gost/", &lookup);
+    assert!(answered.starts_with("HTTP/1.1 200") && answered.contains("<code>SCSS001</code>"), "{answered}");
 
     let scraped = scrape(&metrics);
     assert!(scraped.starts_with("HTTP/1.1 200"), "{scraped}");

@@ -267,6 +267,7 @@ async fn an_incident_is_retried_from_the_browser() {
         keys: keys.clone(),
         tls: None,
         definition: Arc::new(egov_regulation::Definition::default_definition().clone()),
+        shep: None,
     };
     let console = tokio::spawn(egov_console::serve(listener, console, async move {
         let _ = console_stopped.await;

@@ -28,7 +28,7 @@ const KILLS: usize = 20;
 /// Starts `egov serve` with every participant and waits for `ready`; its output is drained in the background.
 fn start(topology: &Topology, dir: &Path) -> Child {
     let mut child = Command::new(EGOV)
-        .args(["serve", "--console", "off"])
+        .args(["serve", "--console", "off", "--shep", "off"])
         .arg("--data")
         .arg(dir.join("data"))
         .arg("--keys")

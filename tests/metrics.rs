@@ -66,7 +66,7 @@ async fn the_metrics_endpoint_counts_calls_refusals_latency_and_the_stores() {
     let metrics_address = format!("127.0.0.1:{}", common::free_port());
     let mut command = Command::new(EGOV);
     command
-        .args(["serve", "--console", "off"])
+        .args(["serve", "--console", "off", "--shep", "off"])
         .arg("--data")
         .arg(temp.path().join("data"))
         .arg("--keys")

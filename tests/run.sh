@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 tests/install.sh
 cargo test --workspace "$@"
-# The route, the replays of the fixtures and the bad-input tests again, each stack
+# The route, the replays of the fixtures, the bad-input and the SHEP tests again, each stack
 # on a throwaway PostgreSQL server (docs/scale-out.md).
 EGOV_TEST_STORE=postgres cargo test -p egov-cli \
-  --test route --test replay --test receivers --test envelopes --test raw_requests "$@"
+  --test route --test replay --test receivers --test envelopes --test raw_requests --test shep "$@"

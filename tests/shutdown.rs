@@ -24,7 +24,7 @@ const APPLICANT: &str = "850715300122";
 fn start(topology: &Topology, dir: &Path) -> common::Served {
     let mut command = Command::new(EGOV);
     command
-        .args(["serve", "--console", "off"])
+        .args(["serve", "--console", "off", "--shep", "off"])
         .arg("--data")
         .arg(dir.join("data"))
         .arg("--keys")

@@ -87,7 +87,7 @@ fn serve_tls(temp: &Path, topology: &Topology) -> common::Served {
     command
         .args(["--tls", "--topology"])
         .arg(temp.join("topology.toml"))
-        .args(["serve", "--console", "off", "--simulated-time", "--keys"])
+        .args(["serve", "--console", "off", "--shep", "off", "--simulated-time", "--keys"])
         .arg(temp.join("keys"))
         .arg("--data")
         .arg(temp.join("data"))

@@ -31,7 +31,7 @@ fn serve(temp: &Path, topology: &egov_runtime::Topology, otlp: &str) -> common::
     command
         .arg("--topology")
         .arg(temp.join("topology.toml"))
-        .args(["serve", "--console", "off", "--simulated-time", "--otlp", otlp, "--keys"])
+        .args(["serve", "--console", "off", "--shep", "off", "--simulated-time", "--otlp", otlp, "--keys"])
         .arg(temp.join("keys"))
         .arg("--data")
         .arg(temp.join("data"))

@@ -302,13 +302,14 @@ struct Target {
 }
 
 /// The targets, in the order their lines are printed.
-const TARGETS: [&str; 7] = [
+const TARGETS: [&str; 8] = [
     "applications",
     "commits_per_application",
     "store_bytes_per_application",
     "startup",
     "peak_memory",
     "lookup_via_gateway_c64",
+    "lookup_via_shep_c64",
     "monitoring_cost",
 ];
 
@@ -748,9 +749,21 @@ async fn lookups(
     if iins.is_empty() {
         bail!("the population has no persons");
     }
-    // A stack on real time, as `egov serve` runs: the gateway checks freshness and logs durably.
+    // A stack on real time, as `egov serve` runs: the gateway checks freshness and logs durably;
+    // with the SHEP face, for a sender that is the workstation (docs/shep.md).
     let temp = tempfile::tempdir()?;
-    let stack = Stack::start(StackConfig::local(temp.path().join("data"), keys.clone(), fixtures.to_owned())).await?;
+    if egov_shep::senders::Senders::load(keys.path())?.get(SHEP_SENDER).is_none() {
+        egov_shep::senders::add_sender(keys.path(), SHEP_SENDER, ids::SC_WORKSTATION, Some(SHEP_SENDER), &[], None)?;
+    }
+    let mut config = StackConfig::local(temp.path().join("data"), keys.clone(), fixtures.to_owned());
+    config.shep = Some(egov_shep::EdgeSettings {
+        address: "127.0.0.1:0".to_owned(),
+        grpc_address: "127.0.0.1:0".to_owned(),
+        ..egov_shep::EdgeSettings::default()
+    });
+    let stack = Stack::start(config).await?;
+    let shep_url = format!("http://{}/bip-sync-wss-gost/", stack.shep_address().unwrap_or_default());
+    let http = egov_shep::push::client();
     let topology = stack.topology().clone();
     let trust = keys.trust()?;
     let workstation = keys.signer_in(&trust, ids::SC_WORKSTATION)?;
@@ -798,12 +811,85 @@ async fn lookups(
             };
             routed.check("look-up through the gateway")?;
             emit_lookups(report, echo, &direct, &routed, sample);
+            let soap = {
+                let (http, url, iins) = (http.clone(), shep_url.clone(), Arc::clone(&iins));
+                closed_loop(concurrency, plan.warmup, plan.measure, move |n| {
+                    let request = soap_lookup(&iins[n as usize % iins.len()]);
+                    let (http, url) = (http.clone(), url.clone());
+                    async move {
+                        let (status, answer) = egov_shep::push::exchange(&http, &url, request).await?;
+                        let answer = String::from_utf8_lossy(&answer);
+                        if status.is_success()
+                            && answer.contains("<code>SCSS001</code>")
+                            && answer.contains("<found>true</found>")
+                        {
+                            Ok(())
+                        } else {
+                            Err(format!("HTTP {status}: {}", answer.chars().take(300).collect::<String>()))
+                        }
+                    }
+                })
+                .await
+            };
+            soap.check("SOAP look-up through the SHEP face")?;
+            emit_soap_lookups(report, &routed, &soap, soap_lookup(&iins[0]).len());
         }
         anyhow::Ok(())
     }
     .await;
     stack.stop().await;
     result
+}
+
+/// The SHEP sender the bench's SOAP look-ups come from (its password is its id).
+const SHEP_SENDER: &str = "bench-sc";
+
+/// A sync `SendMessage` of a person look-up, as a SOAP client sends it: a new message id each.
+fn soap_lookup(iin: &str) -> String {
+    format!(
+        "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\"><soapenv:Body>\
+         <t:SendMessage xmlns:t=\"http://bip.bee.kz/SyncChannel/v10/Types\"><request><requestInfo>\
+         <messageId>{}</messageId><serviceId>GBDFL_PERSON_BY_IIN</serviceId>\
+         <messageDate>{}</messageDate><sender><senderId>{SHEP_SENDER}</senderId><password>{SHEP_SENDER}</password></sender>\
+         </requestInfo><requestData><data><PersonQuery><iin>{iin}</iin></PersonQuery></data></requestData>\
+         </request></t:SendMessage></soapenv:Body></soapenv:Envelope>",
+        uuid::Uuid::new_v4(),
+        chrono::DateTime::from_timestamp_millis(SystemClock.now_ms()).unwrap_or_default().to_rfc3339(),
+    )
+}
+
+/// The SOAP look-up through the SHEP face, against the gRPC look-up through the gateway at the same concurrency.
+fn emit_soap_lookups(report: &mut Report, routed: &LoadRun, soap: &LoadRun, request_bytes: usize) {
+    let concurrency = soap.concurrency;
+    let share = ratio(soap.rate(), routed.rate());
+    let figure = json!({
+        "figure": "lookup_via_shep", "unit": "requests/s", "value": round(soap.rate(), 1), "concurrency": concurrency,
+        "request_bytes": request_bytes, "requests": soap.ok, "errors": soap.errors,
+        "first_error": soap.first_error, "seconds": round(soap.seconds, 3),
+        "p50_ms": ms(soap.p50()), "p99_ms": ms(soap.p99()),
+        "baseline": format!("lookup_via_gateway concurrency {concurrency}"),
+        "baseline_value": round(routed.rate(), 1), "ratio": share,
+    });
+    report.emit(
+        figure,
+        Row {
+            figure: format!("SOAP look-up via SHEP, c={concurrency}"),
+            value: format!("{:.0} req/s", soap.rate()),
+            latency: format!("{:.3} / {:.3}", ms(soap.p50()), ms(soap.p99())),
+            baseline: format!("gRPC via gateway c={concurrency}: {:.0} req/s", routed.rate()),
+            ratio: format!("{share:.3}"),
+        },
+    );
+    if concurrency == 64 {
+        report.target(Target {
+            name: "lookup_via_shep_c64",
+            value: share,
+            unit: "of gRPC via the gateway",
+            at_least: true,
+            target: 0.5,
+            aim: None,
+        });
+    }
 }
 
 fn emit_lookups(report: &mut Report, echo: &EchoBaseline, direct: &LoadRun, routed: &LoadRun, request_bytes: usize) {

@@ -34,6 +34,8 @@ const MAX_BREAKS_SHOWN: usize = 20;
 struct Tally {
     entries: usize,
     signatures: usize,
+    /// Entries whose note holds the SOAP message the envelope came from or became (the SHEP edge's).
+    soap: usize,
 }
 
 /// Verifies an envelope's signatures, and those of the envelopes it carries.
@@ -61,7 +63,8 @@ pub fn audit(command: AuditCommand) -> anyhow::Result<ExitCode> {
         None => egov_stack::registered_participants(&data)?,
         Some(_) => Default::default(),
     };
-    for participant in ["gateway", "regional", "workstation"] {
+    // The SHEP edge keeps a log too: the envelopes it signed for its senders and those it delivered to them.
+    for participant in ["gateway", "regional", "workstation", "shep"] {
         let opened = match &store {
             Some(url) => {
                 egov_stack::check_store_url(url)?;
@@ -125,10 +128,13 @@ fn verify_log(participant: &str, store: &Store, trust: &TrustRegistry) -> anyhow
             return Ok(false);
         }
     }
-    let mut tally = Tally { entries: 0, signatures: 0 };
+    let mut tally = Tally { entries: 0, signatures: 0, soap: 0 };
     for entry in store.log_entries() {
         let entry = entry?;
         tally.entries += 1;
+        if entry.note.starts_with('<') {
+            tally.soap += 1;
+        }
         let checked = Envelope::decode(entry.envelope.as_slice())
             .map_err(|e| format!("does not decode: {e}"))
             .and_then(|envelope| verify_envelope(&envelope, trust, &mut tally));
@@ -146,8 +152,9 @@ fn verify_log(participant: &str, store: &Store, trust: &TrustRegistry) -> anyhow
         println!("{participant}: ... and {} more broken entries", breaks - MAX_BREAKS_SHOWN);
     }
     if breaks == 0 {
+        let soap = if tally.soap > 0 { format!(", {} with their SOAP message", tally.soap) } else { String::new() };
         println!(
-            "{participant}: {} log entries, hash chain intact, {} signatures verified",
+            "{participant}: {} log entries, hash chain intact, {} signatures verified{soap}",
             tally.entries, tally.signatures
         );
     } else {

@@ -125,6 +125,26 @@ pub struct ServeArgs {
     /// Append every monitoring record to FILE as a JSON line.
     #[arg(long, env = "EGOV_MONITOR_EXPORT")]
     monitor_export: Option<PathBuf>,
+    /// Serve the gateway's SHEP face (SOAP: /bip-sync-wss-gost/, /bip-async/) on
+    /// http://ADDR/ (`off`: none). Default: on at 127.0.0.1:50056 when all five
+    /// participants run here (a free port with --any-port), off otherwise (docs/shep.md).
+    #[arg(long, env = "EGOV_SHEP")]
+    shep: Option<String>,
+    /// Where the SHEP edge's gRPC inbox (for the roles served by external systems)
+    /// and admin service listen. Default: 127.0.0.1:50057 (a free port with --any-port).
+    #[arg(long, env = "EGOV_SHEP_GRPC")]
+    shep_grpc: Option<String>,
+    /// The SHEP serviceIds and the services they map onto, instead of the embedded table.
+    #[arg(long, env = "EGOV_SHEP_SERVICES")]
+    shep_services: Option<PathBuf>,
+    /// Refuse a sync SendMessage without a wsse:Security header (`shep.unsigned`).
+    #[arg(long, env = "EGOV_SHEP_REQUIRE_SIGNED_SYNC")]
+    shep_require_signed_sync: bool,
+    /// A role served by an external SHEP system instead of a participant here:
+    /// `workstation=poll` (it fetches with getMessages) or `regional=push:http://HOST:PORT/PATH`
+    /// (the edge calls its sendMessage); repeat for both.
+    #[arg(long = "external", value_parser = egov_shep::edge::parse_external)]
+    external: Vec<(String, egov_shep::External)>,
 }
 
 impl ServeArgs {
@@ -174,10 +194,36 @@ impl ServeArgs {
             set(matches, "monitor_export", &mut self.monitor_export, &Some(file.monitor_export.clone()));
         }
     }
+
+    /// Takes from the config file's `[shep]` what the command line and the environment do not set.
+    pub fn configure_shep(&mut self, matches: &clap::ArgMatches, file: &crate::config::ShepSection) {
+        use crate::config::set;
+        if file.address.is_some() {
+            set(matches, "shep", &mut self.shep, &Some(file.address.clone()));
+        }
+        if file.grpc_address.is_some() {
+            set(matches, "shep_grpc", &mut self.shep_grpc, &Some(file.grpc_address.clone()));
+        }
+        if file.services.is_some() {
+            set(matches, "shep_services", &mut self.shep_services, &Some(file.services.clone()));
+        }
+        set(matches, "shep_require_signed_sync", &mut self.shep_require_signed_sync, &file.require_signed_sync);
+        // Checked when the file was loaded.
+        let external = file.external.as_ref().map(|external| {
+            external
+                .iter()
+                .filter_map(|(role, how)| egov_shep::edge::parse_external(&format!("{role}={}", how.get_ref())).ok())
+                .collect::<Vec<_>>()
+        });
+        set(matches, "external", &mut self.external, &external);
+    }
 }
 
 /// Where the console listens by default: beside the participants' 50051..50055.
 const DEFAULT_CONSOLE: &str = "127.0.0.1:50080";
+
+/// Where the SHEP edge's gRPC inbox listens by default.
+const DEFAULT_SHEP_GRPC: &str = "127.0.0.1:50057";
 
 pub async fn serve(args: ServeArgs, addresses: &Addresses, tls: &crate::Tls) -> anyhow::Result<ExitCode> {
     let keys = KeyDir::new(&args.keys);
@@ -262,11 +308,40 @@ pub async fn serve(args: ServeArgs, addresses: &Addresses, tls: &crate::Tls) -> 
             format!("the console cannot listen on {address} (--console ADDR to choose another, --console off for none)")
         })?),
     };
+    // The SHEP face, on by default for the all-in-one stack.
+    let shep_address = match args.shep.as_deref().map(str::trim) {
+        Some("off") => None,
+        Some(address) => Some(address.to_owned()),
+        None if config.roles.len() == Role::ALL.len() => {
+            Some(if args.any_port { "127.0.0.1:0" } else { egov_shep::edge::DEFAULT_ADDRESS }.to_owned())
+        }
+        None => None,
+    };
+    if let Some(address) = shep_address {
+        let grpc_address = args
+            .shep_grpc
+            .clone()
+            .unwrap_or_else(|| if args.any_port { "127.0.0.1:0" } else { DEFAULT_SHEP_GRPC }.to_owned());
+        config.shep = Some(egov_shep::EdgeSettings {
+            address,
+            grpc_address,
+            services_file: args.shep_services.clone(),
+            require_signed_sync: args.shep_require_signed_sync,
+            external: args.external.iter().cloned().collect(),
+            ..egov_shep::EdgeSettings::default()
+        });
+    } else if !args.external.is_empty() {
+        bail!("--external needs the SHEP face (--shep ADDR)");
+    }
     let definition = Arc::clone(&config.definition);
     let stack = Stack::start(config).await?;
     let scheme = if tls.tls { " (mTLS)" } else { "" };
     for role in stack.roles() {
         println!("listening {} {}{scheme}", role.name(), role_address(stack.topology(), *role));
+    }
+    if let (Some(http), Some(grpc)) = (stack.shep_address(), stack.shep_grpc_address()) {
+        println!("listening shep http://{http}/");
+        println!("listening shep-inbox {grpc}{scheme}");
     }
     let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     if let Some((listener, metrics)) = metrics {
@@ -288,6 +363,7 @@ pub async fn serve(args: ServeArgs, addresses: &Addresses, tls: &crate::Tls) -> 
             keys: KeyDir::new(&args.keys),
             tls: tls.dir(&args.keys),
             definition,
+            shep: stack.shep_grpc_address().map(str::to_owned),
         };
         tokio::spawn(async move {
             let stopped = async move {
@@ -328,6 +404,7 @@ fn role_address(topology: &Topology, role: Role) -> &str {
         Role::Gateway => &topology.gateway,
         Role::Regional => &topology.regional,
         Role::Workstation => &topology.workstation,
+        Role::Shep => "",
     }
 }
 
@@ -338,6 +415,7 @@ fn set_role_address(topology: &mut Topology, role: Role, address: String) {
         Role::Gateway => topology.gateway = address,
         Role::Regional => topology.regional = address,
         Role::Workstation => topology.workstation = address,
+        Role::Shep => {}
     }
 }
 
@@ -443,6 +521,15 @@ pub fn keys(command: KeysCommand, tls: &crate::Tls) -> anyhow::Result<ExitCode> 
                         member.id,
                         member.role,
                         member.keys.first().map(|k| k.id.as_str()).unwrap_or("")
+                    );
+                }
+                // A SHEP sender for each member that talks to the gateway (docs/shep.md).
+                let members: Vec<(&str, &str)> =
+                    ids::DEFAULT_MEMBERS.iter().map(|(id, role, _)| (*id, *role)).collect();
+                for (sender, _) in egov_shep::senders::init_senders(&dir, &members)? {
+                    println!(
+                        "  SHEP sender {sender}: password in {}",
+                        egov_shep::senders::password_path(&dir, &sender).display()
                     );
                 }
                 trust
@@ -986,4 +1073,90 @@ pub async fn status(
     .await?;
     print!("{}", crate::print::application(&response.application.unwrap_or_default()));
     Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Subcommand)]
+pub enum ShepCommand {
+    /// SHEP senders (keys/shep/senders.toml).
+    #[command(subcommand)]
+    Sender(ShepSenderCommand),
+    /// Post a SOAP request from FILE to a SHEP endpoint and print the answer (for testers).
+    Send {
+        file: PathBuf,
+        /// The endpoint, e.g. http://127.0.0.1:50056/bip-sync-wss-gost/.
+        #[arg(long, default_value = "http://127.0.0.1:50056/bip-sync-wss-gost/")]
+        to: String,
+    },
+}
+
+#[derive(clap::Subcommand)]
+pub enum ShepSenderCommand {
+    /// Add a sender: a senderId that is MEMBER of the trust registry, with a password
+    /// (random if not given, written to keys/secrets/shep-ID.password).
+    Add {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        member: String,
+        #[arg(long)]
+        password: Option<String>,
+        /// A member whose business-data signature the edge makes for this sender (repeat).
+        #[arg(long = "signs-for", value_delimiter = ',')]
+        signs_for: Vec<String>,
+        /// Where the edge pushes changeMassageStatusNotification for this sender.
+        #[arg(long)]
+        status_endpoint: Option<String>,
+        #[arg(long, default_value = "keys")]
+        dir: PathBuf,
+    },
+    /// List the senders.
+    List {
+        #[arg(long, default_value = "keys")]
+        dir: PathBuf,
+    },
+}
+
+pub async fn shep(command: ShepCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ShepCommand::Sender(ShepSenderCommand::Add { id, member, password, signs_for, status_endpoint, dir }) => {
+            let trust = KeyDir::new(&dir).trust()?;
+            for known in std::iter::once(&member).chain(&signs_for) {
+                if trust.member(known).is_none() {
+                    bail!("{known} is not a member of the trust registry in {}", dir.display());
+                }
+            }
+            let password = egov_shep::senders::add_sender(
+                &dir,
+                &id,
+                &member,
+                password.as_deref(),
+                &signs_for,
+                status_endpoint.as_deref(),
+            )?;
+            let _ = password;
+            println!(
+                "added SHEP sender {id} ({member}); its password is in {}",
+                egov_shep::senders::password_path(&dir, &id).display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ShepCommand::Sender(ShepSenderCommand::List { dir }) => {
+            for sender in egov_shep::senders::Senders::load(&dir)?.all() {
+                println!(
+                    "{:<20} {:<16} signs for: {}{}",
+                    sender.sender_id,
+                    sender.member,
+                    if sender.signs_for.is_empty() { "-".to_owned() } else { sender.signs_for.join(",") },
+                    sender.status_endpoint.as_ref().map(|url| format!("  status: {url}")).unwrap_or_default()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ShepCommand::Send { file, to } => {
+            let text = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let (status, answer) = egov_shep::push::post(&to, text).await?;
+            println!("{answer}");
+            Ok(if status.is_success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+    }
 }

@@ -30,6 +30,8 @@ pub struct Config {
     keys: KeysSection,
     #[serde(default)]
     client: ClientSection,
+    #[serde(default)]
+    shep: ShepSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -42,6 +44,19 @@ struct ClientSection {
 #[serde(deny_unknown_fields)]
 struct KeysSection {
     valid_from: Option<Spanned<String>>,
+}
+
+/// `[shep]`: the gateway's SHEP face (docs/shep.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShepSection {
+    /// `off`, or the address of the SOAP endpoints.
+    pub address: Option<String>,
+    pub grpc_address: Option<String>,
+    pub services: Option<PathBuf>,
+    pub require_signed_sync: Option<bool>,
+    /// `[shep.external]`: `workstation = "poll"`, `regional = "push:http://..."`.
+    pub external: Option<std::collections::BTreeMap<String, Spanned<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -136,6 +151,13 @@ impl Config {
                 }
             }
         }
+        if let Some(external) = &config.shep.external {
+            for (role, how) in external {
+                if let Err(error) = egov_shep::edge::parse_external(&format!("{role}={}", how.get_ref())) {
+                    bail!("{}: shep.external: {error}", at(how.span()));
+                }
+            }
+        }
         Ok(config)
     }
 
@@ -181,6 +203,10 @@ impl Config {
 
     pub fn serve(&self) -> &ServeSection {
         &self.serve
+    }
+
+    pub fn shep(&self) -> &ShepSection {
+        &self.shep
     }
 }
 

@@ -137,6 +137,9 @@ enum Command {
     Fixtures(fixtures::FixturesCommand),
     /// Throughput, latency, memory and start-up figures, each with a baseline measured in the same run.
     Bench(egov_bench::BenchArgs),
+    /// The gateway's SHEP face: its senders, and posting a SOAP file to it (docs/shep.md).
+    #[command(subcommand)]
+    Shep(commands::ShepCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -164,6 +167,7 @@ fn main() -> std::process::ExitCode {
             && let Some(serve) = matches.subcommand_matches("serve")
         {
             args.configure(serve, config.serve());
+            args.configure_shep(serve, config.shep());
         }
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -196,6 +200,7 @@ fn main() -> std::process::ExitCode {
             Command::Replay(args) => replay::replay(args, &cli.addresses, &cli.tls, persistence).await,
             Command::Demo(args) => replay::demo(args, &cli.addresses, &cli.tls).await,
             Command::Keys(command) => commands::keys(command, &cli.tls),
+            Command::Shep(command) => commands::shep(command).await,
             Command::Operator(command) => commands::operator(command, &cli.addresses, &cli.tls, persistence).await,
             Command::Staff(command) => commands::staff(command, &cli.addresses, &cli.tls, persistence).await,
             Command::Status(args) => commands::status(args, &cli.addresses, &cli.tls, persistence).await,

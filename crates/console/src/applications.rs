@@ -441,11 +441,16 @@ async fn messages(ctx: &Ctx, id: &str) -> Markup {
     };
     let topology = &app.config.topology;
     let mut logs = Vec::new();
-    for (name, address, member) in [
+    let mut participants = vec![
         ("workstation", &topology.workstation, ids::SC_WORKSTATION),
         ("gateway", &topology.gateway, ids::GATEWAY),
         ("regional", &topology.regional, ids::REGIONAL),
-    ] {
+    ];
+    // The SHEP edge: each envelope with the SOAP message it came from or became.
+    if let Some(shep) = &app.config.shep {
+        participants.push(("shep", shep, ids::SC_WORKSTATION));
+    }
+    for (name, address, member) in participants {
         let logged = match app.channel(address, member) {
             Ok(channel) => AdminServiceClient::new(channel)
                 .max_decoding_message_size(egov_client::MAX_MESSAGE_BYTES)
@@ -480,7 +485,14 @@ async fn messages(ctx: &Ctx, id: &str) -> Markup {
                                 tr.message data-service=(header.service_id) data-direction=(entry.direction) {
                                     td { (entry.sequence) }
                                     td { (time(entry.logged_time_ms)) }
-                                    td { (entry.direction) @if !entry.note.is_empty() { br; small { (entry.note) } } }
+                                    td {
+                                        (entry.direction)
+                                        @if entry.note.starts_with('<') {
+                                            details.soap { summary { "SOAP" } pre { (entry.note) } }
+                                        } @else if !entry.note.is_empty() {
+                                            br; small { (entry.note) }
+                                        }
+                                    }
                                     td { (header.sender_id) " → " (header.recipient_id) }
                                     td { (header.service_id) br; small { (header.body_type) } }
                                     td { (signatures(lang, &envelope, &trust, 0)) }

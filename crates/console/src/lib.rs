@@ -65,6 +65,9 @@ pub struct ConsoleConfig {
     pub keys: KeyDir,
     pub tls: Option<TlsDir>,
     pub definition: Arc<Definition>,
+    /// The SHEP edge's gRPC address (its admin service), when it runs: its log,
+    /// with the SOAP message of each envelope, is shown beside the participants'.
+    pub shep: Option<String>,
 }
 
 /// Serves the console on `listener` until `stopped` completes.
@@ -486,6 +489,7 @@ mod tests {
                 keys: KeyDir::new(keys),
                 tls: None,
                 definition: Arc::new(Definition::default_definition().clone()),
+                shep: None,
             },
             sessions: Mutex::default(),
             secret: guard::Secret::random(),

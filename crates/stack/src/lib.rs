@@ -72,7 +72,8 @@ const LOOKUP_BODY_BYTES: usize = 64 * 1024;
 /// Largest message a participant accepts or sends.
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
-/// The five participants.
+/// The five participants, and the gateway's SHEP edge (`Shep`: started with
+/// `StackConfig::shep`, never by `--roles`; not in [`Role::ALL`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
     Individuals,
@@ -80,6 +81,7 @@ pub enum Role {
     Gateway,
     Regional,
     Workstation,
+    Shep,
 }
 
 impl Role {
@@ -92,6 +94,7 @@ impl Role {
             Role::Gateway => "gateway",
             Role::Regional => "regional",
             Role::Workstation => "workstation",
+            Role::Shep => "shep",
         }
     }
 
@@ -107,23 +110,15 @@ impl Role {
         Ok((role, spec.parse()?))
     }
 
-    fn address(self, topology: &Topology) -> &str {
+    /// Where a participant listens (the edge's addresses are its settings').
+    fn address_mut(self, topology: &mut Topology) -> Option<&mut String> {
         match self {
-            Role::Individuals => &topology.individuals,
-            Role::Notary => &topology.notary,
-            Role::Gateway => &topology.gateway,
-            Role::Regional => &topology.regional,
-            Role::Workstation => &topology.workstation,
-        }
-    }
-
-    fn address_mut(self, topology: &mut Topology) -> &mut String {
-        match self {
-            Role::Individuals => &mut topology.individuals,
-            Role::Notary => &mut topology.notary,
-            Role::Gateway => &mut topology.gateway,
-            Role::Regional => &mut topology.regional,
-            Role::Workstation => &mut topology.workstation,
+            Role::Individuals => Some(&mut topology.individuals),
+            Role::Notary => Some(&mut topology.notary),
+            Role::Gateway => Some(&mut topology.gateway),
+            Role::Regional => Some(&mut topology.regional),
+            Role::Workstation => Some(&mut topology.workstation),
+            Role::Shep => None,
         }
     }
 
@@ -133,10 +128,11 @@ impl Role {
             Role::Individuals => &["/egov.v1.IndividualsService/"],
             Role::Notary => &["/egov.v1.NotaryService/"],
             Role::Gateway => &["/egov.v1.GatewayService/"],
-            Role::Regional | Role::Workstation => &["/egov.v1.InboxService/"],
+            Role::Regional | Role::Workstation | Role::Shep => &["/egov.v1.InboxService/"],
         }
     }
 
+    /// The member a participant is (the edge signs as the members it fronts: none of its own).
     fn member_id(self) -> &'static str {
         match self {
             Role::Individuals => ids::INDIVIDUALS,
@@ -144,6 +140,7 @@ impl Role {
             Role::Gateway => ids::GATEWAY,
             Role::Regional => ids::REGIONAL,
             Role::Workstation => ids::SC_WORKSTATION,
+            Role::Shep => "",
         }
     }
 }
@@ -187,6 +184,10 @@ pub struct StackConfig {
     /// state, each in the schema of its role, shared with their replicas; none: each
     /// keeps an embedded store in `data_dir/ROLE`.
     pub database: Option<String>,
+    /// The gateway's SHEP face (`crates/shep`, docs/shep.md): its own HTTP
+    /// listener, store (`data_dir/shep`) and gRPC inbox for the roles served by
+    /// external systems (which are then not started here); none: no SHEP face.
+    pub shep: Option<egov_shep::EdgeSettings>,
 }
 
 /// Refuses what is not a PostgreSQL address (`postgres://` or `postgresql://`).
@@ -231,6 +232,7 @@ impl StackConfig {
             tls: None,
             monitor: MonitorConfig::default(),
             database: None,
+            shep: None,
         }
     }
 }
@@ -250,6 +252,8 @@ pub struct Stack {
     stores: Vec<(Role, Store)>,
     metrics: Option<Arc<egov_runtime::metrics::Metrics>>,
     monitoring: Arc<Monitoring>,
+    /// The SHEP edge's HTTP and gRPC addresses, when it runs.
+    shep: Option<(String, String)>,
 }
 
 /// What a graceful stop came to.
@@ -265,7 +269,8 @@ pub struct Drained {
 /// The order a graceful stop closes the participants in: each after the
 /// ones whose calls in flight may still need it (the workstation's look-ups
 /// need the gateway, whose synchronous channel needs the registries).
-const DRAIN_ORDER: [Role; 5] = [Role::Workstation, Role::Gateway, Role::Regional, Role::Individuals, Role::Notary];
+const DRAIN_ORDER: [Role; 6] =
+    [Role::Shep, Role::Workstation, Role::Gateway, Role::Regional, Role::Individuals, Role::Notary];
 
 /// A lazily connecting channel to `address`, as `member` (over TLS when `tls` is given).
 fn lazy(address: &str, tls: Option<&TlsDir>, member: &str) -> anyhow::Result<egov_runtime::GrpcChannel> {
@@ -276,21 +281,52 @@ impl Stack {
     /// Binds the listeners of `config.roles`, then starts them. Returns once
     /// every listener is bound (so the addresses are final).
     pub async fn start(config: StackConfig) -> anyhow::Result<Stack> {
-        if config.roles.is_empty() {
+        let mut config = config;
+        if config.roles.contains(&Role::Shep) {
+            bail!("the SHEP edge is started with its settings (StackConfig::shep), not as a role");
+        }
+        // A role served by an external SHEP system is not started here.
+        if let Some(shep) = &config.shep {
+            config.roles.retain(|role| !shep.external.contains_key(role.name()));
+        }
+        if config.roles.is_empty() && config.shep.is_none() {
             bail!("no roles to start");
         }
         let mut topology = config.topology.clone();
+        // The edge's listeners are bound first: the gateway delivers to its inbox.
+        let shep_listeners = match &config.shep {
+            None => None,
+            Some(shep) => {
+                let http = TcpListener::bind(shep.address.trim())
+                    .await
+                    .with_context(|| format!("the SHEP edge cannot listen on {}", shep.address))?;
+                let grpc = TcpListener::bind(shep.grpc_address.trim())
+                    .await
+                    .with_context(|| format!("the SHEP edge's inbox cannot listen on {}", shep.grpc_address))?;
+                Some((http, grpc))
+            }
+        };
+        // The edge's tables are read before anything starts: a bad one stops the start.
+        let shep_tables = match &config.shep {
+            Some(settings) => Some(shep_tables(&config, settings, Services::embedded())?),
+            None => None,
+        };
+        let shep_grpc = match &shep_listeners {
+            Some((_, grpc)) => Some(grpc.local_addr()?.to_string()),
+            None => None,
+        };
         let mut listeners = Vec::new();
         for &role in &config.roles {
+            let Some(slot) = role.address_mut(&mut topology) else { continue };
             // A list of addresses names the participant's replicas: this one listens on
             // the first, and the others are reached at the rest (docs/scale-out.md).
-            let list = role.address(&topology).to_owned();
+            let list = slot.clone();
             let (address, replicas) = list.split_once(',').map_or((list.as_str(), None), |(a, rest)| (a, Some(rest)));
             let listener = TcpListener::bind(address.trim())
                 .await
                 .with_context(|| format!("{} cannot listen on {address}", role.name()))?;
             let bound = listener.local_addr()?.to_string();
-            *role.address_mut(&mut topology) = match replicas {
+            *slot = match replicas {
                 Some(replicas) => format!("{bound},{replicas}"),
                 None => bound,
             };
@@ -371,12 +407,17 @@ impl Stack {
                             .max_decoding_message_size(MAX_MESSAGE_BYTES)
                             .max_encoding_message_size(MAX_MESSAGE_BYTES))
                     };
+                    // A role served by an external system: its inbox is the SHEP edge's.
+                    let inbox_of = |role: Role, address: &str| match (&config.shep, &shep_grpc) {
+                        (Some(shep), Some(edge)) if shep.external.contains_key(role.name()) => inbox(edge),
+                        _ => inbox(address),
+                    };
                     let recipients = Recipients {
                         individuals: IndividualsServiceClient::new(lazy(&topology.individuals, tls, member)?),
                         notary: NotaryServiceClient::new(lazy(&topology.notary, tls, member)?),
                         inboxes: [
-                            (ids::REGIONAL.to_owned(), inbox(&topology.regional)?),
-                            (ids::SC_WORKSTATION.to_owned(), inbox(&topology.workstation)?),
+                            (ids::REGIONAL.to_owned(), inbox_of(Role::Regional, &topology.regional)?),
+                            (ids::SC_WORKSTATION.to_owned(), inbox_of(Role::Workstation, &topology.workstation)?),
                         ]
                         .into_iter()
                         .collect(),
@@ -407,6 +448,7 @@ impl Stack {
                         Some(state),
                     )
                 }
+                Role::Shep => bail!("the SHEP edge is not a participant of the loop"),
                 Role::Workstation => {
                     let (store, outbox) = stateful()?;
                     let state = (store.clone(), Arc::clone(&outbox));
@@ -486,8 +528,34 @@ impl Stack {
             });
             servers.push((role, shutdown, server));
         }
+        let shep = match (&config.shep, shep_listeners, shep_tables) {
+            (Some(settings), Some((http, grpc)), Some((senders, shep_services))) => {
+                let addresses = (http.local_addr()?.to_string(), grpc.local_addr()?.to_string());
+                let (store, had_data) =
+                    opened.remove(&Role::Shep).unwrap_or_else(|| Err(anyhow::anyhow!("no store")))?;
+                if !had_data {
+                    register_participant(&config.data_dir, Role::Shep.name())
+                        .with_context(|| format!("cannot record the SHEP edge in {}", config.data_dir.display()))?;
+                }
+                stores.push((Role::Shep, store.clone()));
+                let edge = ShepStart {
+                    config: &config,
+                    settings,
+                    trust: &trust,
+                    monitoring: &monitoring,
+                    topology: &topology,
+                };
+                let (edge_servers, edge_tasks) =
+                    edge.start(store, http, grpc, Arc::clone(&services), senders, shep_services).await?;
+                servers.extend(edge_servers);
+                tasks.extend(edge_tasks);
+                Some(addresses)
+            }
+            _ => None,
+        };
         tasks.push(tokio::spawn(watch_trust(config.keys.clone(), trust.clone(), config.metrics.clone())));
         Ok(Stack {
+            shep,
             topology,
             keys: config.keys,
             trust,
@@ -519,6 +587,16 @@ impl Stack {
 
     pub fn roles(&self) -> &BTreeSet<Role> {
         &self.roles
+    }
+
+    /// The SHEP edge's HTTP address (`http://ADDR/bip-sync-wss-gost/`), when it runs.
+    pub fn shep_address(&self) -> Option<&str> {
+        self.shep.as_ref().map(|(http, _)| http.as_str())
+    }
+
+    /// The SHEP edge's gRPC address (its inbox and admin service), when it runs.
+    pub fn shep_grpc_address(&self) -> Option<&str> {
+        self.shep.as_ref().map(|(_, grpc)| grpc.as_str())
     }
 
     /// Stops the servers and the workers at once, and waits for them.
@@ -581,6 +659,7 @@ fn open_stores(config: &StackConfig) -> anyhow::Result<BTreeMap<Role, Opened>> {
         .iter()
         .copied()
         .filter(|role| matches!(role, Role::Gateway | Role::Regional | Role::Workstation))
+        .chain(config.shep.as_ref().map(|_| Role::Shep))
         .collect();
     if let Some(url) = &config.database {
         check_store_url(url)?;
@@ -683,4 +762,154 @@ async fn watch_trust(keys: KeyDir, trust: SharedTrust, metrics: Option<Arc<egov_
 pub fn check_definition(definition: &Definition) -> Result<(), egov_regulation::DefinitionError> {
     egov_workstation::check_definition(definition)?;
     egov_regional::check_definition(definition)
+}
+
+/// The SHEP edge's senders (`keys/shep/senders.toml`) and its services (the
+/// settings' file, else the embedded table), checked against the table of services.
+fn shep_tables(
+    config: &StackConfig,
+    settings: &egov_shep::EdgeSettings,
+    services: &Services,
+) -> anyhow::Result<(egov_shep::senders::Senders, egov_shep::services::ShepServices)> {
+    let senders = egov_shep::senders::Senders::load(config.keys.path())?;
+    if senders.all().is_empty() {
+        tracing::warn!(
+            file = %egov_shep::senders::senders_path(config.keys.path()).display(),
+            "the SHEP face has no senders: every request is refused shep.unknown_sender (add one with `egov shep sender add`)"
+        );
+    }
+    let shep_services = match &settings.services_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            egov_shep::services::ShepServices::from_toml(&text, services)
+                .with_context(|| format!("in {}", path.display()))?
+        }
+        None => egov_shep::services::ShepServices::from_toml(egov_shep::services::DEFAULT_SHEP_SERVICES, services)?,
+    };
+    Ok((senders, shep_services))
+}
+
+/// What the SHEP edge is started with.
+struct ShepStart<'a> {
+    config: &'a StackConfig,
+    settings: &'a egov_shep::EdgeSettings,
+    trust: &'a SharedTrust,
+    monitoring: &'a Arc<Monitoring>,
+    topology: &'a Topology,
+}
+
+type Servers = Vec<(Role, watch::Sender<bool>, JoinHandle<()>)>;
+
+impl ShepStart<'_> {
+    /// The edge: a context and a gateway client (as that member, over TLS when
+    /// on) for every member its senders are or sign for, its HTTP server, its
+    /// gRPC inbox and admin service, and its outbox worker.
+    async fn start(
+        self,
+        store: Store,
+        http: TcpListener,
+        grpc: TcpListener,
+        services: Arc<Services>,
+        senders: egov_shep::senders::Senders,
+        shep_services: egov_shep::services::ShepServices,
+    ) -> anyhow::Result<(Servers, Vec<JoinHandle<()>>)> {
+        let config = self.config;
+        let tls = config.tls.as_ref();
+        let counters = Arc::new(Counters::default());
+        let monitor = self.monitoring.participant(Role::Shep.name());
+        let mut checks = config.checks.clone();
+        if config.simulated_time {
+            checks.freshness_window_ms = None;
+        }
+        let mut members = std::collections::HashMap::new();
+        for member in senders.members() {
+            let signer = config
+                .keys
+                .signer_in(&self.trust.current(), &member)
+                .with_context(|| format!("the SHEP edge signs as {member} (keys/shep/senders.toml)"))?;
+            let context = Context {
+                monitor: monitor.clone(),
+                counters: Arc::clone(&counters),
+                trust: self.trust.clone(),
+                signer,
+                clock: Arc::clone(&config.clock),
+                checks: checks.clone(),
+                message_time: config.simulated_time,
+            };
+            let gateway = gateway_client(&self.topology.gateway, tls, &member)?;
+            members.insert(member, egov_shep::Fronted { context, gateway });
+        }
+        let outbox = Outbox::new(store.clone(), Arc::new(SystemClock), config.retry.clone(), Arc::clone(&counters));
+        let edge = egov_shep::Edge::new(egov_shep::EdgeParts {
+            store: store.clone(),
+            outbox: Arc::clone(&outbox),
+            services,
+            shep_services,
+            senders,
+            members,
+            settings: self.settings.clone(),
+            clock: Arc::clone(&config.clock),
+        });
+        let mut servers = Vec::new();
+        let (shutdown, mut stop) = watch::channel(false);
+        let served = Arc::clone(&edge);
+        servers.push((
+            Role::Shep,
+            shutdown,
+            tokio::spawn(async move {
+                let signal = async move {
+                    let _ = stop.changed().await;
+                };
+                if let Err(error) = egov_shep::edge::serve(http, served, signal).await {
+                    tracing::error!(participant = "shep", %error, "the SHEP endpoints stopped");
+                }
+            }),
+        ));
+        let admin = AdminServer::new(
+            Some((store, Arc::clone(&outbox))),
+            Arc::clone(&config.clock),
+            Arc::clone(&counters),
+            monitor.clone(),
+        );
+        let routes = GrpcRoutes::new(edge.inbox_service()).add_service(admin.into_service());
+        let names = vec!["egov.v1.InboxService", "egov.v1.AdminService"];
+        let faults = FaultLayer::new(
+            config.faults.get(&Role::Shep).cloned().unwrap_or_default(),
+            Role::Shep.faulty_paths().iter().map(|path| (*path).to_owned()).collect(),
+            config.fault_seed.wrapping_add(Role::Shep as u64),
+            counters,
+        );
+        // The edge's inbox is called by the gateway: over TLS it presents the
+        // certificate of a member it fronts (the first external one's).
+        let server_tls = match tls {
+            Some(tls) => {
+                let member = self
+                    .settings
+                    .external
+                    .keys()
+                    .find_map(|role| egov_shep::asynchronous::role_member(role))
+                    .unwrap_or(ids::SC_WORKSTATION);
+                Some(tls.server(member).with_context(|| format!("the SHEP edge's TLS certificate (as {member})"))?)
+            }
+            None => None,
+        };
+        let observe = egov_runtime::observe::ObserveLayer::new(config.metrics.clone(), monitor, Role::Shep.name());
+        let (shutdown, mut stop) = watch::channel(false);
+        servers.push((
+            Role::Shep,
+            shutdown,
+            tokio::spawn(async move {
+                let signal = async move {
+                    let _ = stop.changed().await;
+                };
+                if let Err(error) =
+                    egov_runtime::server::serve(grpc, routes, &names, faults, observe, server_tls, signal).await
+                {
+                    tracing::error!(participant = "shep", %error, "the SHEP edge's inbox stopped");
+                }
+            }),
+        ));
+        let worker = tokio::spawn(outbox.run(Arc::new(egov_shep::asynchronous::EdgeCourier::new(edge))));
+        Ok((servers, vec![worker]))
+    }
 }
