@@ -234,6 +234,7 @@ fn documented_walk_through(store: Option<&str>) {
         ("EGOV_NOTARY", topology.notary.clone()),
         ("EGOV_REGIONAL", topology.regional.clone()),
         ("EGOV_CONSOLE", "off".to_owned()),
+        ("EGOV_SHEP", "off".to_owned()),
     ];
     if let Some(url) = store {
         environment.push(("EGOV_STORE", url.to_owned()));

@@ -21,7 +21,7 @@ const APPLICANT: &str = "850715300122";
 fn start(topology: &Topology, dir: &Path, faults: &[&str]) -> common::Served {
     let mut command = Command::new(EGOV);
     command
-        .args(["serve", "--console", "off"])
+        .args(["serve", "--console", "off", "--shep", "off"])
         .arg("--data")
         .arg(dir.join("data"))
         .arg("--keys")
@@ -197,7 +197,7 @@ async fn a_submission_refused_while_the_database_was_down_is_resumed_by_the_same
     let topology = common::free_topology();
     let mut command = Command::new(EGOV);
     command
-        .args(["serve", "--console", "off", "--store", &url])
+        .args(["serve", "--console", "off", "--shep", "off", "--store", &url])
         .arg("--data")
         .arg(temp.path().join("data"))
         .arg("--keys")
@@ -247,7 +247,12 @@ async fn a_replay_against_a_running_stack_goes_on_across_its_restart() {
     let topology = common::free_topology();
     let egov = |args: &[&str]| {
         let mut command = Command::new(EGOV);
-        command.args(args).current_dir(temp.path()).envs(addresses(&topology)).env("EGOV_CONSOLE", "off");
+        command
+            .args(args)
+            .current_dir(temp.path())
+            .envs(addresses(&topology))
+            .env("EGOV_CONSOLE", "off")
+            .env("EGOV_SHEP", "off");
         command.env_remove("EGOV_RETRY_SECONDS");
         command
     };
