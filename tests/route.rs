@@ -771,7 +771,7 @@ async fn an_application_received_at_the_providers_office_is_handed_out_there() {
     let driven = drive_at_office(&harness, "office-1", &in_person("850715300122")).await.unwrap();
     let application = driven.application;
     assert_eq!((application.outcome.as_str(), application.channel.as_str()), ("permitted", "provider-office"));
-    assert_eq!(path(&application), ["action-1", "condition-2", "action-2", "action-3", "action-4", "office-issue"]);
+    assert_eq!(path(&application), ["action-1", "action-2", "action-3", "action-4", "office-issue"]);
     let by_step = |id: &str| application.path.iter().find(|s| s.step_id == id).unwrap();
     assert_eq!(by_step("action-1").actor_id, "office-1");
     assert_eq!(by_step("office-issue").actor_id, "office-1");
@@ -788,19 +788,61 @@ async fn an_application_received_at_the_providers_office_is_handed_out_there() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn violations_in_the_documents_at_the_office_are_refused_by_process_8_handed_out_there() {
+async fn at_the_office_the_executor_refuses_noncompliant_documents_at_action_2_and_the_head_signs() {
     let harness = Harness::start().await;
     let mut plan = in_person("900101400122");
-    plan.decision = egov_client::Decision::Refuse;
-    plan.refusal_ground = "unreliable-documents".to_owned();
+    plan.result_decision = egov_client::Decision::Refuse;
+    plan.result_refusal_ground = "unreliable-documents".to_owned();
     let driven = drive_at_office(&harness, "office-2", &plan).await.unwrap();
     assert_eq!(driven.application.outcome, "refused");
-    assert_eq!(path(&driven.application), ["action-1", "condition-2", "process-8", "office-issue"]);
+    // Actions 1-4 only: no condition 2, no process 8 on the office's route.
+    assert_eq!(path(&driven.application), ["action-1", "action-2", "action-3", "action-4", "office-issue"]);
+    let by_step = |id: &str| driven.application.path.iter().find(|s| s.step_id == id).unwrap().clone();
+    assert_eq!(by_step("action-2").actor_id, "executor-1");
+    assert_eq!(by_step("action-3").actor_id, "head-1");
     let result = driven.result.unwrap();
     let checks = Checks { freshness_window_ms: None, ..Checks::default() };
-    assert_eq!(egov_envelope::open(&result, &harness.trust, 0, &checks).unwrap().sender_role.as_str(), "regional-arm");
+    let opened = egov_envelope::open(&result, &harness.trust, 0, &checks).unwrap();
+    assert_eq!((opened.sender_role.as_str(), opened.header.sender_id.as_str()), ("provider-head", "head-1"));
     let document = ServiceResult::decode(result.body.as_slice()).unwrap();
-    assert_eq!(document.notice.unwrap().code, "process-8.refusal");
+    assert_eq!(document.refusal_ground, "unreliable-documents");
+    let notice = document.notice.unwrap();
+    assert_eq!(notice.code, "result.refused-documents");
+    let ground = egov_regulation::Definition::default_definition().refusal_ground("unreliable-documents").unwrap();
+    assert!(notice.text_en.contains("paragraph 9") && notice.text_en.contains(&ground.en), "{}", notice.text_en);
+    assert!(notice.text_kk.contains(&ground.kk) && notice.text_ru.contains(&ground.ru));
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documents_grounds_are_lent_to_action_2_at_the_office_only() {
+    let harness = Harness::start().await;
+    // Through the State Corporation, action 2 takes the grounds of paragraph 10 only.
+    let mut plan = in_person("900101400122");
+    plan.result_decision = egov_client::Decision::Refuse;
+    plan.result_refusal_ground = "unreliable-documents".to_owned();
+    let error = harness.drive("sc-grounds", &plan).await.unwrap_err();
+    assert_eq!(error.reason(), Some("regional.unexpected_refusal_ground"), "{error}");
+    // At the office there is no condition 2 to decide.
+    let office = harness.staff_keys()["provider-office"].clone();
+    let reception = egov_proto::OfficeReception {
+        application_id: "office-5".to_owned(),
+        service_code: harness.definition.service.code.clone(),
+        applicant_iin: "850715300122".to_owned(),
+        representative: None,
+        documents: in_person("850715300122").documents.iter().map(egov_client::DocumentPlan::to_proto).collect(),
+        arrived_time_ms: 0,
+    };
+    let staff = harness.staff();
+    // The reception is action 1.
+    let registration = staff.receive_at_office(&office, &reception).await.unwrap();
+    assert_eq!(registration.application.as_ref().unwrap().current_step, "action-2");
+    let specialist = harness.staff_keys()["provider-specialist"].clone();
+    let refused = staff
+        .act(&specialist, &registration, "condition-2", egov_proto::Decision::No, "unreliable-documents")
+        .await
+        .unwrap_err();
+    assert_eq!(egov_runtime::reason_of(&refused), Some("process.not_current_step"), "{refused}");
     harness.stop().await;
 }
 

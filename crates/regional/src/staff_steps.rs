@@ -59,7 +59,8 @@ impl Regional {
             return self.hand_over(received, stored.version, before, record);
         }
         let mut detail = action.comment.clone();
-        if let Some(ground) = self.refusal_ground(&step.id, branch, &action.refusal_ground)? {
+        let channel = record.instance.channel.clone();
+        if let Some(ground) = self.refusal_ground(&step.id, channel.as_deref(), branch, &action.refusal_ground)? {
             record.refusal_ground = Some(ground.clone());
             detail = ground;
         }
@@ -90,13 +91,20 @@ impl Regional {
         Ok(outcome)
     }
 
-    /// The refusal ground a step's decision gives: one of the step's own with a
-    /// "no" at a step that has grounds, none otherwise. A ground the definition
-    /// does not have is unknown; one of another step, or one given where none
-    /// goes, is unexpected; a "no" without one where the step has grounds is missing.
-    fn refusal_ground(&self, step_id: &str, branch: Option<Branch>, given: &str) -> Result<Option<String>, Refusal> {
+    /// The refusal ground a step's decision gives: one of the step's own (or
+    /// those the application's channel lends it) with a "no" at a step that
+    /// has grounds, none otherwise. A ground the definition does not have is
+    /// unknown; one of another step, or one given where none goes, is
+    /// unexpected; a "no" without one where the step has grounds is missing.
+    fn refusal_ground(
+        &self,
+        step_id: &str,
+        channel: Option<&str>,
+        branch: Option<Branch>,
+        given: &str,
+    ) -> Result<Option<String>, Refusal> {
         let invalid = |reason, message: String| Refusal::new(Code::InvalidArgument, reason, message);
-        let grounds = self.definition.grounds_for(step_id);
+        let grounds = self.definition.grounds_in(step_id, channel);
         let listed = || grounds.iter().map(|g| g.code.as_str()).collect::<Vec<_>>().join(", ");
         if !given.is_empty() && !self.definition.refusal_grounds.iter().any(|ground| ground.code == given) {
             return Err(invalid(
@@ -240,7 +248,7 @@ impl Regional {
         let delivery = self.delivery(record)?;
         let outcome = record.instance.decided.clone().unwrap_or_default();
         let ground = record.refusal_ground.as_deref().and_then(|code| self.definition.refusal_ground(code));
-        let notice = match (self.definition.notice_for(step_id, &outcome), ground) {
+        let notice = match (self.definition.notice_for_ground(step_id, &outcome, ground), ground) {
             (Some(label), Some(ground)) => Some(egov_proto::Notice {
                 code: label.code.clone(),
                 text_kk: format!("{} {}.", label.kk, ground.kk),

@@ -202,6 +202,11 @@ pub struct Labelled {
     /// For a notice of a deciding step: the outcome it announces.
     #[serde(default)]
     pub outcome: Option<String>,
+    /// For a notice: it announces a refusal on the grounds tied to this step
+    /// (a refusal at the office's action 2 on the documents' grounds of
+    /// condition 2); a notice without it announces the step's own grounds.
+    #[serde(default)]
+    pub grounds_of: Option<String>,
     #[serde(default)]
     pub assumption: bool,
     pub en: String,
@@ -244,6 +249,12 @@ pub struct Channel {
     /// The route's steps this channel replaces: step id -> the channel's step.
     #[serde(default)]
     pub instead: BTreeMap<String, String>,
+    /// Refusal grounds a step gives in this channel besides its own: step id
+    /// -> the condition whose grounds it also gives (at the office, action 2
+    /// refuses on the documents' grounds of condition 2, which the office's
+    /// route does not pass).
+    #[serde(default)]
+    pub grounds: BTreeMap<String, String>,
 }
 
 /// A checked process definition.
@@ -292,7 +303,7 @@ struct RawDefinition {
     #[serde(default, rename = "refusal_ground")]
     refusal_grounds: Vec<Labelled>,
     #[serde(default, rename = "notice")]
-    notices: Vec<Labelled>,
+    notices: Vec<toml::Spanned<Labelled>>,
 }
 
 #[derive(Deserialize)]
@@ -436,6 +447,20 @@ impl Definition {
                     return Err(definition_error(line, format!("channel {}: step {step} is not defined", channel.id)));
                 }
             }
+            for (step, of) in &channel.grounds {
+                if !index.contains_key(step) {
+                    return Err(definition_error(line, format!("channel {}: step {step} is not defined", channel.id)));
+                }
+                match index.get(of).map(|&position| &steps[position]) {
+                    Some(found) if found.kind == StepKind::Condition => {}
+                    _ => {
+                        return Err(definition_error(
+                            line,
+                            format!("channel {}: grounds of {of}: {of} is not a condition", channel.id),
+                        ));
+                    }
+                }
+            }
             if channels.iter().any(|other: &Channel| other.id == channel.id) {
                 return Err(definition_error(line, format!("channel {} is defined twice", channel.id)));
             }
@@ -478,12 +503,16 @@ impl Definition {
             }
             terms.push(term);
         }
-        for notice in &raw.notices {
-            if let Some(step) = &notice.step
-                && !index.contains_key(step)
-            {
-                return Err(definition_error(0, format!("notice {}: step {step} is not defined", notice.code)));
+        let mut notices = Vec::with_capacity(raw.notices.len());
+        for spanned in raw.notices {
+            let line = line_of(text, spanned.span().start);
+            let notice = spanned.into_inner();
+            for step in notice.step.iter().chain(&notice.grounds_of) {
+                if !index.contains_key(step) {
+                    return Err(definition_error(line, format!("notice {}: step {step} is not defined", notice.code)));
+                }
             }
+            notices.push(notice);
         }
         // A refusal ground names the condition whose "no" gives it.
         for ground in &raw.refusal_grounds {
@@ -514,7 +543,7 @@ impl Definition {
             channels,
             documents: raw.documents,
             refusal_grounds: raw.refusal_grounds,
-            notices: raw.notices,
+            notices,
             service_line: text.lines().position(|line| line.trim() == "[service]").map_or(1, |index| index + 1),
         })
     }
@@ -567,9 +596,45 @@ impl Definition {
             .collect()
     }
 
-    /// The notice of `step_id` that announces `outcome` (or the step's only notice without an outcome).
+    /// The refusal grounds a "no" at `step_id` may give in `channel`: the
+    /// step's own ([`Definition::grounds_for`]), and those of the condition
+    /// the channel lends the step (`[[channel]] grounds`).
+    pub fn grounds_in(&self, step_id: &str, channel: Option<&str>) -> Vec<&Labelled> {
+        let mut grounds = self.grounds_for(step_id);
+        if let Some(of) = channel.and_then(|id| self.channel(id)).and_then(|channel| channel.grounds.get(step_id)) {
+            grounds.extend(self.grounds_for(of));
+        }
+        grounds
+    }
+
+    /// The step a refusal ground is tied to (a ground tied to none belongs to the documents check).
+    pub fn ground_step(&self, ground: &Labelled) -> Option<String> {
+        ground.step.clone().or_else(|| self.step_by_effect(Effect::CheckDocuments).map(|step| step.id.clone()))
+    }
+
+    /// The notice of `step_id` that announces `outcome` on `ground`: one for
+    /// the ground's own step (`grounds_of`) where the definition has it, then
+    /// the step's notice for the outcome, then its only notice without one.
+    pub fn notice_for_ground(&self, step_id: &str, outcome: &str, ground: Option<&Labelled>) -> Option<&Labelled> {
+        let ground_step = ground.and_then(|ground| self.ground_step(ground)).filter(|of| of != step_id);
+        if let Some(of) = ground_step
+            && let Some(notice) = self.notices.iter().find(|notice| {
+                notice.step.as_deref() == Some(step_id)
+                    && notice.outcome.as_deref() == Some(outcome)
+                    && notice.grounds_of.as_deref() == Some(of.as_str())
+            })
+        {
+            return Some(notice);
+        }
+        self.notice_for(step_id, outcome)
+    }
+
+    /// The notice of `step_id` that announces `outcome` (or the step's only
+    /// notice without an outcome), leaving out those for another step's grounds.
     pub fn notice_for(&self, step_id: &str, outcome: &str) -> Option<&Labelled> {
-        let of_step = || self.notices.iter().filter(|notice| notice.step.as_deref() == Some(step_id));
+        let of_step = || {
+            self.notices.iter().filter(|notice| notice.step.as_deref() == Some(step_id) && notice.grounds_of.is_none())
+        };
         of_step()
             .find(|notice| notice.outcome.as_deref() == Some(outcome))
             .or_else(|| of_step().find(|notice| notice.outcome.is_none()))

@@ -169,12 +169,16 @@ pub fn summary(definition: &Definition) -> String {
     for channel in &definition.channels {
         let instead: Vec<String> =
             channel.instead.iter().map(|(step, own)| format!("{own} instead of {step}")).collect();
+        let lent: Vec<String> =
+            channel.grounds.iter().map(|(step, of)| format!("{step} also gives the grounds of {of}")).collect();
+        let instead: Vec<String> =
+            [instead.join(", "), lent.join(", ")].into_iter().filter(|part| !part.is_empty()).collect();
         out.push_str(&format!(
             "channel        {}: {} (from {}{})\n",
             channel.id,
             channel.title,
             channel.start,
-            if instead.is_empty() { String::new() } else { format!("; {}", instead.join(", ")) }
+            if instead.is_empty() { String::new() } else { format!("; {}", instead.join("; ")) }
         ));
     }
     for term in &definition.terms {
@@ -648,7 +652,7 @@ title = "done"
             "term           service-term: 5 wd from process-7 to action-4",
             "term           sc-handling: 15 min from process-2 to process-6",
             "term           office-term: 5 wd from action-1 to action-4",
-            "channel        provider-office: the provider's office (from action-1; office-issue instead of process-9)",
+            "channel        provider-office: the provider's office (from action-1; action-2 instead of condition-2, office-issue instead of process-9; action-2 also gives the grounds of condition-2)",
             "refusal ground incomplete-package at condition-2:",
             "refusal ground harm-to-child at action-2:",
         ] {

@@ -183,7 +183,78 @@ fn inconsistent_definitions_are_refused_naming_the_line() {
     check(&|t| t.replacen("channel = \"provider-office\"", "channel = \"post\"", 1), "channel post is not defined");
     check(&|t| t.replacen("step = \"action-2\"\nassumption", "step = \"action-3\"\nassumption", 1), "not a condition");
     // Without its channel, the office's own step is reached from nowhere.
-    check(&|t| t.replacen("instead = { \"process-9\" = \"office-issue\" }", "", 1), "office-issue is never reached");
+    check(
+        &|t| t.replacen("instead = { \"condition-2\" = \"action-2\", \"process-9\" = \"office-issue\" }", "", 1),
+        "office-issue is never reached",
+    );
+    check(
+        &|t| t.replacen("grounds = { \"action-2\" = \"condition-2\" }", "grounds = { \"action-2\" = \"action-3\" }", 1),
+        "action-3 is not a condition",
+    );
+    check(
+        &|t| t.replacen("grounds_of = \"condition-2\"", "grounds_of = \"condition-9\"", 1),
+        "step condition-9 is not defined",
+    );
+}
+
+/// Runs `steps` as an application received through `channel`.
+fn run_in_channel(channel: &str, steps: &[&str]) -> Result<Instance, TransitionError> {
+    let definition = Definition::default_definition();
+    let mut instance = Instance::start_in_channel(definition, channel, MONDAY_10_00)?;
+    for (minute, step) in steps.iter().enumerate() {
+        let now = MONDAY_10_00 + (minute as i64 + 1) * 60_000;
+        if let Some(id) = step.strip_suffix('^') {
+            let by = definition.step(id).and_then(|s| s.handed_over_by.clone()).unwrap_or_default();
+            let event = Event { actor_role: by, actor_id: "executor".to_owned(), ..event(definition, id, None) };
+            instance = hand_over(definition, &instance, &event, now)?;
+            continue;
+        }
+        let (id, branch) = match (step.strip_suffix('+'), step.strip_suffix('-')) {
+            (Some(id), _) => (id, Some(Branch::Yes)),
+            (_, Some(id)) => (id, Some(Branch::No)),
+            _ => (*step, None),
+        };
+        instance = apply(definition, &instance, &event(definition, id, branch), now, Calendar::kazakhstan())?.instance;
+    }
+    Ok(instance)
+}
+
+#[test]
+fn at_the_office_the_route_is_actions_1_to_4_and_action_2_refuses_on_the_documents_grounds() {
+    let definition = Definition::default_definition();
+    let refused = run_in_channel(
+        "provider-office",
+        &["action-1", "action-2-", "action-3^", "action-3", "action-4", "office-issue"],
+    )
+    .unwrap();
+    assert_eq!(refused.outcome.as_deref(), Some("refused"));
+    let permitted = run_in_channel(
+        "provider-office",
+        &["action-1", "action-2+", "action-3^", "action-3", "action-4", "office-issue"],
+    )
+    .unwrap();
+    assert_eq!(permitted.outcome.as_deref(), Some("permitted"));
+    // Condition 2 is not on the office's route.
+    let error = run_in_channel("provider-office", &["action-1", "condition-2-"]).unwrap_err();
+    assert_eq!(error.code(), "process.not_current_step");
+    // The documents' grounds (paragraph 9) are action 2's at the office only.
+    let codes = |grounds: Vec<&egov_regulation::definition::Labelled>| {
+        grounds.into_iter().map(|g| g.code.clone()).collect::<Vec<_>>()
+    };
+    let at_office = codes(definition.grounds_in("action-2", Some("provider-office")));
+    let at_sc = codes(definition.grounds_in("action-2", Some("state-corporation")));
+    assert_eq!(at_sc, codes(definition.grounds_for("action-2")));
+    assert!(!at_sc.contains(&"unreliable-documents".to_owned()));
+    for code in ["incomplete-package", "unreliable-documents", "documents-noncompliant", "court-decision"] {
+        assert!(at_office.contains(&code.to_owned()), "{code} missing at the office: {at_office:?}");
+    }
+    // The refusal's notice names the paragraph the ground is of.
+    let notice = |ground: &str| {
+        definition.notice_for_ground("action-2", "refused", definition.refusal_ground(ground)).unwrap().code.clone()
+    };
+    assert_eq!(notice("unreliable-documents"), "result.refused-documents");
+    assert_eq!(notice("court-decision"), "result.refused");
+    assert_eq!(definition.notice_for("action-2", "refused").unwrap().code, "result.refused");
 }
 
 #[test]
