@@ -82,7 +82,7 @@ async fn approval_runs_processes_1_to_9_and_actions_1_to_4() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn violations_in_the_documents_are_refused_by_process_8_signed_by_the_arm() {
+async fn violations_in_the_documents_are_refused_by_process_8_signed_by_the_specialist_who_decided() {
     let harness = Harness::start().await;
     let mut plan = in_person("900101400122");
     plan.decision = egov_client::Decision::Refuse;
@@ -108,13 +108,16 @@ async fn violations_in_the_documents_are_refused_by_process_8_signed_by_the_arm(
     );
     let check = application.path.iter().find(|s| s.step_id == "condition-2").unwrap();
     assert_eq!((check.branch.as_str(), check.detail.as_str()), ("no", "incomplete-package"));
-    // The refusal is the ARM's own message, signed with its key, with the ground in three languages.
+    // The ARM forms the refusal and hands it to the specialist who decided
+    // condition 2, who signs it (paragraph 8: the EDS of the provider's official).
+    let refusal = application.path.iter().find(|s| s.step_id == "process-8").unwrap();
+    assert_eq!((refusal.actor_id.as_str(), refusal.handed_over_by.as_str()), (check.actor_id.as_str(), "rshep-astana"));
     let result = driven.result.unwrap();
     let checks = Checks { freshness_window_ms: None, ..Checks::default() };
     let verified = egov_envelope::open(&result, &harness.trust, 0, &checks).unwrap();
     assert_eq!(
         (verified.header.sender_id.as_str(), verified.sender_role.as_str()),
-        (egov_runtime::ids::REGIONAL, "regional-arm")
+        (check.actor_id.as_str(), "provider-specialist")
     );
     let document = ServiceResult::decode(result.body.as_slice()).unwrap();
     assert_eq!((document.outcome.as_str(), document.refusal_ground.as_str()), ("refused", "incomplete-package"));
@@ -128,6 +131,66 @@ async fn violations_in_the_documents_are_refused_by_process_8_signed_by_the_arm(
     }
     assert!(notice.text_en.contains("violations in the documents"), "{}", notice.text_en);
     harness.stop().await;
+}
+
+/// Process 8 waits on the specialist who decided condition 2: the ARM drafts
+/// the refusal, only that official signs it, and only its exact bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_8_waits_on_the_specialists_signature_of_the_exact_refusal() {
+    let harness = Harness::start().await;
+    let operator = harness.operator().await;
+    let staff = harness.staff();
+    let keys = harness.staff_keys();
+    operator.open_form("unsigned-8", &harness.definition.service.code, "850715300122", None).await.unwrap();
+    let documents = common::documents(&["application-form", "identity-document"])
+        .iter()
+        .map(egov_client::DocumentPlan::to_proto)
+        .collect();
+    operator.submit("unsigned-8", documents).await.unwrap();
+    let mut changes = operator.watch("unsigned-8").await.unwrap();
+    let registration_id = loop {
+        let application = changes.message().await.unwrap().unwrap().application.unwrap();
+        if !application.registration_id.is_empty() {
+            break application.registration_id;
+        }
+    };
+    let registration = staff.registration(&registration_id).await.unwrap();
+    let registration = staff
+        .act(&keys["provider-office"], &registration, "action-1", egov_proto::Decision::Unspecified, "")
+        .await
+        .unwrap();
+    let registration = staff
+        .act(&keys["provider-specialist"], &registration, "condition-2", egov_proto::Decision::No, "incomplete-package")
+        .await
+        .unwrap();
+    let application = registration.application.clone().unwrap();
+    assert_eq!(
+        (application.current_step.as_str(), registration.next_actor.as_str()),
+        ("process-8", "provider-specialist")
+    );
+    let draft = ServiceResult::decode(registration.draft_result.as_slice()).unwrap();
+    assert_eq!((draft.outcome.as_str(), draft.notice.unwrap().code.as_str()), ("refused", "process-8.refusal"));
+    // The head may not sign it; nor may the specialist sign other bytes.
+    let by_head = staff.sign(&keys["provider-head"], &registration).await.unwrap_err();
+    assert_eq!(egov_runtime::reason_of(&by_head), Some("process.wrong_actor"), "{by_head}");
+    let mut altered = registration.clone();
+    let mut other = ServiceResult::decode(registration.draft_result.as_slice()).unwrap();
+    other.outcome = "permitted".to_owned();
+    altered.draft_result = other.encode_to_vec();
+    let other_bytes = staff.sign(&keys["provider-specialist"], &altered).await.unwrap_err();
+    assert_eq!(egov_runtime::reason_of(&other_bytes), Some("regional.draft_mismatch"), "{other_bytes}");
+    // Signed by the specialist, the refusal goes back to the State Corporation, which accepts it.
+    let signed = staff.sign(&keys["provider-specialist"], &registration).await.unwrap();
+    assert!(signed.next_actor.is_empty(), "the provider's part has ended");
+    let at_sc = loop {
+        let application = changes.message().await.unwrap().unwrap().application.unwrap();
+        if application.path.iter().any(|s| s.step_id == "process-8") {
+            break application;
+        }
+    };
+    assert_eq!(at_sc.notice.unwrap().code, "process-8.refusal");
+    drop((changes, staff, operator));
+    harness.stack.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -193,10 +193,13 @@ impl Regional {
     }
 
     /// Runs the steps the ARM itself does (the refusal of process 8), while one
-    /// follows. Where the route does not go on to the draft of the result (the
-    /// refusal goes to the applicant as it is: back to the State Corporation,
-    /// or handed out at the office), the ARM forms the refusal message, signs
-    /// it, and returns it as the result.
+    /// follows. Where the definition has the ARM hand process 8's message to
+    /// an official who signs it (`handed_over_by`: paragraph 8, the document is
+    /// formed with the EDS of the provider's official), the ARM forms the
+    /// refusal as the draft to sign and hands it over; the step then waits on
+    /// the official (`sign_result`). Where the ARM does the step itself and the
+    /// route does not go on to the draft of the result, the ARM forms the
+    /// refusal message, signs it, and returns it as the result.
     fn run_automatic(
         &self,
         record: &mut RegistrationRecord,
@@ -205,14 +208,22 @@ impl Regional {
     ) -> Result<Option<Envelope>, Refusal> {
         let mut refusal_step = None;
         while let Follows::Step { step_id, effect: Some(Effect::RefusalNotice), actor } = follows {
-            let event = Event {
+            let me = self.receiver.context().member_id().to_owned();
+            let by_arm = |role: &str| Event {
                 step_id: step_id.clone(),
-                actor_role: actor,
-                actor_id: self.receiver.context().member_id().to_owned(),
+                actor_role: role.to_owned(),
+                actor_id: me.clone(),
                 branch: None,
                 detail: record.refusal_ground.clone().unwrap_or_default(),
             };
-            let transition = self.advance(&record.instance, &event, now_ms)?;
+            let handed_over_by = self.definition.step(&step_id).and_then(|step| step.handed_over_by.clone());
+            if let Some(by) = handed_over_by {
+                let event = by_arm(&by);
+                record.instance = egov_regulation::hand_over(&self.definition, &record.instance, &event, now_ms)?;
+                record.draft_result = self.result(record, &step_id, now_ms)?.encode_to_vec();
+                return Ok(None);
+            }
+            let transition = self.advance(&record.instance, &by_arm(&actor), now_ms)?;
             record.instance = transition.instance;
             follows = transition.follows;
             refusal_step = Some(step_id);
@@ -244,7 +255,12 @@ impl Regional {
     /// The result as decided at `step_id` (action 2's draft, or process 8's
     /// refusal): the outcome, the refusal ground, and the step's notice for the
     /// outcome with the ground's wording appended in each language.
-    fn result(&self, record: &RegistrationRecord, step_id: &str, now_ms: i64) -> Result<ServiceResult, Refusal> {
+    pub(crate) fn result(
+        &self,
+        record: &RegistrationRecord,
+        step_id: &str,
+        now_ms: i64,
+    ) -> Result<ServiceResult, Refusal> {
         let delivery = self.delivery(record)?;
         let outcome = record.instance.decided.clone().unwrap_or_default();
         let ground = record.refusal_ground.as_deref().and_then(|code| self.definition.refusal_ground(code));

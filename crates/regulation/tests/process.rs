@@ -85,11 +85,29 @@ fn violations_in_the_documents_go_through_process_8_to_the_state_corporation() {
         "process-7",
         "action-1",
         "condition-2-",
+        "process-8^",
         "process-8",
         "process-9",
     ])
     .unwrap();
     assert_eq!(instance.outcome.as_deref(), Some("refused"));
+    // Paragraph 8: the ARM forms the refusal and hands it over; the specialist signs it.
+    let refusal = instance.record("process-8").unwrap();
+    assert_eq!(refusal.actor, "provider-specialist");
+    assert_eq!(refusal.hand_over.as_ref().unwrap().role, "regional-arm");
+    let without_signature = run(&[
+        "process-1",
+        "process-2",
+        "process-3",
+        "condition-1+",
+        "process-5",
+        "process-6",
+        "process-7",
+        "action-1",
+        "condition-2-",
+        "process-8",
+    ]);
+    assert_eq!(without_signature.unwrap_err().code(), "process.not_handed_over");
 }
 
 #[test]
