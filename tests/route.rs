@@ -322,6 +322,60 @@ async fn notarised_power_absent_from_the_notarial_registry_gets_the_process_4_no
     harness.stop().await;
 }
 
+/// A revocation recorded as a date only: revoked from 00:00 of that day by
+/// default, valid through that day under the registry's other setting; the
+/// process-4 notice says which reading was applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_date_only_revocation_is_read_by_the_registrys_setting_and_the_notice_says_which() {
+    let today = chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(5 * 3600).unwrap()).date_naive();
+    let fixtures = tempfile::tempdir().unwrap();
+    let write = |setting: Option<&str>| {
+        let dir = fixtures.path().join(setting.unwrap_or("default"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for file in ["individuals.json", "operators.json"] {
+            std::fs::copy(common::fixtures_dir().join(file), dir.join(file)).unwrap();
+        }
+        let mut powers: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(common::fixtures_dir().join("powers_of_attorney.json")).unwrap(),
+        )
+        .unwrap();
+        powers["powers_of_attorney"].as_array_mut().unwrap().push(serde_json::json!({
+            "number": "NP-TODAY-0001", "issued_on": "2026-01-15", "notary": "Notary Sadykova A. K.",
+            "principal_iin": "920611400773", "attorney_iin": "870322300457", "scope": [],
+            "valid_until": "2099-12-31", "revoked_on": today.to_string()
+        }));
+        if let Some(setting) = setting {
+            powers["date_only_revocation"] = serde_json::json!(setting);
+        }
+        std::fs::write(dir.join("powers_of_attorney.json"), powers.to_string()).unwrap();
+        dir
+    };
+    let plan = represented("920611400773", "870322300457", true, "NP-TODAY-0001");
+    // The default: revoked since 00:00 today, and the notice says so.
+    let strict = write(None);
+    let harness = Harness::start_with(|config| config.fixtures_dir = strict).await;
+    assert_process_4(&harness, "poa-date-1", &plan, "process-4.power-of-attorney-invalid").await;
+    let notice = harness.operator().await.application("poa-date-1").await.unwrap().notice.unwrap();
+    let reading = harness.definition.notice("process-4.revocation-from-start-of-day").unwrap();
+    for (text, said) in [(&notice.text_en, &reading.en), (&notice.text_ru, &reading.ru), (&notice.text_kk, &reading.kk)]
+    {
+        assert!(text.ends_with(said.as_str()), "{text}");
+    }
+    assert!(notice.text_en.contains("00:00 of that day"), "{}", notice.text_en);
+    // A revocation recorded with its time says nothing of a reading.
+    let timed = represented("920611400773", "870322300457", true, "NP-2026-0210");
+    assert_process_4(&harness, "poa-timed-1", &timed, "process-4.power-of-attorney-invalid").await;
+    let notice = harness.operator().await.application("poa-timed-1").await.unwrap().notice.unwrap();
+    assert!(!notice.text_en.contains("date only"), "{}", notice.text_en);
+    harness.stop().await;
+    // The other reading: still valid today.
+    let lenient = write(Some("from-next-day"));
+    let harness = Harness::start_with(|config| config.fixtures_dir = lenient).await;
+    let application = harness.drive("poa-date-2", &plan).await.unwrap();
+    assert_eq!(application.outcome, "permitted");
+    harness.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notarised_power_of_attorney_found_lets_the_representative_apply() {
     let harness = Harness::start().await;
