@@ -163,6 +163,9 @@ pub struct Step {
     /// The role that hands the step's work over to its actor before the actor
     /// does it ("the executor hands the result to the head, who signs it").
     pub handed_over_by: Option<String>,
+    /// The participant what the step sends on passes through (the gateway
+    /// between the State Corporation and the provider): its lane in Annex 2.
+    pub via: Option<String>,
     /// The line of the step in the definition file.
     pub line: usize,
 }
@@ -326,6 +329,8 @@ struct RawStep {
     no: Option<BranchTarget>,
     #[serde(default)]
     handed_over_by: Option<String>,
+    #[serde(default)]
+    via: Option<String>,
 }
 
 fn task() -> StepKind {
@@ -371,7 +376,7 @@ impl Definition {
                         .ok_or_else(|| error(format!("duration {text:?} is not \"N min\" or \"N wd\"")))?,
                 ),
             };
-            for actor in std::iter::once(&raw_step.actor).chain(&raw_step.handed_over_by) {
+            for actor in std::iter::once(&raw_step.actor).chain(&raw_step.handed_over_by).chain(&raw_step.via) {
                 if !raw.actors.contains_key(actor) {
                     return Err(error(format!("actor {actor} is not listed in [actors]")));
                 }
@@ -406,6 +411,7 @@ impl Definition {
                 yes: raw_step.yes,
                 no: raw_step.no,
                 handed_over_by: raw_step.handed_over_by,
+                via: raw_step.via,
                 line,
             });
         }

@@ -291,7 +291,7 @@ fn node_label(step: &Step) -> Vec<String> {
 
 /// The title cut at a word boundary to at most [`SHORT_TITLE_CHARS`], with
 /// "…" where it was cut.
-fn short_title(title: &str) -> String {
+pub(crate) fn short_title(title: &str) -> String {
     if title.chars().count() <= SHORT_TITLE_CHARS {
         return title.to_owned();
     }
@@ -326,13 +326,13 @@ fn node_ids(definition: &Definition) -> HashMap<&str, String> {
 }
 
 /// ASCII letters and digits kept, anything else an underscore.
-fn sanitized(text: &str) -> String {
+pub(crate) fn sanitized(text: &str) -> String {
     text.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
 }
 
 /// Text safe inside a quoted Mermaid label: quotes and the characters Mermaid
 /// reads as markup become entity codes, line breaks spaces.
-fn mermaid_text(text: &str) -> String {
+pub(crate) fn mermaid_text(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for character in text.chars() {
         match character {
@@ -349,7 +349,7 @@ fn mermaid_text(text: &str) -> String {
 }
 
 /// Text safe inside a quoted Graphviz string.
-fn dot_text(text: &str) -> String {
+pub(crate) fn dot_text(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for character in text.chars() {
         match character {
@@ -465,11 +465,11 @@ pub fn svg(definition: &Definition, done: &[&str], current: Option<&str>) -> Str
 }
 
 /// `text` escaped for SVG's text and attributes.
-fn xml_text(text: &str) -> String {
+pub(crate) fn xml_text(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn truncate(text: &str, chars: usize) -> String {
+pub(crate) fn truncate(text: &str, chars: usize) -> String {
     if text.chars().count() <= chars {
         text.to_owned()
     } else {
@@ -478,7 +478,7 @@ fn truncate(text: &str, chars: usize) -> String {
 }
 
 /// `text` in lines of at most `width` characters, at word boundaries.
-fn wrap(text: &str, width: usize) -> Vec<String> {
+pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     for word in text.split_whitespace() {
         match lines.last_mut() {
