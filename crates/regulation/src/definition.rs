@@ -260,6 +260,30 @@ pub struct Channel {
     pub grounds: BTreeMap<String, String>,
 }
 
+/// The working hours of some of the definition's actors (`[[hours]]`): the
+/// minutes of their steps, and the terms that start at their steps, count in
+/// these hours; an actor of no entry keeps the calendar's (the provider's).
+#[derive(Debug, Clone)]
+pub struct ActorHours {
+    pub title: String,
+    pub actors: Vec<String>,
+    pub hours: crate::calendar::WorkingHours,
+    /// Whether the hours are the simulator's assumption rather than the text's.
+    pub assumption: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHours {
+    title: String,
+    actors: Vec<String>,
+    working_days: Vec<[String; 2]>,
+    #[serde(default)]
+    saturdays: Vec<[String; 2]>,
+    #[serde(default)]
+    assumption: bool,
+}
+
 /// A checked process definition.
 #[derive(Debug, Clone)]
 pub struct Definition {
@@ -272,6 +296,7 @@ pub struct Definition {
     pub documents: Vec<Labelled>,
     pub refusal_grounds: Vec<Labelled>,
     pub notices: Vec<Labelled>,
+    pub hours: Vec<ActorHours>,
     /// The line of the `[service]` table, which a missing step is blamed on.
     service_line: usize,
 }
@@ -307,6 +332,8 @@ struct RawDefinition {
     refusal_grounds: Vec<Labelled>,
     #[serde(default, rename = "notice")]
     notices: Vec<toml::Spanned<Labelled>>,
+    #[serde(default)]
+    hours: Vec<toml::Spanned<RawHours>>,
 }
 
 #[derive(Deserialize)]
@@ -540,6 +567,27 @@ impl Definition {
                 }
             }
         }
+        let mut hours: Vec<ActorHours> = Vec::with_capacity(raw.hours.len());
+        for spanned in raw.hours {
+            let line = line_of(text, spanned.span().start);
+            let entry = spanned.into_inner();
+            for actor in &entry.actors {
+                if !raw.actors.contains_key(actor) {
+                    return Err(definition_error(line, format!("hours: actor {actor} is not listed in [actors]")));
+                }
+                if hours.iter().any(|other| other.actors.contains(actor)) {
+                    return Err(definition_error(line, format!("hours: actor {actor} has hours twice")));
+                }
+            }
+            let parsed = crate::calendar::WorkingHours::parse(&entry.working_days, &entry.saturdays)
+                .map_err(|error| definition_error(line, format!("hours: {error}")))?;
+            hours.push(ActorHours {
+                title: entry.title,
+                actors: entry.actors,
+                hours: parsed,
+                assumption: entry.assumption,
+            });
+        }
         Ok(Definition {
             service: raw.service,
             actors: raw.actors,
@@ -550,8 +598,38 @@ impl Definition {
             documents: raw.documents,
             refusal_grounds: raw.refusal_grounds,
             notices,
+            hours,
             service_line: text.lines().position(|line| line.trim() == "[service]").map_or(1, |index| index + 1),
         })
+    }
+
+    /// The working hours `actor` keeps, where the definition gives them.
+    pub fn hours_of(&self, actor: &str) -> Option<&crate::calendar::WorkingHours> {
+        self.hours.iter().find(|entry| entry.actors.iter().any(|a| a == actor)).map(|entry| &entry.hours)
+    }
+
+    /// `calendar` in the working hours of `actor` (the calendar's own where the definition gives none).
+    pub fn calendar_for<'c>(
+        &self,
+        calendar: &'c crate::calendar::Calendar,
+        actor: &str,
+    ) -> std::borrow::Cow<'c, crate::calendar::Calendar> {
+        match self.hours_of(actor) {
+            Some(hours) => std::borrow::Cow::Owned(calendar.with_hours(hours)),
+            None => std::borrow::Cow::Borrowed(calendar),
+        }
+    }
+
+    /// The deadline of `step` started at `start_ms`, in its actor's working hours.
+    pub fn step_deadline(&self, calendar: &crate::calendar::Calendar, step: &Step, start_ms: i64) -> Option<i64> {
+        let duration = step.duration?;
+        crate::instance::deadline(&self.calendar_for(calendar, &step.actor), start_ms, duration)
+    }
+
+    /// The deadline of `term` started at `start_ms`, in the working hours of the actor of its first step.
+    pub fn term_deadline(&self, calendar: &crate::calendar::Calendar, term: &Term, start_ms: i64) -> Option<i64> {
+        let actor = self.step(&term.from).map(|step| step.actor.as_str()).unwrap_or_default();
+        crate::instance::deadline(&self.calendar_for(calendar, actor), start_ms, term.duration)
     }
 
     pub fn steps(&self) -> &[Step] {

@@ -306,3 +306,44 @@ fn a_step_stands_met_missed_on_track_or_at_risk() {
     check(None, start + 7 * hour, Standing::AtRisk);
     assert_eq!(Standing::of(start, None, None, start, calendar), Standing::NoDeadline);
 }
+
+/// Each participant counts its minutes in its own working hours (`[[hours]]`):
+/// the State Corporation's 09:00-20:00 and Saturday mornings, the provider's
+/// 09:00-18:00 with lunch.
+#[test]
+fn each_participant_counts_its_minutes_in_its_own_working_hours() {
+    let definition = Definition::default_definition();
+    let calendar = Calendar::kazakhstan();
+    let at = |text: &str| chrono::DateTime::parse_from_rfc3339(text).unwrap().timestamp_millis();
+    let local = |ms: i64| egov_regulation::instance::to_local(calendar, ms).unwrap().to_rfc3339();
+    let ends = |step: &str, start: &str| {
+        local(definition.step_deadline(calendar, definition.step(step).unwrap(), at(start)).unwrap())
+    };
+    // 18:01 on the eve of Nauryz: the operator's minute ends that evening.
+    assert_eq!(ends("process-2", "2026-03-20T18:01:00+05:00"), "2026-03-20T18:02:00+05:00");
+    // At 20:00 the State Corporation closes; Saturday 21 March is Nauryz, and the days off run to 25 March.
+    assert_eq!(ends("process-2", "2026-03-20T20:00:00+05:00"), "2026-03-26T09:01:00+05:00");
+    // A plain Saturday morning is open, its afternoon is not.
+    assert_eq!(ends("process-2", "2026-03-28T10:00:00+05:00"), "2026-03-28T10:01:00+05:00");
+    assert_eq!(ends("process-2", "2026-03-28T13:00:00+05:00"), "2026-03-30T09:01:00+05:00");
+    // The provider's office at 17:59 + 20 min: past 18:00, on to 26 March.
+    assert_eq!(ends("action-1", "2026-03-20T17:59:00+05:00"), "2026-03-26T09:19:00+05:00");
+    assert_eq!(ends("action-1", "2026-03-28T10:00:00+05:00"), "2026-03-30T09:20:00+05:00");
+    // The State Corporation's 15 minutes (sc-handling) count in its hours too.
+    let handling = definition.terms.iter().find(|term| term.id == "sc-handling").unwrap();
+    assert_eq!(
+        local(definition.term_deadline(calendar, handling, at("2026-03-20T18:30:00+05:00")).unwrap()),
+        "2026-03-20T18:45:00+05:00"
+    );
+    // Hours for an actor that is not listed, or twice, are refused.
+    let text = egov_regulation::definition::DEFAULT_DEFINITION;
+    let unknown =
+        text.replacen("actors = [\"sc-operator\", \"sc-workstation\"]", "actors = [\"sc-operator\", \"nobody\"]", 1);
+    assert!(Definition::from_toml(&unknown).unwrap_err().to_string().contains("actor nobody"));
+    let twice = text.replacen(
+        "actors = [\"sc-operator\", \"sc-workstation\"]",
+        "actors = [\"sc-operator\", \"provider-head\"]",
+        1,
+    );
+    assert!(Definition::from_toml(&twice).unwrap_err().to_string().contains("provider-head has hours twice"));
+}
