@@ -327,7 +327,9 @@ async fn notarised_power_absent_from_the_notarial_registry_gets_the_process_4_no
 /// process-4 notice says which reading was applied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_date_only_revocation_is_read_by_the_registrys_setting_and_the_notice_says_which() {
-    let today = chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(5 * 3600).unwrap()).date_naive();
+    use egov_runtime::Clock as _;
+    let calendar = egov_regulation::Calendar::kazakhstan();
+    let today = egov_regulation::instance::to_local(calendar, egov_runtime::SystemClock.now_ms()).unwrap().date_naive();
     let fixtures = tempfile::tempdir().unwrap();
     let write = |setting: Option<&str>| {
         let dir = fixtures.path().join(setting.unwrap_or("default"));
