@@ -181,6 +181,26 @@ pub fn summary(definition: &Definition) -> String {
             if instead.is_empty() { String::new() } else { format!("; {}", instead.join("; ")) }
         ));
     }
+    for entry in &definition.hours {
+        let periods = |periods: &[(chrono::NaiveTime, chrono::NaiveTime)]| {
+            periods
+                .iter()
+                .map(|(from, to)| format!("{}-{}", from.format("%H:%M"), to.format("%H:%M")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let saturdays = if entry.hours.saturdays.is_empty() {
+            String::new()
+        } else {
+            format!("; Saturdays {}", periods(&entry.hours.saturdays))
+        };
+        out.push_str(&format!(
+            "hours          {}: {}{saturdays}{}\n",
+            entry.actors.join(", "),
+            periods(&entry.hours.working_days),
+            if entry.assumption { " (assumption)" } else { "" }
+        ));
+    }
     for term in &definition.terms {
         let channel = term.channel.as_ref().map(|c| format!(", channel {c}")).unwrap_or_default();
         out.push_str(&format!(
@@ -655,6 +675,8 @@ title = "done"
             "channel        provider-office: the provider's office (from action-1; action-2 instead of condition-2, office-issue instead of process-9; action-2 also gives the grounds of condition-2)",
             "refusal ground incomplete-package at condition-2:",
             "refusal ground harm-to-child at action-2:",
+            "hours          sc-operator, sc-workstation: 09:00-20:00; Saturdays 09:00-13:00 (assumption)\n",
+            "hours          regional-arm, provider-office, provider-specialist, provider-executor, provider-head: 09:00-13:00, 14:00-18:00 (assumption)\n",
         ] {
             assert!(summary.contains(expected), "{expected} missing\n{summary}");
         }
