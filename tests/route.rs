@@ -170,6 +170,12 @@ async fn process_8_waits_on_the_specialists_signature_of_the_exact_refusal() {
     );
     let draft = ServiceResult::decode(registration.draft_result.as_slice()).unwrap();
     assert_eq!((draft.outcome.as_str(), draft.notice.unwrap().code.as_str()), ("refused", "process-8.refusal"));
+    // A staff step does not end it: only the signature does.
+    let as_step = staff
+        .act(&keys["provider-specialist"], &registration, "process-8", egov_proto::Decision::Unspecified, "")
+        .await
+        .unwrap_err();
+    assert_eq!(egov_runtime::reason_of(&as_step), Some("regional.use_sign_result"), "{as_step}");
     // The head may not sign it; nor may the specialist sign other bytes.
     let by_head = staff.sign(&keys["provider-head"], &registration).await.unwrap_err();
     assert_eq!(egov_runtime::reason_of(&by_head), Some("process.wrong_actor"), "{by_head}");

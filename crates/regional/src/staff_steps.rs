@@ -58,6 +58,15 @@ impl Regional {
         if step.effect == Some(Effect::SignResult) {
             return self.hand_over(received, stored.version, before, record);
         }
+        if step.effect == Some(Effect::RefusalNotice) && step.handed_over_by.is_some() {
+            // Process 8 ends with the official's signature on the refusal, not with a staff step.
+            return Err(Refusal::new(
+                Code::InvalidArgument,
+                "regional.use_sign_result",
+                format!("the refusal of {} is signed with SignResult by the official who decided", step.id),
+            )
+            .into());
+        }
         let mut detail = action.comment.clone();
         let channel = record.instance.channel.clone();
         if let Some(ground) = self.refusal_ground(&step.id, channel.as_deref(), branch, &action.refusal_ground)? {
