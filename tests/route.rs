@@ -82,7 +82,7 @@ async fn approval_runs_processes_1_to_9_and_actions_1_to_4() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn violations_in_the_documents_are_refused_by_process_8_signed_by_the_arm() {
+async fn violations_in_the_documents_are_refused_by_process_8_signed_by_the_specialist_who_decided() {
     let harness = Harness::start().await;
     let mut plan = in_person("900101400122");
     plan.decision = egov_client::Decision::Refuse;
@@ -108,13 +108,16 @@ async fn violations_in_the_documents_are_refused_by_process_8_signed_by_the_arm(
     );
     let check = application.path.iter().find(|s| s.step_id == "condition-2").unwrap();
     assert_eq!((check.branch.as_str(), check.detail.as_str()), ("no", "incomplete-package"));
-    // The refusal is the ARM's own message, signed with its key, with the ground in three languages.
+    // The ARM forms the refusal and hands it to the specialist who decided
+    // condition 2, who signs it (paragraph 8: the EDS of the provider's official).
+    let refusal = application.path.iter().find(|s| s.step_id == "process-8").unwrap();
+    assert_eq!((refusal.actor_id.as_str(), refusal.handed_over_by.as_str()), (check.actor_id.as_str(), "rshep-astana"));
     let result = driven.result.unwrap();
     let checks = Checks { freshness_window_ms: None, ..Checks::default() };
     let verified = egov_envelope::open(&result, &harness.trust, 0, &checks).unwrap();
     assert_eq!(
         (verified.header.sender_id.as_str(), verified.sender_role.as_str()),
-        (egov_runtime::ids::REGIONAL, "regional-arm")
+        (check.actor_id.as_str(), "provider-specialist")
     );
     let document = ServiceResult::decode(result.body.as_slice()).unwrap();
     assert_eq!((document.outcome.as_str(), document.refusal_ground.as_str()), ("refused", "incomplete-package"));
@@ -128,6 +131,72 @@ async fn violations_in_the_documents_are_refused_by_process_8_signed_by_the_arm(
     }
     assert!(notice.text_en.contains("violations in the documents"), "{}", notice.text_en);
     harness.stop().await;
+}
+
+/// Process 8 waits on the specialist who decided condition 2: the ARM drafts
+/// the refusal, only that official signs it, and only its exact bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_8_waits_on_the_specialists_signature_of_the_exact_refusal() {
+    let harness = Harness::start().await;
+    let operator = harness.operator().await;
+    let staff = harness.staff();
+    let keys = harness.staff_keys();
+    operator.open_form("unsigned-8", &harness.definition.service.code, "850715300122", None).await.unwrap();
+    let documents = common::documents(&["application-form", "identity-document"])
+        .iter()
+        .map(egov_client::DocumentPlan::to_proto)
+        .collect();
+    operator.submit("unsigned-8", documents).await.unwrap();
+    let mut changes = operator.watch("unsigned-8").await.unwrap();
+    let registration_id = loop {
+        let application = changes.message().await.unwrap().unwrap().application.unwrap();
+        if !application.registration_id.is_empty() {
+            break application.registration_id;
+        }
+    };
+    let registration = staff.registration(&registration_id).await.unwrap();
+    let registration = staff
+        .act(&keys["provider-office"], &registration, "action-1", egov_proto::Decision::Unspecified, "")
+        .await
+        .unwrap();
+    let registration = staff
+        .act(&keys["provider-specialist"], &registration, "condition-2", egov_proto::Decision::No, "incomplete-package")
+        .await
+        .unwrap();
+    let application = registration.application.clone().unwrap();
+    assert_eq!(
+        (application.current_step.as_str(), registration.next_actor.as_str()),
+        ("process-8", "provider-specialist")
+    );
+    let draft = ServiceResult::decode(registration.draft_result.as_slice()).unwrap();
+    assert_eq!((draft.outcome.as_str(), draft.notice.unwrap().code.as_str()), ("refused", "process-8.refusal"));
+    // A staff step does not end it: only the signature does.
+    let as_step = staff
+        .act(&keys["provider-specialist"], &registration, "process-8", egov_proto::Decision::Unspecified, "")
+        .await
+        .unwrap_err();
+    assert_eq!(egov_runtime::reason_of(&as_step), Some("regional.use_sign_result"), "{as_step}");
+    // The head may not sign it; nor may the specialist sign other bytes.
+    let by_head = staff.sign(&keys["provider-head"], &registration).await.unwrap_err();
+    assert_eq!(egov_runtime::reason_of(&by_head), Some("process.wrong_actor"), "{by_head}");
+    let mut altered = registration.clone();
+    let mut other = ServiceResult::decode(registration.draft_result.as_slice()).unwrap();
+    other.outcome = "permitted".to_owned();
+    altered.draft_result = other.encode_to_vec();
+    let other_bytes = staff.sign(&keys["provider-specialist"], &altered).await.unwrap_err();
+    assert_eq!(egov_runtime::reason_of(&other_bytes), Some("regional.draft_mismatch"), "{other_bytes}");
+    // Signed by the specialist, the refusal goes back to the State Corporation, which accepts it.
+    let signed = staff.sign(&keys["provider-specialist"], &registration).await.unwrap();
+    assert!(signed.next_actor.is_empty(), "the provider's part has ended");
+    let at_sc = loop {
+        let application = changes.message().await.unwrap().unwrap().application.unwrap();
+        if application.path.iter().any(|s| s.step_id == "process-8") {
+            break application;
+        }
+    };
+    assert_eq!(at_sc.notice.unwrap().code, "process-8.refusal");
+    drop((changes, staff, operator));
+    harness.stack.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -256,6 +325,62 @@ async fn notarised_power_absent_from_the_notarial_registry_gets_the_process_4_no
         .map(|m| egov_proto::EnvelopeHeader::decode(m.envelope.as_ref().unwrap().header.as_slice()).unwrap().service_id)
         .collect();
     assert!(services.iter().any(|s| s == "enis.poa.check.v1"), "{services:?}");
+    harness.stop().await;
+}
+
+/// A revocation recorded as a date only: revoked from 00:00 of that day by
+/// default, valid through that day under the registry's other setting; the
+/// process-4 notice says which reading was applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_date_only_revocation_is_read_by_the_registrys_setting_and_the_notice_says_which() {
+    use egov_runtime::Clock as _;
+    let calendar = egov_regulation::Calendar::kazakhstan();
+    let today = egov_regulation::instance::to_local(calendar, egov_runtime::SystemClock.now_ms()).unwrap().date_naive();
+    let fixtures = tempfile::tempdir().unwrap();
+    let write = |setting: Option<&str>| {
+        let dir = fixtures.path().join(setting.unwrap_or("default"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for file in ["individuals.json", "operators.json"] {
+            std::fs::copy(common::fixtures_dir().join(file), dir.join(file)).unwrap();
+        }
+        let mut powers: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(common::fixtures_dir().join("powers_of_attorney.json")).unwrap(),
+        )
+        .unwrap();
+        powers["powers_of_attorney"].as_array_mut().unwrap().push(serde_json::json!({
+            "number": "NP-TODAY-0001", "issued_on": "2026-01-15", "notary": "Notary Sadykova A. K.",
+            "principal_iin": "920611400773", "attorney_iin": "870322300457", "scope": [],
+            "valid_until": "2099-12-31", "revoked_on": today.to_string()
+        }));
+        if let Some(setting) = setting {
+            powers["date_only_revocation"] = serde_json::json!(setting);
+        }
+        std::fs::write(dir.join("powers_of_attorney.json"), powers.to_string()).unwrap();
+        dir
+    };
+    let plan = represented("920611400773", "870322300457", true, "NP-TODAY-0001");
+    // The default: revoked since 00:00 today, and the notice says so.
+    let strict = write(None);
+    let harness = Harness::start_with(|config| config.fixtures_dir = strict).await;
+    assert_process_4(&harness, "poa-date-1", &plan, "process-4.power-of-attorney-invalid").await;
+    let notice = harness.operator().await.application("poa-date-1").await.unwrap().notice.unwrap();
+    let reading = harness.definition.notice("process-4.revocation-from-start-of-day").unwrap();
+    for (text, said) in [(&notice.text_en, &reading.en), (&notice.text_ru, &reading.ru), (&notice.text_kk, &reading.kk)]
+    {
+        assert!(text.ends_with(said.as_str()), "{text}");
+    }
+    assert!(notice.text_en.contains("00:00 of that day"), "{}", notice.text_en);
+    // A revocation recorded with its time says nothing of a reading.
+    let timed = represented("920611400773", "870322300457", true, "NP-2026-0210");
+    assert_process_4(&harness, "poa-timed-1", &timed, "process-4.power-of-attorney-invalid").await;
+    let notice = harness.operator().await.application("poa-timed-1").await.unwrap().notice.unwrap();
+    assert!(!notice.text_en.contains("date only"), "{}", notice.text_en);
+    harness.stop().await;
+    // The other reading: still valid today.
+    let lenient = write(Some("from-next-day"));
+    let harness = Harness::start_with(|config| config.fixtures_dir = lenient).await;
+    let application = harness.drive("poa-date-2", &plan).await.unwrap();
+    assert_eq!(application.outcome, "permitted");
     harness.stop().await;
 }
 
@@ -771,7 +896,7 @@ async fn an_application_received_at_the_providers_office_is_handed_out_there() {
     let driven = drive_at_office(&harness, "office-1", &in_person("850715300122")).await.unwrap();
     let application = driven.application;
     assert_eq!((application.outcome.as_str(), application.channel.as_str()), ("permitted", "provider-office"));
-    assert_eq!(path(&application), ["action-1", "condition-2", "action-2", "action-3", "action-4", "office-issue"]);
+    assert_eq!(path(&application), ["action-1", "action-2", "action-3", "action-4", "office-issue"]);
     let by_step = |id: &str| application.path.iter().find(|s| s.step_id == id).unwrap();
     assert_eq!(by_step("action-1").actor_id, "office-1");
     assert_eq!(by_step("office-issue").actor_id, "office-1");
@@ -788,19 +913,61 @@ async fn an_application_received_at_the_providers_office_is_handed_out_there() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn violations_in_the_documents_at_the_office_are_refused_by_process_8_handed_out_there() {
+async fn at_the_office_the_executor_refuses_noncompliant_documents_at_action_2_and_the_head_signs() {
     let harness = Harness::start().await;
     let mut plan = in_person("900101400122");
-    plan.decision = egov_client::Decision::Refuse;
-    plan.refusal_ground = "unreliable-documents".to_owned();
+    plan.result_decision = egov_client::Decision::Refuse;
+    plan.result_refusal_ground = "unreliable-documents".to_owned();
     let driven = drive_at_office(&harness, "office-2", &plan).await.unwrap();
     assert_eq!(driven.application.outcome, "refused");
-    assert_eq!(path(&driven.application), ["action-1", "condition-2", "process-8", "office-issue"]);
+    // Actions 1-4 only: no condition 2, no process 8 on the office's route.
+    assert_eq!(path(&driven.application), ["action-1", "action-2", "action-3", "action-4", "office-issue"]);
+    let by_step = |id: &str| driven.application.path.iter().find(|s| s.step_id == id).unwrap().clone();
+    assert_eq!(by_step("action-2").actor_id, "executor-1");
+    assert_eq!(by_step("action-3").actor_id, "head-1");
     let result = driven.result.unwrap();
     let checks = Checks { freshness_window_ms: None, ..Checks::default() };
-    assert_eq!(egov_envelope::open(&result, &harness.trust, 0, &checks).unwrap().sender_role.as_str(), "regional-arm");
+    let opened = egov_envelope::open(&result, &harness.trust, 0, &checks).unwrap();
+    assert_eq!((opened.sender_role.as_str(), opened.header.sender_id.as_str()), ("provider-head", "head-1"));
     let document = ServiceResult::decode(result.body.as_slice()).unwrap();
-    assert_eq!(document.notice.unwrap().code, "process-8.refusal");
+    assert_eq!(document.refusal_ground, "unreliable-documents");
+    let notice = document.notice.unwrap();
+    assert_eq!(notice.code, "result.refused-documents");
+    let ground = egov_regulation::Definition::default_definition().refusal_ground("unreliable-documents").unwrap();
+    assert!(notice.text_en.contains("paragraph 9") && notice.text_en.contains(&ground.en), "{}", notice.text_en);
+    assert!(notice.text_kk.contains(&ground.kk) && notice.text_ru.contains(&ground.ru));
+    harness.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documents_grounds_are_lent_to_action_2_at_the_office_only() {
+    let harness = Harness::start().await;
+    // Through the State Corporation, action 2 takes the grounds of paragraph 10 only.
+    let mut plan = in_person("900101400122");
+    plan.result_decision = egov_client::Decision::Refuse;
+    plan.result_refusal_ground = "unreliable-documents".to_owned();
+    let error = harness.drive("sc-grounds", &plan).await.unwrap_err();
+    assert_eq!(error.reason(), Some("regional.unexpected_refusal_ground"), "{error}");
+    // At the office there is no condition 2 to decide.
+    let office = harness.staff_keys()["provider-office"].clone();
+    let reception = egov_proto::OfficeReception {
+        application_id: "office-5".to_owned(),
+        service_code: harness.definition.service.code.clone(),
+        applicant_iin: "850715300122".to_owned(),
+        representative: None,
+        documents: in_person("850715300122").documents.iter().map(egov_client::DocumentPlan::to_proto).collect(),
+        arrived_time_ms: 0,
+    };
+    let staff = harness.staff();
+    // The reception is action 1.
+    let registration = staff.receive_at_office(&office, &reception).await.unwrap();
+    assert_eq!(registration.application.as_ref().unwrap().current_step, "action-2");
+    let specialist = harness.staff_keys()["provider-specialist"].clone();
+    let refused = staff
+        .act(&specialist, &registration, "condition-2", egov_proto::Decision::No, "unreliable-documents")
+        .await
+        .unwrap_err();
+    assert_eq!(egov_runtime::reason_of(&refused), Some("process.not_current_step"), "{refused}");
     harness.stop().await;
 }
 

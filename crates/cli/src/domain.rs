@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context as _, anyhow};
+use anyhow::{Context as _, anyhow, bail};
 use chrono::NaiveDate;
 use egov_regulation::{Calendar, Definition, Iin, render};
 
@@ -50,6 +50,8 @@ pub enum RegulationFormat {
     Mermaid,
     /// A Graphviz graph (`dot -Tsvg`).
     Dot,
+    /// An SVG picture.
+    Svg,
     /// A plain-text table of the steps.
     Table,
 }
@@ -61,6 +63,10 @@ pub enum RegulationCommand {
     Show {
         #[arg(long, value_enum, default_value = "table")]
         format: RegulationFormat,
+        /// The annex to draw: 1, the block diagram; 2, the handbook of business
+        /// processes (a swimlane diagram of the steps between the actors).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+        annex: u8,
         /// A process definition file to draw instead of the embedded one.
         #[arg(long)]
         regulation: Option<PathBuf>,
@@ -119,7 +125,7 @@ pub fn iin(command: IinCommand) -> anyhow::Result<ExitCode> {
 
 pub fn regulation(command: RegulationCommand) -> anyhow::Result<ExitCode> {
     match command {
-        RegulationCommand::Show { format, regulation } => {
+        RegulationCommand::Show { format, annex, regulation } => {
             let loaded;
             let definition = match &regulation {
                 None => Definition::default_definition(),
@@ -130,10 +136,17 @@ pub fn regulation(command: RegulationCommand) -> anyhow::Result<ExitCode> {
                     &loaded
                 }
             };
-            let rendering = match format {
-                RegulationFormat::Mermaid => render::mermaid(definition),
-                RegulationFormat::Dot => render::dot(definition),
-                RegulationFormat::Table => format!("{}\n{}", render::summary(definition), render::table(definition)),
+            let rendering = match (annex, format) {
+                (2, RegulationFormat::Mermaid) => egov_regulation::swimlane::mermaid(definition),
+                (2, RegulationFormat::Dot) => egov_regulation::swimlane::dot(definition),
+                (2, RegulationFormat::Svg) => egov_regulation::swimlane::svg(definition),
+                (2, RegulationFormat::Table) => bail!("--annex 2 is drawn as mermaid, dot or svg, not as a table"),
+                (_, RegulationFormat::Mermaid) => render::mermaid(definition),
+                (_, RegulationFormat::Dot) => render::dot(definition),
+                (_, RegulationFormat::Svg) => render::svg(definition, &[], None),
+                (_, RegulationFormat::Table) => {
+                    format!("{}\n{}", render::summary(definition), render::table(definition))
+                }
             };
             print!("{rendering}");
             Ok(ExitCode::SUCCESS)

@@ -96,7 +96,7 @@ pub fn application_at(application: &Application, now_ms: i64) -> String {
             }
             continue;
         }
-        let deadline = egov_regulation::instance::deadline(calendar, from.started_time_ms, term.duration);
+        let deadline = definition.term_deadline(calendar, term, from.started_time_ms);
         let standing = Standing::of(from.started_time_ms, deadline, ended, now_ms, calendar);
         out.push_str(&format!(
             "  term            {} ({}): deadline {}: {}\n",

@@ -464,7 +464,10 @@ async fn staff_steps(
         if !handing_over {
             pacer.before(step);
         }
-        registration = if step.effect == Some(Effect::SignResult) && !handing_over {
+        // The head signs the drafted result (action 3), the specialist who
+        // decided condition 2 the refusal the ARM formed (process 8).
+        let signs = matches!(step.effect, Some(Effect::SignResult | Effect::RefusalNotice));
+        registration = if signs && !handing_over {
             staff.sign(signer, &registration).await.map_err(refused("sign result"))?
         } else if step.kind == StepKind::Condition {
             let (decision, ground) = if step.effect == Some(Effect::DraftResult) {

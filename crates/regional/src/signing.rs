@@ -1,7 +1,12 @@
-//! Action 3: the head signs the exact bytes of the drafted result.
+//! The signatures of the provider's officials on the documents the ARM
+//! drafts: the head signs the exact bytes of the drafted result (action 3),
+//! and the specialist who decided condition 2 signs the exact bytes of the
+//! refusal the ARM formed for violations in the documents (process 8:
+//! paragraph 8, the document is formed with the EDS of the provider's
+//! official).
 
 use egov_proto::{ServiceResult, SignResultResponse};
-use egov_regulation::Event;
+use egov_regulation::{Event, Follows};
 use egov_runtime::{Outcome, Received, Refusal};
 use prost::Message;
 use tonic::{Code, Status};
@@ -18,15 +23,36 @@ impl Regional {
         let before = stored.value.clone();
         let mut record = stored.value;
         received.correlate(&record.application_id)?;
-        let sign = &self.steps.sign_result;
-        if record.instance.current.as_deref() == Some(sign.id.as_str()) && received.envelope.body != record.draft_result
-        {
+        let current = record.instance.current.clone().unwrap_or_default();
+        // The step signed: process 8's refusal where the application waits on
+        // it, the head's signature on the result otherwise (the transition
+        // refuses a signature where neither waits).
+        let refusal = self.steps.refusal_notice.as_ref().filter(|step| step.id == current);
+        let sign = refusal.unwrap_or(&self.steps.sign_result);
+        if current == sign.id && received.envelope.body != record.draft_result {
             return Err(Refusal::new(
                 Code::InvalidArgument,
                 "regional.draft_mismatch",
                 "the signed bytes are not the drafted result",
             )
             .into());
+        }
+        if refusal.is_some() && received.sender_role() == sign.actor {
+            let check = &self.steps.check_documents;
+            let decided_by = record.instance.record(&check.id).map(|r| r.actor_id.clone()).unwrap_or_default();
+            if received.sender_id() != decided_by {
+                return Err(Refusal::new(
+                    Code::PermissionDenied,
+                    "regional.not_the_deciding_official",
+                    format!(
+                        "the refusal of {} is signed by the official who decided {} ({decided_by}), not {}",
+                        sign.id,
+                        check.id,
+                        received.sender_id()
+                    ),
+                )
+                .into());
+            }
         }
         let now_ms = received.event_ms;
         let event = Event {
@@ -36,13 +62,29 @@ impl Regional {
             branch: None,
             detail: received.verified.key_id.clone(),
         };
-        record.instance = self.advance(&record.instance, &event, now_ms)?.instance;
-        record.signed_result = received.envelope.encode_to_vec();
+        let transition = self.advance(&record.instance, &event, now_ms)?;
+        record.instance = transition.instance;
+        // Process 8's signed refusal is the result where the route does not go
+        // on to the draft: it goes back at once, the ARM's signature on the
+        // progress report being the transport's.
+        let mut signed_result = None;
+        let goes_on_to_draft = match &transition.follows {
+            Follows::Step { step_id, .. } => self.definition.reaches(step_id, &self.steps.draft_result.id),
+            Follows::End { .. } => false,
+        };
+        if refusal.is_some() && goes_on_to_draft {
+            record.draft_result.clear();
+        } else {
+            record.signed_result = received.envelope.encode_to_vec();
+            if refusal.is_some() {
+                signed_result = Some(received.envelope.clone());
+            }
+        }
         let mut outcome = Outcome::new(SignResultResponse { registration: Some(self.to_registration(&record)?) });
         outcome.put(registration_key(&record.registration_id), stored.version, &record)?;
         self.requeue(&mut outcome, Some(&before), &record);
-        self.send_progress(&mut outcome, &record, None, now_ms);
-        tracing::info!(registration_id = %record.registration_id, "result signed by the head (action 3)");
+        self.send_progress(&mut outcome, &record, signed_result, now_ms);
+        tracing::info!(registration_id = %record.registration_id, step = %sign.id, "signed by the provider's official");
         Ok(outcome)
     }
 }

@@ -58,8 +58,18 @@ impl Regional {
         if step.effect == Some(Effect::SignResult) {
             return self.hand_over(received, stored.version, before, record);
         }
+        if step.effect == Some(Effect::RefusalNotice) && step.handed_over_by.is_some() {
+            // Process 8 ends with the official's signature on the refusal, not with a staff step.
+            return Err(Refusal::new(
+                Code::InvalidArgument,
+                "regional.use_sign_result",
+                format!("the refusal of {} is signed with SignResult by the official who decided", step.id),
+            )
+            .into());
+        }
         let mut detail = action.comment.clone();
-        if let Some(ground) = self.refusal_ground(&step.id, branch, &action.refusal_ground)? {
+        let channel = record.instance.channel.clone();
+        if let Some(ground) = self.refusal_ground(&step.id, channel.as_deref(), branch, &action.refusal_ground)? {
             record.refusal_ground = Some(ground.clone());
             detail = ground;
         }
@@ -90,13 +100,20 @@ impl Regional {
         Ok(outcome)
     }
 
-    /// The refusal ground a step's decision gives: one of the step's own with a
-    /// "no" at a step that has grounds, none otherwise. A ground the definition
-    /// does not have is unknown; one of another step, or one given where none
-    /// goes, is unexpected; a "no" without one where the step has grounds is missing.
-    fn refusal_ground(&self, step_id: &str, branch: Option<Branch>, given: &str) -> Result<Option<String>, Refusal> {
+    /// The refusal ground a step's decision gives: one of the step's own (or
+    /// those the application's channel lends it) with a "no" at a step that
+    /// has grounds, none otherwise. A ground the definition does not have is
+    /// unknown; one of another step, or one given where none goes, is
+    /// unexpected; a "no" without one where the step has grounds is missing.
+    fn refusal_ground(
+        &self,
+        step_id: &str,
+        channel: Option<&str>,
+        branch: Option<Branch>,
+        given: &str,
+    ) -> Result<Option<String>, Refusal> {
         let invalid = |reason, message: String| Refusal::new(Code::InvalidArgument, reason, message);
-        let grounds = self.definition.grounds_for(step_id);
+        let grounds = self.definition.grounds_in(step_id, channel);
         let listed = || grounds.iter().map(|g| g.code.as_str()).collect::<Vec<_>>().join(", ");
         if !given.is_empty() && !self.definition.refusal_grounds.iter().any(|ground| ground.code == given) {
             return Err(invalid(
@@ -185,10 +202,13 @@ impl Regional {
     }
 
     /// Runs the steps the ARM itself does (the refusal of process 8), while one
-    /// follows. Where the route does not go on to the draft of the result (the
-    /// refusal goes to the applicant as it is: back to the State Corporation,
-    /// or handed out at the office), the ARM forms the refusal message, signs
-    /// it, and returns it as the result.
+    /// follows. Where the definition has the ARM hand process 8's message to
+    /// an official who signs it (`handed_over_by`: paragraph 8, the document is
+    /// formed with the EDS of the provider's official), the ARM forms the
+    /// refusal as the draft to sign and hands it over; the step then waits on
+    /// the official (`sign_result`). Where the ARM does the step itself and the
+    /// route does not go on to the draft of the result, the ARM forms the
+    /// refusal message, signs it, and returns it as the result.
     fn run_automatic(
         &self,
         record: &mut RegistrationRecord,
@@ -197,14 +217,22 @@ impl Regional {
     ) -> Result<Option<Envelope>, Refusal> {
         let mut refusal_step = None;
         while let Follows::Step { step_id, effect: Some(Effect::RefusalNotice), actor } = follows {
-            let event = Event {
+            let me = self.receiver.context().member_id().to_owned();
+            let by_arm = |role: &str| Event {
                 step_id: step_id.clone(),
-                actor_role: actor,
-                actor_id: self.receiver.context().member_id().to_owned(),
+                actor_role: role.to_owned(),
+                actor_id: me.clone(),
                 branch: None,
                 detail: record.refusal_ground.clone().unwrap_or_default(),
             };
-            let transition = self.advance(&record.instance, &event, now_ms)?;
+            let handed_over_by = self.definition.step(&step_id).and_then(|step| step.handed_over_by.clone());
+            if let Some(by) = handed_over_by {
+                let event = by_arm(&by);
+                record.instance = egov_regulation::hand_over(&self.definition, &record.instance, &event, now_ms)?;
+                record.draft_result = self.result(record, &step_id, now_ms)?.encode_to_vec();
+                return Ok(None);
+            }
+            let transition = self.advance(&record.instance, &by_arm(&actor), now_ms)?;
             record.instance = transition.instance;
             follows = transition.follows;
             refusal_step = Some(step_id);
@@ -236,11 +264,16 @@ impl Regional {
     /// The result as decided at `step_id` (action 2's draft, or process 8's
     /// refusal): the outcome, the refusal ground, and the step's notice for the
     /// outcome with the ground's wording appended in each language.
-    fn result(&self, record: &RegistrationRecord, step_id: &str, now_ms: i64) -> Result<ServiceResult, Refusal> {
+    pub(crate) fn result(
+        &self,
+        record: &RegistrationRecord,
+        step_id: &str,
+        now_ms: i64,
+    ) -> Result<ServiceResult, Refusal> {
         let delivery = self.delivery(record)?;
         let outcome = record.instance.decided.clone().unwrap_or_default();
         let ground = record.refusal_ground.as_deref().and_then(|code| self.definition.refusal_ground(code));
-        let notice = match (self.definition.notice_for(step_id, &outcome), ground) {
+        let notice = match (self.definition.notice_for_ground(step_id, &outcome, ground), ground) {
             (Some(label), Some(ground)) => Some(egov_proto::Notice {
                 code: label.code.clone(),
                 text_kk: format!("{} {}.", label.kk, ground.kk),

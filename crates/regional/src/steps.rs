@@ -18,6 +18,10 @@ pub(crate) struct Steps {
     pub(crate) sign_result: Step,
     /// Action 4.
     pub(crate) send_result: Step,
+    /// Condition 2, whose deciding official signs process 8's refusal.
+    pub(crate) check_documents: Step,
+    /// Process 8, where the definition has it.
+    pub(crate) refusal_notice: Option<Step>,
     /// The channel that receives applications at the provider's office: the
     /// one that starts at a step of the provider's staff (paragraph 3).
     pub(crate) office_channel: Option<Channel>,
@@ -25,9 +29,10 @@ pub(crate) struct Steps {
 
 impl Steps {
     pub(crate) fn bind(definition: &Definition) -> Result<Steps, DefinitionError> {
-        // Condition 2 is required; the staff name it by id, with the grounds the definition ties to it.
-        definition.bind(Effect::CheckDocuments, PARTICIPANT)?;
         Ok(Steps {
+            // Condition 2 is required; the staff name it by id, with the grounds the definition ties to it.
+            check_documents: definition.bind(Effect::CheckDocuments, PARTICIPANT)?,
+            refusal_notice: definition.step_by_effect(Effect::RefusalNotice).cloned(),
             sign_submission: definition.bind(Effect::SignSubmission, PARTICIPANT)?,
             register: definition.bind(Effect::Register, PARTICIPANT)?,
             draft_result: definition.bind(Effect::DraftResult, PARTICIPANT)?,

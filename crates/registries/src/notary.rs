@@ -20,20 +20,47 @@ use crate::FixtureError;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PowersFile {
+    /// How a revocation recorded as a date only is read (the registry's setting).
+    #[serde(default)]
+    date_only_revocation: DateOnlyRevocation,
     powers_of_attorney: Vec<PowerOfAttorney>,
+}
+
+/// How a revocation recorded as a date only (`revoked_on: "2026-03-01"`) is
+/// read. The text says nothing; the default is the stricter reading.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DateOnlyRevocation {
+    /// Revoked from 00:00 of that day (Astana time): the default.
+    #[default]
+    FromStartOfDay,
+    /// Revoked from 00:00 of the next day: valid through the day of revocation.
+    FromNextDay,
+}
+
+impl DateOnlyRevocation {
+    /// The name of the reading, as the answer gives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DateOnlyRevocation::FromStartOfDay => "from-start-of-day",
+            DateOnlyRevocation::FromNextDay => "from-next-day",
+        }
+    }
 }
 
 /// The notarial registry's powers of attorney by number.
 #[derive(Debug, Clone)]
 pub struct Powers {
     powers: HashMap<String, Record>,
+    /// How a revocation recorded as a date only is read.
+    reading: DateOnlyRevocation,
     /// Astana time: the offset a date is read in (the calendar's).
     offset: FixedOffset,
 }
 
 impl Default for Powers {
     fn default() -> Powers {
-        Powers { powers: HashMap::new(), offset: astana() }
+        Powers { powers: HashMap::new(), reading: DateOnlyRevocation::default(), offset: astana() }
     }
 }
 
@@ -49,6 +76,8 @@ struct Record {
     valid_to: Option<DateTime<FixedOffset>>,
     /// The moment the revocation took effect.
     revoked_at: Option<DateTime<FixedOffset>>,
+    /// Whether the revocation is recorded as a date only (read by the file's setting).
+    revoked_date_only: bool,
 }
 
 /// Astana time: the offset of the calendar the participants use.
@@ -131,11 +160,17 @@ impl Powers {
             let issued = record_time(index, "issued_on", &power.issued_on)?;
             let until = record_time(index, "valid_until", &power.valid_until)?;
             let revoked = record_time(index, "revoked_on", &power.revoked_on)?;
+            let revoked_date_only = matches!(revoked, Some(Time::Date(_)));
+            let revoked_at = revoked.as_ref().and_then(|time| match file.date_only_revocation {
+                DateOnlyRevocation::FromStartOfDay => time.start(offset),
+                DateOnlyRevocation::FromNextDay => time.end(offset),
+            });
             let record = Record {
                 issued_on: issued.as_ref().map(|time| time.date(offset)),
                 valid_from: issued.as_ref().and_then(|time| time.start(offset)),
                 valid_to: until.as_ref().and_then(|time| time.end(offset)),
-                revoked_at: revoked.as_ref().and_then(|time| time.start(offset)),
+                revoked_at,
+                revoked_date_only,
                 power,
             };
             let number = record.power.number.clone();
@@ -143,7 +178,7 @@ impl Powers {
                 return Err(FixtureError::Duplicate { index, key: number });
             }
         }
-        Ok(Powers { powers, offset })
+        Ok(Powers { powers, reading: file.date_only_revocation, offset })
     }
 
     /// The moment `query` asks about: its `at`, else the start of its
@@ -170,13 +205,18 @@ impl Powers {
     /// The verdict on `query` at `at` (its `at` and `on_date` are not read).
     fn check_at(&self, query: &PowerOfAttorneyQuery, at: Option<DateTime<FixedOffset>>) -> PowerOfAttorneyAnswer {
         let Some(record) = self.powers.get(&query.number) else {
-            return PowerOfAttorneyAnswer { status: PowerOfAttorneyStatus::NotFound as i32, power_of_attorney: None };
+            return PowerOfAttorneyAnswer {
+                status: PowerOfAttorneyStatus::NotFound as i32,
+                power_of_attorney: None,
+                revocation_reading: String::new(),
+            };
         };
         let power = &record.power;
         let issued_as_entered = || {
             NaiveDate::parse_from_str(&query.issued_on, "%Y-%m-%d")
                 .is_ok_and(|entered| record.issued_on == Some(entered))
         };
+        let mut reading = String::new();
         let status = if power.principal_iin != query.principal_iin
             || power.attorney_iin != query.attorney_iin
             || (!query.issued_on.is_empty() && !issued_as_entered())
@@ -184,6 +224,9 @@ impl Powers {
         {
             PowerOfAttorneyStatus::Mismatch
         } else if record.revoked_at.zip(at).is_some_and(|(revoked, at)| revoked <= at) {
+            if record.revoked_date_only {
+                reading = self.reading.as_str().to_owned();
+            }
             PowerOfAttorneyStatus::Revoked
         } else if at.is_none_or(|at| {
             record.valid_from.is_none_or(|from| at < from) || record.valid_to.is_none_or(|to| at >= to)
@@ -192,7 +235,11 @@ impl Powers {
         } else {
             PowerOfAttorneyStatus::Valid
         };
-        PowerOfAttorneyAnswer { status: status as i32, power_of_attorney: Some(power.clone()) }
+        PowerOfAttorneyAnswer {
+            status: status as i32,
+            power_of_attorney: Some(power.clone()),
+            revocation_reading: reading,
+        }
     }
 }
 
@@ -325,6 +372,43 @@ mod tests {
         check_at(&powers, "NP-2026-0099", "900101400122", "2026-03-01T00:00:00+05:00", Revoked);
         check_at(&powers, "NP-2026-0099", "900101400122", "2026-02-28T19:00:00Z", Revoked);
         check_at(&powers, "NP-2026-0099", "900101400122", "2026-02-28T18:59:59Z", Valid);
+    }
+
+    #[test]
+    fn a_date_only_revocation_is_read_by_the_files_setting_and_the_answer_says_how() {
+        use PowerOfAttorneyStatus::*;
+        let answer = |powers: &Powers, at: &str| {
+            let query = PowerOfAttorneyQuery {
+                at: at.to_owned(),
+                on_date: at[..10].to_owned(),
+                ..query("NP-2026-0099", "900101400122", "870322300457")
+            };
+            powers.check(&query).unwrap()
+        };
+        // The default: revoked from 00:00 of that day.
+        let strict = Powers::from_json(POWERS).unwrap();
+        let revoked = answer(&strict, "2026-03-01T10:00:00+05:00");
+        assert_eq!((revoked.status(), revoked.revocation_reading.as_str()), (Revoked, "from-start-of-day"));
+        assert_eq!(answer(&strict, "2026-02-28T23:59:59+05:00").revocation_reading, "", "valid: nothing to say");
+        // The other reading: valid through the day of revocation.
+        let lenient = POWERS.replacen('{', "{ \"date_only_revocation\": \"from-next-day\",", 1);
+        let lenient = Powers::from_json(&lenient).unwrap();
+        assert_eq!(answer(&lenient, "2026-03-01T10:00:00+05:00").status(), Valid);
+        assert_eq!(answer(&lenient, "2026-03-01T23:59:59+05:00").status(), Valid);
+        let revoked = answer(&lenient, "2026-03-02T00:00:00+05:00");
+        assert_eq!((revoked.status(), revoked.revocation_reading.as_str()), (Revoked, "from-next-day"));
+        // A revocation recorded with its time is read as it is, under either setting.
+        for powers in [&strict, &lenient] {
+            let query = PowerOfAttorneyQuery {
+                at: "2026-06-02T11:00:00+05:00".to_owned(),
+                on_date: "2026-06-02".to_owned(),
+                ..query("NP-2026-0210", "920611400773", "870322300457")
+            };
+            let answer = powers.check(&query).unwrap();
+            assert_eq!((answer.status(), answer.revocation_reading.as_str()), (Revoked, ""));
+        }
+        let unknown = POWERS.replacen('{', "{ \"date_only_revocation\": \"sometime\",", 1);
+        assert!(Powers::from_json(&unknown).is_err());
     }
 
     #[test]

@@ -49,8 +49,31 @@ pub struct Calendar {
     first_year: i32,
     last_year: i32,
     /// Every date inside the years that is not a plain day: never an empty
-    /// list; a `WorkingDay` entry is always alone on its date.
-    special_days: BTreeMap<NaiveDate, Vec<DayOff>>,
+    /// list; a `WorkingDay` entry is always alone on its date. Shared by the
+    /// calendars of other working hours ([`Calendar::with_hours`]).
+    special_days: std::sync::Arc<BTreeMap<NaiveDate, Vec<DayOff>>>,
+    /// The working periods of a plain Saturday (not a holiday, a day off or a
+    /// transfer), for a participant open on Saturdays; empty: closed.
+    saturday_hours: Vec<(NaiveTime, NaiveTime)>,
+}
+
+/// A participant's working hours: the periods of a working day, and of a plain
+/// Saturday where it is open then ("09:00"-"20:00"), local time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkingHours {
+    pub working_days: Vec<(NaiveTime, NaiveTime)>,
+    pub saturdays: Vec<(NaiveTime, NaiveTime)>,
+}
+
+impl WorkingHours {
+    /// Parses periods like `[["09:00", "13:00"], ["14:00", "18:00"]]` (sorted, not
+    /// overlapping); `saturdays` may be empty, `working_days` not.
+    pub fn parse(working_days: &[[String; 2]], saturdays: &[[String; 2]]) -> Result<WorkingHours, CalendarError> {
+        Ok(WorkingHours {
+            working_days: parse_working_hours(working_days)?,
+            saturdays: if saturdays.is_empty() { Vec::new() } else { parse_working_hours(saturdays)? },
+        })
+    }
 }
 
 /// A date that is not a plain Monday-Friday working day or a plain weekend
@@ -165,6 +188,34 @@ impl Calendar {
         &self.working_hours
     }
 
+    /// The same days with other working hours (a participant's own: the State
+    /// Corporation's longer day, its Saturdays). Working days, and the
+    /// deadlines in working days, stay the calendar's; the minutes of working
+    /// time count in `hours`, on working days and on plain Saturdays where
+    /// `hours` has Saturday periods.
+    pub fn with_hours(&self, hours: &WorkingHours) -> Calendar {
+        let mut calendar = self.clone();
+        if let (Some(first), Some(last)) = (hours.working_days.first(), hours.working_days.last()) {
+            calendar.working_hours = hours.working_days.clone();
+            calendar.opening = first.0;
+            calendar.closing = last.1;
+        }
+        calendar.saturday_hours = hours.saturdays.clone();
+        calendar
+    }
+
+    /// The working periods of `date`: a working day's, a plain Saturday's
+    /// where the hours have them, none otherwise.
+    fn periods_on(&self, date: NaiveDate) -> Result<&[(NaiveTime, NaiveTime)], CalendarError> {
+        if self.is_working_day(date)? {
+            Ok(&self.working_hours)
+        } else if date.weekday() == Weekday::Sat && !self.special_days.contains_key(&date) {
+            Ok(&self.saturday_hours)
+        } else {
+            Ok(&[])
+        }
+    }
+
     /// Whether `date` is a working day.
     pub fn is_working_day(&self, date: NaiveDate) -> Result<bool, CalendarError> {
         self.check_date(date)?;
@@ -243,23 +294,21 @@ impl Calendar {
         let mut remaining = TimeDelta::minutes(i64::from(minutes));
         loop {
             let date = now.date();
-            if self.is_working_day(date)? {
-                for &(period_start, period_end) in &self.working_hours {
-                    let opens = date.and_time(period_start);
-                    let closes = date.and_time(period_end);
-                    if now >= closes {
-                        continue;
-                    }
-                    now = now.max(opens);
-                    let available = closes - now;
-                    if remaining <= available {
-                        return self.local_moment(now + remaining);
-                    }
-                    remaining -= available;
-                    now = closes;
+            for &(period_start, period_end) in self.periods_on(date)? {
+                let opens = date.and_time(period_start);
+                let closes = date.and_time(period_end);
+                if now >= closes {
+                    continue;
                 }
+                now = now.max(opens);
+                let available = closes - now;
+                if remaining <= available {
+                    return self.local_moment(now + remaining);
+                }
+                remaining -= available;
+                now = closes;
             }
-            now = self.add_working_days(date, 1)?.and_time(self.opening);
+            now = self.next_date(date)?.and_time(NaiveTime::MIN);
         }
     }
 
@@ -281,13 +330,11 @@ impl Calendar {
         let mut date = from_local.date();
         // Every date whose day overlaps [from, to).
         while date.and_time(NaiveTime::MIN) < to_local {
-            if self.is_working_day(date)? {
-                for &(period_start, period_end) in &self.working_hours {
-                    let counted_from = from_local.max(date.and_time(period_start));
-                    let counted_to = to_local.min(date.and_time(period_end));
-                    if counted_to > counted_from {
-                        total += counted_to - counted_from;
-                    }
+            for &(period_start, period_end) in self.periods_on(date)? {
+                let counted_from = from_local.max(date.and_time(period_start));
+                let counted_to = to_local.min(date.and_time(period_end));
+                if counted_to > counted_from {
+                    total += counted_to - counted_from;
                 }
             }
             date = self.next_date(date)?;
@@ -429,7 +476,8 @@ impl CalendarBuilder {
             closing,
             first_year: self.first_year,
             last_year: self.last_year,
-            special_days: self.special_days,
+            special_days: std::sync::Arc::new(self.special_days),
+            saturday_hours: Vec::new(),
         })
     }
 

@@ -163,6 +163,9 @@ pub struct Step {
     /// The role that hands the step's work over to its actor before the actor
     /// does it ("the executor hands the result to the head, who signs it").
     pub handed_over_by: Option<String>,
+    /// The participant what the step sends on passes through (the gateway
+    /// between the State Corporation and the provider): its lane in Annex 2.
+    pub via: Option<String>,
     /// The line of the step in the definition file.
     pub line: usize,
 }
@@ -202,6 +205,11 @@ pub struct Labelled {
     /// For a notice of a deciding step: the outcome it announces.
     #[serde(default)]
     pub outcome: Option<String>,
+    /// For a notice: it announces a refusal on the grounds tied to this step
+    /// (a refusal at the office's action 2 on the documents' grounds of
+    /// condition 2); a notice without it announces the step's own grounds.
+    #[serde(default)]
+    pub grounds_of: Option<String>,
     #[serde(default)]
     pub assumption: bool,
     pub en: String,
@@ -244,6 +252,36 @@ pub struct Channel {
     /// The route's steps this channel replaces: step id -> the channel's step.
     #[serde(default)]
     pub instead: BTreeMap<String, String>,
+    /// Refusal grounds a step gives in this channel besides its own: step id
+    /// -> the condition whose grounds it also gives (at the office, action 2
+    /// refuses on the documents' grounds of condition 2, which the office's
+    /// route does not pass).
+    #[serde(default)]
+    pub grounds: BTreeMap<String, String>,
+}
+
+/// The working hours of some of the definition's actors (`[[hours]]`): the
+/// minutes of their steps, and the terms that start at their steps, count in
+/// these hours; an actor of no entry keeps the calendar's (the provider's).
+#[derive(Debug, Clone)]
+pub struct ActorHours {
+    pub title: String,
+    pub actors: Vec<String>,
+    pub hours: crate::calendar::WorkingHours,
+    /// Whether the hours are the simulator's assumption rather than the text's.
+    pub assumption: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHours {
+    title: String,
+    actors: Vec<String>,
+    working_days: Vec<[String; 2]>,
+    #[serde(default)]
+    saturdays: Vec<[String; 2]>,
+    #[serde(default)]
+    assumption: bool,
 }
 
 /// A checked process definition.
@@ -258,6 +296,7 @@ pub struct Definition {
     pub documents: Vec<Labelled>,
     pub refusal_grounds: Vec<Labelled>,
     pub notices: Vec<Labelled>,
+    pub hours: Vec<ActorHours>,
     /// The line of the `[service]` table, which a missing step is blamed on.
     service_line: usize,
 }
@@ -292,7 +331,9 @@ struct RawDefinition {
     #[serde(default, rename = "refusal_ground")]
     refusal_grounds: Vec<Labelled>,
     #[serde(default, rename = "notice")]
-    notices: Vec<Labelled>,
+    notices: Vec<toml::Spanned<Labelled>>,
+    #[serde(default)]
+    hours: Vec<toml::Spanned<RawHours>>,
 }
 
 #[derive(Deserialize)]
@@ -315,6 +356,8 @@ struct RawStep {
     no: Option<BranchTarget>,
     #[serde(default)]
     handed_over_by: Option<String>,
+    #[serde(default)]
+    via: Option<String>,
 }
 
 fn task() -> StepKind {
@@ -360,7 +403,7 @@ impl Definition {
                         .ok_or_else(|| error(format!("duration {text:?} is not \"N min\" or \"N wd\"")))?,
                 ),
             };
-            for actor in std::iter::once(&raw_step.actor).chain(&raw_step.handed_over_by) {
+            for actor in std::iter::once(&raw_step.actor).chain(&raw_step.handed_over_by).chain(&raw_step.via) {
                 if !raw.actors.contains_key(actor) {
                     return Err(error(format!("actor {actor} is not listed in [actors]")));
                 }
@@ -395,6 +438,7 @@ impl Definition {
                 yes: raw_step.yes,
                 no: raw_step.no,
                 handed_over_by: raw_step.handed_over_by,
+                via: raw_step.via,
                 line,
             });
         }
@@ -434,6 +478,20 @@ impl Definition {
             for step in std::iter::once(&channel.start).chain(channel.instead.keys()).chain(channel.instead.values()) {
                 if !index.contains_key(step) {
                     return Err(definition_error(line, format!("channel {}: step {step} is not defined", channel.id)));
+                }
+            }
+            for (step, of) in &channel.grounds {
+                if !index.contains_key(step) {
+                    return Err(definition_error(line, format!("channel {}: step {step} is not defined", channel.id)));
+                }
+                match index.get(of).map(|&position| &steps[position]) {
+                    Some(found) if found.kind == StepKind::Condition => {}
+                    _ => {
+                        return Err(definition_error(
+                            line,
+                            format!("channel {}: grounds of {of}: {of} is not a condition", channel.id),
+                        ));
+                    }
                 }
             }
             if channels.iter().any(|other: &Channel| other.id == channel.id) {
@@ -478,12 +536,16 @@ impl Definition {
             }
             terms.push(term);
         }
-        for notice in &raw.notices {
-            if let Some(step) = &notice.step
-                && !index.contains_key(step)
-            {
-                return Err(definition_error(0, format!("notice {}: step {step} is not defined", notice.code)));
+        let mut notices = Vec::with_capacity(raw.notices.len());
+        for spanned in raw.notices {
+            let line = line_of(text, spanned.span().start);
+            let notice = spanned.into_inner();
+            for step in notice.step.iter().chain(&notice.grounds_of) {
+                if !index.contains_key(step) {
+                    return Err(definition_error(line, format!("notice {}: step {step} is not defined", notice.code)));
+                }
             }
+            notices.push(notice);
         }
         // A refusal ground names the condition whose "no" gives it.
         for ground in &raw.refusal_grounds {
@@ -505,6 +567,27 @@ impl Definition {
                 }
             }
         }
+        let mut hours: Vec<ActorHours> = Vec::with_capacity(raw.hours.len());
+        for spanned in raw.hours {
+            let line = line_of(text, spanned.span().start);
+            let entry = spanned.into_inner();
+            for actor in &entry.actors {
+                if !raw.actors.contains_key(actor) {
+                    return Err(definition_error(line, format!("hours: actor {actor} is not listed in [actors]")));
+                }
+                if hours.iter().any(|other| other.actors.contains(actor)) {
+                    return Err(definition_error(line, format!("hours: actor {actor} has hours twice")));
+                }
+            }
+            let parsed = crate::calendar::WorkingHours::parse(&entry.working_days, &entry.saturdays)
+                .map_err(|error| definition_error(line, format!("hours: {error}")))?;
+            hours.push(ActorHours {
+                title: entry.title,
+                actors: entry.actors,
+                hours: parsed,
+                assumption: entry.assumption,
+            });
+        }
         Ok(Definition {
             service: raw.service,
             actors: raw.actors,
@@ -514,9 +597,39 @@ impl Definition {
             channels,
             documents: raw.documents,
             refusal_grounds: raw.refusal_grounds,
-            notices: raw.notices,
+            notices,
+            hours,
             service_line: text.lines().position(|line| line.trim() == "[service]").map_or(1, |index| index + 1),
         })
+    }
+
+    /// The working hours `actor` keeps, where the definition gives them.
+    pub fn hours_of(&self, actor: &str) -> Option<&crate::calendar::WorkingHours> {
+        self.hours.iter().find(|entry| entry.actors.iter().any(|a| a == actor)).map(|entry| &entry.hours)
+    }
+
+    /// `calendar` in the working hours of `actor` (the calendar's own where the definition gives none).
+    pub fn calendar_for<'c>(
+        &self,
+        calendar: &'c crate::calendar::Calendar,
+        actor: &str,
+    ) -> std::borrow::Cow<'c, crate::calendar::Calendar> {
+        match self.hours_of(actor) {
+            Some(hours) => std::borrow::Cow::Owned(calendar.with_hours(hours)),
+            None => std::borrow::Cow::Borrowed(calendar),
+        }
+    }
+
+    /// The deadline of `step` started at `start_ms`, in its actor's working hours.
+    pub fn step_deadline(&self, calendar: &crate::calendar::Calendar, step: &Step, start_ms: i64) -> Option<i64> {
+        let duration = step.duration?;
+        crate::instance::deadline(&self.calendar_for(calendar, &step.actor), start_ms, duration)
+    }
+
+    /// The deadline of `term` started at `start_ms`, in the working hours of the actor of its first step.
+    pub fn term_deadline(&self, calendar: &crate::calendar::Calendar, term: &Term, start_ms: i64) -> Option<i64> {
+        let actor = self.step(&term.from).map(|step| step.actor.as_str()).unwrap_or_default();
+        crate::instance::deadline(&self.calendar_for(calendar, actor), start_ms, term.duration)
     }
 
     pub fn steps(&self) -> &[Step] {
@@ -567,9 +680,45 @@ impl Definition {
             .collect()
     }
 
-    /// The notice of `step_id` that announces `outcome` (or the step's only notice without an outcome).
+    /// The refusal grounds a "no" at `step_id` may give in `channel`: the
+    /// step's own ([`Definition::grounds_for`]), and those of the condition
+    /// the channel lends the step (`[[channel]] grounds`).
+    pub fn grounds_in(&self, step_id: &str, channel: Option<&str>) -> Vec<&Labelled> {
+        let mut grounds = self.grounds_for(step_id);
+        if let Some(of) = channel.and_then(|id| self.channel(id)).and_then(|channel| channel.grounds.get(step_id)) {
+            grounds.extend(self.grounds_for(of));
+        }
+        grounds
+    }
+
+    /// The step a refusal ground is tied to (a ground tied to none belongs to the documents check).
+    pub fn ground_step(&self, ground: &Labelled) -> Option<String> {
+        ground.step.clone().or_else(|| self.step_by_effect(Effect::CheckDocuments).map(|step| step.id.clone()))
+    }
+
+    /// The notice of `step_id` that announces `outcome` on `ground`: one for
+    /// the ground's own step (`grounds_of`) where the definition has it, then
+    /// the step's notice for the outcome, then its only notice without one.
+    pub fn notice_for_ground(&self, step_id: &str, outcome: &str, ground: Option<&Labelled>) -> Option<&Labelled> {
+        let ground_step = ground.and_then(|ground| self.ground_step(ground)).filter(|of| of != step_id);
+        if let Some(of) = ground_step
+            && let Some(notice) = self.notices.iter().find(|notice| {
+                notice.step.as_deref() == Some(step_id)
+                    && notice.outcome.as_deref() == Some(outcome)
+                    && notice.grounds_of.as_deref() == Some(of.as_str())
+            })
+        {
+            return Some(notice);
+        }
+        self.notice_for(step_id, outcome)
+    }
+
+    /// The notice of `step_id` that announces `outcome` (or the step's only
+    /// notice without an outcome), leaving out those for another step's grounds.
     pub fn notice_for(&self, step_id: &str, outcome: &str) -> Option<&Labelled> {
-        let of_step = || self.notices.iter().filter(|notice| notice.step.as_deref() == Some(step_id));
+        let of_step = || {
+            self.notices.iter().filter(|notice| notice.step.as_deref() == Some(step_id) && notice.grounds_of.is_none())
+        };
         of_step()
             .find(|notice| notice.outcome.as_deref() == Some(outcome))
             .or_else(|| of_step().find(|notice| notice.outcome.is_none()))

@@ -311,7 +311,7 @@ pub fn apply(
         actor_id: event.actor_id.clone(),
         started_ms,
         ended_ms: now_ms,
-        deadline_ms: step.duration.and_then(|duration| deadline(calendar, started_ms, duration)),
+        deadline_ms: definition.step_deadline(calendar, step, started_ms),
         branch: event.branch,
         detail: event.detail.clone(),
         hand_over: updated.handed_over.take(),
@@ -381,7 +381,7 @@ pub fn term_deadlines(definition: &Definition, instance: &Instance, calendar: &C
         .terms_of(instance.channel.as_deref())
         .filter_map(|term| {
             let from = instance.record(&term.from)?;
-            Some((term.id.clone(), deadline(calendar, from.started_ms, term.duration)))
+            Some((term.id.clone(), definition.term_deadline(calendar, term, from.started_ms)))
         })
         .collect()
 }
@@ -450,5 +450,5 @@ impl Standing {
 /// The current step's deadline, from when it started.
 pub fn current_deadline(definition: &Definition, instance: &Instance, calendar: &Calendar) -> Option<i64> {
     let step = definition.step(instance.current.as_deref()?)?;
-    deadline(calendar, instance.current_since_ms, step.duration?)
+    definition.step_deadline(calendar, step, instance.current_since_ms)
 }

@@ -7,6 +7,7 @@ pub mod definition;
 pub mod iin;
 pub mod instance;
 pub mod render;
+pub mod swimlane;
 
 pub use calendar::Calendar;
 pub use definition::{Definition, DefinitionError, Duration, Effect, Step, StepKind};

@@ -169,12 +169,36 @@ pub fn summary(definition: &Definition) -> String {
     for channel in &definition.channels {
         let instead: Vec<String> =
             channel.instead.iter().map(|(step, own)| format!("{own} instead of {step}")).collect();
+        let lent: Vec<String> =
+            channel.grounds.iter().map(|(step, of)| format!("{step} also gives the grounds of {of}")).collect();
+        let instead: Vec<String> =
+            [instead.join(", "), lent.join(", ")].into_iter().filter(|part| !part.is_empty()).collect();
         out.push_str(&format!(
             "channel        {}: {} (from {}{})\n",
             channel.id,
             channel.title,
             channel.start,
-            if instead.is_empty() { String::new() } else { format!("; {}", instead.join(", ")) }
+            if instead.is_empty() { String::new() } else { format!("; {}", instead.join("; ")) }
+        ));
+    }
+    for entry in &definition.hours {
+        let periods = |periods: &[(chrono::NaiveTime, chrono::NaiveTime)]| {
+            periods
+                .iter()
+                .map(|(from, to)| format!("{}-{}", from.format("%H:%M"), to.format("%H:%M")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let saturdays = if entry.hours.saturdays.is_empty() {
+            String::new()
+        } else {
+            format!("; Saturdays {}", periods(&entry.hours.saturdays))
+        };
+        out.push_str(&format!(
+            "hours          {}: {}{saturdays}{}\n",
+            entry.actors.join(", "),
+            periods(&entry.hours.working_days),
+            if entry.assumption { " (assumption)" } else { "" }
         ));
     }
     for term in &definition.terms {
@@ -287,7 +311,7 @@ fn node_label(step: &Step) -> Vec<String> {
 
 /// The title cut at a word boundary to at most [`SHORT_TITLE_CHARS`], with
 /// "…" where it was cut.
-fn short_title(title: &str) -> String {
+pub(crate) fn short_title(title: &str) -> String {
     if title.chars().count() <= SHORT_TITLE_CHARS {
         return title.to_owned();
     }
@@ -322,13 +346,13 @@ fn node_ids(definition: &Definition) -> HashMap<&str, String> {
 }
 
 /// ASCII letters and digits kept, anything else an underscore.
-fn sanitized(text: &str) -> String {
+pub(crate) fn sanitized(text: &str) -> String {
     text.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
 }
 
 /// Text safe inside a quoted Mermaid label: quotes and the characters Mermaid
 /// reads as markup become entity codes, line breaks spaces.
-fn mermaid_text(text: &str) -> String {
+pub(crate) fn mermaid_text(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for character in text.chars() {
         match character {
@@ -345,7 +369,7 @@ fn mermaid_text(text: &str) -> String {
 }
 
 /// Text safe inside a quoted Graphviz string.
-fn dot_text(text: &str) -> String {
+pub(crate) fn dot_text(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for character in text.chars() {
         match character {
@@ -461,11 +485,11 @@ pub fn svg(definition: &Definition, done: &[&str], current: Option<&str>) -> Str
 }
 
 /// `text` escaped for SVG's text and attributes.
-fn xml_text(text: &str) -> String {
+pub(crate) fn xml_text(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn truncate(text: &str, chars: usize) -> String {
+pub(crate) fn truncate(text: &str, chars: usize) -> String {
     if text.chars().count() <= chars {
         text.to_owned()
     } else {
@@ -474,7 +498,7 @@ fn truncate(text: &str, chars: usize) -> String {
 }
 
 /// `text` in lines of at most `width` characters, at word boundaries.
-fn wrap(text: &str, width: usize) -> Vec<String> {
+pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     for word in text.split_whitespace() {
         match lines.last_mut() {
@@ -648,9 +672,11 @@ title = "done"
             "term           service-term: 5 wd from process-7 to action-4",
             "term           sc-handling: 15 min from process-2 to process-6",
             "term           office-term: 5 wd from action-1 to action-4",
-            "channel        provider-office: the provider's office (from action-1; office-issue instead of process-9)",
+            "channel        provider-office: the provider's office (from action-1; action-2 instead of condition-2, office-issue instead of process-9; action-2 also gives the grounds of condition-2)",
             "refusal ground incomplete-package at condition-2:",
             "refusal ground harm-to-child at action-2:",
+            "hours          sc-operator, sc-workstation: 09:00-20:00; Saturdays 09:00-13:00 (assumption)\n",
+            "hours          regional-arm, provider-office, provider-specialist, provider-executor, provider-head: 09:00-13:00, 14:00-18:00 (assumption)\n",
         ] {
             assert!(summary.contains(expected), "{expected} missing\n{summary}");
         }

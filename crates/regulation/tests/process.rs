@@ -85,11 +85,29 @@ fn violations_in_the_documents_go_through_process_8_to_the_state_corporation() {
         "process-7",
         "action-1",
         "condition-2-",
+        "process-8^",
         "process-8",
         "process-9",
     ])
     .unwrap();
     assert_eq!(instance.outcome.as_deref(), Some("refused"));
+    // Paragraph 8: the ARM forms the refusal and hands it over; the specialist signs it.
+    let refusal = instance.record("process-8").unwrap();
+    assert_eq!(refusal.actor, "provider-specialist");
+    assert_eq!(refusal.hand_over.as_ref().unwrap().role, "regional-arm");
+    let without_signature = run(&[
+        "process-1",
+        "process-2",
+        "process-3",
+        "condition-1+",
+        "process-5",
+        "process-6",
+        "process-7",
+        "action-1",
+        "condition-2-",
+        "process-8",
+    ]);
+    assert_eq!(without_signature.unwrap_err().code(), "process.not_handed_over");
 }
 
 #[test]
@@ -183,7 +201,78 @@ fn inconsistent_definitions_are_refused_naming_the_line() {
     check(&|t| t.replacen("channel = \"provider-office\"", "channel = \"post\"", 1), "channel post is not defined");
     check(&|t| t.replacen("step = \"action-2\"\nassumption", "step = \"action-3\"\nassumption", 1), "not a condition");
     // Without its channel, the office's own step is reached from nowhere.
-    check(&|t| t.replacen("instead = { \"process-9\" = \"office-issue\" }", "", 1), "office-issue is never reached");
+    check(
+        &|t| t.replacen("instead = { \"condition-2\" = \"action-2\", \"process-9\" = \"office-issue\" }", "", 1),
+        "office-issue is never reached",
+    );
+    check(
+        &|t| t.replacen("grounds = { \"action-2\" = \"condition-2\" }", "grounds = { \"action-2\" = \"action-3\" }", 1),
+        "action-3 is not a condition",
+    );
+    check(
+        &|t| t.replacen("grounds_of = \"condition-2\"", "grounds_of = \"condition-9\"", 1),
+        "step condition-9 is not defined",
+    );
+}
+
+/// Runs `steps` as an application received through `channel`.
+fn run_in_channel(channel: &str, steps: &[&str]) -> Result<Instance, TransitionError> {
+    let definition = Definition::default_definition();
+    let mut instance = Instance::start_in_channel(definition, channel, MONDAY_10_00)?;
+    for (minute, step) in steps.iter().enumerate() {
+        let now = MONDAY_10_00 + (minute as i64 + 1) * 60_000;
+        if let Some(id) = step.strip_suffix('^') {
+            let by = definition.step(id).and_then(|s| s.handed_over_by.clone()).unwrap_or_default();
+            let event = Event { actor_role: by, actor_id: "executor".to_owned(), ..event(definition, id, None) };
+            instance = hand_over(definition, &instance, &event, now)?;
+            continue;
+        }
+        let (id, branch) = match (step.strip_suffix('+'), step.strip_suffix('-')) {
+            (Some(id), _) => (id, Some(Branch::Yes)),
+            (_, Some(id)) => (id, Some(Branch::No)),
+            _ => (*step, None),
+        };
+        instance = apply(definition, &instance, &event(definition, id, branch), now, Calendar::kazakhstan())?.instance;
+    }
+    Ok(instance)
+}
+
+#[test]
+fn at_the_office_the_route_is_actions_1_to_4_and_action_2_refuses_on_the_documents_grounds() {
+    let definition = Definition::default_definition();
+    let refused = run_in_channel(
+        "provider-office",
+        &["action-1", "action-2-", "action-3^", "action-3", "action-4", "office-issue"],
+    )
+    .unwrap();
+    assert_eq!(refused.outcome.as_deref(), Some("refused"));
+    let permitted = run_in_channel(
+        "provider-office",
+        &["action-1", "action-2+", "action-3^", "action-3", "action-4", "office-issue"],
+    )
+    .unwrap();
+    assert_eq!(permitted.outcome.as_deref(), Some("permitted"));
+    // Condition 2 is not on the office's route.
+    let error = run_in_channel("provider-office", &["action-1", "condition-2-"]).unwrap_err();
+    assert_eq!(error.code(), "process.not_current_step");
+    // The documents' grounds (paragraph 9) are action 2's at the office only.
+    let codes = |grounds: Vec<&egov_regulation::definition::Labelled>| {
+        grounds.into_iter().map(|g| g.code.clone()).collect::<Vec<_>>()
+    };
+    let at_office = codes(definition.grounds_in("action-2", Some("provider-office")));
+    let at_sc = codes(definition.grounds_in("action-2", Some("state-corporation")));
+    assert_eq!(at_sc, codes(definition.grounds_for("action-2")));
+    assert!(!at_sc.contains(&"unreliable-documents".to_owned()));
+    for code in ["incomplete-package", "unreliable-documents", "documents-noncompliant", "court-decision"] {
+        assert!(at_office.contains(&code.to_owned()), "{code} missing at the office: {at_office:?}");
+    }
+    // The refusal's notice names the paragraph the ground is of.
+    let notice = |ground: &str| {
+        definition.notice_for_ground("action-2", "refused", definition.refusal_ground(ground)).unwrap().code.clone()
+    };
+    assert_eq!(notice("unreliable-documents"), "result.refused-documents");
+    assert_eq!(notice("court-decision"), "result.refused");
+    assert_eq!(definition.notice_for("action-2", "refused").unwrap().code, "result.refused");
 }
 
 #[test]
@@ -216,4 +305,45 @@ fn a_step_stands_met_missed_on_track_or_at_risk() {
     check(None, start + hour, Standing::OnTrack);
     check(None, start + 7 * hour, Standing::AtRisk);
     assert_eq!(Standing::of(start, None, None, start, calendar), Standing::NoDeadline);
+}
+
+/// Each participant counts its minutes in its own working hours (`[[hours]]`):
+/// the State Corporation's 09:00-20:00 and Saturday mornings, the provider's
+/// 09:00-18:00 with lunch.
+#[test]
+fn each_participant_counts_its_minutes_in_its_own_working_hours() {
+    let definition = Definition::default_definition();
+    let calendar = Calendar::kazakhstan();
+    let at = |text: &str| chrono::DateTime::parse_from_rfc3339(text).unwrap().timestamp_millis();
+    let local = |ms: i64| egov_regulation::instance::to_local(calendar, ms).unwrap().to_rfc3339();
+    let ends = |step: &str, start: &str| {
+        local(definition.step_deadline(calendar, definition.step(step).unwrap(), at(start)).unwrap())
+    };
+    // 18:01 on the eve of Nauryz: the operator's minute ends that evening.
+    assert_eq!(ends("process-2", "2026-03-20T18:01:00+05:00"), "2026-03-20T18:02:00+05:00");
+    // At 20:00 the State Corporation closes; Saturday 21 March is Nauryz, and the days off run to 25 March.
+    assert_eq!(ends("process-2", "2026-03-20T20:00:00+05:00"), "2026-03-26T09:01:00+05:00");
+    // A plain Saturday morning is open, its afternoon is not.
+    assert_eq!(ends("process-2", "2026-03-28T10:00:00+05:00"), "2026-03-28T10:01:00+05:00");
+    assert_eq!(ends("process-2", "2026-03-28T13:00:00+05:00"), "2026-03-30T09:01:00+05:00");
+    // The provider's office at 17:59 + 20 min: past 18:00, on to 26 March.
+    assert_eq!(ends("action-1", "2026-03-20T17:59:00+05:00"), "2026-03-26T09:19:00+05:00");
+    assert_eq!(ends("action-1", "2026-03-28T10:00:00+05:00"), "2026-03-30T09:20:00+05:00");
+    // The State Corporation's 15 minutes (sc-handling) count in its hours too.
+    let handling = definition.terms.iter().find(|term| term.id == "sc-handling").unwrap();
+    assert_eq!(
+        local(definition.term_deadline(calendar, handling, at("2026-03-20T18:30:00+05:00")).unwrap()),
+        "2026-03-20T18:45:00+05:00"
+    );
+    // Hours for an actor that is not listed, or twice, are refused.
+    let text = egov_regulation::definition::DEFAULT_DEFINITION;
+    let unknown =
+        text.replacen("actors = [\"sc-operator\", \"sc-workstation\"]", "actors = [\"sc-operator\", \"nobody\"]", 1);
+    assert!(Definition::from_toml(&unknown).unwrap_err().to_string().contains("actor nobody"));
+    let twice = text.replacen(
+        "actors = [\"sc-operator\", \"sc-workstation\"]",
+        "actors = [\"sc-operator\", \"provider-head\"]",
+        1,
+    );
+    assert!(Definition::from_toml(&twice).unwrap_err().to_string().contains("provider-head has hours twice"));
 }

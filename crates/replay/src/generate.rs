@@ -447,7 +447,7 @@ impl Timeline<'_> {
             return Err(GenerateError::Definition(format!("no step {step_id}")));
         };
         if let Some(duration) = self.durations.get(step_id).copied().or(step.duration) {
-            let end = deadline(self.calendar, self.now_ms, duration)
+            let end = deadline(&self.definition.calendar_for(self.calendar, &step.actor), self.now_ms, duration)
                 .ok_or_else(|| calendar_error(format!("no data for {step_id} at {} ms", self.now_ms)))?;
             self.now_ms = end.max(self.now_ms);
         }
@@ -475,10 +475,10 @@ impl Timeline<'_> {
                 }
                 _ if registered.is_some() => {
                     let start = self.now_ms;
-                    let regulatory = definition.step(id).and_then(|s| s.duration);
-                    let due = match regulatory {
-                        Some(duration) => Some(
-                            deadline(self.calendar, start, duration)
+                    let due = match definition.step(id).filter(|s| s.duration.is_some()) {
+                        Some(step) => Some(
+                            definition
+                                .step_deadline(self.calendar, step, start)
                                 .ok_or_else(|| calendar_error(format!("no data for the deadline of {id}")))?,
                         ),
                         None => None,
@@ -498,7 +498,8 @@ impl Timeline<'_> {
         let mut due = None;
         for term in definition.terms_of(None) {
             let Some(from) = spans.get(term.from.as_str()) else { continue };
-            let end = deadline(self.calendar, from.0, term.duration)
+            let end = definition
+                .term_deadline(self.calendar, term, from.0)
                 .ok_or_else(|| calendar_error(format!("no data for the term {}", term.id)))?;
             if effect(&term.from) == Some(Effect::Register) {
                 due = to_local(self.calendar, end).map(|t| t.date_naive());

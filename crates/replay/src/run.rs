@@ -101,6 +101,8 @@ impl Verdict {
 struct ScenarioPacer {
     clock: Arc<SimClock>,
     calendar: &'static Calendar,
+    /// Whose working hours each step counts in.
+    definition: Arc<Definition>,
     durations: BTreeMap<String, Duration>,
     /// When the applicant comes for the result; none: as soon as it is there.
     collect_at: Option<i64>,
@@ -126,6 +128,11 @@ impl ScenarioPacer {
         self.durations.get(&step.id).copied().or(step.duration)
     }
 
+    /// When `step`, begun at `began_ms`, ends: its duration in its actor's working hours.
+    fn ends(&self, step: &Step, began_ms: i64) -> Option<i64> {
+        deadline(&self.definition.calendar_for(self.calendar, &step.actor), began_ms, self.duration(step)?)
+    }
+
     fn visit(&self) -> std::sync::MutexGuard<'_, Visit> {
         self.visit.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -135,8 +142,7 @@ impl Pacer for ScenarioPacer {
     fn before(&self, step: &Step) {
         let now = self.clock_ms();
         let began = self.visit().step_began_ms.take().unwrap_or(now);
-        let Some(duration) = self.duration(step) else { return };
-        if let Some(end) = deadline(self.calendar, began, duration) {
+        if let Some(end) = self.ends(step, began) {
             self.clock.set(end.max(now));
         }
     }
@@ -149,7 +155,7 @@ impl Pacer for ScenarioPacer {
         let Some(arrival) = self.collect_at else { return false };
         let mut visit = self.visit();
         let now = self.clock_ms();
-        let ends = self.duration(step).and_then(|duration| deadline(self.calendar, now, duration)).unwrap_or(now);
+        let ends = self.ends(step, now).unwrap_or(now);
         if visit.came || arrival >= ends {
             return false;
         }
@@ -245,6 +251,7 @@ async fn run_one(target: &Target, scenario: &Scenario, options: &Options) -> (Ac
     let pacer = ScenarioPacer {
         clock: Arc::clone(&clock),
         calendar,
+        definition: Arc::clone(&target.definition),
         durations: scenario.duration_overrides(),
         collect_at: scenario.collect_at.map(|at| at.timestamp_millis()),
         queue_wait_ms: scenario.queue_wait_ms(),
@@ -344,7 +351,7 @@ fn observe(actual: &mut Actual, application: &Application, definition: &Definiti
     let channel = (!application.channel.is_empty()).then_some(application.channel.as_str());
     for term in definition.terms_of(channel) {
         if let (Some(from), Some(to)) = (record(&term.from), record(&term.to))
-            && deadline(calendar, from.started_time_ms, term.duration).is_some_and(|due| to.ended_time_ms > due)
+            && definition.term_deadline(calendar, term, from.started_time_ms).is_some_and(|due| to.ended_time_ms > due)
         {
             actual.missed.push(term.id.clone());
         }

@@ -732,6 +732,7 @@ mod tests {
                 scope: vec!["sc.application".into(), "rshep.application".into()],
                 ..Default::default()
             }),
+            ..Default::default()
         };
         let xml = round_trip(&answer);
         assert!(xml.starts_with("<PowerOfAttorneyAnswer><status>VALID</status><powerOfAttorney>"), "{xml}");

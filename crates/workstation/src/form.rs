@@ -72,6 +72,7 @@ impl Workstation {
             progress_sequence: 0,
             result_notice: None,
             ticket: None,
+            reading_notice: notice_code.and(found.reading_notice()),
         };
         let mut outcome = Outcome::new(OpenFormResponse {
             application: Some(self.to_application(&record)),

@@ -36,7 +36,18 @@ impl Found {
         format!(
             "individuals: {}{}",
             if self.person.found { "found" } else { "not found" },
-            self.power.as_ref().map(|p| format!("; notary: {}", p.status().as_str_name())).unwrap_or_default()
+            self.power
+                .as_ref()
+                .map(|p| format!(
+                    "; notary: {}{}",
+                    p.status().as_str_name(),
+                    if p.revocation_reading.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (revoked on a date only, read {})", p.revocation_reading)
+                    }
+                ))
+                .unwrap_or_default()
         )
     }
 
@@ -53,6 +64,14 @@ impl Found {
             Some(PowerOfAttorneyStatus::NotFound) => Some("process-4.power-of-attorney-not-found"),
             Some(_) => Some("process-4.power-of-attorney-invalid"),
         }
+    }
+
+    /// The notice that says how the registry read a revocation recorded as a
+    /// date only, where its verdict rests on one: `process-4.revocation-` and
+    /// the reading (`from-start-of-day`, `from-next-day`).
+    pub(crate) fn reading_notice(&self) -> Option<String> {
+        let power = self.power.as_ref().filter(|p| p.status() == PowerOfAttorneyStatus::Revoked)?;
+        (!power.revocation_reading.is_empty()).then(|| format!("process-4.revocation-{}", power.revocation_reading))
     }
 }
 

@@ -95,7 +95,9 @@ impl Workstation {
     /// The result must be signed, for this application, by the role of the
     /// definition's signing step, or, for the refusal for violations in the
     /// documents (process 8) where the provider's part ended there, by the
-    /// role of that step.
+    /// role of that step and, where that role is an official's (paragraph 8:
+    /// with the EDS of the provider's official), by the official who decided
+    /// the documents check (`workstation.wrong_result_signer` otherwise).
     fn check_result(&self, result: &Envelope, record: &ApplicationRecord) -> Result<ServiceResult, Refusal> {
         let bad = |message: String| invalid("workstation.bad_result", message);
         let context = self.receiver.context();
@@ -103,20 +105,33 @@ impl Workstation {
         let verified =
             context.open(result, &checks).map_err(|e| bad(format!("the result's signature is refused: {e}")))?;
         let refusal_notice = self.definition.step_by_effect(Effect::RefusalNotice);
-        let signer_role = match refusal_notice {
+        let (signer_role, signer_id) = match refusal_notice {
             Some(step)
                 if record.instance.record(&self.steps.sign_result.id).is_none()
                     && record.instance.record(&step.id).is_some() =>
             {
-                &step.actor
+                // The official who decided the documents check, where an official signs the refusal.
+                let decided_by = step
+                    .handed_over_by
+                    .is_some()
+                    .then(|| self.definition.step_by_effect(Effect::CheckDocuments))
+                    .flatten()
+                    .and_then(|check| record.instance.record(&check.id))
+                    .map(|check| check.actor_id.as_str());
+                (&step.actor, decided_by)
             }
-            _ => &self.steps.sign_result.actor,
+            _ => (&self.steps.sign_result.actor, None),
         };
-        if verified.sender_role.as_str() != signer_role {
-            return Err(bad(format!(
-                "the result is signed by {} ({}), not by the {signer_role}",
-                verified.header.sender_id, verified.sender_role
-            )));
+        if verified.sender_role.as_str() != signer_role || signer_id.is_some_and(|id| id != verified.header.sender_id) {
+            return Err(invalid(
+                "workstation.wrong_result_signer",
+                format!(
+                    "the result is signed by {} ({}), not by the {signer_role}{}",
+                    verified.header.sender_id,
+                    verified.sender_role,
+                    signer_id.map(|id| format!(" {id} who decided the documents check")).unwrap_or_default()
+                ),
+            ));
         }
         let body: ServiceResult = Context::body(result, &verified)?;
         if body.application_id != record.application_id {

@@ -41,6 +41,10 @@ pub(crate) struct ApplicationRecord {
     /// The applicant's latest ticket of the electronic queue for the result (`queue`).
     #[serde(default)]
     pub(crate) ticket: Option<crate::queue::Ticket>,
+    /// The notice (of the definition) that says how the notarial registry read
+    /// a revocation recorded as a date only, where process 4's notice rests on one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) reading_notice: Option<String>,
 }
 
 /// The gateway's countersigned receipt of process 6 and the head-signed
@@ -135,11 +139,19 @@ impl Workstation {
     }
 
     pub(crate) fn to_application(&self, record: &ApplicationRecord) -> Application {
-        let notice = record.notice_code.as_deref().and_then(|code| self.definition.notice(code)).map(|label| Notice {
-            code: label.code.clone(),
-            text_kk: label.kk.clone(),
-            text_ru: label.ru.clone(),
-            text_en: label.en.clone(),
+        let reading = record.reading_notice.as_deref().and_then(|code| self.definition.notice(code));
+        let notice = record.notice_code.as_deref().and_then(|code| self.definition.notice(code)).map(|label| {
+            // Process 4's notice, followed by how a date-only revocation was read.
+            let text = |own: &str, said: Option<&str>| match said {
+                Some(said) => format!("{own} {said}"),
+                None => own.to_owned(),
+            };
+            Notice {
+                code: label.code.clone(),
+                text_kk: text(&label.kk, reading.map(|r| r.kk.as_str())),
+                text_ru: text(&label.ru, reading.map(|r| r.ru.as_str())),
+                text_en: text(&label.en, reading.map(|r| r.en.as_str())),
+            }
         });
         let notice = notice.or_else(|| record.result_notice.clone());
         let mut application = Application {

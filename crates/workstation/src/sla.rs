@@ -27,7 +27,7 @@ pub fn sla_report(
     calendar: &Calendar,
     now_ms: i64,
 ) -> Result<Vec<SlaRow>, StoreError> {
-    use egov_regulation::instance::{Standing, current_deadline, deadline, term_end};
+    use egov_regulation::instance::{Standing, current_deadline, term_end};
     let mut rows = Vec::new();
     for (_, record) in store.scan::<ApplicationRecord>("application/")? {
         let record = record.value;
@@ -58,7 +58,7 @@ pub fn sla_report(
         for term in definition.terms_of(record.instance.channel.as_deref()) {
             let Some(from) = record.instance.record(&term.from) else { continue };
             let ended = term_end(definition, &record.instance, term);
-            row(&term.id, from.started_ms, deadline(calendar, from.started_ms, term.duration), ended);
+            row(&term.id, from.started_ms, definition.term_deadline(calendar, term, from.started_ms), ended);
         }
     }
     Ok(rows)
