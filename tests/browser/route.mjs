@@ -74,7 +74,7 @@ await withBrowser(async (browser) => {
   // The staff's steps, each signed by its member.
   await openFromQueue(staff, base, "office-1", id);
   check((await text(staff, "#step-title")).startsWith("action-1"), "the office receives (action 1)");
-  check((await staff.locator("table tbody tr").filter({ hasText: "application-form" }).count()) === 1,
+  check((await staff.locator('table tbody tr[data-kind="application-form"]').count()) === 1,
     "the registration lists the documents");
   await shoot(staff, "staff-registration");
   await accessible(staff, "the registration");

@@ -19,7 +19,7 @@ use egov_runtime::ids;
 use maud::{Markup, PreEscaped, html};
 use prost::Message as _;
 
-use crate::i18n::{Lang, t};
+use crate::i18n::{self, Lang, t};
 use crate::layout::{self, problem};
 use crate::{App, Ctx, Problem, time};
 
@@ -235,7 +235,7 @@ pub async fn list(ctx: Ctx, Query(search): Query<Search>) -> Response {
             select #outcome name="outcome" {
                 option value="" { (t(lang, "any")) }
                 @for outcome in &outcomes {
-                    option value=(outcome) selected[search.outcome == *outcome] { (outcome) }
+                    option value=(outcome) selected[search.outcome == *outcome] { (ctx.app.definition().outcome_name(outcome, lang.code())) }
                 }
             }
             label for="from" { (t(lang, "started")) " " (t(lang, "from")) }
@@ -251,7 +251,7 @@ pub async fn list(ctx: Ctx, Query(search): Query<Search>) -> Response {
             div { button type="submit" { (t(lang, "search")) } }
         }
         @if let Err(refused) = &known {
-            (problem("applications-problem", Some(refused)))
+            (problem(lang, "applications-problem", Some(refused)))
         }
         @if rows.is_empty() {
             p { (t(lang, "none.found")) }
@@ -298,7 +298,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>) -> Response {
     let application = match found {
         Ok(application) => application,
         Err(refused) => {
-            let body = html! { (problem("application-problem", Some(&refused))) };
+            let body = html! { (problem(lang, "application-problem", Some(&refused))) };
             return layout::page(&ctx, &format!("{} {id}", t(lang, "application")), "/applications", body)
                 .into_response();
         }
@@ -306,14 +306,14 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>) -> Response {
     let now = app.clock.now_ms();
     let done: Vec<&str> = application.path.iter().map(|step| step.step_id.as_str()).collect();
     let current = (!application.current_step.is_empty()).then_some(application.current_step.as_str());
-    let diagram = render::svg(app.definition(), &done, current);
+    let diagram = render::svg(app.definition(), &done, current, lang.code());
     let messages = messages(&ctx, &id).await;
     let hops = monitoring(&ctx, &id).await;
     let body = html! {
         (crate::operator::summary(&ctx, &application))
         @if let Some(notice) = &application.notice {
             section.notice role="note" data-code=(notice.code) {
-                strong { (t(lang, "notice")) ": " (notice.code) }
+                strong { (t(lang, "notice")) ": " (i18n::notice_heading(ctx.app.definition(), lang, &notice.code)) }
                 p { (lang.pick(&notice.text_kk, &notice.text_ru, &notice.text_en)) }
             }
         }
@@ -437,7 +437,7 @@ async fn messages(ctx: &Ctx, id: &str) -> Markup {
     let app = &ctx.app;
     let trust = match app.config.keys.trust() {
         Ok(trust) => trust,
-        Err(error) => return problem("messages-problem", Some(&Problem::from_error("console.no_key", &error))),
+        Err(error) => return problem(lang, "messages-problem", Some(&Problem::from_error("console.no_key", &error))),
     };
     let topology = &app.config.topology;
     let mut logs = Vec::new();
@@ -460,9 +460,9 @@ async fn messages(ctx: &Ctx, id: &str) -> Markup {
     html! {
         @for (name, logged) in &logs {
             section.log data-participant=(name) aria-labelledby={ "log-" (name) } {
-                h3 id={ "log-" (name) } { (t(lang, "participant")) ": " (name) }
+                h3 id={ "log-" (name) } { (t(lang, "participant")) ": " (i18n::participant(lang, name)) }
                 @match logged {
-                    Err(refused) => (problem(&format!("log-{name}-problem"), Some(refused))),
+                    Err(refused) => (problem(lang, &format!("log-{name}-problem"), Some(refused))),
                     Ok(logged) => table.messages {
                         thead { tr {
                             th scope="col" { "#" }
@@ -480,7 +480,8 @@ async fn messages(ctx: &Ctx, id: &str) -> Markup {
                                 tr.message data-service=(header.service_id) data-direction=(entry.direction) {
                                     td { (entry.sequence) }
                                     td { (time(entry.logged_time_ms)) }
-                                    td { (entry.direction) @if !entry.note.is_empty() { br; small { (entry.note) } } }
+                                    td { (match entry.direction.as_str() { "received" => t(lang, "direction.received"), "sent" => t(lang, "direction.sent"), other => other })
+                                        @if !entry.note.is_empty() { br; small { (entry.note) } } }
                                     td { (header.sender_id) " → " (header.recipient_id) }
                                     td { (header.service_id) br; small { (header.body_type) } }
                                     td { (signatures(lang, &envelope, &trust, 0)) }
@@ -616,7 +617,7 @@ async fn monitoring(ctx: &Ctx, id: &str) -> Markup {
     rows.sort_by_key(|(_, record)| record.request_in_time_us.max(record.request_out_time_us));
     html! {
         @for (name, error) in &unreachable {
-            p.bad { (name) ": " (t(lang, "unreachable")) " (" (error) ")" }
+            p.bad title=(error) { (i18n::participant(lang, name)) ": " (t(lang, "unreachable")) }
         }
         table #hops aria-labelledby="hops-title" {
             thead { tr {
@@ -631,8 +632,8 @@ async fn monitoring(ctx: &Ctx, id: &str) -> Markup {
             tbody {
                 @for (name, record) in &rows {
                     tr {
-                        td { (name) }
-                        td { (record.kind) }
+                        td { (i18n::participant(lang, name)) }
+                        td { (match record.kind.as_str() { "client" => t(lang, "kind.client"), "server" => t(lang, "kind.server"), other => other }) }
                         td { (record.rpc) }
                         td { (record.client_id) " → " (record.peer_id) }
                         td { (record.service_id) }
@@ -662,7 +663,7 @@ pub async fn sla(ctx: Ctx) -> Response {
     let body = html! {
         p { (t(lang, "sla.intro")) }
         @if let Err(refused) = &known {
-            (problem("sla-problem", Some(refused)))
+            (problem(lang, "sla-problem", Some(refused)))
         }
         @if rows.is_empty() {
             p #sla-empty { (t(lang, "none.found")) }
@@ -700,9 +701,11 @@ pub async fn regulation(ctx: Ctx) -> Html<String> {
     let definition = ctx.app.definition();
     let service = &definition.service;
     let body = html! {
-        p { strong { (lang.pick(&service.name_kk, &service.name_ru, &service.name_en)) } " — " (service.code) ", " (service.regulation) }
+        p { strong { (service.name(lang.code())) } " — " (service.code) }
+        p { (service.regulation_in(lang.code())) }
+        p { (t(lang, "provider")) ": " (service.provider_in(lang.code())) }
         h2 #diagram-heading { (t(lang, "diagram")) }
-        figure aria-labelledby="diagram-heading" { (PreEscaped(render::svg(definition, &[], None))) }
+        figure aria-labelledby="diagram-heading" { (PreEscaped(render::svg(definition, &[], None, lang.code()))) }
         h2 #steps-title { (t(lang, "steps")) }
         table aria-labelledby="steps-title" {
             thead { tr {
@@ -714,13 +717,15 @@ pub async fn regulation(ctx: Ctx) -> Html<String> {
             tbody {
                 @for step in definition.steps() {
                     tr {
-                        td { strong { (step.id) } " " (step.title) }
-                        td { (step.actor) }
-                        td { (step.duration.map(|d| d.to_string()).unwrap_or_default()) }
+                        td { strong { (step.id) } " " (step.title.get(lang.code())) }
+                        td { (definition.actor_name(&step.actor, lang.code())) }
+                        td { (step.duration.map(|d| duration(lang, d)).unwrap_or_default()) }
                         td {
                             @if let Some(next) = &step.next { (next) }
-                            @if let Some(yes) = &step.yes { (t(lang, "yes")) ": " (yes.next) " " }
-                            @if let Some(no) = &step.no { (t(lang, "no")) ": " (no.next) }
+                            @if let Some(yes) = &step.yes { (t(lang, "yes")) ": " (yes.next)
+                                @if let Some(outcome) = &yes.outcome { " (" (definition.outcome_name(outcome, lang.code())) ")" } " " }
+                            @if let Some(no) = &step.no { (t(lang, "no")) ": " (no.next)
+                                @if let Some(outcome) = &no.outcome { " (" (definition.outcome_name(outcome, lang.code())) ")" } }
                         }
                     }
                 }
@@ -736,12 +741,23 @@ pub async fn regulation(ctx: Ctx) -> Html<String> {
             } }
             tbody {
                 @for term in &definition.terms {
-                    tr { td { (term.id) } td { (term.title) } td { (term.from) " → " (term.to) } td { (term.duration.to_string()) } }
+                    tr { td { (term.id) } td { (term.title.get(lang.code())) } td { (term.from) " → " (term.to) } td { (duration(lang, term.duration)) } }
                 }
             }
         }
-        h2 { "Mermaid" }
-        pre { (render::mermaid(definition)) }
+        details {
+            summary { "Mermaid" }
+            pre { (render::mermaid(definition)) }
+        }
     };
     layout::page(&ctx, t(lang, "regulation"), "/regulation", body)
+}
+
+/// A regulatory duration in `lang`: working minutes or working days.
+fn duration(lang: Lang, duration: egov_regulation::definition::Duration) -> String {
+    use egov_regulation::definition::Duration;
+    match duration {
+        Duration::Minutes(n) => format!("{n} {}", t(lang, "unit.minutes")),
+        Duration::WorkingDays(n) => format!("{n} {}", t(lang, "unit.working.days")),
+    }
 }

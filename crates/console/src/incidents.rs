@@ -10,7 +10,7 @@ use egov_runtime::ids;
 use maud::html;
 
 use crate::guard::{self, Posted};
-use crate::i18n::t;
+use crate::i18n::{self, t};
 use crate::layout::{self, problem};
 use crate::{App, Ctx, Problem, see_other, time};
 
@@ -52,9 +52,9 @@ async fn page(ctx: &Ctx, all: bool, refused: Option<Problem>) -> Response {
         }
     }
     let body = html! {
-        (problem("retry-problem", refused.as_ref()))
+        (problem(lang, "retry-problem", refused.as_ref()))
         @for (name, error) in &unreachable {
-            p.bad { (name) ": " (t(lang, "unreachable")) " (" (error) ")" }
+            p.bad title=(error) { (i18n::participant(lang, name)) ": " (t(lang, "unreachable")) }
         }
         form method="get" action="/incidents" {
             input #all type="checkbox" name="all" value="yes" checked[all];
@@ -67,7 +67,7 @@ async fn page(ctx: &Ctx, all: bool, refused: Option<Problem>) -> Response {
             table #incidents {
                 thead { tr {
                     th scope="col" { (t(lang, "participant")) }
-                    th scope="col" { "id" }
+                    th scope="col" { (t(lang, "id")) }
                     th scope="col" { (t(lang, "target")) }
                     th scope="col" { (t(lang, "service")) }
                     th scope="col" { (t(lang, "application")) }
@@ -78,13 +78,13 @@ async fn page(ctx: &Ctx, all: bool, refused: Option<Problem>) -> Response {
                 tbody {
                     @for (name, entry) in &entries {
                         tr data-application=(entry.correlation_id) data-incident=(entry.incident) {
-                            td { (name) }
+                            td { (i18n::participant(lang, name)) }
                             td { (entry.id) }
                             td { (entry.target) }
                             td { (entry.service_id) }
                             td { a href={ "/applications/" (entry.correlation_id) } { (entry.correlation_id) } }
                             td { (entry.attempts) }
-                            td { @if entry.incident { "[incident] " } (entry.last_error) br; small { (time(entry.enqueued_time_ms)) } }
+                            td { @if entry.incident { "[" (t(lang, "incident")) "] " } (entry.last_error) br; small { (time(entry.enqueued_time_ms)) } }
                             td {
                                 form method="post" action="/incidents/retry" {
                                     (guard::field(ctx))

@@ -36,7 +36,7 @@ use egov_regulation::Definition;
 use egov_runtime::tls::TlsDir;
 use egov_runtime::{Clock, KeyDir, SystemClock, Topology};
 
-pub use i18n::Lang;
+pub use i18n::{Lang, english_words};
 
 /// The largest file the operator may attach (each document of the package).
 pub const MAX_FILE_BYTES: usize = 2 * 1024 * 1024;
@@ -414,12 +414,15 @@ pub(crate) fn see_other(to: &str) -> Response {
 #[derive(Debug, Clone)]
 pub(crate) struct Problem {
     pub code: String,
+    /// The participant's (or the console's) own message, in English.
     pub message: String,
+    /// What follows the text in every language (when to come back).
+    pub note: String,
 }
 
 impl Problem {
     pub fn new(code: &str, message: impl Into<String>) -> Problem {
-        Problem { code: code.to_owned(), message: message.into() }
+        Problem { code: code.to_owned(), message: message.into(), note: String::new() }
     }
 
     /// A participant's refusal: its `egov-reason` (or the message's prefix).
@@ -437,7 +440,7 @@ impl Problem {
                 reason.then(|| code.to_owned())
             })
             .unwrap_or_else(|| format!("grpc.{:?}", status.code()).to_lowercase());
-        Problem { code, message: status.message().to_owned() }
+        Problem { code, message: status.message().to_owned(), note: String::new() }
     }
 
     pub fn from_error(code: &str, error: &anyhow::Error) -> Problem {
@@ -447,23 +450,26 @@ impl Problem {
         }
     }
 
-    /// The text shown: the message, which begins with the code.
-    pub fn text(&self) -> String {
-        if self.message.starts_with(&self.code) {
-            self.message.clone()
-        } else {
-            format!("{}: {}", self.code, self.message)
-        }
+    /// The text shown: the code, then in English the message, in Kazakh and
+    /// Russian the code's text from the console's table.
+    pub fn text(&self, lang: Lang) -> String {
+        let text = match lang {
+            Lang::En if self.message.starts_with(&self.code) => self.message.clone(),
+            Lang::En => format!("{}: {}", self.code, self.message),
+            _ => format!("{}: {}", self.code, i18n::problem_text(lang, &self.code)),
+        };
+        text + &self.note
     }
 }
 
-/// A time in Astana, `YYYY-MM-DD HH:MM`; empty for 0.
+/// A time in Astana with its offset, `YYYY-MM-DD HH:MM:SS +05:00`, the one
+/// format of every time the console shows; empty for 0.
 pub(crate) fn time(ms: i64) -> String {
     if ms == 0 {
         return String::new();
     }
     egov_regulation::instance::to_local(egov_regulation::Calendar::kazakhstan(), ms)
-        .map_or_else(|| ms.to_string(), |at| at.format("%Y-%m-%d %H:%M:%S").to_string())
+        .map_or_else(|| ms.to_string(), |at| at.format("%Y-%m-%d %H:%M:%S %:z").to_string())
 }
 
 #[cfg(test)]
@@ -718,12 +724,15 @@ mod tests {
     fn a_refusal_shows_its_reason_code_and_a_transport_error_its_grpc_code() {
         let refused = Problem::from_status(&tonic::Status::invalid_argument("iin.check_digit: check digit is 3"));
         assert_eq!(
-            (refused.code.as_str(), refused.text().as_str()),
+            (refused.code.as_str(), refused.text(Lang::En).as_str()),
             ("iin.check_digit", "iin.check_digit: check digit is 3")
         );
+        assert_eq!(refused.text(Lang::Ru), "iin.check_digit: контрольная цифра ИИН не сходится");
+        assert_eq!(refused.text(Lang::Kk), "iin.check_digit: ЖСН-нің бақылау цифры сәйкес емес");
         let down = Problem::from_status(&tonic::Status::unavailable("tcp connect error: Connection refused"));
         assert_eq!(down.code, "grpc.unavailable");
-        assert_eq!(down.text(), "grpc.unavailable: tcp connect error: Connection refused");
+        assert_eq!(down.text(Lang::En), "grpc.unavailable: tcp connect error: Connection refused");
+        assert_eq!(down.text(Lang::Ru), "grpc.unavailable: участник недоступен");
         let mut tagged = tonic::Status::failed_precondition("the result has not arrived");
         tagged
             .metadata_mut()

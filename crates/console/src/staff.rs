@@ -15,7 +15,7 @@ use maud::{Markup, html};
 use prost::Message as _;
 
 use crate::guard::{self, NoFields, Posted};
-use crate::i18n::t;
+use crate::i18n::{self, t};
 use crate::layout::{self, problem};
 use crate::package::{Unread, Upload};
 use crate::{Ctx, Problem, see_other, time};
@@ -78,7 +78,7 @@ async fn queue_page(ctx: &Ctx, office_refused: Option<&Unread>) -> Response {
         (who(ctx, &member, &role))
         h2 #queue-title { (t(lang, "queue")) }
         @match &queue {
-            Err(refused) => (problem("queue-problem", Some(refused))),
+            Err(refused) => (problem(lang, "queue-problem", Some(refused))),
             Ok(queue) if queue.is_empty() => p { (t(lang, "queue.empty")) },
             Ok(queue) => (queue_table(ctx, queue)),
         }
@@ -103,7 +103,7 @@ fn office_form(ctx: &Ctx, refused: Option<&Unread>) -> Markup {
             input #office-applicant type="text" name="applicant" inputmode="numeric" maxlength="12"
                 aria-required="true" aria-describedby="office-applicant-problem"
                 aria-invalid=[at(Some("applicant")).map(|_| "true")];
-            (problem("office-applicant-problem", at(Some("applicant"))))
+            (problem(lang, "office-applicant-problem", at(Some("applicant"))))
             label for="office-representative" { (t(lang, "representative.iin")) }
             input #office-representative type="text" name="representative" inputmode="numeric" maxlength="12";
             fieldset {
@@ -123,9 +123,9 @@ fn office_form(ctx: &Ctx, refused: Option<&Unread>) -> Markup {
                     @if document.required { " (" (t(lang, "required")) ")" }
                 }
                 input id={ "office-" (field) } type="file" name=(field) aria-describedby={ "office-" (field) "-problem" };
-                (problem(&format!("office-{field}-problem"), at(Some(document.code.as_str()))))
+                (problem(lang, &format!("office-{field}-problem"), at(Some(document.code.as_str()))))
             }
-            (problem("office-problem", at(None)))
+            (problem(lang, "office-problem", at(None)))
             div { button type="submit" { (t(lang, "office.receive.sign")) } }
         }
     }
@@ -196,7 +196,7 @@ fn who(ctx: &Ctx, member: &str, role: &str) -> Markup {
     html! {
         form.inline method="post" action="/staff/logout" {
             (guard::field(ctx))
-            (t(lang, "logged.in.as")) " " strong #member-id { (member) } " (" (role) ") "
+            (t(lang, "logged.in.as")) " " strong #member-id { (member) } " (" (ctx.app.definition().actor_name(role, lang.code())) ") "
             button.secondary type="submit" { (t(lang, "logout")) }
         }
     }
@@ -225,7 +225,7 @@ fn queue_table(ctx: &Ctx, queue: &[Registration]) -> Markup {
                         td { a href={ "/staff/registrations/" (application.registration_id) } { (application.registration_id) } }
                         td { (application.application_id) }
                         td { (crate::operator::state(ctx, &application)) }
-                        td { (registration.next_actor) }
+                        td { (ctx.app.definition().actor_name(&registration.next_actor, lang.code())) }
                         td { (time(application.current_step_since_ms)) }
                         td { (time(application.current_step_deadline_ms)) }
                         td { (layout::standing(lang, Standing::of(application.current_step_since_ms, deadline, None, now, egov_regulation::Calendar::kazakhstan()))) }
@@ -243,13 +243,16 @@ fn login_page(ctx: &Ctx, refused: Option<&Problem>) -> axum::response::Html<Stri
         form.card method="post" action="/staff/login" aria-labelledby="staff-login-title" {
             (guard::field(ctx))
             h2 #staff-login-title { (t(lang, "staff.login")) }
+            p #no-password { (t(lang, "staff.no.password")) }
             label for="member" { (t(lang, "member")) }
             select #member name="member" aria-describedby="member-problem" {
+                // The trust registry's names are English: the role, named in the language, stands for them.
                 @for (id, role, name) in &members {
-                    option value=(id) { (id) " — " (role) " — " (name) }
+                    option value=(id) { (id) " — " (ctx.app.definition().actor_name(role, lang.code()))
+                        @if lang == crate::Lang::En && name != ctx.app.definition().actor_name(role, "en") { " — " (name) } }
                 }
             }
-            (problem("member-problem", refused))
+            (problem(lang, "member-problem", refused))
             div { button type="submit" { (t(lang, "login")) } }
         }
     };
@@ -291,7 +294,7 @@ async fn registration_page(ctx: &Ctx, id: &str, refused: Option<Problem>) -> Res
     let registration = match loaded {
         Ok(registration) => registration,
         Err(refused) => {
-            let body = html! { (problem("registration-problem", Some(&refused))) };
+            let body = html! { (problem(lang, "registration-problem", Some(&refused))) };
             return layout::page(ctx, t(lang, "registration"), "/staff", body).into_response();
         }
     };
@@ -316,13 +319,13 @@ async fn registration_page(ctx: &Ctx, id: &str, refused: Option<Problem>) -> Res
             } }
             tbody {
                 @for document in &registration.documents {
-                    tr { td { (document.kind) } td { (document.title) } td { (document.pages) } td { code { (document.sha256) } } }
+                    tr data-kind=(document.kind) { td { (i18n::document_name(ctx.app.definition(), lang, &document.kind)) } td { (document.title) } td { (document.pages) } td { code { (document.sha256) } } }
                 }
             }
         }
         @if !registration.draft_result.is_empty() {
             h2 { (t(lang, "draft")) }
-            (service_result(&registration.draft_result))
+            (service_result(ctx, &registration.draft_result))
         }
         @if let Some(signed) = &registration.signed_result {
             h2 { (t(lang, "signed.result")) }
@@ -338,13 +341,16 @@ async fn registration_page(ctx: &Ctx, id: &str, refused: Option<Problem>) -> Res
 }
 
 /// The drafted (or signed) result, decoded.
-pub fn service_result(bytes: &[u8]) -> Markup {
+pub fn service_result(ctx: &Ctx, bytes: &[u8]) -> Markup {
+    let lang = ctx.lang();
+    let definition = ctx.app.definition();
     match egov_proto::ServiceResult::decode(bytes) {
         Ok(result) => html! {
             p.result data-outcome=(result.outcome) {
-                strong { (result.outcome) }
-                @if !result.refusal_ground.is_empty() { " — " (result.refusal_ground) }
-                " · " (result.registration_id) " · " (time(result.decided_time_ms)) " · " (result.provider)
+                strong { (definition.outcome_name(&result.outcome, lang.code())) }
+                @if !result.refusal_ground.is_empty() { " — " (i18n::detail(definition, lang, &result.refusal_ground)) }
+                " · " (result.registration_id) " · " (time(result.decided_time_ms)) " · "
+                @if result.provider == definition.service.provider { (definition.service.provider_in(lang.code())) } @else { (result.provider) }
             }
         },
         Err(error) => html! { p.bad { (error.to_string()) } },
@@ -357,7 +363,7 @@ fn step_form(ctx: &Ctx, id: &str, registration: &Registration, refused: Option<&
     let definition = ctx.app.definition();
     let application = registration.application.clone().unwrap_or_default();
     let Some(step) = definition.step(&application.current_step) else {
-        return html! { (problem("step-problem", refused)) };
+        return html! { (problem(lang, "step-problem", refused)) };
     };
     let signing = step.effect == Some(Effect::SignResult);
     let head_signs = signing && registration.next_actor == step.actor;
@@ -365,8 +371,8 @@ fn step_form(ctx: &Ctx, id: &str, registration: &Registration, refused: Option<&
     html! {
         form.card method="post" action={ "/staff/registrations/" (id) "/act" } aria-labelledby="step-title" {
             (guard::field(ctx))
-            h2 #step-title { (step.id) " " (step.title) }
-            p { (t(lang, "waits.on")) ": " strong #next-actor { (registration.next_actor) } }
+            h2 #step-title { (step.id) " " (step.title.get(lang.code())) }
+            p { (t(lang, "waits.on")) ": " strong #next-actor { (definition.actor_name(&registration.next_actor, lang.code())) } }
             input type="hidden" name="step" value=(step.id);
             @if step.kind == StepKind::Condition && !signing {
                 fieldset aria-describedby="decision-problem" {
@@ -381,12 +387,12 @@ fn step_form(ctx: &Ctx, id: &str, registration: &Registration, refused: Option<&
                     select #ground name="ground" {
                         option value="" { "—" }
                         @for ground in &grounds {
-                            option value=(ground.code) { (ground.code) ": " (lang.pick(&ground.kk, &ground.ru, &ground.en)) }
+                            option value=(ground.code) { (ground.code) ": " (ground.text(lang.code())) }
                         }
                     }
                 }
             }
-            (problem("decision-problem", refused))
+            (problem(lang, "decision-problem", refused))
             div { button type="submit" {
                 @if head_signs { (t(lang, "sign.result")) }
                 @else if signing { (t(lang, "hand.over.draft")) }

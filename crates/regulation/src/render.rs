@@ -130,7 +130,7 @@ pub fn table(definition: &Definition) -> String {
             step.duration.map(|duration| duration.to_string()).unwrap_or_else(|| "-".to_owned()),
             leads_to(step),
             step.effect.map_or_else(|| "-".to_owned(), |effect| effect.to_string()),
-            step.title.clone(),
+            step.title.en.clone(),
         ]);
     }
     let column_count = rows[0].len();
@@ -172,7 +172,7 @@ pub fn summary(definition: &Definition) -> String {
         out.push_str(&format!(
             "channel        {}: {} (from {}{})\n",
             channel.id,
-            channel.title,
+            channel.title.en,
             channel.start,
             if instead.is_empty() { String::new() } else { format!("; {}", instead.join(", ")) }
         ));
@@ -181,7 +181,7 @@ pub fn summary(definition: &Definition) -> String {
         let channel = term.channel.as_ref().map(|c| format!(", channel {c}")).unwrap_or_default();
         out.push_str(&format!(
             "term           {}: {} from {} to {} ({}{channel})\n",
-            term.id, term.duration, term.from, term.to, term.title
+            term.id, term.duration, term.from, term.to, term.title.en
         ));
     }
     for ground in &definition.refusal_grounds {
@@ -223,18 +223,38 @@ fn pad(text: &str, width: usize) -> String {
     padded
 }
 
-/// Every arrow of the definition, in the definition's order.
+/// Every arrow of the definition, in the definition's order, labelled in English.
 fn edges(definition: &Definition) -> Vec<Edge<'_>> {
+    edges_in(definition, "")
+}
+
+/// "yes" and "no" in `lang` ("kk", "ru"; anything else English).
+pub fn yes_no(lang: &str, yes: bool) -> &'static str {
+    match (lang, yes) {
+        ("kk", true) => "иә",
+        ("kk", false) => "жоқ",
+        ("ru", true) => "да",
+        ("ru", false) => "нет",
+        (_, true) => "yes",
+        (_, false) => "no",
+    }
+}
+
+/// Every arrow of the definition, its branches labelled in `lang` (an empty
+/// `lang`: the codes of the Mermaid and Graphviz drawings, "no: refused").
+fn edges_in<'a>(definition: &'a Definition, lang: &str) -> Vec<Edge<'a>> {
     let mut edges = Vec::new();
     for step in definition.steps() {
         if let Some(next) = &step.next {
             edges.push(Edge { from: step, to: next, label: None });
         }
-        for (name, target) in [("yes", &step.yes), ("no", &step.no)] {
+        for (yes, target) in [(true, &step.yes), (false, &step.no)] {
             if let Some(target) = target {
+                let name = yes_no(lang, yes);
                 let label = match &target.outcome {
                     None => name.to_owned(),
-                    Some(outcome) => format!("{name}: {outcome}"),
+                    Some(outcome) if lang.is_empty() => format!("{name}: {outcome}"),
+                    Some(outcome) => format!("{name}: {}", definition.outcome_name(outcome, lang)),
                 };
                 edges.push(Edge { from: step, to: &target.next, label: Some(label) });
             }
@@ -273,12 +293,12 @@ fn lanes(definition: &Definition) -> Vec<(&str, Vec<&Step>)> {
 
 /// The actor's title from `[actors]`, or the role itself.
 fn actor_title(definition: &Definition, role: &str) -> String {
-    definition.actors.get(role).cloned().unwrap_or_else(|| role.to_owned())
+    definition.actor_name(role, "en").to_owned()
 }
 
 /// A node's lines: the step id, the short title, and the duration if any.
 fn node_label(step: &Step) -> Vec<String> {
-    let mut parts = vec![step.id.clone(), short_title(&step.title)];
+    let mut parts = vec![step.id.clone(), short_title(&step.title.en)];
     if let Some(duration) = step.duration {
         parts.push(duration.to_string());
     }
@@ -362,8 +382,8 @@ fn dot_text(text: &str) -> String {
 /// row per step in the definition's order), with `done` steps and the
 /// `current` one marked by their CSS class (`step done`, `step current`,
 /// the latter also `aria-current="step"`). Each step is a `g` with its id
-/// in `data-step`.
-pub fn svg(definition: &Definition, done: &[&str], current: Option<&str>) -> String {
+/// in `data-step`. Its words are in `lang` ("kk", "ru" or "en").
+pub fn svg(definition: &Definition, done: &[&str], current: Option<&str>, lang: &str) -> String {
     const COLUMN: usize = 200;
     const ROW: usize = 70;
     const BOX_W: usize = 176;
@@ -382,7 +402,7 @@ pub fn svg(definition: &Definition, done: &[&str], current: Option<&str>) -> Str
     let height = TOP + definition.steps().len() * ROW + 10;
     let mut out = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"diagram\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" role=\"img\" aria-labelledby=\"diagram-title\">\n<title id=\"diagram-title\">{}</title>\n",
-        xml_text(&format!("{}: {}", definition.service.code, definition.service.name_en))
+        xml_text(&format!("{}: {}", definition.service.code, definition.service.name(lang)))
     );
     out.push_str("<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#57606a\"/></marker></defs>\n");
     for (index, (role, _)) in lanes.iter().enumerate() {
@@ -391,10 +411,10 @@ pub fn svg(definition: &Definition, done: &[&str], current: Option<&str>) -> Str
             "<rect class=\"lane\" x=\"{x}\" y=\"0\" width=\"{COLUMN}\" height=\"{height}\" fill=\"{}\" stroke=\"#d0d7de\"/>\n<text x=\"{}\" y=\"18\" text-anchor=\"middle\" font-weight=\"bold\">{}</text>\n",
             if index % 2 == 0 { "#fafbfc" } else { "#f3f5f7" },
             x + COLUMN / 2,
-            xml_text(&truncate(&actor_title(definition, role), 30))
+            xml_text(&truncate(definition.actor_name(role, lang), 30))
         ));
     }
-    for edge in edges(definition) {
+    for edge in edges_in(definition, lang) {
         let Some(to) = definition.step(edge.to) else { continue };
         let (x1, y1) = centre(edge.from);
         let (x2, y2) = centre(to);
@@ -429,7 +449,7 @@ pub fn svg(definition: &Definition, done: &[&str], current: Option<&str>) -> Str
         out.push_str(&format!(
             "<g class=\"step{state}\" data-step=\"{}\"{aria}><title>{}</title>",
             xml_text(&step.id),
-            xml_text(&format!("{}: {}", step.id, step.title))
+            xml_text(&format!("{}: {}", step.id, step.title.get(lang)))
         ));
         match step.kind {
             StepKind::Task => {
@@ -445,7 +465,7 @@ pub fn svg(definition: &Definition, done: &[&str], current: Option<&str>) -> Str
             )),
         }
         let mut lines = vec![step.id.clone()];
-        lines.extend(wrap(&short_title(&step.title), 30).into_iter().take(2));
+        lines.extend(wrap(&short_title(step.title.get(lang)), 30).into_iter().take(2));
         for (index, line) in lines.iter().enumerate() {
             let weight = if index == 0 { " font-weight=\"bold\"" } else { "" };
             out.push_str(&format!(
@@ -502,19 +522,26 @@ mod tests {
 code = "example.awkward"
 start = "end"
 provider = "p"
+provider_ru = "п"
+provider_kk = "п"
 regulation = "r"
+regulation_ru = "р"
+regulation_kk = "р"
 name_en = "e"
 name_ru = "r"
 name_kk = "k"
 
 [actors]
-clerk = "the \"chief\" clerk <main> #1"
-machine = "a machine"
+clerk = { en = "the \"chief\" clerk <main> #1", ru = "р", kk = "к" }
+machine = { en = "a machine", ru = "р", kk = "к" }
+[outcomes]
+withdrawn = { en = "withdrawn", ru = "отозвана", kk = "кері қайтарылды" }
+"\"good\"" = { en = "good", ru = "хорошо", kk = "жақсы" }
 
 [[step]]
 id = "end"
 actor = "clerk"
-title = "say \"hello\" to `everyone` <b>#now</b>"
+title = { en = "say \"hello\" to `everyone` <b>#now</b>", ru = "р", kk = "к" }
 duration = "3 min"
 next = "ask"
 
@@ -522,14 +549,14 @@ next = "ask"
 id = "ask"
 kind = "condition"
 actor = "machine"
-title = "is it \"fine\"?"
+title = { en = "is it \"fine\"?", ru = "р", kk = "к" }
 yes = { next = "done", outcome = "\"good\"" }
 no = { next = "done" }
 
 [[step]]
 id = "done"
 actor = "clerk"
-title = "done"
+title = { en = "done", ru = "р", kk = "к" }
 "##;
 
     fn definitions() -> Vec<Definition> {
@@ -698,7 +725,7 @@ title = "done"
     #[test]
     fn the_svg_marks_the_current_step_and_the_done_ones() {
         let definition = Definition::default_definition();
-        let drawn = svg(definition, &["process-1", "process-2"], Some("process-3"));
+        let drawn = svg(definition, &["process-1", "process-2"], Some("process-3"), "en");
         assert!(drawn.starts_with("<svg "), "{drawn}");
         assert_eq!(drawn.matches("<g class=\"step").count(), definition.steps().len());
         assert!(drawn.contains("<g class=\"step current\" data-step=\"process-3\" aria-current=\"step\">"));

@@ -7,7 +7,7 @@ use egov_regulation::{Definition, StepRecord};
 pub fn step_to_proto(definition: &Definition, record: &StepRecord) -> StepProto {
     StepProto {
         step_id: record.step_id.clone(),
-        title: definition.step(&record.step_id).map(|step| step.title.clone()).unwrap_or_default(),
+        title: definition.step(&record.step_id).map(|step| step.title.en.clone()).unwrap_or_default(),
         actor: record.actor.clone(),
         actor_id: record.actor_id.clone(),
         started_time_ms: record.started_ms,
