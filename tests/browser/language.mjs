@@ -196,7 +196,7 @@ await withBrowser(async (browser) => {
   await inLanguage(operator, "the process-4 notice");
   const withdrawn = await openForm(operator, "850715300122");
   const reason = operator.locator("#reason");
-  await reason.fill("the applicant left");
+  await reason.fill(lang === "kk" ? "өтініш беруші кетіп қалды" : "заявитель ушёл");
   await operator.locator("#withdraw-confirm").check();
   await operator.locator("form[action$='/withdraw'] button[type=submit]").click();
   await operator.locator("p.flash").waitFor();

@@ -137,3 +137,24 @@ export async function withBrowser(body) {
     await browser.close();
   }
 }
+
+/// Posts `fields` to `path` as a form of the page would (its token and the console's origin), though the page
+/// offers no such form: what the console answers a forged or stale form. The answer's HTML.
+export async function postAnyway(page, path, fields) {
+  return page.evaluate(async ([path, fields]) => {
+    const token = document.querySelector("input[name=csrf]").value;
+    const body = new URLSearchParams({ csrf: token, ...fields });
+    const answer = await fetch(path, { method: "POST", body });
+    return answer.text();
+  }, [path, fields]);
+}
+
+/// The staff members and their steps' forms: on the registration page at `url`, only `member` has a step form.
+export async function onlyFor(page, base, url, member, what) {
+  for (const other of ["office-1", "specialist-1", "executor-1", "head-1"]) {
+    await staffLogin(page, base, other);
+    await page.goto(url);
+    const forms = await page.locator("form[action$='/act']").count();
+    check(forms === (other === member ? 1 : 0), `${what}: ${other} ${other === member ? "has" : "has no"} step form`);
+  }
+}

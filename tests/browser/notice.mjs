@@ -55,6 +55,10 @@ await withBrowser(async (browser) => {
   await page.getByLabel("I confirm the withdrawal: it cannot be undone").check();
   await page.getByRole("button", { name: "Withdraw the application" }).click();
   check((await text(page, "#state")) === "Outcome: withdrawn", "withdrawn");
+  const row = page.locator('table.path tr[data-step="withdrawal"]');
+  check((await row.count()) === 1, "the withdrawal is the path's last row");
+  check((await row.textContent()).includes("the applicant left") && (await row.textContent()).includes("operator-1"),
+    "with its reason and the operator");
   check((await page.getByRole("button", { name: "Sign and submit (processes 5-6)" }).count()) === 0, "nothing to submit");
   check(withdrawn !== id, "another application");
 

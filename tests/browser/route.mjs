@@ -3,7 +3,8 @@
 // texts, the bad input refused next to its field, and the timeline checked.
 // Usage: node route.mjs CONSOLE_URL
 import {
-  accessible, attachAndSubmit, check, openForm, openFromQueue, operatorLogin, reason, shoot, shootElement, staffLogin, text, until, withBrowser,
+  accessible, attachAndSubmit, check, onlyFor, openForm, openFromQueue, operatorLogin, postAnyway, reason, shoot, shootElement,
+  staffLogin, text, until, withBrowser,
 } from "./lib.mjs";
 
 const base = process.argv[2];
@@ -81,24 +82,35 @@ await withBrowser(async (browser) => {
   await staff.getByRole("button", { name: "Do the step and sign" }).click();
   check((await text(staff, "p.flash")).includes("condition-2"), "action 1 done: condition 2 next");
 
-  // The applicant comes before the result: told to come back, no ticket taken.
+  // The applicant comes before the result: the operator is offered no ticket and no hand-over, only when it is due;
+  // a ticket asked for anyway is refused with the time to come back, and none is taken.
   await operator.goto(`${base}operator/applications/${id}`);
-  await operator.getByRole("button", { name: "Take a queue ticket" }).click();
-  check((await reason(operator, "#handover-problem")) === "workstation.result_not_ready", "too early: result_not_ready");
-  check((await text(operator, "#handover-problem")).includes("Come back at"), "told when to come back");
+  check((await operator.getByRole("button", { name: "Take a queue ticket" }).count()) === 0, "no ticket before the result");
+  check((await operator.getByRole("button", { name: "Hand the result over" }).count()) === 0, "no hand-over before the result");
+  check((await text(operator, "#result-pending")).includes("+05:00"), "told when the result is due");
+  const early = await postAnyway(operator, `/operator/applications/${id}/ticket`, {});
+  check(early.includes('data-code="workstation.result_not_ready"') && early.includes("Come back at"),
+    "a ticket asked for anyway: result_not_ready, with the time to come back");
+  await operator.reload();
   check((await operator.locator("#ticket").count()) === 0, "no ticket taken");
 
-  // A step out of turn: the head cannot check the documents.
+  // A step out of turn: only the specialist has condition 2's form; the head's forged form is refused.
   await openFromQueue(staff, base, "specialist-1", id);
   const registration = staff.url();
+  await onlyFor(staff, base, registration, "specialist-1", "condition 2");
   await staffLogin(staff, base, "head-1");
   await staff.goto(registration);
-  await staff.getByLabel("Yes", { exact: true }).check();
-  await staff.getByRole("button", { name: "Do the step and sign" }).click();
-  check((await reason(staff, "#decision-problem")) === "process.wrong_actor", "the head at condition 2: process.wrong_actor");
+  check((await text(staff, "#step-readonly")).includes("provider's specialist"), "the head sees whom it waits on");
+  const forged = await postAnyway(staff, `${registration.slice(base.length - 1)}/act`, { step: "condition-2", decision: "yes" });
+  check(forged.includes('data-code="process.wrong_actor"'), "the head's condition 2, forged: process.wrong_actor");
+  await staff.goto(registration);
   check((await text(staff, "#step-title")).startsWith("condition-2"), "still at condition 2");
 
   await openFromQueue(staff, base, "specialist-1", id);
+  // Without a decision the browser does not send the form; sent anyway, the console refuses it.
+  await staff.getByRole("button", { name: "Do the step and sign" }).click();
+  check(await staff.locator("#decision-yes").evaluate((radio) => !radio.validity.valid), "a decision is required");
+  await staff.locator("form[action$='/act']").evaluate((form) => { form.noValidate = true; });
   await staff.getByRole("button", { name: "Do the step and sign" }).click();
   check((await reason(staff, "#decision-problem")) === "console.required", "no decision: console.required");
   await staff.getByLabel("Yes", { exact: true }).check();
@@ -107,13 +119,21 @@ await withBrowser(async (browser) => {
 
   await openFromQueue(staff, base, "executor-1", id);
   check((await text(staff, "#step-title")).startsWith("action-2"), "the executor decides (action 2)");
-  await staff.getByLabel("Yes", { exact: true }).check();
+  await onlyFor(staff, base, staff.url(), "executor-1", "action 2");
+  await openFromQueue(staff, base, "executor-1", id);
+  check((await staff.getByLabel("Permit", { exact: true }).count()) === 1
+    && (await staff.getByLabel("Refuse", { exact: true }).count()) === 1, "the executor's decision: Permit or Refuse");
+  await staff.getByLabel("Permit", { exact: true }).check();
   await staff.getByRole("button", { name: "Do the step and sign" }).click();
   await openFromQueue(staff, base, "executor-1", id);
   check((await text(staff, "#step-title")).startsWith("action-3"), "the draft goes to the head (action 3)");
   check((await staff.locator("p.result").getAttribute("data-outcome")) === "permitted", "the draft is the permission");
+  await onlyFor(staff, base, staff.url(), "executor-1", "the hand-over of action 3");
+  await openFromQueue(staff, base, "executor-1", id);
   await staff.getByRole("button", { name: "Hand the draft over to the head" }).click();
 
+  await openFromQueue(staff, base, "head-1", id);
+  await onlyFor(staff, base, staff.url(), "head-1", "the head's signature");
   await openFromQueue(staff, base, "head-1", id);
   await shoot(staff, "staff-head-signs");
   await accessible(staff, "the signature");
@@ -122,6 +142,8 @@ await withBrowser(async (browser) => {
 
   await openFromQueue(staff, base, "office-1", id);
   check((await text(staff, "#step-title")).startsWith("action-4"), "the office sends the result (action 4)");
+  await onlyFor(staff, base, staff.url(), "office-1", "action 4");
+  await openFromQueue(staff, base, "office-1", id);
   await staff.getByRole("button", { name: "Do the step and sign" }).click();
   await staff.goto(`${base}staff`);
   await shoot(staff, "staff-queue");
@@ -130,6 +152,7 @@ await withBrowser(async (browser) => {
   // Process 9: the applicant takes a ticket, the operator hands the result over.
   await until(operator, `${base}operator/applications/${id}`,
     async (p) => (await p.getByRole("button", { name: "Take a queue ticket" }).count()) > 0, "the result at the workstation");
+  check((await operator.locator("#result-pending").count()) === 0, "the result has arrived");
   await operator.getByRole("button", { name: "Take a queue ticket" }).click();
   check((await text(operator, "p.flash")).startsWith("Ticket R-"), "a ticket of the electronic queue");
   await operator.getByRole("button", { name: "Hand the result over" }).click();
@@ -178,6 +201,18 @@ await withBrowser(async (browser) => {
   // The list, searched.
   await operator.goto(`${base}applications?q=${id}`);
   check((await operator.locator("#applications tbody tr").count()) === 1, "the search finds the application");
+  // Searched by the applicant's name (any case) and by IIN; the list names the applicant.
+  for (const q of ["серикбаев", "Серикбаев Асылбек", "850715300122"]) {
+    await operator.goto(`${base}applications?q=${encodeURIComponent(q)}`);
+    check((await operator.locator(`#applications tr[data-application="${id}"]`).count()) === 1, `found by ${q}`);
+  }
+  check((await text(operator, `#applications tr[data-application="${id}"] td.applicant`)).startsWith("Серикбаев"),
+    "the list names the applicant");
+  // "Started" is the application's own start (its form opened, process 2), not the operator's log-in (process 1).
+  const listedStart = await text(operator, `#applications tr[data-application="${id}"] td.started`);
+  await operator.goto(`${base}applications/${id}`);
+  const opened = await text(operator, 'table.path tr[data-step="process-2"] td:nth-child(4)');
+  check(listedStart === opened && (await text(operator, "#started")) === opened, `started when opened (${opened})`);
   await operator.goto(`${base}applications?state=ended&outcome=permitted`);
   check((await operator.locator(`#applications tr[data-application="${id}"]`).count()) === 1, "found by outcome");
   await operator.goto(`${base}applications?standing=missed`);

@@ -16,3 +16,11 @@ document.addEventListener("change", (event) => {
     }
   }
 });
+// A field required only with a choice (the refusal ground with "no"): data-required-with names the choice's id.
+document.addEventListener("change", (event) => {
+  if (event.target.type !== "radio") return;
+  for (const field of document.querySelectorAll("[data-required-with]")) {
+    const choice = document.getElementById(field.dataset.requiredWith);
+    field.required = Boolean(choice && choice.checked);
+  }
+});

@@ -161,8 +161,16 @@ pub struct Search {
     standing: String,
 }
 
-fn started(application: &Application) -> i64 {
-    application.path.first().map_or(application.current_step_since_ms, |step| step.started_time_ms)
+/// When the application itself started: its first step other than the
+/// operator's log-in (process 1 starts at the log-in, which may be long
+/// before the applicant comes), or its current step's start.
+pub fn started(definition: &Definition, application: &Application) -> i64 {
+    let log_in = definition.step_by_effect(egov_regulation::Effect::LogIn).map(|step| step.id.as_str());
+    application
+        .path
+        .iter()
+        .find(|step| Some(step.step_id.as_str()) != log_in)
+        .map_or(application.current_step_since_ms, |step| step.started_time_ms)
 }
 
 fn local_date(ms: i64) -> Option<NaiveDate> {
@@ -181,11 +189,12 @@ pub async fn list(ctx: Ctx, Query(search): Query<Search>) -> Response {
         let application = application.clone();
         let judged = judge(ctx.app.definition(), &application, now);
         let standing = worst(&judged);
-        let day = local_date(started(&application));
+        let day = local_date(started(ctx.app.definition(), &application));
         let keep = (q.is_empty()
             || [
                 &application.application_id,
                 &application.applicant_iin,
+                &application.applicant_name,
                 &application.registration_id,
                 &application.operator_id,
             ]
@@ -208,6 +217,8 @@ pub async fn list(ctx: Ctx, Query(search): Query<Search>) -> Response {
             rows.push((application, standing));
         }
     }
+    // The most recently started first.
+    rows.sort_by_key(|(application, _)| std::cmp::Reverse(started(ctx.app.definition(), application)));
     let outcomes: Vec<&str> = {
         let mut outcomes: Vec<&str> = ctx
             .app
@@ -259,6 +270,7 @@ pub async fn list(ctx: Ctx, Query(search): Query<Search>) -> Response {
             table #applications {
                 thead { tr {
                     th scope="col" { (t(lang, "application")) }
+                    th scope="col" { (t(lang, "applicant")) }
                     th scope="col" { (t(lang, "applicant.iin")) }
                     th scope="col" { (t(lang, "state")) }
                     th scope="col" { (t(lang, "started")) }
@@ -269,9 +281,10 @@ pub async fn list(ctx: Ctx, Query(search): Query<Search>) -> Response {
                     @for (application, standing) in &rows {
                         tr data-application=(application.application_id) {
                             td { a href={ "/applications/" (application.application_id) } { (application.application_id) } }
+                            td.applicant { (application.applicant_name) }
                             td { (application.applicant_iin) }
                             td { (crate::operator::state(&ctx, application)) }
-                            td { (time(started(application))) }
+                            td.started { (time(started(ctx.app.definition(), application))) }
                             td { (time(application.due_time_ms)) }
                             td { (layout::standing(lang, *standing)) }
                         }

@@ -70,7 +70,9 @@ pub fn applications_table(ctx: &Ctx, applications: &[Application], link: &str) -
             table {
                 thead { tr {
                     th scope="col" { (t(lang, "application")) }
+                    th scope="col" { (t(lang, "applicant")) }
                     th scope="col" { (t(lang, "applicant.iin")) }
+                    th scope="col" { (t(lang, "started")) }
                     th scope="col" { (t(lang, "state")) }
                     th scope="col" { (t(lang, "registration")) }
                     th scope="col" { (t(lang, "due")) }
@@ -79,7 +81,9 @@ pub fn applications_table(ctx: &Ctx, applications: &[Application], link: &str) -
                     @for application in applications {
                         tr data-application=(application.application_id) {
                             td { a href={ (link) (application.application_id) } { (application.application_id) } }
+                            td.applicant { (application.applicant_name) }
                             td { (application.applicant_iin) }
+                            td.started { (time(crate::applications::started(ctx.app.definition(), application))) }
                             td.state { (state(ctx, application)) }
                             td { (application.registration_id) }
                             td { (time(application.due_time_ms)) }
@@ -354,8 +358,18 @@ async fn application_page(ctx: &Ctx, id: &str, refused: Option<Refused>) -> Resp
                 div { button.secondary type="submit" { (t(lang, "withdraw")) } }
             }
         }
-        // Once registered the applicant may come for the result: too early, they are told when to come back.
-        @if issuing || (!application.registration_id.is_empty() && application.outcome.is_empty()) {
+        // The ticket and the hand-over once the result has arrived (process 9 is the current step); before, only
+        // when it is due. (The workstation still refuses a ticket taken too early, saying when to come back.)
+        @if !issuing && !application.registration_id.is_empty() && application.outcome.is_empty() {
+            section.card aria-labelledby="handover-title" {
+                h2 #handover-title { (t(lang, "hand.over")) }
+                p #result-pending { (t(lang, "result.not.arrived")) " " (t(lang, "due")) ": " (time(application.due_time_ms)) }
+                @if let Some(Refused::HandOver(problem_)) = &refused {
+                    (problem(lang, "handover-problem", Some(problem_)))
+                }
+            }
+        }
+        @if issuing {
             section.card aria-labelledby="handover-title" {
                 h2 #handover-title { (t(lang, "hand.over")) }
                 @if !application.queue_ticket.is_empty() {
@@ -389,7 +403,9 @@ pub fn summary(ctx: &Ctx, application: &Application) -> Markup {
     html! {
         table.summary {
             tr { th scope="row" { (t(lang, "application")) } td #application-id { (application.application_id) } }
+            tr { th scope="row" { (t(lang, "applicant")) } td #applicant-name { (application.applicant_name) } }
             tr { th scope="row" { (t(lang, "applicant.iin")) } td { (application.applicant_iin) } }
+            tr { th scope="row" { (t(lang, "started")) } td #started { (time(crate::applications::started(ctx.app.definition(), application))) } }
             tr { th scope="row" { (t(lang, "state")) } td #state { (state(ctx, application)) } }
             tr { th scope="row" { (t(lang, "registration")) } td #registration { (application.registration_id) } }
             tr { th scope="row" { (t(lang, "due")) } td { (time(application.due_time_ms)) } }
@@ -431,6 +447,18 @@ pub fn path_table(ctx: &Ctx, application: &Application) -> Markup {
                         td { (time(step.ended_time_ms)) }
                         td { (time(step.deadline_time_ms)) }
                         td { (layout::standing(lang, Standing::of(step.started_time_ms, deadline, Some(step.ended_time_ms), now, calendar))) }
+                    }
+                }
+                // The withdrawal is no step of the regulation; the path shows it as its last row.
+                @if application.outcome == egov_regulation::instance::WITHDRAWN {
+                    tr.withdrawal data-step="withdrawal" {
+                        td { (t(lang, "withdrawal")) @if !application.withdrawal_reason.is_empty() { br; small.detail #withdrawal-reason { (application.withdrawal_reason) } } }
+                        td { (definition.step_by_effect(Effect::SignSubmission).map(|step| definition.actor_name(&step.actor, lang.code())).unwrap_or("")) }
+                        td { (application.operator_id) }
+                        td { (time(application.withdrawn_time_ms)) }
+                        td { (time(application.withdrawn_time_ms)) }
+                        td {}
+                        td { "–" }
                     }
                 }
                 @if !application.current_step.is_empty() {

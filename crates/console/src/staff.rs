@@ -331,7 +331,7 @@ async fn registration_page(ctx: &Ctx, id: &str, refused: Option<Problem>) -> Res
             h2 { (t(lang, "signed.result")) }
             p { (signed.signatures.first().map(|s| s.key_id.as_str()).unwrap_or("")) }
         }
-        (step_form(ctx, id, &registration, refused.as_ref()))
+        (step_form(ctx, id, &registration, &role, refused.as_ref()))
         h2 { (t(lang, "path")) }
         (crate::operator::path_table(ctx, &application))
         p { a href={ "/applications/" (application.application_id) } { (t(lang, "tester.view")) } }
@@ -357,8 +357,11 @@ pub fn service_result(ctx: &Ctx, bytes: &[u8]) -> Markup {
     }
 }
 
-/// The form of the step the registration waits on.
-fn step_form(ctx: &Ctx, id: &str, registration: &Registration, refused: Option<&Problem>) -> Markup {
+/// The form of the step the registration waits on, offered only to the
+/// member whose role the step waits on (the ARM's `next_actor`: the step's
+/// actor, or the role that hands it over first); to anyone else the step is
+/// shown read-only, with whom it waits on.
+fn step_form(ctx: &Ctx, id: &str, registration: &Registration, role: &str, refused: Option<&Problem>) -> Markup {
     let lang = ctx.lang();
     let definition = ctx.app.definition();
     let application = registration.application.clone().unwrap_or_default();
@@ -368,6 +371,23 @@ fn step_form(ctx: &Ctx, id: &str, registration: &Registration, refused: Option<&
     let signing = step.effect == Some(Effect::SignResult);
     let head_signs = signing && registration.next_actor == step.actor;
     let grounds = definition.grounds_for(&step.id);
+    if role.is_empty() || registration.next_actor != role {
+        let waits_on = if registration.next_actor.is_empty() { step.actor.as_str() } else { &registration.next_actor };
+        return html! {
+            section.card #step-readonly aria-labelledby="step-title" {
+                h2 #step-title { (step.id) " " (step.title.get(lang.code())) }
+                p { (t(lang, "waits.on")) ": " strong #next-actor { (definition.actor_name(waits_on, lang.code())) } }
+                p { (t(lang, "not.your.step")) }
+                (problem(lang, "decision-problem", refused))
+            }
+        };
+    }
+    // The executor's decision (the step that drafts the result) reads as what it decides.
+    let (yes, no) = if step.effect == Some(Effect::DraftResult) {
+        (t(lang, "permit"), t(lang, "refuse"))
+    } else {
+        (t(lang, "yes"), t(lang, "no"))
+    };
     html! {
         form.card method="post" action={ "/staff/registrations/" (id) "/act" } aria-labelledby="step-title" {
             (guard::field(ctx))
@@ -377,14 +397,15 @@ fn step_form(ctx: &Ctx, id: &str, registration: &Registration, refused: Option<&
             @if step.kind == StepKind::Condition && !signing {
                 fieldset aria-describedby="decision-problem" {
                     legend { (t(lang, "decision")) }
-                    input #decision-yes type="radio" name="decision" value="yes";
-                    label.inline for="decision-yes" { (t(lang, "yes")) }
-                    input #decision-no type="radio" name="decision" value="no";
-                    label.inline for="decision-no" { (t(lang, "no")) }
+                    input #decision-yes type="radio" name="decision" value="yes" required;
+                    label.inline for="decision-yes" { (yes) }
+                    input #decision-no type="radio" name="decision" value="no" required;
+                    label.inline for="decision-no" { (no) }
                 }
                 @if !grounds.is_empty() {
+                    // Required once "no" is chosen (console.js); the console checks it too.
                     label for="ground" { (t(lang, "ground")) }
-                    select #ground name="ground" {
+                    select #ground name="ground" data-required-with="decision-no" aria-describedby="decision-problem" {
                         option value="" { "—" }
                         @for ground in &grounds {
                             option value=(ground.code) { (ground.code) ": " (ground.text(lang.code())) }
@@ -436,6 +457,10 @@ pub async fn act(ctx: Ctx, Path(id): Path<String>, Posted(form): Posted<StepForm
         } else {
             if step.kind == StepKind::Condition && !signing && decision == Decision::Unspecified {
                 return Err(Problem::new("console.required", "console.required: choose yes or no"));
+            }
+            if decision == Decision::No && form.ground.trim().is_empty() && !definition.grounds_for(&step.id).is_empty()
+            {
+                return Err(Problem::new("console.required", "console.required: a refusal needs its ground"));
             }
             let ground = if decision == Decision::No { form.ground.as_str() } else { "" };
             client.act(&signer, &registration, &step.id, decision, ground).await

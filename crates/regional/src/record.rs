@@ -115,6 +115,7 @@ impl Regional {
             application_id: record.application_id.clone(),
             service_code: delivery.service_code.clone(),
             applicant_iin: delivery.applicant.as_ref().map(|p| p.iin.clone()).unwrap_or_default(),
+            applicant_name: delivery.applicant.as_ref().map(convert::person_name).unwrap_or_default(),
             registration_id: record.registration_id.clone(),
             due_time_ms: record.due_ms.unwrap_or(0),
             ..Application::default()

@@ -21,6 +21,16 @@ pub fn step_to_proto(definition: &Definition, record: &StepRecord) -> StepProto 
     }
 }
 
+/// A person's full name as "Individuals" gives it: surname, name, patronymic.
+pub fn person_name(person: &egov_proto::PersonRecord) -> String {
+    [&person.surname, &person.name, &person.patronymic]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A step record from the wire (as another participant reported it).
 pub fn step_from_proto(record: &StepProto) -> StepRecord {
     StepRecord {
