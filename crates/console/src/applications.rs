@@ -25,8 +25,9 @@ use crate::{App, Ctx, Problem, time};
 
 /// The applications the participants know, the most recently opened first:
 /// the workstation's (`ListApplications`, of `operator_id` or of all), then,
-/// for the whole list, those waiting in the ARM's queue that the workstation
-/// does not know (received at the provider's office).
+/// for the whole list, those the ARM registered through a channel that does
+/// not start at the State Corporation (received at the provider's office,
+/// `ListRegistrations`), waiting or ended.
 pub async fn known(app: &App, operator_id: Option<&str>) -> Result<Vec<Application>, Problem> {
     let topology = &app.config.topology;
     let channel = app
@@ -43,23 +44,38 @@ pub async fn known(app: &App, operator_id: Option<&str>) -> Result<Vec<Applicati
         .into_inner()
         .applications;
     if operator_id.is_none()
-        && let Ok(staff) = egov_client::StaffClient::connect(
-            &topology.regional,
-            app.config.tls.as_ref(),
-            ids::REGIONAL,
-            std::sync::Arc::clone(&app.clock),
-        )
-        && let Ok(queue) = staff.queue("").await
+        && let Ok(staff) = staff_client(app)
     {
-        for registration in queue {
-            if let Some(application) = registration.application
-                && !applications.iter().any(|known| known.application_id == application.application_id)
-            {
-                applications.push(application);
+        let definition = app.definition();
+        for channel in definition.channels.iter().filter(|channel| channel.start != definition.service.start) {
+            // The ARM down leaves the State Corporation's applications listed.
+            let registrations = match staff.registrations(&channel.id).await {
+                Ok(registrations) => registrations,
+                Err(status) => {
+                    tracing::warn!(channel = %channel.id, error = %status.message(), "the ARM's registrations unread");
+                    Vec::new()
+                }
+            };
+            for registration in registrations {
+                if let Some(application) = registration.application
+                    && !applications.iter().any(|known| known.application_id == application.application_id)
+                {
+                    applications.push(application);
+                }
             }
         }
     }
     Ok(applications)
+}
+
+/// A client of the ARM's staff service, reading as the ARM itself.
+fn staff_client(app: &App) -> anyhow::Result<egov_client::StaffClient> {
+    egov_client::StaffClient::connect(
+        &app.config.topology.regional,
+        app.config.tls.as_ref(),
+        ids::REGIONAL,
+        std::sync::Arc::clone(&app.clock),
+    )
 }
 
 /// One step or term of an application with its deadline, judged now.
@@ -308,6 +324,21 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>) -> Response {
             .map_err(|status| Problem::from_status(&status)),
         Err(error) => Err(Problem::from_error("console.unreachable", &error)),
     };
+    // An application received at the provider's office: the ARM has it, the workstation does not.
+    let found =
+        match found {
+            Err(refused) if refused.code == "workstation.unknown_application" => match staff_client(app) {
+                Ok(staff) => staff
+                    .registration_of(&id)
+                    .await
+                    .map(|registration| registration.application.unwrap_or_default())
+                    .map_err(|status| {
+                        if status.code() == tonic::Code::NotFound { refused } else { Problem::from_status(&status) }
+                    }),
+                Err(_) => Err(refused),
+            },
+            other => other,
+        };
     let application = match found {
         Ok(application) => application,
         Err(refused) => {

@@ -58,7 +58,7 @@ pub fn detail(definition: &Definition, lang: Lang, detail: &str) -> String {
         return format!("{detail}: {}", ground.text(lang.code()));
     }
     if let Some(id) = detail.strip_prefix("gateway message ") {
-        return format!("{} {id}", t(lang, "gateway.message"));
+        return format!("{} {id}", t(lang, "message.of.gateway"));
     }
     // Process 9's record: "ticket R-…, waited N min".
     if let Some((ticket, waited)) = detail.strip_prefix("ticket ").and_then(|rest| rest.split_once(", waited "))
@@ -324,7 +324,7 @@ const TEXTS: &[(&str, &str, &str, &str)] = &[
     ("withdrawal", "Кері қайтарып алу", "Отзыв", "Withdrawal"),
     ("waited", "күтті", "ожидание", "waited"),
     ("unit.minutes.short", "мин", "мин", "min"),
-    ("gateway.message", "ЭҮШ хабарламасы", "сообщение ШЭП", "gateway message"),
+    ("message.of.gateway", "ЭҮШ хабарламасы", "сообщение ШЭП", "message.of.gateway"),
     (
         "staff.no.password",
         "Бұл симулятор: қызметкер тізімнен құпия сөзсіз таңдалады, оның кілті кілттер каталогында.",
