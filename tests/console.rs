@@ -172,6 +172,16 @@ fn the_process_4_notice_in_the_browser() {
     assert!(served.terminate().0);
 }
 
+/// Live pages: a submission in one browser context shows, without a reload,
+/// on the application's page, the staff's queue and the list in others.
+#[test]
+fn pages_follow_a_change_made_elsewhere_without_a_reload_in_the_browser() {
+    let temp = tempfile::tempdir().unwrap();
+    let (served, url) = serve(temp.path());
+    run_script("live.mjs", &[&url]);
+    assert!(served.terminate().0);
+}
+
 /// Every visible word in the chosen language: the whole route walked in
 /// Kazakh and in Russian shows no English word of the console's texts, its
 /// refusals or the definition's titles, actors, outcomes and notices.

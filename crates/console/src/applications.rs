@@ -69,7 +69,7 @@ pub async fn known(app: &App, operator_id: Option<&str>) -> Result<Vec<Applicati
 }
 
 /// A client of the ARM's staff service, reading as the ARM itself.
-fn staff_client(app: &App) -> anyhow::Result<egov_client::StaffClient> {
+pub(crate) fn staff_client(app: &App) -> anyhow::Result<egov_client::StaffClient> {
     egov_client::StaffClient::connect(
         &app.config.topology.regional,
         app.config.tls.as_ref(),
@@ -277,6 +277,7 @@ pub async fn list(ctx: Ctx, Query(search): Query<Search>) -> Response {
             }
             div { button type="submit" { (t(lang, "search")) } }
         }
+        div #live-list data-live {
         @if let Err(refused) = &known {
             (problem(lang, "applications-problem", Some(refused)))
         }
@@ -307,6 +308,7 @@ pub async fn list(ctx: Ctx, Query(search): Query<Search>) -> Response {
                     }
                 }
             }
+        }
         }
     };
     layout::page(&ctx, t(lang, "applications"), "/applications", body).into_response()
@@ -354,6 +356,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>) -> Response {
     let messages = messages(&ctx, &id).await;
     let hops = monitoring(&ctx, &id).await;
     let body = html! {
+        div #live-detail data-live {
         (crate::operator::summary(&ctx, &application))
         @if let Some(notice) = &application.notice {
             section.notice role="note" data-code=(notice.code) {
@@ -372,6 +375,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>) -> Response {
         div #messages { (messages) }
         h2 #hops-title { (t(lang, "hops")) }
         (hops)
+        }
     };
     let here = format!("/applications/{id}");
     layout::page(&ctx, &format!("{} {id}", t(lang, "application")), &here, body).into_response()
@@ -706,6 +710,7 @@ pub async fn sla(ctx: Ctx) -> Response {
     }
     let body = html! {
         p { (t(lang, "sla.intro")) }
+        div #live-sla data-live {
         @if let Err(refused) = &known {
             (problem(lang, "sla-problem", Some(refused)))
         }
@@ -734,6 +739,7 @@ pub async fn sla(ctx: Ctx) -> Response {
                     }
                 }
             }
+        }
         }
     };
     layout::page(&ctx, t(lang, "sla"), "/sla", body).into_response()

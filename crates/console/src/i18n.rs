@@ -308,6 +308,7 @@ const TEXTS: &[(&str, &str, &str, &str)] = &[
     ("id", "Нөмірі", "Номер", "Id"),
     ("found", "табылды", "найдено", "found"),
     ("permit", "Рұқсат беру", "Разрешить", "Permit"),
+    ("delivery.pending", "Жеткізу күтуде", "Доставка ожидает", "Delivery pending"),
     ("refuse", "Бас тарту", "Отказать", "Refuse"),
     (
         "not.your.step",

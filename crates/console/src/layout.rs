@@ -37,7 +37,7 @@ pub fn page(ctx: &Ctx, title: &str, here: &str, body: Markup) -> Html<String> {
                 link rel="stylesheet" href="/assets/console.css";
                 script src="/assets/console.js" defer {}
             }
-            body {
+            body data-live=[crate::live::watched(here).filter(|_| ctx.read()).map(|_| here)] {
                 a.skip href="#main" { "↓" }
                 header {
                     span.brand { (t(lang, "console")) }

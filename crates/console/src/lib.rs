@@ -17,6 +17,7 @@ mod guard;
 mod i18n;
 mod incidents;
 mod layout;
+mod live;
 mod operator;
 mod package;
 mod staff;
@@ -113,6 +114,7 @@ fn routes(app: Arc<App>) -> Router {
         .route("/regulation", get(applications::regulation))
         .route("/incidents", get(incidents::list))
         .route("/incidents/retry", post(incidents::retry))
+        .route("/live", get(live::events))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), visit))
         .with_state(app)
@@ -162,6 +164,8 @@ pub(crate) struct Session {
 #[derive(Clone)]
 struct Visit {
     session: Option<String>,
+    /// A GET (or HEAD): the page is what its path shows, and may follow it live.
+    read: bool,
     visitor: String,
     lang: Lang,
     flash: Option<String>,
@@ -178,6 +182,11 @@ pub(crate) struct Ctx {
 impl Ctx {
     pub fn lang(&self) -> Lang {
         self.visit.lang
+    }
+
+    /// Whether the page answers a GET: a page answering a form (its refusal) does not follow its path live.
+    pub fn read(&self) -> bool {
+        self.visit.read
     }
 
     /// Changes the stored session (none before log-in).
@@ -349,6 +358,7 @@ async fn visit(State(app): State<Arc<App>>, mut request: Request, next: Next) ->
     });
     let visit = Visit {
         session,
+        read: matches!(*request.method(), Method::GET | Method::HEAD),
         visitor,
         lang: jar.get(LANG_COOKIE).and_then(|code| Lang::parse(code)).unwrap_or_default(),
         flash,
@@ -608,6 +618,7 @@ mod tests {
             &app,
             Visit {
                 session: Some(id.to_owned()),
+                read: true,
                 visitor: String::new(),
                 lang: Lang::En,
                 flash: None,

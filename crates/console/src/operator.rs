@@ -38,9 +38,11 @@ pub async fn start(ctx: Ctx) -> Response {
                 (who(&ctx, operator))
                 p { a href="/operator/new" { (t(lang, "new.application")) } }
                 h2 { (t(lang, "my.applications")) }
-                @match &mine {
-                    Ok(mine) => (applications_table(&ctx, mine, "/operator/applications/")),
-                    Err(refused) => (problem(lang, "applications-problem", Some(refused))),
+                div #live-list data-live {
+                    @match &mine {
+                        Ok(mine) => (applications_table(&ctx, mine, "/operator/applications/")),
+                        Err(refused) => (problem(lang, "applications-problem", Some(refused))),
+                    }
                 }
             };
             layout::page(&ctx, t(lang, "operator"), "/operator", body).into_response()
@@ -302,6 +304,9 @@ async fn application_page(ctx: &Ctx, id: &str, refused: Option<Refused>) -> Resp
         }
     };
     let lookup = ctx.session.lookups.get(id);
+    // A delivery failing (the ARM down): said on the page, with where to retry it.
+    let pending =
+        if application.outcome.is_empty() { crate::incidents::pending_of(&ctx.app, id).await } else { Vec::new() };
     let submitting =
         definition.step_by_effect(Effect::SignSubmission).is_some_and(|s| s.id == application.current_step);
     let issuing = definition.step_by_effect(Effect::IssueResult).is_some_and(|s| s.id == application.current_step);
@@ -313,11 +318,20 @@ async fn application_page(ctx: &Ctx, id: &str, refused: Option<Refused>) -> Resp
     };
     let body = html! {
         (who(ctx, &operator))
-        (summary(ctx, &application))
-        @if let Some(notice) = &application.notice {
-            section.notice role="note" aria-labelledby="notice-title" data-code=(notice.code) {
-                h2 #notice-title { (t(lang, "notice")) ": " (i18n::notice_heading(definition, lang, &notice.code)) }
-                p { (lang.pick(&notice.text_kk, &notice.text_ru, &notice.text_en)) }
+        div #live-summary data-live {
+            (summary(ctx, &application))
+            @for (participant, entry) in &pending {
+                p.bad.pending role="status" data-target=(entry.target) {
+                    (t(lang, "delivery.pending")) " (" (i18n::participant(lang, participant)) " → " (entry.target) ", "
+                    (t(lang, "attempts")) ": " (entry.attempts) @if entry.incident { ", " (t(lang, "incident")) } "). "
+                    a href="/incidents?all=yes" { (t(lang, "incidents")) }
+                }
+            }
+            @if let Some(notice) = &application.notice {
+                section.notice role="note" aria-labelledby="notice-title" data-code=(notice.code) {
+                    h2 #notice-title { (t(lang, "notice")) ": " (i18n::notice_heading(definition, lang, &notice.code)) }
+                    p { (lang.pick(&notice.text_kk, &notice.text_ru, &notice.text_en)) }
+                }
             }
         }
         @if let Some(lookup) = lookup {
@@ -360,6 +374,7 @@ async fn application_page(ctx: &Ctx, id: &str, refused: Option<Refused>) -> Resp
         }
         // The ticket and the hand-over once the result has arrived (process 9 is the current step); before, only
         // when it is due. (The workstation still refuses a ticket taken too early, saying when to come back.)
+        div #live-handover data-live {
         @if !issuing && !application.registration_id.is_empty() && application.outcome.is_empty() {
             section.card aria-labelledby="handover-title" {
                 h2 #handover-title { (t(lang, "hand.over")) }
@@ -389,8 +404,11 @@ async fn application_page(ctx: &Ctx, id: &str, refused: Option<Refused>) -> Resp
                 }
             }
         }
-        h2 { (t(lang, "path")) }
-        (path_table(ctx, &application))
+        }
+        div #live-path data-live {
+            h2 { (t(lang, "path")) }
+            (path_table(ctx, &application))
+        }
         p { a href={ "/applications/" (id) } { (t(lang, "tester.view")) } }
     };
     let here = format!("/operator/applications/{id}");

@@ -77,10 +77,12 @@ async fn queue_page(ctx: &Ctx, office_refused: Option<&Unread>) -> Response {
     let body = html! {
         (who(ctx, &member, &role))
         h2 #queue-title { (t(lang, "queue")) }
-        @match &queue {
-            Err(refused) => (problem(lang, "queue-problem", Some(refused))),
-            Ok(queue) if queue.is_empty() => p { (t(lang, "queue.empty")) },
-            Ok(queue) => (queue_table(ctx, queue)),
+        div #live-queue data-live {
+            @match &queue {
+                Err(refused) => (problem(lang, "queue-problem", Some(refused))),
+                Ok(queue) if queue.is_empty() => p { (t(lang, "queue.empty")) },
+                Ok(queue) => (queue_table(ctx, queue)),
+            }
         }
         @if role == ids::roles::PROVIDER_OFFICE {
             (office_form(ctx, office_refused))
@@ -302,6 +304,7 @@ async fn registration_page(ctx: &Ctx, id: &str, refused: Option<Problem>) -> Res
     let role = signer(ctx, &member).map(|(_, role)| role).unwrap_or_default();
     let body = html! {
         (who(ctx, &member, &role))
+        div #live-registration data-live {
         (crate::operator::summary(ctx, &application))
         @if let Some(person) = registration.applicant.as_ref().filter(|person| !person.surname.is_empty()) {
             p { (t(lang, "person")) ": " (person.surname) " " (person.name) " " (person.patronymic) ", " (t(lang, "born")) " " (person.birth_date) }
@@ -334,6 +337,7 @@ async fn registration_page(ctx: &Ctx, id: &str, refused: Option<Problem>) -> Res
         (step_form(ctx, id, &registration, &role, refused.as_ref()))
         h2 { (t(lang, "path")) }
         (crate::operator::path_table(ctx, &application))
+        }
         p { a href={ "/applications/" (application.application_id) } { (t(lang, "tester.view")) } }
     };
     let here = format!("/staff/registrations/{id}");
