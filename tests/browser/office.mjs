@@ -38,8 +38,12 @@ await withBrowser(async (browser) => {
   const registration = flash.slice(flash.indexOf("RSHEP-"));
   const path = await office.locator("table").last().textContent();
   check(path.includes("action-1") && path.includes("office-1"), "action 1 by office-1 is on the path");
-  const documents = await office.locator("table:has(td:text-is('application.pdf'))").count();
+  const documents = await office.locator("table:has(a.scan:text-is('application.pdf'))").count();
   check(documents === 1, "the documents came with it");
+  // The specialist judging condition 2 opens the scans.
+  const scan = await office.locator("a.scan", { hasText: "application.pdf" }).getAttribute("href");
+  const opened = await office.evaluate(async (href) => (await fetch(href)).text(), scan);
+  check(opened === "the application form, at the office", "the scan opens from the registration");
   await shoot(office, "staff-office-reception");
 
   // The specialist's queue has it next.

@@ -192,11 +192,47 @@ await withBrowser(async (browser) => {
   check((await operator.locator("#messages").textContent()).includes("operator-1:"), "the operator's key signed");
   check((await operator.locator("#messages").textContent()).includes("head-1:"), "the head's key signed the result");
   check((await operator.locator("#hops tbody tr").count()) > messages, "every participant's monitoring records");
+  // Each body a tree of named fields, the documents' scans linked and opening, nothing wider than the window.
+  const submission = operator.locator('section.log[data-participant="workstation"] tr.message[data-service="sc.form.submit.v1"]').first();
+  check((await submission.locator('ul.tree li[data-field="application_id"]').count()) >= 1, "a body's named fields");
+  check(!(await operator.locator("#messages").textContent()).includes("AttachedDocument {"), "no Rust debug output");
+  const scans = await submission.locator("a.scan").evaluateAll((links) => links.map((link) => link.getAttribute("href")));
+  check(scans.length === 2, `both documents of the submission linked (${scans.length})`);
+  const scanText = await operator.evaluate(async (href) => (await fetch(href)).text(), scans[0]);
+  check(scanText === "scan of the application form", `a scan opens (${scanText.slice(0, 40)})`);
+  await operator.setViewportSize({ width: 1024, height: 800 });
+  await operator.evaluate(() => { for (const details of document.querySelectorAll("details")) details.open = true; });
+  const widths = await operator.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  check(widths[0] <= widths[1], `every body open, nothing wider than a 1024 px window (${widths})`);
+  await shoot(operator, "messages-open");
+  await operator.setViewportSize({ width: 1280, height: 800 });
+  // Each path step links to the message that made it, and the message back.
+  for (const step of ["process-2", "process-5", "action-1", "condition-2", "action-2", "action-4", "process-9"]) {
+    const link = operator.locator(`table.path tr[data-step="${step}"] a.message-link`);
+    check((await link.count()) === 1, `${step} links to its message`);
+    const target = (await link.getAttribute("href")).slice(1);
+    check((await operator.locator(`tr.message[id="${target}"] a.step-link[href="#step-${step}"]`).count()) === 1,
+      `${step}'s message links back`);
+  }
+  // The monitoring records: the four timestamps and the latencies.
+  const hop = operator.locator('#hops tr.hop[data-kind="server"]').first();
+  check((await hop.locator("td.stamp").count()) === 4, "four timestamps a hop");
+  check((await hop.locator("td.latency").textContent()).includes(" ms"), "with its latency");
   await shoot(operator, "application");
   await accessible(operator, "the application");
   await shootElement(operator.locator("svg.timeline"), "timeline");
   await shootElement(operator.locator("svg.diagram"), "diagram");
   await shootElement(operator.locator('section.log[data-participant="regional"]'), "messages-regional");
+
+  // What is not there: a page of its own in the chosen language, 404.
+  for (const path of ["nowhere", `applications/no-such-application`, "operator/applications/no-such-application"]) {
+    const answer = await operator.goto(`${base}${path}`);
+    check(answer.status() === 404 && (await operator.locator('#not-found[data-code="console.not_found"]').count()) === 1,
+      `/${path}: 404, said`);
+  }
+  await operator.goto(`${base}lang?to=ru&back=/nowhere`);
+  check((await text(operator, "h1")) === "Не найдено", "the 404 page in Russian");
+  await operator.goto(`${base}lang?to=en&back=/`);
 
   // The list, searched.
   await operator.goto(`${base}applications?q=${id}`);

@@ -21,7 +21,7 @@ use prost::Message as _;
 
 use crate::i18n::{self, Lang, t};
 use crate::layout::{self, problem};
-use crate::{App, Ctx, Problem, time};
+use crate::{App, Ctx, Problem, body, time};
 
 /// The applications the participants know, the most recently opened first:
 /// the workstation's (`ListApplications`, of `operator_id` or of all), then,
@@ -343,6 +343,11 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>) -> Response {
         };
     let application = match found {
         Ok(application) => application,
+        Err(refused)
+            if refused.code.ends_with(".unknown_application") || refused.code.ends_with(".unknown_registration") =>
+        {
+            return crate::not_found(&ctx);
+        }
         Err(refused) => {
             let body = html! { (problem(lang, "application-problem", Some(&refused))) };
             return layout::page(&ctx, &format!("{} {id}", t(lang, "application")), "/applications", body)
@@ -353,7 +358,9 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>) -> Response {
     let done: Vec<&str> = application.path.iter().map(|step| step.step_id.as_str()).collect();
     let current = (!application.current_step.is_empty()).then_some(application.current_step.as_str());
     let diagram = render::svg(app.definition(), &done, current, lang.code());
-    let messages = messages(&ctx, &id).await;
+    let logs = logs(app, &id).await;
+    let (step_links, message_steps) = step_messages(&application, &logs);
+    let messages = messages(&ctx, &id, &logs, &message_steps);
     let hops = monitoring(&ctx, &id).await;
     let body = html! {
         div #live-detail data-live {
@@ -367,7 +374,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>) -> Response {
         h2 #timeline-title { (t(lang, "timeline")) }
         (timeline(lang, &judge(ctx.app.definition(), &application, now), now))
         h2 { (t(lang, "path")) }
-        (crate::operator::path_table(&ctx, &application))
+        (crate::operator::path_table(&ctx, &application, Some(&step_links)))
         h2 #diagram-heading { (t(lang, "diagram")) }
         figure aria-labelledby="diagram-heading" { (PreEscaped(diagram)) }
         h2 #messages-title { (t(lang, "messages")) }
@@ -476,24 +483,23 @@ fn timeline(lang: Lang, judged: &[Judged], now_ms: i64) -> Markup {
     }
 }
 
-/// Every participant's message log of the application (`QueryLog` of the
-/// admin service): each envelope decoded, each signature (the sender's, the
-/// gateway's countersignature, those of the envelope it carries) verified
-/// with the trust registry.
-async fn messages(ctx: &Ctx, id: &str) -> Markup {
-    let lang = ctx.lang();
-    let app = &ctx.app;
-    let trust = match app.config.keys.trust() {
-        Ok(trust) => trust,
-        Err(error) => return problem(lang, "messages-problem", Some(&Problem::from_error("console.no_key", &error))),
-    };
+/// The participants whose message logs the application's page shows: (name, address, member id).
+fn logged(app: &App) -> [(&'static str, &str, &'static str); 3] {
     let topology = &app.config.topology;
-    let mut logs = Vec::new();
-    for (name, address, member) in [
+    [
         ("workstation", &topology.workstation, ids::SC_WORKSTATION),
         ("gateway", &topology.gateway, ids::GATEWAY),
         ("regional", &topology.regional, ids::REGIONAL),
-    ] {
+    ]
+}
+
+/// One participant's log of the application, or why it could not be read.
+type Log = (&'static str, Result<Vec<egov_proto::LogRecord>, Problem>);
+
+/// Every participant's message log of the application (`QueryLog` of the admin service).
+async fn logs(app: &App, id: &str) -> Vec<Log> {
+    let mut logs = Vec::new();
+    for (name, address, member) in logged(app) {
         let logged = match app.channel(address, member) {
             Ok(channel) => AdminServiceClient::new(channel)
                 .max_decoding_message_size(egov_client::MAX_MESSAGE_BYTES)
@@ -505,8 +511,70 @@ async fn messages(ctx: &Ctx, id: &str) -> Markup {
         };
         logs.push((name, logged));
     }
+    logs
+}
+
+/// The anchor of a log entry on the application's page.
+fn anchor(participant: &str, sequence: u64) -> String {
+    format!("message-{participant}-{sequence}")
+}
+
+/// Which message made each step of the path: the message a participant
+/// received when the step ended (its end is that message's arrival), the
+/// step's own member's first, then one received rather than sent, then the
+/// nearest in time. One message may make several steps (the operator's form
+/// records the log-in, the form, the look-up and condition 1). (step id ->
+/// anchor, anchor -> the steps it made.)
+fn step_messages(
+    application: &Application,
+    logs: &[Log],
+) -> (std::collections::HashMap<String, String>, std::collections::HashMap<String, Vec<String>>) {
+    const SLACK_MS: i64 = 1_500;
+    let mut of_step = std::collections::HashMap::new();
+    let mut of_message: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    let entries: Vec<(&str, &egov_proto::LogRecord, egov_proto::EnvelopeHeader)> = logs
+        .iter()
+        .filter_map(|(name, logged)| Some((*name, logged.as_ref().ok()?)))
+        .flat_map(|(name, logged)| {
+            logged.iter().map(move |entry| {
+                let header = entry
+                    .envelope
+                    .as_ref()
+                    .and_then(|envelope| egov_proto::EnvelopeHeader::decode(envelope.header.as_slice()).ok())
+                    .unwrap_or_default();
+                (name, entry, header)
+            })
+        })
+        .collect();
+    for step in &application.path {
+        let end = step.ended_time_ms.max(step.started_time_ms);
+        let found = entries.iter().filter(|(_, entry, _)| (entry.logged_time_ms - end).abs() <= SLACK_MS).min_by_key(
+            |(_, entry, header)| {
+                (header.sender_id != step.actor_id, entry.direction != "received", (entry.logged_time_ms - end).abs())
+            },
+        );
+        if let Some((name, entry, _)) = found {
+            let at = anchor(name, entry.sequence);
+            of_step.insert(step.step_id.clone(), at.clone());
+            of_message.entry(at).or_default().push(step.step_id.clone());
+        }
+    }
+    (of_step, of_message)
+}
+
+/// The logs as tables: each envelope's body decoded as a tree of named fields
+/// (`body.rs`), its scans linked, each signature (the sender's, the gateway's
+/// countersignature, those of the envelope it carries) verified with the
+/// trust registry, and the step each message made linked.
+fn messages(ctx: &Ctx, id: &str, logs: &[Log], steps: &std::collections::HashMap<String, Vec<String>>) -> Markup {
+    let lang = ctx.lang();
+    let trust = match ctx.app.config.keys.trust() {
+        Ok(trust) => trust,
+        Err(error) => return problem(lang, "messages-problem", Some(&Problem::from_error("console.no_key", &error))),
+    };
+    let scan = |sha: &str| format!("/applications/{}/documents/{}", layout::encode(id), layout::encode(sha));
     html! {
-        @for (name, logged) in &logs {
+        @for (name, logged) in logs {
             section.log data-participant=(name) aria-labelledby={ "log-" (name) } {
                 h3 id={ "log-" (name) } { (t(lang, "participant")) ": " (i18n::participant(lang, name)) }
                 @match logged {
@@ -525,15 +593,17 @@ async fn messages(ctx: &Ctx, id: &str) -> Markup {
                             @for entry in logged {
                                 @let envelope = entry.envelope.clone().unwrap_or_default();
                                 @let header = egov_proto::EnvelopeHeader::decode(envelope.header.as_slice()).unwrap_or_default();
-                                tr.message data-service=(header.service_id) data-direction=(entry.direction) {
-                                    td { (entry.sequence) }
+                                @let at = anchor(name, entry.sequence);
+                                tr.message id=(at) data-service=(header.service_id) data-direction=(entry.direction) {
+                                    td { (entry.sequence)
+                                        @for step in steps.get(&at).into_iter().flatten() { br; a.step-link href={ "#step-" (step) } { "→ " (step) } } }
                                     td { (time(entry.logged_time_ms)) }
                                     td { (match entry.direction.as_str() { "received" => t(lang, "direction.received"), "sent" => t(lang, "direction.sent"), other => other })
                                         @if !entry.note.is_empty() { br; small { (entry.note) } } }
                                     td { (header.sender_id) " → " (header.recipient_id) }
                                     td { (header.service_id) br; small { (header.body_type) } }
                                     td { (signatures(lang, &envelope, &trust, 0)) }
-                                    td { details { summary { (header.message_id) } pre { (decoded(&header.body_type, &envelope.body)) } small { "sha256 " (entry.hash) } } }
+                                    td.body { details { summary { (header.message_id) } (body::tree(&header.body_type, &envelope.body, &scan)) small { "sha256 " (entry.hash) } } }
                                 }
                             }
                         }
@@ -542,6 +612,33 @@ async fn messages(ctx: &Ctx, id: &str) -> Markup {
             }
         }
     }
+}
+
+/// The scan of a document of the application, found by its SHA-256 in the
+/// messages the workstation and the ARM logged, opened in the browser.
+pub async fn document(ctx: Ctx, Path((id, sha256)): Path<(String, String)>) -> Response {
+    for (name, logged) in logs(&ctx.app, &id).await {
+        if name == "gateway" {
+            continue;
+        }
+        for entry in logged.unwrap_or_default() {
+            let envelope = entry.envelope.unwrap_or_default();
+            let Ok(header) = egov_proto::EnvelopeHeader::decode(envelope.header.as_slice()) else { continue };
+            if let Some((title, content)) = body::document(&header.body_type, &envelope.body, &sha256) {
+                let disposition = format!("inline; filename=\"{}\"", title.replace(['"', '\\', '\r', '\n'], "_"));
+                return (
+                    [
+                        (axum::http::header::CONTENT_TYPE, body::content_type(&content).to_owned()),
+                        (axum::http::header::CONTENT_DISPOSITION, disposition),
+                        (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+                    ],
+                    content,
+                )
+                    .into_response();
+            }
+        }
+    }
+    crate::not_found(&ctx).into_response()
 }
 
 /// Each signature of `envelope` and of what it carries, with its verification.
@@ -578,62 +675,6 @@ fn signatures(lang: Lang, envelope: &Envelope, trust: &TrustRegistry, depth: usi
             }
         }
     }
-}
-
-/// The body decoded as the type its header names, as text (the documents'
-/// scans and the envelopes it carries shortened).
-fn decoded(body_type: &str, body: &[u8]) -> String {
-    use egov_proto::Body;
-    fn text<B: Body + std::fmt::Debug>(body: &[u8]) -> String {
-        match B::decode(body) {
-            Ok(decoded) => format!("{decoded:#?}"),
-            Err(error) => format!("does not decode as {}: {error}", B::TYPE),
-        }
-    }
-    let text = match body_type {
-        egov_proto::PersonQuery::TYPE => text::<egov_proto::PersonQuery>(body),
-        egov_proto::PersonAnswer::TYPE => text::<egov_proto::PersonAnswer>(body),
-        egov_proto::PowerOfAttorneyQuery::TYPE => text::<egov_proto::PowerOfAttorneyQuery>(body),
-        egov_proto::PowerOfAttorneyAnswer::TYPE => text::<egov_proto::PowerOfAttorneyAnswer>(body),
-        egov_proto::ApplicationForm::TYPE => text::<egov_proto::ApplicationForm>(body),
-        egov_proto::ApplicationSubmission::TYPE => text::<egov_proto::ApplicationSubmission>(body),
-        egov_proto::ApplicantArrival::TYPE => text::<egov_proto::ApplicantArrival>(body),
-        egov_proto::ResultPickup::TYPE => text::<egov_proto::ResultPickup>(body),
-        egov_proto::ApplicationWithdrawal::TYPE => text::<egov_proto::ApplicationWithdrawal>(body),
-        egov_proto::ApplicationDelivery::TYPE => match egov_proto::ApplicationDelivery::decode(body) {
-            Ok(mut delivery) => {
-                let carried = delivery.operator_submission.take();
-                let mut text = format!("{delivery:#?}");
-                if let Some(carried) = carried {
-                    text.push_str(&format!("\noperator_submission: {} bytes, signed", carried.body.len()));
-                }
-                text
-            }
-            Err(error) => error.to_string(),
-        },
-        egov_proto::ApplicationProgress::TYPE => match egov_proto::ApplicationProgress::decode(body) {
-            Ok(mut progress) => {
-                let carried = progress.signed_result.take();
-                let mut text = format!("{progress:#?}");
-                if let Some(carried) = carried {
-                    text.push_str(&format!(
-                        "\nsigned_result: {}",
-                        decoded(egov_proto::ServiceResult::TYPE, &carried.body)
-                    ));
-                }
-                text
-            }
-            Err(error) => error.to_string(),
-        },
-        egov_proto::ServiceResult::TYPE => text::<egov_proto::ServiceResult>(body),
-        egov_proto::StaffAction::TYPE => text::<egov_proto::StaffAction>(body),
-        egov_proto::OfficeReception::TYPE => text::<egov_proto::OfficeReception>(body),
-        egov_proto::Notice::TYPE => text::<egov_proto::Notice>(body),
-        other => format!("{} bytes of {other}", body.len()),
-    };
-    // A scan's bytes print as numbers: keep the text readable.
-    const MAX_CHARS: usize = 6000;
-    if text.chars().count() > MAX_CHARS { text.chars().take(MAX_CHARS).collect::<String>() + "\n…" } else { text }
 }
 
 /// Every participant's monitoring records of the application: each hop with its timestamps.
@@ -674,24 +715,54 @@ async fn monitoring(ctx: &Ctx, id: &str) -> Markup {
                 th scope="col" { "RPC" }
                 th scope="col" { (t(lang, "sender")) " → " (t(lang, "recipient")) }
                 th scope="col" { (t(lang, "service")) }
-                th scope="col" { (t(lang, "time")) }
+                th scope="col" { (t(lang, "request.in")) }
+                th scope="col" { (t(lang, "request.out")) }
+                th scope="col" { (t(lang, "response.in")) }
+                th scope="col" { (t(lang, "response.out")) }
+                th scope="col" { (t(lang, "latency")) }
                 th scope="col" { (t(lang, "status")) }
             } }
             tbody {
                 @for (name, record) in &rows {
-                    tr {
+                    tr.hop data-kind=(record.kind) {
                         td { (i18n::participant(lang, name)) }
                         td { (match record.kind.as_str() { "client" => t(lang, "kind.client"), "server" => t(lang, "kind.server"), other => other }) }
                         td { (record.rpc) }
                         td { (record.client_id) " → " (record.peer_id) }
                         td { (record.service_id) }
-                        td { (time(record.request_in_time_us.max(record.request_out_time_us) / 1000)) }
+                        @for us in [record.request_in_time_us, record.request_out_time_us, record.response_in_time_us, record.response_out_time_us] {
+                            td.stamp { (precise_time(us)) }
+                        }
+                        td.latency { (latencies(lang, record)) }
                         td { (record.status_code) @if !record.reason.is_empty() { " " (record.reason) } }
                     }
                 }
             }
         }
     }
+}
+
+/// A timestamp in microseconds as Astana time to the millisecond, with its offset; empty for 0.
+fn precise_time(us: i64) -> String {
+    if us == 0 {
+        return String::new();
+    }
+    to_local(Calendar::kazakhstan(), us / 1000)
+        .map_or_else(|| us.to_string(), |at| at.format("%Y-%m-%d %H:%M:%S%.3f %:z").to_string())
+}
+
+/// A hop's latencies: the participant's own handling (response out − request in), the call onward or the
+/// round trip of a client (response in − request out).
+fn latencies(lang: Lang, record: &egov_proto::MonitoringRecord) -> String {
+    let span = |from: i64, to: i64| (from > 0 && to >= from).then(|| format!("{:.1} ms", (to - from) as f64 / 1000.0));
+    let mut parts = Vec::new();
+    if let Some(handled) = span(record.request_in_time_us, record.response_out_time_us) {
+        parts.push(format!("{} {handled}", t(lang, "latency.handled")));
+    }
+    if let Some(onward) = span(record.request_out_time_us, record.response_in_time_us) {
+        parts.push(format!("{} {onward}", t(lang, "latency.onward")));
+    }
+    parts.join("; ")
 }
 
 /// The SLA report: every step and term of the known applications that

@@ -308,6 +308,13 @@ const TEXTS: &[(&str, &str, &str, &str)] = &[
     ("id", "Нөмірі", "Номер", "Id"),
     ("found", "табылды", "найдено", "found"),
     ("permit", "Рұқсат беру", "Разрешить", "Permit"),
+    ("request.in", "Сұрау келді", "Запрос получен", "Request in"),
+    ("request.out", "Сұрау жіберілді", "Запрос отправлен", "Request out"),
+    ("response.in", "Жауап келді", "Ответ получен", "Response in"),
+    ("response.out", "Жауап жіберілді", "Ответ отправлен", "Response out"),
+    ("latency", "Кідіріс", "Задержка", "Latency"),
+    ("latency.handled", "өңдеу", "обработка", "handled"),
+    ("latency.onward", "әрі қарай", "далее", "onward"),
     ("delivery.pending", "Жеткізу күтуде", "Доставка ожидает", "Delivery pending"),
     ("refuse", "Бас тарту", "Отказать", "Refuse"),
     (

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 mod applications;
+mod body;
 mod guard;
 mod i18n;
 mod incidents;
@@ -115,6 +116,8 @@ fn routes(app: Arc<App>) -> Router {
         .route("/incidents", get(incidents::list))
         .route("/incidents/retry", post(incidents::retry))
         .route("/live", get(live::events))
+        .route("/applications/{id}/documents/{sha256}", get(applications::document))
+        .fallback(|ctx: Ctx| async move { not_found(&ctx) })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), visit))
         .with_state(app)
@@ -413,6 +416,17 @@ async fn home(ctx: Ctx) -> Html<String> {
         }
     };
     layout::page(&ctx, i18n::t(lang, "console"), "/", body)
+}
+
+/// The page of what is not there (an unknown path, an id no participant knows), in the chosen language: 404.
+pub(crate) fn not_found(ctx: &Ctx) -> Response {
+    let lang = ctx.lang();
+    let problem = Problem::new("console.not_found", "console.not_found: no such page or record");
+    let body = maud::html! {
+        (layout::problem(lang, "not-found", Some(&problem)))
+        p { a href="/" { (i18n::t(lang, "home")) } }
+    };
+    (axum::http::StatusCode::NOT_FOUND, layout::page(ctx, i18n::t(lang, "not.found"), "/", body)).into_response()
 }
 
 /// A redirect after a form: the browser fetches `to` with GET.

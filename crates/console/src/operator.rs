@@ -298,6 +298,7 @@ async fn application_page(ctx: &Ctx, id: &str, refused: Option<Refused>) -> Resp
     let definition = ctx.app.definition();
     let application = match operator.application(id).await {
         Ok(application) => application,
+        Err(status) if status.code() == tonic::Code::NotFound => return crate::not_found(ctx),
         Err(status) => {
             let body = html! { (problem(lang, "application-problem", Some(&Problem::from_status(&status)))) };
             return layout::page(ctx, t(lang, "application"), "/operator", body).into_response();
@@ -407,7 +408,7 @@ async fn application_page(ctx: &Ctx, id: &str, refused: Option<Refused>) -> Resp
         }
         div #live-path data-live {
             h2 { (t(lang, "path")) }
-            (path_table(ctx, &application))
+            (path_table(ctx, &application, None))
         }
         p { a href={ "/applications/" (id) } { (t(lang, "tester.view")) } }
     };
@@ -433,7 +434,12 @@ pub fn summary(ctx: &Ctx, application: &Application) -> Markup {
 }
 
 /// Each step of the path: its actor, member, start, end, deadline and standing.
-pub fn path_table(ctx: &Ctx, application: &Application) -> Markup {
+/// `messages`, on the testers' page: the anchor of the message that made each step.
+pub fn path_table(
+    ctx: &Ctx,
+    application: &Application,
+    messages: Option<&std::collections::HashMap<String, String>>,
+) -> Markup {
     use egov_regulation::instance::Standing;
     let lang = ctx.lang();
     let calendar = egov_regulation::Calendar::kazakhstan();
@@ -453,9 +459,13 @@ pub fn path_table(ctx: &Ctx, application: &Application) -> Markup {
             tbody {
                 @for step in &application.path {
                     @let deadline = (step.deadline_time_ms > 0).then_some(step.deadline_time_ms);
-                    tr data-step=(step.step_id) {
+                    tr id={ "step-" (step.step_id) } data-step=(step.step_id) {
                         td {
-                            (step.step_id) " " (i18n::step_title(definition, lang, &step.step_id, &step.title))
+                            @match messages.and_then(|links| links.get(&step.step_id)) {
+                                Some(at) => a.message-link href={ "#" (at) } { (step.step_id) },
+                                None => (step.step_id),
+                            }
+                            " " (i18n::step_title(definition, lang, &step.step_id, &step.title))
                             @if !step.branch.is_empty() { " → " (i18n::branch(lang, &step.branch)) }
                             @if !step.detail.is_empty() { br; small.detail { (i18n::detail(definition, lang, &step.detail)) } }
                         }

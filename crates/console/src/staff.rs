@@ -295,6 +295,7 @@ async fn registration_page(ctx: &Ctx, id: &str, refused: Option<Problem>) -> Res
     };
     let registration = match loaded {
         Ok(registration) => registration,
+        Err(refused) if refused.code == "regional.unknown_registration" => return crate::not_found(ctx),
         Err(refused) => {
             let body = html! { (problem(lang, "registration-problem", Some(&refused))) };
             return layout::page(ctx, t(lang, "registration"), "/staff", body).into_response();
@@ -322,7 +323,10 @@ async fn registration_page(ctx: &Ctx, id: &str, refused: Option<Problem>) -> Res
             } }
             tbody {
                 @for document in &registration.documents {
-                    tr data-kind=(document.kind) { td { (i18n::document_name(ctx.app.definition(), lang, &document.kind)) } td { (document.title) } td { (document.pages) } td { code { (document.sha256) } } }
+                    tr data-kind=(document.kind) {
+                        td { (i18n::document_name(ctx.app.definition(), lang, &document.kind)) }
+                        td { a.scan href={ "/applications/" (layout::encode(&application.application_id)) "/documents/" (layout::encode(&document.sha256)) } target="_blank" rel="noopener" { (document.title) } }
+                        td { (document.pages) } td { code { (document.sha256) } } }
                 }
             }
         }
@@ -336,7 +340,7 @@ async fn registration_page(ctx: &Ctx, id: &str, refused: Option<Problem>) -> Res
         }
         (step_form(ctx, id, &registration, &role, refused.as_ref()))
         h2 { (t(lang, "path")) }
-        (crate::operator::path_table(ctx, &application))
+        (crate::operator::path_table(ctx, &application, None))
         }
         p { a href={ "/applications/" (application.application_id) } { (t(lang, "tester.view")) } }
     };
