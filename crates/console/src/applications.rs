@@ -161,7 +161,7 @@ fn worst(judged: &[Judged]) -> Standing {
     }
 }
 
-#[derive(serde::Deserialize, Default)]
+#[derive(serde::Deserialize, Default, Clone)]
 pub struct Search {
     #[serde(default)]
     q: String,
@@ -175,7 +175,28 @@ pub struct Search {
     to: String,
     #[serde(default)]
     standing: String,
+    /// The step the application waits on.
+    #[serde(default)]
+    step: String,
+    /// The role its current step waits on.
+    #[serde(default)]
+    actor: String,
+    /// started (default), due, applicant, state.
+    #[serde(default)]
+    sort: String,
+    /// asc, or desc (default).
+    #[serde(default)]
+    order: String,
+    /// The last application of the page before (its id): the page after it.
+    #[serde(default)]
+    after: String,
+    /// csv or json: every row found, not a page.
+    #[serde(default)]
+    format: String,
 }
+
+/// Rows a page of a list shows.
+const PAGE: usize = 50;
 
 /// When the application itself started: its first step other than the
 /// operator's log-in (process 1 starts at the log-in, which may be long
@@ -193,64 +214,227 @@ fn local_date(ms: i64) -> Option<NaiveDate> {
     to_local(Calendar::kazakhstan(), ms).map(|at| at.date_naive())
 }
 
-pub async fn list(ctx: Ctx, Query(search): Query<Search>) -> Response {
-    let lang = ctx.lang();
-    let now = ctx.app.clock.now_ms();
+/// One application of the list, judged now.
+pub struct Row {
+    pub application: Application,
+    /// Its worst standing, once judged.
+    pub standing: Option<Standing>,
+    pub started_ms: i64,
+    /// Open and past its current step's deadline.
+    pub overdue: bool,
+}
+
+/// The applications `search` finds, in its order.
+pub fn found(definition: &Definition, applications: Vec<Application>, search: &Search, now: i64) -> Vec<Row> {
     let from = NaiveDate::parse_from_str(&search.from, "%Y-%m-%d").ok();
     let to = NaiveDate::parse_from_str(&search.to, "%Y-%m-%d").ok();
     let q = search.q.trim().to_lowercase();
-    let mut rows = Vec::new();
-    let known = known(&ctx.app, None).await;
-    for application in known.as_ref().map_or(&[][..], Vec::as_slice) {
-        let application = application.clone();
-        let judged = judge(ctx.app.definition(), &application, now);
-        let standing = worst(&judged);
-        let day = local_date(started(ctx.app.definition(), &application));
-        let keep = (q.is_empty()
-            || [
-                &application.application_id,
-                &application.applicant_iin,
-                &application.applicant_name,
-                &application.registration_id,
-                &application.operator_id,
-            ]
-            .iter()
-            .any(|field| field.to_lowercase().contains(&q)))
-            && match search.state.as_str() {
-                "open" => application.outcome.is_empty(),
-                "ended" => !application.outcome.is_empty(),
-                _ => true,
+    let mut rows: Vec<Row> = applications
+        .into_iter()
+        .filter_map(|application| {
+            let started_ms = started(definition, &application);
+            let day = local_date(started_ms);
+            let waits_on = definition.step(&application.current_step).map(|step| step.actor.as_str()).unwrap_or("");
+            let keep = (q.is_empty()
+                || [
+                    &application.application_id,
+                    &application.applicant_iin,
+                    &application.applicant_name,
+                    &application.registration_id,
+                    &application.operator_id,
+                ]
+                .iter()
+                .any(|field| field.to_lowercase().contains(&q)))
+                && match search.state.as_str() {
+                    "open" => application.outcome.is_empty(),
+                    "ended" => !application.outcome.is_empty(),
+                    _ => true,
+                }
+                && (search.outcome.is_empty() || application.outcome == search.outcome)
+                && (search.step.is_empty() || application.current_step == search.step)
+                && (search.actor.is_empty() || (application.outcome.is_empty() && waits_on == search.actor))
+                && from.is_none_or(|from| day.is_some_and(|day| day >= from))
+                && to.is_none_or(|to| day.is_some_and(|day| day <= to));
+            if !keep {
+                return None;
             }
-            && (search.outcome.is_empty() || application.outcome == search.outcome)
-            && from.is_none_or(|from| day.is_some_and(|day| day >= from))
-            && to.is_none_or(|to| day.is_some_and(|day| day <= to))
-            && match search.standing.as_str() {
-                "missed" => standing == Standing::Missed,
-                "at-risk" => standing == Standing::AtRisk,
+            let overdue = application.outcome.is_empty()
+                && application.current_step_deadline_ms > 0
+                && application.current_step_deadline_ms < now;
+            // Judged only where the filter needs it; a page judges its own rows (`judged`).
+            let standing = match search.standing.as_str() {
+                "missed" | "at-risk" => Some(worst(&judge(definition, &application, now))),
+                _ => None,
+            };
+            let keep = match search.standing.as_str() {
+                "missed" => standing == Some(Standing::Missed),
+                "at-risk" => standing == Some(Standing::AtRisk),
+                "overdue" => overdue,
                 _ => true,
             };
-        if keep {
-            rows.push((application, standing));
+            keep.then_some(Row { application, standing, started_ms, overdue })
+        })
+        .collect();
+    let state_of = |application: &Application| {
+        if application.outcome.is_empty() { application.current_step.clone() } else { application.outcome.clone() }
+    };
+    match search.sort.as_str() {
+        "due" => rows.sort_by_key(|row| row.application.due_time_ms),
+        "applicant" => rows.sort_by(|a, b| a.application.applicant_name.cmp(&b.application.applicant_name)),
+        "state" => rows.sort_by_key(|row| state_of(&row.application)),
+        _ => rows.sort_by_key(|row| row.started_ms),
+    }
+    if search.order != "asc" {
+        rows.reverse();
+    }
+    rows
+}
+
+/// The worst standing of the row's steps and terms now.
+fn judged(definition: &Definition, row: &Row, now: i64) -> Standing {
+    row.standing.unwrap_or_else(|| worst(&judge(definition, &row.application, now)))
+}
+
+/// The page of `rows` after the application `after` (the first page when it is empty or gone), and whether more follow.
+pub fn page_of<'a>(rows: &'a [Row], after: &str) -> (&'a [Row], bool) {
+    let start = if after.is_empty() {
+        0
+    } else {
+        rows.iter().position(|row| row.application.application_id == after).map_or(0, |at| at + 1)
+    };
+    let end = (start + PAGE).min(rows.len());
+    (&rows[start..end], end < rows.len())
+}
+
+/// A CSV field, quoted when it must be.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text.to_owned() }
+}
+
+/// A time for an export: RFC 3339 in Astana time; empty for 0.
+fn export_time(ms: i64) -> String {
+    if ms <= 0 {
+        return String::new();
+    }
+    to_local(Calendar::kazakhstan(), ms).map(|at| at.to_rfc3339()).unwrap_or_default()
+}
+
+/// `records` (a header, then rows) as a download: CSV, or JSON objects keyed by the header.
+fn export(name: &str, format: &str, header: &[&str], records: Vec<Vec<String>>) -> Response {
+    use axum::http::header as h;
+    if format == "json" {
+        let objects: Vec<serde_json::Map<String, serde_json::Value>> = records
+            .into_iter()
+            .map(|record| {
+                header
+                    .iter()
+                    .map(|key| (*key).to_owned())
+                    .zip(record.into_iter().map(serde_json::Value::String))
+                    .collect()
+            })
+            .collect();
+        let body = serde_json::to_string_pretty(&objects).unwrap_or_default();
+        let disposition = format!("attachment; filename=\"{name}.json\"");
+        return ([(h::CONTENT_TYPE, "application/json".to_owned()), (h::CONTENT_DISPOSITION, disposition)], body)
+            .into_response();
+    }
+    let mut body = header.join(",") + "\r\n";
+    for record in records {
+        body.push_str(&record.iter().map(|field| csv_field(field)).collect::<Vec<_>>().join(","));
+        body.push_str("\r\n");
+    }
+    let disposition = format!("attachment; filename=\"{name}.csv\"");
+    ([(h::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (h::CONTENT_DISPOSITION, disposition)], body)
+        .into_response()
+}
+
+/// `search` as a query string, with `change` applied (a key to a value; empty removes it).
+fn query(search: &Search, change: &[(&str, &str)]) -> String {
+    let mut pairs: Vec<(&str, String)> = vec![
+        ("q", search.q.clone()),
+        ("state", search.state.clone()),
+        ("outcome", search.outcome.clone()),
+        ("step", search.step.clone()),
+        ("actor", search.actor.clone()),
+        ("from", search.from.clone()),
+        ("to", search.to.clone()),
+        ("standing", search.standing.clone()),
+        ("sort", search.sort.clone()),
+        ("order", search.order.clone()),
+    ];
+    for (key, value) in change {
+        match pairs.iter_mut().find(|(k, _)| k == key) {
+            Some(pair) => pair.1 = (*value).to_owned(),
+            None => pairs.push((key, (*value).to_owned())),
         }
     }
-    // The most recently started first.
-    rows.sort_by_key(|(application, _)| std::cmp::Reverse(started(ctx.app.definition(), application)));
-    let outcomes: Vec<&str> = {
-        let mut outcomes: Vec<&str> = ctx
-            .app
-            .definition()
-            .steps()
+    pairs
+        .into_iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(key, value)| format!("{key}={}", layout::encode(&value)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+pub async fn list(ctx: Ctx, Query(search): Query<Search>) -> Response {
+    let lang = ctx.lang();
+    let now = ctx.app.clock.now_ms();
+    let definition = ctx.app.definition();
+    let known = known(&ctx.app, None).await;
+    let rows = found(definition, known.clone().unwrap_or_default(), &search, now);
+    if matches!(search.format.as_str(), "csv" | "json") {
+        let header = [
+            "application_id",
+            "applicant_name",
+            "applicant_iin",
+            "state",
+            "current_step",
+            "outcome",
+            "started",
+            "due",
+            "standing",
+            "overdue",
+            "registration_id",
+            "operator_id",
+            "channel",
+        ];
+        let records = rows
             .iter()
-            .flat_map(|step| [&step.yes, &step.no])
-            .filter_map(|target| target.as_ref().and_then(|t| t.outcome.as_deref()))
+            .map(|row| {
+                let a = &row.application;
+                vec![
+                    a.application_id.clone(),
+                    a.applicant_name.clone(),
+                    a.applicant_iin.clone(),
+                    crate::operator::state(&ctx, a),
+                    a.current_step.clone(),
+                    a.outcome.clone(),
+                    export_time(row.started_ms),
+                    export_time(a.due_time_ms),
+                    judged(definition, row, now).as_str().to_owned(),
+                    row.overdue.to_string(),
+                    a.registration_id.clone(),
+                    a.operator_id.clone(),
+                    a.channel.clone(),
+                ]
+            })
             .collect();
-        outcomes.sort_unstable();
-        outcomes.dedup();
-        outcomes
+        return export("applications", &search.format, &header, records);
+    }
+    let (page, more) = page_of(&rows, &search.after);
+    let mut outcomes: Vec<&str> = definition.outcomes();
+    outcomes.push(egov_regulation::instance::WITHDRAWN);
+    let sorted = |key: &str| search.sort == key || (key == "started" && search.sort.is_empty());
+    let header_link = |key: &str| {
+        let order = if sorted(key) && search.order != "asc" { "asc" } else { "desc" };
+        format!("/applications?{}", query(&search, &[("sort", key), ("order", order), ("after", "")]))
+    };
+    let aria_sort = |key: &str| {
+        if sorted(key) { if search.order == "asc" { "ascending" } else { "descending" } } else { "none" }
     };
     let body = html! {
         form.card method="get" action="/applications" role="search" aria-label=(t(lang, "search")) {
-            label for="q" { (t(lang, "search")) }
+            label for="q" { (t(lang, "search")) " (" (t(lang, "applicant")) ", " (t(lang, "applicant.iin")) ")" }
             input #q type="search" name="q" value=(search.q);
             label for="state" { (t(lang, "state")) }
             select #state name="state" {
@@ -262,7 +446,21 @@ pub async fn list(ctx: Ctx, Query(search): Query<Search>) -> Response {
             select #outcome name="outcome" {
                 option value="" { (t(lang, "any")) }
                 @for outcome in &outcomes {
-                    option value=(outcome) selected[search.outcome == *outcome] { (ctx.app.definition().outcome_name(outcome, lang.code())) }
+                    option value=(outcome) selected[search.outcome == *outcome] { (definition.outcome_name(outcome, lang.code())) }
+                }
+            }
+            label for="step" { (t(lang, "step")) }
+            select #step name="step" {
+                option value="" { (t(lang, "any")) }
+                @for step in definition.steps() {
+                    option value=(step.id) selected[search.step == step.id] { (step.id) " " (step.title.get(lang.code())) }
+                }
+            }
+            label for="actor" { (t(lang, "waits.on")) }
+            select #actor name="actor" {
+                option value="" { (t(lang, "any")) }
+                @for role in definition.actors.keys() {
+                    option value=(role) selected[search.actor == *role] { (definition.actor_name(role, lang.code())) }
                 }
             }
             label for="from" { (t(lang, "started")) " " (t(lang, "from")) }
@@ -274,12 +472,20 @@ pub async fn list(ctx: Ctx, Query(search): Query<Search>) -> Response {
                 option value="" { (t(lang, "any")) }
                 option value="missed" selected[search.standing == "missed"] { (t(lang, "missed")) }
                 option value="at-risk" selected[search.standing == "at-risk"] { (t(lang, "at.risk")) }
+                option value="overdue" selected[search.standing == "overdue"] { (t(lang, "overdue")) }
             }
+            input type="hidden" name="sort" value=(search.sort);
+            input type="hidden" name="order" value=(search.order);
             div { button type="submit" { (t(lang, "search")) } }
         }
         div #live-list data-live {
         @if let Err(refused) = &known {
             (problem(lang, "applications-problem", Some(refused)))
+        }
+        p.exports {
+            (t(lang, "found")) ": " strong #found { (rows.len()) } " · " (t(lang, "export")) ": "
+            a #export-csv href={ "/applications?" (query(&search, &[("format", "csv")])) } { "CSV" } " "
+            a #export-json href={ "/applications?" (query(&search, &[("format", "json")])) } { "JSON" }
         }
         @if rows.is_empty() {
             p { (t(lang, "none.found")) }
@@ -287,25 +493,34 @@ pub async fn list(ctx: Ctx, Query(search): Query<Search>) -> Response {
             table #applications {
                 thead { tr {
                     th scope="col" { (t(lang, "application")) }
-                    th scope="col" { (t(lang, "applicant")) }
+                    th scope="col" aria-sort=(aria_sort("applicant")) { a.sort href=(header_link("applicant")) { (t(lang, "applicant")) } }
                     th scope="col" { (t(lang, "applicant.iin")) }
-                    th scope="col" { (t(lang, "state")) }
-                    th scope="col" { (t(lang, "started")) }
-                    th scope="col" { (t(lang, "due")) }
+                    th scope="col" aria-sort=(aria_sort("state")) { a.sort href=(header_link("state")) { (t(lang, "state")) } }
+                    th scope="col" aria-sort=(aria_sort("started")) { a.sort href=(header_link("started")) { (t(lang, "started")) } }
+                    th scope="col" aria-sort=(aria_sort("due")) { a.sort href=(header_link("due")) { (t(lang, "due")) } }
                     th scope="col" { (t(lang, "standing")) }
                 } }
                 tbody {
-                    @for (application, standing) in &rows {
+                    @for row in page {
+                        @let application = &row.application;
                         tr data-application=(application.application_id) {
                             td { a href={ "/applications/" (application.application_id) } { (application.application_id) } }
                             td.applicant { (application.applicant_name) }
                             td { (application.applicant_iin) }
                             td { (crate::operator::state(&ctx, application)) }
-                            td.started { (time(started(ctx.app.definition(), application))) }
+                            td.started { (time(row.started_ms)) }
                             td { (time(application.due_time_ms)) }
-                            td { (layout::standing(lang, *standing)) }
+                            td { (layout::standing(lang, judged(definition, row, now))) @if row.overdue { " " span.badge.missed { (t(lang, "overdue")) } } }
                         }
                     }
+                }
+            }
+            nav.pages aria-label=(t(lang, "pages.nav")) {
+                @if !search.after.is_empty() {
+                    a #first-page href={ "/applications?" (query(&search, &[])) } { (t(lang, "first.page")) } " "
+                }
+                @if more && let Some(last) = page.last() {
+                    a #next-page href={ "/applications?" (query(&search, &[("after", &last.application.application_id)])) } { (t(lang, "next.page")) }
                 }
             }
         }
@@ -765,26 +980,93 @@ fn latencies(lang: Lang, record: &egov_proto::MonitoringRecord) -> String {
     parts.join("; ")
 }
 
+#[derive(serde::Deserialize, Default)]
+pub struct SlaQuery {
+    /// Only the rows past their deadline by at least this many hours.
+    #[serde(default)]
+    over: String,
+    /// csv or json.
+    #[serde(default)]
+    format: String,
+}
+
+/// How long past its deadline a step or term is (or was, when it ended): none when it is not.
+fn overdue_by(judged: &Judged, now_ms: i64) -> Option<i64> {
+    let deadline = judged.deadline_ms?;
+    let end = judged.ended_ms.unwrap_or(now_ms);
+    (end > deadline).then_some(end - deadline)
+}
+
+/// A span as hours and minutes ("26 h 05 min") in `lang`.
+fn span(lang: Lang, ms: i64) -> String {
+    let minutes = ms / 60_000;
+    format!("{} {} {:02} {}", minutes / 60, t(lang, "unit.hours.short"), minutes % 60, t(lang, "unit.minutes.short"))
+}
+
 /// The SLA report: every step and term of the known applications that
-/// missed its deadline or is at risk of it (the rows of `egov sla report`).
-pub async fn sla(ctx: Ctx) -> Response {
+/// missed its deadline or is at risk of it (the rows of `egov sla report`),
+/// with how far past its deadline each is; filtered by that, and exported.
+pub async fn sla(ctx: Ctx, Query(query): Query<SlaQuery>) -> Response {
     let lang = ctx.lang();
     let now = ctx.app.clock.now_ms();
+    let over_ms = query.over.trim().parse::<f64>().ok().map(|hours| (hours * 3_600_000.0) as i64);
     let mut rows = Vec::new();
     let known = known(&ctx.app, None).await;
     for application in known.as_ref().map_or(&[][..], Vec::as_slice) {
         for judged in judge(ctx.app.definition(), application, now) {
-            if matches!(judged.standing, Standing::Missed | Standing::AtRisk) {
-                rows.push((application.clone(), judged));
+            let by = overdue_by(&judged, now);
+            if matches!(judged.standing, Standing::Missed | Standing::AtRisk)
+                && over_ms.is_none_or(|over| by.is_some_and(|by| by >= over))
+            {
+                rows.push((application.clone(), judged, by));
             }
         }
     }
+    if matches!(query.format.as_str(), "csv" | "json") {
+        let header = [
+            "application_id",
+            "registration_id",
+            "item",
+            "started",
+            "deadline",
+            "ended",
+            "standing",
+            "overdue_by_minutes",
+        ];
+        let records = rows
+            .iter()
+            .map(|(application, judged, by)| {
+                vec![
+                    application.application_id.clone(),
+                    application.registration_id.clone(),
+                    judged.item.clone(),
+                    export_time(judged.started_ms),
+                    judged.deadline_ms.map(export_time).unwrap_or_default(),
+                    judged.ended_ms.map(export_time).unwrap_or_default(),
+                    judged.standing.as_str().to_owned(),
+                    by.map(|by| (by / 60_000).to_string()).unwrap_or_default(),
+                ]
+            })
+            .collect();
+        return export("sla", &query.format, &header, records);
+    }
+    let exported = |format: &str| {
+        let over = if query.over.is_empty() { String::new() } else { format!("&over={}", layout::encode(&query.over)) };
+        format!("/sla?format={format}{over}")
+    };
     let body = html! {
         p { (t(lang, "sla.intro")) }
+        form.card method="get" action="/sla" role="search" aria-label=(t(lang, "search")) {
+            label for="over" { (t(lang, "overdue.by")) " (" (t(lang, "unit.hours.short")) ", " (t(lang, "from")) ")" }
+            input #over type="number" name="over" min="0" step="0.5" value=(query.over);
+            div { button type="submit" { (t(lang, "search")) } }
+        }
         div #live-sla data-live {
         @if let Err(refused) = &known {
             (problem(lang, "sla-problem", Some(refused)))
         }
+        p.exports { (t(lang, "found")) ": " strong #found { (rows.len()) } " · " (t(lang, "export")) ": "
+            a #export-csv href=(exported("csv")) { "CSV" } " " a #export-json href=(exported("json")) { "JSON" } }
         @if rows.is_empty() {
             p #sla-empty { (t(lang, "none.found")) }
         } @else {
@@ -795,16 +1077,18 @@ pub async fn sla(ctx: Ctx) -> Response {
                     th scope="col" { (t(lang, "item")) }
                     th scope="col" { (t(lang, "deadline")) }
                     th scope="col" { (t(lang, "ended")) }
+                    th scope="col" { (t(lang, "overdue.by")) }
                     th scope="col" { (t(lang, "standing")) }
                 } }
                 tbody {
-                    @for (application, judged) in &rows {
+                    @for (application, judged, by) in &rows {
                         tr data-row={ (application.application_id) " " (judged.item) " " (judged.standing.as_str()) } {
                             td { a href={ "/applications/" (application.application_id) } { (application.application_id) } }
                             td { (application.registration_id) }
                             td { (judged.item) }
                             td { (judged.deadline_ms.map(time).unwrap_or_default()) }
                             td { (judged.ended_ms.map(time).unwrap_or_else(|| t(lang, "in.progress").to_owned())) }
+                            td.overdue-by { (by.map(|by| span(lang, by)).unwrap_or_default()) }
                             td { (layout::standing(lang, judged.standing)) }
                         }
                     }
