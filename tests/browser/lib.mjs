@@ -31,7 +31,16 @@ export async function shoot(page, name) {
 /// A screenshot of one element (a drawing) only.
 export async function shootElement(locator, name) {
   mkdirSync(SCREENSHOTS, { recursive: true });
-  await locator.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
+  // A live page may swap the element for a fresher one while it is shot: shot again, once it is settled.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await locator.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
+      return;
+    } catch (error) {
+      if (attempt >= 3 || !String(error).includes("not attached")) throw error;
+      await locator.page().waitForTimeout(300);
+    }
+  }
 }
 
 /// The text of the first element `selector` matches, trimmed.

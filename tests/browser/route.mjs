@@ -71,6 +71,19 @@ await withBrowser(async (browser) => {
   check((await operator.locator('svg.diagram g.step.done[data-step="process-7"]').count()) === 1, "process 7 done");
   check((await operator.locator('svg.timeline g[data-step="action-1"] rect.bar.open').count()) === 1,
     "action 1 open on the timeline");
+  // The timeline: a "now" line while it is open, the year on the axis, each row named by its title, zoomed.
+  check((await operator.locator("svg.timeline g.now line.now-line").count()) === 1, "a now line");
+  const year = String(new Date().getFullYear());
+  check((await operator.locator("svg.timeline text.tick").allTextContents()).some((tick) => tick.startsWith(year)),
+    "the year on the axis");
+  check((await operator.locator('svg.timeline g[data-step="action-1"] text.row-title').textContent()).startsWith("accept and register"),
+    "a row named by its step's title");
+  check((await operator.locator("svg.timeline").getAttribute("data-zoom")) === "minutes", "minutes for a short span");
+  for (const zoom of ["hours", "days", "weeks", "minutes"]) {
+    await operator.locator(`nav.zoom a[data-zoom="${zoom}"]`).click();
+    check((await operator.locator("svg.timeline").getAttribute("data-zoom")) === zoom, `zoomed to ${zoom}`);
+  }
+  await shootElement(operator.locator("svg.timeline"), "timeline-open");
 
   // The staff's steps, each signed by its member.
   await openFromQueue(staff, base, "office-1", id);
@@ -258,6 +271,41 @@ await withBrowser(async (browser) => {
   await accessible(operator, "the applications");
   await operator.goto(`${base}regulation`);
   check((await operator.locator("svg.diagram g.step").count()) >= 14, "the regulation drawn");
+  // Annex 1 in each language: no label cut, none on another, every step's text inside its shape, 12 px.
+  for (const lang of ["kk", "ru", "en"]) {
+    await operator.goto(`${base}lang?to=${lang}&back=/regulation`);
+    const drawn = await operator.evaluate(() => {
+      const svg = document.querySelector("svg.diagram");
+      const boxes = [...svg.querySelectorAll("text")].map((text) => ({ text: text.textContent, box: text.getBBox() }));
+      const overlaps = [];
+      for (let i = 0; i < boxes.length; i += 1) {
+        for (let j = i + 1; j < boxes.length; j += 1) {
+          const [a, b] = [boxes[i].box, boxes[j].box];
+          if (a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height) {
+            overlaps.push(`${boxes[i].text} / ${boxes[j].text}`);
+          }
+        }
+      }
+      const outside = [];
+      for (const step of svg.querySelectorAll("g.step")) {
+        const shape = step.querySelector(".shape").getBBox();
+        for (const text of step.querySelectorAll("text")) {
+          const box = text.getBBox();
+          if (box.x < shape.x || box.x + box.width > shape.x + shape.width || box.y < shape.y || box.y + box.height > shape.y + shape.height) {
+            outside.push(text.textContent);
+          }
+        }
+      }
+      const size = parseFloat(getComputedStyle(svg.querySelector("g.step text")).fontSize) * svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+      return { overlaps, outside, cut: svg.textContent.includes("…"), size };
+    });
+    check(drawn.overlaps.length === 0, `${lang}: no label on another ${drawn.overlaps.slice(0, 3).join("; ")}`);
+    check(drawn.outside.length === 0, `${lang}: every step's text inside its shape ${drawn.outside.slice(0, 3).join("; ")}`);
+    check(!drawn.cut, `${lang}: no label cut`);
+    check(drawn.size >= 11.5, `${lang}: drawn at ${drawn.size.toFixed(1)} px text`);
+    await shootElement(operator.locator("svg.diagram"), `diagram-${lang}`);
+  }
+  await operator.goto(`${base}lang?to=en&back=/regulation`);
   await shoot(operator, "regulation");
   await accessible(operator, "the regulation");
   await operator.goto(`${base}sla`);

@@ -483,7 +483,7 @@ pub async fn list(ctx: Ctx, Query(search): Query<Search>) -> Response {
             (problem(lang, "applications-problem", Some(refused)))
         }
         p.exports {
-            (t(lang, "found")) ": " strong #found { (rows.len()) } " · " (t(lang, "export")) ": "
+            (t(lang, "found.count")) ": " strong #found { (rows.len()) } " · " (t(lang, "export")) ": "
             a #export-csv href={ "/applications?" (query(&search, &[("format", "csv")])) } { "CSV" } " "
             a #export-json href={ "/applications?" (query(&search, &[("format", "json")])) } { "JSON" }
         }
@@ -529,7 +529,14 @@ pub async fn list(ctx: Ctx, Query(search): Query<Search>) -> Response {
     layout::page(&ctx, t(lang, "applications"), "/applications", body).into_response()
 }
 
-pub async fn detail(ctx: Ctx, Path(id): Path<String>) -> Response {
+#[derive(serde::Deserialize, Default)]
+pub struct Zoom {
+    /// minutes, hours, days or weeks; none: what fits the application's span.
+    #[serde(default)]
+    zoom: String,
+}
+
+pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(zoom): Query<Zoom>) -> Response {
     let lang = ctx.lang();
     let app = &ctx.app;
     let topology = &app.config.topology;
@@ -587,7 +594,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>) -> Response {
             }
         }
         h2 #timeline-title { (t(lang, "timeline")) }
-        (timeline(lang, &judge(ctx.app.definition(), &application, now), now))
+        (timeline(&ctx, &id, &judge(ctx.app.definition(), &application, now), now, &zoom.zoom))
         h2 { (t(lang, "path")) }
         (crate::operator::path_table(&ctx, &application, Some(&step_links)))
         h2 #diagram-heading { (t(lang, "diagram")) }
@@ -603,17 +610,31 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>) -> Response {
     layout::page(&ctx, &format!("{} {id}", t(lang, "application")), &here, body).into_response()
 }
 
-/// The width of a working day and of a day off on the timeline's axis.
+/// The width of a working day and of a day off on the timeline's axis of days.
 const WORKING_DAY: f64 = 90.0;
 const DAY_OFF: f64 = 14.0;
-const LABELS: f64 = 130.0;
-/// The most days the axis shows.
+/// The row labels' width.
+const LABELS: f64 = 240.0;
+/// The most days the axis of days shows, and the widest a clock axis is drawn.
 const MAX_DAYS: i64 = 90;
+const MAX_CLOCK_WIDTH: f64 = 4000.0;
+/// The zoom levels: a clock axis of minutes or of hours, an axis of days (working days wide) or of weeks.
+const ZOOMS: [&str; 4] = ["minutes", "hours", "days", "weeks"];
 
-/// The steps and the term as bars on an axis of days, a working day wide
-/// and a day off narrow, with each deadline marked and the bars of missed
-/// and at-risk steps coloured and labelled.
-fn timeline(lang: Lang, judged: &[Judged], now_ms: i64) -> Markup {
+/// Where a moment is on a timeline's axis.
+type Position = Box<dyn Fn(i64) -> f64>;
+/// A mark of the axis: where, its label, and whether it carries the date (the year).
+type Mark = (f64, String, bool);
+
+/// The steps and the terms as bars against time: each row named by its
+/// step's (or term's) title, each deadline marked, missed and at-risk bars
+/// coloured and labelled, a "now" line, the year on the axis; zoomed from
+/// minutes (a clock axis) to working weeks (an axis of days, a working day
+/// wide and a day off narrow). Without a zoom asked for, the one that fits
+/// the application's span.
+fn timeline(ctx: &Ctx, id: &str, judged: &[Judged], now_ms: i64, zoom: &str) -> Markup {
+    let lang = ctx.lang();
+    let definition = ctx.app.definition();
     let calendar = Calendar::kazakhstan();
     let moments = judged
         .iter()
@@ -622,53 +643,148 @@ fn timeline(lang: Lang, judged: &[Judged], now_ms: i64) -> Markup {
         // Now, only while something is open: an ended application's axis ends with it.
         .chain(judged.iter().any(|j| j.ended_ms.is_none()).then_some(now_ms))
         .filter(|ms| *ms > 0);
-    let (Some(first), Some(last)) = (moments.clone().min().and_then(local_date), moments.max().and_then(local_date))
-    else {
+    let (Some(first_ms), Some(last_ms)) = (moments.clone().min(), moments.max()) else {
         return html! {};
     };
-    let days: Vec<(NaiveDate, bool)> = first
-        .iter_days()
-        .take_while(|day| *day <= last)
-        .take(MAX_DAYS as usize)
-        .map(|day| (day, calendar.is_working_day(day).unwrap_or(true)))
-        .collect();
-    let mut offsets = Vec::with_capacity(days.len());
-    let mut x = LABELS;
-    for (_, working) in &days {
-        offsets.push(x);
-        x += if *working { WORKING_DAY } else { DAY_OFF };
-    }
-    let width = x + 70.0;
-    let position = |ms: i64| -> f64 {
-        let Some(at) = to_local(calendar, ms) else { return LABELS };
-        let day = at.date_naive();
-        match days.iter().position(|(d, _)| *d == day) {
-            Some(index) => {
-                let span = if days[index].1 { WORKING_DAY } else { DAY_OFF };
-                offsets[index] + span * f64::from(at.num_seconds_from_midnight()) / 86_400.0
+    // The zoom that fits is chosen by the bars (from each start to its end, or now), not by far deadlines.
+    let bars_end = judged.iter().map(|j| j.ended_ms.unwrap_or(now_ms)).max().unwrap_or(last_ms);
+    let span_ms = bars_end - first_ms;
+    let zoom = if ZOOMS.contains(&zoom) {
+        zoom
+    } else if span_ms < 3 * 3_600_000 {
+        "minutes"
+    } else if span_ms < 2 * 86_400_000 {
+        "hours"
+    } else {
+        "days"
+    };
+    // The axis: where a moment is, its end, and its marks (x, label, a year's or a day's).
+    // And the days off on an axis of days (x, width).
+    let mut days_off: Vec<(f64, f64)> = Vec::new();
+    let (position, axis_end, marks): (Position, f64, Vec<Mark>) = match zoom {
+        "minutes" | "hours" => {
+            let per_minute = if zoom == "minutes" { 14.0 } else { 2.0 };
+            let start = first_ms - first_ms % 60_000;
+            let width = ((last_ms - start) as f64 / 60_000.0 * per_minute).min(MAX_CLOCK_WIDTH) + 20.0;
+            let position = move |ms: i64| LABELS + ((ms - start) as f64 / 60_000.0 * per_minute).clamp(0.0, width);
+            // A mark every so many minutes, at least 70 px apart.
+            let every = [1i64, 2, 5, 10, 15, 30, 60, 120, 240, 360, 720]
+                .into_iter()
+                .find(|minutes| *minutes as f64 * per_minute >= 70.0)
+                .unwrap_or(1440);
+            let mut marks = Vec::new();
+            let mut at = start - start % (every * 60_000);
+            let mut last_day = None;
+            while position(at) < LABELS + width {
+                if at >= start
+                    && let Some(local) = to_local(calendar, at)
+                {
+                    let day = local.date_naive();
+                    let label = if last_day != Some(day) {
+                        local.format("%Y-%m-%d %H:%M").to_string()
+                    } else {
+                        local.format("%H:%M").to_string()
+                    };
+                    marks.push((position(at), label, last_day != Some(day)));
+                    last_day = Some(day);
+                }
+                at += every * 60_000;
             }
-            None if day < first => LABELS,
-            None => x,
+            (Box::new(position), LABELS + width, marks)
+        }
+        _ => {
+            let (Some(first), Some(last)) = (local_date(first_ms), local_date(last_ms)) else { return html! {} };
+            let scale = if zoom == "weeks" { 0.25 } else { 1.0 };
+            let days: Vec<(NaiveDate, bool)> = first
+                .iter_days()
+                .take_while(|day| *day <= last)
+                .take(MAX_DAYS as usize)
+                .map(|day| (day, calendar.is_working_day(day).unwrap_or(true)))
+                .collect();
+            let mut offsets = Vec::with_capacity(days.len());
+            let mut x = LABELS;
+            for (_, working) in &days {
+                offsets.push(x);
+                let span = if *working { WORKING_DAY * scale } else { DAY_OFF * scale };
+                if !*working {
+                    days_off.push((x, span));
+                }
+                x += span;
+            }
+            let mut marks = Vec::new();
+            for (index, (day, working)) in days.iter().enumerate() {
+                let new_year = index == 0 || day.ordinal() == 1;
+                if new_year {
+                    marks.push((offsets[index], day.format("%Y-%m-%d").to_string(), true));
+                } else if *working && (zoom == "days" || day.weekday() == chrono::Weekday::Mon) {
+                    marks.push((offsets[index], format!("{:02}-{:02}", day.month(), day.day()), false));
+                }
+            }
+            let end = x;
+            let position = move |ms: i64| -> f64 {
+                let Some(at) = to_local(calendar, ms) else { return LABELS };
+                let day = at.date_naive();
+                match days.iter().position(|(d, _)| *d == day) {
+                    Some(index) => {
+                        let span = if days[index].1 { WORKING_DAY * scale } else { DAY_OFF * scale };
+                        offsets[index] + span * f64::from(at.num_seconds_from_midnight()) / 86_400.0
+                    }
+                    None if day < first => LABELS,
+                    None => end,
+                }
+            };
+            (Box::new(position), end, marks)
         }
     };
-    let row = 24.0;
-    let top = 34.0;
-    let height = top + row * judged.len() as f64 + 10.0;
+    // Each row named by its title, wrapped to the labels' width (10 px text).
+    let titled: Vec<(&Judged, Vec<String>)> = judged
+        .iter()
+        .map(|judged| {
+            let title = match definition.step(&judged.item) {
+                Some(step) => step.title.get(lang.code()).to_owned(),
+                None => definition
+                    .terms
+                    .iter()
+                    .find(|term| term.id == judged.item)
+                    .map_or_else(|| judged.item.clone(), |term| term.title.get(lang.code()).to_owned()),
+            };
+            (judged, wrap_words(&title, 40))
+        })
+        .collect();
+    let width = axis_end + 80.0;
+    let top = 44.0;
+    let mut rows = Vec::with_capacity(titled.len());
+    let mut y = top;
+    for (judged, lines) in &titled {
+        rows.push((*judged, lines.clone(), y));
+        y += 12.0 * lines.len() as f64 + 10.0;
+    }
+    let height = y + 10.0;
+    let zoom_link = |level: &str| format!("/applications/{}?zoom={level}", layout::encode(id));
     html! {
-        svg xmlns="http://www.w3.org/2000/svg" class="timeline" role="img" aria-labelledby="timeline-title"
-            viewBox={ "0 0 " (width) " " (height) } width=(width) height=(height) {
-            @for (index, (day, working)) in days.iter().enumerate() {
-                @let span = if *working { WORKING_DAY } else { DAY_OFF };
-                @if *working {
-                    text x=(offsets[index] + 3.0) y="14" { (format!("{:02}-{:02}", day.month(), day.day())) }
+        nav.zoom aria-label=(t(lang, "zoom")) {
+            (t(lang, "zoom")) ": "
+            @for level in ZOOMS {
+                @if level == zoom {
+                    a href=(zoom_link(level)) aria-current="true" data-zoom=(level) { (t(lang, &format!("zoom.{level}"))) }
                 } @else {
-                    rect.dayoff x=(offsets[index]) y="20" width=(span) height=(height - 20.0) {}
+                    a href=(zoom_link(level)) data-zoom=(level) { (t(lang, &format!("zoom.{level}"))) }
                 }
-                line.axis x1=(offsets[index]) y1="20" x2=(offsets[index]) y2=(height) {}
+                " "
             }
-            line.axis x1=(LABELS) y1="20" x2=(x) y2="20" {}
-            @for (index, judged) in judged.iter().enumerate() {
-                @let y = top + row * index as f64;
+        }
+        div.scroll {
+        svg xmlns="http://www.w3.org/2000/svg" class="timeline" data-zoom=(zoom) role="img" aria-labelledby="timeline-title"
+            viewBox={ "0 0 " (width) " " (height) } width=(width) height=(height) {
+            @for (x, span) in &days_off {
+                rect.dayoff x=(x) y="34" width=(span) height=(height - 34.0) {}
+            }
+            @for (x, label, major) in &marks {
+                text.tick x=(x + 3.0) y=(if *major { 14.0 } else { 30.0 }) font-weight=[major.then_some("bold")] { (label) }
+                line.axis x1=(x) y1="34" x2=(x) y2=(height) {}
+            }
+            line.axis x1=(LABELS) y1="34" x2=(axis_end) y2="34" {}
+            @for (judged, lines, y) in &rows {
                 @let start = position(judged.started_ms);
                 @let end = position(judged.ended_ms.unwrap_or(now_ms)).max(start + 3.0);
                 @let class = match (judged.standing, judged.ended_ms) {
@@ -681,7 +797,11 @@ fn timeline(lang: Lang, judged: &[Judged], now_ms: i64) -> Markup {
                     title { (judged.item) ": " (time(judged.started_ms)) " – "
                         (judged.ended_ms.map(time).unwrap_or_else(|| t(lang, "in.progress").to_owned()))
                         @if let Some(deadline) = judged.deadline_ms { ", " (t(lang, "deadline")) " " (time(deadline)) } }
-                    text x="4" y=(y + 12.0) { (judged.item) }
+                    text.row-title x="4" y=(y + 10.0) {
+                        @for (index, line) in lines.iter().enumerate() {
+                            tspan x="4" dy=(if index == 0 { 0.0 } else { 12.0 }) { (line) }
+                        }
+                    }
                     rect class=(class) x=(start) y=(y) width=(end - start) height="14" {}
                     @if let Some(deadline) = judged.deadline_ms {
                         @let at = position(deadline);
@@ -694,8 +814,31 @@ fn timeline(lang: Lang, judged: &[Judged], now_ms: i64) -> Markup {
                     }
                 }
             }
+            @let now_x = position(now_ms);
+            @if now_ms >= first_ms && now_ms <= last_ms.max(now_ms) && now_x > LABELS && now_x < axis_end {
+                g.now {
+                    line.now-line x1=(now_x) y1="34" x2=(now_x) y2=(height) {}
+                    text.now-label x=(now_x + 3.0) y=(height - 4.0) { (t(lang, "now")) }
+                }
+            }
+        }
         }
     }
+}
+
+/// `text` in lines of at most `width` characters, at word boundaries.
+fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_owned()),
+        }
+    }
+    lines
 }
 
 /// The participants whose message logs the application's page shows: (name, address, member id).
@@ -1065,7 +1208,7 @@ pub async fn sla(ctx: Ctx, Query(query): Query<SlaQuery>) -> Response {
         @if let Err(refused) = &known {
             (problem(lang, "sla-problem", Some(refused)))
         }
-        p.exports { (t(lang, "found")) ": " strong #found { (rows.len()) } " · " (t(lang, "export")) ": "
+        p.exports { (t(lang, "found.count")) ": " strong #found { (rows.len()) } " · " (t(lang, "export")) ": "
             a #export-csv href=(exported("csv")) { "CSV" } " " a #export-json href=(exported("json")) { "JSON" } }
         @if rows.is_empty() {
             p #sla-empty { (t(lang, "none.found")) }
@@ -1124,7 +1267,7 @@ pub async fn regulation(ctx: Ctx) -> Html<String> {
                     tr {
                         td { strong { (step.id) } " " (step.title.get(lang.code())) }
                         td { (definition.actor_name(&step.actor, lang.code())) }
-                        td { (step.duration.map(|d| duration(lang, d)).unwrap_or_default()) }
+                        td { (step.duration.map(|d| render::duration_in(d, lang.code())).unwrap_or_default()) }
                         td {
                             @if let Some(next) = &step.next { (next) }
                             @if let Some(yes) = &step.yes { (t(lang, "yes")) ": " (yes.next)
@@ -1146,7 +1289,7 @@ pub async fn regulation(ctx: Ctx) -> Html<String> {
             } }
             tbody {
                 @for term in &definition.terms {
-                    tr { td { (term.id) } td { (term.title.get(lang.code())) } td { (term.from) " → " (term.to) } td { (duration(lang, term.duration)) } }
+                    tr { td { (term.id) } td { (term.title.get(lang.code())) } td { (term.from) " → " (term.to) } td { (render::duration_in(term.duration, lang.code())) } }
                 }
             }
         }
@@ -1156,13 +1299,4 @@ pub async fn regulation(ctx: Ctx) -> Html<String> {
         }
     };
     layout::page(&ctx, t(lang, "regulation"), "/regulation", body)
-}
-
-/// A regulatory duration in `lang`: working minutes or working days.
-fn duration(lang: Lang, duration: egov_regulation::definition::Duration) -> String {
-    use egov_regulation::definition::Duration;
-    match duration {
-        Duration::Minutes(n) => format!("{n} {}", t(lang, "unit.minutes")),
-        Duration::WorkingDays(n) => format!("{n} {}", t(lang, "unit.working.days")),
-    }
 }

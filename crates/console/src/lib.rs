@@ -892,7 +892,7 @@ mod lists {
     async fn fetch(router: &Router, path: &str) -> (StatusCode, String, std::time::Duration) {
         let started = Instant::now();
         let request =
-            HttpRequest::get(path).header(header::HOST, "console.test").body(Body::empty()).unwrap_or_default();
+            HttpRequest::get(path).header(header::HOST, "lists.example").body(Body::empty()).unwrap_or_default();
         let response = router.clone().oneshot(request).await.unwrap_or_else(|e| match e {});
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap_or_default();
