@@ -1073,10 +1073,10 @@ async fn monitoring(ctx: &Ctx, id: &str) -> Markup {
                 th scope="col" { "RPC" }
                 th scope="col" { (t(lang, "sender")) " → " (t(lang, "recipient")) }
                 th scope="col" { (t(lang, "service")) }
-                th scope="col" { (t(lang, "request.in")) }
-                th scope="col" { (t(lang, "request.out")) }
-                th scope="col" { (t(lang, "response.in")) }
-                th scope="col" { (t(lang, "response.out")) }
+                th scope="col" { (t(lang, "hop.request.in")) }
+                th scope="col" { (t(lang, "hop.request.out")) }
+                th scope="col" { (t(lang, "hop.response.in")) }
+                th scope="col" { (t(lang, "hop.response.out")) }
                 th scope="col" { (t(lang, "latency")) }
                 th scope="col" { (t(lang, "status")) }
             } }
