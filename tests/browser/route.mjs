@@ -110,6 +110,12 @@ await withBrowser(async (browser) => {
   // A step out of turn: only the specialist has condition 2's form; the head's forged form is refused.
   await openFromQueue(staff, base, "specialist-1", id);
   const registration = staff.url();
+  // The queue filtered by what a specialist knows: the registration, the IIN, the name, the step.
+  for (const [query, rows] of [[`q=${registration.split("/").pop()}`, 1], ["q=850715300122", 1],
+    [`q=${encodeURIComponent("серикбаев")}`, 1], ["q=nobody-at-all", 0], ["step=condition-2", 1]]) {
+    await staff.goto(`${base}staff?${query}`);
+    check((await staff.locator(`tr:has(td:text-is("${id}"))`).count()) === rows, `the queue by ${query}: ${rows}`);
+  }
   await onlyFor(staff, base, registration, "specialist-1", "condition 2");
   await staffLogin(staff, base, "head-1");
   await staff.goto(registration);
@@ -148,6 +154,7 @@ await withBrowser(async (browser) => {
   await openFromQueue(staff, base, "head-1", id);
   await onlyFor(staff, base, staff.url(), "head-1", "the head's signature");
   await openFromQueue(staff, base, "head-1", id);
+  check(/^SHA-256: [0-9a-f]{64}$/.test(await text(staff, "#draft-digest")), "the head sees the digest of what they sign");
   await shoot(staff, "staff-head-signs");
   await accessible(staff, "the signature");
   await staff.getByRole("button", { name: "Sign the result (EDS)" }).click();

@@ -57,13 +57,23 @@ fn signer(ctx: &Ctx, member: &str) -> Result<(Signer, String), Problem> {
     Ok((signer, role))
 }
 
-pub async fn start(ctx: Ctx) -> Response {
-    queue_page(&ctx, None).await
+#[derive(serde::Deserialize, Default)]
+pub struct QueueFilter {
+    /// A registration number, an application id, or the applicant's IIN or name.
+    #[serde(default)]
+    q: String,
+    /// The step it waits on.
+    #[serde(default)]
+    step: String,
+}
+
+pub async fn start(ctx: Ctx, axum::extract::Query(filter): axum::extract::Query<QueueFilter>) -> Response {
+    queue_page(&ctx, None, &filter).await
 }
 
 /// The queue of the member logged in; for the office, also the form of an
 /// application received at the provider's office, with what refused it.
-async fn queue_page(ctx: &Ctx, office_refused: Option<&Unread>) -> Response {
+async fn queue_page(ctx: &Ctx, office_refused: Option<&Unread>, filter: &QueueFilter) -> Response {
     let lang = ctx.lang();
     let Some(member) = ctx.session.staff.clone() else { return login_page(ctx, None).into_response() };
     let role = match signer(ctx, &member) {
@@ -74,9 +84,46 @@ async fn queue_page(ctx: &Ctx, office_refused: Option<&Unread>) -> Response {
         Ok(client) => client.queue(&role).await.map_err(|status| Problem::from_status(&status)),
         Err(refused) => Err(refused),
     };
+    let q = filter.q.trim().to_lowercase();
+    let queue = queue.map(|queue| {
+        queue
+            .into_iter()
+            .filter(|registration| {
+                let application = registration.application.clone().unwrap_or_default();
+                (filter.step.is_empty() || application.current_step == filter.step)
+                    && (q.is_empty()
+                        || [
+                            &application.registration_id,
+                            &application.application_id,
+                            &application.applicant_iin,
+                            &application.applicant_name,
+                        ]
+                        .iter()
+                        .any(|field| field.to_lowercase().contains(&q)))
+            })
+            .collect::<Vec<_>>()
+    });
+    let definition = ctx.app.definition();
+    let steps: Vec<&egov_regulation::Step> = definition
+        .steps()
+        .iter()
+        .filter(|step| step.actor == role || step.handed_over_by.as_deref() == Some(role.as_str()))
+        .collect();
     let body = html! {
         (who(ctx, &member, &role))
         h2 #queue-title { (t(lang, "queue")) }
+        form.card method="get" action="/staff" role="search" aria-label=(t(lang, "search")) {
+            label for="queue-q" { (t(lang, "search")) " (" (t(lang, "registration")) ", " (t(lang, "applicant.iin")) ", " (t(lang, "applicant")) ")" }
+            input #queue-q type="search" name="q" value=(filter.q);
+            label for="queue-step" { (t(lang, "step")) }
+            select #queue-step name="step" {
+                option value="" { (t(lang, "any")) }
+                @for step in &steps {
+                    option value=(step.id) selected[filter.step == step.id] { (step.id) " " (step.title.get(lang.code())) }
+                }
+            }
+            div { button.secondary type="submit" { (t(lang, "search")) } }
+        }
         div #live-queue data-live {
             @match &queue {
                 Err(refused) => (problem(lang, "queue-problem", Some(refused))),
@@ -140,13 +187,13 @@ pub async fn receive(ctx: Ctx, Upload(read): Upload) -> Response {
     let Some(member) = ctx.session.staff.clone() else { return see_other("/staff") };
     let package = match read {
         Ok(package) => package,
-        Err(unread) => return queue_page(&ctx, Some(&unread)).await,
+        Err(unread) => return queue_page(&ctx, Some(&unread), &QueueFilter::default()).await,
     };
     let refused = |kind: Option<&str>, problem: Problem| Unread { kind: kind.map(str::to_owned), problem };
     let applicant = package.field("applicant").to_owned();
     if applicant.is_empty() {
         let problem = Problem::new("console.required", "console.required: the applicant's IIN is required");
-        return queue_page(&ctx, Some(&refused(Some("applicant"), problem))).await;
+        return queue_page(&ctx, Some(&refused(Some("applicant"), problem)), &QueueFilter::default()).await;
     }
     let representative = (!package.field("representative").is_empty()).then(|| {
         let notarised = !package.field("notarised").is_empty();
@@ -188,7 +235,7 @@ pub async fn receive(ctx: Ctx, Upload(read): Upload) -> Response {
         Err(problem) => {
             // An IIN the ARM refuses is the applicant's field; the rest goes under the form.
             let kind = problem.code.starts_with("iin.").then_some("applicant");
-            queue_page(&ctx, Some(&refused(kind, problem))).await
+            queue_page(&ctx, Some(&refused(kind, problem)), &QueueFilter::default()).await
         }
     }
 }
@@ -333,6 +380,8 @@ async fn registration_page(ctx: &Ctx, id: &str, refused: Option<Problem>) -> Res
         @if !registration.draft_result.is_empty() {
             h2 { (t(lang, "draft")) }
             (service_result(ctx, &registration.draft_result))
+            // What the head signs: these exact bytes.
+            p #draft-digest { "SHA-256: " code { (hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&registration.draft_result))) } }
         }
         @if let Some(signed) = &registration.signed_result {
             h2 { (t(lang, "signed.result")) }
