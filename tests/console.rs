@@ -172,6 +172,34 @@ fn the_process_4_notice_in_the_browser() {
     assert!(served.terminate().0);
 }
 
+/// Live pages: a submission in one browser context shows, without a reload,
+/// on the application's page, the staff's queue and the list in others.
+#[test]
+fn pages_follow_a_change_made_elsewhere_without_a_reload_in_the_browser() {
+    let temp = tempfile::tempdir().unwrap();
+    let (served, url) = serve(temp.path());
+    run_script("live.mjs", &[&url]);
+    assert!(served.terminate().0);
+}
+
+/// Every visible word in the chosen language: the whole route walked in
+/// Kazakh and in Russian shows no English word of the console's texts, its
+/// refusals or the definition's titles, actors, outcomes and notices.
+#[test]
+fn every_visible_word_is_in_the_chosen_language_in_the_browser() {
+    let words = egov_console::english_words(egov_regulation::Definition::default_definition());
+    assert!(words.contains("permitted") && words.contains("refused") && words.contains("register"), "{words:?}");
+    assert!(!words.contains("egov") && !words.contains("sla"), "Latin on purpose in kk and ru");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), words.iter().map(|word| format!("{word}\n")).collect::<String>()).unwrap();
+    for lang in ["kk", "ru"] {
+        let temp = tempfile::tempdir().unwrap();
+        let (served, url) = serve(temp.path());
+        run_script("language.mjs", &[&url, lang, file.path().to_str().unwrap()]);
+        assert!(served.terminate().0);
+    }
+}
+
 /// In the browser: a page of another port of 127.0.0.1, and of another host
 /// name, that posts the operator's form where the operator is logged in.
 #[test]

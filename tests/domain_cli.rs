@@ -183,7 +183,7 @@ fn regulation_show_annex_2_draws_the_swimlanes() {
         "regional-arm",
     ]
     .iter()
-    .map(|role| definition.actors[*role].as_str())
+    .map(|role| definition.actors[*role].en.as_str())
     .collect();
     expected.extend(&titles);
     for (format, start) in [("mermaid", "flowchart LR\n"), ("dot", "digraph "), ("svg", "<svg ")] {

@@ -909,7 +909,36 @@ async fn an_application_received_at_the_providers_office_is_handed_out_there() {
     let at_sc = harness.operator().await.application("office-1").await.unwrap_err();
     assert_eq!(at_sc.code(), tonic::Code::NotFound);
     assert!(harness.gateway_log("office-1").await.is_empty(), "nothing goes through the gateway");
+    // Ended, it is still the ARM's to list and to read, by its application's id too.
+    let staff = harness.staff();
+    let listed = staff.registrations("provider-office").await.unwrap();
+    let ids: Vec<&str> =
+        listed.iter().filter_map(|r| r.application.as_ref()).map(|a| a.application_id.as_str()).collect();
+    assert_eq!(ids, ["office-1"]);
+    assert_eq!(listed[0].application.as_ref().unwrap().outcome, "permitted");
+    assert_eq!(staff.registrations("").await.unwrap().len(), 1, "every registration");
+    assert!(staff.registrations("state-corporation").await.unwrap().is_empty(), "none of another channel");
+    let read = staff.registration_of("office-1").await.unwrap();
+    assert_eq!(read.application.unwrap().registration_id, application.registration_id);
+    let unknown = staff.registration_of("office-9").await.unwrap_err();
+    assert_eq!((unknown.code(), reason_of(&unknown)), (tonic::Code::NotFound, "regional.unknown_registration"));
+    let mut regional = egov_proto::regional_gateway_service_client::RegionalGatewayServiceClient::new(
+        egov_runtime::Topology::channel(&harness.topology().regional).unwrap(),
+    );
+    let both = egov_proto::GetRegistrationRequest {
+        registration_id: application.registration_id.clone(),
+        application_id: "office-1".to_owned(),
+    };
+    let refused = regional.get_registration(both).await.unwrap_err();
+    assert_eq!((refused.code(), reason_of(&refused)), (tonic::Code::InvalidArgument, "regional.bad_query"));
+    let none = regional.get_registration(egov_proto::GetRegistrationRequest::default()).await.unwrap_err();
+    assert_eq!(reason_of(&none), "regional.bad_query");
     harness.stop().await;
+}
+
+/// The reason code of a refusal (its `egov-reason` metadata).
+fn reason_of(status: &tonic::Status) -> &str {
+    status.metadata().get("egov-reason").and_then(|value| value.to_str().ok()).unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,18 +8,31 @@ if (!base || !id) throw new Error("usage: node incident.mjs CONSOLE_URL APPLICAT
 
 await withBrowser(async (browser) => {
   const page = await (await browser.newContext()).newPage();
-  await page.goto(`${base}incidents`);
+  await page.goto(`${base}incidents?all=yes`);
   const row = page.locator(`#incidents tr[data-application="${id}"]`);
   check((await row.count()) === 1, "the incident is listed");
   check((await row.textContent()).includes("rshep-astana"), "to the ARM");
   check((await row.getAttribute("data-incident")) === "true", "parked as an incident");
+  // The operator's page of the application says its delivery is failing.
+  const tester = await (await browser.newContext()).newPage();
+  await tester.goto(`${base}operator`);
+  await tester.getByLabel("Login", { exact: true }).fill("operator-1");
+  await tester.getByLabel("Password", { exact: true }).fill("operator-1-password");
+  await tester.getByRole("button", { name: "Log in" }).click();
+  await tester.goto(`${base}operator/applications/${id}`);
+  const hint = tester.locator('p.pending[data-target="rshep-astana"]');
+  check((await hint.count()) === 1 && (await hint.textContent()).includes("Delivery pending"), "the operator sees the delivery failing");
   await shoot(page, "incidents");
   await accessible(page, "the incidents");
   await page.getByRole("button", { name: `Retry ${id}` }).click();
   check((await text(page, "p.flash")).includes(id), "retried");
-  await until(page, `${base}incidents`, async (p) => (await p.locator(`#incidents tr[data-application="${id}"]`).count()) === 0,
-    "the incident delivered");
+  check(page.url().endsWith("/incidents?all=yes") && (await page.locator("#all").isChecked()),
+    "the list still shows every pending delivery");
+  // Delivered, the row goes from the open page by itself.
+  await page.evaluate(() => { window.egovNotReloaded = true; });
+  await page.locator(`#incidents tr[data-application="${id}"]`).waitFor({ state: "detached", timeout: 20_000 });
   check((await page.locator("#no-incidents").count()) === 1, "no incidents left");
+  check(await page.evaluate(() => window.egovNotReloaded === true), "the incidents page followed without a reload");
   await until(page, `${base}applications/${id}`, async (p) => (await text(p, "#registration")).length > 0,
     "the registration at the ARM");
   check((await text(page, "#state")).startsWith("action-1"), "registered: waits on the office (action 1)");

@@ -31,7 +31,16 @@ export async function shoot(page, name) {
 /// A screenshot of one element (a drawing) only.
 export async function shootElement(locator, name) {
   mkdirSync(SCREENSHOTS, { recursive: true });
-  await locator.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
+  // A live page may swap the element for a fresher one while it is shot: shot again, once it is settled.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await locator.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
+      return;
+    } catch (error) {
+      if (attempt >= 3 || !String(error).includes("not attached")) throw error;
+      await locator.page().waitForTimeout(300);
+    }
+  }
 }
 
 /// The text of the first element `selector` matches, trimmed.
@@ -135,5 +144,26 @@ export async function withBrowser(body) {
     await body(browser);
   } finally {
     await browser.close();
+  }
+}
+
+/// Posts `fields` to `path` as a form of the page would (its token and the console's origin), though the page
+/// offers no such form: what the console answers a forged or stale form. The answer's HTML.
+export async function postAnyway(page, path, fields) {
+  return page.evaluate(async ([path, fields]) => {
+    const token = document.querySelector("input[name=csrf]").value;
+    const body = new URLSearchParams({ csrf: token, ...fields });
+    const answer = await fetch(path, { method: "POST", body });
+    return answer.text();
+  }, [path, fields]);
+}
+
+/// The staff members and their steps' forms: on the registration page at `url`, only `member` has a step form.
+export async function onlyFor(page, base, url, member, what) {
+  for (const other of ["office-1", "specialist-1", "executor-1", "head-1"]) {
+    await staffLogin(page, base, other);
+    await page.goto(url);
+    const forms = await page.locator("form[action$='/act']").count();
+    check(forms === (other === member ? 1 : 0), `${what}: ${other} ${other === member ? "has" : "has no"} step form`);
   }
 }

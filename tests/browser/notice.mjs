@@ -1,7 +1,7 @@
 // (c) The process-4 notice: the applicant is absent from "Individuals", the
 // application ends at condition 1 with the notice in the three languages.
 // Usage: node notice.mjs CONSOLE_URL
-import { accessible, check, openForm, operatorLogin, shoot, text, withBrowser } from "./lib.mjs";
+import { accessible, check, openForm, operatorLogin, reason, shoot, text, withBrowser } from "./lib.mjs";
 
 const base = process.argv[2];
 if (!base) throw new Error("usage: node notice.mjs CONSOLE_URL");
@@ -10,7 +10,7 @@ await withBrowser(async (browser) => {
   const page = await (await browser.newContext()).newPage();
   await operatorLogin(page, base);
   const id = await openForm(page, base, "880101300111");
-  check((await text(page, "#state")) === "Outcome: data-unavailable", "the application ended: data-unavailable");
+  check((await text(page, "#state")) === "Outcome: data unavailable", "the application ended: data-unavailable");
   const notice = page.locator("section.notice");
   check((await notice.getAttribute("data-code")) === "process-4.applicant-not-found", "the process-4 notice");
   const english = await text(page, "section.notice p");
@@ -39,9 +39,26 @@ await withBrowser(async (browser) => {
     `the look-ups' messages verified (${verified})`);
   // A form opened and never submitted, withdrawn by the operator.
   const withdrawn = await openForm(page, base, "850715300122");
+  // Without a reason or the confirmation the browser does not send the form; sent anyway, the console refuses it.
+  const withdrawal = page.locator("form[action$='/withdraw']");
+  await page.getByRole("button", { name: "Withdraw the application" }).click();
+  check(await page.locator("#reason").evaluate((field) => !field.validity.valid), "the reason is required");
+  await withdrawal.evaluate((form) => { form.noValidate = true; });
+  await page.getByRole("button", { name: "Withdraw the application" }).click();
+  check((await reason(page, "#withdraw-problem")) === "console.required", "no reason: console.required");
   await page.getByLabel("Reason", { exact: true }).fill("the applicant left");
+  await withdrawal.evaluate((form) => { form.noValidate = true; });
+  await page.getByRole("button", { name: "Withdraw the application" }).click();
+  check((await reason(page, "#withdraw-problem")) === "console.confirm", "not confirmed: console.confirm");
+  check((await text(page, "#state")).startsWith("process-5"), "nothing withdrawn");
+  await page.getByLabel("Reason", { exact: true }).fill("the applicant left");
+  await page.getByLabel("I confirm the withdrawal: it cannot be undone").check();
   await page.getByRole("button", { name: "Withdraw the application" }).click();
   check((await text(page, "#state")) === "Outcome: withdrawn", "withdrawn");
+  const row = page.locator('table.path tr[data-step="withdrawal"]');
+  check((await row.count()) === 1, "the withdrawal is the path's last row");
+  check((await row.textContent()).includes("the applicant left") && (await row.textContent()).includes("operator-1"),
+    "with its reason and the operator");
   check((await page.getByRole("button", { name: "Sign and submit (processes 5-6)" }).count()) === 0, "nothing to submit");
   check(withdrawn !== id, "another application");
 

@@ -2,7 +2,7 @@
 // comply (process 8), the operator hands the reasoned refusal over.
 // Usage: node refusal.mjs CONSOLE_URL
 import {
-  attachAndSubmit, check, openForm, openFromQueue, operatorLogin, reason, shoot, text, until, withBrowser,
+  attachAndSubmit, check, openForm, openFromQueue, operatorLogin, reason, shoot, staffLogin, text, until, withBrowser,
 } from "./lib.mjs";
 
 const base = process.argv[2];
@@ -20,20 +20,33 @@ await withBrowser(async (browser) => {
   await staff.getByRole("button", { name: "Do the step and sign" }).click();
 
   await openFromQueue(staff, base, "specialist-1", id);
+  const registration = staff.url();
   const grounds = await staff.getByLabel("Refusal ground").locator("option").allTextContents();
   check(grounds.some((g) => g.startsWith("incomplete-package")), "the grounds of condition 2 are offered");
   check(!grounds.some((g) => g.startsWith("harm-to-child")), "not the grounds of action 2");
-  // "No" without a ground: refused by the ARM, next to the decision; nothing changed.
+  // "No" without a ground: the browser does not send it (the ground is required with "no"); sent anyway, the
+  // console refuses it next to the decision, and nothing changed.
   await staff.getByLabel("No", { exact: true }).check();
+  check(await staff.locator("#ground").evaluate((field) => field.required), "the ground is required with no");
+  await staff.getByRole("button", { name: "Do the step and sign" }).click();
+  check(await staff.locator("#ground").evaluate((field) => !field.validity.valid), "the browser wants the ground");
+  await staff.locator("form[action$='/act']").evaluate((form) => { form.noValidate = true; });
   await staff.getByRole("button", { name: "Do the step and sign" }).click();
   const code = await reason(staff, "#decision-problem");
-  check(code.startsWith("regional."), `a refusal without a ground is refused (${code})`);
+  check(code === "console.required", `a refusal without a ground is refused (${code})`);
   check((await text(staff, "#step-title")).startsWith("condition-2"), "still at condition 2");
   await shoot(staff, "staff-refusal-ground");
   await staff.getByLabel("No", { exact: true }).check();
   await staff.getByLabel("Refusal ground").selectOption("incomplete-package");
   await staff.getByRole("button", { name: "Do the step and sign" }).click();
   check((await text(staff, "p.flash")).includes("condition-2"), "condition 2 answered no");
+  // Refused, the application waits on the State Corporation (process 9): no staff member is offered a form.
+  for (const member of ["specialist-1", "office-1", "head-1"]) {
+    await staffLogin(staff, base, member);
+    await staff.goto(registration);
+    check((await staff.locator("form[action$='/act']").count()) === 0, `after the refusal ${member} has no step form`);
+    check((await text(staff, "#next-actor")).length > 0, `${member} is told whom it waits on`);
+  }
 
   await until(operator, `${base}operator/applications/${id}`,
     async (p) => (await p.getByRole("button", { name: "Take a queue ticket" }).count()) > 0, "the refusal at the workstation");

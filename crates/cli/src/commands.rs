@@ -1031,7 +1031,7 @@ async fn do_step(
     };
     let registration_id = registration.application.as_ref().map(|a| a.registration_id.as_str()).unwrap_or_default();
     done.with_context(|| {
-        format!("{step_id} ({}, {}) of registration {registration_id} not done", step.title, signer.member_id())
+        format!("{step_id} ({}, {}) of registration {registration_id} not done", step.title.en, signer.member_id())
     })
 }
 

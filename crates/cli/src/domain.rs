@@ -143,7 +143,7 @@ pub fn regulation(command: RegulationCommand) -> anyhow::Result<ExitCode> {
                 (2, RegulationFormat::Table) => bail!("--annex 2 is drawn as mermaid, dot or svg, not as a table"),
                 (_, RegulationFormat::Mermaid) => render::mermaid(definition),
                 (_, RegulationFormat::Dot) => render::dot(definition),
-                (_, RegulationFormat::Svg) => render::svg(definition, &[], None),
+                (_, RegulationFormat::Svg) => render::svg(definition, &[], None, "en"),
                 (_, RegulationFormat::Table) => {
                     format!("{}\n{}", render::summary(definition), render::table(definition))
                 }

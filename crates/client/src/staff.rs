@@ -4,8 +4,8 @@ use std::sync::{Arc, Mutex};
 use egov_envelope::{Signer, services};
 use egov_proto::regional_gateway_service_client::RegionalGatewayServiceClient;
 use egov_proto::{
-    Body, Decision, GetRegistrationRequest, ListQueueRequest, MessageType, OfficeReception, PerformStaffActionRequest,
-    ReceiveAtOfficeRequest, Registration, ServiceResult, SignResultRequest, StaffAction,
+    Body, Decision, GetRegistrationRequest, ListQueueRequest, ListRegistrationsRequest, MessageType, OfficeReception,
+    PerformStaffActionRequest, ReceiveAtOfficeRequest, Registration, ServiceResult, SignResultRequest, StaffAction,
 };
 use egov_runtime::GrpcChannel as Channel;
 use egov_runtime::tls::TlsDir;
@@ -92,7 +92,15 @@ impl StaffClient {
     }
 
     pub async fn registration(&self, registration_id: &str) -> Result<Registration, Status> {
-        let request = GetRegistrationRequest { registration_id: registration_id.to_owned() };
+        self.get(GetRegistrationRequest { registration_id: registration_id.to_owned(), ..Default::default() }).await
+    }
+
+    /// The registration of the application `application_id`.
+    pub async fn registration_of(&self, application_id: &str) -> Result<Registration, Status> {
+        self.get(GetRegistrationRequest { application_id: application_id.to_owned(), ..Default::default() }).await
+    }
+
+    async fn get(&self, request: GetRegistrationRequest) -> Result<Registration, Status> {
         crate::retry::send(self.persistence, || {
             let (mut regional, request) = (self.regional.clone(), request.clone());
             async move { regional.get_registration(request).await }
@@ -122,6 +130,13 @@ impl StaffClient {
             .await?
             .registration()
             .ok_or_else(|| Status::internal("the ARM answered without a registration"))
+    }
+
+    /// The registrations of `channel` (every one when it is empty), waiting or ended, newest first.
+    pub async fn registrations(&self, channel: &str) -> Result<Vec<Registration>, Status> {
+        let mut regional = self.regional.clone();
+        let request = ListRegistrationsRequest { channel: channel.to_owned() };
+        Ok(regional.list_registrations(request).await?.into_inner().registrations)
     }
 
     fn header(&self, signer: &Signer, correlation_id: &str, service_id: &str) -> egov_proto::EnvelopeHeader {

@@ -19,14 +19,15 @@ use egov_runtime::ids;
 use maud::{Markup, PreEscaped, html};
 use prost::Message as _;
 
-use crate::i18n::{Lang, t};
+use crate::i18n::{self, Lang, t};
 use crate::layout::{self, problem};
-use crate::{App, Ctx, Problem, time};
+use crate::{App, Ctx, Problem, body, time};
 
 /// The applications the participants know, the most recently opened first:
 /// the workstation's (`ListApplications`, of `operator_id` or of all), then,
-/// for the whole list, those waiting in the ARM's queue that the workstation
-/// does not know (received at the provider's office).
+/// for the whole list, those the ARM registered through a channel that does
+/// not start at the State Corporation (received at the provider's office,
+/// `ListRegistrations`), waiting or ended.
 pub async fn known(app: &App, operator_id: Option<&str>) -> Result<Vec<Application>, Problem> {
     let topology = &app.config.topology;
     let channel = app
@@ -43,23 +44,38 @@ pub async fn known(app: &App, operator_id: Option<&str>) -> Result<Vec<Applicati
         .into_inner()
         .applications;
     if operator_id.is_none()
-        && let Ok(staff) = egov_client::StaffClient::connect(
-            &topology.regional,
-            app.config.tls.as_ref(),
-            ids::REGIONAL,
-            std::sync::Arc::clone(&app.clock),
-        )
-        && let Ok(queue) = staff.queue("").await
+        && let Ok(staff) = staff_client(app)
     {
-        for registration in queue {
-            if let Some(application) = registration.application
-                && !applications.iter().any(|known| known.application_id == application.application_id)
-            {
-                applications.push(application);
+        let definition = app.definition();
+        for channel in definition.channels.iter().filter(|channel| channel.start != definition.service.start) {
+            // The ARM down leaves the State Corporation's applications listed.
+            let registrations = match staff.registrations(&channel.id).await {
+                Ok(registrations) => registrations,
+                Err(status) => {
+                    tracing::warn!(channel = %channel.id, error = %status.message(), "the ARM's registrations unread");
+                    Vec::new()
+                }
+            };
+            for registration in registrations {
+                if let Some(application) = registration.application
+                    && !applications.iter().any(|known| known.application_id == application.application_id)
+                {
+                    applications.push(application);
+                }
             }
         }
     }
     Ok(applications)
+}
+
+/// A client of the ARM's staff service, reading as the ARM itself.
+pub(crate) fn staff_client(app: &App) -> anyhow::Result<egov_client::StaffClient> {
+    egov_client::StaffClient::connect(
+        &app.config.topology.regional,
+        app.config.tls.as_ref(),
+        ids::REGIONAL,
+        std::sync::Arc::clone(&app.clock),
+    )
 }
 
 /// One step or term of an application with its deadline, judged now.
@@ -145,7 +161,7 @@ fn worst(judged: &[Judged]) -> Standing {
     }
 }
 
-#[derive(serde::Deserialize, Default)]
+#[derive(serde::Deserialize, Default, Clone)]
 pub struct Search {
     #[serde(default)]
     q: String,
@@ -159,71 +175,266 @@ pub struct Search {
     to: String,
     #[serde(default)]
     standing: String,
+    /// The step the application waits on.
+    #[serde(default)]
+    step: String,
+    /// The role its current step waits on.
+    #[serde(default)]
+    actor: String,
+    /// started (default), due, applicant, state.
+    #[serde(default)]
+    sort: String,
+    /// asc, or desc (default).
+    #[serde(default)]
+    order: String,
+    /// The last application of the page before (its id): the page after it.
+    #[serde(default)]
+    after: String,
+    /// csv or json: every row found, not a page.
+    #[serde(default)]
+    format: String,
 }
 
-fn started(application: &Application) -> i64 {
-    application.path.first().map_or(application.current_step_since_ms, |step| step.started_time_ms)
+/// Rows a page of a list shows.
+const PAGE: usize = 50;
+
+/// When the application itself started: its first step other than the
+/// operator's log-in (process 1 starts at the log-in, which may be long
+/// before the applicant comes), or its current step's start.
+pub fn started(definition: &Definition, application: &Application) -> i64 {
+    let log_in = definition.step_by_effect(egov_regulation::Effect::LogIn).map(|step| step.id.as_str());
+    application
+        .path
+        .iter()
+        .find(|step| Some(step.step_id.as_str()) != log_in)
+        .map_or(application.current_step_since_ms, |step| step.started_time_ms)
 }
 
 fn local_date(ms: i64) -> Option<NaiveDate> {
     to_local(Calendar::kazakhstan(), ms).map(|at| at.date_naive())
 }
 
-pub async fn list(ctx: Ctx, Query(search): Query<Search>) -> Response {
-    let lang = ctx.lang();
-    let now = ctx.app.clock.now_ms();
+/// One application of the list, judged now.
+pub struct Row {
+    pub application: Application,
+    /// Its worst standing, once judged.
+    pub standing: Option<Standing>,
+    pub started_ms: i64,
+    /// Open and past its current step's deadline.
+    pub overdue: bool,
+}
+
+/// The applications `search` finds, in its order.
+pub fn found(definition: &Definition, applications: Vec<Application>, search: &Search, now: i64) -> Vec<Row> {
     let from = NaiveDate::parse_from_str(&search.from, "%Y-%m-%d").ok();
     let to = NaiveDate::parse_from_str(&search.to, "%Y-%m-%d").ok();
     let q = search.q.trim().to_lowercase();
-    let mut rows = Vec::new();
-    let known = known(&ctx.app, None).await;
-    for application in known.as_ref().map_or(&[][..], Vec::as_slice) {
-        let application = application.clone();
-        let judged = judge(ctx.app.definition(), &application, now);
-        let standing = worst(&judged);
-        let day = local_date(started(&application));
-        let keep = (q.is_empty()
-            || [
-                &application.application_id,
-                &application.applicant_iin,
-                &application.registration_id,
-                &application.operator_id,
-            ]
-            .iter()
-            .any(|field| field.to_lowercase().contains(&q)))
-            && match search.state.as_str() {
-                "open" => application.outcome.is_empty(),
-                "ended" => !application.outcome.is_empty(),
-                _ => true,
+    let mut rows: Vec<Row> = applications
+        .into_iter()
+        .filter_map(|application| {
+            let started_ms = started(definition, &application);
+            let day = local_date(started_ms);
+            let waits_on = definition.step(&application.current_step).map(|step| step.actor.as_str()).unwrap_or("");
+            let keep = (q.is_empty()
+                || [
+                    &application.application_id,
+                    &application.applicant_iin,
+                    &application.applicant_name,
+                    &application.registration_id,
+                    &application.operator_id,
+                ]
+                .iter()
+                .any(|field| field.to_lowercase().contains(&q)))
+                && match search.state.as_str() {
+                    "open" => application.outcome.is_empty(),
+                    "ended" => !application.outcome.is_empty(),
+                    _ => true,
+                }
+                && (search.outcome.is_empty() || application.outcome == search.outcome)
+                && (search.step.is_empty() || application.current_step == search.step)
+                && (search.actor.is_empty() || (application.outcome.is_empty() && waits_on == search.actor))
+                && from.is_none_or(|from| day.is_some_and(|day| day >= from))
+                && to.is_none_or(|to| day.is_some_and(|day| day <= to));
+            if !keep {
+                return None;
             }
-            && (search.outcome.is_empty() || application.outcome == search.outcome)
-            && from.is_none_or(|from| day.is_some_and(|day| day >= from))
-            && to.is_none_or(|to| day.is_some_and(|day| day <= to))
-            && match search.standing.as_str() {
-                "missed" => standing == Standing::Missed,
-                "at-risk" => standing == Standing::AtRisk,
+            let overdue = application.outcome.is_empty()
+                && application.current_step_deadline_ms > 0
+                && application.current_step_deadline_ms < now;
+            // Judged only where the filter needs it; a page judges its own rows (`judged`).
+            let standing = match search.standing.as_str() {
+                "missed" | "at-risk" => Some(worst(&judge(definition, &application, now))),
+                _ => None,
+            };
+            let keep = match search.standing.as_str() {
+                "missed" => standing == Some(Standing::Missed),
+                "at-risk" => standing == Some(Standing::AtRisk),
+                "overdue" => overdue,
                 _ => true,
             };
-        if keep {
-            rows.push((application, standing));
+            keep.then_some(Row { application, standing, started_ms, overdue })
+        })
+        .collect();
+    let state_of = |application: &Application| {
+        if application.outcome.is_empty() { application.current_step.clone() } else { application.outcome.clone() }
+    };
+    match search.sort.as_str() {
+        "due" => rows.sort_by_key(|row| row.application.due_time_ms),
+        "applicant" => rows.sort_by(|a, b| a.application.applicant_name.cmp(&b.application.applicant_name)),
+        "state" => rows.sort_by_key(|row| state_of(&row.application)),
+        _ => rows.sort_by_key(|row| row.started_ms),
+    }
+    if search.order != "asc" {
+        rows.reverse();
+    }
+    rows
+}
+
+/// The worst standing of the row's steps and terms now.
+fn judged(definition: &Definition, row: &Row, now: i64) -> Standing {
+    row.standing.unwrap_or_else(|| worst(&judge(definition, &row.application, now)))
+}
+
+/// The page of `rows` after the application `after` (the first page when it is empty or gone), and whether more follow.
+pub fn page_of<'a>(rows: &'a [Row], after: &str) -> (&'a [Row], bool) {
+    let start = if after.is_empty() {
+        0
+    } else {
+        rows.iter().position(|row| row.application.application_id == after).map_or(0, |at| at + 1)
+    };
+    let end = (start + PAGE).min(rows.len());
+    (&rows[start..end], end < rows.len())
+}
+
+/// A CSV field, quoted when it must be.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text.to_owned() }
+}
+
+/// A time for an export: RFC 3339 in Astana time; empty for 0.
+fn export_time(ms: i64) -> String {
+    if ms <= 0 {
+        return String::new();
+    }
+    to_local(Calendar::kazakhstan(), ms).map(|at| at.to_rfc3339()).unwrap_or_default()
+}
+
+/// `records` (a header, then rows) as a download: CSV, or JSON objects keyed by the header.
+fn export(name: &str, format: &str, header: &[&str], records: Vec<Vec<String>>) -> Response {
+    use axum::http::header as h;
+    if format == "json" {
+        let objects: Vec<serde_json::Map<String, serde_json::Value>> = records
+            .into_iter()
+            .map(|record| {
+                header
+                    .iter()
+                    .map(|key| (*key).to_owned())
+                    .zip(record.into_iter().map(serde_json::Value::String))
+                    .collect()
+            })
+            .collect();
+        let body = serde_json::to_string_pretty(&objects).unwrap_or_default();
+        let disposition = format!("attachment; filename=\"{name}.json\"");
+        return ([(h::CONTENT_TYPE, "application/json".to_owned()), (h::CONTENT_DISPOSITION, disposition)], body)
+            .into_response();
+    }
+    let mut body = header.join(",") + "\r\n";
+    for record in records {
+        body.push_str(&record.iter().map(|field| csv_field(field)).collect::<Vec<_>>().join(","));
+        body.push_str("\r\n");
+    }
+    let disposition = format!("attachment; filename=\"{name}.csv\"");
+    ([(h::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (h::CONTENT_DISPOSITION, disposition)], body)
+        .into_response()
+}
+
+/// `search` as a query string, with `change` applied (a key to a value; empty removes it).
+fn query(search: &Search, change: &[(&str, &str)]) -> String {
+    let mut pairs: Vec<(&str, String)> = vec![
+        ("q", search.q.clone()),
+        ("state", search.state.clone()),
+        ("outcome", search.outcome.clone()),
+        ("step", search.step.clone()),
+        ("actor", search.actor.clone()),
+        ("from", search.from.clone()),
+        ("to", search.to.clone()),
+        ("standing", search.standing.clone()),
+        ("sort", search.sort.clone()),
+        ("order", search.order.clone()),
+    ];
+    for (key, value) in change {
+        match pairs.iter_mut().find(|(k, _)| k == key) {
+            Some(pair) => pair.1 = (*value).to_owned(),
+            None => pairs.push((key, (*value).to_owned())),
         }
     }
-    let outcomes: Vec<&str> = {
-        let mut outcomes: Vec<&str> = ctx
-            .app
-            .definition()
-            .steps()
+    pairs
+        .into_iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(key, value)| format!("{key}={}", layout::encode(&value)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+pub async fn list(ctx: Ctx, Query(search): Query<Search>) -> Response {
+    let lang = ctx.lang();
+    let now = ctx.app.clock.now_ms();
+    let definition = ctx.app.definition();
+    let known = known(&ctx.app, None).await;
+    let rows = found(definition, known.clone().unwrap_or_default(), &search, now);
+    if matches!(search.format.as_str(), "csv" | "json") {
+        let header = [
+            "application_id",
+            "applicant_name",
+            "applicant_iin",
+            "state",
+            "current_step",
+            "outcome",
+            "started",
+            "due",
+            "standing",
+            "overdue",
+            "registration_id",
+            "operator_id",
+            "channel",
+        ];
+        let records = rows
             .iter()
-            .flat_map(|step| [&step.yes, &step.no])
-            .filter_map(|target| target.as_ref().and_then(|t| t.outcome.as_deref()))
+            .map(|row| {
+                let a = &row.application;
+                vec![
+                    a.application_id.clone(),
+                    a.applicant_name.clone(),
+                    a.applicant_iin.clone(),
+                    crate::operator::state(&ctx, a),
+                    a.current_step.clone(),
+                    a.outcome.clone(),
+                    export_time(row.started_ms),
+                    export_time(a.due_time_ms),
+                    judged(definition, row, now).as_str().to_owned(),
+                    row.overdue.to_string(),
+                    a.registration_id.clone(),
+                    a.operator_id.clone(),
+                    a.channel.clone(),
+                ]
+            })
             .collect();
-        outcomes.sort_unstable();
-        outcomes.dedup();
-        outcomes
+        return export("applications", &search.format, &header, records);
+    }
+    let (page, more) = page_of(&rows, &search.after);
+    let mut outcomes: Vec<&str> = definition.outcomes();
+    outcomes.push(egov_regulation::instance::WITHDRAWN);
+    let sorted = |key: &str| search.sort == key || (key == "started" && search.sort.is_empty());
+    let header_link = |key: &str| {
+        let order = if sorted(key) && search.order != "asc" { "asc" } else { "desc" };
+        format!("/applications?{}", query(&search, &[("sort", key), ("order", order), ("after", "")]))
+    };
+    let aria_sort = |key: &str| {
+        if sorted(key) { if search.order == "asc" { "ascending" } else { "descending" } } else { "none" }
     };
     let body = html! {
         form.card method="get" action="/applications" role="search" aria-label=(t(lang, "search")) {
-            label for="q" { (t(lang, "search")) }
+            label for="q" { (t(lang, "search")) " (" (t(lang, "applicant")) ", " (t(lang, "applicant.iin")) ")" }
             input #q type="search" name="q" value=(search.q);
             label for="state" { (t(lang, "state")) }
             select #state name="state" {
@@ -235,7 +446,21 @@ pub async fn list(ctx: Ctx, Query(search): Query<Search>) -> Response {
             select #outcome name="outcome" {
                 option value="" { (t(lang, "any")) }
                 @for outcome in &outcomes {
-                    option value=(outcome) selected[search.outcome == *outcome] { (outcome) }
+                    option value=(outcome) selected[search.outcome == *outcome] { (definition.outcome_name(outcome, lang.code())) }
+                }
+            }
+            label for="step" { (t(lang, "step")) }
+            select #step name="step" {
+                option value="" { (t(lang, "any")) }
+                @for step in definition.steps() {
+                    option value=(step.id) selected[search.step == step.id] { (step.id) " " (step.title.get(lang.code())) }
+                }
+            }
+            label for="actor" { (t(lang, "waits.on")) }
+            select #actor name="actor" {
+                option value="" { (t(lang, "any")) }
+                @for role in definition.actors.keys() {
+                    option value=(role) selected[search.actor == *role] { (definition.actor_name(role, lang.code())) }
                 }
             }
             label for="from" { (t(lang, "started")) " " (t(lang, "from")) }
@@ -247,11 +472,20 @@ pub async fn list(ctx: Ctx, Query(search): Query<Search>) -> Response {
                 option value="" { (t(lang, "any")) }
                 option value="missed" selected[search.standing == "missed"] { (t(lang, "missed")) }
                 option value="at-risk" selected[search.standing == "at-risk"] { (t(lang, "at.risk")) }
+                option value="overdue" selected[search.standing == "overdue"] { (t(lang, "overdue")) }
             }
+            input type="hidden" name="sort" value=(search.sort);
+            input type="hidden" name="order" value=(search.order);
             div { button type="submit" { (t(lang, "search")) } }
         }
+        div #live-list data-live {
         @if let Err(refused) = &known {
-            (problem("applications-problem", Some(refused)))
+            (problem(lang, "applications-problem", Some(refused)))
+        }
+        p.exports {
+            (t(lang, "found.count")) ": " strong #found { (rows.len()) } " · " (t(lang, "export")) ": "
+            a #export-csv href={ "/applications?" (query(&search, &[("format", "csv")])) } { "CSV" } " "
+            a #export-json href={ "/applications?" (query(&search, &[("format", "json")])) } { "JSON" }
         }
         @if rows.is_empty() {
             p { (t(lang, "none.found")) }
@@ -259,31 +493,50 @@ pub async fn list(ctx: Ctx, Query(search): Query<Search>) -> Response {
             table #applications {
                 thead { tr {
                     th scope="col" { (t(lang, "application")) }
+                    th scope="col" aria-sort=(aria_sort("applicant")) { a.sort href=(header_link("applicant")) { (t(lang, "applicant")) } }
                     th scope="col" { (t(lang, "applicant.iin")) }
-                    th scope="col" { (t(lang, "state")) }
-                    th scope="col" { (t(lang, "started")) }
-                    th scope="col" { (t(lang, "due")) }
+                    th scope="col" aria-sort=(aria_sort("state")) { a.sort href=(header_link("state")) { (t(lang, "state")) } }
+                    th scope="col" aria-sort=(aria_sort("started")) { a.sort href=(header_link("started")) { (t(lang, "started")) } }
+                    th scope="col" aria-sort=(aria_sort("due")) { a.sort href=(header_link("due")) { (t(lang, "due")) } }
                     th scope="col" { (t(lang, "standing")) }
                 } }
                 tbody {
-                    @for (application, standing) in &rows {
+                    @for row in page {
+                        @let application = &row.application;
                         tr data-application=(application.application_id) {
                             td { a href={ "/applications/" (application.application_id) } { (application.application_id) } }
+                            td.applicant { (application.applicant_name) }
                             td { (application.applicant_iin) }
                             td { (crate::operator::state(&ctx, application)) }
-                            td { (time(started(application))) }
+                            td.started { (time(row.started_ms)) }
                             td { (time(application.due_time_ms)) }
-                            td { (layout::standing(lang, *standing)) }
+                            td { (layout::standing(lang, judged(definition, row, now))) @if row.overdue { " " span.badge.missed { (t(lang, "overdue")) } } }
                         }
                     }
                 }
             }
+            nav.pages aria-label=(t(lang, "pages.nav")) {
+                @if !search.after.is_empty() {
+                    a #first-page href={ "/applications?" (query(&search, &[])) } { (t(lang, "first.page")) } " "
+                }
+                @if more && let Some(last) = page.last() {
+                    a #next-page href={ "/applications?" (query(&search, &[("after", &last.application.application_id)])) } { (t(lang, "next.page")) }
+                }
+            }
+        }
         }
     };
     layout::page(&ctx, t(lang, "applications"), "/applications", body).into_response()
 }
 
-pub async fn detail(ctx: Ctx, Path(id): Path<String>) -> Response {
+#[derive(serde::Deserialize, Default)]
+pub struct Zoom {
+    /// minutes, hours, days or weeks; none: what fits the application's span.
+    #[serde(default)]
+    zoom: String,
+}
+
+pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(zoom): Query<Zoom>) -> Response {
     let lang = ctx.lang();
     let app = &ctx.app;
     let topology = &app.config.topology;
@@ -295,10 +548,30 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>) -> Response {
             .map_err(|status| Problem::from_status(&status)),
         Err(error) => Err(Problem::from_error("console.unreachable", &error)),
     };
+    // An application received at the provider's office: the ARM has it, the workstation does not.
+    let found =
+        match found {
+            Err(refused) if refused.code == "workstation.unknown_application" => match staff_client(app) {
+                Ok(staff) => staff
+                    .registration_of(&id)
+                    .await
+                    .map(|registration| registration.application.unwrap_or_default())
+                    .map_err(|status| {
+                        if status.code() == tonic::Code::NotFound { refused } else { Problem::from_status(&status) }
+                    }),
+                Err(_) => Err(refused),
+            },
+            other => other,
+        };
     let application = match found {
         Ok(application) => application,
+        Err(refused)
+            if refused.code.ends_with(".unknown_application") || refused.code.ends_with(".unknown_registration") =>
+        {
+            return crate::not_found(&ctx);
+        }
         Err(refused) => {
-            let body = html! { (problem("application-problem", Some(&refused))) };
+            let body = html! { (problem(lang, "application-problem", Some(&refused))) };
             return layout::page(&ctx, &format!("{} {id}", t(lang, "application")), "/applications", body)
                 .into_response();
         }
@@ -306,21 +579,24 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>) -> Response {
     let now = app.clock.now_ms();
     let done: Vec<&str> = application.path.iter().map(|step| step.step_id.as_str()).collect();
     let current = (!application.current_step.is_empty()).then_some(application.current_step.as_str());
-    let diagram = render::svg(app.definition(), &done, current);
-    let messages = messages(&ctx, &id).await;
+    let diagram = render::svg(app.definition(), &done, current, lang.code());
+    let logs = logs(app, &id).await;
+    let (step_links, message_steps) = step_messages(&application, &logs);
+    let messages = messages(&ctx, &id, &logs, &message_steps);
     let hops = monitoring(&ctx, &id).await;
     let body = html! {
+        div #live-detail data-live {
         (crate::operator::summary(&ctx, &application))
         @if let Some(notice) = &application.notice {
             section.notice role="note" data-code=(notice.code) {
-                strong { (t(lang, "notice")) ": " (notice.code) }
+                strong { (t(lang, "notice")) ": " (i18n::notice_heading(ctx.app.definition(), lang, &notice.code)) }
                 p { (lang.pick(&notice.text_kk, &notice.text_ru, &notice.text_en)) }
             }
         }
         h2 #timeline-title { (t(lang, "timeline")) }
-        (timeline(lang, &judge(ctx.app.definition(), &application, now), now))
+        (timeline(&ctx, &id, &judge(ctx.app.definition(), &application, now), now, &zoom.zoom))
         h2 { (t(lang, "path")) }
-        (crate::operator::path_table(&ctx, &application))
+        (crate::operator::path_table(&ctx, &application, Some(&step_links)))
         h2 #diagram-heading { (t(lang, "diagram")) }
         figure aria-labelledby="diagram-heading" { (PreEscaped(diagram)) }
         h2 #messages-title { (t(lang, "messages")) }
@@ -328,22 +604,37 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>) -> Response {
         div #messages { (messages) }
         h2 #hops-title { (t(lang, "hops")) }
         (hops)
+        }
     };
     let here = format!("/applications/{id}");
     layout::page(&ctx, &format!("{} {id}", t(lang, "application")), &here, body).into_response()
 }
 
-/// The width of a working day and of a day off on the timeline's axis.
+/// The width of a working day and of a day off on the timeline's axis of days.
 const WORKING_DAY: f64 = 90.0;
 const DAY_OFF: f64 = 14.0;
-const LABELS: f64 = 130.0;
-/// The most days the axis shows.
+/// The row labels' width.
+const LABELS: f64 = 240.0;
+/// The most days the axis of days shows, and the widest a clock axis is drawn.
 const MAX_DAYS: i64 = 90;
+const MAX_CLOCK_WIDTH: f64 = 4000.0;
+/// The zoom levels: a clock axis of minutes or of hours, an axis of days (working days wide) or of weeks.
+const ZOOMS: [&str; 4] = ["minutes", "hours", "days", "weeks"];
 
-/// The steps and the term as bars on an axis of days, a working day wide
-/// and a day off narrow, with each deadline marked and the bars of missed
-/// and at-risk steps coloured and labelled.
-fn timeline(lang: Lang, judged: &[Judged], now_ms: i64) -> Markup {
+/// Where a moment is on a timeline's axis.
+type Position = Box<dyn Fn(i64) -> f64>;
+/// A mark of the axis: where, its label, and whether it carries the date (the year).
+type Mark = (f64, String, bool);
+
+/// The steps and the terms as bars against time: each row named by its
+/// step's (or term's) title, each deadline marked, missed and at-risk bars
+/// coloured and labelled, a "now" line, the year on the axis; zoomed from
+/// minutes (a clock axis) to working weeks (an axis of days, a working day
+/// wide and a day off narrow). Without a zoom asked for, the one that fits
+/// the application's span.
+fn timeline(ctx: &Ctx, id: &str, judged: &[Judged], now_ms: i64, zoom: &str) -> Markup {
+    let lang = ctx.lang();
+    let definition = ctx.app.definition();
     let calendar = Calendar::kazakhstan();
     let moments = judged
         .iter()
@@ -352,53 +643,148 @@ fn timeline(lang: Lang, judged: &[Judged], now_ms: i64) -> Markup {
         // Now, only while something is open: an ended application's axis ends with it.
         .chain(judged.iter().any(|j| j.ended_ms.is_none()).then_some(now_ms))
         .filter(|ms| *ms > 0);
-    let (Some(first), Some(last)) = (moments.clone().min().and_then(local_date), moments.max().and_then(local_date))
-    else {
+    let (Some(first_ms), Some(last_ms)) = (moments.clone().min(), moments.max()) else {
         return html! {};
     };
-    let days: Vec<(NaiveDate, bool)> = first
-        .iter_days()
-        .take_while(|day| *day <= last)
-        .take(MAX_DAYS as usize)
-        .map(|day| (day, calendar.is_working_day(day).unwrap_or(true)))
-        .collect();
-    let mut offsets = Vec::with_capacity(days.len());
-    let mut x = LABELS;
-    for (_, working) in &days {
-        offsets.push(x);
-        x += if *working { WORKING_DAY } else { DAY_OFF };
-    }
-    let width = x + 70.0;
-    let position = |ms: i64| -> f64 {
-        let Some(at) = to_local(calendar, ms) else { return LABELS };
-        let day = at.date_naive();
-        match days.iter().position(|(d, _)| *d == day) {
-            Some(index) => {
-                let span = if days[index].1 { WORKING_DAY } else { DAY_OFF };
-                offsets[index] + span * f64::from(at.num_seconds_from_midnight()) / 86_400.0
+    // The zoom that fits is chosen by the bars (from each start to its end, or now), not by far deadlines.
+    let bars_end = judged.iter().map(|j| j.ended_ms.unwrap_or(now_ms)).max().unwrap_or(last_ms);
+    let span_ms = bars_end - first_ms;
+    let zoom = if ZOOMS.contains(&zoom) {
+        zoom
+    } else if span_ms < 3 * 3_600_000 {
+        "minutes"
+    } else if span_ms < 2 * 86_400_000 {
+        "hours"
+    } else {
+        "days"
+    };
+    // The axis: where a moment is, its end, and its marks (x, label, a year's or a day's).
+    // And the days off on an axis of days (x, width).
+    let mut days_off: Vec<(f64, f64)> = Vec::new();
+    let (position, axis_end, marks): (Position, f64, Vec<Mark>) = match zoom {
+        "minutes" | "hours" => {
+            let per_minute = if zoom == "minutes" { 14.0 } else { 2.0 };
+            let start = first_ms - first_ms % 60_000;
+            let width = ((last_ms - start) as f64 / 60_000.0 * per_minute).min(MAX_CLOCK_WIDTH) + 20.0;
+            let position = move |ms: i64| LABELS + ((ms - start) as f64 / 60_000.0 * per_minute).clamp(0.0, width);
+            // A mark every so many minutes, at least 70 px apart.
+            let every = [1i64, 2, 5, 10, 15, 30, 60, 120, 240, 360, 720]
+                .into_iter()
+                .find(|minutes| *minutes as f64 * per_minute >= 70.0)
+                .unwrap_or(1440);
+            let mut marks = Vec::new();
+            let mut at = start - start % (every * 60_000);
+            let mut last_day = None;
+            while position(at) < LABELS + width {
+                if at >= start
+                    && let Some(local) = to_local(calendar, at)
+                {
+                    let day = local.date_naive();
+                    let label = if last_day != Some(day) {
+                        local.format("%Y-%m-%d %H:%M").to_string()
+                    } else {
+                        local.format("%H:%M").to_string()
+                    };
+                    marks.push((position(at), label, last_day != Some(day)));
+                    last_day = Some(day);
+                }
+                at += every * 60_000;
             }
-            None if day < first => LABELS,
-            None => x,
+            (Box::new(position), LABELS + width, marks)
+        }
+        _ => {
+            let (Some(first), Some(last)) = (local_date(first_ms), local_date(last_ms)) else { return html! {} };
+            let scale = if zoom == "weeks" { 0.25 } else { 1.0 };
+            let days: Vec<(NaiveDate, bool)> = first
+                .iter_days()
+                .take_while(|day| *day <= last)
+                .take(MAX_DAYS as usize)
+                .map(|day| (day, calendar.is_working_day(day).unwrap_or(true)))
+                .collect();
+            let mut offsets = Vec::with_capacity(days.len());
+            let mut x = LABELS;
+            for (_, working) in &days {
+                offsets.push(x);
+                let span = if *working { WORKING_DAY * scale } else { DAY_OFF * scale };
+                if !*working {
+                    days_off.push((x, span));
+                }
+                x += span;
+            }
+            let mut marks = Vec::new();
+            for (index, (day, working)) in days.iter().enumerate() {
+                let new_year = index == 0 || day.ordinal() == 1;
+                if new_year {
+                    marks.push((offsets[index], day.format("%Y-%m-%d").to_string(), true));
+                } else if *working && (zoom == "days" || day.weekday() == chrono::Weekday::Mon) {
+                    marks.push((offsets[index], format!("{:02}-{:02}", day.month(), day.day()), false));
+                }
+            }
+            let end = x;
+            let position = move |ms: i64| -> f64 {
+                let Some(at) = to_local(calendar, ms) else { return LABELS };
+                let day = at.date_naive();
+                match days.iter().position(|(d, _)| *d == day) {
+                    Some(index) => {
+                        let span = if days[index].1 { WORKING_DAY * scale } else { DAY_OFF * scale };
+                        offsets[index] + span * f64::from(at.num_seconds_from_midnight()) / 86_400.0
+                    }
+                    None if day < first => LABELS,
+                    None => end,
+                }
+            };
+            (Box::new(position), end, marks)
         }
     };
-    let row = 24.0;
-    let top = 34.0;
-    let height = top + row * judged.len() as f64 + 10.0;
+    // Each row named by its title, wrapped to the labels' width (10 px text).
+    let titled: Vec<(&Judged, Vec<String>)> = judged
+        .iter()
+        .map(|judged| {
+            let title = match definition.step(&judged.item) {
+                Some(step) => step.title.get(lang.code()).to_owned(),
+                None => definition
+                    .terms
+                    .iter()
+                    .find(|term| term.id == judged.item)
+                    .map_or_else(|| judged.item.clone(), |term| term.title.get(lang.code()).to_owned()),
+            };
+            (judged, wrap_words(&title, 40))
+        })
+        .collect();
+    let width = axis_end + 80.0;
+    let top = 44.0;
+    let mut rows = Vec::with_capacity(titled.len());
+    let mut y = top;
+    for (judged, lines) in &titled {
+        rows.push((*judged, lines.clone(), y));
+        y += 12.0 * lines.len() as f64 + 10.0;
+    }
+    let height = y + 10.0;
+    let zoom_link = |level: &str| format!("/applications/{}?zoom={level}", layout::encode(id));
     html! {
-        svg xmlns="http://www.w3.org/2000/svg" class="timeline" role="img" aria-labelledby="timeline-title"
-            viewBox={ "0 0 " (width) " " (height) } width=(width) height=(height) {
-            @for (index, (day, working)) in days.iter().enumerate() {
-                @let span = if *working { WORKING_DAY } else { DAY_OFF };
-                @if *working {
-                    text x=(offsets[index] + 3.0) y="14" { (format!("{:02}-{:02}", day.month(), day.day())) }
+        nav.zoom aria-label=(t(lang, "zoom")) {
+            (t(lang, "zoom")) ": "
+            @for level in ZOOMS {
+                @if level == zoom {
+                    a href=(zoom_link(level)) aria-current="true" data-zoom=(level) { (t(lang, &format!("zoom.{level}"))) }
                 } @else {
-                    rect.dayoff x=(offsets[index]) y="20" width=(span) height=(height - 20.0) {}
+                    a href=(zoom_link(level)) data-zoom=(level) { (t(lang, &format!("zoom.{level}"))) }
                 }
-                line.axis x1=(offsets[index]) y1="20" x2=(offsets[index]) y2=(height) {}
+                " "
             }
-            line.axis x1=(LABELS) y1="20" x2=(x) y2="20" {}
-            @for (index, judged) in judged.iter().enumerate() {
-                @let y = top + row * index as f64;
+        }
+        div.scroll {
+        svg xmlns="http://www.w3.org/2000/svg" class="timeline" data-zoom=(zoom) role="img" aria-labelledby="timeline-title"
+            viewBox={ "0 0 " (width) " " (height) } width=(width) height=(height) {
+            @for (x, span) in &days_off {
+                rect.dayoff x=(x) y="34" width=(span) height=(height - 34.0) {}
+            }
+            @for (x, label, major) in &marks {
+                text.tick x=(x + 3.0) y=(if *major { 14.0 } else { 30.0 }) font-weight=[major.then_some("bold")] { (label) }
+                line.axis x1=(x) y1="34" x2=(x) y2=(height) {}
+            }
+            line.axis x1=(LABELS) y1="34" x2=(axis_end) y2="34" {}
+            @for (judged, lines, y) in &rows {
                 @let start = position(judged.started_ms);
                 @let end = position(judged.ended_ms.unwrap_or(now_ms)).max(start + 3.0);
                 @let class = match (judged.standing, judged.ended_ms) {
@@ -411,7 +797,11 @@ fn timeline(lang: Lang, judged: &[Judged], now_ms: i64) -> Markup {
                     title { (judged.item) ": " (time(judged.started_ms)) " – "
                         (judged.ended_ms.map(time).unwrap_or_else(|| t(lang, "in.progress").to_owned()))
                         @if let Some(deadline) = judged.deadline_ms { ", " (t(lang, "deadline")) " " (time(deadline)) } }
-                    text x="4" y=(y + 12.0) { (judged.item) }
+                    text.row-title x="4" y=(y + 10.0) {
+                        @for (index, line) in lines.iter().enumerate() {
+                            tspan x="4" dy=(if index == 0 { 0.0 } else { 12.0 }) { (line) }
+                        }
+                    }
                     rect class=(class) x=(start) y=(y) width=(end - start) height="14" {}
                     @if let Some(deadline) = judged.deadline_ms {
                         @let at = position(deadline);
@@ -424,33 +814,55 @@ fn timeline(lang: Lang, judged: &[Judged], now_ms: i64) -> Markup {
                     }
                 }
             }
+            @let now_x = position(now_ms);
+            @if now_ms >= first_ms && now_ms <= last_ms.max(now_ms) && now_x > LABELS && now_x < axis_end {
+                g.now {
+                    line.now-line x1=(now_x) y1="34" x2=(now_x) y2=(height) {}
+                    text.now-label x=(now_x + 3.0) y=(height - 4.0) { (t(lang, "now")) }
+                }
+            }
+        }
         }
     }
 }
 
-/// Every participant's message log of the application (`QueryLog` of the
-/// admin service): each envelope decoded, each signature (the sender's, the
-/// gateway's countersignature, those of the envelope it carries) verified
-/// with the trust registry.
-async fn messages(ctx: &Ctx, id: &str) -> Markup {
-    let lang = ctx.lang();
-    let app = &ctx.app;
-    let trust = match app.config.keys.trust() {
-        Ok(trust) => trust,
-        Err(error) => return problem("messages-problem", Some(&Problem::from_error("console.no_key", &error))),
-    };
+/// `text` in lines of at most `width` characters, at word boundaries.
+fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_owned()),
+        }
+    }
+    lines
+}
+
+/// The participants whose message logs the application's page shows: (name, address, member id).
+fn logged(app: &App) -> Vec<(&'static str, &str, &'static str)> {
     let topology = &app.config.topology;
-    let mut logs = Vec::new();
     let mut participants = vec![
-        ("workstation", &topology.workstation, ids::SC_WORKSTATION),
-        ("gateway", &topology.gateway, ids::GATEWAY),
-        ("regional", &topology.regional, ids::REGIONAL),
+        ("workstation", topology.workstation.as_str(), ids::SC_WORKSTATION),
+        ("gateway", topology.gateway.as_str(), ids::GATEWAY),
+        ("regional", topology.regional.as_str(), ids::REGIONAL),
     ];
     // The SHEP edge: each envelope with the SOAP message it came from or became.
     if let Some(shep) = &app.config.shep {
-        participants.push(("shep", shep, ids::SC_WORKSTATION));
+        participants.push(("shep", shep.as_str(), ids::SC_WORKSTATION));
     }
-    for (name, address, member) in participants {
+    participants
+}
+
+/// One participant's log of the application, or why it could not be read.
+type Log = (&'static str, Result<Vec<egov_proto::LogRecord>, Problem>);
+
+/// Every participant's message log of the application (`QueryLog` of the admin service).
+async fn logs(app: &App, id: &str) -> Vec<Log> {
+    let mut logs = Vec::new();
+    for (name, address, member) in logged(app) {
         let logged = match app.channel(address, member) {
             Ok(channel) => AdminServiceClient::new(channel)
                 .max_decoding_message_size(egov_client::MAX_MESSAGE_BYTES)
@@ -462,12 +874,74 @@ async fn messages(ctx: &Ctx, id: &str) -> Markup {
         };
         logs.push((name, logged));
     }
+    logs
+}
+
+/// The anchor of a log entry on the application's page.
+fn anchor(participant: &str, sequence: u64) -> String {
+    format!("message-{participant}-{sequence}")
+}
+
+/// Which message made each step of the path: the message a participant
+/// received when the step ended (its end is that message's arrival), the
+/// step's own member's first, then one received rather than sent, then the
+/// nearest in time. One message may make several steps (the operator's form
+/// records the log-in, the form, the look-up and condition 1). (step id ->
+/// anchor, anchor -> the steps it made.)
+fn step_messages(
+    application: &Application,
+    logs: &[Log],
+) -> (std::collections::HashMap<String, String>, std::collections::HashMap<String, Vec<String>>) {
+    const SLACK_MS: i64 = 1_500;
+    let mut of_step = std::collections::HashMap::new();
+    let mut of_message: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    let entries: Vec<(&str, &egov_proto::LogRecord, egov_proto::EnvelopeHeader)> = logs
+        .iter()
+        .filter_map(|(name, logged)| Some((*name, logged.as_ref().ok()?)))
+        .flat_map(|(name, logged)| {
+            logged.iter().map(move |entry| {
+                let header = entry
+                    .envelope
+                    .as_ref()
+                    .and_then(|envelope| egov_proto::EnvelopeHeader::decode(envelope.header.as_slice()).ok())
+                    .unwrap_or_default();
+                (name, entry, header)
+            })
+        })
+        .collect();
+    for step in &application.path {
+        let end = step.ended_time_ms.max(step.started_time_ms);
+        let found = entries.iter().filter(|(_, entry, _)| (entry.logged_time_ms - end).abs() <= SLACK_MS).min_by_key(
+            |(_, entry, header)| {
+                (header.sender_id != step.actor_id, entry.direction != "received", (entry.logged_time_ms - end).abs())
+            },
+        );
+        if let Some((name, entry, _)) = found {
+            let at = anchor(name, entry.sequence);
+            of_step.insert(step.step_id.clone(), at.clone());
+            of_message.entry(at).or_default().push(step.step_id.clone());
+        }
+    }
+    (of_step, of_message)
+}
+
+/// The logs as tables: each envelope's body decoded as a tree of named fields
+/// (`body.rs`), its scans linked, each signature (the sender's, the gateway's
+/// countersignature, those of the envelope it carries) verified with the
+/// trust registry, and the step each message made linked.
+fn messages(ctx: &Ctx, id: &str, logs: &[Log], steps: &std::collections::HashMap<String, Vec<String>>) -> Markup {
+    let lang = ctx.lang();
+    let trust = match ctx.app.config.keys.trust() {
+        Ok(trust) => trust,
+        Err(error) => return problem(lang, "messages-problem", Some(&Problem::from_error("console.no_key", &error))),
+    };
+    let scan = |sha: &str| format!("/applications/{}/documents/{}", layout::encode(id), layout::encode(sha));
     html! {
-        @for (name, logged) in &logs {
+        @for (name, logged) in logs {
             section.log data-participant=(name) aria-labelledby={ "log-" (name) } {
-                h3 id={ "log-" (name) } { (t(lang, "participant")) ": " (name) }
+                h3 id={ "log-" (name) } { (t(lang, "participant")) ": " (i18n::participant(lang, name)) }
                 @match logged {
-                    Err(refused) => (problem(&format!("log-{name}-problem"), Some(refused))),
+                    Err(refused) => (problem(lang, &format!("log-{name}-problem"), Some(refused))),
                     Ok(logged) => table.messages {
                         thead { tr {
                             th scope="col" { "#" }
@@ -482,11 +956,13 @@ async fn messages(ctx: &Ctx, id: &str) -> Markup {
                             @for entry in logged {
                                 @let envelope = entry.envelope.clone().unwrap_or_default();
                                 @let header = egov_proto::EnvelopeHeader::decode(envelope.header.as_slice()).unwrap_or_default();
-                                tr.message data-service=(header.service_id) data-direction=(entry.direction) {
-                                    td { (entry.sequence) }
+                                @let at = anchor(name, entry.sequence);
+                                tr.message id=(at) data-service=(header.service_id) data-direction=(entry.direction) {
+                                    td { (entry.sequence)
+                                        @for step in steps.get(&at).into_iter().flatten() { br; a.step-link href={ "#step-" (step) } { "→ " (step) } } }
                                     td { (time(entry.logged_time_ms)) }
                                     td {
-                                        (entry.direction)
+                                        (match entry.direction.as_str() { "received" => t(lang, "direction.received"), "sent" => t(lang, "direction.sent"), other => other })
                                         @if entry.note.starts_with('<') {
                                             details.soap { summary { "SOAP" } pre { (entry.note) } }
                                         } @else if !entry.note.is_empty() {
@@ -496,7 +972,7 @@ async fn messages(ctx: &Ctx, id: &str) -> Markup {
                                     td { (header.sender_id) " → " (header.recipient_id) }
                                     td { (header.service_id) br; small { (header.body_type) } }
                                     td { (signatures(lang, &envelope, &trust, 0)) }
-                                    td { details { summary { (header.message_id) } pre { (decoded(&header.body_type, &envelope.body)) } small { "sha256 " (entry.hash) } } }
+                                    td.body { details { summary { (header.message_id) } (body::tree(&header.body_type, &envelope.body, &scan)) small { "sha256 " (entry.hash) } } }
                                 }
                             }
                         }
@@ -505,6 +981,33 @@ async fn messages(ctx: &Ctx, id: &str) -> Markup {
             }
         }
     }
+}
+
+/// The scan of a document of the application, found by its SHA-256 in the
+/// messages the workstation and the ARM logged, opened in the browser.
+pub async fn document(ctx: Ctx, Path((id, sha256)): Path<(String, String)>) -> Response {
+    for (name, logged) in logs(&ctx.app, &id).await {
+        if name == "gateway" {
+            continue;
+        }
+        for entry in logged.unwrap_or_default() {
+            let envelope = entry.envelope.unwrap_or_default();
+            let Ok(header) = egov_proto::EnvelopeHeader::decode(envelope.header.as_slice()) else { continue };
+            if let Some((title, content)) = body::document(&header.body_type, &envelope.body, &sha256) {
+                let disposition = format!("inline; filename=\"{}\"", title.replace(['"', '\\', '\r', '\n'], "_"));
+                return (
+                    [
+                        (axum::http::header::CONTENT_TYPE, body::content_type(&content).to_owned()),
+                        (axum::http::header::CONTENT_DISPOSITION, disposition),
+                        (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+                    ],
+                    content,
+                )
+                    .into_response();
+            }
+        }
+    }
+    crate::not_found(&ctx).into_response()
 }
 
 /// Each signature of `envelope` and of what it carries, with its verification.
@@ -543,62 +1046,6 @@ fn signatures(lang: Lang, envelope: &Envelope, trust: &TrustRegistry, depth: usi
     }
 }
 
-/// The body decoded as the type its header names, as text (the documents'
-/// scans and the envelopes it carries shortened).
-fn decoded(body_type: &str, body: &[u8]) -> String {
-    use egov_proto::Body;
-    fn text<B: Body + std::fmt::Debug>(body: &[u8]) -> String {
-        match B::decode(body) {
-            Ok(decoded) => format!("{decoded:#?}"),
-            Err(error) => format!("does not decode as {}: {error}", B::TYPE),
-        }
-    }
-    let text = match body_type {
-        egov_proto::PersonQuery::TYPE => text::<egov_proto::PersonQuery>(body),
-        egov_proto::PersonAnswer::TYPE => text::<egov_proto::PersonAnswer>(body),
-        egov_proto::PowerOfAttorneyQuery::TYPE => text::<egov_proto::PowerOfAttorneyQuery>(body),
-        egov_proto::PowerOfAttorneyAnswer::TYPE => text::<egov_proto::PowerOfAttorneyAnswer>(body),
-        egov_proto::ApplicationForm::TYPE => text::<egov_proto::ApplicationForm>(body),
-        egov_proto::ApplicationSubmission::TYPE => text::<egov_proto::ApplicationSubmission>(body),
-        egov_proto::ApplicantArrival::TYPE => text::<egov_proto::ApplicantArrival>(body),
-        egov_proto::ResultPickup::TYPE => text::<egov_proto::ResultPickup>(body),
-        egov_proto::ApplicationWithdrawal::TYPE => text::<egov_proto::ApplicationWithdrawal>(body),
-        egov_proto::ApplicationDelivery::TYPE => match egov_proto::ApplicationDelivery::decode(body) {
-            Ok(mut delivery) => {
-                let carried = delivery.operator_submission.take();
-                let mut text = format!("{delivery:#?}");
-                if let Some(carried) = carried {
-                    text.push_str(&format!("\noperator_submission: {} bytes, signed", carried.body.len()));
-                }
-                text
-            }
-            Err(error) => error.to_string(),
-        },
-        egov_proto::ApplicationProgress::TYPE => match egov_proto::ApplicationProgress::decode(body) {
-            Ok(mut progress) => {
-                let carried = progress.signed_result.take();
-                let mut text = format!("{progress:#?}");
-                if let Some(carried) = carried {
-                    text.push_str(&format!(
-                        "\nsigned_result: {}",
-                        decoded(egov_proto::ServiceResult::TYPE, &carried.body)
-                    ));
-                }
-                text
-            }
-            Err(error) => error.to_string(),
-        },
-        egov_proto::ServiceResult::TYPE => text::<egov_proto::ServiceResult>(body),
-        egov_proto::StaffAction::TYPE => text::<egov_proto::StaffAction>(body),
-        egov_proto::OfficeReception::TYPE => text::<egov_proto::OfficeReception>(body),
-        egov_proto::Notice::TYPE => text::<egov_proto::Notice>(body),
-        other => format!("{} bytes of {other}", body.len()),
-    };
-    // A scan's bytes print as numbers: keep the text readable.
-    const MAX_CHARS: usize = 6000;
-    if text.chars().count() > MAX_CHARS { text.chars().take(MAX_CHARS).collect::<String>() + "\n…" } else { text }
-}
-
 /// Every participant's monitoring records of the application: each hop with its timestamps.
 async fn monitoring(ctx: &Ctx, id: &str) -> Markup {
     let lang = ctx.lang();
@@ -628,7 +1075,7 @@ async fn monitoring(ctx: &Ctx, id: &str) -> Markup {
     rows.sort_by_key(|(_, record)| record.request_in_time_us.max(record.request_out_time_us));
     html! {
         @for (name, error) in &unreachable {
-            p.bad { (name) ": " (t(lang, "unreachable")) " (" (error) ")" }
+            p.bad title=(error) { (i18n::participant(lang, name)) ": " (t(lang, "unreachable")) }
         }
         table #hops aria-labelledby="hops-title" {
             thead { tr {
@@ -637,18 +1084,25 @@ async fn monitoring(ctx: &Ctx, id: &str) -> Markup {
                 th scope="col" { "RPC" }
                 th scope="col" { (t(lang, "sender")) " → " (t(lang, "recipient")) }
                 th scope="col" { (t(lang, "service")) }
-                th scope="col" { (t(lang, "time")) }
+                th scope="col" { (t(lang, "hop.request.in")) }
+                th scope="col" { (t(lang, "hop.request.out")) }
+                th scope="col" { (t(lang, "hop.response.in")) }
+                th scope="col" { (t(lang, "hop.response.out")) }
+                th scope="col" { (t(lang, "latency")) }
                 th scope="col" { (t(lang, "status")) }
             } }
             tbody {
                 @for (name, record) in &rows {
-                    tr {
-                        td { (name) }
-                        td { (record.kind) }
+                    tr.hop data-kind=(record.kind) {
+                        td { (i18n::participant(lang, name)) }
+                        td { (match record.kind.as_str() { "client" => t(lang, "kind.client"), "server" => t(lang, "kind.server"), other => other }) }
                         td { (record.rpc) }
                         td { (record.client_id) " → " (record.peer_id) }
                         td { (record.service_id) }
-                        td { (time(record.request_in_time_us.max(record.request_out_time_us) / 1000)) }
+                        @for us in [record.request_in_time_us, record.request_out_time_us, record.response_in_time_us, record.response_out_time_us] {
+                            td.stamp { (precise_time(us)) }
+                        }
+                        td.latency { (latencies(lang, record)) }
                         td { (record.status_code) @if !record.reason.is_empty() { " " (record.reason) } }
                     }
                 }
@@ -657,25 +1111,116 @@ async fn monitoring(ctx: &Ctx, id: &str) -> Markup {
     }
 }
 
+/// A timestamp in microseconds as Astana time to the millisecond, with its offset; empty for 0.
+fn precise_time(us: i64) -> String {
+    if us == 0 {
+        return String::new();
+    }
+    to_local(Calendar::kazakhstan(), us / 1000)
+        .map_or_else(|| us.to_string(), |at| at.format("%Y-%m-%d %H:%M:%S%.3f %:z").to_string())
+}
+
+/// A hop's latencies: the participant's own handling (response out − request in), the call onward or the
+/// round trip of a client (response in − request out).
+fn latencies(lang: Lang, record: &egov_proto::MonitoringRecord) -> String {
+    let span = |from: i64, to: i64| (from > 0 && to >= from).then(|| format!("{:.1} ms", (to - from) as f64 / 1000.0));
+    let mut parts = Vec::new();
+    if let Some(handled) = span(record.request_in_time_us, record.response_out_time_us) {
+        parts.push(format!("{} {handled}", t(lang, "latency.handled")));
+    }
+    if let Some(onward) = span(record.request_out_time_us, record.response_in_time_us) {
+        parts.push(format!("{} {onward}", t(lang, "latency.onward")));
+    }
+    parts.join("; ")
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct SlaQuery {
+    /// Only the rows past their deadline by at least this many hours.
+    #[serde(default)]
+    over: String,
+    /// csv or json.
+    #[serde(default)]
+    format: String,
+}
+
+/// How long past its deadline a step or term is (or was, when it ended): none when it is not.
+fn overdue_by(judged: &Judged, now_ms: i64) -> Option<i64> {
+    let deadline = judged.deadline_ms?;
+    let end = judged.ended_ms.unwrap_or(now_ms);
+    (end > deadline).then_some(end - deadline)
+}
+
+/// A span as hours and minutes ("26 h 05 min") in `lang`.
+fn span(lang: Lang, ms: i64) -> String {
+    let minutes = ms / 60_000;
+    format!("{} {} {:02} {}", minutes / 60, t(lang, "unit.hours.short"), minutes % 60, t(lang, "unit.minutes.short"))
+}
+
 /// The SLA report: every step and term of the known applications that
-/// missed its deadline or is at risk of it (the rows of `egov sla report`).
-pub async fn sla(ctx: Ctx) -> Response {
+/// missed its deadline or is at risk of it (the rows of `egov sla report`),
+/// with how far past its deadline each is; filtered by that, and exported.
+pub async fn sla(ctx: Ctx, Query(query): Query<SlaQuery>) -> Response {
     let lang = ctx.lang();
     let now = ctx.app.clock.now_ms();
+    let over_ms = query.over.trim().parse::<f64>().ok().map(|hours| (hours * 3_600_000.0) as i64);
     let mut rows = Vec::new();
     let known = known(&ctx.app, None).await;
     for application in known.as_ref().map_or(&[][..], Vec::as_slice) {
         for judged in judge(ctx.app.definition(), application, now) {
-            if matches!(judged.standing, Standing::Missed | Standing::AtRisk) {
-                rows.push((application.clone(), judged));
+            let by = overdue_by(&judged, now);
+            if matches!(judged.standing, Standing::Missed | Standing::AtRisk)
+                && over_ms.is_none_or(|over| by.is_some_and(|by| by >= over))
+            {
+                rows.push((application.clone(), judged, by));
             }
         }
     }
+    if matches!(query.format.as_str(), "csv" | "json") {
+        let header = [
+            "application_id",
+            "registration_id",
+            "item",
+            "started",
+            "deadline",
+            "ended",
+            "standing",
+            "overdue_by_minutes",
+        ];
+        let records = rows
+            .iter()
+            .map(|(application, judged, by)| {
+                vec![
+                    application.application_id.clone(),
+                    application.registration_id.clone(),
+                    judged.item.clone(),
+                    export_time(judged.started_ms),
+                    judged.deadline_ms.map(export_time).unwrap_or_default(),
+                    judged.ended_ms.map(export_time).unwrap_or_default(),
+                    judged.standing.as_str().to_owned(),
+                    by.map(|by| (by / 60_000).to_string()).unwrap_or_default(),
+                ]
+            })
+            .collect();
+        return export("sla", &query.format, &header, records);
+    }
+    let exported = |format: &str| {
+        let over = if query.over.is_empty() { String::new() } else { format!("&over={}", layout::encode(&query.over)) };
+        format!("/sla?format={format}{over}")
+    };
     let body = html! {
         p { (t(lang, "sla.intro")) }
-        @if let Err(refused) = &known {
-            (problem("sla-problem", Some(refused)))
+        form.card method="get" action="/sla" role="search" aria-label=(t(lang, "search")) {
+            label for="over" { (t(lang, "overdue.by")) " (" (t(lang, "unit.hours.short")) ", " (t(lang, "from")) ")" }
+            input #over type="number" name="over" min="0" step="0.5" value=(query.over);
+            div { button type="submit" { (t(lang, "search")) } }
         }
+        div #live-sla data-live {
+        @if let Err(refused) = &known {
+            (problem(lang, "sla-problem", Some(refused)))
+        }
+        p.exports { (t(lang, "found.count")) ": " strong #found { (rows.len()) } " · " (t(lang, "export")) ": "
+            a #export-csv href=(exported("csv")) { "CSV" } " " a #export-json href=(exported("json")) { "JSON" } }
         @if rows.is_empty() {
             p #sla-empty { (t(lang, "none.found")) }
         } @else {
@@ -686,21 +1231,24 @@ pub async fn sla(ctx: Ctx) -> Response {
                     th scope="col" { (t(lang, "item")) }
                     th scope="col" { (t(lang, "deadline")) }
                     th scope="col" { (t(lang, "ended")) }
+                    th scope="col" { (t(lang, "overdue.by")) }
                     th scope="col" { (t(lang, "standing")) }
                 } }
                 tbody {
-                    @for (application, judged) in &rows {
+                    @for (application, judged, by) in &rows {
                         tr data-row={ (application.application_id) " " (judged.item) " " (judged.standing.as_str()) } {
                             td { a href={ "/applications/" (application.application_id) } { (application.application_id) } }
                             td { (application.registration_id) }
                             td { (judged.item) }
                             td { (judged.deadline_ms.map(time).unwrap_or_default()) }
                             td { (judged.ended_ms.map(time).unwrap_or_else(|| t(lang, "in.progress").to_owned())) }
+                            td.overdue-by { (by.map(|by| span(lang, by)).unwrap_or_default()) }
                             td { (layout::standing(lang, judged.standing)) }
                         }
                     }
                 }
             }
+        }
         }
     };
     layout::page(&ctx, t(lang, "sla"), "/sla", body).into_response()
@@ -712,9 +1260,11 @@ pub async fn regulation(ctx: Ctx) -> Html<String> {
     let definition = ctx.app.definition();
     let service = &definition.service;
     let body = html! {
-        p { strong { (lang.pick(&service.name_kk, &service.name_ru, &service.name_en)) } " — " (service.code) ", " (service.regulation) }
+        p { strong { (service.name(lang.code())) } " — " (service.code) }
+        p { (service.regulation_in(lang.code())) }
+        p { (t(lang, "provider")) ": " (service.provider_in(lang.code())) }
         h2 #diagram-heading { (t(lang, "diagram")) }
-        figure aria-labelledby="diagram-heading" { (PreEscaped(render::svg(definition, &[], None))) }
+        figure aria-labelledby="diagram-heading" { (PreEscaped(render::svg(definition, &[], None, lang.code()))) }
         h2 #steps-title { (t(lang, "steps")) }
         table aria-labelledby="steps-title" {
             thead { tr {
@@ -726,13 +1276,15 @@ pub async fn regulation(ctx: Ctx) -> Html<String> {
             tbody {
                 @for step in definition.steps() {
                     tr {
-                        td { strong { (step.id) } " " (step.title) }
-                        td { (step.actor) }
-                        td { (step.duration.map(|d| d.to_string()).unwrap_or_default()) }
+                        td { strong { (step.id) } " " (step.title.get(lang.code())) }
+                        td { (definition.actor_name(&step.actor, lang.code())) }
+                        td { (step.duration.map(|d| render::duration_in(d, lang.code())).unwrap_or_default()) }
                         td {
                             @if let Some(next) = &step.next { (next) }
-                            @if let Some(yes) = &step.yes { (t(lang, "yes")) ": " (yes.next) " " }
-                            @if let Some(no) = &step.no { (t(lang, "no")) ": " (no.next) }
+                            @if let Some(yes) = &step.yes { (t(lang, "yes")) ": " (yes.next)
+                                @if let Some(outcome) = &yes.outcome { " (" (definition.outcome_name(outcome, lang.code())) ")" } " " }
+                            @if let Some(no) = &step.no { (t(lang, "no")) ": " (no.next)
+                                @if let Some(outcome) = &no.outcome { " (" (definition.outcome_name(outcome, lang.code())) ")" } }
                         }
                     }
                 }
@@ -748,12 +1300,14 @@ pub async fn regulation(ctx: Ctx) -> Html<String> {
             } }
             tbody {
                 @for term in &definition.terms {
-                    tr { td { (term.id) } td { (term.title) } td { (term.from) " → " (term.to) } td { (term.duration.to_string()) } }
+                    tr { td { (term.id) } td { (term.title.get(lang.code())) } td { (term.from) " → " (term.to) } td { (render::duration_in(term.duration, lang.code())) } }
                 }
             }
         }
-        h2 { "Mermaid" }
-        pre { (render::mermaid(definition)) }
+        details {
+            summary { "Mermaid" }
+            pre { (render::mermaid(definition)) }
+        }
     };
     layout::page(&ctx, t(lang, "regulation"), "/regulation", body)
 }

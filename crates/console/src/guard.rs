@@ -114,7 +114,7 @@ fn csrf(why: String) -> Problem {
 pub(crate) fn refused(ctx: &Ctx, problem: &Problem) -> Response {
     let lang = ctx.lang();
     let body = html! {
-        (layout::problem("csrf-problem", Some(problem)))
+        (layout::problem(lang, "csrf-problem", Some(problem)))
         p { a href="/" { (t(lang, "home")) } }
     };
     (StatusCode::FORBIDDEN, layout::page(ctx, t(lang, "console"), "/", body)).into_response()

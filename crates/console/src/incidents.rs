@@ -10,18 +10,39 @@ use egov_runtime::ids;
 use maud::html;
 
 use crate::guard::{self, Posted};
-use crate::i18n::t;
+use crate::i18n::{self, t};
 use crate::layout::{self, problem};
 use crate::{App, Ctx, Problem, see_other, time};
 
 /// The participants with an outbox: (name, address, member id).
-fn participants(app: &App) -> [(&'static str, &str, &'static str); 3] {
+pub(crate) fn participants(app: &App) -> [(&'static str, &str, &'static str); 3] {
     let topology = &app.config.topology;
     [
         ("gateway", &topology.gateway, ids::GATEWAY),
         ("regional", &topology.regional, ids::REGIONAL),
         ("workstation", &topology.workstation, ids::SC_WORKSTATION),
     ]
+}
+
+/// The deliveries of application `id` still waiting in an outbox: (participant, entry).
+pub(crate) async fn pending_of(app: &App, id: &str) -> Vec<(&'static str, egov_proto::OutboxEntry)> {
+    let mut pending = Vec::new();
+    for (name, address, member) in participants(app) {
+        let Ok(channel) = app.channel(address, member) else { continue };
+        if let Ok(answer) =
+            AdminServiceClient::new(channel).list_outbox(ListOutboxRequest { incidents_only: false }).await
+        {
+            pending.extend(
+                answer
+                    .into_inner()
+                    .entries
+                    .into_iter()
+                    .filter(|entry| entry.correlation_id == id)
+                    .map(|entry| (name, entry)),
+            );
+        }
+    }
+    pending
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -52,22 +73,23 @@ async fn page(ctx: &Ctx, all: bool, refused: Option<Problem>) -> Response {
         }
     }
     let body = html! {
-        (problem("retry-problem", refused.as_ref()))
+        (problem(lang, "retry-problem", refused.as_ref()))
         @for (name, error) in &unreachable {
-            p.bad { (name) ": " (t(lang, "unreachable")) " (" (error) ")" }
+            p.bad title=(error) { (i18n::participant(lang, name)) ": " (t(lang, "unreachable")) }
         }
         form method="get" action="/incidents" {
             input #all type="checkbox" name="all" value="yes" checked[all];
             label.inline for="all" { (t(lang, "show.all")) }
             button.secondary type="submit" { (t(lang, "search")) }
         }
+        div #live-incidents data-live {
         @if entries.is_empty() {
             p #no-incidents { (t(lang, "incidents.none")) }
         } @else {
             table #incidents {
                 thead { tr {
                     th scope="col" { (t(lang, "participant")) }
-                    th scope="col" { "id" }
+                    th scope="col" { (t(lang, "id")) }
                     th scope="col" { (t(lang, "target")) }
                     th scope="col" { (t(lang, "service")) }
                     th scope="col" { (t(lang, "application")) }
@@ -78,18 +100,19 @@ async fn page(ctx: &Ctx, all: bool, refused: Option<Problem>) -> Response {
                 tbody {
                     @for (name, entry) in &entries {
                         tr data-application=(entry.correlation_id) data-incident=(entry.incident) {
-                            td { (name) }
+                            td { (i18n::participant(lang, name)) }
                             td { (entry.id) }
                             td { (entry.target) }
                             td { (entry.service_id) }
                             td { a href={ "/applications/" (entry.correlation_id) } { (entry.correlation_id) } }
                             td { (entry.attempts) }
-                            td { @if entry.incident { "[incident] " } (entry.last_error) br; small { (time(entry.enqueued_time_ms)) } }
+                            td { @if entry.incident { "[" (t(lang, "incident")) "] " } (entry.last_error) br; small { (time(entry.enqueued_time_ms)) } }
                             td {
                                 form method="post" action="/incidents/retry" {
                                     (guard::field(ctx))
                                     input type="hidden" name="participant" value=(name);
                                     input type="hidden" name="id" value=(entry.id);
+                                    @if all { input type="hidden" name="all" value="yes"; }
                                     button type="submit" aria-label={ (t(lang, "retry")) " " (entry.correlation_id) } { (t(lang, "retry")) }
                                 }
                             }
@@ -97,6 +120,7 @@ async fn page(ctx: &Ctx, all: bool, refused: Option<Problem>) -> Response {
                     }
                 }
             }
+        }
         }
     };
     layout::page(ctx, t(lang, "incidents"), "/incidents", body).into_response()
@@ -108,6 +132,9 @@ pub struct Retry {
     participant: String,
     #[serde(default)]
     id: String,
+    /// The list showed every pending delivery: it still does after the retry.
+    #[serde(default)]
+    all: Option<String>,
 }
 
 pub async fn retry(ctx: Ctx, Posted(form): Posted<Retry>) -> Response {
@@ -141,8 +168,8 @@ pub async fn retry(ctx: Ctx, Posted(form): Posted<Retry>) -> Response {
                 entry.target,
                 entry.service_id
             ));
-            see_other("/incidents")
+            see_other(if form.all.is_some() { "/incidents?all=yes" } else { "/incidents" })
         }
-        Err(refused) => page(&ctx, false, Some(refused)).await,
+        Err(refused) => page(&ctx, form.all.is_some(), Some(refused)).await,
     }
 }

@@ -37,7 +37,7 @@ pub fn page(ctx: &Ctx, title: &str, here: &str, body: Markup) -> Html<String> {
                 link rel="stylesheet" href="/assets/console.css";
                 script src="/assets/console.js" defer {}
             }
-            body {
+            body data-live=[crate::live::watched(here).filter(|_| ctx.read()).map(|_| here)] {
                 a.skip href="#main" { "↓" }
                 header {
                     span.brand { (t(lang, "console")) }
@@ -71,6 +71,7 @@ pub fn page(ctx: &Ctx, title: &str, here: &str, body: Markup) -> Html<String> {
                     }
                     (body)
                 }
+                footer { small { (t(lang, "time.zone")) } }
             }
         }
     };
@@ -116,10 +117,10 @@ pub fn decode(text: &str) -> String {
 
 /// A refusal's reason shown next to the field `id` names (the field's
 /// `aria-describedby` points at it).
-pub fn problem(id: &str, problem: Option<&crate::Problem>) -> Markup {
+pub fn problem(lang: Lang, id: &str, problem: Option<&crate::Problem>) -> Markup {
     html! {
         @if let Some(problem) = problem {
-            p.problem id=(id) role="alert" data-code=(problem.code) { (problem.text()) }
+            p.problem id=(id) role="alert" data-code=(problem.code) title=[(lang != Lang::En).then_some(&problem.message)] { (problem.text(lang)) }
         }
     }
 }

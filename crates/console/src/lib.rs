@@ -13,10 +13,12 @@
 #![forbid(unsafe_code)]
 
 mod applications;
+mod body;
 mod guard;
 mod i18n;
 mod incidents;
 mod layout;
+mod live;
 mod operator;
 mod package;
 mod staff;
@@ -36,7 +38,7 @@ use egov_regulation::Definition;
 use egov_runtime::tls::TlsDir;
 use egov_runtime::{Clock, KeyDir, SystemClock, Topology};
 
-pub use i18n::Lang;
+pub use i18n::{Lang, english_words};
 
 /// The largest file the operator may attach (each document of the package).
 pub const MAX_FILE_BYTES: usize = 2 * 1024 * 1024;
@@ -116,6 +118,9 @@ fn routes(app: Arc<App>) -> Router {
         .route("/regulation", get(applications::regulation))
         .route("/incidents", get(incidents::list))
         .route("/incidents/retry", post(incidents::retry))
+        .route("/live", get(live::events))
+        .route("/applications/{id}/documents/{sha256}", get(applications::document))
+        .fallback(|ctx: Ctx| async move { not_found(&ctx) })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), visit))
         .with_state(app)
@@ -165,6 +170,10 @@ pub(crate) struct Session {
 #[derive(Clone)]
 struct Visit {
     session: Option<String>,
+    /// A GET (or HEAD): the page is what its path shows, and may follow it live.
+    read: bool,
+    /// A live page fetching itself again (`X-Egov-Live`): it leaves the flash message for the page it is for.
+    live: bool,
     visitor: String,
     lang: Lang,
     flash: Option<String>,
@@ -181,6 +190,11 @@ pub(crate) struct Ctx {
 impl Ctx {
     pub fn lang(&self) -> Lang {
         self.visit.lang
+    }
+
+    /// Whether the page answers a GET: a page answering a form (its refusal) does not follow its path live.
+    pub fn read(&self) -> bool {
+        self.visit.read
     }
 
     /// Changes the stored session (none before log-in).
@@ -260,8 +274,11 @@ impl Ctx {
         self.set_cookie(&format!("{FLASH_COOKIE}={seal}.{text}; Path=/; HttpOnly; SameSite=Strict; Max-Age=300"));
     }
 
-    /// The flash message, taken (shown once).
+    /// The flash message, taken (shown once); a live page's fetch of itself leaves it.
     pub fn take_flash(&self) -> Option<String> {
+        if self.visit.live {
+            return None;
+        }
         let flash = self.visit.flash.clone()?;
         self.set_cookie(&expired(FLASH_COOKIE));
         Some(flash)
@@ -352,6 +369,8 @@ async fn visit(State(app): State<Arc<App>>, mut request: Request, next: Next) ->
     });
     let visit = Visit {
         session,
+        read: matches!(*request.method(), Method::GET | Method::HEAD),
+        live: request.headers().contains_key("x-egov-live"),
         visitor,
         lang: jar.get(LANG_COOKIE).and_then(|code| Lang::parse(code)).unwrap_or_default(),
         flash,
@@ -408,6 +427,17 @@ async fn home(ctx: Ctx) -> Html<String> {
     layout::page(&ctx, i18n::t(lang, "console"), "/", body)
 }
 
+/// The page of what is not there (an unknown path, an id no participant knows), in the chosen language: 404.
+pub(crate) fn not_found(ctx: &Ctx) -> Response {
+    let lang = ctx.lang();
+    let problem = Problem::new("console.not_found", "console.not_found: no such page or record");
+    let body = maud::html! {
+        (layout::problem(lang, "not-found", Some(&problem)))
+        p { a href="/" { (i18n::t(lang, "home")) } }
+    };
+    (axum::http::StatusCode::NOT_FOUND, layout::page(ctx, i18n::t(lang, "not.found"), "/", body)).into_response()
+}
+
 /// A redirect after a form: the browser fetches `to` with GET.
 pub(crate) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
@@ -417,14 +447,17 @@ pub(crate) fn see_other(to: &str) -> Response {
 #[derive(Debug, Clone)]
 pub(crate) struct Problem {
     pub code: String,
+    /// The participant's (or the console's) own message, in English.
     pub message: String,
+    /// What follows the text in every language (when to come back).
+    pub note: String,
 }
 
 impl Problem {
     /// A problem whose message quotes the input back as a participant's
     /// refusal does: within the same bounds (`egov_runtime::status::bounded`).
     pub fn new(code: &str, message: impl Into<String>) -> Problem {
-        Problem { code: code.to_owned(), message: egov_runtime::status::bounded(&message.into()) }
+        Problem { code: code.to_owned(), message: egov_runtime::status::bounded(&message.into()), note: String::new() }
     }
 
     /// A participant's refusal: its `egov-reason` (or the message's prefix).
@@ -442,7 +475,7 @@ impl Problem {
                 reason.then(|| code.to_owned())
             })
             .unwrap_or_else(|| format!("grpc.{:?}", status.code()).to_lowercase());
-        Problem { code, message: egov_runtime::status::bounded(status.message()) }
+        Problem { code, message: egov_runtime::status::bounded(status.message()), note: String::new() }
     }
 
     pub fn from_error(code: &str, error: &anyhow::Error) -> Problem {
@@ -452,23 +485,26 @@ impl Problem {
         }
     }
 
-    /// The text shown: the message, which begins with the code.
-    pub fn text(&self) -> String {
-        if self.message.starts_with(&self.code) {
-            self.message.clone()
-        } else {
-            format!("{}: {}", self.code, self.message)
-        }
+    /// The text shown: the code, then in English the message, in Kazakh and
+    /// Russian the code's text from the console's table.
+    pub fn text(&self, lang: Lang) -> String {
+        let text = match lang {
+            Lang::En if self.message.starts_with(&self.code) => self.message.clone(),
+            Lang::En => format!("{}: {}", self.code, self.message),
+            _ => format!("{}: {}", self.code, i18n::problem_text(lang, &self.code)),
+        };
+        text + &self.note
     }
 }
 
-/// A time in Astana, `YYYY-MM-DD HH:MM`; empty for 0.
+/// A time in Astana with its offset, `YYYY-MM-DD HH:MM:SS +05:00`, the one
+/// format of every time the console shows; empty for 0.
 pub(crate) fn time(ms: i64) -> String {
     if ms == 0 {
         return String::new();
     }
     egov_regulation::instance::to_local(egov_regulation::Calendar::kazakhstan(), ms)
-        .map_or_else(|| ms.to_string(), |at| at.format("%Y-%m-%d %H:%M:%S").to_string())
+        .map_or_else(|| ms.to_string(), |at| at.format("%Y-%m-%d %H:%M:%S %:z").to_string())
 }
 
 #[cfg(test)]
@@ -608,6 +644,8 @@ mod tests {
             &app,
             Visit {
                 session: Some(id.to_owned()),
+                read: true,
+                live: false,
                 visitor: String::new(),
                 lang: Lang::En,
                 flash: None,
@@ -724,12 +762,15 @@ mod tests {
     fn a_refusal_shows_its_reason_code_and_a_transport_error_its_grpc_code() {
         let refused = Problem::from_status(&tonic::Status::invalid_argument("iin.check_digit: check digit is 3"));
         assert_eq!(
-            (refused.code.as_str(), refused.text().as_str()),
+            (refused.code.as_str(), refused.text(Lang::En).as_str()),
             ("iin.check_digit", "iin.check_digit: check digit is 3")
         );
+        assert_eq!(refused.text(Lang::Ru), "iin.check_digit: контрольная цифра ИИН не сходится");
+        assert_eq!(refused.text(Lang::Kk), "iin.check_digit: ЖСН-нің бақылау цифры сәйкес емес");
         let down = Problem::from_status(&tonic::Status::unavailable("tcp connect error: Connection refused"));
         assert_eq!(down.code, "grpc.unavailable");
-        assert_eq!(down.text(), "grpc.unavailable: tcp connect error: Connection refused");
+        assert_eq!(down.text(Lang::En), "grpc.unavailable: tcp connect error: Connection refused");
+        assert_eq!(down.text(Lang::Ru), "grpc.unavailable: участник недоступен");
         let mut tagged = tonic::Status::failed_precondition("the result has not arrived");
         tagged
             .metadata_mut()
@@ -756,5 +797,239 @@ mod tests {
         assert_eq!(new.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()), Some("/operator"));
         let login = body(get(&router, "/operator", None).await).await;
         assert!(login.contains("<label for=\"login\">Login</label>"), "{login}");
+    }
+}
+
+/// The lists over 10,000 applications: a workstation that answers
+/// `ListApplications` with them (and nothing else), the console's pages
+/// through them, sorted, filtered and exported, each page timed.
+#[cfg(test)]
+mod lists {
+    use std::time::Instant;
+
+    use axum::body::Body;
+    use axum::http::{Request as HttpRequest, StatusCode};
+    use egov_proto::workstation_service_server::{WorkstationService, WorkstationServiceServer};
+    use egov_proto::*;
+    use tonic::{Request, Response, Status};
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    struct Listing(Vec<Application>);
+
+    type Answer<T> = Result<Response<T>, Status>;
+
+    #[tonic::async_trait]
+    impl WorkstationService for Listing {
+        async fn login(&self, _: Request<LoginRequest>) -> Answer<LoginResponse> {
+            Err(Status::unimplemented("listing only"))
+        }
+        async fn open_form(&self, _: Request<OpenFormRequest>) -> Answer<OpenFormResponse> {
+            Err(Status::unimplemented("listing only"))
+        }
+        async fn submit_application(&self, _: Request<SubmitApplicationRequest>) -> Answer<SubmitApplicationResponse> {
+            Err(Status::unimplemented("listing only"))
+        }
+        async fn get_application(&self, _: Request<GetApplicationRequest>) -> Answer<GetApplicationResponse> {
+            Err(Status::unimplemented("listing only"))
+        }
+        async fn list_applications(&self, _: Request<ListApplicationsRequest>) -> Answer<ListApplicationsResponse> {
+            Ok(Response::new(ListApplicationsResponse { applications: self.0.clone() }))
+        }
+        type WatchApplicationStream =
+            std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<WatchApplicationResponse, Status>> + Send>>;
+        async fn watch_application(&self, _: Request<WatchApplicationRequest>) -> Answer<Self::WatchApplicationStream> {
+            Err(Status::unimplemented("listing only"))
+        }
+        async fn take_queue_ticket(&self, _: Request<TakeQueueTicketRequest>) -> Answer<TakeQueueTicketResponse> {
+            Err(Status::unimplemented("listing only"))
+        }
+        async fn issue_result(&self, _: Request<IssueResultRequest>) -> Answer<IssueResultResponse> {
+            Err(Status::unimplemented("listing only"))
+        }
+        async fn withdraw_application(
+            &self,
+            _: Request<WithdrawApplicationRequest>,
+        ) -> Answer<WithdrawApplicationResponse> {
+            Err(Status::unimplemented("listing only"))
+        }
+    }
+
+    const SURNAMES: [&str; 5] = ["Серикбаев", "Нурланова", "Ахметов", "Жумабаева", "Ким"];
+    const MONDAY_2026_06_01_09_00: i64 = 1_780_282_800_000;
+
+    /// `count` applications over 50 days, every fifth ended (permitted, refused, withdrawn), the rest at action 1.
+    fn generated(count: usize) -> Vec<Application> {
+        (0..count)
+            .map(|n| {
+                let opened = MONDAY_2026_06_01_09_00 + (n as i64) * 7 * 60_000;
+                let step = |id: &str, at: i64| StepRecord {
+                    step_id: id.to_owned(),
+                    actor_id: "operator-1".to_owned(),
+                    started_time_ms: at,
+                    ended_time_ms: at + 60_000,
+                    ..StepRecord::default()
+                };
+                let outcome = match n % 15 {
+                    0 => "permitted",
+                    5 => "refused",
+                    10 => "withdrawn",
+                    _ => "",
+                };
+                Application {
+                    application_id: format!("app-{n:05}"),
+                    applicant_iin: format!("{:012}", 850_715_300_000u64 + n as u64),
+                    applicant_name: format!("{} {n}", SURNAMES[n % SURNAMES.len()]),
+                    path: vec![step("process-1", opened - 3_600_000), step("process-2", opened)],
+                    current_step: if outcome.is_empty() { "action-1".to_owned() } else { String::new() },
+                    current_step_since_ms: opened + 120_000,
+                    current_step_deadline_ms: if outcome.is_empty() { opened + 1_200_000 } else { 0 },
+                    outcome: outcome.to_owned(),
+                    registration_id: format!("RSHEP-{n:010}"),
+                    due_time_ms: opened + 5 * 86_400_000,
+                    operator_id: "operator-1".to_owned(),
+                    ..Application::default()
+                }
+            })
+            .collect()
+    }
+
+    async fn fetch(router: &Router, path: &str) -> (StatusCode, String, std::time::Duration) {
+        let started = Instant::now();
+        let request =
+            HttpRequest::get(path).header(header::HOST, "lists.example").body(Body::empty()).unwrap_or_default();
+        let response = router.clone().oneshot(request).await.unwrap_or_else(|e| match e {});
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap_or_default();
+        (status, String::from_utf8_lossy(&bytes).into_owned(), started.elapsed())
+    }
+
+    fn rows(page: &str) -> Vec<String> {
+        page.split("<tr data-application=\"")
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    fn next(page: &str) -> Option<String> {
+        let (_, rest) = page.split_once("id=\"next-page\" href=\"")?;
+        Some(rest.split('"').next()?.replace("&amp;", "&"))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ten_thousand_applications_page_sort_filter_and_export() {
+        const COUNT: usize = 10_000;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
+        let address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let service = WorkstationServiceServer::new(Listing(generated(COUNT)))
+            .max_encoding_message_size(egov_client::MAX_MESSAGE_BYTES);
+        tokio::spawn(tonic::transport::Server::builder().add_service(service).serve_with_incoming(incoming));
+        let keys = std::env::temp_dir().join(format!("egov-console-lists-{}", uuid::Uuid::new_v4()));
+        // Nothing answers for the ARM: the list is the workstation's.
+        let mut topology = Topology::on_ports("127.0.0.1", [address.port(), 1, 1, 1, 1]);
+        topology.workstation = address.to_string();
+        let router = routes(Arc::new(App {
+            config: ConsoleConfig {
+                topology,
+                keys: KeyDir::new(keys),
+                tls: None,
+                definition: Arc::new(Definition::default_definition().clone()),
+                shep: None,
+            },
+            sessions: Mutex::default(),
+            secret: guard::Secret::random(),
+            clock: Arc::new(SystemClock),
+        }));
+        let mut timings = Vec::new();
+
+        // Paged through, newest first by default: 50 a page, each once, none missed.
+        let (status, mut page, took) = fetch(&router, "/applications").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains(&format!("<strong id=\"found\">{COUNT}</strong>")), "all found");
+        timings.push(took);
+        let mut seen = rows(&page);
+        assert_eq!(seen.first().map(String::as_str), Some("app-09999"), "the newest first");
+        for _ in 0..4 {
+            let Some(next) = next(&page) else { panic!("no next page") };
+            let (_, later, took) = fetch(&router, &next).await;
+            timings.push(took);
+            seen.extend(rows(&later));
+            page = later;
+        }
+        assert_eq!(seen.len(), 250);
+        let expected: Vec<String> = (COUNT - 250..COUNT).rev().map(|n| format!("app-{n:05}")).collect();
+        assert_eq!(seen, expected, "five pages in order, none twice");
+
+        // Sorted by the applicant's name, ascending.
+        let (_, page, took) = fetch(&router, "/applications?sort=applicant&order=asc").await;
+        timings.push(took);
+        let names: Vec<String> = page
+            .split("<td class=\"applicant\">")
+            .skip(1)
+            .map(|rest| rest.split('<').next().unwrap_or_default().to_owned())
+            .collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!((names.len(), &names), (50, &sorted));
+        assert!(page.contains("aria-sort=\"ascending\""));
+
+        // Filtered: by outcome (withdrawn among them), by name, by IIN, overdue.
+        let (_, page, took) = fetch(&router, "/applications?outcome=withdrawn").await;
+        timings.push(took);
+        let withdrawn = (0..COUNT).filter(|n| n % 15 == 10).count();
+        assert!(page.contains(&format!("<strong id=\"found\">{withdrawn}</strong>")), "every fifteenth withdrawn");
+        assert!(rows(&page).iter().all(|id| id.trim_start_matches("app-").parse::<usize>().unwrap_or(1) % 15 == 10));
+        let (_, page, took) =
+            fetch(&router, &format!("/applications?order=asc&q={}", layout::encode("ахметов 7"))).await;
+        timings.push(took);
+        assert!(rows(&page).contains(&"app-00007".to_owned()), "found by name, in any case");
+        let (_, page, took) = fetch(&router, "/applications?q=850715300042").await;
+        timings.push(took);
+        assert_eq!(rows(&page), ["app-00042"], "found by IIN");
+        let (_, page, took) = fetch(&router, "/applications?standing=overdue&state=open").await;
+        timings.push(took);
+        let open = (0..COUNT).filter(|n| ![0, 5, 10].contains(&(n % 15))).count();
+        assert!(page.contains(&format!("<strong id=\"found\">{open}</strong>")), "every open one is overdue by now");
+
+        // Exported: every row found, not a page.
+        let (_, csv, took) = fetch(&router, "/applications?outcome=refused&format=csv").await;
+        timings.push(took);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert!(lines[0].starts_with("application_id,applicant_name,applicant_iin,state"), "{}", lines[0]);
+        assert_eq!(lines.len(), 1 + (0..COUNT).filter(|n| n % 15 == 5).count());
+        assert!(lines[1].contains(",refused,") && lines[1].contains("+05:00"), "{}", lines[1]);
+        let (_, json, took) = fetch(&router, "/applications?format=json").await;
+        timings.push(took);
+        let exported: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(exported.len(), COUNT);
+        assert_eq!(exported[0]["application_id"], "app-09999");
+
+        // The SLA report exported, and filtered by how far past the deadline.
+        let (_, csv, took) = fetch(&router, "/sla?format=csv").await;
+        timings.push(took);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], "application_id,registration_id,item,started,deadline,ended,standing,overdue_by_minutes");
+        let late = |line: &&str| line.split(',').nth(7).and_then(|m| m.parse::<i64>().ok());
+        assert!(lines.len() > open && lines[1..].iter().all(|line| late(line).is_some()), "every row overdue");
+        let (_, page, took) = fetch(&router, "/sla?over=1000000").await;
+        timings.push(took);
+        assert!(page.contains("<strong id=\"found\">0</strong>"), "none a million hours late");
+        let (_, json, _) = fetch(&router, "/sla?format=json&over=1").await;
+        let exported: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap_or_default();
+        assert!(
+            !exported.is_empty()
+                && exported.iter().all(|row| row["overdue_by_minutes"]
+                    .as_str()
+                    .is_some_and(|m| m.parse::<i64>().is_ok_and(|m| m >= 60)))
+        );
+
+        let slowest = timings.iter().max().copied().unwrap_or_default();
+        let mean = timings.iter().sum::<std::time::Duration>() / timings.len() as u32;
+        println!(
+            "lists of {COUNT} applications: {} pages, mean {mean:?}, slowest {slowest:?}: {timings:?}",
+            timings.len()
+        );
     }
 }

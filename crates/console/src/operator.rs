@@ -14,7 +14,7 @@ use egov_regulation::Effect;
 use maud::{Markup, html};
 
 use crate::guard::{self, NoFields, Posted};
-use crate::i18n::{Lang, t};
+use crate::i18n::{self, Lang, t};
 use crate::layout::{self, problem};
 use crate::package::Upload;
 use crate::{Ctx, MAX_FILE_BYTES, Problem, see_other, time};
@@ -38,9 +38,11 @@ pub async fn start(ctx: Ctx) -> Response {
                 (who(&ctx, operator))
                 p { a href="/operator/new" { (t(lang, "new.application")) } }
                 h2 { (t(lang, "my.applications")) }
-                @match &mine {
-                    Ok(mine) => (applications_table(&ctx, mine, "/operator/applications/")),
-                    Err(refused) => (problem("applications-problem", Some(refused))),
+                div #live-list data-live {
+                    @match &mine {
+                        Ok(mine) => (applications_table(&ctx, mine, "/operator/applications/")),
+                        Err(refused) => (problem(lang, "applications-problem", Some(refused))),
+                    }
                 }
             };
             layout::page(&ctx, t(lang, "operator"), "/operator", body).into_response()
@@ -70,7 +72,9 @@ pub fn applications_table(ctx: &Ctx, applications: &[Application], link: &str) -
             table {
                 thead { tr {
                     th scope="col" { (t(lang, "application")) }
+                    th scope="col" { (t(lang, "applicant")) }
                     th scope="col" { (t(lang, "applicant.iin")) }
+                    th scope="col" { (t(lang, "started")) }
                     th scope="col" { (t(lang, "state")) }
                     th scope="col" { (t(lang, "registration")) }
                     th scope="col" { (t(lang, "due")) }
@@ -79,7 +83,9 @@ pub fn applications_table(ctx: &Ctx, applications: &[Application], link: &str) -
                     @for application in applications {
                         tr data-application=(application.application_id) {
                             td { a href={ (link) (application.application_id) } { (application.application_id) } }
+                            td.applicant { (application.applicant_name) }
                             td { (application.applicant_iin) }
+                            td.started { (time(crate::applications::started(ctx.app.definition(), application))) }
                             td.state { (state(ctx, application)) }
                             td { (application.registration_id) }
                             td { (time(application.due_time_ms)) }
@@ -94,11 +100,12 @@ pub fn applications_table(ctx: &Ctx, applications: &[Application], link: &str) -
 /// The step an application waits on (its title in the definition), or its outcome.
 pub fn state(ctx: &Ctx, application: &Application) -> String {
     let lang = ctx.lang();
+    let definition = ctx.app.definition();
     if !application.outcome.is_empty() {
-        return format!("{}: {}", t(lang, "outcome"), application.outcome);
+        return format!("{}: {}", t(lang, "outcome"), definition.outcome_name(&application.outcome, lang.code()));
     }
-    match ctx.app.definition().step(&application.current_step) {
-        Some(step) => format!("{} {}", step.id, step.title),
+    match definition.step(&application.current_step) {
+        Some(step) => format!("{} {}", step.id, step.title.get(lang.code())),
         None => application.current_step.clone(),
     }
 }
@@ -111,7 +118,7 @@ fn login_page(ctx: &Ctx, form: &LoginForm, refused: Option<&Problem>) -> axum::r
             h2 #login-title { (t(lang, "login.operator")) }
             label for="login" { (t(lang, "login.name")) }
             input #login type="text" name="login" value=(form.login) autocomplete="username" aria-describedby="login-problem";
-            (problem("login-problem", refused))
+            (problem(lang, "login-problem", refused))
             label for="password" { (t(lang, "password")) }
             input #password type="password" name="password" autocomplete="current-password";
             div { button type="submit" { (t(lang, "login")) } }
@@ -205,16 +212,16 @@ fn new_page(ctx: &Ctx, form: &NewApplication, refused: Option<(Field, Problem)>)
     let body = html! {
         form.card method="post" action="/operator/new" aria-labelledby="form-title" {
             (guard::field(ctx))
-            h2 #form-title { (ctx.app.definition().service.name_en) }
+            h2 #form-title { (ctx.app.definition().service.name(lang.code())) }
             label for="applicant" { (t(lang, "applicant.iin")) }
             input #applicant type="text" name="applicant" value=(form.applicant) inputmode="numeric" maxlength="12"
                 aria-required="true" aria-describedby="applicant-problem" aria-invalid=[at(Field::Applicant).map(|_| "true")];
-            (problem("applicant-problem", at(Field::Applicant)))
+            (problem(lang, "applicant-problem", at(Field::Applicant)))
             label for="representative" { (t(lang, "representative.iin")) }
             input #representative type="text" name="representative" value=(form.representative) inputmode="numeric"
                 maxlength="12" aria-describedby="representative-problem"
                 aria-invalid=[at(Field::Representative).map(|_| "true")];
-            (problem("representative-problem", at(Field::Representative)))
+            (problem(lang, "representative-problem", at(Field::Representative)))
             fieldset {
                 legend { (t(lang, "power.of.attorney")) }
                 input #notarised type="checkbox" name="notarised" value="yes" checked[form.notarised.is_some()];
@@ -223,7 +230,7 @@ fn new_page(ctx: &Ctx, form: &NewApplication, refused: Option<(Field, Problem)>)
                 input #poa_number type="text" name="poa_number" value=(form.poa_number) aria-describedby="poa-problem";
                 label for="poa_issued_on" { (t(lang, "poa.issued")) }
                 input #poa_issued_on type="date" name="poa_issued_on" value=(form.poa_issued_on);
-                (problem("poa-problem", at(Field::PowerOfAttorney)))
+                (problem(lang, "poa-problem", at(Field::PowerOfAttorney)))
             }
             div { button type="submit" { (t(lang, "open.form")) } }
         }
@@ -291,12 +298,16 @@ async fn application_page(ctx: &Ctx, id: &str, refused: Option<Refused>) -> Resp
     let definition = ctx.app.definition();
     let application = match operator.application(id).await {
         Ok(application) => application,
+        Err(status) if status.code() == tonic::Code::NotFound => return crate::not_found(ctx),
         Err(status) => {
-            let body = html! { (problem("application-problem", Some(&Problem::from_status(&status)))) };
+            let body = html! { (problem(lang, "application-problem", Some(&Problem::from_status(&status)))) };
             return layout::page(ctx, t(lang, "application"), "/operator", body).into_response();
         }
     };
     let lookup = ctx.session.lookups.get(id);
+    // A delivery failing (the ARM down): said on the page, with where to retry it.
+    let pending =
+        if application.outcome.is_empty() { crate::incidents::pending_of(&ctx.app, id).await } else { Vec::new() };
     let submitting =
         definition.step_by_effect(Effect::SignSubmission).is_some_and(|s| s.id == application.current_step);
     let issuing = definition.step_by_effect(Effect::IssueResult).is_some_and(|s| s.id == application.current_step);
@@ -308,11 +319,20 @@ async fn application_page(ctx: &Ctx, id: &str, refused: Option<Refused>) -> Resp
     };
     let body = html! {
         (who(ctx, &operator))
-        (summary(ctx, &application))
-        @if let Some(notice) = &application.notice {
-            section.notice role="note" aria-labelledby="notice-title" data-code=(notice.code) {
-                h2 #notice-title { (t(lang, "notice")) ": " (notice.code) }
-                p { (lang.pick(&notice.text_kk, &notice.text_ru, &notice.text_en)) }
+        div #live-summary data-live {
+            (summary(ctx, &application))
+            @for (participant, entry) in &pending {
+                p.bad.pending role="status" data-target=(entry.target) {
+                    (t(lang, "delivery.pending")) " (" (i18n::participant(lang, participant)) " → " (entry.target) ", "
+                    (t(lang, "attempts")) ": " (entry.attempts) @if entry.incident { ", " (t(lang, "incident")) } "). "
+                    a href="/incidents?all=yes" { (t(lang, "incidents")) }
+                }
+            }
+            @if let Some(notice) = &application.notice {
+                section.notice role="note" aria-labelledby="notice-title" data-code=(notice.code) {
+                    h2 #notice-title { (t(lang, "notice")) ": " (i18n::notice_heading(definition, lang, &notice.code)) }
+                    p { (lang.pick(&notice.text_kk, &notice.text_ru, &notice.text_en)) }
+                }
             }
         }
         @if let Some(lookup) = lookup {
@@ -332,10 +352,10 @@ async fn application_page(ctx: &Ctx, id: &str, refused: Option<Refused>) -> Resp
                         @if needed { " (" (t(lang, "required")) ")" }
                     }
                     input id=(field) type="file" name=(field) aria-describedby={ (field) "-problem" };
-                    (problem(&format!("{field}-problem"), document_problem.filter(|(k, _)| *k == document.code).map(|(_, p)| p)))
+                    (problem(lang, &format!("{field}-problem"), document_problem.filter(|(k, _)| *k == document.code).map(|(_, p)| p)))
                 }
                 @if let Some(Refused::Submission(problem_, notice)) = &refused {
-                    (problem("submit-problem", Some(problem_)))
+                    (problem(lang, "submit-problem", Some(problem_)))
                     @if let Some(notice) = notice { (notice) }
                 }
                 div { button type="submit" { (t(lang, "sign.submit")) } }
@@ -344,15 +364,28 @@ async fn application_page(ctx: &Ctx, id: &str, refused: Option<Refused>) -> Resp
                 (guard::field(ctx))
                 h2 #withdraw-title { (t(lang, "withdraw")) }
                 label for="reason" { (t(lang, "withdraw.reason")) }
-                input #reason type="text" name="reason" aria-describedby="withdraw-problem";
+                input #reason type="text" name="reason" required aria-required="true" aria-describedby="withdraw-problem";
+                input #withdraw-confirm type="checkbox" name="confirm" value="yes" required;
+                label.inline for="withdraw-confirm" { (t(lang, "withdraw.confirm")) }
                 @if let Some(Refused::Withdrawal(problem_)) = &refused {
-                    (problem("withdraw-problem", Some(problem_)))
+                    (problem(lang, "withdraw-problem", Some(problem_)))
                 }
                 div { button.secondary type="submit" { (t(lang, "withdraw")) } }
             }
         }
-        // Once registered the applicant may come for the result: too early, they are told when to come back.
-        @if issuing || (!application.registration_id.is_empty() && application.outcome.is_empty()) {
+        // The ticket and the hand-over once the result has arrived (process 9 is the current step); before, only
+        // when it is due. (The workstation still refuses a ticket taken too early, saying when to come back.)
+        div #live-handover data-live {
+        @if !issuing && !application.registration_id.is_empty() && application.outcome.is_empty() {
+            section.card aria-labelledby="handover-title" {
+                h2 #handover-title { (t(lang, "hand.over")) }
+                p #result-pending { (t(lang, "result.not.arrived")) " " (t(lang, "due")) ": " (time(application.due_time_ms)) }
+                @if let Some(Refused::HandOver(problem_)) = &refused {
+                    (problem(lang, "handover-problem", Some(problem_)))
+                }
+            }
+        }
+        @if issuing {
             section.card aria-labelledby="handover-title" {
                 h2 #handover-title { (t(lang, "hand.over")) }
                 @if !application.queue_ticket.is_empty() {
@@ -368,12 +401,15 @@ async fn application_page(ctx: &Ctx, id: &str, refused: Option<Refused>) -> Resp
                     button type="submit" { (t(lang, "issue.result")) }
                 }
                 @if let Some(Refused::HandOver(problem_)) = &refused {
-                    (problem("handover-problem", Some(problem_)))
+                    (problem(lang, "handover-problem", Some(problem_)))
                 }
             }
         }
-        h2 { (t(lang, "path")) }
-        (path_table(ctx, &application))
+        }
+        div #live-path data-live {
+            h2 { (t(lang, "path")) }
+            (path_table(ctx, &application, None))
+        }
         p { a href={ "/applications/" (id) } { (t(lang, "tester.view")) } }
     };
     let here = format!("/operator/applications/{id}");
@@ -386,7 +422,9 @@ pub fn summary(ctx: &Ctx, application: &Application) -> Markup {
     html! {
         table.summary {
             tr { th scope="row" { (t(lang, "application")) } td #application-id { (application.application_id) } }
+            tr { th scope="row" { (t(lang, "applicant")) } td #applicant-name { (application.applicant_name) } }
             tr { th scope="row" { (t(lang, "applicant.iin")) } td { (application.applicant_iin) } }
+            tr { th scope="row" { (t(lang, "started")) } td #started { (time(crate::applications::started(ctx.app.definition(), application))) } }
             tr { th scope="row" { (t(lang, "state")) } td #state { (state(ctx, application)) } }
             tr { th scope="row" { (t(lang, "registration")) } td #registration { (application.registration_id) } }
             tr { th scope="row" { (t(lang, "due")) } td { (time(application.due_time_ms)) } }
@@ -396,11 +434,17 @@ pub fn summary(ctx: &Ctx, application: &Application) -> Markup {
 }
 
 /// Each step of the path: its actor, member, start, end, deadline and standing.
-pub fn path_table(ctx: &Ctx, application: &Application) -> Markup {
+/// `messages`, on the testers' page: the anchor of the message that made each step.
+pub fn path_table(
+    ctx: &Ctx,
+    application: &Application,
+    messages: Option<&std::collections::HashMap<String, String>>,
+) -> Markup {
     use egov_regulation::instance::Standing;
     let lang = ctx.lang();
     let calendar = egov_regulation::Calendar::kazakhstan();
     let now = ctx.app.clock.now_ms();
+    let definition = ctx.app.definition();
     html! {
         table.path {
             thead { tr {
@@ -415,12 +459,17 @@ pub fn path_table(ctx: &Ctx, application: &Application) -> Markup {
             tbody {
                 @for step in &application.path {
                     @let deadline = (step.deadline_time_ms > 0).then_some(step.deadline_time_ms);
-                    tr data-step=(step.step_id) {
+                    tr id={ "step-" (step.step_id) } data-step=(step.step_id) {
                         td {
-                            (step.step_id) " " (step.title) @if !step.branch.is_empty() { " → " (step.branch) }
-                            @if !step.detail.is_empty() { br; small.detail { (step.detail) } }
+                            @match messages.and_then(|links| links.get(&step.step_id)) {
+                                Some(at) => a.message-link href={ "#" (at) } { (step.step_id) },
+                                None => (step.step_id),
+                            }
+                            " " (i18n::step_title(definition, lang, &step.step_id, &step.title))
+                            @if !step.branch.is_empty() { " → " (i18n::branch(lang, &step.branch)) }
+                            @if !step.detail.is_empty() { br; small.detail { (i18n::detail(definition, lang, &step.detail)) } }
                         }
-                        td { (step.actor) }
+                        td { (definition.actor_name(&step.actor, lang.code())) }
                         td { (step.actor_id) }
                         td { (time(step.started_time_ms)) }
                         td { (time(step.ended_time_ms)) }
@@ -428,11 +477,23 @@ pub fn path_table(ctx: &Ctx, application: &Application) -> Markup {
                         td { (layout::standing(lang, Standing::of(step.started_time_ms, deadline, Some(step.ended_time_ms), now, calendar))) }
                     }
                 }
+                // The withdrawal is no step of the regulation; the path shows it as its last row.
+                @if application.outcome == egov_regulation::instance::WITHDRAWN {
+                    tr.withdrawal data-step="withdrawal" {
+                        td { (t(lang, "withdrawal")) @if !application.withdrawal_reason.is_empty() { br; small.detail #withdrawal-reason { (application.withdrawal_reason) } } }
+                        td { (definition.step_by_effect(Effect::SignSubmission).map(|step| definition.actor_name(&step.actor, lang.code())).unwrap_or("")) }
+                        td { (application.operator_id) }
+                        td { (time(application.withdrawn_time_ms)) }
+                        td { (time(application.withdrawn_time_ms)) }
+                        td {}
+                        td { "–" }
+                    }
+                }
                 @if !application.current_step.is_empty() {
                     @let deadline = (application.current_step_deadline_ms > 0).then_some(application.current_step_deadline_ms);
                     tr.current data-step=(application.current_step) {
-                        td { strong { (application.current_step) } }
-                        td { (ctx.app.definition().step(&application.current_step).map(|s| s.actor.as_str()).unwrap_or("")) }
+                        td { strong { (application.current_step) } " " (i18n::step_title(definition, lang, &application.current_step, "")) }
+                        td { (definition.step(&application.current_step).map(|s| definition.actor_name(&s.actor, lang.code())).unwrap_or("")) }
                         td {}
                         td { (time(application.current_step_since_ms)) }
                         td { (t(lang, "in.progress")) }
@@ -490,18 +551,19 @@ pub async fn submit(ctx: Ctx, Path(id): Path<String>, Upload(read): Upload) -> R
                 .trust()
                 .ok()
                 .and_then(|trust| egov_client::counter_notice(&status, &trust).ok().flatten())
-                .map(|counter| counter_notice(ctx.lang(), &counter));
+                .map(|counter| counter_notice(&ctx, &counter));
             application_page(&ctx, &id, Some(Refused::Submission(Problem::from_status(&status), notice))).await
         }
     }
 }
 
 /// The applicant's notice of what the package lacks, signed by the counter.
-fn counter_notice(lang: Lang, counter: &egov_client::CounterNotice) -> Markup {
+fn counter_notice(ctx: &Ctx, counter: &egov_client::CounterNotice) -> Markup {
+    let lang = ctx.lang();
     let notice = &counter.notice;
     html! {
         div.notice role="note" data-code=(notice.code) {
-            strong { (t(lang, "notice")) ": " (notice.code) }
+            strong { (t(lang, "notice")) ": " (i18n::notice_heading(ctx.app.definition(), lang, &notice.code)) }
             " (" (counter.verified.header.sender_id) ", " (counter.verified.key_id) ", " (t(lang, "verified")) ")"
             p { (lang.pick(&notice.text_kk, &notice.text_ru, &notice.text_en)) }
         }
@@ -514,14 +576,14 @@ pub async fn ticket(ctx: Ctx, Path(id): Path<String>, _: Posted<NoFields>) -> Re
     match operator.take_ticket(&id).await {
         Ok(taken) => {
             let ticket = taken.ticket.unwrap_or_default();
-            ctx.flash(&format!("{} {} ({} ahead)", t(ctx.lang(), "ticket"), ticket.number, ticket.ahead));
+            let lang = ctx.lang();
+            ctx.flash(&format!("{} {} ({} {})", t(lang, "ticket"), ticket.number, ticket.ahead, t(lang, "ahead")));
             see_other(&format!("/operator/applications/{id}"))
         }
         Err(status) => {
             let mut refused = Problem::from_status(&status);
             if let Some(at) = egov_client::come_back_at(&status) {
-                refused.message =
-                    format!("{} ({}: {})", refused.message, t(ctx.lang(), "come.back"), at.format("%Y-%m-%d %H:%M"));
+                refused.note = format!(" ({}: {})", t(ctx.lang(), "come.back"), time(at.timestamp_millis()));
             }
             application_page(&ctx, &id, Some(Refused::HandOver(refused))).await
         }
@@ -551,12 +613,24 @@ pub async fn issue(ctx: Ctx, Path(id): Path<String>, _: Posted<NoFields>) -> Res
 pub struct Withdrawal {
     #[serde(default)]
     reason: String,
+    /// The operator's confirmation: "yes".
+    #[serde(default)]
+    confirm: Option<String>,
 }
 
 /// Withdraws a form opened but never submitted (the simulator's assumption:
 /// it ends `withdrawn`), signed by the operator.
 pub async fn withdraw(ctx: Ctx, Path(id): Path<String>, Posted(form): Posted<Withdrawal>) -> Response {
     let Some(operator) = ctx.session.operator.clone() else { return see_other("/operator") };
+    // Nothing is withdrawn without its reason and the operator's confirmation.
+    if form.reason.trim().is_empty() {
+        let refused = Problem::new("console.required", "console.required: a withdrawal needs its reason");
+        return application_page(&ctx, &id, Some(Refused::Withdrawal(refused))).await;
+    }
+    if form.confirm.as_deref() != Some("yes") {
+        let refused = Problem::new("console.confirm", "console.confirm: confirm the withdrawal; nothing was withdrawn");
+        return application_page(&ctx, &id, Some(Refused::Withdrawal(refused))).await;
+    }
     match operator.withdraw(&id, form.reason.trim()).await {
         Ok(_) => {
             ctx.flash(&format!("{}: {}", t(ctx.lang(), "done"), t(ctx.lang(), "withdraw")));

@@ -15,7 +15,7 @@ use maud::{Markup, html};
 use prost::Message as _;
 
 use crate::guard::{self, NoFields, Posted};
-use crate::i18n::t;
+use crate::i18n::{self, t};
 use crate::layout::{self, problem};
 use crate::package::{Unread, Upload};
 use crate::{Ctx, Problem, see_other, time};
@@ -57,13 +57,23 @@ fn signer(ctx: &Ctx, member: &str) -> Result<(Signer, String), Problem> {
     Ok((signer, role))
 }
 
-pub async fn start(ctx: Ctx) -> Response {
-    queue_page(&ctx, None).await
+#[derive(serde::Deserialize, Default)]
+pub struct QueueFilter {
+    /// A registration number, an application id, or the applicant's IIN or name.
+    #[serde(default)]
+    q: String,
+    /// The step it waits on.
+    #[serde(default)]
+    step: String,
+}
+
+pub async fn start(ctx: Ctx, axum::extract::Query(filter): axum::extract::Query<QueueFilter>) -> Response {
+    queue_page(&ctx, None, &filter).await
 }
 
 /// The queue of the member logged in; for the office, also the form of an
 /// application received at the provider's office, with what refused it.
-async fn queue_page(ctx: &Ctx, office_refused: Option<&Unread>) -> Response {
+async fn queue_page(ctx: &Ctx, office_refused: Option<&Unread>, filter: &QueueFilter) -> Response {
     let lang = ctx.lang();
     let Some(member) = ctx.session.staff.clone() else { return login_page(ctx, None).into_response() };
     let role = match signer(ctx, &member) {
@@ -74,13 +84,52 @@ async fn queue_page(ctx: &Ctx, office_refused: Option<&Unread>) -> Response {
         Ok(client) => client.queue(&role).await.map_err(|status| Problem::from_status(&status)),
         Err(refused) => Err(refused),
     };
+    let q = filter.q.trim().to_lowercase();
+    let queue = queue.map(|queue| {
+        queue
+            .into_iter()
+            .filter(|registration| {
+                let application = registration.application.clone().unwrap_or_default();
+                (filter.step.is_empty() || application.current_step == filter.step)
+                    && (q.is_empty()
+                        || [
+                            &application.registration_id,
+                            &application.application_id,
+                            &application.applicant_iin,
+                            &application.applicant_name,
+                        ]
+                        .iter()
+                        .any(|field| field.to_lowercase().contains(&q)))
+            })
+            .collect::<Vec<_>>()
+    });
+    let definition = ctx.app.definition();
+    let steps: Vec<&egov_regulation::Step> = definition
+        .steps()
+        .iter()
+        .filter(|step| step.actor == role || step.handed_over_by.as_deref() == Some(role.as_str()))
+        .collect();
     let body = html! {
         (who(ctx, &member, &role))
         h2 #queue-title { (t(lang, "queue")) }
-        @match &queue {
-            Err(refused) => (problem("queue-problem", Some(refused))),
-            Ok(queue) if queue.is_empty() => p { (t(lang, "queue.empty")) },
-            Ok(queue) => (queue_table(ctx, queue)),
+        form.card method="get" action="/staff" role="search" aria-label=(t(lang, "search")) {
+            label for="queue-q" { (t(lang, "search")) " (" (t(lang, "registration")) ", " (t(lang, "applicant.iin")) ", " (t(lang, "applicant")) ")" }
+            input #queue-q type="search" name="q" value=(filter.q);
+            label for="queue-step" { (t(lang, "step")) }
+            select #queue-step name="step" {
+                option value="" { (t(lang, "any")) }
+                @for step in &steps {
+                    option value=(step.id) selected[filter.step == step.id] { (step.id) " " (step.title.get(lang.code())) }
+                }
+            }
+            div { button.secondary type="submit" { (t(lang, "search")) } }
+        }
+        div #live-queue data-live {
+            @match &queue {
+                Err(refused) => (problem(lang, "queue-problem", Some(refused))),
+                Ok(queue) if queue.is_empty() => p { (t(lang, "queue.empty")) },
+                Ok(queue) => (queue_table(ctx, queue)),
+            }
         }
         @if role == ids::roles::PROVIDER_OFFICE {
             (office_form(ctx, office_refused))
@@ -103,7 +152,7 @@ fn office_form(ctx: &Ctx, refused: Option<&Unread>) -> Markup {
             input #office-applicant type="text" name="applicant" inputmode="numeric" maxlength="12"
                 aria-required="true" aria-describedby="office-applicant-problem"
                 aria-invalid=[at(Some("applicant")).map(|_| "true")];
-            (problem("office-applicant-problem", at(Some("applicant"))))
+            (problem(lang, "office-applicant-problem", at(Some("applicant"))))
             label for="office-representative" { (t(lang, "representative.iin")) }
             input #office-representative type="text" name="representative" inputmode="numeric" maxlength="12";
             fieldset {
@@ -123,9 +172,9 @@ fn office_form(ctx: &Ctx, refused: Option<&Unread>) -> Markup {
                     @if document.required { " (" (t(lang, "required")) ")" }
                 }
                 input id={ "office-" (field) } type="file" name=(field) aria-describedby={ "office-" (field) "-problem" };
-                (problem(&format!("office-{field}-problem"), at(Some(document.code.as_str()))))
+                (problem(lang, &format!("office-{field}-problem"), at(Some(document.code.as_str()))))
             }
-            (problem("office-problem", at(None)))
+            (problem(lang, "office-problem", at(None)))
             div { button type="submit" { (t(lang, "office.receive.sign")) } }
         }
     }
@@ -138,13 +187,13 @@ pub async fn receive(ctx: Ctx, Upload(read): Upload) -> Response {
     let Some(member) = ctx.session.staff.clone() else { return see_other("/staff") };
     let package = match read {
         Ok(package) => package,
-        Err(unread) => return queue_page(&ctx, Some(&unread)).await,
+        Err(unread) => return queue_page(&ctx, Some(&unread), &QueueFilter::default()).await,
     };
     let refused = |kind: Option<&str>, problem: Problem| Unread { kind: kind.map(str::to_owned), problem };
     let applicant = package.field("applicant").to_owned();
     if applicant.is_empty() {
         let problem = Problem::new("console.required", "console.required: the applicant's IIN is required");
-        return queue_page(&ctx, Some(&refused(Some("applicant"), problem))).await;
+        return queue_page(&ctx, Some(&refused(Some("applicant"), problem)), &QueueFilter::default()).await;
     }
     let representative = (!package.field("representative").is_empty()).then(|| {
         let notarised = !package.field("notarised").is_empty();
@@ -186,7 +235,7 @@ pub async fn receive(ctx: Ctx, Upload(read): Upload) -> Response {
         Err(problem) => {
             // An IIN the ARM refuses is the applicant's field; the rest goes under the form.
             let kind = problem.code.starts_with("iin.").then_some("applicant");
-            queue_page(&ctx, Some(&refused(kind, problem))).await
+            queue_page(&ctx, Some(&refused(kind, problem)), &QueueFilter::default()).await
         }
     }
 }
@@ -196,7 +245,7 @@ fn who(ctx: &Ctx, member: &str, role: &str) -> Markup {
     html! {
         form.inline method="post" action="/staff/logout" {
             (guard::field(ctx))
-            (t(lang, "logged.in.as")) " " strong #member-id { (member) } " (" (role) ") "
+            (t(lang, "logged.in.as")) " " strong #member-id { (member) } " (" (ctx.app.definition().actor_name(role, lang.code())) ") "
             button.secondary type="submit" { (t(lang, "logout")) }
         }
     }
@@ -225,7 +274,7 @@ fn queue_table(ctx: &Ctx, queue: &[Registration]) -> Markup {
                         td { a href={ "/staff/registrations/" (application.registration_id) } { (application.registration_id) } }
                         td { (application.application_id) }
                         td { (crate::operator::state(ctx, &application)) }
-                        td { (registration.next_actor) }
+                        td { (ctx.app.definition().actor_name(&registration.next_actor, lang.code())) }
                         td { (time(application.current_step_since_ms)) }
                         td { (time(application.current_step_deadline_ms)) }
                         td { (layout::standing(lang, Standing::of(application.current_step_since_ms, deadline, None, now, egov_regulation::Calendar::kazakhstan()))) }
@@ -243,13 +292,16 @@ fn login_page(ctx: &Ctx, refused: Option<&Problem>) -> axum::response::Html<Stri
         form.card method="post" action="/staff/login" aria-labelledby="staff-login-title" {
             (guard::field(ctx))
             h2 #staff-login-title { (t(lang, "staff.login")) }
+            p #no-password { (t(lang, "staff.no.password")) }
             label for="member" { (t(lang, "member")) }
             select #member name="member" aria-describedby="member-problem" {
+                // The trust registry's names are English: the role, named in the language, stands for them.
                 @for (id, role, name) in &members {
-                    option value=(id) { (id) " — " (role) " — " (name) }
+                    option value=(id) { (id) " — " (ctx.app.definition().actor_name(role, lang.code()))
+                        @if lang == crate::Lang::En && name != ctx.app.definition().actor_name(role, "en") { " — " (name) } }
                 }
             }
-            (problem("member-problem", refused))
+            (problem(lang, "member-problem", refused))
             div { button type="submit" { (t(lang, "login")) } }
         }
     };
@@ -290,8 +342,9 @@ async fn registration_page(ctx: &Ctx, id: &str, refused: Option<Problem>) -> Res
     };
     let registration = match loaded {
         Ok(registration) => registration,
+        Err(refused) if refused.code == "regional.unknown_registration" => return crate::not_found(ctx),
         Err(refused) => {
-            let body = html! { (problem("registration-problem", Some(&refused))) };
+            let body = html! { (problem(lang, "registration-problem", Some(&refused))) };
             return layout::page(ctx, t(lang, "registration"), "/staff", body).into_response();
         }
     };
@@ -299,6 +352,7 @@ async fn registration_page(ctx: &Ctx, id: &str, refused: Option<Problem>) -> Res
     let role = signer(ctx, &member).map(|(_, role)| role).unwrap_or_default();
     let body = html! {
         (who(ctx, &member, &role))
+        div #live-registration data-live {
         (crate::operator::summary(ctx, &application))
         @if let Some(person) = registration.applicant.as_ref().filter(|person| !person.surname.is_empty()) {
             p { (t(lang, "person")) ": " (person.surname) " " (person.name) " " (person.patronymic) ", " (t(lang, "born")) " " (person.birth_date) }
@@ -316,21 +370,27 @@ async fn registration_page(ctx: &Ctx, id: &str, refused: Option<Problem>) -> Res
             } }
             tbody {
                 @for document in &registration.documents {
-                    tr { td { (document.kind) } td { (document.title) } td { (document.pages) } td { code { (document.sha256) } } }
+                    tr data-kind=(document.kind) {
+                        td { (i18n::document_name(ctx.app.definition(), lang, &document.kind)) }
+                        td { a.scan href={ "/applications/" (layout::encode(&application.application_id)) "/documents/" (layout::encode(&document.sha256)) } target="_blank" rel="noopener" { (document.title) } }
+                        td { (document.pages) } td { code { (document.sha256) } } }
                 }
             }
         }
         @if !registration.draft_result.is_empty() {
             h2 { (t(lang, "draft")) }
-            (service_result(&registration.draft_result))
+            (service_result(ctx, &registration.draft_result))
+            // What the head signs: these exact bytes.
+            p #draft-digest { "SHA-256: " code { (hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&registration.draft_result))) } }
         }
         @if let Some(signed) = &registration.signed_result {
             h2 { (t(lang, "signed.result")) }
             p { (signed.signatures.first().map(|s| s.key_id.as_str()).unwrap_or("")) }
         }
-        (step_form(ctx, id, &registration, refused.as_ref()))
+        (step_form(ctx, id, &registration, &role, refused.as_ref()))
         h2 { (t(lang, "path")) }
-        (crate::operator::path_table(ctx, &application))
+        (crate::operator::path_table(ctx, &application, None))
+        }
         p { a href={ "/applications/" (application.application_id) } { (t(lang, "tester.view")) } }
     };
     let here = format!("/staff/registrations/{id}");
@@ -338,55 +398,79 @@ async fn registration_page(ctx: &Ctx, id: &str, refused: Option<Problem>) -> Res
 }
 
 /// The drafted (or signed) result, decoded.
-pub fn service_result(bytes: &[u8]) -> Markup {
+pub fn service_result(ctx: &Ctx, bytes: &[u8]) -> Markup {
+    let lang = ctx.lang();
+    let definition = ctx.app.definition();
     match egov_proto::ServiceResult::decode(bytes) {
         Ok(result) => html! {
             p.result data-outcome=(result.outcome) {
-                strong { (result.outcome) }
-                @if !result.refusal_ground.is_empty() { " — " (result.refusal_ground) }
-                " · " (result.registration_id) " · " (time(result.decided_time_ms)) " · " (result.provider)
+                strong { (definition.outcome_name(&result.outcome, lang.code())) }
+                @if !result.refusal_ground.is_empty() { " — " (i18n::detail(definition, lang, &result.refusal_ground)) }
+                " · " (result.registration_id) " · " (time(result.decided_time_ms)) " · "
+                @if result.provider == definition.service.provider { (definition.service.provider_in(lang.code())) } @else { (result.provider) }
             }
         },
         Err(error) => html! { p.bad { (error.to_string()) } },
     }
 }
 
-/// The form of the step the registration waits on.
-fn step_form(ctx: &Ctx, id: &str, registration: &Registration, refused: Option<&Problem>) -> Markup {
+/// The form of the step the registration waits on, offered only to the
+/// member whose role the step waits on (the ARM's `next_actor`: the step's
+/// actor, or the role that hands it over first); to anyone else the step is
+/// shown read-only, with whom it waits on.
+fn step_form(ctx: &Ctx, id: &str, registration: &Registration, role: &str, refused: Option<&Problem>) -> Markup {
     let lang = ctx.lang();
     let definition = ctx.app.definition();
     let application = registration.application.clone().unwrap_or_default();
     let Some(step) = definition.step(&application.current_step) else {
-        return html! { (problem("step-problem", refused)) };
+        return html! { (problem(lang, "step-problem", refused)) };
     };
     let signing = step.effect == Some(Effect::SignResult);
     let head_signs = signing && registration.next_actor == step.actor;
     let grounds = definition.grounds_for(&step.id);
+    if role.is_empty() || registration.next_actor != role {
+        let waits_on = if registration.next_actor.is_empty() { step.actor.as_str() } else { &registration.next_actor };
+        return html! {
+            section.card #step-readonly aria-labelledby="step-title" {
+                h2 #step-title { (step.id) " " (step.title.get(lang.code())) }
+                p { (t(lang, "waits.on")) ": " strong #next-actor { (definition.actor_name(waits_on, lang.code())) } }
+                p { (t(lang, "not.your.step")) }
+                (problem(lang, "decision-problem", refused))
+            }
+        };
+    }
+    // The executor's decision (the step that drafts the result) reads as what it decides.
+    let (yes, no) = if step.effect == Some(Effect::DraftResult) {
+        (t(lang, "permit"), t(lang, "refuse"))
+    } else {
+        (t(lang, "yes"), t(lang, "no"))
+    };
     html! {
         form.card method="post" action={ "/staff/registrations/" (id) "/act" } aria-labelledby="step-title" {
             (guard::field(ctx))
-            h2 #step-title { (step.id) " " (step.title) }
-            p { (t(lang, "waits.on")) ": " strong #next-actor { (registration.next_actor) } }
+            h2 #step-title { (step.id) " " (step.title.get(lang.code())) }
+            p { (t(lang, "waits.on")) ": " strong #next-actor { (definition.actor_name(&registration.next_actor, lang.code())) } }
             input type="hidden" name="step" value=(step.id);
             @if step.kind == StepKind::Condition && !signing {
                 fieldset aria-describedby="decision-problem" {
                     legend { (t(lang, "decision")) }
-                    input #decision-yes type="radio" name="decision" value="yes";
-                    label.inline for="decision-yes" { (t(lang, "yes")) }
-                    input #decision-no type="radio" name="decision" value="no";
-                    label.inline for="decision-no" { (t(lang, "no")) }
+                    input #decision-yes type="radio" name="decision" value="yes" required;
+                    label.inline for="decision-yes" { (yes) }
+                    input #decision-no type="radio" name="decision" value="no" required;
+                    label.inline for="decision-no" { (no) }
                 }
                 @if !grounds.is_empty() {
+                    // Required once "no" is chosen (console.js); the console checks it too.
                     label for="ground" { (t(lang, "ground")) }
-                    select #ground name="ground" {
+                    select #ground name="ground" data-required-with="decision-no" aria-describedby="decision-problem" {
                         option value="" { "—" }
                         @for ground in &grounds {
-                            option value=(ground.code) { (ground.code) ": " (lang.pick(&ground.kk, &ground.ru, &ground.en)) }
+                            option value=(ground.code) { (ground.code) ": " (ground.text(lang.code())) }
                         }
                     }
                 }
             }
-            (problem("decision-problem", refused))
+            (problem(lang, "decision-problem", refused))
             div { button type="submit" {
                 @if head_signs { (t(lang, "sign.result")) }
                 @else if signing { (t(lang, "hand.over.draft")) }
@@ -430,6 +514,10 @@ pub async fn act(ctx: Ctx, Path(id): Path<String>, Posted(form): Posted<StepForm
         } else {
             if step.kind == StepKind::Condition && !signing && decision == Decision::Unspecified {
                 return Err(Problem::new("console.required", "console.required: choose yes or no"));
+            }
+            if decision == Decision::No && form.ground.trim().is_empty() && !definition.grounds_for(&step.id).is_empty()
+            {
+                return Err(Problem::new("console.required", "console.required: a refusal needs its ground"));
             }
             let ground = if decision == Decision::No { form.ground.as_str() } else { "" };
             client.act(&signer, &registration, &step.id, decision, ground).await

@@ -25,8 +25,8 @@ use egov_proto::inbox_service_server::{InboxService, InboxServiceServer};
 use egov_proto::regional_gateway_service_server::{RegionalGatewayService, RegionalGatewayServiceServer};
 use egov_proto::{
     DeliverRequest, DeliverResponse, GetRegistrationRequest, GetRegistrationResponse, ListQueueRequest,
-    ListQueueResponse, PerformStaffActionRequest, PerformStaffActionResponse, ReceiveAtOfficeRequest,
-    ReceiveAtOfficeResponse, SignResultRequest, SignResultResponse,
+    ListQueueResponse, ListRegistrationsRequest, ListRegistrationsResponse, PerformStaffActionRequest,
+    PerformStaffActionResponse, ReceiveAtOfficeRequest, ReceiveAtOfficeResponse, SignResultRequest, SignResultResponse,
 };
 use egov_regulation::{Calendar, Definition, DefinitionError, Event, Instance, Transition, apply};
 use egov_runtime::{Accept, Receiver, Refusal};
@@ -108,8 +108,28 @@ impl RegionalGatewayService for RegionalServer {
         &self,
         request: Request<GetRegistrationRequest>,
     ) -> Result<Response<GetRegistrationResponse>, Status> {
-        let record = self.regional.load(&request.into_inner().registration_id)?;
+        let request = request.into_inner();
+        let record = match (request.registration_id.is_empty(), request.application_id.is_empty()) {
+            (false, true) => self.regional.load(&request.registration_id)?,
+            (true, false) => self.regional.load_by_application(&request.application_id)?,
+            _ => {
+                return Err(Refusal::new(
+                    tonic::Code::InvalidArgument,
+                    "regional.bad_query",
+                    "give the registration number or the application's id, one of the two",
+                )
+                .into());
+            }
+        };
         Ok(Response::new(GetRegistrationResponse { registration: Some(self.regional.to_registration(&record.value)?) }))
+    }
+
+    async fn list_registrations(
+        &self,
+        request: Request<ListRegistrationsRequest>,
+    ) -> Result<Response<ListRegistrationsResponse>, Status> {
+        let registrations = self.regional.registrations(&request.into_inner().channel)?;
+        Ok(Response::new(ListRegistrationsResponse { registrations }))
     }
 
     async fn perform_staff_action(

@@ -16,7 +16,7 @@ use prost::Message;
 use tonic::{Code, Status};
 
 use crate::Regional;
-use crate::record::{application_key, delivery_key, registration_key};
+use crate::record::{application_key, channel_entry, delivery_key, registration_key};
 
 /// The reason codes of the provider office's counter.
 const COUNTER: counter::Codes = counter::Codes {
@@ -110,6 +110,7 @@ impl Regional {
         outcome.put(application_key(&application_id), 0, &registration_id)?;
         outcome.put(registration_key(&registration_id), 0, &record)?;
         outcome.put(delivery_key(&registration_id), 0, &serde_bytes::Bytes::new(&delivery_bytes))?;
+        outcome.index(channel_entry(&channel.id, &registration_id), true);
         self.requeue(&mut outcome, None, &record);
         tracing::info!(%registration_id, %application_id, "received at the provider's office (action 1)");
         Ok(outcome)

@@ -39,6 +39,13 @@ pub(crate) fn application_key(application_id: &str) -> String {
     format!("application/{application_id}")
 }
 
+/// The index of a channel's registrations (`ListRegistrations`), kept in the commit that registers one.
+pub(crate) fn channel_entry(channel: &str, registration_id: &str) -> String {
+    format!("{CHANNEL_PREFIX}{channel}/{registration_id}")
+}
+
+pub(crate) const CHANNEL_PREFIX: &str = "channel/";
+
 impl RegistrationRecord {
     pub(crate) fn signed_result(&self) -> Result<Option<Envelope>, Refusal> {
         if self.signed_result.is_empty() {
@@ -67,6 +74,34 @@ fn submitted_documents(delivery: &ApplicationDelivery) -> Result<Vec<egov_proto:
 }
 
 impl Regional {
+    /// The registration of the application `application_id`.
+    pub(crate) fn load_by_application(&self, application_id: &str) -> Result<Versioned<RegistrationRecord>, Refusal> {
+        let registration_id = self.store.get::<String>(&application_key(application_id))?.ok_or_else(|| {
+            Refusal::new(
+                Code::NotFound,
+                "regional.unknown_registration",
+                format!("no registration of application {application_id}"),
+            )
+        })?;
+        self.load(&registration_id.value)
+    }
+
+    /// The registrations of `channel` (every one when it is empty), newest first.
+    pub(crate) fn registrations(&self, channel: &str) -> Result<Vec<Registration>, Refusal> {
+        let mut ids: Vec<String> = if channel.is_empty() {
+            self.store.index_entries(&registration_key(""))?
+        } else {
+            self.store.index_entries(&channel_entry(channel, ""))?
+        };
+        // Registration numbers grow with time.
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        let mut registrations = Vec::with_capacity(ids.len());
+        for id in ids {
+            registrations.push(self.to_registration(&self.load(&id)?.value)?);
+        }
+        Ok(registrations)
+    }
+
     pub(crate) fn load(&self, registration_id: &str) -> Result<Versioned<RegistrationRecord>, Refusal> {
         egov_runtime::ids::check_id("registration id", registration_id)?;
         self.store.get::<RegistrationRecord>(&registration_key(registration_id))?.ok_or_else(|| {
@@ -116,6 +151,7 @@ impl Regional {
             application_id: record.application_id.clone(),
             service_code: delivery.service_code.clone(),
             applicant_iin: delivery.applicant.as_ref().map(|p| p.iin.clone()).unwrap_or_default(),
+            applicant_name: delivery.applicant.as_ref().map(convert::person_name).unwrap_or_default(),
             registration_id: record.registration_id.clone(),
             due_time_ms: record.due_ms.unwrap_or(0),
             ..Application::default()

@@ -11,6 +11,39 @@ use thiserror::Error;
 /// The definition of this project's regulation, embedded.
 pub const DEFAULT_DEFINITION: &str = include_str!("../data/meeting-permission.toml");
 
+/// A text in the three languages of the regulation; the loader refuses one
+/// missing a language or empty in one.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Text {
+    pub en: String,
+    pub ru: String,
+    pub kk: String,
+}
+
+impl Text {
+    /// The text in `lang` ("kk", "ru"; anything else English).
+    pub fn get(&self, lang: &str) -> &str {
+        Text::pick(lang, &self.kk, &self.ru, &self.en)
+    }
+
+    fn pick<'a>(lang: &str, kk: &'a str, ru: &'a str, en: &'a str) -> &'a str {
+        match lang {
+            "kk" => kk,
+            "ru" => ru,
+            _ => en,
+        }
+    }
+
+    /// The language left empty, if one is.
+    fn empty(&self) -> Option<&'static str> {
+        [("en", &self.en), ("ru", &self.ru), ("kk", &self.kk)]
+            .into_iter()
+            .find(|(_, text)| text.trim().is_empty())
+            .map(|(lang, _)| lang)
+    }
+}
+
 /// How long a step may take by the regulation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Duration {
@@ -151,7 +184,8 @@ pub struct Step {
     pub id: String,
     pub kind: StepKind,
     pub actor: String,
-    pub title: String,
+    /// The step's title in the three languages.
+    pub title: Text,
     /// What a participant does at the step.
     pub effect: Option<Effect>,
     pub duration: Option<Duration>,
@@ -181,7 +215,7 @@ impl Step {
 #[serde(deny_unknown_fields)]
 pub struct Term {
     pub id: String,
-    pub title: String,
+    pub title: Text,
     pub from: String,
     pub to: String,
     #[serde(deserialize_with = "duration_field")]
@@ -212,9 +246,23 @@ pub struct Labelled {
     pub grounds_of: Option<String>,
     #[serde(default)]
     pub assumption: bool,
+    /// For a notice: its heading (a notice without one is refused).
+    #[serde(default)]
+    pub heading: Option<Text>,
     pub en: String,
     pub ru: String,
     pub kk: String,
+}
+
+impl Labelled {
+    /// The label in `lang` ("kk", "ru"; anything else English).
+    pub fn text(&self, lang: &str) -> &str {
+        match lang {
+            "kk" => &self.kk,
+            "ru" => &self.ru,
+            _ => &self.en,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -223,7 +271,11 @@ pub struct ServiceInfo {
     pub code: String,
     pub start: String,
     pub provider: String,
+    pub provider_ru: String,
+    pub provider_kk: String,
     pub regulation: String,
+    pub regulation_ru: String,
+    pub regulation_kk: String,
     pub name_en: String,
     pub name_ru: String,
     pub name_kk: String,
@@ -238,6 +290,23 @@ pub struct ServiceInfo {
     pub cost: Option<String>,
 }
 
+impl ServiceInfo {
+    /// The service's name in `lang`.
+    pub fn name(&self, lang: &str) -> &str {
+        Text::pick(lang, &self.name_kk, &self.name_ru, &self.name_en)
+    }
+
+    /// The provider in `lang`.
+    pub fn provider_in(&self, lang: &str) -> &str {
+        Text::pick(lang, &self.provider_kk, &self.provider_ru, &self.provider)
+    }
+
+    /// The regulation (the legal act) in `lang`.
+    pub fn regulation_in(&self, lang: &str) -> &str {
+        Text::pick(lang, &self.regulation_kk, &self.regulation_ru, &self.regulation)
+    }
+}
+
 /// Where applications are received and results handed out (paragraph 3 of
 /// the regulation): a channel starts the route at its own step and may take
 /// its own steps in place of some of the route's (the result handed out at the
@@ -246,7 +315,7 @@ pub struct ServiceInfo {
 #[serde(deny_unknown_fields)]
 pub struct Channel {
     pub id: String,
-    pub title: String,
+    pub title: Text,
     /// The step an application received through this channel starts at.
     pub start: String,
     /// The route's steps this channel replaces: step id -> the channel's step.
@@ -288,7 +357,10 @@ struct RawHours {
 #[derive(Debug, Clone)]
 pub struct Definition {
     pub service: ServiceInfo,
-    pub actors: BTreeMap<String, String>,
+    /// Each role, named in the three languages.
+    pub actors: BTreeMap<String, Text>,
+    /// Each outcome (those the branches decide, and "withdrawn"), named in the three languages.
+    pub outcome_names: BTreeMap<String, Text>,
     steps: Vec<Step>,
     index: HashMap<String, usize>,
     pub terms: Vec<Term>,
@@ -319,7 +391,9 @@ impl DefinitionError {
 #[serde(deny_unknown_fields)]
 struct RawDefinition {
     service: ServiceInfo,
-    actors: BTreeMap<String, String>,
+    actors: BTreeMap<String, Text>,
+    #[serde(default)]
+    outcomes: BTreeMap<String, Text>,
     #[serde(rename = "step")]
     steps: Vec<toml::Spanned<RawStep>>,
     #[serde(default, rename = "term")]
@@ -343,7 +417,7 @@ struct RawStep {
     #[serde(default = "task")]
     kind: StepKind,
     actor: String,
-    title: String,
+    title: Text,
     #[serde(default)]
     effect: Option<String>,
     #[serde(default)]
@@ -422,6 +496,9 @@ impl Definition {
                         return Err(error("only a condition has yes and no branches".to_owned()));
                     }
                 }
+            }
+            if let Some(lang) = raw_step.title.empty() {
+                return Err(error(format!("the title has no {lang} text")));
             }
             let effect = match &raw_step.effect {
                 None => None,
@@ -588,9 +665,101 @@ impl Definition {
                 assumption: entry.assumption,
             });
         }
+        // Every visible word in the three languages: each actor, outcome, term,
+        // channel and notice heading named in kk, ru and en.
+        let service_line = text.lines().position(|line| line.trim() == "[service]").map_or(1, |index| index + 1);
+        for (role, name) in &raw.actors {
+            if let Some(lang) = name.empty() {
+                return Err(definition_error(service_line, format!("actor {role} has no {lang} name")));
+            }
+        }
+        let mut decided: Vec<&str> = steps
+            .iter()
+            .flat_map(|step| [&step.yes, &step.no])
+            .filter_map(|branch| branch.as_ref()?.outcome.as_deref())
+            .collect();
+        decided.push(crate::instance::WITHDRAWN);
+        for outcome in decided {
+            match raw.outcomes.get(outcome) {
+                None => {
+                    let line = steps
+                        .iter()
+                        .find(|step| {
+                            [&step.yes, &step.no].into_iter().flatten().any(|b| b.outcome.as_deref() == Some(outcome))
+                        })
+                        .map_or(service_line, |step| step.line);
+                    return Err(definition_error(
+                        line,
+                        format!("outcome {outcome} is not named in [outcomes] in en, ru and kk"),
+                    ));
+                }
+                Some(name) => {
+                    if let Some(lang) = name.empty() {
+                        return Err(definition_error(service_line, format!("outcome {outcome} has no {lang} name")));
+                    }
+                }
+            }
+        }
+        for term in &terms {
+            if let Some(lang) = term.title.empty() {
+                return Err(definition_error(service_line, format!("term {}: the title has no {lang} text", term.id)));
+            }
+        }
+        for channel in &channels {
+            if let Some(lang) = channel.title.empty() {
+                return Err(definition_error(
+                    service_line,
+                    format!("channel {}: the title has no {lang} text", channel.id),
+                ));
+            }
+        }
+        for notice in &notices {
+            match &notice.heading {
+                None => {
+                    return Err(definition_error(
+                        0,
+                        format!("notice {}: no heading (heading.en, heading.ru, heading.kk)", notice.code),
+                    ));
+                }
+                Some(heading) => {
+                    if let Some(lang) = heading.empty() {
+                        return Err(definition_error(
+                            0,
+                            format!("notice {}: the heading has no {lang} text", notice.code),
+                        ));
+                    }
+                }
+            }
+        }
+        for labelled in raw.documents.iter().chain(&raw.refusal_grounds).chain(&notices) {
+            if let Some(lang) = [("en", &labelled.en), ("ru", &labelled.ru), ("kk", &labelled.kk)]
+                .into_iter()
+                .find(|(_, text)| text.trim().is_empty())
+                .map(|(lang, _)| lang)
+            {
+                return Err(definition_error(0, format!("{}: no {lang} text", labelled.code)));
+            }
+        }
+        let service = &raw.service;
+        for (field, value) in [
+            ("name_en", &service.name_en),
+            ("name_ru", &service.name_ru),
+            ("name_kk", &service.name_kk),
+            ("provider", &service.provider),
+            ("provider_ru", &service.provider_ru),
+            ("provider_kk", &service.provider_kk),
+            ("regulation", &service.regulation),
+            ("regulation_ru", &service.regulation_ru),
+            ("regulation_kk", &service.regulation_kk),
+        ] {
+            if value.trim().is_empty() {
+                return Err(definition_error(service_line, format!("[service] {field} is empty")));
+            }
+        }
         Ok(Definition {
             service: raw.service,
             actors: raw.actors,
+            outcome_names: raw.outcomes,
             steps,
             index,
             terms,
@@ -599,7 +768,7 @@ impl Definition {
             refusal_grounds: raw.refusal_grounds,
             notices,
             hours,
-            service_line: text.lines().position(|line| line.trim() == "[service]").map_or(1, |index| index + 1),
+            service_line,
         })
     }
 
@@ -753,6 +922,16 @@ impl Definition {
     /// The terms that apply to an application of `channel` (none: the default route).
     pub fn terms_of<'a>(&'a self, channel: Option<&'a str>) -> impl Iterator<Item = &'a Term> + 'a {
         self.terms.iter().filter(move |term| term.channel.is_none() || term.channel.as_deref() == channel)
+    }
+
+    /// The name of `role` in `lang` (the role itself if the definition has none).
+    pub fn actor_name<'a>(&'a self, role: &'a str, lang: &str) -> &'a str {
+        self.actors.get(role).map_or(role, |name| name.get(lang))
+    }
+
+    /// The name of `outcome` in `lang` (the code itself if the definition has none).
+    pub fn outcome_name<'a>(&'a self, outcome: &'a str, lang: &str) -> &'a str {
+        self.outcome_names.get(outcome).map_or(outcome, |name| name.get(lang))
     }
 
     /// Every outcome a branch of the definition can decide.

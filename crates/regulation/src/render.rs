@@ -130,7 +130,7 @@ pub fn table(definition: &Definition) -> String {
             step.duration.map(|duration| duration.to_string()).unwrap_or_else(|| "-".to_owned()),
             leads_to(step),
             step.effect.map_or_else(|| "-".to_owned(), |effect| effect.to_string()),
-            step.title.clone(),
+            step.title.en.clone(),
         ]);
     }
     let column_count = rows[0].len();
@@ -176,7 +176,7 @@ pub fn summary(definition: &Definition) -> String {
         out.push_str(&format!(
             "channel        {}: {} (from {}{})\n",
             channel.id,
-            channel.title,
+            channel.title.en,
             channel.start,
             if instead.is_empty() { String::new() } else { format!("; {}", instead.join("; ")) }
         ));
@@ -205,7 +205,7 @@ pub fn summary(definition: &Definition) -> String {
         let channel = term.channel.as_ref().map(|c| format!(", channel {c}")).unwrap_or_default();
         out.push_str(&format!(
             "term           {}: {} from {} to {} ({}{channel})\n",
-            term.id, term.duration, term.from, term.to, term.title
+            term.id, term.duration, term.from, term.to, term.title.en
         ));
     }
     for ground in &definition.refusal_grounds {
@@ -247,18 +247,49 @@ fn pad(text: &str, width: usize) -> String {
     padded
 }
 
-/// Every arrow of the definition, in the definition's order.
+/// Every arrow of the definition, in the definition's order, labelled in English.
 fn edges(definition: &Definition) -> Vec<Edge<'_>> {
+    edges_in(definition, "")
+}
+
+/// A duration in `lang`: working minutes ("20 мин") or working days ("2 ж.к.", "2 р.д.", "2 wd").
+pub fn duration_in(duration: crate::definition::Duration, lang: &str) -> String {
+    use crate::definition::Duration;
+    match (duration, lang) {
+        (Duration::Minutes(n), "kk" | "ru") => format!("{n} мин"),
+        (Duration::WorkingDays(n), "kk") => format!("{n} ж.к."),
+        (Duration::WorkingDays(n), "ru") => format!("{n} р.д."),
+        (duration, _) => duration.to_string(),
+    }
+}
+
+/// "yes" and "no" in `lang` ("kk", "ru"; anything else English).
+pub fn yes_no(lang: &str, yes: bool) -> &'static str {
+    match (lang, yes) {
+        ("kk", true) => "иә",
+        ("kk", false) => "жоқ",
+        ("ru", true) => "да",
+        ("ru", false) => "нет",
+        (_, true) => "yes",
+        (_, false) => "no",
+    }
+}
+
+/// Every arrow of the definition, its branches labelled in `lang` (an empty
+/// `lang`: the codes of the Mermaid and Graphviz drawings, "no: refused").
+fn edges_in<'a>(definition: &'a Definition, lang: &str) -> Vec<Edge<'a>> {
     let mut edges = Vec::new();
     for step in definition.steps() {
         if let Some(next) = &step.next {
             edges.push(Edge { from: step, to: next, label: None });
         }
-        for (name, target) in [("yes", &step.yes), ("no", &step.no)] {
+        for (yes, target) in [(true, &step.yes), (false, &step.no)] {
             if let Some(target) = target {
+                let name = yes_no(lang, yes);
                 let label = match &target.outcome {
                     None => name.to_owned(),
-                    Some(outcome) => format!("{name}: {outcome}"),
+                    Some(outcome) if lang.is_empty() => format!("{name}: {outcome}"),
+                    Some(outcome) => format!("{name}: {}", definition.outcome_name(outcome, lang)),
                 };
                 edges.push(Edge { from: step, to: &target.next, label: Some(label) });
             }
@@ -297,12 +328,12 @@ fn lanes(definition: &Definition) -> Vec<(&str, Vec<&Step>)> {
 
 /// The actor's title from `[actors]`, or the role itself.
 fn actor_title(definition: &Definition, role: &str) -> String {
-    definition.actors.get(role).cloned().unwrap_or_else(|| role.to_owned())
+    definition.actor_name(role, "en").to_owned()
 }
 
 /// A node's lines: the step id, the short title, and the duration if any.
 fn node_label(step: &Step) -> Vec<String> {
-    let mut parts = vec![step.id.clone(), short_title(&step.title)];
+    let mut parts = vec![step.id.clone(), short_title(&step.title.en)];
     if let Some(duration) = step.duration {
         parts.push(duration.to_string());
     }
@@ -386,62 +417,113 @@ pub(crate) fn dot_text(text: &str) -> String {
 /// row per step in the definition's order), with `done` steps and the
 /// `current` one marked by their CSS class (`step done`, `step current`,
 /// the latter also `aria-current="step"`). Each step is a `g` with its id
-/// in `data-step`.
-pub fn svg(definition: &Definition, done: &[&str], current: Option<&str>) -> String {
-    const COLUMN: usize = 200;
-    const ROW: usize = 70;
-    const BOX_W: usize = 176;
-    const BOX_H: usize = 50;
-    const TOP: usize = 44;
+/// in `data-step`. Its words are in `lang` ("kk", "ru" or "en").
+pub fn svg(definition: &Definition, done: &[&str], current: Option<&str>, lang: &str) -> String {
+    // Text is measured at a generous 8 px a character of 12 px text (Latin and Cyrillic), so every line
+    // wrapped to WRAP characters fits its box: nothing is cut, and the boxes grow to hold their titles.
+    const CHAR_W: usize = 8;
+    const WRAP: usize = 26;
+    const LINE: usize = 15;
+    const BOX_W: usize = WRAP * CHAR_W + 16;
+    const COLUMN: usize = BOX_W + 40;
+    // Room under a box for its branches' labels.
+    const GAP: usize = 44;
+    // A condition is drawn as a hexagon (the decision shape) whose points take this much of its width.
+    const POINT: usize = 14;
     let lanes = lanes(definition);
     let lane_of = |role: &str| lanes.iter().position(|(r, _)| *r == role).unwrap_or(0);
-    let row_of: HashMap<&str, usize> =
-        definition.steps().iter().enumerate().map(|(index, step)| (step.id.as_str(), index)).collect();
-    let centre = |step: &Step| {
-        let x = lane_of(&step.actor) * COLUMN + COLUMN / 2;
-        let y = TOP + row_of.get(step.id.as_str()).copied().unwrap_or(0) * ROW + BOX_H / 2;
-        (x, y)
+    let lane_titles: Vec<Vec<String>> =
+        lanes.iter().map(|(role, _)| wrap(definition.actor_name(role, lang), WRAP + 2)).collect();
+    let top = 14 + LINE * lane_titles.iter().map(Vec::len).max().unwrap_or(1) + 12;
+    // Each step's lines: its id, its whole title wrapped, its duration.
+    let lines_of = |step: &Step| {
+        let mut lines = vec![step.id.clone()];
+        lines.extend(wrap(step.title.get(lang), WRAP));
+        if let Some(duration) = step.duration {
+            lines.push(duration_in(duration, lang));
+        }
+        lines
     };
-    let width = lanes.len().max(1) * COLUMN + 40;
-    let height = TOP + definition.steps().len() * ROW + 10;
+    let mut boxes: HashMap<&str, (usize, usize, usize, Vec<String>)> = HashMap::new();
+    let mut y = top;
+    for step in definition.steps() {
+        let lines = lines_of(step);
+        let height = LINE * lines.len() + 12;
+        let x = lane_of(&step.actor) * COLUMN + COLUMN / 2;
+        boxes.insert(step.id.as_str(), (x, y, height, lines));
+        y += height + GAP;
+    }
+    let width = lanes.len().max(1) * COLUMN + 60;
+    let height = y + 10;
     let mut out = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"diagram\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" role=\"img\" aria-labelledby=\"diagram-title\">\n<title id=\"diagram-title\">{}</title>\n",
-        xml_text(&format!("{}: {}", definition.service.code, definition.service.name_en))
+        xml_text(&format!("{}: {}", definition.service.code, definition.service.name(lang)))
     );
     out.push_str("<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#57606a\"/></marker></defs>\n");
-    for (index, (role, _)) in lanes.iter().enumerate() {
+    for (index, title) in lane_titles.iter().enumerate() {
         let x = index * COLUMN;
         out.push_str(&format!(
-            "<rect class=\"lane\" x=\"{x}\" y=\"0\" width=\"{COLUMN}\" height=\"{height}\" fill=\"{}\" stroke=\"#d0d7de\"/>\n<text x=\"{}\" y=\"18\" text-anchor=\"middle\" font-weight=\"bold\">{}</text>\n",
+            "<rect class=\"lane\" x=\"{x}\" y=\"0\" width=\"{COLUMN}\" height=\"{height}\" fill=\"{}\" stroke=\"#d0d7de\"/>\n",
             if index % 2 == 0 { "#fafbfc" } else { "#f3f5f7" },
-            x + COLUMN / 2,
-            xml_text(&truncate(&actor_title(definition, role), 30))
         ));
+        out.push_str(&format!(
+            "<text class=\"lane-title\" x=\"{}\" y=\"14\" text-anchor=\"middle\" font-weight=\"bold\">",
+            x + COLUMN / 2
+        ));
+        for (line_index, line) in title.iter().enumerate() {
+            out.push_str(&format!(
+                "<tspan x=\"{}\" dy=\"{}\">{}</tspan>",
+                x + COLUMN / 2,
+                if line_index == 0 { 0 } else { LINE },
+                xml_text(line)
+            ));
+        }
+        out.push_str("</text>\n");
     }
-    for edge in edges(definition) {
-        let Some(to) = definition.step(edge.to) else { continue };
-        let (x1, y1) = centre(edge.from);
-        let (x2, y2) = centre(to);
+    // Where each edge leaves its box: a condition's "yes" to the left of its label's column, "no" to the right,
+    // a channel's own step further down; the labels sit under the box, each in its own place.
+    let mut labels = Vec::new();
+    for edge in edges_in(definition, lang) {
+        let (Some(from), Some(to)) = (boxes.get(edge.from.id.as_str()), boxes.get(edge.to)) else { continue };
+        let (x1, y1, h1, _) = from;
+        let (x2, y2, h2, _) = to;
+        let (yes, no) = (yes_no(lang, true), yes_no(lang, false));
+        let (dx, label_dy, anchor) = match edge.label.as_deref() {
+            Some(label) if label == yes || label.starts_with(&format!("{yes}:")) => (-30i64, 14, "end"),
+            Some(label) if label == no || label.starts_with(&format!("{no}:")) => (30, 14, "start"),
+            Some(_) => (30, 30, "start"),
+            None => (0, 0, "middle"),
+        };
+        let start_x = (*x1 as i64 + dx) as usize;
         let path = if y2 > y1 {
-            format!("M {x1} {} L {x2} {}", y1 + BOX_H / 2, y2 - BOX_H / 2)
+            format!("M {start_x} {} L {} {}", y1 + h1, (*x2 as i64 + dx / 3) as usize, y2)
         } else {
             // Back up or sideways: around the right of the boxes.
-            let side = x1.max(x2) + BOX_W / 2 + 10;
-            format!("M {} {y1} L {side} {y1} L {side} {y2} L {} {y2}", x1 + BOX_W / 2, x2 + BOX_W / 2)
+            let side = x1.max(x2) + BOX_W / 2 + 12;
+            format!(
+                "M {} {} L {side} {} L {side} {} L {} {}",
+                x1 + BOX_W / 2,
+                y1 + h1 / 2,
+                y1 + h1 / 2,
+                y2 + h2 / 2,
+                x2 + BOX_W / 2,
+                y2 + h2 / 2
+            )
         };
         out.push_str(&format!("<path class=\"edge\" d=\"{path}\"/>\n"));
         if let Some(label) = &edge.label {
-            out.push_str(&format!(
-                "<text class=\"edge-label\" x=\"{}\" y=\"{}\" font-size=\"10\">{}</text>\n",
-                (x1 + x2) / 2 + 4,
-                (y1 + BOX_H / 2 + y2 - BOX_H / 2) / 2,
+            let x = if anchor == "end" { start_x - 4 } else { start_x + 4 };
+            labels.push(format!(
+                "<text class=\"edge-label\" x=\"{x}\" y=\"{}\" text-anchor=\"{anchor}\">{}</text>\n",
+                y1 + h1 + label_dy,
                 xml_text(label)
             ));
         }
     }
     for step in definition.steps() {
-        let (x, y) = centre(step);
-        let (left, top) = (x - BOX_W / 2, y - BOX_H / 2);
+        let Some((x, top, box_h, lines)) = boxes.get(step.id.as_str()) else { continue };
+        let (x, top, box_h) = (*x, *top, *box_h);
+        let left = x - BOX_W / 2;
         let state = if current == Some(step.id.as_str()) {
             " current"
         } else if done.contains(&step.id.as_str()) {
@@ -453,32 +535,35 @@ pub fn svg(definition: &Definition, done: &[&str], current: Option<&str>) -> Str
         out.push_str(&format!(
             "<g class=\"step{state}\" data-step=\"{}\"{aria}><title>{}</title>",
             xml_text(&step.id),
-            xml_text(&format!("{}: {}", step.id, step.title))
+            xml_text(&format!("{}: {}", step.id, step.title.get(lang)))
         ));
         match step.kind {
-            StepKind::Task => {
-                out.push_str(&format!("<rect x=\"{left}\" y=\"{top}\" width=\"{BOX_W}\" height=\"{BOX_H}\" rx=\"6\"/>"))
-            }
-            StepKind::Condition => out.push_str(&format!(
-                "<polygon points=\"{},{top} {},{y} {},{} {},{y}\"/>",
-                x,
-                left + BOX_W,
-                x,
-                top + BOX_H,
-                left
+            StepKind::Task => out.push_str(&format!(
+                "<rect class=\"shape\" x=\"{left}\" y=\"{top}\" width=\"{BOX_W}\" height=\"{box_h}\" rx=\"6\"/>"
             )),
+            StepKind::Condition => {
+                let (right, middle, bottom) = (left + BOX_W, top + box_h / 2, top + box_h);
+                out.push_str(&format!(
+                    "<polygon class=\"shape\" points=\"{},{top} {},{top} {right},{middle} {},{bottom} {},{bottom} {left},{middle}\"/>",
+                    left + POINT,
+                    right - POINT,
+                    right - POINT,
+                    left + POINT
+                ))
+            }
         }
-        let mut lines = vec![step.id.clone()];
-        lines.extend(wrap(&short_title(&step.title), 30).into_iter().take(2));
         for (index, line) in lines.iter().enumerate() {
             let weight = if index == 0 { " font-weight=\"bold\"" } else { "" };
             out.push_str(&format!(
                 "<text x=\"{x}\" y=\"{}\" text-anchor=\"middle\"{weight}>{}</text>",
-                top + 15 + index * 14,
+                top + 4 + LINE * (index + 1) - 3,
                 xml_text(line)
             ));
         }
         out.push_str("</g>\n");
+    }
+    for label in labels {
+        out.push_str(&label);
     }
     out.push_str("</svg>\n");
     out
@@ -506,7 +591,7 @@ pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
                 line.push(' ');
                 line.push_str(word);
             }
-            _ => lines.push(truncate(word, width)),
+            _ => lines.push(word.to_owned()),
         }
     }
     lines
@@ -526,19 +611,26 @@ mod tests {
 code = "example.awkward"
 start = "end"
 provider = "p"
+provider_ru = "п"
+provider_kk = "п"
 regulation = "r"
+regulation_ru = "р"
+regulation_kk = "р"
 name_en = "e"
 name_ru = "r"
 name_kk = "k"
 
 [actors]
-clerk = "the \"chief\" clerk <main> #1"
-machine = "a machine"
+clerk = { en = "the \"chief\" clerk <main> #1", ru = "р", kk = "к" }
+machine = { en = "a machine", ru = "р", kk = "к" }
+[outcomes]
+withdrawn = { en = "withdrawn", ru = "отозвана", kk = "кері қайтарылды" }
+"\"good\"" = { en = "good", ru = "хорошо", kk = "жақсы" }
 
 [[step]]
 id = "end"
 actor = "clerk"
-title = "say \"hello\" to `everyone` <b>#now</b>"
+title = { en = "say \"hello\" to `everyone` <b>#now</b>", ru = "р", kk = "к" }
 duration = "3 min"
 next = "ask"
 
@@ -546,14 +638,14 @@ next = "ask"
 id = "ask"
 kind = "condition"
 actor = "machine"
-title = "is it \"fine\"?"
+title = { en = "is it \"fine\"?", ru = "р", kk = "к" }
 yes = { next = "done", outcome = "\"good\"" }
 no = { next = "done" }
 
 [[step]]
 id = "done"
 actor = "clerk"
-title = "done"
+title = { en = "done", ru = "р", kk = "к" }
 "##;
 
     fn definitions() -> Vec<Definition> {
@@ -724,7 +816,7 @@ title = "done"
     #[test]
     fn the_svg_marks_the_current_step_and_the_done_ones() {
         let definition = Definition::default_definition();
-        let drawn = svg(definition, &["process-1", "process-2"], Some("process-3"));
+        let drawn = svg(definition, &["process-1", "process-2"], Some("process-3"), "en");
         assert!(drawn.starts_with("<svg "), "{drawn}");
         assert_eq!(drawn.matches("<g class=\"step").count(), definition.steps().len());
         assert!(drawn.contains("<g class=\"step current\" data-step=\"process-3\" aria-current=\"step\">"));

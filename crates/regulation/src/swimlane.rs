@@ -152,13 +152,13 @@ fn targets(definition: &Definition, step: &Step) -> Vec<(String, Option<String>,
 }
 
 fn step_lines(step: &Step) -> Vec<String> {
-    let mut lines = vec![step.id.clone(), crate::render::short_title(&step.title)];
+    let mut lines = vec![step.id.clone(), crate::render::short_title(&step.title.en)];
     lines.push(step.duration.map_or_else(|| "–".to_owned(), |duration| duration.to_string()));
     lines
 }
 
 fn actor_title(definition: &Definition, role: &str) -> String {
-    definition.actors.get(role).cloned().unwrap_or_else(|| role.to_owned())
+    definition.actors.get(role).map_or_else(|| role.to_owned(), |name| name.en.clone())
 }
 
 /// Annex 2 as a Mermaid flowchart: a subgraph per lane, the hand-overs between lanes as thick arrows.

@@ -283,26 +283,32 @@ fn a_route_without_a_deciding_branch_ends_completed() {
 code = "example.undecided"
 start = "a"
 provider = "p"
+provider_ru = "п"
+provider_kk = "п"
 regulation = "r"
+regulation_ru = "р"
+regulation_kk = "р"
 name_en = "e"
 name_ru = "r"
 name_kk = "k"
 
 [actors]
-clerk = "clerk"
+clerk = { en = "clerk", ru = "р", kk = "к" }
+[outcomes]
+withdrawn = { en = "withdrawn", ru = "отозвана", kk = "кері қайтарылды" }
 
 [[step]]
 id = "a"
 kind = "condition"
 actor = "clerk"
-title = "a"
+title = { en = "a", ru = "р", kk = "к" }
 yes = { next = "b" }
 no = { next = "b" }
 
 [[step]]
 id = "b"
 actor = "clerk"
-title = "b"
+title = { en = "b", ru = "р", kk = "к" }
 "#,
     )
     .unwrap();

@@ -270,8 +270,8 @@ fn broken_variants_of_the_example_are_refused_naming_the_line() {
         Blame::TableOf("id = \"step-a\""),
     );
     check_broken(
-        "actor = \"provider-specialist\"\ntitle = \"draft",
-        "actor = \"provider-executor\"\ntitle = \"draft",
+        "actor = \"provider-specialist\"\ntitle.en = \"draft",
+        "actor = \"provider-executor\"\ntitle.en = \"draft",
         "actor provider-executor is not listed in [actors]",
         Blame::TableOf("id = \"step-g\""),
     );
@@ -317,4 +317,72 @@ fn broken_variants_of_the_example_are_refused_naming_the_line() {
         "step step-d is never reached from step-a",
         Blame::TableOf("id = \"step-d\""),
     );
+}
+
+/// Every visible word in the three languages: a step's title, an actor, an
+/// outcome or a notice's heading missing one of kk, ru and en is refused.
+#[test]
+fn a_definition_missing_a_language_is_refused() {
+    check_broken(
+        "title.kk = \"сұрауды тіркеу\"\n",
+        "",
+        "missing field `kk`",
+        Blame::Line("title.en = \"register the request\""),
+    );
+    check_broken(
+        "title.ru = \"зарегистрировать запрос\"",
+        "title.ru = \" \"",
+        "step step-f: the title has no ru text",
+        Blame::TableOf("id = \"step-f\""),
+    );
+    check_broken(
+        "ru = \"руководитель жилищного отдела\"\n",
+        "",
+        "missing field `ru`",
+        Blame::Line("[actors.provider-head]"),
+    );
+    check_broken(
+        "[outcomes.declined]",
+        "[outcomes.declined-typo]",
+        "outcome declined is not named in [outcomes] in en, ru and kk",
+        Blame::TableOf("id = \"check-2\""),
+    );
+    check_broken(
+        "[outcomes.withdrawn]",
+        "[outcomes.taken-back]",
+        "outcome withdrawn is not named",
+        Blame::Line("[service]"),
+    );
+    let example = example();
+    let heading = "heading.kk = \"МЫСАЛ: анықтама берілді\"\n";
+    assert!(EXAMPLE.contains(heading), "{heading}");
+    let error = Definition::from_toml(&EXAMPLE.replacen(heading, "", 1)).unwrap_err();
+    assert!(error.to_string().contains("missing field `kk`"), "{error}");
+    assert_eq!(
+        example.notice("result.issued").and_then(|n| n.heading.as_ref()).map(|h| h.kk.as_str()),
+        Some("МЫСАЛ: анықтама берілді")
+    );
+    let without = EXAMPLE
+        .replace("heading.en = \"EXAMPLE: certificate issued\"\n", "")
+        .replace("heading.ru = \"ПРИМЕР: справка выдана\"\n", "")
+        .replace("heading.kk = \"МЫСАЛ: анықтама берілді\"\n", "");
+    let error = Definition::from_toml(&without).unwrap_err();
+    assert!(error.to_string().contains("notice result.issued: no heading"), "{error}");
+    // Both definitions name every step, actor, outcome, term, channel and notice in the three languages.
+    for definition in [Definition::default_definition().clone(), example] {
+        for step in definition.steps() {
+            for lang in ["kk", "ru", "en"] {
+                assert!(!step.title.get(lang).is_empty(), "{} {lang}", step.id);
+            }
+            assert_ne!(step.title.kk, step.title.en, "{}", step.id);
+            assert_ne!(step.title.ru, step.title.en, "{}", step.id);
+        }
+        for outcome in definition.outcomes() {
+            assert_ne!(definition.outcome_name(outcome, "ru"), outcome, "{outcome}");
+        }
+        assert_eq!(definition.outcome_name("withdrawn", "kk"), "кері қайтарылды");
+        for role in definition.actors.keys() {
+            assert_ne!(definition.actor_name(role, "kk"), definition.actor_name(role, "en"), "{role}");
+        }
+    }
 }

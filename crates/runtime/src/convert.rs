@@ -7,7 +7,7 @@ use egov_regulation::{Definition, StepRecord};
 pub fn step_to_proto(definition: &Definition, record: &StepRecord) -> StepProto {
     StepProto {
         step_id: record.step_id.clone(),
-        title: definition.step(&record.step_id).map(|step| step.title.clone()).unwrap_or_default(),
+        title: definition.step(&record.step_id).map(|step| step.title.en.clone()).unwrap_or_default(),
         actor: record.actor.clone(),
         actor_id: record.actor_id.clone(),
         started_time_ms: record.started_ms,
@@ -19,6 +19,16 @@ pub fn step_to_proto(definition: &Definition, record: &StepRecord) -> StepProto 
         handed_over_by: record.hand_over.as_ref().map(|h| h.actor_id.clone()).unwrap_or_default(),
         handed_over_time_ms: record.hand_over.as_ref().map_or(0, |h| h.at_ms),
     }
+}
+
+/// A person's full name as "Individuals" gives it: surname, name, patronymic.
+pub fn person_name(person: &egov_proto::PersonRecord) -> String {
+    [&person.surname, &person.name, &person.patronymic]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A step record from the wire (as another participant reported it).

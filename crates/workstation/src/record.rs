@@ -168,6 +168,12 @@ impl Workstation {
             ..Application::default()
         };
         convert::instance_fields(&self.definition, &record.instance, &mut application);
+        application.applicant_name = record.applicant.as_ref().map(convert::person_name).unwrap_or_default();
+        if let Some(reason) = &record.withdrawal_reason {
+            application.withdrawal_reason = reason.clone();
+            // Withdrawn, the instance's current step ended at the withdrawal.
+            application.withdrawn_time_ms = record.instance.current_since_ms;
+        }
         application
     }
 }
