@@ -247,8 +247,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if let (true, Some(baseline)) = (plan.runs(Part::Shep), all_grpc) {
         let count = if args.quick { plan.applications } else { plan.applications.min(SHEP_APPLICATIONS) };
         let iins = population_iins(&fixtures)?;
-        let run =
-            shep_apps::run(&keys, &fixtures, &root.join("shep-data"), &iins, count, plan.app_concurrency).await?;
+        let run = shep_apps::run(&keys, &fixtures, &root.join("shep-data"), &iins, count, plan.app_concurrency).await?;
         emit_shep_applications(&plan, &run, baseline, &mut report);
     }
     if plan.runs(Part::Lookup) {
@@ -586,8 +585,7 @@ where
             // Each worker measures at least one request that started after the warm-up: on a loaded machine
             // (a round trip longer than the run, as with --quick at c=64) the run would otherwise count none.
             let measured = |latencies: &Vec<Duration>, errors: u64| !latencies.is_empty() || errors > 0;
-            while Instant::now() < until
-                || (!measured(&latencies, errors) && Instant::now() < until + LATE_MEASUREMENT)
+            while Instant::now() < until || (!measured(&latencies, errors) && Instant::now() < until + LATE_MEASUREMENT)
             {
                 let call = prepare(counter.fetch_add(1, Ordering::Relaxed));
                 let started = Instant::now();
