@@ -298,7 +298,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>) -> Response {
     let application = match found {
         Ok(application) => application,
         Err(refused) => {
-            let body = html! { (problem("application-problem", Some(&refused))) };
+            let body = html! { (problem("application-problem", Some(&refused))) (crate::shep::offer(&ctx, &id)) };
             return layout::page(&ctx, &format!("{} {id}", t(lang, "application")), "/applications", body)
                 .into_response();
         }
@@ -432,7 +432,7 @@ fn timeline(lang: Lang, judged: &[Judged], now_ms: i64) -> Markup {
 /// admin service): each envelope decoded, each signature (the sender's, the
 /// gateway's countersignature, those of the envelope it carries) verified
 /// with the trust registry.
-async fn messages(ctx: &Ctx, id: &str) -> Markup {
+pub(crate) async fn messages(ctx: &Ctx, id: &str) -> Markup {
     let lang = ctx.lang();
     let app = &ctx.app;
     let trust = match app.config.keys.trust() {

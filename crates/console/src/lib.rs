@@ -19,6 +19,7 @@ mod incidents;
 mod layout;
 mod operator;
 mod package;
+mod shep;
 mod staff;
 
 use std::collections::HashMap;
@@ -112,6 +113,8 @@ fn routes(app: Arc<App>) -> Router {
         .route("/staff/registrations/{id}/act", post(staff::act))
         .route("/applications", get(applications::list))
         .route("/applications/{id}", get(applications::detail))
+        .route("/shep", get(shep::find))
+        .route("/shep/{id}", get(shep::messages))
         .route("/sla", get(applications::sla))
         .route("/regulation", get(applications::regulation))
         .route("/incidents", get(incidents::list))
