@@ -80,6 +80,18 @@ fn the_quick_bench_prints_every_figure_with_its_baseline() {
     }
     assert!(named("startup")[0].get("stored_applications").is_some());
 
+    // Whole applications over SOAP (external State Corporation and ARM), against the all-gRPC ones.
+    let via_shep = named("applications_via_shep");
+    assert_eq!(via_shep.len(), 1, "{stdout}");
+    let via_shep = via_shep[0];
+    assert!(via_shep["baseline"].as_str().unwrap().starts_with("applications (all gRPC)"), "{via_shep}");
+    assert_eq!(via_shep["baseline_value"], applications["value"], "{via_shep}");
+    assert_eq!(via_shep["failed"], 0, "every application over SOAP ends with its result: {via_shep}");
+    assert!(via_shep["passed"].as_u64().unwrap() > 0, "{via_shep}");
+    assert_eq!(via_shep["pushes"], via_shep["applications"], "each application pushed to the ARM once: {via_shep}");
+    // A look-up, the application, at least one poll and the ARM's three reports each.
+    assert!(via_shep["soap_requests_per_application"].as_f64().unwrap() >= 6.0, "{via_shep}");
+
     // Flushed commits per application, and the floor computed from the per-operation costs.
     let commits = named("commits_per_application");
     assert_eq!(commits.len(), 1, "{stdout}");

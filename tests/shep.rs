@@ -467,7 +467,54 @@ async fn an_application_from_an_external_state_corporation_is_routed_and_its_pro
         .into_inner()
         .entries;
     assert!(entries.iter().any(|entry| entry.direction == "sent" && entry.note.contains("RSHEP_APPLICATION_SUBMIT")));
+    // Each acknowledged report is logged as delivered with the getMessages answer that offered it.
+    let delivered: Vec<_> = entries.iter().filter(|entry| entry.direction == "delivered").collect();
+    assert!(
+        delivered.iter().any(|entry| entry.note.contains("getMessagesResponse") && entry.note.contains(&result.0)),
+        "the result as the poller received it: {delivered:?}"
+    );
+    assert!(delivered.iter().any(|entry| entry.note.contains(&first.0)), "the first report: {delivered:?}");
+    assert!(delivered.iter().all(|entry| entry.note.contains("getMessagesResponse")), "{delivered:?}");
+
+    // The console: the workstation egov would ask does not know the application, so its page
+    // offers the messages by the application's id, the edge's log with the SOAP beside each envelope.
+    let (console_address, stop_console, console) = console(&harness).await;
+    let page = get(&console_address, &format!("/applications/{app}")).await;
+    assert!(page.contains(&format!("href=\"/shep/{app}\"")), "no offer of the SHEP messages: {page}");
+    let form = get(&console_address, "/shep").await;
+    assert!(form.contains("action=\"/shep\"") && form.contains("name=\"id\""), "{form}");
+    let found = get(&console_address, &format!("/shep?id={app}")).await;
+    assert!(found.contains(&format!("/shep/{app}")), "the form leads to the application's messages: {found}");
+    let page = get(&console_address, &format!("/shep/{app}")).await;
+    let shep = page.split("data-participant=\"shep\"").nth(1).unwrap_or_else(|| panic!("no shep log: {page}"));
+    assert!(shep.contains("<summary>SOAP</summary>"), "{shep}");
+    assert!(shep.contains("&lt;serviceId&gt;RSHEP_APPLICATION_SUBMIT"), "the SOAP request sent: {shep}");
+    assert!(shep.contains("signedBy=&quot;head-1&quot;"), "the result as received: {shep}");
+    let gateway = page.split("data-participant=\"gateway\"").nth(1).unwrap_or_else(|| panic!("{page}"));
+    assert!(gateway.contains("rshep.application.submit.v1"), "the gateway's log of the chain: {gateway}");
+    let _ = stop_console.send(());
+    let _ = console.await;
     harness.stop().await;
+}
+
+/// The console for `harness`, with the SHEP edge's admin service: its address, its stop and its task.
+async fn console(
+    harness: &Harness,
+) -> (String, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let config = egov_console::ConsoleConfig {
+        topology: harness.topology().clone(),
+        keys: harness.keys.clone(),
+        tls: None,
+        definition: std::sync::Arc::clone(&harness.definition),
+        shep: harness.stack.shep_grpc_address().map(str::to_owned),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(egov_console::serve(listener, config, async move {
+        let _ = stopped.await;
+    }));
+    (address, stop, task)
 }
 
 /// A PUSH recipient in the test: an HTTP server that keeps each request's
@@ -1151,4 +1198,98 @@ async fn the_shep_services_come_from_a_file_when_one_is_given() {
     });
     let error = egov_cli::stack::Stack::start(config).await.unwrap_err();
     assert!(format!("{error:#}").contains("no.such.v1"), "{error:#}");
+}
+
+/// `egov serve` with an external State Corporation system and the gateway in
+/// another process (docs/shep.md): one process runs the gateway, the registries
+/// and the ARM, its workstation's address the edge's inbox; the other runs only
+/// the SHEP edge, pointed at that gateway. A look-up, the application, the
+/// ARM's report polled back and acknowledged, and the gateway's delivery read
+/// with getMessageStatus all cross the two processes.
+#[tokio::test]
+async fn with_the_gateway_in_another_process_the_edge_routes_an_application_and_its_report_back() {
+    let temp = tempfile::tempdir().unwrap();
+    let egov = env!("CARGO_BIN_EXE_egov");
+    let keys = temp.path().join("keys");
+    let made = std::process::Command::new(egov).args(["keys", "init", "--dir"]).arg(&keys).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let password = std::fs::read_to_string(keys.join("secrets/shep-sc-workstation.password")).unwrap();
+    // The gateway's process must know the edge's inbox, and the edge the gateway: both fixed before either starts.
+    let [gateway, individuals, notary, regional, edge_inbox] =
+        [(); 5].map(|()| format!("127.0.0.1:{}", common::free_port()));
+    let serve = |roles: &str, data: &str| {
+        let mut command = std::process::Command::new(egov);
+        command
+            .args(["serve", "--roles", roles, "--console", "off", "--data"])
+            .arg(temp.path().join(data))
+            .arg("--keys")
+            .arg(&keys)
+            .arg("--fixtures")
+            .arg(common::fixtures_dir())
+            .args(["--gateway", &gateway, "--individuals", &individuals, "--notary", &notary])
+            .args(["--regional", &regional, "--workstation", &edge_inbox])
+            .stderr(std::process::Stdio::null());
+        command
+    };
+    let main = common::Served::start(serve("individuals,notary,gateway,regional", "data-main"));
+    assert!(main.said.iter().all(|line| !line.starts_with("listening shep")), "{:?}", main.said);
+    let mut edge_command = serve("workstation", "data-edge");
+    edge_command.args(["--shep", "127.0.0.1:0", "--shep-grpc", &edge_inbox, "--external", "workstation=poll"]);
+    let edge = common::Served::start(edge_command);
+    assert!(edge.said.iter().all(|line| !line.starts_with("listening workstation")), "{:?}", edge.said);
+    assert!(edge.said.contains(&format!("listening shep-inbox {edge_inbox}")), "{:?}", edge.said);
+    let address = edge
+        .said
+        .iter()
+        .find_map(|line| line.strip_prefix("listening shep http://"))
+        .map(|rest| rest.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| panic!("{:?}", edge.said));
+    let as_workstation = |xml: String| xml.replace(">sc-ext<", ">sc-workstation<").replace(SC_PASSWORD, &password);
+
+    // Process 3: the edge calls the gateway in the other process, which asks the registry.
+    let lookup = sync_request("x-1", "GBDFL_PERSON_BY_IIN", "sc-workstation", &password, &person_query(IIN));
+    let (status, answer) = post_to(&address, SYNC, "text/xml", lookup.as_bytes()).await;
+    assert_eq!((status, text_of(&answer, "code").as_deref()), (200, Some("SCSS001")), "{answer}");
+    assert_eq!(text_of(&answer, "found").as_deref(), Some("true"), "{answer}");
+
+    // The application goes to the ARM there; its first report comes back to this edge's inbox.
+    let app = "APP-SHEP-SPLIT";
+    let request = as_workstation(send_message(
+        None,
+        "REQUEST",
+        "RSHEP_APPLICATION_SUBMIT",
+        None,
+        &application(app, "operator-1"),
+    ));
+    let (status, answer) = post_to(&address, ASYNC, "text/xml", request.as_bytes()).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(text_of(&answer, "correlationId").as_deref(), Some(app), "{answer}");
+    let message_id = text_of(&answer, "messageId").unwrap();
+    let report = common::eventually("the ARM's first report at the edge", async || {
+        let poll = as_workstation(get_messages("SC_APPLICATION_PROGRESS", None));
+        let (_, answer) = post_to(&address, ASYNC, "text/xml", poll.as_bytes()).await;
+        messages_of(&answer).into_iter().next()
+    })
+    .await;
+    assert_eq!((report.1.as_str(), report.2.as_str()), (app, "NOTIFICATION"));
+    assert!(text_of(&report.3, "registrationId").is_some_and(|id| !id.is_empty()), "{}", report.3);
+    let ack =
+        as_workstation(delivery_notification(&report.0, "SC_APPLICATION_PROGRESS", "MESSAGE_ACCEPTED", "NOT_RESEND"));
+    let (status, acked) = post_to(&address, ASYNC, "text/xml", ack.as_bytes()).await;
+    assert_eq!(status, 200, "{acked}");
+    let poll = as_workstation(get_messages("SC_APPLICATION_PROGRESS", Some(&report.0)));
+    let (_, left) = post_to(&address, ASYNC, "text/xml", poll.as_bytes()).await;
+    assert!(messages_of(&left).is_empty(), "an acknowledged report is offered again: {left}");
+    // The gateway there says the ARM took the application.
+    let status_request = as_workstation(message_status(&message_id));
+    let state = common::eventually("DELIVERED", async || {
+        let (_, state) = post_to(&address, ASYNC, "text/xml", status_request.as_bytes()).await;
+        (text_of(&state, "messageState").as_deref() == Some("DELIVERED")).then_some(state)
+    })
+    .await;
+    assert!(state.contains("getMessageStatusResponse"), "{state}");
+    let (stopped, _) = edge.terminate();
+    assert!(stopped);
+    let (stopped, _) = main.terminate();
+    assert!(stopped);
 }

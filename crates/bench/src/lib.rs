@@ -16,6 +16,8 @@
 //! does not change the exit code.
 #![forbid(unsafe_code)]
 
+mod shep_apps;
+
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::future::Future;
@@ -68,6 +70,9 @@ pub enum Part {
     /// The same applications on the embedded store and on PostgreSQL (`--store`), with
     /// one and with two replicas of each stateful participant
     Store,
+    /// Whole applications with the State Corporation side and the ARM side on SOAP, external
+    /// systems in the bench's process (runs the all-gRPC applications first, its baseline)
+    Shep,
 }
 
 #[derive(clap::Args)]
@@ -145,7 +150,8 @@ impl Plan {
             bail!("--applications, --app-concurrency and --stored must be above 0");
         }
         let parts = if args.only.is_empty() {
-            let mut parts = vec![Part::Echo, Part::Lookup, Part::Applications, Part::Startup, Part::Observe];
+            let mut parts =
+                vec![Part::Echo, Part::Lookup, Part::Applications, Part::Shep, Part::Startup, Part::Observe];
             if args.store.is_some() {
                 parts.push(Part::Store);
             }
@@ -172,7 +178,8 @@ impl Plan {
     }
 
     fn runs(&self, part: Part) -> bool {
-        self.parts.contains(&part) || (part == Part::Applications && self.parts.contains(&Part::Startup))
+        self.parts.contains(&part)
+            || (part == Part::Applications && (self.parts.contains(&Part::Startup) || self.parts.contains(&Part::Shep)))
     }
 }
 
@@ -230,10 +237,18 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     let echo = echo(&plan, &echo_levels, &mut report).await?;
     let mut failures = Vec::new();
+    let mut all_grpc = None;
     if let Some((costs, mut replayed)) = replayed {
         failures = std::mem::take(&mut replayed.failures);
         let failed = failures.len();
+        all_grpc = Some(replayed.count as f64 / replayed.seconds);
         emit_applications(&plan, replayed, failed, &echo, &costs, &mut report);
+    }
+    if let (true, Some(baseline)) = (plan.runs(Part::Shep), all_grpc) {
+        let count = if args.quick { plan.applications } else { plan.applications.min(SHEP_APPLICATIONS) };
+        let iins = population_iins(&fixtures)?;
+        let run = shep_apps::run(&keys, &fixtures, &root.join("shep-data"), &iins, count, plan.app_concurrency).await?;
+        emit_shep_applications(&plan, &run, baseline, &mut report);
     }
     if plan.runs(Part::Lookup) {
         lookups(&plan, &keys, &fixtures, &echo, &mut report).await?;
@@ -546,7 +561,11 @@ impl LoadRun {
     }
 }
 
-/// `concurrency` workers, each sending one request after the other for the warm-up, then `measure`.
+/// How long after the run a worker that has measured nothing yet may still start a request.
+const LATE_MEASUREMENT: Duration = Duration::from_secs(30);
+
+/// `concurrency` workers, each sending one request after the other for the warm-up, then `measure`
+/// (and, for a worker that measured nothing in it, until its first request after the warm-up ends).
 /// `prepare(n)` builds request `n` (signing it, outside the timed round trip) and returns the call.
 async fn closed_loop<F, Fut>(concurrency: usize, warmup: Duration, measure: Duration, prepare: F) -> LoadRun
 where
@@ -563,7 +582,11 @@ where
         let counter = Arc::clone(&counter);
         workers.push(tokio::spawn(async move {
             let (mut latencies, mut errors, mut first_error, mut last) = (Vec::new(), 0u64, None, from);
-            while Instant::now() < until {
+            // Each worker measures at least one request that started after the warm-up: on a loaded machine
+            // (a round trip longer than the run, as with --quick at c=64) the run would otherwise count none.
+            let measured = |latencies: &Vec<Duration>, errors: u64| !latencies.is_empty() || errors > 0;
+            while Instant::now() < until || (!measured(&latencies, errors) && Instant::now() < until + LATE_MEASUREMENT)
+            {
                 let call = prepare(counter.fetch_add(1, Ordering::Relaxed));
                 let started = Instant::now();
                 let result = call.await;
@@ -735,20 +758,7 @@ async fn lookups(
     echo: &EchoBaseline,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    #[derive(serde::Deserialize)]
-    struct Persons {
-        persons: Vec<Person>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Person {
-        iin: String,
-    }
-    let individuals = std::fs::read_to_string(fixtures.join("individuals.json"))?;
-    let iins: Arc<Vec<String>> =
-        Arc::new(serde_json::from_str::<Persons>(&individuals)?.persons.into_iter().map(|p| p.iin).collect());
-    if iins.is_empty() {
-        bail!("the population has no persons");
-    }
+    let iins = Arc::new(population_iins(fixtures)?);
     // A stack on real time, as `egov serve` runs: the gateway checks freshness and logs durably;
     // with the SHEP face, for a sender that is the workstation (docs/shep.md).
     let temp = tempfile::tempdir()?;
@@ -839,6 +849,56 @@ async fn lookups(
     .await;
     stack.stop().await;
     result
+}
+
+/// At most this many applications over SOAP in a full run (they take longer than the gRPC ones).
+const SHEP_APPLICATIONS: usize = 2000;
+
+/// The IINs of the population's persons.
+fn population_iins(fixtures: &Path) -> anyhow::Result<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Persons {
+        persons: Vec<Person>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Person {
+        iin: String,
+    }
+    let individuals = std::fs::read_to_string(fixtures.join("individuals.json"))?;
+    let iins: Vec<String> = serde_json::from_str::<Persons>(&individuals)?.persons.into_iter().map(|p| p.iin).collect();
+    if iins.is_empty() {
+        bail!("the population has no persons");
+    }
+    Ok(iins)
+}
+
+/// Whole applications over SOAP, against the all-gRPC applications of the same run.
+fn emit_shep_applications(plan: &Plan, run: &shep_apps::ShepApplications, all_grpc: f64, report: &mut Report) {
+    let rate = run.passed as f64 / run.seconds;
+    let share = ratio(rate, all_grpc);
+    report.emit(
+        json!({
+            "figure": "applications_via_shep", "unit": "applications/s", "value": round(rate, 1),
+            "applications": run.count, "passed": run.passed, "failed": run.count - run.passed,
+            "first_error": run.first_error, "concurrency": plan.app_concurrency, "seconds": round(run.seconds, 3),
+            "soap_requests": run.requests, "pushes": run.pushes,
+            "soap_requests_per_application": round(run.requests as f64 / run.count as f64, 2),
+            "baseline": format!("applications (all gRPC) concurrency {}", plan.app_concurrency),
+            "baseline_value": round(all_grpc, 1), "ratio": share,
+        }),
+        Row {
+            figure: format!("applications over SOAP ({}, c={})", run.count, plan.app_concurrency),
+            value: format!(
+                "{rate:.1} app/s ({:.1} SOAP requests each; {} of {} ended)",
+                run.requests as f64 / run.count as f64,
+                run.passed,
+                run.count
+            ),
+            latency: String::new(),
+            baseline: format!("all gRPC: {all_grpc:.1} app/s"),
+            ratio: format!("{share:.3}"),
+        },
+    );
 }
 
 /// The SHEP sender the bench's SOAP look-ups come from (its password is its id).

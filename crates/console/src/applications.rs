@@ -571,7 +571,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(zoom): Query<Zoom>) 
             return crate::not_found(&ctx);
         }
         Err(refused) => {
-            let body = html! { (problem(lang, "application-problem", Some(&refused))) };
+            let body = html! { (problem(lang, "application-problem", Some(&refused))) (crate::shep::offer(&ctx, &id)) };
             return layout::page(&ctx, &format!("{} {id}", t(lang, "application")), "/applications", body)
                 .into_response();
         }
@@ -854,6 +854,14 @@ fn logged(app: &App) -> Vec<(&'static str, &str, &'static str)> {
         participants.push(("shep", shep.as_str(), ids::SC_WORKSTATION));
     }
     participants
+}
+
+/// Every participant's message log of the application, the SHEP edge's among
+/// them, without the path's links (`/shep/ID`, for an application the
+/// workstation does not know: an external State Corporation system's).
+pub(crate) async fn messages_of(ctx: &Ctx, id: &str) -> Markup {
+    let logs = logs(&ctx.app, id).await;
+    messages(ctx, id, &logs, &std::collections::HashMap::new())
 }
 
 /// One participant's log of the application, or why it could not be read.

@@ -262,6 +262,21 @@ const TEXTS: &[(&str, &str, &str, &str)] = &[
         "Каждое сообщение заявки в журнале каждого участника; каждая подпись проверена по реестру доверия.",
         "Every message of the application in every participant's log; every signature verified with the trust registry.",
     ),
+    ("shep.messages", "ШЭП хабарламалары", "Сообщения ШЭП", "SHEP messages"),
+    ("shep.show", "Көрсету", "Показать", "Show"),
+    (
+        "shep.note",
+        "Өтінімнің хабарламалары оның нөмірі бойынша, ШЭП шлюзінің журналымен бірге (әр конвертпен оның SOAP хабарламасы): Мемлекеттік корпорацияның жүйесі сыртқы болғанда, жұмыс орны өтінімді білмейді.",
+        "Сообщения заявки по её номеру, вместе с журналом шлюза ШЭП (каждый конверт с его SOAP-сообщением): когда система Государственной корпорации внешняя, рабочее место заявку не знает.",
+        "An application's messages by its id, the SHEP edge's log among them (each envelope with its SOAP message): with an external State Corporation system, the workstation does not know the application.",
+    ),
+    (
+        "shep.offer",
+        "Өтінімнің хабарламалары ШЭП шлюзінде",
+        "Сообщения заявки на шлюзе ШЭП",
+        "The application's messages at the SHEP edge",
+    ),
+    ("shep.off", "ШЭП беті қосылмаған.", "Лицо ШЭП не включено.", "The SHEP face is not on."),
     (
         "hops",
         "Әр қатысушының мониторинг жазбалары",

@@ -21,6 +21,7 @@ mod layout;
 mod live;
 mod operator;
 mod package;
+mod shep;
 mod staff;
 
 use std::collections::HashMap;
@@ -114,6 +115,8 @@ fn routes(app: Arc<App>) -> Router {
         .route("/staff/registrations/{id}/act", post(staff::act))
         .route("/applications", get(applications::list))
         .route("/applications/{id}", get(applications::detail))
+        .route("/shep", get(shep::find))
+        .route("/shep/{id}", get(shep::messages))
         .route("/sla", get(applications::sla))
         .route("/regulation", get(applications::regulation))
         .route("/incidents", get(incidents::list))

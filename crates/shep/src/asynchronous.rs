@@ -322,8 +322,54 @@ impl Edge {
             }
             messages.push(self.delivered_message(&record));
         }
+        let offered: Vec<String> = messages.iter().filter_map(|message| message.info.message_id.clone()).collect();
         let answer = wire::GetMessagesAnswer { response_date: self.now(), session_id: session.to_owned(), messages };
-        Ok(wire::write_answer(&wire::Answer::GetMessages(answer)))
+        let text = wire::write_answer(&wire::Answer::GetMessages(answer));
+        if !offered.is_empty() {
+            let shared: Arc<str> = Arc::from(text.as_str());
+            let mut remembered = self.offered.lock().unwrap_or_else(|e| e.into_inner());
+            for id in offered {
+                remembered.insert(id, Arc::clone(&shared));
+            }
+        }
+        Ok(text)
+    }
+
+    /// Logs polled message `record`, acknowledged, as delivered with the
+    /// `getMessages` answer that last offered it (after a restart, the answer
+    /// that offers it alone, written now), as a PUSH is logged with its request.
+    fn log_polled(&self, batch: &mut Batch, record: &ShepMessage, now_ms: i64) -> Result<(), Fault> {
+        let offered = self.offered.lock().unwrap_or_else(|e| e.into_inner()).get(&record.id).cloned();
+        let text = match offered {
+            Some(text) => text.to_string(),
+            None => wire::write_answer(&wire::Answer::GetMessages(wire::GetMessagesAnswer {
+                response_date: self.now(),
+                session_id: braced_guid(),
+                messages: vec![self.delivered_message(record)],
+            })),
+        };
+        // The envelope as the edge received it for the recipient.
+        let received = self
+            .store
+            .indexed_log(&format!("application/{}", record.chain), usize::MAX)
+            .map_err(store_fault)?
+            .into_iter()
+            .filter(|entry| entry.direction == "received")
+            .find_map(|entry| {
+                let envelope = Envelope::decode(entry.envelope.as_slice()).ok()?;
+                let header = EnvelopeHeader::decode(envelope.header.as_slice()).ok()?;
+                (header.message_id == record.internal_id).then_some((entry.envelope, envelope))
+            });
+        if let Some((bytes, envelope)) = received {
+            batch.log_indexed(
+                now_ms,
+                "delivered",
+                bytes,
+                text,
+                egov_runtime::receive::log_keys(&envelope, "delivered"),
+            );
+        }
+        Ok(())
     }
 
     /// A message as SHEP delivers it.
@@ -401,8 +447,12 @@ impl Edge {
             record.error = format!("{}: {}", error.error_code, error.error_message);
         }
         batch.put(message_key(&record.id), version, &record).map_err(store_fault)?;
+        if state == State::Delivered {
+            self.log_polled(&mut batch, &record, now_ms)?;
+        }
         self.status_changed(&mut batch, &record, now_ms);
         self.commit(batch).await?;
+        self.offered.lock().unwrap_or_else(|e| e.into_inner()).remove(&record.id);
         self.outbox.kick();
         Ok(text)
     }

@@ -136,6 +136,9 @@ pub struct Edge {
     /// One request of a `(senderId, messageId)` at a time: a resend that
     /// arrives while the first is still being handled waits for its answer.
     pub(crate) in_flight: std::sync::Mutex<HashMap<(String, String), Arc<tokio::sync::Notify>>>,
+    /// The `getMessages` answer that last offered each polled message not settled
+    /// yet, logged with the message when it is acknowledged (not kept over a restart).
+    pub(crate) offered: std::sync::Mutex<HashMap<String, Arc<str>>>,
 }
 
 /// A request of a `(senderId, messageId)` being handled: the next one waits until it is dropped.
@@ -290,6 +293,7 @@ impl Edge {
             clock: parts.clock,
             base_url: std::sync::OnceLock::new(),
             in_flight: std::sync::Mutex::new(HashMap::new()),
+            offered: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
