@@ -26,7 +26,7 @@ mod sled_backend;
 pub mod stats;
 
 pub use postgres_backend::PostgresBackend;
-pub use sled_backend::SledBackend;
+pub use sled_backend::{ReadOnly, SledBackend};
 
 /// Why a store operation failed.
 #[derive(Debug, Error)]
@@ -360,6 +360,12 @@ pub trait Backend: Send + Sync + 'static {
     fn shared(&self) -> bool {
         false
     }
+    /// Checks the index the backend keeps against its log (at most `shown`
+    /// differences described); `None` where the backend keeps no index apart
+    /// from the log (PostgreSQL holds both in one transaction).
+    fn check_index(&self, _shown: usize) -> Result<Option<Vec<String>>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// A participant's store: typed access over a [`Backend`].
@@ -383,6 +389,29 @@ impl Store {
     /// Schema `schema` of the PostgreSQL database at `url` (see [`PostgresBackend::open`]).
     pub fn open_postgres(url: &str, schema: &str) -> Result<Store, StoreError> {
         Ok(Store::with_backend(Arc::new(PostgresBackend::open(url, schema)?)))
+    }
+
+    /// The embedded store in `path`, read only: no byte of it changes (see
+    /// [`SledBackend::open_read_only`]). The store, and what its witnesses say.
+    pub fn open_read_only(path: &Path) -> Result<(Store, ReadOnly), StoreError> {
+        let checked = SledBackend::open_read_only(path)?;
+        Ok((Store::with_backend(Arc::new(checked.backend.clone())), checked))
+    }
+
+    /// Rebuilds the embedded store's index in `path` from its log (see
+    /// [`SledBackend::rebuild_index`]); the head's sequence.
+    pub fn rebuild_index(path: &Path, cache_bytes: u64) -> Result<u64, StoreError> {
+        SledBackend::rebuild_index(path, cache_bytes)
+    }
+
+    /// The head the store records: the last entry's sequence and hash.
+    pub fn log_head(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.backend.log_head()
+    }
+
+    /// [`Backend::check_index`].
+    pub fn check_index(&self, shown: usize) -> Result<Option<Vec<String>>, StoreError> {
+        self.backend.check_index(shown)
     }
 
     pub fn with_backend(backend: Arc<dyn Backend>) -> Store {
