@@ -75,8 +75,9 @@ fn entry(item: &OutboxItem) -> OutboxEntry {
     }
 }
 
+/// A store's failure: damage is `DATA_LOSS` (never retried), the rest as [`Refusal`] maps it.
 fn store_status(error: egov_store::StoreError) -> Status {
-    Refusal::new(Code::Unavailable, error.code(), error).into()
+    Refusal::from(error).into()
 }
 
 #[tonic::async_trait]

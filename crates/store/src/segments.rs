@@ -209,7 +209,13 @@ impl Acknowledged {
     /// Opens (or creates) the marker in the store's directory `dir`.
     pub(crate) fn open(dir: &Path) -> Result<Acknowledged, StoreError> {
         let path = dir.join(ACKNOWLEDGED_FILE);
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(|e| io(&path, e))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| io(&path, e))?;
         let counter = Acknowledged::read_file(&file).map_or(0, |(counter, _)| counter);
         Ok(Acknowledged { file, counter: std::sync::atomic::AtomicU64::new(counter) })
     }
@@ -263,10 +269,9 @@ impl Acknowledged {
         slot.extend_from_slice(&hash);
         slot.extend_from_slice(&crc32fast::hash(&slot).to_le_bytes());
         let at = (counter % 2) * MARK_BYTES as u64;
-        self.file.write_all_at(&slot, at).map_err(|e| StoreError::Flush {
-            path: ACKNOWLEDGED_FILE.to_owned(),
-            source: Arc::new(e),
-        })
+        self.file
+            .write_all_at(&slot, at)
+            .map_err(|e| StoreError::Flush { path: ACKNOWLEDGED_FILE.to_owned(), source: Arc::new(e) })
     }
 
     pub(crate) fn sync(&self) -> Result<(), StoreError> {

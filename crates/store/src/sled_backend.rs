@@ -342,13 +342,12 @@ impl SledBackend {
                 mark.sequence,
                 path.join(ACKNOWLEDGED_FILE).display()
             ))),
-            Some(mark) if mark.sequence > sequence || (mark.sequence == sequence && mark.hash != hash) => {
-                problems.push(lost(format!(
+            Some(mark) if mark.sequence > sequence || (mark.sequence == sequence && mark.hash != hash) => problems
+                .push(lost(format!(
                     "{log_end}, and {} names entry {} as acknowledged",
                     path.join(ACKNOWLEDGED_FILE).display(),
                     mark.sequence
-                )))
-            }
+                ))),
             Some(_) => {}
             None => notes.push(format!(
                 "no marker of the acknowledged end ({}): a tail the log lost since sled's index was \
@@ -442,10 +441,12 @@ impl SledBackend {
     pub fn rebuild_index(path: &Path, cache_bytes: u64) -> Result<u64, StoreError> {
         let io = |e: std::io::Error| StoreError::Flush { path: path.display().to_string(), source: Arc::new(e) };
         // A running participant holds sled's lock: refused, with nothing moved.
-        match open_sled(path, 8 << 20) {
-            Ok(db) => drop(db),
-            Err(StoreError::Corrupt { .. }) => {}
-            Err(error) => return Err(error),
+        if path.join("db").exists() {
+            match open_sled(path, 8 << 20) {
+                Ok(db) => drop(db),
+                Err(StoreError::Corrupt { .. }) => {}
+                Err(error) => return Err(error),
+            }
         }
         let checked = SledBackend::open_read_only(path)?;
         if let Some(problem) = checked.problems.into_iter().next() {
@@ -1069,8 +1070,12 @@ fn witnessed(
         for prefix in [b"r/".as_slice(), b"s/", b"l/"] {
             for item in copied.scan_prefix(prefix) {
                 let (key, pointer) = item?;
-                let place = if key.starts_with(b"l/") { Position::decode(&pointer).ok_or(()) } else {
-                    if pointer.is_empty() { continue }
+                let place = if key.starts_with(b"l/") {
+                    Position::decode(&pointer).ok_or(())
+                } else {
+                    if pointer.is_empty() {
+                        continue;
+                    }
                     pointer_position(&key, &pointer).map_err(|_| ())
                 };
                 if let Ok(position) = place
@@ -1107,7 +1112,10 @@ fn compare_trees(live: &sled::Tree, rebuilt: &sled::Tree, shown: usize) -> Resul
         let order = match (a.peek(), b.peek()) {
             (None, None) => break,
             (Some(Err(_)), _) | (_, Some(Err(_))) => {
-                return Err(a.next().and_then(Result::err).or_else(|| b.next().and_then(Result::err))
+                return Err(a
+                    .next()
+                    .and_then(Result::err)
+                    .or_else(|| b.next().and_then(Result::err))
                     .map_or(StoreError::Stopped, StoreError::Sled));
             }
             (Some(Ok((x, _))), Some(Ok((y, _)))) => x.cmp(y),
@@ -1189,12 +1197,7 @@ pub(crate) struct LogEnd {
 /// Applies to sled the frames of the log after the last one it holds (all of
 /// them for an empty index). A log that ends before `acknowledged` says it
 /// did lost acknowledged commits: refused, before anything is cut.
-fn replay(
-    tree: &sled::Tree,
-    segments: &Segments,
-    acknowledged: Option<&Mark>,
-    cut: Cut,
-) -> Result<LogEnd, StoreError> {
+fn replay(tree: &sled::Tree, segments: &Segments, acknowledged: Option<&Mark>, cut: Cut) -> Result<LogEnd, StoreError> {
     let (mut segment, mut offset) = match tree.get(APPLIED)? {
         Some(bytes) if bytes.len() == 12 => {
             (u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]), u64_from(&bytes[4..]))
@@ -1360,8 +1363,11 @@ impl Backend for SledBackend {
                         let len = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
                         (&bytes[at + FRAME_HEADER..at + FRAME_HEADER + len], FRAME_HEADER + len)
                     }
+                    // The end of the log: a write that never completed (cut away when the
+                    // store opens to serve), or one being appended while this reads.
+                    Frame::Torn if segment == segments.count() => break,
                     Frame::Torn => {
-                        out.push(Err(damaged("the log ends inside a frame")));
+                        out.push(Err(damaged("the segment ends inside a frame, and another segment follows")));
                         break;
                     }
                 };
