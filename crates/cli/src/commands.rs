@@ -160,6 +160,7 @@ impl ServeArgs {
         set(matches, "faults", &mut self.faults, &faults);
         set(matches, "fault_seed", &mut self.fault_seed, &file.fault_seed);
         set(matches, "cache_mib", &mut self.cache_mib, &file.cache_mib);
+        set(matches, "verify_all", &mut self.verify_all, &file.verify_all);
         set(matches, "drain_seconds", &mut self.drain_seconds, &file.drain_seconds);
         if file.metrics.is_some() {
             set(matches, "metrics", &mut self.metrics, &Some(file.metrics.clone()));

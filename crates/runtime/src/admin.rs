@@ -182,3 +182,17 @@ impl AdminService for AdminServer {
         Ok(Response::new(QueryLogResponse { entries }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn damage_in_the_store_is_data_loss_never_a_code_to_retry() {
+        let status =
+            store_status(egov_store::StoreError::Corrupt { key: "log/7".to_owned(), reason: "checksum".to_owned() });
+        assert_eq!(status.code(), Code::DataLoss);
+        assert!(status.message().starts_with("store.corrupt: "), "{}", status.message());
+        assert!(!crate::status::is_retryable(&status));
+    }
+}
