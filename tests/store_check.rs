@@ -314,3 +314,36 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn the_start_checks_advice_for_a_damaged_index_works_as_it_says() {
+    let temp = tempfile::tempdir().unwrap();
+    run_into(temp.path());
+    let before = egov(temp.path(), &["audit", "verify"]);
+    // sled's own file damaged: cut to its first page.
+    let db = temp.path().join("data/gateway/db");
+    let bytes = std::fs::read(&db).unwrap();
+    std::fs::write(&db, &bytes[..4096.min(bytes.len() / 2)]).unwrap();
+    let output = Command::new(EGOV)
+        .args(["serve", "--any-port", "--simulated-time", "--console", "off", "--data"])
+        .arg(temp.path().join("data"))
+        .arg("--keys")
+        .arg(temp.path().join("keys"))
+        .arg("--fixtures")
+        .arg(common::fixtures_dir())
+        .output()
+        .unwrap();
+    if !output.status.success() {
+        // Refused: it names the command, and the command does what it says.
+        let said = printed(&output);
+        assert!(said.contains("egov store rebuild-index gateway --data"), "{said}");
+        let rebuilt = Command::new(EGOV)
+            .args(["store", "rebuild-index", "gateway", "--data"])
+            .arg(temp.path().join("data"))
+            .output()
+            .unwrap();
+        assert!(rebuilt.status.success(), "{}", printed(&rebuilt));
+    }
+    assert_eq!(egov(temp.path(), &["audit", "verify"]).stdout, before.stdout, "nothing acknowledged was lost");
+    assert_serves(temp.path(), &["--verify-all"]);
+}

@@ -19,7 +19,15 @@ pub(crate) struct Segments {
     read_only: bool,
     /// Segment `n` is `files[n - 1]`.
     files: RwLock<Vec<Arc<File>>>,
+    /// The frames read last, checked: segment, offset, bytes. Reads of several
+    /// values of one frame (a commit's entries, a large document's record) read
+    /// and check it once.
+    recent: std::sync::Mutex<std::collections::VecDeque<(u32, u64, Arc<Vec<u8>>)>>,
 }
+
+/// Frames kept in [`Segments::recent`], and the largest kept.
+const RECENT_FRAMES: usize = 8;
+const RECENT_FRAME_BYTES: usize = 4 << 20;
 
 fn io(path: &Path, error: std::io::Error) -> StoreError {
     StoreError::Flush { path: path.display().to_string(), source: Arc::new(error) }
@@ -63,7 +71,7 @@ impl Segments {
             let file = OpenOptions::new().read(true).write(!read_only).open(&path).map_err(|e| io(&path, e))?;
             files.push(Arc::new(file));
         }
-        Ok(Segments { dir: dir.to_owned(), read_only, files: RwLock::new(files) })
+        Ok(Segments { dir: dir.to_owned(), read_only, files: RwLock::new(files), recent: Default::default() })
     }
 
     fn writable(&self) -> Result<(), StoreError> {
@@ -113,6 +121,19 @@ impl Segments {
     /// The value at `position`, once the frame that holds it matches its CRC:
     /// damage is `store.corrupt`, never served.
     pub(crate) fn read(&self, position: Position) -> Result<Vec<u8>, StoreError> {
+        let start = (position.offset - position.frame_at) as usize;
+        let end = start + position.len as usize;
+        let cached = self.recent.lock().ok().and_then(|recent| {
+            recent
+                .iter()
+                .find(|(segment, at, bytes)| {
+                    (*segment, *at, bytes.len()) == (position.segment, position.frame_at, position.frame_len as usize)
+                })
+                .map(|(_, _, bytes)| Arc::clone(bytes))
+        });
+        if let Some(frame) = cached {
+            return Ok(frame[start..end].to_vec());
+        }
         let frame = self.read_raw(position.segment, position.frame_at, position.frame_len as usize)?;
         let damaged = |reason: String| StoreError::Corrupt {
             key: format!(
@@ -133,8 +154,16 @@ impl Segments {
             Frame::Torn => return Err(damaged("the frame the index points to is cut short".to_owned())),
             Frame::Damaged => return Err(damaged("a frame of the log does not match its checksum".to_owned())),
         }
-        let start = (position.offset - position.frame_at) as usize;
-        Ok(frame[start..start + position.len as usize].to_vec())
+        let value = frame[start..end].to_vec();
+        if frame.len() <= RECENT_FRAME_BYTES
+            && let Ok(mut recent) = self.recent.lock()
+        {
+            if recent.len() >= RECENT_FRAMES {
+                recent.pop_front();
+            }
+            recent.push_back((position.segment, position.frame_at, Arc::new(frame)));
+        }
+        Ok(value)
     }
 
     /// `len` bytes of `segment` at `offset`, unchecked (the caller checks the frames they hold).
@@ -155,6 +184,12 @@ impl Segments {
 
     pub(crate) fn write_at(&self, segment: u32, offset: u64, bytes: &[u8]) -> Result<(), StoreError> {
         self.writable()?;
+        if let Ok(mut recent) = self.recent.lock() {
+            let end = offset + bytes.len() as u64;
+            recent.retain(|(at_segment, at, frame)| {
+                *at_segment != segment || *at + frame.len() as u64 <= offset || *at >= end
+            });
+        }
         let path = Segments::path_of(&self.dir, segment);
         self.file(segment)?.write_all_at(bytes, offset).map_err(|e| io(&path, e))
     }
@@ -168,6 +203,9 @@ impl Segments {
     /// Cuts `segment` back to `len` bytes (a write that failed or never completed).
     pub(crate) fn truncate(&self, segment: u32, len: u64) -> Result<(), StoreError> {
         self.writable()?;
+        if let Ok(mut recent) = self.recent.lock() {
+            recent.retain(|(at_segment, at, _)| *at_segment < segment || *at < len);
+        }
         let path = Segments::path_of(&self.dir, segment);
         let file = self.file(segment)?;
         file.set_len(len).map_err(|e| io(&path, e))?;
