@@ -347,3 +347,18 @@ fn the_start_checks_advice_for_a_damaged_index_works_as_it_says() {
     assert_eq!(egov(temp.path(), &["audit", "verify"]).stdout, before.stdout, "nothing acknowledged was lost");
     assert_serves(temp.path(), &["--verify-all"]);
 }
+
+#[test]
+fn sleds_own_index_witnesses_a_lost_tail_and_the_audit_reads_it_from_a_copy() {
+    let temp = tempfile::tempdir().unwrap();
+    run_into(temp.path());
+    let workstation = temp.path().join("data/workstation");
+    std::fs::remove_file(workstation.join("acknowledged")).unwrap();
+    cut_tail(&workstation, 12_000);
+    let data = temp.path().join("data");
+    let output = changes_nothing(&data, || egov(temp.path(), &["audit", "verify"]));
+    let said = printed(&output);
+    assert!(!output.status.success(), "{said}");
+    assert!(said.contains("workstation: BROKEN") && said.contains("and sled's index"), "{said}");
+    assert_refused(temp.path(), &[], &["data/workstation", "lost acknowledged messages"]);
+}
