@@ -22,8 +22,11 @@ pub(crate) struct Segments {
     /// The frames read last, checked: segment, offset, bytes. Reads of several
     /// values of one frame (a commit's entries, a large document's record) read
     /// and check it once.
-    recent: std::sync::Mutex<std::collections::VecDeque<(u32, u64, Arc<Vec<u8>>)>>,
+    recent: std::sync::Mutex<std::collections::VecDeque<CheckedFrame>>,
 }
+
+/// A frame read and checked: segment, offset, its bytes.
+type CheckedFrame = (u32, u64, Arc<Vec<u8>>);
 
 /// Frames kept in [`Segments::recent`], and the largest kept.
 const RECENT_FRAMES: usize = 8;
