@@ -1,21 +1,24 @@
-//! `egov audit verify`: the message logs and every signature in them, offline.
+//! `egov audit verify` and `egov store check`: the message logs, every
+//! signature in them and what witnesses their ends, offline and read only;
+//! `egov store rebuild-index`: sled's index rebuilt from the log.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use egov_envelope::{Checks, TrustRegistry, carried_envelope, open, verify_countersignature};
-use egov_proto::Envelope;
-use egov_runtime::{KeyDir, ids};
-use egov_store::Store;
-use prost::Message;
+use egov_runtime::KeyDir;
+use egov_stack::check::{check_store, cross_check};
+use egov_store::{ReadOnly, Store};
 
 #[derive(clap::Subcommand)]
 pub enum AuditCommand {
     /// Check the hash chain of each participant's message log and every signature in it
-    /// (senders', the gateway's countersignatures, the operators' and the head's inside).
-    /// Run it on a stopped stack or a copy of its data: a running participant holds its
-    /// store. With `--store postgres://...` it reads the database, running or not.
+    /// (senders', the gateway's countersignatures, the operators' and the head's inside),
+    /// and that no log ends before what was acknowledged, where sled's index, the store's
+    /// `acknowledged` marker or another participant's log witnesses it. It changes no
+    /// byte of the data directory. Run it on a stopped stack or a copy of its data. With
+    /// `--store postgres://...` it reads the database, running or not.
     Verify {
         #[arg(long, default_value = "data")]
         data: PathBuf,
@@ -27,45 +30,107 @@ pub enum AuditCommand {
     },
 }
 
+#[derive(clap::Subcommand)]
+pub enum StoreCommand {
+    /// Check a participant's store whole (all of them without PARTICIPANT), changing no
+    /// byte: every frame's CRC, the hash chain, every signature, sled's index against the
+    /// log, and what witnesses the log's acknowledged end. On PostgreSQL: the chain and
+    /// the signatures (the database keeps no index apart from the log).
+    Check {
+        /// gateway, regional, workstation or shep.
+        participant: Option<String>,
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        #[arg(long, default_value = "keys")]
+        keys: PathBuf,
+        /// The participants' PostgreSQL database (`egov serve --store`), instead of `--data`.
+        #[arg(long, env = "EGOV_STORE")]
+        store: Option<String>,
+    },
+    /// Rebuild sled's index of PARTICIPANT from its log (after sled's files were damaged
+    /// or lost), on a stopped stack. Refused, changing nothing, when the log ends before
+    /// what the old index or the store's `acknowledged` marker says was acknowledged.
+    RebuildIndex {
+        /// gateway, regional, workstation or shep.
+        participant: String,
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
+}
+
 /// Broken entries printed one by one for a participant; the rest are counted.
 const MAX_BREAKS_SHOWN: usize = 20;
 
-/// What one participant's log came to.
-struct Tally {
-    entries: usize,
-    signatures: usize,
-    /// Entries whose note holds the SOAP message the envelope came from or became (the SHEP edge's).
-    soap: usize,
-}
-
-/// Verifies an envelope's signatures, and those of the envelopes it carries.
-fn verify_envelope(envelope: &Envelope, trust: &TrustRegistry, tally: &mut Tally) -> Result<(), String> {
-    let checks = Checks { max_body_bytes: usize::MAX, freshness_window_ms: None };
-    let verified = open(envelope, trust, 0, &checks).map_err(|e| format!("{}: {e}", e.code()))?;
-    tally.signatures += 1;
-    if envelope.signatures.len() > 1 {
-        verify_countersignature(envelope, &verified, trust, ids::GATEWAY).map_err(|e| format!("{}: {e}", e.code()))?;
-        tally.signatures += 1;
-    }
-    let inner = carried_envelope(&verified, &envelope.body).map_err(|e| format!("{}: {e}", e.code()))?;
-    if let Some(inner) = inner {
-        verify_envelope(&inner, trust, tally).map_err(|e| format!("the envelope it carries: {e}"))?;
-    }
-    Ok(())
-}
+/// The participants that keep a store; the SHEP edge keeps a log too: the
+/// envelopes it signed for its senders and those it delivered to them.
+const STATEFUL: [&str; 4] = ["gateway", "regional", "workstation", "shep"];
 
 pub fn audit(command: AuditCommand) -> anyhow::Result<ExitCode> {
     let AuditCommand::Verify { data, keys, store } = command;
-    let trust = KeyDir::new(&keys).trust()?;
+    check(&data, &keys, store.as_deref(), None, false, "audit")
+}
+
+pub fn store(command: StoreCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        StoreCommand::Check { participant, data, keys, store } => {
+            if let Some(participant) = &participant {
+                stateful(participant)?;
+            }
+            check(&data, &keys, store.as_deref(), participant.as_deref(), true, "check")
+        }
+        StoreCommand::RebuildIndex { participant, data } => {
+            stateful(&participant)?;
+            let path = data.join(&participant);
+            if !path.join("log").is_dir() {
+                anyhow::bail!("{} holds no log to rebuild the {participant}'s index from", path.display());
+            }
+            let started = std::time::Instant::now();
+            let head = Store::rebuild_index(&path, 8 << 20).with_context(|| {
+                format!("the index of the {participant} in {} was not rebuilt, and nothing changed", path.display())
+            })?;
+            println!(
+                "{participant}: the index is rebuilt from the log ({head} log entries, the whole chain checked) in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn stateful(participant: &str) -> anyhow::Result<()> {
+    if STATEFUL.contains(&participant) {
+        Ok(())
+    } else {
+        anyhow::bail!("{participant:?} keeps no store: give gateway, regional, workstation or shep")
+    }
+}
+
+/// A store opened for a check, and (on sled) what its witnesses said.
+struct Opened {
+    store: Store,
+    read_only: Option<ReadOnly>,
+}
+
+/// Opens the stores (read only), checks each (`only`: one), and what they
+/// witness of each other. `index`: sled's index against the log too.
+fn check(
+    data: &Path,
+    keys: &Path,
+    url: Option<&str>,
+    only: Option<&str>,
+    index: bool,
+    what: &str,
+) -> anyhow::Result<ExitCode> {
+    let trust = KeyDir::new(keys).trust()?;
     let mut broken = false;
-    let mut found = 0;
-    let registered = match &store {
-        None => egov_stack::registered_participants(&data)?,
+    let registered = match url {
+        None => egov_stack::registered_participants(data)?,
         Some(_) => Default::default(),
     };
-    // The SHEP edge keeps a log too: the envelopes it signed for its senders and those it delivered to them.
-    for participant in ["gateway", "regional", "workstation", "shep"] {
-        let opened = match &store {
+    let shown = |participant: &str| only.is_none_or(|only| only == participant);
+    let mut opened: BTreeMap<&str, Opened> = BTreeMap::new();
+    for participant in STATEFUL {
+        match url {
             Some(url) => {
                 egov_stack::check_store_url(url)?;
                 if !egov_store::PostgresBackend::exists(url, participant)
@@ -73,16 +138,17 @@ pub fn audit(command: AuditCommand) -> anyhow::Result<ExitCode> {
                 {
                     continue;
                 }
-                Store::open_postgres(url, participant)
-                    .with_context(|| format!("cannot open the {participant}'s schema at {url}"))?
+                let store = Store::open_postgres(url, participant)
+                    .with_context(|| format!("cannot open the {participant}'s schema at {url}"))?;
+                opened.insert(participant, Opened { store, read_only: None });
             }
             None => {
                 let path = data.join(participant);
                 if !path.is_dir() {
                     // A participant that stored data once and whose store is gone is a break, not an absence.
-                    if registered.contains(participant) {
+                    if registered.contains(participant) && shown(participant) {
                         println!(
-                            "{participant}: BROKEN: its store {} is missing, though {} lists it",
+                            "{participant}: BROKEN: its store {} is missing, though {} (or a store's copy of it) lists it",
                             path.display(),
                             data.join(egov_stack::PARTICIPANTS_FILE).display()
                         );
@@ -90,75 +156,77 @@ pub fn audit(command: AuditCommand) -> anyhow::Result<ExitCode> {
                     }
                     continue;
                 }
-                Store::open(&path, 16 * 1024 * 1024)
-                    .with_context(|| format!("cannot open {} (is the stack still running?)", path.display()))?
+                match Store::open_read_only(&path) {
+                    Ok((store, read_only)) => {
+                        opened.insert(participant, Opened { store, read_only: Some(read_only) });
+                    }
+                    Err(error) => {
+                        if shown(participant) {
+                            println!("{participant}: BROKEN: {error}");
+                            broken = true;
+                        }
+                    }
+                }
             }
-        };
-        found += 1;
-        broken |= !verify_log(participant, &opened, &trust)?;
+        }
     }
-    if found == 0 && !broken {
-        match &store {
+    if opened.is_empty() && !broken {
+        match url {
             Some(url) => {
                 anyhow::bail!("no participant's schema (gateway, regional, workstation) in the database at {url}")
             }
             None => anyhow::bail!("no participant store (gateway, regional, workstation) under {}", data.display()),
         }
     }
-    println!("{}", if broken { "audit: FAILED" } else { "audit: ok" });
-    Ok(if broken { ExitCode::FAILURE } else { ExitCode::SUCCESS })
-}
-
-/// Checks one participant's chain and every signature in its log, printing
-/// what it finds: whether nothing was broken.
-fn verify_log(participant: &str, store: &Store, trust: &TrustRegistry) -> anyhow::Result<bool> {
-    // Every break is reported, not only the first: one must not hide another.
-    let mut breaks = 0;
-    match store.chain_problems(None) {
-        Ok((_, problems)) => {
-            for problem in problems {
-                breaks += 1;
-                if breaks <= MAX_BREAKS_SHOWN {
-                    println!("{participant}: BROKEN: {problem}");
+    let stores: BTreeMap<&str, &Store> = opened.iter().map(|(name, opened)| (*name, &opened.store)).collect();
+    let mut witnessed: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (participant, problem) in cross_check(&stores) {
+        witnessed.entry(participant).or_default().push(problem);
+    }
+    for (participant, opened) in &opened {
+        if !shown(participant) {
+            continue;
+        }
+        let mut problems = Vec::new();
+        if let Some(read_only) = &opened.read_only {
+            problems.extend(read_only.problems.iter().map(ToString::to_string));
+            problems.extend(read_only.index_error.iter().map(ToString::to_string));
+            for note in &read_only.notes {
+                println!("{participant}: note: {note}");
+            }
+        }
+        problems.extend(witnessed.remove(*participant).unwrap_or_default());
+        let checked = check_store(&opened.store, &trust, index && opened.read_only.is_none())?;
+        problems.extend(checked.problems);
+        if index {
+            match &opened.read_only {
+                Some(read_only) => {
+                    problems.extend(read_only.check_index(MAX_BREAKS_SHOWN)?.into_iter().map(|d| format!("index: {d}")))
                 }
+                None => println!(
+                    "{participant}: note: the database keeps no index apart from the log (one transaction writes both)"
+                ),
             }
         }
-        Err(error) => {
-            println!("{participant}: BROKEN: {error}");
-            return Ok(false);
+        for problem in problems.iter().take(MAX_BREAKS_SHOWN) {
+            println!("{participant}: BROKEN: {problem}");
+        }
+        if problems.len() > MAX_BREAKS_SHOWN {
+            println!("{participant}: ... and {} more breaks", problems.len() - MAX_BREAKS_SHOWN);
+        }
+        if problems.is_empty() {
+            println!(
+                "{participant}: {} log entries, hash chain intact, {} signatures verified{}{}",
+                checked.entries,
+                checked.signatures,
+                if checked.soap > 0 { format!(", {} with their SOAP message", checked.soap) } else { String::new() },
+                if index && opened.read_only.is_some() { ", the index matches the log" } else { "" }
+            );
+        } else {
+            println!("{participant}: {} breaks in {} log entries", problems.len(), checked.entries);
+            broken = true;
         }
     }
-    let mut tally = Tally { entries: 0, signatures: 0, soap: 0 };
-    for entry in store.log_entries() {
-        let entry = entry?;
-        tally.entries += 1;
-        if entry.note.starts_with('<') {
-            tally.soap += 1;
-        }
-        let checked = Envelope::decode(entry.envelope.as_slice())
-            .map_err(|e| format!("does not decode: {e}"))
-            .and_then(|envelope| verify_envelope(&envelope, trust, &mut tally));
-        if let Err(reason) = checked {
-            breaks += 1;
-            if breaks <= MAX_BREAKS_SHOWN {
-                println!(
-                    "{participant}: BROKEN at log entry {} ({} {}): {reason}",
-                    entry.sequence, entry.direction, entry.note
-                );
-            }
-        }
-    }
-    if breaks > MAX_BREAKS_SHOWN {
-        println!("{participant}: ... and {} more broken entries", breaks - MAX_BREAKS_SHOWN);
-    }
-    if breaks == 0 {
-        let soap = if tally.soap > 0 { format!(", {} with their SOAP message", tally.soap) } else { String::new() };
-        println!(
-            "{participant}: {} log entries, hash chain intact, {} signatures verified{soap}",
-            tally.entries, tally.signatures
-        );
-    } else {
-        println!("{participant}: {breaks} breaks in {} log entries", tally.entries);
-    }
-    Ok(breaks == 0)
+    println!("{what}: {}", if broken { "FAILED" } else { "ok" });
+    Ok(if broken { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

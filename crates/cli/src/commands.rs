@@ -95,6 +95,11 @@ pub struct ServeArgs {
     /// Seeds the fault injection.
     #[arg(long, env = "EGOV_FAULT_SEED", default_value_t = 1)]
     fault_seed: u64,
+    /// Before serving, check every store whole: every frame's CRC, the hash chain,
+    /// every signature and the index against the log (`egov store check`; the
+    /// default start check reads the newest 1,000 entries: docs/storage.md).
+    #[arg(long, env = "EGOV_VERIFY_ALL")]
+    verify_all: bool,
     /// sled's page cache per store, in MiB (the index's; what the log's segments
     /// hold lately is in the kernel's page cache, not the process's memory).
     #[arg(long, env = "EGOV_CACHE_MIB", default_value_t = 8)]
@@ -178,6 +183,7 @@ impl ServeArgs {
         set(matches, "faults", &mut self.faults, &faults);
         set(matches, "fault_seed", &mut self.fault_seed, &file.fault_seed);
         set(matches, "cache_mib", &mut self.cache_mib, &file.cache_mib);
+        set(matches, "verify_all", &mut self.verify_all, &file.verify_all);
         set(matches, "drain_seconds", &mut self.drain_seconds, &file.drain_seconds);
         if file.metrics.is_some() {
             set(matches, "metrics", &mut self.metrics, &Some(file.metrics.clone()));
@@ -251,6 +257,7 @@ pub async fn serve(args: ServeArgs, addresses: &Addresses, tls: &crate::Tls) -> 
     config.faults = args.faults.into_iter().collect();
     config.fault_seed = args.fault_seed;
     config.cache_bytes = args.cache_mib << 20;
+    config.verify_all = args.verify_all;
     config.monitor = egov_runtime::monitor::MonitorConfig {
         keep: args.monitor_keep,
         keep_for: std::time::Duration::from_secs(args.monitor_keep_seconds),

@@ -101,6 +101,7 @@ pub struct ServeSection {
     pub faults: Option<Spanned<Vec<String>>>,
     pub fault_seed: Option<u64>,
     pub cache_mib: Option<u64>,
+    pub verify_all: Option<bool>,
     pub drain_seconds: Option<u64>,
     pub metrics: Option<String>,
     pub console: Option<String>,

@@ -123,6 +123,9 @@ enum Command {
     /// Offline checks of the participants' message logs and signatures.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// A participant's store, offline: check all of it, or rebuild sled's index from the log.
+    #[command(subcommand)]
+    Store(audit::StoreCommand),
     /// The working-day calendar of Kazakhstan: working days, days off, counting.
     #[command(subcommand)]
     Calendar(domain::CalendarCommand),
@@ -205,6 +208,7 @@ fn main() -> std::process::ExitCode {
             Command::Staff(command) => commands::staff(command, &cli.addresses, &cli.tls, persistence).await,
             Command::Status(args) => commands::status(args, &cli.addresses, &cli.tls, persistence).await,
             Command::Audit(command) => audit::audit(command),
+            Command::Store(command) => audit::store(command),
             Command::Sla(command) => sla::sla(command),
             Command::Incidents(args) => incidents::incidents(args, &cli.addresses, &cli.tls).await,
             Command::Monitor(args) => monitor::monitor(args, &cli.addresses, &cli.tls).await,

@@ -75,8 +75,9 @@ fn entry(item: &OutboxItem) -> OutboxEntry {
     }
 }
 
+/// A store's failure: damage is `DATA_LOSS` (never retried), the rest as [`Refusal`] maps it.
 fn store_status(error: egov_store::StoreError) -> Status {
-    Refusal::new(Code::Unavailable, error.code(), error).into()
+    Refusal::from(error).into()
 }
 
 #[tonic::async_trait]
@@ -185,5 +186,19 @@ impl AdminService for AdminServer {
             });
         }
         Ok(Response::new(QueryLogResponse { entries }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn damage_in_the_store_is_data_loss_never_a_code_to_retry() {
+        let status =
+            store_status(egov_store::StoreError::Corrupt { key: "log/7".to_owned(), reason: "checksum".to_owned() });
+        assert_eq!(status.code(), Code::DataLoss);
+        assert!(status.message().starts_with("store.corrupt: "), "{}", status.message());
+        assert!(!crate::status::is_retryable(&status));
     }
 }

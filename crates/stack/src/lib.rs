@@ -2,6 +2,8 @@
 //! the data directory, finding the others by address.
 #![forbid(unsafe_code)]
 
+pub mod check;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,32 +37,67 @@ type State = (Store, Arc<Outbox>);
 
 /// The file in the data root that lists, one per line, the participants whose
 /// stores were created there: a listed participant whose store is missing is
-/// refused at start rather than started empty.
+/// refused at start rather than started empty. Each store keeps a copy of the
+/// list in its own directory (`DATA/ROLE/participants`): the second witness,
+/// should the root's file go with a participant's directory.
 pub const PARTICIPANTS_FILE: &str = "participants";
 
-/// The participants listed in the data root's `participants` file.
-pub fn registered_participants(data_dir: &std::path::Path) -> anyhow::Result<BTreeSet<String>> {
-    let path = data_dir.join(PARTICIPANTS_FILE);
-    match std::fs::read_to_string(&path) {
+/// The stateful participants, and the SHEP edge: their stores may hold a copy of the list.
+const STATEFUL: [&str; 4] = ["gateway", "regional", "workstation", "shep"];
+
+fn read_list(path: &std::path::Path) -> anyhow::Result<BTreeSet<String>> {
+    match std::fs::read_to_string(path) {
         Ok(text) => Ok(text.lines().map(str::trim).filter(|line| !line.is_empty()).map(str::to_owned).collect()),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(BTreeSet::new()),
         Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
     }
 }
 
-/// Whether a sled store was created in `path`.
-fn store_exists(path: &std::path::Path) -> bool {
-    path.join("conf").exists() || path.join("db").exists()
+/// The participants listed in the data root's `participants` file or in any
+/// store's copy of it (`DATA/ROLE/participants`).
+pub fn registered_participants(data_dir: &std::path::Path) -> anyhow::Result<BTreeSet<String>> {
+    let mut registered = read_list(&data_dir.join(PARTICIPANTS_FILE))?;
+    for role in STATEFUL {
+        registered.extend(read_list(&data_dir.join(role).join(PARTICIPANTS_FILE))?);
+    }
+    Ok(registered)
 }
 
-/// Adds `role` to the data root's `participants` file, durably.
-fn register_participant(data_dir: &std::path::Path, role: &str) -> std::io::Result<()> {
+/// Whether a store was created in `path`: sled's files, or the log.
+fn store_exists(path: &std::path::Path) -> bool {
+    path.join("conf").exists() || path.join("db").exists() || path.join("log").exists()
+}
+
+/// Writes `text` to `path` durably (a new file renamed over the old one).
+fn write_durably(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write as _;
-    let path = data_dir.join(PARTICIPANTS_FILE);
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
-    writeln!(file, "{role}")?;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let new = path.with_extension("new");
+    let mut file = std::fs::File::create(&new)?;
+    file.write_all(text.as_bytes())?;
     file.sync_all()?;
-    std::fs::File::open(data_dir)?.sync_all()
+    std::fs::rename(&new, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Adds `roles` to the list of participants, durably: the root's file and
+/// each store's copy (of the stores whose directory exists).
+fn register_participants(data_dir: &std::path::Path, roles: &[&str]) -> std::io::Result<()> {
+    let mut registered = registered_participants(data_dir).map_err(std::io::Error::other)?;
+    registered.extend(roles.iter().map(|role| (*role).to_owned()));
+    let text: String = registered.iter().map(|role| format!("{role}\n")).collect();
+    for role in STATEFUL {
+        let dir = data_dir.join(role);
+        let copy = dir.join(PARTICIPANTS_FILE);
+        if dir.is_dir() && std::fs::read_to_string(&copy).ok().as_deref() != Some(text.as_str()) {
+            write_durably(&copy, &text)?;
+        }
+    }
+    let root = data_dir.join(PARTICIPANTS_FILE);
+    if std::fs::read_to_string(&root).ok().as_deref() != Some(text.as_str()) {
+        write_durably(&root, &text)?;
+    }
+    Ok(())
 }
 
 /// How many of the newest log entries are checked at start (`egov audit verify` checks all).
@@ -188,6 +225,9 @@ pub struct StackConfig {
     /// listener, store (`data_dir/shep`) and gRPC inbox for the roles served by
     /// external systems (which are then not started here); none: no SHEP face.
     pub shep: Option<egov_shep::EdgeSettings>,
+    /// Check every store whole before serving (`egov serve --verify-all`):
+    /// every frame's CRC, the hash chain, every signature, the index against the log.
+    pub verify_all: bool,
 }
 
 /// Refuses what is not a PostgreSQL address (`postgres://` or `postgresql://`).
@@ -233,6 +273,7 @@ impl StackConfig {
             monitor: MonitorConfig::default(),
             database: None,
             shep: None,
+            verify_all: false,
         }
     }
 }
@@ -365,10 +406,11 @@ impl Stack {
                 message_time: config.simulated_time,
             };
             let mut open_store = || -> anyhow::Result<Store> {
-                let (store, had_data) = opened.remove(&role).unwrap_or_else(|| Err(anyhow::anyhow!("no store")))?;
-                if !had_data {
+                let (store, _) = opened.remove(&role).unwrap_or_else(|| Err(anyhow::anyhow!("no store")))?;
+                if config.database.is_none() {
+                    // Every store's copy too: written only when the list changes.
                     let register = config.data_dir.join(PARTICIPANTS_FILE);
-                    register_participant(&config.data_dir, role.name())
+                    register_participants(&config.data_dir, &[role.name()])
                         .with_context(|| format!("cannot record the {} in {}", role.name(), register.display()))?;
                 }
                 Ok(store)
@@ -534,7 +576,7 @@ impl Stack {
                 let (store, had_data) =
                     opened.remove(&Role::Shep).unwrap_or_else(|| Err(anyhow::anyhow!("no store")))?;
                 if !had_data {
-                    register_participant(&config.data_dir, Role::Shep.name())
+                    register_participants(&config.data_dir, &[Role::Shep.name()])
                         .with_context(|| format!("cannot record the SHEP edge in {}", config.data_dir.display()))?;
                 }
                 stores.push((Role::Shep, store.clone()));
@@ -652,6 +694,30 @@ impl Stack {
 /// A participant's store, opened and checked, and whether it held data before.
 type Opened = anyhow::Result<(Store, bool)>;
 
+/// `egov serve --verify-all`: every frame, the whole chain, every signature
+/// and the index against the log, before the participant serves.
+fn verify_all(store: &Store, config: &StackConfig, role: Role) -> anyhow::Result<()> {
+    let trust = config.keys.trust()?;
+    let started = std::time::Instant::now();
+    let checked = check::check_store(store, &trust, true)?;
+    if !checked.problems.is_empty() {
+        bail!(
+            "the store of the {} is damaged ({} problems found by --verify-all): {}",
+            role.name(),
+            checked.problems.len(),
+            checked.problems.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+        );
+    }
+    tracing::info!(
+        role = role.name(),
+        entries = checked.entries,
+        signatures = checked.signatures,
+        seconds = started.elapsed().as_secs_f64(),
+        "the whole store checked"
+    );
+    Ok(())
+}
+
 /// Opens the stores of the participants with state, each on its own thread.
 fn open_stores(config: &StackConfig) -> anyhow::Result<BTreeMap<Role, Opened>> {
     let stateful: Vec<Role> = config
@@ -668,6 +734,9 @@ fn open_stores(config: &StackConfig) -> anyhow::Result<BTreeMap<Role, Opened>> {
             let store = Store::open_postgres(url, role.name()).with_context(what_to_do)?;
             // A damaged chain is refused at start, never served.
             store.verify(Some(START_CHECK_ENTRIES)).with_context(what_to_do)?;
+            if config.verify_all {
+                verify_all(&store, config, role)?;
+            }
             // Registered in the database itself: there is no participants file to keep.
             Ok((store, true))
         };
@@ -680,28 +749,34 @@ fn open_stores(config: &StackConfig) -> anyhow::Result<BTreeMap<Role, Opened>> {
         let had_data = registered.contains(role.name());
         if had_data && !store_exists(&path) {
             bail!(
-                "the store of the {} in {} is missing, though it has stored data before ({} lists it): \
-                 restore the directory from a backup; to start it empty instead, losing its state, \
-                 remove its line from {}",
+                "the store of the {} in {} is missing, though it has stored data before ({} or a store's \
+                 copy of it lists it): restore the directory from a backup; to start it empty instead, \
+                 losing its state, remove its line from {} and from each {}",
                 role.name(),
                 path.display(),
                 register.display(),
-                register.display()
+                register.display(),
+                config.data_dir.join("ROLE").join(PARTICIPANTS_FILE).display()
             );
         }
         std::fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
         let what_to_do = || {
             format!(
                 "the store of the {} in {} is damaged or unreadable: restore the directory from a \
-                 backup, or move it away to start the {} empty (its state is then lost)",
+                 backup; if only sled's index is damaged and the log is whole, rebuild the index from \
+                 the log with `egov store rebuild-index {} --data {}` (`egov store check` tells which)",
                 role.name(),
                 path.display(),
-                role.name()
+                role.name(),
+                config.data_dir.display()
             )
         };
         let store = Store::open(&path, config.cache_bytes).with_context(what_to_do)?;
         // A damaged store is refused at start, never served.
         store.verify(Some(START_CHECK_ENTRIES)).with_context(what_to_do)?;
+        if config.verify_all {
+            verify_all(&store, config, role)?;
+        }
         Ok((store, had_data))
     };
     Ok(std::thread::scope(|scope| {

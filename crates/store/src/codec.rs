@@ -171,29 +171,50 @@ impl StoredRemembered {
     }
 }
 
-/// Where a log entry's bytes are: segment, offset in it, length.
+/// Where a value's bytes are (segment, offset in it, length), and the frame
+/// that holds them (its offset and whole length, header included): a read
+/// reads the frame and checks its CRC before it hands out the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Position {
     pub segment: u32,
     pub offset: u64,
     pub len: u32,
+    pub frame_at: u64,
+    pub frame_len: u32,
 }
 
+/// The length of an encoded [`Position`].
+pub(crate) const POSITION_BYTES: usize = 28;
+
 impl Position {
-    pub(crate) fn encode(&self) -> [u8; 16] {
-        let mut bytes = [0u8; 16];
+    pub(crate) fn encode(&self) -> [u8; POSITION_BYTES] {
+        let mut bytes = [0u8; POSITION_BYTES];
         bytes[..4].copy_from_slice(&self.segment.to_be_bytes());
         bytes[4..12].copy_from_slice(&self.offset.to_be_bytes());
-        bytes[12..].copy_from_slice(&self.len.to_be_bytes());
+        bytes[12..16].copy_from_slice(&self.len.to_be_bytes());
+        bytes[16..24].copy_from_slice(&self.frame_at.to_be_bytes());
+        bytes[24..].copy_from_slice(&self.frame_len.to_be_bytes());
         bytes
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Option<Position> {
-        (bytes.len() == 16).then(|| Position {
-            segment: u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]),
+        let u32_at = |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        let position = (bytes.len() == POSITION_BYTES).then(|| Position {
+            segment: u32_at(0),
             offset: u64_from(&bytes[4..12]),
-            len: u32::from_be_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]),
-        })
+            len: u32_at(12),
+            frame_at: u64_from(&bytes[16..24]),
+            frame_len: u32_at(24),
+        })?;
+        // The value lies inside its frame's body.
+        let body_at = position.frame_at + FRAME_HEADER as u64;
+        let frame_end = position.frame_at + u64::from(position.frame_len);
+        (position.offset >= body_at && position.offset + u64::from(position.len) <= frame_end).then_some(position)
+    }
+
+    /// Where the value ends in its segment.
+    pub(crate) fn end(&self) -> (u32, u64) {
+        (self.segment, self.frame_at + u64::from(self.frame_len))
     }
 }
 

@@ -26,7 +26,7 @@ mod sled_backend;
 pub mod stats;
 
 pub use postgres_backend::PostgresBackend;
-pub use sled_backend::SledBackend;
+pub use sled_backend::{ReadOnly, SledBackend};
 
 /// Why a store operation failed.
 #[derive(Debug, Error)]
@@ -360,6 +360,12 @@ pub trait Backend: Send + Sync + 'static {
     fn shared(&self) -> bool {
         false
     }
+    /// Checks the index the backend keeps against its log (at most `shown`
+    /// differences described); `None` where the backend keeps no index apart
+    /// from the log (PostgreSQL holds both in one transaction).
+    fn check_index(&self, _shown: usize) -> Result<Option<Vec<String>>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// A participant's store: typed access over a [`Backend`].
@@ -383,6 +389,29 @@ impl Store {
     /// Schema `schema` of the PostgreSQL database at `url` (see [`PostgresBackend::open`]).
     pub fn open_postgres(url: &str, schema: &str) -> Result<Store, StoreError> {
         Ok(Store::with_backend(Arc::new(PostgresBackend::open(url, schema)?)))
+    }
+
+    /// The embedded store in `path`, read only: no byte of it changes (see
+    /// [`SledBackend::open_read_only`]). The store, and what its witnesses say.
+    pub fn open_read_only(path: &Path) -> Result<(Store, ReadOnly), StoreError> {
+        let checked = SledBackend::open_read_only(path)?;
+        Ok((Store::with_backend(Arc::new(checked.backend.clone())), checked))
+    }
+
+    /// Rebuilds the embedded store's index in `path` from its log (see
+    /// [`SledBackend::rebuild_index`]); the head's sequence.
+    pub fn rebuild_index(path: &Path, cache_bytes: u64) -> Result<u64, StoreError> {
+        SledBackend::rebuild_index(path, cache_bytes)
+    }
+
+    /// The head the store records: the last entry's sequence and hash.
+    pub fn log_head(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.backend.log_head()
+    }
+
+    /// [`Backend::check_index`].
+    pub fn check_index(&self, shown: usize) -> Result<Option<Vec<String>>, StoreError> {
+        self.backend.check_index(shown)
     }
 
     pub fn with_backend(backend: Arc<dyn Backend>) -> Store {
@@ -500,32 +529,36 @@ impl Store {
         // Where the store has one writer, an entry past the head is damage, reported below.
         let head = self.backend.log_head()?;
         let up_to = head.as_ref().map_or(0, |(sequence, _)| *sequence);
-        let mut entries: Vec<LogEntry> = match tail {
-            None => {
-                let mut entries = Vec::new();
-                for entry in self.log_entries() {
-                    match entry {
-                        Ok(entry) => entries.push(entry),
-                        // A damaged frame: reported, and the entries it still holds are checked.
-                        Err(problem @ StoreError::Corrupt { .. }) => problems.push(problem),
-                        Err(error) => return Err(error),
-                    }
-                }
-                entries
-            }
-            Some(count) => self.backend.log_tail(count)?,
+        let shared = self.backend.shared();
+        // The entries one at a time (the whole log may not fit in memory): each is checked
+        // against the one before it.
+        let entries: Box<dyn Iterator<Item = Result<LogEntry, StoreError>> + '_> = match tail {
+            None => self.log_entries(),
+            Some(count) => Box::new(self.backend.log_tail(count)?.into_iter().map(Ok)),
         };
-        if self.backend.shared() {
-            // Its head row is always there: no head read means none appended yet (sequence 0).
-            entries.retain(|entry| entry.sequence <= up_to);
-        }
-        for (index, entry) in entries.iter().enumerate() {
+        let mut previous: Option<(u64, Vec<u8>)> = None;
+        let mut checked = 0usize;
+        for entry in entries {
+            let entry = match entry {
+                Ok(entry) => entry,
+                // A damaged frame: reported, and the entries it still holds are checked.
+                Err(problem @ StoreError::Corrupt { .. }) => {
+                    problems.push(problem);
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
+            if shared && entry.sequence > up_to {
+                // Its head row is always there: no head read means none appended yet (sequence 0).
+                continue;
+            }
+            checked += 1;
             let key = format!("log/{}", entry.sequence);
             if entry.hash != entry.compute_hash() {
                 problems.push(corrupt(key.clone(), "its hash does not match its content".to_owned()));
             }
-            let follows = match index.checked_sub(1).map(|previous| &entries[previous]) {
-                Some(previous) => entry.sequence == previous.sequence + 1 && entry.previous_hash == previous.hash,
+            let follows = match &previous {
+                Some((sequence, hash)) => entry.sequence == sequence + 1 && entry.previous_hash == *hash,
                 // Checking all of it: the first entry starts the chain.
                 None if tail.is_none() => entry.sequence == 1 && entry.previous_hash == vec![0; 32],
                 None => true,
@@ -533,23 +566,24 @@ impl Store {
             if !follows {
                 problems.push(corrupt(key, "it does not follow the entry before it in the chain".to_owned()));
             }
+            previous = Some((entry.sequence, entry.hash));
         }
-        match (head, entries.last()) {
+        match (head, previous) {
             (None, None) => {}
-            (Some((sequence, hash)), Some(last)) if sequence == last.sequence && hash == last.hash => {}
+            (Some((sequence, hash)), Some(last)) if sequence == last.0 && hash == last.1 => {}
             (head, last) => {
                 problems.push(corrupt(
                     "meta/log_head".to_owned(),
                     format!(
                         "the recorded head (entry {}) is not the last entry of the log (entry {}): the log lost entries or the head is damaged",
                         head.map_or(0, |(sequence, _)| sequence),
-                        last.map_or(0, |l| l.sequence)
+                        last.map_or(0, |l| l.0)
                     ),
                 ));
             }
         }
         self.outbox()?;
-        Ok((entries.len(), problems))
+        Ok((checked, problems))
     }
 }
 
@@ -875,5 +909,88 @@ mod tests {
             "{said}"
         );
         assert!(!dir.path().join("log").exists(), "a refused store is left as it was");
+    }
+
+    /// Removes sled's files from the store in `dir` (the index; the log and its marker stay).
+    fn remove_index(dir: &Path) {
+        for item in std::fs::read_dir(dir).unwrap() {
+            let path = item.unwrap().path();
+            if sled_backend::is_sled_file(&path.file_name().unwrap().to_string_lossy()) {
+                std::fs::remove_file(&path).or_else(|_| std::fs::remove_dir_all(&path)).unwrap();
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_damaged_frame_is_never_served_wherever_it_is_in_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 8 << 20).unwrap();
+        for n in 1..=3u8 {
+            let mut batch = Batch::new();
+            batch.put(format!("record-{n}"), 0, &format!("value {n}")).unwrap();
+            batch.log(i64::from(n), "received", vec![n; 300], "");
+            store.commit(batch).await.unwrap();
+        }
+        // A byte flipped in the middle of the first frame (not the last one), its CRC left as it was.
+        let path = dir.path().join("log/0000000001.seg");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let first = 8 + u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize;
+        bytes[first / 2] ^= 0x01;
+        std::fs::write(&path, &bytes).unwrap();
+        // Read through the index (the page cache holds the changed bytes): refused, never served.
+        let entry = store.log_entry(1).unwrap_err();
+        assert_eq!(entry.code(), "store.corrupt", "{entry}");
+        assert!(entry.to_string().contains("does not match its checksum"), "{entry}");
+        assert_eq!(store.get::<String>("record-1").unwrap_err().code(), "store.corrupt");
+        // The frames after it are whole.
+        assert_eq!(store.log_entry(2).unwrap().unwrap().envelope, vec![2; 300]);
+        assert_eq!(store.get::<String>("record-3").unwrap().unwrap().value, "value 3");
+        // The whole check reads every frame: the index against the log finds it too.
+        let problems = store.chain_problems(None).unwrap().1;
+        assert!(problems.iter().any(|p| p.to_string().contains("does not match its checksum")), "{problems:?}");
+    }
+
+    #[tokio::test]
+    async fn a_rebuilt_index_over_a_log_that_lost_its_tail_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first_ids = {
+            let store = Store::open(dir.path(), 8 << 20).unwrap();
+            let mut ids = Vec::new();
+            for n in 1..=3u8 {
+                let mut batch = Batch::new();
+                batch.log(i64::from(n), "received", vec![n; 100], "");
+                batch.enqueue("gateway", vec![n; 100], 0);
+                ids.extend(store.commit(batch).await.unwrap());
+            }
+            // An id handed out, then used in a commit (as a registration number is).
+            let id = store.next_id().unwrap();
+            let mut batch = Batch::new();
+            batch.put(format!("registration/{id}"), 0, &id).unwrap();
+            store.commit(batch).await.unwrap();
+            ids.push(id);
+            ids
+        };
+        // sled's files gone: the index is rebuilt from the log, and ids go on above the highest.
+        remove_index(dir.path());
+        {
+            let store = Store::open(dir.path(), 8 << 20).unwrap();
+            assert_eq!(store.outbox().unwrap().len(), 3);
+            let next = store.next_id().unwrap();
+            assert!(first_ids.iter().all(|id| next > *id), "{next} after {first_ids:?}");
+        }
+        // The log's last commit cut (one byte), sled's files gone too: nothing in the log itself
+        // tells, the `acknowledged` marker does. Refused at open and by the rebuild, changing nothing.
+        remove_index(dir.path());
+        let path = dir.path().join("log/0000000001.seg");
+        let len = std::fs::metadata(&path).unwrap().len();
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len - 1).unwrap();
+        let refused = Store::rebuild_index(dir.path(), 8 << 20).unwrap_err();
+        assert!(refused.to_string().contains("lost acknowledged messages"), "{refused}");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), len - 1, "nothing is cut");
+        assert!(!dir.path().join("db").exists(), "no index is made");
+        let refused = Store::open(dir.path(), 8 << 20).unwrap_err();
+        assert_eq!(refused.code(), "store.corrupt");
+        assert!(refused.to_string().contains("lost acknowledged messages"), "{refused}");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), len - 1, "nothing is cut");
     }
 }

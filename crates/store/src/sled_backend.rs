@@ -31,7 +31,7 @@ use crate::codec::{
     self, FRAME_HEADER, Frame, FrameWriter, Item, Position, StoredEntry, StoredOutbox, StoredRemembered, u64_from,
 };
 use crate::committer::{self, Job};
-use crate::segments::{SEGMENT_BYTES, Segments};
+use crate::segments::{ACKNOWLEDGED_FILE, Acknowledged, Mark, SEGMENT_BYTES, Segments};
 use crate::{
     Backend, Batch, CommitFuture, Durability, LogEntry, Op, OutboxItem, Remembered, StoreError, idempotency_key, stats,
 };
@@ -39,6 +39,11 @@ use crate::{
 const HEAD: &[u8] = b"m/head";
 const APPLIED: &[u8] = b"m/applied";
 const FORMAT_KEY: &[u8] = b"m/format";
+/// The layout of sled's pointers (derived from the log: another layout is rebuilt from it).
+const INDEX_KEY: &[u8] = b"m/index";
+const INDEX_LAYOUT: u8 = 2;
+/// The highest id handed out before the frame that writes it ([`SledBackend::next_id`]).
+const IDS_KEY: &[u8] = b"m/ids";
 
 fn record_key(key: &str) -> Vec<u8> {
     [b"r/".as_slice(), key.as_bytes()].concat()
@@ -67,22 +72,52 @@ fn by_position(key: &[u8]) -> bool {
     key.starts_with(b"r/") || key.starts_with(b"s/")
 }
 
-/// What sled keeps for a write of `value` at `key`, which the segments hold at `position`.
-fn index_value(key: &[u8], value: &[u8], position: Position) -> Vec<u8> {
+/// A frame in the log: segment, offset, whole length (header included).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FrameAt {
+    segment: u32,
+    at: u64,
+    len: u32,
+}
+
+impl FrameAt {
+    /// Where `len` bytes at `body_at` in the frame's body are.
+    fn position(&self, body_at: usize, len: usize) -> Position {
+        Position {
+            segment: self.segment,
+            offset: self.at + (FRAME_HEADER + body_at) as u64,
+            len: len as u32,
+            frame_at: self.at,
+            frame_len: self.len,
+        }
+    }
+}
+
+/// What sled keeps for a write of `value` at `key`, the value being at
+/// `body_at` in the body of `frame`. A log entry's place (`l/SEQUENCE`) is
+/// written in the frame as segment, offset and length (16 bytes): sled keeps it
+/// with its frame (the entry is in the frame that writes its place).
+fn index_value(key: &[u8], value: &[u8], body_at: usize, frame: FrameAt) -> Vec<u8> {
+    if key.starts_with(b"l/") && value.len() == 16 {
+        let mut position = frame.position(0, 0);
+        position.offset = u64_from(&value[4..12]);
+        position.len = u32::from_be_bytes([value[12], value[13], value[14], value[15]]);
+        return position.encode().to_vec();
+    }
     if !by_position(key) || value.is_empty() {
         return value.to_vec();
     }
-    let mut pointer = Vec::with_capacity(24);
+    let mut pointer = Vec::with_capacity(8 + codec::POSITION_BYTES);
     if key.starts_with(b"r/") {
         pointer.extend_from_slice(&codec::version_of(value).unwrap_or(u64::MAX).to_be_bytes());
     }
-    pointer.extend_from_slice(&position.encode());
+    pointer.extend_from_slice(&frame.position(body_at, value.len()).encode());
     pointer
 }
 
 /// The version a record's pointer names (`u64::MAX`: not a record).
 fn pointer_version(pointer: &[u8]) -> u64 {
-    if pointer.len() == 24 { u64_from(&pointer[..8]) } else { u64::MAX }
+    if pointer.len() == 8 + codec::POSITION_BYTES { u64_from(&pointer[..8]) } else { u64::MAX }
 }
 
 /// Where a pointer says the value is.
@@ -134,12 +169,21 @@ struct Inner {
     /// Set when writes reached the log but not sled: nothing more is written
     /// until the store is opened again (and the log applied again).
     poisoned: AtomicBool,
+    /// Where the log ended after the last flushed commit (none: opened read-only).
+    acknowledged: Option<Acknowledged>,
+    /// The highest id handed out ([`SledBackend::next_id_above`]).
+    last_id: AtomicU64,
+    /// A store opened read-only: its index, rebuilt here, goes with it.
+    _temp: Option<tempfile::TempDir>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         // sled flushes in the background; a last flush makes the next open replay nothing.
         let _ = self.db.flush();
+        if let Some(acknowledged) = &self.acknowledged {
+            let _ = acknowledged.sync();
+        }
     }
 }
 
@@ -172,6 +216,8 @@ pub(crate) struct Group {
     writes: Vec<Write>,
     /// Segments appended to.
     touched: Vec<u32>,
+    /// Where the log ends after the group, and the head then.
+    end: Mark,
     needs_sync: bool,
     failure: Option<StoreError>,
 }
@@ -204,68 +250,18 @@ impl SledBackend {
     /// The frames of the log that sled does not hold yet are applied to it. A
     /// frame cut short at the end of the last segment was never acknowledged
     /// and is cut away; a frame whose checksum fails, a segment that is
-    /// missing or shorter than what sled holds, or a store in another format
-    /// is refused, never served.
+    /// missing or shorter than what sled or the `acknowledged` marker holds, or
+    /// a store in another format is refused, never served. An index in an
+    /// earlier layout, or none (sled's files removed), is rebuilt from the log.
     pub fn open(path: &Path, cache_bytes: u64) -> Result<SledBackend, StoreError> {
-        let config = sled::Config::new().path(path).cache_capacity(cache_bytes).flush_every_ms(Some(1000));
-        // sled 0.34 panics on some damaged files rather than returning an error:
-        // catch it (quietly: the error says what happened) and refuse the store.
-        let quiet = std::panic::take_hook();
-        std::panic::set_hook(Box::new(|_| {}));
-        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
-        std::panic::set_hook(quiet);
-        let db = opened
-            .map_err(|panic| StoreError::Corrupt {
-                key: path.display().to_string(),
-                reason: format!(
-                    "sled could not recover it: {}",
-                    panic
-                        .downcast_ref::<String>()
-                        .map(String::as_str)
-                        .or(panic.downcast_ref::<&str>().copied())
-                        .unwrap_or("panic")
-                ),
-            })?
-            .map_err(|error| match error {
-                sled::Error::Corruption { .. } => {
-                    StoreError::Corrupt { key: path.display().to_string(), reason: format!("sled's files: {error}") }
-                }
-                other => StoreError::Sled(other),
-            })?;
-        if db.tree_names().iter().any(|name| [b"records".as_slice(), b"log", b"outbox"].contains(&name.as_ref())) {
-            return Err(StoreError::Format {
-                path: path.display().to_string(),
-                found: "1 (sled trees of JSON records, envelopes in hex, before the log moved to segment files)"
-                    .to_owned(),
-                what_to_do: "keep it for audits with the build that wrote it, and start this build on an empty \
-                             directory (see docs/storage.md)"
-                    .to_owned(),
-            });
-        }
+        let db = open_sled(path, cache_bytes)?;
         let tree = (*db).clone();
-        match tree.get(FORMAT_KEY)? {
-            Some(format) if format.as_ref() == [codec::FORMAT] => {}
-            Some(format) => {
-                return Err(StoreError::Format {
-                    path: path.display().to_string(),
-                    found: format!("{:?}", format.as_ref()),
-                    what_to_do: "open it with the build that wrote it".to_owned(),
-                });
-            }
-            None if tree.is_empty() => {
-                tree.insert(FORMAT_KEY, &[codec::FORMAT])?;
-            }
-            None => {
-                return Err(StoreError::Corrupt {
-                    key: path.display().to_string(),
-                    reason: "the store holds data but no format mark".to_owned(),
-                });
-            }
-        }
+        check_format(&tree, path)?;
         let log_dir = path.join("log");
         let holds_data = tree.get(APPLIED)?.is_some() || tree.get(HEAD)?.is_some();
+        let mark = Acknowledged::read(path)?;
         if !log_dir.is_dir() {
-            if holds_data {
+            if holds_data || mark.is_some() {
                 return Err(StoreError::Corrupt {
                     key: log_dir.display().to_string(),
                     reason: "the log's segments are missing, though the store holds data".to_owned(),
@@ -276,20 +272,136 @@ impl SledBackend {
         }
         let segments = Segments::open(&log_dir)?;
         if segments.count() == 0 {
-            if holds_data {
+            if holds_data || mark.is_some() {
                 return Err(StoreError::Corrupt {
                     key: log_dir.display().to_string(),
                     reason: "the log has no segment, though the store holds data".to_owned(),
                 });
             }
             segments.begin()?;
-            db.flush()?;
         }
-        replay(&tree, &segments)?;
+        if tree.get(INDEX_KEY)?.as_deref() != Some([INDEX_LAYOUT].as_slice()) {
+            if holds_data {
+                tracing::warn!(path = %path.display(), "sled's index is in an earlier layout: it is rebuilt from the log");
+                clear_index(&tree)?;
+            } else if segments.len(1)? > 0 {
+                tracing::warn!(path = %path.display(), "sled's index is missing: it is rebuilt from the log");
+            }
+            tree.insert(INDEX_KEY, &[INDEX_LAYOUT])?;
+        }
+        replay(&tree, &segments, mark.as_ref(), Cut::Torn)?;
+        db.flush()?;
+        let acknowledged = Acknowledged::open(path)?;
+        SledBackend::assemble(path, db, tree, segments, Some(acknowledged), None)
+    }
+
+    /// Opens the store in `path` for reading only: no byte of it changes
+    /// (`egov audit verify`, `egov store check`). Its log is read in
+    /// read-only files and its index rebuilt from it in a temporary
+    /// directory; what witnesses the log's acknowledged end (sled's own files,
+    /// read from a temporary copy, and the `acknowledged` marker) is checked
+    /// against where the log ends: [`ReadOnly::problems`].
+    pub fn open_read_only(path: &Path) -> Result<ReadOnly, StoreError> {
+        let log_dir = path.join("log");
+        if !log_dir.is_dir() {
+            return Err(StoreError::Corrupt {
+                key: log_dir.display().to_string(),
+                reason: "the log's segments are missing".to_owned(),
+            });
+        }
+        let segments = Segments::open_read_only(&log_dir)?;
+        let temp = tempfile::Builder::new()
+            .prefix("egov-check-")
+            .tempdir()
+            .map_err(|e| StoreError::Flush { path: "a temporary directory".to_owned(), source: Arc::new(e) })?;
+        let db = open_sled(&temp.path().join("rebuilt"), 64 << 20)?;
+        let tree = (*db).clone();
+        tree.insert(FORMAT_KEY, &[codec::FORMAT])?;
+        tree.insert(INDEX_KEY, &[INDEX_LAYOUT])?;
+        let mut problems = Vec::new();
+        let mut notes = Vec::new();
+        let end = replay(&tree, &segments, None, Cut::Keep)?;
+        if let Some(torn) = end.torn {
+            notes.push(format!(
+                "the log ends inside a frame ({} bytes after offset {} of segment {}): a write that never \
+                 completed, which `egov serve` cuts away",
+                torn, end.end, end.segment
+            ));
+        }
+        let lost = |reason: String| StoreError::Corrupt {
+            key: log_dir.display().to_string(),
+            reason: format!("the store lost acknowledged messages: {reason}"),
+        };
+        let (sequence, hash) = head_of(&tree)?;
+        let log_end = format!("the log ends at offset {} of segment {} (entry {sequence})", end.end, end.segment);
+        match Acknowledged::read(path)? {
+            Some(mark) if (mark.segment, mark.end) > (end.segment, end.end) => problems.push(lost(format!(
+                "{log_end}, and its acknowledged end is offset {} of segment {} (entry {}, in {})",
+                mark.end,
+                mark.segment,
+                mark.sequence,
+                path.join(ACKNOWLEDGED_FILE).display()
+            ))),
+            Some(mark) if mark.sequence > sequence || (mark.sequence == sequence && mark.hash != hash) => problems
+                .push(lost(format!(
+                    "{log_end}, and {} names entry {} as acknowledged",
+                    path.join(ACKNOWLEDGED_FILE).display(),
+                    mark.sequence
+                ))),
+            Some(_) => {}
+            None => notes.push(format!(
+                "no marker of the acknowledged end ({}): a tail the log lost since sled's index was \
+                 last written cannot be told from a log that ended there",
+                path.join(ACKNOWLEDGED_FILE).display()
+            )),
+        }
+        // sled's own files, read from a copy: what they held once was in the log.
+        let mut index_error = None;
+        let index = if path.join("db").exists() || path.join("conf").exists() {
+            let copy = temp.path().join("index");
+            copy_sled_files(path, &copy)?;
+            match open_sled(&copy, 64 << 20) {
+                Ok(copied) => {
+                    let copied = (*copied).clone();
+                    problems.extend(witnessed(&copied, &end, sequence, &hash, &log_end, &lost)?);
+                    Some(copied)
+                }
+                Err(error) => {
+                    index_error = Some(StoreError::Corrupt {
+                        key: path.display().to_string(),
+                        reason: format!(
+                            "sled's index does not open ({error}); if the log is whole, \
+                             `egov store rebuild-index` rebuilds it"
+                        ),
+                    });
+                    None
+                }
+            }
+        } else {
+            notes.push(
+                "sled's index is missing: what it held is not there to check the log's end against \
+                 (`egov store rebuild-index` rebuilds it)"
+                    .to_owned(),
+            );
+            None
+        };
+        let backend = SledBackend::assemble(path, db, tree, segments, None, Some(temp))?;
+        Ok(ReadOnly { backend, problems, index_error, notes, index })
+    }
+
+    fn assemble(
+        path: &Path,
+        db: sled::Db,
+        tree: sled::Tree,
+        segments: Segments,
+        acknowledged: Option<Acknowledged>,
+        temp: Option<tempfile::TempDir>,
+    ) -> Result<SledBackend, StoreError> {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let (sequence, hash) = head_of(&tree)?;
         let segment = segments.count();
-        let writer = Writer { segment, end: segments.len(segment)?, sequence, hash };
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let end = segments.len(segment)?;
+        let last_id = tree.get(IDS_KEY)?.map_or(0, |ids| u64_from(&ids));
         Ok(SledBackend {
             inner: Arc::new(Inner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -297,10 +409,109 @@ impl SledBackend {
                 db,
                 tree,
                 segments,
-                writer: Mutex::new(writer),
+                writer: Mutex::new(Writer { segment, end, sequence, hash }),
                 poisoned: AtomicBool::new(false),
+                acknowledged,
+                last_id: AtomicU64::new(last_id),
+                _temp: temp,
             }),
         })
+    }
+
+    /// A new id above every id handed out before, even after sled's files were
+    /// rebuilt (sled's own generator then starts again from 0).
+    fn next_id_above(&self) -> Result<u64, StoreError> {
+        let generated = self.inner.db.generate_id()?;
+        let mut last = self.inner.last_id.load(Ordering::Relaxed);
+        loop {
+            let id = generated.max(last + 1);
+            match self.inner.last_id.compare_exchange(last, id, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return Ok(id),
+                Err(now) => last = now,
+            }
+        }
+    }
+
+    /// Rebuilds sled's index of the store in `path` from its log, in one step:
+    /// sled's files are moved aside (to `index.old/`), the store is opened (which
+    /// rebuilds the index and checks it against the `acknowledged` marker), its
+    /// whole chain is checked, and the old files are removed. A log that ends
+    /// before what the old index or the marker witness is refused first, and a
+    /// failure puts the old files back. The rebuilt head: sequence, entries.
+    pub fn rebuild_index(path: &Path, cache_bytes: u64) -> Result<u64, StoreError> {
+        let io = |e: std::io::Error| StoreError::Flush { path: path.display().to_string(), source: Arc::new(e) };
+        // A running participant holds sled's lock: refused, with nothing moved.
+        if path.join("db").exists() {
+            match open_sled(path, 8 << 20) {
+                Ok(db) => drop(db),
+                Err(StoreError::Corrupt { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        let checked = SledBackend::open_read_only(path)?;
+        if let Some(problem) = checked.problems.into_iter().next() {
+            return Err(problem);
+        }
+        drop(checked.backend);
+        let old = path.join("index.old");
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(io)?;
+        }
+        std::fs::create_dir(&old).map_err(io)?;
+        let sled_files = || -> std::io::Result<Vec<std::ffi::OsString>> {
+            let mut names = Vec::new();
+            for item in std::fs::read_dir(path)? {
+                let name = item?.file_name();
+                if is_sled_file(&name.to_string_lossy()) {
+                    names.push(name);
+                }
+            }
+            Ok(names)
+        };
+        for name in sled_files().map_err(io)? {
+            std::fs::rename(path.join(&name), old.join(&name)).map_err(io)?;
+        }
+        let rebuilt = SledBackend::open(path, cache_bytes).and_then(|backend| {
+            let store = crate::Store::with_backend(Arc::new(backend));
+            store.verify(None)?;
+            Ok(store.log_head()?.map_or(0, |head| head.0))
+        });
+        match rebuilt {
+            Ok(head) => {
+                std::fs::remove_dir_all(&old).map_err(io)?;
+                Ok(head)
+            }
+            Err(error) => {
+                // Back as it was.
+                for name in sled_files().map_err(io)? {
+                    let at = path.join(&name);
+                    if at.is_dir() { std::fs::remove_dir_all(&at) } else { std::fs::remove_file(&at) }.map_err(io)?;
+                }
+                for item in std::fs::read_dir(&old).map_err(io)? {
+                    let name = item.map_err(io)?.file_name();
+                    std::fs::rename(old.join(&name), path.join(&name)).map_err(io)?;
+                }
+                std::fs::remove_dir(&old).map_err(io)?;
+                Err(error)
+            }
+        }
+    }
+
+    /// Checks sled's index against the log: an index rebuilt from the log in
+    /// a temporary directory must equal it key by key. Every frame is read
+    /// (and its CRC checked) on the way. The differences, at most `shown`
+    /// described, then counted.
+    fn check_index_against_log(&self, shown: usize) -> Result<Vec<String>, StoreError> {
+        let temp = tempfile::Builder::new()
+            .prefix("egov-check-")
+            .tempdir()
+            .map_err(|e| StoreError::Flush { path: "a temporary directory".to_owned(), source: Arc::new(e) })?;
+        let db = open_sled(&temp.path().join("rebuilt"), 64 << 20)?;
+        let rebuilt = (*db).clone();
+        rebuilt.insert(FORMAT_KEY, &[codec::FORMAT])?;
+        rebuilt.insert(INDEX_KEY, &[INDEX_LAYOUT])?;
+        replay(&rebuilt, &self.inner.segments, None, Cut::Keep)?;
+        compare_trees(&self.inner.tree, &rebuilt, shown)
     }
 
     /// The value sled points to (an index entry's empty value is its own).
@@ -338,6 +549,7 @@ impl SledBackend {
             flushed: Vec::with_capacity(batches.len()),
             writes: Vec::new(),
             touched: vec![writer.segment],
+            end: Mark { segment: 0, end: 0, sequence: 0, hash: Vec::new() },
             needs_sync: false,
             failure: None,
         };
@@ -407,6 +619,8 @@ impl SledBackend {
             }
         }
         group.writes.push((APPLIED.to_vec(), Some(applied_bytes(writer.segment, writer.end))));
+        group.end =
+            Mark { segment: writer.segment, end: writer.end, sequence: writer.sequence, hash: writer.hash.clone() };
         group
     }
 
@@ -426,8 +640,16 @@ impl SledBackend {
         let started = std::time::Instant::now();
         let synced = self.inner.segments.sync(segment);
         stats::flushed_in(started.elapsed());
-        if let Err(error) = synced {
-            group.failure = Some(error);
+        match synced {
+            Err(error) => group.failure = Some(error),
+            Ok(()) => {
+                // Only now: the marker is never ahead of what the log holds durably.
+                if let Some(acknowledged) = &self.inner.acknowledged
+                    && let Err(error) = acknowledged.record(&group.end)
+                {
+                    tracing::warn!(%error, "the log's acknowledged end could not be recorded");
+                }
+            }
         }
     }
 
@@ -538,12 +760,11 @@ impl SledBackend {
             hash = entry.hash.clone();
             let bytes = StoredEntry::from(&entry).encode_to_vec();
             let at = frame.entry(&bytes);
-            let position = Position {
-                segment: writer.segment,
-                offset: writer.end + (FRAME_HEADER + at) as u64,
-                len: bytes.len() as u32,
-            };
-            entries.push((entry_key(sequence), position.encode().to_vec()));
+            // Segment, offset and length (see `index_value`).
+            let mut place = writer.segment.to_be_bytes().to_vec();
+            place.extend_from_slice(&(writer.end + (FRAME_HEADER + at) as u64).to_be_bytes());
+            place.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+            entries.push((entry_key(sequence), place));
             for key in keys {
                 entries.push((log_index_key(key, sequence), Vec::new()));
             }
@@ -599,7 +820,7 @@ impl SledBackend {
                     item.next_attempt_ms = item.next_attempt_ms.min(due_ms);
                     id
                 }
-                _ => self.inner.db.generate_id()?,
+                _ => self.next_id_above()?,
             };
             if !item.slot.is_empty() {
                 writes.push((slot_key.clone(), Some(item.id.to_be_bytes().to_vec())));
@@ -647,27 +868,30 @@ impl SledBackend {
             };
             writes.push((seen_key(&key), Some(stored.encode_to_vec())));
         }
-        let mut indexed = Vec::with_capacity(writes.len());
+        // The highest id handed out so far: after a rebuilt index, ids go on above it.
+        writes.push((IDS_KEY.to_vec(), Some(self.inner.last_id.load(Ordering::Relaxed).to_be_bytes().to_vec())));
+        let mut placed = Vec::with_capacity(writes.len());
         for (key, value) in writes {
             match value {
                 Some(value) => {
                     let at = frame.put(&key, &value);
-                    let position = Position {
-                        segment: writer.segment,
-                        offset: writer.end + (FRAME_HEADER + at) as u64,
-                        len: value.len() as u32,
-                    };
-                    let kept = index_value(&key, &value, position);
-                    indexed.push((key, Some(kept)));
+                    placed.push((key, Some((value, at))));
                 }
                 None => {
                     frame.remove(&key);
-                    indexed.push((key, None));
+                    placed.push((key, None));
                 }
             }
         }
-        let writes = indexed;
         let frame = frame.finish();
+        let at = FrameAt { segment: writer.segment, at: writer.end, len: frame.len() as u32 };
+        let writes = placed
+            .into_iter()
+            .map(|(key, value)| {
+                let kept = value.map(|(value, body_at)| index_value(&key, &value, body_at, at));
+                (key, kept)
+            })
+            .collect();
         writer.sequence = sequence;
         writer.hash = hash;
         overlay.versions.extend(versions);
@@ -696,8 +920,284 @@ fn head_of(tree: &sled::Tree) -> Result<(u64, Vec<u8>), StoreError> {
     })
 }
 
-/// Applies to sled the frames of the log after the last one it holds.
-fn replay(tree: &sled::Tree, segments: &Segments) -> Result<(), StoreError> {
+/// Opens sled in `path`, refusing damaged files and a store in format 1.
+fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+    let config = sled::Config::new().path(path).cache_capacity(cache_bytes).flush_every_ms(Some(1000));
+    // sled 0.34 panics on some damaged files rather than returning an error:
+    // catch it (quietly: the error says what happened) and refuse the store.
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
+    std::panic::set_hook(quiet);
+    let db = opened
+        .map_err(|panic| StoreError::Corrupt {
+            key: path.display().to_string(),
+            reason: format!(
+                "sled could not recover it: {}",
+                panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or(panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("panic")
+            ),
+        })?
+        .map_err(|error| match error {
+            sled::Error::Corruption { .. } => {
+                StoreError::Corrupt { key: path.display().to_string(), reason: format!("sled's files: {error}") }
+            }
+            other => StoreError::Sled(other),
+        })?;
+    if db.tree_names().iter().any(|name| [b"records".as_slice(), b"log", b"outbox"].contains(&name.as_ref())) {
+        return Err(StoreError::Format {
+            path: path.display().to_string(),
+            found: "1 (sled trees of JSON records, envelopes in hex, before the log moved to segment files)".to_owned(),
+            what_to_do: "keep it for audits with the build that wrote it, and start this build on an empty \
+                         directory (see docs/storage.md)"
+                .to_owned(),
+        });
+    }
+    Ok(db)
+}
+
+/// Refuses a store in another format; marks an empty one.
+fn check_format(tree: &sled::Tree, path: &Path) -> Result<(), StoreError> {
+    match tree.get(FORMAT_KEY)? {
+        Some(format) if format.as_ref() == [codec::FORMAT] => Ok(()),
+        Some(format) => Err(StoreError::Format {
+            path: path.display().to_string(),
+            found: format!("{:?}", format.as_ref()),
+            what_to_do: "open it with the build that wrote it".to_owned(),
+        }),
+        None if tree.is_empty() => {
+            tree.insert(FORMAT_KEY, &[codec::FORMAT])?;
+            Ok(())
+        }
+        None => Err(StoreError::Corrupt {
+            key: path.display().to_string(),
+            reason: "the store holds data but no format mark".to_owned(),
+        }),
+    }
+}
+
+/// Empties the index (all of it is derived from the log) but for the format mark.
+fn clear_index(tree: &sled::Tree) -> Result<(), StoreError> {
+    let mut batch = sled::Batch::default();
+    for key in tree.iter().keys() {
+        let key = key?;
+        if key.as_ref() != FORMAT_KEY {
+            batch.remove(key);
+        }
+    }
+    Ok(tree.apply_batch(batch)?)
+}
+
+/// Whether `name`, in a store's directory, is one of sled's files (the rest
+/// is the log, its marker and the list of participants).
+pub(crate) fn is_sled_file(name: &str) -> bool {
+    name == "db" || name == "conf" || name == "blobs" || name.starts_with("snap.")
+}
+
+/// Copies sled's files from the store in `from` to `to`, reading them only.
+fn copy_sled_files(from: &Path, to: &Path) -> Result<(), StoreError> {
+    fn copy(from: &Path, to: &Path) -> std::io::Result<()> {
+        if from.is_dir() {
+            std::fs::create_dir_all(to)?;
+            for item in std::fs::read_dir(from)? {
+                let item = item?;
+                copy(&item.path(), &to.join(item.file_name()))?;
+            }
+            Ok(())
+        } else {
+            std::fs::copy(from, to).map(|_| ())
+        }
+    }
+    let io = |e: std::io::Error| StoreError::Flush { path: from.display().to_string(), source: Arc::new(e) };
+    std::fs::create_dir_all(to).map_err(io)?;
+    for item in std::fs::read_dir(from).map_err(io)? {
+        let item = item.map_err(io)?;
+        if is_sled_file(&item.file_name().to_string_lossy()) {
+            copy(&item.path(), &to.join(item.file_name())).map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
+/// What sled's own index (`copied`, not applied to) says was in the log
+/// beyond where it ends now: the head, the frames applied, the entries'
+/// places, the outbox items' entries, and every value's place.
+fn witnessed(
+    copied: &sled::Tree,
+    end: &LogEnd,
+    sequence: u64,
+    hash: &[u8],
+    log_end: &str,
+    lost: &dyn Fn(String) -> StoreError,
+) -> Result<Vec<StoreError>, StoreError> {
+    let mut problems = Vec::new();
+    if let Some(applied) = copied.get(APPLIED)? {
+        let at = (u32::from_be_bytes(applied[..4].try_into().unwrap_or_default()), u64_from(&applied[4..]));
+        if at > (end.segment, end.end) {
+            problems.push(lost(format!(
+                "{log_end}, and sled's index holds the frames up to offset {} of segment {}",
+                at.1, at.0
+            )));
+        }
+    }
+    let (head, head_hash) = head_of(copied)?;
+    if head > sequence {
+        problems.push(lost(format!("{log_end}, and sled's index records entry {head} as its head (m/head)")));
+    } else if head == sequence && head > 0 && head_hash != hash {
+        problems.push(lost(format!("{log_end}, and sled's index records another hash for entry {head}")));
+    }
+    if let Some(last) = copied.scan_prefix(b"l/").keys().next_back() {
+        let last = u64_from(&last?[2..]);
+        if last > sequence {
+            problems.push(lost(format!("{log_end}, and sled's index knows where entry {last} was")));
+        }
+    }
+    for item in copied.scan_prefix(b"o/").values() {
+        if let Ok(stored) = StoredOutbox::decode(item?.as_ref())
+            && stored.entry > sequence
+        {
+            problems.push(lost(format!(
+                "{log_end}, and outbox item {} in sled's index sends entry {}",
+                stored.id, stored.entry
+            )));
+            break;
+        }
+    }
+    if copied.get(INDEX_KEY)?.as_deref() == Some([INDEX_LAYOUT].as_slice()) {
+        for prefix in [b"r/".as_slice(), b"s/", b"l/"] {
+            for item in copied.scan_prefix(prefix) {
+                let (key, pointer) = item?;
+                let place = if key.starts_with(b"l/") {
+                    Position::decode(&pointer).ok_or(())
+                } else {
+                    if pointer.is_empty() {
+                        continue;
+                    }
+                    pointer_position(&key, &pointer).map_err(|_| ())
+                };
+                if let Ok(position) = place
+                    && position.end() > (end.segment, end.end)
+                {
+                    problems.push(lost(format!(
+                        "{log_end}, and sled's index has {} at offset {} of segment {}",
+                        String::from_utf8_lossy(&key),
+                        position.offset,
+                        position.segment
+                    )));
+                    break;
+                }
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// The differences between two indexes, key by key (at most `shown` described, then counted).
+fn compare_trees(live: &sled::Tree, rebuilt: &sled::Tree, shown: usize) -> Result<Vec<String>, StoreError> {
+    let mut differences = Vec::new();
+    let mut count = 0usize;
+    let mut note = |text: String| {
+        count += 1;
+        if count <= shown {
+            differences.push(text);
+        }
+    };
+    let mut a = live.iter().peekable();
+    let mut b = rebuilt.iter().peekable();
+    let name = |key: &[u8]| String::from_utf8_lossy(key).replace('\0', "\\0");
+    loop {
+        let order = match (a.peek(), b.peek()) {
+            (None, None) => break,
+            (Some(Err(_)), _) | (_, Some(Err(_))) => {
+                return Err(a
+                    .next()
+                    .and_then(Result::err)
+                    .or_else(|| b.next().and_then(Result::err))
+                    .map_or(StoreError::Stopped, StoreError::Sled));
+            }
+            (Some(Ok((x, _))), Some(Ok((y, _)))) => x.cmp(y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+        };
+        match order {
+            std::cmp::Ordering::Less => {
+                let (key, _) = a.next().and_then(Result::ok).unwrap_or_default();
+                note(format!("{} is in the index but not written by the log", name(&key)));
+            }
+            std::cmp::Ordering::Greater => {
+                let (key, _) = b.next().and_then(Result::ok).unwrap_or_default();
+                note(format!("{} is written by the log but missing from the index", name(&key)));
+            }
+            std::cmp::Ordering::Equal => {
+                let (key, x) = a.next().and_then(Result::ok).unwrap_or_default();
+                let (_, y) = b.next().and_then(Result::ok).unwrap_or_default();
+                if x != y {
+                    note(format!("{} differs between the index and the log", name(&key)));
+                }
+            }
+        }
+    }
+    if count > shown {
+        differences.push(format!("... and {} more differences", count - shown));
+    }
+    Ok(differences)
+}
+
+/// A store opened read-only ([`SledBackend::open_read_only`]).
+pub struct ReadOnly {
+    /// Its log, and an index rebuilt from it (in a temporary directory).
+    pub backend: SledBackend,
+    /// Where the log ends before what was acknowledged (sled's own files or
+    /// the marker witness it), or sled's files that do not open.
+    pub problems: Vec<StoreError>,
+    /// sled's own files do not open.
+    pub index_error: Option<StoreError>,
+    /// What could not be checked, and why.
+    pub notes: Vec<String>,
+    /// A copy of sled's own index, as it was.
+    index: Option<sled::Tree>,
+}
+
+impl ReadOnly {
+    /// Checks sled's own index (the copy, with the frames after the last it
+    /// holds applied, as opening the store would) against the index rebuilt
+    /// from the log. The differences, at most `shown` described.
+    pub fn check_index(&self, shown: usize) -> Result<Vec<String>, StoreError> {
+        let Some(index) = &self.index else { return Ok(Vec::new()) };
+        if index.get(INDEX_KEY)?.as_deref() != Some([INDEX_LAYOUT].as_slice()) {
+            return Ok(vec!["sled's index is in an earlier layout: `egov serve` rebuilds it from the log".to_owned()]);
+        }
+        if let Err(error) = replay(index, &self.backend.inner.segments, None, Cut::Keep) {
+            return Ok(vec![error.to_string()]);
+        }
+        compare_trees(index, &self.backend.inner.tree, shown)
+    }
+}
+
+/// What to do with a frame cut short at the end of the log.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// Cut it away (opening the store to serve it).
+    Torn,
+    /// Leave it (reading only).
+    Keep,
+}
+
+/// Where the log's whole frames end, and how many bytes of a frame cut short follow.
+#[derive(Debug)]
+pub(crate) struct LogEnd {
+    segment: u32,
+    end: u64,
+    torn: Option<u64>,
+}
+
+/// Applies to sled the frames of the log after the last one it holds (all of
+/// them for an empty index). A log that ends before `acknowledged` says it
+/// did lost acknowledged commits: refused, before anything is cut.
+fn replay(tree: &sled::Tree, segments: &Segments, acknowledged: Option<&Mark>, cut: Cut) -> Result<LogEnd, StoreError> {
     let (mut segment, mut offset) = match tree.get(APPLIED)? {
         Some(bytes) if bytes.len() == 12 => {
             (u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]), u64_from(&bytes[4..]))
@@ -714,6 +1214,22 @@ fn replay(tree: &sled::Tree, segments: &Segments) -> Result<(), StoreError> {
     let lost = |segment: u32, reason: String| StoreError::Corrupt {
         key: Segments::path_of(segments.dir(), segment).display().to_string(),
         reason: format!("the store lost acknowledged messages: {reason}"),
+    };
+    let marked = |segment: u32, end: u64| -> Result<(), StoreError> {
+        match acknowledged {
+            Some(mark) if (mark.segment, mark.end) > (segment, end) => Err(lost(
+                segment,
+                format!(
+                    "the log ends at offset {end} of segment {segment}, and its acknowledged end is offset {} \
+                     of segment {} (entry {}, in {})",
+                    mark.end,
+                    mark.segment,
+                    mark.sequence,
+                    segments.dir().parent().unwrap_or(segments.dir()).join(ACKNOWLEDGED_FILE).display()
+                ),
+            )),
+            _ => Ok(()),
+        }
     };
     if segment > last {
         return Err(lost(
@@ -736,16 +1252,11 @@ fn replay(tree: &sled::Tree, segments: &Segments) -> Result<(), StoreError> {
             match codec::read_frame(&bytes[at..]) {
                 Frame::Whole(body, size) => {
                     let mut batch = sled::Batch::default();
-                    let body_at = offset + (at + FRAME_HEADER) as u64;
+                    let frame = FrameAt { segment, at: frame_at, len: size as u32 };
                     for item in codec::items(body) {
                         match item {
                             Some((start, Item::Put(key, value))) => {
-                                let position = Position {
-                                    segment,
-                                    offset: body_at + (start + 4 + key.len()) as u64,
-                                    len: value.len() as u32,
-                                };
-                                batch.insert(key, index_value(key, value, position));
+                                batch.insert(key, index_value(key, value, start + 4 + key.len(), frame));
                             }
                             Some((_, Item::Remove(key))) => batch.remove(key),
                             Some((_, Item::Entry(_))) => {}
@@ -765,14 +1276,18 @@ fn replay(tree: &sled::Tree, segments: &Segments) -> Result<(), StoreError> {
                     tree.apply_batch(batch)?;
                 }
                 Frame::Torn if segment == last => {
-                    // A write that never completed, so never acknowledged: cut it away.
-                    tracing::warn!(
-                        segment,
-                        offset = frame_at,
-                        "the log ends inside a frame: the unfinished write is cut away"
-                    );
-                    segments.truncate(segment, frame_at)?;
-                    break;
+                    marked(segment, frame_at)?;
+                    let torn = (bytes.len() - at) as u64;
+                    if cut == Cut::Torn {
+                        // A write that never completed, so never acknowledged: cut it away.
+                        tracing::warn!(
+                            segment,
+                            offset = frame_at,
+                            "the log ends inside a frame: the unfinished write is cut away"
+                        );
+                        segments.truncate(segment, frame_at)?;
+                    }
+                    return Ok(LogEnd { segment, end: frame_at, torn: Some(torn) });
                 }
                 Frame::Torn | Frame::Damaged => {
                     return Err(StoreError::Corrupt {
@@ -783,7 +1298,9 @@ fn replay(tree: &sled::Tree, segments: &Segments) -> Result<(), StoreError> {
             }
         }
         if segment >= last {
-            return Ok(());
+            let end = offset + at as u64;
+            marked(segment, end)?;
+            return Ok(LogEnd { segment, end, torn: None });
         }
         segment += 1;
         offset = 0;
@@ -846,8 +1363,11 @@ impl Backend for SledBackend {
                         let len = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
                         (&bytes[at + FRAME_HEADER..at + FRAME_HEADER + len], FRAME_HEADER + len)
                     }
+                    // The end of the log: a write that never completed (cut away when the
+                    // store opens to serve), or one being appended while this reads.
+                    Frame::Torn if segment == segments.count() => break,
                     Frame::Torn => {
-                        out.push(Err(damaged("the log ends inside a frame")));
+                        out.push(Err(damaged("the segment ends inside a frame, and another segment follows")));
                         break;
                     }
                 };
@@ -958,8 +1478,12 @@ impl Backend for SledBackend {
         Ok(self.inner.tree.contains_key(outbox_key(id))?)
     }
 
+    fn check_index(&self, shown: usize) -> Result<Option<Vec<String>>, StoreError> {
+        self.check_index_against_log(shown).map(Some)
+    }
+
     fn next_id(&self) -> Result<u64, StoreError> {
-        Ok(self.inner.db.generate_id()?)
+        self.next_id_above()
     }
 
     /// Hands the batch to the process's one committer thread: batches that

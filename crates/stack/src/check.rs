@@ -1,0 +1,193 @@
+//! Checks of a participant's store beyond the start check: every frame, the
+//! whole hash chain, every signature, the index against the log
+//! (`egov store check`, `egov serve --verify-all`, `egov audit verify`), and
+//! what the stores witness of each other's logs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use egov_envelope::{Checks, TrustRegistry, carried_envelope, open, verify_countersignature};
+use egov_proto::{Envelope, EnvelopeHeader};
+use egov_runtime::ids;
+use egov_store::Store;
+use prost::Message as _;
+
+/// What checking one participant's store found.
+#[derive(Debug, Default)]
+pub struct StoreCheck {
+    pub entries: usize,
+    pub signatures: usize,
+    /// Entries whose note holds the SOAP message the envelope came from or
+    /// became (the SHEP edge's, `docs/shep.md`).
+    pub soap: usize,
+    /// Every break found (a damaged frame, a broken chain, a bad signature, an
+    /// index that does not match the log), described.
+    pub problems: Vec<String>,
+}
+
+/// Verifies an envelope's signatures, and those of the envelopes it carries.
+fn verify_envelope(envelope: &Envelope, trust: &TrustRegistry, signatures: &mut usize) -> Result<(), String> {
+    let checks = Checks { max_body_bytes: usize::MAX, freshness_window_ms: None };
+    let verified = open(envelope, trust, 0, &checks).map_err(|e| format!("{}: {e}", e.code()))?;
+    *signatures += 1;
+    if envelope.signatures.len() > 1 {
+        verify_countersignature(envelope, &verified, trust, ids::GATEWAY).map_err(|e| format!("{}: {e}", e.code()))?;
+        *signatures += 1;
+    }
+    let inner = carried_envelope(&verified, &envelope.body).map_err(|e| format!("{}: {e}", e.code()))?;
+    if let Some(inner) = inner {
+        verify_envelope(&inner, trust, signatures).map_err(|e| format!("the envelope it carries: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Checks every frame of the store's log (its CRC), the whole hash chain
+/// against the head, every signature in every envelope, and, if `index`,
+/// the index against the log. Every problem is reported, not only the first.
+pub fn check_store(store: &Store, trust: &TrustRegistry, index: bool) -> anyhow::Result<StoreCheck> {
+    let mut check = StoreCheck::default();
+    match store.chain_problems(None) {
+        Ok((_, problems)) => check.problems.extend(problems.into_iter().map(|problem| problem.to_string())),
+        Err(error) => {
+            check.problems.push(error.to_string());
+            return Ok(check);
+        }
+    }
+    for entry in store.log_entries() {
+        let Ok(entry) = entry else { continue }; // a damaged frame: reported by the chain's check
+        check.entries += 1;
+        if entry.note.starts_with('<') {
+            check.soap += 1;
+        }
+        let checked = Envelope::decode(entry.envelope.as_slice())
+            .map_err(|e| format!("does not decode: {e}"))
+            .and_then(|envelope| verify_envelope(&envelope, trust, &mut check.signatures));
+        if let Err(reason) = checked {
+            check.problems.push(format!("log entry {} ({} {}): {reason}", entry.sequence, entry.direction, entry.note));
+        }
+    }
+    if index && let Some(differences) = store.check_index(20)? {
+        check.problems.extend(differences.into_iter().map(|difference| format!("index: {difference}")));
+    }
+    Ok(check)
+}
+
+/// The participant whose member id is `member` (the stateful ones).
+fn role_of(member: &str) -> Option<&'static str> {
+    match member {
+        ids::GATEWAY => Some("gateway"),
+        ids::REGIONAL => Some("regional"),
+        ids::SC_WORKSTATION => Some("workstation"),
+        _ => None,
+    }
+}
+
+/// A message: its sender and id.
+type MessageKey = (String, String);
+
+/// What one participant's log holds, by direction: the messages, by who sent them and their id.
+#[derive(Default)]
+struct Logged {
+    received: BTreeSet<MessageKey>,
+    /// Received messages for a stateful participant (the asynchronous channel's).
+    received_for_stateful: BTreeSet<MessageKey>,
+    sent: BTreeSet<MessageKey>,
+    /// Delivered by the gateway: the message, to whom.
+    delivered: Vec<(MessageKey, String)>,
+}
+
+fn logged(store: &Store) -> Logged {
+    let mut logged = Logged::default();
+    for entry in store.log_entries().flatten() {
+        let Some(header) = Envelope::decode(entry.envelope.as_slice())
+            .ok()
+            .and_then(|envelope| EnvelopeHeader::decode(envelope.header.as_slice()).ok())
+        else {
+            continue;
+        };
+        let key = (header.sender_id, header.message_id);
+        match entry.direction.as_str() {
+            "received" => {
+                if role_of(&header.recipient_id).is_some() {
+                    logged.received_for_stateful.insert(key.clone());
+                }
+                logged.received.insert(key);
+            }
+            "sent" => {
+                logged.sent.insert(key);
+            }
+            "delivered" => logged.delivered.push((key, entry.note)),
+            _ => {}
+        }
+    }
+    logged
+}
+
+/// What the participants' logs witness of each other (by participant name):
+/// each message the gateway logged as delivered to a participant was
+/// acknowledged by it, so its log holds it as received; each message a
+/// participant received from another participant came through the gateway,
+/// which logged it as received first; each message the gateway received
+/// from a participant for another one (the asynchronous channel: synchronous
+/// look-ups are not logged as sent) was logged by its sender as sent, in the
+/// commit that queued it, before it was sent. A log that
+/// lacks what another witnesses lost acknowledged messages. The problems, by
+/// the participant whose log lacks them.
+pub fn cross_check(stores: &BTreeMap<&str, &Store>) -> Vec<(String, String)> {
+    const SHOWN: usize = 3;
+    // The gateway's log first, the others after it, and the gateway's again: on a database the
+    // participants write while this reads, what one log names the other already held when read.
+    let logs: BTreeMap<&str, Logged> = stores.iter().map(|(name, store)| (*name, logged(store))).collect();
+    let gateway_after = stores.get("gateway").map(|store| logged(store));
+    let mut problems = Vec::new();
+    let mut missing = |participant: &str, what: &str, keys: Vec<&MessageKey>| {
+        if keys.is_empty() {
+            return;
+        }
+        let named: Vec<String> = keys.iter().take(SHOWN).map(|(sender, id)| format!("{sender}/{id}")).collect();
+        problems.push((
+            participant.to_owned(),
+            format!(
+                "the log lost acknowledged messages: {} {} {what}, and its log does not hold {} ({}{})",
+                keys.len(),
+                if keys.len() == 1 { "message" } else { "messages" },
+                if keys.len() == 1 { "it" } else { "them" },
+                named.join(", "),
+                if keys.len() > SHOWN { ", ..." } else { "" }
+            ),
+        ));
+    };
+    let (Some(gateway), Some(gateway_after)) = (logs.get("gateway"), gateway_after.as_ref()) else {
+        return problems;
+    };
+    // The SHEP edge signs as the members whose external systems it fronts: what
+    // it sent for a member is that member's as much as its own store's.
+    let edge_sent = logs.get("shep").map(|log| &log.sent);
+    for (&participant, log) in logs.iter().filter(|(name, _)| **name != "gateway") {
+        let delivered: Vec<&MessageKey> = gateway
+            .delivered
+            .iter()
+            .filter(|(key, target)| role_of(target) == Some(participant) && !log.received.contains(key))
+            .map(|(key, _)| key)
+            .collect();
+        missing(participant, "the gateway's log names as delivered to it", delivered);
+        let sent: Vec<&MessageKey> = gateway
+            .received_for_stateful
+            .iter()
+            .filter(|key| {
+                role_of(&key.0) == Some(participant)
+                    && !log.sent.contains(*key)
+                    && !edge_sent.is_some_and(|sent| sent.contains(*key))
+            })
+            .collect();
+        missing(participant, "the gateway's log names as received from it", sent);
+        let relayed: Vec<&MessageKey> = log
+            .received
+            .iter()
+            .filter(|key| {
+                matches!(role_of(&key.0), Some(from) if from != "gateway") && !gateway_after.received.contains(*key)
+            })
+            .collect();
+        missing("gateway", &format!("the {participant}'s log names as received through it"), relayed);
+    }
+    problems
+}
