@@ -748,7 +748,7 @@ fn timeline(ctx: &Ctx, id: &str, judged: &[Judged], now_ms: i64, zoom: &str) -> 
                     .find(|term| term.id == judged.item)
                     .map_or_else(|| judged.item.clone(), |term| term.title.get(lang.code()).to_owned()),
             };
-            (judged, wrap_words(&title, 40))
+            (judged, egov_regulation::render::wrap(&title, 40))
         })
         .collect();
     let width = axis_end + 80.0;
@@ -824,21 +824,6 @@ fn timeline(ctx: &Ctx, id: &str, judged: &[Judged], now_ms: i64, zoom: &str) -> 
         }
         }
     }
-}
-
-/// `text` in lines of at most `width` characters, at word boundaries.
-fn wrap_words(text: &str, width: usize) -> Vec<String> {
-    let mut lines: Vec<String> = Vec::new();
-    for word in text.split_whitespace() {
-        match lines.last_mut() {
-            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
-                line.push(' ');
-                line.push_str(word);
-            }
-            _ => lines.push(word.to_owned()),
-        }
-    }
-    lines
 }
 
 /// The participants whose message logs the application's page shows: (name, address, member id).

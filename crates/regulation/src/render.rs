@@ -582,8 +582,9 @@ pub(crate) fn truncate(text: &str, chars: usize) -> String {
     }
 }
 
-/// `text` in lines of at most `width` characters, at word boundaries.
-pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
+/// `text` in lines of at most `width` characters, at word boundaries (a
+/// longer word stands alone on its line).
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     for word in text.split_whitespace() {
         match lines.last_mut() {
