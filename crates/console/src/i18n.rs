@@ -238,6 +238,13 @@ const TEXTS: &[(&str, &str, &str, &str)] = &[
     ("hand.over.draft", "Жобаны басшыға беру", "Передать проект руководителю", "Hand the draft over to the head"),
     ("sign.result", "Нәтижеге қол қою (ЭЦҚ)", "Подписать результат (ЭЦП)", "Sign the result (EDS)"),
     ("draft", "Нәтиже жобасы", "Проект результата", "Draft result"),
+    ("sign.refusal", "Бас тартуға қол қою (ЭЦҚ)", "Подписать отказ (ЭЦП)", "Sign the refusal (EDS)"),
+    (
+        "signed.by.decider",
+        "Бас тартуға оны шешкен лауазымды тұлға қол қояды",
+        "Отказ подписывает должностное лицо, принявшее решение",
+        "The refusal is signed by the official who decided it",
+    ),
     ("signed.result", "Қол қойылған нәтиже", "Подписанный результат", "Signed result"),
     ("search", "Іздеу", "Поиск", "Search"),
     ("any", "кез келген", "любой", "any"),
@@ -571,6 +578,12 @@ const PROBLEMS: &[(&str, &str, &str, &str)] = &[
         "нәтижеге басшы қол қояды",
         "результат подписывает руководитель",
         "the head signs the result",
+    ),
+    (
+        "regional.not_the_deciding_official",
+        "бас тартуға шешім қабылдаған лауазымды тұлға қол қояды",
+        "отказ подписывает должностное лицо, принявшее решение",
+        "the refusal is signed by the official who decided",
     ),
     ("regional.result_not_signed", "нәтижеге қол қойылмаған", "результат не подписан", "the result is not signed"),
     (
