@@ -123,6 +123,7 @@ pub fn participant(lang: Lang, name: &str) -> &str {
         "regional" => t(lang, "participant.regional"),
         "individuals" => t(lang, "participant.individuals"),
         "notary" => t(lang, "participant.notary"),
+        "shep" => t(lang, "participant.shep"),
         other => other,
     }
 }
@@ -390,6 +391,7 @@ const TEXTS: &[(&str, &str, &str, &str)] = &[
     ("participant.regional", "ӨЭҮШ АЖО", "АРМ РШЭП", "regional"),
     ("participant.individuals", "«Жеке тұлғалар» МДҚ", "ГБД «Физические лица»", "individuals"),
     ("participant.notary", "Нотариат", "Нотариат", "notary"),
+    ("participant.shep", "ЭҮШ беті", "Лицо ШЭП", "SHEP edge"),
     ("direction.received", "алынды", "получено", "received"),
     ("direction.sent", "жіберілді", "отправлено", "sent"),
     ("provider", "Көрсетуші", "Услугодатель", "Provider"),
