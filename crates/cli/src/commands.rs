@@ -1027,8 +1027,12 @@ async fn do_step(
     let step_id = registration.application.as_ref().map(|a| a.current_step.clone()).unwrap_or_default();
     let step =
         definition.step(&step_id).with_context(|| format!("registration waits on no staff step ({step_id:?})"))?;
-    // The signing step begins with the hand-over by another role (a task for that role).
-    let done = if step.effect == Some(egov_regulation::Effect::SignResult) && registration.next_actor == step.actor {
+    // An official signs the draft the ARM holds: the head the result (action 3,
+    // which begins with the executor's hand-over, a task for that role), the
+    // specialist who decided condition 2 the refusal of process 8.
+    let signs =
+        matches!(step.effect, Some(egov_regulation::Effect::SignResult | egov_regulation::Effect::RefusalNotice));
+    let done = if signs && registration.next_actor == step.actor {
         client.sign(signer, &registration).await
     } else if step.kind == StepKind::Condition {
         let ground = if decision == egov_proto::Decision::No { ground } else { "" };
