@@ -133,6 +133,71 @@ async fn violations_in_the_documents_are_refused_by_process_8_signed_by_the_spec
     harness.stop().await;
 }
 
+/// `egov staff process --decision refuse`, and `egov staff act` step by step,
+/// take a refusal at condition 2 through: the specialist who decided signs
+/// process 8's refusal the ARM drafted, and the ARM's part ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn egov_staff_process_signs_process_8_as_the_specialist_who_decided() {
+    let harness = Harness::start().await;
+    let topology = harness.topology().clone();
+    let addresses = [
+        ("EGOV_WORKSTATION", topology.workstation.clone()),
+        ("EGOV_GATEWAY", topology.gateway.clone()),
+        ("EGOV_INDIVIDUALS", topology.individuals.clone()),
+        ("EGOV_NOTARY", topology.notary.clone()),
+        ("EGOV_REGIONAL", topology.regional.clone()),
+    ];
+    let keys = harness.temp.path().join("keys");
+    let egov = |args: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_egov"));
+        command.args(args).arg("--keys").arg(&keys).envs(addresses.clone()).env_remove("EGOV_RETRY_SECONDS");
+        command.output().unwrap()
+    };
+    let said = |output: &std::process::Output| {
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    };
+    let applied = tokio::task::block_in_place(|| {
+        egov(&["operator", "apply", "--id", "cli-refusal-1", "--applicant", "900101400122"])
+    });
+    assert!(applied.status.success(), "{}", said(&applied));
+    let staff = harness.staff();
+    let registration = common::eventually("the registration at the ARM", async || {
+        staff.registration_of("cli-refusal-1").await.ok()?.application.map(|a| a.registration_id)
+    })
+    .await;
+    let processed = tokio::task::block_in_place(|| {
+        egov(&["staff", "process", &registration, "--decision", "refuse", "--ground", "incomplete-package"])
+    });
+    assert!(processed.status.success(), "{}", said(&processed));
+    let done = staff.registration(&registration).await.unwrap();
+    assert!(done.next_actor.is_empty(), "the ARM's part has ended: {:?}", done.next_actor);
+    let application = done.application.unwrap();
+    let refusal = application.path.iter().find(|s| s.step_id == "process-8").unwrap();
+    assert_eq!((refusal.actor_id.as_str(), refusal.handed_over_by.as_str()), ("specialist-1", "rshep-astana"));
+    assert!(done.signed_result.is_some(), "the signed refusal");
+
+    // One step at a time, as the README does it: process 8 is the specialist's `staff act` after the "no".
+    let applied = tokio::task::block_in_place(|| {
+        egov(&["operator", "apply", "--id", "cli-refusal-2", "--applicant", "900101400122"])
+    });
+    assert!(applied.status.success(), "{}", said(&applied));
+    let registration = common::eventually("the second registration at the ARM", async || {
+        staff.registration_of("cli-refusal-2").await.ok()?.application.map(|a| a.registration_id)
+    })
+    .await;
+    for args in [
+        &["--as", "office-1"][..],
+        &["--as", "specialist-1", "--decision", "no", "--ground", "incomplete-package"],
+        &["--as", "specialist-1"],
+    ] {
+        let acted = tokio::task::block_in_place(|| egov(&[&["staff", "act", &registration][..], args].concat()));
+        assert!(acted.status.success(), "{args:?}: {}", said(&acted));
+    }
+    let done = staff.registration(&registration).await.unwrap();
+    assert!(done.next_actor.is_empty() && done.signed_result.is_some(), "signed and sent: {:?}", done.next_actor);
+    harness.stop().await;
+}
+
 /// Process 8 waits on the specialist who decided condition 2: the ARM drafts
 /// the refusal, only that official signs it, and only its exact bytes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

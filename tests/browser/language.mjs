@@ -1,6 +1,6 @@
 // Every visible word in the chosen language: the whole route (the operator's
 // form, bad input, the documents, the staff's four members, a refusal at
-// condition 2 and a permission, the hand-over, a withdrawal, the process-4
+// condition 2 signed by the specialist (process 8) and a permission, the hand-over, a withdrawal, the process-4
 // notice, the lists, the application's page, the regulation, the SLA report,
 // the incidents) walked in Kazakh or Russian, failing if any visible text
 // node holds an English word of the console's texts, its refusals or the
@@ -183,6 +183,9 @@ await withBrowser(async (browser) => {
   await act(staff);
   await fromQueue(staff, "specialist-1", refused);
   await act(staff, "no", "incomplete-package");
+  // Process 8: the specialist who decided signs the refusal the ARM drafted.
+  await fromQueue(staff, "specialist-1", refused);
+  await act(staff);
   await until(operator, `${base}operator/applications/${refused}`,
     async (p) => (await p.locator("form[action$='/ticket']").count()) > 0, "the refusal at the workstation");
   await operator.locator("form[action$='/ticket'] button").click();

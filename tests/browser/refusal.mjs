@@ -1,8 +1,10 @@
 // (b) A refusal at condition 2: the specialist finds the documents do not
-// comply (process 8), the operator hands the reasoned refusal over.
+// comply; the ARM forms process 8's refusal as a draft and hands it to that
+// specialist, who signs its exact bytes; the operator hands it over.
 // Usage: node refusal.mjs CONSOLE_URL
 import {
-  attachAndSubmit, check, openForm, openFromQueue, operatorLogin, reason, shoot, staffLogin, text, until, withBrowser,
+  accessible, attachAndSubmit, check, onlyFor, openForm, openFromQueue, operatorLogin, reason, shoot, staffLogin, text,
+  until, withBrowser,
 } from "./lib.mjs";
 
 const base = process.argv[2];
@@ -40,7 +42,33 @@ await withBrowser(async (browser) => {
   await staff.getByLabel("Refusal ground").selectOption("incomplete-package");
   await staff.getByRole("button", { name: "Do the step and sign" }).click();
   check((await text(staff, "p.flash")).includes("condition-2"), "condition 2 answered no");
-  // Refused, the application waits on the State Corporation (process 9): no staff member is offered a form.
+
+  // Process 8: the ARM formed the refusal as a draft and hands it to the specialist who decided condition 2.
+  await openFromQueue(staff, base, "specialist-1", id);
+  check((await text(staff, "#step-title")).startsWith("process-8"), "the refusal waits on the specialist");
+  check((await staff.locator("p.result").getAttribute("data-outcome")) === "refused", "the draft is a refusal");
+  check((await text(staff, "p.result")).includes("incomplete"), "with its ground");
+  const digest = await text(staff, "#draft-digest");
+  check(/^SHA-256: [0-9a-f]{64}$/.test(digest), `the draft's digest is shown (${digest})`);
+  check((await staff.locator("#decision-yes").count()) === 0, "signing the refusal takes no decision");
+  await accessible(staff, "the signing of the refusal");
+  await shoot(staff, "staff-refusal-sign");
+  // Only the specialist who decided signs it; the office and the head see it read-only, waiting on the specialist.
+  await onlyFor(staff, base, registration, "specialist-1", "process 8");
+  await staffLogin(staff, base, "head-1");
+  await staff.goto(registration);
+  check((await text(staff, "#next-actor")) === "provider's specialist", "the head is told it waits on the specialist");
+  check((await text(staff, "#signer")) === "specialist-1", "and on which one");
+  await staffLogin(staff, base, "specialist-1");
+  await staff.goto(registration);
+  check((await text(staff, "#draft-digest")) === digest, "the same draft");
+  await staff.getByRole("button", { name: "Sign the refusal (EDS)" }).click();
+  check((await text(staff, "p.flash")).includes("process-8 specialist-1"), "process 8 signed by specialist-1");
+  await staff.goto(registration);
+  check((await staff.locator('table.path tr[data-step="process-8"]').textContent()).includes("specialist-1"),
+    "the path has process 8 by specialist-1");
+
+  // Signed, the refusal went back: the application waits on the State Corporation (process 9), no staff form.
   for (const member of ["specialist-1", "office-1", "head-1"]) {
     await staffLogin(staff, base, member);
     await staff.goto(registration);

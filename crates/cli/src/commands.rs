@@ -1027,8 +1027,9 @@ async fn do_step(
     let step_id = registration.application.as_ref().map(|a| a.current_step.clone()).unwrap_or_default();
     let step =
         definition.step(&step_id).with_context(|| format!("registration waits on no staff step ({step_id:?})"))?;
-    // A signing step (action 3's result, process 8's refusal) begins with the hand-over by
-    // another role (a task for that role); its actor then signs the draft's exact bytes.
+    // An official signs the draft the ARM holds: the head the result (action 3,
+    // which begins with the executor's hand-over, a task for that role), the
+    // specialist who decided condition 2 the refusal of process 8.
     let signs =
         matches!(step.effect, Some(egov_regulation::Effect::SignResult | egov_regulation::Effect::RefusalNotice));
     let done = if signs && registration.next_actor == step.actor {

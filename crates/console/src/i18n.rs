@@ -123,6 +123,7 @@ pub fn participant(lang: Lang, name: &str) -> &str {
         "regional" => t(lang, "participant.regional"),
         "individuals" => t(lang, "participant.individuals"),
         "notary" => t(lang, "participant.notary"),
+        "shep" => t(lang, "participant.shep"),
         other => other,
     }
 }
@@ -238,6 +239,13 @@ const TEXTS: &[(&str, &str, &str, &str)] = &[
     ("hand.over.draft", "Жобаны басшыға беру", "Передать проект руководителю", "Hand the draft over to the head"),
     ("sign.result", "Нәтижеге қол қою (ЭЦҚ)", "Подписать результат (ЭЦП)", "Sign the result (EDS)"),
     ("draft", "Нәтиже жобасы", "Проект результата", "Draft result"),
+    ("sign.refusal", "Бас тартуға қол қою (ЭЦҚ)", "Подписать отказ (ЭЦП)", "Sign the refusal (EDS)"),
+    (
+        "signed.by.decider",
+        "Бас тартуға оны шешкен лауазымды тұлға қол қояды",
+        "Отказ подписывает должностное лицо, принявшее решение",
+        "The refusal is signed by the official who decided it",
+    ),
     ("signed.result", "Қол қойылған нәтиже", "Подписанный результат", "Signed result"),
     ("search", "Іздеу", "Поиск", "Search"),
     ("any", "кез келген", "любой", "any"),
@@ -383,6 +391,7 @@ const TEXTS: &[(&str, &str, &str, &str)] = &[
     ("participant.regional", "ӨЭҮШ АЖО", "АРМ РШЭП", "regional"),
     ("participant.individuals", "«Жеке тұлғалар» МДҚ", "ГБД «Физические лица»", "individuals"),
     ("participant.notary", "Нотариат", "Нотариат", "notary"),
+    ("participant.shep", "ЭҮШ беті", "Лицо ШЭП", "SHEP edge"),
     ("direction.received", "алынды", "получено", "received"),
     ("direction.sent", "жіберілді", "отправлено", "sent"),
     ("provider", "Көрсетуші", "Услугодатель", "Provider"),
@@ -571,6 +580,12 @@ const PROBLEMS: &[(&str, &str, &str, &str)] = &[
         "нәтижеге басшы қол қояды",
         "результат подписывает руководитель",
         "the head signs the result",
+    ),
+    (
+        "regional.not_the_deciding_official",
+        "бас тартуға шешім қабылдаған лауазымды тұлға қол қояды",
+        "отказ подписывает должностное лицо, принявшее решение",
+        "the refusal is signed by the official who decided",
     ),
     ("regional.result_not_signed", "нәтижеге қол қойылмаған", "результат не подписан", "the result is not signed"),
     (

@@ -387,7 +387,7 @@ async fn registration_page(ctx: &Ctx, id: &str, refused: Option<Problem>) -> Res
             h2 { (t(lang, "signed.result")) }
             p { (signed.signatures.first().map(|s| s.key_id.as_str()).unwrap_or("")) }
         }
-        (step_form(ctx, id, &registration, &role, refused.as_ref()))
+        (step_form(ctx, id, &registration, &member, &role, refused.as_ref()))
         h2 { (t(lang, "path")) }
         (crate::operator::path_table(ctx, &application, None))
         }
@@ -414,11 +414,55 @@ pub fn service_result(ctx: &Ctx, bytes: &[u8]) -> Markup {
     }
 }
 
+/// Whether `step` is an official's signature on a document the ARM drafted:
+/// the head's on the result (action 3, once the executor handed it over) or,
+/// where the ARM hands process 8's refusal over, the deciding official's on it.
+fn signs_draft(step: &egov_regulation::Step, registration: &Registration) -> bool {
+    let signed = match step.effect {
+        Some(Effect::SignResult) => true,
+        Some(Effect::RefusalNotice) => step.handed_over_by.is_some(),
+        _ => false,
+    };
+    signed && registration.next_actor == step.actor
+}
+
+/// The member who must sign the step, where only one may: the refusal of
+/// process 8 is signed by the official who decided the documents check.
+fn the_signer(
+    definition: &egov_regulation::Definition,
+    step: &egov_regulation::Step,
+    application: &egov_proto::Application,
+) -> Option<String> {
+    if step.effect != Some(Effect::RefusalNotice) {
+        return None;
+    }
+    let check = definition.step_by_effect(Effect::CheckDocuments)?;
+    application.path.iter().rev().find(|record| record.step_id == check.id).map(|record| record.actor_id.clone())
+}
+
+/// The refusal grounds a "no" at `step` may give on the application's
+/// channel (its own, and those the channel lends it).
+fn grounds<'a>(
+    definition: &'a egov_regulation::Definition,
+    step: &egov_regulation::Step,
+    application: &egov_proto::Application,
+) -> Vec<&'a egov_regulation::definition::Labelled> {
+    definition.grounds_in(&step.id, (!application.channel.is_empty()).then_some(application.channel.as_str()))
+}
+
 /// The form of the step the registration waits on, offered only to the
 /// member whose role the step waits on (the ARM's `next_actor`: the step's
-/// actor, or the role that hands it over first); to anyone else the step is
-/// shown read-only, with whom it waits on.
-fn step_form(ctx: &Ctx, id: &str, registration: &Registration, role: &str, refused: Option<&Problem>) -> Markup {
+/// actor, or the role that hands it over first) and, for process 8's
+/// refusal, only to the official who decided the documents check; to anyone
+/// else the step is shown read-only, with whom it waits on.
+fn step_form(
+    ctx: &Ctx,
+    id: &str,
+    registration: &Registration,
+    member: &str,
+    role: &str,
+    refused: Option<&Problem>,
+) -> Markup {
     let lang = ctx.lang();
     let definition = ctx.app.definition();
     let application = registration.application.clone().unwrap_or_default();
@@ -426,14 +470,17 @@ fn step_form(ctx: &Ctx, id: &str, registration: &Registration, role: &str, refus
         return html! { (problem(lang, "step-problem", refused)) };
     };
     let signing = step.effect == Some(Effect::SignResult);
-    let head_signs = signing && registration.next_actor == step.actor;
-    let grounds = definition.grounds_for(&step.id);
-    if role.is_empty() || registration.next_actor != role {
+    let official_signs = signs_draft(step, registration);
+    let grounds = grounds(definition, step, &application);
+    let only = the_signer(definition, step, &application).filter(|_| official_signs);
+    if role.is_empty() || registration.next_actor != role || only.as_ref().is_some_and(|only| only != member) {
         let waits_on = if registration.next_actor.is_empty() { step.actor.as_str() } else { &registration.next_actor };
         return html! {
             section.card #step-readonly aria-labelledby="step-title" {
                 h2 #step-title { (step.id) " " (step.title.get(lang.code())) }
-                p { (t(lang, "waits.on")) ": " strong #next-actor { (definition.actor_name(waits_on, lang.code())) } }
+                p { (t(lang, "waits.on")) ": " strong #next-actor { (definition.actor_name(waits_on, lang.code())) }
+                    @if let Some(only) = &only { " (" span #signer { (only) } ")" } }
+                @if only.is_some() { p { (t(lang, "signed.by.decider")) } }
                 p { (t(lang, "not.your.step")) }
                 (problem(lang, "decision-problem", refused))
             }
@@ -451,7 +498,7 @@ fn step_form(ctx: &Ctx, id: &str, registration: &Registration, role: &str, refus
             h2 #step-title { (step.id) " " (step.title.get(lang.code())) }
             p { (t(lang, "waits.on")) ": " strong #next-actor { (definition.actor_name(&registration.next_actor, lang.code())) } }
             input type="hidden" name="step" value=(step.id);
-            @if step.kind == StepKind::Condition && !signing {
+            @if step.kind == StepKind::Condition && !signing && !official_signs {
                 fieldset aria-describedby="decision-problem" {
                     legend { (t(lang, "decision")) }
                     input #decision-yes type="radio" name="decision" value="yes" required;
@@ -472,7 +519,8 @@ fn step_form(ctx: &Ctx, id: &str, registration: &Registration, role: &str, refus
             }
             (problem(lang, "decision-problem", refused))
             div { button type="submit" {
-                @if head_signs { (t(lang, "sign.result")) }
+                @if official_signs && signing { (t(lang, "sign.result")) }
+                @else if official_signs { (t(lang, "sign.refusal")) }
                 @else if signing { (t(lang, "hand.over.draft")) }
                 @else { (t(lang, "do.step")) }
             } }
@@ -508,14 +556,16 @@ pub async fn act(ctx: Ctx, Path(id): Path<String>, Posted(form): Posted<StepForm
             Some("no") => Decision::No,
             _ => Decision::Unspecified,
         };
-        let signing = step.effect == Some(Effect::SignResult);
-        let done = if signing && registration.next_actor == step.actor && step.id == current(&registration) {
+        let application = registration.application.clone().unwrap_or_default();
+        let done = if signs_draft(step, &registration) && step.id == current(&registration) {
             client.sign(&signer, &registration).await
         } else {
-            if step.kind == StepKind::Condition && !signing && decision == Decision::Unspecified {
+            if step.kind == StepKind::Condition && decision == Decision::Unspecified {
                 return Err(Problem::new("console.required", "console.required: choose yes or no"));
             }
-            if decision == Decision::No && form.ground.trim().is_empty() && !definition.grounds_for(&step.id).is_empty()
+            if decision == Decision::No
+                && form.ground.trim().is_empty()
+                && !grounds(definition, step, &application).is_empty()
             {
                 return Err(Problem::new("console.required", "console.required: a refusal needs its ground"));
             }
