@@ -119,6 +119,8 @@ pub async fn drive(
                 let outcome = match step.as_str() {
                     // Action 3 begins with the executor's hand-over, then the head signs.
                     "action-3" if registration.next_actor == "provider-head" => staff.sign(signer, &registration).await,
+                    // Process 8: the specialist who decided condition 2 signs the refusal the ARM formed.
+                    "process-8" => staff.sign(signer, &registration).await,
                     "condition-2" | "action-2" if approve => {
                         staff.act(signer, &registration, &step, egov_proto::Decision::Yes, "").await
                     }
