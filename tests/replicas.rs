@@ -131,7 +131,16 @@ impl Drop for Process {
 fn serve_args(addresses: &Addresses, roles: &str, index: usize, store: Option<&str>, dir: &Path) -> Vec<String> {
     let mut args = addresses.flags(roles, index);
     // No console: the default one's fixed port is another test's too.
-    args.extend(["serve".into(), "--console".into(), "off".into(), "--roles".into(), roles.into(), "--keys".into()]);
+    args.extend([
+        "serve".into(),
+        "--console".into(),
+        "off".into(),
+        "--shep".into(),
+        "off".into(),
+        "--roles".into(),
+        roles.into(),
+        "--keys".into(),
+    ]);
     args.push(dir.join("keys").display().to_string());
     args.push("--fixtures".into());
     args.push(common::fixtures_dir().display().to_string());

@@ -21,10 +21,10 @@ pub struct Find {
 fn form(ctx: &Ctx, id: &str) -> Markup {
     let lang = ctx.lang();
     html! {
-        form.card method="get" action="/shep" role="search" aria-label=(t(lang, "shep.messages")) {
+        form.card method="get" action="/shep" role="search" aria-label=(t(lang, "edge.messages")) {
             label for="shep-id" { (t(lang, "application")) }
             input #shep-id type="search" name="id" value=(id) required;
-            button type="submit" { (t(lang, "shep.show")) }
+            button type="submit" { (t(lang, "edge.show")) }
         }
     }
 }
@@ -37,10 +37,10 @@ pub async fn find(ctx: Ctx, Query(find): Query<Find>) -> Response {
     }
     let lang = ctx.lang();
     let body = html! {
-        p { (t(lang, "shep.note")) }
+        p { (t(lang, "edge.note")) }
         (form(&ctx, ""))
     };
-    layout::page(&ctx, t(lang, "shep.messages"), "/shep", body).into_response()
+    layout::page(&ctx, t(lang, "edge.messages"), "/shep", body).into_response()
 }
 
 /// `GET /shep/{id}`: every participant's log of the application, the edge's
@@ -50,14 +50,14 @@ pub async fn messages(ctx: Ctx, Path(id): Path<String>) -> Response {
     let body = html! {
         (form(&ctx, &id))
         @if ctx.app.config.shep.is_none() {
-            p.problem #shep-off role="alert" { (t(lang, "shep.off")) }
+            p.problem #shep-off role="alert" { (t(lang, "edge.off")) }
         }
         h2 #messages-title { (t(lang, "messages")) }
         p { (t(lang, "messages.note")) }
         div #messages { (crate::applications::messages_of(&ctx, &id).await) }
     };
     let here = format!("/shep/{id}");
-    layout::page(&ctx, &format!("{}: {id}", t(lang, "shep.messages")), &here, body).into_response()
+    layout::page(&ctx, &format!("{}: {id}", t(lang, "edge.messages")), &here, body).into_response()
 }
 
 /// On the page of an application the workstation does not know, where the
@@ -66,7 +66,7 @@ pub fn offer(ctx: &Ctx, id: &str) -> Markup {
     let lang = ctx.lang();
     html! {
         @if ctx.app.config.shep.is_some() {
-            p #shep-offer { a href=(path(id)) { (t(lang, "shep.offer")) } }
+            p #shep-offer { a href=(path(id)) { (t(lang, "edge.offer")) } }
         }
     }
 }
