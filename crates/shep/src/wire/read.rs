@@ -420,6 +420,16 @@ fn properties(fields: &Fields) -> Result<Vec<Property>> {
 fn payload(parent: &Fields) -> Result<Payload> {
     let path = parent.path_of("data");
     let data = parent.one("data")?.ok_or_else(|| missing(&path))?;
+    // A typed value, as generated clients (JAXB, .NET, zeep) write one into `data`
+    // (`xsd:anyType`): `<data xsi:type="PersonQuery"><iin>...`. `data` itself is then
+    // the payload, its `xsi:type` naming the body type (`payload::from_xml` reads it so).
+    let typed = data
+        .attributes()
+        .find(|attribute| attribute.namespace() == Some(XSI) && attribute.name() == "type")
+        .is_some_and(|attribute| attribute.value().rsplit(':').next() != Some("string"));
+    if typed && data.children().any(|child| child.is_element()) {
+        return Ok(Payload { xml: standalone(data), as_string: false });
+    }
     let mut elements = data.children().filter(Node::is_element);
     if let Some(element) = elements.next() {
         if elements.next().is_some() {

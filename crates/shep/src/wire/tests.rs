@@ -273,6 +273,24 @@ fn an_escaped_string_payload_is_unescaped_and_marked_as_a_string() {
 }
 
 #[test]
+fn a_typed_value_in_data_is_the_payload_whole_as_generated_clients_write_it() {
+    let xml = sync_request(
+        SYNC_INFO,
+        r#"<data xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:p="urn:egov-payload" xsi:type="p:PersonQuery"><iin>850715300122</iin></data>"#,
+    );
+    let Operation::SyncSendMessage { data, .. } = read(&xml).unwrap().operation else { panic!() };
+    assert!(!data.as_string, "{data:?}");
+    assert!(data.xml.starts_with("<data ") && data.xml.contains("<iin>850715300122</iin>"), "{data:?}");
+    let descriptor = crate::payload::message_type("PersonQuery").unwrap();
+    let message = crate::payload::from_xml(&data.xml, &descriptor).unwrap();
+    assert_eq!(message.get_field_by_name("iin").unwrap().as_str(), Some("850715300122"));
+    // A string-typed `data` stays an escaped string, and an untyped one gives its one child.
+    let untyped = sync_request(SYNC_INFO, "<data><PersonQuery><iin>1</iin></PersonQuery></data>");
+    let Operation::SyncSendMessage { data, .. } = read(&untyped).unwrap().operation else { panic!() };
+    assert_eq!(data.xml, "<PersonQuery><iin>1</iin></PersonQuery>");
+}
+
+#[test]
 fn a_byte_order_mark_and_comments_are_accepted() {
     let xml = format!("\u{feff}<!-- sent by a test -->{}", PHP_SYNC.trim_start_matches(|c| c != '\n'));
     assert!(matches!(read(&xml).unwrap().operation, Operation::SyncSendMessage { .. }));
