@@ -4,7 +4,10 @@
 //! SHEP edge pushes to it over `sendMessage` and reports back on each chain
 //! (`NOTIFICATION`s, then the head's result as a `RESPONSE`); egov's own State
 //! Corporation workstation gets them, and its operator hands over the result
-//! the edge signed as head-1, permitted, as with egov's own ARM.
+//! the edge signed as head-1. The applications are the fixture scenarios whose
+//! route the ARM plays (in person, permitted): each ends with the outcome and
+//! the path the scenario expects, the verdict `egov replay` gives them with
+//! egov's own ARM.
 //!
 //! It needs `python3` with lxml (`tests/python/requirements.txt`, installed by
 //! `tests/install.sh`); without it the test fails, saying how to install it.
@@ -21,8 +24,6 @@ use egov_client::OperatorClient;
 use egov_runtime::{Clock as _, KeyDir, SystemClock, Topology};
 
 const EGOV: &str = env!("CARGO_BIN_EXE_egov");
-/// People of fixtures/individuals.json.
-const IINS: [&str; 2] = ["850715300122", "900101400122"];
 /// How long one application may take on a loaded machine.
 const PATIENCE: Duration = Duration::from_secs(120);
 
@@ -154,11 +155,33 @@ async fn a_python_arm_on_lxml_takes_pushed_applications_and_its_reports_give_the
     operator.login("operator-1", "operator-1-password").await.unwrap();
     let definition = egov_regulation::Definition::default_definition().clone();
     let issue_step = definition.step_by_effect(egov_regulation::Effect::IssueResult).unwrap().id.clone();
-    for (n, iin) in IINS.iter().enumerate() {
-        let app = format!("APP-PY-ARM-{n}");
-        // Processes 3-6 at egov's own workstation: the form, the documents, the signed submission.
+    // The fixture scenarios whose route the ARM plays: in person, the documents comply, permitted.
+    let scenarios: Vec<_> = egov_replay::load(&[common::fixtures_dir().join("applications")])
+        .unwrap()
+        .into_iter()
+        .filter(|s| {
+            let plan = &s.application;
+            s.channel.is_none()
+                && plan.representative.is_none()
+                && plan.decision == egov_client::Decision::Approve
+                && plan.result_decision == egov_client::Decision::Approve
+                && s.durations.is_empty()
+                && s.collect_at.is_none()
+                && s.queue_wait.is_none()
+                && s.expect.outcome == "permitted"
+                && s.expect.missed.is_empty()
+                && s.expect.come_back_at.is_none()
+        })
+        .take(2)
+        .collect();
+    let ids: Vec<&str> = scenarios.iter().map(|s| s.id.as_str()).collect();
+    assert!(ids.len() == 2 && ids.contains(&"approval-in-person"), "{ids:?}");
+    for scenario in &scenarios {
+        let (app, plan) = (format!("APP-PY-{}", scenario.id), &scenario.application);
+        let iin = plan.applicant_iin.as_str();
+        // Processes 1-6 at egov's own workstation: the form, the documents, the signed submission.
         operator.open_form(&app, &definition.service.code, iin, None).await.unwrap();
-        let documents = common::in_person(iin).documents.iter().map(|d| d.to_proto()).collect();
+        let documents = plan.documents.iter().map(|d| d.to_proto()).collect();
         operator.submit(&app, documents).await.unwrap();
         // The edge pushes it to the Python ARM, which reports back on the chain.
         arm.wait_for("the application received", |line| line == format!("received {app}"));
@@ -171,11 +194,14 @@ async fn a_python_arm_on_lxml_takes_pushed_applications_and_its_reports_give_the
         operator.take_ticket(&app).await.unwrap();
         let issued = operator.issue(&app).await.unwrap();
         let application = issued.application.unwrap();
-        assert_eq!(application.outcome, "permitted", "{application:?}");
-        let steps: Vec<&str> = application.path.iter().map(|step| step.step_id.as_str()).collect();
-        for step in ["process-7", "action-2", "action-4"] {
-            assert!(steps.contains(&step), "{step} not on the path the ARM reported: {steps:?}");
-        }
+        // The scenario's verdict, as replayed with egov's own ARM: its outcome and its path.
+        let path: Vec<String> = application.path.iter().map(|step| step.step_id.clone()).collect();
+        assert_eq!(
+            (application.outcome.as_str(), &path),
+            (scenario.expect.outcome.as_str(), &scenario.expect.path),
+            "{}",
+            scenario.id
+        );
         // The head's result, signed by the edge as head-1 for the ARM, verifies against the trust registry.
         let result = issued.result.expect("the result is handed over signed");
         let checks = egov_envelope::Checks { freshness_window_ms: None, ..egov_envelope::Checks::default() };
@@ -183,7 +209,7 @@ async fn a_python_arm_on_lxml_takes_pushed_applications_and_its_reports_give_the
         assert_eq!(verified.header.sender_id, "head-1");
         let body = <egov_proto::ServiceResult as prost::Message>::decode(result.body.as_slice()).unwrap();
         assert_eq!((body.application_id.as_str(), body.outcome.as_str()), (app.as_str(), "permitted"));
-        assert_eq!((body.applicant_iin.as_str(), body.provider.as_str()), (*iin, "rshep-astana"));
+        assert_eq!((body.applicant_iin.as_str(), body.provider.as_str()), (iin, "rshep-astana"));
     }
     // What egov cannot have pushed, the ARM refuses with a fault, and says why.
     let (status, answer) = tokio::task::spawn_blocking(move || {
