@@ -3,8 +3,9 @@
 # tests/run.sh, the README's test command, and of .ci/run):
 #
 # - Python 3 with the packages of the second-language client
-#   (tests/python/requirements.txt: grpcio, grpcio-tools, cryptography), and zeep, the
-#   SOAP library that checks the SHEP WSDLs (tests/shep_wsdl.rs), from PyPI;
+#   (tests/python/requirements.txt: grpcio, grpcio-tools, cryptography), zeep, the
+#   SOAP library that checks the SHEP WSDLs (tests/shep_wsdl.rs), and lxml, on which the
+#   external regional ARM of tests/shep_python_arm.rs is built, from PyPI;
 # - for the console's browser tests (tests/console.rs): Debian's chromium
 #   (apt-get, which needs root: CI runs this as root) and playwright-core from
 #   the npm registry into tests/browser/node_modules, as tests/browser/package-lock.json
@@ -16,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! python3 -c "import grpc, grpc_tools, cryptography, zeep" 2>/dev/null; then
+if ! python3 -c "import grpc, grpc_tools, cryptography, zeep, lxml" 2>/dev/null; then
   echo "== installing the Python client's packages (tests/python/requirements.txt)"
   python3 -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt \
     || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages -r tests/python/requirements.txt
