@@ -75,10 +75,13 @@ fn printed(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
-/// `egov serve` on `dir`, with `extra` arguments: it must refuse to start, saying each of `fragments`.
-fn assert_refused(dir: &Path, extra: &[&str], fragments: &[&str]) {
-    let output = Command::new(EGOV)
-        .args(["serve", "--any-port", "--simulated-time", "--console", "off"])
+/// `egov serve` on `dir` with `extra` arguments: started (it said `ready`; the
+/// caller stops it), or refused, with all it said. Never waits on a server
+/// that did start.
+fn serve(dir: &Path, extra: &[&str]) -> Result<common::Served, String> {
+    use std::io::{BufRead as _, Read as _};
+    let mut child = Command::new(EGOV)
+        .args(["serve", "--any-port", "--simulated-time", "--console", "off", "--shep", "off"])
         .args(extra)
         .arg("--data")
         .arg(dir.join("data"))
@@ -86,10 +89,52 @@ fn assert_refused(dir: &Path, extra: &[&str], fragments: &[&str]) {
         .arg(dir.join("keys"))
         .arg("--fixtures")
         .arg(common::fixtures_dir())
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    let said = printed(&output);
-    assert!(!output.status.success() && !said.contains("\nready"), "it served: {said}");
+    let stdout = child.stdout.take().unwrap();
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    let mut said = Vec::new();
+    loop {
+        match lines.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(line) => {
+                let ready = line == "ready";
+                said.push(line);
+                if ready {
+                    return Ok(common::Served { child, said, lines });
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = child.wait();
+                let mut stderr = String::new();
+                let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+                return Err(format!("{}\n{stderr}", said.join("\n")));
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("egov serve neither became ready nor stopped within 60 s: {said:?}");
+            }
+        }
+    }
+}
+
+/// `egov serve` on `dir`, with `extra` arguments: it must refuse to start, saying each of `fragments`.
+fn assert_refused(dir: &Path, extra: &[&str], fragments: &[&str]) {
+    let said = match serve(dir, extra) {
+        Ok(served) => {
+            let said = served.said.join("\n");
+            served.terminate();
+            panic!("it served: {said}");
+        }
+        Err(said) => said,
+    };
     for fragment in fragments {
         assert!(said.contains(fragment), "{fragment:?} not in {said}");
     }
@@ -99,7 +144,7 @@ fn assert_refused(dir: &Path, extra: &[&str], fragments: &[&str]) {
 fn assert_serves(dir: &Path, extra: &[&str]) {
     let mut command = Command::new(EGOV);
     command
-        .args(["serve", "--any-port", "--simulated-time", "--console", "off"])
+        .args(["serve", "--any-port", "--simulated-time", "--console", "off", "--shep", "off"])
         .args(extra)
         .arg("--data")
         .arg(dir.join("data"))
@@ -324,25 +369,19 @@ fn the_start_checks_advice_for_a_damaged_index_works_as_it_says() {
     let db = temp.path().join("data/gateway/db");
     let bytes = std::fs::read(&db).unwrap();
     std::fs::write(&db, &bytes[..4096.min(bytes.len() / 2)]).unwrap();
-    let output = Command::new(EGOV)
-        .args(["serve", "--any-port", "--simulated-time", "--console", "off", "--data"])
-        .arg(temp.path().join("data"))
-        .arg("--keys")
-        .arg(temp.path().join("keys"))
-        .arg("--fixtures")
-        .arg(common::fixtures_dir())
-        .output()
-        .unwrap();
-    if !output.status.success() {
+    match serve(temp.path(), &[]) {
+        // sled recovered an earlier state by itself, and the start applied the log again.
+        Ok(served) => assert!(served.terminate().0, "a graceful stop exits 0"),
         // Refused: it names the command, and the command does what it says.
-        let said = printed(&output);
-        assert!(said.contains("egov store rebuild-index gateway --data"), "{said}");
-        let rebuilt = Command::new(EGOV)
-            .args(["store", "rebuild-index", "gateway", "--data"])
-            .arg(temp.path().join("data"))
-            .output()
-            .unwrap();
-        assert!(rebuilt.status.success(), "{}", printed(&rebuilt));
+        Err(said) => {
+            assert!(said.contains("egov store rebuild-index gateway --data"), "{said}");
+            let rebuilt = Command::new(EGOV)
+                .args(["store", "rebuild-index", "gateway", "--data"])
+                .arg(temp.path().join("data"))
+                .output()
+                .unwrap();
+            assert!(rebuilt.status.success(), "{}", printed(&rebuilt));
+        }
     }
     assert_eq!(egov(temp.path(), &["audit", "verify"]).stdout, before.stdout, "nothing acknowledged was lost");
     assert_serves(temp.path(), &["--verify-all"]);
