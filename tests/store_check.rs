@@ -79,8 +79,8 @@ fn printed(output: &Output) -> String {
 /// caller stops it), or refused, with all it said. Never waits on a server
 /// that did start.
 fn serve(dir: &Path, extra: &[&str]) -> Result<common::Served, String> {
-    use std::io::{BufRead as _, Read as _};
-    let mut child = Command::new(EGOV)
+    let mut command = Command::new(EGOV);
+    command
         .args(["serve", "--any-port", "--simulated-time", "--console", "off", "--shep", "off"])
         .args(extra)
         .arg("--data")
@@ -89,40 +89,8 @@ fn serve(dir: &Path, extra: &[&str]) -> Result<common::Served, String> {
         .arg(dir.join("keys"))
         .arg("--fixtures")
         .arg(common::fixtures_dir())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (sender, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = sender.send(line);
-        }
-    });
-    let mut said = Vec::new();
-    loop {
-        match lines.recv_timeout(std::time::Duration::from_secs(60)) {
-            Ok(line) => {
-                let ready = line == "ready";
-                said.push(line);
-                if ready {
-                    return Ok(common::Served { child, said, lines });
-                }
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                let _ = child.wait();
-                let mut stderr = String::new();
-                let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
-                return Err(format!("{}\n{stderr}", said.join("\n")));
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("egov serve neither became ready nor stopped within 60 s: {said:?}");
-            }
-        }
-    }
+        .stderr(std::process::Stdio::piped());
+    common::Served::try_start(command, std::time::Duration::from_secs(60))
 }
 
 /// `egov serve` on `dir`, with `extra` arguments: it must refuse to start, saying each of `fragments`.
@@ -142,18 +110,8 @@ fn assert_refused(dir: &Path, extra: &[&str], fragments: &[&str]) {
 
 /// `egov serve` on `dir` becomes ready; stopped at once.
 fn assert_serves(dir: &Path, extra: &[&str]) {
-    let mut command = Command::new(EGOV);
-    command
-        .args(["serve", "--any-port", "--simulated-time", "--console", "off", "--shep", "off"])
-        .args(extra)
-        .arg("--data")
-        .arg(dir.join("data"))
-        .arg("--keys")
-        .arg(dir.join("keys"))
-        .arg("--fixtures")
-        .arg(common::fixtures_dir())
-        .stderr(std::process::Stdio::null());
-    let (stopped, _) = common::Served::start(command).terminate();
+    let served = serve(dir, extra).unwrap_or_else(|said| panic!("it did not serve: {said}"));
+    let (stopped, _) = served.terminate();
     assert!(stopped, "a graceful stop exits 0");
 }
 

@@ -232,8 +232,16 @@ pub struct Served {
 
 impl Served {
     /// Spawns `command` (an `egov serve`, its stdout piped here) and waits up to 30 s for `ready`.
-    pub fn start(mut command: std::process::Command) -> Served {
-        use std::io::BufRead as _;
+    pub fn start(command: std::process::Command) -> Served {
+        Served::try_start(command, std::time::Duration::from_secs(30))
+            .unwrap_or_else(|said| panic!("egov serve did not become ready: {said}"))
+    }
+
+    /// Spawns `command` (an `egov serve`, its stdout piped here) and waits up to
+    /// `within` for `ready`: the server, or, if it exits first, all it said (its
+    /// stderr too, where the caller piped it). Killed if it does neither in time.
+    pub fn try_start(mut command: std::process::Command, within: std::time::Duration) -> Result<Served, String> {
+        use std::io::{BufRead as _, Read as _};
         let mut child = command.stdout(std::process::Stdio::piped()).spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (sender, lines) = std::sync::mpsc::channel();
@@ -242,20 +250,33 @@ impl Served {
                 let _ = sender.send(line);
             }
         });
+        // A piped stderr is drained as it comes, so a server that runs on never blocks on it.
+        let stderr = child.stderr.take().map(|mut stderr| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = stderr.read_to_string(&mut text);
+                text
+            })
+        });
         let mut said = Vec::new();
         loop {
-            match lines.recv_timeout(std::time::Duration::from_secs(30)) {
+            match lines.recv_timeout(within) {
                 Ok(line) => {
                     let ready = line == "ready";
                     said.push(line);
                     if ready {
-                        return Served { child, said, lines };
+                        return Ok(Served { child, said, lines });
                     }
                 }
-                Err(_) => {
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    let _ = child.wait();
+                    let stderr = stderr.and_then(|reader| reader.join().ok()).unwrap_or_default();
+                    return Err(format!("{}\n{stderr}", said.join("\n")));
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    panic!("egov serve did not become ready: {said:?}");
+                    return Err(format!("neither ready nor stopped within {within:?}: {}", said.join("\n")));
                 }
             }
         }
