@@ -521,10 +521,15 @@ mod tests {
     const ORIGIN: &str = "http://console.test:8080";
 
     fn app() -> Arc<App> {
+        app_on(Topology::default())
+    }
+
+    /// The console's state for a test, reaching the participants at `topology`, with keys of a directory of its own.
+    pub(super) fn app_on(topology: Topology) -> Arc<App> {
         let keys = std::env::temp_dir().join(format!("egov-console-test-{}", uuid::Uuid::new_v4()));
         Arc::new(App {
             config: ConsoleConfig {
-                topology: Topology::default(),
+                topology,
                 keys: KeyDir::new(keys),
                 tls: None,
                 definition: Arc::new(Definition::default_definition().clone()),
@@ -929,22 +934,10 @@ mod lists {
         let service = WorkstationServiceServer::new(Listing(generated(COUNT)))
             .max_encoding_message_size(egov_client::MAX_MESSAGE_BYTES);
         tokio::spawn(tonic::transport::Server::builder().add_service(service).serve_with_incoming(incoming));
-        let keys = std::env::temp_dir().join(format!("egov-console-lists-{}", uuid::Uuid::new_v4()));
         // Nothing answers for the ARM: the list is the workstation's.
         let mut topology = Topology::on_ports("127.0.0.1", [address.port(), 1, 1, 1, 1]);
         topology.workstation = address.to_string();
-        let router = routes(Arc::new(App {
-            config: ConsoleConfig {
-                topology,
-                keys: KeyDir::new(keys),
-                tls: None,
-                definition: Arc::new(Definition::default_definition().clone()),
-                shep: None,
-            },
-            sessions: Mutex::default(),
-            secret: guard::Secret::random(),
-            clock: Arc::new(SystemClock),
-        }));
+        let router = routes(super::tests::app_on(topology));
         let mut timings = Vec::new();
 
         // Paged through, newest first by default: 50 a page, each once, none missed.
