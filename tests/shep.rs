@@ -654,19 +654,7 @@ async fn an_external_arm_receives_the_application_by_push_and_reports_back_on_th
     .await;
     assert_eq!(application.application_id, app);
     // The console shows the edge's log beside the participants': the ARM's SOAP report beside its envelope.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let console_address = listener.local_addr().unwrap().to_string();
-    let console = egov_console::ConsoleConfig {
-        topology: harness.topology().clone(),
-        keys: harness.keys.clone(),
-        tls: None,
-        definition: std::sync::Arc::clone(&harness.definition),
-        shep: harness.stack.shep_grpc_address().map(str::to_owned),
-    };
-    let (stop_console, stopped) = tokio::sync::oneshot::channel::<()>();
-    let console = tokio::spawn(egov_console::serve(listener, console, async move {
-        let _ = stopped.await;
-    }));
+    let (console_address, stop_console, console) = console(&harness).await;
     let page = get(&console_address, &format!("/applications/{app}")).await;
     let shep = page.split("data-participant=\"shep\"").nth(1).unwrap_or_else(|| panic!("no shep log: {page}"));
     assert!(shep.contains("<summary>SOAP</summary>"), "{shep}");
