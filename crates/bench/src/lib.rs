@@ -1079,7 +1079,7 @@ async fn costs(plan: &Plan, keys: &KeyDir, root: &Path) -> anyhow::Result<Costs>
     for n in 0..warmup + repetitions {
         let mut batch = Batch::new();
         batch.put(format!("floor/{n}"), 0, &json!({ "n": n, "state": "submitted", "operator": "bench" }))?;
-        batch.log(SystemClock.now_ms(), "received", logged.clone(), "bench floor");
+        batch.log(SystemClock.now_ms(), "received", logged.clone(), "bench floor", Vec::new());
         let started = Instant::now();
         store.commit(batch).await.context("the floor's commit")?;
         if n >= warmup {
@@ -2035,11 +2035,16 @@ async fn duplicate(store: Store, copies: usize) -> anyhow::Result<()> {
             {
                 let bytes = remembered.response.len() * 2 + 128;
                 let sender = format!("~c{copy}~{}", header.sender_id);
-                writer.batch.remember(&sender, &header.message_id, remembered.digest, remembered.response);
+                writer.batch.remember(
+                    &sender,
+                    &header.message_id,
+                    remembered.digest,
+                    egov_store::Answer::Bytes(remembered.response),
+                );
                 writer.added(bytes).await?;
             }
             let bytes = entry.envelope.len() * 2 + 256;
-            writer.batch.log(entry.time_ms, &entry.direction, entry.envelope, entry.note);
+            writer.batch.log(entry.time_ms, &entry.direction, entry.envelope, entry.note, Vec::new());
             writer.added(bytes).await?;
         }
     }

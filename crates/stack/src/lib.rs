@@ -474,14 +474,15 @@ impl Stack {
                 Role::Regional => {
                     let (store, outbox) = stateful()?;
                     let state = (store.clone(), Arc::clone(&outbox));
+                    let receiver_context = context.clone();
                     let receiver =
                         Receiver::stateful(context, Arc::clone(&services), store.clone(), Arc::clone(&outbox));
                     let server = RegionalServer::new(receiver, Arc::clone(&config.definition), store)
                         .context("the process definition does not fit the regional gateway ARM")?;
                     let courier = egov_runtime::outbox::ToGateway::new(
                         gateway_client(&topology.gateway, tls, member)?,
-                        monitor.clone(),
-                        |_, _| egov_store::Batch::new(),
+                        receiver_context,
+                        egov_runtime::outbox::nothing_to_record,
                     );
                     tasks.push(tokio::spawn(outbox.run(Arc::new(courier))));
                     (
