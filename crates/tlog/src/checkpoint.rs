@@ -4,7 +4,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::hash::Hash;
-use crate::note::{NoteError, NoteSigner, SignedNote, VerifiedSignature, VerifierKey};
+use crate::note::{NoteError, NoteSigner, SigType, SignedNote, VerifiedSignature, VerifierKey};
 use crate::proof::{VerifyError, verify_consistency};
 
 /// Why a checkpoint was refused.
@@ -148,7 +148,7 @@ impl VerifiedCheckpoint {
     }
 }
 
-/// Opens a checkpoint note of the log `origin`: it must be signed by `log_key`, every signature by the log's key
+/// Opens a checkpoint note of the log `origin`: it must be signed by `log_key` (an Ed25519 key, not a cosigner's), every signature by the log's key
 /// or one of `witnesses` must verify (C2SP: a bad signature by a known key refuses the note), and signatures by
 /// other keys are ignored. Returns the checkpoint with the witnesses' cosignatures that verified.
 pub fn open_checkpoint(
@@ -157,6 +157,9 @@ pub fn open_checkpoint(
     log_key: &VerifierKey,
     witnesses: &[VerifierKey],
 ) -> Result<VerifiedCheckpoint, CheckpointError> {
+    if log_key.sig_type() != SigType::Ed25519 {
+        return Err(NoteError::WrongSignatureType { wanted: SigType::Ed25519, found: log_key.sig_type() }.into());
+    }
     let note = SignedNote::parse(note)?;
     let mut keys = Vec::with_capacity(witnesses.len() + 1);
     keys.push(log_key.clone());

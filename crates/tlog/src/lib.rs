@@ -29,8 +29,10 @@
 //! - **Proofs** are computed from that table through [`NodeReader`]: [`inclusion_proof`], [`consistency_proof`]
 //!   and [`root_at`] (the root at any earlier size) work out first every node they need and ask for all of them in
 //!   one [`NodeReader::read_nodes`] call, so a database answers a proof in one round trip. An inclusion proof at
-//!   10⁶ entries reads at most 39 stored hashes (20 path nodes, the right-edge ones) and holds 20: 640 bytes (see
-//!   `examples/proof_size.rs`).
+//!   10⁶ entries holds at most ⌈log₂ n⌉ = 20 hashes (640 bytes) and reads at most 26 stored nodes: the full
+//!   subtrees of the path, and those of its one partial subtree on the right edge (`tests/proof_size.rs`).
+//!   `cargo run -p egov-tlog --example proof_size` builds such a log and times a proof: made in about 20-35 µs
+//!   from the in-memory nodes and verified in about 40 µs, in the debug build on the 2-core development machine.
 //! - **Why a node table and not tiles.** C2SP `tlog-tiles` stores the same hashes grouped in tiles of 256 for
 //!   static HTTP serving. Our logs are read through the store, by key, so the natural unit is one node; a store
 //!   that wants fewer rows can keep only some levels and hash the others again from the level below inside its
