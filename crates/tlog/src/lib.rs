@@ -78,6 +78,10 @@
 //! costs only the timestamp. The timestamp is a parameter, given by the caller's clock (simulated time cosigns at
 //! its own time). The ML-DSA-44 cosignature of the same spec is not implemented (no ML-DSA in the workspace).
 //!
+//! The tests check these formats against other implementations: the note of Go's `sumdb/note` documentation
+//! is reproduced byte for byte, and a published checkpoint of a Certificate Transparency staging log opens with
+//! its log's key and a public witness's `cosignature/v1` (`tests/vectors.rs`).
+//!
 //! Keys travel in the signed-note verifier key form `<name>+<key id in hex>+<base64(type || public key)>`
 //! ([`VerifierKey::parse`], and `Display`). Notes are refused when malformed, with a [`NoteError`] or
 //! [`CheckpointError`] variant that says why; signatures by unknown keys are ignored, a signature by a known key

@@ -1,7 +1,8 @@
 //! Published test vectors: the RFC 6962/9162 Merkle tree of eight leaves used by Certificate Transparency's and
 //! transparency-dev's verifiers (roots, inclusion and consistency proofs), and the signed note of Go's
 //! `golang.org/x/mod/sumdb/note` documentation, which fixes the key id, the verifier key form and the signature
-//! line byte for byte.
+//! line byte for byte, and a published checkpoint of a Certificate Transparency log with a public witness's
+//! `cosignature/v1`.
 #![allow(clippy::unwrap_used)]
 
 use base64::Engine;
@@ -278,5 +279,54 @@ fn the_go_signed_note_verifies_with_its_published_key() {
     assert!(matches!(
         VerifierKey::parse("PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"),
         Err(NoteError::KeyIdMismatch { .. })
+    ));
+}
+
+/// A checkpoint of a Certificate Transparency staging log (transparency-dev's arche2025h1), as published with
+/// its log's signatures and the cosignatures of four public witnesses: the log's Ed25519 signature and the
+/// `cosignature/v1` of the witness remora.n621.de are made by other implementations than this crate's.
+const ARCHE_LOG_KEY: &str =
+    "arche2025h1.staging.ct.transparency.dev+ba2f06c0+AU0vHmlGCS/PdN8b2OaGmKprLI8HKM+dJ472xgFYh15f";
+const REMORA_WITNESS_KEY: &str = "remora.n621.de+da77ade7+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2";
+const ARCHE_CHECKPOINT: &str = "arche2025h1.staging.ct.transparency.dev
+1432088532
+U7WM79jrzyhGZ5/GUBTpM7NzwdyfFx61t3RovgcC4Ro=
+
+\u{2014} arche2025h1.staging.ct.transparency.dev zTM8sQAAAZ5W0WdjBAMARjBEAiBjW5IQf9pvsYLfQFX6hoGREPMHbdQ3urbllzalApkptQIgIpwtEroeW2BXaHAI4kJXFbon5Ch9MNL5zRNZ55lvGt0=
+\u{2014} arche2025h1.staging.ct.transparency.dev ui8GwCF1+kWqZrxGdhj4aX3gcw7XUlXQQabg/27lefwhUkzbC3NygNI75MdhL1bfTW9g8Ei59RA23oHP7Ry1k3ZFWwQ=
+\u{2014} transparency.dev/DEV:witness-little-garden 2AQqhwAAAABqEiEgzgFIqqhbUoDwjMWE6UP8nd8/KYTzwZ2rhIgcqoXHAwVkjZr4AscylP3v7sEodkRAErumC2q44vdgJY096st5BQ==
+\u{2014} witness1.smartit.nu/witness1 pIyCDwAAAABqEiEghIp82KWebrw7/oHQwlTAm3g2RKS4+eebl8eO0WH+/iEcxZ75W3u5hNI7TOQtmJbqmNWVuE0tgh0XwzdZsDsUAQ==
+\u{2014} remora.n621.de 2net5wAAAABqEiEgPlfF3V06o0Y+fHM+J5J9s27wgxxcOVSpZ/2g/KSiXCg9DEZI+aVCIobWX9sXTynk5XeU/zZ0WBxtqB0DrAWfBw==
+\u{2014} witness.stagemole.eu Z/euoAAAAABqEiEgw0i+7g2ENfDAWHmtRzCfKTHSDwYDJA2NmKeGi9Y8FtEyOUvVr+AJmIY/2TUFucgKi7lI7cUiOvKFYe/TmN9DAg==
+";
+
+#[test]
+fn a_published_checkpoint_and_its_witness_cosignature_verify() {
+    let origin = "arche2025h1.staging.ct.transparency.dev";
+    let log_key = VerifierKey::parse(ARCHE_LOG_KEY).unwrap();
+    let witness = VerifierKey::parse(REMORA_WITNESS_KEY).unwrap();
+    assert_eq!(witness.sig_type(), SigType::CosignatureV1);
+    // The log's first line (its RFC 6962 tree head signature, another key id) and the other witnesses are
+    // unknown keys: ignored.
+    let opened =
+        egov_tlog::open_checkpoint(ARCHE_CHECKPOINT.as_bytes(), origin, &log_key, std::slice::from_ref(&witness))
+            .unwrap();
+    assert_eq!(opened.checkpoint().size, 1_432_088_532);
+    assert_eq!(opened.log_signature().key_id, 0xba2f06c0);
+    assert_eq!(opened.cosignatures().len(), 1);
+    assert_eq!(opened.cosignatures()[0].name, "remora.n621.de");
+    assert_eq!(opened.cosignatures()[0].timestamp, Some(0x6a12_2120));
+    // The note comes back byte for byte.
+    assert_eq!(opened.note().to_string(), ARCHE_CHECKPOINT);
+
+    // Another size under the same signatures is refused.
+    let altered = ARCHE_CHECKPOINT.replace("1432088532", "1432088533");
+    assert!(egov_tlog::open_checkpoint(altered.as_bytes(), origin, &log_key, &[]).is_err());
+    // And the cosignature alone does not make a checkpoint: the log's signature is needed.
+    let without_log: String =
+        ARCHE_CHECKPOINT.lines().filter(|l| !l.contains("ui8GwC")).map(|l| format!("{l}\n")).collect();
+    assert!(matches!(
+        egov_tlog::open_checkpoint(without_log.as_bytes(), origin, &log_key, &[witness]),
+        Err(egov_tlog::CheckpointError::NotSignedByLog { .. })
     ));
 }
