@@ -51,6 +51,25 @@
 //!   [`verify_consistency`] between two checkpoints. Both verifiers are RFC 9162's algorithms (sections 2.1.3.2
 //!   and 2.1.4.2) step by step.
 //!
+//! ```
+//! use egov_tlog::*;
+//!
+//! // The integrator: append, keep the completed nodes, sign a checkpoint.
+//! let mut nodes = MemoryTree::new();
+//! for entry in [&b"first envelope"[..], b"second", b"third"] {
+//!     nodes.append(leaf_hash(entry));
+//! }
+//! let log = NoteSigner::ed25519("egov.kz/gateway", ed25519_dalek::SigningKey::from_bytes(&[1; 32]))?;
+//! let note = Checkpoint::new("egov.kz/gateway", nodes.size(), nodes.root()).sign(&log)?.to_string();
+//! let proof = inclusion_proof(1, nodes.size(), &nodes)?;
+//!
+//! // The auditor, with the note, the entry, its index, the proof and the log's public key.
+//! let opened = open_checkpoint(note.as_bytes(), "egov.kz/gateway", &log.verifier(), &[])?;
+//! let checkpoint = opened.checkpoint();
+//! verify_inclusion(&leaf_hash(b"second"), 1, checkpoint.size, &proof, &checkpoint.root)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! A proof does not bind the tree size by itself: a proof of leaf 0 in 4 leaves also verifies as "leaf 0 in 3
 //! leaves" against the same root, as the paths have the same shape. The size and the root are bound together by
 //! the signed checkpoint: always verify against a checkpoint's own size and root.
