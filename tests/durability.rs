@@ -96,6 +96,114 @@ fn edit_log_entry(store_dir: &Path, sequence: u64, edit: impl FnOnce(&mut [u8]))
     panic!("no log entry {sequence} in {}", path.display());
 }
 
+/// Changes the bytes of the gateway's first segment at `at` with `edit`, and makes the CRC of
+/// the frame that holds them match again.
+fn edit_segment(store_dir: &Path, find: impl FnOnce(&[u8]) -> usize, edit: impl FnOnce(&mut u8)) {
+    let path = store_dir.join("log/0000000001.seg");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = find(&bytes);
+    edit(&mut bytes[at]);
+    let le32 = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+    let mut frame = 0usize;
+    loop {
+        let (body, end) = (frame + 8, frame + 8 + le32(&bytes, frame));
+        if at < end {
+            let crc = crc32fast::hash(&bytes[body..end]);
+            bytes[frame + 4..frame + 8].copy_from_slice(&crc.to_le_bytes());
+            std::fs::write(&path, &bytes).unwrap();
+            return;
+        }
+        frame = end;
+    }
+}
+
+/// Removes log entry `sequence` from its frame (the frame's length and CRC made to match again).
+fn drop_log_entry(store_dir: &Path, sequence: u64) {
+    let path = store_dir.join("log/0000000001.seg");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let le32 = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+    let (mut frame, mut seen) = (0usize, 0u64);
+    while frame < bytes.len() {
+        let body = frame + 8;
+        let end = body + le32(&bytes, frame);
+        let mut item = body;
+        while item < end {
+            let (kind, len) = (bytes[item], le32(&bytes, item + 1));
+            let content = item + 5;
+            if kind == 1 {
+                seen += 1;
+                if seen == sequence {
+                    bytes.drain(item..content + len);
+                    let end = end - 5 - len;
+                    bytes[frame..frame + 4].copy_from_slice(&((end - body) as u32).to_le_bytes());
+                    let crc = crc32fast::hash(&bytes[body..end]);
+                    bytes[frame + 4..frame + 8].copy_from_slice(&crc.to_le_bytes());
+                    std::fs::write(&path, &bytes).unwrap();
+                    return;
+                }
+            }
+            item = content + len;
+        }
+        frame = end;
+    }
+    panic!("no log entry {sequence} in {}", path.display());
+}
+
+#[test]
+fn the_audit_finds_a_dropped_entry_a_reordered_pair_and_a_forged_checkpoint() {
+    let temp = tempfile::tempdir().unwrap();
+    run_into(temp.path());
+    let clean = audit(temp.path());
+    let printed = String::from_utf8_lossy(&clean.stdout);
+    assert!(clean.status.success(), "{printed}");
+    assert!(!printed.contains("gateway: 0 log entries") && !printed.contains(" 0 checkpoints"), "{printed}");
+    let copy = |name: &str| {
+        let to = temp.path().join(name);
+        copy_dir(temp.path(), &to);
+        to
+    };
+    let (dropped, reordered, forged) = (copy("dropped"), copy("reordered"), copy("forged"));
+    // Entry 3 gone from the log.
+    drop_log_entry(&dropped.join("data/gateway"), 3);
+    let output = audit(&dropped);
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{printed}");
+    assert!(printed.contains("gateway: BROKEN") && printed.contains("log/4") && printed.contains("lost"), "{printed}");
+    // Entries 2 and 3 in each other's place: each names itself by the other's number.
+    for (sequence, as_number) in [(2u64, 3u8), (3, 2)] {
+        edit_log_entry(&reordered.join("data/gateway"), sequence, |entry| {
+            assert_eq!(entry[..2], [0x08, sequence as u8], "an entry starts with its sequence (field 1)");
+            entry[1] = as_number;
+        });
+    }
+    let output = audit(&reordered);
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{printed}");
+    assert!(printed.contains("log/2") && printed.contains("log/3") && printed.contains("leaf hash"), "{printed}");
+    // One character of a checkpoint's root changed: its signature no longer verifies.
+    edit_segment(
+        &forged.join("data/gateway"),
+        |bytes| {
+            let end_of_text = bytes.windows(6).position(|w| w == "\n\n\u{2014} ".as_bytes()).expect("a checkpoint");
+            end_of_text - 5
+        },
+        |byte| *byte = if *byte == b'A' { b'B' } else { b'A' },
+    );
+    let output = audit(&forged);
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{printed}");
+    assert!(printed.contains("tlog/checkpoint/") && printed.contains("signature does not verify"), "{printed}");
+}
+
+/// Copies the data and keys of `from` into `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for sub in ["data", "keys"] {
+        let status = Command::new("cp").arg("-a").arg(from.join(sub)).arg(to.join(sub)).status().unwrap();
+        assert!(status.success());
+    }
+}
+
 #[test]
 fn a_truncated_log_is_refused_at_start() {
     let temp = tempfile::tempdir().unwrap();

@@ -214,7 +214,7 @@ async fn replicas_on_one_database_survive_sigkill_one_at_a_time_and_each_applica
     let said = String::from_utf8_lossy(&audit.stdout);
     assert!(audit.status.success(), "seed {seed}: {said}");
     for participant in ["gateway", "regional", "workstation"] {
-        assert!(said.contains(&format!("{participant}: ")) && said.contains("hash chain intact"), "{said}");
+        assert!(said.contains(&format!("{participant}: ")) && said.contains("Merkle tree intact"), "{said}");
     }
 }
 

@@ -896,7 +896,7 @@ async fn egov_serve_with_an_external_state_corporation_its_senders_from_keys_ini
     let said = String::from_utf8_lossy(&audit.stdout);
     assert!(audit.status.success(), "{said}{}", String::from_utf8_lossy(&audit.stderr));
     let shep = said.lines().find(|line| line.starts_with("shep: ")).unwrap_or_else(|| panic!("{said}"));
-    assert!(shep.contains("hash chain intact") && shep.contains("with their SOAP message"), "{said}");
+    assert!(shep.contains("Merkle tree intact") && shep.contains("with their SOAP message"), "{said}");
 }
 
 /// The provider's staff do every step of `registration_id`, approving, each signed by its member.

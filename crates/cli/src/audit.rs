@@ -196,7 +196,8 @@ fn check(
             }
         }
         problems.extend(witnessed.remove(*participant).unwrap_or_default());
-        let checked = check_store(&opened.store, &trust, index && opened.read_only.is_none())?;
+        let member = egov_stack::Role::parse(participant).map_or("", |role| role.member_id());
+        let checked = check_store(&opened.store, &trust, index && opened.read_only.is_none(), member)?;
         problems.extend(checked.problems);
         if index {
             match &opened.read_only {
@@ -216,8 +217,9 @@ fn check(
         }
         if problems.is_empty() {
             println!(
-                "{participant}: {} log entries, hash chain intact, {} signatures verified{}{}",
+                "{participant}: {} log entries, Merkle tree intact (each entry its leaf), {} checkpoints verified, {} signatures verified{}{}",
                 checked.entries,
+                checked.checkpoints,
                 checked.signatures,
                 if checked.soap > 0 { format!(", {} with their SOAP message", checked.soap) } else { String::new() },
                 if index && opened.read_only.is_some() { ", the index matches the log" } else { "" }

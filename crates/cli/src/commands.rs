@@ -95,11 +95,19 @@ pub struct ServeArgs {
     /// Seeds the fault injection.
     #[arg(long, env = "EGOV_FAULT_SEED", default_value_t = 1)]
     fault_seed: u64,
-    /// Before serving, check every store whole: every frame's CRC, the hash chain,
+    /// Before serving, check every store whole: every frame's CRC, the Merkle tree,
     /// every signature and the index against the log (`egov store check`; the
     /// default start check reads the newest 1,000 entries: docs/storage.md).
     #[arg(long, env = "EGOV_VERIFY_ALL")]
     verify_all: bool,
+    /// Each participant's integrator signs a checkpoint of its log's Merkle tree after this
+    /// many entries since the last one (docs/storage.md).
+    #[arg(long, env = "EGOV_CHECKPOINT_ENTRIES", default_value_t = 1000)]
+    checkpoint_entries: u64,
+    /// ... or this many milliseconds after the last one, when entries came since (0: only
+    /// at a graceful stop).
+    #[arg(long, env = "EGOV_CHECKPOINT_MS", default_value_t = 1000)]
+    checkpoint_ms: u64,
     /// sled's page cache per store, in MiB (the index's; what the log's segments
     /// hold lately is in the kernel's page cache, not the process's memory).
     #[arg(long, env = "EGOV_CACHE_MIB", default_value_t = 8)]
@@ -184,6 +192,8 @@ impl ServeArgs {
         set(matches, "fault_seed", &mut self.fault_seed, &file.fault_seed);
         set(matches, "cache_mib", &mut self.cache_mib, &file.cache_mib);
         set(matches, "verify_all", &mut self.verify_all, &file.verify_all);
+        set(matches, "checkpoint_entries", &mut self.checkpoint_entries, &file.checkpoint_entries);
+        set(matches, "checkpoint_ms", &mut self.checkpoint_ms, &file.checkpoint_ms);
         set(matches, "drain_seconds", &mut self.drain_seconds, &file.drain_seconds);
         if file.metrics.is_some() {
             set(matches, "metrics", &mut self.metrics, &Some(file.metrics.clone()));
@@ -258,6 +268,8 @@ pub async fn serve(args: ServeArgs, addresses: &Addresses, tls: &crate::Tls) -> 
     config.fault_seed = args.fault_seed;
     config.cache_bytes = args.cache_mib << 20;
     config.verify_all = args.verify_all;
+    config.checkpoints =
+        egov_stack::CheckpointSettings { every_entries: args.checkpoint_entries.max(1), every_ms: args.checkpoint_ms };
     config.monitor = egov_runtime::monitor::MonitorConfig {
         keep: args.monitor_keep,
         keep_for: std::time::Duration::from_secs(args.monitor_keep_seconds),

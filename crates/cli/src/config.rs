@@ -102,6 +102,8 @@ pub struct ServeSection {
     pub fault_seed: Option<u64>,
     pub cache_mib: Option<u64>,
     pub verify_all: Option<bool>,
+    pub checkpoint_entries: Option<u64>,
+    pub checkpoint_ms: Option<u64>,
     pub drain_seconds: Option<u64>,
     pub metrics: Option<String>,
     pub console: Option<String>,

@@ -39,6 +39,11 @@ pub fn countersigned_bytes(header: &[u8], body: &[u8], sender: &Signature) -> Ve
     out
 }
 
+/// The origin (and key name) of member `member_id`'s message log: `egov/MEMBER`.
+pub fn log_origin(member_id: &str) -> String {
+    format!("egov/{member_id}")
+}
+
 /// A member's private key.
 #[derive(Clone)]
 pub struct Signer {
@@ -64,6 +69,19 @@ impl Signer {
 
     pub fn key_id(&self) -> &str {
         &self.key_id
+    }
+
+    /// The member's key as the signer of its message log's checkpoints (C2SP signed note,
+    /// key name [`log_origin`] of the member): the seed stays in here.
+    pub fn note_signer(&self) -> egov_tlog::NoteSigner {
+        egov_tlog::NoteSigner::ed25519(&log_origin(&self.member_id), self.key.clone())
+            .unwrap_or_else(|error| panic!("a member id makes a key name: {error}"))
+    }
+
+    /// The member's key as a witness: it cosigns (`cosignature/v1`) other logs' checkpoints.
+    pub fn cosigner(&self) -> egov_tlog::NoteSigner {
+        egov_tlog::NoteSigner::cosigner_v1(&log_origin(&self.member_id), self.key.clone())
+            .unwrap_or_else(|error| panic!("a member id makes a key name: {error}"))
     }
 
     /// Hex of the 32-byte public key, as the trust registry lists it.

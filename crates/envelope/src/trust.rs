@@ -149,6 +149,37 @@ impl TrustRegistry {
         self.members.iter().filter(move |m| m.role.as_str() == role)
     }
 
+    /// The keys of `member_id` as verifiers of its log's checkpoints (key name
+    /// [`crate::log_origin`]), each with its id in the registry: all of them, valid or not now
+    /// (a checkpoint is checked against the key that signed it).
+    pub fn log_keys(&self, member_id: &str) -> Vec<(String, egov_tlog::VerifierKey)> {
+        let origin = crate::log_origin(member_id);
+        let mut keys: Vec<(String, egov_tlog::VerifierKey)> = self
+            .keys
+            .iter()
+            .filter(|(_, key)| key.owner == member_id)
+            .filter_map(|(id, key)| {
+                egov_tlog::VerifierKey::new(&origin, egov_tlog::SigType::Ed25519, key.verifying_key)
+                    .ok()
+                    .map(|vkey| (id.clone(), vkey))
+            })
+            .collect();
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
+        keys
+    }
+
+    /// [`TrustRegistry::log_keys`], as witnesses' keys (`cosignature/v1`).
+    pub fn cosigner_keys(&self, member_id: &str) -> Vec<egov_tlog::VerifierKey> {
+        let origin = crate::log_origin(member_id);
+        self.keys
+            .values()
+            .filter(|key| key.owner == member_id)
+            .filter_map(|key| {
+                egov_tlog::VerifierKey::new(&origin, egov_tlog::SigType::CosignatureV1, key.verifying_key).ok()
+            })
+            .collect()
+    }
+
     /// The key `key_id`, checked to belong to `sender_id` and to be usable at `at_ms`.
     pub(crate) fn key_for(&self, key_id: &str, sender_id: &str, at_ms: i64) -> Result<&VerifyingKey, EnvelopeError> {
         let key = self.keys.get(key_id).ok_or_else(|| EnvelopeError::UnknownKey(key_id.to_owned()))?;

@@ -176,13 +176,14 @@ impl AdminService for AdminServer {
                     format!("log entry {} does not decode: {error}", entry.sequence),
                 ))
             })?;
+            let hash = hex::encode(entry.leaf_hash());
             entries.push(LogRecord {
                 sequence: entry.sequence,
                 logged_time_ms: entry.time_ms,
                 direction: entry.direction,
                 note: entry.note,
                 envelope: Some(envelope),
-                hash: hex::encode(&entry.hash),
+                hash,
             });
         }
         Ok(Response::new(QueryLogResponse { entries }))

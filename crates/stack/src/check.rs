@@ -19,7 +19,9 @@ pub struct StoreCheck {
     /// Entries whose note holds the SOAP message the envelope came from or
     /// became (the SHEP edge's, `docs/shep.md`).
     pub soap: usize,
-    /// Every break found (a damaged frame, a broken chain, a bad signature, an
+    /// Checkpoints of the log stored (each checked).
+    pub checkpoints: usize,
+    /// Every break found (a damaged frame, an entry that is not its leaf in the Merkle tree, a bad signature, an
     /// index that does not match the log), described.
     pub problems: Vec<String>,
 }
@@ -40,12 +42,17 @@ fn verify_envelope(envelope: &Envelope, trust: &TrustRegistry, signatures: &mut 
     Ok(())
 }
 
-/// Checks every frame of the store's log (its CRC), the whole hash chain
-/// against the head, every signature in every envelope, and, if `index`,
-/// the index against the log. Every problem is reported, not only the first.
-pub fn check_store(store: &Store, trust: &TrustRegistry, index: bool) -> anyhow::Result<StoreCheck> {
+/// Checks every frame of the store's log (its CRC), the whole log against
+/// its Merkle tree and the head, every checkpoint (its root, and its
+/// signature by one of `member`'s keys; `member` empty: the root only), every
+/// signature in every envelope, and, if `index`, the index against the log.
+/// Every problem is reported, not only the first.
+pub fn check_store(store: &Store, trust: &TrustRegistry, index: bool, member: &str) -> anyhow::Result<StoreCheck> {
     let mut check = StoreCheck::default();
-    match store.chain_problems(None) {
+    let log_keys: Vec<_> =
+        if member.is_empty() { Vec::new() } else { trust.log_keys(member).into_iter().map(|(_, key)| key).collect() };
+    check.checkpoints = store.checkpoints().map(|c| c.len()).unwrap_or(0);
+    match store.log_problems(None, &log_keys) {
         Ok((_, problems)) => check.problems.extend(problems.into_iter().map(|problem| problem.to_string())),
         Err(error) => {
             check.problems.push(error.to_string());

@@ -170,7 +170,7 @@ impl Role {
     }
 
     /// The member a participant is (the edge signs as the members it fronts: none of its own).
-    fn member_id(self) -> &'static str {
+    pub fn member_id(self) -> &'static str {
         match self {
             Role::Individuals => ids::INDIVIDUALS,
             Role::Notary => ids::NOTARY,
@@ -226,8 +226,59 @@ pub struct StackConfig {
     /// external systems (which are then not started here); none: no SHEP face.
     pub shep: Option<egov_shep::EdgeSettings>,
     /// Check every store whole before serving (`egov serve --verify-all`):
-    /// every frame's CRC, the hash chain, every signature, the index against the log.
+    /// every frame's CRC, the Merkle tree, every signature, the index against the log.
     pub verify_all: bool,
+    /// When each stateful participant's integrator publishes a signed checkpoint of its log.
+    pub checkpoints: CheckpointSettings,
+}
+
+/// When a participant's integrator publishes a checkpoint of its log's Merkle tree
+/// (`docs/storage.md`): once `every_entries` entries were integrated since the last one,
+/// or `every_ms` after the last one when any were; and at a graceful stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointSettings {
+    /// Default 1000.
+    pub every_entries: u64,
+    /// Default 1000 ms; 0: only at a graceful stop (the integrator still runs, on PostgreSQL).
+    pub every_ms: u64,
+}
+
+impl Default for CheckpointSettings {
+    fn default() -> CheckpointSettings {
+        CheckpointSettings { every_entries: 1000, every_ms: 1000 }
+    }
+}
+
+/// The integrator of a participant's log ([`Store::integrate`]: nothing to do on sled, where the
+/// committer integrates) and its checkpoints, signed with the participant's key.
+async fn integrate_and_publish(store: Store, signer: egov_tlog::NoteSigner, settings: CheckpointSettings) {
+    let poll = std::time::Duration::from_millis(settings.every_ms.clamp(20, 200));
+    let mut last = store.checkpoints().ok().and_then(|c| c.last().map(|c| c.0)).unwrap_or(0);
+    let mut last_at = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(poll).await;
+        let integrating = store.clone();
+        let size = match tokio::task::spawn_blocking(move || integrating.integrate()).await {
+            Ok(Ok(size)) => size,
+            Ok(Err(error)) => {
+                tracing::error!(origin = signer.name(), code = error.code(), %error, "the log could not be integrated");
+                continue;
+            }
+            Err(_) => continue,
+        };
+        let due = size > last
+            && (size - last >= settings.every_entries
+                || (settings.every_ms > 0 && last_at.elapsed().as_millis() >= u128::from(settings.every_ms)));
+        if due {
+            match store.publish_checkpoint(&signer).await {
+                Ok(_) => {
+                    last = size;
+                    last_at = std::time::Instant::now();
+                }
+                Err(error) => tracing::warn!(origin = signer.name(), %error, "a checkpoint was not published"),
+            }
+        }
+    }
 }
 
 /// Refuses what is not a PostgreSQL address (`postgres://` or `postgresql://`).
@@ -274,6 +325,7 @@ impl StackConfig {
             database: None,
             shep: None,
             verify_all: false,
+            checkpoints: CheckpointSettings::default(),
         }
     }
 }
@@ -291,6 +343,8 @@ pub struct Stack {
     tasks: Vec<JoinHandle<()>>,
     /// The stores of the participants with state.
     stores: Vec<(Role, Store)>,
+    /// Each stateful participant's store and the key its checkpoints are signed with.
+    logs: Vec<(Store, egov_tlog::NoteSigner)>,
     metrics: Option<Arc<egov_runtime::metrics::Metrics>>,
     monitoring: Arc<Monitoring>,
     /// The SHEP edge's HTTP and gRPC addresses, when it runs.
@@ -378,6 +432,7 @@ impl Stack {
         let services = Arc::new(Services::embedded().clone());
         let mut servers = Vec::new();
         let mut stores = Vec::new();
+        let mut logs = Vec::new();
         let mut tasks = Vec::new();
         // The stores open at the same time: each replays what sled and its log hold since it was last open.
         let mut opened = open_stores(&config)?;
@@ -385,6 +440,7 @@ impl Stack {
         for (role, listener) in listeners {
             let member = role.member_id();
             let signer = config.keys.signer_in(&trust.current(), role.member_id())?;
+            let log_signer = signer.note_signer();
             let mut checks = config.checks.clone();
             if matches!(role, Role::Individuals | Role::Notary) {
                 // Look-ups are small.
@@ -527,6 +583,8 @@ impl Stack {
             };
             if let Some((store, _)) = &state {
                 stores.push((role, store.clone()));
+                logs.push((store.clone(), log_signer.clone()));
+                tasks.push(tokio::spawn(integrate_and_publish(store.clone(), log_signer, config.checkpoints)));
                 if let Some(metrics) = &config.metrics {
                     let gauges = egov_runtime::metrics::StoreGauges {
                         store: store.clone(),
@@ -606,6 +664,7 @@ impl Stack {
             servers,
             tasks,
             stores,
+            logs,
             metrics: config.metrics,
             monitoring,
         })
@@ -642,7 +701,7 @@ impl Stack {
         self.shep.as_ref().map(|(_, grpc)| grpc.as_str())
     }
 
-    /// Stops the servers and the workers at once, and waits for them.
+    /// Stops the servers and the workers at once, and waits for them; then each log's last checkpoint.
     pub async fn stop(self) {
         for (_, shutdown, _) in &self.servers {
             let _ = shutdown.send(true);
@@ -652,6 +711,12 @@ impl Stack {
         }
         for task in self.servers.into_iter().map(|(_, _, task)| task).chain(self.tasks) {
             let _ = task.await;
+        }
+        // What was committed, in a last checkpoint of each log.
+        for (store, signer) in &self.logs {
+            if let Err(error) = store.publish_checkpoint(signer).await {
+                tracing::warn!(origin = signer.name(), %error, "the last checkpoint was not published");
+            }
         }
         self.monitoring.finish();
     }
@@ -682,6 +747,12 @@ impl Stack {
             let _ = task.await;
         }
         let mut unsettled = Vec::new();
+        // What was committed, in a last checkpoint of each log.
+        for (store, signer) in &self.logs {
+            if let Err(error) = store.publish_checkpoint(signer).await {
+                tracing::warn!(origin = signer.name(), %error, "the last checkpoint was not published");
+            }
+        }
         for (role, store) in self.stores {
             if let Err(error) = store.settle().await {
                 unsettled.push((role, error.to_string()));
@@ -700,7 +771,7 @@ type Opened = anyhow::Result<(Store, bool)>;
 fn verify_all(store: &Store, config: &StackConfig, role: Role) -> anyhow::Result<()> {
     let trust = config.keys.trust()?;
     let started = std::time::Instant::now();
-    let checked = check::check_store(store, &trust, true)?;
+    let checked = check::check_store(store, &trust, true, role.member_id())?;
     if !checked.problems.is_empty() {
         bail!(
             "the store of the {} is damaged ({} problems found by --verify-all): {}",

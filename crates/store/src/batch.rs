@@ -3,7 +3,7 @@
 //! A [`Batch`] says what a commit changes: records (compare and set), index
 //! entries, log entries, outbox items, remembered answers. The rules that
 //! turn it into stored state are the same on every backend and live here,
-//! once ([`apply`]): the hash chain over the new log entries, outbox items
+//! once ([`apply`]): the sequence numbers of the new log entries, outbox items
 //! and remembered answers that refer to a log entry of the same batch rather
 //! than holding its bytes again, the replacement of a message waiting in its
 //! slot, the conditional update and removal of an item. A backend only
@@ -245,12 +245,14 @@ pub(crate) trait Apply {
     fn put(&mut self, key: String, expected_version: u64, value: Vec<u8>) -> Result<(), StoreError>;
     /// Writes or removes an index entry.
     fn index(&mut self, key: String, present: bool) -> Result<(), StoreError>;
-    /// The chain's head before this batch's entries: the last sequence and hash (0 and 32 zero bytes: empty).
-    fn head(&mut self) -> Result<(u64, Vec<u8>), StoreError>;
+    /// The sequence the batch's entries follow: the log's last one (0: empty) where the backend
+    /// sequences at once (sled, one writer), or a provisional base where it sequences at the end of
+    /// the commit (PostgreSQL: the entries and what refers to them are renumbered then).
+    fn head(&mut self) -> Result<u64, StoreError>;
     /// Appends an entry, indexed under `keys`.
     fn append(&mut self, entry: &LogEntry, keys: &[String]) -> Result<(), StoreError>;
-    /// Records the chain's new head, after the batch's entries.
-    fn set_head(&mut self, sequence: u64, hash: &[u8]) -> Result<(), StoreError>;
+    /// Records the log's new last sequence, after the batch's entries.
+    fn set_head(&mut self, sequence: u64) -> Result<(), StoreError>;
     /// The item waiting in `slot`, if one does.
     fn in_slot(&mut self, slot: &str) -> Result<Option<Waiting>, StoreError>;
     /// A new outbox id.
@@ -281,17 +283,14 @@ pub(crate) fn apply(batch: Batch, to: &mut dyn Apply) -> Result<Vec<u64>, StoreE
     let mut sequences = Vec::with_capacity(log.len() + 1);
     let entries: Vec<NewEntry> = first.into_iter().chain(log).collect();
     if !entries.is_empty() {
-        let (mut sequence, mut hash) = to.head()?;
+        let mut sequence = to.head()?;
         for NewEntry { time_ms, direction, envelope, note, keys } in entries {
             sequence += 1;
-            let mut entry =
-                LogEntry { sequence, time_ms, direction, envelope, note, previous_hash: hash, hash: Vec::new() };
-            entry.hash = entry.compute_hash();
+            let entry = LogEntry { sequence, time_ms, direction, envelope, note };
             to.append(&entry, &keys)?;
-            hash = entry.hash;
             sequences.push(sequence);
         }
-        to.set_head(sequence, &hash)?;
+        to.set_head(sequence)?;
     }
     let sequence_of = |entry: EntryRef| -> Result<u64, StoreError> {
         let at = match entry.0 {

@@ -1,4 +1,4 @@
-//! How things are laid out on disk (format 2): records with a fixed binary
+//! How things are laid out on disk (format 3): records with a fixed binary
 //! header, the store's own items as prost messages, and the frames of the
 //! message log's segment files. `docs/storage.md` describes the same layout
 //! for someone reading the files without this code.
@@ -8,7 +8,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use crate::{LogEntry, OutboxItem, Remembered, StoreError};
 
 /// The store format this build reads and writes.
-pub const FORMAT: u8 = 2;
+pub const FORMAT: u8 = 3;
 
 /// A record: `FORMAT` (1 byte), its version (8 bytes, big-endian), then the
 /// value as MessagePack with field names (new fields with `#[serde(default)]`
@@ -56,10 +56,7 @@ pub(crate) struct StoredEntry {
     pub envelope: Vec<u8>,
     #[prost(string, tag = "5")]
     pub note: String,
-    #[prost(bytes = "vec", tag = "6")]
-    pub previous_hash: Vec<u8>,
-    #[prost(bytes = "vec", tag = "7")]
-    pub hash: Vec<u8>,
+    // Tags 6 and 7 held the hash chain (format 2): not used again.
 }
 
 impl From<StoredEntry> for LogEntry {
@@ -70,8 +67,6 @@ impl From<StoredEntry> for LogEntry {
             direction: e.direction,
             envelope: e.envelope,
             note: e.note,
-            previous_hash: e.previous_hash,
-            hash: e.hash,
         }
     }
 }
@@ -84,8 +79,6 @@ impl From<&LogEntry> for StoredEntry {
             direction: e.direction.clone(),
             envelope: e.envelope.clone(),
             note: e.note.clone(),
-            previous_hash: e.previous_hash.clone(),
-            hash: e.hash.clone(),
         }
     }
 }

@@ -13,8 +13,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use egov_tlog::{Checkpoint, Hash, NodeId, NodeReader, NoteSigner, VerifierKey};
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 mod batch;
@@ -90,27 +90,58 @@ pub struct LogEntry {
     pub envelope: Vec<u8>,
     /// Free text: a refusal's reason code, a delivery target.
     pub note: String,
-    pub previous_hash: Vec<u8>,
-    pub hash: Vec<u8>,
 }
 
 impl LogEntry {
-    /// SHA-256 over the previous hash and the entry's fields, each length-prefixed.
-    pub fn compute_hash(&self) -> Vec<u8> {
-        let mut hasher = Sha256::new();
-        for field in [
-            self.previous_hash.as_slice(),
-            &self.sequence.to_be_bytes(),
-            &self.time_ms.to_be_bytes(),
-            self.direction.as_bytes(),
-            &self.envelope,
-            self.note.as_bytes(),
-        ] {
-            hasher.update((field.len() as u64).to_be_bytes());
-            hasher.update(field);
+    /// The bytes of the entry's leaf in its participant's Merkle tree, at leaf index `sequence - 1`:
+    /// the time (8 bytes, big-endian, signed), the direction, the envelope and the note, each preceded by
+    /// its length as 8 bytes big-endian (`docs/storage.md`). The sequence is not in them: the leaf's index
+    /// is the entry's position, bound by the tree; so a commit can hash its entries before it is given
+    /// their sequence numbers (PostgreSQL sequences at the end of the commit).
+    pub fn leaf_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.envelope.len() + self.note.len() + self.direction.len() + 40);
+        for field in [&self.time_ms.to_be_bytes()[..], self.direction.as_bytes(), &self.envelope, self.note.as_bytes()]
+        {
+            bytes.extend_from_slice(&(field.len() as u64).to_be_bytes());
+            bytes.extend_from_slice(field);
         }
-        hasher.finalize().to_vec()
+        bytes
     }
+
+    /// The entry's RFC 9162 leaf hash: `SHA-256(0x00 || leaf bytes)`.
+    pub fn leaf_hash(&self) -> egov_tlog::Hash {
+        egov_tlog::leaf_hash(&self.leaf_bytes())
+    }
+}
+
+/// Where checkpoints are kept: `tlog/checkpoint/SIZE` (20 digits), the signed note's text.
+pub const CHECKPOINT_PREFIX: &str = "tlog/checkpoint/";
+/// The size of the latest checkpoint published.
+const LATEST_CHECKPOINT: &str = "tlog/latest";
+
+/// A backend's stored nodes, as the tlog crate reads them.
+struct Nodes<'a>(&'a dyn Backend);
+
+impl NodeReader for Nodes<'_> {
+    fn read_nodes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, egov_tlog::StoreError> {
+        self.0.tlog_nodes(ids).map_err(Into::into)
+    }
+}
+
+/// The checkpoint `note` opened with the first of `keys` (a log's keys over time) that signed it.
+pub fn open_with_any(note: &str, keys: &[VerifierKey]) -> Result<egov_tlog::VerifiedCheckpoint, String> {
+    let mut last = String::from("no key to check its signature with");
+    for key in keys {
+        match egov_tlog::open_checkpoint(note.as_bytes(), key.name(), key, &[]) {
+            Ok(opened) => return Ok(opened),
+            Err(error) => last = format!("its signature does not verify with {}: {error}", key.name()),
+        }
+    }
+    Err(last)
+}
+
+fn tlog_error(error: egov_tlog::StoreError) -> StoreError {
+    StoreError::Corrupt { key: "tlog".to_owned(), reason: error.to_string() }
 }
 
 /// A message waiting to be sent.
@@ -174,8 +205,17 @@ pub trait Backend: Send + Sync + 'static {
     fn indexed_log(&self, key: &str, limit: usize) -> Result<Vec<LogEntry>, StoreError>;
     /// The last `count` entries of the log, oldest first.
     fn log_tail(&self, count: usize) -> Result<Vec<LogEntry>, StoreError>;
-    /// The head the store records: the last entry's sequence and hash.
-    fn log_head(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+    /// The last entry's sequence (0: the log is empty).
+    fn log_head(&self) -> Result<u64, StoreError>;
+    /// How many entries the Merkle tree holds (integrated): the first entries of the log.
+    fn tlog_size(&self) -> Result<u64, StoreError>;
+    /// Stored nodes of the Merkle tree, in the order of `ids` (one round trip on a database).
+    fn tlog_nodes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError>;
+    /// Folds the entries committed since the last time into the Merkle tree, where the backend
+    /// integrates apart from its commits (PostgreSQL); the tree's size then.
+    fn integrate(&self) -> Result<u64, StoreError> {
+        self.tlog_size()
+    }
     /// Outbox items due at `now_ms`, oldest first, at most `limit`, leaving out
     /// (before their envelopes are read) those `skip` names.
     fn due(&self, now_ms: i64, limit: usize, skip: &dyn Fn(u64) -> bool) -> Result<Vec<OutboxItem>, StoreError>;
@@ -236,9 +276,66 @@ impl Store {
         SledBackend::rebuild_index(path, cache_bytes)
     }
 
-    /// The head the store records: the last entry's sequence and hash.
-    pub fn log_head(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    /// The last entry's sequence (0: the log is empty).
+    pub fn log_head(&self) -> Result<u64, StoreError> {
         self.backend.log_head()
+    }
+
+    /// How many entries the Merkle tree holds (integrated).
+    pub fn tree_size(&self) -> Result<u64, StoreError> {
+        self.backend.tlog_size()
+    }
+
+    /// [`Backend::integrate`]: the tree's size after it.
+    pub fn integrate(&self) -> Result<u64, StoreError> {
+        self.backend.integrate()
+    }
+
+    /// The Merkle tree's root at `size` (at most [`Store::tree_size`]), from the stored nodes.
+    pub fn root_at(&self, size: u64) -> Result<Hash, StoreError> {
+        egov_tlog::root_at(size, &Nodes(&*self.backend)).map_err(tlog_error)
+    }
+
+    /// The inclusion proof of log entry `sequence` (leaf `sequence - 1`) in the tree of `size` entries.
+    pub fn inclusion_proof(&self, sequence: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
+        let index = sequence.checked_sub(1).ok_or_else(|| tlog_error("there is no entry 0".into()))?;
+        egov_tlog::inclusion_proof(index, size, &Nodes(&*self.backend)).map_err(|e| tlog_error(e.into()))
+    }
+
+    /// The consistency proof from the tree of `from` entries to that of `to` entries.
+    pub fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, StoreError> {
+        egov_tlog::consistency_proof(from, to, &Nodes(&*self.backend)).map_err(|e| tlog_error(e.into()))
+    }
+
+    /// The checkpoints published ([`Store::publish_checkpoint`]), smallest first: size and note.
+    pub fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        let stored: Vec<(String, Versioned<String>)> = self.scan(CHECKPOINT_PREFIX)?;
+        Ok(stored
+            .into_iter()
+            .map(|(key, note)| (key[CHECKPOINT_PREFIX.len()..].parse().unwrap_or(0), note.value))
+            .collect())
+    }
+
+    /// Integrates what is committed, then signs a checkpoint of the tree (origin: the signer's name)
+    /// and stores it under `tlog/checkpoint/SIZE`, unless the latest one has the same size or the
+    /// tree is empty. The checkpoint published, if one was.
+    pub async fn publish_checkpoint(&self, signer: &NoteSigner) -> Result<Option<Checkpoint>, StoreError> {
+        let size = self.integrate()?;
+        let latest: Option<Versioned<u64>> = self.get(LATEST_CHECKPOINT)?;
+        if size == 0 || latest.as_ref().is_some_and(|latest| latest.value >= size) {
+            return Ok(None);
+        }
+        let checkpoint = Checkpoint::new(signer.name(), size, self.root_at(size)?);
+        let note = checkpoint.sign(signer).map_err(|e| tlog_error(e.to_string().into()))?.to_string();
+        let mut batch = Batch::new();
+        batch.put(format!("{CHECKPOINT_PREFIX}{size:020}"), 0, &note)?;
+        batch.put(LATEST_CHECKPOINT, latest.map_or(0, |latest| latest.version), &size)?;
+        match self.commit(batch).await {
+            Ok(_) => Ok(Some(checkpoint)),
+            // Another replica published meanwhile.
+            Err(StoreError::Conflict { .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 
     /// [`Backend::check_index`].
@@ -340,35 +437,93 @@ impl Store {
         self.backend.commit(batch, Durability::Unflushed).await
     }
 
-    /// Checks the hash chain of the message log (its last `tail` entries, or
-    /// all of them) against the head the store records, and that every outbox
-    /// item decodes. Returns the number of log entries checked, or the first problem.
+    /// Checks the message log (its last `tail` entries, or all of them)
+    /// against its Merkle tree and the head the store records, and that every
+    /// outbox item decodes. Returns the number of log entries checked, or the first problem.
     pub fn verify(&self, tail: Option<usize>) -> Result<usize, StoreError> {
-        let (checked, problems) = self.chain_problems(tail)?;
+        let (checked, problems) = self.log_problems(tail, &[])?;
         match problems.into_iter().next() {
             None => Ok(checked),
             Some(problem) => Err(problem),
         }
     }
 
-    /// [`Store::verify`], with every problem of the chain rather than the
-    /// first (an audit must not let one break hide another).
-    pub fn chain_problems(&self, tail: Option<usize>) -> Result<(usize, Vec<StoreError>), StoreError> {
+    /// [`Store::verify`], with every problem rather than the first (an audit
+    /// must not let one break hide another). Each entry follows the one
+    /// before it by sequence, and its leaf hash is the tree's stored leaf;
+    /// checking all of it, the tree is built again from the entries and its
+    /// root compared with the stored tree's and with every checkpoint's, and
+    /// (with `log_key`) each checkpoint's signature is checked.
+    pub fn log_problems(
+        &self,
+        tail: Option<usize>,
+        log_keys: &[VerifierKey],
+    ) -> Result<(usize, Vec<StoreError>), StoreError> {
         let corrupt = |key: String, reason: String| StoreError::Corrupt { key, reason };
         let mut problems = Vec::new();
         // The head first, then the entries up to it: on a database that replicas write
         // while this one checks, what they append after the head was read is left for later.
         // Where the store has one writer, an entry past the head is damage, reported below.
+        // What is committed is integrated first (PostgreSQL): an entry changed since its commit is refused there.
+        let size = match self.backend.integrate() {
+            Ok(size) => size,
+            Err(problem @ StoreError::Corrupt { .. }) => {
+                problems.push(problem);
+                self.backend.tlog_size()?
+            }
+            Err(error) => return Err(error),
+        };
         let head = self.backend.log_head()?;
-        let up_to = head.as_ref().map_or(0, |(sequence, _)| *sequence);
         let shared = self.backend.shared();
-        // The entries one at a time (the whole log may not fit in memory): each is checked
-        // against the one before it.
+        if size > head {
+            problems.push(corrupt(
+                "tlog/size".to_owned(),
+                format!("the Merkle tree holds {size} entries, and the log's head is entry {head}"),
+            ));
+        }
+        let mut checkpoints = Vec::new();
+        if tail.is_none() {
+            for (at, note) in self.checkpoints()? {
+                let key = format!("{CHECKPOINT_PREFIX}{at}");
+                let parsed = match log_keys {
+                    [] => egov_tlog::SignedNote::parse(note.as_bytes())
+                        .map_err(|error| error.to_string())
+                        .and_then(|note| Checkpoint::parse(note.text()).map_err(|error| error.to_string())),
+                    keys => open_with_any(&note, keys).map(|opened| opened.checkpoint().clone()),
+                };
+                match parsed {
+                    Ok(checkpoint) if checkpoint.size == at => checkpoints.push(checkpoint),
+                    Ok(checkpoint) => problems.push(corrupt(key, format!("it says size {}", checkpoint.size))),
+                    Err(reason) => problems.push(corrupt(key, reason)),
+                }
+            }
+        }
+        checkpoints.sort_by_key(|checkpoint| checkpoint.size);
+        let mut checkpoints = checkpoints.into_iter().peekable();
         let entries: Box<dyn Iterator<Item = Result<LogEntry, StoreError>> + '_> = match tail {
             None => self.log_entries(),
             Some(count) => Box::new(self.backend.log_tail(count)?.into_iter().map(Ok)),
         };
-        let mut previous: Option<(u64, Vec<u8>)> = None;
+        // The tree built again from the entries (checking all of them), and the leaves to compare.
+        let mut rebuilt = egov_tlog::Tree::new();
+        let mut rebuilt_root_at_size = (size == 0).then_some(egov_tlog::EMPTY_ROOT);
+        let mut leaves: Vec<(u64, Hash)> = Vec::new();
+        let compare = |leaves: &mut Vec<(u64, Hash)>, problems: &mut Vec<StoreError>| -> Result<(), StoreError> {
+            let ids: Vec<NodeId> = leaves.iter().map(|(sequence, _)| NodeId::leaf(sequence - 1)).collect();
+            let stored = self.backend.tlog_nodes(&ids)?;
+            for ((sequence, leaf), stored) in leaves.drain(..).zip(stored) {
+                if leaf != stored {
+                    problems.push(corrupt(
+                        format!("log/{sequence}"),
+                        "its content does not match its leaf hash in the Merkle tree: it changed after it was \
+                         integrated"
+                            .to_owned(),
+                    ));
+                }
+            }
+            Ok(())
+        };
+        let mut previous: Option<u64> = None;
         let mut checked = 0usize;
         for entry in entries {
             let entry = match entry {
@@ -380,39 +535,81 @@ impl Store {
                 }
                 Err(error) => return Err(error),
             };
-            if shared && entry.sequence > up_to {
-                // Its head row is always there: no head read means none appended yet (sequence 0).
+            if shared && entry.sequence > head {
                 continue;
             }
             checked += 1;
             let key = format!("log/{}", entry.sequence);
-            if entry.hash != entry.compute_hash() {
-                problems.push(corrupt(key.clone(), "its hash does not match its content".to_owned()));
-            }
-            let follows = match &previous {
-                Some((sequence, hash)) => entry.sequence == sequence + 1 && entry.previous_hash == *hash,
-                // Checking all of it: the first entry starts the chain.
-                None if tail.is_none() => entry.sequence == 1 && entry.previous_hash == vec![0; 32],
+            let follows = match previous {
+                Some(sequence) => entry.sequence == sequence + 1,
+                // Checking all of it: the first entry is entry 1.
+                None if tail.is_none() => entry.sequence == 1,
                 None => true,
             };
             if !follows {
-                problems.push(corrupt(key, "it does not follow the entry before it in the chain".to_owned()));
-            }
-            previous = Some((entry.sequence, entry.hash));
-        }
-        match (head, previous) {
-            (None, None) => {}
-            (Some((sequence, hash)), Some(last)) if sequence == last.0 && hash == last.1 => {}
-            (head, last) => {
                 problems.push(corrupt(
-                    "meta/log_head".to_owned(),
+                    key,
                     format!(
-                        "the recorded head (entry {}) is not the last entry of the log (entry {}): the log lost entries or the head is damaged",
-                        head.map_or(0, |(sequence, _)| sequence),
-                        last.map_or(0, |l| l.0)
+                        "it does not follow the entry before it (entry {}): the log lost or reordered entries",
+                        previous.unwrap_or(0)
                     ),
                 ));
             }
+            let leaf = entry.leaf_hash();
+            if tail.is_none() {
+                rebuilt.append(leaf);
+                if rebuilt.size() == size {
+                    rebuilt_root_at_size = Some(rebuilt.root());
+                }
+                while let Some(checkpoint) = checkpoints.next_if(|c| c.size <= rebuilt.size()) {
+                    if checkpoint.size == rebuilt.size() && checkpoint.root != rebuilt.root() {
+                        problems.push(corrupt(
+                            format!("{CHECKPOINT_PREFIX}{}", checkpoint.size),
+                            "its root is not the root of the log's first entries: the log or the checkpoint \
+                             changed"
+                                .to_owned(),
+                        ));
+                    }
+                }
+            }
+            if (1..=size).contains(&entry.sequence) {
+                leaves.push((entry.sequence, leaf));
+                if leaves.len() >= 1024 {
+                    compare(&mut leaves, &mut problems)?;
+                }
+            }
+            previous = Some(entry.sequence);
+        }
+        compare(&mut leaves, &mut problems)?;
+        for checkpoint in checkpoints {
+            problems.push(corrupt(
+                format!("{CHECKPOINT_PREFIX}{}", checkpoint.size),
+                format!("it covers {} entries, and the log holds {}", checkpoint.size, previous.unwrap_or(0)),
+            ));
+        }
+        if tail.is_none() {
+            let stored = self.root_at(size);
+            match (stored, rebuilt_root_at_size) {
+                (Ok(stored), Some(rebuilt)) if stored == rebuilt => {}
+                (stored, _) => problems.push(corrupt(
+                    "tlog".to_owned(),
+                    format!(
+                        "the stored Merkle tree's root at size {size} is not the root of the log's first {size} \
+                         entries{}",
+                        stored.err().map(|e| format!(" ({e})")).unwrap_or_default()
+                    ),
+                )),
+            }
+        }
+        if previous.unwrap_or(0) != head {
+            problems.push(corrupt(
+                "meta/log_head".to_owned(),
+                format!(
+                    "the recorded head (entry {head}) is not the last entry of the log (entry {}): the log lost \
+                     entries or the head is damaged",
+                    previous.unwrap_or(0)
+                ),
+            ));
         }
         self.outbox()?;
         Ok((checked, problems))
@@ -483,7 +680,7 @@ mod tests {
 
     on_both_backends!(
         compare_and_set_refuses_a_stale_version_and_changes_nothing,
-        log_is_a_hash_chain_that_survives_reopening,
+        log_is_sequenced_and_integrated_into_a_merkle_tree_that_survives_reopening,
         outbox_items_come_due_and_leave_when_dequeued,
         a_later_message_of_a_slot_replaces_one_still_waiting_and_survives_the_earlier_ones_delivery,
         envelopes_answers_and_records_come_back_whole,
@@ -510,7 +707,7 @@ mod tests {
         assert_eq!((record.version, record.value.as_str()), (2, "second"));
     }
 
-    async fn log_is_a_hash_chain_that_survives_reopening(place: &dyn Place) {
+    async fn log_is_sequenced_and_integrated_into_a_merkle_tree_that_survives_reopening(place: &dyn Place) {
         {
             let store = place.open();
             let mut batch = Batch::new();
@@ -524,15 +721,27 @@ mod tests {
         store.commit(batch).await.unwrap();
         let entries: Vec<LogEntry> = store.log_entries().collect::<Result<_, _>>().unwrap();
         assert_eq!(entries.iter().map(|e| e.sequence).collect::<Vec<_>>(), vec![1, 2, 3]);
-        assert_eq!(entries[0].previous_hash, vec![0; 32]);
-        for pair in entries.windows(2) {
-            assert_eq!(pair[1].previous_hash, pair[0].hash);
-        }
-        for entry in &entries {
-            assert_eq!(entry.hash, entry.compute_hash());
-        }
         assert_eq!(store.verify(None).unwrap(), 3);
         assert_eq!(store.verify(Some(2)).unwrap(), 2);
+        // The tree holds the three entries' leaves, in order (leaf i = entry i + 1).
+        assert_eq!(store.tree_size().unwrap(), 3);
+        let leaves: Vec<Hash> = entries.iter().map(LogEntry::leaf_hash).collect();
+        let root = store.root_at(3).unwrap();
+        assert_eq!(root, egov_tlog::root_from_leaf_hashes(&leaves));
+        let proof = store.inclusion_proof(2, 3).unwrap();
+        egov_tlog::verify_inclusion(&leaves[1], 1, 3, &proof, &root).unwrap();
+        assert!(egov_tlog::verify_inclusion(&leaves[0], 1, 3, &proof, &root).is_err());
+        let consistency = store.consistency_proof(2, 3).unwrap();
+        egov_tlog::verify_consistency(2, 3, &store.root_at(2).unwrap(), &root, &consistency).unwrap();
+        // A checkpoint, signed and stored; one of the same size is not published again.
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let signer = NoteSigner::ed25519("egov/test", key).unwrap();
+        let checkpoint = store.publish_checkpoint(&signer).await.unwrap().unwrap();
+        assert_eq!((checkpoint.size, checkpoint.root), (3, root));
+        assert!(store.publish_checkpoint(&signer).await.unwrap().is_none());
+        let (_, note) = store.checkpoints().unwrap().pop().unwrap();
+        egov_tlog::open_checkpoint(note.as_bytes(), "egov/test", &signer.verifier(), &[]).unwrap();
+        assert_eq!(store.log_problems(None, &[signer.verifier()]).unwrap().1.len(), 0);
         assert_eq!(store.log_entry(2).unwrap().unwrap().note, "b");
     }
 
@@ -739,10 +948,62 @@ mod tests {
         assert_eq!(error.code(), "store.format");
         let said = error.to_string();
         assert!(
-            said.contains("format 1") && said.contains("reads format 2") && said.contains("empty directory"),
+            said.contains("format 1") && said.contains("reads format 3") && said.contains("empty directory"),
             "{said}"
         );
         assert!(!dir.path().join("log").exists(), "a refused store is left as it was");
+    }
+
+    #[test]
+    fn a_store_in_format_2_with_its_hash_chain_is_refused_naming_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path()).unwrap();
+            db.insert(b"m/format", &[2u8]).unwrap();
+            db.flush().unwrap();
+        }
+        let error = Store::open(dir.path(), 8 << 20).unwrap_err();
+        assert_eq!(error.code(), "store.format");
+        let said = error.to_string();
+        assert!(
+            said.contains("format 2") && said.contains("hash-chained") && said.contains("empty directory"),
+            "{said}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_audit_finds_a_reordered_pair_and_a_forged_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = Arc::new(SledBackend::open(dir.path(), 8 << 20).unwrap());
+        let store = Store::with_backend(backend.clone());
+        let signer = NoteSigner::ed25519("egov/test", ed25519_dalek::SigningKey::from_bytes(&[7; 32])).unwrap();
+        for n in 0..4u8 {
+            let mut batch = Batch::new();
+            batch.log(i64::from(n), "received", vec![n], "", Vec::new());
+            store.commit(batch).await.unwrap();
+        }
+        store.publish_checkpoint(&signer).await.unwrap().unwrap();
+        assert!(store.log_problems(None, &[signer.verifier()]).unwrap().1.is_empty());
+        // A checkpoint signed by another key, and one whose root is not the log's.
+        let forger = NoteSigner::ed25519("egov/test", ed25519_dalek::SigningKey::from_bytes(&[8; 32])).unwrap();
+        let forged = Checkpoint::new("egov/test", 2, store.root_at(2).unwrap()).sign(&forger).unwrap().to_string();
+        let wrong_root = Checkpoint::new("egov/test", 3, [9; 32]).sign(&signer).unwrap().to_string();
+        let mut batch = Batch::new();
+        batch.put(format!("{CHECKPOINT_PREFIX}{:020}", 2), 0, &forged).unwrap();
+        batch.put(format!("{CHECKPOINT_PREFIX}{:020}", 3), 0, &wrong_root).unwrap();
+        store.commit(batch).await.unwrap();
+        let problems = store.log_problems(None, &[signer.verifier()]).unwrap().1;
+        let said: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(said.iter().any(|p| p.contains("checkpoint/2") && p.contains("signature")), "{said:?}");
+        assert!(said.iter().any(|p| p.contains("checkpoint/3") && p.contains("root")), "{said:?}");
+        // Entries 2 and 3 swapped (each keeps its number): both leaves differ from the tree's.
+        let (second, third) = (store.log_entry(2).unwrap().unwrap(), store.log_entry(3).unwrap().unwrap());
+        backend.rewrite_entry(2, |entry| (entry.time_ms, entry.envelope) = (third.time_ms, third.envelope.clone()));
+        backend.rewrite_entry(3, |entry| (entry.time_ms, entry.envelope) = (second.time_ms, second.envelope.clone()));
+        let said: Vec<String> = store.log_problems(None, &[]).unwrap().1.iter().map(ToString::to_string).collect();
+        for key in ["log/2", "log/3"] {
+            assert!(said.iter().any(|p| p.contains(key) && p.contains("leaf hash")), "{key}: {said:?}");
+        }
     }
 
     /// Removes sled's files from the store in `dir` (the index; the log and its marker stay).
@@ -780,7 +1041,7 @@ mod tests {
         assert_eq!(store.log_entry(2).unwrap().unwrap().envelope, vec![2; 300]);
         assert_eq!(store.get::<String>("record-3").unwrap().unwrap().value, "value 3");
         // The whole check reads every frame: the index against the log finds it too.
-        let problems = store.chain_problems(None).unwrap().1;
+        let problems = store.log_problems(None, &[]).unwrap().1;
         assert!(problems.iter().any(|p| p.to_string().contains("does not match its checksum")), "{problems:?}");
     }
 

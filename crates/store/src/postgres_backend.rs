@@ -12,8 +12,17 @@
 //!   refused `store.conflict`;
 //! - what a receiver remembers is unique on (sender, message id): two replicas
 //!   that take the same message at once cannot both commit it;
-//! - the message log is one hash chain per participant: a commit that logs
-//!   locks the chain's head row, so writers append one after the other;
+//! - the message log is sequenced, then integrated: a commit inserts its
+//!   entries with provisional numbers, and its last statement before COMMIT
+//!   takes their sequence numbers from the counter row (`log_head`) and
+//!   renumbers them and what refers to them, so the counter's row lock is held
+//!   only for the COMMIT's round trip; no gaps (a rolled-back commit returns
+//!   its numbers); each entry carries its leaf hash, computed by the committer;
+//! - an integrator ([`Backend::integrate`], one replica at a time by a
+//!   PostgreSQL advisory lock, which dies with its holder's connection or
+//!   transaction) folds the committed entries in order into the Merkle tree
+//!   (`tlog_nodes`, `tlog_size`), and refuses an entry whose content no longer
+//!   gives the leaf hash it was committed with;
 //! - an outbox item is claimed by one replica at a time
 //!   (`FOR UPDATE SKIP LOCKED`, with a lease on the database's clock): a dead
 //!   replica's claims return when their lease runs out.
@@ -32,9 +41,10 @@ use postgres::{Client, NoTls, Statement};
 
 use crate::codec::StoredRemembered;
 use crate::{Backend, Batch, CommitFuture, Durability, LogEntry, OutboxItem, Remembered, StoreError, batch};
+use egov_tlog::{Hash, NodeId, Tree};
 
 /// The schema's migrations, in order: a database at version N has had the first N.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     r#"
 CREATE TABLE records (
     key bytea PRIMARY KEY,
@@ -87,7 +97,32 @@ CREATE SEQUENCE ids;
     r#"
 ALTER TABLE remembered ADD COLUMN entry bigint NOT NULL DEFAULT 0, ADD COLUMN suffix bytea NOT NULL DEFAULT '\x';
 "#,
+    // The hash chain goes; the Merkle tree is the tamper evidence. Entries logged before are
+    // integrated from the first one on (their leaf hashes computed again by the integrator).
+    r#"
+ALTER TABLE log DROP COLUMN previous_hash, DROP COLUMN hash, ADD COLUMN leaf bytea;
+ALTER TABLE log_head DROP COLUMN hash;
+CREATE SEQUENCE log_pending;
+CREATE TABLE tlog_nodes (
+    level smallint NOT NULL,
+    idx bigint NOT NULL,
+    hash bytea NOT NULL,
+    PRIMARY KEY (level, idx)
+);
+CREATE TABLE tlog_size (
+    only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    size bigint NOT NULL
+);
+INSERT INTO tlog_size (size) VALUES (0);
+"#,
 ];
+
+/// Provisional sequence numbers of a commit's entries: `PROVISIONAL + pending * 2^20 + n`,
+/// above every real sequence, renumbered by the commit's last statement.
+const PROVISIONAL: i64 = 1 << 62;
+
+/// How many entries the integrator folds in one transaction.
+const INTEGRATE_BATCH: i64 = 4096;
 
 /// How long a replica's claim on an outbox item holds before another may take it.
 const LEASE_SECONDS: i64 = 30;
@@ -426,8 +461,6 @@ fn entry_of(row: &postgres::Row) -> LogEntry {
         direction: row.get(2),
         envelope: row.get(3),
         note: string(row.get(4)),
-        previous_hash: row.get(5),
-        hash: row.get(6),
     }
 }
 
@@ -445,6 +478,86 @@ fn item_of(row: &postgres::Row) -> OutboxItem {
     }
 }
 
+/// Folds at most [`INTEGRATE_BATCH`] committed entries into the Merkle tree, in one transaction,
+/// if no other replica is integrating (a transaction-level advisory lock: it ends with the
+/// transaction, or with the connection of a replica that died). The tree's size then, and
+/// whether more entries may be waiting.
+fn integrate_once(client: &mut Client, schema: &str) -> Result<(u64, bool), StoreError> {
+    let mut tx = client.transaction().map_err(unavailable)?;
+    let held: bool = tx
+        .query_one("SELECT pg_try_advisory_xact_lock(hashtext($1))", &[&format!("{schema}/tlog")])
+        .map_err(unavailable)?
+        .get(0);
+    let size = u64_of(tx.query_one("SELECT size FROM tlog_size", &[]).map_err(unavailable)?.get(0));
+    if !held {
+        // Another replica integrates now.
+        return Ok((size, false));
+    }
+    let edge_ids = Tree::edge_nodes(size);
+    let levels: Vec<i16> = edge_ids.iter().map(|id| i16::from(id.level)).collect();
+    let indexes: Vec<i64> = edge_ids.iter().map(|id| id.index as i64).collect();
+    let rows = tx
+        .query(
+            "SELECT n.hash FROM unnest($1::smallint[], $2::bigint[]) WITH ORDINALITY AS w(level, idx, o)
+             JOIN tlog_nodes n ON n.level = w.level AND n.idx = w.idx ORDER BY w.o",
+            &[&levels, &indexes],
+        )
+        .map_err(unavailable)?;
+    let edge: Vec<Hash> =
+        rows.iter().filter_map(|row| Hash::try_from(row.get::<_, Vec<u8>>(0).as_slice()).ok()).collect();
+    let mut tree = Tree::from_parts(size, edge).ok_or_else(|| StoreError::Corrupt {
+        key: "tlog".to_owned(),
+        reason: format!("the Merkle tree's right edge at size {size} is incomplete"),
+    })?;
+    let entries = tx
+        .query(
+            "SELECT sequence, time_ms, direction, envelope, note, leaf FROM log WHERE sequence > $1 ORDER BY sequence LIMIT $2",
+            &[&(size as i64), &INTEGRATE_BATCH],
+        )
+        .map_err(unavailable)?;
+    if entries.is_empty() {
+        return Ok((size, false));
+    }
+    let (mut levels, mut indexes, mut hashes) = (Vec::new(), Vec::new(), Vec::new());
+    for row in &entries {
+        let entry = entry_of(row);
+        if entry.sequence != tree.size() + 1 {
+            return Err(StoreError::Corrupt {
+                key: format!("log/{}", tree.size() + 1),
+                reason: format!(
+                    "the integrator finds entry {} after entry {}: the log lost entries",
+                    entry.sequence,
+                    tree.size()
+                ),
+            });
+        }
+        let leaf = entry.leaf_hash();
+        let committed: Option<Vec<u8>> = row.get(5);
+        // Entries of an earlier schema have no leaf hash of their commit.
+        if committed.as_ref().is_some_and(|committed| committed.as_slice() != leaf.as_slice()) {
+            return Err(StoreError::Corrupt {
+                key: format!("log/{}", entry.sequence),
+                reason: "its content does not give the leaf hash it was committed with: it changed between its \
+                         commit and its integration; the integrator stops here"
+                    .to_owned(),
+            });
+        }
+        for (id, hash) in tree.append(leaf) {
+            levels.push(i16::from(id.level));
+            indexes.push(id.index as i64);
+            hashes.push(hash.to_vec());
+        }
+    }
+    tx.execute(
+        "INSERT INTO tlog_nodes (level, idx, hash) SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])",
+        &[&levels, &indexes, &hashes],
+    )
+    .map_err(unavailable)?;
+    tx.execute("UPDATE tlog_size SET size = $1", &[&(tree.size() as i64)]).map_err(unavailable)?;
+    tx.commit().map_err(unavailable)?;
+    Ok((tree.size(), entries.len() as i64 == INTEGRATE_BATCH))
+}
+
 /// Applies `batch` in one transaction, all of it or none, by the rules every
 /// backend applies ([`crate::batch::apply`]), with statements prepared once per connection.
 fn apply(
@@ -457,17 +570,93 @@ fn apply(
     if durability == Durability::Unflushed {
         tx.batch_execute("SET LOCAL synchronous_commit TO off").map_err(unavailable)?;
     }
-    let mut apply = PostgresApply { tx, statements };
+    let mut apply = PostgresApply {
+        tx,
+        statements,
+        pending: None,
+        entries: Vec::new(),
+        keys: Vec::new(),
+        items: Vec::new(),
+        answers: Vec::new(),
+    };
     let ids = batch::apply(batch, &mut apply)?;
+    apply.sequence()?;
     apply.tx.commit().map_err(unavailable)?;
     crate::stats::committed(durability == Durability::Flushed);
     Ok(ids)
 }
 
+/// An entry a commit writes in its last statement: time, direction, envelope, note, leaf hash.
+type PendingEntry = (i64, String, Vec<u8>, Vec<u8>, Vec<u8>);
+
 /// The PostgreSQL backend's primitives, in one transaction.
 struct PostgresApply<'a> {
     tx: postgres::Transaction<'a>,
     statements: &'a mut HashMap<&'static str, Statement>,
+    /// The provisional base of the batch's entries, once one is logged.
+    pending: Option<i64>,
+    /// The entries, written by [`PostgresApply::sequence`]: time, direction, envelope, note, leaf hash.
+    entries: Vec<PendingEntry>,
+    /// Index keys: key, and the entry's place in the batch (1 for the first).
+    keys: Vec<(Vec<u8>, i64)>,
+    /// Outbox items that refer to an entry of the batch.
+    items: Vec<i64>,
+    /// Remembered answers that refer to an entry of the batch: sender and message id.
+    answers: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl PostgresApply<'_> {
+    /// The commit's last statement: takes the entries' sequence numbers from the counter
+    /// row, writes the entries and their index under them, and renumbers the outbox items and
+    /// remembered answers that refer to them. The counter's row lock is held from here to COMMIT.
+    fn sequence(&mut self) -> Result<(), StoreError> {
+        let Some(pending) = self.pending else { return Ok(()) };
+        let count = self.entries.len() as i64;
+        let (mut times, mut directions, mut envelopes, mut notes, mut leaves) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (time_ms, direction, envelope, note, leaf) in std::mem::take(&mut self.entries) {
+            times.push(time_ms);
+            directions.push(direction);
+            envelopes.push(envelope);
+            notes.push(note);
+            leaves.push(leaf);
+        }
+        let (index_keys, index_at): (Vec<Vec<u8>>, Vec<i64>) = std::mem::take(&mut self.keys).into_iter().unzip();
+        let (senders, messages): (Vec<Vec<u8>>, Vec<Vec<u8>>) = std::mem::take(&mut self.answers).into_iter().unzip();
+        let items = std::mem::take(&mut self.items);
+        self.execute(
+            "log",
+            "WITH c AS (UPDATE log_head SET sequence = sequence + $1 RETURNING sequence - $1 AS base),
+             l AS (INSERT INTO log (sequence, time_ms, direction, envelope, note, leaf)
+                   SELECT c.base + t.n, t.time_ms, t.direction, t.envelope, t.note, t.leaf
+                   FROM c, unnest($2::bigint[], $3::text[], $4::bytea[], $5::bytea[], $6::bytea[])
+                        WITH ORDINALITY AS t(time_ms, direction, envelope, note, leaf, n)),
+             i AS (INSERT INTO log_index (key, sequence)
+                   SELECT k.key, c.base + k.n FROM c, unnest($7::bytea[], $8::bigint[]) AS k(key, n)),
+             o AS (UPDATE outbox SET entry = c.base + (outbox.entry - $9) FROM c
+                   WHERE outbox.id = ANY($10::bigint[]) AND outbox.entry > $9),
+             r AS (UPDATE remembered SET entry = c.base + (remembered.entry - $9)
+                   FROM c, unnest($11::bytea[], $12::bytea[]) AS m(sender_id, message_id)
+                   WHERE remembered.sender_id = m.sender_id AND remembered.message_id = m.message_id
+                     AND remembered.entry > $9)
+             SELECT base FROM c",
+            &[
+                &count,
+                &times,
+                &directions,
+                &envelopes,
+                &notes,
+                &leaves,
+                &index_keys,
+                &index_at,
+                &pending,
+                &items,
+                &senders,
+                &messages,
+            ],
+        )?;
+        Ok(())
+    }
 }
 
 impl PostgresApply<'_> {
@@ -530,38 +719,36 @@ impl batch::Apply for PostgresApply<'_> {
         self.execute(&key, sql, &[&key.as_bytes()]).map(|_| ())
     }
 
-    fn head(&mut self) -> Result<(u64, Vec<u8>), StoreError> {
-        // The chain's head, locked: the writers of one participant append one after the other.
-        let head = self
-            .query_opt("SELECT sequence, hash FROM log_head FOR UPDATE", &[])?
-            .ok_or_else(|| unavailable_text("the log's head row is missing"))?;
-        Ok((u64_of(head.get(0)), head.get(1)))
+    fn head(&mut self) -> Result<u64, StoreError> {
+        // Provisional numbers, from a sequence (no lock): the real ones are taken at the end.
+        let pending = self
+            .query_opt("SELECT nextval('log_pending')", &[])?
+            .map(|row| row.get::<_, i64>(0))
+            .ok_or_else(|| unavailable_text("nextval returned nothing"))?;
+        let base = PROVISIONAL + (pending % (1 << 40)) * (1 << 20);
+        self.pending = Some(base);
+        Ok(base as u64)
     }
 
     fn append(&mut self, entry: &LogEntry, keys: &[String]) -> Result<(), StoreError> {
-        let sequence = entry.sequence as i64;
-        self.execute(
-            &format!("log/{sequence}"),
-            "INSERT INTO log (sequence, time_ms, direction, envelope, note, previous_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[
-                &sequence,
-                &entry.time_ms,
-                &entry.direction,
-                &entry.envelope,
-                &entry.note.as_bytes(),
-                &entry.previous_hash,
-                &entry.hash,
-            ],
-        )?;
+        // Written by the last statement, under its sequence number.
+        let n = self.entries.len() as i64 + 1;
+        self.entries.push((
+            entry.time_ms,
+            entry.direction.clone(),
+            entry.envelope.clone(),
+            entry.note.as_bytes().to_vec(),
+            entry.leaf_hash().to_vec(),
+        ));
         for key in keys {
-            self.execute(key, "INSERT INTO log_index (key, sequence) VALUES ($1, $2)", &[&key.as_bytes(), &sequence])?;
+            self.keys.push((key.as_bytes().to_vec(), n));
         }
         Ok(())
     }
 
-    fn set_head(&mut self, sequence: u64, hash: &[u8]) -> Result<(), StoreError> {
-        self.execute("log_head", "UPDATE log_head SET sequence = $1, hash = $2", &[&(sequence as i64), &hash])
-            .map(|_| ())
+    fn set_head(&mut self, _sequence: u64) -> Result<(), StoreError> {
+        // The counter is touched once, by the commit's last statement ([`PostgresApply::sequence`]).
+        Ok(())
     }
 
     fn in_slot(&mut self, slot: &str) -> Result<Option<batch::Waiting>, StoreError> {
@@ -577,6 +764,9 @@ impl batch::Apply for PostgresApply<'_> {
 
     fn put_item(&mut self, item: &OutboxItem, replaces: bool) -> Result<(), StoreError> {
         let id = item.id as i64;
+        if item.entry as i64 > PROVISIONAL {
+            self.items.push(id);
+        }
         // An item that refers to its log entry does not hold the envelope again.
         let envelope: &[u8] = if item.entry == 0 { &item.envelope } else { &[] };
         if replaces {
@@ -637,6 +827,9 @@ impl batch::Apply for PostgresApply<'_> {
     fn remember(&mut self, key: &str, stored: StoredRemembered, replace: bool) -> Result<(), StoreError> {
         let (sender_id, message_id) = key.split_once('\u{0}').unwrap_or((key, ""));
         let StoredRemembered { digest, prefix, entry, suffix } = stored;
+        if entry as i64 > PROVISIONAL {
+            self.answers.push((sender_id.as_bytes().to_vec(), message_id.as_bytes().to_vec()));
+        }
         // Unique on (sender, message id): a replica that took the same message meanwhile wins,
         // and a first answer's batch is refused as a conflict, so the message is processed once.
         let sql = if replace {
@@ -721,7 +914,7 @@ impl Backend for PostgresBackend {
                 return Some(Ok(entry));
             }
             let rows = self.query(
-                "SELECT sequence, time_ms, direction, envelope, note, previous_hash, hash FROM log WHERE sequence > $1 ORDER BY sequence LIMIT 1000",
+                "SELECT sequence, time_ms, direction, envelope, note FROM log WHERE sequence > $1 ORDER BY sequence LIMIT 1000",
                 vec![Box::new(after)],
                 |row| Ok(entry_of(row)),
             );
@@ -742,7 +935,7 @@ impl Backend for PostgresBackend {
     fn log_entry(&self, sequence: u64) -> Result<Option<LogEntry>, StoreError> {
         Ok(self
             .query(
-                "SELECT sequence, time_ms, direction, envelope, note, previous_hash, hash FROM log WHERE sequence = $1",
+                "SELECT sequence, time_ms, direction, envelope, note FROM log WHERE sequence = $1",
                 vec![Box::new(sequence as i64)],
                 |row| Ok(entry_of(row)),
             )?
@@ -751,7 +944,7 @@ impl Backend for PostgresBackend {
 
     fn indexed_log(&self, key: &str, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
         self.query(
-            "SELECT l.sequence, l.time_ms, l.direction, l.envelope, l.note, l.previous_hash, l.hash
+            "SELECT l.sequence, l.time_ms, l.direction, l.envelope, l.note
              FROM log_index i JOIN log l ON l.sequence = i.sequence WHERE i.key = $1 ORDER BY i.sequence LIMIT $2",
             vec![Box::new(key.as_bytes().to_vec()), Box::new(limit.min(i64::MAX as usize) as i64)],
             |row| Ok(entry_of(row)),
@@ -760,7 +953,7 @@ impl Backend for PostgresBackend {
 
     fn log_tail(&self, count: usize) -> Result<Vec<LogEntry>, StoreError> {
         let mut entries = self.query(
-            "SELECT sequence, time_ms, direction, envelope, note, previous_hash, hash FROM log ORDER BY sequence DESC LIMIT $1",
+            "SELECT sequence, time_ms, direction, envelope, note FROM log ORDER BY sequence DESC LIMIT $1",
             vec![Box::new(count.min(i64::MAX as usize) as i64)],
             |row| Ok(entry_of(row)),
         )?;
@@ -768,11 +961,50 @@ impl Backend for PostgresBackend {
         Ok(entries)
     }
 
-    fn log_head(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        let head = self.query("SELECT sequence, hash FROM log_head", Vec::new(), |row| {
-            Ok((u64_of(row.get(0)), row.get::<_, Vec<u8>>(1)))
-        })?;
-        Ok(head.into_iter().find(|(sequence, _)| *sequence > 0))
+    fn log_head(&self) -> Result<u64, StoreError> {
+        let head = self.query("SELECT sequence FROM log_head", Vec::new(), |row| Ok(u64_of(row.get(0))))?;
+        Ok(head.into_iter().next().unwrap_or(0))
+    }
+
+    fn tlog_size(&self) -> Result<u64, StoreError> {
+        let size = self.query("SELECT size FROM tlog_size", Vec::new(), |row| Ok(u64_of(row.get(0))))?;
+        Ok(size.into_iter().next().unwrap_or(0))
+    }
+
+    fn tlog_nodes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
+        let levels: Vec<i16> = ids.iter().map(|id| i16::from(id.level)).collect();
+        let indexes: Vec<i64> = ids.iter().map(|id| id.index as i64).collect();
+        let found = self.query(
+            "SELECT n.level, n.idx, n.hash FROM tlog_nodes n
+             JOIN unnest($1::smallint[], $2::bigint[]) AS w(level, idx) ON n.level = w.level AND n.idx = w.idx",
+            vec![Box::new(levels), Box::new(indexes)],
+            |row| Ok(((row.get::<_, i16>(0), row.get::<_, i64>(1)), row.get::<_, Vec<u8>>(2))),
+        )?;
+        let found: HashMap<(i16, i64), Vec<u8>> = found.into_iter().collect();
+        ids.iter()
+            .map(|id| {
+                found
+                    .get(&(i16::from(id.level), id.index as i64))
+                    .and_then(|hash| Hash::try_from(hash.as_slice()).ok())
+                    .ok_or_else(|| StoreError::Corrupt {
+                        key: format!("tlog/{}/{}", id.level, id.index),
+                        reason: "the Merkle tree's node is missing or not 32 bytes".to_owned(),
+                    })
+            })
+            .collect()
+    }
+
+    fn integrate(&self) -> Result<u64, StoreError> {
+        let schema = self.inner.schema.clone();
+        let mut size = self.tlog_size()?;
+        loop {
+            let schema = schema.clone();
+            let (now, more) = self.run(move |client, _| integrate_once(client, &schema))?;
+            if !more || now == size {
+                return Ok(now);
+            }
+            size = now;
+        }
     }
 
     fn due(&self, now_ms: i64, limit: usize, skip: &dyn Fn(u64) -> bool) -> Result<Vec<OutboxItem>, StoreError> {
@@ -928,10 +1160,20 @@ mod tests {
             batch.log(i64::from(n), "received", vec![n], "", Vec::new());
             store.commit(batch).await.unwrap();
         }
+        // Changed after its commit, before its integration: the integrator refuses it.
+        sql(&url, "UPDATE workstation.log SET envelope = '\\x63' WHERE sequence = 3");
+        let error = store.integrate().unwrap_err();
+        assert!(error.to_string().contains("log/3") && error.to_string().contains("between its commit"), "{error}");
+        assert_eq!(store.tree_size().unwrap(), 0, "nothing past it is integrated");
+        let error = store.verify(None).unwrap_err();
+        assert!(error.to_string().contains("log/3") && error.to_string().contains("between its commit"), "{error}");
+        // Put back, integrated; changed again afterwards: its leaf in the tree tells.
+        sql(&url, "UPDATE workstation.log SET envelope = '\\x02' WHERE sequence = 3");
+        assert_eq!(store.integrate().unwrap(), 5);
         assert_eq!(store.verify(None).unwrap(), 5);
         sql(&url, "UPDATE workstation.log SET envelope = '\\x63' WHERE sequence = 3");
         let error = store.verify(None).unwrap_err();
-        assert!(error.to_string().contains("log/3") && error.to_string().contains("hash"), "{error}");
+        assert!(error.to_string().contains("log/3") && error.to_string().contains("leaf hash"), "{error}");
         sql(&url, "DELETE FROM workstation.log WHERE sequence >= 3");
         let error = store.verify(Some(10)).unwrap_err();
         assert!(error.to_string().contains("lost entries"), "{error}");

@@ -17,14 +17,21 @@
 //! - `q/SLOT`: the outbox item waiting in a slot ([`Batch::enqueue_latest`]);
 //! - `l/SEQUENCE`: where log entry `SEQUENCE` is in the segments ([`Position`]);
 //! - `x/KEY\0SEQUENCE`: log entry `SEQUENCE` is indexed under `KEY` (empty);
-//! - `m/format`, `m/head` (the last entry's sequence and hash), `m/applied`
-//!   (the segment and offset after the last frame applied).
+//! - `t/LEVEL INDEX`: a node of the log's Merkle tree (`LEVEL` one byte,
+//!   `INDEX` 8 bytes big-endian; the 32-byte hash), level 0 being the entries' leaf hashes;
+//! - `m/format`, `m/head` (the last entry's sequence and the tree's root at
+//!   it), `m/applied` (the segment and offset after the last frame applied).
+//!
+//! The tree is integrated in the committer: each entry's leaf and the nodes it
+//! completes are sled writes of the frame that appends the entry, so the
+//! window between commit and integration is zero on this backend.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use egov_tlog::{NodeId, NodeReader, Tree};
 use prost::Message as _;
 
 use crate::batch;
@@ -61,6 +68,11 @@ fn entry_key(sequence: u64) -> Vec<u8> {
 /// `x/KEY\0SEQUENCE`: log entry `SEQUENCE` is indexed under `KEY`.
 fn log_index_key(key: &str, sequence: u64) -> Vec<u8> {
     [b"x/".as_slice(), key.as_bytes(), b"\0", &sequence.to_be_bytes()].concat()
+}
+
+/// `t/LEVEL INDEX`: a node of the Merkle tree.
+fn node_key(id: NodeId) -> Vec<u8> {
+    [b"t/".as_slice(), &[id.level], &id.index.to_be_bytes()].concat()
 }
 
 fn seen_key(key: &str) -> Vec<u8> {
@@ -150,13 +162,14 @@ pub(crate) struct GroupView {
     outbox: Overlay,
 }
 
-/// Where the committer appends, and the chain's head.
+/// Where the committer appends, the log's last sequence, and its Merkle tree (`hash`: the root).
 #[derive(Debug, Clone)]
 struct Writer {
     segment: u32,
     end: u64,
     sequence: u64,
     hash: Vec<u8>,
+    tree: Tree,
 }
 
 struct Inner {
@@ -403,6 +416,16 @@ impl SledBackend {
         let segment = segments.count();
         let end = segments.len(segment)?;
         let last_id = tree.get(IDS_KEY)?.map_or(0, |ids| u64_from(&ids));
+        let merkle = Tree::restore(sequence, &SledNodes(&tree)).map_err(|error| StoreError::Corrupt {
+            key: "tlog".to_owned(),
+            reason: format!("the Merkle tree's right edge at entry {sequence} cannot be read: {error}"),
+        })?;
+        if sequence > 0 && merkle.root().as_slice() != hash.as_slice() {
+            return Err(StoreError::Corrupt {
+                key: "meta/log_head".to_owned(),
+                reason: format!("the Merkle tree's stored nodes do not give the root recorded at entry {sequence}"),
+            });
+        }
         Ok(SledBackend {
             inner: Arc::new(Inner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -410,7 +433,7 @@ impl SledBackend {
                 db,
                 tree,
                 segments,
-                writer: Mutex::new(Writer { segment, end, sequence, hash }),
+                writer: Mutex::new(Writer { segment, end, sequence, hash, tree: merkle }),
                 poisoned: AtomicBool::new(false),
                 acknowledged,
                 last_id: AtomicU64::new(last_id),
@@ -475,7 +498,7 @@ impl SledBackend {
         let rebuilt = SledBackend::open(path, cache_bytes).and_then(|backend| {
             let store = crate::Store::with_backend(Arc::new(backend));
             store.verify(None)?;
-            Ok(store.log_head()?.map_or(0, |head| head.0))
+            store.log_head()
         });
         match rebuilt {
             Ok(head) => {
@@ -758,6 +781,7 @@ impl SledBackend {
             .collect();
         writer.sequence = written.sequence;
         writer.hash = written.hash;
+        writer.tree = written.tree;
         overlay.versions.extend(versions);
         overlay.outbox.items.extend(changes.items);
         overlay.outbox.slots.extend(changes.slots);
@@ -826,8 +850,8 @@ impl batch::Apply for SledApply<'_> {
         Ok(())
     }
 
-    fn head(&mut self) -> Result<(u64, Vec<u8>), StoreError> {
-        Ok((self.writer.sequence, self.writer.hash.clone()))
+    fn head(&mut self) -> Result<u64, StoreError> {
+        Ok(self.writer.sequence)
     }
 
     fn append(&mut self, entry: &LogEntry, keys: &[String]) -> Result<(), StoreError> {
@@ -841,14 +865,29 @@ impl batch::Apply for SledApply<'_> {
         for key in keys {
             self.entries.push((log_index_key(key, entry.sequence), Vec::new()));
         }
+        // Integrated at once: one writer, so the tree's size is the sequence before this entry.
+        if self.writer.tree.size() + 1 != entry.sequence {
+            return Err(StoreError::Corrupt {
+                key: format!("log/{}", entry.sequence),
+                reason: format!(
+                    "the Merkle tree holds {} entries, and this one is entry {}",
+                    self.writer.tree.size(),
+                    entry.sequence
+                ),
+            });
+        }
+        for (id, hash) in self.writer.tree.append(entry.leaf_hash()) {
+            self.writes.push((node_key(id), Some(hash.to_vec())));
+        }
         Ok(())
     }
 
-    fn set_head(&mut self, sequence: u64, hash: &[u8]) -> Result<(), StoreError> {
+    fn set_head(&mut self, sequence: u64) -> Result<(), StoreError> {
+        let root = self.writer.tree.root();
         self.writer.sequence = sequence;
-        self.writer.hash = hash.to_vec();
+        self.writer.hash = root.to_vec();
         let mut head = sequence.to_be_bytes().to_vec();
-        head.extend_from_slice(hash);
+        head.extend_from_slice(&root);
         self.writes.push((HEAD.to_vec(), Some(head)));
         Ok(())
     }
@@ -923,8 +962,23 @@ fn head_of(tree: &sled::Tree) -> Result<(u64, Vec<u8>), StoreError> {
                 reason: format!("{} bytes, not 40", bytes.len()),
             });
         }
-        None => (0, vec![0; 32]),
+        None => (0, egov_tlog::EMPTY_ROOT.to_vec()),
     })
+}
+
+/// The Merkle tree's nodes in sled.
+struct SledNodes<'a>(&'a sled::Tree);
+
+impl NodeReader for SledNodes<'_> {
+    fn read_nodes(&self, ids: &[NodeId]) -> Result<Vec<egov_tlog::Hash>, egov_tlog::StoreError> {
+        ids.iter()
+            .map(|id| match self.0.get(node_key(*id))? {
+                Some(hash) => <egov_tlog::Hash>::try_from(hash.as_ref())
+                    .map_err(|_| format!("node {id:?} is not 32 bytes").into()),
+                None => Err(format!("node {id:?} is missing").into()),
+            })
+            .collect()
+    }
 }
 
 /// Opens sled in `path`, refusing damaged files and a store in format 1.
@@ -970,6 +1024,13 @@ fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
 fn check_format(tree: &sled::Tree, path: &Path) -> Result<(), StoreError> {
     match tree.get(FORMAT_KEY)? {
         Some(format) if format.as_ref() == [codec::FORMAT] => Ok(()),
+        Some(format) if format.as_ref() == [2] => Err(StoreError::Format {
+            path: path.display().to_string(),
+            found: "2 (a hash-chained log, before the Merkle tree of format 3)".to_owned(),
+            what_to_do: "keep it for audits with the build that wrote it (its `egov audit verify`), and start this \
+                         build on an empty directory (see docs/storage.md)"
+                .to_owned(),
+        }),
         Some(format) => Err(StoreError::Format {
             path: path.display().to_string(),
             found: format!("{:?}", format.as_ref()),
@@ -1436,9 +1497,19 @@ impl Backend for SledBackend {
         Ok(out)
     }
 
-    fn log_head(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        let (sequence, hash) = head_of(&self.inner.tree)?;
-        Ok((sequence > 0).then_some((sequence, hash)))
+    fn log_head(&self) -> Result<u64, StoreError> {
+        Ok(head_of(&self.inner.tree)?.0)
+    }
+
+    fn tlog_size(&self) -> Result<u64, StoreError> {
+        // Integrated in the committer: the tree holds every entry of the log.
+        Ok(head_of(&self.inner.tree)?.0)
+    }
+
+    fn tlog_nodes(&self, ids: &[NodeId]) -> Result<Vec<egov_tlog::Hash>, StoreError> {
+        SledNodes(&self.inner.tree)
+            .read_nodes(ids)
+            .map_err(|error| StoreError::Corrupt { key: "tlog".to_owned(), reason: error.to_string() })
     }
 
     fn due(&self, now_ms: i64, limit: usize, skip: &dyn Fn(u64) -> bool) -> Result<Vec<OutboxItem>, StoreError> {
