@@ -314,3 +314,116 @@ fn the_audit_reports_every_broken_entry_not_only_the_first() {
     assert!(printed.contains("log/2") && printed.contains("log/4"), "both breaks are reported: {printed}");
     assert!(printed.contains("regional: ") && printed.contains("workstation: "), "the others are checked: {printed}");
 }
+
+/// The application of the first envelope the gateway logged.
+fn first_application(store_dir: &Path) -> String {
+    let (store, _) = egov_store::Store::open_read_only(store_dir).unwrap();
+    let entry = store.log_entry(1).unwrap().unwrap();
+    let envelope = <egov_proto::Envelope as prost::Message>::decode(entry.envelope.as_slice()).unwrap();
+    egov_envelope::decode_header(&envelope.header).unwrap().correlation_id
+}
+
+#[test]
+fn an_applications_evidence_is_verified_offline_and_a_tampered_bundle_is_refused() {
+    let temp = tempfile::tempdir().unwrap();
+    run_into(temp.path());
+    let application = first_application(&temp.path().join("data/gateway"));
+    let bundle = temp.path().join("bundle.json");
+    let output = Command::new(EGOV)
+        .args(["audit", "prove", &application, "--out"])
+        .arg(&bundle)
+        .arg("--data")
+        .arg(temp.path().join("data"))
+        .arg("--keys")
+        .arg(temp.path().join("keys"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The consistency of the gateway's log, from its first entry to its checkpoint.
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
+    let gateway = json["logs"].as_array().unwrap().iter().find(|log| log["participant"] == "gateway").unwrap();
+    let size: u64 = gateway["checkpoint"].as_str().unwrap().lines().nth(1).unwrap().parse().unwrap();
+    let output = Command::new(EGOV)
+        .args(["audit", "consistency", "--participant", "gateway", "--from", "1", "--to", &size.to_string(), "--data"])
+        .arg(temp.path().join("data"))
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success() && printed.contains("consistency: ok"), "{printed}");
+    // Elsewhere, with the bundle and the trust registry only: the stores are gone.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let (copied, trust) = (elsewhere.path().join("bundle.json"), elsewhere.path().join("trust.toml"));
+    std::fs::copy(&bundle, &copied).unwrap();
+    std::fs::copy(temp.path().join("keys/trust.toml"), &trust).unwrap();
+    drop(temp);
+    let verify = |file: &Path| {
+        Command::new(EGOV)
+            .args(["audit", "verify-bundle"])
+            .arg(file)
+            .arg("--trust")
+            .arg(&trust)
+            .current_dir(elsewhere.path())
+            .output()
+            .unwrap()
+    };
+    let output = verify(&copied);
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success() && printed.contains("verify-bundle: ok"), "{printed}");
+    assert!(printed.contains("gateway (") && printed.contains("signed by key"), "{printed}");
+    assert!(printed.contains("entry ") && printed.contains("countersigned by the gateway's key"), "{printed}");
+    println!("{printed}");
+    // Tampered: each refused with its code.
+    let tamper = |edit: &dyn Fn(&mut serde_json::Value), code: &str| {
+        let mut changed = json.clone();
+        edit(&mut changed);
+        let file = elsewhere.path().join("tampered.json");
+        std::fs::write(&file, serde_json::to_vec(&changed).unwrap()).unwrap();
+        let output = verify(&file);
+        let printed = String::from_utf8_lossy(&output.stdout);
+        assert!(!output.status.success() && printed.contains(&format!("REFUSED {code}")), "{code}: {printed}");
+    };
+    let flip_hex = |text: &str, at: usize| {
+        let mut chars: Vec<char> = text.chars().collect();
+        chars[at] = if chars[at] == '0' { '1' } else { '0' };
+        chars.into_iter().collect::<String>()
+    };
+    tamper(
+        &|value| {
+            let entry = &mut value["logs"][0]["entries"][0];
+            let envelope = entry["envelope"].as_str().unwrap().to_owned();
+            entry["envelope"] = flip_hex(&envelope, envelope.len() / 2).into();
+        },
+        "audit.proof_invalid",
+    );
+    tamper(
+        &|value| {
+            let entry = &mut value["logs"][0]["entries"][0];
+            let hash = entry["proof"][0].as_str().unwrap().to_owned();
+            entry["proof"][0] = flip_hex(&hash, 10).into();
+        },
+        "audit.proof_invalid",
+    );
+    tamper(
+        &|value| {
+            let entry = &mut value["logs"][0]["entries"][0];
+            let sequence = entry["sequence"].as_u64().unwrap();
+            entry["sequence"] = (sequence + 1).into();
+        },
+        "audit.proof_invalid",
+    );
+    tamper(
+        &|value| {
+            let note = value["logs"][0]["checkpoint"].as_str().unwrap().to_owned();
+            let mut lines: Vec<String> = note.split('\n').map(str::to_owned).collect();
+            lines[1] = (lines[1].parse::<u64>().unwrap() + 1).to_string();
+            value["logs"][0]["checkpoint"] = lines.join("\n").into();
+        },
+        "audit.checkpoint_forged",
+    );
+    tamper(&|value| value["format"] = "egov-evidence/0".into(), "audit.bundle_malformed");
+}

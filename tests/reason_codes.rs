@@ -9,6 +9,7 @@ use std::path::Path;
 const NAMESPACES: &[&str] = &[
     "access",
     "admin",
+    "audit",
     "counter",
     "envelope",
     "fault",

@@ -13,7 +13,7 @@ use egov_store::{ReadOnly, Store};
 
 #[derive(clap::Subcommand)]
 pub enum AuditCommand {
-    /// Check the hash chain of each participant's message log and every signature in it
+    /// Check each participant's message log against its Merkle tree and signed checkpoints, and every signature in it
     /// (senders', the gateway's countersignatures, the operators' and the head's inside),
     /// and that no log ends before what was acknowledged, where sled's index, the store's
     /// `acknowledged` marker or another participant's log witnesses it. It changes no
@@ -25,6 +25,46 @@ pub enum AuditCommand {
         #[arg(long, default_value = "keys")]
         keys: PathBuf,
         /// The participants' PostgreSQL database (`egov serve --store`), instead of `--data`.
+        #[arg(long, env = "EGOV_STORE")]
+        store: Option<String>,
+    },
+    /// Write the evidence of one application to FILE (one JSON document, `docs/envelope.md`):
+    /// every envelope of it at every participant, each with its inclusion proof against its
+    /// log's latest checkpoint, the checkpoints, and the trust registry's keys valid then.
+    /// Read only, as `verify`.
+    Prove {
+        /// The application's id (its envelopes' correlation id).
+        application: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        #[arg(long, default_value = "keys")]
+        keys: PathBuf,
+        #[arg(long, env = "EGOV_STORE")]
+        store: Option<String>,
+    },
+    /// Check an evidence bundle offline, with the bundle and a trust registry only: every
+    /// checkpoint's signature, every entry's inclusion proof against its checkpoint, every
+    /// envelope's signatures. Says who signed what, when, and where in which log. A bundle
+    /// that does not hold is refused with an `audit.*` code, and the command exits 1.
+    VerifyBundle {
+        file: PathBuf,
+        /// The trust registry to check against (`keys/trust.toml`).
+        #[arg(long)]
+        trust: PathBuf,
+    },
+    /// Print and verify the consistency proof of PARTICIPANT's log from the tree of FROM
+    /// entries to that of TO (each the root of a checkpoint where there is one of that size).
+    Consistency {
+        #[arg(long)]
+        participant: String,
+        #[arg(long)]
+        from: u64,
+        #[arg(long)]
+        to: u64,
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
         #[arg(long, env = "EGOV_STORE")]
         store: Option<String>,
     },
@@ -66,8 +106,127 @@ const MAX_BREAKS_SHOWN: usize = 20;
 const STATEFUL: [&str; 4] = ["gateway", "regional", "workstation", "shep"];
 
 pub fn audit(command: AuditCommand) -> anyhow::Result<ExitCode> {
-    let AuditCommand::Verify { data, keys, store } = command;
-    check(&data, &keys, store.as_deref(), None, false, "audit")
+    match command {
+        AuditCommand::Verify { data, keys, store } => check(&data, &keys, store.as_deref(), None, false, "audit"),
+        AuditCommand::Prove { application, out, data, keys, store } => {
+            let trust = KeyDir::new(&keys).trust()?;
+            let mut opened = Vec::new();
+            for participant in STATEFUL {
+                if let Some(store) = open_one(&data, store.as_deref(), participant)? {
+                    let member = egov_stack::Role::parse(participant).map_or("", |role| role.member_id());
+                    opened.push((participant, member, store));
+                }
+            }
+            let stores: Vec<(&str, &str, &Store)> = opened.iter().map(|(p, m, s)| (*p, *m, s)).collect();
+            let (bundle, notes) = crate::evidence::prove(&application, &stores, &trust)?;
+            for note in notes {
+                println!("note: {note}");
+            }
+            let json = serde_json::to_string_pretty(&bundle)?;
+            std::fs::write(&out, json).with_context(|| format!("cannot write {}", out.display()))?;
+            let entries: usize = bundle.logs.iter().map(|log| log.entries.len()).sum();
+            println!(
+                "{}: {entries} envelopes of application {application} in {} logs, with their proofs, {} checkpoints and {} keys",
+                out.display(),
+                bundle.logs.len(),
+                bundle.logs.len(),
+                bundle.keys.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::VerifyBundle { file, trust } => {
+            let text = std::fs::read_to_string(&trust).with_context(|| format!("cannot read {}", trust.display()))?;
+            let trust = egov_envelope::TrustRegistry::from_toml(&text)
+                .with_context(|| format!("{} is not a trust registry", trust.display()))?;
+            let started = std::time::Instant::now();
+            let verdict = std::fs::read(&file)
+                .with_context(|| format!("cannot read {}", file.display()))
+                .map(|bytes| serde_json::from_slice::<crate::evidence::Bundle>(&bytes));
+            let verdict = match verdict? {
+                Ok(bundle) => crate::evidence::verify(&bundle, &trust).map(|lines| (bundle, lines)),
+                Err(error) => Err(crate::evidence::Refused {
+                    code: "audit.bundle_malformed",
+                    detail: format!("{} is not an evidence bundle: {error}", file.display()),
+                }),
+            };
+            match verdict {
+                Ok((bundle, lines)) => {
+                    println!("application {}:", bundle.application);
+                    for line in lines {
+                        println!("{line}");
+                    }
+                    println!("verify-bundle: ok ({:.1} ms)", started.elapsed().as_secs_f64() * 1000.0);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(refused) => {
+                    println!("verify-bundle: REFUSED {refused}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        AuditCommand::Consistency { participant, from, to, data, store } => {
+            stateful(&participant)?;
+            let Some(store) = open_one(&data, store.as_deref(), &participant)? else {
+                anyhow::bail!("no store of the {participant}");
+            };
+            let size = store.tree_size()?;
+            if from > to || to > size {
+                anyhow::bail!("the {participant}'s tree holds {size} entries: give 0 <= FROM <= TO <= {size}");
+            }
+            let checkpoints = store.checkpoints()?;
+            let root = |at: u64| -> anyhow::Result<(egov_tlog::Hash, &'static str)> {
+                Ok(match checkpoints.iter().find(|(s, _)| *s == at) {
+                    Some((_, note)) => {
+                        let parsed = egov_tlog::SignedNote::parse(note.as_bytes())
+                            .map_err(|e| anyhow::anyhow!("{e}"))
+                            .and_then(|n| egov_tlog::Checkpoint::parse(n.text()).map_err(|e| anyhow::anyhow!("{e}")))?;
+                        (parsed.root, "its checkpoint")
+                    }
+                    None => (store.root_at(at)?, "the stored tree"),
+                })
+            };
+            let ((first, first_from), (second, second_from)) = (root(from)?, root(to)?);
+            let proof = store.consistency_proof(from, to)?;
+            println!("{participant}: root at {from}: {} ({first_from})", hex::encode(first));
+            println!("{participant}: root at {to}: {} ({second_from})", hex::encode(second));
+            println!("{participant}: consistency proof, {} hashes:", proof.len());
+            for hash in &proof {
+                println!("  {}", hex::encode(hash));
+            }
+            match egov_tlog::verify_consistency(from, to, &first, &second, &proof) {
+                Ok(()) => {
+                    println!("consistency: ok: the tree of {from} entries is a prefix of the tree of {to}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(error) => {
+                    println!("consistency: FAILED audit.inconsistent: {error}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+    }
+}
+
+/// A participant's store, read only (`None`: it has none).
+fn open_one(data: &Path, url: Option<&str>, participant: &str) -> anyhow::Result<Option<Store>> {
+    match url {
+        Some(url) => {
+            egov_stack::check_store_url(url)?;
+            if !egov_store::PostgresBackend::exists(url, participant)? {
+                return Ok(None);
+            }
+            Ok(Some(Store::open_postgres(url, participant)?))
+        }
+        None => {
+            let path = data.join(participant);
+            if !path.is_dir() {
+                return Ok(None);
+            }
+            let (store, _) = Store::open_read_only(&path)
+                .with_context(|| format!("cannot open the {participant}'s store in {}", path.display()))?;
+            Ok(Some(store))
+        }
+    }
 }
 
 pub fn store(command: StoreCommand) -> anyhow::Result<ExitCode> {

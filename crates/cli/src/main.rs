@@ -5,6 +5,7 @@ mod audit;
 mod commands;
 mod config;
 mod domain;
+mod evidence;
 mod fixtures;
 mod incidents;
 mod monitor;

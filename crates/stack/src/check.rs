@@ -26,8 +26,8 @@ pub struct StoreCheck {
     pub problems: Vec<String>,
 }
 
-/// Verifies an envelope's signatures, and those of the envelopes it carries.
-fn verify_envelope(envelope: &Envelope, trust: &TrustRegistry, signatures: &mut usize) -> Result<(), String> {
+/// Verifies an envelope's signatures, and those of the envelopes it carries (counted in `signatures`).
+pub fn verify_envelope(envelope: &Envelope, trust: &TrustRegistry, signatures: &mut usize) -> Result<(), String> {
     let checks = Checks { max_body_bytes: usize::MAX, freshness_window_ms: None };
     let verified = open(envelope, trust, 0, &checks).map_err(|e| format!("{}: {e}", e.code()))?;
     *signatures += 1;
