@@ -375,6 +375,8 @@ fn an_applications_evidence_is_verified_offline_and_a_tampered_bundle_is_refused
     let printed = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success() && printed.contains("verify-bundle: ok"), "{printed}");
     assert!(printed.contains("gateway (") && printed.contains("signed by key"), "{printed}");
+    assert!(printed.contains("cosigned by the witness egov/sc-workstation"), "{printed}");
+    assert!(printed.contains("cosigned by the witness egov/egov-gateway"), "{printed}");
     assert!(printed.contains("entry ") && printed.contains("countersigned by the gateway's key"), "{printed}");
     println!("{printed}");
     // Tampered: each refused with its code.
@@ -426,4 +428,53 @@ fn an_applications_evidence_is_verified_offline_and_a_tampered_bundle_is_refused
         "audit.checkpoint_forged",
     );
     tamper(&|value| value["format"] = "egov-evidence/0".into(), "audit.bundle_malformed");
+}
+
+#[test]
+fn the_witnesses_cosign_each_others_checkpoints_and_the_audit_reports_a_split_view() {
+    let temp = tempfile::tempdir().unwrap();
+    run_into(temp.path());
+    let output = audit(temp.path());
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{printed}");
+    let cosigned = |participant: &str| -> usize {
+        let line = printed
+            .lines()
+            .find(|line| line.starts_with(&format!("{participant}: ")) && line.contains("cosigned"))
+            .unwrap();
+        line.split(" checkpoints verified, ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(cosigned("gateway") >= 2 && cosigned("regional") >= 1 && cosigned("workstation") >= 1, "{printed}");
+    // The gateway's log forks: one copy extended by one entry, shown to the workstation (which
+    // cosigns it), another copy extended by another entry, which replaces the log.
+    let data = temp.path().join("data");
+    let fork = temp.path().join("fork");
+    let status = Command::new("cp").arg("-a").arg(data.join("gateway")).arg(&fork).status().unwrap();
+    assert!(status.success());
+    let keys = egov_runtime::KeyDir::new(temp.path().join("keys"));
+    let trust = keys.trust().unwrap();
+    let gateway = keys.signer_in(&trust, "egov-gateway").unwrap();
+    let workstation = keys.signer_in(&trust, "sc-workstation").unwrap();
+    let log_keys: Vec<_> = trust.log_keys("egov-gateway").into_iter().map(|(_, key)| key).collect();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        for (dir, byte) in [(data.join("gateway"), 1u8), (fork.clone(), 2)] {
+            let store = egov_store::Store::open(&dir, 8 << 20).unwrap();
+            let mut batch = egov_store::Batch::new();
+            batch.log(1, "received", vec![byte], "", Vec::new());
+            store.commit(batch).await.unwrap();
+            store.publish_checkpoint(&gateway.note_signer()).await.unwrap().unwrap();
+            if byte == 1 {
+                let witness = egov_store::Store::open(&data.join("workstation"), 8 << 20).unwrap();
+                let done = witness.witness(&store, &log_keys, &workstation.cosigner(), 1).await.unwrap();
+                assert!(matches!(done, egov_store::Witnessed::Cosigned(_)), "{done:?}");
+            }
+        }
+    });
+    std::fs::remove_dir_all(data.join("gateway")).unwrap();
+    let status = Command::new("cp").arg("-a").arg(&fork).arg(data.join("gateway")).status().unwrap();
+    assert!(status.success());
+    let output = audit(temp.path());
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{printed}");
+    assert!(printed.contains("gateway: BROKEN: split view: the workstation cosigned its checkpoint"), "{printed}");
 }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use egov_runtime::KeyDir;
-use egov_stack::check::{check_store, cross_check};
+use egov_stack::check::{check_store, cross_check, witness_problems};
 use egov_store::{ReadOnly, Store};
 
 #[derive(clap::Subcommand)]
@@ -342,6 +342,10 @@ fn check(
     for (participant, problem) in cross_check(&stores) {
         witnessed.entry(participant).or_default().push(problem);
     }
+    let (split_views, cosigned) = witness_problems(&stores, &trust)?;
+    for (participant, problem) in split_views {
+        witnessed.entry(participant).or_default().push(problem);
+    }
     for (participant, opened) in &opened {
         if !shown(participant) {
             continue;
@@ -376,9 +380,10 @@ fn check(
         }
         if problems.is_empty() {
             println!(
-                "{participant}: {} log entries, Merkle tree intact (each entry its leaf), {} checkpoints verified, {} signatures verified{}{}",
+                "{participant}: {} log entries, Merkle tree intact (each entry its leaf), {} checkpoints verified, {} of others' cosigned, {} signatures verified{}{}",
                 checked.entries,
                 checked.checkpoints,
+                cosigned.get(*participant).copied().unwrap_or(0),
                 checked.signatures,
                 if checked.soap > 0 { format!(", {} with their SOAP message", checked.soap) } else { String::new() },
                 if index && opened.read_only.is_some() { ", the index matches the log" } else { "" }

@@ -104,10 +104,17 @@ pub fn prove(
         if entries.is_empty() || member.is_empty() {
             continue;
         }
-        let Some((size, checkpoint)) = store.checkpoints()?.pop() else {
+        let Some((size, mut checkpoint)) = store.checkpoints()?.pop() else {
             notes.push(format!("{participant}: no checkpoint yet: its {} entries are left out", entries.len()));
             continue;
         };
+        // The witnesses' cosignatures of the same checkpoint, where they kept one.
+        let witnessed = format!("{}{}/{size:020}", egov_store::WITNESSED_PREFIX, egov_envelope::log_origin(member));
+        for &(_, _, witness) in stores {
+            if let Some(cosigned) = witness.get::<String>(&witnessed)? {
+                checkpoint = merge_signatures(&checkpoint, &cosigned.value);
+            }
+        }
         let mut proved = Vec::new();
         for entry in entries {
             if entry.sequence > size {
@@ -170,6 +177,24 @@ pub fn prove(
     Ok((Bundle { format: BUNDLE_FORMAT.to_owned(), application: application.to_owned(), logs, keys }, notes))
 }
 
+/// `note` with the signature lines of `other` it lacks, when both are of the same text.
+fn merge_signatures(note: &str, other: &str) -> String {
+    let (Some((text, lines)), Some((other_text, other_lines))) = (note.split_once("\n\n"), other.split_once("\n\n"))
+    else {
+        return note.to_owned();
+    };
+    if text != other_text {
+        return note.to_owned();
+    }
+    let mut merged: Vec<&str> = lines.lines().collect();
+    for line in other_lines.lines() {
+        if !merged.contains(&line) {
+            merged.push(line);
+        }
+    }
+    format!("{text}\n\n{}\n", merged.join("\n"))
+}
+
 fn hash_of(text: &str, what: &str) -> Result<Hash, Refused> {
     hex::decode(text)
         .ok()
@@ -203,8 +228,11 @@ pub fn verify(bundle: &Bundle, trust: &TrustRegistry) -> Result<Vec<String>, Ref
     let mut lines = Vec::new();
     for log in &bundle.logs {
         let log_keys = trust.log_keys(&log.member);
+        let witnesses: Vec<_> = trust.members().iter().flat_map(|member| trust.cosigner_keys(&member.id)).collect();
         let signed_by = log_keys.iter().find_map(|(id, key)| {
-            egov_tlog::open_checkpoint(log.checkpoint.as_bytes(), key.name(), key, &[]).ok().map(|opened| (id, opened))
+            egov_tlog::open_checkpoint(log.checkpoint.as_bytes(), key.name(), key, &witnesses)
+                .ok()
+                .map(|opened| (id, opened))
         });
         let Some((key_id, opened)) = signed_by else {
             let why = egov_store::open_with_any(
@@ -227,6 +255,13 @@ pub fn verify(bundle: &Bundle, trust: &TrustRegistry) -> Result<Vec<String>, Ref
             checkpoint.size,
             hex::encode(checkpoint.root)
         ));
+        for cosignature in opened.cosignatures() {
+            lines.push(format!(
+                "  cosigned by the witness {} at {}: consistent with every checkpoint of this log it cosigned before",
+                cosignature.name,
+                cosignature.timestamp.map_or_else(String::new, |t| time(t.saturating_mul(1000) as i64))
+            ));
+        }
         for entry in &log.entries {
             let at = format!("{} entry {}", log.participant, entry.sequence);
             let envelope_bytes = hex::decode(&entry.envelope)

@@ -198,3 +198,95 @@ pub fn cross_check(stores: &BTreeMap<&str, &Store>) -> Vec<(String, String)> {
     }
     problems
 }
+
+/// Problems by participant, and how many checkpoints each witness cosigned.
+pub type Witnesses = (Vec<(String, String)>, BTreeMap<String, usize>);
+
+/// What the witnesses' stores say of the logs they cosigned (`Store::witness`): every cosigned
+/// checkpoint must open with its log's key and carry its witness's cosignature, and its root must
+/// be the log's root at its size now (else the log showed the witness another history: a split
+/// view); a split view a witness refused to cosign is reported with its evidence. The problems,
+/// by the participant whose log they concern, and how many checkpoints each witness cosigned.
+pub fn witness_problems(stores: &BTreeMap<&str, &Store>, trust: &TrustRegistry) -> anyhow::Result<Witnesses> {
+    let mut problems = Vec::new();
+    let mut cosigned_by = BTreeMap::new();
+    let member_of = |participant: &str| match participant {
+        "gateway" => ids::GATEWAY,
+        "regional" => ids::REGIONAL,
+        "workstation" => ids::SC_WORKSTATION,
+        _ => "",
+    };
+    for (&witness_name, witness) in stores {
+        let witness_member = member_of(witness_name);
+        if witness_member.is_empty() {
+            continue;
+        }
+        let cosigner_keys = trust.cosigner_keys(witness_member);
+        let witnessed: Vec<(String, egov_store::Versioned<String>)> = witness.scan(egov_store::WITNESSED_PREFIX)?;
+        let split: Vec<(String, egov_store::Versioned<Vec<String>>)> = witness.scan(egov_store::SPLIT_PREFIX)?;
+        for (key, _) in &split {
+            let key = key.strip_prefix(egov_store::SPLIT_PREFIX).unwrap_or(key);
+            let origin = key.rsplit_once('/').map_or(key, |(origin, _)| origin);
+            let participant = origin.strip_prefix("egov/").and_then(role_of).unwrap_or(origin);
+            problems.push((
+                participant.to_owned(),
+                format!(
+                    "split view: the log showed the {witness_name} a checkpoint not consistent with one it cosigned \
+                     (the two signed notes are in the {witness_name}'s store, tlog/split/{key})"
+                ),
+            ));
+        }
+        for (key, note) in &witnessed {
+            let key = key.strip_prefix(egov_store::WITNESSED_PREFIX).unwrap_or(key);
+            let Some((origin, size)) = key.rsplit_once('/') else { continue };
+            let Some(member) = origin.strip_prefix("egov/") else { continue };
+            let log_keys: Vec<_> = trust.log_keys(member).into_iter().map(|(_, key)| key).collect();
+            let opened = log_keys
+                .iter()
+                .find_map(|key| egov_tlog::open_checkpoint(note.value.as_bytes(), origin, key, &cosigner_keys).ok());
+            let Some(opened) = opened else {
+                problems.push((
+                    witness_name.to_owned(),
+                    format!("tlog/witnessed/{key}: the checkpoint it cosigned does not open with {origin}'s keys"),
+                ));
+                continue;
+            };
+            if opened.cosignatures().is_empty() {
+                problems.push((
+                    witness_name.to_owned(),
+                    format!("tlog/witnessed/{key}: no cosignature of the {witness_name} verifies on it"),
+                ));
+                continue;
+            }
+            *cosigned_by.entry(witness_name.to_owned()).or_insert(0) += 1;
+            let checkpoint = opened.checkpoint();
+            let Some(participant) = role_of(member) else { continue };
+            let Some(log) = stores.get(participant) else { continue };
+            if checkpoint.size > log.tree_size()? {
+                problems.push((
+                    participant.to_owned(),
+                    format!(
+                        "the {witness_name} cosigned its checkpoint of size {size}, and its log's tree holds {} entries: \
+                         it lost entries since",
+                        log.tree_size()?
+                    ),
+                ));
+                continue;
+            }
+            let now = log.root_at(checkpoint.size)?;
+            if now != checkpoint.root {
+                problems.push((
+                    participant.to_owned(),
+                    format!(
+                        "split view: the {witness_name} cosigned its checkpoint of size {} with root {}, and its log \
+                         gives root {} at that size",
+                        checkpoint.size,
+                        hex::encode(checkpoint.root),
+                        hex::encode(now)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok((problems, cosigned_by))
+}

@@ -249,6 +249,41 @@ impl Default for CheckpointSettings {
     }
 }
 
+/// A participant's log, as the integrator and the witnesses use it.
+#[derive(Debug, Clone)]
+struct Log {
+    member: &'static str,
+    store: Store,
+    signer: egov_tlog::NoteSigner,
+    cosigner: egov_tlog::NoteSigner,
+}
+
+/// One round of witnessing among the logs of this process: every participant cosigns the
+/// gateway's latest checkpoint, and the gateway cosigns each participant's, each after checking
+/// it is consistent with the last one it cosigned ([`Store::witness`]). A log that shows a
+/// witness two histories is refused, and the evidence kept in the witness's store.
+async fn witness_round(logs: &[Log], trust: &egov_envelope::TrustRegistry) {
+    let Some(gateway) = logs.iter().find(|log| log.member == ids::GATEWAY) else { return };
+    // A cosignature says when the witness saw the checkpoint: the wall clock, as the outbox's retries use.
+    let now = u64::try_from(SystemClock.now_ms() / 1000).unwrap_or(0);
+    for other in logs.iter().filter(|log| log.member != ids::GATEWAY) {
+        for (witness, log) in [(other, gateway), (gateway, other)] {
+            let keys: Vec<_> = trust.log_keys(log.member).into_iter().map(|(_, key)| key).collect();
+            if let Err(error) = witness.store.witness(&log.store, &keys, &witness.cosigner, now).await {
+                tracing::error!(witness = witness.member, log = log.member, code = error.code(), %error, "not cosigned");
+            }
+        }
+    }
+}
+
+/// [`witness_round`] every `every`.
+async fn witness(logs: Vec<Log>, trust: SharedTrust, every: std::time::Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        witness_round(&logs, &trust.current()).await;
+    }
+}
+
 /// The integrator of a participant's log ([`Store::integrate`]: nothing to do on sled, where the
 /// committer integrates) and its checkpoints, signed with the participant's key.
 async fn integrate_and_publish(store: Store, signer: egov_tlog::NoteSigner, settings: CheckpointSettings) {
@@ -343,8 +378,9 @@ pub struct Stack {
     tasks: Vec<JoinHandle<()>>,
     /// The stores of the participants with state.
     stores: Vec<(Role, Store)>,
-    /// Each stateful participant's store and the key its checkpoints are signed with.
-    logs: Vec<(Store, egov_tlog::NoteSigner)>,
+    /// Each stateful participant's log: who it is, its store, the key its checkpoints are
+    /// signed with and the key it cosigns others' checkpoints with.
+    logs: Vec<Log>,
     metrics: Option<Arc<egov_runtime::metrics::Metrics>>,
     monitoring: Arc<Monitoring>,
     /// The SHEP edge's HTTP and gRPC addresses, when it runs.
@@ -440,7 +476,7 @@ impl Stack {
         for (role, listener) in listeners {
             let member = role.member_id();
             let signer = config.keys.signer_in(&trust.current(), role.member_id())?;
-            let log_signer = signer.note_signer();
+            let (log_signer, cosigner) = (signer.note_signer(), signer.cosigner());
             let mut checks = config.checks.clone();
             if matches!(role, Role::Individuals | Role::Notary) {
                 // Look-ups are small.
@@ -583,7 +619,7 @@ impl Stack {
             };
             if let Some((store, _)) = &state {
                 stores.push((role, store.clone()));
-                logs.push((store.clone(), log_signer.clone()));
+                logs.push(Log { member, store: store.clone(), signer: log_signer.clone(), cosigner: cosigner.clone() });
                 tasks.push(tokio::spawn(integrate_and_publish(store.clone(), log_signer, config.checkpoints)));
                 if let Some(metrics) = &config.metrics {
                     let gauges = egov_runtime::metrics::StoreGauges {
@@ -655,6 +691,10 @@ impl Stack {
             _ => None,
         };
         tasks.push(tokio::spawn(watch_trust(config.keys.clone(), trust.clone(), config.metrics.clone())));
+        let every = std::time::Duration::from_millis(config.checkpoints.every_ms.max(200));
+        if config.checkpoints.every_ms > 0 {
+            tasks.push(tokio::spawn(witness(logs.clone(), trust.clone(), every)));
+        }
         Ok(Stack {
             shep,
             topology,
@@ -712,12 +752,13 @@ impl Stack {
         for task in self.servers.into_iter().map(|(_, _, task)| task).chain(self.tasks) {
             let _ = task.await;
         }
-        // What was committed, in a last checkpoint of each log.
-        for (store, signer) in &self.logs {
-            if let Err(error) = store.publish_checkpoint(signer).await {
-                tracing::warn!(origin = signer.name(), %error, "the last checkpoint was not published");
+        // What was committed, in a last checkpoint of each log, cosigned by the witnesses.
+        for log in &self.logs {
+            if let Err(error) = log.store.publish_checkpoint(&log.signer).await {
+                tracing::warn!(origin = log.signer.name(), %error, "the last checkpoint was not published");
             }
         }
+        witness_round(&self.logs, &self.trust.current()).await;
         self.monitoring.finish();
     }
 
@@ -747,12 +788,13 @@ impl Stack {
             let _ = task.await;
         }
         let mut unsettled = Vec::new();
-        // What was committed, in a last checkpoint of each log.
-        for (store, signer) in &self.logs {
-            if let Err(error) = store.publish_checkpoint(signer).await {
-                tracing::warn!(origin = signer.name(), %error, "the last checkpoint was not published");
+        // What was committed, in a last checkpoint of each log, cosigned by the witnesses.
+        for log in &self.logs {
+            if let Err(error) = log.store.publish_checkpoint(&log.signer).await {
+                tracing::warn!(origin = log.signer.name(), %error, "the last checkpoint was not published");
             }
         }
+        witness_round(&self.logs, &self.trust.current()).await;
         for (role, store) in self.stores {
             if let Err(error) = store.settle().await {
                 unsettled.push((role, error.to_string()));

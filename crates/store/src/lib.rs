@@ -128,6 +128,21 @@ impl NodeReader for Nodes<'_> {
     }
 }
 
+/// Where a witness keeps the checkpoints it cosigned: `tlog/witnessed/ORIGIN/SIZE` (the cosigned note).
+pub const WITNESSED_PREFIX: &str = "tlog/witnessed/";
+/// Where a witness keeps the evidence of a split view it refused to cosign: `tlog/split/ORIGIN/SIZE`
+/// (the two notes, the one it cosigned before and the one it was shown, as a JSON array).
+pub const SPLIT_PREFIX: &str = "tlog/split/";
+
+/// What [`Store::witness`] came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Witnessed {
+    /// Nothing new to cosign (no checkpoint, or the one cosigned last).
+    Nothing,
+    /// The log's checkpoint of this size was consistent with the last one cosigned, and is cosigned.
+    Cosigned(u64),
+}
+
 /// The checkpoint `note` opened with the first of `keys` (a log's keys over time) that signed it.
 pub fn open_with_any(note: &str, keys: &[VerifierKey]) -> Result<egov_tlog::VerifiedCheckpoint, String> {
     let mut last = String::from("no key to check its signature with");
@@ -314,6 +329,81 @@ impl Store {
             .into_iter()
             .map(|(key, note)| (key[CHECKPOINT_PREFIX.len()..].parse().unwrap_or(0), note.value))
             .collect())
+    }
+
+    /// This store's participant as a witness of `log` (another participant's store): its latest
+    /// checkpoint is opened with one of `log_keys` (the log's keys, all of one origin), checked
+    /// against the last one this witness cosigned of that origin with `log`'s consistency proof,
+    /// cosigned with `cosigner` at `timestamp` (seconds) and kept under
+    /// [`WITNESSED_PREFIX`]`ORIGIN/SIZE`. A checkpoint that is not consistent with the last one
+    /// (a split view, a smaller tree, a failed proof) is not cosigned: both notes are kept as
+    /// evidence under [`SPLIT_PREFIX`] and the witness answers `store.corrupt`.
+    pub async fn witness(
+        &self,
+        log: &Store,
+        log_keys: &[VerifierKey],
+        cosigner: &NoteSigner,
+        timestamp: u64,
+    ) -> Result<Witnessed, StoreError> {
+        let Some((size, note)) = log.checkpoints()?.pop() else { return Ok(Witnessed::Nothing) };
+        let Some(log_key) =
+            log_keys.iter().find(|key| egov_tlog::open_checkpoint(note.as_bytes(), key.name(), key, &[]).is_ok())
+        else {
+            return Err(tlog_error(format!("the checkpoint of size {size} does not open with the log's keys").into()));
+        };
+        let origin = log_key.name().to_owned();
+        let prefix = format!("{WITNESSED_PREFIX}{origin}/");
+        let last = self.scan::<String>(&prefix)?.pop().map(|(_, note)| note.value);
+        let last =
+            last.as_deref().map(|note| open_with_any(note, log_keys)).transpose().map_err(|e| tlog_error(e.into()))?;
+        if let Some(last) = &last
+            && last.checkpoint().size == size
+            && last.checkpoint().root
+                == egov_tlog::Checkpoint::parse(
+                    egov_tlog::SignedNote::parse(note.as_bytes()).map_err(|e| tlog_error(e.to_string().into()))?.text(),
+                )
+                .map_err(|e| tlog_error(e.to_string().into()))?
+                .root
+        {
+            return Ok(Witnessed::Nothing);
+        }
+        let proof = match &last {
+            Some(last) if last.checkpoint().size > 0 && last.checkpoint().size < size => {
+                log.consistency_proof(last.checkpoint().size, size)?
+            }
+            _ => Vec::new(),
+        };
+        match egov_tlog::cosign_if_consistent(
+            note.as_bytes(),
+            &origin,
+            log_key,
+            last.as_ref(),
+            &proof,
+            cosigner,
+            timestamp,
+        ) {
+            Ok(cosigned) => {
+                let mut batch = Batch::new();
+                batch.put(format!("{prefix}{size:020}"), 0, &cosigned.to_string())?;
+                match self.commit(batch).await {
+                    Ok(_) | Err(StoreError::Conflict { .. }) => Ok(Witnessed::Cosigned(size)),
+                    Err(error) => Err(error),
+                }
+            }
+            Err(error) => {
+                let last_note = last.as_ref().map(|last| last.note().to_string()).unwrap_or_default();
+                let mut batch = Batch::new();
+                batch.put(format!("{SPLIT_PREFIX}{origin}/{size:020}"), 0, &vec![last_note, note.clone()])?;
+                match self.commit(batch).await {
+                    Ok(_) | Err(StoreError::Conflict { .. }) => {}
+                    Err(error) => return Err(error),
+                }
+                Err(StoreError::Corrupt {
+                    key: format!("{SPLIT_PREFIX}{origin}/{size}"),
+                    reason: format!("the log {origin} shows a checkpoint this witness will not cosign: {error}"),
+                })
+            }
+        }
     }
 
     /// Integrates what is committed, then signs a checkpoint of the tree (origin: the signer's name)
@@ -1004,6 +1094,55 @@ mod tests {
         for key in ["log/2", "log/3"] {
             assert!(said.iter().any(|p| p.contains(key) && p.contains("leaf hash")), "{key}: {said:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_witness_cosigns_a_consistent_log_and_keeps_the_evidence_of_a_split_view() {
+        let (dir, fork_dir, witness_dir) =
+            (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (log, fork, witness) = (
+            Store::open(dir.path(), 8 << 20).unwrap(),
+            Store::open(fork_dir.path(), 8 << 20).unwrap(),
+            Store::open(witness_dir.path(), 8 << 20).unwrap(),
+        );
+        let signer = NoteSigner::ed25519("egov/log", ed25519_dalek::SigningKey::from_bytes(&[7; 32])).unwrap();
+        let cosigner =
+            NoteSigner::cosigner_v1("egov/witness", ed25519_dalek::SigningKey::from_bytes(&[9; 32])).unwrap();
+        let append = async |store: &Store, bytes: &[u8]| {
+            for byte in bytes {
+                let mut batch = Batch::new();
+                batch.log(1, "received", vec![*byte], "", Vec::new());
+                store.commit(batch).await.unwrap();
+            }
+            store.publish_checkpoint(&signer).await.unwrap();
+        };
+        let keys = [signer.verifier()];
+        append(&log, &[1, 2]).await;
+        assert_eq!(witness.witness(&log, &keys, &cosigner, 100).await.unwrap(), Witnessed::Cosigned(2));
+        assert_eq!(witness.witness(&log, &keys, &cosigner, 101).await.unwrap(), Witnessed::Nothing);
+        append(&log, &[3, 4, 5]).await;
+        assert_eq!(witness.witness(&log, &keys, &cosigner, 102).await.unwrap(), Witnessed::Cosigned(5));
+        let (_, cosigned) = witness.scan::<String>(WITNESSED_PREFIX).unwrap().pop().unwrap();
+        let opened = egov_tlog::open_checkpoint(
+            cosigned.value.as_bytes(),
+            "egov/log",
+            &signer.verifier(),
+            &[cosigner.verifier()],
+        )
+        .unwrap();
+        assert_eq!(opened.cosignatures().len(), 1, "the witness's cosignature verifies");
+        // The same key signs another history of the same size: refused, and the two notes kept.
+        append(&fork, &[1, 2, 3, 4, 9]).await;
+        let error = witness.witness(&fork, &keys, &cosigner, 103).await.unwrap_err();
+        assert!(error.to_string().contains("split view"), "{error}");
+        let split: Vec<(String, Versioned<Vec<String>>)> = witness.scan(SPLIT_PREFIX).unwrap();
+        let notes = &split[0].1.value;
+        let opened: Vec<_> = notes
+            .iter()
+            .map(|note| egov_tlog::open_checkpoint(note.as_bytes(), "egov/log", &signer.verifier(), &[]).unwrap())
+            .collect();
+        let view = egov_tlog::detect_split_view(&opened[0], &opened[1]).unwrap();
+        view.verify(&signer.verifier()).unwrap();
     }
 
     /// Removes sled's files from the store in `dir` (the index; the log and its marker stay).
