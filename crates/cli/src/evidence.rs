@@ -104,7 +104,7 @@ pub fn prove(
         if entries.is_empty() || member.is_empty() {
             continue;
         }
-        let Some((size, mut checkpoint)) = store.checkpoints()?.pop() else {
+        let Some((size, mut checkpoint)) = store.latest_checkpoint()? else {
             notes.push(format!("{participant}: no checkpoint yet: its {} entries are left out", entries.len()));
             continue;
         };

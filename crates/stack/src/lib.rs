@@ -288,7 +288,7 @@ async fn witness(logs: Vec<Log>, trust: SharedTrust, every: std::time::Duration)
 /// committer integrates) and its checkpoints, signed with the participant's key.
 async fn integrate_and_publish(store: Store, signer: egov_tlog::NoteSigner, settings: CheckpointSettings) {
     let poll = std::time::Duration::from_millis(settings.every_ms.clamp(20, 200));
-    let mut last = store.checkpoints().ok().and_then(|c| c.last().map(|c| c.0)).unwrap_or(0);
+    let mut last = store.latest_checkpoint().ok().flatten().map_or(0, |(size, _)| size);
     let mut last_at = std::time::Instant::now();
     loop {
         tokio::time::sleep(poll).await;

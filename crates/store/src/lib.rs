@@ -345,7 +345,7 @@ impl Store {
         cosigner: &NoteSigner,
         timestamp: u64,
     ) -> Result<Witnessed, StoreError> {
-        let Some((size, note)) = log.checkpoints()?.pop() else { return Ok(Witnessed::Nothing) };
+        let Some((size, note)) = log.latest_checkpoint()? else { return Ok(Witnessed::Nothing) };
         let Some(log_key) =
             log_keys.iter().find(|key| egov_tlog::open_checkpoint(note.as_bytes(), key.name(), key, &[]).is_ok())
         else {
@@ -353,7 +353,11 @@ impl Store {
         };
         let origin = log_key.name().to_owned();
         let prefix = format!("{WITNESSED_PREFIX}{origin}/");
-        let last = self.scan::<String>(&prefix)?.pop().map(|(_, note)| note.value);
+        // The last one cosigned, by key: `tlog/witnessed-latest/ORIGIN`.
+        let latest_key = format!("tlog/witnessed-latest/{origin}");
+        let latest: Option<Versioned<String>> = self.get(&latest_key)?;
+        let latest_version = latest.as_ref().map_or(0, |latest| latest.version);
+        let last = latest.map(|latest| latest.value);
         let last =
             last.as_deref().map(|note| open_with_any(note, log_keys)).transpose().map_err(|e| tlog_error(e.into()))?;
         if let Some(last) = &last
@@ -385,6 +389,7 @@ impl Store {
             Ok(cosigned) => {
                 let mut batch = Batch::new();
                 batch.put(format!("{prefix}{size:020}"), 0, &cosigned.to_string())?;
+                batch.put(latest_key, latest_version, &cosigned.to_string())?;
                 match self.commit(batch).await {
                     Ok(_) | Err(StoreError::Conflict { .. }) => Ok(Witnessed::Cosigned(size)),
                     Err(error) => Err(error),
@@ -404,6 +409,17 @@ impl Store {
                 })
             }
         }
+    }
+
+    /// The latest checkpoint published: size and note (read by key, not by listing them all).
+    pub fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError> {
+        let Some(latest) = self.get::<u64>(LATEST_CHECKPOINT)? else { return Ok(None) };
+        let key = format!("{CHECKPOINT_PREFIX}{:020}", latest.value);
+        let note: Versioned<String> = self.get(&key)?.ok_or_else(|| StoreError::Corrupt {
+            key: LATEST_CHECKPOINT.to_owned(),
+            reason: format!("it names checkpoint {}, which is not there", latest.value),
+        })?;
+        Ok(Some((latest.value, note.value)))
     }
 
     /// Integrates what is committed, then signs a checkpoint of the tree (origin: the signer's name)
