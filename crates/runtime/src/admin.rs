@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use egov_proto::admin_service_server::{AdminService, AdminServiceServer};
 use egov_proto::{
-    Envelope, EnvelopeHeader, GetCountersRequest, GetCountersResponse, ListOutboxRequest, ListOutboxResponse,
+    Envelope, GetCountersRequest, GetCountersResponse, ListOutboxRequest, ListOutboxResponse,
     LogRecord, OutboxEntry, QueryLogRequest, QueryLogResponse, QueryMonitoringRequest, QueryMonitoringResponse,
     RetryOutboxRequest, RetryOutboxResponse,
 };
@@ -56,9 +56,7 @@ impl AdminServer {
 }
 
 fn entry(item: &OutboxItem) -> OutboxEntry {
-    let header = Envelope::decode(item.envelope.as_slice())
-        .ok()
-        .and_then(|envelope| EnvelopeHeader::decode(envelope.header.as_slice()).ok())
+    let header = egov_envelope::header_of_stored(&item.envelope)
         .unwrap_or_default();
     let incident = item.next_attempt_ms == PARKED;
     OutboxEntry {
