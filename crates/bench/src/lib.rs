@@ -38,8 +38,7 @@ use egov_proto::echo_service_server::{EchoService, EchoServiceServer};
 use egov_proto::gateway_service_client::GatewayServiceClient;
 use egov_proto::individuals_service_client::IndividualsServiceClient;
 use egov_proto::{
-    EchoRequest, EchoResponse, Envelope, LookupPersonRequest, MessageType, PersonAnswer, PersonQuery,
-    SendSyncRequest,
+    EchoRequest, EchoResponse, Envelope, LookupPersonRequest, MessageType, PersonAnswer, PersonQuery, SendSyncRequest,
 };
 use egov_runtime::{Clock as _, KeyDir, SystemClock, Topology, ids};
 use egov_stack::{Role, RoutesHook, Stack, StackConfig};

@@ -265,9 +265,7 @@ impl Outbox {
 /// when spans are exported (its correlation id is then read off its envelope).
 fn delivery_span(item: &OutboxItem) -> tracing::Span {
     let correlation_id = if crate::trace::exporting() {
-        egov_envelope::header_of_stored(&item.envelope)
-            .map(|header| header.correlation_id)
-            .unwrap_or_default()
+        egov_envelope::header_of_stored(&item.envelope).map(|header| header.correlation_id).unwrap_or_default()
     } else {
         String::new()
     };

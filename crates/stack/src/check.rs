@@ -98,8 +98,7 @@ struct Logged {
 fn logged(store: &Store) -> Logged {
     let mut logged = Logged::default();
     for entry in store.log_entries().flatten() {
-        let Some(header) = egov_envelope::header_of_stored(&entry.envelope)
-        else {
+        let Some(header) = egov_envelope::header_of_stored(&entry.envelope) else {
             continue;
         };
         let key = (header.sender_id, header.message_id);

@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::SecondsFormat;
 use egov_envelope::services;
 use egov_proto::{
-    ApplicationForm, Envelope, MessageType, PersonAnswer, PersonQuery, PowerOfAttorneyAnswer,
-    PowerOfAttorneyKind, PowerOfAttorneyQuery, PowerOfAttorneyStatus, SendSyncRequest, SendSyncResponse,
+    ApplicationForm, Envelope, MessageType, PersonAnswer, PersonQuery, PowerOfAttorneyAnswer, PowerOfAttorneyKind,
+    PowerOfAttorneyQuery, PowerOfAttorneyStatus, SendSyncRequest, SendSyncResponse,
 };
 use egov_regulation::instance::to_local;
 use egov_runtime::{Refusal, ids};
