@@ -264,7 +264,7 @@ async fn every_participant_reads_out_its_log_of_an_application_and_the_workstati
         assert!(entries.windows(2).all(|pair| pair[0].sequence < pair[1].sequence), "oldest first");
         for entry in &entries {
             let envelope = entry.envelope.clone().unwrap();
-            let header = EnvelopeHeader::decode(envelope.header.as_slice()).unwrap();
+            let header = EnvelopeHeader::decode(&envelope.header[..]).unwrap();
             assert_eq!(header.correlation_id, "logged-1");
             assert_eq!(entry.hash.len(), 64, "{entry:?}");
             egov_envelope::open(&envelope, &harness.trust, 0, &checks).unwrap();

@@ -717,7 +717,9 @@ impl Fixture {
                 return Some(self.seal_after(&draft, |envelope| envelope.signatures[0].ed25519.truncate(63)));
             }
             Break::BodyChangedAfterSigning => {
-                return Some(self.seal_after(&draft, |envelope| envelope.body.extend_from_slice(UNKNOWN_FIELD)));
+                return Some(self.seal_after(&draft, |envelope| {
+                    envelope.body = [&envelope.body[..], UNKNOWN_FIELD].concat().into();
+                }));
             }
             Break::UnknownSender => {
                 header.sender_id = "stranger".to_owned();
@@ -1266,7 +1268,7 @@ async fn the_envelope_a_delivery_carries_is_held_to_the_header_limit_and_the_rul
             let mut draft = fixture.draft(spec, &subject);
             let mut delivery = fixture.delivery(&subject.application_id);
             let carried = delivery.operator_submission.take().unwrap();
-            let mut header = EnvelopeHeader::decode(carried.header.as_slice()).unwrap();
+            let mut header = EnvelopeHeader::decode(&carried.header[..]).unwrap();
             breaks(&mut header);
             delivery.operator_submission = Some(operator.seal_bytes(header.encode_to_vec(), carried.body));
             draft.body = delivery.encode_to_vec();

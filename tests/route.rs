@@ -65,7 +65,7 @@ async fn approval_runs_processes_1_to_9_and_actions_1_to_4() {
     let verified = egov_envelope::open(&result, &harness.trust, 0, &checks).unwrap();
     assert_eq!(verified.header.sender_id, "head-1");
     assert_eq!(verified.header.body_type, ServiceResult::TYPE);
-    let document = ServiceResult::decode(result.body.as_slice()).unwrap();
+    let document = ServiceResult::decode(&result.body[..]).unwrap();
     assert_eq!((document.outcome.as_str(), document.application_id.as_str()), ("permitted", "approval-1"));
     // The applicant took a ticket of the electronic queue; process 9 happens once.
     assert!(application.queue_ticket.starts_with("R-"), "{}", application.queue_ticket);
@@ -76,7 +76,11 @@ async fn approval_runs_processes_1_to_9_and_actions_1_to_4() {
     let again = operator.issue("approval-1").await.unwrap_err();
     assert_eq!(egov_runtime::reason_of(&again), Some("process.ended"));
     let mut tampered = result.clone();
-    tampered.body[3] ^= 1;
+    {
+        let mut bytes = tampered.body.to_vec();
+        bytes[3] ^= 1;
+        tampered.body = bytes.into();
+    }
     assert!(egov_envelope::open(&tampered, &harness.trust, 0, &checks).is_err());
     harness.stop().await;
 }
@@ -119,7 +123,7 @@ async fn violations_in_the_documents_are_refused_by_process_8_signed_by_the_spec
         (verified.header.sender_id.as_str(), verified.sender_role.as_str()),
         (check.actor_id.as_str(), "provider-specialist")
     );
-    let document = ServiceResult::decode(result.body.as_slice()).unwrap();
+    let document = ServiceResult::decode(&result.body[..]).unwrap();
     assert_eq!((document.outcome.as_str(), document.refusal_ground.as_str()), ("refused", "incomplete-package"));
     let notice = application.notice.unwrap();
     assert_eq!(notice.code, "process-8.refusal");
@@ -280,7 +284,7 @@ async fn a_reasoned_refusal_is_decided_at_action_2_after_the_documents_complied(
     let result = driven.result.unwrap();
     let checks = Checks { freshness_window_ms: None, ..Checks::default() };
     assert_eq!(egov_envelope::open(&result, &harness.trust, 0, &checks).unwrap().header.sender_id, "head-1");
-    let document = ServiceResult::decode(result.body.as_slice()).unwrap();
+    let document = ServiceResult::decode(&result.body[..]).unwrap();
     assert_eq!((document.outcome.as_str(), document.refusal_ground.as_str()), ("refused", "harm-to-child"));
     let notice = application.notice.unwrap();
     assert_eq!(notice.code, "result.refused");
@@ -387,7 +391,7 @@ async fn notarised_power_absent_from_the_notarial_registry_gets_the_process_4_no
         .gateway_log("poa-absent-1")
         .await
         .iter()
-        .map(|m| egov_proto::EnvelopeHeader::decode(m.envelope.as_ref().unwrap().header.as_slice()).unwrap().service_id)
+        .map(|m| egov_proto::EnvelopeHeader::decode(&m.envelope.as_ref().unwrap().header[..]).unwrap().service_id)
         .collect();
     assert!(services.iter().any(|s| s == "enis.poa.check.v1"), "{services:?}");
     harness.stop().await;
@@ -469,7 +473,7 @@ async fn power_of_attorney_not_notarised_is_not_looked_up() {
         .gateway_log("poa-other-1")
         .await
         .iter()
-        .map(|m| egov_proto::EnvelopeHeader::decode(m.envelope.as_ref().unwrap().header.as_slice()).unwrap().service_id)
+        .map(|m| egov_proto::EnvelopeHeader::decode(&m.envelope.as_ref().unwrap().header[..]).unwrap().service_id)
         .collect();
     assert!(services.iter().any(|s| s == "gbdfl.person.lookup.v1"), "{services:?}");
     assert!(!services.iter().any(|s| s == "enis.poa.check.v1"), "no notarial look-up: {services:?}");
@@ -639,7 +643,11 @@ async fn an_incomplete_package_gets_the_applicant_a_signed_notice_of_what_is_mis
         assert!(!text.contains(attached.as_str()), "{text:?} does not name the attached {attached:?}");
     }
     let mut tampered = counter.envelope.clone();
-    tampered.body[3] ^= 1;
+    {
+        let mut bytes = tampered.body.to_vec();
+        bytes[3] ^= 1;
+        tampered.body = bytes.into();
+    }
     let checks = Checks { freshness_window_ms: None, ..Checks::default() };
     assert!(egov_envelope::open(&tampered, &harness.trust, 0, &checks).is_err());
 
@@ -907,7 +915,7 @@ async fn the_gateways_messages_are_listed_by_application_and_by_recipient() {
         harness.drive(id, &in_person("850715300122")).await.unwrap();
     }
     let header = |m: &egov_proto::LoggedMessage| {
-        egov_proto::EnvelopeHeader::decode(m.envelope.as_ref().unwrap().header.as_slice()).unwrap()
+        egov_proto::EnvelopeHeader::decode(&m.envelope.as_ref().unwrap().header[..]).unwrap()
     };
     let first = harness.gateway_log("listed-1").await;
     assert!(first.len() >= 6, "the look-up, the hand-over, the reports and the result: {}", first.len());
@@ -1023,7 +1031,7 @@ async fn at_the_office_the_executor_refuses_noncompliant_documents_at_action_2_a
     let checks = Checks { freshness_window_ms: None, ..Checks::default() };
     let opened = egov_envelope::open(&result, &harness.trust, 0, &checks).unwrap();
     assert_eq!((opened.sender_role.as_str(), opened.header.sender_id.as_str()), ("provider-head", "head-1"));
-    let document = ServiceResult::decode(result.body.as_slice()).unwrap();
+    let document = ServiceResult::decode(&result.body[..]).unwrap();
     assert_eq!(document.refusal_ground, "unreliable-documents");
     let notice = document.notice.unwrap();
     assert_eq!(notice.code, "result.refused-documents");

@@ -207,7 +207,7 @@ async fn a_python_arm_on_lxml_takes_pushed_applications_and_its_reports_give_the
         let checks = egov_envelope::Checks { freshness_window_ms: None, ..egov_envelope::Checks::default() };
         let verified = egov_envelope::open(&result, &trust, SystemClock.now_ms(), &checks).unwrap();
         assert_eq!(verified.header.sender_id, "head-1");
-        let body = <egov_proto::ServiceResult as prost::Message>::decode(result.body.as_slice()).unwrap();
+        let body = <egov_proto::ServiceResult as prost::Message>::decode(&result.body[..]).unwrap();
         assert_eq!((body.application_id.as_str(), body.outcome.as_str()), (app.as_str(), "permitted"));
         assert_eq!((body.applicant_iin.as_str(), body.provider.as_str()), (iin, "rshep-astana"));
     }

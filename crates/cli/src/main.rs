@@ -14,6 +14,17 @@ mod sla;
 
 use std::path::PathBuf;
 
+/// With `--features alloc-counting`, every allocation is counted, for the bench's allocation figures.
+#[cfg(feature = "alloc-counting")]
+#[global_allocator]
+static ALLOCATOR: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+
+#[cfg(feature = "alloc-counting")]
+fn allocated() -> (u64, u64) {
+    let stats = ALLOCATOR.stats();
+    (stats.bytes_allocated as u64, stats.allocations as u64)
+}
+
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -146,6 +157,8 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    #[cfg(feature = "alloc-counting")]
+    egov_bench::allocations::count_with(allocated);
     let matches = Cli::command().get_matches();
     let mut cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,

@@ -12,7 +12,7 @@ pub use error::EnvelopeError;
 pub use signing::{
     COUNTERSIGN_TAG, Checks, SENDER_TAG, Signer, Verified, carried_envelope, check_freshness, countersign,
     countersigned_bytes, decode_body, decode_header, header_of_stored, open, sender_signed_bytes, verifications,
-    verify_countersignature,
+    verifications_remembered, verify_countersignature,
 };
 pub use trust::{KeyEntry, Member, Role, TrustError, TrustRegistry};
 

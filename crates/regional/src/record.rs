@@ -63,11 +63,11 @@ fn submitted_documents(delivery: &ApplicationDelivery) -> Result<Vec<egov_proto:
     let Some(submission) = &delivery.operator_submission else { return Ok(Vec::new()) };
     let header = egov_envelope::decode_header(&submission.header).map_err(|e| corrupt("submission header", e))?;
     if header.body_type == egov_proto::OfficeReception::TYPE {
-        let body = egov_proto::OfficeReception::decode(submission.body.as_slice())
-            .map_err(|e| corrupt("office reception", e))?;
+        let body =
+            egov_proto::OfficeReception::decode(&submission.body[..]).map_err(|e| corrupt("office reception", e))?;
         return Ok(body.documents);
     }
-    let body = egov_proto::ApplicationSubmission::decode(submission.body.as_slice())
+    let body = egov_proto::ApplicationSubmission::decode(&submission.body[..])
         .map_err(|e| corrupt("operator submission", e))?;
     Ok(body.documents)
 }

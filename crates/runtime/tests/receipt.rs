@@ -4,6 +4,7 @@
 //! with a receipt it makes as it is told: right, signed by another key, for
 //! another message's bytes; the sender's outbox sends through
 //! [`egov_runtime::outbox::ToGateway`] and records what it is given.
+#![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
