@@ -106,6 +106,7 @@ fn routes(app: Arc<App>) -> Router {
         .route("/operator/applications/{id}/submit", post(operator::submit))
         .route("/operator/applications/{id}/ticket", post(operator::ticket))
         .route("/operator/applications/{id}/issue", post(operator::issue))
+        .route("/operator/call-next", post(operator::call_next))
         .route("/operator/applications/{id}/withdraw", post(operator::withdraw))
         .route("/staff", get(staff::start))
         .route("/staff/login", post(staff::login))
