@@ -671,13 +671,14 @@ mod tests {
     }
 
     /// Every POST route of the router, with a form it could take (the multipart ones as such).
-    const POSTS: [(&str, bool); 12] = [
+    const POSTS: [(&str, bool); 13] = [
         ("/operator/login", false),
         ("/operator/logout", false),
         ("/operator/new", false),
         ("/operator/applications/a-1/submit", true),
         ("/operator/applications/a-1/ticket", false),
         ("/operator/applications/a-1/issue", false),
+        ("/operator/call-next", false),
         ("/operator/applications/a-1/withdraw", false),
         ("/staff/login", false),
         ("/staff/logout", false),
@@ -852,6 +853,9 @@ mod lists {
             Err(Status::unimplemented("listing only"))
         }
         async fn take_queue_ticket(&self, _: Request<TakeQueueTicketRequest>) -> Answer<TakeQueueTicketResponse> {
+            Err(Status::unimplemented("listing only"))
+        }
+        async fn call_next(&self, _: Request<CallNextRequest>) -> Answer<CallNextResponse> {
             Err(Status::unimplemented("listing only"))
         }
         async fn issue_result(&self, _: Request<IssueResultRequest>) -> Answer<IssueResultResponse> {
