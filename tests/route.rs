@@ -135,7 +135,10 @@ async fn violations_in_the_documents_are_refused_by_process_8_signed_by_the_spec
 
 /// `egov staff process --decision refuse`, and `egov staff act` step by step,
 /// take a refusal at condition 2 through: the specialist who decided signs
-/// process 8's refusal the ARM drafted, and the ARM's part ends.
+/// process 8's refusal the ARM drafted, and the ARM's part ends. Then process 9
+/// from the command line: `egov operator ticket --centre`, `issue` refused
+/// before the ticket is called, `call-next --window` (twice: the same ticket),
+/// `issue`, and `call-next` on an empty queue.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn egov_staff_process_signs_process_8_as_the_specialist_who_decided() {
     let harness = Harness::start().await;
@@ -195,6 +198,33 @@ async fn egov_staff_process_signs_process_8_as_the_specialist_who_decided() {
     }
     let done = staff.registration(&registration).await.unwrap();
     assert!(done.next_actor.is_empty() && done.signed_result.is_some(), "signed and sent: {:?}", done.next_actor);
+
+    // Process 9 from the command line, as the README does it: a ticket at a centre, the operator's call of the
+    // next ticket to their window, the hand-over of the ticket called to them.
+    let operator = harness.operator().await;
+    common::eventually("the refusal at the workstation", async || {
+        operator.application("cli-refusal-2").await.ok().filter(|a| a.current_step == "process-9")
+    })
+    .await;
+    let run = |args: &[&str]| tokio::task::block_in_place(|| egov(args));
+    let ticket = run(&["operator", "ticket", "cli-refusal-2", "--centre", "hall-cli"]);
+    assert!(ticket.status.success(), "{}", said(&ticket));
+    assert!(said(&ticket).contains("at centre hall-cli, 0 ahead"), "{}", said(&ticket));
+    let early = run(&["operator", "issue", "cli-refusal-2"]);
+    assert!(!early.status.success() && said(&early).contains("workstation.ticket_not_called"), "{}", said(&early));
+    for _ in 0..2 {
+        // Called, then called again before serving: the same ticket.
+        let called = run(&["operator", "call-next", "--centre", "hall-cli", "--window", "4"]);
+        assert!(called.status.success(), "{}", said(&called));
+        let text = said(&called);
+        assert!(text.contains(" called to window 4 at ") && text.contains("application cli-refusal-2"), "{text}");
+        assert!(text.contains("-0001") && text.contains("0 still waiting"), "{text}");
+    }
+    let issued = run(&["operator", "issue", "cli-refusal-2"]);
+    assert!(issued.status.success(), "{}", said(&issued));
+    assert!(said(&issued).contains("ended: refused"), "{}", said(&issued));
+    let empty = run(&["operator", "call-next", "--centre", "hall-cli"]);
+    assert!(empty.status.success() && said(&empty).contains("no ticket waits at centre hall-cli"), "{}", said(&empty));
     harness.stop().await;
 }
 
