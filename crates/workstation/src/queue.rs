@@ -307,7 +307,7 @@ impl Workstation {
     /// waiting is an answer without one.
     pub(crate) async fn call_next(
         &self,
-        received: Received<NextTicketCall>,
+        received: Arc<Received<NextTicketCall>>,
     ) -> Result<Outcome<CallNextResponse>, Status> {
         let call = &received.body;
         let operator_id = received.sender_id().to_owned();
