@@ -473,6 +473,17 @@ mod tests {
         check("2026-06-15T13:00:00Z", "2026-06-16T09:00:00+05:00");
     }
 
+    /// A ticket kept before centres and calls were modelled (the store's records are named
+    /// fields): it is the default centre's, waiting, not called.
+    #[test]
+    fn a_ticket_kept_before_centres_is_the_default_centres_and_waits() {
+        let old = r#"{"number":"R-20260609-0001","day":"20260609","sequence":1,"taken_ms":5,"waited_ms":null}"#;
+        let ticket: Ticket = serde_json::from_str(old).unwrap();
+        assert_eq!((ticket.centre.as_str(), ticket.called.as_ref()), (ids::DEFAULT_CENTRE, None));
+        assert_eq!(ticket.entry("a"), "ticket/main/20260609/0000000001/a");
+        assert!(ticket.held(ids::DEFAULT_CENTRE, "20260609").is_none(), "waiting, not held by any desk");
+    }
+
     #[test]
     fn tickets_are_numbered_per_day_and_listed_in_their_order() {
         assert_eq!(number("20260609", 1), "R-20260609-0001");
