@@ -19,6 +19,7 @@ fn rpcs(topology: &Topology) -> Vec<(String, &'static str)> {
         (&topology.workstation, "/egov.v1.WorkstationService/OpenForm"),
         (&topology.workstation, "/egov.v1.WorkstationService/SubmitApplication"),
         (&topology.workstation, "/egov.v1.WorkstationService/TakeQueueTicket"),
+        (&topology.workstation, "/egov.v1.WorkstationService/CallNext"),
         (&topology.workstation, "/egov.v1.WorkstationService/IssueResult"),
         (&topology.workstation, "/egov.v1.WorkstationService/WithdrawApplication"),
         (&topology.workstation, "/egov.v1.InboxService/Deliver"),

@@ -615,13 +615,28 @@ pub enum OperatorCommand {
         #[arg(long = "document")]
         documents: Vec<String>,
     },
-    /// The applicant came for the result: a ticket of the electronic queue, or when to come back.
+    /// The applicant came for the result: a ticket of the centre's electronic queue, or when to come back.
     Ticket {
         #[command(flatten)]
         login: OperatorLogin,
         application_id: String,
+        /// The service centre (TsON) whose queue it is; default: the workstation's default centre, `main`.
+        #[arg(long, default_value = "")]
+        centre: String,
     },
-    /// Process 9: hand the result to the applicant, whose ticket must be next in the queue.
+    /// The operator, free at a window, calls the next waiting ticket of the centre's queue (or gets again the one
+    /// called to them and not served yet); prints the ticket and its application.
+    CallNext {
+        #[command(flatten)]
+        login: OperatorLogin,
+        /// The service centre (TsON); default: the workstation's default centre, `main`.
+        #[arg(long, default_value = "")]
+        centre: String,
+        /// The window the operator serves at (one operator at a time), e.g. 3.
+        #[arg(long, default_value = "")]
+        window: String,
+    },
+    /// Process 9: hand the result to the applicant whose ticket was called to this operator (`call-next`).
     Issue {
         #[command(flatten)]
         login: OperatorLogin,
@@ -797,15 +812,18 @@ pub async fn operator(
             print!("{}", crate::print::application(&applied.application));
             Ok(ExitCode::SUCCESS)
         }
-        OperatorCommand::Ticket { login, application_id } => {
-            let operator = logged_in_operator(&login, topology, tls, persistence).await?;
+        OperatorCommand::Ticket { login, application_id, centre } => {
+            let operator = logged_in_operator(&login, topology, tls, persistence).await?.with_centre(centre);
             match operator.take_ticket(&application_id).await {
                 Ok(taken) => {
                     let ticket = taken.ticket.unwrap_or_default();
                     let calendar = egov_regulation::Calendar::kazakhstan();
                     let taken_at = egov_regulation::instance::to_local(calendar, ticket.taken_time_ms)
                         .map_or_else(String::new, |at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, false));
-                    println!("ticket {} taken at {taken_at}, {} ahead", ticket.number, ticket.ahead);
+                    println!(
+                        "ticket {} taken at {taken_at} at centre {}, {} ahead",
+                        ticket.number, ticket.centre, ticket.ahead
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(status) => {
@@ -816,6 +834,36 @@ pub async fn operator(
                         .context(format!("queue ticket of application {application_id} not done")))
                 }
             }
+        }
+        OperatorCommand::CallNext { login, centre, window } => {
+            let operator =
+                logged_in_operator(&login, topology, tls, persistence).await?.with_centre(centre).with_window(window);
+            let called = operator
+                .call_next()
+                .await
+                .with_context(|| format!("call of the next ticket at centre {} not done", operator.centre()))?;
+            match (called.ticket, called.application) {
+                (Some(ticket), Some(application)) => {
+                    let calendar = egov_regulation::Calendar::kazakhstan();
+                    let at = |ms: i64| {
+                        egov_regulation::instance::to_local(calendar, ms)
+                            .map_or_else(String::new, |at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, false))
+                    };
+                    let window =
+                        if ticket.window.is_empty() { String::new() } else { format!(" to window {}", ticket.window) };
+                    println!(
+                        "ticket {} called{window} at {} (taken at {}), application {}, {} still waiting",
+                        ticket.number,
+                        at(ticket.called_time_ms),
+                        at(ticket.taken_time_ms),
+                        application.application_id,
+                        called.waiting
+                    );
+                    print!("{}", crate::print::application(&application));
+                }
+                _ => println!("no ticket waits at centre {}", operator.centre()),
+            }
+            Ok(ExitCode::SUCCESS)
         }
         OperatorCommand::Issue { login, application_id } => {
             let operator = logged_in_operator(&login, topology, tls, persistence).await?;

@@ -106,6 +106,7 @@ fn routes(app: Arc<App>) -> Router {
         .route("/operator/applications/{id}/submit", post(operator::submit))
         .route("/operator/applications/{id}/ticket", post(operator::ticket))
         .route("/operator/applications/{id}/issue", post(operator::issue))
+        .route("/operator/call-next", post(operator::call_next))
         .route("/operator/applications/{id}/withdraw", post(operator::withdraw))
         .route("/staff", get(staff::start))
         .route("/staff/login", post(staff::login))
@@ -670,13 +671,14 @@ mod tests {
     }
 
     /// Every POST route of the router, with a form it could take (the multipart ones as such).
-    const POSTS: [(&str, bool); 12] = [
+    const POSTS: [(&str, bool); 13] = [
         ("/operator/login", false),
         ("/operator/logout", false),
         ("/operator/new", false),
         ("/operator/applications/a-1/submit", true),
         ("/operator/applications/a-1/ticket", false),
         ("/operator/applications/a-1/issue", false),
+        ("/operator/call-next", false),
         ("/operator/applications/a-1/withdraw", false),
         ("/staff/login", false),
         ("/staff/logout", false),
@@ -851,6 +853,9 @@ mod lists {
             Err(Status::unimplemented("listing only"))
         }
         async fn take_queue_ticket(&self, _: Request<TakeQueueTicketRequest>) -> Answer<TakeQueueTicketResponse> {
+            Err(Status::unimplemented("listing only"))
+        }
+        async fn call_next(&self, _: Request<CallNextRequest>) -> Answer<CallNextResponse> {
             Err(Status::unimplemented("listing only"))
         }
         async fn issue_result(&self, _: Request<IssueResultRequest>) -> Answer<IssueResultResponse> {

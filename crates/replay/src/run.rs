@@ -261,7 +261,11 @@ async fn run_one(target: &Target, scenario: &Scenario, options: &Options) -> (Ac
         Ok(channel) => channel,
         Err(error) => return fail(actual, error.to_string()),
     };
-    let mut operator = OperatorClient::new(channel, key.clone(), clock.clone()).with_persistence(options.persistence);
+    // Each scenario's applicant takes their ticket at a service centre of their own, named as the
+    // application: scenarios replayed at once are never called each other's tickets.
+    let mut operator = OperatorClient::new(channel, key.clone(), clock.clone())
+        .with_persistence(options.persistence)
+        .with_centre(&application_id);
     if let Some(step) = target.definition.step_by_effect(egov_regulation::Effect::LogIn) {
         pacer.before(step);
     }

@@ -154,6 +154,7 @@ impl Workstation {
             }
         });
         let notice = notice.or_else(|| record.result_notice.clone());
+        let called = record.ticket.as_ref().and_then(|t| t.called.as_ref());
         let mut application = Application {
             application_id: record.application_id.clone(),
             service_code: record.service_code.clone(),
@@ -165,6 +166,10 @@ impl Workstation {
             queue_ticket: record.ticket.as_ref().map(|t| t.number.clone()).unwrap_or_default(),
             queue_ticket_time_ms: record.ticket.as_ref().map_or(0, |t| t.taken_ms),
             queue_wait_ms: record.ticket.as_ref().and_then(|t| t.waited_ms).unwrap_or(0),
+            queue_centre: record.ticket.as_ref().map(|t| t.centre.clone()).unwrap_or_default(),
+            queue_called_by: called.map(|c| c.operator_id.clone()).unwrap_or_default(),
+            queue_called_time_ms: called.map_or(0, |c| c.at_ms),
+            queue_window: called.map(|c| c.window.clone()).unwrap_or_default(),
             ..Application::default()
         };
         convert::instance_fields(&self.definition, &record.instance, &mut application);
