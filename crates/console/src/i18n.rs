@@ -344,6 +344,8 @@ const TEXTS: &[(&str, &str, &str, &str)] = &[
     ("pages.nav", "Беттер", "Страницы", "Pages"),
     ("first.page", "Бірінші бет", "Первая страница", "First page"),
     ("next.page", "Келесі бет", "Следующая страница", "Next page"),
+    ("previous.page", "Алдыңғы бет", "Предыдущая страница", "Previous page"),
+    ("on.page", "Осы бетте", "На этой странице", "On this page"),
     ("unit.hours.short", "сағ", "ч", "h"),
     ("hop.request.in", "Сұрау келді", "Запрос получен", "Request in"),
     ("hop.request.out", "Сұрау жіберілді", "Запрос отправлен", "Request out"),

@@ -144,6 +144,7 @@ impl Workstation {
         self.session(&arrival.session_id, received.sender_id())?;
         received.correlate(&arrival.application_id)?;
         let stored = self.load(&arrival.application_id)?;
+        let before = self.to_application(&stored.value);
         let mut record = stored.value;
         if record.instance.has_ended() {
             let ended = TransitionError::Ended { step: self.steps.issue_result.id.clone() };
@@ -181,6 +182,9 @@ impl Workstation {
         outcome.put(counter_key(&ticket.day), version, &sequence)?;
         outcome.index(ticket.entry(&record.application_id), true);
         outcome.put(application_key(&record.application_id), stored.version, &record)?;
+        for (key, present) in self.relist(Some(&before), &record) {
+            outcome.index(key, present);
+        }
         Ok(outcome)
     }
 
