@@ -466,6 +466,12 @@ const PROBLEMS: &[(&str, &str, &str, &str)] = &[
         "the application is not at this step",
     ),
     ("process.ended", "өтінім аяқталған", "заявка завершена", "the application has ended"),
+    (
+        "request.bad_list_query",
+        "тізім сұрауы дұрыс емес: бірінші беттен бастаңыз",
+        "неверный запрос списка: начните с первой страницы",
+        "the list's query is not understood: start from the first page",
+    ),
     ("process.branch_required", "шешім қажет", "нужно решение", "a decision is needed"),
     ("process.branch_not_allowed", "бұл қадамда шешім жоқ", "на этом шаге решения нет", "this step takes no decision"),
     (

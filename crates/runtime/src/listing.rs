@@ -12,6 +12,7 @@
 //! state/STATE/MS/APP        phase/open|ended/MS/APP
 //! actor/ROLE/MS/APP         operator/OPERATOR/MS/APP
 //! iin/IIN/MS/APP            name/WORD/MS/APP (each word of the name)
+//! id/APP
 //! ```
 //!
 //! (`MS` is when the application started: its first step after the
@@ -86,6 +87,7 @@ pub fn entries(definition: &Definition, application: &Application) -> BTreeSet<S
     let at = ms(started(definition, application));
     let mut entries = BTreeSet::new();
     entries.insert(format!("started/{at}/{id}"));
+    entries.insert(format!("id/{id}"));
     entries.insert(format!("due/{}/{id}", ms(application.due_time_ms)));
     entries.insert(format!("applicant/{}/{at}/{id}", application.applicant_name.to_lowercase().replace('/', " ")));
     let state = state(application);
@@ -138,7 +140,7 @@ pub struct Page {
 }
 
 fn bad(message: impl std::fmt::Display) -> Refusal {
-    Refusal::new(Code::InvalidArgument, "list.bad_query", message)
+    Refusal::new(Code::InvalidArgument, "request.bad_list_query", message)
 }
 
 /// The index a page reads (after the prefix), whether its keys continue with
@@ -150,9 +152,12 @@ struct Plan {
     word: Option<String>,
 }
 
-fn plan(query: &ApplicationListQuery, looked_up: bool) -> Result<Option<Plan>, Refusal> {
+fn plan(query: &ApplicationListQuery, by_id: bool) -> Result<Option<Plan>, Refusal> {
     let text = query.text.trim();
-    if !text.is_empty() && !looked_up {
+    if by_id {
+        return Ok(Some(Plan { index: format!("id/{text}"), timed: false, word: None }));
+    }
+    if !text.is_empty() {
         if text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit()) {
             return Ok(Some(Plan { index: format!("iin/{text}/"), timed: true, word: None }));
         }
@@ -192,11 +197,11 @@ fn plan(query: &ApplicationListQuery, looked_up: bool) -> Result<Option<Plan>, R
 }
 
 /// Whether `application` passes every filter of `query`.
-fn accepts(definition: &Definition, query: &ApplicationListQuery, application: &Application, by_id: bool) -> bool {
+fn accepts(definition: &Definition, query: &ApplicationListQuery, application: &Application) -> bool {
     let started = started(definition, application);
     let text = query.text.trim();
     let text_matches = text.is_empty()
-        || by_id
+        || application.application_id.starts_with(text)
         || application.applicant_iin == text
         || (!words(text).is_empty()
             && words(text).iter().all(|word| words(&application.applicant_name).iter().any(|w| w.starts_with(word))));
@@ -244,19 +249,11 @@ pub fn page(
         size => size.min(MAX_PAGE),
     };
     let text = query.text.trim();
-    // An application's own id: that application, where the filters take it.
-    if !text.is_empty()
+    // Ids that start with the text, where there are any: those applications.
+    let by_id = !text.is_empty()
         && crate::ids::check_id("application id", text).is_ok()
-        && let Some(application) = load(text)?
-    {
-        let mut page = Page::default();
-        if query.cursor.is_empty() && accepts(definition, query, &application, true) {
-            page.keys.push(format!("id/{text}"));
-            page.applications.push(application);
-        }
-        return Ok(page);
-    }
-    let Some(plan) = plan(query, false)? else { return Ok(Page::default()) };
+        && !store.index_page(&format!("{prefix}id/{text}"), "", 1, false)?.is_empty();
+    let Some(plan) = plan(query, by_id)? else { return Ok(Page::default()) };
     // The order read: the query's, reversed for the page before the cursor.
     let descending = query.ascending == query.backward;
     let mut cursor = query.cursor.clone();
@@ -325,7 +322,7 @@ pub fn page(
             }
             examined += 1;
             after = entry.clone();
-            let Some(id) = entry.rsplit('/').next() else { continue };
+            let Some(id) = key.rsplit('/').next() else { continue };
             let Some(application) = load(id)? else { continue };
             // An entry the application no longer makes is stale: passed over.
             if !entries(definition, &application).contains(&key) {
@@ -338,7 +335,7 @@ pub fn page(
                     continue;
                 }
             }
-            if accepts(definition, query, &application, false) {
+            if accepts(definition, query, &application) {
                 page.applications.push(application);
                 page.keys.push(key);
             }
