@@ -38,8 +38,7 @@ use egov_proto::echo_service_server::{EchoService, EchoServiceServer};
 use egov_proto::gateway_service_client::GatewayServiceClient;
 use egov_proto::individuals_service_client::IndividualsServiceClient;
 use egov_proto::{
-    EchoRequest, EchoResponse, Envelope, EnvelopeHeader, LookupPersonRequest, MessageType, PersonAnswer, PersonQuery,
-    SendSyncRequest,
+    EchoRequest, EchoResponse, Envelope, LookupPersonRequest, MessageType, PersonAnswer, PersonQuery, SendSyncRequest,
 };
 use egov_runtime::{Clock as _, KeyDir, SystemClock, Topology, ids};
 use egov_stack::{Role, RoutesHook, Stack, StackConfig};
@@ -1079,7 +1078,7 @@ async fn costs(plan: &Plan, keys: &KeyDir, root: &Path) -> anyhow::Result<Costs>
     for n in 0..warmup + repetitions {
         let mut batch = Batch::new();
         batch.put(format!("floor/{n}"), 0, &json!({ "n": n, "state": "submitted", "operator": "bench" }))?;
-        batch.log(SystemClock.now_ms(), "received", logged.clone(), "bench floor");
+        batch.log(SystemClock.now_ms(), "received", logged.clone(), "bench floor", Vec::new());
         let started = Instant::now();
         store.commit(batch).await.context("the floor's commit")?;
         if n >= warmup {
@@ -2028,18 +2027,21 @@ async fn duplicate(store: Store, copies: usize) -> anyhow::Result<()> {
         for entry in store.log_entries().take(log_count) {
             let entry = entry?;
             if entry.direction == "received"
-                && let Some(header) = Envelope::decode(entry.envelope.as_slice())
-                    .ok()
-                    .and_then(|envelope| EnvelopeHeader::decode(envelope.header.as_slice()).ok())
+                && let Some(header) = egov_envelope::header_of_stored(&entry.envelope)
                 && let Some(remembered) = store.remembered(&header.sender_id, &header.message_id)?
             {
                 let bytes = remembered.response.len() * 2 + 128;
                 let sender = format!("~c{copy}~{}", header.sender_id);
-                writer.batch.remember(&sender, &header.message_id, remembered.digest, remembered.response);
+                writer.batch.remember(
+                    &sender,
+                    &header.message_id,
+                    remembered.digest,
+                    egov_store::Answer::Bytes(remembered.response),
+                );
                 writer.added(bytes).await?;
             }
             let bytes = entry.envelope.len() * 2 + 256;
-            writer.batch.log(entry.time_ms, &entry.direction, entry.envelope, entry.note);
+            writer.batch.log(entry.time_ms, &entry.direction, entry.envelope, entry.note, Vec::new());
             writer.added(bytes).await?;
         }
     }

@@ -11,7 +11,8 @@ mod trust;
 pub use error::EnvelopeError;
 pub use signing::{
     COUNTERSIGN_TAG, Checks, SENDER_TAG, Signer, Verified, carried_envelope, check_freshness, countersign,
-    countersigned_bytes, decode_body, open, sender_signed_bytes, verify_countersignature,
+    countersigned_bytes, decode_body, decode_header, header_of_stored, open, sender_signed_bytes, verifications,
+    verify_countersignature,
 };
 pub use trust::{KeyEntry, Member, Role, TrustError, TrustRegistry};
 

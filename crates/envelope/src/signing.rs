@@ -1,6 +1,8 @@
 //! The signed bytes, signing and verification. See `docs/envelope.md`.
 
-use ed25519_dalek::{Signer as _, SigningKey};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use egov_messages::{Body, Envelope, EnvelopeHeader, MessageType, Signature};
 use prost::Message;
 
@@ -160,8 +162,7 @@ pub fn open(
     if envelope.body.len() > checks.max_body_bytes {
         return Err(EnvelopeError::TooLarge { size: envelope.body.len(), limit: checks.max_body_bytes });
     }
-    let header = EnvelopeHeader::decode(envelope.header.as_slice())
-        .map_err(|e| EnvelopeError::MalformedHeader(e.to_string()))?;
+    let header = decode_header(&envelope.header)?;
     for (name, value) in [
         ("message_id", &header.message_id),
         ("correlation_id", &header.correlation_id),
@@ -185,8 +186,9 @@ pub fn open(
         trust.member(&header.sender_id).ok_or_else(|| EnvelopeError::UnknownSender(header.sender_id.clone()))?;
     let key = trust.key_for(&sender.key_id, &header.sender_id, header.message_time_ms)?;
     let signature = signature_from(&sender.ed25519)?;
-    key.verify_strict(&sender_signed_bytes(&envelope.header, &envelope.body), &signature)
-        .map_err(|_| EnvelopeError::BadSignature)?;
+    if !verify(key, &sender_signed_bytes(&envelope.header, &envelope.body), &signature) {
+        return Err(EnvelopeError::BadSignature);
+    }
     check_freshness(&header, now_ms, checks)?;
     Ok(Verified { sender_role: member.role.clone(), key_id: sender.key_id.clone(), header })
 }
@@ -218,29 +220,48 @@ pub fn verify_countersignature(
         other => other,
     })?;
     let signature = signature_from(&counter.ed25519).map_err(|_| EnvelopeError::BadCountersignature)?;
-    key.verify_strict(&countersigned_bytes(&envelope.header, &envelope.body, sender), &signature)
-        .map_err(|_| EnvelopeError::BadCountersignature)
+    if !verify(key, &countersigned_bytes(&envelope.header, &envelope.body, sender), &signature) {
+        return Err(EnvelopeError::BadCountersignature);
+    }
+    Ok(())
 }
 
-/// The envelope a body carries inside it, signed by someone else: the
-/// operator's submission in an `ApplicationDelivery`, the head-signed result
-/// in an `ApplicationProgress`. Whoever logs a body that carries one checks
-/// its signature too, as the audit does.
+/// The envelope a body carries inside it, signed by someone else
+/// ([`Body::carried`]: the operator's submission in an `ApplicationDelivery`,
+/// the head-signed result in an `ApplicationProgress`). Whoever logs a body
+/// that carries one checks its signature too, as the audit does.
 pub fn carried_envelope(verified: &Verified, body: &[u8]) -> Result<Option<Envelope>, EnvelopeError> {
-    use egov_messages::{ApplicationDelivery, ApplicationProgress};
-    let malformed = |body_type: &str, error: prost::DecodeError| EnvelopeError::MalformedBody {
-        body_type: body_type.to_owned(),
-        reason: error.to_string(),
-    };
-    Ok(match verified.header.body_type.as_str() {
-        <ApplicationDelivery as Body>::TYPE => {
-            ApplicationDelivery::decode(body).map_err(|e| malformed(ApplicationDelivery::TYPE, e))?.operator_submission
-        }
-        <ApplicationProgress as Body>::TYPE => {
-            ApplicationProgress::decode(body).map_err(|e| malformed(ApplicationProgress::TYPE, e))?.signed_result
-        }
-        _ => None,
-    })
+    match egov_messages::Routed::decode(&verified.header.body_type, body) {
+        None => Ok(None),
+        Some(Err(error)) => Err(EnvelopeError::MalformedBody {
+            body_type: verified.header.body_type.clone(),
+            reason: error.to_string(),
+        }),
+        Some(Ok(routed)) => Ok(routed.carried().cloned()),
+    }
+}
+
+/// An envelope's header, decoded from its bytes: the one decoder of header bytes.
+pub fn decode_header(bytes: &[u8]) -> Result<EnvelopeHeader, EnvelopeError> {
+    EnvelopeHeader::decode(bytes).map_err(|e| EnvelopeError::MalformedHeader(e.to_string()))
+}
+
+/// The header of a stored envelope (a serialised `egov.v1.Envelope`), if both decode.
+pub fn header_of_stored(bytes: &[u8]) -> Option<EnvelopeHeader> {
+    Envelope::decode(bytes).ok().and_then(|envelope| decode_header(&envelope.header).ok())
+}
+
+static VERIFICATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How many ed25519 signatures this process has verified (the bench counts them per application).
+pub fn verifications() -> u64 {
+    VERIFICATIONS.load(Ordering::Relaxed)
+}
+
+/// The one place a signature is checked: strict ed25519 (`verify_strict`), counted.
+fn verify(key: &VerifyingKey, bytes: &[u8], signature: &ed25519_dalek::Signature) -> bool {
+    VERIFICATIONS.fetch_add(1, Ordering::Relaxed);
+    key.verify_strict(bytes, signature).is_ok()
 }
 
 /// Decodes the body as `B`, after checking the header names `B`.

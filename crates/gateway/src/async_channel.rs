@@ -6,11 +6,11 @@
 use std::sync::Arc;
 
 use egov_envelope::countersign;
-use egov_proto::{DeliverRequest, DeliveryStatus, Envelope, EnvelopeHeader, SendAsyncResponse};
+use egov_proto::{AsyncReceipt, DeliverRequest, DeliveryStatus, Envelope, SendAsyncResponse};
 use egov_runtime::outbox::{Attempt, Courier};
 use egov_runtime::receive::Opaque;
 use egov_runtime::status::is_retryable;
-use egov_runtime::{Outcome, Received, Refusal};
+use egov_runtime::{Outcome, Received, Refusal, idempotency};
 use egov_store::{Batch, OutboxItem};
 use prost::Message;
 use tonic::Status;
@@ -19,19 +19,28 @@ use crate::Gateway;
 use crate::journal::{DeliveryRecord, status_key};
 
 impl Gateway {
-    /// Countersigns the message, records it on delivery and queues it for the recipient.
-    pub(crate) async fn send_async(&self, received: Received<Opaque>) -> Result<Outcome<SendAsyncResponse>, Status> {
+    /// Countersigns the message, records it on delivery and queues it for the
+    /// recipient; answers with the gateway's signed receipt for what it took.
+    pub(crate) async fn send_async(
+        &self,
+        received: Arc<Received<Opaque>>,
+    ) -> Result<Outcome<SendAsyncResponse>, Status> {
         let context = self.receiver.context();
         let mut routed = received.envelope.clone();
         countersign(&mut routed, &context.signer).map_err(Refusal::from)?;
         let now_ms = context.now_ms();
         let header = received.header();
         let recipient = received.service.recipient.clone();
+        let receipt = AsyncReceipt {
+            message_id: header.message_id.clone(),
+            digest: idempotency::digest(&received.envelope),
+            accepted_time_ms: received.event_ms,
+        };
         let mut outcome = Outcome::new(SendAsyncResponse {
             message_id: header.message_id.clone(),
             correlation_id: header.correlation_id.clone(),
             accepted_time_ms: received.event_ms,
-            receipt: Some(routed.clone()),
+            receipt: Some(self.receiver.reply(&received, &receipt)),
         });
         let record = DeliveryRecord {
             recipient: recipient.clone(),
@@ -41,8 +50,8 @@ impl Gateway {
             last_error: String::new(),
         };
         outcome.put(status_key(&header.sender_id, &header.message_id), 0, &record)?;
-        outcome.queue(&recipient, &routed, now_ms);
-        outcome.log_received_as(routed, recipient);
+        outcome.log_received_as(routed, recipient.clone());
+        outcome.queue_received(&recipient, now_ms);
         Ok(outcome)
     }
 }
@@ -59,14 +68,9 @@ impl Delivery {
 
     fn status_update(&self, item: &OutboxItem, status: DeliveryStatus, attempts: u32, error: &str) -> Batch {
         let mut batch = Batch::new();
-        let header = match Envelope::decode(item.envelope.as_slice())
-            .and_then(|envelope| EnvelopeHeader::decode(envelope.header.as_slice()))
-        {
-            Ok(header) => header,
-            Err(error) => {
-                tracing::error!(id = item.id, %error, "queued envelope does not decode: delivery status not recorded");
-                return batch;
-            }
+        let Some(header) = egov_envelope::header_of_stored(&item.envelope) else {
+            tracing::error!(id = item.id, "queued envelope does not decode: delivery status not recorded");
+            return batch;
         };
         let key = status_key(&header.sender_id, &header.message_id);
         let version = match self.gateway.store.get::<DeliveryRecord>(&key) {
@@ -125,7 +129,7 @@ impl Courier for Delivery {
             Ok(_) => {
                 let mut batch = self.status_update(item, DeliveryStatus::Delivered, item.attempts + 1, "");
                 let now_ms = self.gateway.receiver.context().now_ms();
-                batch.log_indexed(now_ms, "delivered", item.envelope.clone(), item.target.clone(), keys);
+                batch.log(now_ms, "delivered", item.envelope.clone(), item.target.clone(), keys);
                 Attempt::Delivered(batch)
             }
             Err(status) if is_retryable(&status) => {

@@ -1,6 +1,7 @@
 //! The synchronous channel: the gateway calls the registry the route names
 //! and returns its countersigned answer (the look-ups of process 3).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use egov_envelope::countersign;
@@ -12,6 +13,8 @@ use tonic::{Code, Status};
 
 use crate::Gateway;
 
+/// The field of `SendSyncResponse` that carries the registry's answer.
+const ANSWER_FIELD: u32 = 1;
 /// How long one call to a registry may take before it is retried.
 const REGISTRY_CALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// Calls to a registry for one request, the first included.
@@ -19,7 +22,7 @@ const REGISTRY_ATTEMPTS: u32 = 4;
 
 impl Gateway {
     /// Countersigns the request, calls the registry, checks and countersigns its answer.
-    pub(crate) async fn send_sync(&self, received: Received<Opaque>) -> Result<Outcome<SendSyncResponse>, Status> {
+    pub(crate) async fn send_sync(&self, received: Arc<Received<Opaque>>) -> Result<Outcome<SendSyncResponse>, Status> {
         let context = self.receiver.context();
         let mut routed = received.envelope.clone();
         countersign(&mut routed, &context.signer).map_err(Refusal::from)?;
@@ -43,7 +46,7 @@ impl Gateway {
         countersign(&mut answer, &context.signer).map_err(Refusal::from)?;
         let mut outcome = Outcome::new(SendSyncResponse { envelope: Some(answer.clone()) });
         outcome.log_received_as(routed, service.recipient.clone());
-        outcome.log_answer(received.sender_id(), &answer, context.now_ms());
+        outcome.log_answer(received.sender_id(), &answer, context.now_ms(), ANSWER_FIELD);
         Ok(outcome)
     }
 

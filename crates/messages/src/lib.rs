@@ -16,15 +16,64 @@ pub use v1::*;
 pub trait Body: prost::Message + Default {
     /// The protobuf full name, e.g. `egov.v1.PersonQuery`.
     const TYPE: &'static str;
+
+    /// The envelope this body carries inside it, signed by someone else: the
+    /// operator's submission in an `ApplicationDelivery`, the head-signed
+    /// result in an `ApplicationProgress`.
+    fn carried(&self) -> Option<&Envelope> {
+        None
+    }
 }
 
 macro_rules! bodies {
-    ($($name:ident),* $(,)?) => {
+    ($($name:ident $(carrying $field:ident)?),* $(,)?) => {
         $(impl Body for v1::$name {
             const TYPE: &'static str = concat!("egov.v1.", stringify!($name));
+            $(fn carried(&self) -> Option<&Envelope> {
+                self.$field.as_ref()
+            })?
         })*
     };
 }
+
+/// The bodies the gateway routes, in one list: it checks that a body it
+/// carries decodes as its type, without keeping it.
+macro_rules! routed {
+    ($($name:ident),* $(,)?) => {
+        /// A routed body, decoded (made once per call and shared: its size does not matter).
+        #[derive(Debug, Clone)]
+        #[allow(clippy::large_enum_variant)]
+        pub enum Routed {
+            $($name(v1::$name),)*
+        }
+
+        impl Routed {
+            /// The body of type `body_type`, decoded; `None` for a type that is not routed.
+            pub fn decode(body_type: &str, bytes: &[u8]) -> Option<Result<Routed, prost::DecodeError>> {
+                match body_type {
+                    $(<v1::$name as Body>::TYPE => Some(<v1::$name as prost::Message>::decode(bytes).map(Routed::$name)),)*
+                    _ => None,
+                }
+            }
+
+            /// [`Body::carried`] of the body.
+            pub fn carried(&self) -> Option<&Envelope> {
+                match self {
+                    $(Routed::$name(body) => body.carried(),)*
+                }
+            }
+        }
+    };
+}
+
+routed!(
+    PersonQuery,
+    PowerOfAttorneyQuery,
+    PersonAnswer,
+    PowerOfAttorneyAnswer,
+    ApplicationDelivery,
+    ApplicationProgress
+);
 
 bodies!(
     PersonQuery,
@@ -36,11 +85,13 @@ bodies!(
     ApplicantArrival,
     ResultPickup,
     ApplicationWithdrawal,
-    ApplicationDelivery,
-    ApplicationProgress,
+    ApplicationDelivery carrying operator_submission,
+    ApplicationProgress carrying signed_result,
     ServiceResult,
     StaffAction,
     OfficeReception,
+    // The gateway's signed receipt for an asynchronous message (process 6).
+    AsyncReceipt,
     // A notice to the applicant signed on its own: the counter's refusal of
     // an incomplete package (`egov-notice-bin` of the refused submission).
     Notice,

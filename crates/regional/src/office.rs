@@ -7,6 +7,8 @@
 //! result is handed out at the office (the channel's own final step). Nothing
 //! of it is reported to the State Corporation.
 
+use std::sync::Arc;
+
 use egov_proto::{ApplicationDelivery, OfficeReception, PersonRecord, ReceiveAtOfficeResponse};
 use egov_regulation::Instance;
 use egov_regulation::instance::to_local;
@@ -33,7 +35,7 @@ const ARRIVAL_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 impl Regional {
     pub(crate) async fn receive_at_office(
         &self,
-        received: Received<OfficeReception>,
+        received: Arc<Received<OfficeReception>>,
     ) -> Result<Outcome<ReceiveAtOfficeResponse>, Status> {
         let reception = &received.body;
         received.correlate(&reception.application_id)?;

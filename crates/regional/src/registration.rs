@@ -2,9 +2,12 @@
 //! checking the operator's signature on the submission inside it (process 5),
 //! and the provider's term starts.
 
-use egov_envelope::{Checks, services};
+use std::sync::Arc;
+
+use egov_envelope::services;
 use egov_proto::{ApplicationDelivery, ApplicationSubmission, DeliverResponse};
 use egov_regulation::{Event, Instance};
+use egov_runtime::receive::Carried;
 use egov_runtime::{Context, Outcome, Received, Refusal};
 use tonic::{Code, Status};
 
@@ -14,7 +17,7 @@ use crate::record::{RegistrationRecord, application_key, delivery_key, registrat
 impl Regional {
     pub(crate) async fn register(
         &self,
-        received: Received<ApplicationDelivery>,
+        received: Arc<Received<ApplicationDelivery>>,
     ) -> Result<Outcome<DeliverResponse>, Status> {
         let context = self.receiver.context();
         let delivery = &received.body;
@@ -79,18 +82,12 @@ impl Regional {
         })
     }
 
-    /// The operator's EDS on the submission travels inside the delivery; the ARM checks it too.
+    /// The operator's EDS on the submission travels inside the delivery: the
+    /// pipeline verified it ([`Received::carried`]); the ARM checks who signed what.
     fn check_operator_signature(&self, carrier: &Received<ApplicationDelivery>) -> Result<(), Refusal> {
         let bad = |message: String| Refusal::new(Code::InvalidArgument, "regional.bad_operator_signature", message);
-        let context = self.receiver.context();
-        let submission = carrier
-            .body
-            .operator_submission
-            .as_ref()
-            .ok_or_else(|| bad("the operator's signed submission is missing".to_owned()))?;
-        let checks = Checks { freshness_window_ms: None, ..context.checks.clone() };
-        let verified =
-            context.open(submission, &checks).map_err(|e| bad(format!("operator's submission refused: {e}")))?;
+        let Carried { envelope: submission, verified } =
+            carrier.carried.as_ref().ok_or_else(|| bad("the operator's signed submission is missing".to_owned()))?;
         if verified.sender_role.as_str() != self.steps.sign_submission.actor
             || verified.header.service_id != services::FORM_SUBMIT
         {
@@ -99,7 +96,7 @@ impl Regional {
                 verified.header.sender_id, verified.sender_role
             )));
         }
-        let body: ApplicationSubmission = Context::body(submission, &verified)?;
+        let body: ApplicationSubmission = Context::body(submission, verified)?;
         if body.application_id != carrier.correlation_id() || verified.header.correlation_id != carrier.correlation_id()
         {
             return Err(bad("the operator's submission is for another application".to_owned()));

@@ -5,6 +5,8 @@
 //! paragraph 8, the document is formed with the EDS of the provider's
 //! official).
 
+use std::sync::Arc;
+
 use egov_proto::{ServiceResult, SignResultResponse};
 use egov_regulation::{Event, Follows};
 use egov_runtime::{Outcome, Received, Refusal};
@@ -17,7 +19,7 @@ use crate::record::registration_key;
 impl Regional {
     pub(crate) async fn sign_result(
         &self,
-        received: Received<ServiceResult>,
+        received: Arc<Received<ServiceResult>>,
     ) -> Result<Outcome<SignResultResponse>, Status> {
         let stored = self.load(&received.body.registration_id)?;
         let before = stored.value.clone();

@@ -6,6 +6,8 @@
 //! the grounds of paragraph 10) and hands it to the head (action 3), the office
 //! sends it (action 4). The head's signature (action 3) is `signing`.
 
+use std::sync::Arc;
+
 use egov_envelope::services;
 use egov_proto::{Decision, Envelope, MessageType, PerformStaffActionResponse, ServiceResult, StaffAction};
 use egov_regulation::definition::Labelled;
@@ -30,7 +32,7 @@ impl Regional {
     /// A staff step other than the head's signature.
     pub(crate) async fn staff_action(
         &self,
-        received: Received<StaffAction>,
+        received: Arc<Received<StaffAction>>,
     ) -> Result<Outcome<PerformStaffActionResponse>, Status> {
         let action = &received.body;
         let stored = self.load(&action.registration_id)?;
@@ -150,7 +152,7 @@ impl Regional {
     /// step's record carries it once the head has signed.
     fn hand_over(
         &self,
-        received: Received<StaffAction>,
+        received: Arc<Received<StaffAction>>,
         version: u64,
         before: RegistrationRecord,
         mut record: RegistrationRecord,

@@ -71,7 +71,7 @@ impl IndividualsServer {
         IndividualsServiceServer::new(self).max_decoding_message_size(egov_runtime::receive::MAX_MESSAGE_BYTES)
     }
 
-    async fn look_up(&self, received: Received<PersonQuery>) -> Result<Outcome<LookupPersonResponse>, Status> {
+    async fn look_up(&self, received: Arc<Received<PersonQuery>>) -> Result<Outcome<LookupPersonResponse>, Status> {
         let query = &received.body;
         Iin::parse(&query.iin).map_err(|e| Refusal::new(Code::InvalidArgument, e.code(), e))?;
         let person = self.records.get(&query.iin).cloned();

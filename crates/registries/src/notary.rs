@@ -261,7 +261,7 @@ impl NotaryServer {
 
     async fn check(
         &self,
-        received: Received<PowerOfAttorneyQuery>,
+        received: Arc<Received<PowerOfAttorneyQuery>>,
     ) -> Result<Outcome<CheckPowerOfAttorneyResponse>, Status> {
         let query = &received.body;
         for iin in [&query.principal_iin, &query.attorney_iin] {

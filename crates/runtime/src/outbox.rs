@@ -12,7 +12,7 @@ use rand_core::{OsRng, RngCore};
 use tokio::sync::{Notify, oneshot};
 use tracing::Instrument as _;
 
-use crate::Clock;
+use crate::{Clock, Refusal};
 
 /// How deliveries are retried.
 #[derive(Debug, Clone)]
@@ -264,46 +264,99 @@ impl Outbox {
 /// The span of one delivery attempt of `item`, in its application's trace
 /// when spans are exported (its correlation id is then read off its envelope).
 fn delivery_span(item: &OutboxItem) -> tracing::Span {
-    use prost::Message as _;
     let correlation_id = if crate::trace::exporting() {
-        egov_proto::Envelope::decode(item.envelope.as_slice())
-            .ok()
-            .and_then(|envelope| egov_proto::EnvelopeHeader::decode(envelope.header.as_slice()).ok())
-            .map(|header| header.correlation_id)
-            .unwrap_or_default()
+        egov_envelope::header_of_stored(&item.envelope).map(|header| header.correlation_id).unwrap_or_default()
     } else {
         String::new()
     };
     crate::trace::delivery_span(&item.target, item.id, item.attempts + 1, &correlation_id)
 }
 
+/// The gateway's receipt for a message it took, verified ([`ToGateway`]).
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    /// The signed receipt, as the gateway sent it.
+    pub envelope: egov_proto::Envelope,
+    /// The message it is for (its correlation id names the application).
+    pub correlation_id: String,
+    pub message_id: String,
+    /// When the gateway took the message.
+    pub accepted_time_ms: i64,
+}
+
 /// A courier that hands envelopes to the e-government gateway's asynchronous
-/// channel. `on_accepted` turns the gateway's receipt into the writes that
-/// record it (it may read the participant's state).
+/// channel and verifies the gateway's signed receipt as any answer.
+/// `on_accepted` turns the receipt into the writes that record it (it may read
+/// the participant's state); they are committed with the item's removal.
 pub struct ToGateway<F> {
     client: egov_proto::gateway_service_client::GatewayServiceClient<crate::GrpcChannel>,
-    monitor: crate::monitor::Monitor,
+    context: crate::Context,
     on_accepted: F,
 }
 
-impl<F> ToGateway<F>
-where
-    F: Fn(&OutboxItem, &egov_proto::SendAsyncResponse) -> Batch + Send + Sync + 'static,
-{
-    /// Sends with `client`, writing each attempt down in `monitor`.
+/// Records a verified receipt: the writes, or why they cannot be made.
+pub trait OnAccepted: Fn(&OutboxItem, &Receipt) -> Result<Batch, Refusal> + Send + Sync + 'static {}
+
+impl<F> OnAccepted for F where F: Fn(&OutboxItem, &Receipt) -> Result<Batch, Refusal> + Send + Sync + 'static {}
+
+/// Nothing to record of a receipt but the item's removal.
+pub fn nothing_to_record(_: &OutboxItem, _: &Receipt) -> Result<Batch, Refusal> {
+    Ok(Batch::new())
+}
+
+impl<F: OnAccepted> ToGateway<F> {
+    /// Sends with `client` as the member of `context`, writing each attempt down in its monitor.
     pub fn new(
         client: egov_proto::gateway_service_client::GatewayServiceClient<crate::GrpcChannel>,
-        monitor: crate::monitor::Monitor,
+        context: crate::Context,
         on_accepted: F,
     ) -> ToGateway<F> {
-        ToGateway { client, monitor, on_accepted }
+        ToGateway { client, context, on_accepted }
     }
 }
 
-impl<F> Courier for ToGateway<F>
-where
-    F: Fn(&OutboxItem, &egov_proto::SendAsyncResponse) -> Batch + Send + Sync + 'static,
-{
+/// Checks the gateway's answer to `sent`: a receipt signed by the gateway, a
+/// response to the sender of `sent`, for its message and its signed bytes.
+pub fn check_receipt(
+    context: &crate::Context,
+    sent: &egov_proto::Envelope,
+    answer: &egov_proto::SendAsyncResponse,
+) -> Result<Receipt, Refusal> {
+    let bad = |message: String| Refusal::new(tonic::Code::Internal, "gateway.bad_receipt", message);
+    let request = egov_envelope::decode_header(&sent.header)
+        .map_err(|error| bad(format!("the message sent does not decode: {error}")))?;
+    let envelope = answer.receipt.as_ref().ok_or_else(|| bad("the gateway's answer has no receipt".to_owned()))?;
+    let verified =
+        context.open(envelope, &context.checks).map_err(|error| bad(format!("the gateway's receipt: {error}")))?;
+    let header = &verified.header;
+    if header.sender_id != crate::ids::GATEWAY
+        || verified.message_type() != egov_proto::MessageType::Response
+        || header.recipient_id != request.sender_id
+        || header.correlation_id != request.correlation_id
+        || header.service_id != request.service_id
+    {
+        return Err(bad(format!(
+            "a receipt from {} to {} for {} does not answer message {}",
+            header.sender_id, header.recipient_id, header.correlation_id, request.message_id
+        )));
+    }
+    let body: egov_proto::AsyncReceipt = crate::Context::body(envelope, &verified)
+        .map_err(|refusal| bad(format!("the gateway's receipt: {}", refusal.message)))?;
+    if body.message_id != request.message_id || body.digest != crate::idempotency::digest(sent) {
+        return Err(bad(format!(
+            "the receipt is for message {} and other bytes, not for message {} as sent",
+            body.message_id, request.message_id
+        )));
+    }
+    Ok(Receipt {
+        envelope: envelope.clone(),
+        correlation_id: request.correlation_id,
+        message_id: body.message_id,
+        accepted_time_ms: body.accepted_time_ms,
+    })
+}
+
+impl<F: OnAccepted> Courier for ToGateway<F> {
     async fn attempt(&self, item: &OutboxItem) -> Attempt {
         use prost::Message as _;
         let envelope = match egov_proto::Envelope::decode(item.envelope.as_slice()) {
@@ -314,13 +367,33 @@ where
         let request_out_us = crate::monitor::now_us();
         let sent = client.send_async(egov_proto::SendAsyncRequest { envelope: Some(envelope.clone()) }).await;
         let answer = sent.as_ref().map(|response| response.get_ref().encoded_len());
-        self.monitor.sent("GatewayService/SendAsync", crate::ids::GATEWAY, &envelope, request_out_us, answer);
-        match sent {
-            Ok(response) => Attempt::Delivered((self.on_accepted)(item, response.get_ref())),
+        self.context.monitor.sent("GatewayService/SendAsync", crate::ids::GATEWAY, &envelope, request_out_us, answer);
+        let response = match sent {
+            Ok(response) => response.into_inner(),
             Err(status) if crate::status::is_retryable(&status) => {
-                Attempt::Retry(format!("{:?}: {}", status.code(), status.message()))
+                return Attempt::Retry(format!("{:?}: {}", status.code(), status.message()));
             }
-            Err(status) => Attempt::Stopped(Batch::new(), format!("{:?}: {}", status.code(), status.message())),
+            Err(status) => {
+                return Attempt::Stopped(Batch::new(), format!("{:?}: {}", status.code(), status.message()));
+            }
+        };
+        // A forged or wrong receipt proves nothing: the item waits as an incident, nothing recorded.
+        let receipt = match check_receipt(&self.context, &envelope, &response) {
+            Ok(receipt) => receipt,
+            Err(refusal) => return Attempt::Stopped(Batch::new(), format!("{}: {}", refusal.reason, refusal.message)),
+        };
+        // A receipt that cannot be recorded never leaves the outbox silently: the
+        // gateway answers a resend with the same receipt, so it is tried again, and
+        // parked as an incident with its reason when it cannot be recorded for good.
+        match (self.on_accepted)(item, &receipt) {
+            Ok(batch) => Attempt::Delivered(batch),
+            Err(refusal) if matches!(refusal.code, tonic::Code::Unavailable | tonic::Code::Aborted) => {
+                Attempt::Retry(format!("the receipt is not recorded: {}: {}", refusal.reason, refusal.message))
+            }
+            Err(refusal) => Attempt::Stopped(
+                Batch::new(),
+                format!("the receipt is not recorded: {}: {}", refusal.reason, refusal.message),
+            ),
         }
     }
 

@@ -25,8 +25,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use egov_envelope::{Checks, EnvelopeError, Verified};
-use egov_proto::{Body, Envelope, EnvelopeHeader, MessageType};
-use egov_store::{Batch, Store};
+use egov_proto::{Body, Envelope, EnvelopeHeader, MessageType, Routed};
+use egov_store::{Answer, Batch, EntryRef, Store};
 use prost::Message;
 use serde::Serialize;
 use tonic::{Code, Status};
@@ -72,45 +72,65 @@ pub enum Accept {
 }
 
 /// What a call's body is decoded as.
-pub trait Incoming: Sized + Clone {
+pub trait Incoming: Sized {
     fn decode(envelope: &Envelope, verified: &Verified) -> Result<Self, Refusal>;
+    /// The envelope the body carries, signed by someone else ([`Body::carried`]).
+    fn carried(&self) -> Option<&Envelope>;
 }
 
-impl<B: Body + Clone> Incoming for B {
+impl<B: Body> Incoming for B {
     fn decode(envelope: &Envelope, verified: &Verified) -> Result<B, Refusal> {
         Context::body(envelope, verified)
+    }
+
+    fn carried(&self) -> Option<&Envelope> {
+        Body::carried(self)
     }
 }
 
 /// A body carried without being kept (the gateway routes bodies): it is
-/// checked to decode as its `body_type`, which the pipeline has checked is
-/// the service's, so that nothing is taken that its recipient must refuse.
-#[derive(Debug, Clone, Copy)]
-pub struct Opaque;
+/// checked to decode as its `body_type` ([`Routed`]), which the pipeline has
+/// checked is the service's, so that nothing is taken that its recipient must refuse.
+#[derive(Debug, Clone)]
+pub struct Opaque(Routed);
 
 impl Incoming for Opaque {
     fn decode(envelope: &Envelope, verified: &Verified) -> Result<Opaque, Refusal> {
-        use egov_proto as pb;
-        fn check<B: Body>(envelope: &Envelope, verified: &Verified) -> Result<Opaque, Refusal> {
-            Context::body::<B>(envelope, verified).map(|_| Opaque)
+        let body_type = verified.header.body_type.as_str();
+        match Routed::decode(body_type, &envelope.body) {
+            Some(Ok(routed)) => Ok(Opaque(routed)),
+            Some(Err(error)) => {
+                Err(EnvelopeError::MalformedBody { body_type: body_type.to_owned(), reason: error.to_string() }.into())
+            }
+            None => {
+                Err(EnvelopeError::BodyTypeMismatch { found: body_type.to_owned(), expected: "a routed body" }.into())
+            }
         }
-        match verified.header.body_type.as_str() {
-            <pb::PersonQuery as Body>::TYPE => check::<pb::PersonQuery>(envelope, verified),
-            <pb::PowerOfAttorneyQuery as Body>::TYPE => check::<pb::PowerOfAttorneyQuery>(envelope, verified),
-            <pb::PersonAnswer as Body>::TYPE => check::<pb::PersonAnswer>(envelope, verified),
-            <pb::PowerOfAttorneyAnswer as Body>::TYPE => check::<pb::PowerOfAttorneyAnswer>(envelope, verified),
-            <pb::ApplicationDelivery as Body>::TYPE => check::<pb::ApplicationDelivery>(envelope, verified),
-            <pb::ApplicationProgress as Body>::TYPE => check::<pb::ApplicationProgress>(envelope, verified),
-            other => Err(EnvelopeError::BodyTypeMismatch { found: other.to_owned(), expected: "a routed body" }.into()),
-        }
+    }
+
+    fn carried(&self) -> Option<&Envelope> {
+        self.0.carried()
     }
 }
 
-/// A verified envelope and its typed body, handed to a participant's handler.
+/// An envelope a body carries, verified by the pipeline: no handler opens it again.
 #[derive(Debug, Clone)]
-pub struct Received<B> {
+pub struct Carried {
     pub envelope: Envelope,
     pub verified: Verified,
+}
+
+/// A verified envelope and its typed body, handed to a participant's
+/// handler: made once by the pipeline, and shared (a handler run again after
+/// a lost race gets the same value).
+#[derive(Debug)]
+pub struct Received<B> {
+    pub envelope: Envelope,
+    /// The envelope's bytes as it arrived (what is logged and digested).
+    pub encoded: Vec<u8>,
+    pub verified: Verified,
+    /// The envelope the body carries, verified.
+    pub carried: Option<Carried>,
     /// The service's row of the table.
     pub service: Service,
     pub body: B,
@@ -154,7 +174,7 @@ impl<B> Received<B> {
 /// what was received, so that a participant's messages of one application,
 /// or those it took for one recipient, are read without reading the log.
 pub fn log_keys(envelope: &Envelope, direction: &str) -> Vec<String> {
-    match EnvelopeHeader::decode(envelope.header.as_slice()) {
+    match egov_envelope::decode_header(&envelope.header) {
         Ok(header) => keys_of(&header, direction),
         Err(_) => Vec::new(),
     }
@@ -175,11 +195,13 @@ pub struct Outcome<A> {
     batch: Batch,
     sends: usize,
     logged_as: Option<(Envelope, String)>,
+    /// The answer's field that carries the envelope of a log entry of this outcome.
+    carries: Option<(u32, EntryRef)>,
 }
 
 impl<A> Outcome<A> {
     pub fn new(answer: A) -> Outcome<A> {
-        Outcome { answer, batch: Batch::new(), sends: 0, logged_as: None }
+        Outcome { answer, batch: Batch::new(), sends: 0, logged_as: None, carries: None }
     }
 
     /// Writes `value` at `key` if its stored version is `expected_version` (0: a new record).
@@ -197,38 +219,75 @@ impl<A> Outcome<A> {
         self.batch.index(key, present);
     }
 
+    /// Logs `envelope` as sent to `target`.
+    fn log_sent(&mut self, target: &str, envelope: &Envelope, now_ms: i64) -> EntryRef {
+        self.batch.log(now_ms, "sent", envelope.encode_to_vec(), target, log_keys(envelope, "sent"))
+    }
+
     /// Sends `envelope` to `target` through the outbox (logged as sent).
     pub fn send(&mut self, target: &str, envelope: &Envelope, now_ms: i64) {
-        self.batch.log_indexed(now_ms, "sent", envelope.encode_to_vec(), target, log_keys(envelope, "sent"));
-        self.queue(target, envelope, now_ms);
+        let entry = self.log_sent(target, envelope, now_ms);
+        self.batch.enqueue(target, entry, now_ms);
+        self.sends += 1;
     }
 
     /// Sends `envelope` to `target` like [`Outcome::send`], at `due_ms` at the
     /// latest, in place of a message of the same `slot` that still waits in the
     /// outbox (it is then not sent: `envelope` must say all it said).
     pub fn send_latest(&mut self, slot: &str, target: &str, envelope: &Envelope, now_ms: i64, due_ms: i64) {
-        let bytes = envelope.encode_to_vec();
-        self.batch.log_indexed(now_ms, "sent", bytes.clone(), target, log_keys(envelope, "sent"));
-        self.batch.enqueue_latest(slot, target, bytes, due_ms);
+        let entry = self.log_sent(target, envelope, now_ms);
+        self.batch.enqueue_latest(slot, target, entry, due_ms);
         self.sends += 1;
     }
 
-    /// Queues `envelope` for `target` without logging it again (the gateway
-    /// logged it as received, countersigned).
-    pub fn queue(&mut self, target: &str, envelope: &Envelope, now_ms: i64) {
-        self.batch.enqueue(target, envelope.encode_to_vec(), now_ms);
+    /// Queues for `target` the envelope logged as what the call received (as
+    /// it arrived, or as [`Outcome::log_received_as`] says), without logging it again.
+    pub fn queue_received(&mut self, target: &str, now_ms: i64) {
+        self.batch.enqueue(target, EntryRef::FIRST, now_ms);
         self.sends += 1;
     }
 
-    /// Logs `envelope` as sent to `target` in the call's answer (not queued).
-    pub fn log_answer(&mut self, target: &str, envelope: &Envelope, now_ms: i64) {
-        self.batch.log_indexed(now_ms, "sent", envelope.encode_to_vec(), target, log_keys(envelope, "sent"));
+    /// Logs `envelope` as sent to `target` in the call's answer (not queued),
+    /// where it is the answer's field `field`: the remembered answer refers to
+    /// the log entry instead of holding the envelope again.
+    pub fn log_answer(&mut self, target: &str, envelope: &Envelope, now_ms: i64, field: u32) {
+        let entry = self.log_sent(target, envelope, now_ms);
+        self.carries = Some((field, entry));
     }
 
     /// Logs `envelope` as what was received, instead of the envelope as it
     /// arrived (the gateway logs the envelope it countersigned), with `note`.
     pub fn log_received_as(&mut self, envelope: Envelope, note: impl Into<String>) {
         self.logged_as = Some((envelope, note.into()));
+    }
+}
+
+/// The answer to remember: its bytes, or the bytes around field `field`
+/// (the envelope of `entry`), found by walking the answer's top-level fields.
+fn remembered_answer(bytes: Vec<u8>, carries: Option<(u32, EntryRef)>) -> Answer {
+    use prost::encoding::{WireType, decode_key, decode_varint};
+    let Some((field, entry)) = carries else { return Answer::Bytes(bytes) };
+    let mut rest: &[u8] = &bytes;
+    let mut span = None;
+    while !rest.is_empty() {
+        let Ok((tag, wire_type)) = decode_key(&mut rest) else { break };
+        let skip = match wire_type {
+            WireType::Varint => decode_varint(&mut rest).map(|_| 0).ok(),
+            WireType::SixtyFourBit => Some(8),
+            WireType::ThirtyTwoBit => Some(4),
+            WireType::LengthDelimited => decode_varint(&mut rest).ok().map(|len| len as usize),
+            WireType::StartGroup | WireType::EndGroup => None,
+        };
+        let Some(skip) = skip.filter(|skip| *skip <= rest.len()) else { break };
+        let at = bytes.len() - rest.len();
+        if tag == field && wire_type == WireType::LengthDelimited {
+            span = Some((at, at + skip));
+        }
+        rest = &rest[skip..];
+    }
+    match span {
+        Some((from, to)) => Answer::Carrying { before: bytes[..from].to_vec(), entry, after: bytes[to..].to_vec() },
+        None => Answer::Bytes(bytes),
     }
 }
 
@@ -277,7 +336,7 @@ impl Receiver {
     where
         B: Incoming,
         A: Message + Default,
-        H: Fn(Received<B>) -> F,
+        H: Fn(Arc<Received<B>>) -> F,
         F: Future<Output = Result<Outcome<A>, Status>>,
     {
         Ok(self.handle_queued(accept, envelope, handler).await?.answer)
@@ -293,7 +352,7 @@ impl Receiver {
     where
         B: Incoming,
         A: Message + Default,
-        H: Fn(Received<B>) -> F,
+        H: Fn(Arc<Received<B>>) -> F,
         F: Future<Output = Result<Outcome<A>, Status>>,
     {
         let envelope = envelope.ok_or_else(crate::status::missing_envelope)?;
@@ -314,18 +373,20 @@ impl Receiver {
             .into());
         }
         let body = B::decode(&envelope, &verified)?;
-        self.check_carried(&envelope, &verified)?;
-        let received = Received {
+        let carried = self.open_carried(body.carried())?;
+        let received = Arc::new(Received {
             event_ms: self.context.event_time(&verified),
+            encoded: envelope.encode_to_vec(),
             envelope,
             verified,
+            carried,
             service: service.clone(),
             body,
-        };
+        });
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let outcome = handler(received.clone()).await?;
+            let outcome = handler(Arc::clone(&received)).await?;
             match self.commit(&received, outcome, received_ms).await {
                 Err(refusal) if refusal.reason == "store.conflict" && attempts < CONFLICT_ATTEMPTS => continue,
                 done => {
@@ -422,8 +483,9 @@ impl Receiver {
 
     /// An envelope the body carries (the operator's submission, the head's
     /// result) must verify too: what a participant logs, the audit can check.
-    fn check_carried(&self, envelope: &Envelope, verified: &Verified) -> Result<(), Refusal> {
-        let Some(carried) = egov_envelope::carried_envelope(verified, &envelope.body)? else { return Ok(()) };
+    /// Verified here once, it goes to the handler with the body.
+    fn open_carried(&self, carried: Option<&Envelope>) -> Result<Option<Carried>, Refusal> {
+        let Some(carried) = carried else { return Ok(None) };
         let refused = |message: String| Refusal::new(Code::InvalidArgument, "envelope.bad_carried_envelope", message);
         // It was signed by its sender and never travelled on its own: no countersignature, nothing else.
         if carried.signatures.len() > 1 {
@@ -436,10 +498,11 @@ impl Receiver {
         let inner = |refusal: Refusal| {
             refused(format!("the envelope the body carries is refused: {}: {}", refusal.reason, refusal.message))
         };
-        check_header_size(&carried).map_err(inner)?;
+        check_header_size(carried).map_err(inner)?;
         let checks = Checks { freshness_window_ms: None, ..self.context.checks.clone() };
-        let opened = self.context.open(&carried, &checks).map_err(|error| inner(error.into()))?;
-        check_header_ids(&opened.header).map_err(inner)
+        let verified = self.context.open(carried, &checks).map_err(|error| inner(error.into()))?;
+        check_header_ids(&verified.header).map_err(inner)?;
+        Ok(Some(Carried { envelope: carried.clone(), verified }))
     }
 
     /// At the gateway: the route of a verified message over `channel`.
@@ -526,21 +589,21 @@ impl Receiver {
         outcome: Outcome<A>,
         received_ms: i64,
     ) -> Result<Handled<A>, Refusal> {
-        let Outcome { answer, mut batch, sends, logged_as } = outcome;
+        let Outcome { answer, mut batch, sends, logged_as, carries } = outcome;
         let header = received.header().clone();
         let Some(store) = &self.store else {
             return Ok(Handled { answer, queued: Vec::new(), header });
         };
         let (logged, note) = match logged_as {
             Some((envelope, note)) => (envelope.encode_to_vec(), note),
-            None => (received.envelope.encode_to_vec(), String::new()),
+            None => (received.encoded.clone(), String::new()),
         };
-        batch.log_first_indexed(received_ms, "received", logged, note, keys_of(&header, "received"));
+        batch.log_first(received_ms, "received", logged, note, keys_of(&header, "received"));
         batch.remember(
             &header.sender_id,
             &header.message_id,
             idempotency::digest(&received.envelope),
-            answer.encode_to_vec(),
+            remembered_answer(answer.encode_to_vec(), carries),
         );
         let queued = store.commit(batch).await?;
         if sends > 0

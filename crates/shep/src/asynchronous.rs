@@ -11,11 +11,11 @@
 use std::sync::Arc;
 
 use egov_proto::inbox_service_server::{InboxService, InboxServiceServer};
-use egov_proto::{DeliverRequest, DeliverResponse, DeliveryStatus, Envelope, EnvelopeHeader, MessageType};
-use egov_runtime::outbox::{Attempt, Courier, ToGateway};
+use egov_proto::{DeliverRequest, DeliverResponse, DeliveryStatus, Envelope, MessageType};
+use egov_runtime::outbox::{Attempt, Courier, Receipt, ToGateway, nothing_to_record};
 use egov_runtime::receive::Opaque;
 use egov_runtime::{Accept, Channel, Outcome, Received, Refusal, Services, ids};
-use egov_store::{Batch, OutboxItem};
+use egov_store::{Answer, Batch, OutboxItem};
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
 use tonic::{Code, Request, Response, Status};
@@ -278,18 +278,17 @@ impl Edge {
         let mut batch = Batch::new();
         let bytes = envelope.encode_to_vec();
         let request_text = String::from_utf8_lossy(raw).into_owned();
-        batch.log_indexed(
-            now_ms,
-            "sent",
-            bytes.clone(),
-            request_text,
-            egov_runtime::receive::log_keys(&envelope, "sent"),
-        );
+        let entry = batch.log(now_ms, "sent", bytes, request_text, egov_runtime::receive::log_keys(&envelope, "sent"));
         batch.put(message_key(&message_id), 0, &record).map_err(store_fault)?;
         batch.index(chain_key(&chain), true);
         batch.index(internal_key(&sender.member, &internal_id, &message_id), true);
-        batch.remember(&remembered_sender(&sender.sender_id), &duplicate_key, digest(raw), text.clone().into_bytes());
-        batch.enqueue(gateway_target(&sender.member), bytes, now_ms);
+        batch.remember(
+            &remembered_sender(&sender.sender_id),
+            &duplicate_key,
+            digest(raw),
+            Answer::Bytes(text.clone().into_bytes()),
+        );
+        batch.enqueue(gateway_target(&sender.member), entry, now_ms);
         self.commit(batch).await?;
         self.outbox.kick();
         Ok(text)
@@ -357,17 +356,11 @@ impl Edge {
             .filter(|entry| entry.direction == "received")
             .find_map(|entry| {
                 let envelope = Envelope::decode(entry.envelope.as_slice()).ok()?;
-                let header = EnvelopeHeader::decode(envelope.header.as_slice()).ok()?;
+                let header = egov_envelope::decode_header(&envelope.header).ok()?;
                 (header.message_id == record.internal_id).then_some((entry.envelope, envelope))
             });
         if let Some((bytes, envelope)) = received {
-            batch.log_indexed(
-                now_ms,
-                "delivered",
-                bytes,
-                text,
-                egov_runtime::receive::log_keys(&envelope, "delivered"),
-            );
+            batch.log(now_ms, "delivered", bytes, text, egov_runtime::receive::log_keys(&envelope, "delivered"));
         }
         Ok(())
     }
@@ -550,7 +543,7 @@ impl Edge {
             let Ok(Some((_, sent))) = self.record(&id) else { continue };
             let wants = self.senders.get(&sent.sender).is_some_and(|sender| sender.status_endpoint.is_some());
             if sent.direction == Direction::In && wants {
-                batch.enqueue(status_target(&sent.sender, &id), Vec::new(), now_ms);
+                batch.enqueue_unlogged(status_target(&sent.sender, &id), Vec::new(), now_ms);
             }
         }
     }
@@ -605,7 +598,7 @@ impl Edge {
     }
 
     /// What the gateway delivers to a member served by an external system.
-    async fn delivered(&self, received: Received<Opaque>) -> Result<Outcome<DeliverResponse>, Status> {
+    async fn delivered(&self, received: Arc<Received<Opaque>>) -> Result<Outcome<DeliverResponse>, Status> {
         let header = received.header().clone();
         let refused =
             |code: &'static str, message: String| Status::from(Refusal::new(Code::FailedPrecondition, code, message));
@@ -652,7 +645,7 @@ impl Edge {
         outcome.index(internal_key(&header.sender_id, &header.message_id, &id), true);
         match external {
             External::Poll => outcome.index(poll_key(&record, now_ms), true),
-            External::Push(_) => outcome.queue(&push_target(&record.member, &id), &received.envelope, now_ms),
+            External::Push(_) => outcome.queue_received(&push_target(&record.member, &id), now_ms),
         }
         Ok(outcome)
     }
@@ -674,7 +667,7 @@ pub struct EdgeInbox {
 impl InboxService for EdgeInbox {
     async fn deliver(&self, request: Request<DeliverRequest>) -> Result<Response<DeliverResponse>, Status> {
         let envelope = request.into_inner().envelope;
-        let header = envelope.as_ref().and_then(|envelope| EnvelopeHeader::decode(envelope.header.as_slice()).ok());
+        let header = envelope.as_ref().and_then(|envelope| egov_envelope::decode_header(&envelope.header).ok());
         let recipient = header.as_ref().map(|header| header.recipient_id.clone()).unwrap_or_default();
         let receiver = self.edge.inboxes.get(&recipient).filter(|_| self.edge.external_of(&recipient).is_some());
         let Some(receiver) = receiver else {
@@ -747,11 +740,7 @@ pub struct EdgeCourier {
     http: crate::push::HttpClient,
 }
 
-type AcceptedFn = fn(&OutboxItem, &egov_proto::SendAsyncResponse) -> Batch;
-
-fn nothing_to_record(_: &OutboxItem, _: &egov_proto::SendAsyncResponse) -> Batch {
-    Batch::new()
-}
+type AcceptedFn = fn(&OutboxItem, &Receipt) -> Result<Batch, egov_runtime::Refusal>;
 
 impl EdgeCourier {
     pub fn new(edge: Arc<Edge>) -> EdgeCourier {
@@ -759,11 +748,8 @@ impl EdgeCourier {
             .members
             .iter()
             .map(|(member, fronted)| {
-                let courier = ToGateway::new(
-                    fronted.gateway.clone(),
-                    fronted.context.monitor.clone(),
-                    nothing_to_record as AcceptedFn,
-                );
+                let courier =
+                    ToGateway::new(fronted.gateway.clone(), fronted.context.clone(), nothing_to_record as AcceptedFn);
                 (member.clone(), courier)
             })
             .collect();
@@ -773,9 +759,7 @@ impl EdgeCourier {
     /// The record of the SHEP message an item to the gateway carries, set to `state`.
     fn settle_sent(&self, item: &OutboxItem, state: State, error: &str) -> Batch {
         let mut batch = Batch::new();
-        let header = Envelope::decode(item.envelope.as_slice())
-            .ok()
-            .and_then(|envelope| EnvelopeHeader::decode(envelope.header.as_slice()).ok());
+        let header = egov_envelope::header_of_stored(&item.envelope);
         let Some(header) = header else { return batch };
         let ids = self
             .edge
@@ -793,9 +777,7 @@ impl EdgeCourier {
     /// until the gateway's delivery settles (a message for an external system
     /// is told of when that system settles it).
     fn watch_delivery(&self, batch: &mut Batch, item: &OutboxItem) {
-        let header = Envelope::decode(item.envelope.as_slice())
-            .ok()
-            .and_then(|envelope| EnvelopeHeader::decode(envelope.header.as_slice()).ok());
+        let header = egov_envelope::header_of_stored(&item.envelope);
         let Some(header) = header else { return };
         if self.edge.external_of(&header.recipient_id).is_some() {
             return;
@@ -805,7 +787,7 @@ impl EdgeCourier {
             let Ok(Some((_, record))) = self.edge.record(&id) else { continue };
             let wants = self.edge.senders.get(&record.sender).is_some_and(|sender| sender.status_endpoint.is_some());
             if record.direction == Direction::In && wants {
-                batch.enqueue(status_target(&record.sender, &id), Vec::new(), self.edge.clock.now_ms());
+                batch.enqueue_unlogged(status_target(&record.sender, &id), Vec::new(), self.edge.clock.now_ms());
             }
         }
     }

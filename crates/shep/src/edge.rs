@@ -21,7 +21,7 @@ use egov_proto::{Envelope, EnvelopeHeader, MessageType};
 use egov_runtime::outbox::Outbox;
 use egov_runtime::receive::Opaque;
 use egov_runtime::{Channel, Clock, Context, GrpcChannel, Receiver, Services};
-use egov_store::{Batch, Store};
+use egov_store::{Answer, Batch, Store};
 use prost::Message as _;
 use sha2::{Digest, Sha256};
 
@@ -544,7 +544,7 @@ impl Edge {
         receiver
             .open_answer::<Opaque>(&service.id, &request_header, &answer, true)
             .map_err(|refusal| Fault::from_refusal(&refusal))?;
-        let answer_header = EnvelopeHeader::decode(answer.header.as_slice())
+        let answer_header = egov_envelope::decode_header(&answer.header)
             .map_err(|error| Fault::server("envelope.bad_answer", error.to_string()))?;
         let xml = crate::body::to_xml(&answer.body, &answer_header.body_type)?;
         let response = wire::SyncResponse {
@@ -559,7 +559,7 @@ impl Edge {
         let text = wire::write_answer(&wire::Answer::SyncSendMessage(response));
         let mut batch = Batch::new();
         let request_text = String::from_utf8_lossy(raw).into_owned();
-        batch.log_indexed(
+        batch.log(
             now_ms,
             "sent",
             request.encode_to_vec(),
@@ -567,8 +567,13 @@ impl Edge {
             egov_runtime::receive::log_keys(&request, "sent"),
         );
         let answer_keys = egov_runtime::receive::log_keys(&answer, "received");
-        batch.log_indexed(self.clock.now_ms(), "received", answer.encode_to_vec(), text.clone(), answer_keys);
-        batch.remember(&remembered_sender(&sender.sender_id), &info.message_id, digest(raw), text.clone().into_bytes());
+        batch.log(self.clock.now_ms(), "received", answer.encode_to_vec(), text.clone(), answer_keys);
+        batch.remember(
+            &remembered_sender(&sender.sender_id),
+            &info.message_id,
+            digest(raw),
+            Answer::Bytes(text.clone().into_bytes()),
+        );
         self.commit(batch).await?;
         Ok(text)
     }

@@ -80,7 +80,7 @@ pub(crate) async fn attempt(courier: &EdgeCourier, item: &egov_store::OutboxItem
             let keys = <egov_proto::Envelope as prost::Message>::decode(item.envelope.as_slice())
                 .map(|envelope| egov_runtime::receive::log_keys(&envelope, "delivered"))
                 .unwrap_or_default();
-            batch.log_indexed(edge.clock.now_ms(), "delivered", item.envelope.clone(), text, keys);
+            batch.log(edge.clock.now_ms(), "delivered", item.envelope.clone(), text, keys);
             Attempt::Delivered(batch)
         }
         Ok(wire::PushAnswer::Fault { faultcode, faultstring, error }) => {

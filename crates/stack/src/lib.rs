@@ -474,6 +474,7 @@ impl Stack {
                 Role::Regional => {
                     let (store, outbox) = stateful()?;
                     let state = (store.clone(), Arc::clone(&outbox));
+                    let receiver_context = context.clone();
                     let receiver =
                         Receiver::stateful(context, Arc::clone(&services), store.clone(), Arc::clone(&outbox));
                     let server = RegionalServer::new(receiver, Arc::clone(&config.definition), store)
@@ -486,8 +487,8 @@ impl Stack {
                     }
                     let courier = egov_runtime::outbox::ToGateway::new(
                         gateway_client(&topology.gateway, tls, member)?,
-                        monitor.clone(),
-                        |_, _| egov_store::Batch::new(),
+                        receiver_context,
+                        egov_runtime::outbox::nothing_to_record,
                     );
                     tasks.push(tokio::spawn(outbox.run(Arc::new(courier))));
                     (

@@ -346,14 +346,3 @@ pub(crate) fn u64_from(bytes: &[u8]) -> u64 {
     array[..n].copy_from_slice(&bytes[..n]);
     u64::from_be_bytes(array)
 }
-
-/// Where `needle` sits in `haystack`, if it does.
-pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || needle.len() > haystack.len() {
-        return None;
-    }
-    let first = needle[0];
-    (0..=haystack.len() - needle.len())
-        .filter(|&at| haystack[at] == first)
-        .find(|&at| &haystack[at..at + needle.len()] == needle)
-}

@@ -13,10 +13,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use serde::{Serialize, de::DeserializeOwned};
+use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+mod batch;
 pub mod codec;
 mod committer;
 mod postgres_backend;
@@ -25,6 +26,8 @@ mod segments;
 mod sled_backend;
 pub mod stats;
 
+pub(crate) use batch::idempotency_key;
+pub use batch::{Answer, Batch, EntryRef};
 pub use postgres_backend::PostgresBackend;
 pub use sled_backend::{ReadOnly, SledBackend};
 
@@ -135,177 +138,6 @@ pub struct OutboxItem {
 pub struct Remembered {
     pub digest: Vec<u8>,
     pub response: Vec<u8>,
-}
-
-enum Op {
-    Put {
-        key: String,
-        expected_version: u64,
-        value: Vec<u8>,
-    },
-    /// An index entry: written or removed without a version (it is derived from a versioned record).
-    Index {
-        key: String,
-        present: bool,
-    },
-}
-
-/// A log entry to append: time, direction, envelope, note, and the keys it is indexed under.
-type NewEntry = (i64, String, Vec<u8>, String, Vec<String>);
-
-/// Writes applied together by [`Store::commit`]: all or none.
-#[derive(Default)]
-pub struct Batch {
-    ops: Vec<Op>,
-    log: Vec<NewEntry>,
-    enqueue: Vec<OutboxItem>,
-    /// Id, and the log entry of the envelope that was sent.
-    dequeue: Vec<(u64, u64)>,
-    update: Vec<OutboxItem>,
-    remember: Vec<(String, Remembered)>,
-    /// Remembered answers completed: the message was remembered before.
-    rewrite_remembered: Vec<(String, Remembered)>,
-}
-
-impl Batch {
-    pub fn new() -> Batch {
-        Batch::default()
-    }
-
-    /// Writes `value` at `key` if the stored version is `expected_version`
-    /// (0: the key must not exist yet). The new version is `expected_version + 1`.
-    pub fn put<T: Serialize>(
-        &mut self,
-        key: impl Into<String>,
-        expected_version: u64,
-        value: &T,
-    ) -> Result<(), StoreError> {
-        let key = key.into();
-        let value = codec::encode_record(&key, expected_version + 1, value)?;
-        self.ops.push(Op::Put { key, expected_version, value });
-        Ok(())
-    }
-
-    /// Adds (`present`) or removes the index entry `key`, which
-    /// [`Store::index_entries`] lists by prefix. An index entry has no version: it is
-    /// derived from a versioned record written in the same batch.
-    pub fn index(&mut self, key: impl Into<String>, present: bool) {
-        self.ops.push(Op::Index { key: key.into(), present });
-    }
-
-    /// Appends an envelope to the message log.
-    pub fn log(&mut self, time_ms: i64, direction: &str, envelope: Vec<u8>, note: impl Into<String>) {
-        self.log.push((time_ms, direction.to_owned(), envelope, note.into(), Vec::new()));
-    }
-
-    /// Appends an envelope to the message log, indexed under each of `keys`
-    /// ([`Store::indexed_log`] lists the entries of a key).
-    pub fn log_indexed(
-        &mut self,
-        time_ms: i64,
-        direction: &str,
-        envelope: Vec<u8>,
-        note: impl Into<String>,
-        keys: Vec<String>,
-    ) {
-        self.log.push((time_ms, direction.to_owned(), envelope, note.into(), keys));
-    }
-
-    /// [`Batch::log_indexed`], before every entry added so far (what a call
-    /// received comes before what handling it sent).
-    pub fn log_first_indexed(
-        &mut self,
-        time_ms: i64,
-        direction: &str,
-        envelope: Vec<u8>,
-        note: impl Into<String>,
-        keys: Vec<String>,
-    ) {
-        self.log.insert(0, (time_ms, direction.to_owned(), envelope, note.into(), keys));
-    }
-
-    /// Adds a message to the outbox; its id is assigned at commit. When the
-    /// same batch logs the same envelope, the item refers to that log entry.
-    pub fn enqueue(&mut self, target: impl Into<String>, envelope: Vec<u8>, now_ms: i64) {
-        self.enqueue.push(OutboxItem {
-            id: 0,
-            target: target.into(),
-            envelope,
-            entry: 0,
-            slot: String::new(),
-            attempts: 0,
-            next_attempt_ms: now_ms,
-            last_error: String::new(),
-            enqueued_ms: now_ms,
-        });
-    }
-
-    /// Like [`Batch::enqueue`] (due at `due_ms`), but in place of the message of
-    /// the same `slot` that still waits in the outbox, if there is one: it keeps
-    /// its id and the earlier of the two due times, and gets this envelope.
-    /// The envelope must be logged in the same batch.
-    pub fn enqueue_latest(&mut self, slot: &str, target: impl Into<String>, envelope: Vec<u8>, due_ms: i64) {
-        self.enqueue(target, envelope, due_ms);
-        if let Some(item) = self.enqueue.last_mut() {
-            item.slot = slot.to_owned();
-        }
-    }
-
-    /// Removes a delivered message from the outbox, unless another envelope
-    /// took its place meanwhile ([`Batch::enqueue_latest`]): that one is still to send.
-    pub fn dequeue(&mut self, item: &OutboxItem) {
-        self.dequeue.push((item.id, item.entry));
-    }
-
-    /// Replaces an outbox item (a new schedule, a parked incident), unless it
-    /// left the outbox or another envelope took its place meanwhile.
-    pub fn update_outbox(&mut self, item: OutboxItem) {
-        self.update.push(item);
-    }
-
-    /// Remembers the answer to `(sender, message_id)`. When the answer carries
-    /// an envelope the same batch logs, only the rest of it is stored again.
-    /// The first answer to a message is remembered once: a batch that remembers what
-    /// another writer remembered meanwhile (a replica that took the same message) is
-    /// refused as a conflict on the PostgreSQL backend.
-    pub fn remember(&mut self, sender_id: &str, message_id: &str, digest: Vec<u8>, response: Vec<u8>) {
-        self.remember.push((idempotency_key(sender_id, message_id), Remembered { digest, response }));
-    }
-
-    /// Replaces the answer remembered for `(sender, message_id)`, which was
-    /// remembered before ([`Batch::remember`]): a later step completed it.
-    pub fn rewrite_remembered(&mut self, sender_id: &str, message_id: &str, digest: Vec<u8>, response: Vec<u8>) {
-        self.rewrite_remembered.push((idempotency_key(sender_id, message_id), Remembered { digest, response }));
-    }
-
-    /// Nothing to write.
-    pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
-            && self.log.is_empty()
-            && self.enqueue.is_empty()
-            && self.dequeue.is_empty()
-            && self.update.is_empty()
-            && self.remember.is_empty()
-            && self.rewrite_remembered.is_empty()
-    }
-}
-
-impl std::fmt::Debug for Batch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Batch")
-            .field("puts", &self.ops.len())
-            .field("log", &self.log.len())
-            .field("enqueue", &self.enqueue.len())
-            .field("dequeue", &self.dequeue)
-            .field("update", &self.update.len())
-            .field("remember", &self.remember.len())
-            .field("rewrite_remembered", &self.rewrite_remembered.len())
-            .finish()
-    }
-}
-
-fn idempotency_key(sender_id: &str, message_id: &str) -> String {
-    format!("{sender_id}\u{0}{message_id}")
 }
 
 /// How long a commit's caller waits.
@@ -696,7 +528,7 @@ mod tests {
         store.commit(batch).await.unwrap();
         let mut stale = Batch::new();
         stale.put("a", 0, &"second").unwrap();
-        stale.log(1, "received", vec![1, 2, 3], "");
+        stale.log(1, "received", vec![1, 2, 3], "", Vec::new());
         let error = store.commit(stale).await.unwrap_err();
         assert_eq!(error.code(), "store.conflict");
         let record: Versioned<String> = store.get("a").unwrap().unwrap();
@@ -713,13 +545,13 @@ mod tests {
         {
             let store = place.open();
             let mut batch = Batch::new();
-            batch.log(10, "received", vec![1], "a");
-            batch.log(11, "sent", vec![2], "b");
+            batch.log(10, "received", vec![1], "a", Vec::new());
+            batch.log(11, "sent", vec![2], "b", Vec::new());
             store.commit(batch).await.unwrap();
         }
         let store = place.open();
         let mut batch = Batch::new();
-        batch.log(12, "received", vec![3], "c");
+        batch.log(12, "received", vec![3], "c", Vec::new());
         store.commit(batch).await.unwrap();
         let entries: Vec<LogEntry> = store.log_entries().collect::<Result<_, _>>().unwrap();
         assert_eq!(entries.iter().map(|e| e.sequence).collect::<Vec<_>>(), vec![1, 2, 3]);
@@ -743,9 +575,10 @@ mod tests {
             let store = place.open();
             let mut batch = Batch::new();
             batch.put("a", 0, &"first").unwrap();
-            batch.log_indexed(1, "received", envelope.clone(), "", vec!["application/a-1".to_owned()]);
-            batch.enqueue("gateway", envelope.clone(), 1);
-            batch.remember("sender", "m-1", vec![7; 32], answer.clone());
+            let entry = batch.log(1, "received", envelope.clone(), "", vec!["application/a-1".to_owned()]);
+            batch.enqueue("gateway", entry, 1);
+            let before = answer[..3].to_vec();
+            batch.remember("sender", "m-1", vec![7; 32], Answer::Carrying { before, entry, after: Vec::new() });
             store.commit(batch).await.unwrap()
         };
         // Opened again: everything read back from where it was kept.
@@ -832,7 +665,7 @@ mod tests {
         let store = Store::with_backend(backend.clone());
         for n in 0..5u8 {
             let mut batch = Batch::new();
-            batch.log(i64::from(n), "received", vec![n], "");
+            batch.log(i64::from(n), "received", vec![n], "", Vec::new());
             store.commit(batch).await.unwrap();
         }
         assert_eq!(store.verify(None).unwrap(), 5);
@@ -849,7 +682,7 @@ mod tests {
     async fn outbox_items_come_due_and_leave_when_dequeued(place: &dyn Place) {
         let store = place.open();
         let mut batch = Batch::new();
-        batch.enqueue("gateway", vec![9], 100);
+        batch.enqueue_unlogged("gateway", vec![9], 100);
         let ids = store.commit(batch).await.unwrap();
         assert_eq!(store.due(99, 10).unwrap().len(), 0);
         let due = store.due(100, 10).unwrap();
@@ -875,8 +708,8 @@ mod tests {
         let store = place.open();
         let send = async |envelope: Vec<u8>| {
             let mut batch = Batch::new();
-            batch.log(1, "sent", envelope.clone(), "gateway");
-            batch.enqueue_latest("progress/a-1", "gateway", envelope, 1);
+            let entry = batch.log(1, "sent", envelope, "gateway", Vec::new());
+            batch.enqueue_latest("progress/a-1", "gateway", entry, 1);
             store.commit(batch).await.unwrap()[0]
         };
         let first = send(vec![1; 80]).await;
@@ -915,9 +748,10 @@ mod tests {
             let store = Store::open(dir.path(), 8 << 20).unwrap();
             let mut batch = Batch::new();
             batch.put("a", 0, &"first").unwrap();
-            batch.log(1, "received", envelope.clone(), "");
-            batch.enqueue("gateway", envelope.clone(), 1);
-            batch.remember("sender", "m-1", vec![7; 32], answer.clone());
+            let entry = batch.log(1, "received", envelope.clone(), "", Vec::new());
+            batch.enqueue("gateway", entry, 1);
+            let (before, after) = (answer[..3].to_vec(), answer[answer.len() - 2..].to_vec());
+            batch.remember("sender", "m-1", vec![7; 32], Answer::Carrying { before, entry, after });
             store.commit(batch).await.unwrap()
         };
         let check = |store: &Store| {
@@ -950,7 +784,7 @@ mod tests {
         {
             let store = Store::open(dir.path(), 8 << 20).unwrap();
             let mut batch = Batch::new();
-            batch.log(1, "received", vec![1; 64], "");
+            batch.log(1, "received", vec![1; 64], "", Vec::new());
             store.commit(batch).await.unwrap();
         }
         // A write that never completed: half a frame after the last one.
@@ -963,7 +797,7 @@ mod tests {
         let store = Store::open(dir.path(), 8 << 20).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, whole);
         let mut batch = Batch::new();
-        batch.log(2, "received", vec![2; 64], "");
+        batch.log(2, "received", vec![2; 64], "", Vec::new());
         store.commit(batch).await.unwrap();
         assert_eq!(store.verify(None).unwrap(), 2);
     }
@@ -1007,7 +841,7 @@ mod tests {
         for n in 1..=3u8 {
             let mut batch = Batch::new();
             batch.put(format!("record-{n}"), 0, &format!("value {n}")).unwrap();
-            batch.log(i64::from(n), "received", vec![n; 300], "");
+            batch.log(i64::from(n), "received", vec![n; 300], "", Vec::new());
             store.commit(batch).await.unwrap();
         }
         // A byte flipped in the middle of the first frame (not the last one), its CRC left as it was.
@@ -1037,8 +871,8 @@ mod tests {
             let mut ids = Vec::new();
             for n in 1..=3u8 {
                 let mut batch = Batch::new();
-                batch.log(i64::from(n), "received", vec![n; 100], "");
-                batch.enqueue("gateway", vec![n; 100], 0);
+                let entry = batch.log(i64::from(n), "received", vec![n; 100], "", Vec::new());
+                batch.enqueue("gateway", entry, 0);
                 ids.extend(store.commit(batch).await.unwrap());
             }
             // An id handed out, then used in a commit (as a registration number is).

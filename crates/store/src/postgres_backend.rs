@@ -30,10 +30,12 @@ use std::sync::{Arc, Mutex, mpsc};
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Statement};
 
-use crate::{Backend, Batch, CommitFuture, Durability, LogEntry, Op, OutboxItem, Remembered, StoreError};
+use crate::codec::StoredRemembered;
+use crate::{Backend, Batch, CommitFuture, Durability, LogEntry, OutboxItem, Remembered, StoreError, batch};
 
 /// The schema's migrations, in order: a database at version N has had the first N.
-const MIGRATIONS: [&str; 1] = [r#"
+const MIGRATIONS: [&str; 2] = [
+    r#"
 CREATE TABLE records (
     key bytea PRIMARY KEY,
     version bigint NOT NULL,
@@ -81,7 +83,11 @@ CREATE TABLE outbox (
 );
 CREATE UNIQUE INDEX outbox_slot ON outbox (slot) WHERE slot <> '\x';
 CREATE SEQUENCE ids;
-"#];
+"#,
+    r#"
+ALTER TABLE remembered ADD COLUMN entry bigint NOT NULL DEFAULT 0, ADD COLUMN suffix bytea NOT NULL DEFAULT '\x';
+"#,
+];
 
 /// How long a replica's claim on an outbox item holds before another may take it.
 const LEASE_SECONDS: i64 = 30;
@@ -439,137 +445,172 @@ fn item_of(row: &postgres::Row) -> OutboxItem {
     }
 }
 
-/// Applies `batch` in one transaction: all of it, or none.
-fn apply(client: &mut Client, batch: Batch, durability: Durability) -> Result<Vec<u64>, StoreError> {
-    let Batch { ops, log, enqueue, dequeue, update, remember, rewrite_remembered } = batch;
+/// Applies `batch` in one transaction, all of it or none, by the rules every
+/// backend applies ([`crate::batch::apply`]), with statements prepared once per connection.
+fn apply(
+    client: &mut Client,
+    statements: &mut HashMap<&'static str, Statement>,
+    batch: Batch,
+    durability: Durability,
+) -> Result<Vec<u64>, StoreError> {
     let mut tx = client.transaction().map_err(unavailable)?;
     if durability == Durability::Unflushed {
         tx.batch_execute("SET LOCAL synchronous_commit TO off").map_err(unavailable)?;
     }
-    for op in ops {
-        match op {
-            Op::Put { key, expected_version, value } => {
-                let (expected, next) = (expected_version as i64, expected_version as i64 + 1);
-                let stored = key.as_bytes();
-                let written = if expected_version == 0 {
-                    tx.execute(
-                        "INSERT INTO records (key, version, value) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
-                        &[&stored, &next, &value],
-                    )
-                } else {
-                    tx.execute(
-                        "UPDATE records SET version = $2, value = $3 WHERE key = $1 AND version = $4",
-                        &[&stored, &next, &value, &expected],
-                    )
-                }
-                .map_err(|error| database(&key, error))?;
-                if written != 1 {
-                    let found = tx
-                        .query_opt("SELECT version FROM records WHERE key = $1", &[&key.as_bytes()])
-                        .map_err(unavailable)?
-                        .map_or(0, |row| u64_of(row.get(0)));
-                    return Err(StoreError::Conflict { key, expected: expected_version, found });
-                }
-            }
-            Op::Index { key, present: true } => {
-                tx.execute(
-                    "INSERT INTO records (key, version, value) VALUES ($1, 0, '') ON CONFLICT (key) DO UPDATE SET value = ''",
-                    &[&key.as_bytes()],
-                )
-                .map_err(|error| database(&key, error))?;
-            }
-            Op::Index { key, present: false } => {
-                tx.execute("DELETE FROM records WHERE key = $1", &[&key.as_bytes()])
-                    .map_err(|error| database(&key, error))?;
-            }
+    let mut apply = PostgresApply { tx, statements };
+    let ids = batch::apply(batch, &mut apply)?;
+    apply.tx.commit().map_err(unavailable)?;
+    crate::stats::committed(durability == Durability::Flushed);
+    Ok(ids)
+}
+
+/// The PostgreSQL backend's primitives, in one transaction.
+struct PostgresApply<'a> {
+    tx: postgres::Transaction<'a>,
+    statements: &'a mut HashMap<&'static str, Statement>,
+}
+
+impl PostgresApply<'_> {
+    fn statement(&mut self, sql: &'static str) -> Result<Statement, StoreError> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
         }
+        let statement = self.tx.prepare(sql).map_err(unavailable)?;
+        self.statements.insert(sql, statement.clone());
+        Ok(statement)
     }
-    let mut logged: Vec<(u64, Vec<u8>)> = Vec::with_capacity(log.len());
-    if !log.is_empty() {
-        // The chain's head, locked: the writers of one participant append one after the other.
-        let head = tx.query_one("SELECT sequence, hash FROM log_head FOR UPDATE", &[]).map_err(unavailable)?;
-        let (mut sequence, mut hash): (i64, Vec<u8>) = (head.get(0), head.get(1));
-        for (time_ms, direction, envelope, note, keys) in log {
-            sequence += 1;
-            let mut entry = LogEntry {
-                sequence: sequence as u64,
-                time_ms,
-                direction,
-                envelope,
-                note,
-                previous_hash: hash,
-                hash: Vec::new(),
-            };
-            entry.hash = entry.compute_hash();
-            hash = entry.hash.clone();
-            tx.execute(
-                "INSERT INTO log (sequence, time_ms, direction, envelope, note, previous_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[
-                    &sequence,
-                    &entry.time_ms,
-                    &entry.direction,
-                    &entry.envelope,
-                    &entry.note.as_bytes(),
-                    &entry.previous_hash,
-                    &entry.hash,
-                ],
-            )
-            .map_err(|error| database(&format!("log/{sequence}"), error))?;
-            for key in keys {
-                tx.execute("INSERT INTO log_index (key, sequence) VALUES ($1, $2)", &[&key.as_bytes(), &sequence])
-                    .map_err(|error| database(&key, error))?;
-            }
-            logged.push((sequence as u64, entry.envelope));
-        }
-        tx.execute("UPDATE log_head SET sequence = $1, hash = $2", &[&sequence, &hash]).map_err(unavailable)?;
+
+    fn execute(&mut self, key: &str, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
+        let statement = self.statement(sql)?;
+        self.tx.execute(&statement, params).map_err(|error| database(key, error))
     }
-    let mut ids = Vec::with_capacity(enqueue.len());
-    for mut item in enqueue {
-        item.entry = logged.iter().find(|(_, envelope)| *envelope == item.envelope).map_or(0, |(s, _)| *s);
-        let waiting = if item.slot.is_empty() {
-            None
+
+    fn query_opt(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<postgres::Row>, StoreError> {
+        let statement = self.statement(sql)?;
+        self.tx.query_opt(&statement, params).map_err(unavailable)
+    }
+}
+
+impl batch::Apply for PostgresApply<'_> {
+    fn put(&mut self, key: String, expected_version: u64, value: Vec<u8>) -> Result<(), StoreError> {
+        let (expected, next) = (expected_version as i64, expected_version as i64 + 1);
+        let stored = key.as_bytes();
+        let written = if expected_version == 0 {
+            self.execute(
+                &key,
+                "INSERT INTO records (key, version, value) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
+                &[&stored, &next, &value],
+            )?
         } else {
-            tx.query_opt("SELECT id, next_attempt_ms FROM outbox WHERE slot = $1 FOR UPDATE", &[&item.slot.as_bytes()])
-                .map_err(unavailable)?
+            self.execute(
+                &key,
+                "UPDATE records SET version = $2, value = $3 WHERE key = $1 AND version = $4",
+                &[&stored, &next, &value, &expected],
+            )?
         };
-        match waiting {
-            Some(row) => {
-                // In place of the message of its slot still waiting: its id, the earlier due time.
-                let (id, due_ms): (i64, i64) = (row.get(0), row.get(1));
-                item.id = u64_of(id);
-                item.next_attempt_ms = item.next_attempt_ms.min(due_ms);
-                tx.execute(
-                    "UPDATE outbox SET target = $2, envelope = $3, entry = $4, next_attempt_ms = $5 WHERE id = $1",
-                    &[&id, &item.target, &item.envelope, &(item.entry as i64), &item.next_attempt_ms],
-                )
-                .map_err(|error| database(&format!("outbox/{id}"), error))?;
-            }
-            None => {
-                let id: i64 = tx.query_one("SELECT nextval('ids')", &[]).map_err(unavailable)?.get(0);
-                item.id = u64_of(id);
-                tx.execute(
-                    "INSERT INTO outbox (id, target, envelope, entry, slot, attempts, next_attempt_ms, last_error, enqueued_ms)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    &[
-                        &id,
-                        &item.target,
-                        &item.envelope,
-                        &(item.entry as i64),
-                        &item.slot.as_bytes(),
-                        &(item.attempts as i32),
-                        &item.next_attempt_ms,
-                        &text(&item.last_error),
-                        &item.enqueued_ms,
-                    ],
-                )
-                .map_err(|error| database(&format!("outbox slot {}", item.slot), error))?;
-            }
+        if written != 1 {
+            let found = self
+                .query_opt("SELECT version FROM records WHERE key = $1", &[&stored])?
+                .map_or(0, |row| u64_of(row.get(0)));
+            return Err(StoreError::Conflict { key, expected: expected_version, found });
         }
-        ids.push(item.id);
+        Ok(())
     }
-    for item in update {
+
+    fn index(&mut self, key: String, present: bool) -> Result<(), StoreError> {
+        let sql = if present {
+            "INSERT INTO records (key, version, value) VALUES ($1, 0, '') ON CONFLICT (key) DO UPDATE SET value = ''"
+        } else {
+            "DELETE FROM records WHERE key = $1"
+        };
+        self.execute(&key, sql, &[&key.as_bytes()]).map(|_| ())
+    }
+
+    fn head(&mut self) -> Result<(u64, Vec<u8>), StoreError> {
+        // The chain's head, locked: the writers of one participant append one after the other.
+        let head = self
+            .query_opt("SELECT sequence, hash FROM log_head FOR UPDATE", &[])?
+            .ok_or_else(|| unavailable_text("the log's head row is missing"))?;
+        Ok((u64_of(head.get(0)), head.get(1)))
+    }
+
+    fn append(&mut self, entry: &LogEntry, keys: &[String]) -> Result<(), StoreError> {
+        let sequence = entry.sequence as i64;
+        self.execute(
+            &format!("log/{sequence}"),
+            "INSERT INTO log (sequence, time_ms, direction, envelope, note, previous_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &sequence,
+                &entry.time_ms,
+                &entry.direction,
+                &entry.envelope,
+                &entry.note.as_bytes(),
+                &entry.previous_hash,
+                &entry.hash,
+            ],
+        )?;
+        for key in keys {
+            self.execute(key, "INSERT INTO log_index (key, sequence) VALUES ($1, $2)", &[&key.as_bytes(), &sequence])?;
+        }
+        Ok(())
+    }
+
+    fn set_head(&mut self, sequence: u64, hash: &[u8]) -> Result<(), StoreError> {
+        self.execute("log_head", "UPDATE log_head SET sequence = $1, hash = $2", &[&(sequence as i64), &hash])
+            .map(|_| ())
+    }
+
+    fn in_slot(&mut self, slot: &str) -> Result<Option<batch::Waiting>, StoreError> {
+        let row =
+            self.query_opt("SELECT id, next_attempt_ms FROM outbox WHERE slot = $1 FOR UPDATE", &[&slot.as_bytes()])?;
+        Ok(row.map(|row| (u64_of(row.get(0)), row.get(1))))
+    }
+
+    fn new_id(&mut self) -> Result<u64, StoreError> {
+        let row = self.query_opt("SELECT nextval('ids')", &[])?;
+        row.map(|row| u64_of(row.get(0))).ok_or_else(|| unavailable_text("nextval returned nothing"))
+    }
+
+    fn put_item(&mut self, item: &OutboxItem, replaces: bool) -> Result<(), StoreError> {
+        let id = item.id as i64;
+        // An item that refers to its log entry does not hold the envelope again.
+        let envelope: &[u8] = if item.entry == 0 { &item.envelope } else { &[] };
+        if replaces {
+            // In place of the message of its slot still waiting: its id, the earlier due time.
+            self.execute(
+                &format!("outbox/{id}"),
+                "UPDATE outbox SET target = $2, envelope = $3, entry = $4, next_attempt_ms = $5 WHERE id = $1",
+                &[&id, &item.target, &envelope, &(item.entry as i64), &item.next_attempt_ms],
+            )?;
+        } else {
+            self.execute(
+                &format!("outbox slot {}", item.slot),
+                "INSERT INTO outbox (id, target, envelope, entry, slot, attempts, next_attempt_ms, last_error, enqueued_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[
+                    &id,
+                    &item.target,
+                    &envelope,
+                    &(item.entry as i64),
+                    &item.slot.as_bytes(),
+                    &(item.attempts as i32),
+                    &item.next_attempt_ms,
+                    &text(&item.last_error),
+                    &item.enqueued_ms,
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn update_item(&mut self, item: &OutboxItem) -> Result<(), StoreError> {
         // Gone, or replaced by a later envelope of its slot: the update was for what is no longer there.
-        tx.execute(
+        self.execute(
+            &format!("outbox/{}", item.id),
             "UPDATE outbox SET attempts = $3, next_attempt_ms = $4, last_error = $5, leased_by = NULL, lease_until = NULL
              WHERE id = $1 AND entry = $2",
             &[
@@ -580,35 +621,37 @@ fn apply(client: &mut Client, batch: Batch, durability: Durability) -> Result<Ve
                 &text(&item.last_error),
             ],
         )
-        .map_err(|error| database(&format!("outbox/{}", item.id), error))?;
+        .map(|_| ())
     }
-    for (id, entry) in dequeue {
+
+    fn remove_item(&mut self, id: u64, entry: u64) -> Result<(), StoreError> {
         // Replaced meanwhile by a later envelope of its slot: that one is still to send.
-        tx.execute("DELETE FROM outbox WHERE id = $1 AND entry = $2", &[&(id as i64), &(entry as i64)])
-            .map_err(|error| database(&format!("outbox/{id}"), error))?;
+        self.execute(
+            &format!("outbox/{id}"),
+            "DELETE FROM outbox WHERE id = $1 AND entry = $2",
+            &[&(id as i64), &(entry as i64)],
+        )
+        .map(|_| ())
     }
-    for (key, Remembered { digest, response }) in remember {
-        let (sender_id, message_id) = key.split_once('\u{0}').unwrap_or((key.as_str(), ""));
+
+    fn remember(&mut self, key: &str, stored: StoredRemembered, replace: bool) -> Result<(), StoreError> {
+        let (sender_id, message_id) = key.split_once('\u{0}').unwrap_or((key, ""));
+        let StoredRemembered { digest, prefix, entry, suffix } = stored;
         // Unique on (sender, message id): a replica that took the same message meanwhile wins,
-        // and this batch is refused as a conflict, so the message is processed once.
-        tx.execute(
-            "INSERT INTO remembered (sender_id, message_id, digest, response) VALUES ($1, $2, $3, $4)",
-            &[&sender_id.as_bytes(), &message_id.as_bytes(), &digest, &response],
+        // and a first answer's batch is refused as a conflict, so the message is processed once.
+        let sql = if replace {
+            "INSERT INTO remembered (sender_id, message_id, digest, response, entry, suffix) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (sender_id, message_id) DO UPDATE SET digest = $3, response = $4, entry = $5, suffix = $6"
+        } else {
+            "INSERT INTO remembered (sender_id, message_id, digest, response, entry, suffix) VALUES ($1, $2, $3, $4, $5, $6)"
+        };
+        self.execute(
+            &format!("seen/{sender_id}/{message_id}"),
+            sql,
+            &[&sender_id.as_bytes(), &message_id.as_bytes(), &digest, &prefix, &(entry as i64), &suffix],
         )
-        .map_err(|error| database(&format!("seen/{sender_id}/{message_id}"), error))?;
+        .map(|_| ())
     }
-    for (key, Remembered { digest, response }) in rewrite_remembered {
-        let (sender_id, message_id) = key.split_once('\u{0}').unwrap_or((key.as_str(), ""));
-        tx.execute(
-            "INSERT INTO remembered (sender_id, message_id, digest, response) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (sender_id, message_id) DO UPDATE SET digest = $3, response = $4",
-            &[&sender_id.as_bytes(), &message_id.as_bytes(), &digest, &response],
-        )
-        .map_err(|error| database(&format!("seen/{sender_id}/{message_id}"), error))?;
-    }
-    tx.commit().map_err(unavailable)?;
-    crate::stats::committed(durability == Durability::Flushed);
-    Ok(ids)
 }
 
 impl Backend for PostgresBackend {
@@ -675,9 +718,27 @@ impl Backend for PostgresBackend {
     fn remembered(&self, sender_id: &str, message_id: &str) -> Result<Option<Remembered>, StoreError> {
         Ok(self
             .query(
-                "SELECT digest, response FROM remembered WHERE sender_id = $1 AND message_id = $2",
+                // An answer that carries a logged envelope: the bytes around it, and the entry.
+                "SELECT r.digest, r.response, r.entry, r.suffix, l.envelope FROM remembered r
+                 LEFT JOIN log l ON r.entry <> 0 AND l.sequence = r.entry
+                 WHERE r.sender_id = $1 AND r.message_id = $2",
                 vec![Box::new(sender_id.as_bytes().to_vec()), Box::new(message_id.as_bytes().to_vec())],
-                |row| Ok(Remembered { digest: row.get(0), response: row.get(1) }),
+                |row| {
+                    let stored = StoredRemembered {
+                        digest: row.get(0),
+                        prefix: row.get(1),
+                        entry: u64_of(row.get(2)),
+                        suffix: row.get(3),
+                    };
+                    let envelope: Option<Vec<u8>> = row.get(4);
+                    if stored.entry != 0 && envelope.is_none() {
+                        return Err(StoreError::Corrupt {
+                            key: "remembered".to_owned(),
+                            reason: format!("it refers to log entry {}, which is not there", stored.entry),
+                        });
+                    }
+                    Ok(stored.into_remembered(&envelope.unwrap_or_default()))
+                },
             )?
             .pop())
     }
@@ -753,12 +814,17 @@ impl Backend for PostgresBackend {
         // Claimed for this replica: due, and not claimed by another whose lease still holds.
         let replica = self.inner.replica.clone();
         let claimed = self.query(
-            "UPDATE outbox SET leased_by = $3, lease_until = now() + make_interval(secs => $4)
-             WHERE id IN (
-                 SELECT id FROM outbox
-                 WHERE next_attempt_ms <= $1 AND (lease_until IS NULL OR lease_until < now() OR leased_by = $3)
-                 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
-             RETURNING id, target, envelope, entry, slot, attempts, next_attempt_ms, last_error, enqueued_ms",
+            // An item that refers to a log entry has its envelope there.
+            "WITH claimed AS (
+                 UPDATE outbox SET leased_by = $3, lease_until = now() + make_interval(secs => $4)
+                 WHERE id IN (
+                     SELECT id FROM outbox
+                     WHERE next_attempt_ms <= $1 AND (lease_until IS NULL OR lease_until < now() OR leased_by = $3)
+                     ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+                 RETURNING id, target, envelope, entry, slot, attempts, next_attempt_ms, last_error, enqueued_ms)
+             SELECT c.id, c.target, CASE WHEN c.entry = 0 THEN c.envelope ELSE coalesce(l.envelope, c.envelope) END,
+                    c.entry, c.slot, c.attempts, c.next_attempt_ms, c.last_error, c.enqueued_ms
+             FROM claimed c LEFT JOIN log l ON c.entry <> 0 AND l.sequence = c.entry",
             vec![
                 Box::new(now_ms),
                 Box::new(limit.min(i64::MAX as usize) as i64),
@@ -800,7 +866,7 @@ impl Backend for PostgresBackend {
             // Not tried again on a broken connection: a commit whose answer was lost may have
             // happened. The caller is told `store.unavailable` and retries as it does any refusal.
             self.submit(
-                move |connection| connection.attempt(|client, _| apply(client, batch, durability)),
+                move |connection| connection.attempt(|client, statements| apply(client, statements, batch, durability)),
                 move |result| {
                     let _ = reply.send(result);
                 },
@@ -836,7 +902,7 @@ mod tests {
         let second = Store::open_postgres(&url, "gateway").unwrap();
         let mut batch = Batch::new();
         for n in 0..6u8 {
-            batch.enqueue("regional", vec![n], 1);
+            batch.enqueue_unlogged("regional", vec![n], 1);
         }
         first.commit(batch).await.unwrap();
         let mine = first.due(10, 4).unwrap();
@@ -867,8 +933,8 @@ mod tests {
         let second = Store::open_postgres(&url, "regional").unwrap();
         let take = || {
             let mut batch = Batch::new();
-            batch.log(1, "received", vec![1, 2, 3], "");
-            batch.remember("egov-gateway", "m-1", vec![1; 32], vec![9]);
+            batch.log(1, "received", vec![1, 2, 3], "", Vec::new());
+            batch.remember("egov-gateway", "m-1", vec![1; 32], crate::Answer::Bytes(vec![9]));
             batch.put("registration/r-1", 0, &"registered").unwrap();
             batch
         };
@@ -882,7 +948,7 @@ mod tests {
         // One chain for the participant, whichever replica writes.
         for store in [&first, &second, &first] {
             let mut batch = Batch::new();
-            batch.log(2, "sent", vec![4], "");
+            batch.log(2, "sent", vec![4], "", Vec::new());
             store.commit(batch).await.unwrap();
         }
         assert_eq!(second.verify(None).unwrap(), 4);
@@ -894,7 +960,7 @@ mod tests {
         let store = Store::open_postgres(&url, "workstation").unwrap();
         for n in 0..5u8 {
             let mut batch = Batch::new();
-            batch.log(i64::from(n), "received", vec![n], "");
+            batch.log(i64::from(n), "received", vec![n], "", Vec::new());
             store.commit(batch).await.unwrap();
         }
         assert_eq!(store.verify(None).unwrap(), 5);

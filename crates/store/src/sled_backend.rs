@@ -27,13 +27,14 @@ use std::sync::{Arc, Mutex};
 
 use prost::Message as _;
 
+use crate::batch;
 use crate::codec::{
     self, FRAME_HEADER, Frame, FrameWriter, Item, Position, StoredEntry, StoredOutbox, StoredRemembered, u64_from,
 };
 use crate::committer::{self, Job};
 use crate::segments::{ACKNOWLEDGED_FILE, Acknowledged, Mark, SEGMENT_BYTES, Segments};
 use crate::{
-    Backend, Batch, CommitFuture, Durability, LogEntry, Op, OutboxItem, Remembered, StoreError, idempotency_key, stats,
+    Backend, Batch, CommitFuture, Durability, LogEntry, OutboxItem, Remembered, StoreError, idempotency_key, stats,
 };
 
 const HEAD: &[u8] = b"m/head";
@@ -728,163 +729,26 @@ impl SledBackend {
     }
 
     /// One batch as a frame and the sled writes it makes, checked against
-    /// what the store holds and what the group wrote before it.
+    /// what the store holds and what the group wrote before it, by the rules
+    /// every backend applies ([`crate::batch::apply`]).
     fn prepare(&self, batch: Batch, writer: &mut Writer, overlay: &mut GroupView) -> Result<Prepared, StoreError> {
-        let tree = &self.inner.tree;
-        let Batch { ops, log, enqueue, dequeue, update, mut remember, rewrite_remembered } = batch;
-        // The embedded store has one writer: a rewritten answer is written as any other.
-        remember.extend(rewrite_remembered);
-        let mut writes: Vec<Write> = Vec::new();
-        let mut versions: Vec<(Vec<u8>, u64)> = Vec::new();
-        for op in &ops {
-            if let Op::Put { key, expected_version, .. } = op {
-                let stored = record_key(key);
-                let found = match overlay.versions.get(&stored) {
-                    Some(version) => *version,
-                    None => match tree.get(&stored)? {
-                        None => 0,
-                        Some(pointer) => pointer_version(&pointer),
-                    },
-                };
-                if found != *expected_version {
-                    return Err(StoreError::Conflict { key: key.clone(), expected: *expected_version, found });
-                }
-                versions.push((stored, expected_version + 1));
-            }
-        }
-        let mut frame = FrameWriter::default();
-        let mut sequence = writer.sequence;
-        let mut hash = writer.hash.clone();
-        // The envelopes this batch logs, by sequence, for the items that refer to them.
-        let mut logged: Vec<(u64, &[u8])> = Vec::with_capacity(log.len());
-        let mut entries = Vec::with_capacity(log.len());
-        for (time_ms, direction, envelope, note, keys) in &log {
-            sequence += 1;
-            let mut entry = LogEntry {
-                sequence,
-                time_ms: *time_ms,
-                direction: direction.clone(),
-                envelope: envelope.clone(),
-                note: note.clone(),
-                previous_hash: hash,
-                hash: Vec::new(),
-            };
-            entry.hash = entry.compute_hash();
-            hash = entry.hash.clone();
-            let bytes = StoredEntry::from(&entry).encode_to_vec();
-            let at = frame.entry(&bytes);
-            // Segment, offset and length (see `index_value`).
-            let mut place = writer.segment.to_be_bytes().to_vec();
-            place.extend_from_slice(&(writer.end + (FRAME_HEADER + at) as u64).to_be_bytes());
-            place.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
-            entries.push((entry_key(sequence), place));
-            for key in keys {
-                entries.push((log_index_key(key, sequence), Vec::new()));
-            }
-            logged.push((sequence, envelope.as_slice()));
-        }
-        for (key, value) in entries {
-            writes.push((key, Some(value)));
-        }
-        if !log.is_empty() {
-            let mut head = sequence.to_be_bytes().to_vec();
-            head.extend_from_slice(&hash);
-            writes.push((HEAD.to_vec(), Some(head)));
-        }
-        for op in ops {
-            match op {
-                Op::Put { key, value, .. } => writes.push((record_key(&key), Some(value))),
-                Op::Index { key, present: true } => writes.push((record_key(&key), Some(Vec::new()))),
-                Op::Index { key, present: false } => writes.push((record_key(&key), None)),
-            }
-        }
-        // The outbox as this batch sees it: its own changes, the group's batches
-        // before it, then sled. An item: its envelope's log entry and its slot.
-        let mut changes = Overlay::default();
-        let waiting = |id: u64, changes: &Overlay| -> Result<Option<(u64, String, i64)>, StoreError> {
-            if let Some(item) = changes.items.get(&id).or_else(|| overlay.outbox.items.get(&id)) {
-                return Ok(item.clone());
-            }
-            match tree.get(outbox_key(id))? {
-                None => Ok(None),
-                Some(bytes) => {
-                    let stored = StoredOutbox::decode(bytes.as_ref())
-                        .map_err(|e| StoreError::Corrupt { key: format!("outbox/{id}"), reason: e.to_string() })?;
-                    Ok(Some((stored.entry, stored.slot, stored.next_attempt_ms)))
-                }
-            }
+        let mut apply = SledApply {
+            backend: self,
+            group: overlay,
+            writer: writer.clone(),
+            versions: Vec::new(),
+            changes: Overlay::default(),
+            frame: FrameWriter::default(),
+            entries: Vec::new(),
+            writes: Vec::new(),
         };
-        let mut ids = Vec::with_capacity(enqueue.len());
-        for mut item in enqueue {
-            item.entry =
-                logged.iter().find(|(_, envelope)| *envelope == item.envelope.as_slice()).map_or(0, |(s, _)| *s);
-            let slot_key = slot_key(&item.slot);
-            let replaces = if item.slot.is_empty() {
-                None
-            } else {
-                match changes.slots.get(&slot_key).or_else(|| overlay.outbox.slots.get(&slot_key)) {
-                    Some(id) => *id,
-                    None => tree.get(&slot_key)?.map(|id| u64_from(&id)),
-                }
-            };
-            item.id = match replaces.map(|id| waiting(id, &changes).map(|w| (id, w))).transpose()? {
-                Some((id, Some((_, _, due_ms)))) => {
-                    // It keeps the earlier due time: a stream of reports does not hold it back.
-                    item.next_attempt_ms = item.next_attempt_ms.min(due_ms);
-                    id
-                }
-                _ => self.next_id_above()?,
-            };
-            if !item.slot.is_empty() {
-                writes.push((slot_key.clone(), Some(item.id.to_be_bytes().to_vec())));
-                changes.slots.insert(slot_key, Some(item.id));
-            }
-            ids.push(item.id);
-            changes.items.insert(item.id, Some((item.entry, item.slot.clone(), item.next_attempt_ms)));
-            writes.push((outbox_key(item.id), Some(StoredOutbox::of(&item).encode_to_vec())));
-        }
-        for item in update {
-            // Gone, or replaced by a later envelope of its slot: the update was for what is no longer there.
-            if waiting(item.id, &changes)?.map(|(entry, _, _)| entry) != Some(item.entry) {
-                continue;
-            }
-            changes.items.insert(item.id, Some((item.entry, item.slot.clone(), item.next_attempt_ms)));
-            writes.push((outbox_key(item.id), Some(StoredOutbox::of(&item).encode_to_vec())));
-        }
-        for (id, entry) in dequeue {
-            let Some((stored, slot, _)) = waiting(id, &changes)? else { continue };
-            if stored != entry {
-                // Replaced meanwhile by a later envelope of its slot: that one is still to send.
-                continue;
-            }
-            if !slot.is_empty() {
-                let slot_key = slot_key(&slot);
-                changes.slots.insert(slot_key.clone(), None);
-                writes.push((slot_key, None));
-            }
-            changes.items.insert(id, None);
-            writes.push((outbox_key(id), None));
-        }
-        for (key, Remembered { digest, response }) in remember {
-            let spliced =
-                logged.iter().filter(|(_, envelope)| envelope.len() >= 64).find_map(|(sequence, envelope)| {
-                    codec::find(&response, envelope).map(|at| (*sequence, at, envelope.len()))
-                });
-            let stored = match spliced {
-                Some((entry, at, len)) => StoredRemembered {
-                    digest,
-                    prefix: response[..at].to_vec(),
-                    entry,
-                    suffix: response[at + len..].to_vec(),
-                },
-                None => StoredRemembered { digest, prefix: response, entry: 0, suffix: Vec::new() },
-            };
-            writes.push((seen_key(&key), Some(stored.encode_to_vec())));
-        }
+        let ids = batch::apply(batch, &mut apply)?;
+        let SledApply { writer: written, versions, changes, mut frame, entries, mut writes, .. } = apply;
         // The highest id handed out so far: after a rebuilt index, ids go on above it.
         writes.push((IDS_KEY.to_vec(), Some(self.inner.last_id.load(Ordering::Relaxed).to_be_bytes().to_vec())));
-        let mut placed = Vec::with_capacity(writes.len());
-        for (key, value) in writes {
+        let mut placed = Vec::with_capacity(entries.len() + writes.len());
+        let entries = entries.into_iter().map(|(key, place)| (key, Some(place)));
+        for (key, value) in entries.chain(writes) {
             match value {
                 Some(value) => {
                     let at = frame.put(&key, &value);
@@ -905,12 +769,155 @@ impl SledBackend {
                 (key, kept)
             })
             .collect();
-        writer.sequence = sequence;
-        writer.hash = hash;
+        writer.sequence = written.sequence;
+        writer.hash = written.hash;
         overlay.versions.extend(versions);
         overlay.outbox.items.extend(changes.items);
         overlay.outbox.slots.extend(changes.slots);
         Ok((frame, writes, ids))
+    }
+}
+
+/// The embedded backend's primitives for one batch: what it writes goes to
+/// its frame and its sled writes; what it reads is its own changes, then the
+/// group's batches before it, then sled.
+struct SledApply<'a> {
+    backend: &'a SledBackend,
+    group: &'a GroupView,
+    /// The chain's head and where the frame goes.
+    writer: Writer,
+    versions: Vec<(Vec<u8>, u64)>,
+    changes: Overlay,
+    frame: FrameWriter,
+    /// The log entries' places (`l/SEQUENCE`, see `index_value`) and index keys.
+    entries: Vec<(Vec<u8>, Vec<u8>)>,
+    writes: Vec<Write>,
+}
+
+impl SledApply<'_> {
+    /// An outbox item as this batch sees it: its envelope's log entry, its slot and when it is due.
+    fn waiting(&self, id: u64) -> Result<Option<(u64, String, i64)>, StoreError> {
+        if let Some(item) = self.changes.items.get(&id).or_else(|| self.group.outbox.items.get(&id)) {
+            return Ok(item.clone());
+        }
+        match self.backend.inner.tree.get(outbox_key(id))? {
+            None => Ok(None),
+            Some(bytes) => {
+                let stored = StoredOutbox::decode(bytes.as_ref())
+                    .map_err(|e| StoreError::Corrupt { key: format!("outbox/{id}"), reason: e.to_string() })?;
+                Ok(Some((stored.entry, stored.slot, stored.next_attempt_ms)))
+            }
+        }
+    }
+
+    fn write_item(&mut self, item: &OutboxItem) {
+        self.changes.items.insert(item.id, Some((item.entry, item.slot.clone(), item.next_attempt_ms)));
+        self.writes.push((outbox_key(item.id), Some(StoredOutbox::of(item).encode_to_vec())));
+    }
+}
+
+impl batch::Apply for SledApply<'_> {
+    fn put(&mut self, key: String, expected_version: u64, value: Vec<u8>) -> Result<(), StoreError> {
+        let stored = record_key(&key);
+        let found = match self.group.versions.get(&stored) {
+            Some(version) => *version,
+            None => match self.backend.inner.tree.get(&stored)? {
+                None => 0,
+                Some(pointer) => pointer_version(&pointer),
+            },
+        };
+        if found != expected_version {
+            return Err(StoreError::Conflict { key, expected: expected_version, found });
+        }
+        self.versions.push((stored.clone(), expected_version + 1));
+        self.writes.push((stored, Some(value)));
+        Ok(())
+    }
+
+    fn index(&mut self, key: String, present: bool) -> Result<(), StoreError> {
+        self.writes.push((record_key(&key), present.then(Vec::new)));
+        Ok(())
+    }
+
+    fn head(&mut self) -> Result<(u64, Vec<u8>), StoreError> {
+        Ok((self.writer.sequence, self.writer.hash.clone()))
+    }
+
+    fn append(&mut self, entry: &LogEntry, keys: &[String]) -> Result<(), StoreError> {
+        let bytes = StoredEntry::from(entry).encode_to_vec();
+        let at = self.frame.entry(&bytes);
+        // Segment, offset and length (see `index_value`).
+        let mut place = self.writer.segment.to_be_bytes().to_vec();
+        place.extend_from_slice(&(self.writer.end + (FRAME_HEADER + at) as u64).to_be_bytes());
+        place.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+        self.entries.push((entry_key(entry.sequence), place));
+        for key in keys {
+            self.entries.push((log_index_key(key, entry.sequence), Vec::new()));
+        }
+        Ok(())
+    }
+
+    fn set_head(&mut self, sequence: u64, hash: &[u8]) -> Result<(), StoreError> {
+        self.writer.sequence = sequence;
+        self.writer.hash = hash.to_vec();
+        let mut head = sequence.to_be_bytes().to_vec();
+        head.extend_from_slice(hash);
+        self.writes.push((HEAD.to_vec(), Some(head)));
+        Ok(())
+    }
+
+    fn in_slot(&mut self, slot: &str) -> Result<Option<batch::Waiting>, StoreError> {
+        let key = slot_key(slot);
+        let id = match self.changes.slots.get(&key).or_else(|| self.group.outbox.slots.get(&key)) {
+            Some(id) => *id,
+            None => self.backend.inner.tree.get(&key)?.map(|id| u64_from(&id)),
+        };
+        let Some(id) = id else { return Ok(None) };
+        Ok(self.waiting(id)?.map(|(_, _, due_ms)| (id, due_ms)))
+    }
+
+    fn new_id(&mut self) -> Result<u64, StoreError> {
+        self.backend.next_id_above()
+    }
+
+    fn put_item(&mut self, item: &OutboxItem, _replaces: bool) -> Result<(), StoreError> {
+        if !item.slot.is_empty() {
+            let key = slot_key(&item.slot);
+            self.writes.push((key.clone(), Some(item.id.to_be_bytes().to_vec())));
+            self.changes.slots.insert(key, Some(item.id));
+        }
+        self.write_item(item);
+        Ok(())
+    }
+
+    fn update_item(&mut self, item: &OutboxItem) -> Result<(), StoreError> {
+        // Gone, or replaced by a later envelope of its slot: the update was for what is no longer there.
+        if self.waiting(item.id)?.map(|(entry, _, _)| entry) == Some(item.entry) {
+            self.write_item(item);
+        }
+        Ok(())
+    }
+
+    fn remove_item(&mut self, id: u64, entry: u64) -> Result<(), StoreError> {
+        let Some((stored, slot, _)) = self.waiting(id)? else { return Ok(()) };
+        if stored != entry {
+            // Replaced meanwhile by a later envelope of its slot: that one is still to send.
+            return Ok(());
+        }
+        if !slot.is_empty() {
+            let key = slot_key(&slot);
+            self.changes.slots.insert(key.clone(), None);
+            self.writes.push((key, None));
+        }
+        self.changes.items.insert(id, None);
+        self.writes.push((outbox_key(id), None));
+        Ok(())
+    }
+
+    fn remember(&mut self, key: &str, stored: StoredRemembered, _replace: bool) -> Result<(), StoreError> {
+        // The embedded store has one writer: a first answer and a rewritten one are written alike.
+        self.writes.push((seen_key(key), Some(stored.encode_to_vec())));
+        Ok(())
     }
 }
 

@@ -2,6 +2,8 @@
 //! checks before anything is looked up or stored; then the look-ups of
 //! process 3 follow (`look_up`).
 
+use std::sync::Arc;
+
 use chrono::NaiveDate;
 use egov_proto::{ApplicationForm, OpenFormResponse, PowerOfAttorneyKind};
 use egov_regulation::instance::to_local;
@@ -16,7 +18,7 @@ impl Workstation {
     /// Processes 2, 3, condition 1 and, where data are missing, process 4.
     pub(crate) async fn open_form(
         &self,
-        received: Received<ApplicationForm>,
+        received: Arc<Received<ApplicationForm>>,
     ) -> Result<Outcome<OpenFormResponse>, Status> {
         let form = &received.body;
         let operator_id = received.sender_id().to_owned();

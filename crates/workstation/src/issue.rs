@@ -1,6 +1,8 @@
 //! Process 9: the operator hands the result over to the applicant whose
 //! ticket of the electronic queue is next (`queue`).
 
+use std::sync::Arc;
+
 use egov_proto::{IssueResultResponse, ResultPickup};
 use egov_runtime::{Outcome, Received};
 use tonic::Status;
@@ -9,7 +11,10 @@ use crate::Workstation;
 use crate::record::{application_key, result_key};
 
 impl Workstation {
-    pub(crate) async fn issue(&self, received: Received<ResultPickup>) -> Result<Outcome<IssueResultResponse>, Status> {
+    pub(crate) async fn issue(
+        &self,
+        received: Arc<Received<ResultPickup>>,
+    ) -> Result<Outcome<IssueResultResponse>, Status> {
         let pickup = &received.body;
         self.session(&pickup.session_id, received.sender_id())?;
         received.correlate(&pickup.application_id)?;

@@ -35,12 +35,11 @@ use egov_proto::workstation_service_server::{WorkstationService, WorkstationServ
 use egov_proto::{
     DeliverRequest, DeliverResponse, GetApplicationRequest, GetApplicationResponse, IssueResultRequest,
     IssueResultResponse, ListApplicationsRequest, ListApplicationsResponse, LoginRequest, LoginResponse,
-    OpenFormRequest, OpenFormResponse, SendAsyncResponse, SubmitApplicationRequest, SubmitApplicationResponse,
-    TakeQueueTicketRequest, TakeQueueTicketResponse, WatchApplicationRequest, WithdrawApplicationRequest,
-    WithdrawApplicationResponse,
+    OpenFormRequest, OpenFormResponse, SubmitApplicationRequest, SubmitApplicationResponse, TakeQueueTicketRequest,
+    TakeQueueTicketResponse, WatchApplicationRequest, WithdrawApplicationRequest, WithdrawApplicationResponse,
 };
 use egov_regulation::{Calendar, Definition, DefinitionError, Event, Instance, Transition, apply};
-use egov_runtime::outbox::{Outbox, ToGateway};
+use egov_runtime::outbox::{Outbox, Receipt, ToGateway};
 use egov_runtime::receive::{Handled, Incoming};
 use egov_runtime::{Accept, Outcome, Received, Receiver, Refusal};
 use egov_store::{OutboxItem, Store};
@@ -100,10 +99,10 @@ impl WorkstationServer {
         });
         let on_accepted = {
             let workstation = Arc::clone(&workstation);
-            move |item: &OutboxItem, receipt: &SendAsyncResponse| workstation.record_receipt(item, receipt)
+            move |item: &OutboxItem, receipt: &Receipt| workstation.record_receipt(item, receipt)
         };
-        let monitor = workstation.receiver.context().monitor.clone();
-        let worker = outbox.run(Arc::new(ToGateway::new(gateway, monitor, on_accepted)));
+        let context = workstation.receiver.context().clone();
+        let worker = outbox.run(Arc::new(ToGateway::new(gateway, context, on_accepted)));
         Ok((WorkstationServer { workstation }, worker))
     }
 
@@ -135,7 +134,7 @@ impl WorkstationServer {
     where
         B: Incoming,
         A: prost::Message + Default,
-        H: Fn(Received<B>) -> F,
+        H: Fn(Arc<Received<B>>) -> F,
         F: std::future::Future<Output = Result<Outcome<A>, Status>>,
     {
         let handled = self.workstation.receiver.handle_queued(Accept::Service(service_id), envelope, handler).await?;

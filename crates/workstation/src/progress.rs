@@ -2,9 +2,11 @@
 //! gateway, and with action 4 the head-signed result (or, after a negative
 //! documents check, process 8's refusal signed by the ARM).
 
-use egov_envelope::Checks;
-use egov_proto::{ApplicationProgress, DeliverResponse, Envelope, ServiceResult};
+use std::sync::Arc;
+
+use egov_proto::{ApplicationProgress, DeliverResponse, ServiceResult};
 use egov_regulation::{Effect, Event};
+use egov_runtime::receive::Carried;
 use egov_runtime::{Context, Outcome, Received, Refusal, convert};
 use prost::Message;
 use tonic::{Code, Status};
@@ -15,7 +17,7 @@ use crate::record::{ApplicationRecord, application_key, invalid, result_key};
 impl Workstation {
     pub(crate) async fn receive_progress(
         &self,
-        received: Received<ApplicationProgress>,
+        received: Arc<Received<ApplicationProgress>>,
     ) -> Result<Outcome<DeliverResponse>, Status> {
         let progress = &received.body;
         received.correlate(&progress.application_id)?;
@@ -82,11 +84,11 @@ impl Workstation {
             record.due_ms = Some(progress.due_time_ms);
         }
         record.progress_sequence = record.progress_sequence.max(progress.sequence);
-        if let Some(result) = &progress.signed_result {
+        if let Some(result) = &received.carried {
             record.result_notice = self.check_result(result, &record)?.notice;
             let key = result_key(&record.application_id);
             if self.store.get::<serde_bytes::ByteBuf>(&key).map_err(Refusal::from)?.is_none() {
-                outcome.put(key, 0, &serde_bytes::Bytes::new(&result.encode_to_vec()))?;
+                outcome.put(key, 0, &serde_bytes::Bytes::new(&result.envelope.encode_to_vec()))?;
             }
         }
         outcome.put(application_key(&record.application_id), stored.version, &record)?;
@@ -102,12 +104,10 @@ impl Workstation {
     /// role of that step and, where that role is an official's (paragraph 8:
     /// with the EDS of the provider's official), by the official who decided
     /// the documents check (`workstation.wrong_result_signer` otherwise).
-    fn check_result(&self, result: &Envelope, record: &ApplicationRecord) -> Result<ServiceResult, Refusal> {
+    /// The result's signature was verified by the pipeline ([`Received::carried`]).
+    fn check_result(&self, result: &Carried, record: &ApplicationRecord) -> Result<ServiceResult, Refusal> {
         let bad = |message: String| invalid("workstation.bad_result", message);
-        let context = self.receiver.context();
-        let checks = Checks { freshness_window_ms: None, ..context.checks.clone() };
-        let verified =
-            context.open(result, &checks).map_err(|e| bad(format!("the result's signature is refused: {e}")))?;
+        let Carried { envelope: result, verified } = result;
         let refusal_notice = self.definition.step_by_effect(Effect::RefusalNotice);
         let (signer_role, signer_id) = match refusal_notice {
             Some(step)
@@ -137,7 +137,7 @@ impl Workstation {
                 ),
             ));
         }
-        let body: ServiceResult = Context::body(result, &verified)?;
+        let body: ServiceResult = Context::body(result, verified)?;
         if body.application_id != record.application_id {
             return Err(bad(format!("the result is for application {}", body.application_id)));
         }

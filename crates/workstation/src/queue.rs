@@ -12,6 +12,8 @@
 //! earlier days do not hold the queue up: an applicant not served on their
 //! day has left, and takes a new ticket when they come again.
 
+use std::sync::Arc;
+
 use chrono::{NaiveDateTime, SecondsFormat, TimeZone};
 use egov_proto::{ApplicantArrival, QueueTicket, TakeQueueTicketResponse};
 use egov_regulation::instance::to_local;
@@ -138,7 +140,7 @@ impl Workstation {
     /// while the signed result has not arrived.
     pub(crate) async fn take_ticket(
         &self,
-        received: Received<ApplicantArrival>,
+        received: Arc<Received<ApplicantArrival>>,
     ) -> Result<Outcome<TakeQueueTicketResponse>, Status> {
         let arrival = &received.body;
         self.session(&arrival.session_id, received.sender_id())?;

@@ -2,15 +2,16 @@
 //! workstation sends the application on through the gateway's asynchronous
 //! channel, and records the gateway's receipt when it comes.
 
+use std::sync::Arc;
+
 use egov_envelope::services;
-use egov_proto::{
-    ApplicationDelivery, ApplicationSubmission, Envelope, MessageType, SendAsyncResponse, SubmitApplicationResponse,
-};
+use egov_proto::{ApplicationDelivery, ApplicationSubmission, Envelope, MessageType, SubmitApplicationResponse};
 use egov_regulation::definition::Labelled;
+use egov_runtime::outbox::Receipt;
 use egov_runtime::receive::Handled;
 use egov_runtime::status::NOTICE_KEY;
 use egov_runtime::{Outcome, Received, Refusal, convert, counter, idempotency, ids};
-use egov_store::{Batch, OutboxItem};
+use egov_store::{Answer, Batch, OutboxItem};
 use prost::Message;
 use tonic::{Code, Status};
 
@@ -29,7 +30,7 @@ impl Workstation {
     /// Processes 5 and 6: the signed submission, queued for the gateway.
     pub(crate) async fn submit(
         &self,
-        received: Received<ApplicationSubmission>,
+        received: Arc<Received<ApplicationSubmission>>,
     ) -> Result<Outcome<SubmitApplicationResponse>, Status> {
         let submission = &received.body;
         let context = self.receiver.context();
@@ -151,17 +152,19 @@ impl Workstation {
     }
 
     /// Process 6 is done when the gateway has taken the message: records its
-    /// receipt, and completes the submission's remembered answer with it.
-    pub(crate) fn record_receipt(&self, item: &OutboxItem, receipt: &SendAsyncResponse) -> Batch {
+    /// receipt (verified by the courier: [`egov_runtime::outbox::check_receipt`])
+    /// and completes the submission's remembered answer with it, in the commit
+    /// that takes the message out of the outbox. Writes that cannot be made
+    /// keep the message in the outbox, or park it as an incident with the reason.
+    pub(crate) fn record_receipt(&self, item: &OutboxItem, receipt: &Receipt) -> Result<Batch, Refusal> {
         let mut batch = Batch::new();
-        if let Err(refusal) = self.receipt_writes(&mut batch, receipt) {
+        self.receipt_writes(&mut batch, receipt).inspect_err(|refusal| {
             tracing::error!(id = item.id, reason = refusal.reason, "gateway receipt not recorded: {}", refusal.message);
-            return Batch::new();
-        }
-        batch
+        })?;
+        Ok(batch)
     }
 
-    fn receipt_writes(&self, batch: &mut Batch, receipt: &SendAsyncResponse) -> Result<(), Refusal> {
+    fn receipt_writes(&self, batch: &mut Batch, receipt: &Receipt) -> Result<(), Refusal> {
         let stored = self.load(&receipt.correlation_id)?;
         let before = self.to_application(&stored.value);
         let mut record = stored.value;
@@ -177,9 +180,11 @@ impl Workstation {
                 receipt.accepted_time_ms.max(record.instance.current_since_ms),
             )?
             .instance;
-        if let Some(envelope) = &receipt.receipt {
-            batch.put(receipt_key(&record.application_id), 0, &serde_bytes::Bytes::new(&envelope.encode_to_vec()))?;
-        }
+        batch.put(
+            receipt_key(&record.application_id),
+            0,
+            &serde_bytes::Bytes::new(&receipt.envelope.encode_to_vec()),
+        )?;
         batch.put(application_key(&record.application_id), stored.version, &record)?;
         for (key, present) in self.relist(Some(&before), &record) {
             batch.index(key, present);
@@ -187,8 +192,8 @@ impl Workstation {
         if let Some((sender_id, message_id)) = &record.submission
             && let Some(remembered) = self.store.remembered(sender_id, message_id)?
         {
-            let answer = self.submit_response_with(&record, receipt.receipt.as_ref());
-            batch.rewrite_remembered(sender_id, message_id, remembered.digest, answer.encode_to_vec());
+            let answer = self.submit_response_with(&record, Some(&receipt.envelope));
+            batch.rewrite_remembered(sender_id, message_id, remembered.digest, Answer::Bytes(answer.encode_to_vec()));
         }
         Ok(())
     }

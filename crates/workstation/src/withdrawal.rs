@@ -4,6 +4,8 @@
 //! the application ends with the outcome "withdrawn". Once submitted
 //! (process 5), it is the provider's and cannot be withdrawn here.
 
+use std::sync::Arc;
+
 use egov_proto::{ApplicationWithdrawal, WithdrawApplicationResponse};
 use egov_regulation::instance::withdraw;
 use egov_runtime::{Outcome, Received, Refusal};
@@ -15,7 +17,7 @@ use crate::record::application_key;
 impl Workstation {
     pub(crate) async fn withdraw(
         &self,
-        received: Received<ApplicationWithdrawal>,
+        received: Arc<Received<ApplicationWithdrawal>>,
     ) -> Result<Outcome<WithdrawApplicationResponse>, Status> {
         let withdrawal = &received.body;
         let stored = self.operators_application(&received, &withdrawal.session_id, &withdrawal.application_id)?;
