@@ -352,6 +352,8 @@ const TEXTS: &[(&str, &str, &str, &str)] = &[
     ("pages.nav", "Беттер", "Страницы", "Pages"),
     ("first.page", "Бірінші бет", "Первая страница", "First page"),
     ("next.page", "Келесі бет", "Следующая страница", "Next page"),
+    ("previous.page", "Алдыңғы бет", "Предыдущая страница", "Previous page"),
+    ("on.page", "Осы бетте", "На этой странице", "On this page"),
     ("unit.hours.short", "сағ", "ч", "h"),
     ("hop.request.in", "Сұрау келді", "Запрос получен", "Request in"),
     ("hop.request.out", "Сұрау жіберілді", "Запрос отправлен", "Request out"),
@@ -472,6 +474,12 @@ const PROBLEMS: &[(&str, &str, &str, &str)] = &[
         "the application is not at this step",
     ),
     ("process.ended", "өтінім аяқталған", "заявка завершена", "the application has ended"),
+    (
+        "request.bad_list_query",
+        "тізім сұрауы дұрыс емес: бірінші беттен бастаңыз",
+        "неверный запрос списка: начните с первой страницы",
+        "the list's query is not understood: start from the first page",
+    ),
     ("process.branch_required", "шешім қажет", "нужно решение", "a decision is needed"),
     ("process.branch_not_allowed", "бұл қадамда шешім жоқ", "на этом шаге решения нет", "this step takes no decision"),
     (

@@ -33,7 +33,11 @@ pub async fn start(ctx: Ctx) -> Response {
         None => login_page(&ctx, &LoginForm::default(), None).into_response(),
         Some(operator) => {
             let lang = ctx.lang();
-            let mine = crate::applications::known(&ctx.app, Some(operator.operator_id())).await;
+            let query = egov_proto::ApplicationListQuery {
+                operator_id: operator.operator_id().to_owned(),
+                ..egov_proto::ApplicationListQuery::default()
+            };
+            let mine = crate::applications::first_page(&ctx.app, &query).await;
             let body = html! {
                 (who(&ctx, operator))
                 p { a href="/operator/new" { (t(lang, "new.application")) } }
@@ -111,8 +115,11 @@ pub fn applications_table(ctx: &Ctx, applications: &[Application], link: &str) -
 
 /// The step an application waits on (its title in the definition), or its outcome.
 pub fn state(ctx: &Ctx, application: &Application) -> String {
-    let lang = ctx.lang();
-    let definition = ctx.app.definition();
+    state_in(ctx.app.definition(), ctx.lang(), application)
+}
+
+/// [`state`] in `lang`, by `definition`.
+pub fn state_in(definition: &egov_regulation::Definition, lang: Lang, application: &Application) -> String {
     if !application.outcome.is_empty() {
         return format!("{}: {}", t(lang, "outcome"), definition.outcome_name(&application.outcome, lang.code()));
     }
@@ -239,7 +246,8 @@ fn new_page(ctx: &Ctx, form: &NewApplication, refused: Option<(Field, Problem)>)
                 input #notarised type="checkbox" name="notarised" value="yes" checked[form.notarised.is_some()];
                 label.inline for="notarised" { (t(lang, "notarised")) }
                 label for="poa_number" { (t(lang, "poa.number")) }
-                input #poa_number type="text" name="poa_number" value=(form.poa_number) aria-describedby="poa-problem";
+                input #poa_number type="text" name="poa_number" value=(form.poa_number) aria-describedby="poa-problem"
+                    data-required-if-filled="representative" data-required-with-checked="notarised";
                 label for="poa_issued_on" { (t(lang, "poa.issued")) }
                 input #poa_issued_on type="date" name="poa_issued_on" value=(form.poa_issued_on);
                 (problem(lang, "poa-problem", at(Field::PowerOfAttorney)))
@@ -363,7 +371,9 @@ async fn application_page(ctx: &Ctx, id: &str, refused: Option<Refused>) -> Resp
                         (lang.pick(&document.kk, &document.ru, &document.en))
                         @if needed { " (" (t(lang, "required")) ")" }
                     }
-                    input id=(field) type="file" name=(field) aria-describedby={ (field) "-problem" };
+                    @let with_representative = document.when.as_deref() == Some("representative") && represented;
+                    input id=(field) type="file" name=(field) aria-describedby={ (field) "-problem" }
+                        required[with_representative] aria-required=[with_representative.then_some("true")];
                     (problem(lang, &format!("{field}-problem"), document_problem.filter(|(k, _)| *k == document.code).map(|(_, p)| p)))
                 }
                 @if let Some(Refused::Submission(problem_, notice)) = &refused {

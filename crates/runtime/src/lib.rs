@@ -14,6 +14,7 @@ pub mod fault;
 pub mod idempotency;
 pub mod ids;
 pub mod keys;
+pub mod listing;
 pub mod metrics;
 pub mod monitor;
 pub mod observe;

@@ -479,6 +479,12 @@ impl Stack {
                         Receiver::stateful(context, Arc::clone(&services), store.clone(), Arc::clone(&outbox));
                     let server = RegionalServer::new(receiver, Arc::clone(&config.definition), store)
                         .context("the process definition does not fit the regional gateway ARM")?;
+                    let indexed = server.build_list_index().await.map_err(|status| {
+                        anyhow::anyhow!("the ARM's list index could not be built: {}", status.message())
+                    })?;
+                    if indexed > 0 {
+                        tracing::info!(registrations = indexed, "the ARM's list index built");
+                    }
                     let courier = egov_runtime::outbox::ToGateway::new(
                         gateway_client(&topology.gateway, tls, member)?,
                         receiver_context,
@@ -517,6 +523,13 @@ impl Stack {
                         operators,
                     )
                     .context("the process definition does not fit the State Corporation workstation")?;
+                    // A store written before the lists were indexed gets its list index, once.
+                    let indexed = server.build_list_index().await.map_err(|status| {
+                        anyhow::anyhow!("the workstation's list index could not be built: {}", status.message())
+                    })?;
+                    if indexed > 0 {
+                        tracing::info!(applications = indexed, "the workstation's list index built");
+                    }
                     tasks.push(tokio::spawn(worker));
                     (
                         GrpcRoutes::new(server.workstation_service()).add_service(server.inbox_service()),

@@ -680,6 +680,41 @@ impl Backend for PostgresBackend {
         }
     }
 
+    fn keys_after(&self, prefix: &str, from: &str, limit: usize, descending: bool) -> Result<Vec<String>, StoreError> {
+        // [low, high) in byte order: ascending after `from` starts at its successor, `from` + 0x00.
+        let start = prefix.as_bytes().to_vec();
+        let end = upper_bound(&start);
+        let (low, high) = match (from.is_empty(), descending) {
+            (true, _) => (start, end),
+            (false, false) => ([from.as_bytes(), &[0]].concat(), end),
+            (false, true) => (start, Some(from.as_bytes().to_vec())),
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let key = |row: &postgres::Row| Ok(string(row.get(0)));
+        match (high, descending) {
+            (Some(high), false) => self.query(
+                "SELECT key FROM records WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3",
+                vec![Box::new(low), Box::new(high), Box::new(limit)],
+                key,
+            ),
+            (Some(high), true) => self.query(
+                "SELECT key FROM records WHERE key >= $1 AND key < $2 ORDER BY key DESC LIMIT $3",
+                vec![Box::new(low), Box::new(high), Box::new(limit)],
+                key,
+            ),
+            (None, false) => self.query(
+                "SELECT key FROM records WHERE key >= $1 ORDER BY key LIMIT $2",
+                vec![Box::new(low), Box::new(limit)],
+                key,
+            ),
+            (None, true) => self.query(
+                "SELECT key FROM records WHERE key >= $1 ORDER BY key DESC LIMIT $2",
+                vec![Box::new(low), Box::new(limit)],
+                key,
+            ),
+        }
+    }
+
     fn remembered(&self, sender_id: &str, message_id: &str) -> Result<Option<Remembered>, StoreError> {
         Ok(self
             .query(

@@ -19,6 +19,7 @@ impl Workstation {
         self.session(&pickup.session_id, received.sender_id())?;
         received.correlate(&pickup.application_id)?;
         let stored = self.load(&pickup.application_id)?;
+        let before = self.to_application(&stored.value);
         let mut record = stored.value;
         // Before the result arrives the answer is that it has not, whatever step the provider is at.
         let result = self.stored_envelope("result", &result_key(&record.application_id))?;
@@ -41,6 +42,9 @@ impl Workstation {
         let mut outcome =
             Outcome::new(IssueResultResponse { application: Some(self.to_application(&record)), result: Some(result) });
         outcome.put(application_key(&record.application_id), stored.version, &record)?;
+        for (key, present) in self.relist(Some(&before), &record) {
+            outcome.index(key, present);
+        }
         tracing::info!(
             application_id = %record.application_id, outcome = ?record.instance.outcome, ticket = %ticket.number,
             waited_ms = ticket.waited_ms.unwrap_or(0), "result handed out (process 9)"

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod form;
+pub mod generated;
 mod issue;
 mod look_up;
 mod operators;
@@ -106,6 +107,14 @@ impl WorkstationServer {
         Ok((WorkstationServer { workstation }, worker))
     }
 
+    /// Writes the list index of the applications the store holds without it
+    /// (a store written before the lists were indexed), once: the number of
+    /// applications indexed, 0 when the index was there. Run at start, before
+    /// the services answer (`egov-stack`).
+    pub async fn build_list_index(&self) -> Result<usize, Status> {
+        Ok(self.workstation.build_list_index().await?)
+    }
+
     pub fn workstation_service(&self) -> WorkstationServiceServer<WorkstationServer> {
         WorkstationServiceServer::new(self.clone()).max_decoding_message_size(egov_runtime::receive::MAX_MESSAGE_BYTES)
     }
@@ -189,7 +198,7 @@ impl WorkstationService for WorkstationServer {
         request: Request<ListApplicationsRequest>,
     ) -> Result<Response<ListApplicationsResponse>, Status> {
         let query = request.into_inner();
-        Ok(Response::new(ListApplicationsResponse { applications: self.workstation.list(&query)? }))
+        Ok(Response::new(self.workstation.list(&query)?))
     }
 
     type WatchApplicationStream = watch::Watch;

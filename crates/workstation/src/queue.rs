@@ -210,6 +210,7 @@ impl Workstation {
         let centre = centre_or_default(&arrival.centre).to_owned();
         ids::check_id("the centre", &centre)?;
         let stored = self.load(&arrival.application_id)?;
+        let before = self.to_application(&stored.value);
         let mut record = stored.value;
         if record.instance.has_ended() {
             let ended = TransitionError::Ended { step: self.steps.issue_result.id.clone() };
@@ -260,6 +261,9 @@ impl Workstation {
         outcome.put(counter_key(&ticket.centre, &ticket.day), version, &sequence)?;
         outcome.index(ticket.entry(&record.application_id), true);
         outcome.put(application_key(&record.application_id), stored.version, &record)?;
+        for (key, present) in self.relist(Some(&before), &record) {
+            outcome.index(key, present);
+        }
         Ok(outcome)
     }
 
