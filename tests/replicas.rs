@@ -262,3 +262,37 @@ async fn with_the_database_killed_mid_load_nothing_is_acknowledged_that_was_not_
         .unwrap();
     assert!(audit.status.success(), "seed {seed}: {}", String::from_utf8_lossy(&audit.stdout));
 }
+
+/// A fresh client (a new `egov` process each time) given both replicas'
+/// addresses, with the first one dead, is answered by the other every time,
+/// sent once (`--retry-seconds 0`): the dead address is passed over within
+/// the call, not left to the person to try again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_one_replica_down_a_fresh_cli_call_is_answered_by_the_other_without_a_retry() {
+    let server = egov_store::postgres_server::PostgresServer::start().unwrap_or_else(|error| panic!("{error}"));
+    let url = server.database("failover").unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    common::init_keys(&temp.path().join("keys"));
+    let addresses = Addresses::free();
+    let mut replicas: Vec<Process> = (0..2)
+        .map(|index| {
+            let args = serve_args(&addresses, "regional", index, Some(&url), temp.path());
+            Process::start(format!("regional {index}"), args)
+        })
+        .collect();
+    // The clients' list names replica 0 first: it is the one killed.
+    let dead = replicas.remove(0);
+    drop(dead);
+    let client = addresses.flags("", 0);
+    assert!(client[5].starts_with(&addresses.regional[0]), "{client:?}");
+    for call in 0..12 {
+        let output =
+            Command::new(EGOV).args(&client).args(["--retry-seconds", "0", "staff", "queue"]).output().unwrap();
+        assert!(
+            output.status.success(),
+            "call {call}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
