@@ -113,7 +113,7 @@ fn not_connected(error: &(dyn std::error::Error + 'static)) -> bool {
 fn on_the_way(address: &str, error: BoxError) -> BoxError {
     match tonic::Status::try_from_error(error) {
         Ok(status) if status.code() != tonic::Code::Unknown => Box::new(status),
-        Ok(status) => Box::new(cut(address, status.message())),
+        Ok(status) => Box::new(cut(address, &chain(&status))),
         Err(error) => Box::new(cut(address, &chain(&*error))),
     }
 }

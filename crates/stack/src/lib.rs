@@ -341,6 +341,12 @@ impl Stack {
         if config.roles.is_empty() && config.shep.is_none() {
             bail!("no roles to start");
         }
+        // A database that is down is waited for before any port is bound: a replica that
+        // listened without serving would hold its callers' connections unanswered.
+        if let Some(url) = &config.database {
+            check_store_url(url)?;
+            wait_for_database(url).await;
+        }
         let mut topology = config.topology.clone();
         // The edge's listeners are bound first: the gateway delivers to its inbox.
         let shep_listeners = match &config.shep {
@@ -800,6 +806,32 @@ fn replica_identity(config: &StackConfig, listening: &BTreeMap<Role, String>, ro
 /// The first pause before a start tries an unreachable database again, doubled each time up to the last.
 const DATABASE_FIRST_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
 const DATABASE_MAX_PAUSE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Returns once the database at `url` answers, trying again while it does not
+/// (from [`DATABASE_FIRST_PAUSE`], doubling, up to [`DATABASE_MAX_PAUSE`]), saying so.
+async fn wait_for_database(url: &str) {
+    let mut pause = DATABASE_FIRST_PAUSE;
+    loop {
+        let probe = url.to_owned();
+        let answered = tokio::task::spawn_blocking(move || egov_store::PostgresBackend::exists(&probe, "public"))
+            .await
+            .unwrap_or(Err(egov_store::StoreError::Stopped));
+        match answered {
+            Err(error @ egov_store::StoreError::Unavailable { .. }) => {
+                tracing::warn!(
+                    database = %egov_store::redact(url),
+                    %error,
+                    retry_in_ms = pause.as_millis() as u64,
+                    "the database cannot be reached: waiting for it"
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(DATABASE_MAX_PAUSE);
+            }
+            // Answered (what else is wrong, opening the stores says).
+            _ => return,
+        }
+    }
+}
 
 /// Opens `role`'s schema; while the database cannot be reached, waits and tries
 /// again (from [`DATABASE_FIRST_PAUSE`], doubling, up to [`DATABASE_MAX_PAUSE`]),
