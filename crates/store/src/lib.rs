@@ -53,6 +53,10 @@ pub enum StoreError {
          nothing was changed"
     )]
     Schema { schema: String, found: i64, known: i64 },
+    /// A database address that cannot be used as it is written (not a transient failure:
+    /// nothing waits for it to pass). It never shows the password.
+    #[error("bad database address {reason}")]
+    Address { reason: String },
     #[error("the store's committer has stopped")]
     Stopped,
     #[error("the database is unavailable: {reason}")]
@@ -75,7 +79,7 @@ impl StoreError {
             StoreError::Encode { .. } => "store.encode",
             StoreError::Format { .. } | StoreError::Schema { .. } => "store.format",
             StoreError::Stopped => "store.stopped",
-            StoreError::Unavailable { .. } => "store.unavailable",
+            StoreError::Unavailable { .. } | StoreError::Address { .. } => "store.unavailable",
             StoreError::Flush { .. } => "store.io",
         }
     }

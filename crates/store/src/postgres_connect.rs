@@ -135,7 +135,7 @@ fn percent_decoded(text: &str) -> String {
 /// `require` (TLS, the certificate checked only when `sslrootcert` is given), `verify-ca` and
 /// `verify-full` (which need `sslrootcert`). An error never shows the password.
 pub(crate) fn target(url: &str) -> Result<Target, StoreError> {
-    let bad = |why: String| StoreError::Unavailable { reason: format!("bad database address {}: {why}", redact(url)) };
+    let bad = |why: String| StoreError::Address { reason: format!("{}: {why}", redact(url)) };
     let (base, query) = url.split_once('?').map_or((url, None), |(base, query)| (base, Some(query)));
     let mut mode = None;
     let mut root = None;
@@ -149,6 +149,11 @@ pub(crate) fn target(url: &str) -> Result<Target, StoreError> {
     }
     let plain = if rest.is_empty() { base.to_owned() } else { format!("{base}?{}", rest.join("&")) };
     let mut config: postgres::Config = plain.parse().map_err(|error: postgres::Error| bad(error.to_string()))?;
+    if let Some(root) = &root
+        && let Err(error) = std::fs::File::open(root)
+    {
+        return Err(bad(format!("sslrootcert {}: {error}", root.display())));
+    }
     let needs_root = |mode: &str| {
         root.clone().ok_or_else(|| bad(format!("sslmode={mode} needs sslrootcert=FILE, the CA's certificate (PEM)")))
     };
@@ -430,5 +435,11 @@ mod tests {
         }
         let Err(error) = target("postgres://egov:s3cret@db/egov?sslmode=sometimes") else { panic!("taken") };
         assert!(error.to_string().contains("sometimes") && !error.to_string().contains("s3cret"), "{error}");
+        // An address that cannot be used is not waited for: it is not the database being down.
+        let Err(error) = target("postgres://egov@db/egov?sslmode=verify-full&sslrootcert=/no/such/ca.pem") else {
+            panic!("taken")
+        };
+        assert!(matches!(error, StoreError::Address { .. }), "{error:?}");
+        assert!(error.to_string().contains("sslrootcert /no/such/ca.pem"), "{error}");
     }
 }
