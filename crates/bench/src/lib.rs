@@ -38,8 +38,7 @@ use egov_proto::echo_service_server::{EchoService, EchoServiceServer};
 use egov_proto::gateway_service_client::GatewayServiceClient;
 use egov_proto::individuals_service_client::IndividualsServiceClient;
 use egov_proto::{
-    EchoRequest, EchoResponse, Envelope, EnvelopeHeader, LookupPersonRequest, MessageType, PersonAnswer, PersonQuery,
-    SendSyncRequest,
+    EchoRequest, EchoResponse, Envelope, LookupPersonRequest, MessageType, PersonAnswer, PersonQuery, SendSyncRequest,
 };
 use egov_runtime::{Clock as _, KeyDir, SystemClock, Topology, ids};
 use egov_stack::{Role, RoutesHook, Stack, StackConfig};
@@ -2028,9 +2027,7 @@ async fn duplicate(store: Store, copies: usize) -> anyhow::Result<()> {
         for entry in store.log_entries().take(log_count) {
             let entry = entry?;
             if entry.direction == "received"
-                && let Some(header) = Envelope::decode(entry.envelope.as_slice())
-                    .ok()
-                    .and_then(|envelope| EnvelopeHeader::decode(envelope.header.as_slice()).ok())
+                && let Some(header) = egov_envelope::header_of_stored(&entry.envelope)
                 && let Some(remembered) = store.remembered(&header.sender_id, &header.message_id)?
             {
                 let bytes = remembered.response.len() * 2 + 128;

@@ -17,7 +17,6 @@ use egov_regulation::instance::{Standing, deadline, to_local};
 use egov_regulation::{Calendar, Definition, render};
 use egov_runtime::ids;
 use maud::{Markup, PreEscaped, html};
-use prost::Message as _;
 
 use crate::i18n::{self, Lang, t};
 use crate::layout::{self, problem};
@@ -896,7 +895,7 @@ fn step_messages(
                 let header = entry
                     .envelope
                     .as_ref()
-                    .and_then(|envelope| egov_proto::EnvelopeHeader::decode(envelope.header.as_slice()).ok())
+                    .and_then(|envelope| egov_envelope::decode_header(&envelope.header).ok())
                     .unwrap_or_default();
                 (name, entry, header)
             })
@@ -948,7 +947,7 @@ fn messages(ctx: &Ctx, id: &str, logs: &[Log], steps: &std::collections::HashMap
                         tbody {
                             @for entry in logged {
                                 @let envelope = entry.envelope.clone().unwrap_or_default();
-                                @let header = egov_proto::EnvelopeHeader::decode(envelope.header.as_slice()).unwrap_or_default();
+                                @let header = egov_envelope::decode_header(&envelope.header).unwrap_or_default();
                                 @let at = anchor(name, entry.sequence);
                                 tr.message id=(at) data-service=(header.service_id) data-direction=(entry.direction) {
                                     td { (entry.sequence)
@@ -985,7 +984,7 @@ pub async fn document(ctx: Ctx, Path((id, sha256)): Path<(String, String)>) -> R
         }
         for entry in logged.unwrap_or_default() {
             let envelope = entry.envelope.unwrap_or_default();
-            let Ok(header) = egov_proto::EnvelopeHeader::decode(envelope.header.as_slice()) else { continue };
+            let Ok(header) = egov_envelope::decode_header(&envelope.header) else { continue };
             if let Some((title, content)) = body::document(&header.body_type, &envelope.body, &sha256) {
                 let disposition = format!("inline; filename=\"{}\"", title.replace(['"', '\\', '\r', '\n'], "_"));
                 return (

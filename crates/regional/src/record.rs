@@ -61,8 +61,7 @@ impl RegistrationRecord {
 fn submitted_documents(delivery: &ApplicationDelivery) -> Result<Vec<egov_proto::AttachedDocument>, Refusal> {
     use egov_proto::Body as _;
     let Some(submission) = &delivery.operator_submission else { return Ok(Vec::new()) };
-    let header = egov_proto::EnvelopeHeader::decode(submission.header.as_slice())
-        .map_err(|e| corrupt("submission header", e))?;
+    let header = egov_envelope::decode_header(&submission.header).map_err(|e| corrupt("submission header", e))?;
     if header.body_type == egov_proto::OfficeReception::TYPE {
         let body = egov_proto::OfficeReception::decode(submission.body.as_slice())
             .map_err(|e| corrupt("office reception", e))?;

@@ -175,7 +175,7 @@ impl From<egov_regulation::TransitionError> for Refusal {
 }
 
 /// Stored bytes that do not decode: the store is damaged.
-pub fn corrupt(what: &str, error: prost::DecodeError) -> Refusal {
+pub fn corrupt(what: &str, error: impl std::fmt::Display) -> Refusal {
     Refusal::new(Code::DataLoss, "store.corrupt", format!("stored {what} does not decode: {error}"))
 }
 
