@@ -180,7 +180,8 @@ fn check(
                 {
                     continue;
                 }
-                let store = Store::open_postgres(url, participant).with_context(|| {
+                let read_only = egov_store::PostgresSettings::read_only();
+                let store = Store::open_postgres_with(url, participant, &read_only).with_context(|| {
                     format!("cannot open the {participant}'s schema at {}", egov_store::redact(url))
                 })?;
                 opened.insert(participant, Opened { store, read_only: None });

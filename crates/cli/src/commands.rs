@@ -290,6 +290,7 @@ pub async fn serve(args: ServeArgs, addresses: &Addresses, tls: &crate::Tls) -> 
         statement_timeout: std::time::Duration::from_millis(args.store_statement_timeout_ms),
         lock_timeout: std::time::Duration::from_millis(args.store_lock_timeout_ms),
         replica: args.replica_id.clone(),
+        migrate: true,
     };
     config.definition = definition(args.regulation.as_ref())?;
     config.simulated_time = args.simulated_time;

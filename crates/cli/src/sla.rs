@@ -37,7 +37,7 @@ pub fn sla(command: SlaCommand) -> anyhow::Result<ExitCode> {
             if !egov_store::PostgresBackend::exists(&url, "workstation")? {
                 anyhow::bail!("the database at {} holds no workstation's state", egov_store::redact(&url));
             }
-            Store::open_postgres(&url, "workstation")
+            Store::open_postgres_with(&url, "workstation", &egov_store::PostgresSettings::read_only())
                 .with_context(|| format!("cannot open the database at {}", egov_store::redact(&url)))?
         }
         None => {

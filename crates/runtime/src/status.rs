@@ -149,6 +149,7 @@ impl From<egov_store::StoreError> for Refusal {
             egov_store::StoreError::Corrupt { .. } => Code::DataLoss,
             egov_store::StoreError::Format { .. }
             | egov_store::StoreError::Schema { .. }
+            | egov_store::StoreError::Unmigrated { .. }
             | egov_store::StoreError::Address { .. } => Code::FailedPrecondition,
             _ => Code::Unavailable,
         };

@@ -53,6 +53,12 @@ pub enum StoreError {
          nothing was changed"
     )]
     Schema { schema: String, found: i64, known: i64 },
+    /// A schema older than this build's, opened by a tool that migrates nothing.
+    #[error(
+        "schema {schema} is at version {found}, and this build reads version {known}: migrate it first with \
+         `egov store migrate` (this command changes no schema)"
+    )]
+    Unmigrated { schema: String, found: i64, known: i64 },
     /// A database address that cannot be used as it is written (not a transient failure:
     /// nothing waits for it to pass). It never shows the password.
     #[error("bad database address {reason}")]
@@ -77,7 +83,7 @@ impl StoreError {
             StoreError::Conflict { .. } => "store.conflict",
             StoreError::Corrupt { .. } => "store.corrupt",
             StoreError::Encode { .. } => "store.encode",
-            StoreError::Format { .. } | StoreError::Schema { .. } => "store.format",
+            StoreError::Format { .. } | StoreError::Schema { .. } | StoreError::Unmigrated { .. } => "store.format",
             StoreError::Stopped => "store.stopped",
             StoreError::Unavailable { .. } | StoreError::Address { .. } => "store.unavailable",
             StoreError::Flush { .. } => "store.io",

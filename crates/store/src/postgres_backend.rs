@@ -224,7 +224,11 @@ impl PostgresBackend {
                 what_to_do: "name it with lowercase letters, digits and _".to_owned(),
             });
         }
-        off_runtime(|| migrate(url, schema))?;
+        if settings.migrate {
+            off_runtime(|| migrate(url, schema))?;
+        } else {
+            off_runtime(|| read_version(url, schema))?;
+        }
         let (sender, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         for index in 0..settings.pool.max(1) {
@@ -378,6 +382,31 @@ fn prepared(
     let statement = client.prepare(sql).map_err(unavailable)?;
     statements.insert(sql, statement.clone());
     Ok(statement)
+}
+
+/// Checks, changing nothing, that schema `schema` is at this build's version.
+fn read_version(url: &str, schema: &str) -> Result<(), StoreError> {
+    let mut client = connect(url)?;
+    let table = client
+        .query_opt(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'schema_version'",
+            &[&schema],
+        )
+        .map_err(unavailable)?;
+    let found: i32 = match table {
+        None => 0,
+        Some(_) => client
+            .query_opt(&format!("SELECT version FROM {schema}.schema_version"), &[])
+            .map_err(unavailable)?
+            .map_or(0, |row| row.get(0)),
+    };
+    let known = MIGRATIONS.len() as i32;
+    let (schema, found64, known64) = (schema.to_owned(), i64::from(found), i64::from(known));
+    match found.cmp(&known) {
+        std::cmp::Ordering::Greater => Err(StoreError::Schema { schema, found: found64, known: known64 }),
+        std::cmp::Ordering::Less => Err(StoreError::Unmigrated { schema, found: found64, known: known64 }),
+        std::cmp::Ordering::Equal => Ok(()),
+    }
 }
 
 /// Creates the schema or brings it to this build's version, one replica at a time:
@@ -1083,6 +1112,22 @@ mod tests {
         let said = error.to_string();
         assert!(said.contains("schema gateway is at version 99") && said.contains("versions up to 2"), "{said}");
         assert!(said.contains("nothing was changed") && !said.contains("format"), "{said}");
+        // A tool that reads (an audit) migrates nothing: an older schema is refused, left as it is.
+        let read_only = PostgresSettings::read_only();
+        let error = Store::open_postgres_with(&url, "gateway", &read_only).unwrap_err();
+        assert!(error.to_string().contains("schema gateway is at version 99"), "{error}");
+        drop(Store::open_postgres(&url, "workstation").unwrap());
+        sql(&url, "UPDATE workstation.schema_version SET version = 1");
+        let error = Store::open_postgres_with(&url, "workstation", &read_only).unwrap_err();
+        assert_eq!(error.code(), "store.format");
+        assert!(error.to_string().contains("egov store migrate"), "{error}");
+        let version = off_runtime(|| {
+            let mut client = Client::connect(&url, postgres::NoTls).unwrap();
+            client.query_one("SELECT version FROM workstation.schema_version", &[]).unwrap().get::<_, i32>(0)
+        });
+        assert_eq!(version, 1, "left as it was");
+        let error = Store::open_postgres_with(&url, "regional", &read_only).unwrap_err();
+        assert!(error.to_string().contains("schema regional is at version 0"), "none yet: {error}");
         let error = Store::open_postgres(&url, "Robert'); DROP TABLE x; --").unwrap_err();
         assert_eq!(error.code(), "store.format");
     }

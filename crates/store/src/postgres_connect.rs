@@ -33,9 +33,18 @@ pub struct PostgresSettings {
     /// at the same time. None: a name of its own for this process (the claims of a replica
     /// that dies then wait out their lease).
     pub replica: Option<String>,
+    /// Whether opening the schema migrates it to this build's version (`egov serve`), or
+    /// only reads it and refuses a schema at another version, changing nothing (the
+    /// read-only tools: `egov audit verify`, `egov store check`, `egov sla report`).
+    pub migrate: bool,
 }
 
 impl PostgresSettings {
+    /// The settings of a tool that reads the database and changes no schema.
+    pub fn read_only() -> PostgresSettings {
+        PostgresSettings { migrate: false, ..PostgresSettings::default() }
+    }
+
     pub const DEFAULT_POOL: usize = 8;
     pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
     pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -59,6 +68,7 @@ impl Default for PostgresSettings {
             statement_timeout: PostgresSettings::DEFAULT_STATEMENT_TIMEOUT,
             lock_timeout: PostgresSettings::DEFAULT_LOCK_TIMEOUT,
             replica: None,
+            migrate: true,
         }
     }
 }
