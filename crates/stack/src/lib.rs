@@ -620,6 +620,7 @@ impl Stack {
                     trust: &trust,
                     monitoring: &monitoring,
                     topology: &topology,
+                    serving: serving.remove(&Role::Shep),
                 };
                 let (edge_servers, edge_tasks) =
                     edge.start(store, http, grpc, Arc::clone(&services), senders, shep_services).await?;
@@ -1018,6 +1019,8 @@ struct ShepStart<'a> {
     trust: &'a SharedTrust,
     monitoring: &'a Arc<Monitoring>,
     topology: &'a Topology,
+    /// Whether its database answers (on PostgreSQL): its gRPC inbox's health follows it.
+    serving: Option<watch::Receiver<bool>>,
 }
 
 type Servers = Vec<(Role, watch::Sender<bool>, JoinHandle<()>)>;
@@ -1116,6 +1119,7 @@ impl ShepStart<'_> {
             None => None,
         };
         let observe = egov_runtime::observe::ObserveLayer::new(config.metrics.clone(), monitor, Role::Shep.name());
+        let serving = self.serving;
         let (shutdown, mut stop) = watch::channel(false);
         servers.push((
             Role::Shep,
@@ -1124,9 +1128,10 @@ impl ShepStart<'_> {
                 let signal = async move {
                     let _ = stop.changed().await;
                 };
-                if let Err(error) =
-                    egov_runtime::server::serve(grpc, routes, &names, faults, observe, server_tls, signal).await
-                {
+                let served = egov_runtime::server::serve_following(
+                    grpc, routes, &names, faults, observe, server_tls, serving, signal,
+                );
+                if let Err(error) = served.await {
                     tracing::error!(participant = "shep", %error, "the SHEP edge's inbox stopped");
                 }
             }),
