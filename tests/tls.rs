@@ -299,7 +299,10 @@ async fn a_call_whose_certificate_does_not_do_is_refused_with_a_reason_code_and_
         .tls_config(tonic::transport::ClientTlsConfig::new().ca_certificate(ca))
         .unwrap()
         .connect_lazy();
-    let anonymous = tonic::service::interceptor::InterceptedService::new(anonymous, egov_runtime::trace::Propagate);
+    let anonymous = tonic::service::interceptor::InterceptedService::new(
+        egov_runtime::failover::Failover::new(vec![(workstation.clone(), anonymous)]),
+        egov_runtime::trace::Propagate,
+    );
     let refused = open(anonymous, "tls-anonymous").await.unwrap_err();
     assert_eq!(reason_of(&refused), Some("tls.no_certificate"), "{refused:?}");
     assert!(!exists("tls-anonymous").await);

@@ -58,6 +58,23 @@ pub struct ServeArgs {
     /// each participant in the schema of its role, shared with its replicas (docs/scale-out.md).
     #[arg(long, env = "EGOV_STORE")]
     store: Option<String>,
+    /// On PostgreSQL: the connections (each with a thread) each participant keeps.
+    #[arg(long, env = "EGOV_STORE_POOL", default_value_t = egov_store::PostgresSettings::DEFAULT_POOL)]
+    store_pool: usize,
+    /// On PostgreSQL: how long a replica's claim on an outbox item holds before another replica may take it.
+    #[arg(long, env = "EGOV_STORE_LEASE_SECONDS", default_value_t = 30)]
+    store_lease_seconds: u64,
+    /// On PostgreSQL: `statement_timeout` of every connection, in milliseconds (0: none).
+    #[arg(long, env = "EGOV_STORE_STATEMENT_TIMEOUT_MS", default_value_t = 30_000)]
+    store_statement_timeout_ms: u64,
+    /// On PostgreSQL: `lock_timeout` of every connection, in milliseconds (0: none).
+    #[arg(long, env = "EGOV_STORE_LOCK_TIMEOUT_MS", default_value_t = 10_000)]
+    store_lock_timeout_ms: u64,
+    /// On PostgreSQL: who this replica is in its claims on outbox items, the same across its
+    /// restarts and unlike any other replica running (default: HOST/ADDRESS, the host's name
+    /// and the address each participant listens on).
+    #[arg(long, env = "EGOV_REPLICA_ID")]
+    replica_id: Option<String>,
     /// The key directory (`egov keys init` makes one).
     #[arg(long, env = "EGOV_KEYS", default_value = "keys")]
     keys: PathBuf,
@@ -166,6 +183,18 @@ impl ServeArgs {
         if file.store.is_some() {
             set(matches, "store", &mut self.store, &Some(file.store.clone()));
         }
+        set(matches, "store_pool", &mut self.store_pool, &file.store_pool);
+        set(matches, "store_lease_seconds", &mut self.store_lease_seconds, &file.store_lease_seconds);
+        set(
+            matches,
+            "store_statement_timeout_ms",
+            &mut self.store_statement_timeout_ms,
+            &file.store_statement_timeout_ms,
+        );
+        set(matches, "store_lock_timeout_ms", &mut self.store_lock_timeout_ms, &file.store_lock_timeout_ms);
+        if file.replica_id.is_some() {
+            set(matches, "replica_id", &mut self.replica_id, &Some(file.replica_id.clone()));
+        }
         set(matches, "keys", &mut self.keys, &file.keys);
         set(matches, "fixtures", &mut self.fixtures, &file.fixtures);
         set(matches, "roles", &mut self.roles, &file.roles.as_ref().map(|roles| roles.get_ref().clone()));
@@ -252,6 +281,17 @@ pub async fn serve(args: ServeArgs, addresses: &Addresses, tls: &crate::Tls) -> 
         egov_stack::check_store_url(url)?;
     }
     config.database = args.store.clone();
+    if args.store_pool == 0 {
+        bail!("--store-pool must be at least 1");
+    }
+    config.postgres = egov_store::PostgresSettings {
+        pool: args.store_pool,
+        lease: std::time::Duration::from_secs(args.store_lease_seconds.max(1)),
+        statement_timeout: std::time::Duration::from_millis(args.store_statement_timeout_ms),
+        lock_timeout: std::time::Duration::from_millis(args.store_lock_timeout_ms),
+        replica: args.replica_id.clone(),
+        migrate: true,
+    };
     config.definition = definition(args.regulation.as_ref())?;
     config.simulated_time = args.simulated_time;
     config.faults = args.faults.into_iter().collect();

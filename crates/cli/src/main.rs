@@ -108,7 +108,7 @@ impl Tls {
 #[derive(Subcommand)]
 enum Command {
     /// Run the participants (all five by default), each on its own port.
-    Serve(commands::ServeArgs),
+    Serve(Box<commands::ServeArgs>),
     /// Replay fixture scenarios, each on its own simulated clock, and check every outcome, notice and deadline.
     Replay(replay::ReplayArgs),
     /// Drive one application through the whole route on a fresh in-process stack and print its path.
@@ -212,7 +212,7 @@ fn main() -> std::process::ExitCode {
     let persistence = egov_client::Persistence::within(std::time::Duration::from_secs(cli.retry_seconds));
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => commands::serve(args, &cli.addresses, &cli.tls).await,
+            Command::Serve(args) => commands::serve(*args, &cli.addresses, &cli.tls).await,
             Command::Replay(args) => replay::replay(args, &cli.addresses, &cli.tls, persistence).await,
             Command::Demo(args) => replay::demo(args, &cli.addresses, &cli.tls).await,
             Command::Keys(command) => commands::keys(command, &cli.tls),

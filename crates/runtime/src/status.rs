@@ -147,7 +147,10 @@ impl From<egov_store::StoreError> for Refusal {
         let code = match error {
             egov_store::StoreError::Conflict { .. } => Code::Aborted,
             egov_store::StoreError::Corrupt { .. } => Code::DataLoss,
-            egov_store::StoreError::Format { .. } => Code::FailedPrecondition,
+            egov_store::StoreError::Format { .. }
+            | egov_store::StoreError::Schema { .. }
+            | egov_store::StoreError::Unmigrated { .. }
+            | egov_store::StoreError::Address { .. } => Code::FailedPrecondition,
             _ => Code::Unavailable,
         };
         Refusal::new(code, error.code(), error)

@@ -21,6 +21,7 @@ mod batch;
 pub mod codec;
 mod committer;
 mod postgres_backend;
+mod postgres_connect;
 pub mod postgres_server;
 mod segments;
 mod sled_backend;
@@ -29,6 +30,7 @@ pub mod stats;
 pub(crate) use batch::idempotency_key;
 pub use batch::{Answer, Batch, EntryRef};
 pub use postgres_backend::PostgresBackend;
+pub use postgres_connect::{PostgresSettings, redact};
 pub use sled_backend::{ReadOnly, SledBackend};
 
 /// Why a store operation failed.
@@ -44,6 +46,23 @@ pub enum StoreError {
     Encode { key: String, reason: String },
     #[error("{path} is in store format {found}, and this build reads format {}: {what_to_do}", codec::FORMAT)]
     Format { path: String, found: String, what_to_do: String },
+    /// A database schema migrated by a newer build than this one (`docs/scale-out.md`, rolling upgrades).
+    #[error(
+        "schema {schema} is at version {found}, and this build knows versions up to {known}: a newer build \
+         migrated it. Run that build (or a newer one) on it, or give this build another schema or database; \
+         nothing was changed"
+    )]
+    Schema { schema: String, found: i64, known: i64 },
+    /// A schema older than this build's, opened by a tool that migrates nothing.
+    #[error(
+        "schema {schema} is at version {found}, and this build reads version {known}: migrate it first with \
+         `egov store migrate` (this command changes no schema)"
+    )]
+    Unmigrated { schema: String, found: i64, known: i64 },
+    /// A database address that cannot be used as it is written (not a transient failure:
+    /// nothing waits for it to pass). It never shows the password.
+    #[error("bad database address {reason}")]
+    Address { reason: String },
     #[error("the store's committer has stopped")]
     Stopped,
     #[error("the database is unavailable: {reason}")]
@@ -64,9 +83,9 @@ impl StoreError {
             StoreError::Conflict { .. } => "store.conflict",
             StoreError::Corrupt { .. } => "store.corrupt",
             StoreError::Encode { .. } => "store.encode",
-            StoreError::Format { .. } => "store.format",
+            StoreError::Format { .. } | StoreError::Schema { .. } | StoreError::Unmigrated { .. } => "store.format",
             StoreError::Stopped => "store.stopped",
-            StoreError::Unavailable { .. } => "store.unavailable",
+            StoreError::Unavailable { .. } | StoreError::Address { .. } => "store.unavailable",
             StoreError::Flush { .. } => "store.io",
         }
     }
@@ -226,6 +245,11 @@ impl Store {
     /// Schema `schema` of the PostgreSQL database at `url` (see [`PostgresBackend::open`]).
     pub fn open_postgres(url: &str, schema: &str) -> Result<Store, StoreError> {
         Ok(Store::with_backend(Arc::new(PostgresBackend::open(url, schema)?)))
+    }
+
+    /// Schema `schema` of the PostgreSQL database at `url`, used with `settings` (see [`PostgresBackend::open_with`]).
+    pub fn open_postgres_with(url: &str, schema: &str, settings: &PostgresSettings) -> Result<Store, StoreError> {
+        Ok(Store::with_backend(Arc::new(PostgresBackend::open_with(url, schema, settings)?)))
     }
 
     /// The embedded store in `path`, read only: no byte of it changes (see
