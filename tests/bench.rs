@@ -75,6 +75,13 @@ fn the_quick_bench_prints_every_figure_with_its_baseline() {
             assert!(figure.get(field).is_some(), "{field} missing in {figure}");
         }
     }
+    // Paragraph 9.4 at several windows: each client's applicant takes the ticket at a centre of its own, the
+    // operator calls it and serves it; no refusal is part of the route (process 9 once per application served).
+    let rpc = |kind: &str| named("rpc").into_iter().find(|f| f["kind"] == kind).unwrap_or_else(|| panic!("{kind}"));
+    let (call, issue) = (rpc("/egov.v1.WorkstationService/CallNext"), rpc("/egov.v1.WorkstationService/IssueResult"));
+    assert_eq!((call["errors"].as_u64(), issue["errors"].as_u64()), (Some(0), Some(0)), "{call}\n{issue}");
+    assert_eq!(call["calls"], issue["calls"], "one call of the next ticket per hand-over: {call}\n{issue}");
+    assert!(issue["per_application"].as_f64().unwrap() <= 1.0, "{issue}");
     for name in ["peak_memory", "store_bytes_per_application", "startup"] {
         assert_eq!(named(name).len(), 1, "{name}: {stdout}");
     }

@@ -30,6 +30,8 @@ fn a_wrong_key_or_value_is_refused_naming_the_line_and_nothing_starts() {
         ("[client]\nretry_seconds = \"long\"\n", "line 2", "invalid type: string \"long\""),
         ("[shep.external]\nregional = \"ftp://arm\"\n", "line 2", "shep.external"),
         ("[shep]\nadress = \"127.0.0.1:1\"\n", "line 2", "unknown field `adress`"),
+        ("[serve]\nstore_lease_seconds = \"long\"\n", "line 2", "invalid type: string \"long\""),
+        ("[serve]\nstore_pol = 8\n", "line 2", "unknown field `store_pol`"),
     ];
     for (text, line, what) in cases {
         let file = temp.path().join("egov.toml");
@@ -299,4 +301,34 @@ fn the_clients_retry_bound_comes_from_the_file_and_the_flag_wins() {
     let (output, _) = status(&["--retry-seconds", "0"]);
     let said = String::from_utf8_lossy(&output.stderr);
     assert!(said.contains("login (process 1) not done") && !said.contains("in vain"), "sent once: {said}");
+}
+
+/// The database's settings come from the file, its variable or the flag, in
+/// that order of precedence: a pool of none is refused before anything starts.
+#[test]
+fn the_database_settings_come_from_the_file_the_variable_or_the_flag() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let file = temp.path().join("egov.toml");
+    let store = "postgres://egov@127.0.0.1:1/egov";
+    let keys = temp.path().join("keys");
+    common::init_keys(&keys);
+    let refused = |pool_in_file: usize, env: Option<&str>, flag: Option<&str>| {
+        std::fs::write(&file, format!("[serve]\nstore = \"{store}\"\nstore_pool = {pool_in_file}\n")).unwrap();
+        let mut command = egov(&file);
+        command.env_remove("EGOV_STORE_POOL").arg("serve").arg("--data").arg(&data).arg("--keys").arg(&keys);
+        if let Some(env) = env {
+            command.env("EGOV_STORE_POOL", env);
+        }
+        if let Some(flag) = flag {
+            command.args(["--store-pool", flag]);
+        }
+        let output = command.output().unwrap();
+        let said = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(!output.status.success() && said.contains("--store-pool must be at least 1"), "{said}");
+        true
+    };
+    assert!(refused(0, None, None), "the file's");
+    assert!(refused(2, Some("0"), None), "the variable over the file");
+    assert!(refused(2, Some("2"), Some("0")), "the flag over both");
 }

@@ -707,3 +707,218 @@ fn the_sla_page_is_the_report_of_egov_sla_report() {
     assert!(listed.len() >= 4, "{text}");
     assert_eq!(shown, listed, "the console's SLA page and `egov sla report` differ:\n{page}");
 }
+
+/// The body of a chunked answer (an export is streamed), joined.
+fn dechunked(answer: &Answer) -> String {
+    if !answer.header("transfer-encoding").contains("chunked") {
+        return answer.body.clone();
+    }
+    let bytes = answer.body.as_bytes();
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(end) = answer.body[at..].find("\r\n") {
+        let size = usize::from_str_radix(answer.body[at..at + end].trim(), 16).unwrap();
+        if size == 0 {
+            break;
+        }
+        let start = at + end + 2;
+        out.extend_from_slice(&bytes[start..start + size]);
+        at = start + size + 2;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// The ids of the rows of a list's page, in order.
+fn listed(page: &str) -> Vec<String> {
+    page.split("<tr data-application=\"").skip(1).map(|rest| rest[..rest.find('"').unwrap()].to_owned()).collect()
+}
+
+/// The page's link `id` (`next-page`, `previous-page`), unescaped.
+fn link(page: &str, id: &str) -> Option<String> {
+    let (_, rest) = page.split_once(&format!("id=\"{id}\" href=\""))?;
+    Some(rest[..rest.find('"')?].replace("&amp;", "&").trim_start_matches('/').to_owned())
+}
+
+/// The lists over 10,000 applications, read from the participants' list
+/// indexes: written straight into the workstation's store before it starts
+/// (`egov_workstation::generated`), indexed when it starts (as a store
+/// written before the lists were indexed is), then paged through
+/// forward and back, sorted, filtered and exported over HTTP from the
+/// console. Each page's time is printed (docs/console.md gives the figure);
+/// none is asserted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_applications_page_sort_filter_and_export() {
+    const COUNT: usize = 10_000;
+    const JUNE_1_2026_08_00_ASTANA: i64 = 1_780_282_800_000;
+    let temp = tempfile::tempdir().unwrap();
+    let keys = common::init_keys(&temp.path().join("keys"));
+    let topology = common::free_topology();
+    let data = temp.path().join("data");
+    let config = || {
+        let mut config = egov_cli::stack::StackConfig::local(data.clone(), keys.clone(), common::fixtures_dir());
+        config.topology = topology.clone();
+        config.roles = [Role::Workstation, Role::Regional].into_iter().collect();
+        config
+    };
+    let definition = egov_regulation::Definition::default_definition();
+    let written = Instant::now();
+    {
+        let store = egov_store::Store::open(&data.join("workstation"), 8 << 20).unwrap();
+        egov_workstation::generated::write(&store, definition, COUNT, JUNE_1_2026_08_00_ASTANA).await.unwrap();
+    }
+    let written = written.elapsed();
+    let indexed = Instant::now();
+    let stack = Stack::start(config()).await.unwrap();
+    let indexed = indexed.elapsed();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let (stop_console, console_stopped) = tokio::sync::oneshot::channel::<()>();
+    let console = egov_console::ConsoleConfig {
+        topology: topology.clone(),
+        keys: keys.clone(),
+        tls: None,
+        definition: Arc::new(definition.clone()),
+        shep: None,
+    };
+    let console = tokio::spawn(egov_console::serve(listener, console, async move {
+        let _ = console_stopped.await;
+    }));
+
+    let checks = tokio::task::spawn_blocking(move || {
+        let mut timings: Vec<(String, Duration)> = Vec::new();
+        let mut get = |path: &str| {
+            let started = Instant::now();
+            let answer = http("GET", &format!("{url}{path}"), &[], None);
+            let took = started.elapsed();
+            assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+            let body = dechunked(&answer);
+            timings.push((path.chars().take(60).collect(), took));
+            body
+        };
+        let id = |n: usize| format!("gen-{n:05}");
+
+        // Newest first, 50 a page: five pages forward, each once, in order.
+        let mut page = get("applications");
+        let mut seen = listed(&page);
+        let shown = page.split("live-list").nth(1).unwrap_or_default().chars().take(1500).collect::<String>();
+        assert_eq!(seen.first(), Some(&id(COUNT - 1)), "the newest first: {shown}");
+        let mut pages = vec![page.clone()];
+        for _ in 0..4 {
+            page = get(&link(&page, "next-page").expect("a next page"));
+            seen.extend(listed(&page));
+            pages.push(page.clone());
+        }
+        let expected: Vec<String> = (COUNT - 250..COUNT).rev().map(id).collect();
+        assert_eq!(seen, expected, "five pages in order, none twice, none missed");
+        // And back: the previous page of the fifth is the fourth, of the second the first.
+        let back = get(&link(&pages[4], "previous-page").expect("a previous page"));
+        assert_eq!(listed(&back), listed(&pages[3]));
+        let back = get(&link(&pages[1], "previous-page").unwrap());
+        assert_eq!(listed(&back), listed(&pages[0]));
+        assert!(link(&pages[0], "previous-page").is_none(), "the first page has none before it");
+
+        // The last page: the oldest, and nothing after it.
+        let oldest = get("applications?order=asc");
+        assert_eq!(listed(&oldest).first(), Some(&id(0)));
+        assert!(oldest.contains("aria-sort=\"ascending\""));
+
+        // Sorted by the applicant's name, ascending, across two pages.
+        let first = get("applications?sort=applicant&order=asc");
+        let second = get(&link(&first, "next-page").unwrap());
+        let names: Vec<String> = [first, second]
+            .iter()
+            .flat_map(|page| {
+                page.split("<td class=\"applicant\">")
+                    .skip(1)
+                    .map(|rest| rest[..rest.find('<').unwrap()].to_lowercase())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!((names.len(), &names), (100, &sorted));
+
+        // Filtered: by outcome (withdrawn among them), state, step, actor, date, name, IIN, id, overdue.
+        let withdrawn = get("applications?outcome=withdrawn");
+        let rows = listed(&withdrawn);
+        assert_eq!(rows.len(), 50);
+        assert!(rows.iter().all(|row| row[4..].parse::<usize>().unwrap() % 15 == 10), "{rows:?}");
+        let unavailable = listed(&get("applications?state=ended&outcome=data-unavailable&order=asc"));
+        assert_eq!(unavailable[..3], [id(5), id(20), id(35)]);
+        let waiting = listed(&get("applications?step=process-5&actor=sc-operator"));
+        assert!(
+            waiting.len() == 50
+                && waiting.iter().all(|row| ![5, 10].contains(&(row[4..].parse::<usize>().unwrap() % 15)))
+        );
+        // Started (a minute before opened) on 1 June 2026 in Astana: the first 138, 07:59 to 23:58.
+        let day = get("applications?from=2026-06-01&to=2026-06-01");
+        assert_eq!(listed(&day).first(), Some(&id(137)));
+        let day_next = get(&link(&day, "next-page").unwrap());
+        let day_last = get(&link(&day_next, "next-page").unwrap());
+        assert_eq!(listed(&day_last).last(), Some(&id(0)));
+        assert_eq!(listed(&day).len() + listed(&day_next).len() + listed(&day_last).len(), 138);
+        assert!(link(&day_last, "next-page").is_none());
+        let by_name = get(&format!("applications?order=asc&q={}", "%D0%B0%D1%85%D0%BC%D0%B5%D1%82%D0%BE%D0%B2%207"));
+        assert_eq!(listed(&by_name).first(), Some(&id(7)), "found by name, in any case: ахметов 7");
+        assert!(by_name.contains("Ахметов 72<") || listed(&by_name).contains(&id(72)));
+        assert_eq!(listed(&get("applications?q=850715300042")), [id(42)], "found by IIN");
+        assert_eq!(listed(&get("applications?q=gen-00042")), [id(42)], "found by id");
+        let overdue = listed(&get("applications?standing=overdue&state=open"));
+        assert_eq!(overdue.len(), 50, "every open one is overdue by now");
+
+        // Exported: every row found, streamed a page at a time.
+        let csv = get("applications?outcome=withdrawn&format=csv");
+        let lines: Vec<&str> = csv.lines().collect();
+        assert!(lines[0].starts_with("application_id,applicant_name,applicant_iin,state"), "{}", lines[0]);
+        assert_eq!(lines.len(), 1 + (0..COUNT).filter(|n| n % 15 == 10).count());
+        assert!(lines[1].starts_with(&id(9985)) && lines[1].contains(",withdrawn,") && lines[1].contains("+05:00"));
+        let json = get("applications?format=json");
+        let exported: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+        assert_eq!(exported.len(), COUNT);
+        assert_eq!(exported[0]["application_id"], id(COUNT - 1));
+        let mut ids: Vec<&str> = exported.iter().map(|row| row["application_id"].as_str().unwrap()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), COUNT, "each once");
+
+        // The SLA page, a page at a time, and exported whole, filtered by how far past the deadline.
+        let sla = get("sla");
+        assert!(sla.contains("data-row=\"gen-09999 process-5 missed\""), "the newest first");
+        assert!(link(&sla, "next-page").is_some());
+        let csv = get("sla?format=csv");
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], "application_id,registration_id,item,started,deadline,ended,standing,overdue_by_minutes");
+        let open = (0..COUNT).filter(|n| ![5, 10].contains(&(n % 15))).count();
+        let late = |line: &&str| line.split(',').nth(7).and_then(|m| m.parse::<i64>().ok());
+        assert!(lines.len() > open && lines[1..].iter().all(|line| late(line).is_some()), "every row overdue");
+        let none = get("sla?over=1000000");
+        assert!(none.contains("<strong id=\"found\">0</strong>"), "none a million hours late");
+        timings
+    })
+    .await;
+    let _ = stop_console.send(());
+    let _ = console.await;
+    stack.stop().await;
+    let timings = checks.unwrap_or_else(|panic| {
+        let panic = panic.into_panic();
+        // Said here: a store opened elsewhere in the process may have taken the panic hook.
+        let said =
+            panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()));
+        eprintln!("the checks failed: {}", said.unwrap_or_default());
+        std::panic::resume_unwind(panic)
+    });
+    let pages: Vec<&Duration> =
+        timings.iter().filter(|(path, _)| !path.contains("format=")).map(|(_, took)| took).collect();
+    let mean = pages.iter().copied().sum::<Duration>() / pages.len() as u32;
+    let slowest = pages.iter().copied().max().unwrap();
+    println!("lists of {COUNT} applications: written in {written:?}, indexed at start in {indexed:?}");
+    for (path, took) in &timings {
+        println!("  {:>9.1} ms  /{path}", took.as_secs_f64() * 1000.0);
+    }
+    println!(
+        "  pages: {}, mean {:.1} ms, slowest {:.1} ms",
+        pages.len(),
+        mean.as_secs_f64() * 1000.0,
+        slowest.as_secs_f64() * 1000.0
+    );
+}

@@ -204,6 +204,7 @@ async fn a_kill_during_a_coalesced_report_leaves_the_newest_state_each_step_once
         operator.login("operator-1", "operator-1-password").await.unwrap();
         operator.take_ticket(id).await.unwrap();
     }
+    operator.call_next().await.unwrap();
     operator.issue(id).await.unwrap();
     assert_eq!(operator.application(id).await.unwrap().outcome, "permitted");
     child.kill().unwrap();

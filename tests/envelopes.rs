@@ -41,7 +41,7 @@ fn lookup(signer: &Signer, correlation: &str, iin: &str, time_ms: i64) -> Envelo
 
 /// Re-signs `envelope` after changing its header with `edit`.
 fn with_header(signer: &Signer, envelope: &Envelope, edit: impl FnOnce(&mut EnvelopeHeader)) -> Envelope {
-    let mut header = EnvelopeHeader::decode(envelope.header.as_slice()).unwrap();
+    let mut header = EnvelopeHeader::decode(&envelope.header[..]).unwrap();
     edit(&mut header);
     signer.seal_bytes(header.encode_to_vec(), envelope.body.clone())
 }
@@ -76,7 +76,7 @@ impl Matrix {
         assert!(self.harness.gateway_log(case).await.is_empty(), "{case}: the gateway logged the refused message");
         let good = lookup(&self.workstation_key, &format!("{case}-then-good"), "850715300122", now_ms());
         let answer = self.send_sync(good).await.unwrap_or_else(|e| panic!("{case}: the next good request failed: {e}"));
-        assert!(PersonAnswer::decode(answer.body.as_slice()).unwrap().found, "{case}");
+        assert!(PersonAnswer::decode(&answer.body[..]).unwrap().found, "{case}");
     }
 }
 
@@ -102,7 +102,7 @@ async fn the_gateway_refuses_every_bad_envelope_and_keeps_serving() {
 
     let mut cases: Vec<(&str, Envelope, Code, &str)> = Vec::new();
     let mut envelope = good("header-garbage");
-    envelope.header = vec![0xff, 0xff, 0xff];
+    envelope.header = vec![0xff, 0xff, 0xff].into();
     cases.push(("header-garbage", envelope, Code::InvalidArgument, "envelope.malformed_header"));
     let mut envelope = good("no-signature");
     envelope.signatures.clear();
@@ -127,10 +127,18 @@ async fn the_gateway_refuses_every_bad_envelope_and_keeps_serving() {
     ));
     let mut envelope = good("flipped-header");
     let last = envelope.header.len() - 1;
-    envelope.header[last] ^= 1;
+    {
+        let mut bytes = envelope.header.to_vec();
+        bytes[last] ^= 1;
+        envelope.header = bytes.into();
+    }
     cases.push(("flipped-header", envelope, Code::Unauthenticated, "envelope.bad_signature"));
     let mut envelope = good("flipped-body");
-    envelope.body[4] ^= 1;
+    {
+        let mut bytes = envelope.body.to_vec();
+        bytes[4] ^= 1;
+        envelope.body = bytes.into();
+    }
     cases.push(("flipped-body", envelope, Code::Unauthenticated, "envelope.bad_signature"));
     let mut envelope = good("flipped-signature");
     envelope.signatures[0].ed25519[10] ^= 1;
@@ -224,7 +232,7 @@ async fn a_resend_gets_the_same_answer_and_a_reused_id_with_other_bytes_is_refus
     assert_eq!(answer, again, "the stored answer, signed bytes and all");
     let logged = matrix.harness.gateway_log("resend").await.len();
     assert_eq!(logged, 2, "one request and one answer logged, not two of each");
-    let mut other = EnvelopeHeader::decode(first.header.as_slice()).unwrap();
+    let mut other = EnvelopeHeader::decode(&first.header[..]).unwrap();
     other.correlation_id = "resend".to_owned();
     let reused = matrix.workstation_key.seal(&other, &PersonQuery { iin: "900101400122".to_owned() });
     let result = matrix.send_sync(reused).await;
@@ -428,7 +436,7 @@ async fn a_delivery_whose_carried_submission_does_not_verify_is_refused_before_i
         SendAsyncRequest { envelope: Some(matrix.workstation_key.seal(&header, &body)) }
     };
     let mut broken = submission("carried-broken");
-    broken.body.push(0);
+    broken.body = [&broken.body[..], &[0]].concat().into();
     let mut junk = submission("carried-junk");
     junk.signatures.push(egov_proto::Signature { key_id: "junk".to_owned(), ed25519: vec![0; 64] });
     for (case, carried) in [("carried-broken", broken), ("carried-junk", junk)] {

@@ -190,6 +190,6 @@ trait DecodeHeader {
 
 impl DecodeHeader for egov_proto::EnvelopeHeader {
     fn decode_from(envelope: &egov_proto::Envelope) -> egov_proto::EnvelopeHeader {
-        prost::Message::decode(envelope.header.as_slice()).unwrap()
+        prost::Message::decode(&envelope.header[..]).unwrap()
     }
 }

@@ -264,7 +264,7 @@ async fn every_participant_reads_out_its_log_of_an_application_and_the_workstati
         assert!(entries.windows(2).all(|pair| pair[0].sequence < pair[1].sequence), "oldest first");
         for entry in &entries {
             let envelope = entry.envelope.clone().unwrap();
-            let header = EnvelopeHeader::decode(envelope.header.as_slice()).unwrap();
+            let header = EnvelopeHeader::decode(&envelope.header[..]).unwrap();
             assert_eq!(header.correlation_id, "logged-1");
             assert_eq!(entry.hash.len(), 64, "{entry:?}");
             egov_envelope::open(&envelope, &harness.trust, 0, &checks).unwrap();
@@ -297,7 +297,11 @@ async fn every_participant_reads_out_its_log_of_an_application_and_the_workstati
     let service = harness.definition.service.code.clone();
     operator_2.open_form("listed-2", &service, "900101400122", None).await.unwrap();
     let mut workstation = WorkstationServiceClient::new(Topology::channel(&topology.workstation).unwrap());
-    let list = |operator_id: &str, limit: u32| ListApplicationsRequest { operator_id: operator_id.to_owned(), limit };
+    let list = |operator_id: &str, limit: u32| ListApplicationsRequest {
+        operator_id: operator_id.to_owned(),
+        limit,
+        ..ListApplicationsRequest::default()
+    };
     let all = workstation.list_applications(list("", 0)).await.unwrap().into_inner().applications;
     let ids: Vec<&str> = all.iter().map(|a| a.application_id.as_str()).collect();
     assert_eq!(ids, ["listed-2", "logged-1"], "newest first");

@@ -19,6 +19,7 @@ fn rpcs(topology: &Topology) -> Vec<(String, &'static str)> {
         (&topology.workstation, "/egov.v1.WorkstationService/OpenForm"),
         (&topology.workstation, "/egov.v1.WorkstationService/SubmitApplication"),
         (&topology.workstation, "/egov.v1.WorkstationService/TakeQueueTicket"),
+        (&topology.workstation, "/egov.v1.WorkstationService/CallNext"),
         (&topology.workstation, "/egov.v1.WorkstationService/IssueResult"),
         (&topology.workstation, "/egov.v1.WorkstationService/WithdrawApplication"),
         (&topology.workstation, "/egov.v1.InboxService/Deliver"),
@@ -48,8 +49,8 @@ async fn send(address: &str, path: &'static str, bytes: Vec<u8>) -> tonic::Statu
 async fn requests_that_do_not_decode_are_refused_with_a_reason_code_everywhere() {
     let harness = Harness::start().await;
     let envelope = Envelope {
-        header: vec![1, 2, 3],
-        body: vec![4, 5, 6],
+        header: vec![1, 2, 3].into(),
+        body: vec![4, 5, 6].into(),
         signatures: vec![Signature { key_id: "k".to_owned(), ed25519: vec![0; 64] }],
     }
     .encode_to_vec();

@@ -30,9 +30,9 @@ use egov_proto::regional_gateway_service_client::RegionalGatewayServiceClient;
 use egov_proto::workstation_service_client::WorkstationServiceClient;
 use egov_proto::{
     ApplicantArrival, Application, ApplicationDelivery, ApplicationForm, ApplicationProgress, ApplicationSubmission,
-    ApplicationWithdrawal, AttachedDocument, Body, CheckPowerOfAttorneyRequest, DeliverRequest, Envelope,
-    EnvelopeHeader, IssueResultRequest, LoginRequest, LookupPersonRequest, MessageType, OfficeReception,
-    OpenFormRequest, PerformStaffActionRequest, PersonQuery, PersonRecord, PowerOfAttorneyQuery,
+    ApplicationWithdrawal, AttachedDocument, Body, CallNextRequest, CheckPowerOfAttorneyRequest, DeliverRequest,
+    Envelope, EnvelopeHeader, IssueResultRequest, LoginRequest, LookupPersonRequest, MessageType, NextTicketCall,
+    OfficeReception, OpenFormRequest, PerformStaffActionRequest, PersonQuery, PersonRecord, PowerOfAttorneyQuery,
     ReceiveAtOfficeRequest, Registration, ResultPickup, SendAsyncRequest, SendSyncRequest, ServiceResult,
     SignResultRequest, StaffAction, SubmitApplicationRequest, TakeQueueTicketRequest, WithdrawApplicationRequest,
 };
@@ -192,12 +192,16 @@ const CLASSES: &[Class] = &[
     class(Break::ReusedMessageIdBodyGarbage, Code::AlreadyExists, "envelope.replayed_message_id").stateful_only(),
 ];
 
+/// The service centre whose queue the good calls of the next ticket call (`CallNext`).
+const CALL_CENTRE: &str = "receivers";
+
 /// Every RPC that takes an envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Rpc {
     OpenForm,
     SubmitApplication,
     TakeQueueTicket,
+    CallNext,
     IssueResult,
     WithdrawApplication,
     WorkstationDeliver,
@@ -256,6 +260,17 @@ const RPCS: &[Spec] = &[
         sender: "operator-1",
         recipient: ids::SC_WORKSTATION,
         service: services::QUEUE_TICKET,
+        message_type: MessageType::Request,
+        countersigned: false,
+        gateway: false,
+        outsider: "office-1",
+    },
+    Spec {
+        rpc: Rpc::CallNext,
+        name: "WorkstationService.CallNext",
+        sender: "operator-1",
+        recipient: ids::SC_WORKSTATION,
+        service: services::QUEUE_CALL,
         message_type: MessageType::Request,
         countersigned: false,
         gateway: false,
@@ -482,10 +497,6 @@ struct Fixture {
     staff_keys: HashMap<String, Signer>,
     gateway_key: Signer,
     next_id: AtomicU64,
-    /// The applications that may hold a ticket of the electronic queue, in the
-    /// order they got one: each is served before the next hand-over is prepared,
-    /// so that none a bad input left waiting holds the queue up.
-    ticketed: std::sync::Mutex<Vec<String>>,
 }
 
 impl Fixture {
@@ -521,17 +532,7 @@ impl Fixture {
             OperatorClient::new(channel(&topology.workstation), harness.signer("operator-1"), Arc::new(SystemClock))
                 .with_session(session_id.clone());
         let (staff, staff_keys, gateway_key) = (harness.staff(), harness.staff_keys(), harness.signer(ids::GATEWAY));
-        Fixture {
-            harness,
-            clients,
-            session_id,
-            operator,
-            staff,
-            staff_keys,
-            gateway_key,
-            next_id: AtomicU64::new(1),
-            ticketed: std::sync::Mutex::default(),
-        }
+        Fixture { harness, clients, session_id, operator, staff, staff_keys, gateway_key, next_id: AtomicU64::new(1) }
     }
 
     fn fresh_id(&self, what: &str) -> String {
@@ -588,18 +589,25 @@ impl Fixture {
             }
             Rpc::TakeQueueTicket => {
                 self.ready_to_issue(&application_id).await;
-                self.ticketed.lock().unwrap().push(application_id.clone());
                 Subject::application(&application_id)
             }
+            Rpc::CallNext => {
+                // Calls at a centre of its own, whose queue no other case fills: a call gives no ticket, or
+                // the one called before again.
+                Subject::application(&ids::queue_correlation(CALL_CENTRE))
+            }
             Rpc::IssueResult => {
-                // Process 9 serves the tickets in their order: those taken before are served first.
-                let earlier = std::mem::take(&mut *self.ticketed.lock().unwrap());
-                for earlier in earlier {
-                    let _ = self.operator.issue(&earlier).await;
-                }
+                // Process 9 serves the ticket called to the operator: those taken before are called and
+                // served first, in their order, until this application's is called.
                 self.ready_to_issue(&application_id).await;
                 self.operator.take_ticket(&application_id).await.unwrap();
-                self.ticketed.lock().unwrap().push(application_id.clone());
+                for _ in 0..1000 {
+                    let called = self.operator.call_next().await.unwrap().application.unwrap();
+                    if called.application_id == application_id {
+                        break;
+                    }
+                    let _ = self.operator.issue(&called.application_id).await;
+                }
                 Subject::application(&application_id)
             }
             Rpc::PerformStaffAction => {
@@ -637,7 +645,10 @@ impl Fixture {
             Rpc::SubmitApplication => {
                 encoded(&ApplicationSubmission { session_id, application_id, documents: documents() })
             }
-            Rpc::TakeQueueTicket => encoded(&ApplicantArrival { session_id, application_id }),
+            Rpc::TakeQueueTicket => encoded(&ApplicantArrival { session_id, application_id, centre: String::new() }),
+            Rpc::CallNext => {
+                encoded(&NextTicketCall { session_id, centre: CALL_CENTRE.to_owned(), window: "1".to_owned() })
+            }
             Rpc::IssueResult => encoded(&ResultPickup { session_id, application_id }),
             Rpc::WithdrawApplication => {
                 encoded(&ApplicationWithdrawal { session_id, application_id, reason: "left".to_owned() })
@@ -717,7 +728,9 @@ impl Fixture {
                 return Some(self.seal_after(&draft, |envelope| envelope.signatures[0].ed25519.truncate(63)));
             }
             Break::BodyChangedAfterSigning => {
-                return Some(self.seal_after(&draft, |envelope| envelope.body.extend_from_slice(UNKNOWN_FIELD)));
+                return Some(self.seal_after(&draft, |envelope| {
+                    envelope.body = [&envelope.body[..], UNKNOWN_FIELD].concat().into();
+                }));
             }
             Break::UnknownSender => {
                 header.sender_id = "stranger".to_owned();
@@ -793,6 +806,7 @@ impl Fixture {
             Rpc::TakeQueueTicket => {
                 clients.workstation.clone().take_queue_ticket(TakeQueueTicketRequest { envelope }).await.map(|_| ())
             }
+            Rpc::CallNext => clients.workstation.clone().call_next(CallNextRequest { envelope }).await.map(|_| ()),
             Rpc::IssueResult => {
                 clients.workstation.clone().issue_result(IssueResultRequest { envelope }).await.map(|_| ())
             }
@@ -1139,6 +1153,7 @@ fn spec_address(topology: &Topology, spec: &Spec) -> String {
         Rpc::OpenForm
         | Rpc::SubmitApplication
         | Rpc::TakeQueueTicket
+        | Rpc::CallNext
         | Rpc::IssueResult
         | Rpc::WithdrawApplication
         | Rpc::WorkstationDeliver => &topology.workstation,
@@ -1266,7 +1281,7 @@ async fn the_envelope_a_delivery_carries_is_held_to_the_header_limit_and_the_rul
             let mut draft = fixture.draft(spec, &subject);
             let mut delivery = fixture.delivery(&subject.application_id);
             let carried = delivery.operator_submission.take().unwrap();
-            let mut header = EnvelopeHeader::decode(carried.header.as_slice()).unwrap();
+            let mut header = EnvelopeHeader::decode(&carried.header[..]).unwrap();
             breaks(&mut header);
             delivery.operator_submission = Some(operator.seal_bytes(header.encode_to_vec(), carried.body));
             draft.body = delivery.encode_to_vec();

@@ -262,3 +262,181 @@ async fn with_the_database_killed_mid_load_nothing_is_acknowledged_that_was_not_
         .unwrap();
     assert!(audit.status.success(), "seed {seed}: {}", String::from_utf8_lossy(&audit.stdout));
 }
+
+/// A fresh client (a new `egov` process each time) given both replicas'
+/// addresses, with the first one dead, is answered by the other every time,
+/// sent once (`--retry-seconds 0`): the dead address is passed over within
+/// the call, not left to the person to try again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_one_replica_down_a_fresh_cli_call_is_answered_by_the_other_without_a_retry() {
+    let server = egov_store::postgres_server::PostgresServer::start().unwrap_or_else(|error| panic!("{error}"));
+    let url = server.database("failover").unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    common::init_keys(&temp.path().join("keys"));
+    let addresses = Addresses::free();
+    let mut replicas: Vec<Process> = (0..2)
+        .map(|index| {
+            let args = serve_args(&addresses, "regional", index, Some(&url), temp.path());
+            Process::start(format!("regional {index}"), args)
+        })
+        .collect();
+    // The clients' list names replica 0 first: it is the one killed.
+    let dead = replicas.remove(0);
+    drop(dead);
+    let client = addresses.flags("", 0);
+    assert!(client[5].starts_with(&addresses.regional[0]), "{client:?}");
+    for call in 0..12 {
+        let output =
+            Command::new(EGOV).args(&client).args(["--retry-seconds", "0", "staff", "queue"]).output().unwrap();
+        assert!(
+            output.status.success(),
+            "call {call}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// The health of `address` (the server's, `""`), or why it did not answer.
+async fn health(address: &str) -> Result<i32, tonic::Status> {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    let mut client = HealthClient::new(Topology::channel(address).unwrap());
+    let service = String::new();
+    client.check(HealthCheckRequest { service }).await.map(|answer| answer.into_inner().status)
+}
+
+/// Waits (up to 30 s) until `address`'s health is `status`.
+async fn health_becomes(address: &str, status: tonic_health::ServingStatus, why: &str) {
+    let want = status as i32;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = health(address).await;
+        if found.as_ref().ok() == Some(&want) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{why}: health stayed {found:?}, not {status:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Health follows the database: NOT_SERVING while it is down (so a load
+/// balancer routes around the replica), SERVING once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_is_not_serving_while_the_database_is_down_and_serving_once_it_is_back() {
+    let mut server = egov_store::postgres_server::PostgresServer::start().unwrap_or_else(|error| panic!("{error}"));
+    let url = server.database("health").unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    common::init_keys(&temp.path().join("keys"));
+    let addresses = Addresses::free();
+    let _regional = Process::start("regional".into(), serve_args(&addresses, "regional", 0, Some(&url), temp.path()));
+    let address = &addresses.regional[0];
+    health_becomes(address, tonic_health::ServingStatus::Serving, "started").await;
+    tokio::task::block_in_place(|| server.kill());
+    health_becomes(address, tonic_health::ServingStatus::NotServing, "the database killed").await;
+    tokio::task::block_in_place(|| server.restart()).unwrap();
+    health_becomes(address, tonic_health::ServingStatus::Serving, "the database back").await;
+}
+
+/// A replica started while its database is down waits for it, trying again,
+/// and serves once it is up: it does not exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_started_while_the_database_is_down_comes_up_once_it_starts() {
+    let mut server = egov_store::postgres_server::PostgresServer::start().unwrap_or_else(|error| panic!("{error}"));
+    let url = server.database("late").unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    common::init_keys(&temp.path().join("keys"));
+    let addresses = Addresses::free();
+    tokio::task::block_in_place(|| server.kill());
+    let args = serve_args(&addresses, "regional", 0, Some(&url), temp.path());
+    let log = temp.path().join("late.log");
+    let mut child = Command::new(EGOV)
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (ready, is_ready) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line == "ready" {
+                let _ = ready.send(());
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let exited = child.try_wait().unwrap();
+    let said = std::fs::read_to_string(&log).unwrap_or_default();
+    if exited.is_some() {
+        panic!("it exited ({exited:?}) while the database was down: {said}");
+    }
+    assert!(is_ready.try_recv().is_err(), "ready without its database");
+    assert!(said.contains("waiting for it"), "it says it waits: {said}");
+    tokio::task::block_in_place(|| server.restart()).unwrap();
+    let came_up = tokio::task::block_in_place(|| is_ready.recv_timeout(Duration::from_secs(60)));
+    let said = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(came_up.is_ok(), "not ready once the database was up: {said}");
+}
+
+/// `egov store migrate` creates and migrates the schemas, says a schema newer
+/// than the build is refused, and no output shows the database's password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_migrate_creates_and_migrates_the_schemas_and_refuses_a_newer_one() {
+    let server = egov_store::postgres_server::PostgresServer::start().unwrap_or_else(|error| panic!("{error}"));
+    let url = server.database("migrated").unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let keys = temp.path().join("keys");
+    common::init_keys(&keys);
+    let migrate = |url: &str| {
+        let output = Command::new(EGOV).args(["store", "migrate", "--store", url]).output().unwrap();
+        let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.success(), said)
+    };
+    let (ok, said) = migrate(&url);
+    assert!(ok, "{said}");
+    for participant in ["gateway", "regional", "workstation"] {
+        assert!(said.contains(&format!("{participant}: schema created at version")), "{said}");
+        assert!(egov_store::PostgresBackend::exists(&url, participant).unwrap(), "{participant}");
+    }
+    let (ok, said) = migrate(&url);
+    assert!(ok && said.contains("gateway: schema at version") && said.contains("nothing to do"), "{said}");
+    // A newer build migrated it: this one refuses, saying so, and changes nothing.
+    tokio::task::block_in_place(|| {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        client.batch_execute("UPDATE regional.schema_version SET version = 99").unwrap();
+    });
+    let (ok, said) = migrate(&url);
+    assert!(!ok, "{said}");
+    assert!(said.contains("schema regional is at version 99") && said.contains("knows versions up to"), "{said}");
+    assert!(!said.contains("store format"), "{said}");
+    // The password is in no message: a database that is not there, and one that is, with a password.
+    let dead = common::free_port();
+    let with_password = url.replacen("egov@", "egov:s3cret-pw@", 1);
+    for url in [format!("postgres://egov:s3cret-pw@127.0.0.1:{dead}/egov"), with_password] {
+        let (_, said) = migrate(&url);
+        assert!(!said.contains("s3cret-pw"), "{said}");
+        let audit =
+            Command::new(EGOV).args(["audit", "verify", "--store", &url, "--keys"]).arg(&keys).output().unwrap();
+        let said = format!("{}{}", String::from_utf8_lossy(&audit.stdout), String::from_utf8_lossy(&audit.stderr));
+        assert!(!said.contains("s3cret-pw"), "{said}");
+    }
+    // A replica waiting for that database says so in its log, without the password.
+    let addresses = Addresses::free();
+    let dead_url = format!("postgres://egov:s3cret-pw@127.0.0.1:{dead}/egov");
+    let log = temp.path().join("waiting.log");
+    let mut child = Command::new(EGOV)
+        .args(serve_args(&addresses, "gateway", 0, Some(&dead_url), temp.path()))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(said.contains("waiting for it") && said.contains("egov:***@"), "{said}");
+    assert!(!said.contains("s3cret-pw"), "{said}");
+}

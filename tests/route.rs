@@ -65,7 +65,7 @@ async fn approval_runs_processes_1_to_9_and_actions_1_to_4() {
     let verified = egov_envelope::open(&result, &harness.trust, 0, &checks).unwrap();
     assert_eq!(verified.header.sender_id, "head-1");
     assert_eq!(verified.header.body_type, ServiceResult::TYPE);
-    let document = ServiceResult::decode(result.body.as_slice()).unwrap();
+    let document = ServiceResult::decode(&result.body[..]).unwrap();
     assert_eq!((document.outcome.as_str(), document.application_id.as_str()), ("permitted", "approval-1"));
     // The applicant took a ticket of the electronic queue; process 9 happens once.
     assert!(application.queue_ticket.starts_with("R-"), "{}", application.queue_ticket);
@@ -76,7 +76,11 @@ async fn approval_runs_processes_1_to_9_and_actions_1_to_4() {
     let again = operator.issue("approval-1").await.unwrap_err();
     assert_eq!(egov_runtime::reason_of(&again), Some("process.ended"));
     let mut tampered = result.clone();
-    tampered.body[3] ^= 1;
+    {
+        let mut bytes = tampered.body.to_vec();
+        bytes[3] ^= 1;
+        tampered.body = bytes.into();
+    }
     assert!(egov_envelope::open(&tampered, &harness.trust, 0, &checks).is_err());
     harness.stop().await;
 }
@@ -119,7 +123,7 @@ async fn violations_in_the_documents_are_refused_by_process_8_signed_by_the_spec
         (verified.header.sender_id.as_str(), verified.sender_role.as_str()),
         (check.actor_id.as_str(), "provider-specialist")
     );
-    let document = ServiceResult::decode(result.body.as_slice()).unwrap();
+    let document = ServiceResult::decode(&result.body[..]).unwrap();
     assert_eq!((document.outcome.as_str(), document.refusal_ground.as_str()), ("refused", "incomplete-package"));
     let notice = application.notice.unwrap();
     assert_eq!(notice.code, "process-8.refusal");
@@ -135,7 +139,10 @@ async fn violations_in_the_documents_are_refused_by_process_8_signed_by_the_spec
 
 /// `egov staff process --decision refuse`, and `egov staff act` step by step,
 /// take a refusal at condition 2 through: the specialist who decided signs
-/// process 8's refusal the ARM drafted, and the ARM's part ends.
+/// process 8's refusal the ARM drafted, and the ARM's part ends. Then process 9
+/// from the command line: `egov operator ticket --centre`, `issue` refused
+/// before the ticket is called, `call-next --window` (twice: the same ticket),
+/// `issue`, and `call-next` on an empty queue.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn egov_staff_process_signs_process_8_as_the_specialist_who_decided() {
     let harness = Harness::start().await;
@@ -195,6 +202,33 @@ async fn egov_staff_process_signs_process_8_as_the_specialist_who_decided() {
     }
     let done = staff.registration(&registration).await.unwrap();
     assert!(done.next_actor.is_empty() && done.signed_result.is_some(), "signed and sent: {:?}", done.next_actor);
+
+    // Process 9 from the command line, as the README does it: a ticket at a centre, the operator's call of the
+    // next ticket to their window, the hand-over of the ticket called to them.
+    let operator = harness.operator().await;
+    common::eventually("the refusal at the workstation", async || {
+        operator.application("cli-refusal-2").await.ok().filter(|a| a.current_step == "process-9")
+    })
+    .await;
+    let run = |args: &[&str]| tokio::task::block_in_place(|| egov(args));
+    let ticket = run(&["operator", "ticket", "cli-refusal-2", "--centre", "hall-cli"]);
+    assert!(ticket.status.success(), "{}", said(&ticket));
+    assert!(said(&ticket).contains("at centre hall-cli, 0 ahead"), "{}", said(&ticket));
+    let early = run(&["operator", "issue", "cli-refusal-2"]);
+    assert!(!early.status.success() && said(&early).contains("workstation.ticket_not_called"), "{}", said(&early));
+    for _ in 0..2 {
+        // Called, then called again before serving: the same ticket.
+        let called = run(&["operator", "call-next", "--centre", "hall-cli", "--window", "4"]);
+        assert!(called.status.success(), "{}", said(&called));
+        let text = said(&called);
+        assert!(text.contains(" called to window 4 at ") && text.contains("application cli-refusal-2"), "{text}");
+        assert!(text.contains("-0001") && text.contains("0 still waiting"), "{text}");
+    }
+    let issued = run(&["operator", "issue", "cli-refusal-2"]);
+    assert!(issued.status.success(), "{}", said(&issued));
+    assert!(said(&issued).contains("ended: refused"), "{}", said(&issued));
+    let empty = run(&["operator", "call-next", "--centre", "hall-cli"]);
+    assert!(empty.status.success() && said(&empty).contains("no ticket waits at centre hall-cli"), "{}", said(&empty));
     harness.stop().await;
 }
 
@@ -280,7 +314,7 @@ async fn a_reasoned_refusal_is_decided_at_action_2_after_the_documents_complied(
     let result = driven.result.unwrap();
     let checks = Checks { freshness_window_ms: None, ..Checks::default() };
     assert_eq!(egov_envelope::open(&result, &harness.trust, 0, &checks).unwrap().header.sender_id, "head-1");
-    let document = ServiceResult::decode(result.body.as_slice()).unwrap();
+    let document = ServiceResult::decode(&result.body[..]).unwrap();
     assert_eq!((document.outcome.as_str(), document.refusal_ground.as_str()), ("refused", "harm-to-child"));
     let notice = application.notice.unwrap();
     assert_eq!(notice.code, "result.refused");
@@ -387,7 +421,7 @@ async fn notarised_power_absent_from_the_notarial_registry_gets_the_process_4_no
         .gateway_log("poa-absent-1")
         .await
         .iter()
-        .map(|m| egov_proto::EnvelopeHeader::decode(m.envelope.as_ref().unwrap().header.as_slice()).unwrap().service_id)
+        .map(|m| egov_proto::EnvelopeHeader::decode(&m.envelope.as_ref().unwrap().header[..]).unwrap().service_id)
         .collect();
     assert!(services.iter().any(|s| s == "enis.poa.check.v1"), "{services:?}");
     harness.stop().await;
@@ -469,7 +503,7 @@ async fn power_of_attorney_not_notarised_is_not_looked_up() {
         .gateway_log("poa-other-1")
         .await
         .iter()
-        .map(|m| egov_proto::EnvelopeHeader::decode(m.envelope.as_ref().unwrap().header.as_slice()).unwrap().service_id)
+        .map(|m| egov_proto::EnvelopeHeader::decode(&m.envelope.as_ref().unwrap().header[..]).unwrap().service_id)
         .collect();
     assert!(services.iter().any(|s| s == "gbdfl.person.lookup.v1"), "{services:?}");
     assert!(!services.iter().any(|s| s == "enis.poa.check.v1"), "no notarial look-up: {services:?}");
@@ -639,7 +673,11 @@ async fn an_incomplete_package_gets_the_applicant_a_signed_notice_of_what_is_mis
         assert!(!text.contains(attached.as_str()), "{text:?} does not name the attached {attached:?}");
     }
     let mut tampered = counter.envelope.clone();
-    tampered.body[3] ^= 1;
+    {
+        let mut bytes = tampered.body.to_vec();
+        bytes[3] ^= 1;
+        tampered.body = bytes.into();
+    }
     let checks = Checks { freshness_window_ms: None, ..Checks::default() };
     assert!(egov_envelope::open(&tampered, &harness.trust, 0, &checks).is_err());
 
@@ -907,7 +945,7 @@ async fn the_gateways_messages_are_listed_by_application_and_by_recipient() {
         harness.drive(id, &in_person("850715300122")).await.unwrap();
     }
     let header = |m: &egov_proto::LoggedMessage| {
-        egov_proto::EnvelopeHeader::decode(m.envelope.as_ref().unwrap().header.as_slice()).unwrap()
+        egov_proto::EnvelopeHeader::decode(&m.envelope.as_ref().unwrap().header[..]).unwrap()
     };
     let first = harness.gateway_log("listed-1").await;
     assert!(first.len() >= 6, "the look-up, the hand-over, the reports and the result: {}", first.len());
@@ -1023,7 +1061,7 @@ async fn at_the_office_the_executor_refuses_noncompliant_documents_at_action_2_a
     let checks = Checks { freshness_window_ms: None, ..Checks::default() };
     let opened = egov_envelope::open(&result, &harness.trust, 0, &checks).unwrap();
     assert_eq!((opened.sender_role.as_str(), opened.header.sender_id.as_str()), ("provider-head", "head-1"));
-    let document = ServiceResult::decode(result.body.as_slice()).unwrap();
+    let document = ServiceResult::decode(&result.body[..]).unwrap();
     assert_eq!(document.refusal_ground, "unreliable-documents");
     let notice = document.notice.unwrap();
     assert_eq!(notice.code, "result.refused-documents");
@@ -1132,6 +1170,16 @@ impl SimulatedDesk {
 
     fn later(&self, minutes: i64) {
         self.clock.advance(minutes * MINUTE_MS);
+    }
+
+    /// Another operator logged in at this desk's clock, at service centre `centre`, window `window`.
+    async fn operator_at(&self, login: &str, centre: &str, window: &str) -> egov_client::OperatorClient {
+        let channel = egov_runtime::Topology::channel(&self.harness.topology().workstation).unwrap();
+        let mut operator = egov_client::OperatorClient::new(channel, self.harness.signer(login), self.clock.clone())
+            .with_centre(centre)
+            .with_window(window);
+        operator.login(login, &format!("{login}-password")).await.unwrap();
+        operator
     }
 
     /// Processes 1 to 6 for `id` in person: it goes to the provider.
@@ -1248,20 +1296,51 @@ async fn the_result_is_issued_only_against_a_ticket_of_the_electronic_queue() {
         egov_runtime::Clock::now_ms(&*desk.clock),
         egov_proto::MessageType::Request,
     );
-    let arrival = egov_proto::ApplicantArrival { session_id: session.session_id, application_id: id.to_owned() };
+    let arrival = egov_proto::ApplicantArrival {
+        session_id: session.session_id,
+        application_id: id.to_owned(),
+        centre: String::new(),
+    };
     let request = egov_proto::TakeQueueTicketRequest { envelope: Some(signer.seal(&header, &arrival)) };
     let first = workstation.take_queue_ticket(request.clone()).await.unwrap().into_inner();
     let again = workstation.take_queue_ticket(request).await.unwrap().into_inner();
     assert_eq!(first, again);
     assert_eq!(first.ticket.unwrap(), ticket);
 
+    // A ticket not called to the operator is not served: they call the next one first.
     desk.later(6);
+    let before = operator.application(id).await.unwrap();
+    let status = operator.issue(id).await.unwrap_err();
+    assert_eq!(
+        (status.code(), egov_runtime::reason_of(&status)),
+        (tonic::Code::FailedPrecondition, Some("workstation.ticket_not_called")),
+        "{}",
+        status.message()
+    );
+    assert_eq!(operator.application(id).await.unwrap(), before, "a refused hand-over changes nothing");
+    let called = operator.call_next().await.unwrap();
+    let called_ticket = called.ticket.unwrap();
+    assert_eq!(
+        (
+            called_ticket.number.as_str(),
+            called_ticket.called_to.as_str(),
+            called_ticket.centre.as_str(),
+            called.waiting
+        ),
+        (ticket.number.as_str(), "operator-1", egov_runtime::ids::DEFAULT_CENTRE, 0)
+    );
+    assert_eq!(called.application.unwrap().queue_called_by, "operator-1");
+    desk.later(2);
     let issued = operator.issue(id).await.unwrap().application.unwrap();
     assert_eq!(issued.outcome, "permitted");
-    assert_eq!(issued.queue_wait_ms, 7 * MINUTE_MS, "from the ticket to process 9");
+    assert_eq!(issued.queue_wait_ms, 7 * MINUTE_MS, "from the ticket to its call");
     let process_9 = step(&issued, "process-9");
     assert_eq!(process_9.detail, format!("ticket {}, waited 7 min", ticket.number));
-    assert_eq!(process_9.ended_time_ms - issued.queue_ticket_time_ms, issued.queue_wait_ms);
+    assert_eq!(issued.queue_called_time_ms - issued.queue_ticket_time_ms, issued.queue_wait_ms);
+    assert_eq!(process_9.ended_time_ms - issued.queue_called_time_ms, 2 * MINUTE_MS, "served after the call");
+    // Served: the queue is empty, a call is answered without a ticket.
+    let empty = operator.call_next().await.unwrap();
+    assert!(empty.ticket.is_none() && empty.application.is_none(), "{empty:?}");
     let status = operator.take_ticket(id).await.unwrap_err();
     assert_eq!(egov_runtime::reason_of(&status), Some("process.ended"), "{}", status.message());
     desk.harness.stop().await;
@@ -1316,46 +1395,116 @@ async fn an_applicant_who_comes_before_the_result_is_told_when_to_come_back_and_
     // Once the result has arrived the applicant takes a ticket and is served.
     desk.provider_decides(id, &submitted.registration_id).await;
     operator.take_ticket(id).await.unwrap();
+    operator.call_next().await.unwrap();
     assert_eq!(operator.issue(id).await.unwrap().application.unwrap().outcome, "permitted");
     desk.harness.stop().await;
 }
 
-/// Paragraph 9.4, without booking and without express service: the results
-/// are handed over in the order of the day's tickets. The later ticket is
-/// refused while the earlier one waits, and each waiting time is recorded.
+/// Paragraph 9.4, without booking and without express service, at a centre
+/// with several windows: each operator, when free, calls the earliest waiting
+/// ticket, and several are served at once. Two operators at two windows of one
+/// centre are called the two waiting tickets in their order and serve them
+/// concurrently, without any refusal; a call again gives the same ticket; a
+/// window is one operator's at a time; process 9 of a ticket called to
+/// another operator is refused and changes nothing; each wait is recorded,
+/// from the ticket to its call. Calls made at the same moment are given
+/// different tickets.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tickets_are_served_in_their_order_and_each_wait_is_recorded() {
+async fn two_operators_at_two_windows_serve_the_waiting_tickets_at_once_in_calling_order() {
     let desk = SimulatedDesk::start().await;
-    let operator = &desk.operator;
-    desk.ready_to_issue("queued-a").await;
-    desk.ready_to_issue("queued-b").await;
+    let first_window = desk.operator_at("operator-1", "hall-1", "1").await;
+    let second_window = desk.operator_at("operator-2", "hall-1", "2").await;
+    for id in ["queued-a", "queued-b", "queued-c", "queued-d", "queued-e"] {
+        desk.ready_to_issue(id).await;
+    }
     desk.later(60);
-    let first = operator.take_ticket("queued-a").await.unwrap().ticket.unwrap();
+    let first = first_window.take_ticket("queued-a").await.unwrap().ticket.unwrap();
     desk.later(5);
-    let second = operator.take_ticket("queued-b").await.unwrap().ticket.unwrap();
+    let second = second_window.take_ticket("queued-b").await.unwrap().ticket.unwrap();
     assert!(first.number.ends_with("-0001") && second.number.ends_with("-0002"), "{first:?} {second:?}");
-    assert_eq!(second.ahead, 1);
+    assert_eq!((second.ahead, second.centre.as_str()), (1, "hall-1"));
+    // Another centre's queue is its own: numbered from 1, nobody ahead.
+    let elsewhere = desk.operator.take_ticket("queued-d").await.unwrap().ticket.unwrap();
+    assert_eq!((elsewhere.ahead, elsewhere.centre.as_str()), (0, egov_runtime::ids::DEFAULT_CENTRE));
+    assert!(elsewhere.number.ends_with("-0001"), "{elsewhere:?}");
 
     desk.later(10);
-    let before = operator.application("queued-b").await.unwrap();
-    let status = operator.issue("queued-b").await.unwrap_err();
+    let called_a = first_window.call_next().await.unwrap();
+    let ticket_a = called_a.ticket.unwrap();
+    assert_eq!(
+        (ticket_a.number.as_str(), ticket_a.called_to.as_str(), ticket_a.window.as_str(), called_a.waiting),
+        (first.number.as_str(), "operator-1", "1", 1),
+        "the earliest ticket, to the first free window"
+    );
+    assert_eq!(called_a.application.unwrap().application_id, "queued-a");
+    // A window is one operator's at a time.
+    let busy = desk.operator_at("operator-2", "hall-1", "1").await;
+    let status = busy.call_next().await.unwrap_err();
     assert_eq!(
         (status.code(), egov_runtime::reason_of(&status)),
-        (tonic::Code::FailedPrecondition, Some("workstation.not_next_in_queue")),
+        (tonic::Code::FailedPrecondition, Some("workstation.window_busy")),
         "{}",
         status.message()
     );
-    assert!(status.message().contains(&first.number), "names the ticket that is next: {}", status.message());
-    assert_eq!(operator.application("queued-b").await.unwrap(), before, "nothing changes");
+    desk.later(1);
+    let called_b = second_window.call_next().await.unwrap();
+    let ticket_b = called_b.ticket.unwrap();
+    assert_eq!(
+        (ticket_b.number.as_str(), ticket_b.called_to.as_str(), ticket_b.window.as_str(), called_b.waiting),
+        (second.number.as_str(), "operator-2", "2", 0)
+    );
+    // Called again before serving: the same ticket, no second one.
+    desk.later(1);
+    let again = first_window.call_next().await.unwrap();
+    assert_eq!(again.ticket.unwrap(), ticket_a);
 
-    let served = operator.issue("queued-a").await.unwrap().application.unwrap();
-    assert_eq!(served.queue_wait_ms, 15 * MINUTE_MS);
-    assert_eq!(step(&served, "process-9").detail, format!("ticket {}, waited 15 min", first.number));
-    desk.later(2);
-    let served = operator.issue("queued-b").await.unwrap().application.unwrap();
-    assert_eq!((served.outcome.as_str(), served.queue_wait_ms), ("permitted", 12 * MINUTE_MS));
-    assert_eq!(step(&served, "process-9").detail, format!("ticket {}, waited 12 min", second.number));
+    // Process 9 of a ticket called to another operator: refused, nothing changes.
+    let before = second_window.application("queued-a").await.unwrap();
+    let status = second_window.issue("queued-a").await.unwrap_err();
+    assert_eq!(
+        (status.code(), egov_runtime::reason_of(&status)),
+        (tonic::Code::FailedPrecondition, Some("workstation.ticket_not_called")),
+        "{}",
+        status.message()
+    );
+    assert!(status.message().contains("operator-1"), "names whose it is: {}", status.message());
+    assert_eq!(second_window.application("queued-a").await.unwrap(), before, "nothing changes");
+
+    // Both windows serve at once, neither refused.
+    desk.later(3);
+    let (served_a, served_b) = tokio::join!(first_window.issue("queued-a"), second_window.issue("queued-b"));
+    let (served_a, served_b) = (served_a.unwrap().application.unwrap(), served_b.unwrap().application.unwrap());
+    assert_eq!((served_a.outcome.as_str(), served_b.outcome.as_str()), ("permitted", "permitted"));
+    assert_eq!(served_a.queue_wait_ms, 15 * MINUTE_MS, "from the ticket to its call");
+    assert_eq!(served_b.queue_wait_ms, 11 * MINUTE_MS);
+    assert_eq!(step(&served_a, "process-9").detail, format!("ticket {}, window 1, waited 15 min", first.number));
+    assert_eq!(step(&served_b, "process-9").detail, format!("ticket {}, window 2, waited 11 min", second.number));
+    assert_eq!(step(&served_a, "process-9").actor_id, "operator-1");
+    assert_eq!(step(&served_b, "process-9").actor_id, "operator-2");
+
+    // Two operators calling at the same moment are given two tickets, in their order between them.
+    let third = first_window.take_ticket("queued-c").await.unwrap().ticket.unwrap();
+    desk.later(1);
+    desk.operator.call_next().await.unwrap();
+    desk.operator.issue("queued-d").await.unwrap();
+    let fourth = second_window.take_ticket("queued-e").await.unwrap().ticket.unwrap();
+    assert_eq!(fourth.ahead, 1);
+    let (one, two) = tokio::join!(first_window.call_next(), second_window.call_next());
+    let (one, two) = (one.unwrap().ticket.unwrap(), two.unwrap().ticket.unwrap());
+    let mut numbers = [one.number.clone(), two.number.clone()];
+    numbers.sort();
+    assert_eq!(numbers, [third.number.clone(), fourth.number.clone()], "{one:?} {two:?}");
+    let (one, two) = (id_of(&one), id_of(&two));
+    let (one, two) = tokio::join!(first_window.issue(&one), second_window.issue(&two));
+    assert_eq!(one.unwrap().application.unwrap().outcome, "permitted");
+    assert_eq!(two.unwrap().application.unwrap().outcome, "permitted");
+    let empty = second_window.call_next().await.unwrap();
+    assert!(empty.ticket.is_none(), "{empty:?}");
     desk.harness.stop().await;
+
+    fn id_of(ticket: &egov_proto::QueueTicket) -> String {
+        if ticket.number.ends_with("-0003") { "queued-c" } else { "queued-e" }.to_owned()
+    }
 }
 
 /// An applicant not served on their ticket's day has left: their ticket holds
@@ -1372,12 +1521,15 @@ async fn a_ticket_of_an_earlier_day_holds_nobody_up() {
     let next_day = operator.take_ticket("next-day-1").await.unwrap().ticket.unwrap();
     assert!(next_day.number.ends_with("-0001") && next_day.number != left.number, "{left:?} {next_day:?}");
     assert_eq!(next_day.ahead, 0);
+    let called = operator.call_next().await.unwrap().application.unwrap();
+    assert_eq!(called.application_id, "next-day-1", "the earlier day's ticket is not called");
     operator.issue("next-day-1").await.unwrap();
     let status = operator.issue("left-1").await.unwrap_err();
     assert_eq!(egov_runtime::reason_of(&status), Some("workstation.no_ticket"), "{}", status.message());
     assert!(status.message().contains(&left.number), "{}", status.message());
     let again = operator.take_ticket("left-1").await.unwrap().ticket.unwrap();
     assert!(again.number.ends_with("-0002") && again.number[..11] == next_day.number[..11], "{again:?}");
+    operator.call_next().await.unwrap();
     let served = operator.issue("left-1").await.unwrap().application.unwrap();
     assert_eq!((served.queue_ticket.as_str(), served.outcome.as_str()), (again.number.as_str(), "permitted"));
     desk.harness.stop().await;

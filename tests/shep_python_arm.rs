@@ -190,8 +190,9 @@ async fn a_python_arm_on_lxml_takes_pushed_applications_and_its_reports_give_the
         assert_eq!(registered.registration_id, format!("PY-{app}"));
         let ready = wait_for(&operator, &app, "the signed result", |a| a.current_step == issue_step).await;
         assert!(ready.outcome.is_empty() || ready.outcome == "permitted", "{ready:?}");
-        // Process 9: the applicant's ticket, then the result handed over.
+        // Process 9: the applicant's ticket, called to the operator, then the result handed over.
         operator.take_ticket(&app).await.unwrap();
+        operator.call_next().await.unwrap();
         let issued = operator.issue(&app).await.unwrap();
         let application = issued.application.unwrap();
         // The scenario's verdict, as replayed with egov's own ARM: its outcome and its path.
@@ -207,7 +208,7 @@ async fn a_python_arm_on_lxml_takes_pushed_applications_and_its_reports_give_the
         let checks = egov_envelope::Checks { freshness_window_ms: None, ..egov_envelope::Checks::default() };
         let verified = egov_envelope::open(&result, &trust, SystemClock.now_ms(), &checks).unwrap();
         assert_eq!(verified.header.sender_id, "head-1");
-        let body = <egov_proto::ServiceResult as prost::Message>::decode(result.body.as_slice()).unwrap();
+        let body = <egov_proto::ServiceResult as prost::Message>::decode(&result.body[..]).unwrap();
         assert_eq!((body.application_id.as_str(), body.outcome.as_str()), (app.as_str(), "permitted"));
         assert_eq!((body.applicant_iin.as_str(), body.provider.as_str()), (iin, "rshep-astana"));
     }

@@ -299,7 +299,10 @@ async fn a_call_whose_certificate_does_not_do_is_refused_with_a_reason_code_and_
         .tls_config(tonic::transport::ClientTlsConfig::new().ca_certificate(ca))
         .unwrap()
         .connect_lazy();
-    let anonymous = tonic::service::interceptor::InterceptedService::new(anonymous, egov_runtime::trace::Propagate);
+    let anonymous = tonic::service::interceptor::InterceptedService::new(
+        egov_runtime::failover::Failover::new(vec![(workstation.clone(), anonymous)]),
+        egov_runtime::trace::Propagate,
+    );
     let refused = open(anonymous, "tls-anonymous").await.unwrap_err();
     assert_eq!(reason_of(&refused), Some("tls.no_certificate"), "{refused:?}");
     assert!(!exists("tls-anonymous").await);
@@ -335,8 +338,7 @@ async fn a_call_whose_certificate_does_not_do_is_refused_with_a_reason_code_and_
         .filter_map(|message| message.envelope)
         .find(|envelope| {
             envelope.signatures.len() == 2
-                && EnvelopeHeader::decode(envelope.header.as_slice()).unwrap().service_id
-                    == "sc.application.progress.v1"
+                && EnvelopeHeader::decode(&envelope.header[..]).unwrap().service_id == "sc.application.progress.v1"
         })
         .expect("a countersigned delivery to the workstation");
     let deliver = async |member: &str| {
@@ -347,7 +349,7 @@ async fn a_call_whose_certificate_does_not_do_is_refused_with_a_reason_code_and_
     assert_eq!(reason_of(&refused), Some("tls.member_mismatch"), "{refused:?}");
     assert!(refused.message().contains("delivered by the gateway"), "{refused:?}");
     // Its own sender's certificate (the ARM's progress) does not do either: a hop behind the gateway is the gateway's.
-    let sender = EnvelopeHeader::decode(delivery.header.as_slice()).unwrap().sender_id;
+    let sender = EnvelopeHeader::decode(&delivery.header[..]).unwrap().sender_id;
     assert_eq!(sender, ids::REGIONAL);
     let refused = deliver(&sender).await.unwrap_err();
     assert_eq!(reason_of(&refused), Some("tls.member_mismatch"), "{refused:?}");

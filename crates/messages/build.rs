@@ -34,6 +34,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "#[derive(serde::Serialize, serde::Deserialize)] #[serde(default, deny_unknown_fields)]",
         );
     }
+    // An envelope's header and body are shared buffers (`bytes::Bytes`): decoded from a
+    // request without a copy, and cloned by reference wherever the envelope travels on.
+    config.bytes([".egov.v1.Envelope.header", ".egov.v1.Envelope.body"]);
     config.compile_fds(descriptors)?;
     Ok(())
 }

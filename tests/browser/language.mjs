@@ -171,6 +171,9 @@ await withBrowser(async (browser) => {
   await operator.locator("form[action$='/ticket'] button").click();
   await operator.locator("p.flash").waitFor();
   await inLanguage(operator, "a ticket taken");
+  await operator.locator("form[action$='/call-next'] button").click();
+  await operator.locator("p.flash").waitFor();
+  await inLanguage(operator, "the ticket called");
   await operator.locator("form[action$='/issue'] button").click();
   await operator.locator("p.flash").waitFor();
   await inLanguage(operator, "the permission handed over");
@@ -189,6 +192,8 @@ await withBrowser(async (browser) => {
   await until(operator, `${base}operator/applications/${refused}`,
     async (p) => (await p.locator("form[action$='/ticket']").count()) > 0, "the refusal at the workstation");
   await operator.locator("form[action$='/ticket'] button").click();
+  await operator.locator("p.flash").waitFor();
+  await operator.locator("form[action$='/call-next'] button").click();
   await operator.locator("p.flash").waitFor();
   await operator.locator("form[action$='/issue'] button").click();
   await operator.locator("p.flash").waitFor();

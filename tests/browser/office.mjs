@@ -15,6 +15,17 @@ await withBrowser(async (browser) => {
   await accessible(office, "the office's page");
   const queued = await office.locator("tr[data-registration]").count();
 
+  // The power of attorney's file is required, and marked so, as soon as a representative's IIN is
+  // typed in, before anything is sent; cleared, it is not.
+  const poa = office.locator("#office-doc-power-of-attorney");
+  const mark = office.locator('[data-mark-for="office-doc-power-of-attorney"]');
+  check(!(await poa.evaluate((input) => input.required)) && !(await mark.isVisible()), "no representative: not required");
+  await office.locator("#office-representative").pressSequentially("9001");
+  check(await poa.evaluate((input) => input.required), "a representative typed in: the power of attorney is required");
+  check((await poa.getAttribute("aria-required")) === "true" && (await mark.isVisible()), "and marked required");
+  await office.locator("#office-representative").fill("");
+  check(!(await poa.evaluate((input) => input.required)) && !(await mark.isVisible()), "cleared: not required again");
+
   // An empty IIN, then a wrong one: each refused next to the field; nothing registered.
   await office.getByRole("button", { name: "Receive and sign" }).click();
   check((await reason(office, "#office-applicant-problem")) === "console.required", "an empty IIN is refused");

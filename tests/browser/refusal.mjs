@@ -79,6 +79,7 @@ await withBrowser(async (browser) => {
   await until(operator, `${base}operator/applications/${id}`,
     async (p) => (await p.getByRole("button", { name: "Take a queue ticket" }).count()) > 0, "the refusal at the workstation");
   await operator.getByRole("button", { name: "Take a queue ticket" }).click();
+  await operator.getByRole("button", { name: "Call the next ticket" }).click();
   await operator.getByRole("button", { name: "Hand the result over" }).click();
   check((await text(operator, "#state")) === "Outcome: refused", "handed over: refused");
   const notice = operator.locator("section.notice");

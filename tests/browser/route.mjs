@@ -175,6 +175,10 @@ await withBrowser(async (browser) => {
   check((await operator.locator("#result-pending").count()) === 0, "the result has arrived");
   await operator.getByRole("button", { name: "Take a queue ticket" }).click();
   check((await text(operator, "p.flash")).startsWith("Ticket R-"), "a ticket of the electronic queue");
+  // Paragraph 9.4: the operator, free, calls the next ticket to their window: this applicant's.
+  await operator.getByRole("button", { name: "Call the next ticket" }).click();
+  check((await text(operator, "p.flash")).endsWith(`called: ${id}`), "the ticket called to the operator");
+  check((await text(operator, "#ticket-called")).includes("operator-1"), "the page says whom it was called to");
   await operator.getByRole("button", { name: "Hand the result over" }).click();
   check((await text(operator, "#state")) === "Outcome: permitted", "handed over: permitted");
   await operator.goto(`${base}operator`);

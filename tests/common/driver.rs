@@ -43,7 +43,9 @@ pub async fn drive(
         .iter()
         .map(egov_client::DocumentPlan::to_proto)
         .collect();
-    let mut operator = operator;
+    // Its applicant takes the ticket at a centre of its own: drivers running at once never hold each
+    // other's tickets.
+    let mut operator = operator.with_centre(id.clone());
     let started = Instant::now();
     let mut submitted = false;
     // Where it was last seen, and the last refusal, for a test that does not finish.
@@ -92,9 +94,14 @@ pub async fn drive(
                 }
             },
             "process-9" => {
-                // The applicant takes a ticket (the same one again that day), then is served in its turn.
+                // The applicant takes a ticket (the same one again that day), the operator calls the next
+                // ticket (the one called to them before again, until served), then serves it.
                 let served = match operator.take_ticket(&id).await {
-                    Ok(_) => operator.issue(&id).await.map(|_| ()),
+                    Ok(_) => operator.call_next().await.map(|_| ()),
+                    Err(status) => Err(status),
+                };
+                let served = match served {
+                    Ok(()) => operator.issue(&id).await.map(|_| ()),
                     Err(status) => Err(status),
                 };
                 if let Err(status) = served {

@@ -18,6 +18,25 @@
 
 mod shep_apps;
 
+/// Allocation counts, where the binary keeps them: `egov` built with
+/// `--features alloc-counting` installs a counting global allocator and hands
+/// the bench its counter (bytes allocated, allocations) here.
+pub mod allocations {
+    use std::sync::OnceLock;
+
+    static COUNTER: OnceLock<fn() -> (u64, u64)> = OnceLock::new();
+
+    /// Makes `counter` the bench's source of allocation counts.
+    pub fn count_with(counter: fn() -> (u64, u64)) {
+        let _ = COUNTER.set(counter);
+    }
+
+    /// Bytes allocated and allocations so far; `None` in a build that does not count them.
+    pub(crate) fn now() -> Option<(u64, u64)> {
+        COUNTER.get().map(|counter| counter())
+    }
+}
+
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::future::Future;
@@ -317,9 +336,10 @@ struct Target {
 }
 
 /// The targets, in the order their lines are printed.
-const TARGETS: [&str; 8] = [
+const TARGETS: [&str; 9] = [
     "applications",
     "commits_per_application",
+    "verifications_per_application",
     "store_bytes_per_application",
     "startup",
     "peak_memory",
@@ -744,7 +764,7 @@ fn lookup_envelope(signer: &Signer, n: u64, iin: &str) -> Envelope {
 
 fn found(answer: Option<Envelope>) -> Result<(), String> {
     let answer = answer.ok_or("an answer without an envelope")?;
-    match PersonAnswer::decode(answer.body.as_slice()) {
+    match PersonAnswer::decode(&answer.body[..]) {
         Ok(person) if person.found => Ok(()),
         Ok(_) => Err("the person was not found".to_owned()),
         Err(error) => Err(format!("the answer does not decode: {error}")),
@@ -1057,6 +1077,8 @@ async fn costs(plan: &Plan, keys: &KeyDir, root: &Path) -> anyhow::Result<Costs>
         .map_err(|e| anyhow::anyhow!("the floor's envelope does not verify: {e}"))?;
     let (mut sign, mut verify) = (Vec::with_capacity(repetitions), Vec::with_capacity(repetitions));
     for n in 0..warmup + repetitions {
+        // A new message each time: a signature verified before would be answered from memory.
+        let header = EnvelopeHeader { message_id: uuid::Uuid::new_v4().to_string(), ..header.clone() };
         let started = Instant::now();
         let sealed = std::hint::black_box(signer.seal(std::hint::black_box(&header), &query));
         let signed = started.elapsed();
@@ -1164,6 +1186,10 @@ struct Replayed {
     log_entries: u64,
     /// What the stores wrote during the replay (every store of the process).
     stats: egov_store::stats::Stats,
+    /// ed25519 signatures verified, and checks answered from the signatures verified before.
+    verifications: (u64, u64),
+    /// Bytes allocated and allocations during the replay, where the build counts them.
+    allocated: Option<(u64, u64)>,
 }
 
 /// Replays the population through a fresh stack in `data`, with every call timed.
@@ -1189,6 +1215,8 @@ async fn replay_population(plan: &Plan, keys: &KeyDir, fixtures: &Path, data: &P
     let count = scenarios.len();
     let (mut passed, mut failures) = (0usize, Vec::new());
     let stats_before = egov_store::stats::stats();
+    let verified_before = (egov_envelope::verifications(), egov_envelope::verifications_remembered());
+    let allocated_before = allocations::now();
     let started = Instant::now();
     let mut scenarios = scenarios.into_iter().peekable();
     while scenarios.peek().is_some() {
@@ -1203,6 +1231,13 @@ async fn replay_population(plan: &Plan, keys: &KeyDir, fixtures: &Path, data: &P
     }
     let seconds = started.elapsed().as_secs_f64();
     let stats = egov_store::stats::stats().since(&stats_before);
+    let verifications = (
+        egov_envelope::verifications() - verified_before.0,
+        egov_envelope::verifications_remembered() - verified_before.1,
+    );
+    let allocated = allocations::now()
+        .zip(allocated_before)
+        .map(|(after, before)| (after.0.saturating_sub(before.0), after.1.saturating_sub(before.1)));
     let peak_kib = status_kib("VmHWM").unwrap_or(0);
     stack.stop().await;
     let by_path = calls.take();
@@ -1233,6 +1268,8 @@ async fn replay_population(plan: &Plan, keys: &KeyDir, fixtures: &Path, data: &P
         envelope_bytes,
         log_entries,
         stats,
+        verifications,
+        allocated,
     })
 }
 
@@ -1568,6 +1605,8 @@ fn emit_applications(
         envelope_bytes,
         log_entries,
         stats,
+        verifications,
+        allocated,
     } = replayed;
     let rate = count as f64 / seconds;
     let rpcs: u64 = by_path.values().map(|p| p.micros.len() as u64).sum();
@@ -1614,6 +1653,7 @@ fn emit_applications(
         aim: Some((format!("≥ 1000 or ≥ 0.7 of the floor ({:.1})", 0.7 * floor.value), rate >= aim)),
     });
     emit_commits(&floor, &stats, count, report);
+    emit_verifications(verifications, allocated, envelope_bytes as f64 / count as f64, &floor, count, report);
     emit_floor(&floor, costs, rate, report);
     let mut paths: Vec<(String, PathCalls)> = by_path.into_iter().collect();
     paths.sort_by(|a, b| b.1.micros.len().cmp(&a.1.micros.len()).then_with(|| a.0.cmp(&b.0)));
@@ -1766,6 +1806,71 @@ impl Floor {
             _ => "cpu",
         }
     }
+}
+
+/// ed25519 verifications and allocations per application, against the signatures the floor assumes.
+fn emit_verifications(
+    (verified, remembered): (u64, u64),
+    allocated: Option<(u64, u64)>,
+    envelope_bytes: f64,
+    floor: &Floor,
+    count: usize,
+    report: &mut Report,
+) {
+    let per_app = |n: u64| round(n as f64 / count as f64, 2);
+    let signatures = 2.0 * floor.rpcs;
+    report.emit(
+        json!({
+            "figure": "verifications_per_application", "unit": "verifications", "value": per_app(verified),
+            "verified": verified, "remembered": remembered,
+            "remembered_per_application": per_app(remembered),
+            "measured": "egov_envelope::verifications: every verify_strict of the process (the stack, the replay's clients), from the replay's start to its end; checks answered from the signatures verified before are not verifications",
+            "baseline": "signatures the floor assumes per application (2 × RPCs)",
+            "baseline_value": round(signatures, 2),
+            "ratio": ratio(verified as f64 / count as f64, signatures),
+        }),
+        Row {
+            figure: "ed25519 verifications per application".to_owned(),
+            value: format!("{:.2} (+{:.2} checks of a signature verified before)", per_app(verified), per_app(remembered)),
+            latency: String::new(),
+            baseline: format!("signatures assumed: {signatures:.2}"),
+            ratio: format!("{:.2}", ratio(verified as f64 / count as f64, signatures)),
+        },
+    );
+    report.target(Target {
+        name: "verifications_per_application",
+        value: per_app(verified),
+        unit: "verifications",
+        at_least: false,
+        target: 36.0,
+        aim: None,
+    });
+    let (bytes, allocations) = allocated.unwrap_or_default();
+    report.emit(
+        json!({
+            "figure": "allocated_bytes_per_application", "unit": "bytes",
+            "value": per_app(bytes), "allocations_per_application": per_app(allocations),
+            "counted": allocated.is_some(),
+            "measured": if allocated.is_some() {
+                "a counting global allocator (egov built with --features alloc-counting), the whole process, from the replay's start to its end"
+            } else {
+                "not counted: this build has no counting allocator (build egov with --features alloc-counting); the value is 0"
+            },
+            "baseline": "bytes of the envelopes the three logs hold per application",
+            "baseline_value": round(envelope_bytes, 0),
+            "ratio": ratio(bytes as f64 / count as f64, envelope_bytes),
+        }),
+        Row {
+            figure: "allocated bytes per application".to_owned(),
+            value: match allocated {
+                Some(_) => format!("{:.0} B in {:.0} allocations", per_app(bytes), per_app(allocations)),
+                None => "not counted (--features alloc-counting)".to_owned(),
+            },
+            latency: String::new(),
+            baseline: format!("envelopes logged: {:.0} B", envelope_bytes),
+            ratio: format!("{:.1}", ratio(bytes as f64 / count as f64, envelope_bytes)),
+        },
+    );
 }
 
 /// Flushed commits per application, against the RPCs per application.
@@ -2028,9 +2133,7 @@ async fn duplicate(store: Store, copies: usize) -> anyhow::Result<()> {
         for entry in store.log_entries().take(log_count) {
             let entry = entry?;
             if entry.direction == "received"
-                && let Some(header) = Envelope::decode(entry.envelope.as_slice())
-                    .ok()
-                    .and_then(|envelope| EnvelopeHeader::decode(envelope.header.as_slice()).ok())
+                && let Some(header) = egov_envelope::header_of_stored(&entry.envelope)
                 && let Some(remembered) = store.remembered(&header.sender_id, &header.message_id)?
             {
                 let bytes = remembered.response.len() * 2 + 128;

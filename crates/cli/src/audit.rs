@@ -87,6 +87,17 @@ pub enum StoreCommand {
         #[arg(long, env = "EGOV_STORE")]
         store: Option<String>,
     },
+    /// Create or migrate the participants' schemas in the PostgreSQL database to this
+    /// build's version (each of gateway, regional, workstation, and shep where it
+    /// exists; PARTICIPANT: that one only), one replica at a time; a schema newer than
+    /// this build knows is refused, unchanged (docs/scale-out.md, rolling upgrades).
+    Migrate {
+        /// gateway, regional, workstation or shep.
+        participant: Option<String>,
+        /// The participants' PostgreSQL database (`egov serve --store`).
+        #[arg(long, env = "EGOV_STORE")]
+        store: String,
+    },
     /// Rebuild sled's index of PARTICIPANT from its log (after sled's files were damaged
     /// or lost), on a stopped stack. Refused, changing nothing, when the log ends before
     /// what the old index or the store's `acknowledged` marker says was acknowledged.
@@ -215,7 +226,9 @@ fn open_one(data: &Path, url: Option<&str>, participant: &str) -> anyhow::Result
             if !egov_store::PostgresBackend::exists(url, participant)? {
                 return Ok(None);
             }
-            Ok(Some(Store::open_postgres(url, participant)?))
+            // A tool that reads migrates nothing.
+            let read_only = egov_store::PostgresSettings::read_only();
+            Ok(Some(Store::open_postgres_with(url, participant, &read_only)?))
         }
         None => {
             let path = data.join(participant);
@@ -237,6 +250,7 @@ pub fn store(command: StoreCommand) -> anyhow::Result<ExitCode> {
             }
             check(&data, &keys, store.as_deref(), participant.as_deref(), true, "check")
         }
+        StoreCommand::Migrate { participant, store } => migrate(&store, participant.as_deref()),
         StoreCommand::RebuildIndex { participant, data } => {
             stateful(&participant)?;
             let path = data.join(&participant);
@@ -254,6 +268,36 @@ pub fn store(command: StoreCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `egov store migrate`: each participant's schema brought to this build's version.
+fn migrate(url: &str, only: Option<&str>) -> anyhow::Result<ExitCode> {
+    egov_stack::check_store_url(url)?;
+    let shown = egov_store::redact(url);
+    let participants: Vec<&str> = match only {
+        Some(participant) => {
+            stateful(participant)?;
+            vec![participant]
+        }
+        None => {
+            let shep = egov_store::PostgresBackend::exists(url, "shep")
+                .with_context(|| format!("cannot read the database at {shown}"))?;
+            STATEFUL.into_iter().filter(|participant| *participant != "shep" || shep).collect()
+        }
+    };
+    for participant in participants {
+        let (was, is) = egov_store::PostgresBackend::migrate(url, participant)
+            .with_context(|| format!("the {participant}'s schema in the database at {shown} was not migrated"))?;
+        if was == is {
+            println!("{participant}: schema at version {is}, this build's: nothing to do");
+        } else if was == 0 {
+            println!("{participant}: schema created at version {is}");
+        } else {
+            println!("{participant}: schema migrated from version {was} to {is}");
+        }
+    }
+    println!("migrate: ok");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn stateful(participant: &str) -> anyhow::Result<()> {
@@ -293,12 +337,14 @@ fn check(
             Some(url) => {
                 egov_stack::check_store_url(url)?;
                 if !egov_store::PostgresBackend::exists(url, participant)
-                    .with_context(|| format!("cannot read the database at {url}"))?
+                    .with_context(|| format!("cannot read the database at {}", egov_store::redact(url)))?
                 {
                     continue;
                 }
-                let store = Store::open_postgres(url, participant)
-                    .with_context(|| format!("cannot open the {participant}'s schema at {url}"))?;
+                let read_only = egov_store::PostgresSettings::read_only();
+                let store = Store::open_postgres_with(url, participant, &read_only).with_context(|| {
+                    format!("cannot open the {participant}'s schema at {}", egov_store::redact(url))
+                })?;
                 opened.insert(participant, Opened { store, read_only: None });
             }
             None => {
@@ -332,7 +378,10 @@ fn check(
     if opened.is_empty() && !broken {
         match url {
             Some(url) => {
-                anyhow::bail!("no participant's schema (gateway, regional, workstation) in the database at {url}")
+                anyhow::bail!(
+                    "no participant's schema (gateway, regional, workstation) in the database at {}",
+                    egov_store::redact(url)
+                )
             }
             None => anyhow::bail!("no participant store (gateway, regional, workstation) under {}", data.display()),
         }

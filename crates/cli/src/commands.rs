@@ -58,6 +58,23 @@ pub struct ServeArgs {
     /// each participant in the schema of its role, shared with its replicas (docs/scale-out.md).
     #[arg(long, env = "EGOV_STORE")]
     store: Option<String>,
+    /// On PostgreSQL: the connections (each with a thread) each participant keeps.
+    #[arg(long, env = "EGOV_STORE_POOL", default_value_t = egov_store::PostgresSettings::DEFAULT_POOL)]
+    store_pool: usize,
+    /// On PostgreSQL: how long a replica's claim on an outbox item holds before another replica may take it.
+    #[arg(long, env = "EGOV_STORE_LEASE_SECONDS", default_value_t = 30)]
+    store_lease_seconds: u64,
+    /// On PostgreSQL: `statement_timeout` of every connection, in milliseconds (0: none).
+    #[arg(long, env = "EGOV_STORE_STATEMENT_TIMEOUT_MS", default_value_t = 30_000)]
+    store_statement_timeout_ms: u64,
+    /// On PostgreSQL: `lock_timeout` of every connection, in milliseconds (0: none).
+    #[arg(long, env = "EGOV_STORE_LOCK_TIMEOUT_MS", default_value_t = 10_000)]
+    store_lock_timeout_ms: u64,
+    /// On PostgreSQL: who this replica is in its claims on outbox items, the same across its
+    /// restarts and unlike any other replica running (default: HOST/ADDRESS, the host's name
+    /// and the address each participant listens on).
+    #[arg(long, env = "EGOV_REPLICA_ID")]
+    replica_id: Option<String>,
     /// The key directory (`egov keys init` makes one).
     #[arg(long, env = "EGOV_KEYS", default_value = "keys")]
     keys: PathBuf,
@@ -174,6 +191,18 @@ impl ServeArgs {
         if file.store.is_some() {
             set(matches, "store", &mut self.store, &Some(file.store.clone()));
         }
+        set(matches, "store_pool", &mut self.store_pool, &file.store_pool);
+        set(matches, "store_lease_seconds", &mut self.store_lease_seconds, &file.store_lease_seconds);
+        set(
+            matches,
+            "store_statement_timeout_ms",
+            &mut self.store_statement_timeout_ms,
+            &file.store_statement_timeout_ms,
+        );
+        set(matches, "store_lock_timeout_ms", &mut self.store_lock_timeout_ms, &file.store_lock_timeout_ms);
+        if file.replica_id.is_some() {
+            set(matches, "replica_id", &mut self.replica_id, &Some(file.replica_id.clone()));
+        }
         set(matches, "keys", &mut self.keys, &file.keys);
         set(matches, "fixtures", &mut self.fixtures, &file.fixtures);
         set(matches, "roles", &mut self.roles, &file.roles.as_ref().map(|roles| roles.get_ref().clone()));
@@ -262,6 +291,17 @@ pub async fn serve(args: ServeArgs, addresses: &Addresses, tls: &crate::Tls) -> 
         egov_stack::check_store_url(url)?;
     }
     config.database = args.store.clone();
+    if args.store_pool == 0 {
+        bail!("--store-pool must be at least 1");
+    }
+    config.postgres = egov_store::PostgresSettings {
+        pool: args.store_pool,
+        lease: std::time::Duration::from_secs(args.store_lease_seconds.max(1)),
+        statement_timeout: std::time::Duration::from_millis(args.store_statement_timeout_ms),
+        lock_timeout: std::time::Duration::from_millis(args.store_lock_timeout_ms),
+        replica: args.replica_id.clone(),
+        migrate: true,
+    };
     config.definition = definition(args.regulation.as_ref())?;
     config.simulated_time = args.simulated_time;
     config.faults = args.faults.into_iter().collect();
@@ -627,13 +667,28 @@ pub enum OperatorCommand {
         #[arg(long = "document")]
         documents: Vec<String>,
     },
-    /// The applicant came for the result: a ticket of the electronic queue, or when to come back.
+    /// The applicant came for the result: a ticket of the centre's electronic queue, or when to come back.
     Ticket {
         #[command(flatten)]
         login: OperatorLogin,
         application_id: String,
+        /// The service centre (TsON) whose queue it is; default: the workstation's default centre, `main`.
+        #[arg(long, default_value = "")]
+        centre: String,
     },
-    /// Process 9: hand the result to the applicant, whose ticket must be next in the queue.
+    /// The operator, free at a window, calls the next waiting ticket of the centre's queue (or gets again the one
+    /// called to them and not served yet); prints the ticket and its application.
+    CallNext {
+        #[command(flatten)]
+        login: OperatorLogin,
+        /// The service centre (TsON); default: the workstation's default centre, `main`.
+        #[arg(long, default_value = "")]
+        centre: String,
+        /// The window the operator serves at (one operator at a time), e.g. 3.
+        #[arg(long, default_value = "")]
+        window: String,
+    },
+    /// Process 9: hand the result to the applicant whose ticket was called to this operator (`call-next`).
     Issue {
         #[command(flatten)]
         login: OperatorLogin,
@@ -809,15 +864,18 @@ pub async fn operator(
             print!("{}", crate::print::application(&applied.application));
             Ok(ExitCode::SUCCESS)
         }
-        OperatorCommand::Ticket { login, application_id } => {
-            let operator = logged_in_operator(&login, topology, tls, persistence).await?;
+        OperatorCommand::Ticket { login, application_id, centre } => {
+            let operator = logged_in_operator(&login, topology, tls, persistence).await?.with_centre(centre);
             match operator.take_ticket(&application_id).await {
                 Ok(taken) => {
                     let ticket = taken.ticket.unwrap_or_default();
                     let calendar = egov_regulation::Calendar::kazakhstan();
                     let taken_at = egov_regulation::instance::to_local(calendar, ticket.taken_time_ms)
                         .map_or_else(String::new, |at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, false));
-                    println!("ticket {} taken at {taken_at}, {} ahead", ticket.number, ticket.ahead);
+                    println!(
+                        "ticket {} taken at {taken_at} at centre {}, {} ahead",
+                        ticket.number, ticket.centre, ticket.ahead
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(status) => {
@@ -828,6 +886,36 @@ pub async fn operator(
                         .context(format!("queue ticket of application {application_id} not done")))
                 }
             }
+        }
+        OperatorCommand::CallNext { login, centre, window } => {
+            let operator =
+                logged_in_operator(&login, topology, tls, persistence).await?.with_centre(centre).with_window(window);
+            let called = operator
+                .call_next()
+                .await
+                .with_context(|| format!("call of the next ticket at centre {} not done", operator.centre()))?;
+            match (called.ticket, called.application) {
+                (Some(ticket), Some(application)) => {
+                    let calendar = egov_regulation::Calendar::kazakhstan();
+                    let at = |ms: i64| {
+                        egov_regulation::instance::to_local(calendar, ms)
+                            .map_or_else(String::new, |at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, false))
+                    };
+                    let window =
+                        if ticket.window.is_empty() { String::new() } else { format!(" to window {}", ticket.window) };
+                    println!(
+                        "ticket {} called{window} at {} (taken at {}), application {}, {} still waiting",
+                        ticket.number,
+                        at(ticket.called_time_ms),
+                        at(ticket.taken_time_ms),
+                        application.application_id,
+                        called.waiting
+                    );
+                    print!("{}", crate::print::application(&application));
+                }
+                _ => println!("no ticket waits at centre {}", operator.centre()),
+            }
+            Ok(ExitCode::SUCCESS)
         }
         OperatorCommand::Issue { login, application_id } => {
             let operator = logged_in_operator(&login, topology, tls, persistence).await?;

@@ -90,6 +90,11 @@ struct TopologySection {
 pub struct ServeSection {
     pub data: Option<PathBuf>,
     pub store: Option<String>,
+    pub store_pool: Option<usize>,
+    pub store_lease_seconds: Option<u64>,
+    pub store_statement_timeout_ms: Option<u64>,
+    pub store_lock_timeout_ms: Option<u64>,
+    pub replica_id: Option<String>,
     pub keys: Option<PathBuf>,
     pub fixtures: Option<PathBuf>,
     pub roles: Option<Spanned<Vec<String>>>,

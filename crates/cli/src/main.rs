@@ -15,6 +15,17 @@ mod sla;
 
 use std::path::PathBuf;
 
+/// With `--features alloc-counting`, every allocation is counted, for the bench's allocation figures.
+#[cfg(feature = "alloc-counting")]
+#[global_allocator]
+static ALLOCATOR: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+
+#[cfg(feature = "alloc-counting")]
+fn allocated() -> (u64, u64) {
+    let stats = ALLOCATOR.stats();
+    (stats.bytes_allocated as u64, stats.allocations as u64)
+}
+
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -98,7 +109,7 @@ impl Tls {
 #[derive(Subcommand)]
 enum Command {
     /// Run the participants (all five by default), each on its own port.
-    Serve(commands::ServeArgs),
+    Serve(Box<commands::ServeArgs>),
     /// Replay fixture scenarios, each on its own simulated clock, and check every outcome, notice and deadline.
     Replay(replay::ReplayArgs),
     /// Drive one application through the whole route on a fresh in-process stack and print its path.
@@ -147,6 +158,8 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    #[cfg(feature = "alloc-counting")]
+    egov_bench::allocations::count_with(allocated);
     let matches = Cli::command().get_matches();
     let mut cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
@@ -200,7 +213,7 @@ fn main() -> std::process::ExitCode {
     let persistence = egov_client::Persistence::within(std::time::Duration::from_secs(cli.retry_seconds));
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => commands::serve(args, &cli.addresses, &cli.tls).await,
+            Command::Serve(args) => commands::serve(*args, &cli.addresses, &cli.tls).await,
             Command::Replay(args) => replay::replay(args, &cli.addresses, &cli.tls, persistence).await,
             Command::Demo(args) => replay::demo(args, &cli.addresses, &cli.tls).await,
             Command::Keys(command) => commands::keys(command, &cli.tls),

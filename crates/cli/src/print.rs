@@ -55,14 +55,22 @@ pub fn application_at(application: &Application, now_ms: i64) -> String {
     out.push_str(&format!("  state           {state}\n"));
     if !application.queue_ticket.is_empty() {
         // The electronic queue for the result: served once process 9 is done.
-        let wait = if application.outcome.is_empty() {
+        let wait = if application.outcome.is_empty() && application.queue_called_by.is_empty() {
             "waiting".to_owned()
+        } else if application.outcome.is_empty() {
+            let window = if application.queue_window.is_empty() {
+                String::new()
+            } else {
+                format!(" to window {}", application.queue_window)
+            };
+            format!("called{window} by {} at {}", application.queue_called_by, time(application.queue_called_time_ms))
         } else {
             format!("waited {} min", application.queue_wait_ms / 60_000)
         };
         out.push_str(&format!(
-            "  queue ticket    {} taken {}: {wait}\n",
+            "  queue ticket    {} at centre {} taken {}: {wait}\n",
             application.queue_ticket,
+            application.queue_centre,
             time(application.queue_ticket_time_ms)
         ));
     }

@@ -35,9 +35,10 @@ pub fn sla(command: SlaCommand) -> anyhow::Result<ExitCode> {
         Some(url) => {
             egov_stack::check_store_url(&url)?;
             if !egov_store::PostgresBackend::exists(&url, "workstation")? {
-                anyhow::bail!("the database at {url} holds no workstation's state");
+                anyhow::bail!("the database at {} holds no workstation's state", egov_store::redact(&url));
             }
-            Store::open_postgres(&url, "workstation").with_context(|| format!("cannot open the database at {url}"))?
+            Store::open_postgres_with(&url, "workstation", &egov_store::PostgresSettings::read_only())
+                .with_context(|| format!("cannot open the database at {}", egov_store::redact(&url)))?
         }
         None => {
             let path = data.join("workstation");

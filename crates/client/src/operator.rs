@@ -4,10 +4,11 @@ use egov_envelope::{Checks, EnvelopeError, Signer, TrustRegistry, Verified, serv
 use egov_proto::workstation_service_client::WorkstationServiceClient;
 use egov_proto::{
     ApplicantArrival, Application, ApplicationForm, ApplicationSubmission, ApplicationWithdrawal, AttachedDocument,
-    Envelope, GetApplicationRequest, IssueResultRequest, IssueResultResponse, LoginRequest, LoginResponse, MessageType,
-    Notice, OpenFormRequest, OpenFormResponse, Representative, ResultPickup, SubmitApplicationRequest,
-    SubmitApplicationResponse, TakeQueueTicketRequest, TakeQueueTicketResponse, WatchApplicationRequest,
-    WatchApplicationResponse, WithdrawApplicationRequest, WithdrawApplicationResponse,
+    CallNextRequest, CallNextResponse, Envelope, GetApplicationRequest, IssueResultRequest, IssueResultResponse,
+    LoginRequest, LoginResponse, MessageType, NextTicketCall, Notice, OpenFormRequest, OpenFormResponse,
+    Representative, ResultPickup, SubmitApplicationRequest, SubmitApplicationResponse, TakeQueueTicketRequest,
+    TakeQueueTicketResponse, WatchApplicationRequest, WatchApplicationResponse, WithdrawApplicationRequest,
+    WithdrawApplicationResponse,
 };
 use egov_runtime::GrpcChannel as Channel;
 use egov_runtime::status::{COME_BACK_KEY, NOTICE_KEY};
@@ -26,6 +27,10 @@ pub struct OperatorClient {
     clock: Arc<dyn Clock>,
     session_id: String,
     persistence: Persistence,
+    /// The service centre the operator works at (tickets and calls); empty: the default one.
+    centre: String,
+    /// The window they serve at; empty: none given.
+    window: String,
 }
 
 impl OperatorClient {
@@ -33,7 +38,15 @@ impl OperatorClient {
         let workstation = WorkstationServiceClient::new(channel)
             .max_decoding_message_size(crate::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(crate::MAX_MESSAGE_BYTES);
-        OperatorClient { workstation, signer, clock, session_id: String::new(), persistence: Persistence::default() }
+        OperatorClient {
+            workstation,
+            signer,
+            clock,
+            session_id: String::new(),
+            persistence: Persistence::default(),
+            centre: String::new(),
+            window: String::new(),
+        }
     }
 
     /// How patiently each call is sent ([`Persistence`]; by default, again for 30 s
@@ -47,6 +60,25 @@ impl OperatorClient {
     pub fn with_session(mut self, session_id: impl Into<String>) -> OperatorClient {
         self.session_id = session_id.into();
         self
+    }
+
+    /// Works at service centre `centre` (its electronic queue: the tickets
+    /// given and the tickets called); by default the workstation's default
+    /// centre ([`ids::DEFAULT_CENTRE`]).
+    pub fn with_centre(mut self, centre: impl Into<String>) -> OperatorClient {
+        self.centre = centre.into();
+        self
+    }
+
+    /// Serves at window `window` of the centre (named in each call of the next ticket).
+    pub fn with_window(mut self, window: impl Into<String>) -> OperatorClient {
+        self.window = window.into();
+        self
+    }
+
+    /// The centre the operator works at, as the workstation names it.
+    pub fn centre(&self) -> &str {
+        ids::centre_or_default(&self.centre)
     }
 
     pub fn operator_id(&self) -> &str {
@@ -174,12 +206,15 @@ impl OperatorClient {
     }
 
     /// The applicant came for the result (paragraph 9.3): their ticket of the
-    /// electronic queue, or, while the signed result has not arrived,
+    /// electronic queue of the operator's centre, or, while the signed result has not arrived,
     /// `workstation.result_not_ready` with the time to come back
     /// ([`come_back_at`]).
     pub async fn take_ticket(&self, application_id: &str) -> Result<TakeQueueTicketResponse, Status> {
-        let arrival =
-            ApplicantArrival { session_id: self.session_id.clone(), application_id: application_id.to_owned() };
+        let arrival = ApplicantArrival {
+            session_id: self.session_id.clone(),
+            application_id: application_id.to_owned(),
+            centre: self.centre.clone(),
+        };
         let envelope = self.seal(application_id, services::QUEUE_TICKET, &arrival);
         self.patiently(|mut workstation| {
             let request = TakeQueueTicketRequest { envelope: Some(envelope.clone()) };
@@ -188,7 +223,25 @@ impl OperatorClient {
         .await
     }
 
-    /// Process 9: the result handed over to the applicant whose ticket is next.
+    /// The operator, free, calls the next ticket of their centre's queue to
+    /// their window (paragraph 9.4): the ticket and its application, or no
+    /// ticket when none waits. One who holds a called ticket not served yet
+    /// is given it again.
+    pub async fn call_next(&self) -> Result<CallNextResponse, Status> {
+        let call = NextTicketCall {
+            session_id: self.session_id.clone(),
+            centre: self.centre.clone(),
+            window: self.window.clone(),
+        };
+        let envelope = self.seal(&ids::queue_correlation(&self.centre), services::QUEUE_CALL, &call);
+        self.patiently(|mut workstation| {
+            let request = CallNextRequest { envelope: Some(envelope.clone()) };
+            async move { workstation.call_next(request).await }
+        })
+        .await
+    }
+
+    /// Process 9: the result handed over to the applicant whose ticket was called to this operator.
     pub async fn issue(&self, application_id: &str) -> Result<IssueResultResponse, Status> {
         let pickup = ResultPickup { session_id: self.session_id.clone(), application_id: application_id.to_owned() };
         let envelope = self.seal(application_id, services::RESULT_ISSUE, &pickup);

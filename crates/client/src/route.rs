@@ -118,6 +118,10 @@ pub enum RouteError {
     Timeout(String),
     #[error("no staff key for the role {0}")]
     MissingSigner(String),
+    /// The operator's call of the next ticket did not give this application's
+    /// (another applicant waits before it at the same centre).
+    #[error("the electronic queue: {0}")]
+    Queue(String),
 }
 
 impl RouteError {
@@ -390,12 +394,37 @@ pub async fn drive(route: &Route<'_>, application_id: &str, plan: &ApplicationPl
     }
     ticket.map_err(refused("queue ticket"))?;
     pacer.waits_in_queue();
+    // Paragraph 9.4: the operator, free at their window, calls the next ticket, then serves it (process 9).
+    call_own_ticket(operator, application_id).await?;
     pace(Effect::IssueResult);
-    let issued = issue_in_turn(operator, application_id, patience).await?;
+    let issued = operator.issue(application_id).await.map_err(refused("issue result"))?;
     let application = issued
         .application
         .ok_or_else(|| RouteError::Timeout("the workstation answered without an application".to_owned()))?;
     Ok(Driven { application, result: issued.result, come_back_ms })
+}
+
+/// The operator calls the next ticket of their centre: this application's,
+/// when no other applicant waits before it there (a centre of its own, as the
+/// replay gives each scenario). Another's ticket called stops the route: the
+/// operator holds it, for the one who drives that application to serve.
+async fn call_own_ticket(operator: &OperatorClient, application_id: &str) -> Result<(), RouteError> {
+    let called = operator.call_next().await.map_err(refused("call next"))?;
+    match (called.ticket, called.application) {
+        (Some(_), Some(application)) if application.application_id == application_id => Ok(()),
+        (Some(ticket), Some(application)) => Err(RouteError::Queue(format!(
+            "{} called ticket {} of application {} at centre {}: it waited before {application_id}'s",
+            operator.operator_id(),
+            ticket.number,
+            application.application_id,
+            operator.centre()
+        ))),
+        _ => Err(RouteError::Queue(format!(
+            "no ticket waits at centre {} for {} to call, though {application_id} took one",
+            operator.centre(),
+            operator.operator_id()
+        ))),
+    }
 }
 
 const NOT_READY: &str = "workstation.result_not_ready";
@@ -409,27 +438,6 @@ async fn come_too_early(operator: &OperatorClient, application_id: &str) -> Resu
             Ok(crate::operator::come_back_at(&status).map(|at| at.timestamp_millis()))
         }
         Err(status) => Err(RouteError::Refused { step: "queue ticket", status }),
-    }
-}
-
-/// Process 9 in the queue's order: while an earlier ticket of the day still
-/// waits, the operator tries again after a short pause, within `patience`.
-async fn issue_in_turn(
-    operator: &OperatorClient,
-    application_id: &str,
-    patience: Patience,
-) -> Result<egov_proto::IssueResultResponse, RouteError> {
-    let deadline = tokio::time::Instant::now() + patience.timeout;
-    loop {
-        match operator.issue(application_id).await {
-            Err(status)
-                if egov_runtime::reason_of(&status) == Some("workstation.not_next_in_queue")
-                    && tokio::time::Instant::now() < deadline =>
-            {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            issued => return issued.map_err(refused("issue result")),
-        }
     }
 }
 

@@ -135,8 +135,19 @@ impl StaffClient {
     /// The registrations of `channel` (every one when it is empty), waiting or ended, newest first.
     pub async fn registrations(&self, channel: &str) -> Result<Vec<Registration>, Status> {
         let mut regional = self.regional.clone();
-        let request = ListRegistrationsRequest { channel: channel.to_owned() };
+        let request = ListRegistrationsRequest { channel: channel.to_owned(), ..Default::default() };
         Ok(regional.list_registrations(request).await?.into_inner().registrations)
+    }
+
+    /// One page of a channel's registrations, read from the ARM's list index.
+    pub async fn registration_page(
+        &self,
+        channel: &str,
+        query: egov_proto::ApplicationListQuery,
+    ) -> Result<egov_proto::ListRegistrationsResponse, Status> {
+        let mut regional = self.regional.clone();
+        let request = ListRegistrationsRequest { channel: channel.to_owned(), query: Some(query) };
+        Ok(regional.list_registrations(request).await?.into_inner())
     }
 
     fn header(&self, signer: &Signer, correlation_id: &str, service_id: &str) -> egov_proto::EnvelopeHeader {

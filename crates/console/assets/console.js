@@ -16,6 +16,22 @@ document.addEventListener("change", (event) => {
     }
   }
 });
+// A field required as soon as another is filled in, while it is typed (the power of attorney's
+// file once a representative's IIN is typed): data-required-if-filled names the other's id, its
+// "(required)" mark is [data-mark-for] the field, and data-required-with-checked a box it also needs.
+function requireIfFilled() {
+  for (const field of document.querySelectorAll("[data-required-if-filled]")) {
+    const other = document.getElementById(field.dataset.requiredIfFilled);
+    const box = field.dataset.requiredWithChecked && document.getElementById(field.dataset.requiredWithChecked);
+    const needed = Boolean(other && other.value.trim() !== "") && (!box || box.checked);
+    field.required = needed;
+    if (needed) field.setAttribute("aria-required", "true"); else field.removeAttribute("aria-required");
+    for (const mark of document.querySelectorAll(`[data-mark-for="${CSS.escape(field.id)}"]`)) mark.hidden = !needed;
+  }
+}
+document.addEventListener("input", requireIfFilled);
+document.addEventListener("change", requireIfFilled);
+document.addEventListener("DOMContentLoaded", requireIfFilled);
 // A field required only with a choice (the refusal ground with "no"): data-required-with names the choice's id.
 document.addEventListener("change", (event) => {
   if (event.target.type !== "radio") return;

@@ -6,66 +6,31 @@
 
 use axum::extract::{Path, Query};
 use axum::response::{Html, IntoResponse, Response};
+use std::sync::Arc;
+
 use chrono::{Datelike as _, NaiveDate, Timelike as _};
 use egov_envelope::{Checks, TrustRegistry, carried_envelope, open, verify_countersignature};
 use egov_proto::admin_service_client::AdminServiceClient;
 use egov_proto::workstation_service_client::WorkstationServiceClient;
-use egov_proto::{
-    Application, Envelope, GetApplicationRequest, ListApplicationsRequest, QueryLogRequest, QueryMonitoringRequest,
-};
+use egov_proto::{Application, Envelope, GetApplicationRequest, QueryLogRequest, QueryMonitoringRequest};
 use egov_regulation::instance::{Standing, deadline, to_local};
 use egov_regulation::{Calendar, Definition, render};
 use egov_runtime::ids;
 use maud::{Markup, PreEscaped, html};
-use prost::Message as _;
 
 use crate::i18n::{self, Lang, t};
 use crate::layout::{self, problem};
-use crate::{App, Ctx, Problem, body, time};
+use crate::{App, Ctx, Problem, body, lists, time};
 
-/// The applications the participants know, the most recently opened first:
-/// the workstation's (`ListApplications`, of `operator_id` or of all), then,
-/// for the whole list, those the ARM registered through a channel that does
-/// not start at the State Corporation (received at the provider's office,
-/// `ListRegistrations`), waiting or ended.
-pub async fn known(app: &App, operator_id: Option<&str>) -> Result<Vec<Application>, Problem> {
-    let topology = &app.config.topology;
-    let channel = app
-        .channel(&topology.workstation, ids::SC_WORKSTATION)
-        .map_err(|error| Problem::from_error("console.unreachable", &error))?;
-    let mut applications = WorkstationServiceClient::new(channel)
-        .max_decoding_message_size(egov_client::MAX_MESSAGE_BYTES)
-        .list_applications(ListApplicationsRequest {
-            operator_id: operator_id.unwrap_or_default().to_owned(),
-            limit: 0,
-        })
-        .await
-        .map_err(|status| Problem::from_status(&status))?
-        .into_inner()
-        .applications;
-    if operator_id.is_none()
-        && let Ok(staff) = staff_client(app)
-    {
-        let definition = app.definition();
-        for channel in definition.channels.iter().filter(|channel| channel.start != definition.service.start) {
-            // The ARM down leaves the State Corporation's applications listed.
-            let registrations = match staff.registrations(&channel.id).await {
-                Ok(registrations) => registrations,
-                Err(status) => {
-                    tracing::warn!(channel = %channel.id, error = %status.message(), "the ARM's registrations unread");
-                    Vec::new()
-                }
-            };
-            for registration in registrations {
-                if let Some(application) = registration.application
-                    && !applications.iter().any(|known| known.application_id == application.application_id)
-                {
-                    applications.push(application);
-                }
-            }
-        }
+/// The first page of the list `query` asks for, of the workstation only
+/// (`operator_id` set) or of every source (`lists::sources`).
+pub async fn first_page(app: &App, query: &egov_proto::ApplicationListQuery) -> Result<Vec<Application>, Problem> {
+    let sources = if query.operator_id.is_empty() { lists::sources(app) } else { vec![lists::Source::Workstation] };
+    let page = lists::page(app, &sources, query, &lists::Boundaries::default(), true, PAGE).await;
+    match page.problem {
+        Some(problem) if page.rows.is_empty() => Err(problem),
+        _ => Ok(page.rows),
     }
-    Ok(applications)
 }
 
 /// A client of the ARM's staff service, reading as the ARM itself.
@@ -173,6 +138,7 @@ pub struct Search {
     from: String,
     #[serde(default)]
     to: String,
+    /// overdue (read from the index), missed or at-risk (judged here, a page at a time).
     #[serde(default)]
     standing: String,
     /// The step the application waits on.
@@ -187,123 +153,122 @@ pub struct Search {
     /// asc, or desc (default).
     #[serde(default)]
     order: String,
-    /// The last application of the page before (its id): the page after it.
+    /// Where the page starts in each source (`lists::Boundaries`); empty: the first page.
     #[serde(default)]
-    after: String,
-    /// csv or json: every row found, not a page.
+    at: String,
+    /// prev: the page before `at`; else the page after it.
+    #[serde(default)]
+    dir: String,
+    /// csv or json: every row found, not a page, streamed a page at a time.
     #[serde(default)]
     format: String,
 }
 
 /// Rows a page of a list shows.
 const PAGE: usize = 50;
+/// Rows an export reads from each source at a time.
+const EXPORT_PAGE: usize = 500;
+/// Pages a list filtered by a standing judged here (missed, at risk) or the
+/// SLA page reads at most for one page it shows.
+const JUDGED_PAGES: usize = 40;
 
-/// When the application itself started: its first step other than the
-/// operator's log-in (process 1 starts at the log-in, which may be long
-/// before the applicant comes), or its current step's start.
-pub fn started(definition: &Definition, application: &Application) -> i64 {
-    let log_in = definition.step_by_effect(egov_regulation::Effect::LogIn).map(|step| step.id.as_str());
-    application
-        .path
-        .iter()
-        .find(|step| Some(step.step_id.as_str()) != log_in)
-        .map_or(application.current_step_since_ms, |step| step.started_time_ms)
+pub use egov_runtime::listing::started;
+
+/// Midnight at the start of `date` in Astana, as milliseconds.
+fn day_start(date: NaiveDate) -> Option<i64> {
+    use chrono::TimeZone as _;
+    let midnight = date.and_hms_opt(0, 0, 0)?;
+    Calendar::kazakhstan().offset().from_local_datetime(&midnight).single().map(|at| at.timestamp_millis())
 }
 
 fn local_date(ms: i64) -> Option<NaiveDate> {
     to_local(Calendar::kazakhstan(), ms).map(|at| at.date_naive())
 }
 
-/// One application of the list, judged now.
-pub struct Row {
-    pub application: Application,
-    /// Its worst standing, once judged.
-    pub standing: Option<Standing>,
-    pub started_ms: i64,
-    /// Open and past its current step's deadline.
-    pub overdue: bool,
-}
-
-/// The applications `search` finds, in its order.
-pub fn found(definition: &Definition, applications: Vec<Application>, search: &Search, now: i64) -> Vec<Row> {
+/// What the list's index is asked for: `search`'s filters and order.
+fn list_query(search: &Search, now: i64) -> egov_proto::ApplicationListQuery {
     let from = NaiveDate::parse_from_str(&search.from, "%Y-%m-%d").ok();
     let to = NaiveDate::parse_from_str(&search.to, "%Y-%m-%d").ok();
-    let q = search.q.trim().to_lowercase();
-    let mut rows: Vec<Row> = applications
-        .into_iter()
-        .filter_map(|application| {
-            let started_ms = started(definition, &application);
-            let day = local_date(started_ms);
-            let waits_on = definition.step(&application.current_step).map(|step| step.actor.as_str()).unwrap_or("");
-            let keep = (q.is_empty()
-                || [
-                    &application.application_id,
-                    &application.applicant_iin,
-                    &application.applicant_name,
-                    &application.registration_id,
-                    &application.operator_id,
-                ]
-                .iter()
-                .any(|field| field.to_lowercase().contains(&q)))
-                && match search.state.as_str() {
-                    "open" => application.outcome.is_empty(),
-                    "ended" => !application.outcome.is_empty(),
-                    _ => true,
-                }
-                && (search.outcome.is_empty() || application.outcome == search.outcome)
-                && (search.step.is_empty() || application.current_step == search.step)
-                && (search.actor.is_empty() || (application.outcome.is_empty() && waits_on == search.actor))
-                && from.is_none_or(|from| day.is_some_and(|day| day >= from))
-                && to.is_none_or(|to| day.is_some_and(|day| day <= to));
-            if !keep {
-                return None;
+    egov_proto::ApplicationListQuery {
+        sort: if matches!(search.sort.as_str(), "due" | "applicant" | "state") {
+            search.sort.clone()
+        } else {
+            String::new()
+        },
+        ascending: search.order == "asc",
+        state: search.state.clone(),
+        outcome: search.outcome.clone(),
+        step: search.step.clone(),
+        actor: search.actor.clone(),
+        overdue_at_ms: if search.standing == "overdue" { now } else { 0 },
+        started_from_ms: from.and_then(day_start).unwrap_or(0),
+        started_before_ms: to.and_then(|to| to.succ_opt()).and_then(day_start).unwrap_or(0),
+        text: search.q.trim().to_owned(),
+        ..egov_proto::ApplicationListQuery::default()
+    }
+}
+
+/// Whether the application passes the standing filter judged here.
+fn judged_standing(definition: &Definition, standing: &str, application: &Application, now: i64) -> bool {
+    match standing {
+        "missed" => worst(&judge(definition, application, now)) == Standing::Missed,
+        "at-risk" => worst(&judge(definition, application, now)) == Standing::AtRisk,
+        _ => true,
+    }
+}
+
+/// One page of the list `search` asks for: read from the indexes a page at a
+/// time; a standing judged here reads on until the page is full or
+/// `JUDGED_PAGES` were read.
+async fn list_page(app: &App, search: &Search, now: i64) -> lists::Page {
+    let definition = app.definition();
+    let sources = lists::sources(app);
+    let query = list_query(search, now);
+    let forward = search.dir != "prev";
+    let mut at = lists::Boundaries::parse(&search.at);
+    let mut shown = lists::Page::default();
+    for read in 0..JUDGED_PAGES {
+        let page = lists::page(app, &sources, &query, &at, forward, PAGE).await;
+        let rows: Vec<Application> = page
+            .rows
+            .into_iter()
+            .filter(|application| judged_standing(definition, &search.standing, application, now))
+            .collect();
+        if forward {
+            shown.rows.extend(rows);
+        } else {
+            shown.rows.splice(0..0, rows);
+        }
+        if read == 0 {
+            // The near side's link is the first page's.
+            if forward {
+                shown.previous = page.previous.clone();
+            } else {
+                shown.next = page.next.clone();
             }
-            let overdue = application.outcome.is_empty()
-                && application.current_step_deadline_ms > 0
-                && application.current_step_deadline_ms < now;
-            // Judged only where the filter needs it; a page judges its own rows (`judged`).
-            let standing = match search.standing.as_str() {
-                "missed" | "at-risk" => Some(worst(&judge(definition, &application, now))),
-                _ => None,
-            };
-            let keep = match search.standing.as_str() {
-                "missed" => standing == Some(Standing::Missed),
-                "at-risk" => standing == Some(Standing::AtRisk),
-                "overdue" => overdue,
-                _ => true,
-            };
-            keep.then_some(Row { application, standing, started_ms, overdue })
-        })
-        .collect();
-    let state_of = |application: &Application| {
-        if application.outcome.is_empty() { application.current_step.clone() } else { application.outcome.clone() }
-    };
-    match search.sort.as_str() {
-        "due" => rows.sort_by_key(|row| row.application.due_time_ms),
-        "applicant" => rows.sort_by(|a, b| a.application.applicant_name.cmp(&b.application.applicant_name)),
-        "state" => rows.sort_by_key(|row| state_of(&row.application)),
-        _ => rows.sort_by_key(|row| row.started_ms),
+        }
+        shown.problem = shown.problem.or(page.problem);
+        let onward = if forward { page.next } else { page.previous };
+        match &onward {
+            Some(onward) if shown.rows.len() < PAGE => at = onward.clone(),
+            _ => {
+                if forward {
+                    shown.next = onward;
+                } else {
+                    shown.previous = onward;
+                }
+                break;
+            }
+        }
+        if read + 1 == JUDGED_PAGES {
+            if forward {
+                shown.next = Some(at.clone());
+            } else {
+                shown.previous = Some(at.clone());
+            }
+        }
     }
-    if search.order != "asc" {
-        rows.reverse();
-    }
-    rows
-}
-
-/// The worst standing of the row's steps and terms now.
-fn judged(definition: &Definition, row: &Row, now: i64) -> Standing {
-    row.standing.unwrap_or_else(|| worst(&judge(definition, &row.application, now)))
-}
-
-/// The page of `rows` after the application `after` (the first page when it is empty or gone), and whether more follow.
-pub fn page_of<'a>(rows: &'a [Row], after: &str) -> (&'a [Row], bool) {
-    let start = if after.is_empty() {
-        0
-    } else {
-        rows.iter().position(|row| row.application.application_id == after).map_or(0, |at| at + 1)
-    };
-    let end = (start + PAGE).min(rows.len());
-    (&rows[start..end], end < rows.len())
+    shown
 }
 
 /// A CSV field, quoted when it must be.
@@ -319,33 +284,64 @@ fn export_time(ms: i64) -> String {
     to_local(Calendar::kazakhstan(), ms).map(|at| at.to_rfc3339()).unwrap_or_default()
 }
 
-/// `records` (a header, then rows) as a download: CSV, or JSON objects keyed by the header.
-fn export(name: &str, format: &str, header: &[&str], records: Vec<Vec<String>>) -> Response {
+/// A download streamed as `records` produces its rows a page at a time
+/// (`header`, then rows): CSV, or a JSON array of objects keyed by the header.
+/// `records` is given a sink that takes each page's rows and says whether
+/// the download is still read.
+fn export<F, Fut>(name: &str, format: &str, header: &'static [&'static str], records: F) -> Response
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<Vec<Vec<String>>, Problem>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     use axum::http::header as h;
-    if format == "json" {
-        let objects: Vec<serde_json::Map<String, serde_json::Value>> = records
-            .into_iter()
-            .map(|record| {
-                header
-                    .iter()
-                    .map(|key| (*key).to_owned())
-                    .zip(record.into_iter().map(serde_json::Value::String))
-                    .collect()
-            })
-            .collect();
-        let body = serde_json::to_string_pretty(&objects).unwrap_or_default();
-        let disposition = format!("attachment; filename=\"{name}.json\"");
-        return ([(h::CONTENT_TYPE, "application/json".to_owned()), (h::CONTENT_DISPOSITION, disposition)], body)
-            .into_response();
-    }
-    let mut body = header.join(",") + "\r\n";
-    for record in records {
-        body.push_str(&record.iter().map(|field| csv_field(field)).collect::<Vec<_>>().join(","));
-        body.push_str("\r\n");
-    }
-    let disposition = format!("attachment; filename=\"{name}.csv\"");
-    ([(h::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (h::CONTENT_DISPOSITION, disposition)], body)
-        .into_response()
+    let json = format == "json";
+    let (rows, mut pages) = tokio::sync::mpsc::channel::<Result<Vec<Vec<String>>, Problem>>(2);
+    // A source that fails on the way breaks the download off: no export ends short and looks whole.
+    let (chunks, body) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(2);
+    let produce = records(rows);
+    tokio::spawn(produce);
+    tokio::spawn(async move {
+        let mut first = true;
+        let opening = if json { "[".to_owned() } else { header.join(",") + "\r\n" };
+        if chunks.send(Ok(opening)).await.is_err() {
+            return;
+        }
+        while let Some(page) = pages.recv().await {
+            let page = match page {
+                Ok(page) => page,
+                Err(problem) => {
+                    let _ = chunks.send(Err(std::io::Error::other(problem.message))).await;
+                    return;
+                }
+            };
+            let mut chunk = String::new();
+            for record in page {
+                if json {
+                    let object: serde_json::Map<String, serde_json::Value> = header
+                        .iter()
+                        .map(|key| (*key).to_owned())
+                        .zip(record.into_iter().map(serde_json::Value::String))
+                        .collect();
+                    chunk.push_str(if first { "\n" } else { ",\n" });
+                    chunk.push_str(&serde_json::to_string(&object).unwrap_or_default());
+                } else {
+                    chunk.push_str(&record.iter().map(|field| csv_field(field)).collect::<Vec<_>>().join(","));
+                    chunk.push_str("\r\n");
+                }
+                first = false;
+            }
+            if chunks.send(Ok(chunk)).await.is_err() {
+                return;
+            }
+        }
+        if json {
+            let _ = chunks.send(Ok("\n]\n".to_owned())).await;
+        }
+    });
+    let body = axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(body));
+    let (kind, extension) = if json { ("application/json", "json") } else { ("text/csv; charset=utf-8", "csv") };
+    let disposition = format!("attachment; filename=\"{name}.{extension}\"");
+    ([(h::CONTENT_TYPE, kind.to_owned()), (h::CONTENT_DISPOSITION, disposition)], body).into_response()
 }
 
 /// `search` as a query string, with `change` applied (a key to a value; empty removes it).
@@ -376,61 +372,91 @@ fn query(search: &Search, change: &[(&str, &str)]) -> String {
         .join("&")
 }
 
+const LIST_HEADER: [&str; 13] = [
+    "application_id",
+    "applicant_name",
+    "applicant_iin",
+    "state",
+    "current_step",
+    "outcome",
+    "started",
+    "due",
+    "standing",
+    "overdue",
+    "registration_id",
+    "operator_id",
+    "channel",
+];
+
+/// Open and past its current step's deadline at `now`.
+fn overdue(application: &Application, now: i64) -> bool {
+    application.outcome.is_empty()
+        && application.current_step_deadline_ms > 0
+        && application.current_step_deadline_ms < now
+}
+
 pub async fn list(ctx: Ctx, Query(search): Query<Search>) -> Response {
     let lang = ctx.lang();
     let now = ctx.app.clock.now_ms();
     let definition = ctx.app.definition();
-    let known = known(&ctx.app, None).await;
-    let rows = found(definition, known.clone().unwrap_or_default(), &search, now);
     if matches!(search.format.as_str(), "csv" | "json") {
-        let header = [
-            "application_id",
-            "applicant_name",
-            "applicant_iin",
-            "state",
-            "current_step",
-            "outcome",
-            "started",
-            "due",
-            "standing",
-            "overdue",
-            "registration_id",
-            "operator_id",
-            "channel",
-        ];
-        let records = rows
-            .iter()
-            .map(|row| {
-                let a = &row.application;
-                vec![
-                    a.application_id.clone(),
-                    a.applicant_name.clone(),
-                    a.applicant_iin.clone(),
-                    crate::operator::state(&ctx, a),
-                    a.current_step.clone(),
-                    a.outcome.clone(),
-                    export_time(row.started_ms),
-                    export_time(a.due_time_ms),
-                    judged(definition, row, now).as_str().to_owned(),
-                    row.overdue.to_string(),
-                    a.registration_id.clone(),
-                    a.operator_id.clone(),
-                    a.channel.clone(),
-                ]
-            })
-            .collect();
-        return export("applications", &search.format, &header, records);
+        let app = Arc::clone(&ctx.app);
+        let search = search.clone();
+        let lang = ctx.lang();
+        return export("applications", &search.format.clone(), &LIST_HEADER, move |sink| async move {
+            let definition = app.definition();
+            let sources = lists::sources(&app);
+            let query = list_query(&search, now);
+            let mut pager = lists::Pager::default();
+            loop {
+                let rows = match pager.next(&app, &sources, &query, EXPORT_PAGE).await {
+                    Ok(Some(rows)) => rows,
+                    Ok(None) => break,
+                    Err(problem) => {
+                        let _ = sink.send(Err(problem)).await;
+                        break;
+                    }
+                };
+                let records: Vec<Vec<String>> = rows
+                    .iter()
+                    .filter(|a| judged_standing(definition, &search.standing, a, now))
+                    .map(|a| {
+                        vec![
+                            a.application_id.clone(),
+                            a.applicant_name.clone(),
+                            a.applicant_iin.clone(),
+                            crate::operator::state_in(definition, lang, a),
+                            a.current_step.clone(),
+                            a.outcome.clone(),
+                            export_time(started(definition, a)),
+                            export_time(a.due_time_ms),
+                            worst(&judge(definition, a, now)).as_str().to_owned(),
+                            overdue(a, now).to_string(),
+                            a.registration_id.clone(),
+                            a.operator_id.clone(),
+                            a.channel.clone(),
+                        ]
+                    })
+                    .collect();
+                if sink.send(Ok(records)).await.is_err() {
+                    break;
+                }
+            }
+        });
     }
-    let (page, more) = page_of(&rows, &search.after);
+    let page = list_page(&ctx.app, &search, now).await;
     let mut outcomes: Vec<&str> = definition.outcomes();
     outcomes.push(egov_regulation::instance::WITHDRAWN);
     let sorted = |key: &str| search.sort == key || (key == "started" && search.sort.is_empty());
     let header_link = |key: &str| {
         let order = if sorted(key) && search.order != "asc" { "asc" } else { "desc" };
-        format!("/applications?{}", query(&search, &[("sort", key), ("order", order), ("after", "")]))
+        format!("/applications?{}", query(&search, &[("sort", key), ("order", order)]))
     };
     let aria_sort = |key: &str| {
         if sorted(key) { if search.order == "asc" { "ascending" } else { "descending" } } else { "none" }
+    };
+    let link = |at: &lists::Boundaries, dir: &str| {
+        format!("/applications?{}", query(&search, &[("at", &at.encode()), ("dir", dir)]))
     };
     let body = html! {
         form.card method="get" action="/applications" role="search" aria-label=(t(lang, "search")) {
@@ -479,15 +505,15 @@ pub async fn list(ctx: Ctx, Query(search): Query<Search>) -> Response {
             div { button type="submit" { (t(lang, "search")) } }
         }
         div #live-list data-live {
-        @if let Err(refused) = &known {
+        @if let Some(refused) = &page.problem {
             (problem(lang, "applications-problem", Some(refused)))
         }
         p.exports {
-            (t(lang, "found.count")) ": " strong #found { (rows.len()) } " · " (t(lang, "export")) ": "
+            (t(lang, "on.page")) ": " strong #found { (page.rows.len()) } " · " (t(lang, "export")) ": "
             a #export-csv href={ "/applications?" (query(&search, &[("format", "csv")])) } { "CSV" } " "
             a #export-json href={ "/applications?" (query(&search, &[("format", "json")])) } { "JSON" }
         }
-        @if rows.is_empty() {
+        @if page.rows.is_empty() {
             p { (t(lang, "none.found")) }
         } @else {
             table #applications {
@@ -501,27 +527,29 @@ pub async fn list(ctx: Ctx, Query(search): Query<Search>) -> Response {
                     th scope="col" { (t(lang, "standing")) }
                 } }
                 tbody {
-                    @for row in page {
-                        @let application = &row.application;
+                    @for application in &page.rows {
                         tr data-application=(application.application_id) {
                             td { a href={ "/applications/" (application.application_id) } { (application.application_id) } }
                             td.applicant { (application.applicant_name) }
                             td { (application.applicant_iin) }
                             td { (crate::operator::state(&ctx, application)) }
-                            td.started { (time(row.started_ms)) }
+                            td.started { (time(started(definition, application))) }
                             td { (time(application.due_time_ms)) }
-                            td { (layout::standing(lang, judged(definition, row, now))) @if row.overdue { " " span.badge.missed { (t(lang, "overdue")) } } }
+                            td { (layout::standing(lang, worst(&judge(definition, application, now)))) @if overdue(application, now) { " " span.badge.missed { (t(lang, "overdue")) } } }
                         }
                     }
                 }
             }
-            nav.pages aria-label=(t(lang, "pages.nav")) {
-                @if !search.after.is_empty() {
-                    a #first-page href={ "/applications?" (query(&search, &[])) } { (t(lang, "first.page")) } " "
-                }
-                @if more && let Some(last) = page.last() {
-                    a #next-page href={ "/applications?" (query(&search, &[("after", &last.application.application_id)])) } { (t(lang, "next.page")) }
-                }
+        }
+        nav.pages aria-label=(t(lang, "pages.nav")) {
+            @if !search.at.is_empty() {
+                a #first-page href={ "/applications?" (query(&search, &[])) } { (t(lang, "first.page")) } " "
+            }
+            @if let Some(previous) = &page.previous {
+                a #previous-page href=(link(previous, "prev")) { (t(lang, "previous.page")) } " "
+            }
+            @if let Some(next) = &page.next {
+                a #next-page href=(link(next, "next")) { (t(lang, "next.page")) }
             }
         }
         }
@@ -896,7 +924,7 @@ fn step_messages(
                 let header = entry
                     .envelope
                     .as_ref()
-                    .and_then(|envelope| egov_proto::EnvelopeHeader::decode(envelope.header.as_slice()).ok())
+                    .and_then(|envelope| egov_envelope::decode_header(&envelope.header).ok())
                     .unwrap_or_default();
                 (name, entry, header)
             })
@@ -948,7 +976,7 @@ fn messages(ctx: &Ctx, id: &str, logs: &[Log], steps: &std::collections::HashMap
                         tbody {
                             @for entry in logged {
                                 @let envelope = entry.envelope.clone().unwrap_or_default();
-                                @let header = egov_proto::EnvelopeHeader::decode(envelope.header.as_slice()).unwrap_or_default();
+                                @let header = egov_envelope::decode_header(&envelope.header).unwrap_or_default();
                                 @let at = anchor(name, entry.sequence);
                                 tr.message id=(at) data-service=(header.service_id) data-direction=(entry.direction) {
                                     td { (entry.sequence)
@@ -985,7 +1013,7 @@ pub async fn document(ctx: Ctx, Path((id, sha256)): Path<(String, String)>) -> R
         }
         for entry in logged.unwrap_or_default() {
             let envelope = entry.envelope.unwrap_or_default();
-            let Ok(header) = egov_proto::EnvelopeHeader::decode(envelope.header.as_slice()) else { continue };
+            let Ok(header) = egov_envelope::decode_header(&envelope.header) else { continue };
             if let Some((title, content)) = body::document(&header.body_type, &envelope.body, &sha256) {
                 let disposition = format!("inline; filename=\"{}\"", title.replace(['"', '\\', '\r', '\n'], "_"));
                 return (
@@ -1132,6 +1160,9 @@ pub struct SlaQuery {
     /// Only the rows past their deadline by at least this many hours.
     #[serde(default)]
     over: String,
+    /// Where the page starts (`lists::Boundaries`): the applications after it.
+    #[serde(default)]
+    at: String,
     /// csv or json.
     #[serde(default)]
     format: String,
@@ -1150,17 +1181,17 @@ fn span(lang: Lang, ms: i64) -> String {
     format!("{} {} {:02} {}", minutes / 60, t(lang, "unit.hours.short"), minutes % 60, t(lang, "unit.minutes.short"))
 }
 
-/// The SLA report: every step and term of the known applications that
-/// missed its deadline or is at risk of it (the rows of `egov sla report`),
-/// with how far past its deadline each is; filtered by that, and exported.
-pub async fn sla(ctx: Ctx, Query(query): Query<SlaQuery>) -> Response {
-    let lang = ctx.lang();
-    let now = ctx.app.clock.now_ms();
-    let over_ms = query.over.trim().parse::<f64>().ok().map(|hours| (hours * 3_600_000.0) as i64);
+/// The SLA rows of `applications`: each step and term that missed its
+/// deadline or is at risk of it, past it by at least `over_ms` where given.
+fn sla_rows(
+    definition: &Definition,
+    applications: Vec<Application>,
+    over_ms: Option<i64>,
+    now: i64,
+) -> Vec<(Application, Judged, Option<i64>)> {
     let mut rows = Vec::new();
-    let known = known(&ctx.app, None).await;
-    for application in known.as_ref().map_or(&[][..], Vec::as_slice) {
-        for judged in judge(ctx.app.definition(), application, now) {
+    for application in applications {
+        for judged in judge(definition, &application, now) {
             let by = overdue_by(&judged, now);
             if matches!(judged.standing, Standing::Missed | Standing::AtRisk)
                 && over_ms.is_none_or(|over| by.is_some_and(|by| by >= over))
@@ -1169,34 +1200,78 @@ pub async fn sla(ctx: Ctx, Query(query): Query<SlaQuery>) -> Response {
             }
         }
     }
+    rows
+}
+
+const SLA_HEADER: [&str; 8] =
+    ["application_id", "registration_id", "item", "started", "deadline", "ended", "standing", "overdue_by_minutes"];
+
+/// The SLA report: every step and term of the known applications that
+/// missed its deadline or is at risk of it (the rows of `egov sla report`),
+/// with how far past its deadline each is; filtered by that, and exported.
+/// The applications are read from the list's index a page at a time, the
+/// newest first, until the page shows `PAGE` rows or `JUDGED_PAGES` were
+/// read; the next page goes on from there. An export streams them all.
+pub async fn sla(ctx: Ctx, Query(query): Query<SlaQuery>) -> Response {
+    let lang = ctx.lang();
+    let now = ctx.app.clock.now_ms();
+    let over_ms = query.over.trim().parse::<f64>().ok().map(|hours| (hours * 3_600_000.0) as i64);
+    let sources = lists::sources(&ctx.app);
+    let every = egov_proto::ApplicationListQuery::default();
     if matches!(query.format.as_str(), "csv" | "json") {
-        let header = [
-            "application_id",
-            "registration_id",
-            "item",
-            "started",
-            "deadline",
-            "ended",
-            "standing",
-            "overdue_by_minutes",
-        ];
-        let records = rows
-            .iter()
-            .map(|(application, judged, by)| {
-                vec![
-                    application.application_id.clone(),
-                    application.registration_id.clone(),
-                    judged.item.clone(),
-                    export_time(judged.started_ms),
-                    judged.deadline_ms.map(export_time).unwrap_or_default(),
-                    judged.ended_ms.map(export_time).unwrap_or_default(),
-                    judged.standing.as_str().to_owned(),
-                    by.map(|by| (by / 60_000).to_string()).unwrap_or_default(),
-                ]
-            })
-            .collect();
-        return export("sla", &query.format, &header, records);
+        let app = Arc::clone(&ctx.app);
+        return export("sla", &query.format, &SLA_HEADER, move |sink| async move {
+            let definition = app.definition();
+            let mut pager = lists::Pager::default();
+            loop {
+                let applications = match pager.next(&app, &sources, &every, EXPORT_PAGE).await {
+                    Ok(Some(applications)) => applications,
+                    Ok(None) => break,
+                    Err(problem) => {
+                        let _ = sink.send(Err(problem)).await;
+                        break;
+                    }
+                };
+                let records = sla_rows(definition, applications, over_ms, now)
+                    .into_iter()
+                    .map(|(application, judged, by)| {
+                        vec![
+                            application.application_id.clone(),
+                            application.registration_id.clone(),
+                            judged.item.clone(),
+                            export_time(judged.started_ms),
+                            judged.deadline_ms.map(export_time).unwrap_or_default(),
+                            judged.ended_ms.map(export_time).unwrap_or_default(),
+                            judged.standing.as_str().to_owned(),
+                            by.map(|by| (by / 60_000).to_string()).unwrap_or_default(),
+                        ]
+                    })
+                    .collect();
+                if sink.send(Ok(records)).await.is_err() {
+                    break;
+                }
+            }
+        });
     }
+    let definition = ctx.app.definition();
+    let mut at = lists::Boundaries::parse(&query.at);
+    let mut rows = Vec::new();
+    let mut problem_found = None;
+    let mut next = None;
+    for _ in 0..JUDGED_PAGES {
+        let page = lists::page(&ctx.app, &sources, &every, &at, true, PAGE).await;
+        problem_found = problem_found.or(page.problem);
+        rows.extend(sla_rows(definition, page.rows, over_ms, now));
+        next = page.next;
+        match &next {
+            Some(onward) if rows.len() < PAGE => at = onward.clone(),
+            _ => break,
+        }
+    }
+    let page_link = |at: &lists::Boundaries| {
+        let over = if query.over.is_empty() { String::new() } else { format!("&over={}", layout::encode(&query.over)) };
+        format!("/sla?at={}{over}", layout::encode(&at.encode()))
+    };
     let exported = |format: &str| {
         let over = if query.over.is_empty() { String::new() } else { format!("&over={}", layout::encode(&query.over)) };
         format!("/sla?format={format}{over}")
@@ -1209,10 +1284,10 @@ pub async fn sla(ctx: Ctx, Query(query): Query<SlaQuery>) -> Response {
             div { button type="submit" { (t(lang, "search")) } }
         }
         div #live-sla data-live {
-        @if let Err(refused) = &known {
+        @if let Some(refused) = &problem_found {
             (problem(lang, "sla-problem", Some(refused)))
         }
-        p.exports { (t(lang, "found.count")) ": " strong #found { (rows.len()) } " · " (t(lang, "export")) ": "
+        p.exports { (t(lang, "on.page")) ": " strong #found { (rows.len()) } " · " (t(lang, "export")) ": "
             a #export-csv href=(exported("csv")) { "CSV" } " " a #export-json href=(exported("json")) { "JSON" } }
         @if rows.is_empty() {
             p #sla-empty { (t(lang, "none.found")) }
@@ -1240,6 +1315,14 @@ pub async fn sla(ctx: Ctx, Query(query): Query<SlaQuery>) -> Response {
                         }
                     }
                 }
+            }
+        }
+        nav.pages aria-label=(t(lang, "pages.nav")) {
+            @if !query.at.is_empty() {
+                a #first-page href=(page_link(&lists::Boundaries::default())) { (t(lang, "first.page")) } " "
+            }
+            @if let Some(next) = &next {
+                a #next-page href=(page_link(next)) { (t(lang, "next.page")) }
             }
         }
         }

@@ -264,8 +264,11 @@ mod tests {
             sender_id: "operator-1".to_owned(),
             ..Default::default()
         };
-        let envelope =
-            egov_proto::Envelope { header: header.encode_to_vec(), body: inner.encode_to_vec(), ..Default::default() };
+        let envelope = egov_proto::Envelope {
+            header: header.encode_to_vec().into(),
+            body: inner.encode_to_vec().into(),
+            ..Default::default()
+        };
         let delivery = egov_proto::ApplicationDelivery { operator_submission: Some(envelope), ..Default::default() };
         let bytes = delivery.encode_to_vec();
         let html = tree(egov_proto::ApplicationDelivery::TYPE, &bytes, &|sha| format!("/scan/{sha}")).into_string();

@@ -60,10 +60,14 @@ pub fn detail(definition: &Definition, lang: Lang, detail: &str) -> String {
     if let Some(id) = detail.strip_prefix("gateway message ") {
         return format!("{} {id}", t(lang, "message.of.gateway"));
     }
-    // Process 9's record: "ticket R-…, waited N min".
+    // Process 9's record: "ticket R-…, waited N min", or "ticket R-…, window W, waited N min".
     if let Some((ticket, waited)) = detail.strip_prefix("ticket ").and_then(|rest| rest.split_once(", waited "))
         && let Some(minutes) = waited.strip_suffix(" min")
     {
+        let ticket = match ticket.split_once(", window ") {
+            Some((number, window)) => format!("{number}, {} {window}", t(lang, "window")),
+            None => ticket.to_owned(),
+        };
         return format!(
             "{} {ticket}, {} {minutes} {}",
             t(lang, "ticket"),
@@ -203,6 +207,10 @@ const TEXTS: &[(&str, &str, &str, &str)] = &[
     ("take.ticket", "Кезек талонын алу", "Взять талон очереди", "Take a queue ticket"),
     ("issue.result", "Нәтижені беру", "Выдать результат", "Hand the result over"),
     ("ticket", "Талон", "Талон", "Ticket"),
+    ("call.next", "Келесі талонды шақыру", "Вызвать следующий талон", "Call the next ticket"),
+    ("called", "шақырылды", "вызван", "called"),
+    ("no.ticket.waiting", "Кезекте талон жоқ", "В очереди нет талонов", "No ticket waits in the queue"),
+    ("window", "терезе", "окно", "window"),
     ("withdraw", "Өтінімді кері қайтарып алу", "Отозвать заявку", "Withdraw the application"),
     ("withdraw.reason", "Себебі", "Причина", "Reason"),
     (
@@ -344,6 +352,8 @@ const TEXTS: &[(&str, &str, &str, &str)] = &[
     ("pages.nav", "Беттер", "Страницы", "Pages"),
     ("first.page", "Бірінші бет", "Первая страница", "First page"),
     ("next.page", "Келесі бет", "Следующая страница", "Next page"),
+    ("previous.page", "Алдыңғы бет", "Предыдущая страница", "Previous page"),
+    ("on.page", "Осы бетте", "На этой странице", "On this page"),
     ("unit.hours.short", "сағ", "ч", "h"),
     ("hop.request.in", "Сұрау келді", "Запрос получен", "Request in"),
     ("hop.request.out", "Сұрау жіберілді", "Запрос отправлен", "Request out"),
@@ -464,6 +474,12 @@ const PROBLEMS: &[(&str, &str, &str, &str)] = &[
         "the application is not at this step",
     ),
     ("process.ended", "өтінім аяқталған", "заявка завершена", "the application has ended"),
+    (
+        "request.bad_list_query",
+        "тізім сұрауы дұрыс емес: бірінші беттен бастаңыз",
+        "неверный запрос списка: начните с первой страницы",
+        "the list's query is not understood: start from the first page",
+    ),
     ("process.branch_required", "шешім қажет", "нужно решение", "a decision is needed"),
     ("process.branch_not_allowed", "бұл қадамда шешім жоқ", "на этом шаге решения нет", "this step takes no decision"),
     (
@@ -514,7 +530,13 @@ const PROBLEMS: &[(&str, &str, &str, &str)] = &[
         "сначала возьмите талон очереди",
         "take a queue ticket first",
     ),
-    ("workstation.not_next_in_queue", "кезек әлі келмеді", "очередь ещё не подошла", "not yet this ticket's turn"),
+    (
+        "workstation.ticket_not_called",
+        "бұл талон сізге шақырылмаған",
+        "этот талон не вызван к вам",
+        "this ticket is not called to you",
+    ),
+    ("workstation.window_busy", "терезе бос емес", "окно занято", "the window is busy"),
     (
         "workstation.not_withdrawable",
         "жіберілген өтінімді кері қайтарып алуға болмайды",

@@ -18,6 +18,7 @@ mod guard;
 mod i18n;
 mod incidents;
 mod layout;
+mod lists;
 mod live;
 mod operator;
 mod package;
@@ -106,6 +107,7 @@ fn routes(app: Arc<App>) -> Router {
         .route("/operator/applications/{id}/submit", post(operator::submit))
         .route("/operator/applications/{id}/ticket", post(operator::ticket))
         .route("/operator/applications/{id}/issue", post(operator::issue))
+        .route("/operator/call-next", post(operator::call_next))
         .route("/operator/applications/{id}/withdraw", post(operator::withdraw))
         .route("/staff", get(staff::start))
         .route("/staff/login", post(staff::login))
@@ -670,13 +672,14 @@ mod tests {
     }
 
     /// Every POST route of the router, with a form it could take (the multipart ones as such).
-    const POSTS: [(&str, bool); 12] = [
+    const POSTS: [(&str, bool); 13] = [
         ("/operator/login", false),
         ("/operator/logout", false),
         ("/operator/new", false),
         ("/operator/applications/a-1/submit", true),
         ("/operator/applications/a-1/ticket", false),
         ("/operator/applications/a-1/issue", false),
+        ("/operator/call-next", false),
         ("/operator/applications/a-1/withdraw", false),
         ("/staff/login", false),
         ("/staff/logout", false),
@@ -805,227 +808,5 @@ mod tests {
         assert_eq!(new.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()), Some("/operator"));
         let login = body(get(&router, "/operator", None).await).await;
         assert!(login.contains("<label for=\"login\">Login</label>"), "{login}");
-    }
-}
-
-/// The lists over 10,000 applications: a workstation that answers
-/// `ListApplications` with them (and nothing else), the console's pages
-/// through them, sorted, filtered and exported, each page timed.
-#[cfg(test)]
-mod lists {
-    use std::time::Instant;
-
-    use axum::body::Body;
-    use axum::http::{Request as HttpRequest, StatusCode};
-    use egov_proto::workstation_service_server::{WorkstationService, WorkstationServiceServer};
-    use egov_proto::*;
-    use tonic::{Request, Response, Status};
-    use tower::ServiceExt as _;
-
-    use super::*;
-
-    struct Listing(Vec<Application>);
-
-    type Answer<T> = Result<Response<T>, Status>;
-
-    #[tonic::async_trait]
-    impl WorkstationService for Listing {
-        async fn login(&self, _: Request<LoginRequest>) -> Answer<LoginResponse> {
-            Err(Status::unimplemented("listing only"))
-        }
-        async fn open_form(&self, _: Request<OpenFormRequest>) -> Answer<OpenFormResponse> {
-            Err(Status::unimplemented("listing only"))
-        }
-        async fn submit_application(&self, _: Request<SubmitApplicationRequest>) -> Answer<SubmitApplicationResponse> {
-            Err(Status::unimplemented("listing only"))
-        }
-        async fn get_application(&self, _: Request<GetApplicationRequest>) -> Answer<GetApplicationResponse> {
-            Err(Status::unimplemented("listing only"))
-        }
-        async fn list_applications(&self, _: Request<ListApplicationsRequest>) -> Answer<ListApplicationsResponse> {
-            Ok(Response::new(ListApplicationsResponse { applications: self.0.clone() }))
-        }
-        type WatchApplicationStream =
-            std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<WatchApplicationResponse, Status>> + Send>>;
-        async fn watch_application(&self, _: Request<WatchApplicationRequest>) -> Answer<Self::WatchApplicationStream> {
-            Err(Status::unimplemented("listing only"))
-        }
-        async fn take_queue_ticket(&self, _: Request<TakeQueueTicketRequest>) -> Answer<TakeQueueTicketResponse> {
-            Err(Status::unimplemented("listing only"))
-        }
-        async fn issue_result(&self, _: Request<IssueResultRequest>) -> Answer<IssueResultResponse> {
-            Err(Status::unimplemented("listing only"))
-        }
-        async fn withdraw_application(
-            &self,
-            _: Request<WithdrawApplicationRequest>,
-        ) -> Answer<WithdrawApplicationResponse> {
-            Err(Status::unimplemented("listing only"))
-        }
-    }
-
-    const SURNAMES: [&str; 5] = ["Серикбаев", "Нурланова", "Ахметов", "Жумабаева", "Ким"];
-    const MONDAY_2026_06_01_09_00: i64 = 1_780_282_800_000;
-
-    /// `count` applications over 50 days, every fifth ended (permitted, refused, withdrawn), the rest at action 1.
-    fn generated(count: usize) -> Vec<Application> {
-        (0..count)
-            .map(|n| {
-                let opened = MONDAY_2026_06_01_09_00 + (n as i64) * 7 * 60_000;
-                let step = |id: &str, at: i64| StepRecord {
-                    step_id: id.to_owned(),
-                    actor_id: "operator-1".to_owned(),
-                    started_time_ms: at,
-                    ended_time_ms: at + 60_000,
-                    ..StepRecord::default()
-                };
-                let outcome = match n % 15 {
-                    0 => "permitted",
-                    5 => "refused",
-                    10 => "withdrawn",
-                    _ => "",
-                };
-                Application {
-                    application_id: format!("app-{n:05}"),
-                    applicant_iin: format!("{:012}", 850_715_300_000u64 + n as u64),
-                    applicant_name: format!("{} {n}", SURNAMES[n % SURNAMES.len()]),
-                    path: vec![step("process-1", opened - 3_600_000), step("process-2", opened)],
-                    current_step: if outcome.is_empty() { "action-1".to_owned() } else { String::new() },
-                    current_step_since_ms: opened + 120_000,
-                    current_step_deadline_ms: if outcome.is_empty() { opened + 1_200_000 } else { 0 },
-                    outcome: outcome.to_owned(),
-                    registration_id: format!("RSHEP-{n:010}"),
-                    due_time_ms: opened + 5 * 86_400_000,
-                    operator_id: "operator-1".to_owned(),
-                    ..Application::default()
-                }
-            })
-            .collect()
-    }
-
-    async fn fetch(router: &Router, path: &str) -> (StatusCode, String, std::time::Duration) {
-        let started = Instant::now();
-        let request =
-            HttpRequest::get(path).header(header::HOST, "lists.example").body(Body::empty()).unwrap_or_default();
-        let response = router.clone().oneshot(request).await.unwrap_or_else(|e| match e {});
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap_or_default();
-        (status, String::from_utf8_lossy(&bytes).into_owned(), started.elapsed())
-    }
-
-    fn rows(page: &str) -> Vec<String> {
-        page.split("<tr data-application=\"")
-            .skip(1)
-            .map(|rest| rest.split('"').next().unwrap_or_default().to_owned())
-            .collect()
-    }
-
-    fn next(page: &str) -> Option<String> {
-        let (_, rest) = page.split_once("id=\"next-page\" href=\"")?;
-        Some(rest.split('"').next()?.replace("&amp;", "&"))
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn ten_thousand_applications_page_sort_filter_and_export() {
-        const COUNT: usize = 10_000;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
-        let address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-        let service = WorkstationServiceServer::new(Listing(generated(COUNT)))
-            .max_encoding_message_size(egov_client::MAX_MESSAGE_BYTES);
-        tokio::spawn(tonic::transport::Server::builder().add_service(service).serve_with_incoming(incoming));
-        // Nothing answers for the ARM: the list is the workstation's.
-        let mut topology = Topology::on_ports("127.0.0.1", [address.port(), 1, 1, 1, 1]);
-        topology.workstation = address.to_string();
-        let router = routes(super::tests::app_on(topology));
-        let mut timings = Vec::new();
-
-        // Paged through, newest first by default: 50 a page, each once, none missed.
-        let (status, mut page, took) = fetch(&router, "/applications").await;
-        assert_eq!(status, StatusCode::OK);
-        assert!(page.contains(&format!("<strong id=\"found\">{COUNT}</strong>")), "all found");
-        timings.push(took);
-        let mut seen = rows(&page);
-        assert_eq!(seen.first().map(String::as_str), Some("app-09999"), "the newest first");
-        for _ in 0..4 {
-            let Some(next) = next(&page) else { panic!("no next page") };
-            let (_, later, took) = fetch(&router, &next).await;
-            timings.push(took);
-            seen.extend(rows(&later));
-            page = later;
-        }
-        assert_eq!(seen.len(), 250);
-        let expected: Vec<String> = (COUNT - 250..COUNT).rev().map(|n| format!("app-{n:05}")).collect();
-        assert_eq!(seen, expected, "five pages in order, none twice");
-
-        // Sorted by the applicant's name, ascending.
-        let (_, page, took) = fetch(&router, "/applications?sort=applicant&order=asc").await;
-        timings.push(took);
-        let names: Vec<String> = page
-            .split("<td class=\"applicant\">")
-            .skip(1)
-            .map(|rest| rest.split('<').next().unwrap_or_default().to_owned())
-            .collect();
-        let mut sorted = names.clone();
-        sorted.sort();
-        assert_eq!((names.len(), &names), (50, &sorted));
-        assert!(page.contains("aria-sort=\"ascending\""));
-
-        // Filtered: by outcome (withdrawn among them), by name, by IIN, overdue.
-        let (_, page, took) = fetch(&router, "/applications?outcome=withdrawn").await;
-        timings.push(took);
-        let withdrawn = (0..COUNT).filter(|n| n % 15 == 10).count();
-        assert!(page.contains(&format!("<strong id=\"found\">{withdrawn}</strong>")), "every fifteenth withdrawn");
-        assert!(rows(&page).iter().all(|id| id.trim_start_matches("app-").parse::<usize>().unwrap_or(1) % 15 == 10));
-        let (_, page, took) =
-            fetch(&router, &format!("/applications?order=asc&q={}", layout::encode("ахметов 7"))).await;
-        timings.push(took);
-        assert!(rows(&page).contains(&"app-00007".to_owned()), "found by name, in any case");
-        let (_, page, took) = fetch(&router, "/applications?q=850715300042").await;
-        timings.push(took);
-        assert_eq!(rows(&page), ["app-00042"], "found by IIN");
-        let (_, page, took) = fetch(&router, "/applications?standing=overdue&state=open").await;
-        timings.push(took);
-        let open = (0..COUNT).filter(|n| ![0, 5, 10].contains(&(n % 15))).count();
-        assert!(page.contains(&format!("<strong id=\"found\">{open}</strong>")), "every open one is overdue by now");
-
-        // Exported: every row found, not a page.
-        let (_, csv, took) = fetch(&router, "/applications?outcome=refused&format=csv").await;
-        timings.push(took);
-        let lines: Vec<&str> = csv.lines().collect();
-        assert!(lines[0].starts_with("application_id,applicant_name,applicant_iin,state"), "{}", lines[0]);
-        assert_eq!(lines.len(), 1 + (0..COUNT).filter(|n| n % 15 == 5).count());
-        assert!(lines[1].contains(",refused,") && lines[1].contains("+05:00"), "{}", lines[1]);
-        let (_, json, took) = fetch(&router, "/applications?format=json").await;
-        timings.push(took);
-        let exported: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap_or_default();
-        assert_eq!(exported.len(), COUNT);
-        assert_eq!(exported[0]["application_id"], "app-09999");
-
-        // The SLA report exported, and filtered by how far past the deadline.
-        let (_, csv, took) = fetch(&router, "/sla?format=csv").await;
-        timings.push(took);
-        let lines: Vec<&str> = csv.lines().collect();
-        assert_eq!(lines[0], "application_id,registration_id,item,started,deadline,ended,standing,overdue_by_minutes");
-        let late = |line: &&str| line.split(',').nth(7).and_then(|m| m.parse::<i64>().ok());
-        assert!(lines.len() > open && lines[1..].iter().all(|line| late(line).is_some()), "every row overdue");
-        let (_, page, took) = fetch(&router, "/sla?over=1000000").await;
-        timings.push(took);
-        assert!(page.contains("<strong id=\"found\">0</strong>"), "none a million hours late");
-        let (_, json, _) = fetch(&router, "/sla?format=json&over=1").await;
-        let exported: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap_or_default();
-        assert!(
-            !exported.is_empty()
-                && exported.iter().all(|row| row["overdue_by_minutes"]
-                    .as_str()
-                    .is_some_and(|m| m.parse::<i64>().is_ok_and(|m| m >= 60)))
-        );
-
-        let slowest = timings.iter().max().copied().unwrap_or_default();
-        let mean = timings.iter().sum::<std::time::Duration>() / timings.len() as u32;
-        println!(
-            "lists of {COUNT} applications: {} pages, mean {mean:?}, slowest {slowest:?}: {timings:?}",
-            timings.len()
-        );
     }
 }

@@ -142,7 +142,9 @@ async fn fingerprint(app: &App, watched: &Watched) -> Option<u64> {
             }
         }
         Watched::Applications => {
-            for application in crate::applications::known(app, None).await.ok()? {
+            // The first page of the whole list: what the list's page shows unless paged on.
+            let every = egov_proto::ApplicationListQuery::default();
+            for application in crate::applications::first_page(app, &every).await.ok()? {
                 application.encode_to_vec().hash(&mut hasher);
             }
         }

@@ -1,8 +1,8 @@
 //! The State Corporation operator's screens: log-in (process 1), the new
 //! application's form (process 2) and its look-up (process 3, condition 1,
 //! the process-4 notice), the documents attached and signed (process 5) and
-//! sent (process 6), the operator's applications, and the hand-over of the
-//! result (process 9). Every call is the operator's, signed with their key.
+//! sent (process 6), the operator's applications, the call of the next
+//! ticket of the electronic queue, and the hand-over of the result (process 9). Every call is the operator's, signed with their key.
 
 use std::sync::Arc;
 
@@ -33,10 +33,15 @@ pub async fn start(ctx: Ctx) -> Response {
         None => login_page(&ctx, &LoginForm::default(), None).into_response(),
         Some(operator) => {
             let lang = ctx.lang();
-            let mine = crate::applications::known(&ctx.app, Some(operator.operator_id())).await;
+            let query = egov_proto::ApplicationListQuery {
+                operator_id: operator.operator_id().to_owned(),
+                ..egov_proto::ApplicationListQuery::default()
+            };
+            let mine = crate::applications::first_page(&ctx.app, &query).await;
             let body = html! {
                 (who(&ctx, operator))
                 p { a href="/operator/new" { (t(lang, "new.application")) } }
+                (call_next_form(&ctx))
                 h2 { (t(lang, "my.applications")) }
                 div #live-list data-live {
                     @match &mine {
@@ -58,6 +63,17 @@ fn who(ctx: &Ctx, operator: &OperatorClient) -> Markup {
             (guard::field(ctx))
             (t(lang, "logged.in.as")) " " strong #operator-id { (operator.operator_id()) } " "
             button.secondary type="submit" { (t(lang, "logout")) }
+        }
+    }
+}
+
+/// The "Call the next ticket" button: the operator, free, calls the next
+/// waiting ticket of their centre's queue (paragraph 9.4).
+fn call_next_form(ctx: &Ctx) -> Markup {
+    html! {
+        form.inline #call-next method="post" action="/operator/call-next" {
+            (guard::field(ctx))
+            button type="submit" { (t(ctx.lang(), "call.next")) }
         }
     }
 }
@@ -99,8 +115,11 @@ pub fn applications_table(ctx: &Ctx, applications: &[Application], link: &str) -
 
 /// The step an application waits on (its title in the definition), or its outcome.
 pub fn state(ctx: &Ctx, application: &Application) -> String {
-    let lang = ctx.lang();
-    let definition = ctx.app.definition();
+    state_in(ctx.app.definition(), ctx.lang(), application)
+}
+
+/// [`state`] in `lang`, by `definition`.
+pub fn state_in(definition: &egov_regulation::Definition, lang: Lang, application: &Application) -> String {
     if !application.outcome.is_empty() {
         return format!("{}: {}", t(lang, "outcome"), definition.outcome_name(&application.outcome, lang.code()));
     }
@@ -227,7 +246,8 @@ fn new_page(ctx: &Ctx, form: &NewApplication, refused: Option<(Field, Problem)>)
                 input #notarised type="checkbox" name="notarised" value="yes" checked[form.notarised.is_some()];
                 label.inline for="notarised" { (t(lang, "notarised")) }
                 label for="poa_number" { (t(lang, "poa.number")) }
-                input #poa_number type="text" name="poa_number" value=(form.poa_number) aria-describedby="poa-problem";
+                input #poa_number type="text" name="poa_number" value=(form.poa_number) aria-describedby="poa-problem"
+                    data-required-if-filled="representative" data-required-with-checked="notarised";
                 label for="poa_issued_on" { (t(lang, "poa.issued")) }
                 input #poa_issued_on type="date" name="poa_issued_on" value=(form.poa_issued_on);
                 (problem(lang, "poa-problem", at(Field::PowerOfAttorney)))
@@ -351,7 +371,9 @@ async fn application_page(ctx: &Ctx, id: &str, refused: Option<Refused>) -> Resp
                         (lang.pick(&document.kk, &document.ru, &document.en))
                         @if needed { " (" (t(lang, "required")) ")" }
                     }
-                    input id=(field) type="file" name=(field) aria-describedby={ (field) "-problem" };
+                    @let with_representative = document.when.as_deref() == Some("representative") && represented;
+                    input id=(field) type="file" name=(field) aria-describedby={ (field) "-problem" }
+                        required[with_representative] aria-required=[with_representative.then_some("true")];
                     (problem(lang, &format!("{field}-problem"), document_problem.filter(|(k, _)| *k == document.code).map(|(_, p)| p)))
                 }
                 @if let Some(Refused::Submission(problem_, notice)) = &refused {
@@ -389,12 +411,25 @@ async fn application_page(ctx: &Ctx, id: &str, refused: Option<Refused>) -> Resp
             section.card aria-labelledby="handover-title" {
                 h2 #handover-title { (t(lang, "hand.over")) }
                 @if !application.queue_ticket.is_empty() {
-                    p { (t(lang, "ticket")) ": " strong #ticket { (application.queue_ticket) } }
+                    p {
+                        (t(lang, "ticket")) ": " strong #ticket { (application.queue_ticket) }
+                        @if !application.queue_called_by.is_empty() {
+                            " " span #ticket-called {
+                                (t(lang, "called")) ": " (application.queue_called_by)
+                                @if !application.queue_window.is_empty() {
+                                    ", " (t(lang, "window")) " " (application.queue_window)
+                                }
+                                " " (time(application.queue_called_time_ms))
+                            }
+                        }
+                    }
                 }
                 form.inline method="post" action={ "/operator/applications/" (id) "/ticket" } {
                     (guard::field(ctx))
                     button type="submit" { (t(lang, "take.ticket")) }
                 }
+                " "
+                (call_next_form(ctx))
                 " "
                 form.inline method="post" action={ "/operator/applications/" (id) "/issue" } {
                     (guard::field(ctx))
@@ -590,7 +625,38 @@ pub async fn ticket(ctx: Ctx, Path(id): Path<String>, _: Posted<NoFields>) -> Re
     }
 }
 
-/// Process 9: the result handed over, in the queue's order.
+/// The operator calls the next waiting ticket of their centre's queue: its
+/// application's page, with the ticket called; the operator's page, saying so,
+/// when no ticket waits.
+pub async fn call_next(ctx: Ctx, _: Posted<NoFields>) -> Response {
+    let Some(operator) = ctx.session.operator.clone() else { return see_other("/operator") };
+    let lang = ctx.lang();
+    match operator.call_next().await {
+        Ok(called) => match (called.ticket, called.application) {
+            (Some(ticket), Some(application)) => {
+                ctx.flash(&format!(
+                    "{} {} {}: {}",
+                    t(lang, "ticket"),
+                    ticket.number,
+                    t(lang, "called"),
+                    application.application_id
+                ));
+                see_other(&format!("/operator/applications/{}", application.application_id))
+            }
+            _ => {
+                ctx.flash(t(lang, "no.ticket.waiting"));
+                see_other("/operator")
+            }
+        },
+        Err(status) => {
+            let refused = Problem::from_status(&status);
+            ctx.flash(&format!("{}: {}", refused.code, i18n::problem_text(lang, &refused.code)));
+            see_other("/operator")
+        }
+    }
+}
+
+/// Process 9: the result handed over to the applicant whose ticket was called to this operator.
 pub async fn issue(ctx: Ctx, Path(id): Path<String>, _: Posted<NoFields>) -> Response {
     let Some(operator) = ctx.session.operator.clone() else { return see_other("/operator") };
     match operator.issue(&id).await {

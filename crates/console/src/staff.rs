@@ -167,11 +167,17 @@ fn office_form(ctx: &Ctx, refused: Option<&Unread>) -> Markup {
             p { (t(lang, "file.limit")) " " (crate::MAX_FILE_BYTES / 1024) " KiB." }
             @for document in &definition.documents {
                 @let field = format!("doc-{}", document.code);
+                // A document the representative brings (the power of attorney) is required as soon as one is typed in.
+                @let with_representative = document.when.as_deref() == Some("representative");
                 label for={ "office-" (field) } {
                     (lang.pick(&document.kk, &document.ru, &document.en))
                     @if document.required { " (" (t(lang, "required")) ")" }
+                    @if with_representative {
+                        span.required-mark data-mark-for={ "office-" (field) } hidden { " (" (t(lang, "required")) ")" }
+                    }
                 }
-                input id={ "office-" (field) } type="file" name=(field) aria-describedby={ "office-" (field) "-problem" };
+                input id={ "office-" (field) } type="file" name=(field) aria-describedby={ "office-" (field) "-problem" }
+                    data-required-if-filled=[with_representative.then_some("office-representative")];
                 (problem(lang, &format!("office-{field}-problem"), at(Some(document.code.as_str()))))
             }
             (problem(lang, "office-problem", at(None)))

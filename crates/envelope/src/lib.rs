@@ -12,7 +12,7 @@ pub use error::EnvelopeError;
 pub use signing::{
     COUNTERSIGN_TAG, Checks, SENDER_TAG, Signer, Verified, carried_envelope, check_freshness, countersign,
     countersigned_bytes, decode_body, decode_header, header_of_stored, log_origin, open, sender_signed_bytes,
-    verifications, verify_countersignature,
+    verifications, verifications_remembered, verify_countersignature,
 };
 pub use trust::{KeyEntry, Member, Role, TrustError, TrustRegistry};
 
@@ -32,6 +32,8 @@ pub mod services {
     pub const FORM_SUBMIT: &str = "sc.form.submit.v1";
     /// The applicant's ticket of the electronic queue for the result (paragraphs 9.3-9.4).
     pub const QUEUE_TICKET: &str = "sc.queue.ticket.v1";
+    /// A free operator calls the next ticket of a centre's queue to their window (paragraph 9.4).
+    pub const QUEUE_CALL: &str = "sc.queue.call.v1";
     /// The operator's hand-over of the result (process 9).
     pub const RESULT_ISSUE: &str = "sc.result.issue.v1";
     /// The operator withdraws an application not yet submitted (the simulator's assumption).

@@ -1,10 +1,12 @@
 //! The signed bytes, signing and verification. See `docs/envelope.md`.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use egov_messages::{Body, Envelope, EnvelopeHeader, MessageType, Signature};
 use prost::Message;
+use prost::bytes::Bytes;
 
 use crate::{EnvelopeError, Role, TrustRegistry};
 
@@ -97,7 +99,8 @@ impl Signer {
     }
 
     /// Signs already serialised header and body bytes.
-    pub fn seal_bytes(&self, header: Vec<u8>, body: Vec<u8>) -> Envelope {
+    pub fn seal_bytes(&self, header: impl Into<Bytes>, body: impl Into<Bytes>) -> Envelope {
+        let (header, body) = (header.into(), body.into());
         let signature = self.key.sign(&sender_signed_bytes(&header, &body));
         Envelope {
             header,
@@ -270,16 +273,73 @@ pub fn header_of_stored(bytes: &[u8]) -> Option<EnvelopeHeader> {
 }
 
 static VERIFICATIONS: AtomicU64 = AtomicU64::new(0);
+static REMEMBERED: AtomicU64 = AtomicU64::new(0);
 
 /// How many ed25519 signatures this process has verified (the bench counts them per application).
 pub fn verifications() -> u64 {
     VERIFICATIONS.load(Ordering::Relaxed)
 }
 
-/// The one place a signature is checked: strict ed25519 (`verify_strict`), counted.
+/// How many checks of a signature this process answered from the signatures it verified before: the
+/// same signature by the same key over the same bytes, verified before.
+pub fn verifications_remembered() -> u64 {
+    REMEMBERED.load(Ordering::Relaxed)
+}
+
+/// How many verified signatures a process remembers (the oldest is forgotten first).
+const REMEMBER_SIGNATURES: usize = 1 << 16;
+
+/// The signatures this process verified, each as SHA-256 over the key, the
+/// signature and the signed bytes: a bounded set, oldest out first.
+struct VerifiedSignatures {
+    set: std::collections::HashSet<[u8; 32]>,
+    order: std::collections::VecDeque<[u8; 32]>,
+}
+
+static VERIFIED_SIGNATURES: Mutex<Option<VerifiedSignatures>> = Mutex::new(None);
+
+fn signature_digest(key: &VerifyingKey, bytes: &[u8], signature: &ed25519_dalek::Signature) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(key.as_bytes());
+    hasher.update(signature.to_bytes());
+    hasher.update((bytes.len() as u64).to_be_bytes());
+    hasher.update(bytes);
+    hasher.finalize().into()
+}
+
+/// The one place a signature is checked: strict ed25519 (`verify_strict`),
+/// counted. A signature a participant of this process verified already (the
+/// gateway, then the recipient, check the same sender's signature over the
+/// same bytes) is answered from a bounded set of verified signatures: the
+/// verdict of `verify_strict` is a function of the key, the signature and
+/// the bytes, which the set's entry hashes together, so it cannot differ.
+/// Whether the key may sign at that time is checked before, every time.
 fn verify(key: &VerifyingKey, bytes: &[u8], signature: &ed25519_dalek::Signature) -> bool {
+    let digest = signature_digest(key, bytes, signature);
+    let lock = || VERIFIED_SIGNATURES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if lock().as_ref().is_some_and(|verified| verified.set.contains(&digest)) {
+        REMEMBERED.fetch_add(1, Ordering::Relaxed);
+        return true;
+    }
     VERIFICATIONS.fetch_add(1, Ordering::Relaxed);
-    key.verify_strict(bytes, signature).is_ok()
+    if key.verify_strict(bytes, signature).is_err() {
+        return false;
+    }
+    let mut guard = lock();
+    let verified = guard.get_or_insert_with(|| VerifiedSignatures {
+        set: std::collections::HashSet::with_capacity(REMEMBER_SIGNATURES),
+        order: std::collections::VecDeque::with_capacity(REMEMBER_SIGNATURES),
+    });
+    if verified.set.insert(digest) {
+        verified.order.push_back(digest);
+        if verified.order.len() > REMEMBER_SIGNATURES
+            && let Some(oldest) = verified.order.pop_front()
+        {
+            verified.set.remove(&oldest);
+        }
+    }
+    true
 }
 
 /// Decodes the body as `B`, after checking the header names `B`.
@@ -287,7 +347,7 @@ pub fn decode_body<B: Body>(envelope: &Envelope, verified: &Verified) -> Result<
     if verified.header.body_type != B::TYPE {
         return Err(EnvelopeError::BodyTypeMismatch { found: verified.header.body_type.clone(), expected: B::TYPE });
     }
-    B::decode(envelope.body.as_slice())
+    B::decode(&envelope.body[..])
         .map_err(|e| EnvelopeError::MalformedBody { body_type: B::TYPE.to_owned(), reason: e.to_string() })
 }
 

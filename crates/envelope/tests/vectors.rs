@@ -66,9 +66,17 @@ fn the_vector_verifies_and_a_flipped_bit_does_not() {
     let verified = open(&envelope, &trust, 0, &checks).unwrap();
     verify_countersignature(&envelope, &verified, &trust, "egov-gateway").unwrap();
     let mut header_flipped = envelope.clone();
-    header_flipped.header[40] ^= 1;
+    {
+        let mut bytes = header_flipped.header.to_vec();
+        bytes[40] ^= 1;
+        header_flipped.header = bytes.into();
+    }
     let mut body_flipped = envelope.clone();
-    body_flipped.body[3] ^= 1;
+    {
+        let mut bytes = body_flipped.body.to_vec();
+        bytes[3] ^= 1;
+        body_flipped.body = bytes.into();
+    }
     let mut countersignature_flipped = envelope.clone();
     countersignature_flipped.signatures[1].ed25519[0] ^= 1;
     for tampered in [&header_flipped, &body_flipped] {

@@ -2,7 +2,7 @@
 //! delivery status, and the message log by application or by recipient.
 
 use egov_proto::{
-    DeliveryStatus, Envelope, EnvelopeHeader, GetMessageStatusRequest, GetMessageStatusResponse, GetMessagesRequest,
+    DeliveryStatus, Envelope, GetMessageStatusRequest, GetMessageStatusResponse, GetMessagesRequest,
     GetMessagesResponse, LoggedMessage,
 };
 use egov_runtime::Refusal;
@@ -72,15 +72,15 @@ impl Gateway {
         let mut messages = Vec::new();
         for entry in self.store.indexed_log(&key, limit)? {
             // The log holds only envelopes that were admitted: one that does not decode is damage.
-            let corrupt = |error: prost::DecodeError| {
+            let corrupt = |error: &dyn std::fmt::Display| {
                 Refusal::new(
                     Code::DataLoss,
                     "store.corrupt",
                     format!("log entry {} does not decode: {error}", entry.sequence),
                 )
             };
-            let envelope = Envelope::decode(entry.envelope.as_slice()).map_err(corrupt)?;
-            let header = EnvelopeHeader::decode(envelope.header.as_slice()).map_err(corrupt)?;
+            let envelope = Envelope::decode(entry.envelope.as_slice()).map_err(|error| corrupt(&error))?;
+            let header = egov_envelope::decode_header(&envelope.header).map_err(|error| corrupt(&error))?;
             let status = self
                 .store
                 .get::<DeliveryRecord>(&status_key(&header.sender_id, &header.message_id))?

@@ -74,13 +74,15 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 /// Changes the chosen part of the envelope; false when nothing could change.
 fn apply(envelope: &mut Envelope, mutation: &Mutation) -> bool {
     let (Mutation::Flip { part, .. } | Mutation::Truncate { part, .. } | Mutation::Append { part, .. }) = mutation;
-    let bytes = match part {
-        0 => &mut envelope.header,
-        1 => &mut envelope.body,
-        2 => &mut envelope.signatures[0].ed25519,
+    // The header and body are shared buffers: changed as a copy, put back after.
+    let mut copy = match part {
+        0 => envelope.header.to_vec(),
+        1 => envelope.body.to_vec(),
+        2 => std::mem::take(&mut envelope.signatures[0].ed25519),
         _ => return mutate_key_id(envelope, mutation),
     };
-    match mutation {
+    let bytes = &mut copy;
+    let changed = match mutation {
         Mutation::Flip { at, bit, .. } if !bytes.is_empty() => {
             let at = at % bytes.len();
             bytes[at] ^= 1 << bit;
@@ -95,7 +97,13 @@ fn apply(envelope: &mut Envelope, mutation: &Mutation) -> bool {
             true
         }
         _ => false,
+    };
+    match part {
+        0 => envelope.header = copy.into(),
+        1 => envelope.body = copy.into(),
+        _ => envelope.signatures[0].ed25519 = copy,
     }
+    changed
 }
 
 fn mutate_key_id(envelope: &mut Envelope, mutation: &Mutation) -> bool {

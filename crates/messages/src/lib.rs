@@ -83,6 +83,7 @@ bodies!(
     ApplicationForm,
     ApplicationSubmission,
     ApplicantArrival,
+    NextTicketCall,
     ResultPickup,
     ApplicationWithdrawal,
     ApplicationDelivery carrying operator_submission,

@@ -61,6 +61,13 @@ impl RegionalServer {
         Ok(RegionalServer { regional: Arc::new(Regional { receiver, definition, steps, store }) })
     }
 
+    /// Writes the list index of the registrations the store holds without it
+    /// (a store written before the lists were indexed), once: the number
+    /// indexed, 0 when the index was there. Run at start, before the services answer.
+    pub async fn build_list_index(&self) -> Result<usize, Status> {
+        Ok(self.regional.build_list_index().await?)
+    }
+
     pub fn inbox_service(&self) -> InboxServiceServer<RegionalServer> {
         InboxServiceServer::new(self.clone()).max_decoding_message_size(egov_runtime::receive::MAX_MESSAGE_BYTES)
     }
@@ -128,8 +135,12 @@ impl RegionalGatewayService for RegionalServer {
         &self,
         request: Request<ListRegistrationsRequest>,
     ) -> Result<Response<ListRegistrationsResponse>, Status> {
-        let registrations = self.regional.registrations(&request.into_inner().channel)?;
-        Ok(Response::new(ListRegistrationsResponse { registrations }))
+        let request = request.into_inner();
+        if let Some(query) = &request.query {
+            return Ok(Response::new(self.regional.registration_page(&request.channel, query)?));
+        }
+        let registrations = self.regional.registrations(&request.channel)?;
+        Ok(Response::new(ListRegistrationsResponse { registrations, ..ListRegistrationsResponse::default() }))
     }
 
     async fn perform_staff_action(

@@ -107,13 +107,13 @@ impl Regional {
             path: Vec::new(),
         };
         let delivery_bytes = delivery.encode_to_vec();
-        let registration = self.registration_of(&record, delivery)?;
+        let registration = self.registration_of(&record, delivery.clone())?;
         let mut outcome = Outcome::new(ReceiveAtOfficeResponse { registration: Some(registration) });
         outcome.put(application_key(&application_id), 0, &registration_id)?;
         outcome.put(registration_key(&registration_id), 0, &record)?;
         outcome.put(delivery_key(&registration_id), 0, &serde_bytes::Bytes::new(&delivery_bytes))?;
         outcome.index(channel_entry(&channel.id, &registration_id), true);
-        self.requeue(&mut outcome, None, &record);
+        self.requeue(&mut outcome, None, &record, Some(&delivery))?;
         tracing::info!(%registration_id, %application_id, "received at the provider's office (action 1)");
         Ok(outcome)
     }

@@ -15,13 +15,19 @@ fn entry(actor: &str, registration_id: &str) -> String {
 }
 
 impl Regional {
-    /// Moves the registration in the queue from whom it waited on (`before`) to whom it waits on now.
+    /// Moves the registration in the queue from whom it waited on (`before`)
+    /// to whom it waits on now, and its list entries with it (`relist`;
+    /// `delivery`: the application as received, for a new registration).
     pub(crate) fn requeue<A>(
         &self,
         outcome: &mut Outcome<A>,
         before: Option<&RegistrationRecord>,
         after: &RegistrationRecord,
-    ) {
+        delivery: Option<&egov_proto::ApplicationDelivery>,
+    ) -> Result<(), Refusal> {
+        for (key, present) in self.relist(before, after, delivery)? {
+            outcome.index(key, present);
+        }
         let was = before.map(|record| self.next_actor(record)).unwrap_or_default();
         let is = self.next_actor(after);
         if was != is {
@@ -32,6 +38,7 @@ impl Regional {
                 outcome.index(entry(&is, &after.registration_id), true);
             }
         }
+        Ok(())
     }
 
     /// The registrations waiting on `actor` (a role), or on anyone when it is empty.

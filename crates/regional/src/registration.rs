@@ -36,7 +36,7 @@ impl Regional {
         outcome.put(application_key(&application_id), 0, &registration_id)?;
         outcome.put(registration_key(&registration_id), 0, &record)?;
         outcome.put(delivery_key(&registration_id), 0, &serde_bytes::Bytes::new(&received.envelope.body))?;
-        self.requeue(&mut outcome, None, &record);
+        self.requeue(&mut outcome, None, &record, Some(delivery))?;
         self.send_progress(&mut outcome, &record, None, now_ms);
         tracing::info!(%registration_id, %application_id, "registered (process 7)");
         Ok(outcome)

@@ -84,7 +84,7 @@ impl Regional {
         }
         let mut outcome = Outcome::new(SignResultResponse { registration: Some(self.to_registration(&record)?) });
         outcome.put(registration_key(&record.registration_id), stored.version, &record)?;
-        self.requeue(&mut outcome, Some(&before), &record);
+        self.requeue(&mut outcome, Some(&before), &record, None)?;
         self.send_progress(&mut outcome, &record, signed_result, now_ms);
         tracing::info!(registration_id = %record.registration_id, step = %sign.id, "signed by the provider's official");
         Ok(outcome)

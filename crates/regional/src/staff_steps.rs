@@ -96,7 +96,7 @@ impl Regional {
         let mut outcome =
             Outcome::new(PerformStaffActionResponse { registration: Some(self.to_registration(&record)?) });
         outcome.put(registration_key(&record.registration_id), stored.version, &record)?;
-        self.requeue(&mut outcome, Some(&before), &record);
+        self.requeue(&mut outcome, Some(&before), &record, None)?;
         self.send_progress(&mut outcome, &record, signed_result, now_ms);
         tracing::info!(registration_id = %record.registration_id, step = %action.step_id, "staff step done");
         Ok(outcome)
@@ -198,7 +198,7 @@ impl Regional {
         let mut outcome =
             Outcome::new(PerformStaffActionResponse { registration: Some(self.to_registration(&record)?) });
         outcome.put(registration_key(&record.registration_id), version, &record)?;
-        self.requeue(&mut outcome, Some(&before), &record);
+        self.requeue(&mut outcome, Some(&before), &record, None)?;
         tracing::info!(registration_id = %record.registration_id, step = %sign.id, "result handed to the head");
         Ok(outcome)
     }

@@ -496,7 +496,23 @@ pub fn svg(definition: &Definition, done: &[&str], current: Option<&str>, lang: 
         };
         let start_x = (*x1 as i64 + dx) as usize;
         let path = if y2 > y1 {
-            format!("M {start_x} {} L {} {}", y1 + h1, (*x2 as i64 + dx / 3) as usize, y2)
+            // Down: out of the box's bottom into the gap under it, along the gap to where it goes on, and down;
+            // past the rows between, it goes down the channel between two lanes (where no box is), then along
+            // the gap over the target to it. Every step has a row of its own, so a gap holds no box.
+            let end_x = (*x2 as i64 + dx / 3) as usize;
+            let below = y1 + h1 + 6;
+            let above = y2 - 6;
+            if below + GAP >= *y2 {
+                format!("M {start_x} {} L {start_x} {below} L {end_x} {below} L {end_x} {y2}", y1 + h1)
+            } else {
+                // The channel on the left of the target's lane, or on its right for a "no" (to the right).
+                let lane_left = x2 - COLUMN / 2;
+                let channel = if dx > 0 { lane_left + COLUMN - 6 } else { lane_left + 6 };
+                format!(
+                    "M {start_x} {} L {start_x} {below} L {channel} {below} L {channel} {above} L {end_x} {above} L {end_x} {y2}",
+                    y1 + h1
+                )
+            }
         } else {
             // Back up or sideways: around the right of the boxes.
             let side = x1.max(x2) + BOX_W / 2 + 12;
@@ -510,7 +526,11 @@ pub fn svg(definition: &Definition, done: &[&str], current: Option<&str>, lang: 
                 y2 + h2 / 2
             )
         };
-        out.push_str(&format!("<path class=\"edge\" d=\"{path}\"/>\n"));
+        out.push_str(&format!(
+            "<path class=\"edge\" data-from=\"{}\" data-to=\"{}\" d=\"{path}\"/>\n",
+            xml_text(&edge.from.id),
+            xml_text(edge.to)
+        ));
         if let Some(label) = &edge.label {
             let x = if anchor == "end" { start_x - 4 } else { start_x + 4 };
             labels.push(format!(
@@ -824,5 +844,124 @@ title = { en = "done", ru = "р", kk = "к" }
         assert!(drawn.contains("<g class=\"step done\" data-step=\"process-1\">"));
         assert_eq!(drawn.matches("aria-current").count(), 1);
         assert!(drawn.trim_end().ends_with("</svg>"));
+    }
+
+    /// A rectangle: left, top, right, bottom.
+    type Rect = (f64, f64, f64, f64);
+
+    /// The value of attribute `name` in the tag `tag`.
+    fn attribute<'t>(tag: &'t str, name: &str) -> Option<&'t str> {
+        let (_, rest) = tag.split_once(&format!(" {name}=\""))?;
+        rest.split('"').next()
+    }
+
+    fn number(text: &str) -> f64 {
+        text.parse().unwrap_or_else(|_| panic!("not a number: {text:?}"))
+    }
+
+    /// Each step's shape in the drawing, by step id: a box's rectangle, or a condition's bounds.
+    fn shapes(drawn: &str) -> HashMap<String, Rect> {
+        let mut shapes = HashMap::new();
+        for group in drawn.split("<g class=\"step").skip(1) {
+            let id = attribute(group, "data-step").unwrap().to_owned();
+            let rect = if let Some((_, rect)) = group.split_once("<rect class=\"shape\"") {
+                let (x, y) = (number(attribute(rect, "x").unwrap()), number(attribute(rect, "y").unwrap()));
+                (x, y, x + number(attribute(rect, "width").unwrap()), y + number(attribute(rect, "height").unwrap()))
+            } else {
+                let (_, polygon) = group.split_once("<polygon class=\"shape\"").unwrap();
+                let points: Vec<(f64, f64)> = attribute(polygon, "points")
+                    .unwrap()
+                    .split(' ')
+                    .map(|point| point.split_once(',').map(|(x, y)| (number(x), number(y))).unwrap())
+                    .collect();
+                let xs = points.iter().map(|p| p.0);
+                let ys = points.iter().map(|p| p.1);
+                (
+                    xs.clone().fold(f64::MAX, f64::min),
+                    ys.clone().fold(f64::MAX, f64::min),
+                    xs.fold(0.0, f64::max),
+                    ys.fold(0.0, f64::max),
+                )
+            };
+            shapes.insert(id, rect);
+        }
+        shapes
+    }
+
+    /// Whether the segment from `a` to `b` (horizontal or vertical, as every edge's are) enters `rect`'s inside.
+    fn crosses(a: (f64, f64), b: (f64, f64), rect: Rect) -> bool {
+        let (left, top, right, bottom) = (rect.0 + 0.5, rect.1 + 0.5, rect.2 - 0.5, rect.3 - 0.5);
+        let (x1, x2) = (a.0.min(b.0), a.0.max(b.0));
+        let (y1, y2) = (a.1.min(b.1), a.1.max(b.1));
+        x1 < right && x2 > left && y1 < bottom && y2 > top
+    }
+
+    /// Annex 1 drawn in each language for each definition: no segment of an
+    /// arrow runs through the shape of a step other than the two it joins, every
+    /// segment is horizontal or vertical, and no two arrows' labels (measured
+    /// at the drawing's own 8 px a character, 12 px high) overlap.
+    #[test]
+    fn no_arrow_crosses_a_step_and_no_label_lies_on_another() {
+        for definition in definitions() {
+            for lang in ["kk", "ru", "en"] {
+                let drawn = svg(&definition, &[], None, lang);
+                let shapes = shapes(&drawn);
+                assert_eq!(shapes.len(), definition.steps().len());
+                let mut edges = 0;
+                for path in drawn.split("<path class=\"edge\"").skip(1) {
+                    edges += 1;
+                    let from = attribute(path, "data-from").unwrap();
+                    let to = attribute(path, "data-to").unwrap();
+                    let numbers: Vec<f64> = attribute(path, "d")
+                        .unwrap()
+                        .split(' ')
+                        .filter(|part| !["M", "L"].contains(part))
+                        .map(number)
+                        .collect();
+                    let points: Vec<(f64, f64)> = numbers.chunks(2).map(|pair| (pair[0], pair[1])).collect();
+                    for segment in points.windows(2) {
+                        let (a, b) = (segment[0], segment[1]);
+                        assert!(a.0 == b.0 || a.1 == b.1, "{lang}: {from} → {to}: a slanted segment {a:?} {b:?}");
+                        for (step, rect) in &shapes {
+                            if step != from && step != to {
+                                assert!(
+                                    !crosses(a, b, *rect),
+                                    "{lang}: the arrow {from} → {to} runs through {step} ({a:?} to {b:?}, {rect:?})"
+                                );
+                            }
+                        }
+                    }
+                }
+                assert!(edges >= definition.steps().len() - 1, "{lang}: every arrow drawn ({edges})");
+                let labels: Vec<(String, Rect)> = drawn
+                    .split("<text class=\"edge-label\"")
+                    .skip(1)
+                    .map(|tag| {
+                        let text = tag[tag.find('>').unwrap() + 1..tag.find("</text>").unwrap()].to_owned();
+                        let (x, y) = (number(attribute(tag, "x").unwrap()), number(attribute(tag, "y").unwrap()));
+                        let width = 8.0 * text.chars().count() as f64;
+                        let left = match attribute(tag, "text-anchor") {
+                            Some("end") => x - width,
+                            Some("middle") => x - width / 2.0,
+                            _ => x,
+                        };
+                        (text, (left, y - 11.0, left + width, y + 3.0))
+                    })
+                    .collect();
+                assert!(!labels.is_empty());
+                for (index, (text, rect)) in labels.iter().enumerate() {
+                    for (other, other_rect) in &labels[index + 1..] {
+                        let apart = rect.2 <= other_rect.0
+                            || other_rect.2 <= rect.0
+                            || rect.3 <= other_rect.1
+                            || other_rect.3 <= rect.1;
+                        assert!(apart, "{lang}: the labels {text:?} {rect:?} and {other:?} {other_rect:?} overlap");
+                    }
+                    for (step, shape) in &shapes {
+                        assert!(!crosses((rect.0, rect.1), (rect.2, rect.3), *shape), "{lang}: {text:?} on {step}");
+                    }
+                }
+            }
+        }
     }
 }

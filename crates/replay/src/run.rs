@@ -261,7 +261,11 @@ async fn run_one(target: &Target, scenario: &Scenario, options: &Options) -> (Ac
         Ok(channel) => channel,
         Err(error) => return fail(actual, error.to_string()),
     };
-    let mut operator = OperatorClient::new(channel, key.clone(), clock.clone()).with_persistence(options.persistence);
+    // Each scenario's applicant takes their ticket at a service centre of their own, named as the
+    // application: scenarios replayed at once are never called each other's tickets.
+    let mut operator = OperatorClient::new(channel, key.clone(), clock.clone())
+        .with_persistence(options.persistence)
+        .with_centre(&application_id);
     if let Some(step) = target.definition.step_by_effect(egov_regulation::Effect::LogIn) {
         pacer.before(step);
     }
@@ -290,7 +294,7 @@ async fn run_one(target: &Target, scenario: &Scenario, options: &Options) -> (Ac
             observe(&mut actual, &application, &target.definition, calendar);
             actual.come_back_at = come_back_ms.and_then(|at| to_local(calendar, at));
             if let Some(result) = result
-                && let Ok(document) = ServiceResult::decode(result.body.as_slice())
+                && let Ok(document) = ServiceResult::decode(&result.body[..])
             {
                 actual.refusal_ground = document.refusal_ground;
                 // At the office, the notice is the result's (the ARM's view has none of its own).
@@ -323,7 +327,7 @@ async fn run_one(target: &Target, scenario: &Scenario, options: &Options) -> (Ac
 fn counter_notice_code(status: &tonic::Status) -> String {
     match egov_client::notice_envelope(status) {
         Ok(None) => String::new(),
-        Ok(Some(envelope)) => egov_proto::Notice::decode(envelope.body.as_slice())
+        Ok(Some(envelope)) => egov_proto::Notice::decode(&envelope.body[..])
             .map_or_else(|error| format!("(a notice that does not decode: {error})"), |notice| notice.code),
         Err(error) => format!("({error})"),
     }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use egov_proto::admin_service_server::{AdminService, AdminServiceServer};
 use egov_proto::{
-    Envelope, EnvelopeHeader, GetCountersRequest, GetCountersResponse, ListOutboxRequest, ListOutboxResponse,
-    LogRecord, OutboxEntry, QueryLogRequest, QueryLogResponse, QueryMonitoringRequest, QueryMonitoringResponse,
-    RetryOutboxRequest, RetryOutboxResponse,
+    Envelope, GetCountersRequest, GetCountersResponse, ListOutboxRequest, ListOutboxResponse, LogRecord, OutboxEntry,
+    QueryLogRequest, QueryLogResponse, QueryMonitoringRequest, QueryMonitoringResponse, RetryOutboxRequest,
+    RetryOutboxResponse,
 };
 use egov_store::{Batch, OutboxItem, Store};
 use prost::Message;
@@ -56,10 +56,7 @@ impl AdminServer {
 }
 
 fn entry(item: &OutboxItem) -> OutboxEntry {
-    let header = Envelope::decode(item.envelope.as_slice())
-        .ok()
-        .and_then(|envelope| EnvelopeHeader::decode(envelope.header.as_slice()).ok())
-        .unwrap_or_default();
+    let header = egov_envelope::header_of_stored(&item.envelope).unwrap_or_default();
     let incident = item.next_attempt_ms == PARKED;
     OutboxEntry {
         id: item.id,

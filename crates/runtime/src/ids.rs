@@ -27,6 +27,22 @@ pub fn check_id(what: &str, id: &str) -> Result<(), Refusal> {
     ))
 }
 
+/// The State Corporation's service centre (TsON) whose electronic queue a
+/// ticket or a call is for when the request names none.
+pub const DEFAULT_CENTRE: &str = "main";
+
+/// `centre`, or [`DEFAULT_CENTRE`] when empty.
+pub fn centre_or_default(centre: &str) -> &str {
+    if centre.is_empty() { DEFAULT_CENTRE } else { centre }
+}
+
+/// The correlation id of an operator's call of the next ticket of `centre`'s
+/// queue (`CallNext`; empty: the default centre): `queue.CENTRE`, so that a
+/// centre's calls are read together (`egov monitor --correlation queue.main`).
+pub fn queue_correlation(centre: &str) -> String {
+    format!("queue.{}", centre_or_default(centre))
+}
+
 /// Member ids of the participant systems.
 pub const GATEWAY: &str = "egov-gateway";
 pub const SC_WORKSTATION: &str = "sc-workstation";

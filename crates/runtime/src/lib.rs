@@ -10,10 +10,12 @@ pub mod context;
 pub mod convert;
 pub mod counter;
 pub mod counters;
+pub mod failover;
 pub mod fault;
 pub mod idempotency;
 pub mod ids;
 pub mod keys;
+pub mod listing;
 pub mod metrics;
 pub mod monitor;
 pub mod observe;
@@ -36,4 +38,4 @@ pub use status::{Refusal, reason_of};
 pub use topology::Topology;
 
 /// The channel every client of a participant calls through ([`tls::connect`]).
-pub type GrpcChannel = tonic::service::interceptor::InterceptedService<tonic::transport::Channel, trace::Propagate>;
+pub type GrpcChannel = tonic::service::interceptor::InterceptedService<failover::Failover, trace::Propagate>;

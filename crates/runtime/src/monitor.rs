@@ -193,7 +193,7 @@ impl Monitor {
         if !self.is_on() {
             return;
         }
-        let header = EnvelopeHeader::decode(envelope.header.as_slice()).unwrap_or_default();
+        let header = egov_envelope::decode_header(&envelope.header).unwrap_or_default();
         let (succeeded, status_code, reason, response_size) = match answer {
             Ok(size) => (true, "Ok".to_owned(), String::new(), size as u64),
             Err(status) => {

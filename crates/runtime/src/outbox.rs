@@ -264,13 +264,8 @@ impl Outbox {
 /// The span of one delivery attempt of `item`, in its application's trace
 /// when spans are exported (its correlation id is then read off its envelope).
 fn delivery_span(item: &OutboxItem) -> tracing::Span {
-    use prost::Message as _;
     let correlation_id = if crate::trace::exporting() {
-        egov_proto::Envelope::decode(item.envelope.as_slice())
-            .ok()
-            .and_then(|envelope| egov_proto::EnvelopeHeader::decode(envelope.header.as_slice()).ok())
-            .map(|header| header.correlation_id)
-            .unwrap_or_default()
+        egov_envelope::header_of_stored(&item.envelope).map(|header| header.correlation_id).unwrap_or_default()
     } else {
         String::new()
     };

@@ -21,11 +21,45 @@ pub async fn serve(
     tls: Option<crate::tls::ServerTls>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    serve_following(listener, routes, service_names, faults, observe, tls, None, shutdown).await
+}
+
+/// [`serve`], with the health of `service_names` (and the server's, `""`)
+/// following `serving`: SERVING while it says true, NOT_SERVING while it
+/// says false (a participant whose database does not answer); none: SERVING.
+#[allow(clippy::too_many_arguments)]
+pub async fn serve_following(
+    listener: TcpListener,
+    routes: Routes,
+    service_names: &[&'static str],
+    faults: crate::fault::FaultLayer,
+    observe: crate::observe::ObserveLayer,
+    tls: Option<crate::tls::ServerTls>,
+    serving: Option<tokio::sync::watch::Receiver<bool>>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
     let (reporter, health) = tonic_health::server::health_reporter();
+    let status = |up: bool| if up { ServingStatus::Serving } else { ServingStatus::NotServing };
+    let up = serving.as_ref().is_none_or(|serving| *serving.borrow());
     for name in service_names {
-        reporter.set_service_status(*name, ServingStatus::Serving).await;
+        reporter.set_service_status(*name, status(up)).await;
     }
-    reporter.set_service_status("", ServingStatus::Serving).await;
+    reporter.set_service_status("", status(up)).await;
+    // Ends with the server (aborted when this function returns).
+    let follower = serving.map(|mut serving| {
+        let names = service_names.to_vec();
+        let reporter = reporter.clone();
+        tokio::spawn(async move {
+            while serving.changed().await.is_ok() {
+                let up = *serving.borrow_and_update();
+                for name in &names {
+                    reporter.set_service_status(*name, status(up)).await;
+                }
+                reporter.set_service_status("", status(up)).await;
+            }
+        })
+    });
+    let _follower = AbortOnDrop(follower);
     // Reflection describes what this port serves, not every service of the contract.
     let reflection = || {
         let mut builder = tonic_reflection::server::Builder::configure()
@@ -73,6 +107,17 @@ pub async fn serve(
         Some(tls) => router.serve_with_incoming_shutdown(tls.incoming(listener), shutdown).await?,
     }
     Ok(())
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
+    }
 }
 
 /// Records an envelope's ids on the current call's span.

@@ -153,7 +153,7 @@ mod tests {
     fn the_embedded_table_loads_and_four_services_travel_through_the_gateway() {
         let services = Services::from_toml(DEFAULT_SERVICES).unwrap();
         assert_eq!(services.all().iter().filter(|service| service.channel.via_gateway()).count(), 4);
-        assert_eq!(services.all().len(), 12);
+        assert_eq!(services.all().len(), 13);
         assert!(services.get("rshep.staff.action.v1").unwrap().allows("provider-head"));
     }
 

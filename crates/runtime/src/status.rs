@@ -147,7 +147,10 @@ impl From<egov_store::StoreError> for Refusal {
         let code = match error {
             egov_store::StoreError::Conflict { .. } => Code::Aborted,
             egov_store::StoreError::Corrupt { .. } => Code::DataLoss,
-            egov_store::StoreError::Format { .. } => Code::FailedPrecondition,
+            egov_store::StoreError::Format { .. }
+            | egov_store::StoreError::Schema { .. }
+            | egov_store::StoreError::Unmigrated { .. }
+            | egov_store::StoreError::Address { .. } => Code::FailedPrecondition,
             _ => Code::Unavailable,
         };
         Refusal::new(code, error.code(), error)
@@ -173,7 +176,7 @@ impl From<egov_regulation::TransitionError> for Refusal {
 }
 
 /// Stored bytes that do not decode: the store is damaged.
-pub fn corrupt(what: &str, error: prost::DecodeError) -> Refusal {
+pub fn corrupt(what: &str, error: impl std::fmt::Display) -> Refusal {
     Refusal::new(Code::DataLoss, "store.corrupt", format!("stored {what} does not decode: {error}"))
 }
 

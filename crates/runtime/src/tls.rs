@@ -525,15 +525,19 @@ pub fn connect(address: &str, tls: Option<&TlsDir>, member: &str) -> anyhow::Res
         Ok(endpoint)
     };
     let addresses: Vec<&str> = address.split(',').map(str::trim).filter(|a| !a.is_empty()).collect();
-    let channel = match addresses.as_slice() {
-        [] => anyhow::bail!("no address given"),
-        [one] => endpoint(one)?.connect_lazy(),
-        many => {
-            let endpoints = many.iter().map(|address| endpoint(address)).collect::<anyhow::Result<Vec<_>>>()?;
-            tonic::transport::Channel::balance_list(endpoints.into_iter())
-        }
-    };
-    Ok(tonic::service::interceptor::InterceptedService::new(channel, crate::trace::Propagate))
+    if addresses.is_empty() {
+        anyhow::bail!("no address given");
+    }
+    // A list names a participant's replicas: each call goes to one in turn, and on to
+    // the next at once when one cannot be reached (`crate::failover`).
+    let channels = addresses
+        .iter()
+        .map(|address| Ok(((*address).to_owned(), endpoint(address)?.connect_lazy())))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(tonic::service::interceptor::InterceptedService::new(
+        crate::failover::Failover::new(channels),
+        crate::trace::Propagate,
+    ))
 }
 
 /// What to tell the person whose call failed with `error` (the text of its

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use egov_proto::inbox_service_server::{InboxService, InboxServiceServer};
-use egov_proto::{DeliverRequest, DeliverResponse, DeliveryStatus, Envelope, EnvelopeHeader, MessageType};
+use egov_proto::{DeliverRequest, DeliverResponse, DeliveryStatus, Envelope, MessageType};
 use egov_runtime::outbox::{Attempt, Courier, Receipt, ToGateway, nothing_to_record};
 use egov_runtime::receive::Opaque;
 use egov_runtime::{Accept, Channel, Outcome, Received, Refusal, Services, ids};
@@ -356,7 +356,7 @@ impl Edge {
             .filter(|entry| entry.direction == "received")
             .find_map(|entry| {
                 let envelope = Envelope::decode(entry.envelope.as_slice()).ok()?;
-                let header = EnvelopeHeader::decode(envelope.header.as_slice()).ok()?;
+                let header = egov_envelope::decode_header(&envelope.header).ok()?;
                 (header.message_id == record.internal_id).then_some((entry.envelope, envelope))
             });
         if let Some((bytes, envelope)) = received {
@@ -667,7 +667,7 @@ pub struct EdgeInbox {
 impl InboxService for EdgeInbox {
     async fn deliver(&self, request: Request<DeliverRequest>) -> Result<Response<DeliverResponse>, Status> {
         let envelope = request.into_inner().envelope;
-        let header = envelope.as_ref().and_then(|envelope| EnvelopeHeader::decode(envelope.header.as_slice()).ok());
+        let header = envelope.as_ref().and_then(|envelope| egov_envelope::decode_header(&envelope.header).ok());
         let recipient = header.as_ref().map(|header| header.recipient_id.clone()).unwrap_or_default();
         let receiver = self.edge.inboxes.get(&recipient).filter(|_| self.edge.external_of(&recipient).is_some());
         let Some(receiver) = receiver else {
@@ -759,9 +759,7 @@ impl EdgeCourier {
     /// The record of the SHEP message an item to the gateway carries, set to `state`.
     fn settle_sent(&self, item: &OutboxItem, state: State, error: &str) -> Batch {
         let mut batch = Batch::new();
-        let header = Envelope::decode(item.envelope.as_slice())
-            .ok()
-            .and_then(|envelope| EnvelopeHeader::decode(envelope.header.as_slice()).ok());
+        let header = egov_envelope::header_of_stored(&item.envelope);
         let Some(header) = header else { return batch };
         let ids = self
             .edge
@@ -779,9 +777,7 @@ impl EdgeCourier {
     /// until the gateway's delivery settles (a message for an external system
     /// is told of when that system settles it).
     fn watch_delivery(&self, batch: &mut Batch, item: &OutboxItem) {
-        let header = Envelope::decode(item.envelope.as_slice())
-            .ok()
-            .and_then(|envelope| EnvelopeHeader::decode(envelope.header.as_slice()).ok());
+        let header = egov_envelope::header_of_stored(&item.envelope);
         let Some(header) = header else { return };
         if self.edge.external_of(&header.recipient_id).is_some() {
             return;

@@ -32,10 +32,10 @@ pub fn to_xml(bytes: &[u8], body_type: &str) -> Result<String, Fault> {
         let Value::Message(envelope) = value else { return None };
         let bytes = envelope.encode_to_vec();
         let decoded = egov_proto::Envelope::decode(bytes.as_slice()).ok()?;
-        let header = egov_proto::EnvelopeHeader::decode(decoded.header.as_slice()).ok()?;
+        let header = egov_envelope::decode_header(&decoded.header).ok()?;
         let body = payload::carried_body(field)
             .filter(|body| body.full_name() == header.body_type)
-            .and_then(|body| DynamicMessage::decode(body, decoded.body.as_slice()).ok());
+            .and_then(|body| DynamicMessage::decode(body, &decoded.body[..]).ok());
         let carried = payload::Carried { signed_by: Some(header.sender_id), body, envelope: Some(bytes) };
         Some(payload::write_carried(field, &carried))
     }))

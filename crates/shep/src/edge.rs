@@ -544,7 +544,7 @@ impl Edge {
         receiver
             .open_answer::<Opaque>(&service.id, &request_header, &answer, true)
             .map_err(|refusal| Fault::from_refusal(&refusal))?;
-        let answer_header = EnvelopeHeader::decode(answer.header.as_slice())
+        let answer_header = egov_envelope::decode_header(&answer.header)
             .map_err(|error| Fault::server("envelope.bad_answer", error.to_string()))?;
         let xml = crate::body::to_xml(&answer.body, &answer_header.body_type)?;
         let response = wire::SyncResponse {

@@ -804,7 +804,7 @@ mod tests {
 
         // With a signed result: the plain writer leaves it out, the hook writes it.
         let with_result = pb::ApplicationProgress {
-            signed_result: Some(pb::Envelope { header: vec![1], body: vec![2], signatures: vec![] }),
+            signed_result: Some(pb::Envelope { header: vec![1].into(), body: vec![2].into(), signatures: vec![] }),
             ..progress.clone()
         };
         let message = dynamic(&with_result);

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use egov_envelope::{Checks, TrustRegistry, carried_envelope, open, verify_countersignature};
-use egov_proto::{Envelope, EnvelopeHeader};
+use egov_proto::Envelope;
 use egov_runtime::ids;
 use egov_store::Store;
 use prost::Message as _;
@@ -105,10 +105,7 @@ struct Logged {
 fn logged(store: &Store) -> Logged {
     let mut logged = Logged::default();
     for entry in store.log_entries().flatten() {
-        let Some(header) = Envelope::decode(entry.envelope.as_slice())
-            .ok()
-            .and_then(|envelope| EnvelopeHeader::decode(envelope.header.as_slice()).ok())
-        else {
+        let Some(header) = egov_envelope::header_of_stored(&entry.envelope) else {
             continue;
         };
         let key = (header.sender_id, header.message_id);

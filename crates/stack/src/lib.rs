@@ -221,6 +221,10 @@ pub struct StackConfig {
     /// state, each in the schema of its role, shared with their replicas; none: each
     /// keeps an embedded store in `data_dir/ROLE`.
     pub database: Option<String>,
+    /// How the participants use that database: pool, lease, timeouts, and this replica's
+    /// identity (none: `HOST/ADDRESS`, the host's name and the address the participant
+    /// listens on, so that a restarted replica takes its own claims back at once).
+    pub postgres: egov_store::PostgresSettings,
     /// The gateway's SHEP face (`crates/shep`, docs/shep.md): its own HTTP
     /// listener, store (`data_dir/shep`) and gRPC inbox for the roles served by
     /// external systems (which are then not started here); none: no SHEP face.
@@ -321,7 +325,10 @@ pub fn check_store_url(url: &str) -> anyhow::Result<()> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(())
     } else {
-        bail!("--store takes a PostgreSQL address (postgres://user@host:port/database), not {url:?}")
+        bail!(
+            "--store takes a PostgreSQL address (postgres://user@host:port/database), not {:?}",
+            egov_store::redact(url)
+        )
     }
 }
 
@@ -358,6 +365,7 @@ impl StackConfig {
             tls: None,
             monitor: MonitorConfig::default(),
             database: None,
+            postgres: egov_store::PostgresSettings::default(),
             shep: None,
             verify_all: false,
             checkpoints: CheckpointSettings::default(),
@@ -423,6 +431,12 @@ impl Stack {
         if config.roles.is_empty() && config.shep.is_none() {
             bail!("no roles to start");
         }
+        // A database that is down is waited for before any port is bound: a replica that
+        // listened without serving would hold its callers' connections unanswered.
+        if let Some(url) = &config.database {
+            check_store_url(url)?;
+            wait_for_database(url).await;
+        }
         let mut topology = config.topology.clone();
         // The edge's listeners are bound first: the gateway delivers to its inbox.
         let shep_listeners = match &config.shep {
@@ -471,7 +485,24 @@ impl Stack {
         let mut logs = Vec::new();
         let mut tasks = Vec::new();
         // The stores open at the same time: each replays what sled and its log hold since it was last open.
-        let mut opened = open_stores(&config)?;
+        // On PostgreSQL each replica is known by the address it listens on (`replica_identity`).
+        let listening: BTreeMap<Role, String> = listeners
+            .iter()
+            .filter_map(|(role, listener)| Some((*role, listener.local_addr().ok()?.to_string())))
+            .chain(shep_grpc.clone().map(|address| (Role::Shep, address)))
+            .collect();
+        let mut opened = open_stores(&config, &listening)?;
+        // On PostgreSQL, each participant's health follows its database (`watch_database`).
+        let mut serving: BTreeMap<Role, watch::Receiver<bool>> = BTreeMap::new();
+        if config.database.is_some() {
+            for (role, opened) in &opened {
+                if let Ok((store, _)) = opened {
+                    let (report, follow) = watch::channel(true);
+                    tasks.push(tokio::spawn(watch_database(store.clone(), *role, report)));
+                    serving.insert(*role, follow);
+                }
+            }
+        }
         let tls = config.tls.as_ref();
         for (role, listener) in listeners {
             let member = role.member_id();
@@ -571,6 +602,12 @@ impl Stack {
                         Receiver::stateful(context, Arc::clone(&services), store.clone(), Arc::clone(&outbox));
                     let server = RegionalServer::new(receiver, Arc::clone(&config.definition), store)
                         .context("the process definition does not fit the regional gateway ARM")?;
+                    let indexed = server.build_list_index().await.map_err(|status| {
+                        anyhow::anyhow!("the ARM's list index could not be built: {}", status.message())
+                    })?;
+                    if indexed > 0 {
+                        tracing::info!(registrations = indexed, "the ARM's list index built");
+                    }
                     let courier = egov_runtime::outbox::ToGateway::new(
                         gateway_client(&topology.gateway, tls, member)?,
                         receiver_context,
@@ -609,6 +646,13 @@ impl Stack {
                         operators,
                     )
                     .context("the process definition does not fit the State Corporation workstation")?;
+                    // A store written before the lists were indexed gets its list index, once.
+                    let indexed = server.build_list_index().await.map_err(|status| {
+                        anyhow::anyhow!("the workstation's list index could not be built: {}", status.message())
+                    })?;
+                    if indexed > 0 {
+                        tracing::info!(applications = indexed, "the workstation's list index built");
+                    }
                     tasks.push(tokio::spawn(worker));
                     (
                         GrpcRoutes::new(server.workstation_service()).add_service(server.inbox_service()),
@@ -653,13 +697,15 @@ impl Stack {
             let (shutdown, mut stop) = watch::channel(false);
             let name = role.name();
             let observe = egov_runtime::observe::ObserveLayer::new(config.metrics.clone(), monitor, name);
+            let serving = serving.remove(&role);
             let server = tokio::spawn(async move {
                 let signal = async move {
                     let _ = stop.changed().await;
                 };
-                if let Err(error) =
-                    egov_runtime::server::serve(listener, routes, &names, faults, observe, server_tls, signal).await
-                {
+                let served = egov_runtime::server::serve_following(
+                    listener, routes, &names, faults, observe, server_tls, serving, signal,
+                );
+                if let Err(error) = served.await {
                     tracing::error!(participant = name, %error, "server stopped");
                 }
             });
@@ -681,6 +727,7 @@ impl Stack {
                     trust: &trust,
                     monitoring: &monitoring,
                     topology: &topology,
+                    serving: serving.remove(&Role::Shep),
                 };
                 let (edge_servers, edge_tasks) =
                     edge.start(store, http, grpc, Arc::clone(&services), senders, shep_services).await?;
@@ -832,8 +879,116 @@ fn verify_all(store: &Store, config: &StackConfig, role: Role) -> anyhow::Result
     Ok(())
 }
 
+/// The key the health probe reads: never written, so the read is one indexed look-up.
+const HEALTH_PROBE_KEY: &str = "health/probe";
+
+/// How often a participant on PostgreSQL checks that its database answers.
+const HEALTH_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Reports whether `role`'s database answers, every [`HEALTH_PERIOD`]: its
+/// health says NOT_SERVING while it does not (a load balancer then routes
+/// around the replica), SERVING once it does again.
+async fn watch_database(store: Store, role: Role, report: watch::Sender<bool>) {
+    let mut ticker = tokio::time::interval(HEALTH_PERIOD);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let probe = store.clone();
+        let answered = tokio::task::spawn_blocking(move || probe.get::<u8>(HEALTH_PROBE_KEY).map(|_| ()))
+            .await
+            .unwrap_or_else(|_| Err(egov_store::StoreError::Stopped));
+        let reachable = answered.is_ok();
+        if report.send_replace(reachable) != reachable {
+            match answered {
+                Ok(()) => tracing::warn!(participant = role.name(), "the database answers again: SERVING"),
+                Err(error) => {
+                    tracing::warn!(participant = role.name(), %error, "the database does not answer: NOT_SERVING")
+                }
+            }
+        }
+    }
+}
+
+/// The host's name, for a replica's identity.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// Who a replica of `role` is in its claims on outbox items: the settings'
+/// identity, else `HOST/ADDRESS` (the address it listens on). It survives a
+/// restart on the same host and port, and two replicas that run at the same
+/// time cannot share it (they cannot listen on the same address).
+fn replica_identity(config: &StackConfig, listening: &BTreeMap<Role, String>, role: Role) -> Option<String> {
+    match &config.postgres.replica {
+        Some(identity) => Some(identity.clone()),
+        None => listening.get(&role).map(|address| format!("{}/{address}", host_name())),
+    }
+}
+
+/// The first pause before a start tries an unreachable database again, doubled each time up to the last.
+const DATABASE_FIRST_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
+const DATABASE_MAX_PAUSE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Returns once the database at `url` answers, trying again while it does not
+/// (from [`DATABASE_FIRST_PAUSE`], doubling, up to [`DATABASE_MAX_PAUSE`]), saying so.
+async fn wait_for_database(url: &str) {
+    let mut pause = DATABASE_FIRST_PAUSE;
+    loop {
+        let probe = url.to_owned();
+        let answered = tokio::task::spawn_blocking(move || egov_store::PostgresBackend::exists(&probe, "public"))
+            .await
+            .unwrap_or(Err(egov_store::StoreError::Stopped));
+        match answered {
+            Err(error @ egov_store::StoreError::Unavailable { .. }) => {
+                tracing::warn!(
+                    database = %egov_store::redact(url),
+                    %error,
+                    retry_in_ms = pause.as_millis() as u64,
+                    "the database cannot be reached: waiting for it"
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(DATABASE_MAX_PAUSE);
+            }
+            // Answered (what else is wrong, opening the stores says).
+            _ => return,
+        }
+    }
+}
+
+/// Opens `role`'s schema; while the database cannot be reached, waits and tries
+/// again (from [`DATABASE_FIRST_PAUSE`], doubling, up to [`DATABASE_MAX_PAUSE`]),
+/// saying so, until it can: a replica started before its database comes up once it does.
+fn open_waiting(
+    url: &str,
+    role: Role,
+    settings: &egov_store::PostgresSettings,
+) -> Result<Store, egov_store::StoreError> {
+    let mut pause = DATABASE_FIRST_PAUSE;
+    loop {
+        match Store::open_postgres_with(url, role.name(), settings) {
+            Err(error @ egov_store::StoreError::Unavailable { .. }) => {
+                tracing::warn!(
+                    participant = role.name(),
+                    database = %egov_store::redact(url),
+                    %error,
+                    retry_in_ms = pause.as_millis() as u64,
+                    "the database cannot be reached: waiting for it"
+                );
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(DATABASE_MAX_PAUSE);
+            }
+            opened => return opened,
+        }
+    }
+}
+
 /// Opens the stores of the participants with state, each on its own thread.
-fn open_stores(config: &StackConfig) -> anyhow::Result<BTreeMap<Role, Opened>> {
+fn open_stores(config: &StackConfig, listening: &BTreeMap<Role, String>) -> anyhow::Result<BTreeMap<Role, Opened>> {
     let stateful: Vec<Role> = config
         .roles
         .iter()
@@ -843,9 +998,14 @@ fn open_stores(config: &StackConfig) -> anyhow::Result<BTreeMap<Role, Opened>> {
         .collect();
     if let Some(url) = &config.database {
         check_store_url(url)?;
+        let shown = egov_store::redact(url);
         let open = |role: Role| -> Opened {
-            let what_to_do = || format!("the {}'s state in the database at {url}", role.name());
-            let store = Store::open_postgres(url, role.name()).with_context(what_to_do)?;
+            let what_to_do = || format!("the {}'s state in the database at {shown}", role.name());
+            let settings = egov_store::PostgresSettings {
+                replica: replica_identity(config, listening, role),
+                ..config.postgres.clone()
+            };
+            let store = open_waiting(url, role, &settings).with_context(what_to_do)?;
             // A damaged chain is refused at start, never served.
             store.verify(Some(START_CHECK_ENTRIES)).with_context(what_to_do)?;
             if config.verify_all {
@@ -985,6 +1145,8 @@ struct ShepStart<'a> {
     trust: &'a SharedTrust,
     monitoring: &'a Arc<Monitoring>,
     topology: &'a Topology,
+    /// Whether its database answers (on PostgreSQL): its gRPC inbox's health follows it.
+    serving: Option<watch::Receiver<bool>>,
 }
 
 type Servers = Vec<(Role, watch::Sender<bool>, JoinHandle<()>)>;
@@ -1083,6 +1245,7 @@ impl ShepStart<'_> {
             None => None,
         };
         let observe = egov_runtime::observe::ObserveLayer::new(config.metrics.clone(), monitor, Role::Shep.name());
+        let serving = self.serving;
         let (shutdown, mut stop) = watch::channel(false);
         servers.push((
             Role::Shep,
@@ -1091,9 +1254,10 @@ impl ShepStart<'_> {
                 let signal = async move {
                     let _ = stop.changed().await;
                 };
-                if let Err(error) =
-                    egov_runtime::server::serve(grpc, routes, &names, faults, observe, server_tls, signal).await
-                {
+                let served = egov_runtime::server::serve_following(
+                    grpc, routes, &names, faults, observe, server_tls, serving, signal,
+                );
+                if let Err(error) = served.await {
                     tracing::error!(participant = "shep", %error, "the SHEP edge's inbox stopped");
                 }
             }),

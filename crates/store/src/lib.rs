@@ -21,6 +21,7 @@ mod batch;
 pub mod codec;
 mod committer;
 mod postgres_backend;
+mod postgres_connect;
 pub mod postgres_server;
 mod segments;
 mod sled_backend;
@@ -29,6 +30,7 @@ pub mod stats;
 pub(crate) use batch::idempotency_key;
 pub use batch::{Answer, Batch, EntryRef};
 pub use postgres_backend::PostgresBackend;
+pub use postgres_connect::{PostgresSettings, redact};
 pub use sled_backend::{ReadOnly, SledBackend};
 
 /// Why a store operation failed.
@@ -44,6 +46,23 @@ pub enum StoreError {
     Encode { key: String, reason: String },
     #[error("{path} is in store format {found}, and this build reads format {}: {what_to_do}", codec::FORMAT)]
     Format { path: String, found: String, what_to_do: String },
+    /// A database schema migrated by a newer build than this one (`docs/scale-out.md`, rolling upgrades).
+    #[error(
+        "schema {schema} is at version {found}, and this build knows versions up to {known}: a newer build \
+         migrated it. Run that build (or a newer one) on it, or give this build another schema or database; \
+         nothing was changed"
+    )]
+    Schema { schema: String, found: i64, known: i64 },
+    /// A schema older than this build's, opened by a tool that migrates nothing.
+    #[error(
+        "schema {schema} is at version {found}, and this build reads version {known}: migrate it first with \
+         `egov store migrate` (this command changes no schema)"
+    )]
+    Unmigrated { schema: String, found: i64, known: i64 },
+    /// A database address that cannot be used as it is written (not a transient failure:
+    /// nothing waits for it to pass). It never shows the password.
+    #[error("bad database address {reason}")]
+    Address { reason: String },
     #[error("the store's committer has stopped")]
     Stopped,
     #[error("the database is unavailable: {reason}")]
@@ -64,9 +83,9 @@ impl StoreError {
             StoreError::Conflict { .. } => "store.conflict",
             StoreError::Corrupt { .. } => "store.corrupt",
             StoreError::Encode { .. } => "store.encode",
-            StoreError::Format { .. } => "store.format",
+            StoreError::Format { .. } | StoreError::Schema { .. } | StoreError::Unmigrated { .. } => "store.format",
             StoreError::Stopped => "store.stopped",
-            StoreError::Unavailable { .. } => "store.unavailable",
+            StoreError::Unavailable { .. } | StoreError::Address { .. } => "store.unavailable",
             StoreError::Flush { .. } => "store.io",
         }
     }
@@ -211,6 +230,11 @@ pub trait Backend: Send + Sync + 'static {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Every record whose key starts with `prefix`, in key order.
     fn scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// At most `limit` keys that start with `prefix`, whole, in key order
+    /// (`descending`: the reverse), after `from` (a whole key; empty: from the
+    /// first, or the last when descending), without their values: a range read
+    /// that costs what it returns ([`Store::index_page`]).
+    fn keys_after(&self, prefix: &str, from: &str, limit: usize, descending: bool) -> Result<Vec<String>, StoreError>;
     fn remembered(&self, sender_id: &str, message_id: &str) -> Result<Option<Remembered>, StoreError>;
     /// The message log, oldest first.
     fn log_entries(&self) -> Box<dyn Iterator<Item = Result<LogEntry, StoreError>> + '_>;
@@ -276,6 +300,11 @@ impl Store {
     /// Schema `schema` of the PostgreSQL database at `url` (see [`PostgresBackend::open`]).
     pub fn open_postgres(url: &str, schema: &str) -> Result<Store, StoreError> {
         Ok(Store::with_backend(Arc::new(PostgresBackend::open(url, schema)?)))
+    }
+
+    /// Schema `schema` of the PostgreSQL database at `url`, used with `settings` (see [`PostgresBackend::open_with`]).
+    pub fn open_postgres_with(url: &str, schema: &str, settings: &PostgresSettings) -> Result<Store, StoreError> {
+        Ok(Store::with_backend(Arc::new(PostgresBackend::open_with(url, schema, settings)?)))
     }
 
     /// The embedded store in `path`, read only: no byte of it changes (see
@@ -466,6 +495,31 @@ impl Store {
     /// The index entries under `prefix`: the rest of each key after it, in key order.
     pub fn index_entries(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         Ok(self.backend.scan(prefix)?.into_iter().map(|(key, _)| key[prefix.len()..].to_owned()).collect())
+    }
+
+    /// One page of the index entries under `prefix`: at most `limit` of them,
+    /// in key order (`descending`: the reverse), after the entry `after` (the
+    /// rest of a key after `prefix`, as this returns it; empty: from the first,
+    /// or from the last when descending). A bounded range read on both
+    /// backends, whatever the number of entries under the prefix: a list reads
+    /// a page of its index and continues from the page's last entry.
+    pub fn index_page(
+        &self,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+        descending: bool,
+    ) -> Result<Vec<String>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let from = if after.is_empty() { String::new() } else { format!("{prefix}{after}") };
+        Ok(self
+            .backend
+            .keys_after(prefix, &from, limit, descending)?
+            .into_iter()
+            .map(|key| key[prefix.len()..].to_owned())
+            .collect())
     }
 
     /// What was remembered for `(sender, message_id)`.
@@ -791,6 +845,7 @@ mod tests {
         a_later_message_of_a_slot_replaces_one_still_waiting_and_survives_the_earlier_ones_delivery,
         envelopes_answers_and_records_come_back_whole,
         index_entries_are_listed_by_prefix_in_key_order,
+        index_pages_are_bounded_range_reads_either_way,
     );
 
     async fn compare_and_set_refuses_a_stale_version_and_changes_nothing(place: &dyn Place) {
@@ -892,6 +947,54 @@ mod tests {
         assert_eq!(store.index_entries("queue/").unwrap(), vec!["a".to_owned(), "b".to_owned()]);
         let records: Vec<(String, Versioned<u32>)> = store.scan("queue-").unwrap();
         assert_eq!(records.len(), 1);
+    }
+
+    async fn index_pages_are_bounded_range_reads_either_way(place: &dyn Place) {
+        let store = place.open();
+        let mut batch = Batch::new();
+        // Zero-padded, so that key order is number order; neighbours that share the prefix's bytes.
+        for n in 0..25u32 {
+            batch.index(format!("list/by-start/{:016}/app-{n}", 1000 + n), true);
+        }
+        for key in ["list/by-start", "list/by-starts/x", "list/by-stars/x", "list/a", "lisu/by-start/0"] {
+            batch.index(key, true);
+        }
+        batch.put("list/by-start-record", 0, &1u32).unwrap();
+        store.commit(batch).await.unwrap();
+        let prefix = "list/by-start/";
+        let page =
+            |after: &str, limit: usize, descending: bool| store.index_page(prefix, after, limit, descending).unwrap();
+        let entry = |n: u32| format!("{:016}/app-{n}", 1000 + n);
+
+        // Forward, ten at a time, each page after the last entry of the one before: all 25, once each.
+        let mut seen = Vec::new();
+        let mut after = String::new();
+        loop {
+            let got = page(&after, 10, false);
+            assert!(got.len() <= 10);
+            let Some(last) = got.last() else { break };
+            after = last.clone();
+            seen.extend(got);
+        }
+        assert_eq!(seen, (0..25).map(entry).collect::<Vec<_>>());
+        // Backward, from the end, and before an entry.
+        assert_eq!(page("", 3, true), vec![entry(24), entry(23), entry(22)]);
+        assert_eq!(page(&entry(2), 5, true), vec![entry(1), entry(0)], "stops at the prefix's first entry");
+        assert_eq!(page(&entry(22), 2, false), vec![entry(23), entry(24)], "stops at the prefix's last entry");
+        assert!(page(&entry(24), 5, false).is_empty());
+        assert!(page(&entry(0), 5, true).is_empty());
+        // An entry that is gone still marks where the page starts.
+        let mut batch = Batch::new();
+        batch.index(format!("list/by-start/{}", entry(10)), false);
+        store.commit(batch).await.unwrap();
+        assert_eq!(page(&entry(10), 2, false), vec![entry(11), entry(12)]);
+        assert_eq!(page(&entry(10), 2, true), vec![entry(9), entry(8)]);
+        assert_eq!(page("", 0, false), Vec::<String>::new());
+        // Opened again, read from where it was kept.
+        drop(store);
+        let store = place.open();
+        assert_eq!(store.index_page(prefix, "", 1, true).unwrap(), vec![entry(24)]);
+        assert_eq!(store.index_page("list/", "by-start/", 1, false).unwrap(), vec![format!("by-start/{}", entry(0))]);
     }
 
     #[tokio::test]

@@ -37,9 +37,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, mpsc};
 
 use postgres::types::ToSql;
-use postgres::{Client, NoTls, Statement};
+use postgres::{Client, Statement};
 
 use crate::codec::StoredRemembered;
+use crate::postgres_connect::{PostgresSettings, redact, target};
 use crate::{Backend, Batch, CommitFuture, Durability, LogEntry, OutboxItem, Remembered, StoreError, batch};
 use egov_tlog::{Hash, NodeId, Tree};
 
@@ -124,11 +125,9 @@ const PROVISIONAL: i64 = 1 << 62;
 /// How many entries the integrator folds in one transaction.
 const INTEGRATE_BATCH: i64 = 4096;
 
-/// How long a replica's claim on an outbox item holds before another may take it.
-const LEASE_SECONDS: i64 = 30;
-
-/// How many connections (and threads) one participant's backend keeps.
-const CONNECTIONS: usize = 8;
+/// How many connections (and threads) one participant's backend keeps by default.
+#[cfg(test)]
+const CONNECTIONS: usize = PostgresSettings::DEFAULT_POOL;
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
@@ -136,6 +135,8 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 struct Connection {
     url: String,
     schema: String,
+    /// What sets a new connection up after its search path (the settings' timeouts).
+    session: String,
     client: Option<Client>,
     statements: HashMap<&'static str, Statement>,
 }
@@ -152,7 +153,9 @@ impl Connection {
             self.statements.clear();
             self.client = None;
             let mut client = connect(&self.url)?;
-            client.batch_execute(&format!("SET search_path TO {}", self.schema)).map_err(unavailable)?;
+            client
+                .batch_execute(&format!("SET search_path TO {}; {}", self.schema, self.session))
+                .map_err(unavailable)?;
             self.client = Some(client);
         }
         let Some(client) = self.client.as_mut() else { return Err(unavailable_text("no connection")) };
@@ -175,10 +178,11 @@ pub struct PostgresBackend {
 struct Inner {
     /// The threads' queue: they end when it closes, with the last clone of the backend.
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
-    /// Who claims outbox items: this process and this backend.
+    /// Who claims outbox items: this replica (its settings' identity), else this process and this backend.
     replica: String,
     url: String,
     schema: String,
+    settings: PostgresSettings,
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -204,15 +208,14 @@ fn unavailable(error: postgres::Error) -> StoreError {
     StoreError::Unavailable { reason }
 }
 
-/// A connection to `url`, given up after 5 seconds (a database that is down
-/// must not hold a participant's calls for long).
+/// A connection to `url`, over TLS as its `sslmode` says (`postgres_connect`), given up
+/// after 5 seconds unless it says otherwise (a database that is down must not hold a
+/// participant's calls for long). No error shows the password.
 fn connect(url: &str) -> Result<Client, StoreError> {
-    let mut config: postgres::Config =
-        url.parse().map_err(|error: postgres::Error| unavailable_text(&format!("bad address {url}: {error}")))?;
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(std::time::Duration::from_secs(5));
-    }
-    config.connect(NoTls).map_err(unavailable)
+    target(url)?.connect().map_err(|error| match unavailable(error) {
+        StoreError::Unavailable { reason } => StoreError::Unavailable { reason: reason.replace(url, &redact(url)) },
+        other => other,
+    })
 }
 
 fn unavailable_text(reason: &str) -> StoreError {
@@ -244,6 +247,11 @@ impl PostgresBackend {
     /// (`postgres://user@host:port/db`). A schema newer than this build knows is
     /// refused, and so is a database that cannot be reached.
     pub fn open(url: &str, schema: &str) -> Result<PostgresBackend, StoreError> {
+        PostgresBackend::open_with(url, schema, &PostgresSettings::default())
+    }
+
+    /// [`PostgresBackend::open`], with `settings`' pool, lease, timeouts and replica identity.
+    pub fn open_with(url: &str, schema: &str, settings: &PostgresSettings) -> Result<PostgresBackend, StoreError> {
         if !plain_name(schema) {
             return Err(StoreError::Format {
                 path: schema.to_owned(),
@@ -251,10 +259,14 @@ impl PostgresBackend {
                 what_to_do: "name it with lowercase letters, digits and _".to_owned(),
             });
         }
-        off_runtime(|| migrate(url, schema))?;
+        if settings.migrate {
+            off_runtime(|| migrate(url, schema))?;
+        } else {
+            off_runtime(|| read_version(url, schema))?;
+        }
         let (sender, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
-        for index in 0..CONNECTIONS {
+        for index in 0..settings.pool.max(1) {
             let receiver = Arc::clone(&receiver);
             std::thread::Builder::new()
                 .name(format!("egov-pg-{schema}-{index}"))
@@ -262,6 +274,7 @@ impl PostgresBackend {
                     let mut connection = Connection {
                         url: String::new(),
                         schema: String::new(),
+                        session: String::new(),
                         client: None,
                         statements: HashMap::new(),
                     };
@@ -280,9 +293,10 @@ impl PostgresBackend {
         Ok(PostgresBackend {
             inner: Arc::new(Inner {
                 jobs: Mutex::new(Some(sender)),
-                replica: replica_name(),
+                replica: settings.replica.clone().unwrap_or_else(replica_name),
                 url: url.to_owned(),
                 schema: schema.to_owned(),
+                settings: settings.clone(),
             }),
         })
     }
@@ -315,9 +329,11 @@ impl PostgresBackend {
         reply: impl FnOnce(Result<R, StoreError>) + Send + 'static,
     ) -> Result<(), StoreError> {
         let (url, schema) = (self.inner.url.clone(), self.inner.schema.clone());
+        let session = self.inner.settings.session_sql();
         let job: Job = Box::new(move |connection: &mut Connection| {
             connection.url = url;
             connection.schema = schema;
+            connection.session = session;
             reply(work(connection));
         });
         let jobs = self.inner.jobs.lock().map_err(|_| StoreError::Stopped)?;
@@ -338,6 +354,23 @@ impl PostgresBackend {
             rows.iter().map(&f).collect()
         })
     }
+
+    /// Brings schema `schema` of the database at `url` to this build's version
+    /// (`egov store migrate`), creating it if need be: the version it was at and
+    /// the one it is at. A schema newer than this build knows is refused, unchanged.
+    pub fn migrate(url: &str, schema: &str) -> Result<(i64, i64), StoreError> {
+        if !plain_name(schema) {
+            return Err(StoreError::Format {
+                path: schema.to_owned(),
+                found: "a schema name".to_owned(),
+                what_to_do: "name it with lowercase letters, digits and _".to_owned(),
+            });
+        }
+        off_runtime(|| migrate(url, schema))
+    }
+
+    /// The schema versions this build knows: a database at a later one is refused.
+    pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
     /// Whether the database at `url` has schema `schema` (made by [`PostgresBackend::open`]).
     pub fn exists(url: &str, schema: &str) -> Result<bool, StoreError> {
@@ -386,8 +419,34 @@ fn prepared(
     Ok(statement)
 }
 
-/// Creates the schema or brings it to this build's version, one replica at a time.
-fn migrate(url: &str, schema: &str) -> Result<(), StoreError> {
+/// Checks, changing nothing, that schema `schema` is at this build's version.
+fn read_version(url: &str, schema: &str) -> Result<(), StoreError> {
+    let mut client = connect(url)?;
+    let table = client
+        .query_opt(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'schema_version'",
+            &[&schema],
+        )
+        .map_err(unavailable)?;
+    let found: i32 = match table {
+        None => 0,
+        Some(_) => client
+            .query_opt(&format!("SELECT version FROM {schema}.schema_version"), &[])
+            .map_err(unavailable)?
+            .map_or(0, |row| row.get(0)),
+    };
+    let known = MIGRATIONS.len() as i32;
+    let (schema, found64, known64) = (schema.to_owned(), i64::from(found), i64::from(known));
+    match found.cmp(&known) {
+        std::cmp::Ordering::Greater => Err(StoreError::Schema { schema, found: found64, known: known64 }),
+        std::cmp::Ordering::Less => Err(StoreError::Unmigrated { schema, found: found64, known: known64 }),
+        std::cmp::Ordering::Equal => Ok(()),
+    }
+}
+
+/// Creates the schema or brings it to this build's version, one replica at a time:
+/// the version it was at, and the version it is at.
+fn migrate(url: &str, schema: &str) -> Result<(i64, i64), StoreError> {
     let mut client = connect(url)?;
     let mut transaction = client.transaction().map_err(unavailable)?;
     // Replicas starting together: one migrates, the others wait and find it done.
@@ -404,13 +463,7 @@ fn migrate(url: &str, schema: &str) -> Result<(), StoreError> {
         .map_or(0, |row| row.get(0));
     let known = MIGRATIONS.len() as i32;
     if found > known {
-        return Err(StoreError::Format {
-            path: format!("schema {schema}"),
-            found: format!("schema version {found}"),
-            what_to_do: format!(
-                "this build knows schema versions up to {known}: run the newer build that wrote it, or use another schema or database"
-            ),
-        });
+        return Err(StoreError::Schema { schema: schema.to_owned(), found: found.into(), known: known.into() });
     }
     transaction.batch_execute(&format!("SET LOCAL search_path TO {schema}")).map_err(unavailable)?;
     for migration in &MIGRATIONS[found as usize..] {
@@ -424,7 +477,8 @@ fn migrate(url: &str, schema: &str) -> Result<(), StoreError> {
             )
             .map_err(unavailable)?;
     }
-    transaction.commit().map_err(unavailable)
+    transaction.commit().map_err(unavailable)?;
+    Ok((found.into(), known.into()))
 }
 
 /// Keys, slots and notes are stored as bytes: PostgreSQL's text cannot hold the NUL
@@ -873,6 +927,41 @@ impl Backend for PostgresBackend {
         }
     }
 
+    fn keys_after(&self, prefix: &str, from: &str, limit: usize, descending: bool) -> Result<Vec<String>, StoreError> {
+        // [low, high) in byte order: ascending after `from` starts at its successor, `from` + 0x00.
+        let start = prefix.as_bytes().to_vec();
+        let end = upper_bound(&start);
+        let (low, high) = match (from.is_empty(), descending) {
+            (true, _) => (start, end),
+            (false, false) => ([from.as_bytes(), &[0]].concat(), end),
+            (false, true) => (start, Some(from.as_bytes().to_vec())),
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let key = |row: &postgres::Row| Ok(string(row.get(0)));
+        match (high, descending) {
+            (Some(high), false) => self.query(
+                "SELECT key FROM records WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3",
+                vec![Box::new(low), Box::new(high), Box::new(limit)],
+                key,
+            ),
+            (Some(high), true) => self.query(
+                "SELECT key FROM records WHERE key >= $1 AND key < $2 ORDER BY key DESC LIMIT $3",
+                vec![Box::new(low), Box::new(high), Box::new(limit)],
+                key,
+            ),
+            (None, false) => self.query(
+                "SELECT key FROM records WHERE key >= $1 ORDER BY key LIMIT $2",
+                vec![Box::new(low), Box::new(limit)],
+                key,
+            ),
+            (None, true) => self.query(
+                "SELECT key FROM records WHERE key >= $1 ORDER BY key DESC LIMIT $2",
+                vec![Box::new(low), Box::new(limit)],
+                key,
+            ),
+        }
+    }
+
     fn remembered(&self, sender_id: &str, message_id: &str) -> Result<Option<Remembered>, StoreError> {
         Ok(self
             .query(
@@ -1026,7 +1115,7 @@ impl Backend for PostgresBackend {
                 Box::new(now_ms),
                 Box::new(limit.min(i64::MAX as usize) as i64),
                 Box::new(replica),
-                Box::new(LEASE_SECONDS as f64),
+                Box::new(self.inner.settings.lease.as_secs_f64()),
             ],
             |row| Ok(item_of(row)),
         )?;
@@ -1087,7 +1176,7 @@ mod tests {
 
     fn sql(url: &str, statements: &str) {
         off_runtime(|| {
-            let mut client = Client::connect(url, NoTls).unwrap();
+            let mut client = Client::connect(url, postgres::NoTls).unwrap();
             client.batch_execute(statements).unwrap();
         })
     }
@@ -1121,6 +1210,117 @@ mod tests {
         }
         second.commit(batch).await.unwrap();
         assert!(second.outbox().unwrap().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_replica_started_again_with_its_identity_takes_its_claims_back_at_once() {
+        let (_server, url) = server();
+        let as_replica =
+            |name: &str| PostgresSettings { replica: Some(name.to_owned()), ..PostgresSettings::default() };
+        let first = Store::open_postgres_with(&url, "gateway", &as_replica("gateway@host-a/127.0.0.1:50052")).unwrap();
+        let mut batch = Batch::new();
+        for n in 0..3u8 {
+            batch.enqueue_unlogged("regional", vec![n], 1);
+        }
+        first.commit(batch).await.unwrap();
+        assert_eq!(first.due(10, 10).unwrap().len(), 3);
+        // Killed holding its claims: another replica waits out their lease (30 s).
+        drop(first);
+        let other = Store::open_postgres_with(&url, "gateway", &as_replica("gateway@host-b/127.0.0.1:50052")).unwrap();
+        assert!(other.due(10, 10).unwrap().is_empty(), "the lease holds for another replica");
+        // Started again with its identity: its claims are its own, at once.
+        let again = Store::open_postgres_with(&url, "gateway", &as_replica("gateway@host-a/127.0.0.1:50052")).unwrap();
+        assert_eq!(again.due(10, 10).unwrap().len(), 3, "taken back at once");
+        assert_eq!(again.schedule().unwrap().len(), 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_lease_and_the_lock_timeout_are_the_settings() {
+        let (_server, url) = server();
+        let settings = PostgresSettings {
+            pool: 2,
+            lease: std::time::Duration::from_millis(500),
+            lock_timeout: std::time::Duration::from_millis(300),
+            ..PostgresSettings::default()
+        };
+        let first = Store::open_postgres_with(&url, "workstation", &settings).unwrap();
+        let second = Store::open_postgres_with(&url, "workstation", &settings).unwrap();
+        let mut batch = Batch::new();
+        batch.enqueue_unlogged("gateway", vec![1], 1);
+        batch.put("a", 0, &1u32).unwrap();
+        first.commit(batch).await.unwrap();
+        assert_eq!(first.due(10, 10).unwrap().len(), 1);
+        assert!(second.due(10, 10).unwrap().is_empty());
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        assert_eq!(second.due(10, 10).unwrap().len(), 1, "the claim ran out after the lease of the settings");
+        // A lock held elsewhere: the commit waits the lock timeout, then is refused, changing nothing.
+        let (locked, is_locked) = std::sync::mpsc::channel();
+        let holder = {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut client = Client::connect(&url, postgres::NoTls).unwrap();
+                let mut transaction = client.transaction().unwrap();
+                transaction.batch_execute("LOCK TABLE workstation.records IN ACCESS EXCLUSIVE MODE").unwrap();
+                locked.send(()).unwrap();
+                std::thread::sleep(std::time::Duration::from_secs(3));
+                transaction.rollback().unwrap();
+            })
+        };
+        is_locked.recv().unwrap();
+        let started = std::time::Instant::now();
+        let mut batch = Batch::new();
+        batch.put("a", 1, &2u32).unwrap();
+        let error = first.commit(batch).await.unwrap_err();
+        assert_eq!(error.code(), "store.unavailable", "{error}");
+        assert!(error.to_string().contains("lock timeout"), "{error}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+        holder.join().unwrap();
+        assert_eq!(first.get::<u32>("a").unwrap().unwrap().value, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tls_to_the_database_with_sslmode_require_and_verify_full_on_the_ca_file() {
+        let server = PostgresServer::start_with_tls().unwrap_or_else(|error| panic!("{error}"));
+        let url = server.database("tls").unwrap();
+        // The server takes TLS connections only: without TLS, refused.
+        let error = Store::open_postgres(&format!("{url}?sslmode=disable"), "gateway").unwrap_err();
+        assert_eq!(error.code(), "store.unavailable", "{error}");
+        // Encrypted, the certificate not checked.
+        let store = Store::open_postgres(&format!("{url}?sslmode=require"), "gateway").unwrap();
+        let mut batch = Batch::new();
+        batch.put("a", 0, &1u32).unwrap();
+        store.commit(batch).await.unwrap();
+        // Encrypted, the certificate checked against the CA and the host's name.
+        let ca = server.ca_path();
+        let verified = format!("{url}?sslmode=verify-full&sslrootcert={}", ca.display());
+        let store = Store::open_postgres(&verified, "gateway").unwrap();
+        assert_eq!(store.get::<u32>("a").unwrap().unwrap().value, 1);
+        // Another CA's file: the server's certificate is refused.
+        let other = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        std::fs::write(other.path().join("ca.pem"), params.self_signed(&key).unwrap().pem()).unwrap();
+        let wrong = format!("{url}?sslmode=verify-full&sslrootcert={}", other.path().join("ca.pem").display());
+        let error = Store::open_postgres(&wrong, "gateway").unwrap_err();
+        assert_eq!(error.code(), "store.unavailable", "{error}");
+        assert!(error.to_string().contains("certificate"), "{error}");
+        // verify-full without the CA's file says what it needs.
+        let error = Store::open_postgres(&format!("{url}?sslmode=verify-full"), "gateway").unwrap_err();
+        assert!(error.to_string().contains("sslrootcert"), "{error}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_password_is_in_no_error() {
+        let (_server, url) = server();
+        // A server that is not there, and one that is, with a password it does not take.
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let with_password = url.replacen("egov@", "egov:s3cret-pw@", 1);
+        for url in [format!("postgres://egov:s3cret-pw@{dead}/egov"), format!("{with_password}?sslmode=require")] {
+            let error = Store::open_postgres(&url, "gateway").unwrap_err();
+            assert!(!error.to_string().contains("s3cret-pw"), "{error}");
+            assert!(!format!("{error:?}").contains("s3cret-pw"), "{error:?}");
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1186,7 +1386,25 @@ mod tests {
         sql(&url, "UPDATE gateway.schema_version SET version = 99");
         let error = Store::open_postgres(&url, "gateway").unwrap_err();
         assert_eq!(error.code(), "store.format");
-        assert!(error.to_string().contains("schema version 99"), "{error}");
+        let said = error.to_string();
+        assert!(said.contains("schema gateway is at version 99") && said.contains("versions up to 3"), "{said}");
+        assert!(said.contains("nothing was changed") && !said.contains("format"), "{said}");
+        // A tool that reads (an audit) migrates nothing: an older schema is refused, left as it is.
+        let read_only = PostgresSettings::read_only();
+        let error = Store::open_postgres_with(&url, "gateway", &read_only).unwrap_err();
+        assert!(error.to_string().contains("schema gateway is at version 99"), "{error}");
+        drop(Store::open_postgres(&url, "workstation").unwrap());
+        sql(&url, "UPDATE workstation.schema_version SET version = 1");
+        let error = Store::open_postgres_with(&url, "workstation", &read_only).unwrap_err();
+        assert_eq!(error.code(), "store.format");
+        assert!(error.to_string().contains("egov store migrate"), "{error}");
+        let version = off_runtime(|| {
+            let mut client = Client::connect(&url, postgres::NoTls).unwrap();
+            client.query_one("SELECT version FROM workstation.schema_version", &[]).unwrap().get::<_, i32>(0)
+        });
+        assert_eq!(version, 1, "left as it was");
+        let error = Store::open_postgres_with(&url, "regional", &read_only).unwrap_err();
+        assert!(error.to_string().contains("schema regional is at version 0"), "none yet: {error}");
         let error = Store::open_postgres(&url, "Robert'); DROP TABLE x; --").unwrap_err();
         assert_eq!(error.code(), "store.format");
     }

@@ -19,6 +19,8 @@ pub struct PostgresServer {
     dir: tempfile::TempDir,
     port: u16,
     as_nobody: bool,
+    /// Serves TLS only (`ssl=on`, and `hostssl` in its `pg_hba.conf`), with a certificate of its test CA.
+    tls: bool,
     child: Option<Child>,
 }
 
@@ -67,19 +69,33 @@ fn free_port() -> Result<u16, ServerError> {
 impl PostgresServer {
     /// Makes a cluster in a temporary folder and starts its server.
     pub fn start() -> Result<PostgresServer, ServerError> {
+        PostgresServer::start_as(false)
+    }
+
+    /// [`PostgresServer::start`], serving TLS only (`ssl=on`; a connection without TLS is
+    /// refused), with a certificate for `127.0.0.1` and `localhost` issued by a CA of its
+    /// own, made with rcgen ([`PostgresServer::ca_path`]).
+    pub fn start_with_tls() -> Result<PostgresServer, ServerError> {
+        PostgresServer::start_as(true)
+    }
+
+    fn start_as(tls: bool) -> Result<PostgresServer, ServerError> {
         let bin = binaries()?;
         let dir = tempfile::Builder::new()
             .prefix("egov-postgres-")
             .tempdir()
             .map_err(|e| error(format!("no temporary folder: {e}")))?;
         let as_nobody = is_root();
+        if tls {
+            write_certificates(dir.path())?;
+        }
         if as_nobody {
             let owned = Command::new("chown").args(["-R", "nobody"]).arg(dir.path()).status();
             if !owned.is_ok_and(|status| status.success()) {
                 return Err(error(format!("cannot give {} to the user nobody", dir.path().display())));
             }
         }
-        let mut server = PostgresServer { bin, dir, port: free_port()?, as_nobody, child: None };
+        let mut server = PostgresServer { bin, dir, port: free_port()?, as_nobody, tls, child: None };
         let initdb = server
             .command("initdb")
             .arg("-D")
@@ -113,13 +129,20 @@ impl PostgresServer {
     /// Starts the server on its data and port, and waits until it takes connections.
     fn run(&mut self) -> Result<(), ServerError> {
         let log = std::fs::File::create(self.dir.path().join("server.log")).map_err(|e| error(e.to_string()))?;
-        let child = self
-            .command("postgres")
+        let mut command = self.command("postgres");
+        command
             .arg("-D")
             .arg(self.data())
             .args(["-p", &self.port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c"])
             .arg(format!("unix_socket_directories={}", self.dir.path().display()))
-            .args(["-c", "max_connections=300", "-c", "fsync=on"])
+            .args(["-c", "max_connections=300", "-c", "fsync=on"]);
+        if self.tls {
+            let file = |name: &str| self.dir.path().join(name).display().to_string();
+            command.args(["-c", "ssl=on", "-c"]).arg(format!("ssl_cert_file={}", file("server.crt")));
+            command.arg("-c").arg(format!("ssl_key_file={}", file("server.key")));
+            command.arg("-c").arg(format!("hba_file={}", file("pg_hba.conf")));
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -128,7 +151,7 @@ impl PostgresServer {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let url = self.url("postgres");
-            if off_runtime(|| postgres::Client::connect(&url, postgres::NoTls).is_ok()) {
+            if off_runtime(|| self.client(&url).is_ok()) {
                 return Ok(());
             }
             if let Some(child) = self.child.as_mut()
@@ -141,6 +164,24 @@ impl PostgresServer {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// A client of `url`, over TLS when the server serves only that.
+    fn client(&self, url: &str) -> Result<postgres::Client, ServerError> {
+        let connected = if self.tls {
+            crate::postgres_connect::target(&format!("{url}?sslmode=require"))
+                .map_err(|e| error(e.to_string()))?
+                .connect()
+        } else {
+            postgres::Client::connect(url, postgres::NoTls)
+        };
+        connected.map_err(|e| error(format!("cannot reach the server: {e}")))
+    }
+
+    /// The certificate (PEM) of the CA that issued the server's, when it serves TLS
+    /// (`sslrootcert` for `sslmode=verify-full`).
+    pub fn ca_path(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     /// What the server wrote to its log.
@@ -157,8 +198,7 @@ impl PostgresServer {
     pub fn database(&self, name: &str) -> Result<String, ServerError> {
         let url = self.url("postgres");
         off_runtime(|| {
-            let mut client = postgres::Client::connect(&url, postgres::NoTls)
-                .map_err(|e| error(format!("cannot reach the server: {e}")))?;
+            let mut client = self.client(&url)?;
             client
                 .batch_execute(&format!("CREATE DATABASE {name}"))
                 .map_err(|e| error(format!("cannot create database {name}: {e}")))
@@ -188,6 +228,40 @@ impl PostgresServer {
             }
         }
     }
+}
+
+/// A CA and a certificate it issued for `127.0.0.1` and `localhost` (`ca.pem`,
+/// `server.crt`, `server.key`), and a `pg_hba.conf` that takes TLS connections only.
+fn write_certificates(dir: &std::path::Path) -> Result<(), ServerError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let made = |e: rcgen::Error| error(format!("cannot make the test certificates: {e}"));
+    let ca_key = rcgen::KeyPair::generate().map_err(made)?;
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(made)?;
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(rcgen::DnType::CommonName, "egov test database CA");
+    ca.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature];
+    let ca_cert = ca.self_signed(&ca_key).map_err(made)?;
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let mut server = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).map_err(made)?;
+    server.subject_alt_names.push(rcgen::SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
+    server.distinguished_name.push(rcgen::DnType::CommonName, "egov test database");
+    let key = rcgen::KeyPair::generate().map_err(made)?;
+    let cert = server.signed_by(&key, &issuer).map_err(made)?;
+    let write = |name: &str, text: &str, mode: u32| -> Result<(), ServerError> {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| error(format!("cannot write {}: {e}", path.display())))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| error(format!("cannot set the mode of {}: {e}", path.display())))
+    };
+    write("ca.pem", &ca_cert.pem(), 0o644)?;
+    write("server.crt", &cert.pem(), 0o644)?;
+    // PostgreSQL refuses a key that others may read.
+    write("server.key", &key.serialize_pem(), 0o600)?;
+    write(
+        "pg_hba.conf",
+        "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n",
+        0o644,
+    )
 }
 
 impl Drop for PostgresServer {

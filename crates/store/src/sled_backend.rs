@@ -53,6 +53,19 @@ const INDEX_LAYOUT: u8 = 2;
 /// The highest id handed out before the frame that writes it ([`SledBackend::next_id`]).
 const IDS_KEY: &[u8] = b"m/ids";
 
+/// The first byte string past every one that starts with `prefix`; none when
+/// every byte of it is 0xFF (nothing is past it).
+fn upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut bound = prefix.to_vec();
+    while let Some(last) = bound.pop() {
+        if last < u8::MAX {
+            bound.push(last + 1);
+            return Some(bound);
+        }
+    }
+    None
+}
+
 fn record_key(key: &str) -> Vec<u8> {
     [b"r/".as_slice(), key.as_bytes()].concat()
 }
@@ -1389,6 +1402,24 @@ impl Backend for SledBackend {
             out.push((String::from_utf8_lossy(&key[2..]).into_owned(), value));
         }
         Ok(out)
+    }
+
+    fn keys_after(&self, prefix: &str, from: &str, limit: usize, descending: bool) -> Result<Vec<String>, StoreError> {
+        use std::ops::Bound;
+        let start = record_key(prefix);
+        // The first key past every key that starts with the prefix; none when the prefix is all 0xFF.
+        let end = upper_bound(&start);
+        let (low, high) = match (from.is_empty(), descending) {
+            (true, _) => (Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded)),
+            (false, false) => (Bound::Excluded(record_key(from)), end.map_or(Bound::Unbounded, Bound::Excluded)),
+            (false, true) => (Bound::Included(start), Bound::Excluded(record_key(from))),
+        };
+        let range = self.inner.tree.range::<Vec<u8>, _>((low, high));
+        let keys = |item: sled::Result<(sled::IVec, sled::IVec)>| -> Result<String, StoreError> {
+            let (key, _) = item?;
+            Ok(String::from_utf8_lossy(&key[2..]).into_owned())
+        };
+        if descending { range.rev().take(limit).map(keys).collect() } else { range.take(limit).map(keys).collect() }
     }
 
     fn remembered(&self, sender_id: &str, message_id: &str) -> Result<Option<Remembered>, StoreError> {

@@ -82,6 +82,9 @@ impl Workstation {
             power_of_attorney: record.power_of_attorney.clone(),
         });
         outcome.put(application_key(&application_id), 0, &record)?;
+        for (key, present) in self.relist(None, &record) {
+            outcome.index(key, present);
+        }
         tracing::info!(%application_id, outcome = ?record.instance.outcome, "form opened, data looked up");
         Ok(outcome)
     }

@@ -3,13 +3,14 @@
 //! (process 3, condition 1, process 4), `submission` (processes 5 and 6),
 //! `progress` (the provider's steps and result as they come back), `queue`
 //! (the electronic queue for the result, paragraphs 9.3-9.4), `issue`
-//! (process 9), `withdrawal` (of a form never submitted: the simulator's
+//! (process 9, to the applicant whose ticket was called), `withdrawal` (of a form never submitted: the simulator's
 //! assumption), `watch` (an application's changes, streamed), and `sla`
 //! (the deadlines report). Every call that carries an
 //! envelope comes through the one receive pipeline (`egov_runtime::receive`).
 #![forbid(unsafe_code)]
 
 mod form;
+pub mod generated;
 mod issue;
 mod look_up;
 mod operators;
@@ -32,10 +33,11 @@ use egov_proto::gateway_service_client::GatewayServiceClient;
 use egov_proto::inbox_service_server::{InboxService, InboxServiceServer};
 use egov_proto::workstation_service_server::{WorkstationService, WorkstationServiceServer};
 use egov_proto::{
-    DeliverRequest, DeliverResponse, GetApplicationRequest, GetApplicationResponse, IssueResultRequest,
-    IssueResultResponse, ListApplicationsRequest, ListApplicationsResponse, LoginRequest, LoginResponse,
-    OpenFormRequest, OpenFormResponse, SubmitApplicationRequest, SubmitApplicationResponse, TakeQueueTicketRequest,
-    TakeQueueTicketResponse, WatchApplicationRequest, WithdrawApplicationRequest, WithdrawApplicationResponse,
+    CallNextRequest, CallNextResponse, DeliverRequest, DeliverResponse, GetApplicationRequest, GetApplicationResponse,
+    IssueResultRequest, IssueResultResponse, ListApplicationsRequest, ListApplicationsResponse, LoginRequest,
+    LoginResponse, OpenFormRequest, OpenFormResponse, SubmitApplicationRequest, SubmitApplicationResponse,
+    TakeQueueTicketRequest, TakeQueueTicketResponse, WatchApplicationRequest, WithdrawApplicationRequest,
+    WithdrawApplicationResponse,
 };
 use egov_regulation::{Calendar, Definition, DefinitionError, Event, Instance, Transition, apply};
 use egov_runtime::outbox::{Outbox, Receipt, ToGateway};
@@ -103,6 +105,14 @@ impl WorkstationServer {
         let context = workstation.receiver.context().clone();
         let worker = outbox.run(Arc::new(ToGateway::new(gateway, context, on_accepted)));
         Ok((WorkstationServer { workstation }, worker))
+    }
+
+    /// Writes the list index of the applications the store holds without it
+    /// (a store written before the lists were indexed), once: the number of
+    /// applications indexed, 0 when the index was there. Run at start, before
+    /// the services answer (`egov-stack`).
+    pub async fn build_list_index(&self) -> Result<usize, Status> {
+        Ok(self.workstation.build_list_index().await?)
     }
 
     pub fn workstation_service(&self) -> WorkstationServiceServer<WorkstationServer> {
@@ -188,7 +198,7 @@ impl WorkstationService for WorkstationServer {
         request: Request<ListApplicationsRequest>,
     ) -> Result<Response<ListApplicationsResponse>, Status> {
         let query = request.into_inner();
-        Ok(Response::new(ListApplicationsResponse { applications: self.workstation.list(&query)? }))
+        Ok(Response::new(self.workstation.list(&query)?))
     }
 
     type WatchApplicationStream = watch::Watch;
@@ -208,6 +218,20 @@ impl WorkstationService for WorkstationServer {
         let envelope = request.into_inner().envelope;
         let handled =
             self.changing(services::QUEUE_TICKET, envelope, |received| workstation.take_ticket(received)).await?;
+        Ok(Response::new(handled.answer))
+    }
+
+    async fn call_next(&self, request: Request<CallNextRequest>) -> Result<Response<CallNextResponse>, Status> {
+        let workstation = &self.workstation;
+        let envelope = request.into_inner().envelope;
+        // The envelope names the centre's queue; the watchers told are the called application's.
+        let handled = workstation
+            .receiver
+            .handle_queued(Accept::Service(services::QUEUE_CALL), envelope, |received| workstation.call_next(received))
+            .await?;
+        if let Some(application) = &handled.answer.application {
+            workstation.changed(&application.application_id);
+        }
         Ok(Response::new(handled.answer))
     }
 

@@ -8,12 +8,11 @@ use std::time::Duration;
 use chrono::SecondsFormat;
 use egov_envelope::services;
 use egov_proto::{
-    ApplicationForm, Envelope, EnvelopeHeader, MessageType, PersonAnswer, PersonQuery, PowerOfAttorneyAnswer,
-    PowerOfAttorneyKind, PowerOfAttorneyQuery, PowerOfAttorneyStatus, SendSyncRequest, SendSyncResponse,
+    ApplicationForm, Envelope, MessageType, PersonAnswer, PersonQuery, PowerOfAttorneyAnswer, PowerOfAttorneyKind,
+    PowerOfAttorneyQuery, PowerOfAttorneyStatus, SendSyncRequest, SendSyncResponse,
 };
 use egov_regulation::instance::to_local;
 use egov_runtime::{Refusal, ids};
-use prost::Message;
 use tonic::{Code, Status};
 
 use crate::Workstation;
@@ -125,7 +124,7 @@ impl Workstation {
     ) -> Result<A, Status> {
         let context = self.receiver.context();
         let request = context.seal(application_id, service_id, recipient_id, MessageType::Request, time_ms, query);
-        let header = EnvelopeHeader::decode(request.header.as_slice()).map_err(|e| {
+        let header = egov_envelope::decode_header(&request.header).map_err(|e| {
             Refusal::new(Code::Internal, "envelope.malformed_header", format!("own request header: {e}"))
         })?;
         let answer = self.send_sync_patiently(request).await?;

@@ -22,6 +22,7 @@ impl Workstation {
         let progress = &received.body;
         received.correlate(&progress.application_id)?;
         let stored = self.load(received.correlation_id())?;
+        let before = self.to_application(&stored.value);
         let mut record = stored.value;
         let mut outcome = Outcome::new(DeliverResponse {
             message_id: received.header().message_id.clone(),
@@ -91,6 +92,9 @@ impl Workstation {
             }
         }
         outcome.put(application_key(&record.application_id), stored.version, &record)?;
+        for (key, present) in self.relist(Some(&before), &record) {
+            outcome.index(key, present);
+        }
         Ok(outcome)
     }
 

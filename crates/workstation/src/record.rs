@@ -3,7 +3,7 @@
 use egov_proto::{Application, Notice, PersonRecord, PowerOfAttorney, Representative};
 use egov_regulation::{Branch, Event, Instance, Step};
 use egov_runtime::status::corrupt;
-use egov_runtime::{Refusal, convert};
+use egov_runtime::{Refusal, convert, listing};
 use egov_store::Versioned;
 use serde::{Deserialize, Serialize};
 use tonic::Code;
@@ -58,6 +58,12 @@ pub(crate) fn result_key(application_id: &str) -> String {
     format!("result/{application_id}")
 }
 
+/// Where the applications' list entries are (`egov_runtime::listing`).
+pub(crate) const LIST_PREFIX: &str = "list/";
+/// Which layout of the list index the store holds: written once it is built.
+const LIST_INDEX_KEY: &str = "meta/list-index";
+const LIST_INDEX_LAYOUT: u32 = 1;
+
 pub(crate) fn application_key(application_id: &str) -> String {
     format!("application/{application_id}")
 }
@@ -85,25 +91,67 @@ impl Workstation {
         })
     }
 
-    /// `ListApplications`: the applications, the most recently opened first,
-    /// of one operator or of all.
-    pub(crate) fn list(&self, query: &egov_proto::ListApplicationsRequest) -> Result<Vec<Application>, Refusal> {
-        if !query.operator_id.is_empty() {
-            egov_runtime::ids::check_id("operator id", &query.operator_id)?;
-        }
-        let limit = if query.limit == 0 { 1000 } else { query.limit } as usize;
-        let mut records: Vec<ApplicationRecord> = self
-            .store
-            .scan::<ApplicationRecord>("application/")?
-            .into_iter()
-            .map(|(_, record)| record.value)
-            .filter(|record| query.operator_id.is_empty() || record.operator_id == query.operator_id)
-            .collect();
-        let opened = |record: &ApplicationRecord| {
-            record.instance.path.first().map_or(record.instance.current_since_ms, |step| step.started_ms)
+    /// `ListApplications`: one page of the list its query asks for, read from
+    /// the list's index (`egov_runtime::listing`); without a query, the
+    /// applications of one operator or of all, the most recently started first.
+    pub(crate) fn list(
+        &self,
+        request: &egov_proto::ListApplicationsRequest,
+    ) -> Result<egov_proto::ListApplicationsResponse, Refusal> {
+        let query = match &request.query {
+            Some(query) => query.clone(),
+            None => {
+                if !request.operator_id.is_empty() {
+                    egov_runtime::ids::check_id("operator id", &request.operator_id)?;
+                }
+                listing::legacy(&request.operator_id, request.limit)
+            }
         };
-        records.sort_by_key(|record| std::cmp::Reverse(opened(record)));
-        Ok(records.iter().take(limit).map(|record| self.to_application(record)).collect())
+        let page = listing::page(&self.store, LIST_PREFIX, &self.definition, &query, |id| {
+            Ok(self
+                .store
+                .get::<ApplicationRecord>(&application_key(id))?
+                .map(|stored| self.to_application(&stored.value)))
+        })?;
+        Ok(egov_proto::ListApplicationsResponse {
+            applications: page.applications,
+            keys: page.keys,
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    /// The list index writes that move an application from what it was
+    /// (`before`, none when new) to `after`, for the commit that writes it.
+    pub(crate) fn relist(&self, before: Option<&Application>, after: &ApplicationRecord) -> Vec<(String, bool)> {
+        listing::reindex(LIST_PREFIX, &self.definition, before, &self.to_application(after))
+    }
+
+    /// Writes the list index of every application, where the store has not
+    /// got it yet (`LIST_INDEX_KEY` records the layout it has): a store
+    /// written before the lists were indexed gets it once, at start.
+    pub(crate) async fn build_list_index(&self) -> Result<usize, Refusal> {
+        let marker = self.store.get::<u32>(LIST_INDEX_KEY)?;
+        if marker.as_ref().is_some_and(|marker| marker.value == LIST_INDEX_LAYOUT) {
+            return Ok(0);
+        }
+        let records = self.store.scan::<ApplicationRecord>(&application_key(""))?;
+        let count = records.len();
+        for chunk in records.chunks(500) {
+            let mut batch = egov_store::Batch::new();
+            for (_, stored) in chunk {
+                for (key, present) in self.relist(None, &stored.value) {
+                    batch.index(key, present);
+                }
+            }
+            self.store.commit(batch).await?;
+        }
+        let mut batch = egov_store::Batch::new();
+        batch.put(LIST_INDEX_KEY, marker.map_or(0, |marker| marker.version), &LIST_INDEX_LAYOUT)?;
+        match self.store.commit(batch).await {
+            // Another replica wrote it first: the same entries.
+            Err(egov_store::StoreError::Conflict { .. }) | Ok(_) => Ok(count),
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// The application an operator's signed call names, checked: the sender's
@@ -154,6 +202,7 @@ impl Workstation {
             }
         });
         let notice = notice.or_else(|| record.result_notice.clone());
+        let called = record.ticket.as_ref().and_then(|t| t.called.as_ref());
         let mut application = Application {
             application_id: record.application_id.clone(),
             service_code: record.service_code.clone(),
@@ -165,6 +214,10 @@ impl Workstation {
             queue_ticket: record.ticket.as_ref().map(|t| t.number.clone()).unwrap_or_default(),
             queue_ticket_time_ms: record.ticket.as_ref().map_or(0, |t| t.taken_ms),
             queue_wait_ms: record.ticket.as_ref().and_then(|t| t.waited_ms).unwrap_or(0),
+            queue_centre: record.ticket.as_ref().map(|t| t.centre.clone()).unwrap_or_default(),
+            queue_called_by: called.map(|c| c.operator_id.clone()).unwrap_or_default(),
+            queue_called_time_ms: called.map_or(0, |c| c.at_ms),
+            queue_window: called.map(|c| c.window.clone()).unwrap_or_default(),
             ..Application::default()
         };
         convert::instance_fields(&self.definition, &record.instance, &mut application);

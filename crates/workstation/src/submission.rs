@@ -35,6 +35,7 @@ impl Workstation {
         let submission = &received.body;
         let context = self.receiver.context();
         let stored = self.operators_application(&received, &submission.session_id, &submission.application_id)?;
+        let before = self.to_application(&stored.value);
         let mut record = stored.value;
         let mut event =
             Self::event(&self.steps.sign_submission, received.sender_id(), None, received.verified.key_id.clone());
@@ -69,6 +70,9 @@ impl Workstation {
         self.check_route_carries(&message)?;
         let mut outcome = Outcome::new(self.submit_response(&record)?);
         outcome.put(application_key(&record.application_id), stored.version, &record)?;
+        for (key, present) in self.relist(Some(&before), &record) {
+            outcome.index(key, present);
+        }
         outcome.send(ids::GATEWAY, &message, context.now_ms());
         tracing::info!(application_id = %record.application_id, "submission signed (process 5), queued for the gateway");
         Ok(outcome)
@@ -162,6 +166,7 @@ impl Workstation {
 
     fn receipt_writes(&self, batch: &mut Batch, receipt: &Receipt) -> Result<(), Refusal> {
         let stored = self.load(&receipt.correlation_id)?;
+        let before = self.to_application(&stored.value);
         let mut record = stored.value;
         let send = &self.steps.send_application;
         if record.instance.current.as_deref() != Some(send.id.as_str()) {
@@ -181,6 +186,9 @@ impl Workstation {
             &serde_bytes::Bytes::new(&receipt.envelope.encode_to_vec()),
         )?;
         batch.put(application_key(&record.application_id), stored.version, &record)?;
+        for (key, present) in self.relist(Some(&before), &record) {
+            batch.index(key, present);
+        }
         if let Some((sender_id, message_id)) = &record.submission
             && let Some(remembered) = self.store.remembered(sender_id, message_id)?
         {

@@ -21,6 +21,7 @@ impl Workstation {
     ) -> Result<Outcome<WithdrawApplicationResponse>, Status> {
         let withdrawal = &received.body;
         let stored = self.operators_application(&received, &withdrawal.session_id, &withdrawal.application_id)?;
+        let before = self.to_application(&stored.value);
         let mut record = stored.value;
         let submission = &self.steps.sign_submission;
         if let Some(current) = record.instance.current.as_deref()
@@ -40,6 +41,9 @@ impl Workstation {
         record.withdrawal_reason = Some(withdrawal.reason.clone());
         let mut outcome = Outcome::new(WithdrawApplicationResponse { application: Some(self.to_application(&record)) });
         outcome.put(application_key(&record.application_id), stored.version, &record)?;
+        for (key, present) in self.relist(Some(&before), &record) {
+            outcome.index(key, present);
+        }
         tracing::info!(application_id = %record.application_id, "withdrawn before submission");
         Ok(outcome)
     }
