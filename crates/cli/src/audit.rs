@@ -73,9 +73,9 @@ pub enum AuditCommand {
 #[derive(clap::Subcommand)]
 pub enum StoreCommand {
     /// Check a participant's store whole (all of them without PARTICIPANT), changing no
-    /// byte: every frame's CRC, the hash chain, every signature, sled's index against the
-    /// log, and what witnesses the log's acknowledged end. On PostgreSQL: the chain and
-    /// the signatures (the database keeps no index apart from the log).
+    /// byte: every frame's CRC, the log against its Merkle tree and checkpoints, every
+    /// signature, sled's index against the log, and what witnesses the log's acknowledged
+    /// end. On PostgreSQL: the log, its tree and checkpoints, and the signatures (the database keeps no index apart from the log).
     Check {
         /// gateway, regional, workstation or shep.
         participant: Option<String>,

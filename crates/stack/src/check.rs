@@ -1,5 +1,5 @@
 //! Checks of a participant's store beyond the start check: every frame, the
-//! whole hash chain, every signature, the index against the log
+//! whole log against its Merkle tree and checkpoints, every signature, the index against the log
 //! (`egov store check`, `egov serve --verify-all`, `egov audit verify`), and
 //! what the stores witness of each other's logs.
 
@@ -60,7 +60,7 @@ pub fn check_store(store: &Store, trust: &TrustRegistry, index: bool, member: &s
         }
     }
     for entry in store.log_entries() {
-        let Ok(entry) = entry else { continue }; // a damaged frame: reported by the chain's check
+        let Ok(entry) = entry else { continue }; // a damaged frame: reported by the log's check
         check.entries += 1;
         if entry.note.starts_with('<') {
             check.soap += 1;

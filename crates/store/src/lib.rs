@@ -1,5 +1,5 @@
 //! Durable state: versioned records (compare-and-set), the message log as
-//! a hash chain, the idempotency index and the outbox. Every write goes
+//! an RFC 9162 Merkle tree with signed checkpoints, the idempotency index and the outbox. Every write goes
 //! through [`Store::commit`], which applies a [`Batch`] atomically and returns
 //! only once it is on disk.
 //!

@@ -217,8 +217,8 @@ impl Segments {
 }
 
 /// The file `acknowledged` in a store's directory: where the log ended after
-/// the last flushed commit was synced (segment, offset, and the chain's head
-/// then). It witnesses the log's acknowledged end outside sled: a log that
+/// the last flushed commit was synced (segment, offset, and the log's head
+/// then: its sequence and the Merkle tree's root). It witnesses the log's acknowledged end outside sled: a log that
 /// ends before it lost acknowledged commits, even with sled's files gone.
 ///
 /// Two slots of [`MARK_BYTES`] written in turn, each with a counter and a
