@@ -52,7 +52,10 @@ async fn an_undeliverable_application_becomes_an_incident_and_is_retried_by_hand
         .map(egov_client::DocumentPlan::to_proto)
         .collect();
     let submitted = operator.submit("stranded-1", documents).await.unwrap();
-    let receipt = egov_proto::EnvelopeHeader::decode_from(&submitted.gateway_receipt.unwrap());
+    // The gateway's receipt names the message it took (docs/envelope.md): its sender is the receipt's recipient.
+    let receipt_envelope = submitted.gateway_receipt.unwrap();
+    let receipt_header = egov_proto::EnvelopeHeader::decode_from(&receipt_envelope);
+    let receipt = <egov_proto::AsyncReceipt as prost::Message>::decode(&receipt_envelope.body[..]).unwrap();
 
     let mut admin = AdminServiceClient::new(Topology::channel(&topology.gateway).unwrap());
     let incident = common::eventually("the incident", async || {
@@ -64,7 +67,7 @@ async fn an_undeliverable_application_becomes_an_incident_and_is_retried_by_hand
     let mut gateway = GatewayServiceClient::new(Topology::channel(&topology.gateway).unwrap());
     let status = gateway
         .get_message_status(GetMessageStatusRequest {
-            sender_id: receipt.sender_id.clone(),
+            sender_id: receipt_header.recipient_id.clone(),
             message_id: receipt.message_id.clone(),
         })
         .await
@@ -97,7 +100,10 @@ async fn an_undeliverable_application_becomes_an_incident_and_is_retried_by_hand
     .await;
     assert_eq!(application.current_step, "action-1");
     let status = gateway
-        .get_message_status(GetMessageStatusRequest { sender_id: receipt.sender_id, message_id: receipt.message_id })
+        .get_message_status(GetMessageStatusRequest {
+            sender_id: receipt_header.recipient_id,
+            message_id: receipt.message_id,
+        })
         .await
         .unwrap()
         .into_inner();

@@ -169,13 +169,20 @@ def main(argv=None) -> int:
         expect(application.outcome == "", f"outcome {application.outcome!r}")
         expect(any(r.step_id == "process-5" for r in application.path), "process-5 is not in the path")
         expect(application.current_step != "process-5", "still at process-5")
-        # The gateway's receipt of process 6: the workstation's message, countersigned.
+        # The gateway's receipt of process 6 (docs/envelope.md, "The gateway's receipt"): an
+        # AsyncReceipt signed by the gateway, a response to the workstation for its message.
         receipt = ec.verify_envelope(
-            answer.gateway_receipt, trust, expect_sender=WORKSTATION, expect_body_type="egov.v1.ApplicationDelivery"
+            answer.gateway_receipt,
+            trust,
+            expect_sender=ec.GATEWAY_ID,
+            expect_body_type="egov.v1.AsyncReceipt",
+            countersigned=False,
         )
         expect(receipt.header.service_id == "rshep.application.submit.v1", f"receipt service {receipt.header.service_id}")
         expect(receipt.header.correlation_id == app_id, f"receipt correlation {receipt.header.correlation_id}")
-        expect(receipt.body.application_id == app_id, "receipt body is for another application")
+        expect(receipt.header.recipient_id == WORKSTATION, f"receipt to {receipt.header.recipient_id}")
+        expect(receipt.body.message_id != "", "the receipt names no message")
+        expect(len(receipt.body.digest) == 32, f"the receipt's digest is {len(receipt.body.digest)} bytes, not 32")
         return f"now at {application.current_step}; gateway receipt verified"
 
     def registered():

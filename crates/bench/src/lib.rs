@@ -2117,13 +2117,16 @@ async fn duplicate(store: Store, copies: usize) -> anyhow::Result<()> {
             Ok(())
         }
     }
-    let record_keys: Vec<String> = store.scan::<serde::de::IgnoredAny>("")?.into_iter().map(|(key, _)| key).collect();
+    let keys = store.keys("")?;
     let log_count = store.log_entries().count();
     let mut writer =
         Writer { store: store.clone(), batch: Batch::new(), bytes: 0, in_flight: tokio::task::JoinSet::new() };
     for copy in 1..=copies {
-        for key in &record_keys {
-            if let Some(record) = store.get::<Raw>(key)? {
+        for (key, index) in &keys {
+            if *index {
+                writer.batch.index(format!("~c{copy}/{key}"), true);
+                writer.added(key.len() + 64).await?;
+            } else if let Some(record) = store.get::<Raw>(key)? {
                 writer.batch.put(format!("~c{copy}/{key}"), 0, &record.value)?;
                 writer.added(2048).await?;
             }

@@ -492,6 +492,12 @@ impl Store {
         self.backend.scan(prefix)?.into_iter().map(|(key, bytes)| Ok((key.clone(), decode(&key, &bytes)?))).collect()
     }
 
+    /// Every key under `prefix`, in key order, each with whether it is an index
+    /// entry ([`Batch::index`], no value) rather than a record.
+    pub fn keys(&self, prefix: &str) -> Result<Vec<(String, bool)>, StoreError> {
+        Ok(self.backend.scan(prefix)?.into_iter().map(|(key, value)| (key, value.is_empty())).collect())
+    }
+
     /// The index entries under `prefix`: the rest of each key after it, in key order.
     pub fn index_entries(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         Ok(self.backend.scan(prefix)?.into_iter().map(|(key, _)| key[prefix.len()..].to_owned()).collect())
