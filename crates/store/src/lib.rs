@@ -538,7 +538,7 @@ impl Store {
         self.backend.log_entries()
     }
 
-    /// The log entries indexed under `key` ([`Batch::log_indexed`]), oldest first, at most `limit`.
+    /// The log entries indexed under `key` ([`Batch::log`]), oldest first, at most `limit`.
     pub fn indexed_log(&self, key: &str, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
         self.backend.indexed_log(key, limit)
     }
