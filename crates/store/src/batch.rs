@@ -68,6 +68,12 @@ pub(crate) struct NewEntry {
     pub keys: Vec<String>,
 }
 
+impl NewEntry {
+    fn new(time_ms: i64, direction: &str, envelope: Vec<u8>, note: impl Into<String>, keys: Vec<String>) -> NewEntry {
+        NewEntry { time_ms, direction: direction.to_owned(), envelope, note: note.into(), keys }
+    }
+}
+
 /// An outbox item to add: its envelope is a log entry of the batch, or its own bytes.
 pub(crate) struct NewItem {
     pub target: String,
@@ -128,7 +134,7 @@ impl Batch {
         note: impl Into<String>,
         keys: Vec<String>,
     ) -> EntryRef {
-        self.log.push(NewEntry { time_ms, direction: direction.to_owned(), envelope, note: note.into(), keys });
+        self.log.push(NewEntry::new(time_ms, direction, envelope, note, keys));
         EntryRef(Place::At(self.log.len() - 1))
     }
 
@@ -142,7 +148,7 @@ impl Batch {
         note: impl Into<String>,
         keys: Vec<String>,
     ) -> EntryRef {
-        self.first = Some(NewEntry { time_ms, direction: direction.to_owned(), envelope, note: note.into(), keys });
+        self.first = Some(NewEntry::new(time_ms, direction, envelope, note, keys));
         EntryRef::FIRST
     }
 

@@ -339,3 +339,16 @@ pub(crate) fn u64_from(bytes: &[u8]) -> u64 {
     array[..n].copy_from_slice(&bytes[..n]);
     u64::from_be_bytes(array)
 }
+
+/// The least byte string greater than every one that starts with `prefix`; none
+/// when every byte of it is 0xFF (nothing is past it).
+pub(crate) fn upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut bound = prefix.to_vec();
+    while let Some(last) = bound.pop() {
+        if last < u8::MAX {
+            bound.push(last + 1);
+            return Some(bound);
+        }
+    }
+    None
+}

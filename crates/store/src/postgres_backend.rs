@@ -39,7 +39,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use postgres::types::ToSql;
 use postgres::{Client, Statement};
 
-use crate::codec::StoredRemembered;
+use crate::codec::{StoredRemembered, upper_bound};
 use crate::postgres_connect::{PostgresSettings, redact, target};
 use crate::{Backend, Batch, CommitFuture, Durability, LogEntry, OutboxItem, Remembered, StoreError, batch};
 use egov_tlog::{Hash, NodeId, Tree};
@@ -490,18 +490,6 @@ fn string(bytes: Vec<u8>) -> String {
 /// Free text (an error) as PostgreSQL's text takes it.
 fn text(value: &str) -> String {
     value.replace('\0', "\u{fffd}")
-}
-
-/// The least byte string greater than every one that starts with `prefix` (none: no bound).
-fn upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut bound = prefix.to_vec();
-    while let Some(last) = bound.pop() {
-        if last < u8::MAX {
-            bound.push(last + 1);
-            return Some(bound);
-        }
-    }
-    None
 }
 
 fn u64_of(value: i64) -> u64 {

@@ -37,6 +37,7 @@ use prost::Message as _;
 use crate::batch;
 use crate::codec::{
     self, FRAME_HEADER, Frame, FrameWriter, Item, Position, StoredEntry, StoredOutbox, StoredRemembered, u64_from,
+    upper_bound,
 };
 use crate::committer::{self, Job};
 use crate::segments::{ACKNOWLEDGED_FILE, Acknowledged, Mark, SEGMENT_BYTES, Segments};
@@ -52,19 +53,6 @@ const INDEX_KEY: &[u8] = b"m/index";
 const INDEX_LAYOUT: u8 = 2;
 /// The highest id handed out before the frame that writes it ([`SledBackend::next_id`]).
 const IDS_KEY: &[u8] = b"m/ids";
-
-/// The first byte string past every one that starts with `prefix`; none when
-/// every byte of it is 0xFF (nothing is past it).
-fn upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut bound = prefix.to_vec();
-    while let Some(last) = bound.pop() {
-        if last < u8::MAX {
-            bound.push(last + 1);
-            return Some(bound);
-        }
-    }
-    None
-}
 
 fn record_key(key: &str) -> Vec<u8> {
     [b"r/".as_slice(), key.as_bytes()].concat()
