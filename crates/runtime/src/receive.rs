@@ -126,8 +126,6 @@ pub struct Carried {
 #[derive(Debug)]
 pub struct Received<B> {
     pub envelope: Envelope,
-    /// The envelope's bytes as it arrived (what is logged and digested).
-    pub encoded: Vec<u8>,
     pub verified: Verified,
     /// The envelope the body carries, verified.
     pub carried: Option<Carried>,
@@ -376,7 +374,6 @@ impl Receiver {
         let carried = self.open_carried(body.carried())?;
         let received = Arc::new(Received {
             event_ms: self.context.event_time(&verified),
-            encoded: envelope.encode_to_vec(),
             envelope,
             verified,
             carried,
@@ -596,7 +593,7 @@ impl Receiver {
         };
         let (logged, note) = match logged_as {
             Some((envelope, note)) => (envelope.encode_to_vec(), note),
-            None => (received.encoded.clone(), String::new()),
+            None => (received.envelope.encode_to_vec(), String::new()),
         };
         batch.log_first(received_ms, "received", logged, note, keys_of(&header, "received"));
         batch.remember(
