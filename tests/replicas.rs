@@ -440,3 +440,151 @@ async fn store_migrate_creates_and_migrates_the_schemas_and_refuses_a_newer_one(
     assert!(said.contains("waiting for it") && said.contains("egov:***@"), "{said}");
     assert!(!said.contains("s3cret-pw"), "{said}");
 }
+
+/// The process whose connection holds `schema`'s integrator lock now (the advisory lock the
+/// integrating replica takes, `docs/scale-out.md`), by the pid in its connection's
+/// `application_name`; none while no replica integrates.
+fn integrator_of(database: &mut postgres::Client, schema: &str) -> Option<u32> {
+    let row = database
+        .query_opt(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+               AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtext($1)::bigint",
+            &[&format!("{schema}/tlog")],
+        )
+        .unwrap()?;
+    let name: String = row.get(0);
+    name.rsplit_once(" pid ").and_then(|(_, pid)| pid.parse().ok())
+}
+
+/// How far `schema`'s log is sequenced, and how far the Merkle tree integrates it.
+fn log_and_tree(database: &mut postgres::Client, schema: &str) -> (i64, i64) {
+    let row = database
+        .query_one(
+            &format!("SELECT (SELECT sequence FROM {schema}.log_head), (SELECT size FROM {schema}.tlog_size)"),
+            &[],
+        )
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+/// The replica that integrates a participant's log is SIGKILLed while it holds the integrator's
+/// lock, under load, again and again: each time the other replica takes the integration over
+/// (the tree grows while the killed one is down), and at the end the tree holds every entry in
+/// order, every checkpoint is consistent with it and every application happened once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_integrators_holder_killed_under_load_another_replica_takes_over_and_the_tree_stays_consistent() {
+    let seed = seed("integrator kill test");
+    let mut random = Random(seed);
+    let server = egov_store::postgres_server::PostgresServer::start().unwrap_or_else(|error| panic!("{error}"));
+    let url = server.database("integrator").unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let keys = common::init_keys(&temp.path().join("keys"));
+    let trust = keys.trust().unwrap();
+    let addresses = Addresses::free();
+    let _registries =
+        Process::start("registries".into(), serve_args(&addresses, "individuals,notary", 0, None, temp.path()));
+    let mut replicas: Vec<Process> = Vec::new();
+    for role in ["regional", "gateway", "workstation"] {
+        for index in 0..2 {
+            let args = serve_args(&addresses, role, index, Some(&url), temp.path());
+            replicas.push(Process::start(format!("{role} {index}"), args));
+        }
+    }
+    let client_flags = addresses.flags("", 0);
+    let clock = Arc::new(SystemClock);
+    let mut operator = OperatorClient::new(
+        Topology::channel(&client_flags[1]).unwrap(),
+        keys.signer_in(&trust, "operator-1").unwrap(),
+        clock.clone(),
+    );
+    operator.login("operator-1", "operator-1-password").await.unwrap();
+    let staff = StaffClient::new(Topology::channel(&client_flags[5]).unwrap(), clock);
+    let staff_keys = Arc::new(egov_client::staff_keys(&keys, &trust).unwrap());
+    let drivers =
+        Drivers::start(&format!("integrator-{seed}"), APPLICATIONS, &mut random, &operator, &staff, &staff_keys);
+
+    let mut database = tokio::task::block_in_place(|| postgres::Client::connect(&url, postgres::NoTls)).unwrap();
+    let mut taken_over = 0;
+    for round in 0..6 {
+        let schema = ["gateway", "regional", "workstation"][round % 3];
+        // Caught holding the lock: the integration is a short transaction, so look often.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let holder = tokio::task::block_in_place(|| {
+            loop {
+                if let Some(pid) = integrator_of(&mut database, schema) {
+                    if let Some(at) = replicas.iter().position(|replica| replica.child.id() == pid) {
+                        break at;
+                    }
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "seed {seed}: no replica of {schema} was seen integrating"
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        let killed = &mut replicas[holder];
+        let killed_pid = killed.child.id();
+        tokio::task::block_in_place(|| {
+            killed.child.kill().unwrap();
+            killed.child.wait().unwrap();
+        });
+        let (_, tree_at_kill) = tokio::task::block_in_place(|| log_and_tree(&mut database, schema));
+        // While it is down, the other replica integrates what is committed meanwhile (if nothing
+        // is, the load has ended, and the round shows nothing).
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let quiet = std::time::Instant::now() + Duration::from_secs(3);
+        tokio::task::block_in_place(|| {
+            loop {
+                let (log, tree) = log_and_tree(&mut database, schema);
+                if tree > tree_at_kill {
+                    taken_over += 1;
+                    if let Some(pid) = integrator_of(&mut database, schema) {
+                        assert_ne!(pid, killed_pid, "seed {seed}: a dead process holds the lock");
+                    }
+                    break;
+                }
+                if log == tree && std::time::Instant::now() > quiet {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "seed {seed}: {schema}'s tree stayed at {tree} of {log} entries after its integrator was killed"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let killed = &mut replicas[holder];
+        killed.child = tokio::task::block_in_place(|| Process::spawn(&killed.name, &killed.args));
+    }
+    eprintln!("the other replica took the integration over {taken_over} times of 6");
+    assert!(taken_over >= 3, "seed {seed}: the other replica took the integration over {taken_over} times of 6");
+    let expected = drivers.finish(seed).await;
+    drop(replicas);
+
+    assert_registered_once(&egov_store::Store::open_postgres(&url, "regional").unwrap(), &expected, seed);
+    // Every entry integrated, in order, by whichever replica held the lock.
+    for schema in ["gateway", "regional", "workstation"] {
+        let (log, tree) = tokio::task::block_in_place(|| log_and_tree(&mut database, schema));
+        let store = egov_store::Store::open_postgres(&url, schema).unwrap();
+        let integrated = tokio::task::block_in_place(|| store.integrate()).unwrap();
+        assert!(
+            tree <= log && integrated == log as u64,
+            "seed {seed}: {schema}: log {log}, tree {tree} then {integrated}"
+        );
+    }
+    // The client's own runtime may not be dropped inside the test's.
+    tokio::task::block_in_place(|| drop(database));
+    // The tree recomputed from the entries, every checkpoint against it, every signature.
+    let audit = Command::new(EGOV)
+        .args(["audit", "verify", "--store", &url, "--keys"])
+        .arg(temp.path().join("keys"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&audit.stdout);
+    assert!(audit.status.success(), "seed {seed}: {said}");
+    for participant in ["gateway", "regional", "workstation"] {
+        assert!(said.contains(&format!("{participant}: ")) && said.contains("Merkle tree intact"), "{said}");
+    }
+}

@@ -154,7 +154,13 @@ impl Connection {
             self.client = None;
             let mut client = connect(&self.url)?;
             client
-                .batch_execute(&format!("SET search_path TO {}; {}", self.schema, self.session))
+                .batch_execute(&format!(
+                    // The process in the server's own views (`pg_stat_activity`, `pg_locks`): who holds what.
+                    "SET search_path TO {schema}; SET application_name TO 'egov {schema} pid {pid}'; {session}",
+                    schema = self.schema,
+                    pid = std::process::id(),
+                    session = self.session
+                ))
                 .map_err(unavailable)?;
             self.client = Some(client);
         }
