@@ -512,10 +512,9 @@ async fn the_integrators_holder_killed_under_load_another_replica_takes_over_and
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         let holder = tokio::task::block_in_place(|| {
             loop {
-                if let Some(pid) = integrator_of(&mut database, schema) {
-                    if let Some(at) = replicas.iter().position(|replica| replica.child.id() == pid) {
-                        break at;
-                    }
+                let pid = integrator_of(&mut database, schema);
+                if let Some(at) = replicas.iter().position(|replica| Some(replica.child.id()) == pid) {
+                    break at;
                 }
                 assert!(
                     std::time::Instant::now() < deadline,
