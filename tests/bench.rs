@@ -112,6 +112,24 @@ fn the_quick_bench_prints_every_figure_with_its_baseline() {
     }
     assert!(applications.get("share_of_floor").is_some(), "{applications}");
 
+    // The verifiable log: a proof's bytes are exact (at most ⌈log₂ 10⁴⌉ = 14 hashes with --quick), the
+    // checkpoints' cost is the same applications with and without them.
+    let proof = named("inclusion_proof");
+    assert_eq!(proof.len(), 1, "{stdout}");
+    assert_eq!(
+        (proof[0]["entries"].as_u64(), proof[0]["value"].as_u64()),
+        (Some(10_000), Some(14 * 32)),
+        "{}",
+        proof[0]
+    );
+    for field in ["verify_us", "consistency_proof_bytes", "consistency_verify_us", "append_us_per_entry"] {
+        assert!(proof[0][field].as_f64().is_some_and(|value| value > 0.0), "{field} in {}", proof[0]);
+    }
+    let checkpoints = named("checkpoints");
+    assert_eq!(checkpoints.len(), 1, "{stdout}");
+    assert!(checkpoints[0]["value"].as_f64().unwrap() > 0.0, "{}", checkpoints[0]);
+    assert!(checkpoints[0]["baseline_value"].as_f64().unwrap() > 0.0, "{}", checkpoints[0]);
+
     // The target lines: met or missed, the bench exits 0.
     let targets = named("target");
     assert!(!targets.is_empty(), "no target: {stdout}");
