@@ -612,7 +612,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(zoom): Query<Zoom>) 
     let (step_links, message_steps) = step_messages(&application, &logs);
     let messages = messages(&ctx, &id, &logs, &message_steps);
     let hops = monitoring(&ctx, &id).await;
-    let evidence = crate::evidence::section(&ctx, &id).await;
+    let evidence = crate::proofs::section(&ctx, &id).await;
     let body = html! {
         div #live-detail data-live {
         (crate::operator::summary(&ctx, &application))

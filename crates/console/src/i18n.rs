@@ -750,7 +750,7 @@ mod tests {
             include_str!("operator.rs"),
             include_str!("staff.rs"),
             include_str!("applications.rs"),
-            include_str!("evidence.rs"),
+            include_str!("proofs.rs"),
             include_str!("incidents.rs"),
             include_str!("package.rs"),
             include_str!("guard.rs"),
@@ -782,7 +782,7 @@ mod tests {
             include_str!("operator.rs"),
             include_str!("staff.rs"),
             include_str!("applications.rs"),
-            include_str!("evidence.rs"),
+            include_str!("proofs.rs"),
             include_str!("incidents.rs"),
             include_str!("lib.rs"),
         ];
