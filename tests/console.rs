@@ -923,8 +923,31 @@ async fn ten_thousand_applications_page_sort_filter_and_export() {
     );
 }
 
+/// A console on free ports of the test's process, over `harness`'s stack, with the key directory
+/// `keys`: its URL, the sender that stops it and its task.
+async fn console_on(
+    harness: &common::Harness,
+    keys: egov_runtime::KeyDir,
+) -> (String, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let config = egov_console::ConsoleConfig {
+        topology: harness.topology().clone(),
+        keys,
+        tls: None,
+        definition: Arc::clone(&harness.definition),
+        shep: None,
+    };
+    let console = tokio::spawn(egov_console::serve(listener, config, async move {
+        let _ = stopped.await;
+    }));
+    (url, stop, console)
+}
+
 /// The application's page shows, for each participant that keeps a log, its part of the
-/// evidence proved against its checkpoint; the bundle it offers, written to a fresh directory
+/// evidence proved against its checkpoint (and, where the console's trust registry does not
+/// give a participant its own key, what failed, with its code); the bundle it offers, written to a fresh directory
 /// with the trust registry and checked there by `egov audit verify-bundle` with the stack
 /// stopped and no data directory, holds; with one byte of an envelope changed, it is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -932,39 +955,56 @@ async fn the_application_page_shows_its_evidence_proved_and_the_bundle_verifies_
     let harness = common::Harness::start().await;
     let application = harness.drive("evidenced-1", &common::in_person("850715300122")).await.unwrap();
     assert_eq!(application.outcome, "permitted", "{application:?}");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    let (stop_console, console_stopped) = tokio::sync::oneshot::channel::<()>();
-    let console = egov_console::ConsoleConfig {
-        topology: harness.topology().clone(),
-        keys: harness.keys.clone(),
-        tls: None,
-        definition: Arc::clone(&harness.definition),
-        shep: None,
+    // The console with the stack's key directory, and one whose trust registry gives the gateway
+    // another member's key: there the gateway's checkpoint is not its own, and each part fails.
+    let forged = harness.temp.path().join("forged-keys");
+    std::fs::create_dir_all(&forged).unwrap();
+    let trust_text = std::fs::read_to_string(harness.temp.path().join("keys/trust.toml")).unwrap();
+    let public_of = |member: &str| {
+        let section = trust_text.split("[[member]]").find(|s| s.contains(&format!("id = \"{member}\""))).unwrap();
+        let (_, rest) = section.split_once("public = \"").unwrap();
+        rest[..rest.find('"').unwrap()].to_owned()
     };
-    let console = tokio::spawn(egov_console::serve(listener, console, async move {
-        let _ = console_stopped.await;
-    }));
+    std::fs::write(
+        forged.join("trust.toml"),
+        trust_text.replace(&public_of(egov_runtime::ids::GATEWAY), &public_of("operator-1")),
+    )
+    .unwrap();
+    let (url, stop_console, console) = console_on(&harness, harness.keys.clone()).await;
+    let (forged_url, stop_forged, forged_console) = console_on(&harness, egov_runtime::KeyDir::new(&forged)).await;
     let fetched = {
         let url = url.clone();
         tokio::task::spawn_blocking(move || {
             let page = http_get(&format!("{url}applications/evidenced-1"));
             let bundle = http("GET", &format!("{url}applications/evidenced-1/evidence"), &[], None);
             let russian = http("GET", &format!("{url}applications/evidenced-1"), &[("Cookie", "egov_lang=ru")], None);
-            (page, bundle, russian)
+            let forged = http_get(&format!("{forged_url}applications/evidenced-1"));
+            (page, bundle, russian, forged)
         })
         .await
         .unwrap()
     };
-    let _ = stop_console.send(());
-    let _ = console.await;
+    for (stop, console) in [(stop_console, console), (stop_forged, forged_console)] {
+        let _ = stop.send(());
+        let _ = console.await;
+    }
     let trust_file = harness.temp.path().join("keys/trust.toml");
     let elsewhere = tempfile::tempdir().unwrap();
     let trust = elsewhere.path().join("trust.toml");
     std::fs::copy(&trust_file, &trust).unwrap();
     harness.stop().await;
 
-    let (page, bundle, russian) = fetched;
+    let (page, bundle, russian, forged) = fetched;
+    // What failed, per participant, with its code.
+    for (name, code) in [
+        ("gateway", "audit.checkpoint_forged"),
+        ("workstation", "audit.envelope_invalid"),
+        ("regional", "audit.envelope_invalid"),
+    ] {
+        assert!(forged.contains(&format!("data-participant=\"{name}\" data-proved=\"false\"")), "{name}: {forged}");
+        let alert = format!("id=\"evidence-{name}-problem\" role=\"alert\" data-code=\"{code}\"");
+        assert!(forged.contains(&alert), "{name}: {forged}");
+    }
     assert!(page.contains("id=\"evidence-title\""), "{page}");
     assert!(!page.contains("role=\"alert\""), "a part failed: {page}");
     assert_eq!(bundle.status, 200, "{}", bundle.body);

@@ -539,7 +539,9 @@ impl EvidenceService for EvidenceServer {
         let (participant, member) = (self.participant, self.member);
         let answer = tokio::task::spawn_blocking(move || -> Result<ProveApplicationResponse, StoreError> {
             let part = gather(&application, participant, member, &store)?;
-            Ok(to_response(&part, witnessed_latest(&store)?))
+            let answer = to_response(&part, witnessed_latest(&store)?);
+            // Entries none of which a checkpoint covers yet: who answers, and the notes that say so.
+            Ok(ProveApplicationResponse { participant: participant.to_owned(), member_id: member.to_owned(), ..answer })
         })
         .await
         .map_err(|error| {
@@ -547,5 +549,22 @@ impl EvidenceService for EvidenceServer {
         })?
         .map_err(store_status)?;
         Ok(Response::new(answer))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_witness_s_cosignature_joins_only_a_checkpoint_of_the_same_text() {
+        let note = "egov/a\n7\nROOT=\n\n— egov/a SIG1\n";
+        let cosigned = "egov/a\n7\nROOT=\n\n— egov/a SIG1\n— egov/w COSIG\n";
+        assert_eq!(merge_signatures(note, cosigned), "egov/a\n7\nROOT=\n\n— egov/a SIG1\n— egov/w COSIG\n");
+        // Merged twice, the same lines once.
+        assert_eq!(merge_signatures(&merge_signatures(note, cosigned), cosigned), merge_signatures(note, cosigned));
+        // Another size or root: left as it is.
+        assert_eq!(merge_signatures(note, "egov/a\n8\nROOT=\n\n— egov/w COSIG\n"), note);
+        assert_eq!(merge_signatures(note, "not a note"), note);
     }
 }
