@@ -922,3 +922,148 @@ async fn ten_thousand_applications_page_sort_filter_and_export() {
         slowest.as_secs_f64() * 1000.0
     );
 }
+
+/// A console on free ports of the test's process, over `harness`'s stack, with the key directory
+/// `keys`: its URL, the sender that stops it and its task.
+async fn console_on(
+    harness: &common::Harness,
+    keys: egov_runtime::KeyDir,
+) -> (String, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let config = egov_console::ConsoleConfig {
+        topology: harness.topology().clone(),
+        keys,
+        tls: None,
+        definition: Arc::clone(&harness.definition),
+        shep: None,
+    };
+    let console = tokio::spawn(egov_console::serve(listener, config, async move {
+        let _ = stopped.await;
+    }));
+    (url, stop, console)
+}
+
+/// The application's page shows, for each participant that keeps a log, its part of the
+/// evidence proved against its checkpoint (and, where the console's trust registry does not
+/// give a participant its own key, what failed, with its code); the bundle it offers, written to a fresh directory
+/// with the trust registry and checked there by `egov audit verify-bundle` with the stack
+/// stopped and no data directory, holds; with one byte of an envelope changed, it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_application_page_shows_its_evidence_proved_and_the_bundle_verifies_offline() {
+    let harness = common::Harness::start().await;
+    let application = harness.drive("evidenced-1", &common::in_person("850715300122")).await.unwrap();
+    assert_eq!(application.outcome, "permitted", "{application:?}");
+    // The console with the stack's key directory, and one whose trust registry gives the gateway
+    // another member's key: there the gateway's checkpoint is not its own, and each part fails.
+    let forged = harness.temp.path().join("forged-keys");
+    std::fs::create_dir_all(&forged).unwrap();
+    let trust_text = std::fs::read_to_string(harness.temp.path().join("keys/trust.toml")).unwrap();
+    let public_of = |member: &str| {
+        let section = trust_text.split("[[member]]").find(|s| s.contains(&format!("id = \"{member}\""))).unwrap();
+        let (_, rest) = section.split_once("public = \"").unwrap();
+        rest[..rest.find('"').unwrap()].to_owned()
+    };
+    std::fs::write(
+        forged.join("trust.toml"),
+        trust_text.replace(&public_of(egov_runtime::ids::GATEWAY), &public_of("operator-1")),
+    )
+    .unwrap();
+    let (url, stop_console, console) = console_on(&harness, harness.keys.clone()).await;
+    let (forged_url, stop_forged, forged_console) = console_on(&harness, egov_runtime::KeyDir::new(&forged)).await;
+    let fetched = {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            let page = http_get(&format!("{url}applications/evidenced-1"));
+            let bundle = http("GET", &format!("{url}applications/evidenced-1/evidence"), &[], None);
+            let russian = http("GET", &format!("{url}applications/evidenced-1"), &[("Cookie", "egov_lang=ru")], None);
+            let forged = http_get(&format!("{forged_url}applications/evidenced-1"));
+            (page, bundle, russian, forged)
+        })
+        .await
+        .unwrap()
+    };
+    for (stop, console) in [(stop_console, console), (stop_forged, forged_console)] {
+        let _ = stop.send(());
+        let _ = console.await;
+    }
+    let trust_file = harness.temp.path().join("keys/trust.toml");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let trust = elsewhere.path().join("trust.toml");
+    std::fs::copy(&trust_file, &trust).unwrap();
+    harness.stop().await;
+
+    let (page, bundle, russian, forged) = fetched;
+    // What failed, per participant, with its code.
+    for (name, code) in [
+        ("gateway", "audit.checkpoint_forged"),
+        ("workstation", "audit.envelope_invalid"),
+        ("regional", "audit.envelope_invalid"),
+    ] {
+        assert!(forged.contains(&format!("data-participant=\"{name}\" data-proved=\"false\"")), "{name}: {forged}");
+        let alert = format!("id=\"evidence-{name}-problem\" role=\"alert\" data-code=\"{code}\"");
+        assert!(forged.contains(&alert), "{name}: {forged}");
+    }
+    assert!(page.contains("id=\"evidence-title\""), "{page}");
+    assert!(!page.contains("role=\"alert\""), "a part failed: {page}");
+    assert_eq!(bundle.status, 200, "{}", bundle.body);
+    assert_eq!(bundle.header("content-type"), "application/json");
+    assert_eq!(bundle.header("content-disposition"), "attachment; filename=\"evidence-evidenced-1.json\"");
+    let json: serde_json::Value = serde_json::from_str(&bundle.body).unwrap();
+    assert_eq!((json["format"].as_str(), json["application"].as_str()), (Some("egov-evidence/1"), Some("evidenced-1")));
+    for (name, member) in [
+        ("workstation", egov_runtime::ids::SC_WORKSTATION),
+        ("gateway", egov_runtime::ids::GATEWAY),
+        ("regional", egov_runtime::ids::REGIONAL),
+    ] {
+        // The line of the participant: proved against the checkpoint the bundle holds, with its entries.
+        let (_, item) = page
+            .split_once(&format!("data-participant=\"{name}\" data-proved=\"true\""))
+            .unwrap_or_else(|| panic!("the {name}'s part is not proved on the page: {page}"));
+        let item = &item[..item.find("</li>").unwrap()];
+        let log = json["logs"].as_array().unwrap().iter().find(|log| log["participant"] == name).unwrap();
+        let size = log["checkpoint"].as_str().unwrap().lines().nth(1).unwrap().to_owned();
+        let entries = log["entries"].as_array().unwrap().len();
+        assert_eq!(log["member"], member);
+        assert!(
+            item.contains(&format!("data-size=\"{size}\" data-member=\"{member}\" data-entries=\"{entries}\"")),
+            "{name}: {item}"
+        );
+        assert!(item.contains(&format!("proved against checkpoint {size} of participant ")), "{name}: {item}");
+        assert!(item.contains(&format!("({member}): {entries} entries")), "{name}: {item}");
+    }
+    assert!(page.contains("id=\"evidence-bundle\" href=\"/applications/evidenced-1/evidence\""), "{page}");
+    assert_eq!(russian.status, 200);
+    assert!(russian.body.contains("доказано относительно контрольной точки"), "{}", russian.body);
+
+    let verify = |file: &Path| {
+        let output = Command::new(EGOV)
+            .args(["audit", "verify-bundle"])
+            .arg(file)
+            .arg("--trust")
+            .arg(&trust)
+            .current_dir(elsewhere.path())
+            .output()
+            .unwrap();
+        (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    let file = elsewhere.path().join("evidence.json");
+    std::fs::write(&file, &bundle.body).unwrap();
+    let (ok, printed) = verify(&file);
+    assert!(ok && printed.contains("verify-bundle: ok"), "{printed}");
+    for name in ["workstation (", "gateway (", "regional ("] {
+        assert!(printed.contains(name), "{printed}");
+    }
+    // One byte of an envelope changed: its leaf is no longer in the tree.
+    let mut changed = json.clone();
+    let envelope = changed["logs"][0]["entries"][0]["envelope"].as_str().unwrap().to_owned();
+    let at = envelope.len() / 4 * 2;
+    let byte = u8::from_str_radix(&envelope[at..at + 2], 16).unwrap() ^ 0x01;
+    changed["logs"][0]["entries"][0]["envelope"] =
+        format!("{}{byte:02x}{}", &envelope[..at], &envelope[at + 2..]).into();
+    let tampered = elsewhere.path().join("tampered.json");
+    std::fs::write(&tampered, serde_json::to_vec_pretty(&changed).unwrap()).unwrap();
+    let (ok, printed) = verify(&tampered);
+    assert!(!ok && printed.contains("REFUSED audit.proof_invalid"), "{printed}");
+}

@@ -46,11 +46,11 @@ async fn every_participant_answers_health_checks_and_reflection() {
     let harness = Harness::start().await;
     let topology = harness.topology().clone();
     let expected = [
-        (&topology.workstation, vec!["egov.v1.WorkstationService", "egov.v1.InboxService"]),
-        (&topology.gateway, vec!["egov.v1.GatewayService"]),
+        (&topology.workstation, vec!["egov.v1.WorkstationService", "egov.v1.InboxService", "egov.v1.EvidenceService"]),
+        (&topology.gateway, vec!["egov.v1.GatewayService", "egov.v1.EvidenceService"]),
         (&topology.individuals, vec!["egov.v1.IndividualsService"]),
         (&topology.notary, vec!["egov.v1.NotaryService"]),
-        (&topology.regional, vec!["egov.v1.RegionalGatewayService", "egov.v1.InboxService"]),
+        (&topology.regional, vec!["egov.v1.RegionalGatewayService", "egov.v1.InboxService", "egov.v1.EvidenceService"]),
     ];
     for (address, services) in expected {
         assert_eq!(health(address, "").await, ServingStatus::Serving, "{address}");

@@ -12,6 +12,7 @@ const NAMESPACES: &[&str] = &[
     "audit",
     "counter",
     "envelope",
+    "evidence",
     "fault",
     "gateway",
     "iin",

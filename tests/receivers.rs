@@ -1136,6 +1136,7 @@ fn served_at(topology: &Topology, service: &str) -> Vec<String> {
         "WorkstationService" => vec![topology.workstation.clone()],
         "GatewayService" => vec![topology.gateway.clone()],
         "RegionalGatewayService" => vec![topology.regional.clone()],
+        "EvidenceService" => vec![topology.workstation.clone(), topology.gateway.clone(), topology.regional.clone()],
         "AdminService" => vec![
             topology.workstation.clone(),
             topology.gateway.clone(),

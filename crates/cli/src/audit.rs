@@ -129,7 +129,7 @@ pub fn audit(command: AuditCommand) -> anyhow::Result<ExitCode> {
                 }
             }
             let stores: Vec<(&str, &str, &Store)> = opened.iter().map(|(p, m, s)| (*p, *m, s)).collect();
-            let (bundle, notes) = crate::evidence::prove(&application, &stores, &trust)?;
+            let (bundle, notes) = egov_runtime::evidence::prove(&application, &stores, &trust)?;
             for note in notes {
                 println!("note: {note}");
             }
@@ -152,10 +152,10 @@ pub fn audit(command: AuditCommand) -> anyhow::Result<ExitCode> {
             let started = std::time::Instant::now();
             let verdict = std::fs::read(&file)
                 .with_context(|| format!("cannot read {}", file.display()))
-                .map(|bytes| serde_json::from_slice::<crate::evidence::Bundle>(&bytes));
+                .map(|bytes| serde_json::from_slice::<egov_runtime::evidence::Bundle>(&bytes));
             let verdict = match verdict? {
-                Ok(bundle) => crate::evidence::verify(&bundle, &trust).map(|lines| (bundle, lines)),
-                Err(error) => Err(crate::evidence::Refused {
+                Ok(bundle) => egov_runtime::evidence::verify(&bundle, &trust).map(|lines| (bundle, lines)),
+                Err(error) => Err(egov_runtime::evidence::Refused {
                     code: "audit.bundle_malformed",
                     detail: format!("{} is not an evidence bundle: {error}", file.display()),
                 }),

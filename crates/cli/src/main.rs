@@ -5,7 +5,6 @@ mod audit;
 mod commands;
 mod config;
 mod domain;
-mod evidence;
 mod fixtures;
 mod incidents;
 mod monitor;

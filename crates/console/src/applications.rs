@@ -612,6 +612,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(zoom): Query<Zoom>) 
     let (step_links, message_steps) = step_messages(&application, &logs);
     let messages = messages(&ctx, &id, &logs, &message_steps);
     let hops = monitoring(&ctx, &id).await;
+    let evidence = crate::proofs::section(&ctx, &id).await;
     let body = html! {
         div #live-detail data-live {
         (crate::operator::summary(&ctx, &application))
@@ -632,6 +633,8 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(zoom): Query<Zoom>) 
         div #messages { (messages) }
         h2 #hops-title { (t(lang, "hops")) }
         (hops)
+        h2 #evidence-title { (t(lang, "proof.title")) }
+        (evidence)
         }
     };
     let here = format!("/applications/{id}");

@@ -22,6 +22,7 @@ mod lists;
 mod live;
 mod operator;
 mod package;
+mod proofs;
 mod shep;
 mod staff;
 
@@ -125,6 +126,7 @@ fn routes(app: Arc<App>) -> Router {
         .route("/incidents/retry", post(incidents::retry))
         .route("/live", get(live::events))
         .route("/applications/{id}/documents/{sha256}", get(applications::document))
+        .route("/applications/{id}/evidence", get(proofs::download))
         .fallback(|ctx: Ctx| async move { not_found(&ctx) })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), visit))

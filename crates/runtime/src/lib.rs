@@ -10,6 +10,7 @@ pub mod context;
 pub mod convert;
 pub mod counter;
 pub mod counters;
+pub mod evidence;
 pub mod failover;
 pub mod fault;
 pub mod idempotency;

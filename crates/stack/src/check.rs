@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use egov_envelope::{Checks, TrustRegistry, carried_envelope, open, verify_countersignature};
+use egov_envelope::TrustRegistry;
 use egov_proto::Envelope;
 use egov_runtime::ids;
 use egov_store::Store;
@@ -26,21 +26,7 @@ pub struct StoreCheck {
     pub problems: Vec<String>,
 }
 
-/// Verifies an envelope's signatures, and those of the envelopes it carries (counted in `signatures`).
-pub fn verify_envelope(envelope: &Envelope, trust: &TrustRegistry, signatures: &mut usize) -> Result<(), String> {
-    let checks = Checks { max_body_bytes: usize::MAX, freshness_window_ms: None };
-    let verified = open(envelope, trust, 0, &checks).map_err(|e| format!("{}: {e}", e.code()))?;
-    *signatures += 1;
-    if envelope.signatures.len() > 1 {
-        verify_countersignature(envelope, &verified, trust, ids::GATEWAY).map_err(|e| format!("{}: {e}", e.code()))?;
-        *signatures += 1;
-    }
-    let inner = carried_envelope(&verified, &envelope.body).map_err(|e| format!("{}: {e}", e.code()))?;
-    if let Some(inner) = inner {
-        verify_envelope(&inner, trust, signatures).map_err(|e| format!("the envelope it carries: {e}"))?;
-    }
-    Ok(())
-}
+pub use egov_runtime::evidence::verify_envelope;
 
 /// Checks every frame of the store's log (its CRC), the whole log against
 /// its Merkle tree and the head, every checkpoint (its root, and its

@@ -20,6 +20,7 @@ use egov_registries::{Individuals, IndividualsServer, NotaryServer, Powers};
 use egov_regulation::Definition;
 use egov_runtime::admin::AdminServer;
 use egov_runtime::counters::Counters;
+use egov_runtime::evidence::EvidenceServer;
 use egov_runtime::fault::{FaultLayer, Faults};
 use egov_runtime::monitor::{MonitorConfig, Monitoring};
 use egov_runtime::outbox::{Outbox, RetryPolicy};
@@ -660,6 +661,15 @@ impl Stack {
                         Some(state),
                     )
                 }
+            };
+            // Its part of an application's evidence, where it keeps a log (`docs/envelope.md`).
+            let routes = match &state {
+                Some((store, _)) => {
+                    names.push("egov.v1.EvidenceService");
+                    let evidence = EvidenceServer::new(role.name(), member, store.clone(), log_signer.clone());
+                    routes.add_service(evidence.into_service())
+                }
+                None => routes,
             };
             if let Some((store, _)) = &state {
                 stores.push((role, store.clone()));
