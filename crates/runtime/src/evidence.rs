@@ -110,17 +110,22 @@ pub struct Part {
 }
 
 /// `participant`'s part of the evidence of `application` in `store`: its latest checkpoint,
-/// as published, and the application's entries in its log with their inclusion proofs against
+/// as published, with the cosignatures its witnesses handed back, and the application's entries in its log with their inclusion proofs against
 /// it. An entry after that checkpoint is left out and said in the notes.
 pub fn gather(application: &str, participant: &str, member: &str, store: &Store) -> Result<Part, StoreError> {
     let entries = store.indexed_log(&format!("application/{application}"), usize::MAX)?;
     if entries.is_empty() || member.is_empty() {
         return Ok(Part::default());
     }
-    let Some((size, checkpoint)) = store.latest_checkpoint()? else {
+    let Some((size, mut checkpoint)) = store.latest_checkpoint()? else {
         let notes = vec![format!("{participant}: no checkpoint yet: its {} entries are left out", entries.len())];
         return Ok(Part { log: None, size: 0, notes });
     };
+    // With the cosignatures its witnesses handed back (`Store::keep_cosignatures`), those in other
+    // processes too.
+    if let Some(cosigned) = store.cosigned_checkpoint(size)? {
+        checkpoint = merge_signatures(&checkpoint, &cosigned);
+    }
     let mut notes = Vec::new();
     let mut proved = Vec::new();
     for entry in entries {
@@ -184,11 +189,8 @@ pub fn witnessed_at(store: &Store, member: &str, size: u64) -> Result<Option<Str
 
 /// The latest checkpoint of each log the participant of `store` cosigned as its witness.
 pub fn witnessed_latest(store: &Store) -> Result<Vec<String>, StoreError> {
-    Ok(store.scan::<String>(WITNESSED_LATEST_PREFIX)?.into_iter().map(|(_, note)| note.value).collect())
+    Ok(store.scan::<String>(egov_store::WITNESSED_LATEST_PREFIX)?.into_iter().map(|(_, note)| note.value).collect())
 }
-
-/// Where a witness keeps the last checkpoint it cosigned of each log (`Store::witness`).
-const WITNESSED_LATEST_PREFIX: &str = "tlog/witnessed-latest/";
 
 /// `note` with the signature lines of `other` it lacks, when both are of the same text.
 pub fn merge_signatures(note: &str, other: &str) -> String {

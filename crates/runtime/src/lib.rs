@@ -29,6 +29,7 @@ pub mod status;
 pub mod tls;
 pub mod topology;
 pub mod trace;
+pub mod witness;
 
 pub use clock::{Clock, SimClock, SystemClock};
 pub use context::{Context, SharedTrust};

@@ -15,6 +15,7 @@ use egov_proto::gateway_service_client::GatewayServiceClient;
 use egov_proto::inbox_service_client::InboxServiceClient;
 use egov_proto::individuals_service_client::IndividualsServiceClient;
 use egov_proto::notary_service_client::NotaryServiceClient;
+use egov_proto::witness_service_client::WitnessServiceClient;
 use egov_regional::RegionalServer;
 use egov_registries::{Individuals, IndividualsServer, NotaryServer, Powers};
 use egov_regulation::Definition;
@@ -25,6 +26,7 @@ use egov_runtime::fault::{FaultLayer, Faults};
 use egov_runtime::monitor::{MonitorConfig, Monitoring};
 use egov_runtime::outbox::{Outbox, RetryPolicy};
 use egov_runtime::tls::TlsDir;
+use egov_runtime::witness::{LogWitness, WitnessPeer, WitnessServer, Witnessing};
 use egov_runtime::{Clock, Context, KeyDir, Receiver, Services, SharedTrust, SystemClock, Topology, ids};
 use egov_store::Store;
 use egov_workstation::{Operators, WorkstationServer};
@@ -263,30 +265,42 @@ struct Log {
     cosigner: egov_tlog::NoteSigner,
 }
 
-/// One round of witnessing among the logs of this process: every participant cosigns the
-/// gateway's latest checkpoint, and the gateway cosigns each participant's, each after checking
-/// it is consistent with the last one it cosigned ([`Store::witness`]). A log that shows a
-/// witness two histories is refused, and the evidence kept in the witness's store.
-async fn witness_round(logs: &[Log], trust: &egov_envelope::TrustRegistry) {
-    let Some(gateway) = logs.iter().find(|log| log.member == ids::GATEWAY) else { return };
-    // A cosignature says when the witness saw the checkpoint: the wall clock, as the outbox's retries use.
-    let now = u64::try_from(SystemClock.now_ms() / 1000).unwrap_or(0);
-    for other in logs.iter().filter(|log| log.member != ids::GATEWAY) {
-        for (witness, log) in [(other, gateway), (gateway, other)] {
-            let keys: Vec<_> = trust.log_keys(log.member).into_iter().map(|(_, key)| key).collect();
-            if let Err(error) = witness.store.witness(&log.store, &keys, &witness.cosigner, now).await {
-                tracing::error!(witness = witness.member, log = log.member, code = error.code(), %error, "not cosigned");
-            }
+/// Each log of this process and its witnesses ([`egov_runtime::witness::witness_peers`]): a
+/// witness started here is called directly, another over gRPC at its address (one served by an
+/// external system is none), through the same code (`docs/storage.md`, "Witnesses").
+fn witnessing(
+    config: &StackConfig,
+    topology: &Topology,
+    logs: &[Log],
+    trust: &SharedTrust,
+) -> anyhow::Result<Arc<Witnessing>> {
+    let mut pairs = Vec::new();
+    for log in logs {
+        for &witness in egov_runtime::witness::witness_peers(log.member) {
+            let peer = match logs.iter().find(|other| other.member == witness) {
+                Some(local) => WitnessPeer::Local(WitnessServer::new(
+                    local.store.clone(),
+                    trust.clone(),
+                    witness,
+                    local.cosigner.clone(),
+                )),
+                None => {
+                    let Some(role) = Role::ALL.into_iter().find(|role| role.member_id() == witness) else { continue };
+                    if config.shep.as_ref().is_some_and(|shep| shep.external.contains_key(role.name())) {
+                        continue;
+                    }
+                    let address = match role {
+                        Role::Gateway => &topology.gateway,
+                        Role::Regional => &topology.regional,
+                        _ => &topology.workstation,
+                    };
+                    WitnessPeer::Remote(WitnessServiceClient::new(lazy(address, config.tls.as_ref(), log.member)?))
+                }
+            };
+            pairs.push(LogWitness::new(log.store.clone(), log.member, witness, peer));
         }
     }
-}
-
-/// [`witness_round`] every `every`.
-async fn witness(logs: Vec<Log>, trust: SharedTrust, every: std::time::Duration) {
-    loop {
-        tokio::time::sleep(every).await;
-        witness_round(&logs, &trust.current()).await;
-    }
+    Ok(Witnessing::new(trust.clone(), pairs))
 }
 
 /// The integrator of a participant's log ([`Store::integrate`]: nothing to do on sled, where the
@@ -390,6 +404,8 @@ pub struct Stack {
     /// Each stateful participant's log: who it is, its store, the key its checkpoints are
     /// signed with and the key it cosigns others' checkpoints with.
     logs: Vec<Log>,
+    /// Each log's witnesses, shown its checkpoints every round.
+    witnessing: Arc<Witnessing>,
     metrics: Option<Arc<egov_runtime::metrics::Metrics>>,
     monitoring: Arc<Monitoring>,
     /// The SHEP edge's HTTP and gRPC addresses, when it runs.
@@ -685,6 +701,15 @@ impl Stack {
                     metrics.watch(role.name(), Arc::new(gauges));
                 }
             }
+            // A participant with a log witnesses others' (`docs/storage.md`, "Witnesses").
+            let routes = match &state {
+                Some((store, _)) => {
+                    names.push("egov.v1.WitnessService");
+                    let witness = WitnessServer::new(store.clone(), trust.clone(), member, cosigner.clone());
+                    routes.add_service(witness.into_service())
+                }
+                None => routes,
+            };
             names.push("egov.v1.AdminService");
             let admin = AdminServer::new(state, Arc::clone(&config.clock), Arc::clone(&counters), monitor.clone());
             let routes = routes.add_service(admin.into_service());
@@ -749,8 +774,9 @@ impl Stack {
         };
         tasks.push(tokio::spawn(watch_trust(config.keys.clone(), trust.clone(), config.metrics.clone())));
         let every = std::time::Duration::from_millis(config.checkpoints.every_ms.max(200));
+        let witnessing = witnessing(&config, &topology, &logs, &trust)?;
         if config.checkpoints.every_ms > 0 {
-            tasks.push(tokio::spawn(witness(logs.clone(), trust.clone(), every)));
+            tasks.push(tokio::spawn(Arc::clone(&witnessing).run(every)));
         }
         Ok(Stack {
             shep,
@@ -762,6 +788,7 @@ impl Stack {
             tasks,
             stores,
             logs,
+            witnessing,
             metrics: config.metrics,
             monitoring,
         })
@@ -815,7 +842,7 @@ impl Stack {
                 tracing::warn!(origin = log.signer.name(), %error, "the last checkpoint was not published");
             }
         }
-        witness_round(&self.logs, &self.trust.current()).await;
+        self.witnessing.round().await;
         self.monitoring.finish();
     }
 
@@ -851,7 +878,7 @@ impl Stack {
                 tracing::warn!(origin = log.signer.name(), %error, "the last checkpoint was not published");
             }
         }
-        witness_round(&self.logs, &self.trust.current()).await;
+        self.witnessing.round().await;
         for (role, store) in self.stores {
             if let Err(error) = store.settle().await {
                 unsettled.push((role, error.to_string()));

@@ -26,12 +26,14 @@ pub mod postgres_server;
 mod segments;
 mod sled_backend;
 pub mod stats;
+mod witness;
 
 pub(crate) use batch::idempotency_key;
 pub use batch::{Answer, Batch, EntryRef};
 pub use postgres_backend::PostgresBackend;
 pub use postgres_connect::{PostgresSettings, redact};
 pub use sled_backend::{ReadOnly, SledBackend};
+pub use witness::{COSIGNED_PREFIX, Cosigned, WITNESSED_LATEST_PREFIX, WitnessRefusal};
 
 /// Why a store operation failed.
 #[derive(Debug, Error)]
@@ -149,8 +151,8 @@ impl NodeReader for Nodes<'_> {
 
 /// Where a witness keeps the checkpoints it cosigned: `tlog/witnessed/ORIGIN/SIZE` (the cosigned note).
 pub const WITNESSED_PREFIX: &str = "tlog/witnessed/";
-/// Where a witness keeps the evidence of a split view it refused to cosign: `tlog/split/ORIGIN/SIZE`
-/// (the two notes, the one it cosigned before and the one it was shown, as a JSON array).
+/// Where a witness keeps the evidence of a split view it refused to cosign: `tlog/split/ORIGIN/SIZE-ROOT`
+/// (ROOT: the first 8 bytes of the refused checkpoint's root, hex; the two notes, the one it cosigned before and the one it was shown, as a JSON array).
 pub const SPLIT_PREFIX: &str = "tlog/split/";
 
 /// What [`Store::witness`] came to.
@@ -360,13 +362,12 @@ impl Store {
             .collect())
     }
 
-    /// This store's participant as a witness of `log` (another participant's store): its latest
-    /// checkpoint is opened with one of `log_keys` (the log's keys, all of one origin), checked
-    /// against the last one this witness cosigned of that origin with `log`'s consistency proof,
-    /// cosigned with `cosigner` at `timestamp` (seconds) and kept under
-    /// [`WITNESSED_PREFIX`]`ORIGIN/SIZE`. A checkpoint that is not consistent with the last one
-    /// (a split view, a smaller tree, a failed proof) is not cosigned: both notes are kept as
-    /// evidence under [`SPLIT_PREFIX`] and the witness answers `store.corrupt`.
+    /// This store's participant as a witness of `log`, a store of the same process: the log's latest
+    /// checkpoint (one of `log_keys`, the log's keys, all of one origin), shown with the consistency proof
+    /// from the last one this witness cosigned, through the same check as a call of `WitnessService`
+    /// ([`Store::add_checkpoint`]), cosigned with `cosigner` at `timestamp` (seconds). A checkpoint that is
+    /// not consistent with the last one (a split view, a smaller tree, a failed proof) is not cosigned: both
+    /// notes are kept as evidence under [`SPLIT_PREFIX`] and the witness answers `store.corrupt`.
     pub async fn witness(
         &self,
         log: &Store,
@@ -375,68 +376,17 @@ impl Store {
         timestamp: u64,
     ) -> Result<Witnessed, StoreError> {
         let Some((size, note)) = log.latest_checkpoint()? else { return Ok(Witnessed::Nothing) };
-        let Some(log_key) =
-            log_keys.iter().find(|key| egov_tlog::open_checkpoint(note.as_bytes(), key.name(), key, &[]).is_ok())
-        else {
-            return Err(tlog_error(format!("the checkpoint of size {size} does not open with the log's keys").into()));
-        };
-        let origin = log_key.name().to_owned();
-        let prefix = format!("{WITNESSED_PREFIX}{origin}/");
-        // The last one cosigned, by key: `tlog/witnessed-latest/ORIGIN`.
-        let latest_key = format!("tlog/witnessed-latest/{origin}");
-        let latest: Option<Versioned<String>> = self.get(&latest_key)?;
-        let latest_version = latest.as_ref().map_or(0, |latest| latest.version);
-        let last = latest.map(|latest| latest.value);
-        let last =
-            last.as_deref().map(|note| open_with_any(note, log_keys)).transpose().map_err(|e| tlog_error(e.into()))?;
-        if let Some(last) = &last
-            && last.checkpoint().size == size
-            && last.checkpoint().root
-                == egov_tlog::Checkpoint::parse(
-                    egov_tlog::SignedNote::parse(note.as_bytes()).map_err(|e| tlog_error(e.to_string().into()))?.text(),
-                )
-                .map_err(|e| tlog_error(e.to_string().into()))?
-                .root
-        {
-            return Ok(Witnessed::Nothing);
-        }
-        let proof = match &last {
-            Some(last) if last.checkpoint().size > 0 && last.checkpoint().size < size => {
-                log.consistency_proof(last.checkpoint().size, size)?
-            }
-            _ => Vec::new(),
-        };
-        match egov_tlog::cosign_if_consistent(
-            note.as_bytes(),
-            &origin,
-            log_key,
-            last.as_ref(),
-            &proof,
-            cosigner,
-            timestamp,
-        ) {
-            Ok(cosigned) => {
-                let mut batch = Batch::new();
-                batch.put(format!("{prefix}{size:020}"), 0, &cosigned.to_string())?;
-                batch.put(latest_key, latest_version, &cosigned.to_string())?;
-                match self.commit(batch).await {
-                    Ok(_) | Err(StoreError::Conflict { .. }) => Ok(Witnessed::Cosigned(size)),
-                    Err(error) => Err(error),
-                }
-            }
-            Err(error) => {
-                let last_note = last.as_ref().map(|last| last.note().to_string()).unwrap_or_default();
-                let mut batch = Batch::new();
-                batch.put(format!("{SPLIT_PREFIX}{origin}/{size:020}"), 0, &vec![last_note, note.clone()])?;
-                match self.commit(batch).await {
-                    Ok(_) | Err(StoreError::Conflict { .. }) => {}
-                    Err(error) => return Err(error),
-                }
-                Err(StoreError::Corrupt {
-                    key: format!("{SPLIT_PREFIX}{origin}/{size}"),
-                    reason: format!("the log {origin} shows a checkpoint this witness will not cosign: {error}"),
-                })
-            }
+        let origin = open_with_any(&note, log_keys).map_err(|e| tlog_error(e.into()))?.checkpoint().origin.clone();
+        let known = self.witnessed_size(&origin)?;
+        let proof = if known > 0 && known < size { log.consistency_proof(known, size)? } else { Vec::new() };
+        match self.add_checkpoint(known, &proof, note.as_bytes(), log_keys, cosigner, timestamp).await {
+            Ok(cosigned) if cosigned.new => Ok(Witnessed::Cosigned(size)),
+            Ok(_) => Ok(Witnessed::Nothing),
+            Err(WitnessRefusal::Store(error)) => Err(error),
+            Err(refusal) => Err(StoreError::Corrupt {
+                key: format!("{SPLIT_PREFIX}{origin}/{size}"),
+                reason: format!("the log {origin} shows a checkpoint this witness will not cosign: {refusal}"),
+            }),
         }
     }
 

@@ -274,7 +274,8 @@ pub struct NoteSignature {
 }
 
 impl NoteSignature {
-    fn parse(line: &str) -> Result<NoteSignature, NoteError> {
+    /// Parses one signature line (without its newline), as a note carries it: nothing is verified here.
+    pub fn parse(line: &str) -> Result<NoteSignature, NoteError> {
         let malformed = || NoteError::MalformedSignatureLine { line: line.to_owned() };
         let rest = line.strip_prefix(SIGNATURE_PREFIX).ok_or_else(malformed)?;
         let (name, encoded) = rest.split_once(' ').ok_or_else(malformed)?;
@@ -393,6 +394,17 @@ impl SignedNote {
         let mut signature = timestamp.to_be_bytes().to_vec();
         signature.extend_from_slice(&signer.key.sign(message.as_bytes()).to_bytes());
         self.push(signer, signature)
+    }
+
+    /// Adds a signature line made elsewhere (a witness's cosignature handed back), unverified: check the note
+    /// with [`SignedNote::verify`] after. A line by the same key (name and key id) is replaced.
+    pub fn keep_signature(&mut self, signature: NoteSignature) -> Result<(), NoteError> {
+        self.signatures.retain(|s| !(s.name == signature.name && s.key_id == signature.key_id));
+        if self.signatures.len() >= MAX_SIGNATURES {
+            return Err(NoteError::TooManySignatures { count: self.signatures.len() + 1 });
+        }
+        self.signatures.push(signature);
+        Ok(())
     }
 
     fn push(&mut self, signer: &NoteSigner, signature: Vec<u8>) -> Result<(), NoteError> {
