@@ -46,11 +46,22 @@ async fn every_participant_answers_health_checks_and_reflection() {
     let harness = Harness::start().await;
     let topology = harness.topology().clone();
     let expected = [
-        (&topology.workstation, vec!["egov.v1.WorkstationService", "egov.v1.InboxService", "egov.v1.EvidenceService"]),
-        (&topology.gateway, vec!["egov.v1.GatewayService", "egov.v1.EvidenceService"]),
+        (
+            &topology.workstation,
+            vec!["egov.v1.WorkstationService", "egov.v1.InboxService", "egov.v1.EvidenceService", "egov.v1.WitnessService"],
+        ),
+        (&topology.gateway, vec!["egov.v1.GatewayService", "egov.v1.EvidenceService", "egov.v1.WitnessService"]),
         (&topology.individuals, vec!["egov.v1.IndividualsService"]),
         (&topology.notary, vec!["egov.v1.NotaryService"]),
-        (&topology.regional, vec!["egov.v1.RegionalGatewayService", "egov.v1.InboxService", "egov.v1.EvidenceService"]),
+        (
+            &topology.regional,
+            vec![
+                "egov.v1.RegionalGatewayService",
+                "egov.v1.InboxService",
+                "egov.v1.EvidenceService",
+                "egov.v1.WitnessService",
+            ],
+        ),
     ];
     for (address, services) in expected {
         assert_eq!(health(address, "").await, ServingStatus::Serving, "{address}");

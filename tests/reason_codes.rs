@@ -24,6 +24,7 @@ const NAMESPACES: &[&str] = &[
     "shep",
     "store",
     "tls",
+    "witness",
     "workstation",
 ];
 

@@ -1137,6 +1137,7 @@ fn served_at(topology: &Topology, service: &str) -> Vec<String> {
         "GatewayService" => vec![topology.gateway.clone()],
         "RegionalGatewayService" => vec![topology.regional.clone()],
         "EvidenceService" => vec![topology.workstation.clone(), topology.gateway.clone(), topology.regional.clone()],
+        "WitnessService" => vec![topology.workstation.clone(), topology.gateway.clone(), topology.regional.clone()],
         "AdminService" => vec![
             topology.workstation.clone(),
             topology.gateway.clone(),

@@ -86,9 +86,10 @@ fn refusal_status(refusal: WitnessRefusal) -> Status {
         WitnessRefusal::Malformed(_) => Code::InvalidArgument,
         WitnessRefusal::UnknownLog(_) => Code::NotFound,
         WitnessRefusal::BadSignature { .. } => Code::PermissionDenied,
-        // Sent again with the proof from the witness's size, it may pass.
-        WitnessRefusal::Conflict { .. } => Code::Aborted,
-        WitnessRefusal::SplitView { .. } | WitnessRefusal::Inconsistent { .. } => Code::FailedPrecondition,
+        // C2SP's 409: the log sends it again with the proof from the witness's size (not the same call again).
+        WitnessRefusal::Conflict { .. } | WitnessRefusal::SplitView { .. } | WitnessRefusal::Inconsistent { .. } => {
+            Code::FailedPrecondition
+        }
         WitnessRefusal::Store(_) => {
             let WitnessRefusal::Store(error) = refusal else { unreachable!("matched above") };
             return Refusal::from(error).into_status();
