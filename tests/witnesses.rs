@@ -16,6 +16,7 @@ use common::in_person;
 use egov_client::{OperatorClient, Patience, StaffClient};
 use egov_proto::AddCheckpointRequest;
 use egov_proto::witness_service_client::WitnessServiceClient;
+use egov_runtime::tls::{TlsDir, connect};
 use egov_runtime::{KeyDir, SystemClock, Topology};
 
 const EGOV: &str = env!("CARGO_BIN_EXE_egov");
@@ -37,11 +38,21 @@ fn data_of(temp: &Path, role: &str) -> PathBuf {
     temp.join(format!("data-{role}"))
 }
 
+/// `egov`, over mTLS (`--tls`, the certificates in `keys/tls`) or not.
+fn egov(tls: bool) -> Command {
+    let mut command = Command::new(EGOV);
+    command.env_remove("EGOV_TLS").env_remove("EGOV_CONFIG");
+    if tls {
+        command.arg("--tls");
+    }
+    command
+}
+
 /// Starts `egov serve` for one role on its own data directory, checkpoints every 200 ms, and
 /// waits for it to say it is ready.
-fn serve(role: &str, topology: &Topology, temp: &Path) -> Child {
-    let mut child = Command::new(EGOV)
-        .args(["serve", "--roles", role, "--checkpoint-ms", "200"])
+fn serve(role: &str, topology: &Topology, temp: &Path, tls: bool) -> Child {
+    let mut child = egov(tls)
+        .args(["serve", "--roles", role, "--checkpoint-ms", "200", "--console", "off"])
         .arg("--data")
         .arg(data_of(temp, role))
         .arg("--keys")
@@ -64,6 +75,8 @@ fn serve(role: &str, topology: &Topology, temp: &Path) -> Child {
             _ => panic!("egov serve --roles {role} stopped before it was ready; it said {seen:?}"),
         }
     }
+    let listening = seen.iter().find(|line| line.starts_with(&format!("listening {role} "))).unwrap();
+    assert_eq!(listening.ends_with("(mTLS)"), tls, "{seen:?}");
     child
 }
 
@@ -94,24 +107,37 @@ fn printed(output: &Output) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn participants_in_separate_processes_witness_each_other_and_refuse_a_split_view() {
+    witnessed_across_processes(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn participants_in_separate_processes_witness_each_other_over_mtls() {
+    witnessed_across_processes(true).await;
+}
+
+/// The gateway, the ARM and the workstation (and the registries) each in a process and a data
+/// directory of its own, calling each other over mTLS or not.
+async fn witnessed_across_processes(tls: bool) {
     let temp = tempfile::tempdir().unwrap();
-    let init = Command::new(EGOV).args(["keys", "init", "--dir"]).arg(temp.path().join("keys")).output().unwrap();
+    let init = egov(tls).args(["keys", "init", "--dir"]).arg(temp.path().join("keys")).output().unwrap();
     assert!(init.status.success(), "{}", printed(&init));
     let topology = common::free_topology();
     let mut children = Children(Vec::new());
     for role in ["individuals", "notary", "gateway", "regional", "workstation"] {
-        children.0.push(serve(role, &topology, temp.path()));
+        children.0.push(serve(role, &topology, temp.path(), tls));
     }
     let keys = KeyDir::new(temp.path().join("keys"));
     let trust = keys.trust().unwrap();
+    let certificates = tls.then(|| TlsDir::of(&keys));
+    let channel = |address: &str, member: &str| connect(address, certificates.as_ref(), member).unwrap();
     let clock = Arc::new(SystemClock);
     let mut operator = OperatorClient::new(
-        Topology::channel(&topology.workstation).unwrap(),
+        channel(&topology.workstation, "operator-1"),
         keys.signer_in(&trust, "operator-1").unwrap(),
         clock.clone(),
     );
     operator.login("operator-1", "operator-1-password").await.unwrap();
-    let staff = StaffClient::new(Topology::channel(&topology.regional).unwrap(), clock);
+    let staff = StaffClient::connect(&topology.regional, certificates.as_ref(), "rshep-astana", clock).unwrap();
     let staff_keys = [
         ("provider-office", "office-1"),
         ("provider-specialist", "specialist-1"),
@@ -153,7 +179,7 @@ async fn participants_in_separate_processes_witness_each_other_and_refuse_a_spli
 
     // Over the call, as a log would: a stale old size gets the witness's size back.
     let note_signer = keys.signer_in(&trust, gateway).unwrap().note_signer();
-    let mut witness = WitnessServiceClient::new(Topology::channel(&topology.workstation).unwrap());
+    let mut witness = WitnessServiceClient::new(channel(&topology.workstation, gateway));
     let probe = egov_tlog::Checkpoint::new(&egov_envelope::log_origin(gateway), 1, [7; 32]).sign(&note_signer).unwrap();
     let request = |old_size: u64, note: &egov_tlog::SignedNote| AddCheckpointRequest {
         old_size,
@@ -200,7 +226,7 @@ async fn participants_in_separate_processes_witness_each_other_and_refuse_a_spli
     let trust_file = temp.path().join("keys/trust.toml");
     let prove_and_verify = |data: &Path, name: &str| -> String {
         let bundle = temp.path().join(format!("{name}.json"));
-        let output = Command::new(EGOV)
+        let output = egov(false)
             .args(["audit", "prove", "witnessed-1", "--out"])
             .arg(&bundle)
             .arg("--data")
@@ -210,13 +236,8 @@ async fn participants_in_separate_processes_witness_each_other_and_refuse_a_spli
             .output()
             .unwrap();
         assert!(output.status.success(), "{}", printed(&output));
-        let output = Command::new(EGOV)
-            .args(["audit", "verify-bundle"])
-            .arg(&bundle)
-            .arg("--trust")
-            .arg(&trust_file)
-            .output()
-            .unwrap();
+        let output =
+            egov(false).args(["audit", "verify-bundle"]).arg(&bundle).arg("--trust").arg(&trust_file).output().unwrap();
         let said = printed(&output);
         assert!(output.status.success() && said.contains("verify-bundle: ok"), "{said}");
         said
@@ -237,7 +258,7 @@ async fn participants_in_separate_processes_witness_each_other_and_refuse_a_spli
     assert!(said.contains("gateway (") && said.contains("regional (") && said.contains("workstation ("), "{said}");
 
     // The evidence of the split view, in the workstation's store, is reported for the gateway.
-    let output = Command::new(EGOV)
+    let output = egov(false)
         .args(["audit", "verify", "--data"])
         .arg(&all)
         .arg("--keys")

@@ -364,3 +364,88 @@ impl Witnessing {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::KeyDir;
+
+    struct Participant {
+        _dir: tempfile::TempDir,
+        store: Store,
+        signer: NoteSigner,
+        cosigner: NoteSigner,
+    }
+
+    fn participant(keys: &KeyDir, trust: &TrustRegistry, member: &str) -> Participant {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 8 << 20).unwrap();
+        let signer = keys.signer_in(trust, member).unwrap();
+        Participant { _dir: dir, store, signer: signer.note_signer(), cosigner: signer.cosigner() }
+    }
+
+    async fn grow(log: &Participant, count: u8) {
+        for byte in 0..count {
+            let mut batch = egov_store::Batch::new();
+            batch.log(1, "received", vec![byte], "", Vec::new());
+            log.store.commit(batch).await.unwrap();
+        }
+        log.store.publish_checkpoint(&log.signer).await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_log_learns_its_witnesses_size_keeps_the_cosignature_and_a_witness_down_blocks_nothing() {
+        let keys_dir = tempfile::tempdir().unwrap();
+        let keys = KeyDir::new(keys_dir.path());
+        let day_ago = chrono::DateTime::from_timestamp_millis(SystemClock.now_ms() - 86_400_000).unwrap();
+        let trust = keys.init(ids::DEFAULT_MEMBERS, day_ago).unwrap();
+        let shared = SharedTrust::new(trust.clone());
+        let (log, witness) =
+            (participant(&keys, &trust, ids::SC_WORKSTATION), participant(&keys, &trust, ids::GATEWAY));
+        let server = WitnessServer::new(witness.store.clone(), shared.clone(), ids::GATEWAY, witness.cosigner.clone());
+        let local = || WitnessPeer::Local(server.clone());
+        grow(&log, 2).await;
+        let mut pushing = LogWitness::new(log.store.clone(), ids::SC_WORKSTATION, ids::GATEWAY, local());
+        assert_eq!(pushing.push(&trust).await.unwrap(), Some(2));
+        assert_eq!(pushing.push(&trust).await.unwrap(), None, "cosigned already: not shown again");
+        // A log that restarted knows nothing of its witness: it shows old size 0, learns 2 from the
+        // witness's `witness.conflict`, and sends the proof from 2.
+        grow(&log, 3).await;
+        let mut restarted = LogWitness::new(log.store.clone(), ids::SC_WORKSTATION, ids::GATEWAY, local());
+        assert_eq!(restarted.push(&trust).await.unwrap(), Some(5));
+        assert_eq!(witness.store.witnessed_size(&egov_envelope::log_origin(ids::SC_WORKSTATION)).unwrap(), 5);
+        // The log keeps the witness's cosignature with its checkpoint.
+        let kept = log.store.cosigned_checkpoint(5).unwrap().unwrap();
+        let opened = egov_tlog::open_checkpoint(
+            kept.as_bytes(),
+            &egov_envelope::log_origin(ids::SC_WORKSTATION),
+            &log.signer.verifier(),
+            &trust.cosigner_keys(ids::GATEWAY),
+        )
+        .unwrap();
+        assert_eq!(opened.cosignatures().len(), 1);
+        // A witness at an address where nothing listens: not cosigned, said without a reason
+        // code, and the log's commits go on.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+        let remote = WitnessPeer::Remote(WitnessServiceClient::new(crate::tls::connect(&closed, None, "").unwrap()));
+        let mut down = LogWitness::new(log.store.clone(), ids::SC_WORKSTATION, ids::GATEWAY, remote);
+        let refused = down.push(&trust).await.unwrap_err();
+        assert_eq!(refused.reason, None, "{refused}");
+        grow(&log, 1).await;
+        let witnessing = Witnessing::new(shared, vec![down]);
+        witnessing.round().await;
+        assert!(witnessing.pairs.lock().await[0].failing);
+        // A witness that does not follow that log refuses it.
+        let regional = WitnessServer::new(
+            witness.store.clone(),
+            SharedTrust::new(trust.clone()),
+            ids::REGIONAL,
+            witness.cosigner.clone(),
+        );
+        let mut wrong =
+            LogWitness::new(log.store.clone(), ids::SC_WORKSTATION, ids::REGIONAL, WitnessPeer::Local(regional));
+        assert_eq!(wrong.push(&trust).await.unwrap_err().reason.as_deref(), Some("witness.unknown_log"));
+    }
+}
