@@ -224,19 +224,24 @@ impl LogWitness {
     /// size cosigned, if a checkpoint was.
     pub async fn push(&mut self, trust: &TrustRegistry) -> Result<Option<u64>, NotCosigned> {
         let store_error = |error: egov_store::StoreError| not_cosigned(error.code(), error);
-        let Some((size, note)) = self.log.latest_checkpoint().map_err(store_error)? else { return Ok(None) };
-        if self.known == Some(size) {
-            return Ok(None);
-        }
-        // At most twice: the second time with the size the witness said it cosigned last.
-        for _ in 0..2 {
+        // At most twice: the second time with the size the witness said it cosigned last (the
+        // checkpoint it cosigned last, shown again, gets its cosignature of then).
+        for attempt in 0..2 {
+            let Some((size, note)) = self.log.latest_checkpoint().map_err(store_error)? else { return Ok(None) };
+            if attempt == 0 && self.known == Some(size) {
+                return Ok(None);
+            }
             let old = self.known.unwrap_or(0);
             if old > size {
+                // Another replica of the log published a newer checkpoint than the one read: next round.
+                if self.log.tree_size().map_err(store_error)? >= old {
+                    return Ok(None);
+                }
                 return Err(not_cosigned(
                     "witness.conflict",
                     format!(
-                        "the witness cosigned this log's checkpoint of size {old}, and its latest checkpoint has \
-                         {size} entries: the log lost entries"
+                        "the witness cosigned this log's checkpoint of size {old}, and its tree holds fewer \
+                         entries: the log lost entries"
                     ),
                 ));
             }

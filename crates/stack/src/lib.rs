@@ -428,6 +428,9 @@ pub struct Drained {
 const DRAIN_ORDER: [Role; 6] =
     [Role::Shep, Role::Workstation, Role::Gateway, Role::Regional, Role::Individuals, Role::Notary];
 
+/// How long a stop waits for the last round of witnessing.
+const FINAL_WITNESS_ROUND: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A lazily connecting channel to `address`, as `member` (over TLS when `tls` is given).
 fn lazy(address: &str, tls: Option<&TlsDir>, member: &str) -> anyhow::Result<egov_runtime::GrpcChannel> {
     egov_runtime::tls::connect(address, tls, member)
@@ -842,7 +845,8 @@ impl Stack {
                 tracing::warn!(origin = log.signer.name(), %error, "the last checkpoint was not published");
             }
         }
-        self.witnessing.round().await;
+        // A witness in another process that does not answer does not hold the stop up for long.
+        let _ = tokio::time::timeout(FINAL_WITNESS_ROUND, self.witnessing.round()).await;
         self.monitoring.finish();
     }
 
@@ -878,7 +882,8 @@ impl Stack {
                 tracing::warn!(origin = log.signer.name(), %error, "the last checkpoint was not published");
             }
         }
-        self.witnessing.round().await;
+        // A witness in another process that does not answer does not hold the stop up for long.
+        let _ = tokio::time::timeout(FINAL_WITNESS_ROUND, self.witnessing.round()).await;
         for (role, store) in self.stores {
             if let Err(error) = store.settle().await {
                 unsettled.push((role, error.to_string()));
