@@ -48,7 +48,12 @@ async fn every_participant_answers_health_checks_and_reflection() {
     let expected = [
         (
             &topology.workstation,
-            vec!["egov.v1.WorkstationService", "egov.v1.InboxService", "egov.v1.EvidenceService", "egov.v1.WitnessService"],
+            vec![
+                "egov.v1.WorkstationService",
+                "egov.v1.InboxService",
+                "egov.v1.EvidenceService",
+                "egov.v1.WitnessService",
+            ],
         ),
         (&topology.gateway, vec!["egov.v1.GatewayService", "egov.v1.EvidenceService", "egov.v1.WitnessService"]),
         (&topology.individuals, vec!["egov.v1.IndividualsService"]),

@@ -42,12 +42,13 @@ impl<S> tower_layer::Layer<S> for ObserveLayer {
     }
 }
 
-/// The calls that exchange the participants' messages (the admin and evidence
+/// The calls that exchange the participants' messages (the admin, evidence and witness
 /// services and the bench's echo are not messages; health and reflection are not ours).
 fn is_message_call(path: &str) -> bool {
     path.starts_with("/egov.v1.")
         && !path.starts_with("/egov.v1.AdminService/")
         && !path.starts_with("/egov.v1.EvidenceService/")
+        && !path.starts_with("/egov.v1.WitnessService/")
         && !path.starts_with("/egov.v1.BenchService/")
 }
 
