@@ -166,16 +166,25 @@ async fn witnessed_across_processes(tls: bool) {
         ("regional", regional, vec![gateway]),
         ("workstation", workstation, vec![gateway]),
     ];
-    let mut sizes = Vec::new();
-    for (role, member, witnesses) in &expected {
-        let size =
-            common::eventually(&format!("the {role}'s latest checkpoint cosigned by {witnesses:?}"), async || {
-                let (size, cosigners) = cosigners_of_latest(temp.path(), role, member, &trust);
-                (size > 0 && witnesses.iter().all(|w| cosigners.iter().any(|c| c == w))).then_some(size)
-            })
-            .await;
-        sizes.push((*role, size));
-    }
+    // Every log cosigned at once, and no new checkpoint for a while (the application's last
+    // deliveries are logged): what is killed below is what the bundles show.
+    let all_cosigned = || -> Option<Vec<u64>> {
+        let mut sizes = Vec::new();
+        for (role, member, witnesses) in &expected {
+            let (size, cosigners) = cosigners_of_latest(temp.path(), role, member, &trust);
+            if size == 0 || !witnesses.iter().all(|w| cosigners.iter().any(|c| c == w)) {
+                return None;
+            }
+            sizes.push(size);
+        }
+        Some(sizes)
+    };
+    let sizes = common::eventually("every log's latest checkpoint cosigned by its witnesses, for 600 ms", async || {
+        let before = all_cosigned()?;
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        (all_cosigned()? == before).then_some(before)
+    })
+    .await;
 
     // Over the call, as a log would: a stale old size gets the witness's size back.
     let note_signer = keys.signer_in(&trust, gateway).unwrap().note_signer();
