@@ -152,6 +152,47 @@ fn serve_args(addresses: &Addresses, roles: &str, index: usize, store: Option<&s
     args
 }
 
+/// Two replicas of each stateful participant on the database at `url` and the registries, all
+/// started, and the replay drivers started on them: `applications` applications at once, each
+/// through the clients that reach a participant at both of its replicas.
+struct Cluster {
+    _registries: Process,
+    replicas: Vec<Process>,
+    drivers: Drivers,
+}
+
+impl Cluster {
+    async fn start(url: &str, dir: &Path, name: &str, applications: usize, random: &mut Random) -> Cluster {
+        let keys = common::init_keys(&dir.join("keys"));
+        let trust = keys.trust().unwrap();
+        let addresses = Addresses::free();
+        let registries =
+            Process::start("registries".into(), serve_args(&addresses, "individuals,notary", 0, None, dir));
+        // Started one after the other: the first of each role migrates its schema.
+        let mut replicas: Vec<Process> = Vec::new();
+        for role in ["regional", "gateway", "workstation"] {
+            for index in 0..2 {
+                let args = serve_args(&addresses, role, index, Some(url), dir);
+                replicas.push(Process::start(format!("{role} {index}"), args));
+            }
+        }
+        // The clients reach each participant at both of its replicas.
+        let client_flags = addresses.flags("", 0);
+        let (workstation, regional) = (&client_flags[1], &client_flags[5]);
+        let clock = Arc::new(SystemClock);
+        let mut operator = OperatorClient::new(
+            Topology::channel(workstation).unwrap(),
+            keys.signer_in(&trust, "operator-1").unwrap(),
+            clock.clone(),
+        );
+        operator.login("operator-1", "operator-1-password").await.unwrap();
+        let staff = StaffClient::new(Topology::channel(regional).unwrap(), clock);
+        let staff_keys = Arc::new(egov_client::staff_keys(&keys, &trust).unwrap());
+        let drivers = Drivers::start(name, applications, random, &operator, &staff, &staff_keys);
+        Cluster { _registries: registries, replicas, drivers }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_on_one_database_survive_sigkill_one_at_a_time_and_each_application_happens_once() {
     let seed = seed("replica kill test");
@@ -159,35 +200,8 @@ async fn replicas_on_one_database_survive_sigkill_one_at_a_time_and_each_applica
     let server = egov_store::postgres_server::PostgresServer::start().unwrap_or_else(|error| panic!("{error}"));
     let url = server.database("replicas").unwrap();
     let temp = tempfile::tempdir().unwrap();
-    let keys = common::init_keys(&temp.path().join("keys"));
-    let trust = keys.trust().unwrap();
-    let addresses = Addresses::free();
-
-    let _registries =
-        Process::start("registries".into(), serve_args(&addresses, "individuals,notary", 0, None, temp.path()));
-    // Started one after the other: the first of each role migrates its schema.
-    let mut replicas: Vec<Process> = Vec::new();
-    for role in ["regional", "gateway", "workstation"] {
-        for index in 0..2 {
-            let args = serve_args(&addresses, role, index, Some(&url), temp.path());
-            replicas.push(Process::start(format!("{role} {index}"), args));
-        }
-    }
-
-    // The clients reach each participant at both of its replicas.
-    let client_flags = addresses.flags("", 0);
-    let workstation = &client_flags[1];
-    let regional = &client_flags[5];
-    let clock = Arc::new(SystemClock);
-    let mut operator = OperatorClient::new(
-        Topology::channel(workstation).unwrap(),
-        keys.signer_in(&trust, "operator-1").unwrap(),
-        clock.clone(),
-    );
-    operator.login("operator-1", "operator-1-password").await.unwrap();
-    let staff = StaffClient::new(Topology::channel(regional).unwrap(), clock);
-    let staff_keys = Arc::new(egov_client::staff_keys(&keys, &trust).unwrap());
-    let drivers = Drivers::start(&format!("replica-{seed}"), APPLICATIONS, &mut random, &operator, &staff, &staff_keys);
+    let Cluster { _registries, mut replicas, drivers } =
+        Cluster::start(&url, temp.path(), &format!("replica-{seed}"), APPLICATIONS, &mut random).await;
     let acknowledged = Arc::clone(&drivers.acknowledged);
 
     // The killer: one replica at a time, at random moments, started again at once.
@@ -479,30 +493,8 @@ async fn the_integrators_holder_killed_under_load_another_replica_takes_over_and
     let server = egov_store::postgres_server::PostgresServer::start().unwrap_or_else(|error| panic!("{error}"));
     let url = server.database("integrator").unwrap();
     let temp = tempfile::tempdir().unwrap();
-    let keys = common::init_keys(&temp.path().join("keys"));
-    let trust = keys.trust().unwrap();
-    let addresses = Addresses::free();
-    let _registries =
-        Process::start("registries".into(), serve_args(&addresses, "individuals,notary", 0, None, temp.path()));
-    let mut replicas: Vec<Process> = Vec::new();
-    for role in ["regional", "gateway", "workstation"] {
-        for index in 0..2 {
-            let args = serve_args(&addresses, role, index, Some(&url), temp.path());
-            replicas.push(Process::start(format!("{role} {index}"), args));
-        }
-    }
-    let client_flags = addresses.flags("", 0);
-    let clock = Arc::new(SystemClock);
-    let mut operator = OperatorClient::new(
-        Topology::channel(&client_flags[1]).unwrap(),
-        keys.signer_in(&trust, "operator-1").unwrap(),
-        clock.clone(),
-    );
-    operator.login("operator-1", "operator-1-password").await.unwrap();
-    let staff = StaffClient::new(Topology::channel(&client_flags[5]).unwrap(), clock);
-    let staff_keys = Arc::new(egov_client::staff_keys(&keys, &trust).unwrap());
-    let drivers =
-        Drivers::start(&format!("integrator-{seed}"), APPLICATIONS, &mut random, &operator, &staff, &staff_keys);
+    let Cluster { _registries, mut replicas, drivers } =
+        Cluster::start(&url, temp.path(), &format!("integrator-{seed}"), APPLICATIONS, &mut random).await;
 
     let mut database = tokio::task::block_in_place(|| postgres::Client::connect(&url, postgres::NoTls)).unwrap();
     let mut taken_over = 0;

@@ -1347,39 +1347,22 @@ async fn observability(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let endpoint = format!("http://{}", listener.local_addr()?);
     collector.serve(listener);
-    let mut best = [0f64; OBSERVED.len()];
-    let mut run = 0;
-    for round in 0..rounds {
-        for offset in 0..OBSERVED.len() {
-            let index = (round + offset) % OBSERVED.len();
-            let (name, metrics, monitoring, tracing) = OBSERVED[index];
-            run += 1;
-            let data = root.join(format!("run-{run}"));
-            let mut config = StackConfig::local(data.clone(), keys.clone(), fixtures.to_owned());
-            config.simulated_time = true;
+    let names: Vec<&str> = OBSERVED.iter().map(|(name, ..)| *name).collect();
+    let best = best_of_alternating(
+        plan,
+        &names,
+        rounds,
+        root,
+        |index, config| {
+            let (_, metrics, monitoring, tracing) = OBSERVED[index];
             config.metrics = metrics.then(|| Arc::new(egov_runtime::metrics::Metrics::new()));
             config.monitor.keep = if monitoring { egov_runtime::monitor::MonitorConfig::default().keep } else { 0 };
-            let replayed = ObservedRound {
-                config,
-                keys: keys.clone(),
-                operators: operators.clone(),
-                scenarios: scenarios.clone(),
-                options: replay_options(plan, name),
-            };
-            let (seconds, verdicts) = if tracing { replayed.traced(&endpoint).await? } else { replayed.run().await? };
-            let _ = std::fs::remove_dir_all(&data);
-            let failed: Vec<_> = verdicts.iter().filter(|verdict| !verdict.passed()).collect();
-            if let Some(first) = failed.first() {
-                bail!(
-                    "observability ({name}): {} of {count} scenarios did not end as expected; the first, {}: {}",
-                    failed.len(),
-                    first.scenario,
-                    first.differences.join("; ")
-                );
-            }
-            best[index] = best[index].max(count as f64 / seconds);
-        }
-    }
+            tracing
+        },
+        (keys, fixtures, &operators, &scenarios),
+        &endpoint,
+    )
+    .await?;
     let spans = collector.len();
     let off = best[0];
     for (index, (name, metrics, monitoring, tracing)) in OBSERVED.iter().enumerate() {
@@ -1511,32 +1494,20 @@ async fn verifiable_log(
         ("checkpoints-on", egov_stack::CheckpointSettings::default()),
         ("checkpoints-off", egov_stack::CheckpointSettings { every_entries: u64::MAX, every_ms: 0 }),
     ];
-    let mut best = [0f64; 2];
-    let mut run = 0;
-    for round in 0..rounds {
-        for offset in 0..settings.len() {
-            let index = (round + offset) % settings.len();
-            let (name, checkpoints) = settings[index];
-            run += 1;
-            let data = root.join(format!("run-{run}"));
-            let mut config = StackConfig::local(data.clone(), keys.clone(), fixtures.to_owned());
-            config.simulated_time = true;
-            config.checkpoints = checkpoints;
-            let replayed = ObservedRound {
-                config,
-                keys: keys.clone(),
-                operators: operators.clone(),
-                scenarios: scenarios.clone(),
-                options: replay_options(plan, name),
-            };
-            let (seconds, verdicts) = replayed.run().await?;
-            let _ = std::fs::remove_dir_all(&data);
-            if let Some(failed) = verdicts.iter().find(|verdict| !verdict.passed()) {
-                bail!("{name}: {} did not end as expected: {}", failed.scenario, failed.differences.join("; "));
-            }
-            best[index] = best[index].max(count as f64 / seconds);
-        }
-    }
+    let names: Vec<&str> = settings.iter().map(|(name, _)| *name).collect();
+    let best = best_of_alternating(
+        plan,
+        &names,
+        rounds,
+        root,
+        |index, config| {
+            config.checkpoints = settings[index].1;
+            false
+        },
+        (keys, fixtures, &operators, &scenarios),
+        "",
+    )
+    .await?;
     let (on, off) = (best[0], best[1]);
     report.emit(
         json!({
@@ -1561,6 +1532,54 @@ async fn verifiable_log(
         aim: None,
     });
     Ok(())
+}
+
+/// The same `scenarios` replayed on a fresh stack for each of `names` (`configure` sets setting `index` up on the
+/// stack's config and says whether its spans are exported, over OTLP to `endpoint`), the settings in a rotated order each of
+/// `rounds` rounds so that none always runs first, each keeping its best applications/s.
+async fn best_of_alternating(
+    plan: &Plan,
+    names: &[&str],
+    rounds: usize,
+    root: &Path,
+    configure: impl Fn(usize, &mut StackConfig) -> bool,
+    (keys, fixtures, operators, scenarios): (&KeyDir, &Path, &Operators, &[egov_replay::Scenario]),
+    endpoint: &str,
+) -> anyhow::Result<Vec<f64>> {
+    let mut best = vec![0f64; names.len()];
+    let mut run = 0;
+    for round in 0..rounds {
+        for offset in 0..names.len() {
+            let index = (round + offset) % names.len();
+            run += 1;
+            let data = root.join(format!("run-{run}"));
+            let mut config = StackConfig::local(data.clone(), keys.clone(), fixtures.to_owned());
+            config.simulated_time = true;
+            let traced = configure(index, &mut config);
+            let replayed = ObservedRound {
+                config,
+                keys: keys.clone(),
+                operators: operators.clone(),
+                scenarios: scenarios.to_vec(),
+                options: replay_options(plan, names[index]),
+            };
+            let (seconds, verdicts) = if traced { replayed.traced(endpoint).await? } else { replayed.run().await? };
+            let _ = std::fs::remove_dir_all(&data);
+            let failed: Vec<_> = verdicts.iter().filter(|verdict| !verdict.passed()).collect();
+            if let Some(first) = failed.first() {
+                bail!(
+                    "{}: {} of {} scenarios did not end as expected; the first, {}: {}",
+                    names[index],
+                    failed.len(),
+                    scenarios.len(),
+                    first.scenario,
+                    first.differences.join("; ")
+                );
+            }
+            best[index] = best[index].max(scenarios.len() as f64 / seconds);
+        }
+    }
+    Ok(best)
 }
 
 /// One round of [`observability`]: a fresh stack, the applications replayed on it.
