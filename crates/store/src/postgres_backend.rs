@@ -891,6 +891,7 @@ fn apply(wire: &mut Wire<'_>, batch: Batch, durability: Durability) -> Result<Ve
     }
     let ids = result?;
     crate::stats::committed(durability == Durability::Flushed);
+    crate::stats::postgres_committed();
     Ok(ids)
 }
 
@@ -1463,6 +1464,168 @@ mod tests {
             let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
             client.batch_execute(statements).unwrap();
         })
+    }
+
+    /// A commit of what a call typically writes: a received envelope logged, a record, the
+    /// envelope queued for the next participant, the answer remembered.
+    fn typical(n: u8) -> Batch {
+        let mut batch = Batch::new();
+        let entry = batch.log(i64::from(n), "received", vec![n; 64], "", vec![format!("application/a-{n}")]);
+        batch.put(format!("application/a-{n}"), 0, &"received").unwrap();
+        batch.enqueue("regional", entry, 1);
+        batch.remember("egov-workstation", &format!("m-{n}"), vec![n; 32], crate::Answer::Bytes(vec![n]));
+        batch
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_conflicting_put_in_the_pipeline_aborts_the_commit_and_nothing_is_written() {
+        let (_server, url) = server();
+        let store = Store::open_postgres(&url, "gateway").unwrap();
+        let mut batch = Batch::new();
+        batch.put("a", 0, &1u32).unwrap();
+        store.commit(batch).await.unwrap();
+        // Sent in one pipeline with COMMIT: the statements before the put and after it, all in vain.
+        let mut batch = typical(1);
+        batch.put("b", 0, &2u32).unwrap();
+        batch.put("a", 4, &5u32).unwrap();
+        batch.index("index/a", true);
+        let error = store.commit(batch).await.unwrap_err();
+        match &error {
+            StoreError::Conflict { key, expected, found } => {
+                assert_eq!((key.as_str(), *expected, *found), ("a", 4, 1), "{error}");
+            }
+            other => panic!("not a conflict: {other:?}"),
+        }
+        assert_eq!(store.log_entries().count(), 0, "no log entry");
+        assert_eq!(store.log_head().unwrap(), 0, "no sequence number taken");
+        assert!(store.outbox().unwrap().is_empty(), "no outbox item");
+        assert!(store.remembered("egov-workstation", "m-1").unwrap().is_none(), "no answer remembered");
+        assert!(store.get::<u32>("b").unwrap().is_none() && store.get::<String>("application/a-1").unwrap().is_none());
+        assert!(store.index_entries("index/").unwrap().is_empty());
+        assert_eq!(store.get::<u32>("a").unwrap().unwrap().version, 1);
+        // A record that is not there: found 0.
+        let mut batch = Batch::new();
+        batch.put("c", 3, &1u32).unwrap();
+        let error = store.commit(batch).await.unwrap_err();
+        assert!(matches!(error, StoreError::Conflict { expected: 3, found: 0, .. }), "{error:?}");
+        // The connection is fine afterwards, and the batch goes through at the right version.
+        let mut batch = typical(1);
+        batch.put("a", 1, &5u32).unwrap();
+        store.commit(batch).await.unwrap();
+        assert_eq!(store.log_entries().count(), 1);
+        assert_eq!(store.outbox().unwrap().len(), 1);
+        assert_eq!(store.get::<u32>("a").unwrap().unwrap().value, 5);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_takes_one_round_trip_and_one_that_replaces_a_waiting_message_two() {
+        let (_server, url) = server();
+        let settings = PostgresSettings { pool: 1, ..PostgresSettings::default() };
+        let backend = PostgresBackend::open_with(&url, "workstation", &settings).unwrap();
+        let latest = |n: u8| {
+            let mut batch = Batch::new();
+            let entry = batch.log(i64::from(n), "sent", vec![n], "", Vec::new());
+            batch.enqueue_latest("report/a", "gateway", entry, 10);
+            batch.put(format!("report/{n}"), 0, &n).unwrap();
+            batch
+        };
+        // The connection's first commits prepare its statements and reserve its outbox ids.
+        backend.commit(typical(0), Durability::Flushed).await.unwrap();
+        backend.commit(latest(0), Durability::Flushed).await.unwrap();
+        backend.commit(latest(1), Durability::Flushed).await.unwrap();
+        for n in 1..6u8 {
+            let before = backend.round_trips();
+            backend.commit(typical(n), Durability::Flushed).await.unwrap();
+            assert_eq!(backend.round_trips() - before, 1, "a typical commit is one round trip");
+        }
+        let before = backend.round_trips();
+        backend.commit(typical(6), Durability::Unflushed).await.unwrap();
+        assert_eq!(backend.round_trips() - before, 1, "unflushed too");
+        for n in 2..5u8 {
+            let before = backend.round_trips();
+            backend.commit(latest(n), Durability::Flushed).await.unwrap();
+            assert_eq!(backend.round_trips() - before, 2, "the slot is read first, then the rest goes with COMMIT");
+        }
+        // What they wrote: the log sequenced, the items referring to their entries.
+        let entries: Vec<LogEntry> = backend.log_entries().collect::<Result<_, _>>().unwrap();
+        assert_eq!(entries.iter().map(|entry| entry.sequence).collect::<Vec<_>>(), (1..=12).collect::<Vec<_>>());
+        let items = backend.due(i64::MAX, 100, &|_| false).unwrap();
+        assert_eq!(items.len(), 8, "7 typical items and one waiting in its slot");
+        let waiting = items.iter().find(|item| item.slot == "report/a").unwrap();
+        assert_eq!(waiting.envelope, vec![4], "the latest report's envelope, from its log entry");
+        assert!(items.iter().all(|item| item.entry >= 1 && item.entry <= 12));
+        let remembered = backend.remembered("egov-workstation", "m-3").unwrap().unwrap();
+        assert_eq!(remembered.response, vec![3]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_cut_in_the_middle_of_a_commit_acknowledges_nothing() {
+        let (_server, url) = server();
+        let settings = PostgresSettings { pool: 1, ..PostgresSettings::default() };
+        let store = Store::open_postgres_with(&url, "gateway", &settings).unwrap();
+        let mut batch = Batch::new();
+        batch.put("a", 0, &1u32).unwrap();
+        store.commit(batch).await.unwrap();
+        // Another session holds a lock the commit's remember needs: the pipeline stops there,
+        // its first statements done, its sequencing statement and COMMIT still to come.
+        let (locked, is_locked) = std::sync::mpsc::channel();
+        let (cut, is_cut) = std::sync::mpsc::channel::<()>();
+        let holder = {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+                let mut transaction = client.transaction().unwrap();
+                transaction.batch_execute("LOCK TABLE gateway.remembered IN ACCESS EXCLUSIVE MODE").unwrap();
+                locked.send(()).unwrap();
+                let _ = is_cut.recv();
+                transaction.rollback().unwrap();
+            })
+        };
+        is_locked.recv().unwrap();
+        let committing = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut batch = typical(1);
+                batch.put("a", 1, &2u32).unwrap();
+                store.commit(batch).await
+            })
+        };
+        // The connection is cut while the commit waits.
+        let terminated = off_runtime(|| {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
+            while std::time::Instant::now() < deadline {
+                let row = client
+                    .query_one(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                         WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+                        &[],
+                    )
+                    .unwrap();
+                if row.get::<_, i64>(0) > 0 {
+                    return true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            false
+        });
+        assert!(terminated, "the commit never waited for the lock");
+        let error = committing.await.unwrap().unwrap_err();
+        assert_eq!(error.code(), "store.unavailable", "{error}");
+        cut.send(()).unwrap();
+        holder.join().unwrap();
+        // Nothing of it was written.
+        assert_eq!(store.get::<u32>("a").unwrap().unwrap().version, 1);
+        assert!(store.get::<String>("application/a-1").unwrap().is_none());
+        assert_eq!(store.log_entries().count(), 0);
+        assert_eq!(store.log_head().unwrap(), 0);
+        assert!(store.outbox().unwrap().is_empty());
+        assert!(store.remembered("egov-workstation", "m-1").unwrap().is_none());
+        // A new connection is made, and the caller's retry goes through.
+        let mut batch = typical(1);
+        batch.put("a", 1, &2u32).unwrap();
+        store.commit(batch).await.unwrap();
+        assert_eq!(store.log_entries().count(), 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,6 +33,7 @@ static SYNCS: AtomicU64 = AtomicU64::new(0);
 static LOG_BYTES: AtomicU64 = AtomicU64::new(0);
 static ROUND_TRIPS: AtomicU64 = AtomicU64::new(0);
 static COMMIT_ROUND_TRIPS: AtomicU64 = AtomicU64::new(0);
+static POSTGRES_COMMITS: AtomicU64 = AtomicU64::new(0);
 
 /// Counts since the process started (every store of the process together).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -53,6 +54,8 @@ pub struct Stats {
     /// Those of them made for a commit: its pipeline, and the preparation of statements and the
     /// reservation of outbox ids it needed first (`docs/storage.md`).
     pub postgres_commit_round_trips: u64,
+    /// Commits acknowledged by PostgreSQL (also counted in `flushed_commits` or `unflushed_commits`).
+    pub postgres_commits: u64,
 }
 
 impl Stats {
@@ -66,6 +69,7 @@ impl Stats {
             log_bytes: self.log_bytes - earlier.log_bytes,
             postgres_round_trips: self.postgres_round_trips - earlier.postgres_round_trips,
             postgres_commit_round_trips: self.postgres_commit_round_trips - earlier.postgres_commit_round_trips,
+            postgres_commits: self.postgres_commits - earlier.postgres_commits,
         }
     }
 }
@@ -79,6 +83,7 @@ pub fn stats() -> Stats {
         log_bytes: LOG_BYTES.load(Ordering::Relaxed),
         postgres_round_trips: ROUND_TRIPS.load(Ordering::Relaxed),
         postgres_commit_round_trips: COMMIT_ROUND_TRIPS.load(Ordering::Relaxed),
+        postgres_commits: POSTGRES_COMMITS.load(Ordering::Relaxed),
     }
 }
 
@@ -105,4 +110,9 @@ pub(crate) fn round_trip(commit: bool) {
     if commit {
         COMMIT_ROUND_TRIPS.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// A commit PostgreSQL acknowledged.
+pub(crate) fn postgres_committed() {
+    POSTGRES_COMMITS.fetch_add(1, Ordering::Relaxed);
 }
