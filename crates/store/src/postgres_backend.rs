@@ -7,9 +7,14 @@
 //! - a commit is one transaction, acknowledged once PostgreSQL has committed
 //!   it (`synchronous_commit`; [`Durability::Unflushed`] turns it off for that
 //!   transaction only);
-//! - a record is written only at the version its writer read
-//!   (`UPDATE ... WHERE version = $expected`), else the whole batch is
-//!   refused `store.conflict`;
+//! - a commit is sent as one pipeline: BEGIN, the batch's statements, the
+//!   sequencing statement and COMMIT written together, their answers read
+//!   after (one round trip; two when a message waiting in its slot is read
+//!   first), and acknowledged only when every answer is a success;
+//! - a record is written only at the version its writer read (`put_record`,
+//!   which raises [`CONFLICT_STATE`] inside the transaction otherwise, so the
+//!   pipelined COMMIT commits nothing), else the whole batch is refused
+//!   `store.conflict`;
 //! - what a receiver remembers is unique on (sender, message id): two replicas
 //!   that take the same message at once cannot both commit it;
 //! - the message log is sequenced, then integrated: a commit inserts its
@@ -27,9 +32,9 @@
 //!   (`FOR UPDATE SKIP LOCKED`, with a lease on the database's clock): a dead
 //!   replica's claims return when their lease runs out.
 //!
-//! The [`Backend`] trait reads synchronously, as sled does, and the
-//! `postgres` client may not run inside the async runtime, so the calls run
-//! on a few threads of this backend, each with its own connection, which
+//! The [`Backend`] trait reads synchronously, as sled does, so the calls run
+//! on a few threads of this backend, each with its own `tokio-postgres`
+//! connection driven by the thread's own current-thread runtime, which
 //! reconnect by themselves after the database comes back. A call while the
 //! database is down fails `store.unavailable` and changes nothing.
 
@@ -926,8 +931,8 @@ impl PostgresApply<'_, '_> {
     }
 
     /// Sends what is queued, after BEGIN if the transaction is not open yet, and with `last`
-    /// after it: the answers of the queued statements and of `last`.
-    fn send(&mut self, last: Option<Step>) -> Result<Vec<Vec<Row>>, StoreError> {
+    /// after it (`ends`: COMMIT): the answers of the queued statements and of `last`.
+    fn send(&mut self, last: Option<Step>, ends: bool) -> Result<Vec<Vec<Row>>, StoreError> {
         let mut steps = Vec::with_capacity(self.steps.len() + 3);
         if !self.open {
             steps.push(Step::Simple(match self.durability {
@@ -938,18 +943,30 @@ impl PostgresApply<'_, '_> {
         }
         steps.append(&mut self.steps);
         steps.extend(last);
-        self.open = true;
+        // Prepared first (a round trip on the connection's first use of a statement): when
+        // that fails, nothing of the pipeline was sent.
+        let sqls: Vec<&'static str> = steps
+            .iter()
+            .filter_map(|step| match step {
+                Step::Prepared { sql, .. } => Some(*sql),
+                Step::Simple(_) => None,
+            })
+            .collect();
+        self.wire.prepare(&sqls)?;
+        // Once sent with its COMMIT, the transaction ends with it (committed, or rolled back
+        // after a statement failed), or with the connection; else it stays open.
+        self.open = !ends;
         self.wire.pipeline(&steps)
     }
 
     /// The sequencing statement, and COMMIT, sent with every statement still queued.
     fn commit(&mut self) -> Result<(), StoreError> {
         self.sequence();
-        let answers = self.send(Some(Step::Simple("COMMIT")))?;
+        let sent = self.send(Some(Step::Simple("COMMIT")), true);
         // Every answer was a success (`Wire::pipeline` checks each), so the transaction was not
         // aborted, and its COMMIT committed it (tokio-postgres does not show the COMMIT's tag; a
         // COMMIT answered ROLLBACK follows a failed statement, whose error is found first).
-        self.open = false;
+        let answers = sent?;
         if answers.len() < 2 {
             return Err(unavailable_text("the commit's pipeline was not answered"));
         }
@@ -1073,7 +1090,7 @@ impl batch::Apply for PostgresApply<'_, '_> {
             format!("outbox slot {slot}"),
             vec![Box::new(slot.as_bytes().to_vec())],
         );
-        let answers = self.send(Some(read))?;
+        let answers = self.send(Some(read), false)?;
         let row = answers.last().and_then(|rows| rows.first());
         Ok(row.map(|row| (u64_of(row.get(0)), row.get(1))))
     }
