@@ -1742,7 +1742,7 @@ mod tests {
             let durability = if n % 2 == 0 { Durability::Flushed } else { Durability::Unflushed };
             backend.commit(batch, durability)
         });
-        let results: Vec<Result<Vec<u64>, StoreError>> = all(commits.map(boxed).collect()).await;
+        let results: Vec<Result<Vec<u64>, StoreError>> = all(commits.map(|commit| boxed(commit)).collect()).await;
         let trips = backend.round_trips() - before;
         let refused: Vec<&StoreError> = results.iter().filter_map(|result| result.as_ref().err()).collect();
         assert_eq!(refused.len(), 1, "{refused:?}");
