@@ -209,11 +209,6 @@ impl Batch {
         self.rewrite_remembered.push((idempotency_key(sender_id, message_id), digest, answer));
     }
 
-    /// Whether applying it reads the message waiting in a slot ([`Batch::enqueue_latest`]).
-    pub(crate) fn reads_a_slot(&self) -> bool {
-        self.enqueue.iter().any(|item| !item.slot.is_empty())
-    }
-
     /// Nothing to write.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()

@@ -253,13 +253,6 @@ impl Wire<'_> {
     /// each, or the error of the first that failed (those after it failed because of it: the
     /// transaction is aborted, or the connection gone).
     fn pipeline(&mut self, steps: &[Step]) -> Result<Vec<Vec<Row>>, StoreError> {
-        let steps: Vec<&Step> = steps.iter().collect();
-        self.pipeline_of(&steps).map_err(|(_, error)| error)
-    }
-
-    /// [`Wire::pipeline`], the error with the place of the step that failed first (none:
-    /// before anything was sent).
-    fn pipeline_of(&mut self, steps: &[&Step]) -> Result<Vec<Vec<Row>>, (Option<usize>, StoreError)> {
         let sqls: Vec<&'static str> = steps
             .iter()
             .filter_map(|step| match step {
@@ -267,14 +260,14 @@ impl Wire<'_> {
                 Step::Simple(_) => None,
             })
             .collect();
-        self.prepare(&sqls).map_err(|error| (None, error))?;
+        self.prepare(&sqls)?;
         let mut requests = Vec::with_capacity(steps.len());
         for step in steps {
             let client = &self.session.client;
             requests.push(match step {
                 Step::Simple(sql) => boxed(async move { client.batch_execute(sql).await.map(|()| Vec::new()) }),
                 Step::Prepared { sql, params, .. } => {
-                    let statement = self.statement(sql).map_err(|error| (None, error))?;
+                    let statement = self.statement(sql)?;
                     boxed(async move {
                         let params: Vec<&(dyn ToSql + Sync)> =
                             params.iter().map(|param| param.as_ref() as &(dyn ToSql + Sync)).collect();
@@ -285,10 +278,10 @@ impl Wire<'_> {
         }
         let answers = self.waiter.wait(all(requests));
         let mut rows = Vec::with_capacity(answers.len());
-        for (at, (step, answer)) in steps.iter().zip(answers).enumerate() {
+        for (step, answer) in steps.iter().zip(answers) {
             match answer {
                 Ok(answer) => rows.push(answer),
-                Err(error) => return Err((Some(at), step.error(error))),
+                Err(error) => return Err(step.error(error)),
             }
         }
         Ok(rows)
@@ -419,8 +412,6 @@ struct Inner {
     settings: PostgresSettings,
     /// Round trips this backend's connections made.
     trips: Arc<AtomicU64>,
-    /// Commits queued for the pool's threads, sent in groups ([`apply_group`]).
-    waiting: Mutex<VecDeque<Waiting>>,
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -558,7 +549,6 @@ impl PostgresBackend {
                 schema: schema.to_owned(),
                 settings: settings.clone(),
                 trips,
-                waiting: Mutex::new(VecDeque::new()),
             }),
         })
     }
@@ -884,7 +874,17 @@ fn integrate_in(
 /// Acknowledged only when every answer is a success: a statement that fails aborts the
 /// transaction, and PostgreSQL then answers the pipelined COMMIT by rolling back.
 fn apply(wire: &mut Wire<'_>, batch: Batch, durability: Durability) -> Result<Vec<u64>, StoreError> {
-    let mut apply = PostgresApply::new(wire, durability);
+    let mut apply = PostgresApply {
+        wire,
+        durability,
+        steps: Vec::new(),
+        open: false,
+        pending: false,
+        entries: Vec::new(),
+        keys: Vec::new(),
+        items: Vec::new(),
+        answers: Vec::new(),
+    };
     let result = batch::apply(batch, &mut apply).and_then(|ids| apply.commit().map(|()| ids));
     if result.is_err() && apply.open {
         // A slot was read, then the batch failed before its COMMIT was sent: the transaction
@@ -898,103 +898,6 @@ fn apply(wire: &mut Wire<'_>, batch: Batch, durability: Durability) -> Result<Ve
     crate::stats::committed(durability == Durability::Flushed);
     crate::stats::postgres_committed();
     Ok(ids)
-}
-
-/// A commit waiting for a pool thread to send it, with others, in one transaction.
-struct Waiting {
-    batch: Batch,
-    durability: Durability,
-    reply: tokio::sync::oneshot::Sender<Result<Vec<u64>, StoreError>>,
-}
-
-/// How many commits one transaction takes at most.
-const GROUP: usize = 32;
-
-/// A batch made into its statements, to be sent in a group's transaction.
-struct Built {
-    steps: Vec<Step>,
-    ids: Vec<u64>,
-    durability: Durability,
-    reply: tokio::sync::oneshot::Sender<Result<Vec<u64>, StoreError>>,
-}
-
-/// Applies the commits of `group` in one transaction, one pipeline: BEGIN, each batch's
-/// statements and sequencing statement, COMMIT. One hold of each participant's counter row and
-/// one WAL flush serve them all. A batch whose statement fails (a conflict) gets its error, and
-/// the others are sent again without it, in a new transaction (the failure aborted the whole
-/// one): each commit is acknowledged only when a COMMIT that held it succeeded.
-fn apply_group(wire: &mut Wire<'_>, group: Vec<Waiting>) {
-    let mut built = Vec::with_capacity(group.len());
-    for Waiting { batch, durability, reply } in group {
-        let mut apply = PostgresApply::new(wire, durability);
-        match batch::apply(batch, &mut apply) {
-            Ok(ids) => {
-                apply.sequence();
-                let steps = std::mem::take(&mut apply.steps);
-                built.push(Built { steps, ids, durability, reply });
-            }
-            Err(error) => {
-                let _ = reply.send(Err(error));
-            }
-        }
-    }
-    while !built.is_empty() {
-        let flushed = built.iter().any(|built| built.durability == Durability::Flushed);
-        let begin = Step::Simple(if flushed { "BEGIN" } else { "BEGIN; SET LOCAL synchronous_commit TO off" });
-        let commit = Step::Simple("COMMIT");
-        let mut steps: Vec<&Step> = vec![&begin];
-        // The place of each batch's last step, to tell whose statement failed.
-        let mut ends = Vec::with_capacity(built.len());
-        for each in &built {
-            steps.extend(each.steps.iter());
-            ends.push(steps.len());
-        }
-        steps.push(&commit);
-        let failed = match wire.pipeline_of(&steps) {
-            Ok(_) => None,
-            Err((at, error)) => Some((at, error)),
-        };
-        drop(steps);
-        match failed {
-            None => {
-                for Built { ids, durability, reply, .. } in built.drain(..) {
-                    crate::stats::committed(durability == Durability::Flushed);
-                    crate::stats::postgres_committed();
-                    let _ = reply.send(Ok(ids));
-                }
-            }
-            Some((at, error)) => {
-                // A statement of one batch: that batch is refused, the others go again. Anything
-                // else (BEGIN, COMMIT, the connection, nothing sent): all of them are refused.
-                let whose = at
-                    .filter(|_| !wire.session.client.is_closed())
-                    .and_then(|at| ends.iter().position(|&end| at < end).filter(|_| at > 0));
-                match whose {
-                    Some(index) => {
-                        let _ = built.remove(index).reply.send(Err(error));
-                    }
-                    None => {
-                        for Built { reply, .. } in built.drain(..) {
-                            let _ = reply.send(Err(copy_of(&error)));
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The same refusal, for each commit of a group refused together (the database failing, or
-/// the connection).
-fn copy_of(error: &StoreError) -> StoreError {
-    match error {
-        StoreError::Conflict { key, expected, found } => {
-            StoreError::Conflict { key: key.clone(), expected: *expected, found: *found }
-        }
-        StoreError::Stopped => StoreError::Stopped,
-        StoreError::Unavailable { reason } => StoreError::Unavailable { reason: reason.clone() },
-        other => StoreError::Unavailable { reason: other.to_string() },
-    }
 }
 
 /// An entry a commit writes in its last statement: time, direction, envelope, note, leaf hash.
@@ -1022,21 +925,7 @@ struct PostgresApply<'w, 'a> {
     answers: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
-impl<'w, 'a> PostgresApply<'w, 'a> {
-    fn new(wire: &'w mut Wire<'a>, durability: Durability) -> PostgresApply<'w, 'a> {
-        PostgresApply {
-            wire,
-            durability,
-            steps: Vec::new(),
-            open: false,
-            pending: false,
-            entries: Vec::new(),
-            keys: Vec::new(),
-            items: Vec::new(),
-            answers: Vec::new(),
-        }
-    }
-
+impl PostgresApply<'_, '_> {
     fn push(&mut self, sql: &'static str, key: impl Into<String>, params: Vec<Param>) {
         self.steps.push(Step::prepared(sql, key, params));
     }
@@ -1562,45 +1451,6 @@ impl Backend for PostgresBackend {
     fn commit(&self, batch: Batch, durability: Durability) -> CommitFuture<'_> {
         Box::pin(async move {
             let (reply, answer) = tokio::sync::oneshot::channel();
-            if !batch.reads_a_slot() {
-                // Queued: the pool thread that takes it sends it with the commits queued meanwhile.
-                self.inner.waiting.lock().map_err(|_| StoreError::Stopped)?.push_back(Waiting {
-                    batch,
-                    durability,
-                    reply,
-                });
-                let inner = Arc::clone(&self.inner);
-                self.submit(
-                    move |connection| {
-                        let group: Vec<Waiting> = match inner.waiting.lock() {
-                            Ok(mut waiting) => {
-                                let take = waiting.len().min(GROUP);
-                                waiting.drain(..take).collect()
-                            }
-                            Err(_) => Vec::new(),
-                        };
-                        if group.is_empty() {
-                            // Taken by another thread's group.
-                            return Ok(());
-                        }
-                        let mut group = Some(group);
-                        let result = connection.attempt(true, |wire| {
-                            if let Some(group) = group.take() {
-                                apply_group(wire, group);
-                            }
-                            Ok(())
-                        });
-                        if let (Err(error), Some(group)) = (result, group) {
-                            for Waiting { reply, .. } in group {
-                                let _ = reply.send(Err(copy_of(&error)));
-                            }
-                        }
-                        Ok(())
-                    },
-                    |_: Result<(), StoreError>| {},
-                )?;
-                return answer.await.map_err(|_| StoreError::Stopped)?;
-            }
             // Not tried again on a broken connection: a commit whose answer was lost may have
             // happened. The caller is told `store.unavailable` and retries as it does any refusal.
             self.submit(
@@ -1723,46 +1573,6 @@ mod tests {
         assert!(items.iter().all(|item| item.entry >= 1 && item.entry <= 12));
         let remembered = backend.remembered("egov-workstation", "m-3").unwrap().unwrap();
         assert_eq!(remembered.response, vec![3]);
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn commits_queued_together_share_a_transaction_and_a_conflict_refuses_only_its_own() {
-        let (_server, url) = server();
-        let settings = PostgresSettings { pool: 1, ..PostgresSettings::default() };
-        let backend = PostgresBackend::open_with(&url, "gateway", &settings).unwrap();
-        backend.commit(typical(0), Durability::Flushed).await.unwrap();
-        // One connection, 24 commits at once: they queue while it is busy, and go in groups.
-        // Two of them create the same record: one of the two is refused, the others are not.
-        let before = backend.round_trips();
-        let commits = (1..=24u8).map(|n| {
-            let mut batch = typical(n);
-            if n % 12 == 0 {
-                batch.put("same", 0, &n).unwrap();
-            }
-            let durability = if n % 2 == 0 { Durability::Flushed } else { Durability::Unflushed };
-            backend.commit(batch, durability)
-        });
-        let results: Vec<Result<Vec<u64>, StoreError>> = all(commits.map(|commit| boxed(commit)).collect()).await;
-        let trips = backend.round_trips() - before;
-        let refused: Vec<&StoreError> = results.iter().filter_map(|result| result.as_ref().err()).collect();
-        assert_eq!(refused.len(), 1, "{refused:?}");
-        assert!(matches!(refused[0], StoreError::Conflict { expected: 0, found: 1, .. }), "{refused:?}");
-        assert!(trips < 24, "{trips} round trips for 24 commits: they were not grouped");
-        // What was acknowledged is there, once, and what was refused is not.
-        let entries: Vec<LogEntry> = backend.log_entries().collect::<Result<_, _>>().unwrap();
-        assert_eq!(entries.iter().map(|entry| entry.sequence).collect::<Vec<_>>(), (1..=24).collect::<Vec<_>>());
-        let items = backend.due(i64::MAX, 100, &|_| false).unwrap();
-        assert_eq!(items.len(), 24);
-        for item in &items {
-            let entry = &entries[item.entry as usize - 1];
-            assert_eq!(item.envelope, entry.envelope, "each item refers to its own commit's entry");
-        }
-        let ids: std::collections::BTreeSet<u64> = results.iter().flatten().flatten().copied().collect();
-        assert_eq!(ids.len(), 23);
-        for (n, result) in (1..=24u8).zip(&results) {
-            let remembered = backend.remembered("egov-workstation", &format!("m-{n}")).unwrap();
-            assert_eq!(remembered.is_some(), result.is_ok(), "commit {n}");
-        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
