@@ -1697,6 +1697,10 @@ async fn backends(
         };
         let mut target = replay_target(&stacks[0], definition, keys, &operators)?;
         target.topology = topology;
+        let server_before = match database {
+            Some(url) => Some(server_transactions(url)?),
+            None => None,
+        };
         let before = egov_store::stats::stats();
         let started = Instant::now();
         let verdicts = egov_replay::replay(&target, scenarios.clone(), &replay_options(plan, "backends")).await;
@@ -1705,6 +1709,15 @@ async fn backends(
         for stack in stacks {
             stack.stop().await;
         }
+        // The server's count, once the stacks' connections are closed (a server process
+        // reports its counts when its connection ends, or within a second).
+        let server = match (database, server_before) {
+            (Some(url), Some(before)) => {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                Some(server_transactions(url)? - before)
+            }
+            _ => None,
+        };
         let _ = std::fs::remove_dir_all(&data);
         let failed: Vec<_> = verdicts.iter().filter(|verdict| !verdict.passed()).collect();
         if let Some(first) = failed.first() {
@@ -1716,20 +1729,37 @@ async fn backends(
             );
         }
         let commits = (stats.flushed_commits + stats.unflushed_commits) as f64;
-        rates.push((name, count as f64 / seconds, commits / seconds, commits / count as f64));
+        let postgres = server.map(|server_transactions| RoundTrips::new(&stats, server_transactions));
+        rates.push((name, count as f64 / seconds, commits / seconds, commits / count as f64, postgres));
     }
     let sled = rates[0].1;
-    for (name, rate, commits_per_second, commits_per_application) in rates {
+    let one_replica = rates.get(1).map_or(0.0, |rate| rate.1);
+    for (name, rate, commits_per_second, commits_per_application, postgres) in rates {
+        let mut figures = json!({
+            "figure": "backend", "setting": name, "unit": "applications/s", "value": round(rate, 1),
+            "commits_per_second": round(commits_per_second, 0), "commits_per_application": round(commits_per_application, 1),
+            "applications": count, "concurrency": plan.app_concurrency,
+            "baseline": "sled", "baseline_value": round(sled, 1), "ratio": ratio(rate, sled),
+        });
+        let mut value =
+            format!("{rate:.1} app/s, {commits_per_second:.0} commits/s ({commits_per_application:.1} an application)");
+        if let Some(trips) = &postgres {
+            trips.add_to(&mut figures);
+            value = format!(
+                "{value}; {:.2} round trips a commit; server: {:.2} transactions a commit, {:.2} besides reads",
+                trips.per_commit(),
+                trips.server_per_commit(),
+                trips.server_per_commit_besides_reads()
+            );
+            if name.contains("2 replicas") {
+                figures["against_one_replica"] = json!(ratio(rate, one_replica));
+            }
+        }
         report.emit(
-            json!({
-                "figure": "backend", "setting": name, "unit": "applications/s", "value": round(rate, 1),
-                "commits_per_second": round(commits_per_second, 0), "commits_per_application": round(commits_per_application, 1),
-                "applications": count, "concurrency": plan.app_concurrency,
-                "baseline": "sled", "baseline_value": round(sled, 1), "ratio": ratio(rate, sled),
-            }),
+            figures,
             Row {
                 figure: format!("applications, {name} ({count})"),
-                value: format!("{rate:.1} app/s, {commits_per_second:.0} commits/s ({commits_per_application:.1} an application)"),
+                value,
                 latency: String::new(),
                 baseline: format!("sled: {sled:.1} app/s"),
                 ratio: format!("{:.3}", ratio(rate, sled)),
@@ -1737,6 +1767,76 @@ async fn backends(
         );
     }
     Ok(())
+}
+
+/// What a run on PostgreSQL cost in round trips, by the backend's counters
+/// (`egov_store::stats`), and the server's own count of transactions to check them against.
+struct RoundTrips {
+    /// Commits PostgreSQL acknowledged.
+    commits: u64,
+    /// Round trips made for them (their pipelines, and the statements prepared and outbox
+    /// ids reserved on the way).
+    commit_round_trips: u64,
+    /// Every round trip, reads included.
+    round_trips: u64,
+    /// Transactions the server committed meanwhile (`pg_stat_database.xact_commit`): each
+    /// commit is one, each read outside a commit one more.
+    server_transactions: u64,
+}
+
+impl RoundTrips {
+    fn new(stats: &egov_store::stats::Stats, server_transactions: u64) -> RoundTrips {
+        RoundTrips {
+            commits: stats.postgres_commits,
+            commit_round_trips: stats.postgres_commit_round_trips,
+            round_trips: stats.postgres_round_trips,
+            server_transactions,
+        }
+    }
+
+    fn per_commit(&self) -> f64 {
+        ratio(self.commit_round_trips as f64, self.commits as f64)
+    }
+
+    fn server_per_commit(&self) -> f64 {
+        ratio(self.server_transactions as f64, self.commits as f64)
+    }
+
+    /// The server's transactions per commit, less one per read (a read outside a commit is a
+    /// round trip and a transaction of its own): about 1 when each commit is one transaction
+    /// (more for the transactions of the ids reserved and statements prepared on the way;
+    /// an integration is several round trips in one transaction, which makes it a little less).
+    fn server_per_commit_besides_reads(&self) -> f64 {
+        let reads = self.round_trips.saturating_sub(self.commit_round_trips);
+        ratio(self.server_transactions.saturating_sub(reads) as f64, self.commits as f64)
+    }
+
+    fn add_to(&self, figures: &mut serde_json::Value) {
+        figures["postgres_commits"] = json!(self.commits);
+        figures["postgres_round_trips_per_commit"] = json!(round(self.per_commit(), 2));
+        figures["postgres_round_trips"] = json!(self.round_trips);
+        figures["server_xact_commit"] = json!(self.server_transactions);
+        figures["server_transactions_per_commit"] = json!(round(self.server_per_commit(), 2));
+        figures["server_transactions_per_commit_besides_reads"] =
+            json!(round(self.server_per_commit_besides_reads(), 2));
+        figures["round_trips_measured"] = json!(
+            "egov_store::stats (each wait for PostgreSQL's answers); server: pg_stat_database.xact_commit of the database"
+        );
+    }
+}
+
+/// The transactions the database's server committed so far (`pg_stat_database`, no extension).
+fn server_transactions(url: &str) -> anyhow::Result<u64> {
+    let url = url.to_owned();
+    std::thread::spawn(move || -> anyhow::Result<u64> {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
+        let row =
+            client.query_one("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()", &[])?;
+        Ok(row.get::<_, i64>(0).max(0) as u64)
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("reading the server's counters panicked"))?
+    .with_context(|| "cannot read the server's counters")
 }
 
 /// Drops the participants' schemas, so that a run starts on an empty database.

@@ -258,7 +258,8 @@ pub trait Backend: Send + Sync + 'static {
         self.tlog_size()
     }
     /// Outbox items due at `now_ms`, oldest first, at most `limit`, leaving out
-    /// (before their envelopes are read) those `skip` names.
+    /// (before their envelopes are read) those `skip` names. By id: on PostgreSQL each
+    /// connection reserves its ids in blocks, so oldest first among one connection's items.
     fn due(&self, now_ms: i64, limit: usize, skip: &dyn Fn(u64) -> bool) -> Result<Vec<OutboxItem>, StoreError>;
     /// Each outbox item's id and when it is next due (its `next_attempt_ms`), without its envelope.
     fn schedule(&self) -> Result<Vec<(u64, i64)>, StoreError>;

@@ -7,9 +7,14 @@
 //! - a commit is one transaction, acknowledged once PostgreSQL has committed
 //!   it (`synchronous_commit`; [`Durability::Unflushed`] turns it off for that
 //!   transaction only);
-//! - a record is written only at the version its writer read
-//!   (`UPDATE ... WHERE version = $expected`), else the whole batch is
-//!   refused `store.conflict`;
+//! - a commit is sent as one pipeline: BEGIN, the batch's statements, the
+//!   sequencing statement and COMMIT written together, their answers read
+//!   after (one round trip; two when a message waiting in its slot is read
+//!   first), and acknowledged only when every answer is a success;
+//! - a record is written only at the version its writer read (`put_record`,
+//!   which raises [`CONFLICT_STATE`] inside the transaction otherwise, so the
+//!   pipelined COMMIT commits nothing), else the whole batch is refused
+//!   `store.conflict`;
 //! - what a receiver remembers is unique on (sender, message id): two replicas
 //!   that take the same message at once cannot both commit it;
 //! - the message log is sequenced, then integrated: a commit inserts its
@@ -27,25 +32,29 @@
 //!   (`FOR UPDATE SKIP LOCKED`, with a lease on the database's clock): a dead
 //!   replica's claims return when their lease runs out.
 //!
-//! The [`Backend`] trait reads synchronously, as sled does, and the
-//! `postgres` client may not run inside the async runtime, so the calls run
-//! on a few threads of this backend, each with its own connection, which
+//! The [`Backend`] trait reads synchronously, as sled does, so the calls run
+//! on a few threads of this backend, each with its own `tokio-postgres`
+//! connection driven by the thread's own current-thread runtime, which
 //! reconnect by themselves after the database comes back. A call while the
 //! database is down fails `store.unavailable` and changes nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
+use std::task::Poll;
 
-use postgres::types::ToSql;
-use postgres::{Client, Statement};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Row, Statement};
 
 use crate::codec::{StoredRemembered, upper_bound};
-use crate::postgres_connect::{PostgresSettings, redact, target};
+use crate::postgres_connect::{PostgresSettings, RustlsStream, redact, target};
 use crate::{Backend, Batch, CommitFuture, Durability, LogEntry, OutboxItem, Remembered, StoreError, batch};
 use egov_tlog::{Hash, NodeId, Tree};
 
 /// The schema's migrations, in order: a database at version N has had the first N.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     r#"
 CREATE TABLE records (
     key bytea PRIMARY KEY,
@@ -116,11 +125,45 @@ CREATE TABLE tlog_size (
 );
 INSERT INTO tlog_size (size) VALUES (0);
 "#,
+    // A record written at the version its writer read, else an error that aborts the commit's
+    // transaction: a commit is sent as one pipeline, COMMIT included, so a write that matched
+    // no row must fail in the database, not be found wanting by the client afterwards. The
+    // version found is the error's detail.
+    r#"
+CREATE FUNCTION put_record(k bytea, expected bigint, v bytea) RETURNS void LANGUAGE plpgsql AS $put$
+DECLARE
+    stored bigint;
+BEGIN
+    IF expected = 0 THEN
+        INSERT INTO records (key, version, value) VALUES (k, 1, v) ON CONFLICT (key) DO NOTHING;
+    ELSE
+        UPDATE records SET version = expected + 1, value = v WHERE key = k AND version = expected;
+    END IF;
+    IF NOT FOUND THEN
+        SELECT version INTO stored FROM records WHERE key = k;
+        RAISE EXCEPTION 'record %: expected version %, found %', encode(k, 'escape'), expected, coalesce(stored, 0)
+            USING ERRCODE = 'EGV01', DETAIL = coalesce(stored, 0)::text;
+    END IF;
+END
+$put$;
+"#,
 ];
 
-/// Provisional sequence numbers of a commit's entries: `PROVISIONAL + pending * 2^20 + n`,
-/// above every real sequence, renumbered by the commit's last statement.
+/// The provisional sequence base of every commit's entries (entry `n` of the batch is
+/// `PROVISIONAL + n`), above every real sequence, renumbered by the commit's last statement.
+/// One constant for every commit is safe: the last statement renumbers only rows this
+/// transaction wrote, picked by their outbox ids (this connection's, reserved for it alone) and
+/// by their (sender, message id) (unique, and locked by this transaction's insert), and the
+/// renumbering precedes COMMIT in the same transaction, so no other transaction ever sees a
+/// provisional number.
 const PROVISIONAL: i64 = 1 << 62;
+
+/// How many outbox ids a connection reserves at once (one round trip, outside any commit's
+/// transaction). Outbox ids are then ordered per connection only: see [`Backend::due`].
+const ID_BLOCK: i64 = 64;
+
+/// The custom SQLSTATE `put_record` raises when a record is not at the version its writer read.
+const CONFLICT_STATE: &str = "EGV01";
 
 /// How many entries the integrator folds in one transaction.
 const INTEGRATE_BATCH: i64 = 4096;
@@ -131,14 +174,177 @@ const CONNECTIONS: usize = PostgresSettings::DEFAULT_POOL;
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
-/// One connection of the pool, with its prepared statements.
+/// A live connection: its client, its prepared statements, and the outbox ids it reserved.
+struct Session {
+    client: Client,
+    statements: HashMap<&'static str, Statement>,
+    ids: VecDeque<u64>,
+    /// Left in a state it must not be used in (a transaction that could not be rolled back).
+    broken: bool,
+}
+
+/// One connection of the pool, on its thread's own current-thread runtime: the runtime drives
+/// the connection only while the thread waits for answers, which is all it does with it.
 struct Connection {
     url: String,
     schema: String,
     /// What sets a new connection up after its search path (the settings' timeouts).
     session: String,
-    client: Option<Client>,
-    statements: HashMap<&'static str, Statement>,
+    runtime: tokio::runtime::Runtime,
+    live: Option<Session>,
+    /// The backend's count of round trips.
+    trips: Arc<AtomicU64>,
+}
+
+/// Waits for a connection's answers, counting each wait as one round trip.
+struct Waiter<'a> {
+    runtime: &'a tokio::runtime::Runtime,
+    trips: &'a AtomicU64,
+    /// Whether the waits are made for a commit.
+    commit: bool,
+}
+
+impl Waiter<'_> {
+    /// Sends what `future` sends, and waits for its answers: one round trip.
+    fn wait<F: Future>(&self, future: F) -> F::Output {
+        self.trips.fetch_add(1, Ordering::Relaxed);
+        crate::stats::round_trip(self.commit);
+        self.runtime.block_on(future)
+    }
+}
+
+/// What a call works with: a live connection, and its waiter.
+struct Wire<'a> {
+    waiter: Waiter<'a>,
+    session: &'a mut Session,
+}
+
+impl Wire<'_> {
+    /// Prepares, together, those of `sqls` this connection has not prepared yet: one round trip, or none.
+    fn prepare(&mut self, sqls: &[&'static str]) -> Result<(), StoreError> {
+        let mut missing: Vec<&'static str> =
+            sqls.iter().copied().filter(|sql| !self.session.statements.contains_key(sql)).collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let client = &self.session.client;
+        let prepared = self.waiter.wait(all(missing.iter().map(|sql| boxed(client.prepare(sql))).collect()));
+        for (sql, statement) in missing.into_iter().zip(prepared) {
+            self.session.statements.insert(sql, statement.map_err(unavailable)?);
+        }
+        Ok(())
+    }
+
+    /// The rows of one statement, prepared once per connection.
+    fn query(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, StoreError> {
+        self.prepare(&[sql])?;
+        let statement = self.statement(sql)?;
+        self.waiter.wait(self.session.client.query(&statement, params)).map_err(unavailable)
+    }
+
+    fn statement(&self, sql: &'static str) -> Result<Statement, StoreError> {
+        self.session.statements.get(sql).cloned().ok_or_else(|| unavailable_text("a statement was not prepared"))
+    }
+
+    /// Sends `steps` as one pipeline (the statements' requests written together, their answers
+    /// read after: one round trip once they are prepared), and checks every answer: the rows of
+    /// each, or the error of the first that failed (those after it failed because of it: the
+    /// transaction is aborted, or the connection gone).
+    fn pipeline(&mut self, steps: &[Step]) -> Result<Vec<Vec<Row>>, StoreError> {
+        let sqls: Vec<&'static str> = steps
+            .iter()
+            .filter_map(|step| match step {
+                Step::Prepared { sql, .. } => Some(*sql),
+                Step::Simple(_) => None,
+            })
+            .collect();
+        self.prepare(&sqls)?;
+        let mut requests = Vec::with_capacity(steps.len());
+        for step in steps {
+            let client = &self.session.client;
+            requests.push(match step {
+                Step::Simple(sql) => boxed(async move { client.batch_execute(sql).await.map(|()| Vec::new()) }),
+                Step::Prepared { sql, params, .. } => {
+                    let statement = self.statement(sql)?;
+                    boxed(async move {
+                        let params: Vec<&(dyn ToSql + Sync)> =
+                            params.iter().map(|param| param.as_ref() as &(dyn ToSql + Sync)).collect();
+                        client.query(&statement, &params).await
+                    })
+                }
+            });
+        }
+        let answers = self.waiter.wait(all(requests));
+        let mut rows = Vec::with_capacity(answers.len());
+        for (step, answer) in steps.iter().zip(answers) {
+            match answer {
+                Ok(answer) => rows.push(answer),
+                Err(error) => return Err(step.error(error)),
+            }
+        }
+        Ok(rows)
+    }
+}
+
+type Request<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+fn boxed<'a, T>(future: impl Future<Output = T> + 'a) -> Request<'a, T> {
+    Box::pin(future)
+}
+
+/// `requests` polled together, in their order (each writes its request on its first poll, so
+/// they leave in that order and tokio-postgres pipelines them on the connection); their answers.
+async fn all<T>(mut requests: Vec<Request<'_, T>>) -> Vec<T> {
+    let mut answers: Vec<Option<T>> = requests.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (request, answer) in requests.iter_mut().zip(answers.iter_mut()) {
+            if answer.is_none() {
+                match request.as_mut().poll(cx) {
+                    Poll::Ready(value) => *answer = Some(value),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { Poll::Pending } else { Poll::Ready(()) }
+    })
+    .await;
+    answers.into_iter().flatten().collect()
+}
+
+/// A statement of a commit's pipeline.
+enum Step {
+    /// Sent as a simple query (BEGIN, COMMIT).
+    Simple(&'static str),
+    /// A prepared statement and its parameters; `key` is what a conflict it raises is on.
+    Prepared { sql: &'static str, params: Vec<Param>, key: String, expected: u64 },
+}
+
+type Param = Box<dyn ToSql + Sync + Send>;
+
+impl Step {
+    fn prepared(sql: &'static str, key: impl Into<String>, params: Vec<Param>) -> Step {
+        Step::Prepared { sql, params, key: key.into(), expected: 0 }
+    }
+
+    /// The store's error for this statement's failure.
+    fn error(&self, error: tokio_postgres::Error) -> StoreError {
+        let (key, expected) = match self {
+            Step::Prepared { key, expected, .. } => (key.as_str(), *expected),
+            Step::Simple(sql) => (*sql, 0),
+        };
+        match error.as_db_error() {
+            // `put_record`: the version it found is the error's detail.
+            Some(db) if db.code().code() == CONFLICT_STATE => StoreError::Conflict {
+                key: key.to_owned(),
+                expected,
+                found: db.detail().and_then(|found| found.parse().ok()).unwrap_or(0),
+            },
+            _ => database(key, error),
+        }
+    }
 }
 
 impl Connection {
@@ -147,29 +353,50 @@ impl Connection {
     /// so that the next call makes a new one.
     fn attempt<R>(
         &mut self,
-        work: impl FnOnce(&mut Client, &mut HashMap<&'static str, Statement>) -> Result<R, StoreError>,
+        commit: bool,
+        work: impl FnOnce(&mut Wire<'_>) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        if self.client.as_ref().is_none_or(Client::is_closed) {
-            self.statements.clear();
-            self.client = None;
-            let mut client = connect(&self.url)?;
-            client
-                .batch_execute(&format!(
-                    // The process in the server's own views (`pg_stat_activity`, `pg_locks`): who holds what.
-                    "SET search_path TO {schema}; SET application_name TO 'egov {schema} pid {pid}'; {session}",
-                    schema = self.schema,
-                    pid = std::process::id(),
-                    session = self.session
-                ))
-                .map_err(unavailable)?;
-            self.client = Some(client);
+        if self.live.as_ref().is_none_or(|live| live.client.is_closed()) {
+            self.live = None;
+            let setup = format!(
+                // The process in the server's own views (`pg_stat_activity`, `pg_locks`): who holds what.
+                "SET search_path TO {schema}; SET application_name TO 'egov {schema} pid {pid}'; {session}",
+                schema = self.schema,
+                pid = std::process::id(),
+                session = self.session
+            );
+            let url = self.url.clone();
+            let client = self.runtime.block_on(async move {
+                let (client, connection) = connect_async(&url).await?;
+                // Driven by this thread's runtime whenever the thread waits for answers.
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(%error, "a database connection ended");
+                    }
+                });
+                client.batch_execute(&setup).await.map_err(unavailable)?;
+                Ok::<_, StoreError>(client)
+            })?;
+            self.live = Some(Session { client, statements: HashMap::new(), ids: VecDeque::new(), broken: false });
         }
-        let Some(client) = self.client.as_mut() else { return Err(unavailable_text("no connection")) };
-        let result = work(client, &mut self.statements);
-        if matches!(result, Err(StoreError::Unavailable { .. }))
-            && client.is_valid(std::time::Duration::from_secs(1)).is_err()
-        {
-            self.client = None;
+        let Some(session) = self.live.as_mut() else { return Err(unavailable_text("no connection")) };
+        let waiter = Waiter { runtime: &self.runtime, trips: &self.trips, commit };
+        let mut wire = Wire { waiter, session };
+        let result = work(&mut wire);
+        if wire.session.broken {
+            self.live = None;
+        } else if matches!(result, Err(StoreError::Unavailable { .. })) {
+            let client = &wire.session.client;
+            let alive = !client.is_closed()
+                && self
+                    .runtime
+                    .block_on(async {
+                        tokio::time::timeout(std::time::Duration::from_secs(1), client.simple_query("")).await
+                    })
+                    .is_ok_and(|answer| answer.is_ok());
+            if !alive {
+                self.live = None;
+            }
         }
         result
     }
@@ -189,6 +416,8 @@ struct Inner {
     url: String,
     schema: String,
     settings: PostgresSettings,
+    /// Round trips this backend's connections made.
+    trips: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -197,7 +426,7 @@ impl std::fmt::Debug for PostgresBackend {
     }
 }
 
-fn unavailable(error: postgres::Error) -> StoreError {
+fn unavailable(error: tokio_postgres::Error) -> StoreError {
     let reason = match error.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
         // "error connecting to server", and why: the cause is in the chain.
@@ -214,14 +443,29 @@ fn unavailable(error: postgres::Error) -> StoreError {
     StoreError::Unavailable { reason }
 }
 
-/// A connection to `url`, over TLS as its `sslmode` says (`postgres_connect`), given up
-/// after 5 seconds unless it says otherwise (a database that is down must not hold a
-/// participant's calls for long). No error shows the password.
-fn connect(url: &str) -> Result<Client, StoreError> {
-    target(url)?.connect().map_err(|error| match unavailable(error) {
+/// A connection error as the store's, without the password.
+fn connect_error(url: &str, error: tokio_postgres::Error) -> StoreError {
+    match unavailable(error) {
         StoreError::Unavailable { reason } => StoreError::Unavailable { reason: reason.replace(url, &redact(url)) },
         other => other,
-    })
+    }
+}
+
+/// A blocking connection to `url` (migrations, checks), over TLS as its `sslmode` says
+/// (`postgres_connect`), given up after 5 seconds unless it says otherwise (a database that is
+/// down must not hold a participant's calls for long). No error shows the password.
+fn connect(url: &str) -> Result<postgres::Client, StoreError> {
+    target(url)?.connect().map_err(|error| connect_error(url, error))
+}
+
+/// [`connect`], for the pool's runtimes.
+async fn connect_async(
+    url: &str,
+) -> Result<
+    (Client, tokio_postgres::Connection<tokio_postgres::Socket, RustlsStream<tokio_postgres::Socket>>),
+    StoreError,
+> {
+    target(url)?.connect_async().await.map_err(|error| connect_error(url, error))
 }
 
 fn unavailable_text(reason: &str) -> StoreError {
@@ -230,8 +474,8 @@ fn unavailable_text(reason: &str) -> StoreError {
 
 /// A database error as the store's: a lost race (a unique key taken by another
 /// writer, a serialization failure) is a conflict; the rest, the database failing.
-fn database(key: &str, error: postgres::Error) -> StoreError {
-    use postgres::error::SqlState;
+fn database(key: &str, error: tokio_postgres::Error) -> StoreError {
+    use tokio_postgres::error::SqlState;
     match error.code() {
         Some(code) if *code == SqlState::UNIQUE_VIOLATION || *code == SqlState::T_R_SERIALIZATION_FAILURE => {
             StoreError::Conflict { key: key.to_owned(), expected: 0, found: 0 }
@@ -272,8 +516,14 @@ impl PostgresBackend {
         }
         let (sender, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
+        let trips = Arc::new(AtomicU64::new(0));
         for index in 0..settings.pool.max(1) {
             let receiver = Arc::clone(&receiver);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|error| unavailable_text(&format!("cannot start a database thread's runtime: {error}")))?;
+            let trips = Arc::clone(&trips);
             std::thread::Builder::new()
                 .name(format!("egov-pg-{schema}-{index}"))
                 .spawn(move || {
@@ -281,8 +531,9 @@ impl PostgresBackend {
                         url: String::new(),
                         schema: String::new(),
                         session: String::new(),
-                        client: None,
-                        statements: HashMap::new(),
+                        runtime,
+                        live: None,
+                        trips,
                     };
                     loop {
                         let job = match receiver.lock() {
@@ -303,8 +554,15 @@ impl PostgresBackend {
                 url: url.to_owned(),
                 schema: schema.to_owned(),
                 settings: settings.clone(),
+                trips,
             }),
         })
+    }
+
+    /// Round trips this backend's connections made since it was opened: each wait for
+    /// answers (a commit's pipeline is one), as [`crate::stats`] counts them for the process.
+    pub fn round_trips(&self) -> u64 {
+        self.inner.trips.load(Ordering::Relaxed)
     }
 
     /// Runs the read `work` on a connection of the pool, waiting for its answer. A
@@ -312,12 +570,12 @@ impl PostgresBackend {
     /// and the read tried once more: a read changes nothing.
     fn run<R: Send + 'static>(
         &self,
-        work: impl Fn(&mut Client, &mut HashMap<&'static str, Statement>) -> Result<R, StoreError> + Send + 'static,
+        work: impl Fn(&mut Wire<'_>) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
         let (reply, answer) = mpsc::sync_channel(1);
         self.submit(
-            move |connection| match connection.attempt(&work) {
-                Err(StoreError::Unavailable { .. }) if connection.client.is_none() => connection.attempt(&work),
+            move |connection| match connection.attempt(false, &work) {
+                Err(StoreError::Unavailable { .. }) if connection.live.is_none() => connection.attempt(false, &work),
                 done => done,
             },
             move |result| {
@@ -351,12 +609,11 @@ impl PostgresBackend {
         &self,
         sql: &'static str,
         params: Vec<Box<dyn ToSql + Sync + Send>>,
-        f: impl Fn(&postgres::Row) -> Result<R, StoreError> + Send + 'static,
+        f: impl Fn(&Row) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<Vec<R>, StoreError> {
-        self.run(move |client, statements| {
-            let statement = prepared(client, statements, sql)?;
+        self.run(move |wire| {
             let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
-            let rows = client.query(&statement, &params).map_err(unavailable)?;
+            let rows = wire.query(sql, &params)?;
             rows.iter().map(&f).collect()
         })
     }
@@ -410,19 +667,6 @@ fn replica_name() -> String {
     // Randomly keyed by the standard library, so a restarted process's pid does not reuse a name.
     let random = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
     format!("{}-{random:016x}-{}", std::process::id(), OPENED.fetch_add(1, Ordering::Relaxed))
-}
-
-fn prepared(
-    client: &mut Client,
-    statements: &mut HashMap<&'static str, Statement>,
-    sql: &'static str,
-) -> Result<Statement, StoreError> {
-    if let Some(statement) = statements.get(sql) {
-        return Ok(statement.clone());
-    }
-    let statement = client.prepare(sql).map_err(unavailable)?;
-    statements.insert(sql, statement.clone());
-    Ok(statement)
 }
 
 /// Checks, changing nothing, that schema `schema` is at this build's version.
@@ -502,7 +746,7 @@ fn u64_of(value: i64) -> u64 {
     value.max(0) as u64
 }
 
-fn entry_of(row: &postgres::Row) -> LogEntry {
+fn entry_of(row: &Row) -> LogEntry {
     LogEntry {
         sequence: u64_of(row.get(0)),
         time_ms: row.get(1),
@@ -512,7 +756,7 @@ fn entry_of(row: &postgres::Row) -> LogEntry {
     }
 }
 
-fn item_of(row: &postgres::Row) -> OutboxItem {
+fn item_of(row: &Row) -> OutboxItem {
     OutboxItem {
         id: u64_of(row.get(0)),
         target: row.get(1),
@@ -530,13 +774,35 @@ fn item_of(row: &postgres::Row) -> OutboxItem {
 /// if no other replica is integrating (a transaction-level advisory lock: it ends with the
 /// transaction, or with the connection of a replica that died). The tree's size then, and
 /// whether more entries may be waiting.
-fn integrate_once(client: &mut Client, schema: &str) -> Result<(u64, bool), StoreError> {
-    let mut tx = client.transaction().map_err(unavailable)?;
-    let held: bool = tx
-        .query_one("SELECT pg_try_advisory_xact_lock(hashtext($1))", &[&format!("{schema}/tlog")])
+fn integrate_once(wire: &mut Wire<'_>, schema: &str) -> Result<(u64, bool), StoreError> {
+    let Wire { waiter, session } = wire;
+    let tx = waiter.wait(session.client.transaction()).map_err(unavailable)?;
+    // Ended here either way: a transaction dropped open would keep the advisory lock until
+    // this connection's next call.
+    match integrate_in(waiter, &tx, schema) {
+        Ok(done) => {
+            waiter.wait(tx.commit()).map_err(unavailable)?;
+            Ok(done)
+        }
+        Err(error) => {
+            let _ = waiter.wait(tx.rollback());
+            Err(error)
+        }
+    }
+}
+
+/// [`integrate_once`], in its transaction `tx`.
+fn integrate_in(
+    waiter: &Waiter<'_>,
+    tx: &tokio_postgres::Transaction<'_>,
+    schema: &str,
+) -> Result<(u64, bool), StoreError> {
+    let lock = format!("{schema}/tlog");
+    let held: bool = waiter
+        .wait(tx.query_one("SELECT pg_try_advisory_xact_lock(hashtext($1))", &[&lock]))
         .map_err(unavailable)?
         .get(0);
-    let size = u64_of(tx.query_one("SELECT size FROM tlog_size", &[]).map_err(unavailable)?.get(0));
+    let size = u64_of(waiter.wait(tx.query_one("SELECT size FROM tlog_size", &[])).map_err(unavailable)?.get(0));
     if !held {
         // Another replica integrates now.
         return Ok((size, false));
@@ -544,12 +810,12 @@ fn integrate_once(client: &mut Client, schema: &str) -> Result<(u64, bool), Stor
     let edge_ids = Tree::edge_nodes(size);
     let levels: Vec<i16> = edge_ids.iter().map(|id| i16::from(id.level)).collect();
     let indexes: Vec<i64> = edge_ids.iter().map(|id| id.index as i64).collect();
-    let rows = tx
-        .query(
+    let rows = waiter
+        .wait(tx.query(
             "SELECT n.hash FROM unnest($1::smallint[], $2::bigint[]) WITH ORDINALITY AS w(level, idx, o)
              JOIN tlog_nodes n ON n.level = w.level AND n.idx = w.idx ORDER BY w.o",
             &[&levels, &indexes],
-        )
+        ))
         .map_err(unavailable)?;
     let edge: Vec<Hash> =
         rows.iter().filter_map(|row| Hash::try_from(row.get::<_, Vec<u8>>(0).as_slice()).ok()).collect();
@@ -557,11 +823,11 @@ fn integrate_once(client: &mut Client, schema: &str) -> Result<(u64, bool), Stor
         key: "tlog".to_owned(),
         reason: format!("the Merkle tree's right edge at size {size} is incomplete"),
     })?;
-    let entries = tx
-        .query(
+    let entries = waiter
+        .wait(tx.query(
             "SELECT sequence, time_ms, direction, envelope, note, leaf FROM log WHERE sequence > $1 ORDER BY sequence LIMIT $2",
             &[&(size as i64), &INTEGRATE_BATCH],
-        )
+        ))
         .map_err(unavailable)?;
     if entries.is_empty() {
         return Ok((size, false));
@@ -596,54 +862,66 @@ fn integrate_once(client: &mut Client, schema: &str) -> Result<(u64, bool), Stor
             hashes.push(hash.to_vec());
         }
     }
-    tx.execute(
-        "INSERT INTO tlog_nodes (level, idx, hash) SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])",
-        &[&levels, &indexes, &hashes],
-    )
-    .map_err(unavailable)?;
-    tx.execute("UPDATE tlog_size SET size = $1", &[&(tree.size() as i64)]).map_err(unavailable)?;
-    tx.commit().map_err(unavailable)?;
+    let size_now = tree.size() as i64;
+    waiter
+        .wait(tx.execute(
+            "INSERT INTO tlog_nodes (level, idx, hash) SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])",
+            &[&levels, &indexes, &hashes],
+        ))
+        .map_err(unavailable)?;
+    waiter.wait(tx.execute("UPDATE tlog_size SET size = $1", &[&size_now])).map_err(unavailable)?;
     Ok((tree.size(), entries.len() as i64 == INTEGRATE_BATCH))
 }
 
-/// Applies `batch` in one transaction, all of it or none, by the rules every
-/// backend applies ([`crate::batch::apply`]), with statements prepared once per connection.
-fn apply(
-    client: &mut Client,
-    statements: &mut HashMap<&'static str, Statement>,
-    batch: Batch,
-    durability: Durability,
-) -> Result<Vec<u64>, StoreError> {
-    let mut tx = client.transaction().map_err(unavailable)?;
-    if durability == Durability::Unflushed {
-        tx.batch_execute("SET LOCAL synchronous_commit TO off").map_err(unavailable)?;
-    }
+/// Applies `batch` in one transaction, all of it or none, by the rules every backend applies
+/// ([`crate::batch::apply`]), sent as one pipeline: BEGIN, every statement of the batch, the
+/// sequencing statement and COMMIT, written together and their answers read after (one round
+/// trip; two when the batch replaces a message waiting in its slot, which is read first).
+/// Acknowledged only when every answer is a success: a statement that fails aborts the
+/// transaction, and PostgreSQL then answers the pipelined COMMIT by rolling back.
+fn apply(wire: &mut Wire<'_>, batch: Batch, durability: Durability) -> Result<Vec<u64>, StoreError> {
     let mut apply = PostgresApply {
-        tx,
-        statements,
-        pending: None,
+        wire,
+        durability,
+        steps: Vec::new(),
+        open: false,
+        pending: false,
         entries: Vec::new(),
         keys: Vec::new(),
         items: Vec::new(),
         answers: Vec::new(),
     };
-    let ids = batch::apply(batch, &mut apply)?;
-    apply.sequence()?;
-    apply.tx.commit().map_err(unavailable)?;
+    let result = batch::apply(batch, &mut apply).and_then(|ids| apply.commit().map(|()| ids));
+    if result.is_err() && apply.open {
+        // A slot was read, then the batch failed before its COMMIT was sent: the transaction
+        // is still open on the connection. A connection that cannot roll it back is dropped.
+        let client = &apply.wire.session.client;
+        if apply.wire.waiter.wait(client.batch_execute("ROLLBACK")).is_err() {
+            apply.wire.session.broken = true;
+        }
+    }
+    let ids = result?;
     crate::stats::committed(durability == Durability::Flushed);
+    crate::stats::postgres_committed();
     Ok(ids)
 }
 
 /// An entry a commit writes in its last statement: time, direction, envelope, note, leaf hash.
 type PendingEntry = (i64, String, Vec<u8>, Vec<u8>, Vec<u8>);
 
-/// The PostgreSQL backend's primitives, in one transaction.
-struct PostgresApply<'a> {
-    tx: postgres::Transaction<'a>,
-    statements: &'a mut HashMap<&'static str, Statement>,
-    /// The provisional base of the batch's entries, once one is logged.
-    pending: Option<i64>,
-    /// The entries, written by [`PostgresApply::sequence`]: time, direction, envelope, note, leaf hash.
+/// The PostgreSQL backend's primitives, deferred: each appends its statement to the commit's
+/// pipeline, sent by [`PostgresApply::commit`] (or earlier by [`batch::Apply::in_slot`], which
+/// needs an answer before the batch goes on).
+struct PostgresApply<'w, 'a> {
+    wire: &'w mut Wire<'a>,
+    durability: Durability,
+    /// Statements not sent yet.
+    steps: Vec<Step>,
+    /// Whether BEGIN was sent, and COMMIT not yet.
+    open: bool,
+    /// Whether the batch logs entries (numbered from [`PROVISIONAL`]).
+    pending: bool,
+    /// The entries, written by the sequencing statement: time, direction, envelope, note, leaf hash.
     entries: Vec<PendingEntry>,
     /// Index keys: key, and the entry's place in the batch (1 for the first).
     keys: Vec<(Vec<u8>, i64)>,
@@ -653,12 +931,62 @@ struct PostgresApply<'a> {
     answers: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
-impl PostgresApply<'_> {
-    /// The commit's last statement: takes the entries' sequence numbers from the counter
-    /// row, writes the entries and their index under them, and renumbers the outbox items and
-    /// remembered answers that refer to them. The counter's row lock is held from here to COMMIT.
-    fn sequence(&mut self) -> Result<(), StoreError> {
-        let Some(pending) = self.pending else { return Ok(()) };
+impl PostgresApply<'_, '_> {
+    fn push(&mut self, sql: &'static str, key: impl Into<String>, params: Vec<Param>) {
+        self.steps.push(Step::prepared(sql, key, params));
+    }
+
+    /// Sends what is queued, after BEGIN if the transaction is not open yet, and with `last`
+    /// after it (`ends`: COMMIT): the answers of the queued statements and of `last`.
+    fn send(&mut self, last: Option<Step>, ends: bool) -> Result<Vec<Vec<Row>>, StoreError> {
+        let mut steps = Vec::with_capacity(self.steps.len() + 3);
+        if !self.open {
+            steps.push(Step::Simple(match self.durability {
+                Durability::Flushed => "BEGIN",
+                // Not waiting for the disk, for this transaction only.
+                Durability::Unflushed => "BEGIN; SET LOCAL synchronous_commit TO off",
+            }));
+        }
+        steps.append(&mut self.steps);
+        steps.extend(last);
+        // Prepared first (a round trip on the connection's first use of a statement): when
+        // that fails, nothing of the pipeline was sent.
+        let sqls: Vec<&'static str> = steps
+            .iter()
+            .filter_map(|step| match step {
+                Step::Prepared { sql, .. } => Some(*sql),
+                Step::Simple(_) => None,
+            })
+            .collect();
+        self.wire.prepare(&sqls)?;
+        // Once sent with its COMMIT, the transaction ends with it (committed, or rolled back
+        // after a statement failed), or with the connection; else it stays open.
+        self.open = !ends;
+        self.wire.pipeline(&steps)
+    }
+
+    /// The sequencing statement, and COMMIT, sent with every statement still queued.
+    fn commit(&mut self) -> Result<(), StoreError> {
+        self.sequence();
+        let sent = self.send(Some(Step::Simple("COMMIT")), true);
+        // Every answer was a success (`Wire::pipeline` checks each), so the transaction was not
+        // aborted, and its COMMIT committed it (tokio-postgres does not show the COMMIT's tag; a
+        // COMMIT answered ROLLBACK follows a failed statement, whose error is found first).
+        let answers = sent?;
+        if answers.len() < 2 {
+            return Err(unavailable_text("the commit's pipeline was not answered"));
+        }
+        Ok(())
+    }
+
+    /// Queues the commit's last statement before COMMIT: takes the entries' sequence numbers
+    /// from the counter row, writes the entries and their index under them, and renumbers the
+    /// outbox items and remembered answers that refer to them. The counter's row lock is held
+    /// from here to COMMIT, which leave in the same pipeline.
+    fn sequence(&mut self) {
+        if !self.pending {
+            return;
+        }
         let count = self.entries.len() as i64;
         let (mut times, mut directions, mut envelopes, mut notes, mut leaves) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -672,8 +1000,7 @@ impl PostgresApply<'_> {
         let (index_keys, index_at): (Vec<Vec<u8>>, Vec<i64>) = std::mem::take(&mut self.keys).into_iter().unzip();
         let (senders, messages): (Vec<Vec<u8>>, Vec<Vec<u8>>) = std::mem::take(&mut self.answers).into_iter().unzip();
         let items = std::mem::take(&mut self.items);
-        self.execute(
-            "log",
+        self.push(
             "WITH c AS (UPDATE log_head SET sequence = sequence + $1 RETURNING sequence - $1 AS base),
              l AS (INSERT INTO log (sequence, time_ms, direction, envelope, note, leaf)
                    SELECT c.base + t.n, t.time_ms, t.direction, t.envelope, t.note, t.leaf
@@ -688,73 +1015,37 @@ impl PostgresApply<'_> {
                    WHERE remembered.sender_id = m.sender_id AND remembered.message_id = m.message_id
                      AND remembered.entry > $9)
              SELECT base FROM c",
-            &[
-                &count,
-                &times,
-                &directions,
-                &envelopes,
-                &notes,
-                &leaves,
-                &index_keys,
-                &index_at,
-                &pending,
-                &items,
-                &senders,
-                &messages,
+            "log",
+            vec![
+                Box::new(count),
+                Box::new(times),
+                Box::new(directions),
+                Box::new(envelopes),
+                Box::new(notes),
+                Box::new(leaves),
+                Box::new(index_keys),
+                Box::new(index_at),
+                Box::new(PROVISIONAL),
+                Box::new(items),
+                Box::new(senders),
+                Box::new(messages),
             ],
-        )?;
-        Ok(())
+        );
     }
 }
 
-impl PostgresApply<'_> {
-    fn statement(&mut self, sql: &'static str) -> Result<Statement, StoreError> {
-        if let Some(statement) = self.statements.get(sql) {
-            return Ok(statement.clone());
-        }
-        let statement = self.tx.prepare(sql).map_err(unavailable)?;
-        self.statements.insert(sql, statement.clone());
-        Ok(statement)
-    }
-
-    fn execute(&mut self, key: &str, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
-        let statement = self.statement(sql)?;
-        self.tx.execute(&statement, params).map_err(|error| database(key, error))
-    }
-
-    fn query_opt(
-        &mut self,
-        sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Option<postgres::Row>, StoreError> {
-        let statement = self.statement(sql)?;
-        self.tx.query_opt(&statement, params).map_err(unavailable)
-    }
-}
-
-impl batch::Apply for PostgresApply<'_> {
+impl batch::Apply for PostgresApply<'_, '_> {
     fn put(&mut self, key: String, expected_version: u64, value: Vec<u8>) -> Result<(), StoreError> {
-        let (expected, next) = (expected_version as i64, expected_version as i64 + 1);
-        let stored = key.as_bytes();
-        let written = if expected_version == 0 {
-            self.execute(
-                &key,
-                "INSERT INTO records (key, version, value) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
-                &[&stored, &next, &value],
-            )?
-        } else {
-            self.execute(
-                &key,
-                "UPDATE records SET version = $2, value = $3 WHERE key = $1 AND version = $4",
-                &[&stored, &next, &value, &expected],
-            )?
-        };
-        if written != 1 {
-            let found = self
-                .query_opt("SELECT version FROM records WHERE key = $1", &[&stored])?
-                .map_or(0, |row| u64_of(row.get(0)));
-            return Err(StoreError::Conflict { key, expected: expected_version, found });
-        }
+        // Raises `CONFLICT_STATE` in the database when the version is not the one read, which
+        // aborts the transaction: the pipelined COMMIT then commits nothing.
+        let params: Vec<Param> =
+            vec![Box::new(key.as_bytes().to_vec()), Box::new(expected_version as i64), Box::new(value)];
+        self.steps.push(Step::Prepared {
+            sql: "SELECT put_record($1, $2, $3)",
+            params,
+            key,
+            expected: expected_version,
+        });
         Ok(())
     }
 
@@ -764,22 +1055,20 @@ impl batch::Apply for PostgresApply<'_> {
         } else {
             "DELETE FROM records WHERE key = $1"
         };
-        self.execute(&key, sql, &[&key.as_bytes()]).map(|_| ())
+        let stored = key.as_bytes().to_vec();
+        self.push(sql, key, vec![Box::new(stored)]);
+        Ok(())
     }
 
     fn head(&mut self) -> Result<u64, StoreError> {
-        // Provisional numbers, from a sequence (no lock): the real ones are taken at the end.
-        let pending = self
-            .query_opt("SELECT nextval('log_pending')", &[])?
-            .map(|row| row.get::<_, i64>(0))
-            .ok_or_else(|| unavailable_text("nextval returned nothing"))?;
-        let base = PROVISIONAL + (pending % (1 << 40)) * (1 << 20);
-        self.pending = Some(base);
-        Ok(base as u64)
+        // Provisional numbers, known without asking (see `PROVISIONAL`): the real ones are
+        // taken by the sequencing statement, just before COMMIT.
+        self.pending = true;
+        Ok(PROVISIONAL as u64)
     }
 
     fn append(&mut self, entry: &LogEntry, keys: &[String]) -> Result<(), StoreError> {
-        // Written by the last statement, under its sequence number.
+        // Written by the sequencing statement, under its sequence number.
         let n = self.entries.len() as i64 + 1;
         self.entries.push((
             entry.time_ms,
@@ -795,19 +1084,31 @@ impl batch::Apply for PostgresApply<'_> {
     }
 
     fn set_head(&mut self, _sequence: u64) -> Result<(), StoreError> {
-        // The counter is touched once, by the commit's last statement ([`PostgresApply::sequence`]).
+        // The counter is touched once, by the sequencing statement ([`PostgresApply::sequence`]).
         Ok(())
     }
 
     fn in_slot(&mut self, slot: &str) -> Result<Option<batch::Waiting>, StoreError> {
-        let row =
-            self.query_opt("SELECT id, next_attempt_ms FROM outbox WHERE slot = $1 FOR UPDATE", &[&slot.as_bytes()])?;
+        // The batch needs the answer: what is queued is sent, with the read (locking the row
+        // for this transaction), and the rest of the batch follows with COMMIT.
+        let read = Step::prepared(
+            "SELECT id, next_attempt_ms FROM outbox WHERE slot = $1 FOR UPDATE",
+            format!("outbox slot {slot}"),
+            vec![Box::new(slot.as_bytes().to_vec())],
+        );
+        let answers = self.send(Some(read), false)?;
+        let row = answers.last().and_then(|rows| rows.first());
         Ok(row.map(|row| (u64_of(row.get(0)), row.get(1))))
     }
 
     fn new_id(&mut self) -> Result<u64, StoreError> {
-        let row = self.query_opt("SELECT nextval('ids')", &[])?;
-        row.map(|row| u64_of(row.get(0))).ok_or_else(|| unavailable_text("nextval returned nothing"))
+        if self.wire.session.ids.is_empty() {
+            // A block of ids for this connection, outside the transaction (a sequence is not
+            // transactional): one round trip every `ID_BLOCK` ids.
+            let rows = self.wire.query("SELECT nextval('ids') FROM generate_series(1, $1::bigint)", &[&ID_BLOCK])?;
+            self.wire.session.ids.extend(rows.iter().map(|row| u64_of(row.get(0))));
+        }
+        self.wire.session.ids.pop_front().ok_or_else(|| unavailable_text("nextval returned nothing"))
     }
 
     fn put_item(&mut self, item: &OutboxItem, replaces: bool) -> Result<(), StoreError> {
@@ -816,60 +1117,66 @@ impl batch::Apply for PostgresApply<'_> {
             self.items.push(id);
         }
         // An item that refers to its log entry does not hold the envelope again.
-        let envelope: &[u8] = if item.entry == 0 { &item.envelope } else { &[] };
+        let envelope: Vec<u8> = if item.entry == 0 { item.envelope.clone() } else { Vec::new() };
         if replaces {
             // In place of the message of its slot still waiting: its id, the earlier due time.
-            self.execute(
-                &format!("outbox/{id}"),
+            self.push(
                 "UPDATE outbox SET target = $2, envelope = $3, entry = $4, next_attempt_ms = $5 WHERE id = $1",
-                &[&id, &item.target, &envelope, &(item.entry as i64), &item.next_attempt_ms],
-            )?;
+                format!("outbox/{id}"),
+                vec![
+                    Box::new(id),
+                    Box::new(item.target.clone()),
+                    Box::new(envelope),
+                    Box::new(item.entry as i64),
+                    Box::new(item.next_attempt_ms),
+                ],
+            );
         } else {
-            self.execute(
-                &format!("outbox slot {}", item.slot),
+            self.push(
                 "INSERT INTO outbox (id, target, envelope, entry, slot, attempts, next_attempt_ms, last_error, enqueued_ms)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                &[
-                    &id,
-                    &item.target,
-                    &envelope,
-                    &(item.entry as i64),
-                    &item.slot.as_bytes(),
-                    &(item.attempts as i32),
-                    &item.next_attempt_ms,
-                    &text(&item.last_error),
-                    &item.enqueued_ms,
+                format!("outbox slot {}", item.slot),
+                vec![
+                    Box::new(id),
+                    Box::new(item.target.clone()),
+                    Box::new(envelope),
+                    Box::new(item.entry as i64),
+                    Box::new(item.slot.as_bytes().to_vec()),
+                    Box::new(item.attempts as i32),
+                    Box::new(item.next_attempt_ms),
+                    Box::new(text(&item.last_error)),
+                    Box::new(item.enqueued_ms),
                 ],
-            )?;
+            );
         }
         Ok(())
     }
 
     fn update_item(&mut self, item: &OutboxItem) -> Result<(), StoreError> {
         // Gone, or replaced by a later envelope of its slot: the update was for what is no longer there.
-        self.execute(
-            &format!("outbox/{}", item.id),
+        self.push(
             "UPDATE outbox SET attempts = $3, next_attempt_ms = $4, last_error = $5, leased_by = NULL, lease_until = NULL
              WHERE id = $1 AND entry = $2",
-            &[
-                &(item.id as i64),
-                &(item.entry as i64),
-                &(item.attempts as i32),
-                &item.next_attempt_ms,
-                &text(&item.last_error),
+            format!("outbox/{}", item.id),
+            vec![
+                Box::new(item.id as i64),
+                Box::new(item.entry as i64),
+                Box::new(item.attempts as i32),
+                Box::new(item.next_attempt_ms),
+                Box::new(text(&item.last_error)),
             ],
-        )
-        .map(|_| ())
+        );
+        Ok(())
     }
 
     fn remove_item(&mut self, id: u64, entry: u64) -> Result<(), StoreError> {
         // Replaced meanwhile by a later envelope of its slot: that one is still to send.
-        self.execute(
-            &format!("outbox/{id}"),
+        self.push(
             "DELETE FROM outbox WHERE id = $1 AND entry = $2",
-            &[&(id as i64), &(entry as i64)],
-        )
-        .map(|_| ())
+            format!("outbox/{id}"),
+            vec![Box::new(id as i64), Box::new(entry as i64)],
+        );
+        Ok(())
     }
 
     fn remember(&mut self, key: &str, stored: StoredRemembered, replace: bool) -> Result<(), StoreError> {
@@ -886,12 +1193,19 @@ impl batch::Apply for PostgresApply<'_> {
         } else {
             "INSERT INTO remembered (sender_id, message_id, digest, response, entry, suffix) VALUES ($1, $2, $3, $4, $5, $6)"
         };
-        self.execute(
-            &format!("seen/{sender_id}/{message_id}"),
+        self.push(
             sql,
-            &[&sender_id.as_bytes(), &message_id.as_bytes(), &digest, &prefix, &(entry as i64), &suffix],
-        )
-        .map(|_| ())
+            format!("seen/{sender_id}/{message_id}"),
+            vec![
+                Box::new(sender_id.as_bytes().to_vec()),
+                Box::new(message_id.as_bytes().to_vec()),
+                Box::new(digest),
+                Box::new(prefix),
+                Box::new(entry as i64),
+                Box::new(suffix),
+            ],
+        );
+        Ok(())
     }
 }
 
@@ -908,7 +1222,7 @@ impl Backend for PostgresBackend {
     fn scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         // The keys from the prefix up to the first that no longer starts with it, in byte order.
         let from = prefix.as_bytes().to_vec();
-        let rows = |row: &postgres::Row| Ok((string(row.get(0)), row.get(1)));
+        let rows = |row: &Row| Ok((string(row.get(0)), row.get(1)));
         match upper_bound(&from) {
             Some(to) => self.query(
                 "SELECT key, value FROM records WHERE key >= $1 AND key < $2 ORDER BY key",
@@ -931,7 +1245,7 @@ impl Backend for PostgresBackend {
             (false, true) => (start, Some(from.as_bytes().to_vec())),
         };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let key = |row: &postgres::Row| Ok(string(row.get(0)));
+        let key = |row: &Row| Ok(string(row.get(0)));
         match (high, descending) {
             (Some(high), false) => self.query(
                 "SELECT key FROM records WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3",
@@ -1082,7 +1396,7 @@ impl Backend for PostgresBackend {
         let mut size = self.tlog_size()?;
         loop {
             let schema = schema.clone();
-            let (now, more) = self.run(move |client, _| integrate_once(client, &schema))?;
+            let (now, more) = self.run(move |wire| integrate_once(wire, &schema))?;
             if !more || now == size {
                 return Ok(now);
             }
@@ -1146,7 +1460,7 @@ impl Backend for PostgresBackend {
             // Not tried again on a broken connection: a commit whose answer was lost may have
             // happened. The caller is told `store.unavailable` and retries as it does any refusal.
             self.submit(
-                move |connection| connection.attempt(|client, statements| apply(client, statements, batch, durability)),
+                move |connection| connection.attempt(true, |wire| apply(wire, batch, durability)),
                 move |result| {
                     let _ = reply.send(result);
                 },
@@ -1170,9 +1484,171 @@ mod tests {
 
     fn sql(url: &str, statements: &str) {
         off_runtime(|| {
-            let mut client = Client::connect(url, postgres::NoTls).unwrap();
+            let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
             client.batch_execute(statements).unwrap();
         })
+    }
+
+    /// A commit of what a call typically writes: a received envelope logged, a record, the
+    /// envelope queued for the next participant, the answer remembered.
+    fn typical(n: u8) -> Batch {
+        let mut batch = Batch::new();
+        let entry = batch.log(i64::from(n), "received", vec![n; 64], "", vec![format!("application/a-{n}")]);
+        batch.put(format!("application/a-{n}"), 0, &"received").unwrap();
+        batch.enqueue("regional", entry, 1);
+        batch.remember("egov-workstation", &format!("m-{n}"), vec![n; 32], crate::Answer::Bytes(vec![n]));
+        batch
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_conflicting_put_in_the_pipeline_aborts_the_commit_and_nothing_is_written() {
+        let (_server, url) = server();
+        let store = Store::open_postgres(&url, "gateway").unwrap();
+        let mut batch = Batch::new();
+        batch.put("a", 0, &1u32).unwrap();
+        store.commit(batch).await.unwrap();
+        // Sent in one pipeline with COMMIT: the statements before the put and after it, all in vain.
+        let mut batch = typical(1);
+        batch.put("b", 0, &2u32).unwrap();
+        batch.put("a", 4, &5u32).unwrap();
+        batch.index("index/a", true);
+        let error = store.commit(batch).await.unwrap_err();
+        match &error {
+            StoreError::Conflict { key, expected, found } => {
+                assert_eq!((key.as_str(), *expected, *found), ("a", 4, 1), "{error}");
+            }
+            other => panic!("not a conflict: {other:?}"),
+        }
+        assert_eq!(store.log_entries().count(), 0, "no log entry");
+        assert_eq!(store.log_head().unwrap(), 0, "no sequence number taken");
+        assert!(store.outbox().unwrap().is_empty(), "no outbox item");
+        assert!(store.remembered("egov-workstation", "m-1").unwrap().is_none(), "no answer remembered");
+        assert!(store.get::<u32>("b").unwrap().is_none() && store.get::<String>("application/a-1").unwrap().is_none());
+        assert!(store.index_entries("index/").unwrap().is_empty());
+        assert_eq!(store.get::<u32>("a").unwrap().unwrap().version, 1);
+        // A record that is not there: found 0.
+        let mut batch = Batch::new();
+        batch.put("c", 3, &1u32).unwrap();
+        let error = store.commit(batch).await.unwrap_err();
+        assert!(matches!(error, StoreError::Conflict { expected: 3, found: 0, .. }), "{error:?}");
+        // The connection is fine afterwards, and the batch goes through at the right version.
+        let mut batch = typical(1);
+        batch.put("a", 1, &5u32).unwrap();
+        store.commit(batch).await.unwrap();
+        assert_eq!(store.log_entries().count(), 1);
+        assert_eq!(store.outbox().unwrap().len(), 1);
+        assert_eq!(store.get::<u32>("a").unwrap().unwrap().value, 5);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_takes_one_round_trip_and_one_that_replaces_a_waiting_message_two() {
+        let (_server, url) = server();
+        let settings = PostgresSettings { pool: 1, ..PostgresSettings::default() };
+        let backend = PostgresBackend::open_with(&url, "workstation", &settings).unwrap();
+        let latest = |n: u8| {
+            let mut batch = Batch::new();
+            let entry = batch.log(i64::from(n), "sent", vec![n], "", Vec::new());
+            batch.enqueue_latest("report/a", "gateway", entry, 10);
+            batch.put(format!("report/{n}"), 0, &n).unwrap();
+            batch
+        };
+        // The connection's first commits prepare its statements and reserve its outbox ids.
+        backend.commit(typical(0), Durability::Flushed).await.unwrap();
+        backend.commit(latest(0), Durability::Flushed).await.unwrap();
+        backend.commit(latest(1), Durability::Flushed).await.unwrap();
+        for n in 1..6u8 {
+            let before = backend.round_trips();
+            backend.commit(typical(n), Durability::Flushed).await.unwrap();
+            assert_eq!(backend.round_trips() - before, 1, "a typical commit is one round trip");
+        }
+        let before = backend.round_trips();
+        backend.commit(typical(6), Durability::Unflushed).await.unwrap();
+        assert_eq!(backend.round_trips() - before, 1, "unflushed too");
+        for n in 2..5u8 {
+            let before = backend.round_trips();
+            backend.commit(latest(n), Durability::Flushed).await.unwrap();
+            assert_eq!(backend.round_trips() - before, 2, "the slot is read first, then the rest goes with COMMIT");
+        }
+        // What they wrote: the log sequenced, the items referring to their entries.
+        let entries: Vec<LogEntry> = backend.log_entries().collect::<Result<_, _>>().unwrap();
+        assert_eq!(entries.iter().map(|entry| entry.sequence).collect::<Vec<_>>(), (1..=12).collect::<Vec<_>>());
+        let items = backend.due(i64::MAX, 100, &|_| false).unwrap();
+        assert_eq!(items.len(), 8, "7 typical items and one waiting in its slot");
+        let waiting = items.iter().find(|item| item.slot == "report/a").unwrap();
+        assert_eq!(waiting.envelope, vec![4], "the latest report's envelope, from its log entry");
+        assert!(items.iter().all(|item| item.entry >= 1 && item.entry <= 12));
+        let remembered = backend.remembered("egov-workstation", "m-3").unwrap().unwrap();
+        assert_eq!(remembered.response, vec![3]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_cut_in_the_middle_of_a_commit_acknowledges_nothing() {
+        let (_server, url) = server();
+        let settings = PostgresSettings { pool: 1, ..PostgresSettings::default() };
+        let store = Store::open_postgres_with(&url, "gateway", &settings).unwrap();
+        let mut batch = Batch::new();
+        batch.put("a", 0, &1u32).unwrap();
+        store.commit(batch).await.unwrap();
+        // Another session holds a lock the commit's remember needs: the pipeline stops there,
+        // its first statements done, its sequencing statement and COMMIT still to come.
+        let (locked, is_locked) = std::sync::mpsc::channel();
+        let (cut, is_cut) = std::sync::mpsc::channel::<()>();
+        let holder = {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+                let mut transaction = client.transaction().unwrap();
+                transaction.batch_execute("LOCK TABLE gateway.remembered IN ACCESS EXCLUSIVE MODE").unwrap();
+                locked.send(()).unwrap();
+                let _ = is_cut.recv();
+                transaction.rollback().unwrap();
+            })
+        };
+        is_locked.recv().unwrap();
+        let committing = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut batch = typical(1);
+                batch.put("a", 1, &2u32).unwrap();
+                store.commit(batch).await
+            })
+        };
+        // The connection is cut while the commit waits.
+        let terminated = off_runtime(|| {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
+            while std::time::Instant::now() < deadline {
+                let row = client
+                    .query_one(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                         WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+                        &[],
+                    )
+                    .unwrap();
+                if row.get::<_, i64>(0) > 0 {
+                    return true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            false
+        });
+        assert!(terminated, "the commit never waited for the lock");
+        let error = committing.await.unwrap().unwrap_err();
+        assert_eq!(error.code(), "store.unavailable", "{error}");
+        cut.send(()).unwrap();
+        holder.join().unwrap();
+        // Nothing of it was written.
+        assert_eq!(store.get::<u32>("a").unwrap().unwrap().version, 1);
+        assert!(store.get::<String>("application/a-1").unwrap().is_none());
+        assert_eq!(store.log_entries().count(), 0);
+        assert_eq!(store.log_head().unwrap(), 0);
+        assert!(store.outbox().unwrap().is_empty());
+        assert!(store.remembered("egov-workstation", "m-1").unwrap().is_none());
+        // A new connection is made, and the caller's retry goes through.
+        let mut batch = typical(1);
+        batch.put("a", 1, &2u32).unwrap();
+        store.commit(batch).await.unwrap();
+        assert_eq!(store.log_entries().count(), 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1252,7 +1728,7 @@ mod tests {
         let holder = {
             let url = url.clone();
             std::thread::spawn(move || {
-                let mut client = Client::connect(&url, postgres::NoTls).unwrap();
+                let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
                 let mut transaction = client.transaction().unwrap();
                 transaction.batch_execute("LOCK TABLE workstation.records IN ACCESS EXCLUSIVE MODE").unwrap();
                 locked.send(()).unwrap();
@@ -1381,7 +1857,7 @@ mod tests {
         let error = Store::open_postgres(&url, "gateway").unwrap_err();
         assert_eq!(error.code(), "store.format");
         let said = error.to_string();
-        assert!(said.contains("schema gateway is at version 99") && said.contains("versions up to 3"), "{said}");
+        assert!(said.contains("schema gateway is at version 99") && said.contains("versions up to 4"), "{said}");
         assert!(said.contains("nothing was changed") && !said.contains("format"), "{said}");
         // A tool that reads (an audit) migrates nothing: an older schema is refused, left as it is.
         let read_only = PostgresSettings::read_only();
@@ -1393,7 +1869,7 @@ mod tests {
         assert_eq!(error.code(), "store.format");
         assert!(error.to_string().contains("egov store migrate"), "{error}");
         let version = off_runtime(|| {
-            let mut client = Client::connect(&url, postgres::NoTls).unwrap();
+            let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
             client.query_one("SELECT version FROM workstation.schema_version", &[]).unwrap().get::<_, i32>(0)
         });
         assert_eq!(version, 1, "left as it was");

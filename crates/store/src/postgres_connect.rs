@@ -9,10 +9,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use postgres::config::SslMode;
-use postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_postgres::config::SslMode;
+use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
 
 use crate::StoreError;
 
@@ -118,7 +118,7 @@ enum Verify {
 
 /// A database address, read: the client's configuration and how TLS is checked.
 pub(crate) struct Target {
-    pub(crate) config: postgres::Config,
+    pub(crate) config: tokio_postgres::Config,
     verify: Verify,
 }
 
@@ -158,7 +158,8 @@ pub(crate) fn target(url: &str) -> Result<Target, StoreError> {
         }
     }
     let plain = if rest.is_empty() { base.to_owned() } else { format!("{base}?{}", rest.join("&")) };
-    let mut config: postgres::Config = plain.parse().map_err(|error: postgres::Error| bad(error.to_string()))?;
+    let mut config: tokio_postgres::Config =
+        plain.parse().map_err(|error: tokio_postgres::Error| bad(error.to_string()))?;
     if let Some(root) = &root
         && let Err(error) = std::fs::File::open(root)
     {
@@ -202,9 +203,23 @@ pub(crate) fn target(url: &str) -> Result<Target, StoreError> {
 }
 
 impl Target {
-    /// A connection, over TLS as the address says.
+    /// A blocking connection, over TLS as the address says (the schema's migrations and checks).
     pub(crate) fn connect(&self) -> Result<postgres::Client, postgres::Error> {
-        self.config.connect(Rustls { config: self.tls_config() })
+        postgres::Config::from(self.config.clone()).connect(Rustls { config: self.tls_config() })
+    }
+
+    /// A connection for a runtime of the caller's, over TLS as the address says: the client,
+    /// and the connection's task, which the caller spawns on that runtime.
+    pub(crate) async fn connect_async(
+        &self,
+    ) -> Result<
+        (
+            tokio_postgres::Client,
+            tokio_postgres::Connection<tokio_postgres::Socket, RustlsStream<tokio_postgres::Socket>>,
+        ),
+        tokio_postgres::Error,
+    > {
+        self.config.connect(Rustls { config: self.tls_config() }).await
     }
 
     /// The rustls client configuration; an unreadable CA file is a configuration that trusts
@@ -384,7 +399,7 @@ where
     }
 }
 
-struct RustlsStream<S>(tokio_rustls::client::TlsStream<S>);
+pub(crate) struct RustlsStream<S>(tokio_rustls::client::TlsStream<S>);
 
 impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for RustlsStream<S> {
     fn channel_binding(&self) -> ChannelBinding {

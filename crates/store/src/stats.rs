@@ -1,6 +1,6 @@
 //! What the process's stores have written since it started, for the bench
 //! and the metrics: commits by durability, groups, `fdatasync`s and bytes,
-//! and the histograms of the groups' sizes and of the flushes' latency.
+//! the round trips to PostgreSQL, and the histograms of the groups' sizes and of the flushes' latency.
 
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +31,9 @@ static UNFLUSHED: AtomicU64 = AtomicU64::new(0);
 static GROUPS: AtomicU64 = AtomicU64::new(0);
 static SYNCS: AtomicU64 = AtomicU64::new(0);
 static LOG_BYTES: AtomicU64 = AtomicU64::new(0);
+static ROUND_TRIPS: AtomicU64 = AtomicU64::new(0);
+static COMMIT_ROUND_TRIPS: AtomicU64 = AtomicU64::new(0);
+static POSTGRES_COMMITS: AtomicU64 = AtomicU64::new(0);
 
 /// Counts since the process started (every store of the process together).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -45,6 +48,14 @@ pub struct Stats {
     pub syncs: u64,
     /// Bytes appended to the logs' segments.
     pub log_bytes: u64,
+    /// Round trips to PostgreSQL: each time a connection waited for the answers of what it sent
+    /// (a pipeline of statements is one), for reads and commits alike.
+    pub postgres_round_trips: u64,
+    /// Those of them made for a commit: its pipeline, and the preparation of statements and the
+    /// reservation of outbox ids it needed first (`docs/storage.md`).
+    pub postgres_commit_round_trips: u64,
+    /// Commits acknowledged by PostgreSQL (also counted in `flushed_commits` or `unflushed_commits`).
+    pub postgres_commits: u64,
 }
 
 impl Stats {
@@ -56,6 +67,9 @@ impl Stats {
             groups: self.groups - earlier.groups,
             syncs: self.syncs - earlier.syncs,
             log_bytes: self.log_bytes - earlier.log_bytes,
+            postgres_round_trips: self.postgres_round_trips - earlier.postgres_round_trips,
+            postgres_commit_round_trips: self.postgres_commit_round_trips - earlier.postgres_commit_round_trips,
+            postgres_commits: self.postgres_commits - earlier.postgres_commits,
         }
     }
 }
@@ -67,6 +81,9 @@ pub fn stats() -> Stats {
         groups: GROUPS.load(Ordering::Relaxed),
         syncs: SYNCS.load(Ordering::Relaxed),
         log_bytes: LOG_BYTES.load(Ordering::Relaxed),
+        postgres_round_trips: ROUND_TRIPS.load(Ordering::Relaxed),
+        postgres_commit_round_trips: COMMIT_ROUND_TRIPS.load(Ordering::Relaxed),
+        postgres_commits: POSTGRES_COMMITS.load(Ordering::Relaxed),
     }
 }
 
@@ -85,4 +102,17 @@ pub(crate) fn synced() {
 
 pub(crate) fn appended(bytes: usize) {
     LOG_BYTES.fetch_add(bytes as u64, Ordering::Relaxed);
+}
+
+/// A wait for PostgreSQL's answers; `commit`: made for a commit.
+pub(crate) fn round_trip(commit: bool) {
+    ROUND_TRIPS.fetch_add(1, Ordering::Relaxed);
+    if commit {
+        COMMIT_ROUND_TRIPS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A commit PostgreSQL acknowledged.
+pub(crate) fn postgres_committed() {
+    POSTGRES_COMMITS.fetch_add(1, Ordering::Relaxed);
 }
