@@ -1408,7 +1408,12 @@ impl Backend for PostgresBackend {
         // Claimed for this replica: due, and not claimed by another whose lease still holds.
         let replica = self.inner.replica.clone();
         let claimed = self.query(
-            // An item that refers to a log entry has its envelope there.
+            // An item that refers to a log entry has its envelope there. The claim sees the newest
+            // version of a row another commit changed since this statement's snapshot (READ
+            // COMMITTED re-reads a row it locks), the join on `log` sees the snapshot: a message
+            // that took the item's slot in between refers to an entry the join cannot see yet.
+            // That item is left out this time (its claim is this replica's, so the next call
+            // takes it, with its new envelope), never sent without its envelope.
             "WITH claimed AS (
                  UPDATE outbox SET leased_by = $3, lease_until = now() + make_interval(secs => $4)
                  WHERE id IN (
@@ -1416,9 +1421,10 @@ impl Backend for PostgresBackend {
                      WHERE next_attempt_ms <= $1 AND (lease_until IS NULL OR lease_until < now() OR leased_by = $3)
                      ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
                  RETURNING id, target, envelope, entry, slot, attempts, next_attempt_ms, last_error, enqueued_ms)
-             SELECT c.id, c.target, CASE WHEN c.entry = 0 THEN c.envelope ELSE coalesce(l.envelope, c.envelope) END,
+             SELECT c.id, c.target, CASE WHEN c.entry = 0 THEN c.envelope ELSE l.envelope END,
                     c.entry, c.slot, c.attempts, c.next_attempt_ms, c.last_error, c.enqueued_ms
-             FROM claimed c LEFT JOIN log l ON c.entry <> 0 AND l.sequence = c.entry",
+             FROM claimed c LEFT JOIN log l ON c.entry <> 0 AND l.sequence = c.entry
+             WHERE c.entry = 0 OR l.sequence IS NOT NULL",
             vec![
                 Box::new(now_ms),
                 Box::new(limit.min(i64::MAX as usize) as i64),
