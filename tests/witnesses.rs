@@ -7,9 +7,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use common::in_person;
@@ -20,18 +19,6 @@ use egov_runtime::tls::{TlsDir, connect};
 use egov_runtime::{KeyDir, SystemClock, Topology};
 
 const EGOV: &str = env!("CARGO_BIN_EXE_egov");
-
-/// Child processes killed when the test ends, however it ends.
-struct Children(Vec<Child>);
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 /// Where `role` keeps its data: a directory of its own (its store in `ROLE/` under it).
 fn data_of(temp: &Path, role: &str) -> PathBuf {
@@ -50,8 +37,9 @@ fn egov(tls: bool) -> Command {
 
 /// Starts `egov serve` for one role on its own data directory, checkpoints every 200 ms, and
 /// waits for it to say it is ready.
-fn serve(role: &str, topology: &Topology, temp: &Path, tls: bool) -> Child {
-    let mut child = egov(tls)
+fn serve(role: &str, topology: &Topology, temp: &Path, tls: bool) -> common::Served {
+    let mut command = egov(tls);
+    command
         .args(["serve", "--roles", role, "--checkpoint-ms", "200", "--console", "off"])
         .arg("--data")
         .arg(data_of(temp, role))
@@ -61,23 +49,11 @@ fn serve(role: &str, topology: &Topology, temp: &Path, tls: bool) -> Child {
         .arg(common::fixtures_dir())
         .args(["--workstation", &topology.workstation, "--gateway", &topology.gateway])
         .args(["--individuals", &topology.individuals, "--notary", &topology.notary, "--regional", &topology.regional])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let mut seen = Vec::new();
-    loop {
-        match lines.next() {
-            Some(Ok(line)) if line == "ready" => break,
-            Some(Ok(line)) => seen.push(line),
-            _ => panic!("egov serve --roles {role} stopped before it was ready; it said {seen:?}"),
-        }
-    }
-    let listening = seen.iter().find(|line| line.starts_with(&format!("listening {role} "))).unwrap();
-    assert_eq!(listening.ends_with("(mTLS)"), tls, "{seen:?}");
-    child
+        .stderr(Stdio::null());
+    let served = common::Served::start(command);
+    let listening = served.said.iter().find(|line| line.starts_with(&format!("listening {role} "))).unwrap();
+    assert_eq!(listening.ends_with("(mTLS)"), tls, "{:?}", served.said);
+    served
 }
 
 /// The member ids whose cosignatures verify on `role`'s latest checkpoint as its own store
@@ -122,9 +98,10 @@ async fn witnessed_across_processes(tls: bool) {
     let init = egov(tls).args(["keys", "init", "--dir"]).arg(temp.path().join("keys")).output().unwrap();
     assert!(init.status.success(), "{}", printed(&init));
     let topology = common::free_topology();
-    let mut children = Children(Vec::new());
+    // Each killed when the test ends, however it ends.
+    let mut children = Vec::new();
     for role in ["individuals", "notary", "gateway", "regional", "workstation"] {
-        children.0.push(serve(role, &topology, temp.path(), tls));
+        children.push(serve(role, &topology, temp.path(), tls));
     }
     let keys = KeyDir::new(temp.path().join("keys"));
     let trust = keys.trust().unwrap();
@@ -225,9 +202,9 @@ async fn witnessed_across_processes(tls: bool) {
     assert_eq!(egov_runtime::reason_of(&refused), Some("witness.unknown_log"), "{refused:?}");
 
     // The processes end (killed: nothing more is published); the stores are read as they are.
-    for child in &mut children.0 {
-        child.kill().unwrap();
-        child.wait().unwrap();
+    for served in &mut children {
+        served.child.kill().unwrap();
+        served.child.wait().unwrap();
     }
 
     // A bundle of each participant's own store: its checkpoint carries the cosignatures of the
