@@ -253,13 +253,7 @@ impl Wire<'_> {
     /// each, or the error of the first that failed (those after it failed because of it: the
     /// transaction is aborted, or the connection gone).
     fn pipeline(&mut self, steps: &[Step]) -> Result<Vec<Vec<Row>>, StoreError> {
-        let sqls: Vec<&'static str> = steps
-            .iter()
-            .filter_map(|step| match step {
-                Step::Prepared { sql, .. } => Some(*sql),
-                Step::Simple(_) => None,
-            })
-            .collect();
+        let sqls = prepared_statements(steps);
         self.prepare(&sqls)?;
         let mut requests = Vec::with_capacity(steps.len());
         for step in steps {
@@ -756,6 +750,17 @@ fn entry_of(row: &Row) -> LogEntry {
     }
 }
 
+/// The statements of `steps` that are prepared (each once per connection).
+fn prepared_statements(steps: &[Step]) -> Vec<&'static str> {
+    steps
+        .iter()
+        .filter_map(|step| match step {
+            Step::Prepared { sql, .. } => Some(*sql),
+            Step::Simple(_) => None,
+        })
+        .collect()
+}
+
 fn item_of(row: &Row) -> OutboxItem {
     OutboxItem {
         id: u64_of(row.get(0)),
@@ -951,13 +956,7 @@ impl PostgresApply<'_, '_> {
         steps.extend(last);
         // Prepared first (a round trip on the connection's first use of a statement): when
         // that fails, nothing of the pipeline was sent.
-        let sqls: Vec<&'static str> = steps
-            .iter()
-            .filter_map(|step| match step {
-                Step::Prepared { sql, .. } => Some(*sql),
-                Step::Simple(_) => None,
-            })
-            .collect();
+        let sqls = prepared_statements(&steps);
         self.wire.prepare(&sqls)?;
         // Once sent with its COMMIT, the transaction ends with it (committed, or rolled back
         // after a statement failed), or with the connection; else it stays open.
