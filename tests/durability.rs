@@ -64,89 +64,84 @@ fn gateway_segment(dir: &Path) -> PathBuf {
     dir.join("data/gateway/log/0000000001.seg")
 }
 
+/// The store's first log segment (the documented layout, `docs/storage.md`): each frame a body
+/// length and a CRC-32 (u32 LE each), then its items, each a kind (1: a log entry) and a length
+/// (u32 LE) before its content.
+fn first_segment(store_dir: &Path) -> PathBuf {
+    store_dir.join("log/0000000001.seg")
+}
+
+fn le32(bytes: &[u8], at: usize) -> usize {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize
+}
+
+/// Where log entry `sequence` is in a segment: the frame's start, and the item's content and length.
+fn entry_in(bytes: &[u8], sequence: u64) -> Option<(usize, usize, usize)> {
+    let (mut frame, mut seen) = (0usize, 0u64);
+    while frame < bytes.len() {
+        let end = frame + 8 + le32(bytes, frame);
+        let mut item = frame + 8;
+        while item < end {
+            let (kind, len) = (bytes[item], le32(bytes, item + 1));
+            if kind == 1 {
+                seen += 1;
+                if seen == sequence {
+                    return Some((frame, item + 5, len));
+                }
+            }
+            item += 5 + len;
+        }
+        frame = end;
+    }
+    None
+}
+
+/// Makes the CRC of the frame at `frame` match its body again.
+fn seal_frame(bytes: &mut [u8], frame: usize) {
+    let (body, end) = (frame + 8, frame + 8 + le32(bytes, frame));
+    let crc = crc32fast::hash(&bytes[body..end]);
+    bytes[frame + 4..frame + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
 /// Changes log entry `sequence` of the store in `store_dir` in its segment, as a
 /// tool that knows the documented layout would: it finds the entry by walking
 /// the frames, lets `edit` change its bytes, and makes the frame's CRC match again.
 fn edit_log_entry(store_dir: &Path, sequence: u64, edit: impl FnOnce(&mut [u8])) {
-    let path = store_dir.join("log/0000000001.seg");
+    let path = first_segment(store_dir);
     let mut bytes = std::fs::read(&path).unwrap();
-    let le32 = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
-    let (mut frame, mut seen) = (0usize, 0u64);
-    while frame < bytes.len() {
-        let body = frame + 8;
-        let end = body + le32(&bytes, frame);
-        let mut item = body;
-        while item < end {
-            let (kind, len) = (bytes[item], le32(&bytes, item + 1));
-            let content = item + 5;
-            if kind == 1 {
-                seen += 1;
-                if seen == sequence {
-                    edit(&mut bytes[content..content + len]);
-                    let crc = crc32fast::hash(&bytes[body..end]);
-                    bytes[frame + 4..frame + 8].copy_from_slice(&crc.to_le_bytes());
-                    std::fs::write(&path, &bytes).unwrap();
-                    return;
-                }
-            }
-            item = content + len;
-        }
-        frame = end;
-    }
-    panic!("no log entry {sequence} in {}", path.display());
+    let (frame, content, len) =
+        entry_in(&bytes, sequence).unwrap_or_else(|| panic!("no log entry {sequence} in {}", path.display()));
+    edit(&mut bytes[content..content + len]);
+    seal_frame(&mut bytes, frame);
+    std::fs::write(&path, &bytes).unwrap();
 }
 
-/// Changes the bytes of the gateway's first segment at `at` with `edit`, and makes the CRC of
-/// the frame that holds them match again.
+/// Changes the byte of the gateway's first segment that `find` points at with `edit`, and makes
+/// the CRC of the frame that holds it match again.
 fn edit_segment(store_dir: &Path, find: impl FnOnce(&[u8]) -> usize, edit: impl FnOnce(&mut u8)) {
-    let path = store_dir.join("log/0000000001.seg");
+    let path = first_segment(store_dir);
     let mut bytes = std::fs::read(&path).unwrap();
     let at = find(&bytes);
     edit(&mut bytes[at]);
-    let le32 = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
     let mut frame = 0usize;
-    loop {
-        let (body, end) = (frame + 8, frame + 8 + le32(&bytes, frame));
-        if at < end {
-            let crc = crc32fast::hash(&bytes[body..end]);
-            bytes[frame + 4..frame + 8].copy_from_slice(&crc.to_le_bytes());
-            std::fs::write(&path, &bytes).unwrap();
-            return;
-        }
-        frame = end;
+    while frame + 8 + le32(&bytes, frame) <= at {
+        frame += 8 + le32(&bytes, frame);
     }
+    seal_frame(&mut bytes, frame);
+    std::fs::write(&path, &bytes).unwrap();
 }
 
 /// Removes log entry `sequence` from its frame (the frame's length and CRC made to match again).
 fn drop_log_entry(store_dir: &Path, sequence: u64) {
-    let path = store_dir.join("log/0000000001.seg");
+    let path = first_segment(store_dir);
     let mut bytes = std::fs::read(&path).unwrap();
-    let le32 = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
-    let (mut frame, mut seen) = (0usize, 0u64);
-    while frame < bytes.len() {
-        let body = frame + 8;
-        let end = body + le32(&bytes, frame);
-        let mut item = body;
-        while item < end {
-            let (kind, len) = (bytes[item], le32(&bytes, item + 1));
-            let content = item + 5;
-            if kind == 1 {
-                seen += 1;
-                if seen == sequence {
-                    bytes.drain(item..content + len);
-                    let end = end - 5 - len;
-                    bytes[frame..frame + 4].copy_from_slice(&((end - body) as u32).to_le_bytes());
-                    let crc = crc32fast::hash(&bytes[body..end]);
-                    bytes[frame + 4..frame + 8].copy_from_slice(&crc.to_le_bytes());
-                    std::fs::write(&path, &bytes).unwrap();
-                    return;
-                }
-            }
-            item = content + len;
-        }
-        frame = end;
-    }
-    panic!("no log entry {sequence} in {}", path.display());
+    let (frame, content, len) =
+        entry_in(&bytes, sequence).unwrap_or_else(|| panic!("no log entry {sequence} in {}", path.display()));
+    bytes.drain(content - 5..content + len);
+    let body_len = (le32(&bytes, frame) - 5 - len) as u32;
+    bytes[frame..frame + 4].copy_from_slice(&body_len.to_le_bytes());
+    seal_frame(&mut bytes, frame);
+    std::fs::write(&path, &bytes).unwrap();
 }
 
 #[test]
