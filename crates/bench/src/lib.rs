@@ -2357,7 +2357,7 @@ impl<'de> serde::Deserialize<'de> for Raw {
 
 /// Copies everything a stopped participant stored `copies` times: records (keyed
 /// `~cN/KEY`), remembered messages (for a sender `~cN~SENDER`) and log entries
-/// (appended to the hash chain), through `Store::commit` like any write. Up to four commits
+/// (appended to the log and integrated into its Merkle tree), through `Store::commit` like any write. Up to four commits
 /// of a store are in flight at once, so the committer always has the next batch.
 async fn duplicate(store: Store, copies: usize) -> anyhow::Result<()> {
     /// Bytes written per commit.
@@ -2377,7 +2377,7 @@ async fn duplicate(store: Store, copies: usize) -> anyhow::Result<()> {
             Ok(())
         }
         async fn send(&mut self) -> anyhow::Result<()> {
-            // The log's hash chain is extended at commit, in whatever order the batches arrive.
+            // The entries are sequenced and integrated at commit, in whatever order the batches arrive.
             let (store, batch) = (self.store.clone(), std::mem::take(&mut self.batch));
             self.in_flight.spawn(async move { store.commit(batch).await });
             self.bytes = 0;

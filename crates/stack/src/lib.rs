@@ -897,7 +897,7 @@ impl Stack {
 /// A participant's store, opened and checked, and whether it held data before.
 type Opened = anyhow::Result<(Store, bool)>;
 
-/// `egov serve --verify-all`: every frame, the whole chain, every signature
+/// `egov serve --verify-all`: every frame, the whole Merkle tree, every signature
 /// and the index against the log, before the participant serves.
 fn verify_all(store: &Store, config: &StackConfig, role: Role) -> anyhow::Result<()> {
     let trust = config.keys.trust()?;

@@ -223,7 +223,7 @@ pub type CommitFuture<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<u64>, StoreError>> + Send + 'a>>;
 
 /// What a participant needs of its storage, whatever holds it: records
-/// with a version to compare and set, the hash-chained message log, the
+/// with a version to compare and set, the message log and its Merkle tree, the
 /// idempotency index, the outbox, and an atomic, durable commit of a batch of
 /// all of them. [`SledBackend`] is the embedded one; [`PostgresBackend`]
 /// is a database that several replicas of a participant share.
