@@ -115,15 +115,7 @@ async fn witnessed_across_processes(tls: bool) {
     );
     operator.login("operator-1", "operator-1-password").await.unwrap();
     let staff = StaffClient::connect(&topology.regional, certificates.as_ref(), "rshep-astana", clock).unwrap();
-    let staff_keys = [
-        ("provider-office", "office-1"),
-        ("provider-specialist", "specialist-1"),
-        ("provider-executor", "executor-1"),
-        ("provider-head", "head-1"),
-    ]
-    .into_iter()
-    .map(|(role, member)| (role.to_owned(), keys.signer_in(&trust, member).unwrap()))
-    .collect();
+    let staff_keys = egov_client::staff_keys(&keys, &trust).unwrap();
     let route = egov_client::Route {
         definition: egov_regulation::Definition::default_definition(),
         operator: &operator,
