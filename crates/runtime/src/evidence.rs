@@ -11,7 +11,7 @@ use egov_envelope::{Checks, TrustRegistry, carried_envelope, decode_header, open
 use egov_proto::evidence_service_server::{EvidenceService, EvidenceServiceServer};
 use egov_proto::{Envelope, EvidenceEntry, MessageType, ProveApplicationRequest, ProveApplicationResponse};
 use egov_store::{LogEntry, Store, StoreError};
-use egov_tlog::{Hash, NoteSigner};
+use egov_tlog::{Hash, NoteSigner, SignedNote};
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
 use tonic::{Code, Request, Response, Status};
@@ -192,22 +192,21 @@ pub fn witnessed_latest(store: &Store) -> Result<Vec<String>, StoreError> {
     Ok(store.scan::<String>(egov_store::WITNESSED_LATEST_PREFIX)?.into_iter().map(|(_, note)| note.value).collect())
 }
 
-/// `note` with the signature lines of `other` it lacks, when both are of the same text.
+/// `note` with the signatures of `other` it lacks (a key's signature in `other` in place of the
+/// same key's in `note`), when both are signed notes of the same text; else `note` as it is.
 pub fn merge_signatures(note: &str, other: &str) -> String {
-    let (Some((text, lines)), Some((other_text, other_lines))) = (note.split_once("\n\n"), other.split_once("\n\n"))
-    else {
+    let (Ok(mut merged), Ok(other)) = (SignedNote::parse(note.as_bytes()), SignedNote::parse(other.as_bytes())) else {
         return note.to_owned();
     };
-    if text != other_text {
+    if merged.text() != other.text() {
         return note.to_owned();
     }
-    let mut merged: Vec<&str> = lines.lines().collect();
-    for line in other_lines.lines() {
-        if !merged.contains(&line) {
-            merged.push(line);
+    for signature in other.signatures() {
+        if merged.keep_signature(signature.clone()).is_err() {
+            return note.to_owned();
         }
     }
-    format!("{text}\n\n{}\n", merged.join("\n"))
+    merged.to_string()
 }
 
 /// The bundle of `application` made of `logs` (each participant's part, cosigned where the
@@ -560,13 +559,22 @@ mod tests {
 
     #[test]
     fn a_witness_s_cosignature_joins_only_a_checkpoint_of_the_same_text() {
-        let note = "egov/a\n7\nROOT=\n\n— egov/a SIG1\n";
-        let cosigned = "egov/a\n7\nROOT=\n\n— egov/a SIG1\n— egov/w COSIG\n";
-        assert_eq!(merge_signatures(note, cosigned), "egov/a\n7\nROOT=\n\n— egov/a SIG1\n— egov/w COSIG\n");
-        // Merged twice, the same lines once.
-        assert_eq!(merge_signatures(&merge_signatures(note, cosigned), cosigned), merge_signatures(note, cosigned));
-        // Another size or root: left as it is.
-        assert_eq!(merge_signatures(note, "egov/a\n8\nROOT=\n\n— egov/w COSIG\n"), note);
-        assert_eq!(merge_signatures(note, "not a note"), note);
+        let log = egov_envelope::Signer::from_seed("a", "a:1", &[1; 32]).note_signer();
+        let witness = egov_envelope::Signer::from_seed("w", "w:1", &[2; 32]).cosigner();
+        let checkpoint = |size: u64| egov_tlog::Checkpoint::new(log.name(), size, [7; 32]).sign(&log).unwrap();
+        let note = checkpoint(7).to_string();
+        let mut cosigned = checkpoint(7);
+        cosigned.add_cosignature(&witness, 1_700_000_000).unwrap();
+        let cosigned = cosigned.to_string();
+        let merged = merge_signatures(&note, &cosigned);
+        assert_eq!(merged, cosigned, "the log's signature, then the witness's");
+        assert_eq!(merged.lines().filter(|line| line.starts_with("— ")).count(), 2, "{merged}");
+        // Merged twice, each signature once.
+        assert_eq!(merge_signatures(&merged, &cosigned), merged);
+        // Another size (another text): left as it is; and what is not a note.
+        let mut other = checkpoint(8);
+        other.add_cosignature(&witness, 1_700_000_000).unwrap();
+        assert_eq!(merge_signatures(&note, &other.to_string()), note);
+        assert_eq!(merge_signatures(&note, "not a note"), note);
     }
 }
