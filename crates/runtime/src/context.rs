@@ -21,6 +21,18 @@ impl SharedTrust {
         }
     }
 
+    /// Reads the registry with `read` and puts it in force, both under the lock, so that two
+    /// reloads never interleave (one that read the file before another wrote it cannot put
+    /// the older registry back after the newer one). On error the one in force stays.
+    pub fn reload<E>(&self, read: impl FnOnce() -> Result<TrustRegistry, E>) -> Result<Arc<TrustRegistry>, E> {
+        let mut guard = match self.0.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *guard = Arc::new(read()?);
+        Ok(Arc::clone(&guard))
+    }
+
     /// Puts `trust` in force for every later check.
     pub fn replace(&self, trust: TrustRegistry) {
         match self.0.write() {

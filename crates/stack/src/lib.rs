@@ -799,14 +799,11 @@ impl Stack {
 
     /// Re-reads the trust registry and puts it in force; on error the one in force stays.
     pub fn reload_trust(&self) -> anyhow::Result<usize> {
-        let trust = self.keys.trust();
+        let trust = self.trust.reload(|| self.keys.trust());
         if let Some(metrics) = &self.metrics {
             metrics.trust_reloaded(trust.is_ok());
         }
-        let trust = trust?;
-        let members = trust.members().len();
-        self.trust.replace(trust);
-        Ok(members)
+        Ok(trust?.members().len())
     }
 
     /// The addresses, with the ports actually bound for the roles started here.
@@ -1132,15 +1129,12 @@ async fn watch_trust(keys: KeyDir, trust: SharedTrust, metrics: Option<Arc<egov_
             continue;
         }
         last = now;
-        let reloaded = keys.trust();
+        let reloaded = trust.reload(|| keys.trust());
         if let Some(metrics) = &metrics {
             metrics.trust_reloaded(reloaded.is_ok());
         }
         match reloaded {
-            Ok(registry) => {
-                tracing::info!(members = registry.members().len(), "trust registry reloaded");
-                trust.replace(registry);
-            }
+            Ok(registry) => tracing::info!(members = registry.members().len(), "trust registry reloaded"),
             Err(error) => {
                 tracing::error!(error = %format!("{error:#}"), "trust registry not reloaded; the previous one stays")
             }
